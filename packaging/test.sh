@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The test command of the README: install what is missing, build, and run
+# the whole CI test suite:
+#   build/       gcc, the unit, integration and fault suites
+#   build-san/   gcc with AddressSanitizer + UBSan, unit and integration
+#   build-fuzz/  clang + libFuzzer, a short smoke run of every fuzz target
+# and close with the line "N passed, N failed". Exit status 1 when any
+# test failed or a build broke.
+#
+#   packaging/test.sh          the CI suites (what .ci/run runs)
+#   packaging/test.sh --slow   the slow suite instead (long fuzzing, soak)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+slow=0
+[ "${1:-}" = "--slow" ] && slow=1
+
+packaging/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+
+total_pass=0
+total_fail=0
+
+# run_suites BUILDDIR "SETUP ARGS" "TEST ARGS"
+run_suites() {
+  local dir=$1 setup=$2 args=$3 counts
+  echo "=== $dir: meson setup $setup"
+  if [ ! -f "$dir/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    if ! meson setup "$dir" $setup >"$dir.setup.log" 2>&1; then
+      cat "$dir.setup.log"
+      echo "=== $dir: setup FAILED"
+      total_fail=$((total_fail + 1))
+      return
+    fi
+  fi
+  if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+    tail -n 60 "$dir.build.log"
+    echo "=== $dir: build FAILED"
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  # shellcheck disable=SC2086
+  meson test -C "$dir" --print-errorlogs --num-processes 2 $args
+  if [ -f "$dir/meson-logs/testlog.json" ]; then
+    counts=$(python3 packaging/count-tests.py "$dir/meson-logs/testlog.json")
+  else
+    counts="0 1"
+  fi
+  echo "=== $dir: ${counts% *} passed, ${counts#* } failed"
+  total_pass=$((total_pass + ${counts% *}))
+  total_fail=$((total_fail + ${counts#* }))
+}
+
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+if [ $slow -eq 1 ]; then
+  CC=clang run_suites build-fuzz "-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" "--suite slow"
+else
+  run_suites build "-Dbuildtype=debugoptimized" "--no-suite slow --no-suite fuzz"
+  run_suites build-san "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dc_args=-fno-sanitize-recover=all" "--suite unit --suite integration"
+  CC=clang run_suites build-fuzz "-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" "--suite fuzz"
+fi
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
