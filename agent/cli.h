@@ -1,0 +1,52 @@
+/* The command line: subcommand dispatch, help, the language of messages
+ * and exit codes shared by every command.
+ *
+ * Exit codes (stable, scripts and tests rely on them):
+ *   0  success
+ *   1  refused: the input broke a rule (the reasons are printed)
+ *   2  usage error: unknown command or option, missing argument
+ * Messages go in English unless LANG (or LC_ALL / LC_MESSAGES) selects
+ * Chinese (zh_*), for the CLI and logs; agents' screens are Chinese. */
+#ifndef DAIBAN_AGENT_CLI_H
+#define DAIBAN_AGENT_CLI_H
+
+#include <stdbool.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE   2
+
+struct cli_command {
+        const char *name;
+        const char *summary;     /* one line, English */
+        const char *usage;       /* full --help text, English; NULL for a
+                                  * group of commands that prints its own */
+        int (*run)(int argc, char **argv);
+};
+
+/* True when messages should be Chinese. */
+bool cli_zh(void);
+
+/* Pick the message for the user's language. Both texts take the same
+ * printf arguments in the same order (or use positional %1$s forms);
+ * the compiler checks the call's arguments against the English one. */
+__attribute__((format_arg(1))) static inline const char *cli_msg(const char *en, const char *zh)
+{
+        return cli_zh() ? zh : en;
+}
+
+/* Print an error prefixed with "daiban: " to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Dispatch argv[0] (a subcommand name) among cmds; prints help for
+ * "help", "--help", "-h" and for no command. `prog` names the level
+ * ("daiban catalog") in messages. */
+int cli_dispatch(const char *prog, const char *summary, const struct cli_command *cmds, int argc,
+                 char **argv);
+
+/* True when argv holds -h or --help before a "--"; callers print usage. */
+bool cli_wants_help(int argc, char **argv);
+
+/* The catalogue commands (agent/cmd-catalog.c). */
+int cmd_catalog(int argc, char **argv);
+
+#endif

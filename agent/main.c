@@ -1,0 +1,34 @@
+/* daiban: the offline-first sync agent of village government-service
+ * stations. One program, three roles (village, township, county); this
+ * file only dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/cli.h"
+
+#ifndef DAIBAN_VERSION
+#define DAIBAN_VERSION "0.1.0"
+#endif
+
+static int cmd_version(int argc, char **argv)
+{
+        (void)argc;
+        (void)argv;
+        printf("daiban %s\n", DAIBAN_VERSION);
+        return 0;
+}
+
+static const struct cli_command commands[] = {
+        { "catalog", "Load, check and apply the county's delegated matter list",
+          NULL, cmd_catalog },
+        { "version", "Print the version", "Usage: daiban version\n", cmd_version },
+        { NULL, NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+        if (argc > 1 && strcmp(argv[1], "--version") == 0)
+                return cmd_version(0, NULL);
+        return cli_dispatch("daiban", "daiban: offline-first sync agent for village service stations", commands,
+                            argc - 1, argv + 1);
+}
