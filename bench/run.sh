@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every benchmark on a release build and print the figures recorded
+# in docs/BENCHMARKS.md. Usage: bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packaging/install-deps.sh
+[ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release >/dev/null
+ninja -C build-bench >/dev/null
+
+sample=tests/data/catalog-sample
+big=build-bench/catalog-x100
+rm -rf "$big"
+python3 bench/gen-catalog.py "$sample" "$big" 100
+python3 - "$big/app-bench20.json" <<'PY'
+import json, sys
+sys.path.insert(0, "tests/integration")
+import ids
+app = {"applicant_name": "王秀英", "id_number": ids.id_number("19700315", seq="124"), "phone": "13857412345",
+       "hukou_type": "agri", "address": "象山县西周镇下沈村12号", "tier": "500", "household_size": "3",
+       "income": "1200.50", "area_sqm": "96.5", "meeting_date": "2026-10-20", "bank_account": "6217001234567890123",
+       "uscc": ids.uscc(), "category": "dibao", "proof_note": "低保证明在册", "changes": "name scope",
+       "new_name": "下沈村小卖部", "floors": "2", "spouse_id": ids.id_number("19720101", seq="142"),
+       "reason": "家中房屋年久失修，需翻建以保障居住安全", "contact": "13900001111"}
+json.dump(app, open(sys.argv[1], "w"), ensure_ascii=False)
+PY
+
+echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "## catalogue: sample (x1)"
+build-bench/bench/bench-catalog "$sample" 51
+echo "## catalogue: x100 (target: under 200 ms)"
+build-bench/bench/bench-catalog "$big" 21
+echo "## validation (target: at least 200,000 applications/s for a 20-field form, one core)"
+taskset -c 0 build-bench/bench/bench-validate "$big" BENCH-20 "$big/app-bench20.json" 1.0 7
