@@ -97,7 +97,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool allow_today)
         o->today = cal_today();
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
                         o->json = true;
@@ -363,7 +363,7 @@ static int run_show(int argc, char **argv)
         }
         printf("\n%s\n", cli_msg("Form:", "表单："));
         for (size_t k = 0; k < form->nitems; k++) {
-                char num[16];
+                char num[32];
                 snprintf(num, sizeof num, "%zu.", k + 1);
                 print_item(&form->items[k], num);
         }

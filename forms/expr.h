@@ -19,10 +19,11 @@
  * regex, not. Comparisons do not chain (a < b < c is an error).
  *
  * Three phases, each usable on its own:
- *   expr_parse  text -> tree, or an error with a byte offset;
- *   expr_check  static types against the form (unknown field, unknown
- *               function, wrong arity, type mismatch, bad regex) with a
- *               byte offset; done once by `catalog check`;
+ *   expr_parse  text -> tree, or an error with a byte offset (syntax,
+ *               unknown function, wrong number of arguments, nesting);
+ *   expr_check  static types against the form (unknown field, type
+ *               mismatch, bad regex) with a byte offset; done once by
+ *               `catalog check`;
  *   expr_eval   value of a checked tree for one application.
  *
  * Types: bool, number, string, date, repeat (rows of a repeat group).
@@ -124,10 +125,9 @@ struct expr_env {
 int expr_check(const expr *e, const struct expr_env *env,
                enum expr_type *ret_type, struct expr_error *err);
 
-/* Evaluate a checked expression. Always succeeds for a tree that passed
- * expr_check against the same kind of environment; returns 0, or -EINVAL
- * if the tree was not checked (a type error found at run time).
- * NULL semantics: arithmetic with NULL is NULL; "=" is true when both
+/* Evaluate an expression. Always returns 0: an operand whose kind does
+ * not fit its operator (possible only in a tree that was not checked)
+ * gives NULL, like a missing value. NULL semantics: arithmetic with NULL is NULL; "=" is true when both
  * sides are NULL (or NULL and ''), "!=" is its negation; ordering
  * comparisons with NULL are false; and/or/not treat NULL as false;
  * division by zero is NULL; functions of NULL give NULL, except

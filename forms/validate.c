@@ -198,12 +198,9 @@ static void compute_relevance(struct vctx *c, struct scope *sc)
                 sc->relevant[i] = item_relevant(c, sc, i);
 }
 
-static void problem(struct vctx *c, const char *path, const char *code, const char *fmt_zh,
-                    const char *fmt_en, ...)
+static void add_problem(struct vctx *c, const char *path, const char *code, const char *zh, const char *en)
 {
         struct form_problems *p = c->out;
-        char zh[1024], en[1024];
-        va_list ap, ap2;
 
         if (p->n == p->cap) {
                 size_t cap = p->cap ? p->cap * 2 : 16;
@@ -215,12 +212,6 @@ static void problem(struct vctx *c, const char *path, const char *code, const ch
                 p->v = nv;
                 p->cap = cap;
         }
-        va_start(ap, fmt_en);
-        va_copy(ap2, ap);
-        vsnprintf(zh, sizeof zh, fmt_zh, ap);
-        vsnprintf(en, sizeof en, fmt_en, ap2);
-        va_end(ap2);
-        va_end(ap);
         struct form_problem *fp = &p->v[p->n];
         fp->path = strdup(path);
         fp->code = code;
@@ -235,6 +226,17 @@ static void problem(struct vctx *c, const char *path, const char *code, const ch
         }
         p->n++;
 }
+
+/* problem(c, path, code, (zh format, args...), (en format, args...)):
+ * the two messages take their own arguments, since labels differ by
+ * language. */
+#define FMT_ARGS(...) __VA_ARGS__
+#define problem(c, path, code, zh, en) do {                             \
+        char zh_[1024], en_[1024];                                      \
+        snprintf(zh_, sizeof zh_, FMT_ARGS zh);                         \
+        snprintf(en_, sizeof en_, FMT_ARGS en);                         \
+        add_problem(c, path, code, zh_, en_);                           \
+} while (0)
 
 /* Labels for messages: "家庭成员第3行·成员身份号码" / "Household members row 3: Member ID". */
 struct label {
@@ -278,35 +280,36 @@ static bool check_value(struct vctx *c, const char *path, const struct label *lb
         } else if (json_is_real(v) && (f->type == FT_DECIMAL || f->type == FT_MONEY)) {
                 double d = json_real_value(v);
                 if (!isfinite(d) || fabs(d) > 1e15) {
-                        problem(c, path, "decimal", "%s：数值超出范围", "%s: the number is out of range",
-                                lb->zh, lb->en);
+                        problem(c, path, "decimal", ("%s：数值超出范围", lb->zh),
+                                ("%s: the number is out of range", lb->en));
                         return false;
                 }
                 snprintf(numbuf, sizeof numbuf, "%.15g", d);
                 s = numbuf;
         } else {
-                problem(c, path, "bad_type", "%s：应填写文字，而不是%s", "%s: expected text, not %s",
-                        lb->zh, lb->en,
-                        json_is_number(v) ? "数字" : json_is_boolean(v) ? "真/假" :
-                        json_is_array(v) ? "列表" : "对象",
-                        json_is_number(v) ? "a number" : json_is_boolean(v) ? "true/false" :
-                        json_is_array(v) ? "a list" : "an object");
+                problem(c, path, "bad_type",
+                        ("%s：应填写文字，而不是%s", lb->zh,
+                         json_is_number(v) ? "数字" : json_is_boolean(v) ? "真/假" :
+                         json_is_array(v) ? "列表" : "对象"),
+                        ("%s: expected text, not %s", lb->en,
+                         json_is_number(v) ? "a number" : json_is_boolean(v) ? "true/false" :
+                         json_is_array(v) ? "a list" : "an object"));
                 return false;
         }
         if (strlen(s) > FORM_MAX_VALUE) {
-                problem(c, path, "too_long", "%s：内容过长（最多 %d 字节）", "%s: the value is too long (at most %d bytes)",
-                        lb->zh, FORM_MAX_VALUE, lb->en, FORM_MAX_VALUE);
+                problem(c, path, "too_long", ("%s：内容过长（最多 %d 字节）", lb->zh, FORM_MAX_VALUE),
+                        ("%s: the value is too long (at most %d bytes)", lb->en, FORM_MAX_VALUE));
                 return false;
         }
         const struct ftype_issue *is = ftype_check(f->type, s, c->today);
         if (is) {
-                problem(c, path, is->code, "%s：%s", "%s: %s", lb->zh, is->zh, lb->en, is->en);
+                problem(c, path, is->code, ("%s：%s", lb->zh, is->zh), ("%s: %s", lb->en, is->en));
                 return false;
         }
         if (f->type == FT_SELECT_ONE) {
                 if (!choice_known(f->choices, s, strlen(s))) {
-                        problem(c, path, "choice", "%s：“%s”不是可选的选项", "%s: '%s' is not one of the choices",
-                                lb->zh, s, lb->en, s);
+                        problem(c, path, "choice", ("%s：“%s”不是可选的选项", lb->zh, s),
+                                ("%s: '%s' is not one of the choices", lb->en, s));
                         return false;
                 }
         } else if (f->type == FT_SELECT_MULTIPLE) {
@@ -320,9 +323,8 @@ static bool check_value(struct vctx *c, const char *path, const struct label *lb
                         if (e == p)
                                 break;
                         if (!choice_known(f->choices, p, (size_t)(e - p))) {
-                                problem(c, path, "choice", "%s：“%.*s”不是可选的选项",
-                                        "%s: '%.*s' is not one of the choices", lb->zh, (int)(e - p), p,
-                                        lb->en, (int)(e - p), p);
+                                problem(c, path, "choice", ("%s：“%.*s”不是可选的选项", lb->zh, (int)(e - p), p),
+                                        ("%s: '%.*s' is not one of the choices", lb->en, (int)(e - p), p));
                                 ok = false;
                         }
                         for (const char *q = s; ok && q < p;) {
@@ -332,9 +334,8 @@ static bool check_value(struct vctx *c, const char *path, const struct label *lb
                                 while (*qe && *qe != ' ')
                                         qe++;
                                 if (q < p && qe - q == e - p && memcmp(q, p, (size_t)(e - p)) == 0) {
-                                        problem(c, path, "choice_repeated", "%s：选项“%.*s”重复",
-                                                "%s: '%.*s' is chosen twice", lb->zh, (int)(e - p), p,
-                                                lb->en, (int)(e - p), p);
+                                        problem(c, path, "choice_repeated", ("%s：选项“%.*s”重复", lb->zh, (int)(e - p), p),
+                                                ("%s: '%.*s' is chosen twice", lb->en, (int)(e - p), p));
                                         ok = false;
                                 }
                                 q = qe;
@@ -365,11 +366,11 @@ static void check_constraints(struct vctx *c, const char *path, const struct lab
                 if (eval_bool(c, f->constraint, sc, it, v))
                         continue;
                 if (f->constraint_msg_zh)
-                        problem(c, path, "constraint", "%s：%s", "%s: does not satisfy %s", lb->zh,
-                                f->constraint_msg_zh, lb->en, f->constraint_src);
+                        problem(c, path, "constraint", ("%s：%s", lb->zh, f->constraint_msg_zh),
+                                ("%s: does not satisfy %s", lb->en, f->constraint_src));
                 else
-                        problem(c, path, "constraint", "%s：不符合填写要求（%s）", "%s: does not satisfy %s",
-                                lb->zh, f->constraint_src, lb->en, f->constraint_src);
+                        problem(c, path, "constraint", ("%s：不符合填写要求（%s）", lb->zh, f->constraint_src),
+                                ("%s: does not satisfy %s", lb->en, f->constraint_src));
         }
 }
 
@@ -396,8 +397,7 @@ static void check_unknown_keys(struct vctx *c, const struct scope *sc, const cha
                 if (find_item(sc, key) >= 0)
                         continue;
                 snprintf(path, sizeof path, "%s%s", prefix, key);
-                problem(c, path, "unknown_field", "表单中没有字段“%s”", "'%s' is not a field of this form",
-                        key, key);
+                problem(c, path, "unknown_field", ("表单中没有字段“%s”", key), ("'%s' is not a field of this form", key));
         }
 }
 
@@ -411,7 +411,7 @@ static void validate_repeat(struct vctx *c, const char *path, const struct label
         json_t *rows = NULL;
 
         if (v && !json_is_null(v) && !json_is_array(v)) {
-                problem(c, path, "bad_type", "%s：应为多行列表", "%s: expected a list of rows", lb->zh, lb->en);
+                problem(c, path, "bad_type", ("%s：应为多行列表", lb->zh), ("%s: expected a list of rows", lb->en));
                 return;
         }
         for (size_t d = 0; d < it->ndefs; d++) {
@@ -423,11 +423,11 @@ static void validate_repeat(struct vctx *c, const char *path, const struct label
         if (!item_required(c, outer, it, v) && minr > 0 && n == 0)
                 minr = 0;
         if ((long)n < minr) {
-                problem(c, path, n ? "repeat_min" : "required", "%s：至少填写 %d 行（现有 %zu 行）",
-                        "%s: at least %d rows are needed (there are %zu)", lb->zh, minr, n, lb->en, minr, n);
+                problem(c, path, n ? "repeat_min" : "required", ("%s：至少填写 %d 行（现有 %zu 行）", lb->zh, minr, n),
+                        ("%s: at least %d rows are needed (there are %zu)", lb->en, minr, n));
         } else if ((long)n > maxr) {
-                problem(c, path, "repeat_max", "%s：最多 %d 行（现有 %zu 行）", "%s: at most %d rows (there are %zu)",
-                        lb->zh, maxr, n, lb->en, maxr, n);
+                problem(c, path, "repeat_max", ("%s：最多 %d 行（现有 %zu 行）", lb->zh, maxr, n),
+                        ("%s: at most %d rows (there are %zu)", lb->en, maxr, n));
                 return;   /* do not walk an oversized list */
         }
         if (clean && n) {
@@ -448,8 +448,8 @@ static void validate_repeat(struct vctx *c, const char *path, const struct label
                 char rpath[544];
                 snprintf(rpath, sizeof rpath, "%s[%zu]", path, r);
                 if (!json_is_object(rowv)) {
-                        problem(c, rpath, "bad_type", "%s第%zu行：应为一组字段", "%s row %zu: expected an object",
-                                lb->zh, r + 1, lb->en, r + 1);
+                        problem(c, rpath, "bad_type", ("%s第%zu行：应为一组字段", lb->zh, r + 1),
+                                ("%s row %zu: expected an object", lb->en, r + 1));
                         continue;
                 }
                 struct scope rs = { it->children, it->nchildren, rowv, rel, outer };
@@ -493,7 +493,7 @@ static void validate_scope(struct vctx *c, struct scope *sc, const char *prefix,
                 }
                 if (is_empty(v)) {
                         if (item_required(c, sc, it, v))
-                                problem(c, path, "required", "%s：必填，请填写", "%s: required", lb.zh, lb.en);
+                                problem(c, path, "required", ("%s：必填，请填写", lb.zh), ("%s: required", lb.en));
                         continue;
                 }
                 if (!check_value(c, path, &lb, f, v))
@@ -513,13 +513,13 @@ int form_validate(const struct cat_form *form, const json_t *data, int32_t today
         json_t *clean = NULL;
 
         if (!json_is_object(data)) {
-                problem(&c, "", "bad_json", "申请数据应为一个 JSON 对象（{…}）",
-                        "%s", "the application data must be a JSON object ({...})");
+                add_problem(&c, "", "bad_json", "申请数据应为一个 JSON 对象（{…}）",
+                            "the application data must be a JSON object ({...})");
                 return c.oom ? -ENOMEM : 0;
         }
         if (json_object_size(data) > FORM_MAX_KEYS) {
-                problem(&c, "", "too_many_fields", "字段过多（最多 %d 个）", "too many fields (at most %d)",
-                        FORM_MAX_KEYS, FORM_MAX_KEYS);
+                problem(&c, "", "too_many_fields", ("字段过多（最多 %d 个）", FORM_MAX_KEYS),
+                        ("too many fields (at most %d)", FORM_MAX_KEYS));
                 return c.oom ? -ENOMEM : 0;
         }
         if (form->nitems > sizeof relbuf && !(rel = malloc(form->nitems)))
