@@ -339,6 +339,16 @@ int csv_decode(const char *data, size_t len, csv **ret, struct csv_error *err)
                 p += 3;
                 plen -= 3;
         }
+        if (len >= 2 && (memcmp(data, "\xff\xfe", 2) == 0 || memcmp(data, "\xfe\xff", 2) == 0)) {
+                set_err(err, 0, 0, "the file is UTF-16 (Excel's \"Unicode text\"); "
+                        "open it in Excel or WPS and save it as \"CSV UTF-8\"");
+                return -EINVAL;
+        }
+        if (memchr(p, '\0', plen)) {
+                set_err(err, 0, 0, "the file contains NUL bytes, so it is not a CSV text file "
+                        "(a renamed .xls or .xlsx?); open it in Excel or WPS and save it as \"CSV UTF-8\"");
+                return -EINVAL;
+        }
         if (!utf8_valid(p, plen)) {
                 size_t clen;
                 r = from_gb18030(data, len, &conv, &clen);

@@ -135,6 +135,23 @@ TEST(binary_garbage_is_refused)
         CHECK(strstr(err.msg, "CSV UTF-8"));
 }
 
+TEST(nul_bytes_and_utf16_are_refused_with_advice)
+{
+        /* a cell with a NUL would be cut short if read as a C string */
+        const char nul[] = "a,b\n1,x\0y\n";
+        const char utf16[] = "\xff\xfe" "a\0,\0b\0\n\0";
+        struct csv_error err;
+        csv *c = NULL;
+
+        CHECK_INT(csv_decode(nul, sizeof nul - 1, &c, &err), ==, -EINVAL);
+        CHECK(c == NULL);
+        CHECK(strstr(err.msg, "NUL bytes"));
+        CHECK(strstr(err.msg, "CSV UTF-8"));
+        CHECK_INT(csv_decode(utf16, sizeof utf16 - 1, &c, &err), ==, -EINVAL);
+        CHECK(strstr(err.msg, "UTF-16"));
+        CHECK(strstr(err.msg, "CSV UTF-8"));
+}
+
 TEST(cell_size_limit)
 {
         size_t n = CSV_MAX_CELL + 10;
