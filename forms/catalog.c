@@ -56,14 +56,18 @@ static void *arena_alloc(struct arena *a, size_t n)
         return p;
 }
 
+/* A copy of s in the arena. Out of memory, it returns an empty string
+ * and marks the arena: the loader then goes on harmlessly to its end,
+ * where catalog_load sees the mark and fails with -ENOMEM. */
 static char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
+        static char empty[1];
         char *p = arena_alloc(a, n + 1);
 
-        if (p) {
-                memcpy(p, s, n);
-                p[n] = '\0';
-        }
+        if (!p)
+                return empty;
+        memcpy(p, s, n);
+        p[n] = '\0';
         return p;
 }
 
@@ -171,6 +175,13 @@ static void *vec_push(struct vec *v)
         return p;
 }
 
+/* Undo the last vec_push (when a push that goes with it failed). */
+static void vec_unpush(struct vec *v, const void *p)
+{
+        if (p)
+                v->n--;
+}
+
 #define VEC(type) { NULL, 0, 0, sizeof(type) }
 
 /* ---- the catalogue ---------------------------------------------------- */
@@ -204,6 +215,16 @@ struct catalog {
 static void diag(catalog *cat, enum cat_severity sev, const char *sheet, int line, int col,
                  const char *fmt_zh, const char *fmt_en, ...)
         __attribute__((format(printf, 7, 8)));
+
+/* map_put into one of the catalogue's maps, noting out of memory. */
+static int cat_map_put(catalog *cat, struct map *m, const char *key, void *val)
+{
+        int r = map_put(m, key, val);
+
+        if (r == -ENOMEM)
+                cat->arena.oom = true;
+        return r;
+}
 
 static void diag(catalog *cat, enum cat_severity sev, const char *sheet, int line, int col,
                  const char *fmt_zh, const char *fmt_en, ...)
@@ -328,7 +349,12 @@ static bool sheet_load(catalog *cat, struct sheet *sh, const char *name, const c
         for (size_t k = 0; k < 16; k++)
                 sh->col[k] = -1;
         snprintf(path, sizeof path, "%s/%s", cat->dir, name);
-        if (csv_load_file(path, &sh->csv, &err) < 0) {
+        int lr = csv_load_file(path, &sh->csv, &err);
+        if (lr == -ENOMEM) {
+                cat->arena.oom = true;
+                return false;
+        }
+        if (lr < 0) {
                 diag(cat, CAT_ERROR, name, err.line, err.col, "无法读取：%s", "cannot read: %s", err.msg);
                 return false;
         }
@@ -542,6 +568,8 @@ static void load_divisions(catalog *cat)
                 struct cat_division *d = vec_push(&v);
                 struct cell *pc = vec_push(&parents);
                 if (!d || !pc) {
+                        vec_unpush(&v, d);
+                        vec_unpush(&parents, pc);
                         cat->arena.oom = true;
                         break;
                 }
@@ -554,10 +582,10 @@ static void load_divisions(catalog *cat)
                         ncounty++;
         }
         cat->divisions = arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->ndivisions = v.n;
+        cat->ndivisions = cat->divisions ? v.n : 0;
         for (size_t i = 0; i < cat->ndivisions; i++) {
                 struct cat_division *d = &cat->divisions[i];
-                if (map_put(&cat->by_division, d->code, d) == -EEXIST)
+                if (cat_map_put(cat, &cat->by_division, d->code, d) == -EEXIST)
                         diag(cat, CAT_ERROR, sh.name, d->pos.line, d->pos.col,
                              "区划代码“%s”重复", "duplicate division code '%s'", d->code);
         }
@@ -634,10 +662,10 @@ static void load_materials(catalog *cat)
                 m->pos = (struct cat_pos){ sh.name, code.line, code.col };
         }
         cat->materials = arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nmaterials = v.n;
+        cat->nmaterials = cat->materials ? v.n : 0;
         for (size_t i = 0; i < cat->nmaterials; i++) {
                 struct cat_material *m = &cat->materials[i];
-                if (map_put(&cat->by_material, m->code, m) == -EEXIST)
+                if (cat_map_put(cat, &cat->by_material, m->code, m) == -EEXIST)
                         diag(cat, CAT_ERROR, sh.name, m->pos.line, m->pos.col,
                              "材料代码“%s”重复", "duplicate material code '%s'", m->code);
         }
@@ -689,6 +717,8 @@ static void load_choices(catalog *cat)
                         struct cat_list *l = vec_push(&lists);
                         struct vec *nv = vec_push(&items);
                         if (!l || !nv || map_put(&idx, list.s, (void *)(uintptr_t)lists.n) < 0) {
+                                vec_unpush(&lists, l);
+                                vec_unpush(&items, nv);
                                 cat->arena.oom = true;
                                 break;
                         }
@@ -715,12 +745,12 @@ static void load_choices(catalog *cat)
         next:;
         }
         cat->lists = arena_dup(&cat->arena, lists.v, lists.n * lists.size);
-        cat->nlists = lists.n;
+        cat->nlists = cat->lists ? lists.n : 0;
         for (size_t i = 0; i < cat->nlists; i++) {
                 struct vec *iv = &((struct vec *)items.v)[i];
                 cat->lists[i].items = arena_dup(&cat->arena, iv->v, iv->n * iv->size);
-                cat->lists[i].nitems = iv->n;
-                map_put(&cat->by_list, cat->lists[i].name, &cat->lists[i]);
+                cat->lists[i].nitems = cat->lists[i].items ? iv->n : 0;
+                cat_map_put(cat, &cat->by_list, cat->lists[i].name, &cat->lists[i]);
         }
 out:
         for (size_t i = 0; i < items.n; i++)
@@ -902,10 +932,10 @@ static void load_matters(catalog *cat)
                 m->pos = (struct cat_pos){ sh.name, c[C_CODE].line, c[C_CODE].col };
         }
         cat->matters = arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nmatters = v.n;
+        cat->nmatters = cat->matters ? v.n : 0;
         for (size_t i = 0; i < cat->nmatters; i++) {
                 struct cat_matter *m = &cat->matters[i];
-                if (map_put(&cat->by_matter, m->code, m) == -EEXIST)
+                if (cat_map_put(cat, &cat->by_matter, m->code, m) == -EEXIST)
                         diag(cat, CAT_ERROR, sh.name, m->pos.line, m->pos.col,
                              "事项编码“%s”重复", "duplicate matter code '%s'", m->code);
         }
@@ -1112,6 +1142,8 @@ static void load_fields(catalog *cat)
                 struct cat_field *f = vec_push(&b->fields);
                 int *par = vec_push(&b->parent);
                 if (!f || !par) {
+                        vec_unpush(&b->fields, f);
+                        vec_unpush(&b->parent, par);
                         cat->arena.oom = true;
                         break;
                 }
@@ -1434,7 +1466,7 @@ static void load_matter_materials(catalog *cat)
 freeze:
         for (size_t i = 0; i < cat->nmatters; i++) {
                 cat->matters[i].materials = arena_dup(&cat->arena, per[i].v, per[i].n * per[i].size);
-                cat->matters[i].nmaterials = per[i].n;
+                cat->matters[i].nmaterials = cat->matters[i].materials ? per[i].n : 0;
                 free(per[i].v);
         }
         free(per);
@@ -1487,6 +1519,8 @@ static bool merge_fields(catalog *cat, struct vec *items, const struct cat_field
                 struct titem *t = NULL;
                 for (size_t k = 0; k < items->n; k++) {
                         struct titem *x = &((struct titem *)items->v)[k];
+                        if (x->defs.n == 0)
+                                continue;       /* left empty by an allocation failure */
                         if (strcmp((*(const struct cat_field **)x->defs.v)->name, f[i].name) == 0) {
                                 t = x;
                                 break;
@@ -1498,7 +1532,7 @@ static bool merge_fields(catalog *cat, struct vec *items, const struct cat_field
                         if (first->type != f[i].type) {
                                 diag(cat, CAT_ERROR, pos->sheet, pos->line, pos->col,
                                      "共用字段“%s”类型不一致：事项 %s 中为 %s，事项 %s 中为 %s",
-                                     "shared field '%s' has conflicting types: %s in %s, %s in %s",
+                                     "shared field '%s' has conflicting types: in %s it is %s, in %s it is %s",
                                      f[i].name, fm->code, ftype_name(first->type), m->code,
                                      ftype_name(f[i].type));
                                 ok = false;
@@ -1526,6 +1560,8 @@ static bool merge_fields(catalog *cat, struct vec *items, const struct cat_field
                 const struct cat_field **d = vec_push(&t->defs);
                 const struct cat_matter **dm = vec_push(&t->dmatters);
                 if (!d || !dm) {
+                        vec_unpush(&t->defs, d);
+                        vec_unpush(&t->dmatters, dm);
                         cat->arena.oom = true;
                         return false;
                 }
@@ -1547,7 +1583,7 @@ static struct cat_item *freeze_items(catalog *cat, struct vec *items, size_t *re
                 struct titem *t = &((struct titem *)items->v)[i];
                 out[i].defs = arena_dup(&cat->arena, t->defs.v, t->defs.n * t->defs.size);
                 out[i].def_matters = arena_dup(&cat->arena, t->dmatters.v, t->dmatters.n * t->dmatters.size);
-                out[i].ndefs = t->defs.n;
+                out[i].ndefs = out[i].defs && out[i].def_matters ? t->defs.n : 0;
                 out[i].field = out[i].defs ? out[i].defs[0] : NULL;
                 out[i].children = freeze_items(cat, &t->children, &out[i].nchildren);
         }
@@ -1569,8 +1605,10 @@ static bool merge_materials(catalog *cat, struct vec *mats, const struct cat_mat
                 }
                 if (!fm) {
                         fm = vec_push(mats);
-                        if (!fm)
+                        if (!fm) {
+                                cat->arena.oom = true;
                                 return false;
+                        }
                         fm->material = mm->material;
                         fm->kind = mm->kind;
                         fm->deficiency_ok = true;
@@ -1617,10 +1655,10 @@ static const struct cat_form *build_form(catalog *cat, const char *code, const c
         form->name_en = en;
         form->is_bundle = is_bundle;
         form->matters = arena_dup(&cat->arena, ms, nms * sizeof *ms);
-        form->nmatters = nms;
+        form->nmatters = form->matters ? nms : 0;
         form->items = freeze_items(cat, &items, &form->nitems);
         form->materials = arena_dup(&cat->arena, mats.v, mats.n * mats.size);
-        form->nmaterials = mats.n;
+        form->nmaterials = form->materials ? mats.n : 0;
         for (size_t k = 0; k < form->nmaterials; k++) {
                 struct cat_form_material *fm = &form->materials[k];
                 size_t nd = 0;
@@ -1733,10 +1771,10 @@ static void load_bundles(catalog *cat)
                 b->pos = (struct cat_pos){ sh.name, code.line, code.col };
         }
         cat->bundles = arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nbundles = v.n;
+        cat->nbundles = cat->bundles ? v.n : 0;
         for (size_t i = 0; i < cat->nbundles; i++) {
                 struct cat_bundle *b = &cat->bundles[i];
-                if (map_put(&cat->by_bundle, b->code, b) == -EEXIST)
+                if (cat_map_put(cat, &cat->by_bundle, b->code, b) == -EEXIST)
                         diag(cat, CAT_ERROR, sh.name, b->pos.line, b->pos.col,
                              "一件事编码“%s”重复", "duplicate bundle code '%s'", b->code);
         }
