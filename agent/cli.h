@@ -49,4 +49,7 @@ bool cli_wants_help(int argc, char **argv);
 /* The catalogue commands (agent/cmd-catalog.c). */
 int cmd_catalog(int argc, char **argv);
 
+/* init, operator, app, review, decide, status, rebuild (agent/cmd-app.c). */
+extern const struct cli_command capture_commands[];
+
 #endif

@@ -18,15 +18,22 @@ static int cmd_version(int argc, char **argv)
         return 0;
 }
 
-static const struct cli_command commands[] = {
+static const struct cli_command base_commands[] = {
         { "catalog", "Load, check and apply the county's delegated matter list",
           NULL, cmd_catalog },
         { "version", "Print the version", "Usage: daiban version\n", cmd_version },
-        { NULL, NULL, NULL, NULL },
 };
+
+static struct cli_command commands[32];
 
 int main(int argc, char **argv)
 {
+        size_t n = 0;
+
+        for (size_t i = 0; i < sizeof base_commands / sizeof base_commands[0]; i++)
+                commands[n++] = base_commands[i];
+        for (const struct cli_command *c = capture_commands; c->name && n < 31; c++)
+                commands[n++] = *c;
         if (argc > 1 && strcmp(argv[1], "--version") == 0)
                 return cmd_version(0, NULL);
         return cli_dispatch("daiban", "daiban: offline-first sync agent for village service stations", commands,

@@ -1,0 +1,50 @@
+/* Application commands' shared pieces: the command context (home,
+ * operator, acting node, today), loading an application's derived row,
+ * and the paperwork. */
+#ifndef DAIBAN_AGENT_APP_H
+#define DAIBAN_AGENT_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "agent/home.h"
+#include "forms/validate.h"
+
+/* One application as the derived tables hold it. */
+struct app_row {
+        char id[64];
+        char matter[64];
+        char matter_name[256];
+        char bundle[64], bundle_code[64], bundle_receipt[64];
+        char origin[16], reviewer[16], decider[16], holder[16];
+        char status[16];
+        char receipt[64];
+        char applicant[256], applicant_id[64];
+        char accepted_by[64];
+        char result[16];
+        char reason[1024];
+        char rating_comment[1024];
+        long long time_limit, accepted_on, due, rating, nconflicts;
+        json_t *data;           /* owned */
+};
+
+void app_row_free(struct app_row *r);
+
+/* Load by application id or receipt number. 0, or -ENOENT, -EIO. */
+int app_row_load(store *st, const char *id_or_receipt, struct app_row *r);
+
+/* Paperwork (agent/paper.c). today is the printing date. */
+void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, size_t n, bool html);
+void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
+
+/* The problems that stop application r from being accepted now: its
+ * data against its matter's form, then the materials (required ones
+ * neither provided nor allowed to be deficient). Appends to p.
+ * Returns 0 or -ENOMEM; -ENOENT when the matter left the catalogue. */
+int app_acceptance_problems(const struct home *h, const struct app_row *r, int32_t today,
+                            struct form_problems *p);
+
+#endif

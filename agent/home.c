@@ -1,0 +1,346 @@
+/* The node's home folder. See home.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "agent/cli.h"
+#include "agent/home.h"
+
+const char *home_path(const char *opt)
+{
+        static char buf[4096];
+        const char *e;
+
+        if (opt && *opt)
+                return opt;
+        if ((e = getenv("DAIBAN_HOME")) && *e)
+                return e;
+        if ((e = getenv("XDG_DATA_HOME")) && *e) {
+                snprintf(buf, sizeof buf, "%s/daiban", e);
+                return buf;
+        }
+        snprintf(buf, sizeof buf, "%s/.local/share/daiban", getenv("HOME") ? getenv("HOME") : ".");
+        return buf;
+}
+
+int32_t home_today(const char *opt, bool *bad)
+{
+        const char *s = opt ? opt : getenv("DAIBAN_TODAY");
+        int32_t d;
+
+        *bad = false;
+        if (s && *s) {
+                if (cal_date_parse(s, &d) < 0) {
+                        *bad = true;
+                        return 0;
+                }
+                return d;
+        }
+        return cal_today();
+}
+
+static int mkdirs(const char *path)
+{
+        char buf[4096];
+        size_t n = strlen(path);
+
+        if (n >= sizeof buf)
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++)
+                if (*p == '/') {
+                        *p = '\0';
+                        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Copy one file durably (write, fsync). */
+static int copy_file(const char *from, const char *to)
+{
+        char buf[65536];
+        int in = open(from, O_RDONLY | O_CLOEXEC), out;
+        ssize_t n;
+        int r = 0;
+
+        if (in < 0)
+                return -errno;
+        out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0) {
+                r = -errno;
+                close(in);
+                return r;
+        }
+        while ((n = read(in, buf, sizeof buf)) > 0)
+                if (write(out, buf, (size_t)n) != n) {
+                        r = -EIO;
+                        break;
+                }
+        if (n < 0)
+                r = -errno;
+        if (r == 0 && fsync(out) < 0)
+                r = -errno;
+        close(in);
+        if (close(out) < 0 && r == 0)
+                r = -errno;
+        return r;
+}
+
+static int copy_catalog(const char *from, const char *to)
+{
+        DIR *d = opendir(from);
+        struct dirent *e;
+        char a[4096 + 300], b[4096 + 300];
+        int r = 0;
+
+        if (!d)
+                return -errno;
+        if ((r = mkdirs(to)) < 0) {
+                closedir(d);
+                return r;
+        }
+        while (r == 0 && (e = readdir(d))) {
+                size_t n = strlen(e->d_name);
+                if (n < 5 || strcmp(e->d_name + n - 4, ".csv") != 0)
+                        continue;
+                snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+                snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+                r = copy_file(a, b);
+        }
+        closedir(d);
+        return r;
+}
+
+static enum cat_level level_of(const char *role)
+{
+        if (strcmp(role, "county") == 0)
+                return LEVEL_COUNTY;
+        if (strcmp(role, "township") == 0)
+                return LEVEL_TOWNSHIP;
+        if (strcmp(role, "village") == 0)
+                return LEVEL_VILLAGE;
+        return LEVEL_NONE;
+}
+
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name)
+{
+        char path[4096], tmp[4096], err[512];
+        catalog *cat = NULL;
+        const struct cat_division *div;
+        enum cat_level level = level_of(role);
+        git_repository *repo = NULL;
+        store *st = NULL;
+        struct stat sb;
+        int r;
+
+        if (level == LEVEL_NONE) {
+                cli_error(cli_msg("--role must be village, township or county, not '%s'",
+                                  "--role 应为 village、township 或 county，而不是“%s”"), role);
+                return EXIT_USAGE;
+        }
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        if (stat(path, &sb) == 0) {
+                cli_error(cli_msg("%s is already a daiban home (it has store.db); choose another --home",
+                                  "%s 已经是 daiban 的数据目录（已有 store.db）；请另选 --home"), dir);
+                return EXIT_REFUSED;
+        }
+        r = catalog_load(catalog_dir, &cat);
+        if (r < 0 || catalog_nerrors(cat)) {
+                if (r == 0)
+                        cli_error(cli_msg("the catalogue %s has %zu errors; run 'daiban catalog check %s'",
+                                          "目录清单 %s 有 %zu 处错误；请运行“daiban catalog check %s”"),
+                                  catalog_dir, catalog_nerrors(cat), catalog_dir);
+                else
+                        cli_error(cli_msg("cannot read the catalogue %s: %s", "无法读取目录清单 %s：%s"),
+                                  catalog_dir, strerror(-r));
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        div = catalog_find_division(cat, node);
+        if (!div || div->level != level) {
+                if (!div)
+                        cli_error(cli_msg("division %s is not in the catalogue's divisions.csv",
+                                          "目录清单的 divisions.csv 中没有区划 %s"), node);
+                else
+                        cli_error(cli_msg("division %s (%s) is a %s, not a %s",
+                                          "区划 %s（%s）是%s级，不是%s级"), node, div->name,
+                                  cli_zh() ? cat_level_name_zh(div->level) : cat_level_name(div->level),
+                                  cli_zh() ? cat_level_name_zh(level) : role);
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        if ((r = mkdirs(dir)) < 0) {
+                cli_error(cli_msg("cannot create %s: %s", "无法创建 %s：%s"), dir, strerror(-r));
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        /* The catalogue goes in under a temporary name and is renamed into
+         * place, so a home never holds half a catalogue. */
+        snprintf(tmp, sizeof tmp, "%s/catalog.new", dir);
+        snprintf(path, sizeof path, "%s/catalog", dir);
+        if ((r = copy_catalog(catalog_dir, tmp)) < 0 || rename(tmp, path) < 0) {
+                cli_error(cli_msg("cannot install the catalogue into %s: %s", "无法安装目录清单到 %s：%s"), path,
+                          strerror(r < 0 ? -r : errno));
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", dir);
+        if (git_repository_init(&repo, path, 1) < 0) {
+                const git_error *ge = git_error_last();
+                cli_error(cli_msg("cannot create the git repository %s: %s", "无法创建 git 仓库 %s：%s"), path,
+                          ge ? ge->message : "?");
+                catalog_free(cat);
+                git_libgit2_shutdown();
+                return EXIT_REFUSED;
+        }
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        r = store_open(path, true, &st, err, sizeof err);
+        if (r == 0 && store_begin(st) == 0) {
+                r = store_meta_set(st, "node", node);
+                if (!r)
+                        r = store_meta_set(st, "role", role);
+                if (!r)
+                        r = store_meta_set(st, "name", name ? name : div->name);
+                if (!r)
+                        r = store_commit(st);
+                if (r < 0) {
+                        snprintf(err, sizeof err, "%s", store_errmsg(st));
+                        store_rollback(st);
+                }
+        } else if (r == 0) {
+                snprintf(err, sizeof err, "%s", store_errmsg(st));
+                r = -EIO;
+        }
+        store_close(st);
+        if (r < 0) {
+                cli_error(cli_msg("cannot create the store: %s", "无法创建数据库：%s"), err);
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        printf(cli_msg("initialised %s: %s %s (%s), catalogue with %zu matters\n",
+                       "已初始化 %s：%s %s（%s），目录清单共 %zu 个事项\n"),
+               dir, role, node, name ? name : div->name, catalog_nmatters(cat));
+        catalog_free(cat);
+        return 0;
+}
+
+int home_open(const char *dir, struct home *h)
+{
+        char path[4096], err[512];
+        int r;
+
+        memset(h, 0, sizeof *h);
+        h->dir = strdup(dir);
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        if (access(path, F_OK) < 0) {
+                cli_error(cli_msg("%s is not a daiban home; create one with 'daiban init' (or set --home / DAIBAN_HOME)",
+                                  "%s 不是 daiban 的数据目录；请先运行“daiban init”（或设置 --home / DAIBAN_HOME）"),
+                          dir);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        r = store_open(path, false, &h->st, err, sizeof err);
+        if (r < 0) {
+                cli_error("%s", err);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        if (store_meta_get(h->st, "node", &h->node) < 0 || store_meta_get(h->st, "role", &h->role) < 0 ||
+            store_meta_get(h->st, "name", &h->name) < 0) {
+                cli_error(cli_msg("%s: the store has no node configuration; was 'daiban init' interrupted?",
+                                  "%s：数据库中没有站点配置；“daiban init”是否中断了？"), dir);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        snprintf(path, sizeof path, "%s/catalog", dir);
+        r = catalog_load(path, &h->cat);
+        if (r < 0 || catalog_nerrors(h->cat)) {
+                cli_error(cli_msg("the installed catalogue %s cannot be used; run 'daiban catalog check %s'",
+                                  "已安装的目录清单 %s 无法使用；请运行“daiban catalog check %s”"), path, path);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        h->div = catalog_find_division(h->cat, h->node);
+        if (!h->div) {
+                cli_error(cli_msg("this node (%s) is no longer in the catalogue's divisions",
+                                  "本站点（%s）已不在目录清单的区划中"), h->node);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+void home_close(struct home *h)
+{
+        store_close(h->st);
+        catalog_free(h->cat);
+        free(h->dir);
+        free(h->node);
+        free(h->role);
+        free(h->name);
+        memset(h, 0, sizeof *h);
+}
+
+int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex)
+{
+        char repo_path[4096];
+        git_repository *repo = NULL;
+        git_oid oid;
+        struct stat sb;
+        char *buf;
+        FILE *f;
+        int r = EXIT_REFUSED;
+
+        if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+                cli_error(cli_msg("--file %s: not a readable file", "--file %s：不是可读取的文件"), path);
+                return EXIT_REFUSED;
+        }
+        if ((size_t)sb.st_size > max_bytes) {
+                cli_error(cli_msg("--file %s is %.1f MiB; scanned materials may be at most %.1f MiB "
+                                  "(scan at 150-200 dpi in grey, or as JPEG)",
+                                  "--file %s 有 %.1f MiB；扫描件最大 %.1f MiB（请用 150-200 dpi 灰度或 JPEG 扫描）"),
+                          path, (double)sb.st_size / 1048576.0, (double)max_bytes / 1048576.0);
+                return EXIT_REFUSED;
+        }
+        buf = malloc((size_t)sb.st_size + 1);
+        f = fopen(path, "rb");
+        if (!buf || !f || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+                cli_error(cli_msg("--file %s: cannot read it", "--file %s：无法读取"), path);
+                free(buf);
+                if (f)
+                        fclose(f);
+                return EXIT_REFUSED;
+        }
+        fclose(f);
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(repo_path, sizeof repo_path, "%s/repo", h->dir);
+        if (git_repository_open_bare(&repo, repo_path) < 0 ||
+            git_blob_create_from_buffer(&oid, repo, buf, (size_t)sb.st_size) < 0) {
+                const git_error *ge = git_error_last();
+                cli_error(cli_msg("cannot store %s in %s: %s", "无法把 %s 保存到 %s：%s"), path, repo_path,
+                          ge ? ge->message : "?");
+        } else {
+                git_oid_tostr(hex, 41, &oid);
+                r = 0;
+        }
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        free(buf);
+        return r;
+}

@@ -1,0 +1,48 @@
+/* A node's home: the folder that holds its store (store.db), its git
+ * repository for change sets and scanned materials (repo/), and the
+ * installed catalogue (catalog/). See docs/store.md. */
+#ifndef DAIBAN_AGENT_HOME_H
+#define DAIBAN_AGENT_HOME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forms/catalog.h"
+#include "sync/store.h"
+
+#define HOME_MAX_FILE_DEFAULT (20u * 1024u * 1024u)   /* scanned material cap */
+
+struct home {
+        char *dir;
+        store *st;
+        catalog *cat;
+        char *node;                             /* this node's division code */
+        char *role;                             /* village, township, county */
+        char *name;
+        const struct cat_division *div;
+};
+
+/* The home folder: --home, else $DAIBAN_HOME, else
+ * $XDG_DATA_HOME/daiban, else ~/.local/share/daiban. Never NULL. */
+const char *home_path(const char *opt);
+
+/* Create a home (`daiban init`). Prints its own errors; returns 0, or
+ * EXIT_REFUSED / EXIT_USAGE style codes (1, 2). */
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name);
+
+/* Open an existing home: store and catalogue. Prints errors; returns 0
+ * or 1. */
+int home_open(const char *dir, struct home *h);
+void home_close(struct home *h);
+
+/* Store a file as a git blob in the home's repository (content
+ * addressed, deduplicated). Writes the 40-hex id into hex (41 bytes).
+ * Prints errors; returns 0 or 1. */
+int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex);
+
+/* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
+ * demos), else the machine's date. */
+int32_t home_today(const char *opt, bool *bad);
+
+#endif

@@ -1,0 +1,286 @@
+/* The paperwork a station prints, in Chinese: the acceptance receipt
+ * (受理回执) and the one-time notification (一次性告知单), as plain text
+ * for the terminal or as HTML with print CSS (A4, black on white). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/app.h"
+#include "forms/catalog.h"
+
+static void esc(FILE *f, const char *s, bool html)
+{
+        if (!html) {
+                fputs(s, f);
+                return;
+        }
+        for (; *s; s++)
+                switch (*s) {
+                case '<': fputs("&lt;", f); break;
+                case '>': fputs("&gt;", f); break;
+                case '&': fputs("&amp;", f); break;
+                case '"': fputs("&quot;", f); break;
+                default: fputc(*s, f);
+                }
+}
+
+static const char css[] =
+        "<style>\n"
+        "@page { size: A4; margin: 18mm 16mm; }\n"
+        "body { font-family: 'Noto Serif CJK SC', 'Songti SC', SimSun, serif; font-size: 12pt; color: #000; }\n"
+        "h1 { text-align: center; font-size: 18pt; letter-spacing: 0.3em; margin: 0 0 6mm; }\n"
+        "table { width: 100%; border-collapse: collapse; margin: 3mm 0; }\n"
+        "th, td { border: 1px solid #000; padding: 2mm 3mm; text-align: left; vertical-align: top; }\n"
+        "th { width: 24%; font-weight: normal; background: #f2f2f2; }\n"
+        ".no { font-size: 16pt; font-weight: bold; letter-spacing: 0.05em; }\n"
+        ".sign { margin-top: 10mm; display: flex; justify-content: space-between; }\n"
+        "@media print { .noprint { display: none; } th { background: none; } }\n"
+        "</style>\n";
+
+static void head(FILE *f, const char *title, bool html)
+{
+        if (html)
+                fprintf(f, "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+                           "<title>%s</title>\n%s</head>\n<body>\n<h1>%s</h1>\n", title, css, title);
+        else
+                fprintf(f, "%s\n%s\n\n", title, "========================================");
+}
+
+static void tail(FILE *f, bool html)
+{
+        if (html)
+                fputs("<button class=\"noprint\" onclick=\"window.print()\">打印</button>\n</body>\n</html>\n", f);
+}
+
+static void row(FILE *f, const char *label, const char *value, bool html)
+{
+        if (html) {
+                fprintf(f, "<tr><th>%s</th><td>", label);
+                esc(f, value, true);
+                fputs("</td></tr>\n", f);
+        } else {
+                fprintf(f, "%s：%s\n", label, value);
+        }
+}
+
+static const char *date_cn(long long day, char *buf, size_t n)
+{
+        int y, m, d;
+
+        if (day < 0)
+                return "—";
+        cal_date_to_ymd((int32_t)day, &y, &m, &d);
+        snprintf(buf, n, "%d年%d月%d日", y, m, d);
+        return buf;
+}
+
+static const char *operator_name(const struct home *h, const char *id, char *buf, size_t n)
+{
+        sqlite3_stmt *st;
+
+        snprintf(buf, n, "%s", id);
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT name FROM operators WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        snprintf(buf, n, "%s（%s）", (const char *)sqlite3_column_text(st, 0), id);
+                sqlite3_finalize(st);
+        }
+        return buf;
+}
+
+static const struct cat_form_material *find_fm(const struct cat_matter *m, const char *code)
+{
+        for (size_t i = 0; m && i < m->form->nmaterials; i++)
+                if (strcmp(m->form->materials[i].material->code, code) == 0)
+                        return &m->form->materials[i];
+        return NULL;
+}
+
+static const char *note_of(const struct cat_form_material *fm)
+{
+        for (size_t i = 0; fm && i < fm->ndefs; i++)
+                if (fm->defs[i]->note_zh)
+                        return fm->defs[i]->note_zh;
+        return NULL;
+}
+
+/* One line per material of application r in state `state`. */
+static size_t materials(FILE *f, const struct home *h, const struct app_row *r, const char *state, bool html)
+{
+        const struct cat_matter *m = catalog_find_matter(h->cat, r->matter);
+        sqlite3_stmt *st;
+        size_t n = 0;
+        char buf[64];
+
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT material, promise FROM app_materials WHERE app = ? AND state = ?"
+                               " ORDER BY material", -1, &st, NULL) != SQLITE_OK)
+                return 0;
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *code = (const char *)sqlite3_column_text(st, 0);
+                const struct cat_form_material *fm = find_fm(m, code);
+                char line[512];
+                int k = snprintf(line, sizeof line, "%zu. %s %s %d份", n + 1, fm ? fm->material->name_zh : code,
+                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
+                if (sqlite3_column_type(st, 1) != SQLITE_NULL && k > 0 && (size_t)k < sizeof line)
+                        snprintf(line + k, sizeof line - (size_t)k, "，请于%s前补交",
+                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
+                if (html) {
+                        fputs("<div>", f);
+                        esc(f, line, true);
+                        fputs("</div>\n", f);
+                } else {
+                        fprintf(f, "    %s\n", line);
+                }
+                n++;
+        }
+        sqlite3_finalize(st);
+        if (!n)
+                fputs(html ? "<div>无</div>\n" : "    无\n", f);
+        return n;
+}
+
+void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, size_t n, bool html)
+{
+        char a[64], b[64], op[256], tl[160];
+
+        head(f, "受 理 回 执", html);
+        if (html)
+                fputs("<table>\n", f);
+        row(f, "受理编号", rows[0].bundle_receipt[0] ? rows[0].bundle_receipt : rows[0].receipt, html);
+        row(f, "申请人", rows[0].applicant[0] ? rows[0].applicant : "—", html);
+        if (rows[0].applicant_id[0])
+                row(f, "证件号码", rows[0].applicant_id, html);
+        if (rows[0].bundle[0])
+                row(f, "一件事", rows[0].bundle_code, html);
+        row(f, "受理日期", date_cn(rows[0].accepted_on, a, sizeof a), html);
+        if (html)
+                fputs("</table>\n", f);
+        for (size_t i = 0; i < n; i++) {
+                const struct app_row *r = &rows[i];
+                char matter[512];
+                snprintf(matter, sizeof matter, "%s（%s）", r->matter_name, r->matter);
+                snprintf(tl, sizeof tl, "%lld个工作日，%s前办结", r->time_limit, date_cn(r->due, b, sizeof b));
+                if (html)
+                        fputs("<table>\n", f);
+                else
+                        fputs("\n", f);
+                row(f, "事项", matter, html);
+                if (n > 1)
+                        row(f, "分项编号", r->receipt, html);
+                row(f, "承诺时限", tl, html);
+                if (html)
+                        fputs("<tr><th>已收材料</th><td>\n", f);
+                else
+                        fputs("已收材料：\n", f);
+                materials(f, h, r, "provided", html);
+                if (html)
+                        fputs("</td></tr>\n<tr><th>容缺材料</th><td>\n", f);
+                else
+                        fputs("容缺材料（请按期补交，逾期将影响办理）：\n", f);
+                materials(f, h, r, "deficient", html);
+                if (html)
+                        fputs("</td></tr>\n</table>\n", f);
+        }
+        snprintf(a, sizeof a, "%s（%s）", h->name, h->node);
+        if (html)
+                fputs("<table>\n", f);
+        else
+                fputs("\n", f);
+        row(f, "受理站点", a, html);
+        row(f, "经办人", operator_name(h, rows[0].accepted_by, op, sizeof op), html);
+        if (html)
+                fputs("</table>\n<p>请妥善保管本回执，凭受理编号查询办理进度、领取办理结果。</p>\n"
+                      "<div class=\"sign\"><span>申请人签字：</span><span>（受理专用章）</span></div>\n", f);
+        else
+                fputs("\n请妥善保管本回执，凭受理编号查询办理进度、领取办理结果。\n申请人签字：__________        （受理专用章）\n", f);
+        tail(f, html);
+}
+
+void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
+{
+        char a[64], line[1024];
+        size_t total = 0;
+
+        head(f, "一次性告知单", html);
+        if (html)
+                fputs("<table>\n", f);
+        row(f, "申请人", rows[0].applicant[0] ? rows[0].applicant : "—", html);
+        row(f, "告知日期", date_cn(today, a, sizeof a), html);
+        snprintf(a, sizeof a, "%s（%s）", h->name, h->node);
+        row(f, "告知站点", a, html);
+        if (html)
+                fputs("</table>\n", f);
+        for (size_t i = 0; i < n; i++) {
+                const struct app_row *r = &rows[i];
+                const struct cat_matter *m = catalog_find_matter(h->cat, r->matter);
+                struct form_problems p;
+                size_t k = 0;
+
+                form_problems_init(&p);
+                snprintf(line, sizeof line, "%s（%s）", r->matter_name, r->matter);
+                if (html) {
+                        fputs("<h2>", f);
+                        esc(f, line, true);
+                        fputs("</h2>\n", f);
+                } else {
+                        fprintf(f, "\n【%s】\n", line);
+                }
+                if (r->reason[0] && !strcmp(r->status, "returned")) {
+                        snprintf(line, sizeof line, "退回补正意见：%s", r->reason);
+                        if (html) {
+                                fputs("<p>", f);
+                                esc(f, line, true);
+                                fputs("</p>\n", f);
+                        } else {
+                                fprintf(f, "%s\n", line);
+                        }
+                        total++;
+                }
+                if (app_acceptance_problems(h, r, today, &p) < 0) {
+                        form_problems_finish(&p);
+                        continue;
+                }
+                /* the form first, then the materials with what to bring */
+                for (int pass = 0; pass < 2; pass++) {
+                        bool any = false;
+                        for (size_t j = 0; j < p.n; j++) {
+                                bool is_mat = !strncmp(p.v[j].path, "materials.", 10);
+                                if (is_mat != (pass == 1))
+                                        continue;
+                                if (!any) {
+                                        const char *t = pass ? "请补齐以下材料：" : "请补正以下填报内容：";
+                                        fprintf(f, html ? "<h3>%s</h3>\n<ol>\n" : "%s\n", t);
+                                        any = true;
+                                }
+                                if (is_mat) {
+                                        const struct cat_form_material *fm = find_fm(m, p.v[j].path + 10);
+                                        const char *note = note_of(fm);
+                                        snprintf(line, sizeof line, "%s，%s %d 份%s%s", fm ? fm->material->name_zh : p.v[j].path + 10,
+                                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1,
+                                                 note ? "。" : "", note ? note : "");
+                                } else {
+                                        snprintf(line, sizeof line, "%s", p.v[j].msg_zh);
+                                }
+                                if (html) {
+                                        fputs("<li>", f);
+                                        esc(f, line, true);
+                                        fputs("</li>\n", f);
+                                } else {
+                                        fprintf(f, "  %zu. %s\n", ++k, line);
+                                }
+                                total++;
+                        }
+                        if (any && html)
+                                fputs("</ol>\n", f);
+                }
+                form_problems_finish(&p);
+        }
+        if (!total)
+                fputs(html ? "<p>材料齐全、填报无误，无需补正。</p>\n" : "\n材料齐全、填报无误，无需补正。\n", f);
+        else
+                fputs(html ? "<p>以上为需补正的全部内容，请一次备齐后再来办理。</p>\n"
+                           : "\n以上为需补正的全部内容，请一次备齐后再来办理。\n", f);
+        tail(f, html);
+}

@@ -1,0 +1,303 @@
+/* The node's SQLite store. See store.h and docs/store.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sync/hlc.h"
+#include "sync/store.h"
+
+const char *store_vfs_name;
+
+struct store {
+        sqlite3 *db;
+        sqlite3_stmt *max_seq, *max_hlc, *insert;
+};
+
+/* Migrations: entry i brings user_version from i to i + 1. */
+static const char *const migrations[] = {
+        /* 0 -> 1: the event log, node configuration, derived tables */
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE events("
+        "  node TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, wall INTEGER NOT NULL,"
+        "  operator TEXT NOT NULL, type TEXT NOT NULL, app TEXT, part TEXT NOT NULL, body TEXT NOT NULL,"
+        "  PRIMARY KEY(node, seq)) WITHOUT ROWID;"
+        "CREATE INDEX events_app ON events(app, hlc, node, seq);"
+        "CREATE INDEX events_hlc ON events(hlc);"
+        "CREATE TRIGGER events_immutable_u BEFORE UPDATE ON events"
+        "  BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;"
+        "CREATE TRIGGER events_immutable_d BEFORE DELETE ON events"
+        "  BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;"
+        /* derived: everything below is rebuilt from events by the fold */
+        "CREATE TABLE apps("
+        "  id TEXT PRIMARY KEY, matter TEXT NOT NULL, matter_name TEXT NOT NULL,"
+        "  bundle TEXT, bundle_code TEXT, bundle_receipt TEXT,"
+        "  origin TEXT NOT NULL, reviewer TEXT, decider TEXT NOT NULL,"
+        "  status TEXT NOT NULL, holder TEXT NOT NULL, receipt TEXT,"
+        "  applicant TEXT, applicant_id TEXT, data TEXT NOT NULL, time_limit INTEGER NOT NULL,"
+        "  accepted_on INTEGER, due INTEGER, accepted_by TEXT,"
+        "  result TEXT, reason TEXT, rating INTEGER, rating_comment TEXT,"
+        "  created_hlc INTEGER NOT NULL, updated_hlc INTEGER NOT NULL, nconflicts INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX apps_status ON apps(status, due);"
+        "CREATE INDEX apps_receipt ON apps(receipt);"
+        "CREATE INDEX apps_updated ON apps(updated_hlc, id);"
+        "CREATE INDEX apps_bundle ON apps(bundle);"
+        "CREATE TABLE app_materials("
+        "  app TEXT NOT NULL, material TEXT NOT NULL, state TEXT NOT NULL, blob TEXT, promise INTEGER,"
+        "  PRIMARY KEY(app, material)) WITHOUT ROWID;"
+        "CREATE INDEX app_materials_promise ON app_materials(state, promise);"
+        "CREATE TABLE conflicts("
+        "  app TEXT NOT NULL, node TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
+        "  reason TEXT NOT NULL, PRIMARY KEY(app, node, seq)) WITHOUT ROWID;"
+        "CREATE TABLE operators("
+        "  id TEXT PRIMARY KEY, name TEXT NOT NULL, node TEXT NOT NULL, hlc INTEGER NOT NULL) WITHOUT ROWID;",
+};
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (err && errlen) {
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return -EIO;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+        return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static int migrate(store *s, char *err, size_t errlen)
+{
+        sqlite3_stmt *st;
+        int version = 0;
+
+        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+                return set_err(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(s->db));
+        if (sqlite3_step(st) == SQLITE_ROW)
+                version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (version > (int)NMIGRATIONS) {
+                set_err(err, errlen, "the store was written by a newer daiban (schema %d); upgrade daiban", version);
+                return -EPROTO;
+        }
+        while (version < (int)NMIGRATIONS) {
+                char sql[64];
+                if (exec(s->db, "BEGIN IMMEDIATE") < 0)
+                        return set_err(err, errlen, "cannot migrate the store: %s", sqlite3_errmsg(s->db));
+                snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+                if (exec(s->db, migrations[version]) < 0 || exec(s->db, sql) < 0) {
+                        set_err(err, errlen, "cannot migrate the store: %s", sqlite3_errmsg(s->db));
+                        exec(s->db, "ROLLBACK");
+                        return -EIO;
+                }
+                if (exec(s->db, "COMMIT") < 0) {
+                        set_err(err, errlen, "cannot migrate the store: %s", sqlite3_errmsg(s->db));
+                        exec(s->db, "ROLLBACK");
+                        return -EIO;
+                }
+                version++;
+        }
+        return 0;
+}
+
+int store_open(const char *path, bool create, store **ret, char *err, size_t errlen)
+{
+        store *s = calloc(1, sizeof *s);
+        int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        if (sqlite3_open_v2(path, &s->db, flags, store_vfs_name) != SQLITE_OK) {
+                r = set_err(err, errlen, "cannot open the store %s: %s", path,
+                            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+                store_close(s);
+                return create ? r : -ENOENT;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 || exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
+            exec(s->db, "PRAGMA foreign_keys=ON") < 0) {
+                r = set_err(err, errlen, "cannot set up the store %s: %s", path, sqlite3_errmsg(s->db));
+                store_close(s);
+                return r;
+        }
+        r = migrate(s, err, errlen);
+        if (r < 0) {
+                store_close(s);
+                return r;
+        }
+        if (sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events WHERE node = ?", -1, &s->max_seq, NULL) ||
+            sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM events", -1, &s->max_hlc, NULL) ||
+            sqlite3_prepare_v2(s->db,
+                               "INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s->insert, NULL)) {
+                r = set_err(err, errlen, "cannot prepare the store %s: %s", path, sqlite3_errmsg(s->db));
+                store_close(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+void store_close(store *s)
+{
+        if (!s)
+                return;
+        sqlite3_finalize(s->max_seq);
+        sqlite3_finalize(s->max_hlc);
+        sqlite3_finalize(s->insert);
+        sqlite3_close_v2(s->db);
+        free(s);
+}
+
+sqlite3 *store_db(store *s)
+{
+        return s->db;
+}
+
+const char *store_errmsg(store *s)
+{
+        return sqlite3_errmsg(s->db);
+}
+
+int store_begin(store *s)
+{
+        return exec(s->db, "BEGIN IMMEDIATE");
+}
+
+int store_commit(store *s)
+{
+        return exec(s->db, "COMMIT");
+}
+
+void store_rollback(store *s)
+{
+        if (!sqlite3_get_autocommit(s->db))
+                exec(s->db, "ROLLBACK");
+}
+
+int store_meta_get(store *s, const char *key, char **ret)
+{
+        sqlite3_stmt *st;
+        int r = -ENOENT;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        switch (sqlite3_step(st)) {
+        case SQLITE_ROW:
+                *ret = strdup((const char *)sqlite3_column_text(st, 0));
+                r = *ret ? 0 : -ENOMEM;
+                break;
+        case SQLITE_DONE:
+                break;
+        default:
+                r = -EIO;
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+int store_meta_set(store *s, const char *key, const char *value)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", -1, &st, NULL) !=
+            SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t one_int(sqlite3_stmt *st, bool *ok)
+{
+        int64_t v = 0;
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        else
+                *ok = false;
+        sqlite3_reset(st);
+        return v;
+}
+
+int store_append(store *s, struct event *ev)
+{
+        struct hlc h;
+        bool ok = true;
+        int rc;
+
+        if (!ev->wall_ms)
+                ev->wall_ms = now_ms();
+        sqlite3_bind_text(s->max_seq, 1, ev->node, -1, SQLITE_STATIC);
+        ev->seq = one_int(s->max_seq, &ok) + 1;
+        h.last = (uint64_t)one_int(s->max_hlc, &ok);
+        if (!ok)
+                return -EIO;
+        rc = hlc_tick(&h, (uint64_t)ev->wall_ms, &ev->hlc);
+        if (rc < 0)
+                return rc;
+        sqlite3_bind_text(s->insert, 1, ev->node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->insert, 2, ev->seq);
+        sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)ev->hlc);
+        sqlite3_bind_int64(s->insert, 4, ev->wall_ms);
+        sqlite3_bind_text(s->insert, 5, ev->operator, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->insert, 6, ev->type, -1, SQLITE_STATIC);
+        if (ev->app)
+                sqlite3_bind_text(s->insert, 7, ev->app, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s->insert, 7);
+        sqlite3_bind_text(s->insert, 8, ev->part, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->insert, 9, ev->body, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s->insert);
+        sqlite3_reset(s->insert);
+        sqlite3_clear_bindings(s->insert);
+        return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int64_t store_next_seq(store *s, const char *node)
+{
+        bool ok = true;
+        int64_t n;
+
+        sqlite3_bind_text(s->max_seq, 1, node, -1, SQLITE_STATIC);
+        n = one_int(s->max_seq, &ok);
+        return ok ? n + 1 : -1;
+}
+
+int64_t store_nevents(store *s)
+{
+        sqlite3_stmt *st;
+        int64_t n = -1;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM events", -1, &st, NULL) != SQLITE_OK)
+                return -1;
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return n;
+}

@@ -1,0 +1,76 @@
+/* The node's store: one SQLite file holding the immutable event log and
+ * the tables derived from it by the fold (sync/fold.h).
+ *
+ * Durability: WAL mode with synchronous=FULL, so a committed transaction
+ * survives a power cut; every write is one transaction taken with BEGIN
+ * IMMEDIATE, so concurrent processes on one home queue on the write lock
+ * (busy timeout) instead of failing or interleaving. Events cannot be
+ * updated or deleted (triggers refuse it). Schema changes are migrations
+ * keyed by PRAGMA user_version. See docs/store.md. */
+#ifndef DAIBAN_SYNC_STORE_H
+#define DAIBAN_SYNC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_BUSY_TIMEOUT_MS 30000
+
+typedef struct store store;
+
+/* Open (create == true: create and initialise) the store at path.
+ * Returns 0, or a negative errno-style code with a message in err. A
+ * store written by a newer daiban (user_version too high) is refused. */
+int store_open(const char *path, bool create, store **ret, char *err, size_t errlen);
+void store_close(store *s);
+sqlite3 *store_db(store *s);
+
+/* The last SQLite error as text, for messages. */
+const char *store_errmsg(store *s);
+
+/* One write transaction (BEGIN IMMEDIATE ... COMMIT). store_commit
+ * returns 0 only when the transaction is durable. On any error the
+ * caller calls store_rollback, which leaves the store as it was. */
+int store_begin(store *s);
+int store_commit(store *s);
+void store_rollback(store *s);
+
+/* Node configuration (written by `daiban init`). *ret is malloc'ed;
+ * -ENOENT when the key is absent. */
+int store_meta_get(store *s, const char *key, char **ret);
+int store_meta_set(store *s, const char *key, const char *value);
+
+/* An event. node, operator, type, part and body are required; app is
+ * NULL for events about no application (an operator added). */
+struct event {
+        const char *node;
+        int64_t seq;            /* per node, from 1, no gaps */
+        uint64_t hlc;           /* hybrid logical clock stamp */
+        int64_t wall_ms;        /* the writer's wall clock */
+        const char *operator;
+        const char *type;
+        const char *app;
+        const char *part;       /* partition: the origin station */
+        const char *body;       /* canonical JSON (sorted keys, compact) */
+};
+
+/* Append a new local event inside the caller's transaction: assigns
+ * ev->seq (next on ev->node) and ev->hlc (after every stamp in the
+ * store), and ev->wall_ms when it is 0. Returns 0 or -EIO (see
+ * store_errmsg), -EOVERFLOW (clock). */
+int store_append(store *s, struct event *ev);
+
+/* The seq the next event of node will get (inside a transaction): an
+ * application's id is made from its creation event's node and seq. */
+int64_t store_next_seq(store *s, const char *node);
+
+/* Count of events (all nodes). */
+int64_t store_nevents(store *s);
+
+/* Test hook: an sqlite3_vfs name to open the file with (NULL: default). */
+extern const char *store_vfs_name;
+
+#endif
