@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Integration: capture at a village station through the real `daiban`
+binary: init, operators, the whole lifecycle with per-role authority,
+refusals that change nothing, 容缺 with computed promises, overdue, bundles
+under one receipt, receipts unique per node and day, paperwork, scans
+stored content-addressed, conflicts shown and never dropped, rebuild
+giving byte-identical derived tables, and parallel writers."""
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ids  # noqa: E402
+from station import (APPS, COUNTY, SAMPLE, TOWNSHIP, VILLAGE, Station, app_file)  # noqa: E402
+
+DIBAO = app_file("MZ-DB-001-valid.json")
+DIBAO_MATERIALS = ("SFZ", "HKB", "HDSQ", "YHK")
+
+
+class Capture(unittest.TestCase):
+    def setUp(self):
+        self.s = Station()
+
+    def tearDown(self):
+        self.s.cleanup()
+
+    def refused(self, *args, code=1, **kw):
+        before = self.s.nevents()
+        r = self.s.run(*args, **kw)
+        self.assertEqual(r.returncode, code, (args, r.stdout, r.stderr))
+        self.assertTrue(r.stderr.strip(), "a refusal must say why")
+        self.assertEqual(self.s.nevents(), before, "a refusal must write nothing")
+        return r
+
+    def accepted_dibao(self):
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        for m in DIBAO_MATERIALS:
+            self.s.ok("app", "material", a, m, "provided")
+        self.s.ok("app", "material", a, "SRZM", "deficient")
+        out = self.s.ok("app", "submit", a)
+        receipt = re.search(r"receipt (\S+)", out).group(1)
+        return a, receipt
+
+    # ---- init and operators ------------------------------------------------
+    def test_init_refusals(self):
+        other = Station.__new__(Station)
+        other.root, other.home, other.today, other.operator = self.s.root, os.path.join(self.s.root, "h2"), "2026-11-24", None
+        self.assertEqual(other.run("init", "--node", VILLAGE, "--role", "mayor", "--catalog", SAMPLE).returncode, 2)
+        r = other.run("init", "--node", "330225999999", "--role", "village", "--catalog", SAMPLE)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("330225999999", r.stderr)
+        r = other.run("init", "--node", TOWNSHIP, "--role", "village", "--catalog", SAMPLE)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("township", r.stderr)
+        self.assertFalse(os.path.exists(other.home), "a refused init creates nothing")
+        r = self.s.run("init", "--node", VILLAGE, "--role", "village", "--catalog", SAMPLE)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already", r.stderr)
+        self.assertTrue(os.path.isdir(os.path.join(self.s.home, "repo")))
+        self.assertTrue(os.path.isfile(os.path.join(self.s.home, "catalog", "matters.csv")))
+        with self.s.db() as c:
+            self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+
+    def test_operator_required_and_known(self):
+        r = self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, operator=None, code=2)
+        self.assertIn("--operator", r.stderr)
+        r = self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, operator="ghost")
+        self.assertIn("operator add ghost", r.stderr)
+        self.s.ok("operator", "add", "op02", "--name", "李四")
+        self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, operator="op02")
+        self.assertIn("op02", self.s.ok("operator", "list"))
+
+    # ---- bad input -------------------------------------------------------------
+    def test_bad_input_refused_with_reasons(self):
+        self.refused("app", "new", "NOPE-001", "--data", DIBAO)
+        r = self.refused("app", "new", "SC-GTBG-001", "--data", app_file("SC-GTBG-001-valid.json"))
+        self.assertIn("may not accept", r.stderr)
+        bad = os.path.join(self.s.root, "bad.json")
+        with open(bad, "w") as f:
+            f.write('{"applicant_name": "x",\n "phone": }')
+        r = self.refused("app", "new", "MZ-DB-001", "--data", bad)
+        self.assertRegex(r.stderr, re.escape(bad) + r":2:\d+: error:")
+        with open(bad, "w") as f:
+            f.write('{"a": 1, "a": 2}')
+        self.refused("app", "new", "MZ-DB-001", "--data", bad)
+        d = json.load(open(DIBAO))
+        d["favourite_colour"] = "red"
+        r = self.refused("app", "new", "MZ-DB-001", "--data", self.s.write_json(d))
+        self.assertIn("favourite_colour", r.stderr)
+        d = json.load(open(DIBAO))
+        d["address"] = "村" * 5000
+        r = self.refused("app", "new", "MZ-DB-001", "--data", self.s.write_json(d))
+        self.assertIn("too_long", r.stderr)
+        self.refused("app", "new", "MZ-DB-001", code=2)
+        self.refused("app", "frobnicate", code=2)
+        self.refused("app", "show", "330225101201-999")
+
+    def test_draft_may_be_incomplete_but_submit_lists_everything(self):
+        d = {"applicant_name": "李建国", "phone": "12345"}
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", self.s.write_json(d))
+        self.assertEqual(self.s.show(a)["status"], "draft")
+        r = self.refused("app", "submit", a)
+        # every problem at once: data and all five materials
+        for want in ("id_number", "phone", "materials.SFZ", "materials.HKB", "materials.SRZM", "materials.HDSQ",
+                     "materials.YHK"):
+            self.assertIn(want, r.stderr)
+        notice = self.s.ok("app", "notice", a)
+        self.assertIn("一次性告知单", notice)
+        for name in ("居民身份证", "居民户口簿", "家庭成员收入证明", "家庭经济状况核对授权书", "本人银行卡或存折"):
+            self.assertIn(name, notice)
+        self.assertIn("电话", notice)
+        html = self.s.ok("app", "notice", a, "--html")
+        self.assertIn('<html lang="zh-CN">', html)
+        self.assertIn("@media print", html)
+        # the same items in both forms
+        self.assertEqual(html.count("<li>"), len(re.findall(r"^  \d+\. ", notice, re.M)))
+
+    # ---- the lifecycle -----------------------------------------------------------
+    def test_full_lifecycle_with_authority(self):
+        a, receipt = self.accepted_dibao()
+        self.assertRegex(receipt, r"^101201-261124-\d{3}$")
+        j = self.s.show(receipt)
+        self.assertEqual((j["status"], j["holder"], j["reviewer"], j["decider"]),
+                         ("accepted", TOWNSHIP, TOWNSHIP, COUNTY))
+        self.assertEqual(j["accepted_on"], "2026-11-24")
+        self.assertEqual(j["due"], "2027-01-05")          # 30 working days
+        srzm = [m for m in j["materials"] if m["material"] == "SRZM"][0]
+        self.assertEqual((srzm["state"], srzm["promise"]), ("deficient", "2027-01-05"))
+        # wrong offices are refused, and nothing is written
+        self.refused("decide", a, "approve", "--node", COUNTY)            # not reviewed yet
+        self.refused("review", a, "pass")                                  # the village cannot review
+        self.refused("review", a, "pass", "--node", "330225100")           # another township
+        self.refused("review", a, "return", "--node", TOWNSHIP, code=2)    # a return needs reasons
+        self.s.ok("review", a, "return", "--node", TOWNSHIP, "--reason", "收入证明需村委盖章")
+        j = self.s.show(a)
+        self.assertEqual((j["status"], j["holder"], j["reason"]), ("returned", VILLAGE, "收入证明需村委盖章"))
+        self.assertIn("收入证明需村委盖章", self.s.ok("app", "notice", a))
+        self.s.ok("app", "edit", a, "--data", DIBAO)
+        self.s.ok("app", "submit", a)
+        self.assertEqual(self.s.show(a)["receipt"], receipt, "a resubmission keeps its receipt")
+        self.s.ok("review", a, "pass", "--node", TOWNSHIP)
+        j = self.s.show(a)
+        self.assertEqual((j["status"], j["holder"]), ("passed", COUNTY))
+        self.refused("app", "withdraw", a, "--reason", "x", "--node", TOWNSHIP, code=2)
+        self.refused("decide", a, "approve", "--node", TOWNSHIP)
+        self.refused("decide", a, "reject", "--node", COUNTY, code=2)     # needs a reason
+        self.refused("app", "deliver", a)
+        self.s.ok("decide", a, "approve", "--node", COUNTY)
+        self.assertEqual(self.s.show(a)["status"], "approved")
+        self.refused("app", "withdraw", a, "--reason", "changed my mind")
+        self.refused("app", "rate", a, "--level", "5")
+        self.s.ok("app", "deliver", a)
+        self.refused("app", "rate", a, "--level", "6", code=2)
+        self.s.ok("app", "rate", a, "--level", "2", "--comment", "等太久")
+        j = self.s.show(a)
+        self.assertEqual((j["status"], j["rating"]), ("rated", 2))
+        self.refused("app", "rate", a, "--level", "5")
+        log = self.s.ok("app", "log", a, "--json")
+        events = json.loads(log)
+        self.assertEqual([e["type"] for e in events],
+                         ["app.created", "app.material", "app.material", "app.material", "app.material",
+                          "app.material", "app.submitted", "app.reviewed", "app.edited", "app.resubmitted",
+                          "app.reviewed", "app.decided", "app.delivered", "app.rated"])
+        self.assertEqual({e["node"] for e in events}, {VILLAGE, TOWNSHIP, COUNTY})
+        self.assertTrue(all(e["operator"] == "op01" for e in events))
+        hlcs = [e["hlc"] for e in events]
+        self.assertEqual(hlcs, sorted(hlcs))
+        self.assertEqual(len(set(hlcs)), len(hlcs))
+
+    def test_township_decided_matter_skips_the_county(self):
+        d = {"applicant_name": "王秀英", "id_number": ids.id_number("19700315", seq="124"), "phone": "13857412345",
+             "emergency_type": "fire", "description": "家中突发火灾，急需临时救助以渡难关", "amount": "2000"}
+        a = self.s.ok("app", "new", "MZ-LSJZ-001", "--data", self.s.write_json(d))
+        for m in ("SFZ", "HKB", "JZZM"):
+            self.s.ok("app", "material", a, m, "provided")
+        self.s.ok("app", "submit", a)
+        j = self.s.show(a)
+        self.assertEqual((j["holder"], j["decider"]), (TOWNSHIP, TOWNSHIP))
+        self.assertNotIn("reviewer", j)
+        self.refused("decide", a, "approve", "--node", COUNTY)
+        self.refused("review", a, "pass", "--node", TOWNSHIP)
+        self.s.ok("decide", a, "reject", "--node", TOWNSHIP, "--reason", "不符合条件")
+        self.assertEqual(self.s.show(a)["status"], "rejected")
+
+    def test_withdraw_before_decision(self):
+        a, _ = self.accepted_dibao()
+        self.refused("app", "withdraw", a, code=2)
+        self.s.ok("app", "withdraw", a, "--reason", "申请人已外出务工")
+        self.assertEqual(self.s.show(a)["status"], "withdrawn")
+        self.refused("review", a, "pass", "--node", TOWNSHIP)
+
+    # ---- deficiencies, due dates, overdue -----------------------------------------
+    def test_deficiency_rules_and_overdue(self):
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        r = self.refused("app", "material", a, "SFZ", "deficient")
+        self.assertIn("容缺", r.stderr)
+        self.refused("app", "material", a, "SRZM", "deficient", "--promise", "2027-06-01")   # past the limit
+        self.refused("app", "material", a, "SRZM", "provided", "--promise", "2026-12-01", code=2)
+        self.refused("app", "material", a, "NOPE", "provided")
+        self.s.ok("app", "material", a, "SRZM", "deficient", "--promise", "2026-12-01")
+        for m in DIBAO_MATERIALS:
+            self.s.ok("app", "material", a, m, "provided")
+        self.s.ok("app", "submit", a)
+        j = self.s.show(a)
+        self.assertEqual([m["promise"] for m in j["materials"] if m["material"] == "SRZM"], ["2026-12-01"])
+        # the promise passes without the material: flagged; the application itself is not overdue yet
+        self.s.today = "2026-12-02"
+        j = self.s.show(a)
+        self.assertTrue([m for m in j["materials"] if m["material"] == "SRZM"][0]["promise_overdue"])
+        self.assertFalse(j["overdue"])
+        st = json.loads(self.s.ok("status", "--json"))
+        self.assertEqual((st["overdue_promises"], st["overdue"]), (1, 0))
+        # supplied later: no longer deficient
+        self.s.ok("app", "material", a, "SRZM", "provided")
+        self.assertEqual(json.loads(self.s.ok("status", "--json"))["overdue_promises"], 0)
+        # undecided on the day after its due date: overdue
+        self.s.today = "2027-01-05"
+        self.assertEqual(json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"], [])
+        self.s.today = "2027-01-06"
+        lst = json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"]
+        self.assertEqual([x["id"] for x in lst], [a])
+        self.assertTrue(lst[0]["overdue"])
+
+    # ---- receipts ------------------------------------------------------------------
+    def test_receipt_numbers(self):
+        seen = []
+        for day in ("2026-11-24", "2026-11-24", "2026-11-25", "2026-11-24"):
+            self.s.today = day
+            _, r = self.accepted_dibao()
+            seen.append(r)
+        self.assertEqual(seen, ["101201-261124-001", "101201-261124-002", "101201-261125-001",
+                                "101201-261124-003"])
+        receipt = self.s.ok("app", "receipt", seen[0])
+        for want in ("受 理 回 执", seen[0], "李建国", "最低生活保障申请", "2027年1月5日", "王小红（op01）",
+                     "下沈村（330225101201）", "家庭成员收入证明 原件 1份，请于2027年1月5日前补交", "居民户口簿 复印件 1份"):
+            self.assertIn(want, receipt)
+        html = self.s.ok("app", "receipt", seen[0], "--html")
+        self.assertIn("@page { size: A4", html)
+        self.assertIn(seen[0], html)
+        draft = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        self.refused("app", "receipt", draft)
+
+    # ---- bundles ---------------------------------------------------------------------
+    def test_bundle_one_receipt_many_applications(self):
+        b = self.s.ok("app", "new", "YJS-SHS-001", "--data", app_file("YJS-SHS-001-valid.json"))
+        self.assertTrue(b.startswith("B"))
+        apps = json.loads(self.s.ok("app", "list", "--json"))["applications"]
+        self.assertEqual(sorted(x["matter"] for x in apps), ["GA-HKZX-001", "MZ-BZBT-001", "RS-SZF-001"])
+        self.assertEqual({x["bundle"] for x in apps}, {b})
+        # HHZM may be deficient for RS-SZF-001 but not for MZ-BZBT-001: refused as a whole
+        self.refused("app", "material", b, "HHZM", "deficient")
+        for m in ("SWZM", "HKB", "SFZ", "YHK", "HHZM"):
+            self.s.ok("app", "material", b, m, "provided")
+        out = self.s.ok("app", "submit", b)
+        root = re.search(r"receipt (\S+)", out).group(1)
+        apps = json.loads(self.s.ok("app", "list", "--json"))["applications"]
+        self.assertEqual(sorted(x["receipt"] for x in apps), [root + "-1", root + "-2", root + "-3"])
+        self.assertEqual({x["bundle_receipt"] for x in apps}, {root})
+        # each application holds only its matter's fields
+        for x in apps:
+            form = json.loads(subprocess.run([os.environ.get("DAIBAN", "build/agent/daiban"), "catalog", "show",
+                                              SAMPLE, x["matter"], "--json"], capture_output=True, text=True).stdout)
+            self.assertTrue(set(x["data"]) <= {f["name"] for f in form["fields"]}, x["matter"])
+        paper = self.s.ok("app", "receipt", root)
+        for name in ("死亡人员户口注销", "养老保险待遇停发", "基本殡葬服务费用减免", root):
+            self.assertIn(name, paper)
+
+    # ---- scans ------------------------------------------------------------------------
+    def test_scans_are_content_addressed_and_capped(self):
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        scan = os.path.join(self.s.root, "id.jpg")
+        with open(scan, "wb") as f:
+            f.write(os.urandom(4096))
+        one = self.s.ok("app", "material", a, "SFZ", "provided", "--file", scan).split()[-1]
+        two = self.s.ok("app", "material", a, "HKB", "provided", "--file", scan).split()[-1]
+        self.assertEqual(one, two)
+        self.assertRegex(one, r"^[0-9a-f]{40}$")
+        repo = os.path.join(self.s.home, "repo")
+        blob = subprocess.run(["git", "-C", repo, "cat-file", "-p", one], capture_output=True, check=True).stdout
+        with open(scan, "rb") as f:
+            self.assertEqual(blob, f.read())
+        self.assertEqual(subprocess.run(["git", "-C", repo, "fsck", "--strict"], capture_output=True).returncode, 0)
+        r = self.refused("app", "material", a, "YHK", "provided", "--file", scan,
+                         extra={"DAIBAN_MAX_FILE_BYTES": "1000"})
+        self.assertIn("MiB", r.stderr)
+        self.refused("app", "material", a, "YHK", "provided", "--file", "/nonexistent.jpg")
+
+    # ---- the fold ------------------------------------------------------------------------
+    def test_rebuild_is_byte_identical(self):
+        a, _ = self.accepted_dibao()
+        self.s.ok("review", a, "return", "--node", TOWNSHIP, "--reason", "补充材料")
+        b = self.s.ok("app", "new", "YJS-SHS-001", "--data", app_file("YJS-SHS-001-valid.json"))
+        self.s.ok("app", "material", b, "SWZM", "provided")
+        before = self.s.dump_derived()
+        self.assertIn(b"INSERT INTO apps", before)
+        self.assertIn("已由", self.s.ok("rebuild", lang="zh_CN.UTF-8"))
+        self.assertEqual(self.s.dump_derived(), before)
+        self.s.ok("rebuild", "--verify")
+        with self.s.db() as c:
+            c.execute("UPDATE apps SET status = 'approved' WHERE id = ?", (a,))
+        r = self.s.run("rebuild", "--verify")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("apps", r.stdout)
+        self.assertEqual(self.s.show(a)["status"], "approved", "--verify changes nothing")
+        self.s.ok("rebuild")
+        self.assertEqual(self.s.dump_derived(), before)
+
+    def test_events_are_immutable(self):
+        self.accepted_dibao()
+        with self.s.db() as c:
+            for sql in ("UPDATE events SET body = '{}'", "DELETE FROM events"):
+                with self.assertRaises(Exception):
+                    c.execute(sql)
+
+    def test_invalid_event_becomes_a_visible_conflict(self):
+        """An event valid where it was written but not where it lands (as
+        sync will bring them) is kept and shown, never dropped."""
+        a, _ = self.accepted_dibao()
+        self.s.ok("review", a, "pass", "--node", TOWNSHIP)
+        self.s.ok("decide", a, "approve", "--node", COUNTY)
+        with self.s.db() as c:
+            hlc = c.execute("SELECT max(hlc) FROM events").fetchone()[0]
+            # the village's withdrawal, made offline before it saw the decision,
+            # arrives later with a later stamp
+            c.execute("INSERT INTO events VALUES (?, 99, ?, 0, 'op01', 'app.withdrawn', ?, ?, ?)",
+                      (VILLAGE, hlc + 1, a, VILLAGE, json.dumps({"reason": "offline"})))
+            # a village writing a county-only event
+            c.execute("INSERT INTO events VALUES (?, 100, ?, 0, 'op01', 'app.decided', ?, ?, ?)",
+                      (VILLAGE, hlc + 2, a, VILLAGE, json.dumps({"result": "reject"})))
+        self.s.ok("rebuild")
+        j = self.s.show(a)
+        self.assertEqual(j["status"], "approved")
+        self.assertEqual(j["conflicts"], 2)
+        self.assertEqual({(c["seq"], c["type"]) for c in j["conflict_list"]},
+                         {(99, "app.withdrawn"), (100, "app.decided")})
+        self.assertIn("CONFLICT", self.s.ok("app", "show", a))
+        self.assertEqual(json.loads(self.s.ok("status", "--json"))["conflicts"], 2)
+
+    def test_chinese_messages(self):
+        r = self.s.run("app", "new", "NOPE-1", "--data", DIBAO, lang="zh_CN.UTF-8")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("目录清单中没有", r.stderr)
+        self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        self.assertIn("草稿", self.s.ok("app", "list", lang="zh_CN.UTF-8"))
+        r = self.s.run("app", "submit", "330225101201-2", lang="zh_CN.UTF-8")
+        self.assertIn("缺少材料：居民身份证", r.stderr)
+
+    def test_parallel_writers(self):
+        """Four processes capture at once on one home: nothing lost, no
+        duplicate ids, every event a distinct (node, seq)."""
+        def worker(k):
+            out = []
+            for _ in range(10):
+                a = self.s.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+                self.s.ok("app", "material", a, "SFZ", "provided")
+                self.s.ok("app", "material", a, "HKB", "provided")
+                self.s.ok("app", "submit", a)
+                out.append(a)
+            return out
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            ids_ = [i for lst in ex.map(worker, range(4)) for i in lst]
+        self.assertEqual(len(ids_), 40)
+        self.assertEqual(len(set(ids_)), 40)
+        with self.s.db() as c:
+            self.assertEqual(c.execute("SELECT count(*) FROM apps WHERE status = 'accepted'").fetchone()[0], 40)
+            self.assertEqual(c.execute("SELECT count(DISTINCT receipt) FROM apps").fetchone()[0], 40)
+            seqs = [r[0] for r in c.execute("SELECT seq FROM events WHERE node = ? ORDER BY seq", (VILLAGE,))]
+            self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
+            self.assertEqual(c.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        self.s.ok("rebuild", "--verify")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,76 @@
+"""A node home driven through the real `daiban` binary, for the
+integration, fault and benchmark scripts."""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+DAIBAN = os.environ.get("DAIBAN", "build/agent/daiban")
+DATA = os.environ.get("DAIBAN_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
+SAMPLE = os.path.join(DATA, "catalog-sample")
+APPS = os.path.join(DATA, "apps")
+VILLAGE = "330225101201"
+TOWNSHIP = "330225101"
+COUNTY = "330225"
+
+
+class Station:
+    def __init__(self, root=None, node=VILLAGE, role="village", today="2026-11-24", operator="op01"):
+        self.root = root or tempfile.mkdtemp(prefix="daiban-home-")
+        self.home = os.path.join(self.root, "home")
+        self.today = today
+        self.operator = operator
+        r = self.run("init", "--node", node, "--role", role, "--catalog", SAMPLE, operator=None)
+        assert r.returncode == 0, r.stderr
+        r = self.run("operator", "add", operator, "--name", "王小红", operator=None)
+        assert r.returncode == 0, r.stderr
+
+    def env(self, operator="-", lang="C.UTF-8", extra=None):
+        e = dict(os.environ, DAIBAN_HOME=self.home, DAIBAN_TODAY=self.today, LANG=lang, LC_ALL="", LC_MESSAGES="")
+        e.pop("DAIBAN_OPERATOR", None)
+        op = self.operator if operator == "-" else operator
+        if op:
+            e["DAIBAN_OPERATOR"] = op
+        if extra:
+            e.update(extra)
+        return e
+
+    def run(self, *args, operator="-", lang="C.UTF-8", extra=None, timeout=120):
+        return subprocess.run([DAIBAN, *args], capture_output=True, text=True, timeout=timeout,
+                              env=self.env(operator, lang, extra))
+
+    def ok(self, *args, **kw):
+        r = self.run(*args, **kw)
+        assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+        return r.stdout.strip()
+
+    def write_json(self, obj, name="app.json"):
+        p = os.path.join(self.root, name)
+        with open(p, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False)
+        return p
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, "store.db"), timeout=60)
+
+    def nevents(self):
+        with self.db() as c:
+            return c.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def show(self, app):
+        return json.loads(self.ok("app", "show", app, "--json"))
+
+    def dump_derived(self):
+        """The derived tables as sqlite3's .dump prints them (bytes)."""
+        return subprocess.run(["sqlite3", os.path.join(self.home, "store.db"),
+                               ".dump apps app_materials conflicts operators"],
+                              capture_output=True, check=True).stdout
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def app_file(name):
+    return os.path.join(APPS, name)
