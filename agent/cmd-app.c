@@ -230,8 +230,18 @@ static int need_operator(struct ctx *c)
 
 static int store_failed(struct ctx *c)
 {
-        cli_error(cli_msg("the store refused the write, nothing was saved: %s", "数据库写入失败，未保存任何内容：%s"),
-                  store_errmsg(c->h.st));
+        int code = sqlite3_extended_errcode(store_db(c->h.st)) & 0xff;
+
+        if (code == SQLITE_FULL)
+                cli_error("%s", cli_msg("the disk is full: nothing was saved; free some space and run the command again",
+                                        "磁盘已满：本次操作未保存；请清理磁盘空间后重新执行"));
+        else if (code == SQLITE_IOERR)
+                cli_error("%s", cli_msg("the disk reported an I/O error: nothing was saved; check the disk "
+                                        "(and its cable) and run the command again",
+                                        "磁盘读写出错：本次操作未保存；请检查硬盘（及连线）后重新执行"));
+        else
+                cli_error(cli_msg("the store refused the write, nothing was saved: %s",
+                                  "数据库写入失败，未保存任何内容：%s"), store_errmsg(c->h.st));
         store_rollback(c->h.st);
         return EXIT_REFUSED;
 }

@@ -128,7 +128,10 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
         sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
         if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 || exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
             exec(s->db, "PRAGMA foreign_keys=ON") < 0) {
-                r = set_err(err, errlen, "cannot set up the store %s: %s", path, sqlite3_errmsg(s->db));
+                int code = sqlite3_extended_errcode(s->db) & 0xff;
+                r = set_err(err, errlen, "cannot open the store %s: %s%s", path, sqlite3_errmsg(s->db),
+                            code == SQLITE_FULL ? " (the disk is full: free some space)" :
+                            code == SQLITE_IOERR ? " (check the disk and its free space)" : "");
                 store_close(s);
                 return r;
         }
