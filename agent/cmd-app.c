@@ -258,7 +258,16 @@ static int begin(struct ctx *c)
 /* Append one event and fold its application. */
 static int emit(struct ctx *c, const char *type, const char *app, const char *part, json_t *body)
 {
-        char *text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
+        const char *k;
+        json_t *v;
+        void *tmp;
+        char *text;
+
+        /* absent, not null: bodies stay small and canonical */
+        json_object_foreach_safe(body, tmp, k, v)
+                if (json_is_null(v))
+                        json_object_del(body, k);
+        text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
         struct event ev = { .node = c->node, .operator = c->o.operator, .type = type, .app = app, .part = part,
                             .body = text };
         int r;
@@ -1589,10 +1598,20 @@ static int app_log(int argc, char **argv)
                                         (json_int_t)sqlite3_column_int64(st, 2), "time", when, "operator",
                                         sqlite3_column_text(st, 4), "type", sqlite3_column_text(st, 5), "body",
                                         sqlite3_column_text(st, 6)));
-                        else
+                        else {
+                                /* the screen shows the event without the form data
+                                 * (--json has everything) */
+                                json_t *b = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
+                                char *txt;
+                                if (json_object_get(b, "data"))
+                                        json_object_set_new(b, "data", json_string("…"));
+                                txt = b ? json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
                                 printf("%s  %-12s %-5lld %-10s %-16s %s %s\n", when, sqlite3_column_text(st, 0),
                                        (long long)sqlite3_column_int64(st, 1), sqlite3_column_text(st, 4),
-                                       sqlite3_column_text(st, 5), t[i].id, sqlite3_column_text(st, 6));
+                                       sqlite3_column_text(st, 5), t[i].id, txt ? txt : "");
+                                free(txt);
+                                json_decref(b);
+                        }
                 }
                 sqlite3_finalize(st);
         }
