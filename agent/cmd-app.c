@@ -1520,7 +1520,8 @@ static int app_list(int argc, char **argv)
         /* The overdue list is ordered by due date (most overdue first),
          * the others by last change, newest first; both page by cursor. */
         if (c.o.given & O_OVERDUE)
-                snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id FROM apps WHERE status IN ('accepted','returned','passed')"
+                snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id FROM apps INDEXED BY apps_open_due"
+                         " WHERE status IN ('accepted','returned','passed')"
                          " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4",
                          c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
         else

@@ -31,3 +31,16 @@ echo "## catalogue: x100 (target: under 200 ms)"
 build-bench/bench/bench-catalog "$big" 21
 echo "## validation (target: at least 200,000 applications/s for a 20-field form, one core)"
 taskset -c 0 build-bench/bench/bench-validate "$big" BENCH-20 "$big/app-bench20.json" 1.0 7
+
+echo "## capture (target: durable captures at least 50% of a bare SQLite insert loop)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+build-bench/bench/bench-store capture "$tmp" 7 200
+echo "## a station with 215,000 applications (about 1,000,000 events)"
+DAIBAN_HOME=$tmp/home build-bench/agent/daiban init --node 330225101201 --role village \
+  --catalog tests/data/catalog-sample >/dev/null
+build-bench/bench/bench-store populate "$tmp/home/store.db" 215000
+echo "## rebuild (target: at least 100,000 events/s)"
+build-bench/bench/bench-store rebuild "$tmp/home/store.db" 3
+echo "## app list over 215,000 applications, filtered and paged (target: under 20 ms)"
+DAIBAN_HOME=$tmp/home DAIBAN_TODAY=2026-11-24 python3 bench/time-cli.py build-bench/agent/daiban

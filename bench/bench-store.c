@@ -1,0 +1,227 @@
+/* Benchmarks of the store (sync/store.c, sync/fold.c).
+ *
+ *   bench-store capture DIR [ROUNDS] [PER_ROUND]
+ *       Durable captures per second in-process: each capture is one
+ *       BEGIN IMMEDIATE transaction that appends an app.created event
+ *       (clock, sequence, a 600-byte body) and folds the application,
+ *       committed with WAL and synchronous=FULL; side by side, in
+ *       alternating rounds, with a bare SQLite loop of one INSERT of the
+ *       same bytes per transaction at the same durability. Medians.
+ *   bench-store populate STORE NAPPS
+ *       Append NAPPS applications of 5 events each (created, 2 materials,
+ *       submitted, and a review or a decision) to an existing store, in
+ *       transactions of 10,000 events, then rebuild the derived tables.
+ *   bench-store rebuild STORE [RUNS]
+ *       Time `rebuild` (fold every event again) RUNS times; events/s. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sync/fold.h"
+#include "sync/store.h"
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static const char data_json[] =
+        "{\\\"address\\\":\\\"象山县西周镇下沈村12号\\\",\\\"applicant_name\\\":\\\"王秀英\\\",\\\"hukou_type\\\":\\\"agri\\\","
+        "\\\"id_number\\\":\\\"33022519700315124X\\\",\\\"phone\\\":\\\"13857412345\\\",\\\"tier\\\":\\\"500\\\"}";
+
+static void created_body(char *buf, size_t n)
+{
+        snprintf(buf, n, "{\"applicant\":\"王秀英\",\"applicant_id\":\"33022519700315124X\",\"data\":\"%s\","
+                 "\"decider\":\"330225\",\"matter\":\"MZ-DB-001\",\"matter_name\":\"最低生活保障申请\","
+                 "\"origin\":\"330225101201\",\"reviewer\":\"330225101\",\"time_limit\":30}", data_json);
+}
+
+static store *open_store(const char *path, bool create)
+{
+        char err[512];
+        store *s;
+
+        if (store_open(path, create, &s, err, sizeof err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                exit(1);
+        }
+        return s;
+}
+
+static int capture(int argc, char **argv)
+{
+        const char *dir = argv[2];
+        int rounds = argc > 3 ? atoi(argv[3]) : 7, per = argc > 4 ? atoi(argv[4]) : 200;
+        double cap[64], bare[64];
+        char path[4096], body[2048], id[64];
+        sqlite3 *db;
+        sqlite3_stmt *ins;
+        store *s;
+        int64_t k = 0;
+
+        if (rounds < 1 || rounds > 64 || per < 1)
+                return 2;
+        created_body(body, sizeof body);
+        snprintf(path, sizeof path, "%s/capture.db", dir);
+        unlink(path);
+        s = open_store(path, true);
+        snprintf(path, sizeof path, "%s/bare.db", dir);
+        unlink(path);
+        if (sqlite3_open(path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                             "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)", NULL, NULL, NULL) ||
+            sqlite3_prepare_v2(db, "INSERT INTO t(body) VALUES (?)", -1, &ins, NULL))
+                return 1;
+        for (int r = 0; r < rounds; r++) {
+                double t0 = now_s();
+                for (int i = 0; i < per; i++) {
+                        struct event ev = { .node = "330225101201", .operator = "op01", .type = "app.created",
+                                            .part = "330225101201", .body = body };
+                        if (store_begin(s) < 0)
+                                return 1;
+                        snprintf(id, sizeof id, "330225101201-%" PRId64, store_next_seq(s, ev.node));
+                        ev.app = id;
+                        if (store_append(s, &ev) < 0 || fold_app(s, id) < 0 || store_commit(s) < 0) {
+                                fprintf(stderr, "capture failed: %s\n", store_errmsg(s));
+                                return 1;
+                        }
+                        k++;
+                }
+                cap[r] = per / (now_s() - t0);
+                t0 = now_s();
+                for (int i = 0; i < per; i++) {
+                        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+                        sqlite3_bind_text(ins, 1, body, -1, SQLITE_STATIC);
+                        if (sqlite3_step(ins) != SQLITE_DONE)
+                                return 1;
+                        sqlite3_reset(ins);
+                        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+                                return 1;
+                }
+                bare[r] = per / (now_s() - t0);
+        }
+        qsort(cap, (size_t)rounds, sizeof(double), cmp);
+        qsort(bare, (size_t)rounds, sizeof(double), cmp);
+        printf("durable captures (WAL, synchronous=FULL), %d rounds of %d, medians:\n", rounds, per);
+        printf("  daiban capture (append + fold + commit): %.0f/s (min %.0f, max %.0f)\n", cap[rounds / 2], cap[0],
+               cap[rounds - 1]);
+        printf("  bare SQLite INSERT + COMMIT:             %.0f/s (min %.0f, max %.0f)\n", bare[rounds / 2], bare[0],
+               bare[rounds - 1]);
+        printf("  ratio: %.0f%% of the bare loop (target: at least 50%%)\n", 100.0 * cap[rounds / 2] / bare[rounds / 2]);
+        sqlite3_finalize(ins);
+        sqlite3_close(db);
+        store_close(s);
+        return 0;
+}
+
+static int populate(int argc, char **argv)
+{
+        store *s = open_store(argv[2], false);
+        long napps = argc > 3 ? atol(argv[3]) : 200000;
+        char created[2048], body[512], id[64];
+        static const char *const node = "330225101201";
+        long inbatch = 0;
+        double t0 = now_s();
+        int32_t day0 = 20700;   /* 2026-09-03 */
+
+        created_body(created, sizeof created);
+        if (store_begin(s) < 0)
+                return 1;
+        for (long a = 0; a < napps; a++) {
+                struct event ev = { .node = node, .operator = "op01", .part = node };
+                int64_t seq = store_next_seq(s, node);
+                int32_t day = day0 + (int32_t)(a % 80);
+                snprintf(id, sizeof id, "%s-%" PRId64, node, seq);
+                ev.app = id;
+                for (int e = 0; e < 5; e++) {
+                        ev.node = node;
+                        ev.wall_ms = 0;
+                        switch (e) {
+                        case 0: ev.type = "app.created"; ev.body = created; break;
+                        case 1:
+                        case 2:
+                                ev.type = "app.material";
+                                snprintf(body, sizeof body, "{\"material\":\"%s\",\"state\":\"provided\"}", e == 1 ? "SFZ" : "HKB");
+                                ev.body = body;
+                                break;
+                        case 3:
+                                ev.type = "app.submitted";
+                                snprintf(body, sizeof body, "{\"accepted_on\":%d,\"deficiencies\":[],\"due\":%d,"
+                                         "\"receipt\":\"101201-%ld\"}", day, day + 42, a);
+                                ev.body = body;
+                                break;
+                        case 4:
+                                if (a % 3 == 0)
+                                        continue;        /* a third still waits for review */
+                                ev.node = "330225101";
+                                ev.type = "app.reviewed";
+                                ev.body = a % 3 == 1 ? "{\"result\":\"pass\"}" : "{\"reason\":\"补正\",\"result\":\"return\"}";
+                                break;
+                        }
+                        if (store_append(s, &ev) < 0) {
+                                fprintf(stderr, "append failed: %s\n", store_errmsg(s));
+                                return 1;
+                        }
+                        if (++inbatch == 10000) {
+                                if (store_commit(s) < 0 || store_begin(s) < 0)
+                                        return 1;
+                                inbatch = 0;
+                        }
+                }
+        }
+        if (store_commit(s) < 0)
+                return 1;
+        fprintf(stderr, "appended %" PRId64 " events in %.1f s; folding...\n", store_nevents(s), now_s() - t0);
+        if (store_begin(s) < 0 || fold_rebuild(s, NULL, NULL) < 0 || store_commit(s) < 0)
+                return 1;
+        store_close(s);
+        return 0;
+}
+
+static int rebuild(int argc, char **argv)
+{
+        store *s = open_store(argv[2], false);
+        int runs = argc > 3 ? atoi(argv[3]) : 3;
+        double t[16];
+        int64_t n = store_nevents(s);
+
+        if (runs < 1 || runs > 16)
+                return 2;
+        for (int r = 0; r < runs; r++) {
+                double t0 = now_s();
+                if (store_begin(s) < 0 || fold_rebuild(s, NULL, NULL) < 0 || store_commit(s) < 0) {
+                        fprintf(stderr, "rebuild failed: %s\n", store_errmsg(s));
+                        return 1;
+                }
+                t[r] = now_s() - t0;
+        }
+        qsort(t, (size_t)runs, sizeof(double), cmp);
+        printf("rebuild of %" PRId64 " events, %d runs: median %.2f s = %.0f events/s (min %.2f s, max %.2f s);"
+               " target at least 100,000 events/s\n", n, runs, t[runs / 2], n / t[runs / 2], t[0], t[runs - 1]);
+        store_close(s);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc >= 3 && strcmp(argv[1], "capture") == 0)
+                return capture(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "populate") == 0)
+                return populate(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "rebuild") == 0)
+                return rebuild(argc, argv);
+        fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | rebuild STORE [RUNS]\n");
+        return 2;
+}
