@@ -1515,6 +1515,20 @@ static int app_list(int argc, char **argv)
                                         "--after 应为上一页末尾给出的游标"));
                 return EXIT_USAGE;
         }
+        if (c.o.status) {
+                static const char *const known[] = { ST_DRAFT, ST_ACCEPTED, ST_RETURNED, ST_PASSED, ST_APPROVED,
+                                                     ST_REJECTED, ST_DELIVERED, ST_RATED, ST_WITHDRAWN, NULL };
+                const char *const *k = known;
+                while (*k && strcmp(*k, c.o.status))
+                        k++;
+                if (!*k) {
+                        cli_error(cli_msg("--status %s: use draft, accepted, returned, passed, approved, rejected, "
+                                          "delivered, rated or withdrawn",
+                                          "--status %s：应为 draft、accepted、returned、passed、approved、rejected、"
+                                          "delivered、rated 或 withdrawn"), c.o.status);
+                        return EXIT_USAGE;
+                }
+        }
         if ((rc = ctx_open(&c)))
                 goto out;
         /* The overdue list is ordered by due date (most overdue first),
@@ -1788,7 +1802,12 @@ out:
 /* ---- dispatch ------------------------------------------------------------------ */
 
 static const struct cli_command app_commands[] = {
-        { "new", "Start an application or a bundle", "Usage: daiban app new CODE --data FILE.json [--submit]\n", app_new },
+        { "new", "Start an application or a bundle",
+          "Usage: daiban app new CODE --data FILE.json [--submit]\n"
+          "\nCODE is a matter or a bundle this node may accept (daiban catalog accept). A draft may be\n"
+          "incomplete (what is still missing is listed) but not hold fields its form does not have.\n"
+          "Prints the application id (a bundle's id for a bundle). --submit also accepts it at once;\n"
+          "if that is refused, the draft is kept.\n", app_new },
         { "edit", "Replace the data of a draft or returned application", "Usage: daiban app edit ID --data FILE.json\n", app_edit },
         { "material", "Record a material: provided, missing or deficient (容缺)",
           "Usage: daiban app material ID MATERIAL provided|missing|deficient [--file PATH] [--promise YYYY-MM-DD]\n"

@@ -98,6 +98,7 @@ class Capture(unittest.TestCase):
         self.refused("app", "new", "MZ-DB-001", code=2)
         self.refused("app", "frobnicate", code=2)
         self.refused("app", "show", "330225101201-999")
+        self.refused("app", "list", "--status", "pending", code=2)
 
     def test_draft_may_be_incomplete_but_submit_lists_everything(self):
         d = {"applicant_name": "李建国", "phone": "12345"}
