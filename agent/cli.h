@@ -52,4 +52,7 @@ int cmd_catalog(int argc, char **argv);
 /* init, operator, app, review, decide, status, rebuild (agent/cmd-app.c). */
 extern const struct cli_command capture_commands[];
 
+/* remote, sync (agent/cmd-sync.c). */
+extern const struct cli_command sync_commands[];
+
 #endif

@@ -1,6 +1,7 @@
 /* The node's SQLite store. See store.h and docs/store.md. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,11 @@ static const char *const migrations[] = {
         "  reason TEXT NOT NULL, PRIMARY KEY(app, node, seq)) WITHOUT ROWID;"
         "CREATE TABLE operators("
         "  id TEXT PRIMARY KEY, name TEXT NOT NULL, node TEXT NOT NULL, hlc INTEGER NOT NULL) WITHOUT ROWID;",
+        /* 1 -> 2: what has been ingested from each feed (not derived: the
+         * position of ingest, recorded with the events it brought) */
+        "CREATE TABLE feed_heads("
+        "  ref TEXT PRIMARY KEY, head TEXT NOT NULL, last_seq INTEGER NOT NULL, events INTEGER NOT NULL)"
+        " WITHOUT ROWID;",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -281,6 +287,49 @@ int store_append(store *s, struct event *ev)
         sqlite3_reset(s->insert);
         sqlite3_clear_bindings(s->insert);
         return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_insert_remote(store *s, const struct event *ev)
+{
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT hlc, wall, operator, type, app, part, body FROM events"
+                               " WHERE node = ? AND seq = ?", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, ev->node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, ev->seq);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                const char *app = (const char *)sqlite3_column_text(st, 4);
+                bool same = (uint64_t)sqlite3_column_int64(st, 0) == ev->hlc && sqlite3_column_int64(st, 1) == ev->wall_ms &&
+                            strcmp((const char *)sqlite3_column_text(st, 2), ev->operator) == 0 &&
+                            strcmp((const char *)sqlite3_column_text(st, 3), ev->type) == 0 &&
+                            ((!app && !ev->app) || (app && ev->app && strcmp(app, ev->app) == 0)) &&
+                            strcmp((const char *)sqlite3_column_text(st, 5), ev->part) == 0 &&
+                            strcmp((const char *)sqlite3_column_text(st, 6), ev->body) == 0;
+                sqlite3_finalize(st);
+                return same ? -EEXIST : -EBADMSG;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        sqlite3_bind_text(s->insert, 1, ev->node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->insert, 2, ev->seq);
+        sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)ev->hlc);
+        sqlite3_bind_int64(s->insert, 4, ev->wall_ms);
+        sqlite3_bind_text(s->insert, 5, ev->operator, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->insert, 6, ev->type, -1, SQLITE_STATIC);
+        if (ev->app)
+                sqlite3_bind_text(s->insert, 7, ev->app, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s->insert, 7);
+        sqlite3_bind_text(s->insert, 8, ev->part, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->insert, 9, ev->body, -1, SQLITE_STATIC);
+        r = sqlite3_step(s->insert) == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_reset(s->insert);
+        sqlite3_clear_bindings(s->insert);
+        return r;
 }
 
 int64_t store_next_seq(store *s, const char *node)

@@ -16,7 +16,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 30000
 
 typedef struct store store;
@@ -62,6 +62,13 @@ struct event {
  * store), and ev->wall_ms when it is 0. Returns 0 or -EIO (see
  * store_errmsg), -EOVERFLOW (clock). */
 int store_append(store *s, struct event *ev);
+
+/* Insert an event received from another node, as it is (its seq and
+ * stamp were given by its writer), inside the caller's transaction.
+ * Returns 0, -EEXIST when the very same event is already stored (a
+ * duplicate delivery: nothing to do), -EBADMSG when a different event
+ * holds that (node, seq) (the writer equivocated: refuse), -EIO. */
+int store_insert_remote(store *s, const struct event *ev);
 
 /* The seq the next event of node will get (inside a transaction): an
  * application's id is made from its creation event's node and seq. */

@@ -1,0 +1,235 @@
+/* Sync commands: `daiban remote set`, `daiban sync`. One round of sync
+ * turns this node's new events into change sets on its feeds, pushes its
+ * feeds to the remote (fast-forward only), fetches the feeds it is
+ * entitled to, accepts them when they only move forward, and ingests
+ * them. See docs/sync.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "agent/cli.h"
+#include "agent/home.h"
+#include "sync/feed.h"
+#include "sync/hlc.h"
+
+static void log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_stderr(void *ud, const char *fmt, ...)
+{
+        va_list ap;
+        int *nlog = ud;
+
+        fputs("daiban: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        (*nlog)++;
+}
+
+struct sopts {
+        const char *home, *token, *pin, *remote;
+        bool json;
+        int npos;
+        char **pos;
+};
+
+static int sparse(int argc, char **argv, bool remote_set, struct sopts *o, const char *usage)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "token", required_argument, NULL, 't' },
+                { "pin", required_argument, NULL, 'p' }, { "remote", required_argument, NULL, 'r' },
+                { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 },
+        };
+        int c;
+
+        memset(o, 0, sizeof *o);
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c == 'H')
+                        o->home = optarg;
+                else if (c == 't' && remote_set)
+                        o->token = optarg;
+                else if (c == 'p' && remote_set)
+                        o->pin = optarg;
+                else if (c == 'r' && !remote_set)
+                        o->remote = optarg;
+                else if (c == 'j' && !remote_set)
+                        o->json = true;
+                else {
+                        cli_error(cli_msg("option '%s' is not valid here; usage: %s", "此处不能用选项“%s”；用法：%s"),
+                                  argv[optind - 1], usage);
+                        return EXIT_USAGE;
+                }
+        }
+        o->pos = argv + optind;
+        o->npos = argc - optind;
+        return 0;
+}
+
+static const char usage_remote[] =
+        "Usage: daiban remote set URL [--token TOKEN] [--pin SHA256] [--home DIR]\n"
+        "       daiban remote show [--home DIR]\n"
+        "\n"
+        "Record the node this one syncs with: the county hall (https://...), or,\n"
+        "for a direct exchange, another node's repository (a path or file://).\n";
+
+static int cmd_remote(int argc, char **argv)
+{
+        struct sopts o;
+        struct home h;
+        int r;
+
+        if (argc >= 2 && strcmp(argv[1], "show") == 0) {
+                if ((r = sparse(argc - 1, argv + 1, true, &o, "daiban remote show")) || (r = home_open(home_path(o.home), &h)))
+                        return r;
+                char *url = NULL;
+                store_meta_get(h.st, "remote.url", &url);
+                printf("%s\n", url ? url : cli_msg("(no remote; see 'daiban remote set')", "（未设置；见“daiban remote set”）"));
+                free(url);
+                home_close(&h);
+                return 0;
+        }
+        if (argc < 2 || strcmp(argv[1], "set") != 0) {
+                fputs(usage_remote, stderr);
+                return EXIT_USAGE;
+        }
+        if ((r = sparse(argc - 1, argv + 1, true, &o, "daiban remote set URL [--token TOKEN] [--pin SHA256]")))
+                return r;
+        if (o.npos != 1 || !*o.pos[0]) {
+                fputs(usage_remote, stderr);
+                return EXIT_USAGE;
+        }
+        if (o.token && strncmp(o.pos[0], "http://", 7) == 0 && !strstr(o.pos[0], "://127.0.0.1") &&
+            !strstr(o.pos[0], "://localhost") && !strstr(o.pos[0], "://[::1]")) {
+                cli_error("%s", cli_msg("a token is never sent over plain http except on this machine; use https://",
+                                        "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
+                return EXIT_REFUSED;
+        }
+        if ((r = home_open(home_path(o.home), &h)))
+                return r;
+        if (store_begin(h.st) < 0 || store_meta_set(h.st, "remote.url", o.pos[0]) < 0 ||
+            (o.token && store_meta_set(h.st, "remote.token", o.token) < 0) ||
+            (o.pin && store_meta_set(h.st, "remote.pin", o.pin) < 0) || store_commit(h.st) < 0) {
+                cli_error(cli_msg("cannot record the remote: %s", "无法保存远端设置：%s"), store_errmsg(h.st));
+                store_rollback(h.st);
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        printf(cli_msg("remote set: %s\n", "已设置远端：%s\n"), o.pos[0]);
+        home_close(&h);
+        return 0;
+}
+
+static const char usage_sync[] =
+        "Usage: daiban sync [--remote URL] [--json] [--home DIR]\n"
+        "\n"
+        "One round: make change sets of this node's new events, push this node's\n"
+        "feeds to the remote (fast-forward only), fetch the feeds this node may\n"
+        "hold (its own partition; a township also its villages'; the county all),\n"
+        "and ingest them. Without a remote (none set, none given) only the local\n"
+        "steps run: committing, and ingesting feeds already in the repository\n"
+        "(pushed here by others, or imported). Exits 1 when a step failed or a\n"
+        "feed was refused; what moved is printed either way.\n";
+
+static int cmd_sync(int argc, char **argv)
+{
+        struct sopts o;
+        struct home h;
+        struct feed_report rep = { 0 };
+        git_repository *repo = NULL;
+        char path[4096], *url = NULL, *token = NULL;
+        int nlog = 0, r, failed = 0;
+
+        if ((r = sparse(argc, argv, false, &o, "daiban sync [--remote URL] [--json]")))
+                return r;
+        if (o.npos) {
+                fputs(usage_sync, stderr);
+                return EXIT_USAGE;
+        }
+        if ((r = home_open(home_path(o.home), &h)))
+                return r;
+        if (o.remote)
+                url = strdup(o.remote);
+        else
+                store_meta_get(h.st, "remote.url", &url);
+        store_meta_get(h.st, "remote.token", &token);
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", h.dir);
+        if (git_repository_open_bare(&repo, path) < 0) {
+                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
+                          git_error_last() ? git_error_last()->message : "?");
+                r = EXIT_REFUSED;
+                goto out;
+        }
+        if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (url) {
+                if (feed_push(repo, url, h.node, token, log_stderr, &nlog) < 0)
+                        failed++;
+                if (feed_fetch(repo, url, h.node, token, log_stderr, &nlog) < 0)
+                        failed++;
+        }
+        if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        /* a PC whose clock is far behind what it has seen: ordering stays
+         * right (the clock moves past every stamp received), but say so */
+        {
+                sqlite3_stmt *st;
+                struct hlc hc = { 0 };
+                struct timespec ts;
+                if (sqlite3_prepare_v2(store_db(h.st), "SELECT max(hlc) FROM events", -1, &st, NULL) == SQLITE_OK) {
+                        if (sqlite3_step(st) == SQLITE_ROW)
+                                hc.last = (uint64_t)sqlite3_column_int64(st, 0);
+                        sqlite3_finalize(st);
+                }
+                clock_gettime(CLOCK_REALTIME, &ts);
+                if (hlc_wall_behind(&hc, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000))
+                        cli_error("%s", cli_msg("this PC's clock is far behind the events it holds: set the date and time "
+                                                "(the order of events stays correct)",
+                                                "本机时钟明显落后于已收到的事件：请校准日期和时间（事件顺序不受影响）"));
+        }
+        if (o.json) {
+                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:b}", "remote", url, "committed", rep.committed,
+                                      "committed_events", (json_int_t)rep.committed_events, "ingested_feeds",
+                                      rep.ingested_feeds, "ingested_events", (json_int_t)rep.ingested_events,
+                                      "duplicate_events", (json_int_t)rep.duplicate_events, "refused", rep.refused,
+                                      "updated_refs", rep.updated_refs, "ok", !failed && !rep.refused);
+                char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+                puts(s);
+                free(s);
+                json_decref(j);
+        } else {
+                printf(cli_msg("sync%s%s: %d change sets made (%ld events); %d feeds advanced; %ld events ingested"
+                               " from %d feeds (%ld already held); %d refused\n",
+                               "同步%s%s：生成 %d 个变更集（%ld 个事件）；%d 个通道有更新；收入 %ld 个事件"
+                               "（来自 %d 个通道，%ld 个已有）；拒收 %d\n"),
+                       url ? " with " : "", url ? url : "", rep.committed, rep.committed_events, rep.updated_refs,
+                       rep.ingested_events, rep.ingested_feeds, rep.duplicate_events, rep.refused);
+        }
+        r = failed || rep.refused ? EXIT_REFUSED : 0;
+out:
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        free(url);
+        free(token);
+        home_close(&h);
+        return r;
+}
+
+const struct cli_command sync_commands[] = {
+        { "remote", "Record the hall (or peer) this node syncs with", usage_remote, cmd_remote },
+        { "sync", "One round of sync: commit, push, fetch, ingest", usage_sync, cmd_sync },
+        { NULL, NULL, NULL, NULL },
+};

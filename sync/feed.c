@@ -1,0 +1,630 @@
+/* Feeds in git. See feed.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/changeset.h"
+#include "sync/feed.h"
+#include "sync/fold.h"
+
+bool feed_entitled(const char *self, const char *partition)
+{
+        /* a township's villages and a county's everything share its code
+         * as a prefix; a village holds only itself */
+        return changeset_valid_code(partition) && strncmp(partition, self, strlen(self)) == 0;
+}
+
+bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
+{
+        const char *p, *slash;
+
+        if (strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) == 0)
+                p = ref + strlen(FEED_PREFIX);
+        else if (strncmp(ref, FEED_INCOMING, strlen(FEED_INCOMING)) == 0)
+                p = ref + strlen(FEED_INCOMING);
+        else
+                return false;
+        slash = strchr(p, '/');
+        if (!slash || (size_t)(slash - p) >= plen || strlen(slash + 1) >= wlen || strchr(slash + 1, '/'))
+                return false;
+        memcpy(partition, p, (size_t)(slash - p));
+        partition[slash - p] = '\0';
+        strcpy(writer, slash + 1);
+        return changeset_valid_code(partition) && changeset_valid_code(writer);
+}
+
+static const char *gerr(void)
+{
+        const git_error *e = git_error_last();
+        return e && e->message ? e->message : "unknown git error";
+}
+
+/* Read a change set's two files from a commit. */
+static int read_commit(git_repository *repo, const git_commit *c, char **hdr, size_t *hlen, char **evs, size_t *elen,
+                       char *err, size_t errlen)
+{
+        git_tree *tree = NULL;
+        git_blob *b1 = NULL, *b2 = NULL;
+        const git_tree_entry *h, *e;
+        int r = -EINVAL;
+
+        if (git_commit_tree(&tree, c) < 0) {
+                snprintf(err, errlen, "cannot read the commit's tree: %s", gerr());
+                return -EIO;
+        }
+        h = git_tree_entry_byname(tree, "changeset.json");
+        e = git_tree_entry_byname(tree, "events.jsonl");
+        if (git_tree_entrycount(tree) != 2 || !h || !e || git_tree_entry_type(h) != GIT_OBJECT_BLOB ||
+            git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+                snprintf(err, errlen, "the commit's tree is not a change set (changeset.json and events.jsonl)");
+                goto out;
+        }
+        if (git_blob_lookup(&b1, repo, git_tree_entry_id(h)) < 0 || git_blob_lookup(&b2, repo, git_tree_entry_id(e)) < 0) {
+                snprintf(err, errlen, "cannot read the change set: %s", gerr());
+                r = -EIO;
+                goto out;
+        }
+        if (git_blob_rawsize(b1) > CHANGESET_MAX_HEADER || git_blob_rawsize(b2) > CHANGESET_MAX_BYTES) {
+                snprintf(err, errlen, "the change set is larger than allowed");
+                goto out;
+        }
+        *hlen = (size_t)git_blob_rawsize(b1);
+        *elen = (size_t)git_blob_rawsize(b2);
+        *hdr = malloc(*hlen + 1);
+        *evs = malloc(*elen + 1);
+        if (!*hdr || !*evs) {
+                free(*hdr);
+                free(*evs);
+                r = -ENOMEM;
+                goto out;
+        }
+        memcpy(*hdr, git_blob_rawcontent(b1), *hlen);
+        memcpy(*evs, git_blob_rawcontent(b2), *elen);
+        (*hdr)[*hlen] = (*evs)[*elen] = '\0';
+        r = 0;
+out:
+        git_blob_free(b1);
+        git_blob_free(b2);
+        git_tree_free(tree);
+        return r;
+}
+
+/* The last seq on feed ref (0 when it does not exist). */
+static int feed_last_seq(git_repository *repo, const char *ref, int64_t *ret, git_oid *head, bool *exists)
+{
+        git_commit *c = NULL;
+        char *hdr = NULL, *evs = NULL, err[256];
+        size_t hl, el;
+        json_t *h;
+
+        *ret = 0;
+        *exists = false;
+        if (git_reference_name_to_id(head, repo, ref) < 0)
+                return 0;
+        *exists = true;
+        if (git_commit_lookup(&c, repo, head) < 0 || read_commit(repo, c, &hdr, &hl, &evs, &el, err, sizeof err) < 0) {
+                git_commit_free(c);
+                return -EIO;
+        }
+        h = json_loadb(hdr, hl, 0, NULL);
+        *ret = json_integer_value(json_object_get(h, "last_seq"));
+        json_decref(h);
+        free(hdr);
+        free(evs);
+        git_commit_free(c);
+        return *ret > 0 ? 0 : -EIO;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *)t) : NULL;
+}
+
+static int commit_batch(git_repository *repo, const char *ref, const git_oid *parent, bool has_parent,
+                        const struct changeset *cs, feed_log_fn log, void *ud)
+{
+        char *hdr = NULL, *evs = NULL, msg[256];
+        size_t hl, el;
+        git_oid hb, eb, tree_id, commit_id;
+        git_treebuilder *tb = NULL;
+        git_tree *tree = NULL;
+        git_commit *par = NULL;
+        git_signature *sig = NULL;
+        int r = changeset_build(cs, &hdr, &hl, &evs, &el);
+
+        if (r < 0)
+                return r;
+        r = -EIO;
+        if (git_blob_create_from_buffer(&hb, repo, hdr, hl) < 0 || git_blob_create_from_buffer(&eb, repo, evs, el) < 0 ||
+            git_treebuilder_new(&tb, repo, NULL) < 0 ||
+            git_treebuilder_insert(NULL, tb, "changeset.json", &hb, GIT_FILEMODE_BLOB) < 0 ||
+            git_treebuilder_insert(NULL, tb, "events.jsonl", &eb, GIT_FILEMODE_BLOB) < 0 ||
+            git_treebuilder_write(&tree_id, tb) < 0 || git_tree_lookup(&tree, repo, &tree_id) < 0)
+                goto out;
+        if (has_parent && git_commit_lookup(&par, repo, parent) < 0)
+                goto out;
+        /* the writer and the time of its last event: the same events make
+         * the same commit */
+        if (git_signature_new(&sig, cs->writer, "daiban@localhost", cs->ev[cs->n - 1].wall_ms / 1000, 0) < 0)
+                goto out;
+        snprintf(msg, sizeof msg, "change set: %zu events of %s in partition %s (seq %" PRId64 "..%" PRId64 ")\n",
+                 cs->n, cs->writer, cs->partition, cs->ev[0].seq, cs->ev[cs->n - 1].seq);
+        if (git_commit_create(&commit_id, repo, ref, sig, sig, NULL, msg, tree, has_parent ? 1 : 0,
+                              has_parent ? (const git_commit **)&par : NULL) < 0)
+                goto out;
+        r = 0;
+out:
+        if (r < 0 && log)
+                log(ud, "cannot write the change set on %s: %s", ref, gerr());
+        git_signature_free(sig);
+        git_commit_free(par);
+        git_tree_free(tree);
+        git_treebuilder_free(tb);
+        free(hdr);
+        free(evs);
+        return r;
+}
+
+int feed_commit_local(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log,
+                      void *ud)
+{
+        sqlite3 *db = store_db(s);
+        sqlite3_stmt *parts = NULL, *evq = NULL;
+        int r = 0;
+
+        if (sqlite3_prepare_v2(db, "SELECT DISTINCT part FROM events WHERE node = ? ORDER BY part", -1, &parts, NULL) ||
+            sqlite3_prepare_v2(db, "SELECT node, seq, hlc, wall, operator, type, app, part, body FROM events"
+                               " WHERE node = ?1 AND part = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4", -1, &evq, NULL)) {
+                sqlite3_finalize(parts);
+                return -EIO;
+        }
+        sqlite3_bind_text(parts, 1, self, -1, SQLITE_STATIC);
+        while (r == 0 && sqlite3_step(parts) == SQLITE_ROW) {
+                char part[32], ref[128];
+                snprintf(part, sizeof part, "%s", (const char *)sqlite3_column_text(parts, 0));
+                snprintf(ref, sizeof ref, FEED_PREFIX "%s/%s", part, self);
+                for (;;) {
+                        struct changeset cs = { 0 };
+                        int64_t last;
+                        git_oid head;
+                        bool exists;
+
+                        if (feed_last_seq(repo, ref, &last, &head, &exists) < 0) {
+                                if (log)
+                                        log(ud, "the feed %s cannot be read; it was not extended", ref);
+                                r = -EIO;
+                                break;
+                        }
+                        sqlite3_bind_text(evq, 1, self, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(evq, 2, part, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(evq, 3, last);
+                        sqlite3_bind_int64(evq, 4, CHANGESET_MAX_EVENTS);
+                        cs.writer = strdup(self);
+                        cs.partition = strdup(part);
+                        cs.ev = calloc(CHANGESET_MAX_EVENTS, sizeof *cs.ev);
+                        while (cs.ev && sqlite3_step(evq) == SQLITE_ROW) {
+                                struct cs_event *e = &cs.ev[cs.n++];
+                                e->node = col_dup(evq, 0);
+                                e->seq = sqlite3_column_int64(evq, 1);
+                                e->hlc = (uint64_t)sqlite3_column_int64(evq, 2);
+                                e->wall_ms = sqlite3_column_int64(evq, 3);
+                                e->operator = col_dup(evq, 4);
+                                e->type = col_dup(evq, 5);
+                                e->app = col_dup(evq, 6);
+                                e->part = col_dup(evq, 7);
+                                e->body = col_dup(evq, 8);
+                        }
+                        sqlite3_reset(evq);
+                        if (!cs.ev || !cs.writer || !cs.partition) {
+                                changeset_free(&cs);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        if (cs.n == 0) {
+                                changeset_free(&cs);
+                                break;
+                        }
+                        r = commit_batch(repo, ref, &head, exists, &cs, log, ud);
+                        if (r == 0 && rep) {
+                                rep->committed++;
+                                rep->committed_events += (long)cs.n;
+                        }
+                        changeset_free(&cs);
+                        if (r < 0)
+                                break;
+                }
+        }
+        sqlite3_finalize(parts);
+        sqlite3_finalize(evq);
+        return r;
+}
+
+struct incoming {
+        git_repository *repo;
+        const char *self;
+        struct feed_report *rep;
+        feed_log_fn log;
+        void *ud;
+        int r;
+};
+
+static int accept_one(const char *name, void *payload)
+{
+        struct incoming *in = payload;
+        char part[32], writer[32], local[160];
+        git_oid inc, cur;
+
+        if (!feed_parse_ref(name, part, sizeof part, writer, sizeof writer)) {
+                if (in->log)
+                        in->log(in->ud, "ignoring %s: not a feed ref", name);
+                goto drop;
+        }
+        if (strcmp(writer, in->self) == 0 || !feed_entitled(in->self, part))
+                goto drop;     /* our own feed, or a partition we must not hold */
+        if (git_reference_name_to_id(&inc, in->repo, name) < 0)
+                goto drop;
+        snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
+        if (git_reference_name_to_id(&cur, in->repo, local) == 0) {
+                if (git_oid_equal(&cur, &inc))
+                        goto drop;
+                if (git_graph_descendant_of(in->repo, &cur, &inc) == 1)
+                        goto drop;     /* we are ahead of this copy */
+                if (git_graph_descendant_of(in->repo, &inc, &cur) != 1) {
+                        if (in->log)
+                                in->log(in->ud, "refused %s: the feed was rewritten (its new head does not descend from"
+                                        " the one held); it is not followed", local);
+                        if (in->rep)
+                                in->rep->refused++;
+                        goto drop;
+                }
+        }
+        {
+                git_reference *ref = NULL;
+                if (git_reference_create(&ref, in->repo, local, &inc, 1, "daiban: feed advanced") < 0) {
+                        if (in->log)
+                                in->log(in->ud, "cannot update %s: %s", local, gerr());
+                        in->r = -EIO;
+                } else if (in->rep) {
+                        in->rep->updated_refs++;
+                }
+                git_reference_free(ref);
+        }
+drop:
+        {
+                git_reference *ref = NULL;
+                if (git_reference_lookup(&ref, in->repo, name) == 0)
+                        git_reference_delete(ref);
+                git_reference_free(ref);
+        }
+        return 0;
+}
+
+int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        struct incoming in = { repo, self, rep, log, ud, 0 };
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char **names = NULL;
+        size_t n = 0;
+
+        /* collect first: accept_one deletes the refs it looked at */
+        if (git_reference_iterator_glob_new(&it, repo, FEED_INCOMING "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char **nn = realloc(names, (n + 1) * sizeof *names);
+                if (nn) {
+                        names = nn;
+                        names[n] = strdup(git_reference_name(ref));
+                        if (names[n])
+                                n++;
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        for (size_t i = 0; i < n; i++) {
+                accept_one(names[i], &in);
+                free(names[i]);
+        }
+        free(names);
+        return in.r;
+}
+
+/* ---- ingest ------------------------------------------------------------------ */
+
+static int ingest_feed(store *s, git_repository *repo, const char *ref, const char *part, const char *writer,
+                       struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        sqlite3 *db = store_db(s);
+        sqlite3_stmt *st;
+        git_oid head, done_oid;
+        bool have_done = false;
+        int64_t last_seq = 0;
+        long nevents = 0, total_events = 0, dup = 0;
+        git_oid *chain = NULL;
+        size_t nchain = 0;
+        char err[512] = "";
+        int r = 0;
+
+        if (git_reference_name_to_id(&head, repo, ref) < 0)
+                return 0;
+        if (sqlite3_prepare_v2(db, "SELECT head, last_seq, events FROM feed_heads WHERE ref = ?", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                have_done = git_oid_fromstr(&done_oid, (const char *)sqlite3_column_text(st, 0)) == 0;
+                last_seq = sqlite3_column_int64(st, 1);
+                total_events = (long)sqlite3_column_int64(st, 2);
+        }
+        sqlite3_finalize(st);
+        if (have_done && git_oid_equal(&head, &done_oid))
+                return 0;
+        /* walk back from the head to what was ingested: the first-parent
+         * chain must reach it, or the feed was rewritten */
+        {
+                git_oid cur = head;
+                for (;;) {
+                        git_commit *c = NULL;
+                        git_oid *nc;
+                        if (have_done && git_oid_equal(&cur, &done_oid))
+                                break;
+                        if (git_commit_lookup(&c, repo, &cur) < 0) {
+                                snprintf(err, sizeof err, "a commit of the feed is missing: %s", gerr());
+                                r = -EINVAL;
+                                break;
+                        }
+                        nc = realloc(chain, (nchain + 1) * sizeof *chain);
+                        if (!nc) {
+                                git_commit_free(c);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        chain = nc;
+                        chain[nchain++] = cur;
+                        if (git_commit_parentcount(c) == 0) {
+                                git_commit_free(c);
+                                if (have_done) {
+                                        snprintf(err, sizeof err, "the feed was rewritten: its head does not descend from"
+                                                 " the change set ingested before; it is not followed");
+                                        r = -EINVAL;
+                                }
+                                break;
+                        }
+                        if (git_commit_parentcount(c) > 1) {
+                                git_commit_free(c);
+                                snprintf(err, sizeof err, "a merge commit on a single-writer feed");
+                                r = -EINVAL;
+                                break;
+                        }
+                        cur = *git_commit_parent_id(c, 0);
+                        git_commit_free(c);
+                }
+        }
+        if (r == 0 && store_begin(s) < 0)
+                r = -EIO;
+        /* oldest first, all in one transaction with the new head */
+        char **apps = NULL;
+        size_t napps = 0;
+        for (size_t k = nchain; r == 0 && k-- > 0;) {
+                git_commit *c = NULL;
+                char *hdr = NULL, *evs = NULL;
+                size_t hl = 0, el = 0;
+                struct changeset cs = { 0 };
+
+                if (git_commit_lookup(&c, repo, &chain[k]) < 0) {
+                        r = -EIO;
+                        break;
+                }
+                r = read_commit(repo, c, &hdr, &hl, &evs, &el, err, sizeof err);
+                git_commit_free(c);
+                if (r == 0)
+                        r = changeset_parse(hdr, hl, evs, el, writer, part, last_seq, &cs, err, sizeof err);
+                free(hdr);
+                free(evs);
+                for (size_t i = 0; r == 0 && i < cs.n; i++) {
+                        const struct cs_event *e = &cs.ev[i];
+                        struct event ev = { e->node, e->seq, e->hlc, e->wall_ms, e->operator, e->type, e->app,
+                                            e->part, e->body };
+                        int ir = store_insert_remote(s, &ev);
+                        if (ir == -EEXIST) {
+                                dup++;
+                                continue;
+                        }
+                        if (ir == -EBADMSG) {
+                                snprintf(err, sizeof err, "%s sent two different events with seq %" PRId64, e->node, e->seq);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (ir < 0) {
+                                r = -EIO;
+                                break;
+                        }
+                        nevents++;
+                        if (!e->app && strcmp(e->type, "operator.added") == 0) {
+                                if (fold_operator(s, e->node, e->hlc, e->body) < 0)
+                                        r = -EIO;
+                                continue;
+                        }
+                        bool seen = false;
+                        for (size_t a = 0; a < napps && !seen; a++)
+                                seen = strcmp(apps[a], e->app) == 0;
+                        if (!seen) {
+                                char **na = realloc(apps, (napps + 1) * sizeof *apps);
+                                if (!na || !(na[napps] = strdup(e->app))) {
+                                        if (na)
+                                                apps = na;
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                apps = na;
+                                napps++;
+                        }
+                }
+                if (r == 0)
+                        last_seq = cs.last_seq;
+                changeset_free(&cs);
+        }
+        for (size_t a = 0; r == 0 && a < napps; a++)
+                if (fold_app(s, apps[a]) < 0)
+                        r = -EIO;
+        for (size_t a = 0; a < napps; a++)
+                free(apps[a]);
+        free(apps);
+        if (r == 0) {
+                char hex[GIT_OID_HEXSZ + 1];
+                git_oid_tostr(hex, sizeof hex, &head);
+                if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO feed_heads(ref, head, last_seq, events) VALUES (?,?,?,?)",
+                                       -1, &st, NULL) != SQLITE_OK) {
+                        r = -EIO;
+                } else {
+                        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(st, 3, last_seq);
+                        sqlite3_bind_int64(st, 4, total_events + nevents);
+                        r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+                        sqlite3_finalize(st);
+                }
+        }
+        if (r == 0 && store_commit(s) < 0)
+                r = -EIO;
+        if (r < 0) {
+                store_rollback(s);
+                if (log)
+                        log(ud, "refused %s: %s", ref, err[0] ? err : store_errmsg(s));
+                if (rep)
+                        rep->refused++;
+        } else if (rep) {
+                rep->ingested_feeds += nchain > 0;
+                rep->ingested_events += nevents;
+                rep->duplicate_events += dup;
+        }
+        free(chain);
+        return r == -EINVAL ? 0 : r;   /* a refused feed is reported, not an I/O failure */
+}
+
+int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        int r = 0;
+        char **names = NULL;
+        size_t n = 0;
+
+        if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char **nn = realloc(names, (n + 1) * sizeof *names);
+                if (nn && (nn[n] = strdup(git_reference_name(ref)))) {
+                        names = nn;
+                        n++;
+                } else if (nn) {
+                        names = nn;
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        for (size_t i = 0; i < n; i++) {
+                char part[32], writer[32];
+                if (r == 0 && feed_parse_ref(names[i], part, sizeof part, writer, sizeof writer) &&
+                    strcmp(writer, self) != 0 && feed_entitled(self, part))
+                        r = ingest_feed(s, repo, names[i], part, writer, rep, log, ud);
+                free(names[i]);
+        }
+        free(names);
+        return r;
+}
+
+/* ---- transfer ------------------------------------------------------------------ */
+
+
+static int remote_open(git_repository *repo, const char *url, git_remote **ret, feed_log_fn log, void *ud)
+{
+        if (git_remote_create_anonymous(ret, repo, url) < 0) {
+                if (log)
+                        log(ud, "cannot use the remote %s: %s", url, gerr());
+                return -EIO;
+        }
+        return 0;
+}
+
+int feed_fetch(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud)
+{
+        git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+        git_remote *remote = NULL;
+        char spec[160], *specp = spec;
+        git_strarray specs = { &specp, 1 };
+        char header[512];
+        char *hdrs[1] = { header };
+        int r;
+
+        if ((r = remote_open(repo, url, &remote, log, ud)) < 0)
+                return r;
+        /* the partitions under this node's code, into the incoming area */
+        snprintf(spec, sizeof spec, "+" FEED_PREFIX "%s*:" FEED_INCOMING "%s*", self, self);
+        if (token) {
+                snprintf(header, sizeof header, "Authorization: Bearer %s", token);
+                fo.custom_headers.strings = hdrs;
+                fo.custom_headers.count = 1;
+        }
+        fo.prune = GIT_FETCH_NO_PRUNE;
+        fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+        fo.update_fetchhead = 0;
+        r = git_remote_fetch(remote, &specs, &fo, "daiban: fetch feeds");
+        if (r < 0 && log)
+                log(ud, "fetch from %s failed: %s", url, gerr());
+        git_remote_free(remote);
+        return r < 0 ? -EIO : 0;
+}
+
+int feed_push(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud)
+{
+        git_push_options po = GIT_PUSH_OPTIONS_INIT;
+        git_remote *remote = NULL;
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char **specs = NULL;
+        size_t n = 0;
+        char header[512];
+        char *hdrs[1] = { header };
+        int r = 0;
+
+        if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32];
+                if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    strcmp(writer, self) == 0) {
+                        char **ns = realloc(specs, (n + 1) * sizeof *specs);
+                        if (ns) {
+                                specs = ns;
+                                /* no '+': fast-forward only */
+                                if (asprintf(&specs[n], "%s:%s", git_reference_name(ref), git_reference_name(ref)) > 0)
+                                        n++;
+                        }
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        if (n) {
+                git_strarray arr = { specs, n };
+                if (token) {
+                        snprintf(header, sizeof header, "Authorization: Bearer %s", token);
+                        po.custom_headers.strings = hdrs;
+                        po.custom_headers.count = 1;
+                }
+                if ((r = remote_open(repo, url, &remote, log, ud)) == 0) {
+                        if (git_remote_push(remote, &arr, &po) < 0) {
+                                if (log)
+                                        log(ud, "push to %s failed: %s", url, gerr());
+                                r = -EIO;
+                        }
+                        git_remote_free(remote);
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                free(specs[i]);
+        free(specs);
+        return r;
+}

@@ -1,0 +1,64 @@
+/* Feeds in git: a node's events as change sets on single-writer refs
+ * refs/feeds/<partition>/<writer>, ingest of other writers' feeds, and
+ * the transfer of feeds with another repository (libgit2 fetch/push).
+ * See docs/change-set.md and docs/sync.md. */
+#ifndef DAIBAN_SYNC_FEED_H
+#define DAIBAN_SYNC_FEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+#include "sync/store.h"
+
+#define FEED_PREFIX "refs/feeds/"
+#define FEED_INCOMING "refs/incoming/feeds/"
+
+/* Which partitions a node may hold: its own (and, for a township, those
+ * of its villages; the county: all). Decided from division codes: a
+ * village's code starts with its township's. */
+bool feed_entitled(const char *self, const char *partition);
+
+/* Split "refs/feeds/<partition>/<writer>" (or the incoming form). */
+bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen);
+
+struct feed_report {
+        int committed;          /* change sets made from local events */
+        long committed_events;
+        int ingested_feeds;
+        long ingested_events;   /* new events stored */
+        long duplicate_events;  /* already held (a duplicated delivery) */
+        int refused;            /* feeds refused (reason in the log callback) */
+        int updated_refs;       /* incoming refs moved into refs/feeds */
+};
+
+/* Messages for the operator and the log (English). */
+typedef void (*feed_log_fn)(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Turn this node's events not yet on its feeds into change sets (one
+ * commit per partition per batch of at most CHANGESET_MAX_EVENTS). A
+ * crash between the store and the commit only delays the commit: the
+ * position is read back from the feed itself. */
+int feed_commit_local(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log,
+                      void *ud);
+
+/* Move fetched or imported refs from FEED_INCOMING into FEED_PREFIX when
+ * they are entitled, not this node's own, and fast-forwards of what is
+ * held; rewrites are refused and reported, never followed. */
+int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud);
+
+/* Ingest every entitled feed of another writer from its last ingested
+ * commit to its head: parse each change set strictly, store new events
+ * and the new head in one transaction per feed, fold what they touch.
+ * A refused feed leaves the store as it was. */
+int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud);
+
+/* Fetch entitled feeds from url into FEED_INCOMING and push this node's
+ * own feeds to it (fast-forward only). url: a path, file://, or http(s)://
+ * (token: a bearer token for the hall, or NULL). Returns 0 or -EIO with a
+ * message logged. */
+int feed_fetch(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
+int feed_push(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
+
+#endif

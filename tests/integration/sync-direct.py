@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Integration: change sets and feeds between separate homes (separate
+processes), exchanged through one bare repository used as the hub (the
+county's). Covers the review and decision flow across nodes, stock git
+reading every repository, idempotent ingest, and the refusals: rewritten
+feeds, change sets claiming another writer, a village claiming county
+authority, corrupt batches, and partitions a node may not hold."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from station import COUNTY, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
+
+OTHER_VILLAGE = "330225101202"
+OTHER_TOWNSHIP = "330225100"
+
+
+def git(repo, *args, input=None):
+    return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, input=input, check=True).stdout.strip()
+
+
+class Sync(unittest.TestCase):
+    def setUp(self):
+        self.county = Station(node=COUNTY, role="county")
+        self.hub = os.path.join(self.county.home, "repo")
+        self.township = Station(node=TOWNSHIP, role="township")
+        self.village = Station(node=VILLAGE, role="village")
+        for s in (self.township, self.village):
+            s.ok("remote", "set", self.hub)
+
+    def tearDown(self):
+        for s in (self.county, self.township, self.village):
+            s.cleanup()
+
+    def sync(self, s, code=0):
+        r = s.run("sync", "--json")
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr)
+        return json.loads(r.stdout), r.stderr
+
+    def accepted(self):
+        v = self.village
+        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
+            v.ok("app", "material", a, m, "provided")
+        v.ok("app", "submit", a)
+        return a
+
+    def test_review_and_decision_flow_across_nodes(self):
+        a = self.accepted()
+        j, _ = self.sync(self.village)
+        self.assertEqual(j["committed"], 1)
+        self.sync(self.county)                      # the hall ingests what was pushed to it
+        self.assertEqual(self.county.show(a)["status"], "accepted")
+        self.sync(self.township)
+        self.assertEqual(self.township.show(a)["holder"], TOWNSHIP)
+        self.township.ok("review", a, "pass")        # on its own store, as itself
+        self.sync(self.township)
+        self.sync(self.county)
+        self.assertEqual(self.county.show(a)["status"], "passed")
+        self.county.ok("decide", a, "approve")
+        self.sync(self.county)
+        j, _ = self.sync(self.village)
+        self.assertEqual(j["ingested_events"], 2)   # the township's review and the county's decision
+        self.assertEqual(self.village.show(a)["status"], "approved")
+        self.village.ok("app", "deliver", a)
+        self.sync(self.village)
+        self.sync(self.county)
+        self.assertEqual(self.county.show(a)["status"], "delivered")
+        # every node that holds the partition agrees, byte for byte
+        self.sync(self.township)
+        apps = [json.loads(s.ok("app", "show", a, "--json")) for s in (self.village, self.township, self.county)]
+        self.assertEqual(len({json.dumps(x, sort_keys=True) for x in apps}), 1)
+        with self.village.db() as c:
+            want = c.execute("SELECT * FROM apps").fetchall()
+        for s in (self.township, self.county):
+            with s.db() as c:
+                self.assertEqual(c.execute("SELECT * FROM apps").fetchall(), want)
+        # the log records every office
+        nodes = {e["node"] for e in json.loads(self.village.ok("app", "log", a, "--json"))}
+        self.assertEqual(nodes, {VILLAGE, TOWNSHIP, COUNTY})
+        # stock git reads and verifies every repository
+        for s in (self.village, self.township, self.county):
+            repo = os.path.join(s.home, "repo")
+            subprocess.run(["git", "-C", repo, "fsck", "--strict"], capture_output=True, check=True)
+        log = git(self.hub, "log", "--format=%an %s", f"refs/feeds/{VILLAGE}/{VILLAGE}")
+        self.assertIn(f"{VILLAGE} change set:", log)
+        files = git(self.hub, "ls-tree", "--name-only", f"refs/feeds/{VILLAGE}/{TOWNSHIP}")
+        self.assertEqual(files.split(), ["changeset.json", "events.jsonl"])
+
+    def test_clock_moves_past_what_it_received(self):
+        a = self.accepted()
+        self.sync(self.village)
+        self.sync(self.county)
+        self.sync(self.township)
+        self.township.ok("review", a, "return", "--reason", "补正")
+        self.sync(self.township)
+        self.sync(self.village)
+        self.village.ok("app", "edit", a, "--data", app_file("MZ-DB-001-valid.json"))
+        ev = json.loads(self.village.ok("app", "log", a, "--json"))
+        review = [e for e in ev if e["type"] == "app.reviewed"][0]
+        edit = [e for e in ev if e["type"] == "app.edited"][0]
+        self.assertGreater(edit["hlc"], review["hlc"])
+
+    def test_sync_twice_changes_nothing(self):
+        self.accepted()
+        self.sync(self.village)
+        self.sync(self.county)
+        before = (self.county.nevents(), self.county.dump_derived())
+        j, _ = self.sync(self.county)
+        self.assertEqual((j["ingested_events"], j["committed"]), (0, 0))
+        # forget where ingest stood: the same change sets come again
+        with self.county.db() as c:
+            c.execute("DELETE FROM feed_heads")
+        j, _ = self.sync(self.county)
+        self.assertEqual(j["ingested_events"], 0)
+        self.assertGreater(j["duplicate_events"], 0)
+        self.assertEqual((self.county.nevents(), self.county.dump_derived()), before)
+
+    def test_rewritten_feed_is_refused(self):
+        a = self.accepted()
+        self.sync(self.village)
+        self.sync(self.county)
+        before = (self.county.nevents(), self.county.dump_derived())
+        # someone rewrites the village's feed on the hall: a new root commit
+        ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        tree = git(self.hub, "rev-parse", ref + "^{tree}")
+        forged = git(self.hub, "commit-tree", tree, "-m", "rewritten")
+        git(self.hub, "update-ref", ref, forged)
+        self.village.ok("app", "material", a, "SRZM", "provided")    # so the next commit appends
+        j, err = self.sync(self.county, code=1)
+        self.assertEqual(j["refused"], 1)
+        self.assertIn("rewritten", err)
+        self.assertEqual((self.county.nevents(), self.county.dump_derived()), before)
+
+    def forge(self, writer, partition, events, header=None):
+        """Write a change set by hand on the hub, as a dishonest peer would."""
+        lines = "".join(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events)
+        seqs = [e["seq"] for e in events] or [1]
+        hdr = header or json.dumps({"format": "daiban-changeset", "version": 1, "writer": writer,
+                                    "partition": partition, "first_seq": seqs[0], "last_seq": seqs[-1],
+                                    "count": len(events)}, sort_keys=True, separators=(",", ":"))
+        h = git(self.hub, "hash-object", "-w", "--stdin", input=hdr)
+        e = git(self.hub, "hash-object", "-w", "--stdin", input=lines)
+        tree = git(self.hub, "mktree", input=f"100644 blob {h}\tchangeset.json\n100644 blob {e}\tevents.jsonl\n")
+        c = git(self.hub, "commit-tree", tree, "-m", "forged")
+        git(self.hub, "update-ref", f"refs/feeds/{partition}/{writer}", c)
+
+    def event(self, node, seq, typ, app, part=VILLAGE, body=None):
+        return {"node": node, "seq": seq, "hlc": (1 << 60) + seq, "wall": 0, "operator": "x", "type": typ,
+                "app": app, "part": part, "body": body or {}}
+
+    def test_dishonest_change_sets_are_refused(self):
+        a = self.accepted()
+        self.sync(self.village)
+        self.sync(self.county)
+        cases = [
+            # a change set on another village's feed that carries this village's events
+            (OTHER_VILLAGE, VILLAGE, [self.event(VILLAGE, 50, "app.withdrawn", a)], "writer's events"),
+            # the village claims the county's authority
+            (VILLAGE, VILLAGE, None, "only a township or the county"),
+            # corrupt: not a change set at all
+            (TOWNSHIP, VILLAGE, "garbage", "not a JSON object"),
+            # unknown version
+            (TOWNSHIP, VILLAGE, "v9", "unsupported version"),
+        ]
+        for writer, part, evs, want in cases:
+            before = (self.county.nevents(), self.county.dump_derived())
+            if evs == "garbage":
+                self.forge(writer, part, [self.event(writer, 1, "app.reviewed", a)], header="{{{")
+            elif evs == "v9":
+                self.forge(writer, part, [self.event(writer, 1, "app.reviewed", a)], header=json.dumps(
+                    {"format": "daiban-changeset", "version": 9, "writer": writer, "partition": part,
+                     "first_seq": 1, "last_seq": 1, "count": 1}))
+            elif evs is None:
+                # append a forged decision to the village's real feed
+                ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+                last = json.loads(git(self.hub, "show", ref + ":changeset.json"))["last_seq"]
+                lines = json.dumps(self.event(VILLAGE, last + 1, "app.decided", a, body={"result": "approve"}),
+                                   sort_keys=True, separators=(",", ":")) + "\n"
+                hdr = json.dumps({"format": "daiban-changeset", "version": 1, "writer": VILLAGE, "partition": VILLAGE,
+                                  "first_seq": last + 1, "last_seq": last + 1, "count": 1})
+                hb = git(self.hub, "hash-object", "-w", "--stdin", input=hdr)
+                eb = git(self.hub, "hash-object", "-w", "--stdin", input=lines)
+                tree = git(self.hub, "mktree", input=f"100644 blob {hb}\tchangeset.json\n100644 blob {eb}\tevents.jsonl\n")
+                c = git(self.hub, "commit-tree", tree, "-p", git(self.hub, "rev-parse", ref), "-m", "forged")
+                git(self.hub, "update-ref", ref, c)
+            else:
+                self.forge(writer, part, evs)
+            j, err = self.sync(self.county, code=1)
+            self.assertGreaterEqual(j["refused"], 1, want)
+            self.assertIn(want, err)
+            self.assertEqual((self.county.nevents(), self.county.dump_derived()), before, want)
+            self.assertEqual(self.county.show(a)["status"], "accepted")
+            # clean the forged ref so the next case stands alone
+            if evs is None:
+                git(self.hub, "update-ref", f"refs/feeds/{VILLAGE}/{VILLAGE}", git(self.hub, "rev-parse",
+                    f"refs/feeds/{VILLAGE}/{VILLAGE}~1"))
+            else:
+                git(self.hub, "update-ref", "-d", f"refs/feeds/{part}/{writer}")
+            with self.county.db() as c:
+                c.execute("DELETE FROM feed_heads WHERE ref = ?", (f"refs/feeds/{part}/{writer}",))
+
+    def test_partitions_stay_with_their_nodes(self):
+        self.accepted()
+        self.sync(self.village)
+        other_v = Station(node=OTHER_VILLAGE, role="village")
+        other_t = Station(node=OTHER_TOWNSHIP, role="township")
+        try:
+            for s in (other_v, other_t):
+                s.ok("remote", "set", self.hub)
+                self.sync(s)
+                with s.db() as c:
+                    self.assertEqual(c.execute("SELECT count(*) FROM apps").fetchone()[0], 0)
+                refs = git(os.path.join(s.home, "repo"), "for-each-ref", "--format=%(refname)")
+                self.assertNotIn(VILLAGE + "/", refs)
+            self.sync(self.township)
+            with self.township.db() as c:
+                self.assertEqual(c.execute("SELECT count(*) FROM apps").fetchone()[0], 1)
+        finally:
+            other_v.cleanup()
+            other_t.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
