@@ -132,10 +132,10 @@ static int cmd_remote(int argc, char **argv)
 static const char usage_sync[] =
         "Usage: daiban sync [--remote URL] [--json] [--home DIR]\n"
         "\n"
-        "One round: make change sets of this node's new events, push this node's\n"
-        "feeds to the remote (fast-forward only), fetch the feeds this node may\n"
-        "hold (its own partition; a township also its villages'; the county all),\n"
-        "and ingest them. Without a remote (none set, none given) only the local\n"
+        "One round: make change sets of this node's new events, fetch the feeds\n"
+        "this node may hold (its own partition; a township also its villages';\n"
+        "the county all), push its own feeds and those it relays (fast-forward\n"
+        "only), and ingest. Without a remote (none set, none given) only the local\n"
         "steps run: committing, and ingesting feeds already in the repository\n"
         "(pushed here by others, or imported). Exits 1 when a step failed or a\n"
         "feed was refused; what moved is printed either way.\n";
@@ -173,13 +173,11 @@ static int cmd_sync(int argc, char **argv)
         }
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
-        if (url) {
-                if (feed_push(repo, url, h.node, token, log_stderr, &nlog) < 0)
-                        failed++;
-                if (feed_fetch(repo, url, h.node, token, log_stderr, &nlog) < 0)
-                        failed++;
-        }
+        if (url && feed_fetch(repo, url, h.node, token, log_stderr, &nlog) < 0)
+                failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (url && feed_push(repo, url, h.node, token, log_stderr, &nlog) < 0)
                 failed++;
         if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
@@ -228,7 +226,125 @@ out:
         return r;
 }
 
+static const char usage_bundle[] =
+        "Usage: daiban bundle export DIR [--for NODE] [--home DIR]\n"
+        "       daiban bundle import DIR [--home DIR]\n"
+        "\n"
+        "Carry feeds on a USB stick where there is no link. export writes\n"
+        "DIR/daiban-<this node>-to-<NODE>.bundle with every feed NODE may hold\n"
+        "(default NODE: this node's township, or for a township its county).\n"
+        "import takes every DIR/daiban-<sender>-to-<this node>.bundle, accepts\n"
+        "and ingests its feeds like a sync, then writes the answer bundle for\n"
+        "each sender back to DIR. The files are git bundles: `git bundle\n"
+        "verify` and `git bundle list-heads` read them. Importing the same\n"
+        "stick twice changes nothing.\n";
+
+static int open_repo(struct home *h, git_repository **repo)
+{
+        char path[4096];
+
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        if (git_repository_open_bare(repo, path) < 0) {
+                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
+                          git_error_last() ? git_error_last()->message : "?");
+                git_libgit2_shutdown();
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+static int cmd_bundle(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "for", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
+        };
+        const char *homeopt = NULL, *target = NULL, *dir;
+        bool export;
+        struct home h;
+        struct feed_report rep = { 0 };
+        git_repository *repo = NULL;
+        int c, r, nlog = 0, failed = 0;
+
+        if (argc < 3 || (strcmp(argv[1], "export") && strcmp(argv[1], "import"))) {
+                fputs(usage_bundle, stderr);
+                return EXIT_USAGE;
+        }
+        export = !strcmp(argv[1], "export");
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+                if (c == 'H')
+                        homeopt = optarg;
+                else if (c == 'f' && export)
+                        target = optarg;
+                else {
+                        fputs(usage_bundle, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - 1 - optind != 1) {
+                fputs(usage_bundle, stderr);
+                return EXIT_USAGE;
+        }
+        dir = argv[1 + optind];
+        if ((r = home_open(home_path(homeopt), &h)))
+                return r;
+        if ((r = open_repo(&h, &repo))) {
+                home_close(&h);
+                return r;
+        }
+        if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (export) {
+                long nrefs = 0;
+                if (!target)
+                        target = h.div->parent ? h.div->parent->code : NULL;
+                if (!target || !catalog_find_division(h.cat, target)) {
+                        cli_error("%s", cli_msg("give the node the stick goes to: --for NODE", "请用 --for NODE 指明接收站点"));
+                        r = EXIT_USAGE;
+                        goto out;
+                }
+                if (feed_bundle_export(repo, dir, h.node, target, &nrefs, log_stderr, &nlog) < 0)
+                        failed++;
+                else
+                        printf(cli_msg("%s/daiban-%s-to-%s.bundle: %ld feeds\n", "%s/daiban-%s-to-%s.bundle：%ld 个通道\n"), dir,
+                               h.node, target, nrefs);
+        } else {
+                char **senders = NULL;
+                size_t ns = 0;
+                if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
+                        failed++;
+                if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                    feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                        failed++;
+                printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
+                               "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),
+                       ns, rep.updated_refs, rep.ingested_events, rep.duplicate_events, rep.refused);
+                for (size_t i = 0; i < ns; i++) {
+                        long nrefs = 0;
+                        /* the answer: what the sender may hold, now including
+                         * what came in and this node's own events */
+                        if (feed_bundle_export(repo, dir, h.node, senders[i], &nrefs, log_stderr, &nlog) < 0)
+                                failed++;
+                        else
+                                printf(cli_msg("answer %s/daiban-%s-to-%s.bundle: %ld feeds\n",
+                                               "回包 %s/daiban-%s-to-%s.bundle：%ld 个通道\n"), dir, h.node, senders[i], nrefs);
+                        free(senders[i]);
+                }
+                free(senders);
+        }
+        r = failed || rep.refused ? EXIT_REFUSED : 0;
+out:
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        home_close(&h);
+        return r;
+}
+
 const struct cli_command sync_commands[] = {
+        { "bundle", "Carry feeds on a USB stick (git bundles)", usage_bundle, cmd_bundle },
         { "remote", "Record the hall (or peer) this node syncs with", usage_remote, cmd_remote },
         { "sync", "One round of sync: commit, push, fetch, ingest", usage_sync, cmd_sync },
         { NULL, NULL, NULL, NULL },

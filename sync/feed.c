@@ -9,6 +9,10 @@
 #include "sync/feed.h"
 #include "sync/fold.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 bool feed_entitled(const char *self, const char *partition)
 {
         /* a township's villages and a county's everything share its code
@@ -594,8 +598,11 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
                 return -EIO;
         while (git_reference_next(&ref, it) == 0) {
                 char part[32], writer[32];
+                /* this node's feeds, and those it relays: feeds of the
+                 * partitions it may hold (a township carries its villages'
+                 * feeds up) */
                 if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                    strcmp(writer, self) == 0) {
+                    (strcmp(writer, self) == 0 || feed_entitled(self, part))) {
                         char **ns = realloc(specs, (n + 1) * sizeof *specs);
                         if (ns) {
                                 specs = ns;
@@ -626,5 +633,279 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
         for (size_t i = 0; i < n; i++)
                 free(specs[i]);
         free(specs);
+        return r;
+}
+
+/* ---- USB bundles ----------------------------------------------------------------- */
+
+#define BUNDLE_SIG "# v2 git bundle\n"
+
+int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, git_oid **ret_ids, size_t *ret_n,
+                             size_t *ret_pack_off, char *err, size_t errlen)
+{
+        size_t off = strlen(BUNDLE_SIG), n = 0;
+        char **names = NULL;
+        git_oid *ids = NULL;
+
+        if (len < off || memcmp(data, BUNDLE_SIG, off) != 0) {
+                snprintf(err, errlen, "not a git bundle (version 2)");
+                return -EINVAL;
+        }
+        for (;;) {
+                const char *nl = memchr(data + off, '\n', len - off);
+                size_t l;
+                if (!nl) {
+                        snprintf(err, errlen, "the bundle's header is truncated");
+                        goto bad;
+                }
+                l = (size_t)(nl - (data + off));
+                if (l == 0) {
+                        off++;
+                        break;
+                }
+                if (data[off] == '-') {
+                        snprintf(err, errlen, "the bundle needs prerequisite commits; daiban writes complete bundles");
+                        goto bad;
+                }
+                if (l < 42 || l > 200 || data[off + 40] != ' ' || n >= 100000) {
+                        snprintf(err, errlen, "bad line in the bundle's header");
+                        goto bad;
+                }
+                char hex[41], name[201];
+                memcpy(hex, data + off, 40);
+                hex[40] = '\0';
+                memcpy(name, data + off + 41, l - 41);
+                name[l - 41] = '\0';
+                char part[32], writer[32];
+                git_oid id;
+                if (git_oid_fromstr(&id, hex) < 0 || !feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
+                    strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
+                        snprintf(err, errlen, "the bundle holds '%s', which is not a feed", name);
+                        goto bad;
+                }
+                char **nn = realloc(names, (n + 1) * sizeof *names);
+                git_oid *ni = nn ? realloc(ids, (n + 1) * sizeof *ids) : NULL;
+                if (nn)
+                        names = nn;
+                if (!ni || !(names[n] = strdup(name))) {
+                        if (ni)
+                                ids = ni;
+                        snprintf(err, errlen, "out of memory");
+                        goto bad;
+                }
+                ids = ni;
+                ids[n++] = id;
+                off += l + 1;
+        }
+        if (off + 12 > len || memcmp(data + off, "PACK", 4) != 0) {
+                snprintf(err, errlen, "the bundle's pack is missing or truncated");
+                goto bad;
+        }
+        *ret_names = names;
+        *ret_ids = ids;
+        *ret_n = n;
+        *ret_pack_off = off;
+        return 0;
+bad:
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        free(ids);
+        return -EINVAL;
+}
+
+int feed_bundle_export(git_repository *repo, const char *dir, const char *self, const char *target, long *ret_refs,
+                       feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        git_packbuilder *pb = NULL;
+        git_revwalk *walk = NULL;
+        git_buf pack = { 0 };
+        char *hdr = NULL, path[4096], tmp[4200];
+        size_t hlen = 0, hcap = 0;
+        long nrefs = 0;
+        FILE *f = NULL;
+        int r = -EIO;
+
+        *ret_refs = 0;
+        if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
+            git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
+                goto out;
+        hdr = strdup(BUNDLE_SIG);
+        hlen = hcap = strlen(BUNDLE_SIG);
+        while (hdr && git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32], line[256];
+                const git_oid *id = git_reference_target(ref);
+                /* what the target may hold: its partition and those below it */
+                if (id && feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    feed_entitled(target, part)) {
+                        char hex[GIT_OID_HEXSZ + 1];
+                        int l = snprintf(line, sizeof line, "%s %s\n", git_oid_tostr(hex, sizeof hex, id),
+                                         git_reference_name(ref));
+                        if (hlen + (size_t)l + 2 > hcap) {
+                                char *nh = realloc(hdr, (hlen + (size_t)l + 2) * 2);
+                                if (!nh) {
+                                        git_reference_free(ref);
+                                        goto out;
+                                }
+                                hdr = nh;
+                                hcap = (hlen + (size_t)l + 2) * 2;
+                        }
+                        memcpy(hdr + hlen, line, (size_t)l);
+                        hlen += (size_t)l;
+                        if (git_revwalk_push(walk, id) < 0) {
+                                git_reference_free(ref);
+                                goto out;
+                        }
+                        nrefs++;
+                }
+                git_reference_free(ref);
+        }
+        if (!hdr)
+                goto out;
+        hdr[hlen++] = '\n';
+        if (git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write_buf(&pack, pb) < 0)
+                goto out;
+        snprintf(path, sizeof path, "%s/daiban-%s-to-%s.bundle", dir, self, target);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        f = fopen(tmp, "wb");
+        if (!f || fwrite(hdr, 1, hlen, f) != hlen || fwrite(pack.ptr, 1, pack.size, f) != pack.size ||
+            fflush(f) != 0 || fsync(fileno(f)) < 0) {
+                if (log)
+                        log(ud, "cannot write %s", tmp);
+                goto out;
+        }
+        fclose(f);
+        f = NULL;
+        if (rename(tmp, path) < 0) {
+                if (log)
+                        log(ud, "cannot write %s", path);
+                goto out;
+        }
+        *ret_refs = nrefs;
+        r = 0;
+out:
+        if (r < 0 && log && git_error_last())
+                log(ud, "bundle export failed: %s", gerr());
+        if (f) {
+                fclose(f);
+                unlink(tmp);
+        }
+        git_buf_dispose(&pack);
+        free(hdr);
+        git_reference_iterator_free(it);
+        git_revwalk_free(walk);
+        git_packbuilder_free(pb);
+        return r;
+}
+
+static int import_one(git_repository *repo, const char *path, feed_log_fn log, void *ud)
+{
+        char err[256], **names = NULL;
+        git_oid *ids = NULL;
+        size_t n = 0, off;
+        git_odb *odb = NULL;
+        git_odb_writepack *wp = NULL;
+        git_indexer_progress stats = { 0 };
+        struct stat sb;
+        char *data = NULL;
+        FILE *f = NULL;
+        int r = -EINVAL;
+
+        if (stat(path, &sb) < 0 || (size_t)sb.st_size > FEED_BUNDLE_MAX) {
+                if (log)
+                        log(ud, "refused %s: larger than %u MiB or unreadable", path, FEED_BUNDLE_MAX >> 20);
+                return -EINVAL;
+        }
+        data = malloc((size_t)sb.st_size + 1);
+        f = fopen(path, "rb");
+        if (!data || !f || fread(data, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+                if (log)
+                        log(ud, "cannot read %s", path);
+                goto out;
+        }
+        if (feed_bundle_parse_header(data, (size_t)sb.st_size, &names, &ids, &n, &off, err, sizeof err) < 0) {
+                if (log)
+                        log(ud, "refused %s: %s", path, err);
+                goto out;
+        }
+        if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+            wp->append(wp, data + off, (size_t)sb.st_size - off, &stats) < 0 || wp->commit(wp, &stats) < 0) {
+                if (log)
+                        log(ud, "refused %s: its pack is corrupt or truncated (%s)", path, gerr());
+                goto out;
+        }
+        r = 0;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                char inc[256];
+                git_reference *ref = NULL;
+                git_object *obj = NULL;
+                if (git_object_lookup(&obj, repo, &ids[i], GIT_OBJECT_COMMIT) < 0) {
+                        if (log)
+                                log(ud, "refused %s: %s points to a commit the bundle lacks", path, names[i]);
+                        r = -EINVAL;
+                        break;
+                }
+                git_object_free(obj);
+                snprintf(inc, sizeof inc, FEED_INCOMING "%s", names[i] + strlen(FEED_PREFIX));
+                if (git_reference_create(&ref, repo, inc, &ids[i], 1, "daiban: bundle import") < 0)
+                        r = -EIO;
+                git_reference_free(ref);
+        }
+out:
+        if (wp)
+                wp->free(wp);
+        git_odb_free(odb);
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        free(ids);
+        if (f)
+                fclose(f);
+        free(data);
+        return r;
+}
+
+int feed_bundle_import(git_repository *repo, const char *dir, const char *self, char ***ret_senders, size_t *ret_n,
+                       feed_log_fn log, void *ud)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char suffix[64];
+        int r = 0;
+
+        *ret_senders = NULL;
+        *ret_n = 0;
+        if (!d) {
+                if (log)
+                        log(ud, "cannot open %s", dir);
+                return -EIO;
+        }
+        snprintf(suffix, sizeof suffix, "-to-%s.bundle", self);
+        while ((e = readdir(d))) {
+                size_t l = strlen(e->d_name), sl = strlen(suffix);
+                char path[4096], sender[32];
+                if (l <= sl + 7 || strncmp(e->d_name, "daiban-", 7) != 0 || strcmp(e->d_name + l - sl, suffix) != 0)
+                        continue;
+                if (l - sl - 7 >= sizeof sender)
+                        continue;
+                memcpy(sender, e->d_name + 7, l - sl - 7);
+                sender[l - sl - 7] = '\0';
+                if (!changeset_valid_code(sender))
+                        continue;
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                if (import_one(repo, path, log, ud) < 0) {
+                        r = -EINVAL;
+                        continue;
+                }
+                char **ns = realloc(*ret_senders, (*ret_n + 1) * sizeof **ret_senders);
+                if (ns) {
+                        *ret_senders = ns;
+                        if ((ns[*ret_n] = strdup(sender)))
+                                (*ret_n)++;
+                }
+        }
+        closedir(d);
         return r;
 }

@@ -224,5 +224,82 @@ class Sync(unittest.TestCase):
             other_t.cleanup()
 
 
+class USB(unittest.TestCase):
+    """A village without a link: its feeds travel on a stick through the
+    township, which relays them to the hall and brings the answer back."""
+
+    def setUp(self):
+        self.county = Station(node=COUNTY, role="county")
+        self.hub = os.path.join(self.county.home, "repo")
+        self.township = Station(node=TOWNSHIP, role="township")
+        self.township.ok("remote", "set", self.hub)
+        self.village = Station(node=OTHER_VILLAGE, role="village")
+        self.stick = os.path.join(self.village.root, "stick")
+        os.makedirs(self.stick)
+
+    def tearDown(self):
+        for s in (self.county, self.township, self.village):
+            s.cleanup()
+
+    def test_stick_through_the_township(self):
+        v, t, c = self.village, self.township, self.county
+        a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        for m in ("SFZ", "HKB"):
+            v.ok("app", "material", a, m, "provided")
+        v.ok("app", "submit", a)
+        self.assertIn(f"daiban-{OTHER_VILLAGE}-to-{TOWNSHIP}.bundle", v.ok("bundle", "export", self.stick))
+        path = os.path.join(self.stick, f"daiban-{OTHER_VILLAGE}-to-{TOWNSHIP}.bundle")
+        # stock git reads it
+        scratch = os.path.join(self.village.root, "scratch.git")
+        subprocess.run(["git", "init", "-q", "--bare", scratch], check=True)
+        self.assertIn("is okay", subprocess.run(["git", "-C", scratch, "bundle", "verify", path], capture_output=True,
+                                                  text=True).stderr + subprocess.run(
+            ["git", "-C", scratch, "bundle", "verify", path], capture_output=True, text=True).stdout)
+        heads = git(scratch, "bundle", "list-heads", path)
+        self.assertIn(f"refs/feeds/{OTHER_VILLAGE}/{OTHER_VILLAGE}", heads)
+        # the township takes it in and writes the answer back on the stick
+        out = t.ok("bundle", "import", self.stick)
+        self.assertIn("answer", out)
+        self.assertEqual(t.show(a)["status"], "accepted")
+        before = (t.nevents(), t.dump_derived())
+        t.ok("bundle", "import", self.stick)                       # the same stick twice
+        self.assertEqual((t.nevents(), t.dump_derived()), before)
+        # relayed to the hall, decided by the county
+        t.ok("sync")
+        c.ok("sync")
+        self.assertEqual(c.show(a)["status"], "accepted")
+        c.ok("decide", a, "approve")
+        c.ok("sync")
+        t.ok("sync")
+        self.assertEqual(t.show(a)["status"], "approved")
+        # the next trip of the stick brings the decision to the village
+        v.ok("bundle", "export", self.stick)
+        t.ok("bundle", "import", self.stick)
+        out = v.ok("bundle", "import", self.stick)
+        self.assertIn("ingested", out)
+        self.assertEqual(v.show(a)["status"], "approved")
+        # other villages' partitions never go on this village's stick
+        heads = git(scratch, "bundle", "list-heads", os.path.join(self.stick, f"daiban-{TOWNSHIP}-to-{OTHER_VILLAGE}.bundle"))
+        for line in heads.splitlines():
+            self.assertIn(f"refs/feeds/{OTHER_VILLAGE}/", line)
+
+    def test_bad_bundles_are_refused(self):
+        v, t = self.village, self.township
+        v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("bundle", "export", self.stick)
+        path = os.path.join(self.stick, f"daiban-{OTHER_VILLAGE}-to-{TOWNSHIP}.bundle")
+        data = open(path, "rb").read()
+        for name, bad, want in (("truncated", data[:len(data) - 40], "corrupt or truncated"),
+                                ("header", b"# v3 git bundle\n" + data[16:], "not a git bundle"),
+                                ("foreign-ref", data.replace(b"refs/feeds/", b"refs/heads/", 1), "not a feed")):
+            with open(path, "wb") as f:
+                f.write(bad)
+            before = (t.nevents(), t.dump_derived())
+            r = t.run("bundle", "import", self.stick)
+            self.assertEqual(r.returncode, 1, name)
+            self.assertIn(want, r.stderr, name)
+            self.assertEqual((t.nevents(), t.dump_derived()), before, name)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
