@@ -214,8 +214,11 @@ static int need_operator(struct ctx *c)
                                         "用“daiban operator add ID --name 姓名”添加经办人"));
                 return EXIT_USAGE;
         }
-        if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT 1 FROM operators WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+        /* operators are registered per node: this home's */
+        if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT 1 FROM operators WHERE id = ? AND node = ?", -1, &st, NULL) ==
+            SQLITE_OK) {
                 sqlite3_bind_text(st, 1, c->o.operator, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, c->h.node, -1, SQLITE_STATIC);
                 known = sqlite3_step(st) == SQLITE_ROW;
                 sqlite3_finalize(st);
         }
@@ -610,7 +613,7 @@ static int cmd_operator(int argc, char **argv)
                 if (r || (r = ctx_open(&c)))
                         goto out;
                 sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node FROM operators ORDER BY id", -1, &st, NULL);
+                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node FROM operators ORDER BY node, id", -1, &st, NULL);
                 while (sqlite3_step(st) == SQLITE_ROW)
                         printf("%-12s %-12s %s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
                                sqlite3_column_text(st, 2));

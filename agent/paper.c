@@ -74,13 +74,15 @@ static const char *date_cn(long long day, char *buf, size_t n)
         return buf;
 }
 
-static const char *operator_name(const struct home *h, const char *id, char *buf, size_t n)
+static const char *operator_name(const struct home *h, const char *node, const char *id, char *buf, size_t n)
 {
         sqlite3_stmt *st;
 
         snprintf(buf, n, "%s", id);
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT name FROM operators WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT name FROM operators WHERE id = ? AND node = ?", -1, &st, NULL) ==
+            SQLITE_OK) {
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
                 if (sqlite3_step(st) == SQLITE_ROW)
                         snprintf(buf, n, "%s（%s）", (const char *)sqlite3_column_text(st, 0), id);
                 sqlite3_finalize(st);
@@ -189,7 +191,7 @@ void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, si
         else
                 fputs("\n", f);
         row(f, "受理站点", a, html);
-        row(f, "经办人", operator_name(h, rows[0].accepted_by, op, sizeof op), html);
+        row(f, "经办人", operator_name(h, rows[0].origin, rows[0].accepted_by, op, sizeof op), html);
         if (html)
                 fputs("</table>\n<p>请妥善保管本回执，凭受理编号查询办理进度、领取办理结果。</p>\n"
                       "<div class=\"sign\"><span>申请人签字：</span><span>（受理专用章）</span></div>\n", f);

@@ -58,8 +58,9 @@ if [ $slow -eq 1 ]; then
   CC=clang run_suites build-fuzz "-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" "--suite slow"
 else
   run_suites build "-Dbuildtype=debugoptimized" "--no-suite slow --no-suite fuzz"
-  # libgit2 1.5.1 leaks pcre2 match data on fetch: see tests/lsan.supp
-  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+  # libgit2 1.5.1 leaks pcre2 match data on fetch: see tests/lsan.supp.
+  # The convergence test runs 100 seeds in build/ and 5 under the sanitizers.
+  CONVERGE_SEEDS=5 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
     run_suites build-san "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dc_args=-fno-sanitize-recover=all" "--suite unit --suite integration"
   CC=clang run_suites build-fuzz "-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" "--suite fuzz"
 fi

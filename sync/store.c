@@ -55,7 +55,8 @@ static const char *const migrations[] = {
         "  app TEXT NOT NULL, node TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
         "  reason TEXT NOT NULL, PRIMARY KEY(app, node, seq)) WITHOUT ROWID;"
         "CREATE TABLE operators("
-        "  id TEXT PRIMARY KEY, name TEXT NOT NULL, node TEXT NOT NULL, hlc INTEGER NOT NULL) WITHOUT ROWID;",
+        "  node TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, hlc INTEGER NOT NULL,"
+        "  PRIMARY KEY(node, id)) WITHOUT ROWID;",
         /* 1 -> 2: what has been ingested from each feed (not derived: the
          * position of ingest, recorded with the events it brought) */
         "CREATE TABLE feed_heads("
