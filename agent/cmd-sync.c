@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -129,6 +132,29 @@ static int cmd_remote(int argc, char **argv)
         return 0;
 }
 
+static int lock_peer(const char *url)
+{
+        char path[4096];
+        const char *p = url;
+        size_t n;
+        int fd;
+
+        if (strncmp(p, "file://", 7) == 0)
+                p += 7;
+        else if (strstr(p, "://"))
+                return -1;
+        n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+                n--;
+        snprintf(path, sizeof path, "%.*s.flock", (int)n, p);     /* HOME/repo -> HOME/repo.flock */
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+                close(fd);
+                fd = -1;
+        }
+        return fd;
+}
+
 static const char usage_sync[] =
         "Usage: daiban sync [--remote URL] [--json] [--home DIR]\n"
         "\n"
@@ -147,7 +173,7 @@ static int cmd_sync(int argc, char **argv)
         struct feed_report rep = { 0 };
         git_repository *repo = NULL;
         char path[4096], *url = NULL, *token = NULL;
-        int nlog = 0, r, failed = 0;
+        int nlog = 0, r, failed = 0, lockfd = -1;
 
         if ((r = sparse(argc, argv, false, &o, "daiban sync [--remote URL] [--json]")))
                 return r;
@@ -162,6 +188,13 @@ static int cmd_sync(int argc, char **argv)
         else
                 store_meta_get(h.st, "remote.url", &url);
         store_meta_get(h.st, "remote.token", &token);
+        if ((lockfd = home_lock_repo(&h)) < 0) {
+                r = EXIT_REFUSED;
+                home_close(&h);
+                free(url);
+                free(token);
+                return r;
+        }
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", h.dir);
@@ -173,12 +206,17 @@ static int cmd_sync(int argc, char **argv)
         }
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        /* A path remote is another home's repository: hold that home's
+         * repository lock too while fetching from and pushing into it, so
+         * its owner never takes our live ref locks for stale ones. */
+        int peerfd = url ? lock_peer(url) : -1;
         if (url && feed_fetch(repo, url, h.node, token, log_stderr, &nlog) < 0)
                 failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
         if (url && feed_push(repo, url, h.node, token, log_stderr, &nlog) < 0)
                 failed++;
+        home_unlock_repo(peerfd);
         if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
         /* a PC whose clock is far behind what it has seen: ordering stays
@@ -220,6 +258,7 @@ static int cmd_sync(int argc, char **argv)
 out:
         git_repository_free(repo);
         git_libgit2_shutdown();
+        home_unlock_repo(lockfd);
         free(url);
         free(token);
         home_close(&h);
@@ -265,7 +304,7 @@ static int cmd_bundle(int argc, char **argv)
         struct home h;
         struct feed_report rep = { 0 };
         git_repository *repo = NULL;
-        int c, r, nlog = 0, failed = 0;
+        int c, r, nlog = 0, failed = 0, lockfd = -1;
 
         if (argc < 3 || (strcmp(argv[1], "export") && strcmp(argv[1], "import"))) {
                 fputs(usage_bundle, stderr);
@@ -291,7 +330,12 @@ static int cmd_bundle(int argc, char **argv)
         dir = argv[1 + optind];
         if ((r = home_open(home_path(homeopt), &h)))
                 return r;
+        if ((lockfd = home_lock_repo(&h)) < 0) {
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
         if ((r = open_repo(&h, &repo))) {
+                home_unlock_repo(lockfd);
                 home_close(&h);
                 return r;
         }
@@ -339,6 +383,7 @@ static int cmd_bundle(int argc, char **argv)
 out:
         git_repository_free(repo);
         git_libgit2_shutdown();
+        home_unlock_repo(lockfd);
         home_close(&h);
         return r;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -343,4 +344,53 @@ int home_store_file(const struct home *h, const char *path, size_t max_bytes, ch
         git_libgit2_shutdown();
         free(buf);
         return r;
+}
+
+/* Remove stale *.lock files below dir (depth-limited). */
+static void remove_stale_locks(const char *dir, int depth)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char path[4096 + 300];
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                size_t n = strlen(e->d_name);
+                if (e->d_name[0] == '.' && (n == 1 || (n == 2 && e->d_name[1] == '.')))
+                        continue;
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
+                        if (unlink(path) == 0)
+                                fprintf(stderr, "daiban: removed %s, left by an interrupted run\n", path);
+                        continue;
+                }
+                if (depth > 0 && e->d_type == DT_DIR && strcmp(e->d_name, "objects") != 0)
+                        remove_stale_locks(path, depth - 1);
+        }
+        closedir(d);
+}
+
+int home_lock_repo(const struct home *h)
+{
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof path, "%s/repo.flock", h->dir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                cli_error(cli_msg("cannot lock %s: %s", "无法锁定 %s：%s"), path, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        remove_stale_locks(path, 6);
+        return fd;
+}
+
+void home_unlock_repo(int fd)
+{
+        if (fd >= 0)
+                close(fd);
 }

@@ -41,6 +41,15 @@ void home_close(struct home *h);
  * Prints errors; returns 0 or 1. */
 int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex);
 
+/* Take this home's repository lock (an flock on HOME/repo.flock, held
+ * until the process ends or home_unlock_repo) before writing refs. A
+ * daiban killed while git held a ref's .lock file leaves it behind, and
+ * git would refuse that ref for ever: with the flock held no other daiban
+ * is writing, so every *.lock under repo/ is stale and is removed.
+ * Returns the lock's descriptor, or -1 (an error was printed). */
+int home_lock_repo(const struct home *h);
+void home_unlock_repo(int fd);
+
 /* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
  * demos), else the machine's date. */
 int32_t home_today(const char *opt, bool *bad);
