@@ -63,3 +63,55 @@ step "The villager is told the result and rates the service" "$daiban" app deliv
 step "The audit trail (电子监察): every event, time, node and operator" "$daiban" app log "$app"
 step "The station at a glance" "$daiban" status
 step "The derived tables are a pure fold of the events" "$daiban" rebuild --verify
+
+# ---- Replication: a county, a township and two villages, as separate homes ----
+# (The county's repository is the hub until the hall's HTTPS front exists.)
+net=$demo_home/net
+mkdir -p "$net/stick"
+unset DAIBAN_HOME
+as() { local who=$1; shift; DAIBAN_HOME=$net/$who "$daiban" "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
+say "Four homes: 象山县 (county, the hub), 西周镇 (township), 下沈村 (syncs), 儒雅洋村 (USB only)"
+as county init --node 330225 --role county --catalog "$catalog" >/dev/null
+as town init --node 330225101 --role township --catalog "$catalog" >/dev/null
+as v1 init --node 330225101201 --role village --catalog "$catalog" >/dev/null
+as v2 init --node 330225101202 --role village --catalog "$catalog" >/dev/null
+for who in county town v1 v2; do as $who operator add wxh --name 王小红 >/dev/null; done
+as town remote set "$net/county/repo" >/dev/null
+as v1 remote set "$net/county/repo" >/dev/null
+echo "done; the township and 下沈村 sync with $net/county/repo"
+capture() {
+  local who=$1 a
+  a=$(as "$who" app new RS-YL-001 --data tests/data/apps/RS-YL-001-valid.json)
+  as "$who" app material "$a" SFZ provided >/dev/null
+  as "$who" app material "$a" HKB provided >/dev/null
+  as "$who" app submit "$a" >&2
+  echo "$a"
+}
+say "下沈村 captures a pension enrolment and syncs"
+a1=$(capture v1)
+as v1 sync
+say "儒雅洋村 has no link: it captures and writes a USB stick for the township"
+a2=$(capture v2)
+as v2 bundle export "$net/stick"
+say "The township imports the stick (the answer goes back on it) and syncs, relaying 儒雅洋村's feeds"
+as town bundle import "$net/stick"
+as town sync
+say "The county ingests, decides both, and its decisions go out"
+as county sync
+as county decide "$a1" approve
+as county decide "$a2" approve
+as county sync
+as town sync
+say "下沈村 syncs and sees its decision"
+as v1 sync
+as v1 app show "$a1" | head -2
+say "儒雅洋村's stick makes another trip through the township"
+as v2 bundle export "$net/stick" >/dev/null
+as town bundle import "$net/stick" >/dev/null
+as v2 bundle import "$net/stick"
+as v2 app show "$a2" | head -2
+say "Stock git reads the feeds"
+git -C "$net/county/repo" for-each-ref --format='%(refname)' refs/feeds/
+git -C "$net/county/repo" log --format='%an  %s' refs/feeds/330225101201/330225101201
+git -C "$net/county/repo" bundle verify "$net/stick/daiban-330225101202-to-330225101.bundle"
