@@ -204,6 +204,7 @@ static int cmd_sync(int argc, char **argv)
                 r = EXIT_REFUSED;
                 goto out;
         }
+        feed_show_progress = isatty(2);
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
         /* A path remote is another home's repository: hold that home's

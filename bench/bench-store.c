@@ -12,7 +12,16 @@
  *       submitted, and a review or a decision) to an existing store, in
  *       transactions of 10,000 events, then rebuild the derived tables.
  *   bench-store rebuild STORE [RUNS]
- *       Time `rebuild` (fold every event again) RUNS times; events/s. */
+ *       Time `rebuild` (fold every event again) RUNS times; events/s.
+ *   bench-store ingest DIR NPART NEVENTS
+ *       The hall's ingest: NPART villages' feeds of NEVENTS events each
+ *       (applications of 5 events) are written as change sets into a
+ *       repository, then a fresh county store ingests them all (parse,
+ *       store, fold, record heads); events/s of the ingest alone.
+ *   bench-store backlog DIR NAPPS
+ *       A week's backlog of one village (NAPPS applications, 5 events
+ *       each, no scans) as change sets: the git bundle of its feed
+ *       against the zlib-compressed size of the events themselves. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/feed.h"
 #include "sync/fold.h"
+#include <git2.h>
+#include <zlib.h>
+#include <sys/stat.h>
 #include "sync/store.h"
 
 static double now_s(void)
@@ -214,6 +227,172 @@ static int rebuild(int argc, char **argv)
         return 0;
 }
 
+static void quiet(void *ud, const char *fmt, ...)
+{
+        (void)ud;
+        (void)fmt;
+}
+
+/* Write n applications (5 events each) of village into s as its own
+ * events, with raw inserts (seq from 1, clock increasing). */
+static int village_events(store *s, const char *village, long napps, int64_t *seq, uint64_t *hlc)
+{
+        char created[2048], body[512], id[64];
+
+        created_body(created, sizeof created);
+        /* the creation body names origin 330225101201: point it at this village */
+        char *o = strstr(created, "330225101201");
+        if (o)
+                memcpy(o, village, 12);
+        for (long a = 0; a < napps; a++) {
+                snprintf(id, sizeof id, "%s-%" PRId64, village, *seq + 1);
+                for (int e = 0; e < 5; e++) {
+                        struct event ev = { .node = village, .seq = ++*seq, .hlc = ++*hlc, .wall_ms = 1795000000000,
+                                            .operator = "op01", .app = id, .part = village };
+                        switch (e) {
+                        case 0: ev.type = "app.created"; ev.body = created; break;
+                        case 1:
+                        case 2:
+                                ev.type = "app.material";
+                                snprintf(body, sizeof body, "{\"material\":\"%s\",\"state\":\"provided\"}",
+                                         e == 1 ? "SFZ" : "HKB");
+                                ev.body = body;
+                                break;
+                        case 3:
+                                ev.type = "app.submitted";
+                                snprintf(body, sizeof body, "{\"accepted_on\":20781,\"deficiencies\":[],\"due\":20823,"
+                                         "\"receipt\":\"%s-%ld\"}", village + 6, a);
+                                ev.body = body;
+                                break;
+                        default:
+                                ev.type = "app.withdrawn";
+                                ev.body = "{\"reason\":\"moved away\"}";
+                                break;
+                        }
+                        if (store_insert_remote(s, &ev, false) < 0)
+                                return -1;
+                }
+        }
+        return 0;
+}
+
+static git_repository *new_repo(const char *path)
+{
+        git_repository *repo;
+
+        if (git_repository_init(&repo, path, 1) < 0) {
+                fprintf(stderr, "git init %s: %s\n", path, git_error_last()->message);
+                exit(1);
+        }
+        return repo;
+}
+
+static int ingest(int argc, char **argv)
+{
+        const char *dir = argv[2];
+        long npart = argc > 3 ? atol(argv[3]) : 500, nev = argc > 4 ? atol(argv[4]) : 2000;
+        char path[4096];
+        struct feed_report rep = { 0 };
+        store *src, *dst;
+        git_repository *repo;
+        double t0;
+
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/hall.git", dir);
+        repo = new_repo(path);
+        snprintf(path, sizeof path, "%s/villages.db", dir);
+        unlink(path);
+        src = open_store(path, true);
+        t0 = now_s();
+        for (long p = 0; p < npart; p++) {
+                char village[16];
+                int64_t seq = 0;
+                uint64_t hlc = (uint64_t)1795000000000 << 16;
+                /* 330225 + township 100..119 + village 201..225 */
+                snprintf(village, sizeof village, "330225%03ld%03ld", 100 + p / 25, 201 + p % 25);
+                if (store_begin(src) < 0 || village_events(src, village, nev / 5, &seq, &hlc) < 0 ||
+                    store_commit(src) < 0 || feed_commit_local(src, repo, village, NULL, quiet, NULL) < 0) {
+                        fprintf(stderr, "writing feeds failed: %s\n", store_errmsg(src));
+                        return 1;
+                }
+        }
+        fprintf(stderr, "wrote %ld feeds of %ld events in %.1f s; ingesting...\n", npart, nev, now_s() - t0);
+        snprintf(path, sizeof path, "%s/county.db", dir);
+        unlink(path);
+        dst = open_store(path, true);
+        t0 = now_s();
+        if (feed_ingest(dst, repo, "330225", &rep, quiet, NULL) < 0 || rep.refused) {
+                fprintf(stderr, "ingest failed (%d refused)\n", rep.refused);
+                return 1;
+        }
+        double t = now_s() - t0;
+        printf("hall ingest of %ld partitions x %ld events = %ld events (parse, store, fold, heads; one transaction"
+               " per round, a savepoint per feed): %.2f s = %.0f events/s; target at least 50,000 events/s\n", npart, nev, rep.ingested_events,
+               t, rep.ingested_events / t);
+        store_close(src);
+        store_close(dst);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return 0;
+}
+
+static int backlog(int argc, char **argv)
+{
+        const char *dir = argv[2];
+        long napps = argc > 3 ? atol(argv[3]) : 300;
+        const char *v = "330225101201";
+        char path[4096], bpath[4200];
+        store *s;
+        git_repository *repo;
+        int64_t seq = 0;
+        uint64_t hlc = (uint64_t)1795000000000 << 16;
+        long nrefs;
+        struct stat sb;
+
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/village.git", dir);
+        repo = new_repo(path);
+        snprintf(path, sizeof path, "%s/village.db", dir);
+        unlink(path);
+        s = open_store(path, true);
+        if (store_begin(s) < 0 || village_events(s, v, napps, &seq, &hlc) < 0 || store_commit(s) < 0 ||
+            feed_commit_local(s, repo, v, NULL, quiet, NULL) < 0)
+                return 1;
+        /* the events themselves, as the store holds them, compressed */
+        sqlite3_stmt *st;
+        size_t raw = 0, cap = 1 << 20;
+        char *buf = malloc(cap);
+        sqlite3_prepare_v2(store_db(s), "SELECT node, seq, hlc, wall, operator, type, app, part, body FROM events", -1,
+                           &st, NULL);
+        while (sqlite3_step(st) == SQLITE_ROW)
+                for (int i = 0; i < 9; i++) {
+                        const char *t = (const char *)sqlite3_column_text(st, i);
+                        size_t l = t ? strlen(t) : 0;
+                        if (raw + l + 1 > cap)
+                                buf = realloc(buf, cap *= 2);
+                        memcpy(buf + raw, t ? t : "", l);
+                        raw += l;
+                        buf[raw++] = i == 8 ? '\n' : '\t';
+                }
+        sqlite3_finalize(st);
+        uLongf zlen = compressBound((uLong)raw);
+        unsigned char *z = malloc(zlen);
+        compress2(z, &zlen, (const Bytef *)buf, (uLong)raw, 9);
+        if (feed_bundle_export(repo, dir, v, "330225101", &nrefs, quiet, NULL) < 0)
+                return 1;
+        snprintf(bpath, sizeof bpath, "%s/daiban-%s-to-330225101.bundle", dir, v);
+        stat(bpath, &sb);
+        printf("backlog of %ld applications = %" PRId64 " events: events %zu bytes raw, %lu bytes zlib -9;"
+               " bundle of the feed %lld bytes = %.2fx the zlib size (target at most 1.3x)\n", napps, store_nevents(s),
+               raw, (unsigned long)zlen, (long long)sb.st_size, (double)sb.st_size / (double)zlen);
+        free(buf);
+        free(z);
+        store_close(s);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc >= 3 && strcmp(argv[1], "capture") == 0)
@@ -222,6 +401,11 @@ int main(int argc, char **argv)
                 return populate(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "rebuild") == 0)
                 return rebuild(argc, argv);
-        fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | rebuild STORE [RUNS]\n");
+        if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
+                return ingest(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "backlog") == 0)
+                return backlog(argc, argv);
+        fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | rebuild STORE [RUNS] |"
+                        " ingest DIR NPART NEVENTS | backlog DIR NAPPS\n");
         return 2;
 }

@@ -44,3 +44,9 @@ echo "## rebuild (target: at least 100,000 events/s)"
 build-bench/bench/bench-store rebuild "$tmp/home/store.db" 3
 echo "## app list over 215,000 applications, filtered and paged (target: under 20 ms)"
 DAIBAN_HOME=$tmp/home DAIBAN_TODAY=2026-11-24 python3 bench/time-cli.py build-bench/agent/daiban
+
+echo "## sync: a week's backlog of one village (300 applications, 1,500 events) as a USB bundle"
+mkdir -p "$tmp/sync"
+build-bench/bench/bench-store backlog "$tmp/sync" 300
+echo "## sync: hall ingest of 500 partitions x 2,000 events (target: at least 50,000 events/s)"
+build-bench/bench/bench-store ingest "$tmp/sync" 500 2000

@@ -406,7 +406,13 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
                         git_commit_free(c);
                 }
         }
-        if (r == 0 && store_begin(s) < 0)
+        /* each feed in a savepoint of the round's transaction: a refused
+         * feed is rolled back alone, and the round pays one fsync */
+        if (r == 0 && sqlite3_exec(db, "SAVEPOINT feed", NULL, NULL, NULL) != SQLITE_OK)
+                r = -EIO;
+        /* seqs of this writer above `known` cannot be stored yet */
+        int64_t known = r == 0 ? store_next_seq(s, writer) - 1 : 0;
+        if (known < 0)
                 r = -EIO;
         /* oldest first, all in one transaction with the new head */
         char **apps = NULL;
@@ -431,7 +437,7 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
                         const struct cs_event *e = &cs.ev[i];
                         struct event ev = { e->node, e->seq, e->hlc, e->wall_ms, e->operator, e->type, e->app,
                                             e->part, e->body };
-                        int ir = store_insert_remote(s, &ev);
+                        int ir = store_insert_remote(s, &ev, e->seq > known);
                         if (ir == -EEXIST) {
                                 dup++;
                                 continue;
@@ -470,9 +476,8 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
                         last_seq = cs.last_seq;
                 changeset_free(&cs);
         }
-        for (size_t a = 0; r == 0 && a < napps; a++)
-                if (fold_app(s, apps[a]) < 0)
-                        r = -EIO;
+        if (r == 0 && napps && fold_apps(s, (const char *const *)apps, napps) < 0)
+                r = -EIO;
         for (size_t a = 0; a < napps; a++)
                 free(apps[a]);
         free(apps);
@@ -491,10 +496,10 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
                         sqlite3_finalize(st);
                 }
         }
-        if (r == 0 && store_commit(s) < 0)
+        if (r == 0 && sqlite3_exec(db, "RELEASE feed", NULL, NULL, NULL) != SQLITE_OK)
                 r = -EIO;
         if (r < 0) {
-                store_rollback(s);
+                sqlite3_exec(db, "ROLLBACK TO feed; RELEASE feed", NULL, NULL, NULL);
                 if (log)
                         log(ud, "refused %s: %s", ref, err[0] ? err : store_errmsg(s));
                 if (rep)
@@ -529,6 +534,8 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        if (n && store_begin(s) < 0)
+                r = -EIO;
         for (size_t i = 0; i < n; i++) {
                 char part[32], writer[32];
                 if (r == 0 && feed_parse_ref(names[i], part, sizeof part, writer, sizeof writer) &&
@@ -537,10 +544,37 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                 free(names[i]);
         }
         free(names);
+        if (n && r == 0 && store_commit(s) < 0)
+                r = -EIO;
+        if (r < 0) {
+                store_rollback(s);
+                if (rep)
+                        rep->ingested_events = rep->ingested_feeds = 0;
+        }
         return r;
 }
 
 /* ---- transfer ------------------------------------------------------------------ */
+
+bool feed_show_progress;
+
+static int fetch_progress(const git_indexer_progress *st, void *payload)
+{
+        (void)payload;
+        if (st->total_objects)
+                fprintf(stderr, "\rreceiving %u/%u objects, %.1f KiB%s", st->received_objects, st->total_objects,
+                        st->received_bytes / 1024.0, st->received_objects == st->total_objects ? "\n" : "");
+        return 0;
+}
+
+static int push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload)
+{
+        (void)payload;
+        if (total)
+                fprintf(stderr, "\rsending %u/%u objects, %.1f KiB%s", current, total, bytes / 1024.0,
+                        current == total ? "\n" : "");
+        return 0;
+}
 
 
 static int remote_open(git_repository *repo, const char *url, git_remote **ret, feed_log_fn log, void *ud)
@@ -572,6 +606,8 @@ int feed_fetch(git_repository *repo, const char *url, const char *self, const ch
                 fo.custom_headers.strings = hdrs;
                 fo.custom_headers.count = 1;
         }
+        if (feed_show_progress)
+                fo.callbacks.transfer_progress = fetch_progress;
         fo.prune = GIT_FETCH_NO_PRUNE;
         fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         fo.update_fetchhead = 0;
@@ -621,6 +657,8 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
                         po.custom_headers.strings = hdrs;
                         po.custom_headers.count = 1;
                 }
+                if (feed_show_progress)
+                        po.callbacks.push_transfer_progress = push_progress;
                 if ((r = remote_open(repo, url, &remote, log, ud)) == 0) {
                         if (git_remote_push(remote, &arr, &po) < 0) {
                                 if (log)

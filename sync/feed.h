@@ -60,6 +60,10 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
  * behind the remote. url: a path, file://, or http(s)://
  * (token: a bearer token for the hall, or NULL). Returns 0 or -EIO with a
  * message logged. */
+/* Print transfer progress on stderr during fetch and push (the CLI sets
+ * it when stderr is a terminal). */
+extern bool feed_show_progress;
+
 int feed_fetch(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
 int feed_push(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
 

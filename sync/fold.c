@@ -504,34 +504,45 @@ static int apply_operator(struct writer *w, const char *node, long long hlc, con
         return r;
 }
 
-int fold_app(store *s, const char *id)
+int fold_apps(store *s, const char *const *ids, size_t n)
 {
         struct writer w;
-        struct app a = { 0 };
         sqlite3_stmt *st;
-        int rc, r;
+        int r = 0;
 
         if (sqlite3_prepare_v2(store_db(s),
                                "SELECT node, seq, hlc, operator, type, body FROM events WHERE app = ?"
                                " ORDER BY hlc, node, seq", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                apply(&a, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                      sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
-                      (const char *)sqlite3_column_text(st, 4), (const char *)sqlite3_column_text(st, 5));
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE || a.oom) {
+        if (writer_open(&w, store_db(s)) < 0) {
+                sqlite3_finalize(st);
+                return -EIO;
+        }
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                struct app a = { 0 };
+                int rc;
+                sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        apply(&a, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                              sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
+                              (const char *)sqlite3_column_text(st, 4), (const char *)sqlite3_column_text(st, 5));
+                sqlite3_reset(st);
+                if (rc != SQLITE_DONE)
+                        r = -EIO;
+                else if (a.oom)
+                        r = -ENOMEM;
+                else
+                        r = write_app(&w, ids[i], &a, false);
                 app_reset(&a);
-                return rc != SQLITE_DONE ? -EIO : -ENOMEM;
         }
-        r = writer_open(&w, store_db(s));
-        if (r == 0) {
-                r = write_app(&w, id, &a, false);
-                writer_close(&w);
-        }
-        app_reset(&a);
+        writer_close(&w);
+        sqlite3_finalize(st);
         return r;
+}
+
+int fold_app(store *s, const char *id)
+{
+        return fold_apps(s, &id, 1);
 }
 
 int fold_operator(store *s, const char *node, uint64_t hlc, const char *body)

@@ -35,6 +35,9 @@
  * transaction). Returns 0 or -EIO / -ENOMEM. */
 int fold_app(store *s, const char *app);
 
+/* The same for n applications, preparing the statements once (ingest). */
+int fold_apps(store *s, const char *const *apps, size_t n);
+
 /* Fold an operator.added event written by node (inside the caller's
  * transaction). */
 int fold_operator(store *s, const char *node, uint64_t hlc, const char *body);

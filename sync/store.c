@@ -14,7 +14,7 @@ const char *store_vfs_name;
 
 struct store {
         sqlite3 *db;
-        sqlite3_stmt *max_seq, *max_hlc, *insert;
+        sqlite3_stmt *max_seq, *max_hlc, *insert, *find;
 };
 
 /* Migrations: entry i brings user_version from i to i + 1. */
@@ -135,7 +135,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
         sqlite3_extended_result_codes(s->db, 1);
         sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
         if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 || exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
-            exec(s->db, "PRAGMA foreign_keys=ON") < 0) {
+            exec(s->db, "PRAGMA foreign_keys=ON") < 0 || exec(s->db, "PRAGMA cache_size=-16384") < 0) {
                 int code = sqlite3_extended_errcode(s->db) & 0xff;
                 r = set_err(err, errlen, "cannot open the store %s: %s%s", path, sqlite3_errmsg(s->db),
                             code == SQLITE_FULL ? " (the disk is full: free some space)" :
@@ -149,6 +149,8 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
                 return r;
         }
         if (sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events WHERE node = ?", -1, &s->max_seq, NULL) ||
+            sqlite3_prepare_v2(s->db, "SELECT hlc, wall, operator, type, app, part, body FROM events"
+                               " WHERE node = ? AND seq = ?", -1, &s->find, NULL) ||
             sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM events", -1, &s->max_hlc, NULL) ||
             sqlite3_prepare_v2(s->db,
                                "INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
@@ -168,6 +170,7 @@ void store_close(store *s)
         sqlite3_finalize(s->max_seq);
         sqlite3_finalize(s->max_hlc);
         sqlite3_finalize(s->insert);
+        sqlite3_finalize(s->find);
         sqlite3_close_v2(s->db);
         free(s);
 }
@@ -290,14 +293,13 @@ int store_append(store *s, struct event *ev)
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int store_insert_remote(store *s, const struct event *ev)
+int store_insert_remote(store *s, const struct event *ev, bool fresh)
 {
-        sqlite3_stmt *st;
+        sqlite3_stmt *st = s->find;
         int rc, r;
 
-        if (sqlite3_prepare_v2(s->db, "SELECT hlc, wall, operator, type, app, part, body FROM events"
-                               " WHERE node = ? AND seq = ?", -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+        if (fresh)
+                goto insert;
         sqlite3_bind_text(st, 1, ev->node, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, ev->seq);
         rc = sqlite3_step(st);
@@ -309,12 +311,13 @@ int store_insert_remote(store *s, const struct event *ev)
                             ((!app && !ev->app) || (app && ev->app && strcmp(app, ev->app) == 0)) &&
                             strcmp((const char *)sqlite3_column_text(st, 5), ev->part) == 0 &&
                             strcmp((const char *)sqlite3_column_text(st, 6), ev->body) == 0;
-                sqlite3_finalize(st);
+                sqlite3_reset(st);
                 return same ? -EEXIST : -EBADMSG;
         }
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         if (rc != SQLITE_DONE)
                 return -EIO;
+insert:
         sqlite3_bind_text(s->insert, 1, ev->node, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->insert, 2, ev->seq);
         sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)ev->hlc);

@@ -67,8 +67,10 @@ int store_append(store *s, struct event *ev);
  * stamp were given by its writer), inside the caller's transaction.
  * Returns 0, -EEXIST when the very same event is already stored (a
  * duplicate delivery: nothing to do), -EBADMSG when a different event
- * holds that (node, seq) (the writer equivocated: refuse), -EIO. */
-int store_insert_remote(store *s, const struct event *ev);
+ * holds that (node, seq) (the writer equivocated: refuse), -EIO. fresh:
+ * the caller knows the seq is above every stored one of that node, so
+ * the duplicate check is skipped. */
+int store_insert_remote(store *s, const struct event *ev, bool fresh);
 
 /* The seq the next event of node will get (inside a transaction): an
  * application's id is made from its creation event's node and seq. */
