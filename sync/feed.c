@@ -306,28 +306,40 @@ drop:
         return 0;
 }
 
-int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+/* The names of the refs matching glob (malloc'ed). */
+static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n)
 {
-        struct incoming in = { repo, self, rep, log, ud, 0 };
         git_reference_iterator *it = NULL;
         git_reference *ref;
         char **names = NULL;
         size_t n = 0;
 
-        /* collect first: accept_one deletes the refs it looked at */
-        if (git_reference_iterator_glob_new(&it, repo, FEED_INCOMING "*") < 0)
+        if (git_reference_iterator_glob_new(&it, repo, glob) < 0)
                 return -EIO;
         while (git_reference_next(&ref, it) == 0) {
                 char **nn = realloc(names, (n + 1) * sizeof *names);
                 if (nn) {
                         names = nn;
-                        names[n] = strdup(git_reference_name(ref));
-                        if (names[n])
+                        if ((names[n] = strdup(git_reference_name(ref))))
                                 n++;
                 }
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}
+
+int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        struct incoming in = { repo, self, rep, log, ud, 0 };
+        char **names = NULL;
+        size_t n = 0;
+
+        /* collect first: accept_one deletes the refs it looked at */
+        if (ref_names(repo, FEED_INCOMING "*", &names, &n) < 0)
+                return -EIO;
         for (size_t i = 0; i < n; i++) {
                 accept_one(names[i], &in);
                 free(names[i]);
@@ -515,25 +527,12 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
 
 int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
 {
-        git_reference_iterator *it = NULL;
-        git_reference *ref;
         int r = 0;
         char **names = NULL;
         size_t n = 0;
 
-        if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
+        if (ref_names(repo, FEED_PREFIX "*", &names, &n) < 0)
                 return -EIO;
-        while (git_reference_next(&ref, it) == 0) {
-                char **nn = realloc(names, (n + 1) * sizeof *names);
-                if (nn && (nn[n] = strdup(git_reference_name(ref)))) {
-                        names = nn;
-                        n++;
-                } else if (nn) {
-                        names = nn;
-                }
-                git_reference_free(ref);
-        }
-        git_reference_iterator_free(it);
         if (n && store_begin(s) < 0)
                 r = -EIO;
         for (size_t i = 0; i < n; i++) {

@@ -259,22 +259,11 @@ static int64_t one_int(sqlite3_stmt *st, bool *ok)
         return v;
 }
 
-int store_append(store *s, struct event *ev)
+/* The one INSERT of an event, for local and received ones alike. */
+static int insert_event(store *s, const struct event *ev)
 {
-        struct hlc h;
-        bool ok = true;
         int rc;
 
-        if (!ev->wall_ms)
-                ev->wall_ms = now_ms();
-        sqlite3_bind_text(s->max_seq, 1, ev->node, -1, SQLITE_STATIC);
-        ev->seq = one_int(s->max_seq, &ok) + 1;
-        h.last = (uint64_t)one_int(s->max_hlc, &ok);
-        if (!ok)
-                return -EIO;
-        rc = hlc_tick(&h, (uint64_t)ev->wall_ms, &ev->hlc);
-        if (rc < 0)
-                return rc;
         sqlite3_bind_text(s->insert, 1, ev->node, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->insert, 2, ev->seq);
         sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)ev->hlc);
@@ -293,10 +282,29 @@ int store_append(store *s, struct event *ev)
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+int store_append(store *s, struct event *ev)
+{
+        struct hlc h;
+        bool ok = true;
+        int rc;
+
+        if (!ev->wall_ms)
+                ev->wall_ms = now_ms();
+        sqlite3_bind_text(s->max_seq, 1, ev->node, -1, SQLITE_STATIC);
+        ev->seq = one_int(s->max_seq, &ok) + 1;
+        h.last = (uint64_t)one_int(s->max_hlc, &ok);
+        if (!ok)
+                return -EIO;
+        rc = hlc_tick(&h, (uint64_t)ev->wall_ms, &ev->hlc);
+        if (rc < 0)
+                return rc;
+        return insert_event(s, ev);
+}
+
 int store_insert_remote(store *s, const struct event *ev, bool fresh)
 {
         sqlite3_stmt *st = s->find;
-        int rc, r;
+        int rc;
 
         if (fresh)
                 goto insert;
@@ -318,22 +326,7 @@ int store_insert_remote(store *s, const struct event *ev, bool fresh)
         if (rc != SQLITE_DONE)
                 return -EIO;
 insert:
-        sqlite3_bind_text(s->insert, 1, ev->node, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->insert, 2, ev->seq);
-        sqlite3_bind_int64(s->insert, 3, (sqlite3_int64)ev->hlc);
-        sqlite3_bind_int64(s->insert, 4, ev->wall_ms);
-        sqlite3_bind_text(s->insert, 5, ev->operator, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->insert, 6, ev->type, -1, SQLITE_STATIC);
-        if (ev->app)
-                sqlite3_bind_text(s->insert, 7, ev->app, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(s->insert, 7);
-        sqlite3_bind_text(s->insert, 8, ev->part, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->insert, 9, ev->body, -1, SQLITE_STATIC);
-        r = sqlite3_step(s->insert) == SQLITE_DONE ? 0 : -EIO;
-        sqlite3_reset(s->insert);
-        sqlite3_clear_bindings(s->insert);
-        return r;
+        return insert_event(s, ev);
 }
 
 int64_t store_next_seq(store *s, const char *node)
