@@ -278,6 +278,14 @@ void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, siz
                                 fputs("</ol>\n", f);
                 }
                 form_problems_finish(&p);
+                /* materials accepted as deficient (容缺) are still to bring,
+                 * by their promised dates */
+                if (r->receipt[0]) {
+                        fputs(html ? "<h3>容缺材料（请按承诺日期补交）：</h3>\n<div>\n" : "容缺材料（请按承诺日期补交）：\n", f);
+                        total += materials(f, h, r, "deficient", html);
+                        if (html)
+                                fputs("</div>\n", f);
+                }
         }
         if (!total)
                 fputs(html ? "<p>材料齐全、填报无误，无需补正。</p>\n" : "\n材料齐全、填报无误，无需补正。\n", f);

@@ -208,6 +208,8 @@ class Capture(unittest.TestCase):
         self.s.ok("app", "submit", a)
         j = self.s.show(a)
         self.assertEqual([m["promise"] for m in j["materials"] if m["material"] == "SRZM"], ["2026-12-01"])
+        # the notice still tells the applicant what to bring, and by when
+        self.assertIn("家庭成员收入证明 原件 1份，请于2026年12月1日前补交", self.s.ok("app", "notice", a))
         # the promise passes without the material: flagged; the application itself is not overdue yet
         self.s.today = "2026-12-02"
         j = self.s.show(a)
