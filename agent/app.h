@@ -27,6 +27,7 @@ struct app_row {
         char result[16];
         char reason[1024];
         char rating_comment[1024];
+        char catalog[48];       /* the catalogue version it was captured under */
         long long time_limit, accepted_on, due, rating, nconflicts;
         json_t *data;           /* owned */
 };
@@ -37,14 +38,15 @@ void app_row_free(struct app_row *r);
 int app_row_load(store *st, const char *id_or_receipt, struct app_row *r);
 
 /* Paperwork (agent/paper.c). today is the printing date. */
-void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, size_t n, bool html);
-void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
+void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
+void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
 
 /* The problems that stop application r from being accepted now: its
  * data against its matter's form, then the materials (required ones
  * neither provided nor allowed to be deficient). Appends to p.
- * Returns 0 or -ENOMEM; -ENOENT when the matter left the catalogue. */
-int app_acceptance_problems(const struct home *h, const struct app_row *r, int32_t today,
-                            struct form_problems *p);
+ * Uses the catalogue version the application was captured under.
+ * Returns 0 or -ENOMEM; -EAGAIN when that version has not reached this
+ * node yet; -ENOENT when it lacks the matter. */
+int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p);
 
 #endif

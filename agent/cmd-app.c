@@ -306,7 +306,7 @@ static long long icol(sqlite3_stmt *st, int i)
 
 #define APP_COLS "id, matter, matter_name, bundle, bundle_code, bundle_receipt, origin, reviewer, decider, holder," \
                  " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit," \
-                 " accepted_on, due, rating, nconflicts, data"
+                 " accepted_on, due, rating, nconflicts, data, catalog"
 
 static void row_from(sqlite3_stmt *st, struct app_row *r)
 {
@@ -335,6 +335,7 @@ static void row_from(sqlite3_stmt *st, struct app_row *r)
         r->rating = icol(st, 21);
         r->nconflicts = icol(st, 22);
         r->data = json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
+        col(st, 24, r->catalog, sizeof r->catalog);
         if (!r->data)
                 r->data = json_object();
 }
@@ -737,12 +738,15 @@ static void add_problem2(struct form_problems *p, const char *path, const char *
                 p->n++;
 }
 
-int app_acceptance_problems(const struct home *h, const struct app_row *r, int32_t today, struct form_problems *p)
+int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p)
 {
-        const struct cat_matter *m = catalog_find_matter(h->cat, r->matter);
+        const catalog *cat = home_catalog_for(h, r->catalog);
+        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
         const struct cat_form *form;
         bool *asked;
 
+        if (!cat)
+                return -EAGAIN;
         if (!m)
                 return -ENOENT;
         form = m->form;
@@ -781,6 +785,25 @@ int app_acceptance_problems(const struct home *h, const struct app_row *r, int32
         }
         free(asked);
         return 0;
+}
+
+/* The matter of application r in the catalogue version it was captured
+ * under; NULL with the reason printed (that version has not reached this
+ * node yet, or it lacks the matter). */
+static const struct cat_matter *matter_of(struct home *h, const struct app_row *r)
+{
+        const catalog *cat = home_catalog_for(h, r->catalog);
+        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
+
+        if (!cat)
+                cli_error(cli_msg("%s was captured under catalogue version %.12s, which has not reached this node yet;"
+                                  " it can be shown but not checked until it arrives",
+                                  "%s 按目录清单版本 %.12s 受理，本站尚未收到该版本；可以查看，但须等该版本到达后才能校验"),
+                          r->id, r->catalog);
+        else if (!m)
+                cli_error(cli_msg("matter %s is not in catalogue version %.12s", "目录清单版本 %2$.12s 中没有事项 %1$s"),
+                          r->matter, r->catalog);
+        return m;
 }
 
 /* ---- app new / edit --------------------------------------------------------- */
@@ -877,6 +900,7 @@ static int app_new(int argc, char **argv)
                                          "applicant", name, "time_limit", (json_int_t)m->time_limit_days);
                 if (aid)
                         json_object_set_new(body, "applicant_id", json_string(aid));
+                json_object_set_new(body, "catalog", json_string(c.h.catalog_version));
                 free(text);
                 json_decref(part);
                 if (!dv || !body || emit(&c, "app.created", id, c.node, body) < 0) {
@@ -933,12 +957,11 @@ static int app_edit(int argc, char **argv)
         if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
                 goto fail;
         for (size_t i = 0; i < n; i++) {
-                const struct cat_matter *m = catalog_find_matter(c.h.cat, t[i].matter);
                 const char *name, *aid;
                 if ((r = check_rule(&c, &t[i], "app.edited", NULL)))
                         goto fail;
+                const struct cat_matter *m = matter_of(&c.h, &t[i]);
                 if (!m) {
-                        cli_error(cli_msg("matter %s is no longer in the catalogue", "事项 %s 已不在目录清单中"), t[i].matter);
                         r = EXIT_REFUSED;
                         goto fail;
                 }
@@ -1019,8 +1042,12 @@ static int app_material(int argc, char **argv)
         if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
                 goto fail;
         for (size_t i = 0; i < n; i++) {
-                const struct cat_matter *m = catalog_find_matter(c.h.cat, t[i].matter);
+                const struct cat_matter *m = matter_of(&c.h, &t[i]);
                 const struct cat_form_material *fm = m ? form_material(m->form, c.o.pos[1]) : NULL;
+                if (!m) {
+                        r = EXIT_REFUSED;
+                        goto fail;
+                }
                 if (!fm)
                         continue;       /* a bundle member that does not ask for it */
                 if ((r = check_rule(&c, &t[i], "app.material", NULL)))
@@ -1093,8 +1120,7 @@ static int submit(struct ctx *c, const char *key)
                 if ((r = check_rule(c, &t[i], resubmit ? "app.resubmitted" : "app.submitted", NULL)))
                         goto fail;
                 size_t before = p.n;
-                if (app_acceptance_problems(&c->h, &t[i], c->today, &p) < 0) {
-                        cli_error(cli_msg("matter %s is no longer in the catalogue", "事项 %s 已不在目录清单中"), t[i].matter);
+                if (!matter_of(&c->h, &t[i]) || app_acceptance_problems(&c->h, &t[i], c->today, &p) < 0) {
                         r = EXIT_REFUSED;
                         goto fail;
                 }
@@ -1122,7 +1148,9 @@ static int submit(struct ctx *c, const char *key)
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
-                const struct cat_matter *m = catalog_find_matter(c->h.cat, t[i].matter);
+                /* the form, materials and time limit of the version it was
+                 * captured under; the newest working-day calendar */
+                const struct cat_matter *m = matter_of(&c->h, &t[i]);
                 const calendar *cal = catalog_calendar(c->h.cat);
                 int32_t due;
                 json_t *clean = NULL, *defs = json_array();
@@ -1387,6 +1415,10 @@ static json_t *row_json(struct ctx *c, const struct app_row *r)
         }
         if (r->bundle_receipt[0])
                 json_object_set_new(j, "bundle_receipt", json_string(r->bundle_receipt));
+        if (r->catalog[0]) {
+                json_object_set_new(j, "catalog", json_string(r->catalog));
+                json_object_set_new(j, "catalog_missing", json_boolean(!home_catalog_for(&c->h, r->catalog)));
+        }
         if (r->applicant[0])
                 json_object_set_new(j, "applicant", json_string(r->applicant));
         if (r->accepted_on >= 0)
@@ -1466,6 +1498,11 @@ static int app_show(int argc, char **argv)
                 if (r.bundle[0])
                         printf(cli_msg("  bundle %s (%s) %s\n", "  一件事 %s（%s）%s\n"), r.bundle, r.bundle_code,
                                r.bundle_receipt);
+                if (r.catalog[0])
+                        printf(cli_msg("  catalogue version %.12s%s\n", "  目录清单版本 %.12s%s\n"), r.catalog,
+                               home_catalog_for(&c.h, r.catalog) ? ""
+                                                                  : cli_msg(" (not received yet: waiting for it)",
+                                                                            "（尚未收到，等待中）"));
                 if (r.result[0] || r.reason[0])
                         printf(cli_msg("  result %s %s\n", "  结果 %s %s\n"), r.result, r.reason);
                 if (r.rating >= 0)
@@ -1560,8 +1597,8 @@ static int app_list(int argc, char **argv)
         while (sqlite3_step(st) == SQLITE_ROW) {
                 struct app_row r;
                 row_from(st, &r);
-                snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 24),
-                         (const char *)sqlite3_column_text(st, 25));
+                snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
+                         (const char *)sqlite3_column_text(st, 26));
                 if (c.o.given & O_JSON)
                         json_array_append_new(arr, row_json(&c, &r));
                 else

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "agent/cli.h"
+#include "agent/home.h"
 #include "forms/calendar.h"
 #include "forms/catalog.h"
 #include "forms/validate.h"
@@ -653,7 +654,65 @@ static int run_due(int argc, char **argv)
         return 0;
 }
 
+/* ---- install ---------------------------------------------------------------- */
+
+static int run_install(int argc, char **argv)
+{
+        static const struct option lo[] = { { "home", required_argument, NULL, 'H' }, { NULL, 0, NULL, 0 } };
+        const char *homeopt = NULL;
+        struct home h;
+        catalog *cat = NULL;
+        char version[41];
+        int c, r;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c != 'H') {
+                        cli_error("%s", cli_msg("usage: daiban catalog install DIR [--home DIR]",
+                                                "用法：daiban catalog install DIR [--home DIR]"));
+                        return EXIT_USAGE;
+                }
+                homeopt = optarg;
+        }
+        if (argc - optind != 1) {
+                cli_error("%s", cli_msg("usage: daiban catalog install DIR [--home DIR]",
+                                        "用法：daiban catalog install DIR [--home DIR]"));
+                return EXIT_USAGE;
+        }
+        r = catalog_load(argv[optind], &cat);
+        if (r < 0 || catalog_nerrors(cat)) {
+                cli_error(cli_msg("the catalogue %s cannot be installed; run 'daiban catalog check %s'",
+                                  "目录清单 %s 无法安装；请运行“daiban catalog check %s”"), argv[optind], argv[optind]);
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
+        if ((r = home_open(home_path(homeopt), &h))) {
+                catalog_free(cat);
+                return r;
+        }
+        if (!catalog_find_division(cat, h.node)) {
+                cli_error(cli_msg("this node (%s) is not in the new catalogue's divisions; not installed",
+                                  "本站点（%s）不在新目录清单的区划中；未安装"), h.node);
+                r = EXIT_REFUSED;
+        } else if (!(r = home_install_catalog(h.dir, argv[optind], h.st, version))) {
+                printf(cli_msg("catalogue version %.12s installed and current (was %.12s); applications keep the version"
+                               " they were captured under\n",
+                               "目录清单版本 %.12s 已安装并启用（原为 %.12s）；已有申请仍按受理时的版本办理\n"),
+                       version, h.catalog_version);
+        }
+        home_close(&h);
+        catalog_free(cat);
+        return r;
+}
+
 static const struct cli_command catalog_commands[] = {
+        { "install", "Install a catalogue version in this node's home",
+          "Usage: daiban catalog install DIR [--home DIR]\n\n"
+          "Check the catalogue folder DIR and install it as a new version of this\n"
+          "node's catalogue (until the county publishes catalogues by sync). New\n"
+          "applications use it; every application keeps the version it was\n"
+          "captured under for its whole life.\n", run_install },
         { "check", "Check a catalogue folder and report every problem",
           "Usage: daiban catalog check DIR [--json]\n\n"
           "Read the eight sheets of the catalogue folder DIR and check them.\n"

@@ -136,7 +136,7 @@ static enum cat_level level_of(const char *role)
 
 int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name)
 {
-        char path[4096], tmp[4096], err[512];
+        char path[4096], err[512];
         catalog *cat = NULL;
         const struct cat_division *div;
         enum cat_level level = level_of(role);
@@ -186,16 +186,6 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
-        /* The catalogue goes in under a temporary name and is renamed into
-         * place, so a home never holds half a catalogue. */
-        snprintf(tmp, sizeof tmp, "%s/catalog.new", dir);
-        snprintf(path, sizeof path, "%s/catalog", dir);
-        if ((r = copy_catalog(catalog_dir, tmp)) < 0 || rename(tmp, path) < 0) {
-                cli_error(cli_msg("cannot install the catalogue into %s: %s", "无法安装目录清单到 %s：%s"), path,
-                          strerror(r < 0 ? -r : errno));
-                catalog_free(cat);
-                return EXIT_REFUSED;
-        }
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", dir);
@@ -227,11 +217,18 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                 snprintf(err, sizeof err, "%s", store_errmsg(st));
                 r = -EIO;
         }
-        store_close(st);
         if (r < 0) {
+                store_close(st);
                 cli_error(cli_msg("cannot create the store: %s", "无法创建数据库：%s"), err);
                 catalog_free(cat);
                 return EXIT_REFUSED;
+        }
+        char version[41];
+        r = home_install_catalog(dir, catalog_dir, st, version);
+        store_close(st);
+        if (r) {
+                catalog_free(cat);
+                return r;
         }
         printf(cli_msg("initialised %s: %s %s (%s), catalogue with %zu matters\n",
                        "已初始化 %s：%s %s（%s），目录清单共 %zu 个事项\n"),
@@ -268,7 +265,13 @@ int home_open(const char *dir, struct home *h)
                 home_close(h);
                 return EXIT_REFUSED;
         }
-        snprintf(path, sizeof path, "%s/catalog", dir);
+        if (store_meta_get(h->st, "catalog.current", &h->catalog_version) < 0) {
+                cli_error(cli_msg("%s: no catalogue is installed; run 'daiban catalog install DIR'",
+                                  "%s：尚未安装目录清单；请运行“daiban catalog install DIR”"), dir);
+                home_close(h);
+                return EXIT_REFUSED;
+        }
+        snprintf(path, sizeof path, "%s/catalogs/%s", dir, h->catalog_version);
         r = catalog_load(path, &h->cat);
         if (r < 0 || catalog_nerrors(h->cat)) {
                 cli_error(cli_msg("the installed catalogue %s cannot be used; run 'daiban catalog check %s'",
@@ -290,6 +293,9 @@ void home_close(struct home *h)
 {
         store_close(h->st);
         catalog_free(h->cat);
+        free(h->catalog_version);
+        for (int i = 0; i < HOME_CATALOG_CACHE; i++)
+                catalog_free(h->older[i].cat);
         free(h->dir);
         free(h->node);
         free(h->role);
@@ -393,4 +399,137 @@ void home_unlock_repo(int fd)
 {
         if (fd >= 0)
                 close(fd);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int home_catalog_version(const char *dir, char hex[41])
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char **names = NULL, path[4096 + 300];
+        size_t n = 0, len = 0, cap = 0;
+        char *buf = NULL;
+        git_oid oid;
+        int r = 0;
+
+        if (!d)
+                return -errno;
+        while ((e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+                if (l < 5 || strcmp(e->d_name + l - 4, ".csv") != 0)
+                        continue;
+                char **nn = realloc(names, (n + 1) * sizeof *names);
+                if (!nn || !(nn[n] = strdup(e->d_name))) {
+                        names = nn ? nn : names;
+                        r = -ENOMEM;
+                        break;
+                }
+                names = nn;
+                n++;
+        }
+        closedir(d);
+        if (n)
+                qsort(names, n, sizeof *names, cmp_names);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                struct stat sb;
+                FILE *f;
+                snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+                if (stat(path, &sb) < 0 || !(f = fopen(path, "rb"))) {
+                        r = -errno;
+                        break;
+                }
+                size_t need = len + strlen(names[i]) + 32 + (size_t)sb.st_size;
+                if (need > cap) {
+                        char *nb = realloc(buf, need * 2);
+                        if (!nb) {
+                                fclose(f);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = nb;
+                        cap = need * 2;
+                }
+                len += (size_t)sprintf(buf + len, "%s%c%lld%c", names[i], 0, (long long)sb.st_size, 0);
+                if (fread(buf + len, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
+                        r = -EIO;
+                len += (size_t)sb.st_size;
+                fclose(f);
+        }
+        if (r == 0 && git_odb_hash(&oid, buf ? buf : "", len, GIT_OBJECT_BLOB) < 0)
+                r = -EIO;
+        if (r == 0)
+                git_oid_tostr(hex, 41, &oid);
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        free(buf);
+        return r;
+}
+
+int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41])
+{
+        char path[4096], tmp[4200];
+        struct stat sb;
+        int r;
+
+        git_libgit2_init();
+        r = home_catalog_version(src, hex);
+        git_libgit2_shutdown();
+        if (r < 0) {
+                cli_error(cli_msg("cannot read the catalogue %s: %s", "无法读取目录清单 %s：%s"), src, strerror(-r));
+                return EXIT_REFUSED;
+        }
+        snprintf(path, sizeof path, "%s/catalogs/%s", home_dir, hex);
+        if (stat(path, &sb) != 0) {
+                /* a version goes in under a temporary name and is renamed
+                 * into place: a home never holds half a catalogue */
+                snprintf(tmp, sizeof tmp, "%s/catalogs/%s.new", home_dir, hex);
+                if ((r = copy_catalog(src, tmp)) < 0 || rename(tmp, path) < 0) {
+                        cli_error(cli_msg("cannot install the catalogue into %s: %s", "无法安装目录清单到 %s：%s"), path,
+                                  strerror(r < 0 ? -r : errno));
+                        return EXIT_REFUSED;
+                }
+        }
+        if (store_begin(st) < 0 || store_meta_set(st, "catalog.current", hex) < 0 || store_commit(st) < 0) {
+                cli_error(cli_msg("cannot record the catalogue version: %s", "无法记录目录清单版本：%s"), store_errmsg(st));
+                store_rollback(st);
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+const catalog *home_catalog_for(struct home *h, const char *version)
+{
+        char path[4096];
+        int slot = -1;
+
+        if (!version || !*version || strcmp(version, h->catalog_version) == 0)
+                return h->cat;
+        for (int i = 0; i < HOME_CATALOG_CACHE; i++) {
+                if (h->older[i].cat && strcmp(h->older[i].version, version) == 0)
+                        return h->older[i].cat;
+                if (!h->older[i].cat && slot < 0)
+                        slot = i;
+        }
+        if (strlen(version) != 40 || strspn(version, "0123456789abcdef") != 40)
+                return NULL;
+        snprintf(path, sizeof path, "%s/catalogs/%s", h->dir, version);
+        if (access(path, F_OK) < 0)
+                return NULL;
+        if (slot < 0) {
+                slot = 0;
+                catalog_free(h->older[0].cat);
+                h->older[0].cat = NULL;
+        }
+        if (catalog_load(path, &h->older[slot].cat) < 0 || catalog_nerrors(h->older[slot].cat)) {
+                catalog_free(h->older[slot].cat);
+                h->older[slot].cat = NULL;
+                return NULL;
+        }
+        snprintf(h->older[slot].version, sizeof h->older[slot].version, "%s", version);
+        return h->older[slot].cat;
 }

@@ -13,10 +13,17 @@
 
 #define HOME_MAX_FILE_DEFAULT (20u * 1024u * 1024u)   /* scanned material cap */
 
+#define HOME_CATALOG_CACHE 4
+
 struct home {
         char *dir;
         store *st;
-        catalog *cat;
+        catalog *cat;                           /* the current version */
+        char *catalog_version;                  /* its id (40 hex) */
+        struct {
+                char version[41];
+                catalog *cat;
+        } older[HOME_CATALOG_CACHE];            /* other versions, loaded on demand */
         char *node;                             /* this node's division code */
         char *role;                             /* village, township, county */
         char *name;
@@ -30,6 +37,19 @@ const char *home_path(const char *opt);
 /* Create a home (`daiban init`). Prints its own errors; returns 0, or
  * EXIT_REFUSED / EXIT_USAGE style codes (1, 2). */
 int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name);
+
+/* The version id of a catalogue folder: a SHA-1 over its sheets (name,
+ * size and bytes of every *.csv, in name order). 0 or -errno. */
+int home_catalog_version(const char *dir, char hex[41]);
+
+/* Install the catalogue at src as a version of this home
+ * (HOME/catalogs/<version>/, written under a temporary name and renamed)
+ * and make it current. Prints errors; 0 or 1. */
+int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41]);
+
+/* The catalogue of a given version (NULL or "" : the current one), or
+ * NULL when this home has not received that version yet. */
+const catalog *home_catalog_for(struct home *h, const char *version);
 
 /* Open an existing home: store and catalogue. Prints errors; returns 0
  * or 1. */

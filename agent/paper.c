@@ -74,7 +74,7 @@ static const char *date_cn(long long day, char *buf, size_t n)
         return buf;
 }
 
-static const char *operator_name(const struct home *h, const char *node, const char *id, char *buf, size_t n)
+static const char *operator_name(struct home *h, const char *node, const char *id, char *buf, size_t n)
 {
         sqlite3_stmt *st;
 
@@ -107,9 +107,15 @@ static const char *note_of(const struct cat_form_material *fm)
 }
 
 /* One line per material of application r in state `state`. */
-static size_t materials(FILE *f, const struct home *h, const struct app_row *r, const char *state, bool html)
+static const struct cat_matter *matter_in(struct home *h, const struct app_row *r)
 {
-        const struct cat_matter *m = catalog_find_matter(h->cat, r->matter);
+        const catalog *cat = home_catalog_for(h, r->catalog);
+        return cat ? catalog_find_matter(cat, r->matter) : NULL;
+}
+
+static size_t materials(FILE *f, struct home *h, const struct app_row *r, const char *state, bool html)
+{
+        const struct cat_matter *m = matter_in(h, r);
         sqlite3_stmt *st;
         size_t n = 0;
         char buf[64];
@@ -143,7 +149,7 @@ static size_t materials(FILE *f, const struct home *h, const struct app_row *r, 
         return n;
 }
 
-void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, size_t n, bool html)
+void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html)
 {
         char a[64], b[64], op[256], tl[160];
 
@@ -200,7 +206,7 @@ void paper_receipt(FILE *f, const struct home *h, const struct app_row *rows, si
         tail(f, html);
 }
 
-void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
+void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
 {
         char a[64], line[1024];
         size_t total = 0;
@@ -216,7 +222,7 @@ void paper_notice(FILE *f, const struct home *h, const struct app_row *rows, siz
                 fputs("</table>\n", f);
         for (size_t i = 0; i < n; i++) {
                 const struct app_row *r = &rows[i];
-                const struct cat_matter *m = catalog_find_matter(h->cat, r->matter);
+                const struct cat_matter *m = matter_in(h, r);
                 struct form_problems p;
                 size_t k = 0;
 

@@ -130,7 +130,7 @@ struct app {
         char *id, *matter, *matter_name, *bundle, *bundle_code, *bundle_receipt, *origin, *reviewer, *decider;
         const char *status;
         const char *holder;
-        char *receipt, *applicant, *applicant_id, *data, *accepted_by, *result, *reason, *rating_comment;
+        char *receipt, *applicant, *applicant_id, *data, *accepted_by, *result, *reason, *rating_comment, *catalog;
         long long time_limit, accepted_on, due, rating, created_hlc, updated_hlc;
         struct mat *mats;
         size_t nmats, capmats;
@@ -166,6 +166,7 @@ static void app_reset(struct app *a)
         free(a->result);
         free(a->reason);
         free(a->rating_comment);
+        free(a->catalog);
         for (size_t i = 0; i < a->nmats; i++) {
                 free(a->mats[i].material);
                 free(a->mats[i].state);
@@ -270,6 +271,7 @@ static void apply(struct app *a, const char *node, long long seq, long long hlc,
                         set(a, &a->data, jstr(b, "data"));
                         set(a, &a->applicant, jstr(b, "applicant"));
                         set(a, &a->applicant_id, jstr(b, "applicant_id"));
+                        set(a, &a->catalog, jstr(b, "catalog"));
                         a->time_limit = jint(b, "time_limit", 0);
                         a->status = ST_DRAFT;
                         a->holder = a->origin;
@@ -387,8 +389,8 @@ static int writer_open(struct writer *w, sqlite3 *db)
                                "INSERT INTO apps(id, matter, matter_name, bundle, bundle_code, bundle_receipt,"
                                " origin, reviewer, decider, status, holder, receipt, applicant, applicant_id, data,"
                                " time_limit, accepted_on, due, accepted_by, result, reason, rating, rating_comment,"
-                               " created_hlc, updated_hlc, nconflicts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                               "?,?,?,?,?,?,?)", -1, &w->ins_app, NULL) ||
+                               " created_hlc, updated_hlc, nconflicts, catalog) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                               "?,?,?,?,?,?,?,?,?,?,?)", -1, &w->ins_app, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO app_materials(app, material, state, blob, promise)"
                                " VALUES (?,?,?,?,?)", -1, &w->ins_mat, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO conflicts(app, node, seq, type, reason) VALUES (?,?,?,?,?)", -1,
@@ -467,6 +469,7 @@ static int write_app(struct writer *w, const char *id, const struct app *a, bool
                 sqlite3_bind_int64(st, 24, a->created_hlc);
                 sqlite3_bind_int64(st, 25, a->updated_hlc);
                 sqlite3_bind_int64(st, 26, (long long)a->nconflicts);
+                bt(st, 27, a->catalog);
                 r = run(st);
                 for (size_t i = 0; r == 0 && i < a->nmats; i++) {
                         bt(w->ins_mat, 1, id);

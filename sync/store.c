@@ -40,7 +40,7 @@ static const char *const migrations[] = {
         "  applicant TEXT, applicant_id TEXT, data TEXT NOT NULL, time_limit INTEGER NOT NULL,"
         "  accepted_on INTEGER, due INTEGER, accepted_by TEXT,"
         "  result TEXT, reason TEXT, rating INTEGER, rating_comment TEXT,"
-        "  created_hlc INTEGER NOT NULL, updated_hlc INTEGER NOT NULL, nconflicts INTEGER NOT NULL"
+        "  created_hlc INTEGER NOT NULL, updated_hlc INTEGER NOT NULL, nconflicts INTEGER NOT NULL, catalog TEXT"
         ") WITHOUT ROWID;"
         "CREATE INDEX apps_status ON apps(status, updated_hlc, id);"
         "CREATE INDEX apps_open_due ON apps(due, id) WHERE status IN ('accepted','returned','passed');"

@@ -61,7 +61,10 @@ class Capture(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("already", r.stderr)
         self.assertTrue(os.path.isdir(os.path.join(self.s.home, "repo")))
-        self.assertTrue(os.path.isfile(os.path.join(self.s.home, "catalog", "matters.csv")))
+        cats = os.listdir(os.path.join(self.s.home, "catalogs"))
+        self.assertEqual(len(cats), 1)
+        self.assertRegex(cats[0], r"^[0-9a-f]{40}$")
+        self.assertTrue(os.path.isfile(os.path.join(self.s.home, "catalogs", cats[0], "matters.csv")))
         with self.s.db() as c:
             self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
 
@@ -291,6 +294,44 @@ class Capture(unittest.TestCase):
                          extra={"DAIBAN_MAX_FILE_BYTES": "1000"})
         self.assertIn("MiB", r.stderr)
         self.refused("app", "material", a, "YHK", "provided", "--file", "/nonexistent.jpg")
+
+    # ---- catalogue versions --------------------------------------------------------------
+    def test_applications_keep_their_catalogue_version(self):
+        import shutil
+        pension = app_file("RS-YL-001-valid.json")
+        old = self.s.ok("app", "new", "RS-YL-001", "--data", pension)
+        waiting = self.s.ok("app", "new", "RS-YL-001", "--data", pension)
+        v1 = self.s.show(old)["catalog"]
+        # the county lengthens the time limit from 5 to 9 working days
+        newcat = os.path.join(self.s.root, "cat2")
+        shutil.copytree(SAMPLE, newcat)
+        p = os.path.join(newcat, "matters.csv")
+        with open(p, encoding="utf-8") as f:
+            text = f.read()
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text.replace("《社会保险法》第二十条,5,0,", "《社会保险法》第二十条,9,0,", 1))
+        out = self.s.ok("catalog", "install", newcat)
+        self.assertIn("installed", out)
+        new = self.s.ok("app", "new", "RS-YL-001", "--data", pension)
+        v2 = self.s.show(new)["catalog"]
+        self.assertNotEqual(v1, v2)
+        for a in (old, new, waiting):
+            self.s.ok("app", "material", a, "SFZ", "provided")
+            self.s.ok("app", "material", a, "HKB", "provided")
+        self.s.ok("app", "submit", old)
+        self.s.ok("app", "submit", new)
+        self.assertEqual(self.s.show(old)["due"], "2026-12-01")     # 5 working days: v1
+        self.assertEqual(self.s.show(new)["due"], "2026-12-07")     # 9 working days: v2
+        # a node that lacks an application's version shows it, and waits
+        shutil.rmtree(os.path.join(self.s.home, "catalogs", v1))
+        self.assertTrue(self.s.show(waiting)["catalog_missing"])
+        r = self.refused("app", "submit", waiting)
+        self.assertIn("has not reached this node", r.stderr)
+        self.assertIn("not received yet", self.s.ok("app", "show", waiting))
+        # a broken catalogue is not installed
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text.replace(",5,0,village;township,county,", ",five,0,village;township,county,", 1))
+        self.refused("catalog", "install", newcat)
 
     # ---- the fold ------------------------------------------------------------------------
     def test_rebuild_is_byte_identical(self):
