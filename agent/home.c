@@ -266,6 +266,14 @@ int home_open(const char *dir, struct home *h)
                 return EXIT_REFUSED;
         }
         if (store_meta_get(h->st, "catalog.current", &h->catalog_version) < 0) {
+                /* a home made before catalogue versions: install its catalogue
+                 * as the first version */
+                char hex[41];
+                snprintf(path, sizeof path, "%s/catalog", dir);
+                if (access(path, F_OK) == 0 && home_install_catalog(dir, path, h->st, hex) == 0)
+                        h->catalog_version = strdup(hex);
+        }
+        if (!h->catalog_version) {
                 cli_error(cli_msg("%s: no catalogue is installed; run 'daiban catalog install DIR'",
                                   "%s：尚未安装目录清单；请运行“daiban catalog install DIR”"), dir);
                 home_close(h);

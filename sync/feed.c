@@ -715,7 +715,10 @@ int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, gi
                 name[l - 41] = '\0';
                 char part[32], writer[32];
                 git_oid id;
-                if (git_oid_fromstr(&id, hex) < 0 || !feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
+                /* check the hex here: libgit2 reports a bad id through its
+                 * error state, which needs git_libgit2_init */
+                if (strspn(hex, "0123456789abcdef") != 40 || git_oid_fromstr(&id, hex) < 0 ||
+                    !feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
                     strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
                         snprintf(err, errlen, "the bundle holds '%s', which is not a feed", name);
                         goto bad;
