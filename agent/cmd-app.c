@@ -476,7 +476,10 @@ static json_t *load_json_file(const char *path)
         json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
 
         if (!j) {
-                cli_error(cli_msg("%s:%d:%d: error: %s", "%s:%d:%d: 错误：%s"), path, e.line, e.column, e.text);
+                if (e.line < 1)         /* not opened or not read: no position */
+                        cli_error(cli_msg("%s: error: %s", "%s：错误：%s"), path, e.text);
+                else
+                        cli_error(cli_msg("%s:%d:%d: error: %s", "%s:%d:%d: 错误：%s"), path, e.line, e.column, e.text);
                 return NULL;
         }
         if (!json_is_object(j)) {
@@ -1436,26 +1439,17 @@ static json_t *row_json(struct ctx *c, const struct app_row *r)
         return j;
 }
 
-static int app_show(int argc, char **argv)
+/* One application as app show gives it: a JSON object (returned, owned by
+ * the caller) and, unless as_json, its text on stdout. */
+static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
 {
-        struct ctx c = { 0 };
-        struct app_row r;
         sqlite3_stmt *st;
         char a[11], b[11];
-        int rc = parse(argc, argv, O_HOME | O_JSON | O_TODAY, 1, "daiban app show ID [--json]", &c.o);
 
-        if (rc || (rc = ctx_open(&c)))
-                goto out;
-        if (app_row_load(c.h.st, c.o.pos[0], &r) < 0) {
-                cli_error(cli_msg("no application '%s' here; see 'daiban app list'", "这里没有申请“%s”；请查看“daiban app list”"),
-                          c.o.pos[0]);
-                rc = EXIT_REFUSED;
-                goto out;
-        }
-        json_t *j = row_json(&c, &r), *mats = json_array(), *confs = json_array();
-        sqlite3_prepare_v2(store_db(c.h.st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
+        json_t *j = row_json(c, r), *mats = json_array(), *confs = json_array();
+        sqlite3_prepare_v2(store_db(c->h.st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
                            " ORDER BY material", -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW) {
                 json_t *m = json_pack("{s:s,s:s}", "material", sqlite3_column_text(st, 0), "state", sqlite3_column_text(st, 1));
                 if (sqlite3_column_type(st, 2) != SQLITE_NULL)
@@ -1463,15 +1457,16 @@ static int app_show(int argc, char **argv)
                 if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
                         long long p = sqlite3_column_int64(st, 3);
                         json_object_set_new(m, "promise", json_string(date_str(p, a)));
-                        json_object_set_new(m, "promise_overdue", json_boolean(!strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
-                                                                            cal_is_overdue((int32_t)p, c.today)));
+                        json_object_set_new(m, "promise_overdue", json_boolean(is_open(r->status) &&
+                                                                            !strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
+                                                                            cal_is_overdue((int32_t)p, c->today)));
                 }
                 json_array_append_new(mats, m);
         }
         sqlite3_finalize(st);
-        sqlite3_prepare_v2(store_db(c.h.st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
+        sqlite3_prepare_v2(store_db(c->h.st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
                            -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s}", "node", sqlite3_column_text(st, 0), "seq",
                                                        (json_int_t)sqlite3_column_int64(st, 1), "type",
@@ -1479,36 +1474,36 @@ static int app_show(int argc, char **argv)
         sqlite3_finalize(st);
         json_object_set_new(j, "materials", mats);
         json_object_set_new(j, "conflict_list", confs);
-        if (c.o.given & O_JSON) {
-                char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
-                puts(s);
-                free(s);
-        } else {
-                printf("%s  %s %s\n", r.id, r.matter, r.matter_name);
-                printf(cli_msg("  status %s · held by %s", "  状态 %s · 当前办理 %s"), status_zh(r.status), r.holder);
+        size_t i;
+        json_t *m;
+        bool promise_overdue = false;
+        json_array_foreach(mats, i, m)
+                promise_overdue |= json_is_true(json_object_get(m, "promise_overdue"));
+        json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
+        if (!as_json) {
+                printf("%s  %s %s\n", r->id, r->matter, r->matter_name);
+                printf(cli_msg("  status %s · held by %s", "  状态 %s · 当前办理 %s"), status_zh(r->status), r->holder);
                 if (json_is_true(json_object_get(j, "overdue")))
                         printf("%s", cli_msg(" · OVERDUE", " · 已超期"));
                 putchar('\n');
-                if (r.receipt[0])
+                if (r->receipt[0])
                         printf(cli_msg("  receipt %s · accepted %s · due %s (%lld working days)\n",
                                        "  受理编号 %s · 受理 %s · 办结期限 %s（%lld 个工作日）\n"),
-                               r.receipt, date_str(r.accepted_on, a), date_str(r.due, b), r.time_limit);
-                if (r.applicant[0])
-                        printf(cli_msg("  applicant %s %s\n", "  申请人 %s %s\n"), r.applicant, r.applicant_id);
-                if (r.bundle[0])
-                        printf(cli_msg("  bundle %s (%s) %s\n", "  一件事 %s（%s）%s\n"), r.bundle, r.bundle_code,
-                               r.bundle_receipt);
-                if (r.catalog[0])
-                        printf(cli_msg("  catalogue version %.12s%s\n", "  目录清单版本 %.12s%s\n"), r.catalog,
-                               home_catalog_for(&c.h, r.catalog) ? ""
+                               r->receipt, date_str(r->accepted_on, a), date_str(r->due, b), r->time_limit);
+                if (r->applicant[0])
+                        printf(cli_msg("  applicant %s %s\n", "  申请人 %s %s\n"), r->applicant, r->applicant_id);
+                if (r->bundle[0])
+                        printf(cli_msg("  bundle %s (%s) %s\n", "  一件事 %s（%s）%s\n"), r->bundle, r->bundle_code,
+                               r->bundle_receipt);
+                if (r->catalog[0])
+                        printf(cli_msg("  catalogue version %.12s%s\n", "  目录清单版本 %.12s%s\n"), r->catalog,
+                               home_catalog_for(&c->h, r->catalog) ? ""
                                                                   : cli_msg(" (not received yet: waiting for it)",
                                                                             "（尚未收到，等待中）"));
-                if (r.result[0] || r.reason[0])
-                        printf(cli_msg("  result %s %s\n", "  结果 %s %s\n"), r.result, r.reason);
-                if (r.rating >= 0)
-                        printf(cli_msg("  rating %lld/5 %s\n", "  评价 %lld/5 %s\n"), r.rating, r.rating_comment);
-                size_t i;
-                json_t *m;
+                if (r->result[0] || r->reason[0])
+                        printf(cli_msg("  result %s %s\n", "  结果 %s %s\n"), r->result, r->reason);
+                if (r->rating >= 0)
+                        printf(cli_msg("  rating %lld/5 %s\n", "  评价 %lld/5 %s\n"), r->rating, r->rating_comment);
                 json_array_foreach(mats, i, m) {
                         printf(cli_msg("  material %s: %s", "  材料 %s：%s"), json_string_value(json_object_get(m, "material")),
                                json_string_value(json_object_get(m, "state")));
@@ -1524,9 +1519,45 @@ static int app_show(int argc, char **argv)
                                (long long)json_integer_value(json_object_get(m, "seq")),
                                json_string_value(json_object_get(m, "type")), tr(json_string_value(json_object_get(m, "reason"))));
         }
-        json_decref(j);
-        app_row_free(&r);
+        return j;
+}
+
+static int app_show(int argc, char **argv)
+{
+        struct ctx c = { 0 };
+        struct app_row *t = NULL;
+        size_t n = 0;
+        int rc = parse(argc, argv, O_HOME | O_JSON | O_TODAY, 1, "daiban app show ID [--json]", &c.o);
+        bool as_json = c.o.given & O_JSON;
+
+        /* ID is an application id or receipt, or a bundle's id or receipt:
+         * a bundle shows each of its applications. */
+        if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
+                goto out;
+        bool one = n == 1 && (!strcmp(t[0].id, c.o.pos[0]) || !strcmp(t[0].receipt, c.o.pos[0]));
+        json_t *all = json_array();
+        if (!one && !as_json)
+                printf(cli_msg("bundle %s (%s) %s: %zu applications\n\n", "一件事 %s（%s）%s：%zu 件申请\n\n"), t[0].bundle,
+                       t[0].bundle_code, t[0].bundle_receipt, n);
+        for (size_t i = 0; i < n; i++) {
+                if (!one && !as_json && i)
+                        putchar('\n');
+                json_array_append_new(all, show_one(&c, &t[i], as_json));
+        }
+        if (as_json) {
+                json_t *j = one ? json_incref(json_array_get(all, 0))
+                                : json_pack("{s:s,s:s,s:O}", "bundle", t[0].bundle, "bundle_code", t[0].bundle_code,
+                                            "applications", all);
+                if (!one && t[0].bundle_receipt[0])
+                        json_object_set_new(j, "bundle_receipt", json_string(t[0].bundle_receipt));
+                char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+                puts(s);
+                free(s);
+                json_decref(j);
+        }
+        json_decref(all);
 out:
+        free_targets(t, n);
         ctx_close(&c);
         return rc;
 }
@@ -1572,44 +1603,68 @@ static int app_list(int argc, char **argv)
         if ((rc = ctx_open(&c)))
                 goto out;
         /* The overdue list is ordered by due date (most overdue first),
-         * the others by last change, newest first; both page by cursor. */
-        if (c.o.given & O_OVERDUE)
-                snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id FROM apps INDEXED BY apps_open_due"
-                         " WHERE status IN ('accepted','returned','passed')"
-                         " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4",
-                         c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
-        else
-                snprintf(sql, sizeof sql, "SELECT " APP_COLS ", updated_hlc, id FROM apps WHERE 1 %s %s"
-                         " ORDER BY updated_hlc DESC, id DESC LIMIT ?4",
-                         c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (updated_hlc, id) < (?3, ?5)" : "");
-        if (sqlite3_prepare_v2(store_db(c.h.st), sql, -1, &st, NULL) != SQLITE_OK) {
-                cli_error("%s", store_errmsg(c.h.st));
-                rc = EXIT_REFUSED;
-                goto out;
-        }
-        sqlite3_bind_int64(st, 1, c.today);
-        if (c.o.status)
-                sqlite3_bind_text(st, 2, c.o.status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, after_hlc);
-        sqlite3_bind_int64(st, 4, c.o.limit);
-        sqlite3_bind_text(st, 5, after_id, -1, SQLITE_STATIC);
+         * the others by last change, newest first; both page by cursor.
+         * Overdue are the open applications past their due date and the
+         * open ones with a 容缺 promise that has passed. Every application
+         * of the first kind has due < today and every other one due >=
+         * today, so the list is the first query's rows, then the
+         * second's: each walks an index and stops at the page's end. */
+        /* (the unary + keeps the per-row probe on the primary key) */
+        const char *open_promise = "EXISTS (SELECT 1 FROM app_materials m WHERE m.app = apps.id"
+                                   " AND +m.state = 'deficient' AND +m.promise < ?1)";
+        int nq = c.o.given & O_OVERDUE ? 2 : 1;
         json_t *arr = json_array();
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                struct app_row r;
-                row_from(st, &r);
-                snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
-                         (const char *)sqlite3_column_text(st, 26));
-                if (c.o.given & O_JSON)
-                        json_array_append_new(arr, row_json(&c, &r));
+        for (int q = 0; q < nq && n < c.o.limit; q++) {
+                if (!(c.o.given & O_OVERDUE))
+                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", updated_hlc, id, status IN"
+                                 " ('accepted','returned','passed') AND %s FROM apps WHERE 1 %s %s"
+                                 " ORDER BY updated_hlc DESC, id DESC LIMIT ?4", open_promise,
+                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (updated_hlc, id) < (?3, ?5)" : "");
+                else if (q == 0)
+                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, %s FROM apps INDEXED BY apps_open_due"
+                                 " WHERE status IN ('accepted','returned','passed')"
+                                 " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4", open_promise,
+                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
                 else
-                        printf("%-20s %-18s %-12s %-10s %-10s %s%s\n", r.id, r.receipt[0] ? r.receipt : "-", r.matter,
-                               status_zh(r.status), date_str(r.due, a), r.applicant,
-                               r.due >= 0 && is_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
-                                       ? cli_msg("  OVERDUE", "  超期") : "");
-                app_row_free(&r);
-                n++;
+                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, 1 FROM"
+                                 " (SELECT DISTINCT app FROM app_materials INDEXED BY app_materials_promise"
+                                 " WHERE state = 'deficient' AND promise < ?1) d CROSS JOIN apps ON apps.id = d.app"
+                                 " WHERE status IN ('accepted','returned','passed') AND due >= ?1 %s %s"
+                                 " ORDER BY due, id LIMIT ?4",
+                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
+                if (sqlite3_prepare_v2(store_db(c.h.st), sql, -1, &st, NULL) != SQLITE_OK) {
+                        cli_error("%s", store_errmsg(c.h.st));
+                        json_decref(arr);
+                        rc = EXIT_REFUSED;
+                        goto out;
+                }
+                sqlite3_bind_int64(st, 1, c.today);
+                if (c.o.status)
+                        sqlite3_bind_text(st, 2, c.o.status, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, after_hlc);
+                sqlite3_bind_int64(st, 4, c.o.limit - n);
+                sqlite3_bind_text(st, 5, after_id, -1, SQLITE_STATIC);
+                while (sqlite3_step(st) == SQLITE_ROW) {
+                        struct app_row r;
+                        bool promise_overdue = sqlite3_column_int(st, 27);
+                        row_from(st, &r);
+                        snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
+                                 (const char *)sqlite3_column_text(st, 26));
+                        if (c.o.given & O_JSON) {
+                                json_t *j = row_json(&c, &r);
+                                json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
+                                json_array_append_new(arr, j);
+                        } else
+                                printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", r.id, r.receipt[0] ? r.receipt : "-",
+                                       r.matter, status_zh(r.status), date_str(r.due, a), r.applicant,
+                                       r.due >= 0 && is_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
+                                               ? cli_msg("  OVERDUE", "  超期") : "",
+                                       promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
+                        app_row_free(&r);
+                        n++;
+                }
+                sqlite3_finalize(st);
         }
-        sqlite3_finalize(st);
         if (c.o.given & O_JSON) {
                 json_t *page = json_pack("{s:o,s:s?}", "applications", arr, "next", n == c.o.limit ? cursor : NULL);
                 char *s = json_dumps(page, JSON_INDENT(1));
@@ -1758,7 +1813,8 @@ static int cmd_status(int argc, char **argv)
         }
         long long overdue = count(c.h.st, "SELECT count(*) FROM apps WHERE status IN ('accepted','returned','passed')"
                                            " AND due < ?", c.today);
-        long long promises = count(c.h.st, "SELECT count(*) FROM app_materials WHERE state = 'deficient' AND promise < ?",
+        long long promises = count(c.h.st, "SELECT count(*) FROM app_materials m JOIN apps a ON a.id = m.app"
+                                   " WHERE m.state = 'deficient' AND m.promise < ? AND a.status IN ('accepted','returned','passed')",
                                    c.today);
         long long conflicts = count(c.h.st, "SELECT count(*) FROM conflicts", 0);
         long long events = store_nevents(c.h.st);

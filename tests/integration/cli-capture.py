@@ -220,9 +220,15 @@ class Capture(unittest.TestCase):
         self.assertFalse(j["overdue"])
         st = json.loads(self.s.ok("status", "--json"))
         self.assertEqual((st["overdue_promises"], st["overdue"]), (1, 0))
+        self.assertTrue(j["promise_overdue"])
+        # the overdue list names it, so the agent knows whom to chase
+        lst = json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"]
+        self.assertEqual([(x["id"], x["overdue"], x["promise_overdue"]) for x in lst], [(a, False, True)])
+        self.assertIn("PROMISE OVERDUE", self.s.ok("app", "list", "--overdue"))
         # supplied later: no longer deficient
         self.s.ok("app", "material", a, "SRZM", "provided")
         self.assertEqual(json.loads(self.s.ok("status", "--json"))["overdue_promises"], 0)
+        self.assertEqual(json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"], [])
         # undecided on the day after its due date: overdue
         self.s.today = "2027-01-05"
         self.assertEqual(json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"], [])
@@ -230,6 +236,18 @@ class Capture(unittest.TestCase):
         lst = json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"]
         self.assertEqual([x["id"] for x in lst], [a])
         self.assertTrue(lst[0]["overdue"])
+
+    def test_a_closed_application_has_no_overdue_promise(self):
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO)
+        self.s.ok("app", "material", a, "SRZM", "deficient", "--promise", "2026-12-01")
+        for m in DIBAO_MATERIALS:
+            self.s.ok("app", "material", a, m, "provided")
+        self.s.ok("app", "submit", a)
+        self.s.ok("app", "withdraw", a, "--reason", "申请人不再申请")
+        self.s.today = "2026-12-02"
+        self.assertEqual(json.loads(self.s.ok("status", "--json"))["overdue_promises"], 0)
+        self.assertEqual(json.loads(self.s.ok("app", "list", "--overdue", "--json"))["applications"], [])
+        self.assertFalse(self.s.show(a)["promise_overdue"])
 
     # ---- receipts ------------------------------------------------------------------
     def test_receipt_numbers(self):
@@ -274,6 +292,15 @@ class Capture(unittest.TestCase):
         paper = self.s.ok("app", "receipt", root)
         for name in ("死亡人员户口注销", "养老保险待遇停发", "基本殡葬服务费用减免", root):
             self.assertIn(name, paper)
+        # show takes the bundle's id or receipt too: every member
+        for key in (b, root):
+            j = json.loads(self.s.ok("app", "show", key, "--json"))
+            self.assertEqual((j["bundle"], j["bundle_receipt"]), (b, root))
+            self.assertEqual(sorted(x["receipt"] for x in j["applications"]), [root + "-1", root + "-2", root + "-3"])
+            text = self.s.ok("app", "show", key)
+            for name in ("GA-HKZX-001", "RS-SZF-001", "MZ-BZBT-001"):
+                self.assertIn(name, text)
+        self.assertEqual(self.s.show(root + "-2")["matter"], "RS-SZF-001")
 
     # ---- scans ------------------------------------------------------------------------
     def test_scans_are_content_addressed_and_capped(self):
