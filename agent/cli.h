@@ -55,4 +55,7 @@ extern const struct cli_command capture_commands[];
 /* remote, sync (agent/cmd-sync.c). */
 extern const struct cli_command sync_commands[];
 
+/* hall (agent/hall.c). */
+extern const struct cli_command hall_commands[];
+
 #endif

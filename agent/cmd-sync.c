@@ -117,6 +117,12 @@ static int cmd_remote(int argc, char **argv)
                                         "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
                 return EXIT_REFUSED;
         }
+        if (o.pin && (strlen(o.pin) != 64 || strspn(o.pin, "0123456789abcdefABCDEF") != 64)) {
+                cli_error("%s", cli_msg("--pin takes the SHA-256 of the hall's certificate: 64 hex digits, as"
+                                        " 'daiban hall pin' prints it",
+                                        "--pin 应为县级服务端证书的 SHA-256：64 位十六进制数（“daiban hall pin”可显示）"));
+                return EXIT_USAGE;
+        }
         if ((r = home_open(home_path(o.home), &h)))
                 return r;
         if (store_begin(h.st) < 0 || store_meta_set(h.st, "remote.url", o.pos[0]) < 0 ||
@@ -172,7 +178,7 @@ static int cmd_sync(int argc, char **argv)
         struct home h;
         struct feed_report rep = { 0 };
         git_repository *repo = NULL;
-        char path[4096], *url = NULL, *token = NULL;
+        char path[4096], *url = NULL, *token = NULL, *pin = NULL;
         int nlog = 0, r, failed = 0, lockfd = -1;
 
         if ((r = sparse(argc, argv, false, &o, "daiban sync [--remote URL] [--json]")))
@@ -188,11 +194,14 @@ static int cmd_sync(int argc, char **argv)
         else
                 store_meta_get(h.st, "remote.url", &url);
         store_meta_get(h.st, "remote.token", &token);
+        store_meta_get(h.st, "remote.pin", &pin);
+        struct feed_remote rm = { url, token, pin };
         if ((lockfd = home_lock_repo(&h)) < 0) {
                 r = EXIT_REFUSED;
                 home_close(&h);
                 free(url);
                 free(token);
+                free(pin);
                 return r;
         }
         git_libgit2_init();
@@ -211,11 +220,11 @@ static int cmd_sync(int argc, char **argv)
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
         int peerfd = url ? lock_peer(url) : -1;
-        if (url && feed_fetch(repo, url, h.node, token, log_stderr, &nlog) < 0)
+        if (url && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
-        if (url && feed_push(repo, url, h.node, token, log_stderr, &nlog) < 0)
+        if (url && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         home_unlock_repo(peerfd);
         if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
@@ -262,6 +271,7 @@ out:
         home_unlock_repo(lockfd);
         free(url);
         free(token);
+        free(pin);
         home_close(&h);
         return r;
 }

@@ -385,22 +385,38 @@ static void remove_stale_locks(const char *dir, int depth)
         closedir(d);
 }
 
-int home_lock_repo(const struct home *h)
+static int lock_repo(const struct home *h, bool wait)
 {
         char path[4096];
         int fd;
 
         snprintf(path, sizeof path, "%s/repo.flock", h->dir);
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-                cli_error(cli_msg("cannot lock %s: %s", "无法锁定 %s：%s"), path, strerror(errno));
-                if (fd >= 0)
+        if (fd >= 0 && flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+                if (!wait && errno == EWOULDBLOCK) {
                         close(fd);
+                        return -2;
+                }
+                close(fd);
+                fd = -1;
+        }
+        if (fd < 0) {
+                cli_error(cli_msg("cannot lock %s: %s", "无法锁定 %s：%s"), path, strerror(errno));
                 return -1;
         }
         snprintf(path, sizeof path, "%s/repo", h->dir);
         remove_stale_locks(path, 6);
         return fd;
+}
+
+int home_lock_repo(const struct home *h)
+{
+        return lock_repo(h, true);
+}
+
+int home_trylock_repo(const struct home *h)
+{
+        return lock_repo(h, false);
 }
 
 void home_unlock_repo(int fd)

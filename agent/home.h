@@ -69,6 +69,8 @@ int home_store_file(const struct home *h, const char *path, size_t max_bytes, ch
  * Returns the lock's descriptor, or -1 (an error was printed). */
 int home_lock_repo(const struct home *h);
 void home_unlock_repo(int fd);
+/* The same without waiting: -2 when another process holds the lock. */
+int home_trylock_repo(const struct home *h);
 
 /* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
  * demos), else the machine's date. */

@@ -36,6 +36,8 @@ int main(int argc, char **argv)
                 commands[n++] = *c;
         for (const struct cli_command *c = sync_commands; c->name && n < 31; c++)
                 commands[n++] = *c;
+        for (const struct cli_command *c = hall_commands; c->name && n < 31; c++)
+                commands[n++] = *c;
         if (argc > 1 && strcmp(argv[1], "--version") == 0)
                 return cmd_version(0, NULL);
         return cli_dispatch("daiban", "daiban: offline-first sync agent for village service stations", commands,

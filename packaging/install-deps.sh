@@ -9,10 +9,11 @@ pkgs=(
   meson ninja-build pkg-config gcc libc6-dev
   # real parts, found by meson through pkg-config
   libsqlite3-dev libgit2-dev zlib1g-dev libuv1-dev libjansson-dev
+  libhttp-parser-dev libssl-dev
   # fuzzing (libFuzzer) and the sanitizer builds
   clang libclang-rt-14-dev llvm
   # integration tests and the demo
-  python3 git sqlite3
+  python3 git sqlite3 openssl curl
 )
 
 missing=()

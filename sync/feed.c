@@ -1,9 +1,12 @@
 /* Feeds in git. See feed.h. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/sha.h>
 
 #include "sync/changeset.h"
 #include "sync/feed.h"
@@ -350,8 +353,10 @@ int feed_accept_incoming(git_repository *repo, const char *self, struct feed_rep
 
 /* ---- ingest ------------------------------------------------------------------ */
 
-static int ingest_feed(store *s, git_repository *repo, const char *ref, const char *part, const char *writer,
-                       struct feed_report *rep, feed_log_fn log, void *ud)
+/* Ingest one feed up to its head (want: that commit instead of the
+ * ref's, for a proposed update). */
+static int ingest_feed(store *s, git_repository *repo, const char *ref, const git_oid *want, const char *part,
+                       const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
 {
         sqlite3 *db = store_db(s);
         sqlite3_stmt *st;
@@ -364,7 +369,9 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const ch
         char err[512] = "";
         int r = 0;
 
-        if (git_reference_name_to_id(&head, repo, ref) < 0)
+        if (want)
+                head = *want;
+        else if (git_reference_name_to_id(&head, repo, ref) < 0)
                 return 0;
         if (sqlite3_prepare_v2(db, "SELECT head, last_seq, events FROM feed_heads WHERE ref = ?", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
@@ -539,7 +546,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                 char part[32], writer[32];
                 if (r == 0 && feed_parse_ref(names[i], part, sizeof part, writer, sizeof writer) &&
                     strcmp(writer, self) != 0 && feed_entitled(self, part))
-                        r = ingest_feed(s, repo, names[i], part, writer, rep, log, ud);
+                        r = ingest_feed(s, repo, names[i], NULL, part, writer, rep, log, ud);
                 free(names[i]);
         }
         free(names);
@@ -551,6 +558,55 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                         rep->ingested_events = rep->ingested_feeds = 0;
         }
         return r;
+}
+
+bool feed_may_write(const char *pusher, const char *part, const char *writer)
+{
+        /* a partition under the pusher, written by the pusher itself or
+         * relayed for a node under it (a township's villages) */
+        return changeset_valid_code(pusher) && feed_entitled(pusher, part) &&
+               (strcmp(writer, pusher) == 0 || feed_entitled(pusher, writer));
+}
+
+struct errbuf {
+        char *buf;
+        size_t len;
+};
+
+static void log_to_buf(void *ud, const char *fmt, ...)
+{
+        struct errbuf *e = ud;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(e->buf, e->len, fmt, ap);
+        va_end(ap);
+}
+
+int feed_verify(store *s, git_repository *repo, const char *ref, const git_oid *new_head, char *err, size_t errlen)
+{
+        char part[32], writer[32];
+        struct feed_report rep = { 0 };
+        struct errbuf eb = { err, errlen };
+        int r;
+
+        err[0] = '\0';
+        if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer)) {
+                snprintf(err, errlen, "%s is not a feed (refs/feeds/<partition>/<writer>)", ref);
+                return -EINVAL;
+        }
+        if (store_begin(s) < 0) {
+                snprintf(err, errlen, "cannot read the store: %s", store_errmsg(s));
+                return -EIO;
+        }
+        r = ingest_feed(s, repo, ref, new_head, part, writer, &rep, log_to_buf, &eb);
+        store_rollback(s);     /* a check only: the real ingest follows the ref update */
+        if (r < 0) {
+                if (!err[0])
+                        snprintf(err, errlen, "cannot check %s: %s", ref, store_errmsg(s));
+                return r;
+        }
+        return rep.refused ? -EINVAL : 0;
 }
 
 /* ---- transfer ------------------------------------------------------------------ */
@@ -586,38 +642,129 @@ static int remote_open(git_repository *repo, const char *url, git_remote **ret, 
         return 0;
 }
 
-int feed_fetch(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud)
+/* What the callbacks of one transfer share. */
+struct xfer {
+        const struct feed_remote *rm;
+        feed_log_fn log;
+        void *ud;
+        int rejected;           /* refs the far side refused */
+        bool pin_mismatch;
+};
+
+/* A pinned certificate is accepted whatever its chain (a county's
+ * self-signed one), and only if its SHA-256 is the pin; without a pin,
+ * libgit2's own verification against the system's authorities decides. */
+static int check_cert(git_cert *cert, int valid, const char *host, void *payload)
+{
+        struct xfer *x = payload;
+        git_cert_x509 *xc = (git_cert_x509 *)cert;
+        unsigned char md[32];
+        char hex[65];
+
+        (void)valid;
+        (void)host;
+        if (!x->rm->pin || !x->rm->pin[0])
+                return GIT_PASSTHROUGH;
+        if (cert->cert_type != GIT_CERT_X509 || !SHA256(xc->data, xc->len, md)) {
+                x->pin_mismatch = true;
+                return -1;
+        }
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (strcasecmp(hex, x->rm->pin) != 0) {
+                x->pin_mismatch = true;
+                return -1;
+        }
+        return 0;
+}
+
+static int push_status(const char *refname, const char *status, void *payload)
+{
+        struct xfer *x = payload;
+
+        if (status) {
+                x->rejected++;
+                if (x->log)
+                        x->log(x->ud, "the remote refused %s: %s", refname, status);
+        }
+        return 0;
+}
+
+/* Messages from the far side's hooks ("remote: ..."), one line each. */
+static int remote_text(const char *str, int len, void *payload)
+{
+        struct xfer *x = payload;
+
+        while (len > 0) {
+                int l = 0;
+                while (l < len && str[l] != '\n' && str[l] != '\r')
+                        l++;
+                if (l > 0 && x->log)
+                        x->log(x->ud, "remote: %.*s", l, str);
+                str += l;
+                len -= l;
+                while (len > 0 && (*str == '\n' || *str == '\r')) {
+                        str++;
+                        len--;
+                }
+        }
+        return 0;
+}
+
+static void xfer_setup(git_remote_callbacks *cb, struct xfer *x, git_strarray *hdrs, char *header, size_t hlen,
+                       char **hv)
+{
+        cb->certificate_check = check_cert;
+        cb->payload = x;
+        if (x->rm->token) {
+                snprintf(header, hlen, "Authorization: Bearer %s", x->rm->token);
+                hv[0] = header;
+                hdrs->strings = hv;
+                hdrs->count = 1;
+        }
+}
+
+static int xfer_failed(struct xfer *x, const char *what)
+{
+        if (x->log) {
+                if (x->pin_mismatch)
+                        x->log(x->ud, "%s %s failed: the server's certificate does not match the pinned SHA-256;"
+                               " ask the county for its certificate's pin and run 'daiban remote set' again", what,
+                               x->rm->url);
+                else
+                        x->log(x->ud, "%s %s failed: %s", what, x->rm->url, gerr());
+        }
+        return -EIO;
+}
+
+int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
         char spec[160], *specp = spec;
         git_strarray specs = { &specp, 1 };
-        char header[512];
-        char *hdrs[1] = { header };
+        char header[512], *hv[1];
+        struct xfer x = { rm, log, ud, 0, false };
         int r;
 
-        if ((r = remote_open(repo, url, &remote, log, ud)) < 0)
+        if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
                 return r;
         /* the partitions under this node's code, into the incoming area */
         snprintf(spec, sizeof spec, "+" FEED_PREFIX "%s*:" FEED_INCOMING "%s*", self, self);
-        if (token) {
-                snprintf(header, sizeof header, "Authorization: Bearer %s", token);
-                fo.custom_headers.strings = hdrs;
-                fo.custom_headers.count = 1;
-        }
+        xfer_setup(&fo.callbacks, &x, &fo.custom_headers, header, sizeof header, hv);
         if (feed_show_progress)
                 fo.callbacks.transfer_progress = fetch_progress;
         fo.prune = GIT_FETCH_NO_PRUNE;
         fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         fo.update_fetchhead = 0;
         r = git_remote_fetch(remote, &specs, &fo, "daiban: fetch feeds");
-        if (r < 0 && log)
-                log(ud, "fetch from %s failed: %s", url, gerr());
+        if (r < 0)
+                r = xfer_failed(&x, "fetch from");
         git_remote_free(remote);
         return r < 0 ? -EIO : 0;
 }
 
-int feed_push(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud)
+int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_push_options po = GIT_PUSH_OPTIONS_INIT;
         git_remote *remote = NULL;
@@ -625,8 +772,8 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
         git_reference *ref;
         char **specs = NULL;
         size_t n = 0;
-        char header[512];
-        char *hdrs[1] = { header };
+        char header[512], *hv[1];
+        struct xfer x = { rm, log, ud, 0, false };
         int r = 0;
 
         if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
@@ -637,7 +784,7 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
                  * partitions it may hold (a township carries its villages'
                  * feeds up) */
                 if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                    (strcmp(writer, self) == 0 || feed_entitled(self, part))) {
+                    feed_may_write(self, part, writer)) {
                         char **ns = realloc(specs, (n + 1) * sizeof *specs);
                         if (ns) {
                                 specs = ns;
@@ -651,19 +798,16 @@ int feed_push(git_repository *repo, const char *url, const char *self, const cha
         git_reference_iterator_free(it);
         if (n) {
                 git_strarray arr = { specs, n };
-                if (token) {
-                        snprintf(header, sizeof header, "Authorization: Bearer %s", token);
-                        po.custom_headers.strings = hdrs;
-                        po.custom_headers.count = 1;
-                }
+                xfer_setup(&po.callbacks, &x, &po.custom_headers, header, sizeof header, hv);
+                po.callbacks.push_update_reference = push_status;
+                po.callbacks.sideband_progress = remote_text;
                 if (feed_show_progress)
                         po.callbacks.push_transfer_progress = push_progress;
-                if ((r = remote_open(repo, url, &remote, log, ud)) == 0) {
-                        if (git_remote_push(remote, &arr, &po) < 0) {
-                                if (log)
-                                        log(ud, "push to %s failed: %s", url, gerr());
-                                r = -EIO;
-                        }
+                if ((r = remote_open(repo, rm->url, &remote, log, ud)) == 0) {
+                        if (git_remote_push(remote, &arr, &po) < 0)
+                                r = xfer_failed(&x, "push to");
+                        else if (x.rejected)
+                                r = -EPERM;
                         git_remote_free(remote);
                 }
         }

@@ -54,20 +54,38 @@ int feed_accept_incoming(git_repository *repo, const char *self, struct feed_rep
  * A refused feed leaves the store as it was. */
 int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud);
 
-/* Fetch entitled feeds from url into FEED_INCOMING, and push this node's
- * feeds and those it relays (the partitions it may hold) to it,
- * fast-forward only: fetch and accept first, so what is pushed is never
- * behind the remote. url: a path, file://, or http(s)://
- * (token: a bearer token for the hall, or NULL). Returns 0 or -EIO with a
- * message logged. */
+/* The far side of a transfer: a path, file:// or http(s):// URL; a
+ * bearer token for the hall (or NULL); the SHA-256 of the hall's
+ * certificate (64 hex digits) to pin it, or NULL to use the system's
+ * certificate authorities. */
+struct feed_remote {
+        const char *url, *token, *pin;
+};
+
 /* Print transfer progress on stderr during fetch and push (the CLI sets
  * it when stderr is a terminal). */
 extern bool feed_show_progress;
 
-int feed_fetch(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
-int feed_push(git_repository *repo, const char *url, const char *self, const char *token, feed_log_fn log, void *ud);
+/* Fetch the feeds this node may hold into FEED_INCOMING. 0 or -EIO with
+ * a message logged (a certificate that does not match the pin says so). */
+int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud);
+/* Push this node's feeds and those it relays (feed_may_write),
+ * fast-forward only: fetch and accept first, so what is pushed is never
+ * behind the remote. 0; -EPERM when the far side refused a ref (its
+ * reasons are logged, "remote: ..."); -EIO when the transfer failed. */
+int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud);
 
-#endif
+/* May pusher update refs/feeds/<part>/<writer>? Only within the
+ * partitions it may hold, and only its own feeds or those of a node
+ * under it that it relays (a township carrying its villages' feeds). */
+bool feed_may_write(const char *pusher, const char *part, const char *writer);
+
+/* Would moving ref to new_head be ingested? Runs the strict ingest of
+ * the new change sets inside a transaction that is rolled back: the
+ * hall's pre-receive check, so a bad batch never lands in its
+ * repository. 0; -EINVAL with the reason in err; -EIO. */
+int feed_verify(store *s, git_repository *repo, const char *ref, const git_oid *new_head, char *err, size_t errlen);
+
 
 /* USB bundles (git bundle v2 files that stock `git bundle verify`
  * accepts). Export writes, atomically, DIR/daiban-<self>-to-<target>.bundle
@@ -88,3 +106,5 @@ int feed_bundle_import(git_repository *repo, const char *dir, const char *self, 
  * but a v2 bundle of feed refs without prerequisites. */
 int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, git_oid **ret_ids, size_t *ret_n,
                              size_t *ret_pack_off, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1094 @@
+/* The county hall: `daiban hall serve|token|pin|pre-receive`.
+ *
+ * The hall is the county node's home served over HTTP(S) (agent/http.c):
+ * its repository's feeds speak git smart HTTP through stock `git
+ * http-backend`, spawned per request as a CGI behind this front. The
+ * front authenticates each node by its token (stored hashed), and lets it
+ * see only the partitions it may hold: every ref outside them is hidden
+ * from both upload-pack and receive-pack (transfer.hideRefs, set per
+ * request), and git refuses wants and updates of hidden refs. Updates go
+ * through a pre-receive hook (`daiban hall pre-receive`) that refuses,
+ * all or nothing, a ref the pusher may not write, a delete, a rewrite, or
+ * a change set the strict ingest would refuse; objects of a refused push
+ * stay in git's quarantine and are dropped. After a push the hall
+ * ingests at once. See docs/http-api.md and docs/sync.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <uv.h>
+
+#include "agent/cli.h"
+#include "agent/home.h"
+#include "agent/http.h"
+#include "agent/tls.h"
+#include "sync/changeset.h"
+#include "sync/feed.h"
+
+#define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
+#define HALL_MAX_BODY_DEFAULT (64ull * 1024 * 1024)     /* one push */
+#define HALL_TICK_MS 5000                               /* ingest the county's own events */
+#define CGI_MAX_HEAD 8192
+#define CGI_HIGH_WATER (1u << 20)
+
+struct hall {
+        uv_loop_t *loop;
+        struct home h;
+        char home_abs[PATH_MAX];
+        git_repository *repo;
+        http_server *srv;
+        struct tls_ctx *tls;
+        char backend[PATH_MAX];         /* git-http-backend */
+        char hooks[PATH_MAX];           /* core.hooksPath for receive-pack */
+        uint64_t max_body;
+        uv_timer_t tick;
+        uv_signal_t sig[2];
+        int pushes;                     /* receive-pack POSTs running */
+        int lockfd;                     /* the repository lock, held while pushes > 0 */
+        bool ingest_wanted;
+};
+
+static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void hlog(const char *fmt, ...)
+{
+        va_list ap;
+        char ts[32];
+        time_t now = time(NULL);
+        struct tm tm;
+
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        fprintf(stderr, "%s daiban hall: ", ts);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void feed_log(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void feed_log(void *ud, const char *fmt, ...)
+{
+        va_list ap;
+        char msg[1024];
+
+        (void)ud;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        hlog("%s", msg);
+}
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+static void sha256_hex(const char *s, size_t len, char hex[65])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+
+        EVP_Digest(s, len, md, &n, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A token is "<node>.<48 hex digits>"; the hall keeps only its SHA-256,
+ * under the meta key hall.token.<node>. Returns 0 with the node's code,
+ * -ENOENT when the request carries no token, -EACCES for a wrong one. */
+static int token_node(store *st, const struct http_request *req, char node[32])
+{
+        const char *auth = http_header_get(req, "Authorization");
+        char tok[256], hex[65], key[64];
+        const char *dot;
+        char *want = NULL;
+        int r = -EACCES;
+
+        if (!auth)
+                return -ENOENT;
+        if (strncasecmp(auth, "Bearer ", 7) == 0) {
+                snprintf(tok, sizeof tok, "%s", auth + 7);
+        } else if (strncasecmp(auth, "Basic ", 6) == 0) {
+                /* stock git: user = the node, password = the token */
+                unsigned char dec[256];
+                size_t in = strlen(auth + 6);
+                int n;
+                char *colon;
+                if (in > 320 || in % 4)
+                        return -EACCES;
+                n = EVP_DecodeBlock(dec, (const unsigned char *)auth + 6, (int)in);
+                if (n <= 0)
+                        return -EACCES;
+                while (n > 0 && dec[n - 1] == '\0')
+                        n--;    /* EVP_DecodeBlock counts the padding */
+                dec[n] = '\0';
+                if (!(colon = strchr((char *)dec, ':')))
+                        return -EACCES;
+                snprintf(tok, sizeof tok, "%s", colon + 1);
+                *colon = '\0';
+                if (dec[0] && strncmp((char *)dec, tok, strlen((char *)dec)) != 0)
+                        return -EACCES;
+        } else {
+                return -EACCES;
+        }
+        dot = strchr(tok, '.');
+        if (!dot || (size_t)(dot - tok) >= 32)
+                return -EACCES;
+        memcpy(node, tok, (size_t)(dot - tok));
+        node[dot - tok] = '\0';
+        if (!changeset_valid_code(node))
+                return -EACCES;
+        snprintf(key, sizeof key, "hall.token.%s", node);
+        if (store_meta_get(st, key, &want) < 0 || !want || strlen(want) != 64) {
+                free(want);
+                return -EACCES;
+        }
+        sha256_hex(tok, strlen(tok), hex);
+        if (CRYPTO_memcmp(hex, want, 64) == 0)
+                r = 0;
+        free(want);
+        return r;
+}
+
+/* ---- the CGI: git http-backend ------------------------------------------------- */
+
+struct cgi {
+        struct hall *H;
+        http_conn *c;                   /* NULL once the client went away */
+        uv_process_t proc;
+        uv_pipe_t in, out;
+        uv_shutdown_t shut;
+        int nopen;                      /* handles not yet closed */
+        bool receive;                   /* a receive-pack POST (writes refs) */
+        bool exited, out_eof, in_closed, head_done, failed_write;
+        int64_t status;
+        char head[CGI_MAX_HEAD];
+        size_t headlen;
+        uint64_t bytes_in, bytes_out;
+        char node[32], what[64];
+};
+
+static void hall_ingest(struct hall *H);
+
+static void cgi_handle_closed(uv_handle_t *hd)
+{
+        struct cgi *g = hd->data;
+
+        if (--g->nopen == 0)
+                free(g);
+}
+
+static void push_done(struct hall *H)
+{
+        if (--H->pushes == 0) {
+                home_unlock_repo(H->lockfd);
+                H->lockfd = -1;
+        }
+}
+
+static void cgi_finish(struct cgi *g)
+{
+        if (!g->exited || !g->out_eof)
+                return;
+        if (g->c) {
+                http_conn_set_data(g->c, NULL);
+                if (!g->head_done)
+                        http_respond_error(g->c, 502, "backend_failed", "git http-backend gave no answer",
+                                           "git http-backend 没有应答");
+                else
+                        http_respond_end(g->c);
+                g->c = NULL;
+        }
+        hlog("%s %s: exit %lld, %llu bytes in, %llu bytes out", g->node, g->what, (long long)g->status,
+             (unsigned long long)g->bytes_in, (unsigned long long)g->bytes_out);
+        if (g->receive) {
+                push_done(g->H);
+                if (g->status == 0)
+                        hall_ingest(g->H);
+        }
+        uv_close((uv_handle_t *)&g->proc, cgi_handle_closed);
+        uv_close((uv_handle_t *)&g->out, cgi_handle_closed);
+        if (!g->in_closed) {
+                g->in_closed = true;
+                uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
+        }
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+        struct cgi *g = p->data;
+
+        g->exited = true;
+        g->status = sig ? 128 + sig : status;
+        cgi_finish(g);
+}
+
+/* The CGI's answer: "Status:" and other header lines, a blank line, the
+ * body; relayed as an HTTP response with a chunked body. */
+static void cgi_head(struct cgi *g)
+{
+        char *end = NULL, hdrs[CGI_MAX_HEAD + 64], *line;
+        size_t off = 0, hl = 0, skip;
+        int status = 200;
+
+        for (size_t i = 0; i + 1 < g->headlen && !end; i++) {
+                if (g->head[i] == '\n' && g->head[i + 1] == '\n') {
+                        end = g->head + i;
+                        skip = i + 2;
+                } else if (i + 3 < g->headlen && memcmp(g->head + i, "\r\n\r\n", 4) == 0) {
+                        end = g->head + i;
+                        skip = i + 4;
+                }
+        }
+        if (!end)
+                return;
+        *end = '\0';
+        g->head_done = true;
+        for (line = g->head; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                size_t l = strcspn(line, "\r\n");
+                if (strncasecmp(line, "Status:", 7) == 0)
+                        status = atoi(line + 7);
+                else if (l && hl + l + 3 < sizeof hdrs)
+                        hl += (size_t)snprintf(hdrs + hl, sizeof hdrs - hl, "%.*s\r\n", (int)l, line);
+        }
+        hdrs[hl] = '\0';
+        (void)off;
+        if (status < 100 || status > 599)
+                status = 502;
+        http_respond_start(g->c, status, hdrs, -1);
+        if (g->headlen > skip)
+                http_respond_write(g->c, g->head + skip, g->headlen - skip);
+}
+
+static void cgi_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *buf)
+{
+        (void)hd;
+        (void)hint;
+        buf->base = malloc(65536);
+        buf->len = buf->base ? 65536 : 0;
+}
+
+static void cgi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct cgi *g = s->data;
+
+        if (n < 0) {
+                free(buf->base);
+                uv_read_stop(s);
+                g->out_eof = true;
+                cgi_finish(g);
+                return;
+        }
+        g->bytes_out += (uint64_t)n;
+        if (n > 0 && g->c) {
+                if (!g->head_done) {
+                        size_t room = sizeof g->head - g->headlen;
+                        size_t take = (size_t)n < room ? (size_t)n : room;
+                        memcpy(g->head + g->headlen, buf->base, take);
+                        g->headlen += take;
+                        cgi_head(g);
+                        if (!g->head_done && g->headlen == sizeof g->head) {
+                                http_respond_error(g->c, 502, "backend_failed", "git http-backend sent a bad answer",
+                                                   "git http-backend 应答有误");
+                                g->c = NULL;
+                        } else if (g->head_done && take < (size_t)n) {
+                                http_respond_write(g->c, buf->base + take, (size_t)n - take);
+                        }
+                } else {
+                        http_respond_write(g->c, buf->base, (size_t)n);
+                }
+                if (g->c && http_conn_queued(g->c) > CGI_HIGH_WATER)
+                        uv_read_stop(s);        /* a slow client: on_drain resumes */
+        }
+        free(buf->base);
+}
+
+struct cgi_write {
+        uv_write_t req;
+        char *data;
+};
+
+static void cgi_written(uv_write_t *req, int status)
+{
+        struct cgi_write *w = (struct cgi_write *)req;
+        struct cgi *g = req->data;
+
+        free(w->data);
+        free(w);
+        if (status < 0)
+                g->failed_write = true;
+        if (g->c && g->in.write_queue_size < CGI_HIGH_WATER)
+                http_conn_pause(g->c, false);
+}
+
+static void front_body(http_conn *c, const char *data, size_t len)
+{
+        struct cgi *g = http_conn_data(c);
+        struct cgi_write *w;
+        uv_buf_t b;
+
+        if (!g || g->in_closed || g->failed_write)
+                return;
+        g->bytes_in += len;
+        if (!(w = malloc(sizeof *w)) || !(w->data = malloc(len))) {
+                free(w);
+                g->failed_write = true;
+                return;
+        }
+        memcpy(w->data, data, len);
+        b = uv_buf_init(w->data, (unsigned)len);
+        w->req.data = g;
+        if (uv_write(&w->req, (uv_stream_t *)&g->in, &b, 1, cgi_written) < 0) {
+                free(w->data);
+                free(w);
+                g->failed_write = true;
+                return;
+        }
+        if (g->in.write_queue_size >= CGI_HIGH_WATER)
+                http_conn_pause(c, true);       /* the backend reads slower than the client sends */
+}
+
+static void cgi_in_shut(uv_shutdown_t *req, int status)
+{
+        struct cgi *g = req->data;
+
+        (void)status;
+        if (!g->in_closed) {
+                g->in_closed = true;
+                uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
+        }
+}
+
+static void front_body_end(http_conn *c)
+{
+        struct cgi *g = http_conn_data(c);
+
+        if (!g || g->in_closed)
+                return;
+        g->shut.data = g;
+        if (uv_shutdown(&g->shut, (uv_stream_t *)&g->in, cgi_in_shut) < 0) {
+                g->in_closed = true;
+                uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
+        }
+}
+
+static void front_abort(http_conn *c)
+{
+        struct cgi *g = http_conn_data(c);
+
+        if (!g)
+                return;
+        g->c = NULL;
+        hlog("%s %s: the client went away; stopping the backend", g->node, g->what);
+        if (!g->exited)
+                uv_process_kill(&g->proc, SIGTERM);
+        if (!g->out_eof)
+                uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);     /* drain to EOF */
+}
+
+static void front_drain(http_conn *c)
+{
+        struct cgi *g = http_conn_data(c);
+
+        if (g && !g->out_eof)
+                uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+struct envb {
+        char **v;
+        size_t n, cap;
+        int ncfg;
+        bool oom;
+};
+
+static void env_add(struct envb *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void env_add(struct envb *e, const char *fmt, ...)
+{
+        va_list ap;
+        char *s = NULL;
+
+        if (e->n + 2 > e->cap) {
+                size_t nc = e->cap ? e->cap * 2 : 64;
+                char **nv = realloc(e->v, nc * sizeof *nv);
+                if (!nv) {
+                        e->oom = true;
+                        return;
+                }
+                e->v = nv;
+                e->cap = nc;
+        }
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s) {
+                e->oom = true;
+                return;
+        }
+        e->v[e->n++] = s;
+        e->v[e->n] = NULL;
+}
+
+static void env_cfg(struct envb *e, const char *key, const char *value)
+{
+        env_add(e, "GIT_CONFIG_KEY_%d=%s", e->ncfg, key);
+        env_add(e, "GIT_CONFIG_VALUE_%d=%s", e->ncfg, value);
+        e->ncfg++;
+}
+
+static void env_free(struct envb *e)
+{
+        for (size_t i = 0; i < e->n; i++)
+                free(e->v[i]);
+        free(e->v);
+}
+
+/* Hide every ref but the partitions node may hold: those present in the
+ * repository and those of the catalogue's divisions under it (a township
+ * relaying a village's first change set). The county sees everything. */
+static void env_visibility(struct hall *H, struct envb *e, const char *node)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char last[32] = "";
+
+        if (strcmp(node, H->h.node) == 0)
+                return;
+        env_cfg(e, "transfer.hideRefs", "refs/");
+        if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") == 0) {
+                while (git_reference_next(&ref, it) == 0) {
+                        char part[32], writer[32], v[64];
+                        if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                            feed_entitled(node, part) && strcmp(part, last) != 0) {
+                                snprintf(v, sizeof v, "!" FEED_PREFIX "%s", part);
+                                env_cfg(e, "transfer.hideRefs", v);
+                                snprintf(last, sizeof last, "%s", part);
+                        }
+                        git_reference_free(ref);
+                }
+                git_reference_iterator_free(it);
+        }
+        for (size_t i = 0; i < catalog_ndivisions(H->h.cat); i++) {
+                const struct cat_division *d = catalog_division(H->h.cat, i);
+                char v[64];
+                if (feed_entitled(node, d->code)) {
+                        snprintf(v, sizeof v, "!" FEED_PREFIX "%s", d->code);
+                        env_cfg(e, "transfer.hideRefs", v);
+                }
+        }
+}
+
+static void respond_401(http_conn *c, const char *en, const char *zh)
+{
+        char body[512];
+
+        snprintf(body, sizeof body, "{\"error\":\"unauthorized\",\"message\":{\"en\":\"%s\",\"zh\":\"%s\"}}\n", en, zh);
+        http_respond_start(c, 401,
+                           "WWW-Authenticate: Basic realm=\"daiban hall\"\r\n"
+                           "Content-Type: application/json; charset=utf-8\r\n",
+                           (int64_t)strlen(body));
+        http_respond_write(c, body, strlen(body));
+        http_respond_end(c);
+}
+
+static void front_request(http_conn *c, const struct http_request *req)
+{
+        struct hall *H = http_server_data(http_conn_server(c));
+        const char *rest, *service = NULL;
+        char node[32] = "";
+        struct envb e = { 0 };
+        struct cgi *g;
+        uv_process_options_t po;
+        uv_stdio_container_t stdio[3];
+        const char *ctype, *cenc;
+        char *args[2];
+        int r;
+
+        if (strcmp(req->path, "/health") == 0 && strcmp(req->method, "GET") == 0) {
+                char body[128];
+                snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"role\":\"hall\"}\n", H->h.node);
+                http_respond(c, 200, "application/json", body, strlen(body));
+                return;
+        }
+        if (strncmp(req->path, "/feeds/", 7) != 0) {
+                http_respond_error(c, 404, "not_found", "no such path: the hall serves git at /feeds",
+                                   "路径不存在：服务端的 git 地址为 /feeds");
+                return;
+        }
+        rest = req->path + 7;
+        if (strcmp(rest, "info/refs") == 0 && strcmp(req->method, "GET") == 0) {
+                if (strcmp(req->query, "service=git-upload-pack") == 0)
+                        service = "upload-pack advertisement";
+                else if (strcmp(req->query, "service=git-receive-pack") == 0)
+                        service = "receive-pack advertisement";
+        } else if (strcmp(rest, "git-upload-pack") == 0 && strcmp(req->method, "POST") == 0) {
+                service = "fetch";
+        } else if (strcmp(rest, "git-receive-pack") == 0 && strcmp(req->method, "POST") == 0) {
+                service = "push";
+        }
+        if (!service) {
+                http_respond_error(c, 404, "not_found", "not a git smart-HTTP request (a dumb-HTTP client?)",
+                                   "不是 git 智能 HTTP 请求");
+                return;
+        }
+        r = token_node(H->h.st, req, node);
+        if (r == -ENOENT) {
+                respond_401(c, "a token is needed: daiban remote set URL --token TOKEN",
+                            "需要令牌：daiban remote set URL --token TOKEN");
+                return;
+        }
+        if (!req->tls && !req->peer_loopback) {
+                hlog("refused %s: a token over plain HTTP", req->peer);
+                http_respond_error(c, 403, "insecure", "tokens are refused over plain HTTP except on loopback; use https://",
+                                   "除本机外，令牌不能通过明文 HTTP 发送；请使用 https://");
+                return;
+        }
+        if (r < 0) {
+                hlog("refused %s: wrong or revoked token (%s)", req->peer, service);
+                respond_401(c, "wrong or revoked token; ask the county for a new one (daiban hall token NODE)",
+                            "令牌错误或已作废；请向县里申请新令牌（daiban hall token NODE）");
+                return;
+        }
+        bool receive = strcmp(service, "push") == 0;
+        if (receive && H->pushes == 0) {
+                int fd = home_trylock_repo(&H->h);
+                if (fd < 0) {
+                        http_respond_error(c, 503, "busy", "the county's repository is busy; sync again in a moment",
+                                           "县级仓库正忙，请稍后再同步");
+                        return;
+                }
+                H->lockfd = fd;
+        }
+        if (!(g = calloc(1, sizeof *g))) {
+                if (receive && H->pushes == 0) {
+                        home_unlock_repo(H->lockfd);
+                        H->lockfd = -1;
+                }
+                http_respond_error(c, 503, "busy", "out of memory", "内存不足");
+                return;
+        }
+        if (receive)
+                H->pushes++;
+        g->H = H;
+        g->c = c;
+        g->receive = receive;
+        snprintf(g->node, sizeof g->node, "%s", node);
+        snprintf(g->what, sizeof g->what, "%s", service);
+
+        /* CGI/1.1 and git's own variables */
+        env_add(&e, "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+        env_add(&e, "HOME=%s", H->home_abs);
+        env_add(&e, "LANG=C.UTF-8");
+        env_add(&e, "GATEWAY_INTERFACE=CGI/1.1");
+        env_add(&e, "GIT_PROJECT_ROOT=%s", H->home_abs);
+        env_add(&e, "GIT_HTTP_EXPORT_ALL=1");
+        env_add(&e, "GIT_CONFIG_NOSYSTEM=1");
+        env_add(&e, "PATH_INFO=/repo/%s", rest);
+        env_add(&e, "REQUEST_METHOD=%s", req->method);
+        env_add(&e, "QUERY_STRING=%s", req->query);
+        env_add(&e, "REMOTE_USER=%s", node);
+        env_add(&e, "REMOTE_ADDR=%s", req->peer);
+        if ((ctype = http_header_get(req, "Content-Type")))
+                env_add(&e, "CONTENT_TYPE=%s", ctype);
+        if (req->content_length >= 0)
+                env_add(&e, "CONTENT_LENGTH=%lld", (long long)req->content_length);
+        if ((cenc = http_header_get(req, "Content-Encoding")))
+                env_add(&e, "HTTP_CONTENT_ENCODING=%s", cenc);
+        env_add(&e, "DAIBAN_HOME=%s", H->home_abs);
+        env_add(&e, "DAIBAN_PUSHER=%s", node);
+        env_cfg(&e, "http.uploadpack", "true");
+        env_cfg(&e, "http.receivepack", "true");
+        env_cfg(&e, "core.hooksPath", H->hooks);
+        env_cfg(&e, "receive.denyNonFastForwards", "true");
+        env_cfg(&e, "receive.denyDeletes", "true");
+        env_cfg(&e, "receive.fsckObjects", "true");
+        {
+                char v[32];
+                snprintf(v, sizeof v, "%llu", (unsigned long long)H->max_body);
+                env_cfg(&e, "receive.maxInputSize", v);
+        }
+        env_cfg(&e, "uploadpack.allowTipSHA1InWant", "false");
+        env_cfg(&e, "uploadpack.allowReachableSHA1InWant", "false");
+        env_cfg(&e, "uploadpack.allowAnySHA1InWant", "false");
+        env_visibility(H, &e, node);
+        env_add(&e, "GIT_CONFIG_COUNT=%d", e.ncfg);
+
+        memset(&po, 0, sizeof po);
+        args[0] = H->backend;
+        args[1] = NULL;
+        po.file = H->backend;
+        po.args = args;
+        po.env = e.v;
+        po.exit_cb = on_exit_cb;
+        uv_pipe_init(H->loop, &g->in, 0);
+        uv_pipe_init(H->loop, &g->out, 0);
+        g->in.data = g->out.data = g->proc.data = g;
+        stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+        stdio[0].data.stream = (uv_stream_t *)&g->in;
+        stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        stdio[1].data.stream = (uv_stream_t *)&g->out;
+        stdio[2].flags = UV_INHERIT_FD;
+        stdio[2].data.fd = 2;
+        po.stdio = stdio;
+        po.stdio_count = 3;
+        g->nopen = 3;
+        r = e.oom ? UV_ENOMEM : uv_spawn(H->loop, &g->proc, &po);
+        env_free(&e);
+        if (r < 0) {
+                hlog("cannot start %s: %s", H->backend, uv_strerror(r));
+                g->c = NULL;
+                g->in_closed = true;
+                uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
+                uv_close((uv_handle_t *)&g->out, cgi_handle_closed);
+                g->nopen = 2;
+                if (receive)
+                        push_done(H);
+                http_respond_error(c, 500, "backend_failed", "cannot start git http-backend", "无法启动 git http-backend");
+                return;
+        }
+        http_conn_set_data(c, g);
+        uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);
+}
+
+/* ---- ingest ------------------------------------------------------------------------ */
+
+/* Commit the county's own new events and ingest every feed that moved.
+ * Not while a push may be writing refs (the repository lock is then the
+ * push's): it runs when the last push ends. */
+static void hall_ingest(struct hall *H)
+{
+        struct feed_report rep = { 0 };
+        int fd;
+
+        if (H->pushes > 0) {
+                H->ingest_wanted = true;
+                return;
+        }
+        if ((fd = home_trylock_repo(&H->h)) < 0) {
+                H->ingest_wanted = true;        /* a CLI holds it: the next tick */
+                return;
+        }
+        H->ingest_wanted = false;
+        feed_commit_local(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
+        feed_ingest(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
+        home_unlock_repo(fd);
+        if (rep.committed || rep.ingested_events || rep.refused)
+                hlog("ingest: %d change sets made (%ld events); %ld events from %d feeds (%ld already held); %d refused",
+                     rep.committed, rep.committed_events, rep.ingested_events, rep.ingested_feeds, rep.duplicate_events,
+                     rep.refused);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+        hall_ingest(t->data);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+        struct hall *H = s->data;
+
+        hlog("signal %d: stopping", signum);
+        http_server_stop(H->srv);
+        H->srv = NULL;
+        uv_timer_stop(&H->tick);
+        uv_close((uv_handle_t *)&H->tick, NULL);
+        uv_close((uv_handle_t *)&H->sig[0], NULL);
+        uv_close((uv_handle_t *)&H->sig[1], NULL);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static const char usage_hall[] =
+        "Usage: daiban hall serve [--listen HOST:PORT] [--cert FILE --key FILE] [--max-body BYTES]\n"
+        "                         [--max-conns N] [--home DIR]\n"
+        "       daiban hall token NODE [--revoke] [--home DIR]\n"
+        "       daiban hall pin --cert FILE\n"
+        "\n"
+        "The county hall: serves this county home's feeds to its townships and\n"
+        "villages over git smart HTTP (stock git http-backend behind daiban's own\n"
+        "front), at http(s)://HOST:PORT/feeds.\n"
+        "\n"
+        "  serve   listen (default " HALL_DEFAULT_LISTEN "); with --cert and --key it\n"
+        "          serves HTTPS and prints the certificate's pin. Beyond loopback\n"
+        "          HTTPS is required: tokens are never accepted over plain HTTP.\n"
+        "          --max-body caps one push (default 64 MiB); --max-conns the\n"
+        "          connections (default 256). SIGINT/SIGTERM stop it.\n"
+        "  token   issue the token of a node of this county (printed once, stored\n"
+        "          hashed); a new token replaces the old one; --revoke removes it.\n"
+        "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n";
+
+static int hall_token(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "revoke", no_argument, NULL, 'r' }, { NULL, 0, NULL, 0 },
+        };
+        const char *homeopt = NULL, *node;
+        bool revoke = false;
+        struct home h;
+        unsigned char rnd[24];
+        char tok[128], hex[65], key[64];
+        int c, r;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c == 'H')
+                        homeopt = optarg;
+                else if (c == 'r')
+                        revoke = true;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        node = argv[optind];
+        if ((r = home_open(home_path(homeopt), &h)))
+                return r;
+        if (strcmp(h.role, "county") != 0) {
+                cli_error("%s", cli_msg("tokens are issued by the county hall's home; this home is not the county's",
+                                        "令牌只能由县级服务端签发；本目录不是县级节点"));
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        if (!catalog_find_division(h.cat, node) || !feed_entitled(h.node, node)) {
+                cli_error(cli_msg("%s is not a division of this county in the catalogue (divisions.csv)",
+                                  "%s 不是本县目录（divisions.csv）中的行政区划"),
+                          node);
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        snprintf(key, sizeof key, "hall.token.%s", node);
+        if (!revoke) {
+                if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+                        cli_error("cannot read random bytes: %s", strerror(errno));
+                        home_close(&h);
+                        return EXIT_REFUSED;
+                }
+                int n = snprintf(tok, sizeof tok, "%s.", node);
+                for (size_t i = 0; i < sizeof rnd; i++)
+                        n += snprintf(tok + n, sizeof tok - (size_t)n, "%02x", rnd[i]);
+                sha256_hex(tok, strlen(tok), hex);
+        }
+        if (store_begin(h.st) < 0 || store_meta_set(h.st, key, revoke ? "" : hex) < 0 || store_commit(h.st) < 0) {
+                cli_error(cli_msg("cannot store the token: %s", "无法保存令牌：%s"), store_errmsg(h.st));
+                store_rollback(h.st);
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        if (revoke)
+                printf(cli_msg("token of %s revoked\n", "已作废 %s 的令牌\n"), node);
+        else
+                printf("%s\n", tok);
+        home_close(&h);
+        return 0;
+}
+
+static int hall_pin(int argc, char **argv)
+{
+        static const struct option lo[] = { { "cert", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 } };
+        const char *cert = NULL;
+        char hex[65], err[512];
+        int c;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c == 'c')
+                        cert = optarg;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (!cert || optind != argc) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        if (tls_cert_pin(cert, hex, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                return EXIT_REFUSED;
+        }
+        printf("%s\n", hex);
+        return 0;
+}
+
+/* The hook receive-pack runs before it moves any ref: stdin holds
+ * "<old> <new> <ref>" lines; the pushed objects are in the quarantine
+ * (GIT_QUARANTINE_PATH) until every ref is accepted. Its stderr reaches
+ * the pusher as "remote: ..." lines. */
+static int hall_pre_receive(int argc, char **argv)
+{
+        const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
+        const char *quarantine = getenv("GIT_QUARANTINE_PATH");
+        struct home h;
+        git_repository *repo = NULL;
+        git_odb *odb = NULL;
+        char line[1024], path[PATH_MAX + 8];
+        int refused = 0, nlines = 0, r;
+
+        (void)argc;
+        (void)argv;
+        if (!pusher || !home) {
+                cli_error("%s", "this is the hall's pre-receive hook; git receive-pack runs it, behind 'daiban hall serve'");
+                return EXIT_USAGE;
+        }
+        if ((r = home_open(home, &h)))
+                return r;
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", h.dir);
+        if (git_repository_open_bare(&repo, path) < 0 || git_repository_odb(&odb, repo) < 0 ||
+            (quarantine && git_odb_add_disk_alternate(odb, quarantine) < 0)) {
+                fprintf(stderr, "daiban: cannot open the county's repository: %s\n",
+                        git_error_last() ? git_error_last()->message : "?");
+                refused = 1;
+                goto out;
+        }
+        while (fgets(line, sizeof line, stdin)) {
+                char old[64], new[64], ref[512], part[32], writer[32], err[768];
+                git_oid o, n;
+                if (++nlines > 10000 || sscanf(line, "%63s %63s %511s", old, new, ref) != 3 ||
+                    git_oid_fromstr(&o, old) < 0 || git_oid_fromstr(&n, new) < 0) {
+                        fprintf(stderr, "daiban: refused: a malformed ref update\n");
+                        refused++;
+                        break;
+                }
+                if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
+                    strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
+                        fprintf(stderr, "daiban: refused %s: only feeds (refs/feeds/<partition>/<writer>) can be pushed\n",
+                                ref);
+                        refused++;
+                        continue;
+                }
+                if (!feed_may_write(pusher, part, writer)) {
+                        fprintf(stderr, "daiban: refused %s: node %s may not write the feed of %s in partition %s\n", ref,
+                                pusher, writer, part);
+                        refused++;
+                        continue;
+                }
+                if (git_oid_is_zero(&n)) {
+                        fprintf(stderr, "daiban: refused %s: feeds are never deleted\n", ref);
+                        refused++;
+                        continue;
+                }
+                if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) && git_graph_descendant_of(repo, &n, &o) != 1) {
+                        fprintf(stderr, "daiban: refused %s: not a fast-forward; a feed is never rewritten\n", ref);
+                        refused++;
+                        continue;
+                }
+                if (feed_verify(h.st, repo, ref, &n, err, sizeof err) < 0) {
+                        fprintf(stderr, "daiban: %s\n", err);
+                        refused++;
+                        continue;
+                }
+        }
+out:
+        git_odb_free(odb);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        home_close(&h);
+        return refused ? EXIT_REFUSED : 0;
+}
+
+static int write_hook(struct hall *H)
+{
+        char exe[PATH_MAX], path[PATH_MAX + 32];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        FILE *f;
+
+        if (n <= 0)
+                return -1;
+        exe[n] = '\0';
+        if (strchr(exe, '\''))
+                return -1;
+        snprintf(H->hooks, sizeof H->hooks, "%s/hall/hooks", H->home_abs);
+        snprintf(path, sizeof path, "%s/hall", H->home_abs);
+        mkdir(path, 0755);
+        mkdir(H->hooks, 0755);
+        snprintf(path, sizeof path, "%s/pre-receive", H->hooks);
+        if (!(f = fopen(path, "w")))
+                return -1;
+        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve': check every push before git moves a ref\nexec '%s' hall pre-receive\n",
+                exe);
+        if (fclose(f) != 0 || chmod(path, 0755) < 0)
+                return -1;
+        return 0;
+}
+
+static int find_backend(char *out, size_t len)
+{
+        FILE *p = popen("git --exec-path 2>/dev/null", "r");
+        char dir[PATH_MAX] = "";
+
+        if (!p)
+                return -1;
+        if (!fgets(dir, sizeof dir, p))
+                dir[0] = '\0';
+        pclose(p);
+        dir[strcspn(dir, "\n")] = '\0';
+        if (!dir[0])
+                return -1;
+        snprintf(out, len, "%s/git-http-backend", dir);
+        return access(out, X_OK);
+}
+
+static int hall_serve(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
+                { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+                { "max-body", required_argument, NULL, 'b' }, { "max-conns", required_argument, NULL, 'n' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
+        struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000 };
+        struct http_handler hh = { front_request, front_body, front_body_end, front_abort, front_drain };
+        struct hall H;
+        char err[512], path[PATH_MAX + 8], pin[65] = "";
+        int c, r = EXIT_REFUSED;
+
+        memset(&H, 0, sizeof H);
+        H.lockfd = -1;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                char *end;
+                if (c == 'H')
+                        homeopt = optarg;
+                else if (c == 'l')
+                        listen = optarg;
+                else if (c == 'c')
+                        cert = optarg;
+                else if (c == 'k')
+                        key = optarg;
+                else if (c == 'b' && (lim.max_body = strtoull(optarg, &end, 10)) > 0 && !*end)
+                        ;
+                else if (c == 'n' && (lim.max_conns = (unsigned)strtoul(optarg, &end, 10)) > 0 && !*end)
+                        ;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc || !cert != !key) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        if (!cert && strncmp(listen, "127.", 4) != 0 && strncmp(listen, "[::1]", 5) != 0 &&
+            strncmp(listen, "localhost:", 10) != 0) {
+                cli_error("%s", cli_msg("serving beyond this machine needs HTTPS: give --cert and --key (tokens are"
+                                        " never accepted over plain HTTP)",
+                                        "对外提供服务须使用 HTTPS：请给出 --cert 和 --key（令牌不能通过明文 HTTP 发送）"));
+                return EXIT_USAGE;
+        }
+        H.max_body = lim.max_body;
+        if ((r = home_open(home_path(homeopt), &H.h)))
+                return r;
+        r = EXIT_REFUSED;
+        if (strcmp(H.h.role, "county") != 0) {
+                cli_error(cli_msg("the hall serves a county's home; this home is a %s's",
+                                        "服务端只能运行在县级节点；本节点为%s"),
+                          H.h.role);
+                goto out_home;
+        }
+        if (!realpath(H.h.dir, H.home_abs)) {
+                cli_error("cannot resolve %s: %s", H.h.dir, strerror(errno));
+                goto out_home;
+        }
+        if (find_backend(H.backend, sizeof H.backend) < 0) {
+                cli_error("%s", cli_msg("git http-backend was not found: install git (apt-get install git)",
+                                        "找不到 git http-backend：请安装 git（apt-get install git）"));
+                goto out_home;
+        }
+        if (write_hook(&H) < 0) {
+                cli_error(cli_msg("cannot write the hall's hook under %s/hall", "无法写入 %s/hall 下的钩子"), H.home_abs);
+                goto out_home;
+        }
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", H.home_abs);
+        if (git_repository_open_bare(&H.repo, path) < 0) {
+                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
+                          git_error_last() ? git_error_last()->message : "?");
+                goto out_git;
+        }
+        if (cert) {
+                if (!(H.tls = tls_ctx_new(cert, key, err, sizeof err)) || tls_cert_pin(cert, pin, err, sizeof err) < 0) {
+                        cli_error("%s", err);
+                        goto out_git;
+                }
+        }
+        H.loop = uv_default_loop();
+        if (http_server_start(H.loop, listen, H.tls, &lim, &hh, &H, &H.srv, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                goto out_git;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        uv_timer_init(H.loop, &H.tick);
+        H.tick.data = &H;
+        uv_timer_start(&H.tick, on_tick, 0, HALL_TICK_MS);
+        for (int i = 0; i < 2; i++) {
+                uv_signal_init(H.loop, &H.sig[i]);
+                H.sig[i].data = &H;
+                uv_signal_start(&H.sig[i], on_signal, i ? SIGTERM : SIGINT);
+        }
+        {
+                char host[128];
+                snprintf(host, sizeof host, "%s", listen);
+                char *colon = strrchr(host, ':');
+                if (colon)
+                        *colon = '\0';
+                printf(cli_msg("hall %s serving %s://%s:%d/feeds\n", "县级服务端 %s 已启动：%s://%s:%d/feeds\n"), H.h.node,
+                       cert ? "https" : "http", host, http_server_port(H.srv));
+                if (cert)
+                        printf(cli_msg("certificate pin (for 'daiban remote set --pin'): %s\n",
+                                       "证书指纹（用于“daiban remote set --pin”）：%s\n"),
+                               pin);
+                fflush(stdout);
+        }
+        uv_run(H.loop, UV_RUN_DEFAULT);
+        uv_loop_close(H.loop);
+        r = 0;
+out_git:
+        git_repository_free(H.repo);
+        git_libgit2_shutdown();
+        tls_ctx_free(H.tls);
+out_home:
+        home_unlock_repo(H.lockfd);
+        home_close(&H.h);
+        return r;
+}
+
+static int cmd_hall(int argc, char **argv)
+{
+        static const struct cli_command sub[] = {
+                { "serve", "Serve this county home's feeds over HTTP(S)", usage_hall, hall_serve },
+                { "token", "Issue (or revoke) a node's token", usage_hall, hall_token },
+                { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
+                { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },
+                { NULL, NULL, NULL, NULL },
+        };
+
+        return cli_dispatch("daiban hall", "The county hall: feeds over git smart HTTP", sub, argc - 1, argv + 1);
+}
+
+const struct cli_command hall_commands[] = {
+        { "hall", "The county hall: serve feeds over HTTPS, issue tokens", NULL, cmd_hall },
+        { NULL, NULL, NULL, NULL },
+};

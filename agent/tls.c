@@ -1,0 +1,190 @@
+/* TLS over memory BIOs with OpenSSL. See tls.h. The read BIO takes what
+ * the socket delivered, the write BIO collects what must be sent; the
+ * caller moves bytes between them and libuv. */
+#include "agent/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+struct tls_ctx {
+        SSL_CTX *ctx;
+};
+
+struct tls_conn {
+        SSL *ssl;
+        BIO *rbio, *wbio;       /* owned by ssl */
+};
+
+static void ssl_err(char *err, size_t errlen, const char *what, const char *file)
+{
+        unsigned long e = ERR_get_error();
+        char buf[256] = "";
+
+        if (e)
+                ERR_error_string_n(e, buf, sizeof buf);
+        snprintf(err, errlen, "%s %s: %s", what, file, buf[0] ? buf : "unknown TLS error");
+        ERR_clear_error();
+}
+
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+{
+        struct tls_ctx *t = calloc(1, sizeof *t);
+
+        if (!t || !(t->ctx = SSL_CTX_new(TLS_server_method()))) {
+                snprintf(err, errlen, "out of memory");
+                free(t);
+                return NULL;
+        }
+        SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+        SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
+                ssl_err(err, errlen, "cannot use the certificate", cert);
+                goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+                ssl_err(err, errlen, "cannot use the key", key);
+                goto fail;
+        }
+        if (SSL_CTX_check_private_key(t->ctx) != 1) {
+                ssl_err(err, errlen, "the key does not match the certificate", cert);
+                goto fail;
+        }
+        return t;
+fail:
+        tls_ctx_free(t);
+        return NULL;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+        if (!t)
+                return;
+        SSL_CTX_free(t->ctx);
+        free(t);
+}
+
+int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen)
+{
+        FILE *f = fopen(cert, "r");
+        X509 *x = NULL;
+        unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        int len, r = -1;
+
+        if (!f) {
+                snprintf(err, errlen, "cannot open %s", cert);
+                return -1;
+        }
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        if (!x) {
+                ssl_err(err, errlen, "no PEM certificate in", cert);
+                return -1;
+        }
+        len = i2d_X509(x, &der);
+        if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32) {
+                for (unsigned i = 0; i < 32; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+                r = 0;
+        } else {
+                ssl_err(err, errlen, "cannot encode the certificate", cert);
+        }
+        OPENSSL_free(der);
+        X509_free(x);
+        return r;
+}
+
+struct tls_conn *tls_conn_new(struct tls_ctx *t)
+{
+        struct tls_conn *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return NULL;
+        c->ssl = SSL_new(t->ctx);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        if (!c->ssl || !c->rbio || !c->wbio) {
+                SSL_free(c->ssl);
+                BIO_free(c->rbio);
+                BIO_free(c->wbio);
+                free(c);
+                return NULL;
+        }
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_accept_state(c->ssl);
+        return c;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+        if (!c)
+                return;
+        SSL_free(c->ssl);
+        free(c);
+}
+
+int tls_conn_input(struct tls_conn *c, const char *data, size_t len, tls_plain_fn plain, void *ud)
+{
+        char buf[16384];
+        int n;
+
+        if (len && BIO_write(c->rbio, data, (int)len) != (int)len)
+                return -1;
+        for (;;) {
+                n = SSL_read(c->ssl, buf, sizeof buf);
+                if (n > 0) {
+                        plain(ud, buf, (size_t)n);
+                        continue;
+                }
+                switch (SSL_get_error(c->ssl, n)) {
+                case SSL_ERROR_WANT_READ:
+                case SSL_ERROR_WANT_WRITE:
+                        return 0;
+                case SSL_ERROR_ZERO_RETURN:
+                        return 0;       /* close_notify: the socket's EOF follows */
+                default:
+                        ERR_clear_error();
+                        return -1;
+                }
+        }
+}
+
+int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
+{
+        const char *p = data;
+
+        while (len) {
+                int n = SSL_write(c->ssl, p, len > 65536 ? 65536 : (int)len);
+                if (n <= 0) {
+                        ERR_clear_error();
+                        return -1;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+char *tls_conn_take_output(struct tls_conn *c, size_t *ret_len)
+{
+        size_t n = (size_t)BIO_pending(c->wbio);
+        char *buf;
+
+        if (!n)
+                return NULL;
+        if (!(buf = malloc(n)))
+                return NULL;
+        if (BIO_read(c->wbio, buf, (int)n) != (int)n) {
+                free(buf);
+                return NULL;
+        }
+        *ret_len = n;
+        return buf;
+}
