@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "forms/catalog.h"
+#include "forms/validate.h"
 #include "tests/harness.h"
 
 static catalog *load_sample(void)
@@ -262,6 +263,105 @@ TEST(bundle_conflicts_are_catalogue_errors)
         CHECK(catalog_find_bundle(cat, "YJS-SHS-001") == NULL);
         catalog_free(cat);
         free(fields);
+}
+
+TEST(bundle_choice_list_conflict_is_a_catalogue_error)
+{
+        char *fields = read_sheet("fields.csv");
+        catalog *cat = NULL;
+        const char *dir;
+
+        /* both matters of YJS-GL-001 ask hukou_type, from different lists */
+        fields = replace(fields, "MZ-GLJT-001,bank_account,bank_account,收款银行账号,Bank account for payment,yes,,,,,\n",
+                         "MZ-GLJT-001,bank_account,bank_account,收款银行账号,Bank account for payment,yes,,,,,\n"
+                         "MZ-GLJT-001,hukou_type,select_one,户籍性质,Household type,yes,,,,tier,\n");
+        fields = replace(fields, "MZ-LNYDZ-001,address,text,现居住地址,Current address,yes,,,,,\n",
+                         "MZ-LNYDZ-001,address,text,现居住地址,Current address,yes,,,,,\n"
+                         "MZ-LNYDZ-001,hukou_type,select_one,户籍性质,Household type,yes,,,,hukou,\n");
+        dir = broken_copy("fields.csv", fields);
+        CHECK_INT(catalog_load(dir, &cat), ==, 0);
+        CHECK(has_diag(cat, "bundles.csv", 3, 0, "shared field 'hukou_type' has conflicting choice lists"));
+        CHECK_INT(catalog_nerrors(cat), ==, 1);
+        CHECK(catalog_find_bundle(cat, "YJS-GL-001") == NULL);
+        CHECK(catalog_find_bundle(cat, "YJS-SHS-001") != NULL);
+        catalog_free(cat);
+        free(fields);
+}
+
+/* fields.csv with the optional min_rows/max_rows columns, the members
+ * repeat of MZ-DB-001 (line 24) given `rows` (",MIN,MAX"). */
+static const char *rows_copy(const char *rows, const char *extra_from, const char *extra_to)
+{
+        char *fields = read_sheet("fields.csv");
+        char members[256];
+        const char *dir;
+
+        fields = replace(fields, "relevant,choices,hint_zh\n", "relevant,choices,hint_zh,min_rows,max_rows\n");
+        snprintf(members, sizeof members, "家庭成员条数须与人数一致,,,%s\n", rows);
+        fields = replace(fields, "家庭成员条数须与人数一致,,,\n", members);
+        if (extra_from)
+                fields = replace(fields, extra_from, extra_to);
+        dir = broken_copy("fields.csv", fields);
+        free(fields);
+        return dir;
+}
+
+TEST(repeat_min_and_max_rows)
+{
+        catalog *cat = load_sample();
+        const struct cat_matter *m = catalog_find_matter(cat, "MZ-DB-001");
+        struct form_problems p;
+        json_t *d;
+        int32_t today;
+
+        /* defaults: a required repeat needs 1 row, at most 50 */
+        CHECK_INT(m->fields[5].min_rows, ==, 1);
+        CHECK_INT(m->fields[5].max_rows, ==, 50);
+        catalog_free(cat);
+        cat = NULL;
+
+        CHECK_INT(catalog_load(rows_copy(",2,3", NULL, NULL), &cat), ==, 0);
+        CHECK_INT(catalog_nerrors(cat), ==, 0);
+        m = catalog_find_matter(cat, "MZ-DB-001");
+        CHECK_INT(m->fields[5].min_rows, ==, 2);
+        CHECK_INT(m->fields[5].max_rows, ==, 3);
+        /* an application with one row: repeat_min; with four: repeat_max */
+        cal_date_parse("2026-11-24", &today);
+        form_problems_init(&p);
+        d = json_pack("{s:[{}]}", "members");
+        form_validate(catalog_find_form(cat, "MZ-DB-001"), d, today, &p, NULL);
+        bool found = false;
+        for (size_t i = 0; i < p.n; i++)
+                found = found || (strcmp(p.v[i].path, "members") == 0 && strcmp(p.v[i].code, "repeat_min") == 0 &&
+                                  strstr(p.v[i].msg_en, "at least 2 rows") && p.v[i].msg_zh[0]);
+        CHECK(found);
+        json_decref(d);
+        form_problems_reset(&p);
+        d = json_pack("{s:[{},{},{},{}]}", "members");
+        form_validate(catalog_find_form(cat, "MZ-DB-001"), d, today, &p, NULL);
+        found = false;
+        for (size_t i = 0; i < p.n; i++)
+                found = found || (strcmp(p.v[i].path, "members") == 0 && strcmp(p.v[i].code, "repeat_max") == 0 &&
+                                  strstr(p.v[i].msg_en, "at most 3 rows"));
+        CHECK(found);
+        json_decref(d);
+        form_problems_finish(&p);
+        catalog_free(cat);
+        cat = NULL;
+
+        /* beyond the hard cap, min above max, and on a field that is not a repeat */
+        CHECK_INT(catalog_load(rows_copy(",0,201", NULL, NULL), &cat), ==, 0);
+        CHECK(has_diag(cat, "fields.csv", 24, 0, "max_rows must be an integer from 1 to 200"));
+        catalog_free(cat);
+        cat = NULL;
+        CHECK_INT(catalog_load(rows_copy(",5,3", NULL, NULL), &cat), ==, 0);
+        CHECK(has_diag(cat, "fields.csv", 24, 0, "min_rows (5) is larger than max_rows (3)"));
+        catalog_free(cat);
+        cat = NULL;
+        CHECK_INT(catalog_load(rows_copy(",,", "RS-YL-001,phone,phone,联系电话,Phone,yes,,,,,\n",
+                                         "RS-YL-001,phone,phone,联系电话,Phone,yes,,,,,,1,2\n"), &cat), ==, 0);
+        CHECK(has_diag(cat, "fields.csv", 4, 0, "min_rows/max_rows apply to begin_repeat only"));
+        catalog_free(cat);
 }
 
 TEST(bad_dates_and_levels)

@@ -167,6 +167,59 @@ TEST(cell_size_limit)
         free(s);
 }
 
+TEST(row_limit)
+{
+        /* CSV_MAX_ROWS records are read (the header is one of them, as in
+         * the spreadsheet's row numbers); one more is refused at its line.
+         * Blank rows do not count. */
+        size_t n = (size_t)CSV_MAX_ROWS + 1;
+        char *s = malloc(n * 3 + 8), *o = s;
+        struct csv_error err;
+        csv *c = NULL;
+
+        CHECK(s);
+        o += sprintf(o, "\n\n");
+        for (size_t i = 0; i < (size_t)CSV_MAX_ROWS; i++) {
+                *o++ = 'x';
+                *o++ = '\n';
+        }
+        *o = '\0';
+        CHECK_INT(csv_decode(s, (size_t)(o - s), &c, &err), ==, 0);
+        CHECK_INT(csv_nrows(c), ==, CSV_MAX_ROWS);
+        csv_free(c);
+        c = NULL;
+        o += sprintf(o, "y\n");
+        CHECK_INT(csv_decode(s, (size_t)(o - s), &c, &err), ==, -EINVAL);
+        CHECK(c == NULL);
+        CHECK(strstr(err.msg, "more than"));
+        CHECK_INT(err.line, ==, CSV_MAX_ROWS + 3);
+        free(s);
+}
+
+TEST(column_limit)
+{
+        char *s = malloc((size_t)CSV_MAX_COLS * 2 + 8);
+        struct csv_error err;
+        csv *c = NULL;
+        size_t n = 0;
+
+        CHECK(s);
+        for (int i = 0; i < CSV_MAX_COLS; i++)
+                n += (size_t)sprintf(s + n, i ? ",x" : "x");
+        s[n++] = '\n';
+        s[n] = '\0';
+        CHECK_INT(csv_decode(s, n, &c, &err), ==, 0);
+        CHECK_INT(csv_row(c, 0)->ncells, ==, CSV_MAX_COLS);
+        csv_free(c);
+        c = NULL;
+        n--;
+        n += (size_t)sprintf(s + n, ",x\n");
+        CHECK_INT(csv_decode(s, n, &c, &err), ==, -EINVAL);
+        CHECK(strstr(err.msg, "columns"));
+        CHECK_INT(err.line, ==, 1);
+        free(s);
+}
+
 TEST(utf8_validation)
 {
         CHECK(utf8_valid("abc", 3));

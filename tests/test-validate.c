@@ -292,6 +292,18 @@ TEST(wrong_json_types_and_sizes)
         form_validate(catalog_find_form(cat, "MZ-DB-001"), d, today, &p, NULL);
         CHECK(find(&p, "members", "repeat_max"));
         json_decref(d);
+        form_problems_reset(&p);
+
+        /* more keys than FORM_MAX_KEYS: refused as a whole */
+        d = json_object();
+        for (int i = 0; i < FORM_MAX_KEYS + 1; i++) {
+                char key[32];
+                snprintf(key, sizeof key, "k%d", i);
+                json_object_set_new(d, key, json_string("x"));
+        }
+        form_validate(catalog_find_form(cat, "RS-YL-001"), d, today, &p, NULL);
+        CHECK(find(&p, "", "too_many_fields"));
+        json_decref(d);
         form_problems_finish(&p);
         free(big);
 }

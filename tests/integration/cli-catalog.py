@@ -80,6 +80,7 @@ class Catalogue(unittest.TestCase):
         self.edit(d, "bundles.csv", "MZ-GLJT-001;MZ-LNYDZ-001", "MZ-GLJT-001;MZ-NOPE-001")
         self.edit(d, "divisions.csv", "330225200,东陈乡,township", "330225200,东陈乡,hamlet")
         self.edit(d, "calendar.csv", "2026-05-09,workday", "2026-05-32,workday")
+        self.edit(d, "fields.csv", "RS-SZF-001,heir_id,id_number,", "RS-SZF-001,heir_id,text,")
         r = run("catalog", "check", d)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
@@ -95,6 +96,8 @@ class Catalogue(unittest.TestCase):
         self.assertIn("unknown matter 'MZ-NOPE-001'", text)
         self.assertIn("unknown division level 'hamlet'", text)
         self.assertIn("bad date '2026-05-32'", text)
+        self.assertRegex(text, re.escape(os.path.join(d, "bundles.csv")) +
+                         r":2:\d+: error: shared field 'heir_id' has conflicting types")
         self.assertRegex(r.stderr, r"\d+ errors, \d+ warnings")
 
     def test_expression_error_column(self):
@@ -124,6 +127,23 @@ class Catalogue(unittest.TestCase):
         self.assertIn("CSV UTF-8", r.stderr)
         show = json.loads(run("catalog", "show", d, "RS-YL-001", "--json").stdout)
         self.assertEqual(show["materials"][0]["name_zh"], "居民身份证")
+
+    def test_utf16_and_binary_files_are_refused_with_advice(self):
+        d = self.copy()
+        p = os.path.join(d, "materials.csv")
+        with open(p, encoding="utf-8") as f:
+            s = f.read()
+        with open(p, "wb") as f:
+            f.write(s.encode("utf-16"))
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, re.escape(p) + r": error: .*UTF-16.*CSV UTF-8")
+        with open(p, "wb") as f:
+            f.write(b"code,name_zh,name_en\nSFZ,\xff\xfe\xfd,x\n")
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, re.escape(p) + r": error: .*CSV UTF-8")
+        self.assertEqual(run("catalog", "show", d, "RS-YL-001").returncode, 1)
 
     def test_show_matter_and_bundle(self):
         r = run("catalog", "show", SAMPLE, "MZ-DB-001", "--json")
