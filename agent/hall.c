@@ -13,6 +13,7 @@
  * stay in git's quarantine and are dropped. After a push the hall
  * ingests at once. See docs/http-api.md and docs/sync.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -512,7 +513,7 @@ static void front_request(http_conn *c, const struct http_request *req)
         struct envb e = { 0 };
         struct cgi *g;
         uv_process_options_t po;
-        uv_stdio_container_t stdio[3];
+        uv_stdio_container_t stdio[4];
         const char *ctype, *cenc;
         char *args[2];
         int r;
@@ -609,6 +610,7 @@ static void front_request(http_conn *c, const struct http_request *req)
                 env_add(&e, "HTTP_CONTENT_ENCODING=%s", cenc);
         env_add(&e, "DAIBAN_HOME=%s", H->home_abs);
         env_add(&e, "DAIBAN_PUSHER=%s", node);
+        env_add(&e, "DAIBAN_HALL_LOG=3");
         env_cfg(&e, "http.uploadpack", "true");
         env_cfg(&e, "http.receivepack", "true");
         env_cfg(&e, "core.hooksPath", H->hooks);
@@ -642,8 +644,11 @@ static void front_request(http_conn *c, const struct http_request *req)
         stdio[1].data.stream = (uv_stream_t *)&g->out;
         stdio[2].flags = UV_INHERIT_FD;
         stdio[2].data.fd = 2;
+        /* fd 3: the hall's log, for the hook's refusals (git passes it on) */
+        stdio[3].flags = UV_INHERIT_FD;
+        stdio[3].data.fd = 2;
         po.stdio = stdio;
-        po.stdio_count = 3;
+        po.stdio_count = 4;
         g->nopen = 3;
         r = e.oom ? UV_ENOMEM : uv_spawn(H->loop, &g->proc, &po);
         env_free(&e);
@@ -833,6 +838,23 @@ static int hall_pin(int argc, char **argv)
  * "<old> <new> <ref>" lines; the pushed objects are in the quarantine
  * (GIT_QUARANTINE_PATH) until every ref is accepted. Its stderr reaches
  * the pusher as "remote: ..." lines. */
+static void refuse(const char *pusher, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A refusal goes to the pusher (stderr, relayed as "remote: ...") and to
+ * the hall's log (fd 3, which the hall hands down through git). */
+static void refuse(const char *pusher, const char *fmt, ...)
+{
+        va_list ap;
+        char msg[1024];
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "daiban: refused %s\n", msg);
+        if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
+                dprintf(3, "daiban hall: push by %s refused %s\n", pusher, msg);
+}
+
 static int hall_pre_receive(int argc, char **argv)
 {
         const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
@@ -865,35 +887,35 @@ static int hall_pre_receive(int argc, char **argv)
                 git_oid o, n;
                 if (++nlines > 10000 || sscanf(line, "%63s %63s %511s", old, new, ref) != 3 ||
                     git_oid_fromstr(&o, old) < 0 || git_oid_fromstr(&n, new) < 0) {
-                        fprintf(stderr, "daiban: refused: a malformed ref update\n");
+                        refuse(pusher, "%s", "a malformed ref update");
                         refused++;
                         break;
                 }
                 if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
                     strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
-                        fprintf(stderr, "daiban: refused %s: only feeds (refs/feeds/<partition>/<writer>) can be pushed\n",
-                                ref);
+                        refuse(pusher, "%s: only feeds (refs/feeds/<partition>/<writer>) can be pushed", ref);
                         refused++;
                         continue;
                 }
                 if (!feed_may_write(pusher, part, writer)) {
-                        fprintf(stderr, "daiban: refused %s: node %s may not write the feed of %s in partition %s\n", ref,
-                                pusher, writer, part);
+                        refuse(pusher, "%s: node %s may not write the feed of %s in partition %s", ref, pusher, writer,
+                               part);
                         refused++;
                         continue;
                 }
                 if (git_oid_is_zero(&n)) {
-                        fprintf(stderr, "daiban: refused %s: feeds are never deleted\n", ref);
+                        refuse(pusher, "%s: feeds are never deleted", ref);
                         refused++;
                         continue;
                 }
                 if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) && git_graph_descendant_of(repo, &n, &o) != 1) {
-                        fprintf(stderr, "daiban: refused %s: not a fast-forward; a feed is never rewritten\n", ref);
+                        refuse(pusher, "%s: not a fast-forward; a feed is never rewritten", ref);
                         refused++;
                         continue;
                 }
                 if (feed_verify(h.st, repo, ref, &n, err, sizeof err) < 0) {
-                        fprintf(stderr, "daiban: %s\n", err);
+                        /* err reads "refused <ref>: <why>" */
+                        refuse(pusher, "%s", strncmp(err, "refused ", 8) == 0 ? err + 8 : err);
                         refused++;
                         continue;
                 }

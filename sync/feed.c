@@ -573,6 +573,8 @@ struct errbuf {
         size_t len;
 };
 
+static void log_to_buf(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void log_to_buf(void *ud, const char *fmt, ...)
 {
         struct errbuf *e = ud;
@@ -648,7 +650,7 @@ struct xfer {
         feed_log_fn log;
         void *ud;
         int rejected;           /* refs the far side refused */
-        bool pin_mismatch;
+        bool pin_mismatch, auth_refused;
 };
 
 /* A pinned certificate is accepted whatever its chain (a county's
@@ -676,6 +678,20 @@ static int check_cert(git_cert *cert, int valid, const char *host, void *payload
                 return -1;
         }
         return 0;
+}
+
+/* The hall answered 401: the token is wrong, revoked, or missing. Say
+ * so instead of libgit2's "no callback set". */
+static int no_credentials(git_credential **out, const char *url, const char *user, unsigned int allowed, void *payload)
+{
+        struct xfer *x = payload;
+
+        (void)out;
+        (void)url;
+        (void)user;
+        (void)allowed;
+        x->auth_refused = true;
+        return GIT_EUSER;
 }
 
 static int push_status(const char *refname, const char *status, void *payload)
@@ -715,6 +731,7 @@ static void xfer_setup(git_remote_callbacks *cb, struct xfer *x, git_strarray *h
                        char **hv)
 {
         cb->certificate_check = check_cert;
+        cb->credentials = no_credentials;
         cb->payload = x;
         if (x->rm->token) {
                 snprintf(header, hlen, "Authorization: Bearer %s", x->rm->token);
@@ -724,10 +741,26 @@ static void xfer_setup(git_remote_callbacks *cb, struct xfer *x, git_strarray *h
         }
 }
 
+/* Connect first, with options we own: libgit2 1.5.1's git_remote_fetch
+ * and git_remote_push leak their copy of the custom headers when their
+ * own connect fails (a 401, a dead link); once connected they do not. */
+static int xfer_connect(git_remote *remote, git_direction dir, const git_remote_callbacks *cb,
+                        const git_strarray *hdrs)
+{
+        git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+
+        co.callbacks = *cb;
+        co.custom_headers = *hdrs;
+        return git_remote_connect_ext(remote, dir, &co);
+}
+
 static int xfer_failed(struct xfer *x, const char *what)
 {
         if (x->log) {
-                if (x->pin_mismatch)
+                if (x->auth_refused)
+                        x->log(x->ud, "%s %s failed: the remote refused this node's token (HTTP 401); ask the county"
+                               " for a token and run 'daiban remote set URL --token TOKEN'", what, x->rm->url);
+                else if (x->pin_mismatch)
                         x->log(x->ud, "%s %s failed: the server's certificate does not match the pinned SHA-256;"
                                " ask the county for its certificate's pin and run 'daiban remote set' again", what,
                                x->rm->url);
@@ -744,7 +777,7 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         char spec[160], *specp = spec;
         git_strarray specs = { &specp, 1 };
         char header[512], *hv[1];
-        struct xfer x = { rm, log, ud, 0, false };
+        struct xfer x = { rm, log, ud, 0, false, false };
         int r;
 
         if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
@@ -757,7 +790,9 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         fo.prune = GIT_FETCH_NO_PRUNE;
         fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         fo.update_fetchhead = 0;
-        r = git_remote_fetch(remote, &specs, &fo, "daiban: fetch feeds");
+        r = xfer_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.custom_headers);
+        if (r == 0)
+                r = git_remote_fetch(remote, &specs, &fo, "daiban: fetch feeds");
         if (r < 0)
                 r = xfer_failed(&x, "fetch from");
         git_remote_free(remote);
@@ -773,7 +808,7 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
         char **specs = NULL;
         size_t n = 0;
         char header[512], *hv[1];
-        struct xfer x = { rm, log, ud, 0, false };
+        struct xfer x = { rm, log, ud, 0, false, false };
         int r = 0;
 
         if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
@@ -804,7 +839,8 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 if (feed_show_progress)
                         po.callbacks.push_transfer_progress = push_progress;
                 if ((r = remote_open(repo, rm->url, &remote, log, ud)) == 0) {
-                        if (git_remote_push(remote, &arr, &po) < 0)
+                        if (xfer_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, &po.custom_headers) < 0 ||
+                            git_remote_push(remote, &arr, &po) < 0)
                                 r = xfer_failed(&x, "push to");
                         else if (x.rejected)
                                 r = -EPERM;

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Integration: the county hall (`daiban hall serve`) on loopback, in front
+of the real `git http-backend`, with stations in separate processes.
+
+Covers the review and decision flow through the hall (the hall ingests
+at once after a push), partitions hidden from nodes that may not hold
+them (also from stock git asking by object id), the dishonest pushes the
+hall refuses (another node's ref, a rewrite, a delete, a forged writer, a
+village claiming county authority, a corrupt batch, a non-feed ref) with
+its repository and store unchanged, wrong and missing tokens, HTTPS with
+a pinned self-signed certificate, and the front's limits."""
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from station import COUNTY, DAIBAN, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
+
+OTHER_VILLAGE = "330225101202"
+
+
+def git(repo, *args, input=None, check=True, env=None):
+    r = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, input=input,
+                       env=dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {})))
+    if check and r.returncode != 0:
+        raise AssertionError(f"git {args}: {r.stderr}")
+    return r
+
+
+class Hall:
+    """A running `daiban hall serve` on the county's home."""
+
+    def __init__(self, county, *extra):
+        self.county = county
+        self.log = open(os.path.join(county.root, "hall.log"), "w+")
+        self.proc = subprocess.Popen([DAIBAN, "hall", "serve", "--listen", "127.0.0.1:0", *extra],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=county.env(operator=None))
+        line = self.proc.stdout.readline()
+        m = re.search(r"(https?)://127\.0\.0\.1:(\d+)/feeds", line)
+        assert m, "hall did not start: " + line + self.logtext()
+        self.scheme, self.port = m.group(1), int(m.group(2))
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}/feeds"
+        self.pin = None
+        if self.scheme == "https":
+            pl = self.proc.stdout.readline()
+            self.pin = pl.strip().split()[-1]
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+
+def wait_for(pred, timeout=20, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class HallCase(unittest.TestCase):
+    def setUp(self):
+        self.county = Station(node=COUNTY, role="county")
+        self.hall = Hall(self.county)
+        self.township = Station(node=TOWNSHIP, role="township")
+        self.village = Station(node=VILLAGE, role="village")
+        self.other = Station(node=OTHER_VILLAGE, role="village")
+        self.tokens = {}
+        for s, code in ((self.township, TOWNSHIP), (self.village, VILLAGE), (self.other, OTHER_VILLAGE)):
+            self.tokens[code] = self.county.ok("hall", "token", code, operator=None)
+            s.ok("remote", "set", self.hall.url, "--token", self.tokens[code], operator=None)
+
+    def tearDown(self):
+        self.hall.stop()
+        for s in (self.county, self.township, self.village, self.other):
+            s.cleanup()
+
+    def sync(self, s, code=0):
+        r = s.run("sync", "--json", operator=None)
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr + self.hall.logtext())
+        return json.loads(r.stdout), r.stderr
+
+    def accepted(self):
+        v = self.village
+        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
+            v.ok("app", "material", a, m, "provided")
+        v.ok("app", "submit", a)
+        return a
+
+    def county_status(self, a):
+        r = self.county.run("app", "show", a, "--json", operator=None)
+        return json.loads(r.stdout)["status"] if r.returncode == 0 else None
+
+    def stock_url(self, code):
+        return f"http://{code}:{self.tokens[code]}@127.0.0.1:{self.hall.port}/feeds"
+
+    def hall_state(self):
+        refs = git(os.path.join(self.county.home, "repo"), "for-each-ref").stdout
+        return refs, self.county.nevents(), self.county.dump_derived()
+
+
+class Flow(HallCase):
+    def test_review_and_decision_through_the_hall(self):
+        a = self.accepted()
+        j, _ = self.sync(self.village)
+        self.assertEqual(j["committed"], 1)
+        # the hall ingests at once after the push: no county command runs
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
+        self.sync(self.township)
+        self.assertEqual(self.township.show(a)["status"], "accepted")
+        self.township.ok("review", a, "pass")
+        self.sync(self.township)
+        wait_for(lambda: self.county_status(a) == "passed", what="the review at the hall")
+        # the county decides on its own store while the hall runs; the hall
+        # commits that to its feed on its next tick
+        self.county.ok("decide", a, "approve")
+
+        def decided_at_village():
+            self.sync(self.village)
+            return self.village.show(a)["status"] == "approved"
+        wait_for(decided_at_village, timeout=30, what="the decision to reach the village")
+        self.village.ok("app", "deliver", a)
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(a) == "delivered", what="the delivery at the hall")
+        # stock git reads and checks every repository involved
+        for s in (self.county, self.township, self.village):
+            git(os.path.join(s.home, "repo"), "fsck", "--strict")
+        # a second round moves nothing
+        j, _ = self.sync(self.village)
+        self.assertEqual((j["committed"], j["ingested_events"], j["updated_refs"]), (0, 0, 0))
+
+    def test_partitions_are_hidden(self):
+        a = self.accepted()
+        self.sync(self.village)
+        self.sync(self.other)
+        feeds = "refs/feeds/"
+        # stock git with the other village's token sees only its own partition
+        ls = git(self.county.root, "ls-remote", self.stock_url(OTHER_VILLAGE)).stdout
+        self.assertIn(feeds + OTHER_VILLAGE + "/", ls)
+        self.assertNotIn(feeds + VILLAGE + "/", ls)
+        # ... and cannot fetch the village's commit by its id
+        head = git(os.path.join(self.village.home, "repo"), "rev-parse", f"{feeds}{VILLAGE}/{VILLAGE}").stdout.strip()
+        tmp = tempfile.mkdtemp()
+        try:
+            git(tmp, "init", "-q", "--bare", ".")
+            r = git(tmp, "fetch", self.stock_url(OTHER_VILLAGE), head, check=False)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertNotEqual(git(tmp, "cat-file", "-t", head, check=False).returncode, 0)
+        finally:
+            shutil.rmtree(tmp)
+        # the township sees both of its villages
+        ls = git(self.county.root, "ls-remote", self.stock_url(TOWNSHIP)).stdout
+        self.assertIn(feeds + VILLAGE + "/", ls)
+        self.assertIn(feeds + OTHER_VILLAGE + "/", ls)
+        # daiban's own sync: the other village holds no application of the first
+        self.sync(self.other)
+        with self.other.db() as c:
+            self.assertEqual(c.execute("SELECT count(*) FROM apps WHERE id = ?", (a,)).fetchone()[0], 0)
+
+    def test_tokens(self):
+        # missing and wrong tokens are refused with 401, and nothing moves
+        self.accepted()
+        before = self.hall_state()
+        self.village.ok("remote", "set", self.hall.url, "--token", VILLAGE + ".00", operator=None)
+        _, err = self.sync(self.village, code=1)
+        self.assertRegex(err, r"(?i)401|auth")
+        r = git(self.county.root, "ls-remote", f"http://127.0.0.1:{self.hall.port}/feeds", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        # a token is bound to its node: another node's name with it fails
+        bad = f"http://{OTHER_VILLAGE}:{self.tokens[VILLAGE]}@127.0.0.1:{self.hall.port}/feeds"
+        self.assertNotEqual(git(self.county.root, "ls-remote", bad, check=False).returncode, 0)
+        self.assertEqual(self.hall_state(), before)
+        # a new token replaces the old one; a revoked token is refused
+        new = self.county.ok("hall", "token", VILLAGE, operator=None)
+        self.assertNotEqual(git(self.county.root, "ls-remote", self.stock_url(VILLAGE), check=False).returncode, 0)
+        self.tokens[VILLAGE] = new
+        self.assertEqual(git(self.county.root, "ls-remote", self.stock_url(VILLAGE), check=False).returncode, 0)
+        self.county.ok("hall", "token", VILLAGE, "--revoke", operator=None)
+        self.assertNotEqual(git(self.county.root, "ls-remote", self.stock_url(VILLAGE), check=False).returncode, 0)
+        # tokens are only issued for this county's divisions, by the county
+        self.assertEqual(self.county.run("hall", "token", "110101001001", operator=None).returncode, 1)
+        self.assertEqual(self.village.run("hall", "token", VILLAGE, operator=None).returncode, 1)
+
+
+class Dishonest(HallCase):
+    """Pushes made with stock git, as a dishonest or broken peer would."""
+
+    def setUp(self):
+        super().setUp()
+        self.app = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(self.app) == "accepted", what="ingest")
+        self.work = tempfile.mkdtemp(prefix="daiban-evil-")
+        shutil.copytree(os.path.join(self.village.home, "repo"), os.path.join(self.work, "repo"))
+        self.repo = os.path.join(self.work, "repo")
+        self.ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+
+    def tearDown(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+        super().tearDown()
+
+    def blob(self, text):
+        return git(self.repo, "hash-object", "-w", "--stdin", input=text).stdout.strip()
+
+    def changeset(self, writer, part, events, header=None, parent=None):
+        lines = "".join(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+                        for e in events)
+        seqs = [e["seq"] for e in events] or [1]
+        hdr = header or json.dumps({"format": "daiban-changeset", "version": 1, "writer": writer, "partition": part,
+                                    "first_seq": seqs[0], "last_seq": seqs[-1], "count": len(events)},
+                                   sort_keys=True, separators=(",", ":"))
+        tree = git(self.repo, "mktree", input=f"100644 blob {self.blob(hdr)}\tchangeset.json\n"
+                   f"100644 blob {self.blob(lines)}\tevents.jsonl\n").stdout.strip()
+        args = ["commit-tree", tree, "-m", "forged"] + (["-p", parent] if parent else [])
+        return git(self.repo, *args).stdout.strip()
+
+    def event(self, node, seq, typ, body=None):
+        return {"node": node, "seq": seq, "hlc": (1 << 60) + seq, "wall": 0, "operator": "x", "type": typ,
+                "app": self.app, "part": VILLAGE, "body": body or {}}
+
+    def refused(self, spec, want, code=VILLAGE, force=False):
+        before = self.hall_state()
+        r = git(self.repo, "push", *(["--force"] if force else []), self.stock_url(code), spec, check=False)
+        self.assertNotEqual(r.returncode, 0, f"{spec} was accepted: {r.stderr}")
+        if os.environ.get("HALL_DEBUG"):
+            print(spec[-40:], [l for l in r.stderr.splitlines() if "remote:" in l or "rejected" in l or "error" in l])
+        self.assertRegex(r.stderr, want)
+        time.sleep(0.3)
+        self.assertEqual(self.hall_state(), before, spec)
+        self.assertEqual(self.county_status(self.app), "accepted")
+
+    def last_seq(self):
+        return json.loads(git(self.repo, "show", self.ref + ":changeset.json").stdout)["last_seq"]
+
+    def test_refusals(self):
+        head = git(self.repo, "rev-parse", self.ref).stdout.strip()
+        nxt = self.last_seq() + 1
+        # another node's feed (the other village's partition is hidden from this one)
+        c = self.changeset(OTHER_VILLAGE, OTHER_VILLAGE, [self.event(OTHER_VILLAGE, 1, "app.withdrawn")])
+        self.refused(f"{c}:refs/feeds/{OTHER_VILLAGE}/{OTHER_VILLAGE}", r"may not write")
+        # the township's feed in this village's partition
+        c = self.changeset(TOWNSHIP, VILLAGE, [self.event(TOWNSHIP, 1, "app.reviewed", {"result": "pass"})])
+        self.refused(f"{c}:refs/feeds/{VILLAGE}/{TOWNSHIP}", r"may not write")
+        # a rewrite of its own feed (a new root with the same tree)
+        tree = git(self.repo, "rev-parse", self.ref + "^{tree}").stdout.strip()
+        c = git(self.repo, "commit-tree", tree, "-m", "rewritten").stdout.strip()
+        self.refused(f"+{c}:{self.ref}", r"not a fast-forward", force=True)
+        # a delete
+        self.refused(f":{self.ref}", r"delet")
+        # a change set on its own feed claiming another writer's events
+        c = self.changeset(VILLAGE, VILLAGE, [self.event(OTHER_VILLAGE, nxt, "app.withdrawn")], parent=head)
+        self.refused(f"{c}:{self.ref}", r"writer")
+        # the village claims the county's authority
+        c = self.changeset(VILLAGE, VILLAGE, [self.event(VILLAGE, nxt, "app.decided", {"result": "approve"})],
+                           parent=head)
+        self.refused(f"{c}:{self.ref}", r"only a township or the county")
+        # a corrupt batch
+        c = self.changeset(VILLAGE, VILLAGE, [self.event(VILLAGE, nxt, "app.withdrawn")], header="{{{", parent=head)
+        self.refused(f"{c}:{self.ref}", r"JSON")
+        # an unknown version
+        c = self.changeset(VILLAGE, VILLAGE, [self.event(VILLAGE, nxt, "app.withdrawn")], parent=head,
+                           header=json.dumps({"format": "daiban-changeset", "version": 9, "writer": VILLAGE,
+                                              "partition": VILLAGE, "first_seq": nxt, "last_seq": nxt, "count": 1}))
+        self.refused(f"{c}:{self.ref}", r"version")
+        # a ref that is not a feed
+        self.refused(f"{head}:refs/heads/main", r"only feeds")
+        # a good push after all that still lands and is ingested
+        self.village.ok("app", "withdraw", self.app, "--reason", "申请人撤回")
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(self.app) == "withdrawn", what="the good push")
+        # every refusal is in the hall's log too, with the pusher
+        log = self.hall.logtext()
+        for want in ("may not write", "not a fast-forward", "never deleted", "only a township or the county",
+                     "unsupported version", "only feeds"):
+            self.assertRegex(log, f"push by {VILLAGE} refused .*{want}")
+
+
+class Front(HallCase):
+    def request(self, raw, read=65536):
+        with socket.create_connection(("127.0.0.1", self.hall.port), timeout=10) as s:
+            s.sendall(raw)
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(read)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def test_limits_and_errors(self):
+        # headers too large
+        r = self.request(b"GET /feeds/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nX-Big: "
+                         + b"a" * 40000 + b"\r\n\r\n")
+        self.assertTrue(r.startswith(b"HTTP/1.1 431"), r[:80])
+        # malformed
+        r = self.request(b"NONSENSE\r\n\r\n")
+        self.assertTrue(r.startswith(b"HTTP/1.1 400"), r[:80])
+        # unknown path: JSON error with zh and en
+        c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=10)
+        c.request("GET", "/nowhere")
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 404)
+        body = json.loads(resp.read())
+        self.assertEqual(body["error"], "not_found")
+        self.assertTrue(body["message"]["zh"] and body["message"]["en"])
+        # no token
+        c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=10)
+        c.request("GET", "/feeds/info/refs?service=git-upload-pack")
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 401)
+        self.assertIn("Basic", resp.getheader("WWW-Authenticate"))
+        resp.read()
+        # a body over the limit is refused before it is read
+        auth = "Bearer " + self.tokens[VILLAGE]
+        c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=10)
+        c.putrequest("POST", "/feeds/git-receive-pack")
+        c.putheader("Authorization", auth)
+        c.putheader("Content-Type", "application/x-git-receive-pack-request")
+        c.putheader("Content-Length", str(1 << 40))
+        c.endheaders()
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 413)
+        resp.read()
+        # the hall still serves everyone after all that
+        self.accepted()
+        self.sync(self.village)
+
+    def test_plain_http_beyond_loopback_is_refused(self):
+        r = self.county.run("hall", "serve", "--listen", "0.0.0.0:0", operator=None)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--cert", r.stderr)
+        r = self.village.run("remote", "set", "http://192.0.2.1:8420/feeds", "--token", "x.y", operator=None)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("https", r.stderr)
+
+
+class TLS(unittest.TestCase):
+    def setUp(self):
+        self.county = Station(node=COUNTY, role="county")
+        self.village = Station(node=VILLAGE, role="village")
+        self.cert = os.path.join(self.county.root, "hall.pem")
+        self.key = os.path.join(self.county.root, "hall.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "30", "-subj", "/CN=daiban county hall", "-keyout", self.key,
+                        "-out", self.cert], check=True, capture_output=True)
+        self.hall = Hall(self.county, "--cert", self.cert, "--key", self.key)
+        self.token = self.county.ok("hall", "token", VILLAGE, operator=None)
+
+    def tearDown(self):
+        self.hall.stop()
+        self.county.cleanup()
+        self.village.cleanup()
+
+    def test_pinned_self_signed_certificate(self):
+        pin = self.county.ok("hall", "pin", "--cert", self.cert, operator=None)
+        self.assertEqual(pin, self.hall.pin)
+        der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"], capture_output=True,
+                             check=True).stdout
+        import hashlib
+        self.assertEqual(pin, hashlib.sha256(der).hexdigest())
+        v = self.village
+        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        # no pin: the self-signed certificate is not trusted
+        v.ok("remote", "set", self.hall.url, "--token", self.token, operator=None)
+        r = v.run("sync", operator=None)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # a wrong pin: refused, and the message says what to do
+        v.ok("remote", "set", self.hall.url, "--token", self.token, "--pin", "0" * 64, operator=None)
+        r = v.run("sync", operator=None)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("pin", r.stderr)
+        self.assertNotIn(VILLAGE, git(os.path.join(self.county.home, "repo"), "for-each-ref").stdout)
+        # the right pin: the feed arrives and is ingested
+        v.ok("remote", "set", self.hall.url, "--token", self.token, "--pin", pin, operator=None)
+        r = v.run("sync", operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr + self.hall.logtext())
+        wait_for(lambda: self.county.run("app", "show", a, operator=None).returncode == 0, what="ingest over TLS")
+        # plain HTTP to the TLS port does not get through
+        c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=5)
+        with self.assertRaises(Exception):
+            c.request("GET", "/health")
+            c.getresponse().read()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
