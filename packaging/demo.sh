@@ -64,22 +64,31 @@ step "The audit trail (电子监察): every event, time, node and operator" "$da
 step "The station at a glance" "$daiban" status
 step "The derived tables are a pure fold of the events" "$daiban" rebuild --verify
 
-# ---- Replication: a county, a township and two villages, as separate homes ----
-# (The county's repository is the hub until the hall's HTTPS front exists.)
+# ---- Replication: a county hall, a township and two villages, as separate homes ----
 net=$demo_home/net
 mkdir -p "$net/stick"
 unset DAIBAN_HOME
 as() { local who=$1; shift; DAIBAN_HOME=$net/$who "$daiban" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
-say "Four homes: 象山县 (county, the hub), 西周镇 (township), 下沈村 (syncs), 儒雅洋村 (USB only)"
+say "Four homes: 象山县 (county hall), 西周镇 (township), 下沈村 (syncs with the hall), 儒雅洋村 (USB only)"
 as county init --node 330225 --role county --catalog "$catalog" >/dev/null
 as town init --node 330225101 --role township --catalog "$catalog" >/dev/null
 as v1 init --node 330225101201 --role village --catalog "$catalog" >/dev/null
 as v2 init --node 330225101202 --role village --catalog "$catalog" >/dev/null
 for who in county town v1 v2; do as $who operator add wxh --name 王小红 >/dev/null; done
-as town remote set "$net/county/repo" >/dev/null
-as v1 remote set "$net/county/repo" >/dev/null
-echo "done; the township and 下沈村 sync with $net/county/repo"
+say "The county hall serves HTTPS with a self-signed certificate; stations pin it"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+  -subj "/CN=象山县行政服务中心" -keyout "$net/hall.key" -out "$net/hall.pem" 2>/dev/null
+pin=$(as county hall pin --cert "$net/hall.pem")
+as county hall serve --listen 127.0.0.1:0 --cert "$net/hall.pem" --key "$net/hall.key" \
+  >"$net/hall.out" 2>"$net/hall.log" &
+hall_pid=$!
+trap 'kill $hall_pid 2>/dev/null' EXIT
+for _ in $(seq 50); do grep -q /feeds "$net/hall.out" 2>/dev/null && break; sleep 0.1; done
+cat "$net/hall.out"
+url=$(grep -o 'https://[0-9.:]*/feeds' "$net/hall.out")
+as town remote set "$url" --token "$(as county hall token 330225101)" --pin "$pin"
+as v1 remote set "$url" --token "$(as county hall token 330225101201)" --pin "$pin"
 capture() {
   local who=$1 a
   a=$(as "$who" app new RS-YL-001 --data tests/data/apps/RS-YL-001-valid.json)
@@ -97,11 +106,11 @@ as v2 bundle export "$net/stick"
 say "The township imports the stick (the answer goes back on it) and syncs, relaying 儒雅洋村's feeds"
 as town bundle import "$net/stick"
 as town sync
-say "The county ingests, decides both, and its decisions go out"
-as county sync
+say "The hall has ingested both at once; the county decides them on its own home"
+as county app list
 as county decide "$a1" approve
 as county decide "$a2" approve
-as county sync
+as county sync      # commit the decisions to the county's feeds now (the hall also does every 5 s)
 as town sync
 say "下沈村 syncs and sees its decision"
 as v1 sync
@@ -111,6 +120,8 @@ as v2 bundle export "$net/stick" >/dev/null
 as town bundle import "$net/stick" >/dev/null
 as v2 bundle import "$net/stick"
 as v2 app show "$a2" | head -2
+say "The hall's log: who fetched and pushed what"
+sed 's/^/  /' "$net/hall.log" | grep -v advertisement | head -20
 say "Stock git reads the feeds"
 git -C "$net/county/repo" for-each-ref --format='%(refname)' refs/feeds/
 git -C "$net/county/repo" log --format='%an  %s' refs/feeds/330225101201/330225101201
