@@ -224,6 +224,9 @@ static int cmd_sync(int argc, char **argv)
                 failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        int ncat = 0;
+        if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
+                failed++;
         if (url && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         home_unlock_repo(peerfd);
@@ -247,11 +250,12 @@ static int cmd_sync(int argc, char **argv)
                                                 "本机时钟明显落后于已收到的事件：请校准日期和时间（事件顺序不受影响）"));
         }
         if (o.json) {
-                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:b}", "remote", url, "committed", rep.committed,
+                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:i,s:b}", "remote", url, "committed", rep.committed,
                                       "committed_events", (json_int_t)rep.committed_events, "ingested_feeds",
                                       rep.ingested_feeds, "ingested_events", (json_int_t)rep.ingested_events,
                                       "duplicate_events", (json_int_t)rep.duplicate_events, "refused", rep.refused,
-                                      "updated_refs", rep.updated_refs, "ok", !failed && !rep.refused);
+                                      "updated_refs", rep.updated_refs, "catalogs_installed", ncat, "ok",
+                                      !failed && !rep.refused);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -352,6 +356,9 @@ static int cmd_bundle(int argc, char **argv)
         }
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        int ncat = 0;
+        if (export && home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
+                failed++;
         if (export) {
                 long nrefs = 0;
                 if (!target)
@@ -372,6 +379,7 @@ static int cmd_bundle(int argc, char **argv)
                 if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
                         failed++;
                 if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                    home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
                     feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                         failed++;
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",

@@ -35,6 +35,7 @@
 #include "agent/home.h"
 #include "agent/http.h"
 #include "agent/tls.h"
+#include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
 
@@ -469,6 +470,7 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
         if (strcmp(node, H->h.node) == 0)
                 return;
         env_cfg(e, "transfer.hideRefs", "refs/");
+        env_cfg(e, "transfer.hideRefs", "!refs/catalog");       /* every node receives the catalogue */
         if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") == 0) {
                 while (git_reference_next(&ref, it) == 0) {
                         char part[32], writer[32], v[64];
@@ -687,6 +689,8 @@ static void hall_ingest(struct hall *H)
                 return;
         }
         H->ingest_wanted = false;
+        int ncat = 0;
+        home_sync_catalog(&H->h, H->repo, &ncat, feed_log, NULL);      /* publish a newly installed version */
         feed_commit_local(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
         feed_ingest(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
         home_unlock_repo(fd);

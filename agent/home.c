@@ -13,6 +13,7 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "sync/catfeed.h"
 
 const char *home_path(const char *opt)
 {
@@ -556,4 +557,112 @@ const catalog *home_catalog_for(struct home *h, const char *version)
         }
         snprintf(h->older[slot].version, sizeof h->older[slot].version, "%s", version);
         return h->older[slot].cat;
+}
+
+/* Remove a flat folder (a catalogue version's sheets). */
+static void remove_tree(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char path[4096 + 300];
+
+        if (!d)
+                return;
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                        unlink(path);
+                }
+        closedir(d);
+        rmdir(dir);
+}
+
+int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, void (*log)(void *, const char *, ...),
+                      void *ud)
+{
+        char county[7], ref[64], err[512], dir[4096], cur[41];
+        char (*vers)[41] = NULL;
+        git_oid *ids = NULL;
+        size_t n = 0;
+        bool moved;
+        int r = 0;
+
+        *ret_installed = 0;
+        catfeed_county(h->node, county);
+        if (strcmp(h->role, "county") == 0) {
+                /* the county publishes its current version: read afresh, for
+                 * a long-running hall sees `catalog install` of the CLI */
+                bool published = false;
+                char *now = NULL;
+                if (store_meta_get(h->st, "catalog.current", &now) < 0 || !now) {
+                        free(now);
+                        return 0;
+                }
+                snprintf(dir, sizeof dir, "%s/catalogs/%s", h->dir, now);
+                if (catfeed_publish(repo, county, dir, now, &published, err, sizeof err) < 0) {
+                        log(ud, "%s", err);
+                        free(now);
+                        return -EIO;
+                }
+                if (published)
+                        log(ud, "catalogue version %.12s published", now);
+                free(now);
+                return 0;
+        }
+        if (catfeed_accept(repo, county, &moved, err, sizeof err) < 0) {
+                log(ud, "%s", err);
+                r = -EINVAL;
+        }
+        snprintf(ref, sizeof ref, CATFEED_PREFIX "%s", county);
+        if (catfeed_list(repo, ref, &vers, &ids, &n, err, sizeof err) < 0) {
+                log(ud, "refused the catalogue feed: %s", err);
+                return -EINVAL;
+        }
+        snprintf(cur, sizeof cur, "%s", h->catalog_version);
+        for (size_t i = 0; i < n; i++) {
+                char tmp[4200], got[41];
+                catalog *cat = NULL;
+                struct stat sb;
+                bool last = i + 1 == n;
+                snprintf(dir, sizeof dir, "%s/catalogs/%s", h->dir, vers[i]);
+                if (stat(dir, &sb) == 0 && !last)
+                        continue;       /* held already */
+                if (stat(dir, &sb) == 0 && strcmp(vers[i], cur) == 0)
+                        continue;       /* held and current */
+                snprintf(tmp, sizeof tmp, "%s/catalogs/%s.recv", h->dir, vers[i]);
+                remove_tree(tmp);
+                if (catfeed_extract(repo, &ids[i], tmp, err, sizeof err) < 0) {
+                        log(ud, "refused catalogue version %.12s: %s", vers[i], err);
+                        r = -EINVAL;
+                        remove_tree(tmp);
+                        continue;
+                }
+                /* what arrived must be what the county announced, and sound */
+                if (home_catalog_version(tmp, got) < 0 || strcmp(got, vers[i]) != 0) {
+                        log(ud, "refused catalogue version %.12s: its sheets do not match the version", vers[i]);
+                        r = -EINVAL;
+                } else if (catalog_load(tmp, &cat) < 0 || catalog_nerrors(cat) > 0) {
+                        log(ud, "refused catalogue version %.12s: 'daiban catalog check' finds problems in it", vers[i]);
+                        r = -EINVAL;
+                } else if (!catalog_find_division(cat, h->node)) {
+                        log(ud, "catalogue version %.12s does not list this node (%s) in its divisions; not installed",
+                            vers[i], h->node);
+                        r = -EINVAL;
+                } else {
+                        char hex[41];
+                        /* each version in order; the last one installed is current */
+                        if (home_install_catalog(h->dir, tmp, h->st, hex) == 0) {
+                                snprintf(cur, sizeof cur, "%s", hex);
+                                (*ret_installed)++;
+                                log(ud, "catalogue version %.12s received and installed", hex);
+                        } else {
+                                r = -EIO;
+                        }
+                }
+                catalog_free(cat);
+                remove_tree(tmp);
+        }
+        free(vers);
+        free(ids);
+        return r;
 }

@@ -72,6 +72,17 @@ void home_unlock_repo(int fd);
 /* The same without waiting: -2 when another process holds the lock. */
 int home_trylock_repo(const struct home *h);
 
+/* The catalogue feed (sync/catfeed.h) after a fetch or an import: the
+ * county publishes its current version; another node accepts the
+ * fetched chain (fast-forward only) and installs, in order, every
+ * version it lacks that matches its announced id, checks clean and lists
+ * this node; the newest installed becomes current. Messages go to log.
+ * Returns 0, or negative when something was refused (the rest still
+ * goes in); *ret_installed counts the versions installed. */
+struct git_repository;
+int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_installed,
+                      void (*log)(void *, const char *, ...), void *ud);
+
 /* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
  * demos), else the machine's date. */
 int32_t home_today(const char *opt, bool *bad);

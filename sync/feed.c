@@ -8,6 +8,7 @@
 
 #include <openssl/sha.h>
 
+#include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
 #include "sync/fold.h"
@@ -774,8 +775,8 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
-        char spec[160], *specp = spec;
-        git_strarray specs = { &specp, 1 };
+        char spec[160], cspec[160], county[7], *specp[2] = { spec, cspec };
+        git_strarray specs = { specp, 2 };
         char header[512], *hv[1];
         struct xfer x = { rm, log, ud, 0, false, false };
         int r;
@@ -784,6 +785,9 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
                 return r;
         /* the partitions under this node's code, into the incoming area */
         snprintf(spec, sizeof spec, "+" FEED_PREFIX "%s*:" FEED_INCOMING "%s*", self, self);
+        /* and the county's catalogue chain */
+        catfeed_county(self, county);
+        snprintf(cspec, sizeof cspec, "+" CATFEED_PREFIX "%s:" CATFEED_INCOMING "%s", county, county);
         xfer_setup(&fo.callbacks, &x, &fo.custom_headers, header, sizeof header, hv);
         if (feed_show_progress)
                 fo.callbacks.transfer_progress = fetch_progress;
@@ -857,6 +861,14 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
 
 #define BUNDLE_SIG "# v2 git bundle\n"
 
+/* refs/catalog/<county>: the county's catalogue chain (sync/catfeed.h) */
+static bool is_catalog_ref(const char *name)
+{
+        const char *c = name + strlen(CATFEED_PREFIX);
+        return strncmp(name, CATFEED_PREFIX, strlen(CATFEED_PREFIX)) == 0 && strlen(c) == 6 &&
+               strspn(c, "0123456789") == 6;
+}
+
 int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, git_oid **ret_ids, size_t *ret_n,
                              size_t *ret_pack_off, char *err, size_t errlen)
 {
@@ -898,8 +910,8 @@ int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, gi
                 /* check the hex here: libgit2 reports a bad id through its
                  * error state, which needs git_libgit2_init */
                 if (strspn(hex, "0123456789abcdef") != 40 || git_oid_fromstr(&id, hex) < 0 ||
-                    !feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
-                    strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
+                    ((!feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
+                      strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) && !is_catalog_ref(name))) {
                         snprintf(err, errlen, "the bundle holds '%s', which is not a feed", name);
                         goto bad;
                 }
@@ -949,17 +961,23 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
         int r = -EIO;
 
         *ret_refs = 0;
+        char county_ref[64], county[7];
+        catfeed_county(target, county);
+        snprintf(county_ref, sizeof county_ref, CATFEED_PREFIX "%s", county);
         if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
-            git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
+            git_reference_iterator_glob_new(&it, repo, "refs/*") < 0)
                 goto out;
         hdr = strdup(BUNDLE_SIG);
         hlen = hcap = strlen(BUNDLE_SIG);
         while (hdr && git_reference_next(&ref, it) == 0) {
                 char part[32], writer[32], line[256];
                 const git_oid *id = git_reference_target(ref);
-                /* what the target may hold: its partition and those below it */
-                if (id && feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                    feed_entitled(target, part)) {
+                /* what the target may hold: its partition and those below
+                 * it, and its county's catalogue */
+                if (id && ((strncmp(git_reference_name(ref), FEED_PREFIX, strlen(FEED_PREFIX)) == 0 &&
+                            feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                            feed_entitled(target, part)) ||
+                           strcmp(git_reference_name(ref), county_ref) == 0)) {
                         char hex[GIT_OID_HEXSZ + 1];
                         int l = snprintf(line, sizeof line, "%s %s\n", git_oid_tostr(hex, sizeof hex, id),
                                          git_reference_name(ref));
@@ -1068,7 +1086,10 @@ static int import_one(git_repository *repo, const char *path, feed_log_fn log, v
                         break;
                 }
                 git_object_free(obj);
-                snprintf(inc, sizeof inc, FEED_INCOMING "%s", names[i] + strlen(FEED_PREFIX));
+                if (is_catalog_ref(names[i]))
+                        snprintf(inc, sizeof inc, CATFEED_INCOMING "%s", names[i] + strlen(CATFEED_PREFIX));
+                else
+                        snprintf(inc, sizeof inc, FEED_INCOMING "%s", names[i] + strlen(FEED_PREFIX));
                 if (git_reference_create(&ref, repo, inc, &ids[i], 1, "daiban: bundle import") < 0)
                         r = -EIO;
                 git_reference_free(ref);

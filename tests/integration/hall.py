@@ -205,6 +205,69 @@ class Flow(HallCase):
         self.assertEqual(self.village.run("hall", "token", VILLAGE, operator=None).returncode, 1)
 
 
+class Catalogue(HallCase):
+    """The county publishes catalogue versions as a feed; every node
+    receives them, by the hall or on a stick, and applications keep the
+    version they were captured under."""
+
+    def new_version(self):
+        src = os.path.join(self.county.root, "cat2")
+        shutil.copytree(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "catalog-sample"), src)
+        with open(os.path.join(src, "matters.csv"), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        head = lines[0].split(",")
+        col = head.index("time_limit_days")
+        for i, line in enumerate(lines):
+            if line.startswith("MZ-DB-001,"):
+                cells = line.split(",")
+                cells[col] = str(int(cells[col]) + 5)
+                lines[i] = ",".join(cells)
+        with open(os.path.join(src, "matters.csv"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+        self.county.ok("catalog", "install", src, operator=None)
+        self.county.ok("sync", operator=None)       # publish now (the hall also does on its tick)
+        return os.listdir(os.path.join(self.county.home, "catalogs"))
+
+    def versions(self, s):
+        return sorted(v for v in os.listdir(os.path.join(s.home, "catalogs")) if len(v) == 40)
+
+    def test_versions_reach_every_node(self):
+        old = self.accepted()
+        v_old = self.village.show(old)["catalog"]
+        self.new_version()
+        newest = [v for v in self.versions(self.county) if v != v_old]
+        self.assertEqual(len(newest), 1)
+        j, err = self.sync(self.village)
+        self.assertEqual(j["catalogs_installed"], 1, err)
+        self.assertEqual(self.versions(self.village), self.versions(self.county))
+        # new applications use the new version (its longer time limit); the old one keeps its own
+        new = self.accepted()
+        self.assertEqual(self.village.show(new)["catalog"], newest[0])
+        self.assertEqual(self.village.show(old)["catalog"], v_old)
+        self.assertGreater(self.village.show(new)["due"], self.village.show(old)["due"])
+        # a second round installs nothing
+        j, _ = self.sync(self.village)
+        self.assertEqual(j["catalogs_installed"], 0)
+        # the other village has no link: the township carries the catalogue down on the stick
+        self.sync(self.township)
+        stick = tempfile.mkdtemp()
+        try:
+            self.other.ok("bundle", "export", stick)
+            self.township.ok("bundle", "import", stick)
+            r = self.other.run("bundle", "import", stick)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("received and installed", r.stderr)
+            self.assertEqual(self.versions(self.other), self.versions(self.county))
+        finally:
+            shutil.rmtree(stick)
+        # only the county writes the catalogue: a village's push of it is refused
+        before = self.hall_state()
+        r = git(os.path.join(self.village.home, "repo"), "push", self.stock_url(VILLAGE),
+                "refs/feeds/%s/%s:refs/catalog/330225" % (VILLAGE, VILLAGE), "--force", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.hall_state(), before)
+
+
 class Dishonest(HallCase):
     """Pushes made with stock git, as a dishonest or broken peer would."""
 

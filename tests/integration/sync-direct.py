@@ -278,10 +278,12 @@ class USB(unittest.TestCase):
         out = v.ok("bundle", "import", self.stick)
         self.assertIn("ingested", out)
         self.assertEqual(v.show(a)["status"], "approved")
-        # other villages' partitions never go on this village's stick
+        # other villages' partitions never go on this village's stick; the
+        # county's catalogue chain does
         heads = git(scratch, "bundle", "list-heads", os.path.join(self.stick, f"daiban-{TOWNSHIP}-to-{OTHER_VILLAGE}.bundle"))
         for line in heads.splitlines():
-            self.assertIn(f"refs/feeds/{OTHER_VILLAGE}/", line)
+            self.assertRegex(line, rf" (refs/feeds/{OTHER_VILLAGE}/\d+|refs/catalog/{COUNTY})$")
+        self.assertIn(f" refs/catalog/{COUNTY}", heads)
 
     def test_bad_bundles_are_refused(self):
         v, t = self.village, self.township

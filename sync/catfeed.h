@@ -1,0 +1,46 @@
+/* The county's catalogue as a feed: refs/catalog/<county>, a linear
+ * chain written only by the county, one commit per published version,
+ * whose tree holds the version's sheets (*.csv) and nothing else. The
+ * version id is the SHA-1 that home_catalog_version computes over the
+ * sheets, so every node can check what it received. Nodes fetch the
+ * chain with their feeds (or on a USB stick) and install every version
+ * they lack. See docs/change-set.md ("The catalogue feed"). */
+#ifndef DAIBAN_SYNC_CATFEED_H
+#define DAIBAN_SYNC_CATFEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+#define CATFEED_PREFIX "refs/catalog/"
+#define CATFEED_INCOMING "refs/incoming/catalog/"
+#define CATFEED_MAX_SHEET (64u * 1024u * 1024u)
+#define CATFEED_MAX_SHEETS 64
+#define CATFEED_MAX_VERSIONS 10000
+
+/* The county a node belongs to: the first six digits of its code. */
+void catfeed_county(const char *node, char county[7]);
+
+/* Publish: append the sheets of dir (version id `version`, 40 hex) on
+ * refs/catalog/<county> unless the chain's tip already is that version.
+ * *ret_published tells whether a commit was made. 0 or negative with a
+ * message in err. */
+int catfeed_publish(git_repository *repo, const char *county, const char *dir, const char *version,
+                    bool *ret_published, char *err, size_t errlen);
+
+/* The versions on the chain, oldest first: ids (41 bytes each) and their
+ * commits, malloc'ed. 0 (n = 0 without a chain) or negative with err. */
+int catfeed_list(git_repository *repo, const char *ref, char (**ret_versions)[41], git_oid **ret_commits,
+                 size_t *ret_n, char *err, size_t errlen);
+
+/* Write a version's sheets into dir (which must not exist; created).
+ * Refuses a tree with anything but plain *.csv blobs, or too large. */
+int catfeed_extract(git_repository *repo, const git_oid *commit, const char *dir, char *err, size_t errlen);
+
+/* Move a fetched or imported CATFEED_INCOMING<county> into
+ * CATFEED_PREFIX<county> when it is a fast-forward; a rewrite is refused
+ * (err) and the incoming ref dropped. *ret_moved tells whether it moved. */
+int catfeed_accept(git_repository *repo, const char *county, bool *ret_moved, char *err, size_t errlen);
+
+#endif
