@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,6 +54,7 @@ struct hall {
         http_server *srv;
         struct tls_ctx *tls;
         char backend[PATH_MAX];         /* git-http-backend */
+        char self_exe[PATH_MAX];        /* this program, to wrap the backend */
         char hooks[PATH_MAX];           /* core.hooksPath for receive-pack */
         uint64_t max_body;
         uv_timer_t tick;
@@ -517,7 +519,7 @@ static void front_request(http_conn *c, const struct http_request *req)
         uv_process_options_t po;
         uv_stdio_container_t stdio[4];
         const char *ctype, *cenc;
-        char *args[2];
+        char *args[5];
         int r;
 
         if (strcmp(req->path, "/health") == 0 && strcmp(req->method, "GET") == 0) {
@@ -631,9 +633,13 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_add(&e, "GIT_CONFIG_COUNT=%d", e.ncfg);
 
         memset(&po, 0, sizeof po);
-        args[0] = H->backend;
-        args[1] = NULL;
-        po.file = H->backend;
+        /* through `daiban hall cgi`, which dies with the hall */
+        args[0] = H->self_exe;
+        args[1] = (char *)"hall";
+        args[2] = (char *)"cgi";
+        args[3] = H->backend;
+        args[4] = NULL;
+        po.file = H->self_exe;
         po.args = args;
         po.env = e.v;
         po.exit_cb = on_exit_cb;
@@ -932,10 +938,27 @@ out:
         return refused ? EXIT_REFUSED : 0;
 }
 
+/* `daiban hall cgi BACKEND`: run the backend so that it is killed when
+ * the hall dies (even by SIGKILL), instead of lingering as an orphan that
+ * might still be writing the repository when a new hall starts. */
+static int hall_cgi(int argc, char **argv)
+{
+        if (argc != 2 || !getenv("DAIBAN_PUSHER")) {
+                cli_error("%s", "this runs git http-backend for 'daiban hall serve'; it is not for use by hand");
+                return EXIT_USAGE;
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+                return EXIT_REFUSED;    /* the hall is gone already */
+        execv(argv[1], (char *[]){ argv[1], NULL });
+        cli_error("cannot run %s: %s", argv[1], strerror(errno));
+        return EXIT_REFUSED;
+}
+
 static int write_hook(struct hall *H)
 {
-        char exe[PATH_MAX], path[PATH_MAX + 32];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        char *exe = H->self_exe, path[PATH_MAX + 32];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof H->self_exe - 1);
         FILE *f;
 
         if (n <= 0)
@@ -1108,6 +1131,7 @@ static int cmd_hall(int argc, char **argv)
                 { "token", "Issue (or revoke) a node's token", usage_hall, hall_token },
                 { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
                 { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },
+                { "cgi", "Runs git http-backend for the hall (internal)", usage_hall, hall_cgi },
                 { NULL, NULL, NULL, NULL },
         };
 
