@@ -14,6 +14,8 @@ pkgs=(
   clang libclang-rt-14-dev llvm
   # integration tests and the demo
   python3 git sqlite3 openssl curl
+  # the bad-link fault test (network namespaces, tc, nftables)
+  iproute2 nftables
 )
 
 missing=()
