@@ -21,6 +21,7 @@
 #include "agent/home.h"
 #include "sync/feed.h"
 #include "sync/hlc.h"
+#include "sync/scan.h"
 
 static void log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -216,6 +217,10 @@ static int cmd_sync(int argc, char **argv)
         feed_show_progress = isatty(2);
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        long pieces = 0, pieces_sent = 0, scans = 0;
+        int scan_refused = 0;
+        if (scan_commit_local(h.st, repo, h.node, &pieces, log_stderr, &nlog) < 0)
+                failed++;
         /* A path remote is another home's repository: hold that home's
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
@@ -224,13 +229,20 @@ static int cmd_sync(int argc, char **argv)
                 failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        if (scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused)
+                failed++;
         int ncat = 0;
         if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
                 failed++;
         if (url && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
+        /* scans after the events, one piece per push */
+        if (url && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
+                failed++;
         home_unlock_repo(peerfd);
         if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                 failed++;
         /* a PC whose clock is far behind what it has seen: ordering stays
          * right (the clock moves past every stamp received), but say so */
@@ -250,12 +262,14 @@ static int cmd_sync(int argc, char **argv)
                                                 "本机时钟明显落后于已收到的事件：请校准日期和时间（事件顺序不受影响）"));
         }
         if (o.json) {
-                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:i,s:b}", "remote", url, "committed", rep.committed,
+                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:I,s:b}", "remote", url, "committed",
+                                      rep.committed,
                                       "committed_events", (json_int_t)rep.committed_events, "ingested_feeds",
                                       rep.ingested_feeds, "ingested_events", (json_int_t)rep.ingested_events,
                                       "duplicate_events", (json_int_t)rep.duplicate_events, "refused", rep.refused,
-                                      "updated_refs", rep.updated_refs, "catalogs_installed", ncat, "ok",
-                                      !failed && !rep.refused);
+                                      "updated_refs", rep.updated_refs, "catalogs_installed", ncat,
+                                      "scan_pieces_made", (json_int_t)pieces, "scan_pieces_sent", (json_int_t)pieces_sent,
+                                      "scans_received", (json_int_t)scans, "ok", !failed && !rep.refused);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -267,6 +281,10 @@ static int cmd_sync(int argc, char **argv)
                                "（来自 %d 个通道，%ld 个已有）；拒收 %d\n"),
                        url ? " with " : "", url ? url : "", rep.committed, rep.committed_events, rep.updated_refs,
                        rep.ingested_events, rep.ingested_feeds, rep.duplicate_events, rep.refused);
+                if (pieces_sent || scans)
+                        printf(cli_msg("scans: %ld pieces sent; %ld scans received whole\n",
+                                       "扫描件：发送 %ld 片；完整收到 %ld 份\n"),
+                               pieces_sent, scans);
         }
         r = failed || rep.refused ? EXIT_REFUSED : 0;
 out:
@@ -357,7 +375,10 @@ static int cmd_bundle(int argc, char **argv)
         if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;
         int ncat = 0;
-        if (export && home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
+        long pieces = 0, scans = 0;
+        int scan_refused = 0;
+        if (export && (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
+                       scan_commit_local(h.st, repo, h.node, &pieces, log_stderr, &nlog) < 0))
                 failed++;
         if (export) {
                 long nrefs = 0;
@@ -379,8 +400,10 @@ static int cmd_bundle(int argc, char **argv)
                 if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
                         failed++;
                 if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                    scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
                     home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
-                    feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+                    feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                    scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                         failed++;
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),

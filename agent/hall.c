@@ -39,6 +39,7 @@
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
+#include "sync/scan.h"
 
 #define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
 #define HALL_MAX_BODY_DEFAULT (64ull * 1024 * 1024)     /* one push */
@@ -480,6 +481,8 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                             feed_entitled(node, part) && strcmp(part, last) != 0) {
                                 snprintf(v, sizeof v, "!" FEED_PREFIX "%s", part);
                                 env_cfg(e, "transfer.hideRefs", v);
+                                snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", part);
+                                env_cfg(e, "transfer.hideRefs", v);
                                 snprintf(last, sizeof last, "%s", part);
                         }
                         git_reference_free(ref);
@@ -491,6 +494,8 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                 char v[64];
                 if (feed_entitled(node, d->code)) {
                         snprintf(v, sizeof v, "!" FEED_PREFIX "%s", d->code);
+                        env_cfg(e, "transfer.hideRefs", v);
+                        snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", d->code);
                         env_cfg(e, "transfer.hideRefs", v);
                 }
         }
@@ -621,6 +626,8 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_cfg(&e, "receive.denyNonFastForwards", "true");
         env_cfg(&e, "receive.denyDeletes", "true");
         env_cfg(&e, "receive.fsckObjects", "true");
+        env_cfg(&e, "receive.autogc", "false");         /* scans are unreferenced blobs: never prune */
+        env_cfg(&e, "gc.pruneExpire", "never");
         {
                 char v[32];
                 snprintf(v, sizeof v, "%llu", (unsigned long long)H->max_body);
@@ -633,13 +640,16 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_add(&e, "GIT_CONFIG_COUNT=%d", e.ncfg);
 
         memset(&po, 0, sizeof po);
-        /* through `daiban hall cgi`, which dies with the hall */
-        args[0] = H->self_exe;
+        /* through `daiban hall cgi`, which dies with the hall; the running
+         * binary itself (/proc/self/exe in the forked child), so replacing
+         * the file on disk (an upgrade, a rebuild) cannot break or mix
+         * versions */
+        args[0] = (char *)"/proc/self/exe";
         args[1] = (char *)"hall";
         args[2] = (char *)"cgi";
         args[3] = H->backend;
         args[4] = NULL;
-        po.file = H->self_exe;
+        po.file = "/proc/self/exe";
         po.args = args;
         po.env = e.v;
         po.exit_cb = on_exit_cb;
@@ -699,6 +709,10 @@ static void hall_ingest(struct hall *H)
         home_sync_catalog(&H->h, H->repo, &ncat, feed_log, NULL);      /* publish a newly installed version */
         feed_commit_local(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
         feed_ingest(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
+        long nscans = 0;
+        scan_assemble(H->repo, H->h.node, &nscans, feed_log, NULL);
+        if (nscans)
+                hlog("%ld scans received whole", nscans);
         home_unlock_repo(fd);
         if (rep.committed || rep.ingested_events || rep.refused)
                 hlog("ingest: %d change sets made (%ld events); %ld events from %d feeds (%ld already held); %d refused",
@@ -901,9 +915,12 @@ static int hall_pre_receive(int argc, char **argv)
                         refused++;
                         break;
                 }
-                if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
-                    strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) {
-                        refuse(pusher, "%s: only feeds (refs/feeds/<partition>/<writer>) can be pushed", ref);
+                bool is_scan = strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
+                               scan_parse_ref(ref, part, sizeof part, writer, sizeof writer);
+                if (!is_scan && (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
+                                 strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) != 0)) {
+                        refuse(pusher, "%s: only feeds (refs/feeds/<partition>/<writer>) and scan chains can be pushed",
+                               ref);
                         refused++;
                         continue;
                 }
@@ -921,6 +938,13 @@ static int hall_pre_receive(int argc, char **argv)
                 if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) && git_graph_descendant_of(repo, &n, &o) != 1) {
                         refuse(pusher, "%s: not a fast-forward; a feed is never rewritten", ref);
                         refused++;
+                        continue;
+                }
+                if (is_scan) {
+                        if (scan_verify(repo, ref, &o, &n, err, sizeof err) < 0) {
+                                refuse(pusher, "%s: %s", ref, err);
+                                refused++;
+                        }
                         continue;
                 }
                 if (feed_verify(h.st, repo, ref, &n, err, sizeof err) < 0) {
@@ -973,8 +997,10 @@ static int write_hook(struct hall *H)
         snprintf(path, sizeof path, "%s/pre-receive", H->hooks);
         if (!(f = fopen(path, "w")))
                 return -1;
-        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve': check every push before git moves a ref\nexec '%s' hall pre-receive\n",
-                exe);
+        /* the hall's own running binary (see front_request) */
+        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): check every push before git moves a ref\n"
+                   "exec /proc/%d/exe hall pre-receive\n",
+                (int)getpid(), exe, (int)getpid());
         if (fclose(f) != 0 || chmod(path, 0755) < 0)
                 return -1;
         return 0;

@@ -198,6 +198,17 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                 git_libgit2_shutdown();
                 return EXIT_REFUSED;
         }
+        /* Scans are blobs that no tree references (the app.material
+         * event names them): git must never prune them as unreachable. */
+        {
+                git_config *cfg = NULL;
+                if (git_repository_config(&cfg, repo) == 0) {
+                        git_config_set_string(cfg, "gc.pruneExpire", "never");
+                        git_config_set_int32(cfg, "gc.auto", 0);
+                        git_config_set_bool(cfg, "receive.autogc", 0);
+                }
+                git_config_free(cfg);
+        }
         git_repository_free(repo);
         git_libgit2_shutdown();
         snprintf(path, sizeof path, "%s/store.db", dir);

@@ -1,6 +1,7 @@
 /* daiban: the offline-first sync agent of village government-service
  * stations. One program, three roles (village, township, county); this
  * file only dispatches to the subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,9 @@ int main(int argc, char **argv)
                 commands[n++] = *c;
         for (const struct cli_command *c = hall_commands; c->name && n < 31; c++)
                 commands[n++] = *c;
+        /* a peer that drops the link mid-transfer must give an error
+         * return (and a message), not kill the process */
+        signal(SIGPIPE, SIG_IGN);
         if (argc > 1 && strcmp(argv[1], "--version") == 0)
                 return cmd_version(0, NULL);
         return cli_dispatch("daiban", "daiban: offline-first sync agent for village service stations", commands,

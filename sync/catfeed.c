@@ -1,5 +1,6 @@
 /* The county's catalogue as a feed. See catfeed.h. */
 #include "sync/catfeed.h"
+#include "sync/feed.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -270,33 +271,16 @@ out:
 int catfeed_accept(git_repository *repo, const char *county, bool *ret_moved, char *err, size_t errlen)
 {
         char inc_name[64], local[64];
-        git_oid inc, cur;
+        git_oid inc;
         git_reference *ref = NULL;
-        int r = 0;
+        int r;
 
         *ret_moved = false;
         snprintf(inc_name, sizeof inc_name, CATFEED_INCOMING "%s", county);
         snprintf(local, sizeof local, CATFEED_PREFIX "%s", county);
         if (git_reference_name_to_id(&inc, repo, inc_name) < 0)
                 return 0;
-        if (git_reference_name_to_id(&cur, repo, local) == 0) {
-                if (git_oid_equal(&cur, &inc) || git_graph_descendant_of(repo, &cur, &inc) == 1)
-                        goto drop;
-                if (git_graph_descendant_of(repo, &inc, &cur) != 1) {
-                        snprintf(err, errlen, "refused %s: the catalogue feed was rewritten; it is not followed", local);
-                        r = -EINVAL;
-                        goto drop;
-                }
-        }
-        if (git_reference_create(&ref, repo, local, &inc, 1, "daiban: catalogue received") < 0) {
-                snprintf(err, errlen, "cannot update %s: %s", local, gerr());
-                r = -EIO;
-        } else {
-                *ret_moved = true;
-        }
-        git_reference_free(ref);
-        ref = NULL;
-drop:
+        r = feed_ff_update(repo, local, &inc, ret_moved, err, errlen);
         if (git_reference_lookup(&ref, repo, inc_name) == 0)
                 git_reference_delete(ref);
         git_reference_free(ref);

@@ -10,6 +10,7 @@
 
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
+#include "sync/scan.h"
 #include "sync/feed.h"
 #include "sync/fold.h"
 
@@ -766,7 +767,8 @@ static int xfer_failed(struct xfer *x, const char *what)
                                " ask the county for its certificate's pin and run 'daiban remote set' again", what,
                                x->rm->url);
                 else
-                        x->log(x->ud, "%s %s failed: %s", what, x->rm->url, gerr());
+                        x->log(x->ud, "%s %s failed: %s (if the link is down: what this node holds is kept, and the"
+                               " next sync resumes where this one stopped)", what, x->rm->url, gerr());
         }
         return -EIO;
 }
@@ -775,8 +777,8 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
-        char spec[160], cspec[160], county[7], *specp[2] = { spec, cspec };
-        git_strarray specs = { specp, 2 };
+        char spec[160], cspec[160], sspec[160], county[7], *specp[3] = { spec, cspec, sspec };
+        git_strarray specs = { specp, 3 };
         char header[512], *hv[1];
         struct xfer x = { rm, log, ud, 0, false, false };
         int r;
@@ -788,6 +790,8 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         /* and the county's catalogue chain */
         catfeed_county(self, county);
         snprintf(cspec, sizeof cspec, "+" CATFEED_PREFIX "%s:" CATFEED_INCOMING "%s", county, county);
+        /* and the scan chains of the same partitions */
+        snprintf(sspec, sizeof sspec, "+" SCAN_PREFIX "%s*:" SCAN_INCOMING "%s*", self, self);
         xfer_setup(&fo.callbacks, &x, &fo.custom_headers, header, sizeof header, hv);
         if (feed_show_progress)
                 fo.callbacks.transfer_progress = fetch_progress;
@@ -803,17 +807,69 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         return r < 0 ? -EIO : 0;
 }
 
-int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
+int feed_push_specs(git_repository *repo, const struct feed_remote *rm, char **specs, size_t n, feed_log_fn log,
+                    void *ud)
 {
         git_push_options po = GIT_PUSH_OPTIONS_INIT;
         git_remote *remote = NULL;
+        git_strarray arr = { specs, n };
+        char header[512], *hv[1];
+        struct xfer x = { rm, log, ud, 0, false, false };
+        int r;
+
+        if (!n)
+                return 0;
+        xfer_setup(&po.callbacks, &x, &po.custom_headers, header, sizeof header, hv);
+        po.callbacks.push_update_reference = push_status;
+        po.callbacks.sideband_progress = remote_text;
+        if (feed_show_progress)
+                po.callbacks.push_transfer_progress = push_progress;
+        if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
+                return r;
+        if (xfer_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, &po.custom_headers) < 0 ||
+            git_remote_push(remote, &arr, &po) < 0)
+                r = xfer_failed(&x, "push to");
+        else if (x.rejected)
+                r = -EPERM;
+        git_remote_free(remote);
+        return r;
+}
+
+int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const char *prefix,
+                   int (*cb)(const char *name, const git_oid *id, void *payload), void *payload, feed_log_fn log,
+                   void *ud)
+{
+        git_remote_callbacks cb0 = GIT_REMOTE_CALLBACKS_INIT;
+        git_strarray hdrs = { NULL, 0 };
+        git_remote *remote = NULL;
+        const git_remote_head **heads;
+        size_t nheads;
+        char header[512], *hv[1];
+        struct xfer x = { rm, log, ud, 0, false, false };
+        int r;
+
+        xfer_setup(&cb0, &x, &hdrs, header, sizeof header, hv);
+        if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
+                return r;
+        if (xfer_connect(remote, GIT_DIRECTION_PUSH, &cb0, &hdrs) < 0 || git_remote_ls(&heads, &nheads, remote) < 0) {
+                r = xfer_failed(&x, "listing the refs of");
+        } else {
+                for (size_t i = 0; i < nheads && r == 0; i++)
+                        if (strncmp(heads[i]->name, prefix, strlen(prefix)) == 0)
+                                r = cb(heads[i]->name, &heads[i]->oid, payload);
+        }
+        git_remote_disconnect(remote);
+        git_remote_free(remote);
+        return r;
+}
+
+int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
+{
         git_reference_iterator *it = NULL;
         git_reference *ref;
         char **specs = NULL;
         size_t n = 0;
-        char header[512], *hv[1];
-        struct xfer x = { rm, log, ud, 0, false, false };
-        int r = 0;
+        int r;
 
         if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") < 0)
                 return -EIO;
@@ -835,26 +891,39 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
-        if (n) {
-                git_strarray arr = { specs, n };
-                xfer_setup(&po.callbacks, &x, &po.custom_headers, header, sizeof header, hv);
-                po.callbacks.push_update_reference = push_status;
-                po.callbacks.sideband_progress = remote_text;
-                if (feed_show_progress)
-                        po.callbacks.push_transfer_progress = push_progress;
-                if ((r = remote_open(repo, rm->url, &remote, log, ud)) == 0) {
-                        if (xfer_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, &po.custom_headers) < 0 ||
-                            git_remote_push(remote, &arr, &po) < 0)
-                                r = xfer_failed(&x, "push to");
-                        else if (x.rejected)
-                                r = -EPERM;
-                        git_remote_free(remote);
-                }
-        }
+        r = feed_push_specs(repo, rm, specs, n, log, ud);
         for (size_t i = 0; i < n; i++)
                 free(specs[i]);
         free(specs);
         return r;
+}
+
+/* Move ref `local` to `inc` when that is a fast-forward (or a new ref).
+ * 0 (*ret_moved tells), -EINVAL when inc does not descend from what is
+ * held (a rewrite), -EIO. */
+int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, bool *ret_moved, char *err,
+                   size_t errlen)
+{
+        git_oid cur;
+        git_reference *ref = NULL;
+
+        *ret_moved = false;
+        if (git_reference_name_to_id(&cur, repo, local) == 0) {
+                if (git_oid_equal(&cur, inc) || git_graph_descendant_of(repo, &cur, inc) == 1)
+                        return 0;       /* held already, or ahead */
+                if (git_graph_descendant_of(repo, inc, &cur) != 1) {
+                        snprintf(err, errlen, "refused %s: it was rewritten (its new head does not descend from the"
+                                 " one held); it is not followed", local);
+                        return -EINVAL;
+                }
+        }
+        if (git_reference_create(&ref, repo, local, inc, 1, "daiban: advanced") < 0) {
+                snprintf(err, errlen, "cannot update %s: %s", local, gerr());
+                return -EIO;
+        }
+        git_reference_free(ref);
+        *ret_moved = true;
+        return 0;
 }
 
 /* ---- USB bundles ----------------------------------------------------------------- */
@@ -911,7 +980,9 @@ int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, gi
                  * error state, which needs git_libgit2_init */
                 if (strspn(hex, "0123456789abcdef") != 40 || git_oid_fromstr(&id, hex) < 0 ||
                     ((!feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
-                      strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) && !is_catalog_ref(name))) {
+                      strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) && !is_catalog_ref(name) &&
+                     (!scan_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
+                      strncmp(name, SCAN_PREFIX, strlen(SCAN_PREFIX)) != 0))) {
                         snprintf(err, errlen, "the bundle holds '%s', which is not a feed", name);
                         goto bad;
                 }
@@ -976,6 +1047,9 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
                  * it, and its county's catalogue */
                 if (id && ((strncmp(git_reference_name(ref), FEED_PREFIX, strlen(FEED_PREFIX)) == 0 &&
                             feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                            feed_entitled(target, part)) ||
+                           (strncmp(git_reference_name(ref), SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
+                            scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
                             feed_entitled(target, part)) ||
                            strcmp(git_reference_name(ref), county_ref) == 0)) {
                         char hex[GIT_OID_HEXSZ + 1];
@@ -1088,6 +1162,8 @@ static int import_one(git_repository *repo, const char *path, feed_log_fn log, v
                 git_object_free(obj);
                 if (is_catalog_ref(names[i]))
                         snprintf(inc, sizeof inc, CATFEED_INCOMING "%s", names[i] + strlen(CATFEED_PREFIX));
+                else if (strncmp(names[i], SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
+                        snprintf(inc, sizeof inc, SCAN_INCOMING "%s", names[i] + strlen(SCAN_PREFIX));
                 else
                         snprintf(inc, sizeof inc, FEED_INCOMING "%s", names[i] + strlen(FEED_PREFIX));
                 if (git_reference_create(&ref, repo, inc, &ids[i], 1, "daiban: bundle import") < 0)

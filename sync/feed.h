@@ -75,6 +75,22 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
  * reasons are logged, "remote: ..."); -EIO when the transfer failed. */
 int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud);
 
+/* Push refspecs ("src:dst", no '+') with the transfer's callbacks: the
+ * far side's refusals are logged. 0, -EPERM (a ref refused), -EIO. */
+int feed_push_specs(git_repository *repo, const struct feed_remote *rm, char **specs, size_t n, feed_log_fn log,
+                    void *ud);
+
+/* List the far side's refs under prefix (as a push sees them). cb's
+ * non-zero return stops and is returned. */
+int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const char *prefix,
+                   int (*cb)(const char *name, const git_oid *id, void *payload), void *payload, feed_log_fn log,
+                   void *ud);
+
+/* Move ref local to inc when that is a fast-forward or a new ref: 0
+ * (*ret_moved says whether it moved), -EINVAL for a rewrite (err), -EIO. */
+int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, bool *ret_moved, char *err,
+                   size_t errlen);
+
 /* May pusher update refs/feeds/<part>/<writer>? Only within the
  * partitions it may hold, and only its own feeds or those of a node
  * under it that it relays (a township carrying its villages' feeds). */

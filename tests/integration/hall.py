@@ -268,6 +268,52 @@ class Catalogue(HallCase):
         self.assertEqual(self.hall_state(), before)
 
 
+class Scans(HallCase):
+    """Scanned materials travel in pieces, one per push, and an
+    interrupted transfer resumes where the hall stands."""
+
+    def test_scan_pieces_resume_and_reach_the_township(self):
+        scan = os.path.join(self.village.root, "scan.jpg")
+        with open(scan, "wb") as f:
+            f.write(os.urandom(5 * 1024 * 1024))
+        blob = subprocess.run(["git", "hash-object", scan], capture_output=True, text=True, check=True).stdout.strip()
+        a = self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        self.village.ok("app", "material", a, "SFZ", "provided", "--file", scan)
+        hall_repo = os.path.join(self.county.home, "repo")
+        ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
+
+        def pieces_at_hall():
+            r = git(hall_repo, "rev-list", "--count", ref, check=False)
+            return int(r.stdout) if r.returncode == 0 else 0
+        # the link drops mid-transfer: the sync is killed after a few pieces
+        p = subprocess.Popen([DAIBAN, "sync"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.village.env(operator=None))
+        wait_for(lambda: pieces_at_hall() >= 5, timeout=60, what="the first pieces at the hall")
+        p.kill()
+        p.communicate()
+        landed = pieces_at_hall()
+        total = -(-5 * 1024 * 1024 // (48 * 1024))
+        self.assertLess(landed, total, "the transfer was not interrupted; make the scan larger")
+        self.assertNotEqual(git(hall_repo, "cat-file", "-e", blob, check=False).returncode, 0)
+        # the next sync sends only what the hall lacks (at most the piece in flight again)
+        j, _ = self.sync(self.village)
+        self.assertLessEqual(j["scan_pieces_sent"], total - landed + 1)
+        self.assertGreater(j["scan_pieces_sent"], 0)
+        wait_for(lambda: git(hall_repo, "cat-file", "-e", blob, check=False).returncode == 0,
+                 what="the scan whole at the hall")
+        # the township receives it for its review
+        j, _ = self.sync(self.township)
+        self.assertEqual(j["scans_received"], 1)
+        got = subprocess.run(["git", "-C", os.path.join(self.township.home, "repo"), "cat-file", "blob", blob],
+                             capture_output=True, check=True).stdout
+        with open(scan, "rb") as f:
+            self.assertEqual(got, f.read())
+        # nothing more moves on the next round
+        j, _ = self.sync(self.village)
+        self.assertEqual(j["scan_pieces_sent"], 0)
+        git(hall_repo, "fsck", "--strict")
+
+
 class Dishonest(HallCase):
     """Pushes made with stock git, as a dishonest or broken peer would."""
 

@@ -1,0 +1,692 @@
+/* Scanned materials in pieces on scan chains. See scan.h; the format is
+ * in docs/change-set.md ("Scans").
+ *
+ * Two local marker refs keep the work of a sync proportional to what is
+ * new: refs/daiban/pushed/scans/<p>/<w> (how far the remote is known to
+ * hold a chain, so a sync with nothing new opens no connection for
+ * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
+ * been reassembled). */
+#include "sync/scan.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sync/changeset.h"
+
+#define PUSHED_PREFIX "refs/daiban/pushed/scans/"
+#define ASSEMBLED_PREFIX "refs/daiban/assembled/scans/"
+#define OUTGOING_PREFIX "refs/daiban/outgoing/scans/"
+#define MAX_CHAIN 1000000
+
+struct piece {
+        char blob[41];
+        int64_t size, index, count;
+        git_oid piece_blob;
+};
+
+static const char *gerr(void)
+{
+        const git_error *e = git_error_last();
+        return e && e->message ? e->message : "unknown git error";
+}
+
+bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
+{
+        const char *p, *slash;
+
+        if (strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
+                p = ref + strlen(SCAN_PREFIX);
+        else if (strncmp(ref, SCAN_INCOMING, strlen(SCAN_INCOMING)) == 0)
+                p = ref + strlen(SCAN_INCOMING);
+        else
+                return false;
+        slash = strchr(p, '/');
+        if (!slash || (size_t)(slash - p) >= plen || strlen(slash + 1) >= wlen || strchr(slash + 1, '/'))
+                return false;
+        memcpy(partition, p, (size_t)(slash - p));
+        partition[slash - p] = '\0';
+        strcpy(writer, slash + 1);
+        return changeset_valid_code(partition) && changeset_valid_code(writer);
+}
+
+static int64_t piece_len(int64_t size, int64_t index)
+{
+        int64_t off = index * (int64_t)SCAN_PIECE;
+        return size - off < (int64_t)SCAN_PIECE ? size - off : (int64_t)SCAN_PIECE;
+}
+
+/* Read and check one piece commit strictly. */
+static int read_piece(git_repository *repo, const git_oid *id, struct piece *p, char *err, size_t errlen)
+{
+        git_commit *c = NULL;
+        git_tree *tree = NULL;
+        git_blob *meta = NULL;
+        git_odb *odb = NULL;
+        const git_tree_entry *m, *pc;
+        json_t *j = NULL;
+        size_t plen;
+        git_object_t ptype;
+        int r = -EINVAL;
+
+        if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&tree, c) < 0) {
+                snprintf(err, errlen, "a piece of a scan chain is missing: %s", gerr());
+                r = -EINVAL;
+                goto out;
+        }
+        if (git_commit_parentcount(c) > 1) {
+                snprintf(err, errlen, "a merge commit on a scan chain");
+                goto out;
+        }
+        m = git_tree_entry_byname(tree, "scan.json");
+        pc = git_tree_entry_byname(tree, "piece");
+        if (git_tree_entrycount(tree) != 2 || !m || !pc || git_tree_entry_type(m) != GIT_OBJECT_BLOB ||
+            git_tree_entry_type(pc) != GIT_OBJECT_BLOB) {
+                snprintf(err, errlen, "a scan piece's tree must hold scan.json and piece, nothing else");
+                goto out;
+        }
+        if (git_blob_lookup(&meta, repo, git_tree_entry_id(m)) < 0 || git_blob_rawsize(meta) > 512) {
+                snprintf(err, errlen, "a scan piece's scan.json is missing or too large");
+                goto out;
+        }
+        j = json_loadb(git_blob_rawcontent(meta), (size_t)git_blob_rawsize(meta), JSON_REJECT_DUPLICATES, NULL);
+        const char *fmt = json_string_value(json_object_get(j, "format"));
+        const char *blob = json_string_value(json_object_get(j, "blob"));
+        json_t *v = json_object_get(j, "version"), *sz = json_object_get(j, "size"), *ix = json_object_get(j, "index"),
+               *ct = json_object_get(j, "count");
+        if (!json_is_object(j) || json_object_size(j) != 6 || !fmt || strcmp(fmt, SCAN_FORMAT) != 0) {
+                snprintf(err, errlen, "scan.json is not a daiban scan piece");
+                goto out;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) != SCAN_VERSION) {
+                snprintf(err, errlen, "scan.json: unsupported version (this daiban reads version %d; upgrade it)",
+                         SCAN_VERSION);
+                goto out;
+        }
+        if (!blob || strlen(blob) != 40 || strspn(blob, "0123456789abcdef") != 40 || !json_is_integer(sz) ||
+            !json_is_integer(ix) || !json_is_integer(ct)) {
+                snprintf(err, errlen, "scan.json: bad blob, size, index or count");
+                goto out;
+        }
+        p->size = json_integer_value(sz);
+        p->index = json_integer_value(ix);
+        p->count = json_integer_value(ct);
+        if (p->size < 1 || p->size > (int64_t)SCAN_MAX_BYTES ||
+            p->count != (p->size + (int64_t)SCAN_PIECE - 1) / (int64_t)SCAN_PIECE || p->index < 0 ||
+            p->index >= p->count) {
+                snprintf(err, errlen, "scan.json: size, index and count do not agree (or the scan is over %u MiB)",
+                         SCAN_MAX_BYTES >> 20);
+                goto out;
+        }
+        /* the piece's size from the object header, without reading it */
+        if (git_repository_odb(&odb, repo) < 0 || git_odb_read_header(&plen, &ptype, odb, git_tree_entry_id(pc)) < 0 ||
+            (int64_t)plen != piece_len(p->size, p->index)) {
+                snprintf(err, errlen, "a scan piece has the wrong length");
+                goto out;
+        }
+        memcpy(p->blob, blob, 41);
+        p->piece_blob = *git_tree_entry_id(pc);
+        r = 0;
+out:
+        json_decref(j);
+        git_odb_free(odb);
+        git_blob_free(meta);
+        git_tree_free(tree);
+        git_commit_free(c);
+        return r;
+}
+
+/* The commits after `from` (NULL: from the root) up to `to`, oldest
+ * first; -EINVAL when `to` does not descend from `from`. */
+static int chain_since(git_repository *repo, const git_oid *from, const git_oid *to, git_oid **ret, size_t *ret_n,
+                       char *err, size_t errlen)
+{
+        git_oid *ids = NULL, cur = *to;
+        size_t n = 0;
+
+        for (;;) {
+                git_commit *c = NULL;
+                git_oid *ni;
+                if (from && git_oid_equal(&cur, from))
+                        break;
+                if (n >= MAX_CHAIN || git_commit_lookup(&c, repo, &cur) < 0) {
+                        snprintf(err, errlen, "a scan chain is broken or too long");
+                        free(ids);
+                        return -EINVAL;
+                }
+                if (!(ni = realloc(ids, (n + 1) * sizeof *ids))) {
+                        git_commit_free(c);
+                        free(ids);
+                        return -ENOMEM;
+                }
+                ids = ni;
+                ids[n++] = cur;
+                if (git_commit_parentcount(c) == 0) {
+                        git_commit_free(c);
+                        if (from) {
+                                snprintf(err, errlen, "the scan chain was rewritten");
+                                free(ids);
+                                return -EINVAL;
+                        }
+                        break;
+                }
+                cur = *git_commit_parent_id(c, 0);
+                git_commit_free(c);
+        }
+        for (size_t i = 0; i < n / 2; i++) {
+                git_oid t = ids[i];
+                ids[i] = ids[n - 1 - i];
+                ids[n - 1 - i] = t;
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, char *err,
+                size_t errlen)
+{
+        struct piece prev = { .index = -1, .count = 0 };
+        bool has_old = old && !git_oid_is_zero(old);
+        git_oid *ids = NULL;
+        size_t n = 0;
+        int r;
+
+        if (has_old && (r = read_piece(repo, old, &prev, err, errlen)) < 0)
+                return r;
+        if ((r = chain_since(repo, has_old ? old : NULL, new_head, &ids, &n, err, errlen)) < 0)
+                return r;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                struct piece p;
+                if ((r = read_piece(repo, &ids[i], &p, err, errlen)) < 0)
+                        break;
+                /* pieces in order: the next of an unfinished scan, or the
+                 * first of a new one */
+                bool next = prev.index >= 0 && prev.index + 1 < prev.count;
+                if (next ? (strcmp(p.blob, prev.blob) != 0 || p.index != prev.index + 1 || p.size != prev.size)
+                         : p.index != 0) {
+                        snprintf(err, errlen, "%s: scan pieces out of order", ref);
+                        r = -EINVAL;
+                        break;
+                }
+                prev = p;
+        }
+        free(ids);
+        return r;
+}
+
+/* ---- committing ------------------------------------------------------------------- */
+
+/* The scans already on a chain (from the commit messages). */
+static int chain_blobs(git_repository *repo, const char *ref, char (**ret)[41], size_t *ret_n)
+{
+        git_oid cur;
+        char (*v)[41] = NULL;
+        size_t n = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (git_reference_name_to_id(&cur, repo, ref) < 0)
+                return 0;
+        for (size_t k = 0; k < MAX_CHAIN; k++) {
+                git_commit *c = NULL;
+                const char *m;
+                if (git_commit_lookup(&c, repo, &cur) < 0)
+                        break;
+                m = git_commit_message(c);
+                long pi = 0, pk = -1;
+                /* a scan counts once its last piece is on the chain */
+                if (m && strncmp(m, "scan ", 5) == 0 && strspn(m + 5, "0123456789abcdef") == 40 &&
+                    sscanf(m + 45, " piece %ld/%ld", &pi, &pk) == 2 && pi == pk) {
+                        void *nv = realloc(v, (n + 1) * sizeof *v);
+                        if (!nv) {
+                                git_commit_free(c);
+                                free(v);
+                                return -ENOMEM;
+                        }
+                        v = nv;
+                        memcpy(v[n], m + 5, 40);
+                        v[n++][40] = '\0';
+                }
+                if (git_commit_parentcount(c) == 0) {
+                        git_commit_free(c);
+                        break;
+                }
+                cur = *git_commit_parent_id(c, 0);
+                git_commit_free(c);
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* The chain's tip: a scan interrupted while its pieces were written
+ * (a crash) is to be finished before anything else is appended. */
+static bool tip_unfinished(git_repository *repo, const git_oid *tip, char hex[41], int64_t *ret_next)
+{
+        git_commit *c = NULL;
+        const char *m;
+        long pi = 0, pk = 0;
+        bool r = false;
+
+        if (git_commit_lookup(&c, repo, tip) < 0)
+                return false;
+        m = git_commit_message(c);
+        if (m && strncmp(m, "scan ", 5) == 0 && strspn(m + 5, "0123456789abcdef") == 40 &&
+            sscanf(m + 45, " piece %ld/%ld", &pi, &pk) == 2 && pi < pk) {
+                memcpy(hex, m + 5, 40);
+                hex[40] = '\0';
+                *ret_next = pi;         /* 1-based in the message: the next index */
+                r = true;
+        }
+        git_commit_free(c);
+        return r;
+}
+
+static int append_scan(git_repository *repo, const char *ref, const char *writer, const char *hex, long *ret_pieces,
+                       char *err, size_t errlen)
+{
+        git_blob *b = NULL;
+        git_oid id, tip;
+        bool has_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
+        int64_t size, count, first = 0;
+        char pending[41];
+        int r = 0;
+
+        if (has_tip && tip_unfinished(repo, &tip, pending, &first)) {
+                if (strcmp(pending, hex) != 0) {
+                        /* finish the interrupted one first */
+                        if ((r = append_scan(repo, ref, writer, pending, ret_pieces, err, errlen)) < 0)
+                                return r;
+                        has_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
+                        first = 0;
+                }
+        }
+
+        if (git_oid_fromstr(&id, hex) < 0 || git_blob_lookup(&b, repo, &id) < 0) {
+                snprintf(err, errlen, "scan %.12s is not in this node's repository", hex);
+                return -ENOENT;
+        }
+        size = (int64_t)git_blob_rawsize(b);
+        if (size < 1 || size > (int64_t)SCAN_MAX_BYTES) {
+                git_blob_free(b);
+                snprintf(err, errlen, "scan %.12s is empty or larger than %u MiB", hex, SCAN_MAX_BYTES >> 20);
+                return -EINVAL;
+        }
+        count = (size + SCAN_PIECE - 1) / SCAN_PIECE;
+        for (int64_t i = first; i < count && r == 0; i++) {
+                const char *data = (const char *)git_blob_rawcontent(b) + i * (int64_t)SCAN_PIECE;
+                json_t *j = json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "format", SCAN_FORMAT, "version", SCAN_VERSION, "blob",
+                                      hex, "size", (json_int_t)size, "index", (json_int_t)i, "count", (json_int_t)count);
+                char *meta = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS), msg[128];
+                git_oid mb, pb, tree_id, cid;
+                git_treebuilder *tb = NULL;
+                git_tree *tree = NULL;
+                git_commit *par = NULL;
+                git_signature *sig = NULL;
+                json_decref(j);
+                r = -EIO;
+                snprintf(msg, sizeof msg, "scan %s piece %" PRId64 "/%" PRId64 "\n", hex, i + 1, count);
+                if (meta && git_blob_create_from_buffer(&mb, repo, meta, strlen(meta)) == 0 &&
+                    git_blob_create_from_buffer(&pb, repo, data, (size_t)piece_len(size, i)) == 0 &&
+                    git_treebuilder_new(&tb, repo, NULL) == 0 &&
+                    git_treebuilder_insert(NULL, tb, "scan.json", &mb, GIT_FILEMODE_BLOB) == 0 &&
+                    git_treebuilder_insert(NULL, tb, "piece", &pb, GIT_FILEMODE_BLOB) == 0 &&
+                    git_treebuilder_write(&tree_id, tb) == 0 && git_tree_lookup(&tree, repo, &tree_id) == 0 &&
+                    (!has_tip || git_commit_lookup(&par, repo, &tip) == 0) &&
+                    git_signature_new(&sig, writer, "daiban@localhost", 0, 0) == 0 &&
+                    git_commit_create(&cid, repo, ref, sig, sig, NULL, msg, tree, has_tip ? 1 : 0,
+                                      has_tip ? (const git_commit **)&par : NULL) == 0) {
+                        tip = cid;
+                        has_tip = true;
+                        (*ret_pieces)++;
+                        r = 0;
+                } else {
+                        snprintf(err, errlen, "cannot write a piece of scan %.12s: %s", hex, gerr());
+                }
+                free(meta);
+                git_signature_free(sig);
+                git_commit_free(par);
+                git_tree_free(tree);
+                git_treebuilder_free(tb);
+        }
+        git_blob_free(b);
+        return r;
+}
+
+int scan_commit_local(store *s, git_repository *repo, const char *self, long *ret_pieces, feed_log_fn log, void *ud)
+{
+        sqlite3_stmt *st;
+        char lastpart[32] = "", ref[128], err[512];
+        char (*have)[41] = NULL;
+        size_t nhave = 0;
+        int r = 0;
+
+        *ret_pieces = 0;
+        if (sqlite3_prepare_v2(store_db(s),
+                               "SELECT DISTINCT part, json_extract(body, '$.blob') AS b FROM events"
+                               " WHERE node = ? AND type = 'app.material' AND b IS NOT NULL ORDER BY part",
+                               -1, &st, NULL) != SQLITE_OK) {
+                if (log)
+                        log(ud, "cannot list scans: %s", store_errmsg(s));
+                return -EIO;
+        }
+        sqlite3_bind_text(st, 1, self, -1, SQLITE_STATIC);
+        while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+                const char *part = (const char *)sqlite3_column_text(st, 0);
+                const char *hex = (const char *)sqlite3_column_text(st, 1);
+                bool held = false;
+                if (!part || !hex || strlen(hex) != 40 || !changeset_valid_code(part))
+                        continue;
+                snprintf(ref, sizeof ref, SCAN_PREFIX "%s/%s", part, self);
+                if (strcmp(part, lastpart) != 0) {
+                        free(have);
+                        if (chain_blobs(repo, ref, &have, &nhave) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        snprintf(lastpart, sizeof lastpart, "%s", part);
+                }
+                for (size_t i = 0; i < nhave && !held; i++)
+                        held = strcmp(have[i], hex) == 0;
+                if (held)
+                        continue;
+                int ar = append_scan(repo, ref, self, hex, ret_pieces, err, sizeof err);
+                if (ar == -ENOENT || ar == -EINVAL) {
+                        if (log)
+                                log(ud, "%s", err);     /* reported, the rest goes on */
+                        continue;
+                }
+                if (ar < 0) {
+                        if (log)
+                                log(ud, "%s", err);
+                        r = ar;
+                        break;
+                }
+                void *nh = realloc(have, (nhave + 1) * sizeof *have);
+                if (nh) {
+                        have = nh;
+                        memcpy(have[nhave++], hex, 41);
+                }
+        }
+        sqlite3_finalize(st);
+        free(have);
+        return r;
+}
+
+/* ---- pushing ---------------------------------------------------------------------- */
+
+struct remote_tips {
+        char (*names)[128];
+        git_oid *ids;
+        size_t n;
+};
+
+static int collect_tip(const char *name, const git_oid *id, void *payload)
+{
+        struct remote_tips *t = payload;
+        void *nn = realloc(t->names, (t->n + 1) * sizeof *t->names);
+        void *ni = nn ? realloc(t->ids, (t->n + 1) * sizeof *t->ids) : NULL;
+
+        if (nn)
+                t->names = nn;
+        if (!ni)
+                return -ENOMEM;
+        t->ids = ni;
+        snprintf(t->names[t->n], sizeof t->names[0], "%s", name);
+        t->ids[t->n++] = *id;
+        return 0;
+}
+
+int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
+              feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char (*todo)[128] = NULL;
+        size_t ntodo = 0;
+        struct remote_tips tips = { 0 };
+        int r = 0;
+
+        *ret_pieces = 0;
+        /* the chains whose tip is past what the remote is known to hold */
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32], marker[160];
+                git_oid pushed;
+                const git_oid *tip = git_reference_target(ref);
+                if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    feed_may_write(self, part, writer)) {
+                        snprintf(marker, sizeof marker, PUSHED_PREFIX "%s/%s", part, writer);
+                        if (git_reference_name_to_id(&pushed, repo, marker) < 0 || !git_oid_equal(&pushed, tip)) {
+                                void *nt = realloc(todo, (ntodo + 1) * sizeof *todo);
+                                if (nt) {
+                                        todo = nt;
+                                        snprintf(todo[ntodo++], sizeof todo[0], "%s", git_reference_name(ref));
+                                }
+                        }
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        if (!ntodo)
+                return 0;
+        if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0)
+                goto out;
+        for (size_t k = 0; k < ntodo && r == 0; k++) {
+                const git_oid *from = NULL;
+                git_oid tip, *ids = NULL;
+                size_t n = 0;
+                char part[32], writer[32], marker[160], err[256];
+                scan_parse_ref(todo[k], part, sizeof part, writer, sizeof writer);
+                snprintf(marker, sizeof marker, PUSHED_PREFIX "%s/%s", part, writer);
+                for (size_t i = 0; i < tips.n; i++)
+                        if (strcmp(tips.names[i], todo[k]) == 0)
+                                from = &tips.ids[i];
+                if (git_reference_name_to_id(&tip, repo, todo[k]) < 0)
+                        continue;
+                if (chain_since(repo, from, &tip, &ids, &n, err, sizeof err) < 0) {
+                        /* the remote holds something this chain does not descend
+                         * from: push it whole and let the far side refuse */
+                        if (chain_since(repo, NULL, &tip, &ids, &n, err, sizeof err) < 0) {
+                                if (log)
+                                        log(ud, "%s: %s", todo[k], err);
+                                r = -EIO;
+                                break;
+                        }
+                }
+                /* one piece per push: a dropped link loses one piece */
+                for (size_t i = 0; i < n && r == 0; i++) {
+                        char out[160], spec[320], *specs[1] = { spec };
+                        git_reference *mref = NULL, *oref = NULL;
+                        /* libgit2 pushes refs, not ids: stage the piece on a
+                         * ref of our own */
+                        snprintf(out, sizeof out, OUTGOING_PREFIX "%s/%s", part, writer);
+                        if (git_reference_create(&oref, repo, out, &ids[i], 1, "daiban: scan piece to push") < 0) {
+                                if (log)
+                                        log(ud, "cannot stage a scan piece: %s", gerr());
+                                r = -EIO;
+                                break;
+                        }
+                        git_reference_free(oref);
+                        snprintf(spec, sizeof spec, "%s:%s", out, todo[k]);
+                        if ((r = feed_push_specs(repo, rm, specs, 1, log, ud)) < 0)
+                                break;
+                        (*ret_pieces)++;
+                        git_reference_create(&mref, repo, marker, &ids[i], 1, "daiban: scan piece pushed");
+                        git_reference_free(mref);
+                        if (feed_show_progress)
+                                fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i + 1, n, todo[k], i + 1 == n ? "\n" : "");
+                }
+                if (r == 0 && n == 0) {
+                        git_reference *mref = NULL;
+                        git_reference_create(&mref, repo, marker, &tip, 1, "daiban: scans held by the remote");
+                        git_reference_free(mref);
+                }
+                free(ids);
+        }
+out:
+        free(todo);
+        free(tips.names);
+        free(tips.ids);
+        return r;
+}
+
+/* ---- receiving -------------------------------------------------------------------- */
+
+int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refused, feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char (*names)[128] = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        *ret_refused = 0;
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_INCOMING "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                void *nn = realloc(names, (n + 1) * sizeof *names);
+                if (nn) {
+                        names = nn;
+                        snprintf(names[n++], sizeof names[0], "%s", git_reference_name(ref));
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        for (size_t i = 0; i < n; i++) {
+                char part[32], writer[32], local[160], err[512];
+                git_oid inc, cur;
+                bool moved;
+                git_reference *del = NULL;
+                if (scan_parse_ref(names[i], part, sizeof part, writer, sizeof writer) && strcmp(writer, self) != 0 &&
+                    feed_entitled(self, part) && git_reference_name_to_id(&inc, repo, names[i]) == 0) {
+                        bool has = false;
+                        snprintf(local, sizeof local, SCAN_PREFIX "%s/%s", part, writer);
+                        has = git_reference_name_to_id(&cur, repo, local) == 0;
+                        if (has && (git_oid_equal(&cur, &inc) || git_graph_descendant_of(repo, &cur, &inc) == 1)) {
+                                /* held already */
+                        } else if (scan_verify(repo, local, has ? &cur : NULL, &inc, err, sizeof err) < 0 ||
+                                   feed_ff_update(repo, local, &inc, &moved, err, sizeof err) < 0) {
+                                if (log)
+                                        log(ud, "refused %s: %s", local, err);
+                                (*ret_refused)++;
+                        }
+                }
+                if (git_reference_lookup(&del, repo, names[i]) == 0)
+                        git_reference_delete(del);
+                git_reference_free(del);
+        }
+        free(names);
+        return r;
+}
+
+/* Reassemble the complete scans of one chain that the repository lacks. */
+static int assemble_chain(git_repository *repo, const char *ref, const git_oid *tip, long *ret_scans,
+                          feed_log_fn log, void *ud)
+{
+        git_oid *ids = NULL;
+        size_t n = 0, start = 0;
+        char err[512];
+        git_odb *odb = NULL;
+        int r;
+
+        if ((r = chain_since(repo, NULL, tip, &ids, &n, err, sizeof err)) < 0) {
+                if (log)
+                        log(ud, "%s: %s", ref, err);
+                return r;
+        }
+        if (git_repository_odb(&odb, repo) < 0) {
+                free(ids);
+                return -EIO;
+        }
+        for (size_t i = 0; i < n && r == 0; i++) {
+                struct piece p;
+                git_oid want, got;
+                char *buf;
+                size_t off = 0;
+                bool ok;
+                if (read_piece(repo, &ids[i], &p, err, sizeof err) < 0) {
+                        if (log)
+                                log(ud, "%s: %s", ref, err);
+                        r = -EINVAL;
+                        break;
+                }
+                if (p.index == 0)
+                        start = i;
+                if (p.index + 1 != p.count || git_oid_fromstr(&want, p.blob) < 0 || git_odb_exists(odb, &want))
+                        continue;
+                if (i + 1 - start != (size_t)p.count) {
+                        if (log)
+                                log(ud, "%s: scan pieces out of order", ref);
+                        r = -EINVAL;
+                        break;
+                }
+                buf = malloc((size_t)p.size);
+                ok = buf != NULL;
+                for (size_t k = start; ok && k <= i; k++) {
+                        struct piece q;
+                        git_blob *b = NULL;
+                        ok = read_piece(repo, &ids[k], &q, err, sizeof err) == 0 &&
+                             git_blob_lookup(&b, repo, &q.piece_blob) == 0 &&
+                             off + (size_t)git_blob_rawsize(b) <= (size_t)p.size;
+                        if (ok) {
+                                memcpy(buf + off, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+                                off += (size_t)git_blob_rawsize(b);
+                        }
+                        git_blob_free(b);
+                }
+                /* hash before storing: a forged scan never enters the odb */
+                if (ok && off == (size_t)p.size && git_odb_hash(&got, buf, off, GIT_OBJECT_BLOB) == 0 &&
+                    git_oid_equal(&got, &want) && git_blob_create_from_buffer(&got, repo, buf, off) == 0) {
+                        (*ret_scans)++;
+                } else {
+                        if (log)
+                                log(ud, "refused scan %.12s on %s: its pieces do not make the scan they name", p.blob,
+                                    ref);
+                        r = -EINVAL;
+                }
+                free(buf);
+        }
+        git_odb_free(odb);
+        free(ids);
+        return r;
+}
+
+int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        int r = 0;
+
+        *ret_scans = 0;
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32], marker[160];
+                git_oid done;
+                const git_oid *tip = git_reference_target(ref);
+                if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    feed_entitled(self, part) && strcmp(writer, self) != 0) {
+                        snprintf(marker, sizeof marker, ASSEMBLED_PREFIX "%s/%s", part, writer);
+                        bool has = git_reference_name_to_id(&done, repo, marker) == 0;
+                        if (!has || !git_oid_equal(&done, tip)) {
+                                if (assemble_chain(repo, git_reference_name(ref), tip, ret_scans, log, ud) == 0) {
+                                        git_reference *m = NULL;
+                                        git_reference_create(&m, repo, marker, tip, 1, "daiban: scans assembled");
+                                        git_reference_free(m);
+                                } else {
+                                        r = -EINVAL;
+                                }
+                        }
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        return r;
+}

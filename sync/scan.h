@@ -1,0 +1,58 @@
+/* Scanned materials on the wire. A scan is a git blob in the home's
+ * repository (agent/home.c stores it; an app.material event names it by
+ * id). To cross a link that drops every few seconds, a scan travels in
+ * pieces of at most SCAN_PIECE bytes, one commit per piece, on the
+ * writer's scan chain refs/scans/<partition>/<writer>, pushed one piece
+ * per push: an interrupted transfer loses at most the piece in flight,
+ * and the next sync resumes where the far side stands. The receiver
+ * reassembles each scan whose pieces have all arrived and checks that it
+ * hashes to its id. The format is in docs/change-set.md ("Scans"). */
+#ifndef DAIBAN_SYNC_SCAN_H
+#define DAIBAN_SYNC_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+#include "sync/feed.h"
+#include "sync/store.h"
+
+#define SCAN_PREFIX "refs/scans/"
+#define SCAN_INCOMING "refs/incoming/scans/"
+#define SCAN_PIECE (48u * 1024u)
+#define SCAN_MAX_BYTES (64u * 1024u * 1024u)
+#define SCAN_FORMAT "daiban-scan"
+#define SCAN_VERSION 1
+
+/* Split "refs/scans/<partition>/<writer>" (or the incoming form). */
+bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen);
+
+/* Append the pieces of every scan this node attached (its app.material
+ * events that name a blob) and that its chains do not carry yet. 0 or
+ * negative with a message logged; *ret_pieces counts new pieces. */
+int scan_commit_local(store *s, git_repository *repo, const char *self, long *ret_pieces, feed_log_fn log, void *ud);
+
+/* Push this node's scan chains (and those it relays, as feed_push) one
+ * piece per push, from where the remote stands. 0; -EIO/-EPERM as
+ * feed_push, after what did go through. *ret_pieces counts pieces sent. */
+int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
+              feed_log_fn log, void *ud);
+
+/* Check the pieces that moving ref from old (zero: new chain) to new
+ * would add: the strict format, in order, within the limits. 0 or
+ * -EINVAL with the reason in err. */
+int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, char *err,
+                size_t errlen);
+
+/* Move fetched or imported SCAN_INCOMING refs of partitions this node may
+ * hold into SCAN_PREFIX, fast-forward only, after scan_verify. */
+int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refused, feed_log_fn log, void *ud);
+
+/* Reassemble every scan on the chains this node holds whose pieces have
+ * all arrived and whose blob is not in the repository yet; a scan that
+ * does not hash to its id is reported and not stored. *ret_scans counts
+ * scans stored. */
+int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_log_fn log, void *ud);
+
+#endif
