@@ -21,7 +21,10 @@
  *   bench-store backlog DIR NAPPS
  *       A week's backlog of one village (NAPPS applications, 5 events
  *       each, no scans) as change sets: the git bundle of its feed
- *       against the zlib-compressed size of the events themselves. */
+ *       against the zlib-compressed size of the events themselves.
+ *   bench-store feeds REPO SCRATCH_DB NPART NEVENTS
+ *       Only write the feeds of the ingest benchmark into an existing
+ *       repository (a county home's), for `daiban sync` to ingest. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -287,23 +290,15 @@ static git_repository *new_repo(const char *path)
         return repo;
 }
 
-static int ingest(int argc, char **argv)
+/* Write npart villages' feeds of nev events each into repo (change sets
+ * made by feed_commit_local from a scratch store at path). */
+static int write_feeds(git_repository *repo, const char *path, long npart, long nev)
 {
-        const char *dir = argv[2];
-        long npart = argc > 3 ? atol(argv[3]) : 500, nev = argc > 4 ? atol(argv[4]) : 2000;
-        char path[4096];
-        struct feed_report rep = { 0 };
-        store *src, *dst;
-        git_repository *repo;
-        double t0;
+        store *src;
+        double t0 = now_s();
 
-        git_libgit2_init();
-        snprintf(path, sizeof path, "%s/hall.git", dir);
-        repo = new_repo(path);
-        snprintf(path, sizeof path, "%s/villages.db", dir);
         unlink(path);
         src = open_store(path, true);
-        t0 = now_s();
         for (long p = 0; p < npart; p++) {
                 char village[16];
                 int64_t seq = 0;
@@ -313,10 +308,52 @@ static int ingest(int argc, char **argv)
                 if (store_begin(src) < 0 || village_events(src, village, nev / 5, &seq, &hlc) < 0 ||
                     store_commit(src) < 0 || feed_commit_local(src, repo, village, NULL, quiet, NULL) < 0) {
                         fprintf(stderr, "writing feeds failed: %s\n", store_errmsg(src));
-                        return 1;
+                        return -1;
                 }
         }
-        fprintf(stderr, "wrote %ld feeds of %ld events in %.1f s; ingesting...\n", npart, nev, now_s() - t0);
+        fprintf(stderr, "wrote %ld feeds of %ld events in %.1f s\n", npart, nev, now_s() - t0);
+        store_close(src);
+        return 0;
+}
+
+/* bench-store feeds REPO SCRATCH_DB NPART NEVENTS: only write the feeds
+ * into an existing repository (a county home's repo), for the hall's own
+ * ingest through `daiban sync` (bench/sync-bench.py). */
+static int feeds(int argc, char **argv)
+{
+        git_repository *repo;
+
+        if (argc < 6)
+                return 2;
+        git_libgit2_init();
+        if (git_repository_open(&repo, argv[2]) < 0) {
+                fprintf(stderr, "git open %s: %s\n", argv[2], git_error_last()->message);
+                return 1;
+        }
+        if (write_feeds(repo, argv[3], atol(argv[4]), atol(argv[5])) < 0)
+                return 1;
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return 0;
+}
+
+static int ingest(int argc, char **argv)
+{
+        const char *dir = argv[2];
+        long npart = argc > 3 ? atol(argv[3]) : 500, nev = argc > 4 ? atol(argv[4]) : 2000;
+        char path[4096];
+        struct feed_report rep = { 0 };
+        store *dst;
+        git_repository *repo;
+        double t0;
+
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/hall.git", dir);
+        repo = new_repo(path);
+        snprintf(path, sizeof path, "%s/villages.db", dir);
+        if (write_feeds(repo, path, npart, nev) < 0)
+                return 1;
+        fprintf(stderr, "ingesting...\n");
         snprintf(path, sizeof path, "%s/county.db", dir);
         unlink(path);
         dst = open_store(path, true);
@@ -329,7 +366,6 @@ static int ingest(int argc, char **argv)
         printf("hall ingest of %ld partitions x %ld events = %ld events (parse, store, fold, heads; one transaction"
                " per round, a savepoint per feed): %.2f s = %.0f events/s; target at least 50,000 events/s\n", npart, nev, rep.ingested_events,
                t, rep.ingested_events / t);
-        store_close(src);
         store_close(dst);
         git_repository_free(repo);
         git_libgit2_shutdown();
@@ -405,7 +441,9 @@ int main(int argc, char **argv)
                 return ingest(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "backlog") == 0)
                 return backlog(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "feeds") == 0)
+                return feeds(argc, argv);
         fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | rebuild STORE [RUNS] |"
-                        " ingest DIR NPART NEVENTS | backlog DIR NAPPS\n");
+                        " ingest DIR NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
         return 2;
 }

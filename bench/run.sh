@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
 # Run every benchmark on a release build and print the figures recorded
-# in docs/BENCHMARKS.md. Usage: bench/run.sh
+# in docs/BENCHMARKS.md.
+#   bench/run.sh         everything
+#   bench/run.sh sync    only the sync benchmarks (bench/sync-bench.py: the
+#                        backlog over loopback and a shaped link, PouchDB
+#                        side by side, the hall's layout at 400 villages,
+#                        the hall's ingest); needs root for the shaped link
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
 [ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release >/dev/null
 ninja -C build-bench >/dev/null
+
+sync_bench() {
+  bench/install-bench-deps.sh
+  local work
+  work=$(mktemp -d /tmp/daiban-sync-bench.XXXXXX)
+  local shaped=()
+  [ "$(id -u)" -eq 0 ] || { echo "## not root: the shaped link is skipped" >&2; shaped=(--no-shaped); }
+  echo "## sync (issue 5): the work folder is $work (results.json there)"
+  python3 bench/sync-bench.py --daiban build-bench/agent/daiban --bench-store build-bench/bench/bench-store \
+    --work "$work" "${shaped[@]}"
+  rm -rf "$work"
+}
+
+if [ "${1:-}" = sync ]; then
+  echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  sync_bench
+  exit 0
+fi
 
 sample=tests/data/catalog-sample
 big=build-bench/catalog-x100
@@ -48,5 +71,7 @@ DAIBAN_HOME=$tmp/home DAIBAN_TODAY=2026-11-24 python3 bench/time-cli.py build-be
 echo "## sync: a week's backlog of one village (300 applications, 1,500 events) as a USB bundle"
 mkdir -p "$tmp/sync"
 build-bench/bench/bench-store backlog "$tmp/sync" 300
-echo "## sync: hall ingest of 500 partitions x 2,000 events (target: at least 50,000 events/s)"
+echo "## sync: hall ingest of 500 partitions x 2,000 events in-process (target: at least 50,000 events/s)"
 build-bench/bench/bench-store ingest "$tmp/sync" 500 2000
+rm -rf "$tmp/sync"
+sync_bench
