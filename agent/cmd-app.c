@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -182,9 +183,30 @@ static int ctx_open(struct ctx *c)
                 return r;
         c->open = true;
         c->node = c->h.node;
+        if (c->o.node && strcmp(c->o.node, c->h.node) != 0) {
+                /* A standalone home (a demo, a trial, training) may write the
+                 * township's and the county's events as those nodes. A home
+                 * that syncs must not: those nodes write their own events,
+                 * and the same (node, seq) written twice would be refused as
+                 * an equivocation everywhere. */
+                char *remote = NULL;
+                sqlite3_stmt *st;
+                bool synced = store_meta_get(c->h.st, "remote.url", &remote) == 0 && remote;
+                free(remote);
+                if (!synced && sqlite3_prepare_v2(store_db(c->h.st), "SELECT 1 FROM feed_heads LIMIT 1", -1, &st,
+                                                  NULL) == SQLITE_OK) {
+                        synced = sqlite3_step(st) == SQLITE_ROW;
+                        sqlite3_finalize(st);
+                }
+                if (synced) {
+                        cli_error(cli_msg("--node %s: this home syncs with other nodes, so it writes only as itself (%s);"
+                                          " review and decide on that node's own home",
+                                          "--node %s：本节点与其他节点同步，只能以本节点（%s）身份写入；请在该节点上审核或决定"),
+                                  c->o.node, c->h.node);
+                        return EXIT_REFUSED;
+                }
+        }
         if (c->o.node) {
-                /* Until sync exists, the township's and the county's events
-                 * are written on the same store, as those nodes. */
                 const struct cat_division *d = catalog_find_division(c->h.cat, c->o.node);
                 if (!d) {
                         cli_error(cli_msg("--node %s is not a division of the catalogue", "--node %s 不是目录清单中的区划"),
@@ -470,11 +492,22 @@ static int check_rule(struct ctx *c, const struct app_row *r, const char *type, 
 
 /* ---- application data ------------------------------------------------------ */
 
+#define APP_DATA_MAX (4u * 1024u * 1024u)      /* an application's JSON file */
+
 static json_t *load_json_file(const char *path)
 {
         json_error_t e;
-        json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+        struct stat sb;
+        json_t *j;
 
+        /* refuse a huge file before reading it */
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > APP_DATA_MAX) {
+                cli_error(cli_msg("%s: error: %.1f MiB is not an application's data (at most %u MiB)",
+                                  "%s：错误：%.1f MiB 不像是一份申请数据（最多 %u MiB）"),
+                          path, (double)sb.st_size / 1048576.0, APP_DATA_MAX >> 20);
+                return NULL;
+        }
+        j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
         if (!j) {
                 if (e.line < 1)         /* not opened or not read: no position */
                         cli_error(cli_msg("%s: error: %s", "%s：错误：%s"), path, e.text);
@@ -832,7 +865,7 @@ static const char usage_app[] =
         "--home DIR; --today YYYY-MM-DD (or $DAIBAN_TODAY) fixes the date.\n"
         "Exit codes: 0 done, 1 refused by the rules (nothing was written), 2 usage.\n";
 
-static int submit(struct ctx *c, const char *key);
+static int submit(struct ctx *c, const char *key, bool created);
 
 static int app_new(int argc, char **argv)
 {
@@ -913,6 +946,12 @@ static int app_new(int argc, char **argv)
                 if (!b)
                         snprintf(bundle_id, sizeof bundle_id, "%s", id);
         }
+        if (c.o.given & O_SUBMIT) {
+                /* create and accept in one transaction: a refusal changes
+                 * nothing */
+                r = submit(&c, bundle_id, true);
+                goto out;
+        }
         if (store_commit(c.h.st) < 0) {
                 r = store_failed(&c);
                 goto out;
@@ -920,11 +959,6 @@ static int app_new(int argc, char **argv)
         printf("%s\n", bundle_id);
         fflush(stdout);
         r = 0;
-        if (c.o.given & O_SUBMIT) {
-                /* submit in a second transaction: the draft is kept if the
-                 * submission is refused */
-                r = submit(&c, bundle_id);
-        }
         goto out;
 not_delegated:
         cli_error(cli_msg("%s %s may not accept %s (see 'daiban catalog accept')",
@@ -1029,6 +1063,11 @@ static int app_material(int argc, char **argv)
                                   "材料状态应为 provided、missing 或 deficient，而不是“%s”"), state);
                 return EXIT_USAGE;
         }
+        if (c.o.file && strcmp(state, "provided") != 0) {
+                cli_error("%s", cli_msg("--file goes with 'provided': a scan is a material that was provided",
+                                        "--file 只用于 provided：有扫描件即表示材料已提供"));
+                return EXIT_USAGE;
+        }
         if (c.o.promise && (strcmp(state, "deficient") || cal_date_parse(c.o.promise, &promise) < 0)) {
                 cli_error("%s", cli_msg("--promise YYYY-MM-DD goes with 'deficient' (a real date)",
                                         "--promise YYYY-MM-DD 只用于 deficient（容缺），且须为有效日期"));
@@ -1107,7 +1146,10 @@ out:
 
 /* ---- submit / resubmit ------------------------------------------------------ */
 
-static int submit(struct ctx *c, const char *key)
+/* created: key was created in the open transaction by `app new
+ * --submit`; then the creation and the acceptance are one transaction,
+ * and a refusal leaves nothing behind (the id is printed on success). */
+static int submit(struct ctx *c, const char *key, bool created)
 {
         struct app_row *t = NULL;
         size_t n = 0;
@@ -1116,7 +1158,7 @@ static int submit(struct ctx *c, const char *key)
         int r;
 
         form_problems_init(&p);
-        if ((r = begin(c)) || (r = load_targets(c, key, &t, &n)))
+        if ((!created && (r = begin(c))) || (r = load_targets(c, key, &t, &n)))
                 goto fail;
         bool resubmit = strcmp(t[0].status, ST_RETURNED) == 0;
         for (size_t i = 0; i < n; i++) {
@@ -1200,6 +1242,8 @@ static int submit(struct ctx *c, const char *key)
                 r = store_failed(c);
                 goto out;
         }
+        if (created)
+                printf("%s\n", key);
         if (resubmit)
                 printf(cli_msg("%s resubmitted\n", "%s 已重新提交\n"), key);
         else
@@ -1208,6 +1252,9 @@ static int submit(struct ctx *c, const char *key)
         goto out;
 fail:
         store_rollback(c->h.st);
+        if (created)
+                cli_error("%s", cli_msg("nothing was saved; without --submit the draft is kept and can be completed",
+                                        "未保存任何内容；不加 --submit 可先保存草稿再补全"));
 out:
         form_problems_finish(&p);
         free_targets(t, n);
@@ -1222,7 +1269,7 @@ static int app_submit(int argc, char **argv)
         if (r)
                 return r;
         if (!(r = ctx_open(&c)) && !(r = need_operator(&c)))
-                r = submit(&c, c.o.pos[0]);
+                r = submit(&c, c.o.pos[0], false);
         ctx_close(&c);
         return r;
 }
@@ -1902,8 +1949,8 @@ static const struct cli_command app_commands[] = {
           "Usage: daiban app new CODE --data FILE.json [--submit]\n"
           "\nCODE is a matter or a bundle this node may accept (daiban catalog accept). A draft may be\n"
           "incomplete (what is still missing is listed) but not hold fields its form does not have.\n"
-          "Prints the application id (a bundle's id for a bundle). --submit also accepts it at once;\n"
-          "if that is refused, the draft is kept.\n", app_new },
+          "Prints the application id (a bundle's id for a bundle). --submit also accepts it at once,\n"
+          "in the same transaction: if the acceptance is refused, nothing is saved (exit 1).\n", app_new },
         { "edit", "Replace the data of a draft or returned application", "Usage: daiban app edit ID --data FILE.json\n", app_edit },
         { "material", "Record a material: provided, missing or deficient (容缺)",
           "Usage: daiban app material ID MATERIAL provided|missing|deficient [--file PATH] [--promise YYYY-MM-DD]\n"

@@ -338,9 +338,9 @@ int home_store_file(const struct home *h, const char *path, size_t max_bytes, ch
                 return EXIT_REFUSED;
         }
         if ((size_t)sb.st_size > max_bytes) {
-                cli_error(cli_msg("--file %s is %.1f MiB; scanned materials may be at most %.1f MiB "
+                cli_error(cli_msg("--file %s is %.2f MiB; scanned materials may be at most %.2f MiB "
                                   "(scan at 150-200 dpi in grey, or as JPEG)",
-                                  "--file %s 有 %.1f MiB；扫描件最大 %.1f MiB（请用 150-200 dpi 灰度或 JPEG 扫描）"),
+                                  "--file %s 有 %.2f MiB；扫描件最大 %.2f MiB（请用 150-200 dpi 灰度或 JPEG 扫描）"),
                           path, (double)sb.st_size / 1048576.0, (double)max_bytes / 1048576.0);
                 return EXIT_REFUSED;
         }

@@ -99,9 +99,27 @@ class Capture(unittest.TestCase):
         r = self.refused("app", "new", "MZ-DB-001", "--data", self.s.write_json(d))
         self.assertIn("too_long", r.stderr)
         self.refused("app", "new", "MZ-DB-001", code=2)
+        # a data file far too large is refused before it is read
+        huge = os.path.join(self.s.root, "huge.json")
+        with open(huge, "w") as f:
+            f.write('{"applicant_name": "' + "x" * (5 * 1024 * 1024) + '"}')
+        r = self.refused("app", "new", "MZ-DB-001", "--data", huge)
+        self.assertIn("MiB", r.stderr)
         self.refused("app", "frobnicate", code=2)
         self.refused("app", "show", "330225101201-999")
         self.refused("app", "list", "--status", "pending", code=2)
+
+    def test_new_with_submit_is_all_or_nothing(self):
+        # creation and acceptance in one transaction: a refused acceptance
+        # leaves no draft behind
+        before = self.s.nevents()
+        r = self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, "--submit")
+        self.assertIn("materials.SFZ", r.stderr)
+        self.assertIn("nothing was saved", r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(self.s.nevents(), before)
+        with self.s.db() as c:
+            self.assertEqual(c.execute("SELECT count(*) FROM apps").fetchone()[0], 0)
 
     def test_draft_may_be_incomplete_but_submit_lists_everything(self):
         d = {"applicant_name": "李建国", "phone": "12345"}
@@ -321,6 +339,8 @@ class Capture(unittest.TestCase):
                          extra={"DAIBAN_MAX_FILE_BYTES": "1000"})
         self.assertIn("MiB", r.stderr)
         self.refused("app", "material", a, "YHK", "provided", "--file", "/nonexistent.jpg")
+        # a scan is a material that was provided
+        self.refused("app", "material", a, "YHK", "missing", "--file", scan, code=2)
 
     # ---- catalogue versions --------------------------------------------------------------
     def test_applications_keep_their_catalogue_version(self):

@@ -56,6 +56,13 @@ class Sync(unittest.TestCase):
         self.assertEqual(self.county.show(a)["status"], "accepted")
         self.sync(self.township)
         self.assertEqual(self.township.show(a)["holder"], TOWNSHIP)
+        # a home that syncs writes only as itself: the township's events
+        # are the township's to write (the same seq twice would equivocate)
+        before = self.village.nevents()
+        r = self.village.run("review", a, "pass", "--node", TOWNSHIP)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("writes only as itself", r.stderr)
+        self.assertEqual(self.village.nevents(), before)
         self.township.ok("review", a, "pass")        # on its own store, as itself
         self.sync(self.township)
         self.sync(self.county)
