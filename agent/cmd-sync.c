@@ -196,7 +196,8 @@ static int cmd_sync(int argc, char **argv)
                 store_meta_get(h.st, "remote.url", &url);
         store_meta_get(h.st, "remote.token", &token);
         store_meta_get(h.st, "remote.pin", &pin);
-        struct feed_remote rm = { url, token, pin };
+        struct feed_seen seen = { 0 };
+        struct feed_remote rm = { url, token, pin, &seen };
         if ((lockfd = home_lock_repo(&h)) < 0) {
                 r = EXIT_REFUSED;
                 home_close(&h);
@@ -288,6 +289,7 @@ static int cmd_sync(int argc, char **argv)
         }
         r = failed || rep.refused ? EXIT_REFUSED : 0;
 out:
+        feed_seen_free(&seen);
         git_repository_free(repo);
         git_libgit2_shutdown();
         home_unlock_repo(lockfd);

@@ -799,6 +799,24 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         fo.update_fetchhead = 0;
         r = xfer_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.custom_headers);
+        if (r == 0 && rm->seen) {
+                /* remember what the remote holds: the push that follows
+                 * skips what is there already (no connection at all when
+                 * nothing is new) */
+                const git_remote_head **heads;
+                size_t nheads;
+                feed_seen_free(rm->seen);
+                if (git_remote_ls(&heads, &nheads, remote) == 0 && nheads < 1000000 &&
+                    (rm->seen->names = calloc(nheads + 1, sizeof *rm->seen->names)) &&
+                    (rm->seen->ids = calloc(nheads + 1, sizeof *rm->seen->ids))) {
+                        for (size_t i = 0; i < nheads; i++) {
+                                if (!(rm->seen->names[rm->seen->n] = strdup(heads[i]->name)))
+                                        break;
+                                rm->seen->ids[rm->seen->n++] = heads[i]->oid;
+                        }
+                        rm->seen->valid = rm->seen->n == nheads;
+                }
+        }
         if (r == 0)
                 r = git_remote_fetch(remote, &specs, &fo, "daiban: fetch feeds");
         if (r < 0)
@@ -863,6 +881,28 @@ int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const cha
         return r;
 }
 
+void feed_seen_free(struct feed_seen *s)
+{
+        if (!s)
+                return;
+        for (size_t i = 0; i < s->n; i++)
+                free(s->names[i]);
+        free(s->names);
+        free(s->ids);
+        memset(s, 0, sizeof *s);
+}
+
+/* Does the remote hold ref at id, by what the last fetch saw? */
+static bool remote_holds(const struct feed_seen *s, const char *ref, const git_oid *id)
+{
+        if (!s || !s->valid)
+                return false;
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->names[i], ref) == 0)
+                        return git_oid_equal(&s->ids[i], id);
+        return false;
+}
+
 int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_reference_iterator *it = NULL;
@@ -879,7 +919,8 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                  * partitions it may hold (a township carries its villages'
                  * feeds up) */
                 if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                    feed_may_write(self, part, writer)) {
+                    feed_may_write(self, part, writer) && git_reference_target(ref) &&
+                    !remote_holds(rm->seen, git_reference_name(ref), git_reference_target(ref))) {
                         char **ns = realloc(specs, (n + 1) * sizeof *specs);
                         if (ns) {
                                 specs = ns;

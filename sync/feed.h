@@ -58,9 +58,21 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
  * bearer token for the hall (or NULL); the SHA-256 of the hall's
  * certificate (64 hex digits) to pin it, or NULL to use the system's
  * certificate authorities. */
+struct feed_seen;
 struct feed_remote {
         const char *url, *token, *pin;
+        struct feed_seen *seen; /* optional: what feed_fetch saw, so that
+                                 * feed_push skips refs the remote holds */
 };
+
+/* The refs a fetch saw advertised (feed_fetch fills it when given). */
+struct feed_seen {
+        char **names;
+        git_oid *ids;
+        size_t n;
+        bool valid;
+};
+void feed_seen_free(struct feed_seen *s);
 
 /* Print transfer progress on stderr during fetch and push (the CLI sets
  * it when stderr is a terminal). */

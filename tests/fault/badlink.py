@@ -106,17 +106,6 @@ def kill_pid(pid):
         pass
 
 
-def ignore_sigpipe():
-    """WORKAROUND for a daiban bug: `daiban sync` does not ignore SIGPIPE,
-    so when the hall's connection is reset during a push over TLS it
-    prints its error and is then killed by SIGPIPE (exit -13, not 1) as
-    libgit2/OpenSSL write on the dead socket. A village PC's sync must
-    not die of a signal because its link dropped. Until agent/main.c
-    ignores SIGPIPE, the test starts that one sync with SIGPIPE ignored
-    (inherited across exec), as daiban itself should. Remove then."""
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-
-
 # ---- the network ----------------------------------------------------------------------
 
 def free_subnet():
@@ -183,10 +172,9 @@ class Link:
         return subprocess.run(["ip", "netns", "exec", self.ns, DAIBAN, *args], capture_output=True, text=True,
                               env=station.env(operator=None), timeout=timeout)
 
-    def popen(self, station, *args, sigpipe_ignored=False):
+    def popen(self, station, *args):
         return subprocess.Popen(["ip", "netns", "exec", self.ns, DAIBAN, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=station.env(operator=None),
-                                preexec_fn=ignore_sigpipe if sigpipe_ignored else None)
+                                stderr=subprocess.PIPE, text=True, env=station.env(operator=None))
 
     def destroy(self):
         # only this run's namespace: its processes are ours
@@ -512,7 +500,7 @@ class BadLink(unittest.TestCase):
         # b. a cut that loses the session: the sync fails, the hall holds
         # nothing of the broken push
         ended = self.hall.logtext().count(f"{code} push: exit")
-        p, before = self.push_backlog_and_cut(v, link, relay, BACKLOG, sigpipe_ignored=True)
+        p, before = self.push_backlog_and_cut(v, link, relay, BACKLOG)
         link.cut()
         relay.reset()
         time.sleep(2)
