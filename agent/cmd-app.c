@@ -1656,9 +1656,8 @@ static int app_list(int argc, char **argv)
          * of the first kind has due < today and every other one due >=
          * today, so the list is the first query's rows, then the
          * second's: each walks an index and stops at the page's end. */
-        /* (the unary + keeps the per-row probe on the primary key) */
-        const char *open_promise = "EXISTS (SELECT 1 FROM app_materials m WHERE m.app = apps.id"
-                                   " AND +m.state = 'deficient' AND +m.promise < ?1)";
+        /* promise_due: the earliest 容缺 promise of an open application */
+        const char *open_promise = "coalesce(promise_due < ?1, 0)";
         int nq = c.o.given & O_OVERDUE ? 2 : 1;
         json_t *arr = json_array();
         for (int q = 0; q < nq && n < c.o.limit; q++) {
@@ -1673,10 +1672,8 @@ static int app_list(int argc, char **argv)
                                  " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4", open_promise,
                                  c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
                 else
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, 1 FROM"
-                                 " (SELECT DISTINCT app FROM app_materials INDEXED BY app_materials_promise"
-                                 " WHERE state = 'deficient' AND promise < ?1) d CROSS JOIN apps ON apps.id = d.app"
-                                 " WHERE status IN ('accepted','returned','passed') AND due >= ?1 %s %s"
+                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, 1 FROM apps INDEXED BY apps_open_promise"
+                                 " WHERE promise_due < ?1 AND status IN ('accepted','returned','passed') AND due >= ?1 %s %s"
                                  " ORDER BY due, id LIMIT ?4",
                                  c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
                 if (sqlite3_prepare_v2(store_db(c.h.st), sql, -1, &st, NULL) != SQLITE_OK) {

@@ -389,8 +389,8 @@ static int writer_open(struct writer *w, sqlite3 *db)
                                "INSERT INTO apps(id, matter, matter_name, bundle, bundle_code, bundle_receipt,"
                                " origin, reviewer, decider, status, holder, receipt, applicant, applicant_id, data,"
                                " time_limit, accepted_on, due, accepted_by, result, reason, rating, rating_comment,"
-                               " created_hlc, updated_hlc, nconflicts, catalog) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                               "?,?,?,?,?,?,?,?,?,?,?)", -1, &w->ins_app, NULL) ||
+                               " created_hlc, updated_hlc, nconflicts, catalog, promise_due) VALUES (?,?,?,?,?,?,?,?,?,?,"
+                               "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &w->ins_app, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO app_materials(app, material, state, blob, promise)"
                                " VALUES (?,?,?,?,?)", -1, &w->ins_mat, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO conflicts(app, node, seq, type, reason) VALUES (?,?,?,?,?)", -1,
@@ -470,6 +470,14 @@ static int write_app(struct writer *w, const char *id, const struct app *a, bool
                 sqlite3_bind_int64(st, 25, a->updated_hlc);
                 sqlite3_bind_int64(st, 26, (long long)a->nconflicts);
                 bt(st, 27, a->catalog);
+                /* the earliest 容缺 promise while the application is open */
+                long long pdue = -1;
+                if (is(a->status, ST_ACCEPTED) || is(a->status, ST_RETURNED) || is(a->status, ST_PASSED))
+                        for (size_t i = 0; i < a->nmats; i++)
+                                if (is(a->mats[i].state, "deficient") && a->mats[i].promise >= 0 &&
+                                    (pdue < 0 || a->mats[i].promise < pdue))
+                                        pdue = a->mats[i].promise;
+                bi(st, 28, pdue);
                 r = run(st);
                 for (size_t i = 0; r == 0 && i < a->nmats; i++) {
                         bt(w->ins_mat, 1, id);

@@ -62,6 +62,13 @@ static const char *const migrations[] = {
         "CREATE TABLE feed_heads("
         "  ref TEXT PRIMARY KEY, head TEXT NOT NULL, last_seq INTEGER NOT NULL, events INTEGER NOT NULL)"
         " WITHOUT ROWID;",
+        /* 2 -> 3 (derived): the earliest 容缺 promise of an open
+         * application, so the overdue list finds late promises through
+         * an index of the few applications that have one */
+        "ALTER TABLE apps ADD COLUMN promise_due INTEGER;"
+        "UPDATE apps SET promise_due = (SELECT min(promise) FROM app_materials m WHERE m.app = apps.id"
+        "  AND m.state = 'deficient') WHERE status IN ('accepted','returned','passed');"
+        "CREATE INDEX apps_open_promise ON apps(promise_due) WHERE promise_due IS NOT NULL;",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
