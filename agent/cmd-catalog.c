@@ -236,12 +236,23 @@ static json_t *field_json(const struct cat_item *it)
         return j;
 }
 
+/* A bundle keeps every matter's definition of a shared field or
+ * material; what several matters say alike is shown once. */
+#define SAID_BEFORE(defs, d, member)                                                     \
+        ({                                                                               \
+                bool said_ = false;                                                      \
+                for (size_t e_ = 0; e_ < (d) && !said_; e_++)                            \
+                        said_ = (defs)[e_]->member && (defs)[d]->member &&               \
+                                strcmp((defs)[e_]->member, (defs)[d]->member) == 0;      \
+                said_;                                                                   \
+        })
+
 static json_t *material_json(const struct cat_form_material *fm)
 {
         json_t *notes = json_array();
 
         for (size_t d = 0; d < fm->ndefs; d++)
-                if (fm->defs[d]->note_zh)
+                if (fm->defs[d]->note_zh && !SAID_BEFORE(fm->defs, d, note_zh))
                         json_array_append_new(notes, json_string(fm->defs[d]->note_zh));
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:b,s:o}", "code", fm->material->code, "name_zh",
                               fm->material->name_zh, "name_en", fm->material->name_en, "kind",
@@ -280,9 +291,10 @@ static void print_item(const struct cat_item *it, const char *num)
         }
         for (size_t d = 0; d < it->ndefs; d++) {
                 const struct cat_field *x = it->defs[d];
-                if (x->relevant_src)
+                if (x->relevant_src && !SAID_BEFORE(it->defs, d, relevant_src))
                         printf("         %s %s\n", cli_msg("asked when:", "何时填写："), x->relevant_src);
-                if (x->constraint_src)
+                if (x->constraint_src && !(SAID_BEFORE(it->defs, d, constraint_src) &&
+                                           (!x->constraint_msg_zh || SAID_BEFORE(it->defs, d, constraint_msg_zh))))
                         printf("         %s %s%s%s\n", cli_msg("rule:", "规则："), x->constraint_src,
                                x->constraint_msg_zh ? "  — " : "", x->constraint_msg_zh ? x->constraint_msg_zh : "");
         }
@@ -380,9 +392,9 @@ static int run_show(int argc, char **argv)
                                fm->deficiency_days);
                 putchar('\n');
                 for (size_t d = 0; d < fm->ndefs; d++) {
-                        if (fm->defs[d]->relevant_src)
+                        if (fm->defs[d]->relevant_src && !SAID_BEFORE(fm->defs, d, relevant_src))
                                 printf("         %s %s\n", cli_msg("asked when:", "何时提交："), fm->defs[d]->relevant_src);
-                        if (fm->defs[d]->note_zh)
+                        if (fm->defs[d]->note_zh && !SAID_BEFORE(fm->defs, d, note_zh))
                                 printf("         %s %s\n", cli_msg("note:", "说明："), fm->defs[d]->note_zh);
                 }
         }

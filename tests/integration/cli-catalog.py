@@ -165,6 +165,13 @@ class Catalogue(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)))
         self.assertEqual(names.count("deceased_id"), 1)
         self.assertEqual([m["code"] for m in b["matters"]], ["GA-HKZX-001", "RS-SZF-001", "MZ-BZBT-001"])
+        # a rule or note several matters share is shown once; different ones all
+        t = run("catalog", "show", SAMPLE, "YJS-SHS-001").stdout
+        self.assertEqual(t.count("死亡日期不能晚于今天"), 1)
+        self.assertEqual(t.count("领取人银行卡"), 1)
+        self.assertEqual((t.count("申报人身份证"), t.count("领取人身份证")), (1, 1))
+        sfz = [m for m in b["materials"] if m["code"] == "SFZ"][0]
+        self.assertEqual(sorted(sfz["notes_zh"]), ["申报人身份证", "领取人身份证"])
         r = run("catalog", "show", SAMPLE, "MZ-DB-001")
         self.assertIn("members", r.stdout)
         self.assertEqual(run("catalog", "show", SAMPLE, "NOPE").returncode, 1)
