@@ -673,8 +673,38 @@ static int cmd_operator(int argc, char **argv)
                 goto out;
         if ((r = begin(&c)))
                 goto out;
-        /* The first operator registers itself; later ones are added by
-         * whoever is at the keyboard, if given. */
+        /* The first operator of a station registers itself; later ones
+         * are added by a registered operator, recorded as the event's
+         * operator (电子监察: who let whom in). */
+        {
+                sqlite3_stmt *st;
+                long long nops = 0;
+                char *had = NULL;
+                if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*), max(CASE WHEN id = ?2 THEN name END)"
+                                       " FROM operators WHERE node = ?1", -1, &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_text(st, 1, c.node, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 2, c.o.pos[0], -1, SQLITE_STATIC);
+                        if (sqlite3_step(st) == SQLITE_ROW) {
+                                nops = sqlite3_column_int64(st, 0);
+                                if (sqlite3_column_text(st, 1))
+                                        had = strdup((const char *)sqlite3_column_text(st, 1));
+                        }
+                        sqlite3_finalize(st);
+                }
+                if (had && strcmp(had, c.o.name) == 0) {
+                        cli_error(cli_msg("operator %s (%s) is registered already; nothing to do",
+                                          "经办人 %s（%s）已登记，无需重复添加"), c.o.pos[0], had);
+                        free(had);
+                        store_rollback(c.h.st);
+                        r = EXIT_REFUSED;
+                        goto out;
+                }
+                free(had);
+                if (nops > 0 && (r = need_operator(&c))) {
+                        store_rollback(c.h.st);
+                        goto out;
+                }
+        }
         if (!c.o.operator)
                 c.o.operator = c.o.pos[0];
         json_t *body = json_pack("{s:s,s:s}", "id", c.o.pos[0], "name", c.o.name);

@@ -73,7 +73,15 @@ class Capture(unittest.TestCase):
         self.assertIn("--operator", r.stderr)
         r = self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, operator="ghost")
         self.assertIn("operator add ghost", r.stderr)
+        # once a station has an operator, only a registered one adds others
+        self.refused("operator", "add", "op02", "--name", "李四", operator=None, code=2)
+        self.refused("operator", "add", "op02", "--name", "李四", operator="ghost")
         self.s.ok("operator", "add", "op02", "--name", "李四")
+        with self.s.db() as c:
+            self.assertEqual(c.execute("SELECT operator FROM events WHERE type = 'operator.added' ORDER BY seq DESC"
+                                       " LIMIT 1").fetchone()[0], "op01")
+        # adding the same operator again writes nothing
+        self.refused("operator", "add", "op02", "--name", "李四")
         self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, operator="op02")
         self.assertIn("op02", self.s.ok("operator", "list"))
 
