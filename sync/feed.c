@@ -25,14 +25,15 @@ bool feed_entitled(const char *self, const char *partition)
         return changeset_valid_code(partition) && strncmp(partition, self, strlen(self)) == 0;
 }
 
-bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
+bool feed_split_ref(const char *ref, const char *prefix, const char *incoming, char *partition, size_t plen,
+                    char *writer, size_t wlen)
 {
         const char *p, *slash;
 
-        if (strncmp(ref, FEED_PREFIX, strlen(FEED_PREFIX)) == 0)
-                p = ref + strlen(FEED_PREFIX);
-        else if (strncmp(ref, FEED_INCOMING, strlen(FEED_INCOMING)) == 0)
-                p = ref + strlen(FEED_INCOMING);
+        if (strncmp(ref, prefix, strlen(prefix)) == 0)
+                p = ref + strlen(prefix);
+        else if (strncmp(ref, incoming, strlen(incoming)) == 0)
+                p = ref + strlen(incoming);
         else
                 return false;
         slash = strchr(p, '/');
@@ -42,6 +43,11 @@ bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer,
         partition[slash - p] = '\0';
         strcpy(writer, slash + 1);
         return changeset_valid_code(partition) && changeset_valid_code(writer);
+}
+
+bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
+{
+        return feed_split_ref(ref, FEED_PREFIX, FEED_INCOMING, partition, plen, writer, wlen);
 }
 
 static const char *gerr(void)

@@ -22,6 +22,9 @@ bool feed_entitled(const char *self, const char *partition);
 
 /* Split "refs/feeds/<partition>/<writer>" (or the incoming form). */
 bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen);
+/* The same for any "<prefix><partition>/<writer>" (or "<incoming>..."). */
+bool feed_split_ref(const char *ref, const char *prefix, const char *incoming, char *partition, size_t plen,
+                    char *writer, size_t wlen);
 
 struct feed_report {
         int committed;          /* change sets made from local events */

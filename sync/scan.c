@@ -37,21 +37,7 @@ static const char *gerr(void)
 
 bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
 {
-        const char *p, *slash;
-
-        if (strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
-                p = ref + strlen(SCAN_PREFIX);
-        else if (strncmp(ref, SCAN_INCOMING, strlen(SCAN_INCOMING)) == 0)
-                p = ref + strlen(SCAN_INCOMING);
-        else
-                return false;
-        slash = strchr(p, '/');
-        if (!slash || (size_t)(slash - p) >= plen || strlen(slash + 1) >= wlen || strchr(slash + 1, '/'))
-                return false;
-        memcpy(partition, p, (size_t)(slash - p));
-        partition[slash - p] = '\0';
-        strcpy(writer, slash + 1);
-        return changeset_valid_code(partition) && changeset_valid_code(writer);
+        return feed_split_ref(ref, SCAN_PREFIX, SCAN_INCOMING, partition, plen, writer, wlen);
 }
 
 static int64_t piece_len(int64_t size, int64_t index)
