@@ -1,11 +1,27 @@
 /* libFuzzer target for the USB bundle reader's header: any bytes as a
- * bundle file. What is accepted must be a list of feed refs with valid
- * ids, and a pack offset inside the input that starts with "PACK". */
+ * bundle file. What is accepted must be a list of refs a stick may carry
+ * (feeds, scan chains, the county's catalogue chain: docs/sync.md) with
+ * valid ids, and a pack offset inside the input that starts with "PACK". */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/catfeed.h"
 #include "sync/feed.h"
+#include "sync/scan.h"
+
+static int may_carry(const char *name)
+{
+        char part[32], writer[32];
+        const char *county = name + strlen(CATFEED_PREFIX);
+
+        if (strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) == 0)
+                return feed_parse_ref(name, part, sizeof part, writer, sizeof writer);
+        if (strncmp(name, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
+                return scan_parse_ref(name, part, sizeof part, writer, sizeof writer);
+        return strncmp(name, CATFEED_PREFIX, strlen(CATFEED_PREFIX)) == 0 && strlen(county) == 6 &&
+               strspn(county, "0123456789") == 6;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (off + 4 > size || memcmp(data + off, "PACK", 4) != 0)
                         abort();
                 for (size_t i = 0; i < n; i++) {
-                        if (strncmp(names[i], FEED_PREFIX, strlen(FEED_PREFIX)) != 0)
+                        if (!may_carry(names[i]))
                                 abort();
                         free(names[i]);
                 }
