@@ -268,6 +268,8 @@ static void cgi_head(struct cgi *g)
                 size_t l = strcspn(line, "\r\n");
                 if (strncasecmp(line, "Status:", 7) == 0)
                         status = atoi(line + 7);
+                else if (strncasecmp(line, "Expires:", 8) == 0 || strncasecmp(line, "Pragma:", 7) == 0)
+                        ;       /* Cache-Control says it; bytes count on a 2G link */
                 else if (l && hl + l + 3 < sizeof hdrs)
                         hl += (size_t)snprintf(hdrs + hl, sizeof hdrs - hl, "%.*s\r\n", (int)l, line);
         }
@@ -766,6 +768,7 @@ static const char usage_hall[] =
         "                         [--max-conns N] [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
+        "       daiban hall cert --cert FILE --key FILE [--name NAME] [--days N]\n"
         "\n"
         "The county hall: serves this county home's feeds to its townships and\n"
         "villages over git smart HTTP (stock git http-backend behind daiban's own\n"
@@ -778,7 +781,9 @@ static const char usage_hall[] =
         "          connections (default 256). SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
-        "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n";
+        "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n"
+        "  cert    make a self-signed certificate (P-256, no extensions, default\n"
+        "          10 years) and its key for serve --cert/--key; prints its pin.\n";
 
 static int hall_token(int argc, char **argv)
 {
@@ -847,6 +852,48 @@ static int hall_token(int argc, char **argv)
         else
                 printf("%s\n", tok);
         home_close(&h);
+        return 0;
+}
+
+static int hall_cert(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+                { "name", required_argument, NULL, 'n' }, { "days", required_argument, NULL, 'd' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *cert = NULL, *key = NULL, *name = "daiban hall";
+        int days = 3650, c;
+        char hex[65], err[512];
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                char *end;
+                if (c == 'c')
+                        cert = optarg;
+                else if (c == 'k')
+                        key = optarg;
+                else if (c == 'n')
+                        name = optarg;
+                else if (c == 'd' && (days = (int)strtol(optarg, &end, 10)) > 0 && days <= 36500 && !*end)
+                        ;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (!cert || !key || optind != argc || !*name) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        if (tls_make_cert(cert, key, name, days, err, sizeof err) < 0 || tls_cert_pin(cert, hex, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                return EXIT_REFUSED;
+        }
+        printf(cli_msg("certificate %s and key %s written (%d days); pin: %s\n",
+                       "已生成证书 %s 和私钥 %s（有效 %d 天）；证书指纹：%s\n"),
+               cert, key, days, hex);
         return 0;
 }
 
@@ -1177,6 +1224,7 @@ static int cmd_hall(int argc, char **argv)
                 { "serve", "Serve this county home's feeds over HTTP(S)", usage_hall, hall_serve },
                 { "token", "Issue (or revoke) a node's token", usage_hall, hall_token },
                 { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
+                { "cert", "Make a self-signed certificate and key for the hall", usage_hall, hall_cert },
                 { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },
                 { "cgi", "Runs git http-backend for the hall (internal)", usage_hall, hall_cgi },
                 { NULL, NULL, NULL, NULL },

@@ -3,13 +3,16 @@
  * caller moves bytes between them and libuv. */
 #include "agent/tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -44,6 +47,13 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
         }
         SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
         SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        /* Every byte counts on a 2G link: a station's `daiban sync` is a
+         * new process that cannot resume a session, so a session ticket
+         * (about 200 bytes) is never used; X25519 keys are half the size
+         * of P-256's. */
+        SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set1_groups_list(t->ctx, "X25519:P-256:P-384");
         if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
                 ssl_err(err, errlen, "cannot use the certificate", cert);
                 goto fail;
@@ -98,6 +108,54 @@ int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen)
         }
         OPENSSL_free(der);
         X509_free(x);
+        return r;
+}
+
+int tls_make_cert(const char *cert, const char *key, const char *name, int days, char *err, size_t errlen)
+{
+        EVP_PKEY *pk = EVP_EC_gen("P-256");
+        X509 *x = X509_new();
+        X509_NAME *nm;
+        FILE *f = NULL;
+        unsigned char serial[16];
+        BIGNUM *bn = NULL;
+        int r = -1;
+
+        if (!pk || !x || RAND_bytes(serial, sizeof serial) != 1) {
+                ssl_err(err, errlen, "cannot make a key for", cert);
+                goto out;
+        }
+        serial[0] &= 0x7f;      /* a positive serial */
+        bn = BN_bin2bn(serial, sizeof serial, NULL);
+        /* no extensions: a small certificate is a small handshake, and the
+         * stations pin it rather than check a chain */
+        if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) || X509_set_version(x, 2) != 1 ||
+            !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+            !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) || X509_set_pubkey(x, pk) != 1 ||
+            !(nm = X509_get_subject_name(x)) ||
+            X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0) != 1 ||
+            X509_set_issuer_name(x, nm) != 1 || X509_sign(x, pk, EVP_sha256()) <= 0) {
+                ssl_err(err, errlen, "cannot make the certificate", cert);
+                goto out;
+        }
+        if (!(f = fopen(key, "wx")) || fchmod(fileno(f), 0600) < 0 || PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) != 1) {
+                snprintf(err, errlen, "cannot write %s (it must not exist yet): %s", key, strerror(errno));
+                goto out;
+        }
+        fclose(f);
+        if (!(f = fopen(cert, "wx")) || PEM_write_X509(f, x) != 1) {
+                snprintf(err, errlen, "cannot write %s (it must not exist yet): %s", cert, strerror(errno));
+                goto out;
+        }
+        r = 0;
+out:
+        if (f && fclose(f) != 0 && r == 0) {
+                snprintf(err, errlen, "cannot write %s: %s", cert, strerror(errno));
+                r = -1;
+        }
+        BN_free(bn);
+        X509_free(x);
+        EVP_PKEY_free(pk);
         return r;
 }
 

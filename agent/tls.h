@@ -18,6 +18,10 @@ void tls_ctx_free(struct tls_ctx *t);
  * what `daiban remote set --pin` takes. 0, or -1 with a message. */
 int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen);
 
+/* Make a self-signed P-256 certificate for name (CN), valid for days,
+ * and its key (mode 0600); neither file may exist. 0, or -1 with err. */
+int tls_make_cert(const char *cert, const char *key, const char *name, int days, char *err, size_t errlen);
+
 typedef void (*tls_plain_fn)(void *ud, const char *data, size_t len);
 
 struct tls_conn *tls_conn_new(struct tls_ctx *t);

@@ -427,8 +427,7 @@ def bench_backlog(a, work, daiban, village0, link, results):
     hport = free_port()
     paths = Paths(work, "hall", hport, link)
     cert = (os.path.join(work, "hall.pem"), os.path.join(work, "hall.key"))
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-       "-subj", "/CN=daiban county hall", "-keyout", cert[1], "-out", cert[0])
+    sh(daiban, "hall", "cert", "--cert", cert[0], "--key", cert[1], "--name", "daiban county hall")
     modes = [("loopback", False, "http"), ("loopback-https", False, "https")]
     if link:
         modes.append(("shaped", True, "http"))

@@ -77,8 +77,7 @@ as v1 init --node 330225101201 --role village --catalog "$catalog" >/dev/null
 as v2 init --node 330225101202 --role village --catalog "$catalog" >/dev/null
 for who in county town v1 v2; do as $who operator add wxh --name 王小红 >/dev/null; done
 say "The county hall serves HTTPS with a self-signed certificate; stations pin it"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
-  -subj "/CN=象山县行政服务中心" -keyout "$net/hall.key" -out "$net/hall.pem" 2>/dev/null
+as county hall cert --cert "$net/hall.pem" --key "$net/hall.key" --name 象山县行政服务中心
 pin=$(as county hall pin --cert "$net/hall.pem")
 as county hall serve --listen 127.0.0.1:0 --cert "$net/hall.pem" --key "$net/hall.key" \
   >"$net/hall.out" 2>"$net/hall.log" &

@@ -328,8 +328,7 @@ class BadLink(unittest.TestCase):
             at_cleanup(s.cleanup if not keep else (lambda s=s: print("kept", s.root, file=sys.stderr)))
         self.links = [Link(tag, i) for i in (1, 2)]
         cert, key = os.path.join(self.county.root, "hall.pem"), os.path.join(self.county.root, "hall.key")
-        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-           "-days", "30", "-subj", "/CN=daiban county hall", "-keyout", key, "-out", cert)
+        sh(DAIBAN, "hall", "cert", "--cert", cert, "--key", key, "--name", "daiban county hall")
         self.hall = NetHall(self.county, self.links[0].host_ip, cert, key)
         at_cleanup(self.hall.stop)
         self.assertEqual(self.hall.pin, self.county.ok("hall", "pin", "--cert", cert, operator=None))

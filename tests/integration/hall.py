@@ -475,9 +475,13 @@ class TLS(unittest.TestCase):
         self.village = Station(node=VILLAGE, role="village")
         self.cert = os.path.join(self.county.root, "hall.pem")
         self.key = os.path.join(self.county.root, "hall.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "30", "-subj", "/CN=daiban county hall", "-keyout", self.key,
-                        "-out", self.cert], check=True, capture_output=True)
+        out = self.county.ok("hall", "cert", "--cert", self.cert, "--key", self.key, "--name", "象山县行政服务中心",
+                             operator=None)
+        self.made_pin = out.split()[-1]
+        self.assertEqual(oct(os.stat(self.key).st_mode & 0o777), "0o600")
+        # never overwrites
+        self.assertEqual(self.county.run("hall", "cert", "--cert", self.cert, "--key", self.key, operator=None)
+                         .returncode, 1)
         self.hall = Hall(self.county, "--cert", self.cert, "--key", self.key)
         self.token = self.county.ok("hall", "token", VILLAGE, operator=None)
 
@@ -489,6 +493,7 @@ class TLS(unittest.TestCase):
     def test_pinned_self_signed_certificate(self):
         pin = self.county.ok("hall", "pin", "--cert", self.cert, operator=None)
         self.assertEqual(pin, self.hall.pin)
+        self.assertEqual(pin, self.made_pin)
         der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"], capture_output=True,
                              check=True).stdout
         import hashlib
