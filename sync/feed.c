@@ -1,5 +1,6 @@
 /* Feeds in git. See feed.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -361,48 +362,99 @@ int feed_accept_incoming(git_repository *repo, const char *self, struct feed_rep
 
 /* ---- ingest ------------------------------------------------------------------ */
 
-/* Ingest one feed up to its head (want: that commit instead of the
- * ref's, for a proposed update). */
-static int ingest_feed(store *s, git_repository *repo, const char *ref, const git_oid *want, const char *part,
-                       const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
-{
-        sqlite3 *db = store_db(s);
-        sqlite3_stmt *st;
-        git_oid head, done_oid;
-        bool have_done = false;
-        int64_t last_seq = 0;
-        long nevents = 0, total_events = 0, dup = 0;
-        git_oid *chain = NULL;
-        size_t nchain = 0;
-        char err[512] = "";
-        int r = 0;
+/* Ingest runs in two steps: prepare (read the feed's new change sets from
+ * git and parse them: no SQLite) and apply (store the events, fold, record
+ * the head: no git). A round over many feeds runs the first step of the
+ * next feeds on a second thread while the first thread applies. */
 
-        if (want)
-                head = *want;
-        else if (git_reference_name_to_id(&head, repo, ref) < 0)
-                return 0;
-        if (sqlite3_prepare_v2(db, "SELECT head, last_seq, events FROM feed_heads WHERE ref = ?", -1, &st, NULL) != SQLITE_OK)
+/* Where ingest of a feed stands (its feed_heads row). */
+struct feed_pos {
+        bool have_done;
+        git_oid done;
+        int64_t last_seq;
+        long total_events;
+};
+
+struct prepared {
+        char *ref, part[32], writer[32];
+        git_oid head;
+        bool up_to_date;
+        size_t nchain;                  /* change sets on the way */
+        struct changeset *cs;           /* parsed, oldest first */
+        size_t ncs;
+        struct feed_pos pos;
+        int r;                          /* 0, -EINVAL (refused: err), or -EIO/-ENOMEM */
+        char err[512];
+};
+
+static void prepared_free(struct prepared *p)
+{
+        for (size_t i = 0; i < p->ncs; i++)
+                changeset_free(&p->cs[i]);
+        free(p->cs);
+        free(p->ref);
+        memset(p, 0, sizeof *p);
+}
+
+static int read_pos(store *s, const char *ref, struct feed_pos *pos)
+{
+        sqlite3_stmt *st;
+
+        memset(pos, 0, sizeof *pos);
+        if (sqlite3_prepare_v2(store_db(s), "SELECT head, last_seq, events FROM feed_heads WHERE ref = ?", -1, &st, NULL) !=
+            SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
-                have_done = git_oid_fromstr(&done_oid, (const char *)sqlite3_column_text(st, 0)) == 0;
-                last_seq = sqlite3_column_int64(st, 1);
-                total_events = (long)sqlite3_column_int64(st, 2);
+                pos->have_done = git_oid_fromstr(&pos->done, (const char *)sqlite3_column_text(st, 0)) == 0;
+                pos->last_seq = sqlite3_column_int64(st, 1);
+                pos->total_events = (long)sqlite3_column_int64(st, 2);
         }
         sqlite3_finalize(st);
-        if (have_done && git_oid_equal(&head, &done_oid))
-                return 0;
+        return 0;
+}
+
+/* Read and parse a feed's change sets after pos up to its head (want:
+ * that commit instead of the ref's, for a proposed update). Fills p;
+ * p->r says how it went. Touches git only. */
+static void prepare_feed(git_repository *repo, const char *ref, const git_oid *want, const char *part,
+                         const char *writer, const struct feed_pos *pos, struct prepared *p)
+{
+        git_oid *chain = NULL;
+        size_t nchain = 0;
+        int64_t last_seq = pos->last_seq;
+        int r = 0;
+
+        memset(p, 0, sizeof *p);
+        p->ref = strdup(ref);
+        snprintf(p->part, sizeof p->part, "%s", part);
+        snprintf(p->writer, sizeof p->writer, "%s", writer);
+        p->pos = *pos;
+        if (!p->ref) {
+                p->r = -ENOMEM;
+                return;
+        }
+        if (want) {
+                p->head = *want;
+        } else if (git_reference_name_to_id(&p->head, repo, ref) < 0) {
+                p->up_to_date = true;
+                return;
+        }
+        if (pos->have_done && git_oid_equal(&p->head, &pos->done)) {
+                p->up_to_date = true;
+                return;
+        }
         /* walk back from the head to what was ingested: the first-parent
          * chain must reach it, or the feed was rewritten */
         {
-                git_oid cur = head;
+                git_oid cur = p->head;
                 for (;;) {
                         git_commit *c = NULL;
                         git_oid *nc;
-                        if (have_done && git_oid_equal(&cur, &done_oid))
+                        if (pos->have_done && git_oid_equal(&cur, &pos->done))
                                 break;
                         if (git_commit_lookup(&c, repo, &cur) < 0) {
-                                snprintf(err, sizeof err, "a commit of the feed is missing: %s", gerr());
+                                snprintf(p->err, sizeof p->err, "a commit of the feed is missing: %s", gerr());
                                 r = -EINVAL;
                                 break;
                         }
@@ -416,16 +468,16 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
                         chain[nchain++] = cur;
                         if (git_commit_parentcount(c) == 0) {
                                 git_commit_free(c);
-                                if (have_done) {
-                                        snprintf(err, sizeof err, "the feed was rewritten: its head does not descend from"
-                                                 " the change set ingested before; it is not followed");
+                                if (pos->have_done) {
+                                        snprintf(p->err, sizeof p->err, "the feed was rewritten: its head does not"
+                                                 " descend from the change set ingested before; it is not followed");
                                         r = -EINVAL;
                                 }
                                 break;
                         }
                         if (git_commit_parentcount(c) > 1) {
                                 git_commit_free(c);
-                                snprintf(err, sizeof err, "a merge commit on a single-writer feed");
+                                snprintf(p->err, sizeof p->err, "a merge commit on a single-writer feed");
                                 r = -EINVAL;
                                 break;
                         }
@@ -433,35 +485,64 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
                         git_commit_free(c);
                 }
         }
-        /* each feed in a savepoint of the round's transaction: a refused
-         * feed is rolled back alone, and the round pays one fsync */
-        if (r == 0 && sqlite3_exec(db, "SAVEPOINT feed", NULL, NULL, NULL) != SQLITE_OK)
-                r = -EIO;
-        /* seqs of this writer above `known` cannot be stored yet */
-        int64_t known = r == 0 ? store_next_seq(s, writer) - 1 : 0;
-        if (known < 0)
-                r = -EIO;
-        /* oldest first, all in one transaction with the new head */
-        char **apps = NULL;
-        size_t napps = 0;
+        p->nchain = nchain;
+        if (r == 0 && nchain && !(p->cs = calloc(nchain, sizeof *p->cs)))
+                r = -ENOMEM;
+        /* oldest first */
         for (size_t k = nchain; r == 0 && k-- > 0;) {
                 git_commit *c = NULL;
                 char *hdr = NULL, *evs = NULL;
                 size_t hl = 0, el = 0;
-                struct changeset cs = { 0 };
 
                 if (git_commit_lookup(&c, repo, &chain[k]) < 0) {
                         r = -EIO;
                         break;
                 }
-                r = read_commit(repo, c, &hdr, &hl, &evs, &el, err, sizeof err);
+                r = read_commit(repo, c, &hdr, &hl, &evs, &el, p->err, sizeof p->err);
                 git_commit_free(c);
                 if (r == 0)
-                        r = changeset_parse(hdr, hl, evs, el, writer, part, last_seq, &cs, err, sizeof err);
+                        r = changeset_parse(hdr, hl, evs, el, writer, part, last_seq, &p->cs[p->ncs], p->err,
+                                            sizeof p->err);
                 free(hdr);
                 free(evs);
-                for (size_t i = 0; r == 0 && i < cs.n; i++) {
-                        const struct cs_event *e = &cs.ev[i];
+                if (r == 0)
+                        last_seq = p->cs[p->ncs++].last_seq;
+        }
+        free(chain);
+        p->r = r;
+}
+
+/* Store a prepared feed's events, fold what they touch and record its
+ * head, in a savepoint of the caller's transaction. Touches SQLite
+ * only. A refused feed is rolled back alone and reported. */
+static int apply_feed(store *s, struct prepared *p, struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        sqlite3 *db = store_db(s);
+        sqlite3_stmt *st;
+        long nevents = 0, dup = 0;
+        int64_t last_seq = p->pos.last_seq;
+        char err[512] = "";
+        int r = p->r;
+
+        if (p->up_to_date)
+                return 0;
+        if (r == -EINVAL)
+                snprintf(err, sizeof err, "%s", p->err);
+        /* each feed in a savepoint of the round's transaction: a refused
+         * feed is rolled back alone, and the round pays one fsync */
+        if (r == 0 && sqlite3_exec(db, "SAVEPOINT feed", NULL, NULL, NULL) != SQLITE_OK)
+                r = -EIO;
+        bool in_savepoint = r == 0;
+        /* seqs of this writer above `known` cannot be stored yet */
+        int64_t known = r == 0 ? store_next_seq(s, p->writer) - 1 : 0;
+        if (known < 0)
+                r = -EIO;
+        char **apps = NULL;
+        size_t napps = 0;
+        for (size_t k = 0; r == 0 && k < p->ncs; k++) {
+                struct changeset *cs = &p->cs[k];
+                for (size_t i = 0; r == 0 && i < cs->n; i++) {
+                        const struct cs_event *e = &cs->ev[i];
                         struct event ev = { e->node, e->seq, e->hlc, e->wall_ms, e->operator, e->type, e->app,
                                             e->part, e->body };
                         int ir = store_insert_remote(s, &ev, e->seq > known);
@@ -470,7 +551,8 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
                                 continue;
                         }
                         if (ir == -EBADMSG) {
-                                snprintf(err, sizeof err, "%s sent two different events with seq %" PRId64, e->node, e->seq);
+                                snprintf(err, sizeof err, "%s sent two different events with seq %" PRId64, e->node,
+                                         e->seq);
                                 r = -EINVAL;
                                 break;
                         }
@@ -485,7 +567,7 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
                                 continue;
                         }
                         bool seen = false;
-                        for (size_t a = 0; a < napps && !seen; a++)
+                        for (size_t a = napps; a-- > 0 && !seen;)       /* the newest first: events cluster */
                                 seen = strcmp(apps[a], e->app) == 0;
                         if (!seen) {
                                 char **na = realloc(apps, (napps + 1) * sizeof *apps);
@@ -500,8 +582,7 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
                         }
                 }
                 if (r == 0)
-                        last_seq = cs.last_seq;
-                changeset_free(&cs);
+                        last_seq = cs->last_seq;
         }
         if (r == 0 && napps && fold_apps(s, (const char *const *)apps, napps) < 0)
                 r = -EIO;
@@ -510,15 +591,15 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
         free(apps);
         if (r == 0) {
                 char hex[GIT_OID_HEXSZ + 1];
-                git_oid_tostr(hex, sizeof hex, &head);
+                git_oid_tostr(hex, sizeof hex, &p->head);
                 if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO feed_heads(ref, head, last_seq, events) VALUES (?,?,?,?)",
                                        -1, &st, NULL) != SQLITE_OK) {
                         r = -EIO;
                 } else {
-                        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 1, p->ref, -1, SQLITE_STATIC);
                         sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
                         sqlite3_bind_int64(st, 3, last_seq);
-                        sqlite3_bind_int64(st, 4, total_events + nevents);
+                        sqlite3_bind_int64(st, 4, p->pos.total_events + nevents);
                         r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
                         sqlite3_finalize(st);
                 }
@@ -526,38 +607,149 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
         if (r == 0 && sqlite3_exec(db, "RELEASE feed", NULL, NULL, NULL) != SQLITE_OK)
                 r = -EIO;
         if (r < 0) {
-                sqlite3_exec(db, "ROLLBACK TO feed; RELEASE feed", NULL, NULL, NULL);
+                if (in_savepoint)
+                        sqlite3_exec(db, "ROLLBACK TO feed; RELEASE feed", NULL, NULL, NULL);
                 if (log)
-                        log(ud, "refused %s: %s", ref, err[0] ? err : store_errmsg(s));
+                        log(ud, "refused %s: %s", p->ref, err[0] ? err : store_errmsg(s));
                 if (rep)
                         rep->refused++;
         } else if (rep) {
-                rep->ingested_feeds += nchain > 0;
+                rep->ingested_feeds += p->nchain > 0;
                 rep->ingested_events += nevents;
                 rep->duplicate_events += dup;
         }
-        free(chain);
         return r == -EINVAL ? 0 : r;   /* a refused feed is reported, not an I/O failure */
+}
+
+/* Ingest one feed up to its head (want: that commit instead of the
+ * ref's, for a proposed update). */
+static int ingest_feed(store *s, git_repository *repo, const char *ref, const git_oid *want, const char *part,
+                       const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
+{
+        struct feed_pos pos;
+        struct prepared p;
+        int r;
+
+        if (read_pos(s, ref, &pos) < 0)
+                return -EIO;
+        prepare_feed(repo, ref, want, part, writer, &pos, &p);
+        r = apply_feed(s, &p, rep, log, ud);
+        prepared_free(&p);
+        return r;
+}
+
+/* The preparing thread of a round: prepares feeds in order into a small
+ * ring the applying thread takes them from. */
+#define PREP_AHEAD 4
+
+struct pipeline {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        git_repository *repo;           /* the worker's own handle */
+        char **names;                   /* the feeds to prepare, in order */
+        char (*parts)[32], (*writers)[32];
+        struct feed_pos *pos;
+        size_t n, next_prep, next_take;
+        struct prepared ring[PREP_AHEAD];
+        bool stop;
+};
+
+static void *prep_main(void *arg)
+{
+        struct pipeline *pl = arg;
+
+        for (;;) {
+                size_t i;
+                struct prepared p;
+                pthread_mutex_lock(&pl->mu);
+                while (!pl->stop && pl->next_prep < pl->n && pl->next_prep - pl->next_take >= PREP_AHEAD)
+                        pthread_cond_wait(&pl->cv, &pl->mu);
+                if (pl->stop || pl->next_prep >= pl->n) {
+                        pthread_mutex_unlock(&pl->mu);
+                        return NULL;
+                }
+                i = pl->next_prep;
+                pthread_mutex_unlock(&pl->mu);
+                prepare_feed(pl->repo, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
+                pthread_mutex_lock(&pl->mu);
+                pl->ring[i % PREP_AHEAD] = p;
+                pl->next_prep++;
+                pthread_cond_broadcast(&pl->cv);
+                pthread_mutex_unlock(&pl->mu);
+        }
 }
 
 int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
 {
-        int r = 0;
+        struct pipeline pl;
+        pthread_t th;
+        bool threaded = false;
         char **names = NULL;
         size_t n = 0;
+        int r = 0;
 
+        memset(&pl, 0, sizeof pl);
         if (ref_names(repo, FEED_PREFIX "*", &names, &n) < 0)
                 return -EIO;
-        if (n && store_begin(s) < 0)
+        if (n && (!(pl.names = calloc(n, sizeof *pl.names)) || !(pl.parts = calloc(n, sizeof *pl.parts)) ||
+                  !(pl.writers = calloc(n, sizeof *pl.writers)) || !(pl.pos = calloc(n, sizeof *pl.pos))))
+                r = -ENOMEM;
+        if (r == 0 && n && store_begin(s) < 0)
                 r = -EIO;
+        /* the feeds of other writers this node may hold, and where each
+         * stands (read inside the round's transaction) */
         for (size_t i = 0; i < n; i++) {
-                char part[32], writer[32];
-                if (r == 0 && feed_parse_ref(names[i], part, sizeof part, writer, sizeof writer) &&
-                    strcmp(writer, self) != 0 && feed_entitled(self, part))
-                        r = ingest_feed(s, repo, names[i], NULL, part, writer, rep, log, ud);
-                free(names[i]);
+                if (r == 0 && feed_parse_ref(names[i], pl.parts[pl.n], sizeof pl.parts[0], pl.writers[pl.n],
+                                             sizeof pl.writers[0]) &&
+                    strcmp(pl.writers[pl.n], self) != 0 && feed_entitled(self, pl.parts[pl.n])) {
+                        if (read_pos(s, names[i], &pl.pos[pl.n]) < 0)
+                                r = -EIO;
+                        pl.names[pl.n++] = names[i];
+                } else {
+                        free(names[i]);
+                }
         }
         free(names);
+        /* prepare on a second thread (its own repository handle) while this
+         * one applies: git and JSON there, SQLite here */
+        if (r == 0 && pl.n > 1 && git_repository_open_bare(&pl.repo, git_repository_path(repo)) == 0) {
+                pthread_mutex_init(&pl.mu, NULL);
+                pthread_cond_init(&pl.cv, NULL);
+                threaded = pthread_create(&th, NULL, prep_main, &pl) == 0;
+                if (!threaded) {
+                        pthread_cond_destroy(&pl.cv);
+                        pthread_mutex_destroy(&pl.mu);
+                }
+        }
+        for (size_t i = 0; i < pl.n && r == 0; i++) {
+                struct prepared p;
+                if (threaded) {
+                        pthread_mutex_lock(&pl.mu);
+                        while (pl.next_prep <= i)
+                                pthread_cond_wait(&pl.cv, &pl.mu);
+                        p = pl.ring[i % PREP_AHEAD];
+                        memset(&pl.ring[i % PREP_AHEAD], 0, sizeof p);
+                        pl.next_take++;
+                        pthread_cond_broadcast(&pl.cv);
+                        pthread_mutex_unlock(&pl.mu);
+                } else {
+                        prepare_feed(repo, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
+                }
+                r = apply_feed(s, &p, rep, log, ud);
+                prepared_free(&p);
+        }
+        if (threaded) {
+                pthread_mutex_lock(&pl.mu);
+                pl.stop = true;
+                pthread_cond_broadcast(&pl.cv);
+                pthread_mutex_unlock(&pl.mu);
+                pthread_join(th, NULL);
+                for (size_t i = pl.next_take; i < pl.next_prep; i++)
+                        prepared_free(&pl.ring[i % PREP_AHEAD]);
+                pthread_cond_destroy(&pl.cv);
+                pthread_mutex_destroy(&pl.mu);
+        }
+        git_repository_free(pl.repo);
         if (n && r == 0 && store_commit(s) < 0)
                 r = -EIO;
         if (r < 0) {
@@ -565,6 +757,12 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                 if (rep)
                         rep->ingested_events = rep->ingested_feeds = 0;
         }
+        for (size_t i = 0; i < pl.n; i++)
+                free(pl.names[i]);
+        free(pl.names);
+        free(pl.parts);
+        free(pl.writers);
+        free(pl.pos);
         return r;
 }
 
