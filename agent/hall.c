@@ -675,15 +675,20 @@ static void front_request(http_conn *c, const struct http_request *req)
         po.stdio = stdio;
         po.stdio_count = 4;
         g->nopen = 3;
+        bool spawned = !e.oom;
         r = e.oom ? UV_ENOMEM : uv_spawn(H->loop, &g->proc, &po);
         env_free(&e);
         if (r < 0) {
                 hlog("cannot start %s: %s", H->backend, uv_strerror(r));
                 g->c = NULL;
                 g->in_closed = true;
+                /* a failed uv_spawn has still registered the process handle:
+                 * it must be closed like the pipes before g is freed */
+                g->nopen = spawned ? 3 : 2;
                 uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
                 uv_close((uv_handle_t *)&g->out, cgi_handle_closed);
-                g->nopen = 2;
+                if (spawned)
+                        uv_close((uv_handle_t *)&g->proc, cgi_handle_closed);
                 if (receive)
                         push_done(H);
                 http_respond_error(c, 500, "backend_failed", "cannot start git http-backend", "无法启动 git http-backend");
@@ -765,7 +770,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static const char usage_hall[] =
         "Usage: daiban hall serve [--listen HOST:PORT] [--cert FILE --key FILE] [--max-body BYTES]\n"
-        "                         [--max-conns N] [--home DIR]\n"
+        "                         [--max-conns N] [--head-timeout SECONDS] [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
         "       daiban hall cert --cert FILE --key FILE [--name NAME] [--days N]\n"
@@ -778,7 +783,8 @@ static const char usage_hall[] =
         "          serves HTTPS and prints the certificate's pin. Beyond loopback\n"
         "          HTTPS is required: tokens are never accepted over plain HTTP.\n"
         "          --max-body caps one push (default 64 MiB); --max-conns the\n"
-        "          connections (default 256). SIGINT/SIGTERM stop it.\n"
+        "          connections (default 256); --head-timeout the time to send a\n"
+        "          request's headers (default 30). SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
         "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n"
@@ -953,7 +959,7 @@ static int hall_pre_receive(int argc, char **argv)
         const char *quarantine = getenv("GIT_QUARANTINE_PATH");
         struct home h;
         git_repository *repo = NULL;
-        git_odb *odb = NULL;
+        git_odb *odb = NULL, *pushed = NULL;
         char line[1024], path[PATH_MAX + 8];
         int refused = 0, nlines = 0, r;
 
@@ -968,7 +974,9 @@ static int hall_pre_receive(int argc, char **argv)
         git_libgit2_init();
         snprintf(path, sizeof path, "%s/repo", h.dir);
         if (git_repository_open_bare(&repo, path) < 0 || git_repository_odb(&odb, repo) < 0 ||
-            (quarantine && git_odb_add_disk_alternate(odb, quarantine) < 0)) {
+            (quarantine && git_odb_add_disk_alternate(odb, quarantine) < 0) ||
+            /* the pushed objects alone, to tell them from the hall's own */
+            git_odb_new(&pushed) < 0 || (quarantine && git_odb_add_disk_alternate(pushed, quarantine) < 0)) {
                 fprintf(stderr, "daiban: cannot open the county's repository: %s\n",
                         git_error_last() ? git_error_last()->message : "?");
                 refused = 1;
@@ -1009,7 +1017,7 @@ static int hall_pre_receive(int argc, char **argv)
                         continue;
                 }
                 if (is_scan) {
-                        if (scan_verify(repo, ref, &o, &n, err, sizeof err) < 0) {
+                        if (scan_verify(repo, ref, &o, &n, pushed, err, sizeof err) < 0) {
                                 refuse(pusher, "%s: %s", ref, err);
                                 refused++;
                         }
@@ -1023,6 +1031,7 @@ static int hall_pre_receive(int argc, char **argv)
                 }
         }
 out:
+        git_odb_free(pushed);
         git_odb_free(odb);
         git_repository_free(repo);
         git_libgit2_shutdown();
@@ -1097,7 +1106,7 @@ static int hall_serve(int argc, char **argv)
                 { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
                 { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
                 { "max-body", required_argument, NULL, 'b' }, { "max-conns", required_argument, NULL, 'n' },
-                { NULL, 0, NULL, 0 },
+                { "head-timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
         };
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
         struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000 };
@@ -1123,6 +1132,9 @@ static int hall_serve(int argc, char **argv)
                 else if (c == 'b' && (lim.max_body = strtoull(optarg, &end, 10)) > 0 && !*end)
                         ;
                 else if (c == 'n' && (lim.max_conns = (unsigned)strtoul(optarg, &end, 10)) > 0 && !*end)
+                        ;
+                else if (c == 't' && (lim.head_timeout_ms = 1000u * (unsigned)strtoul(optarg, &end, 10)) > 0 && !*end &&
+                         lim.head_timeout_ms <= 3600000u)
                         ;
                 else {
                         fputs(usage_hall, stderr);

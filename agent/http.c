@@ -50,6 +50,8 @@ struct http_conn {
         bool owned;             /* the handler owns the current request */
         bool started, chunked, close_after, closing, finishing, paused, too_big;
         bool in_feed, resume;   /* a response ended inside the parser's callbacks */
+        bool peer_eof;          /* the peer shut down its side after a complete request */
+        bool head_started;      /* a byte of the current request's head has arrived */
         int nclosing;
         uint64_t deadline;      /* uv_now() after which the connection closes */
         uint64_t body_bytes;
@@ -107,6 +109,8 @@ static void on_written(uv_write_t *req, int status)
 
         free(w->buf.base);
         free(w);
+        if (c->closing)
+                return;         /* the server may be gone already (http_server_stop) */
         if (status < 0) {
                 conn_close(c);
                 return;
@@ -224,22 +228,27 @@ static void conn_finish(http_conn *c)
 
 void http_respond_start(http_conn *c, int status, const char *headers, int64_t content_length)
 {
-        char head[2048];
+        char *head = NULL, tail[64];
         int n;
 
         if (c->started)
                 return;
         c->started = true;
         c->chunked = content_length < 0;
-        if (c->state != ST_WAIT || !http_should_keep_alive(&c->parser))
-                c->close_after = true;     /* the body was not read to its end */
-        n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s", status, http_status_text(status), headers ? headers : "");
+        if (c->state != ST_WAIT || !http_should_keep_alive(&c->parser) || c->peer_eof)
+                c->close_after = true;     /* the body was not read to its end, or the peer is done */
         if (c->chunked)
-                n += snprintf(head + n, sizeof head - (size_t)n, "Transfer-Encoding: chunked\r\n");
+                snprintf(tail, sizeof tail, "Transfer-Encoding: chunked\r\n");
         else
-                n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %" PRId64 "\r\n", content_length);
-        n += snprintf(head + n, sizeof head - (size_t)n, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
-        conn_send(c, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+                snprintf(tail, sizeof tail, "Content-Length: %" PRId64 "\r\n", content_length);
+        n = asprintf(&head, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, http_status_text(status), headers ? headers : "",
+                     tail, c->close_after ? "Connection: close\r\n" : "");
+        if (n < 0) {
+                conn_close(c);
+                return;
+        }
+        conn_send(c, head, (size_t)n);
+        free(head);
 }
 
 void http_respond_write(http_conn *c, const void *data, size_t len)
@@ -267,7 +276,7 @@ void http_respond_write(http_conn *c, const void *data, size_t len)
 static void reset_request(http_conn *c)
 {
         c->state = ST_HEAD;
-        c->owned = c->started = c->chunked = c->too_big = false;
+        c->owned = c->started = c->chunked = c->too_big = c->head_started = false;
         c->headlen = c->nhdr = 0;
         c->last_cb = 0;
         c->body_bytes = 0;
@@ -579,15 +588,30 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
         if (nread < 0) {
                 free(buf->base);
-                if (c->state == ST_WAIT && c->owned)
-                        return; /* half-close after a complete request: answer it */
-                conn_close(c);
+                if (c->state == ST_WAIT && c->owned) {
+                        /* half-close after a complete request: answer it,
+                         * then close once the answer is sent */
+                        c->peer_eof = true;
+                        c->close_after = true;
+                        uv_read_stop(s);
+                        return;
+                }
+                if (c->tcp.write_queue_size)
+                        conn_finish(c);         /* what is queued still goes out */
+                else
+                        conn_close(c);
                 return;
         }
         if (nread > 0 && !c->closing) {
-                if (c->state != ST_HEAD || c->headlen)
-                        c->deadline = uv_now(c->srv->loop) + (c->state == ST_HEAD ? c->srv->lim.head_timeout_ms
-                                                                                  : c->srv->lim.idle_timeout_ms);
+                /* the head's deadline is fixed when the request starts (a
+                 * client trickling a byte at a time must not keep a slot);
+                 * past the head, any progress moves the idle deadline */
+                if (c->state == ST_HEAD && !c->head_started) {
+                        c->head_started = true;
+                        c->deadline = uv_now(c->srv->loop) + c->srv->lim.head_timeout_ms;
+                } else if (c->state != ST_HEAD) {
+                        c->deadline = uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms;
+                }
                 if (c->tls) {
                         if (tls_conn_input(c->tls, buf->base, (size_t)nread, tls_plain, c) < 0) {
                                 free(buf->base);

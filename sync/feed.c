@@ -66,9 +66,11 @@ static int read_commit(git_repository *repo, const git_commit *c, char **hdr, si
         const git_tree_entry *h, *e;
         int r = -EINVAL;
 
+        /* a missing object makes this feed bad (it is refused alone),
+         * not the round */
         if (git_commit_tree(&tree, c) < 0) {
                 snprintf(err, errlen, "cannot read the commit's tree: %s", gerr());
-                return -EIO;
+                return -EINVAL;
         }
         h = git_tree_entry_byname(tree, "changeset.json");
         e = git_tree_entry_byname(tree, "events.jsonl");
@@ -79,7 +81,7 @@ static int read_commit(git_repository *repo, const git_commit *c, char **hdr, si
         }
         if (git_blob_lookup(&b1, repo, git_tree_entry_id(h)) < 0 || git_blob_lookup(&b2, repo, git_tree_entry_id(e)) < 0) {
                 snprintf(err, errlen, "cannot read the change set: %s", gerr());
-                r = -EIO;
+                r = -EINVAL;
                 goto out;
         }
         if (git_blob_rawsize(b1) > CHANGESET_MAX_HEADER || git_blob_rawsize(b2) > CHANGESET_MAX_BYTES) {
@@ -93,6 +95,7 @@ static int read_commit(git_repository *repo, const git_commit *c, char **hdr, si
         if (!*hdr || !*evs) {
                 free(*hdr);
                 free(*evs);
+                *hdr = *evs = NULL;
                 r = -ENOMEM;
                 goto out;
         }
@@ -495,7 +498,8 @@ static void prepare_feed(git_repository *repo, const char *ref, const git_oid *w
                 size_t hl = 0, el = 0;
 
                 if (git_commit_lookup(&c, repo, &chain[k]) < 0) {
-                        r = -EIO;
+                        snprintf(p->err, sizeof p->err, "a commit of the feed is missing: %s", gerr());
+                        r = -EINVAL;
                         break;
                 }
                 r = read_commit(repo, c, &hdr, &hl, &evs, &el, p->err, sizeof p->err);

@@ -173,8 +173,26 @@ static int chain_since(git_repository *repo, const git_oid *from, const git_oid 
         return 0;
 }
 
-int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, char *err,
-                size_t errlen)
+/* Is blob the piece of a commit on the chain up to old? */
+static bool piece_on_chain(git_repository *repo, const git_oid *old, const git_oid *blob)
+{
+        git_oid *ids = NULL;
+        size_t n = 0;
+        char err[256];
+        bool found = false;
+
+        if (chain_since(repo, NULL, old, &ids, &n, err, sizeof err) < 0)
+                return false;
+        for (size_t i = 0; i < n && !found; i++) {
+                struct piece p;
+                found = read_piece(repo, &ids[i], &p, err, sizeof err) == 0 && git_oid_equal(&p.piece_blob, blob);
+        }
+        free(ids);
+        return found;
+}
+
+int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, git_odb *pushed,
+                char *err, size_t errlen)
 {
         struct piece prev = { .index = -1, .count = 0 };
         bool has_old = old && !git_oid_is_zero(old);
@@ -196,6 +214,14 @@ int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const
                 if (next ? (strcmp(p.blob, prev.blob) != 0 || p.index != prev.index + 1 || p.size != prev.size)
                          : p.index != 0) {
                         snprintf(err, errlen, "%s: scan pieces out of order", ref);
+                        r = -EINVAL;
+                        break;
+                }
+                /* a piece is bytes the pusher sends, or one its chain already
+                 * had: never an object of the hall's that it may not read */
+                if (pushed && !git_odb_exists(pushed, &p.piece_blob) &&
+                    !(has_old && piece_on_chain(repo, old, &p.piece_blob))) {
+                        snprintf(err, errlen, "%s: a scan piece names an object the push does not carry", ref);
                         r = -EINVAL;
                         break;
                 }
@@ -557,7 +583,7 @@ int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refuse
                         has = git_reference_name_to_id(&cur, repo, local) == 0;
                         if (has && (git_oid_equal(&cur, &inc) || git_graph_descendant_of(repo, &cur, &inc) == 1)) {
                                 /* held already */
-                        } else if (scan_verify(repo, local, has ? &cur : NULL, &inc, err, sizeof err) < 0 ||
+                        } else if (scan_verify(repo, local, has ? &cur : NULL, &inc, NULL, err, sizeof err) < 0 ||
                                    feed_ff_update(repo, local, &inc, &moved, err, sizeof err) < 0) {
                                 if (log)
                                         log(ud, "refused %s: %s", local, err);

@@ -40,10 +40,13 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
               feed_log_fn log, void *ud);
 
 /* Check the pieces that moving ref from old (zero: new chain) to new
- * would add: the strict format, in order, within the limits. 0 or
- * -EINVAL with the reason in err. */
-int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, char *err,
-                size_t errlen);
+ * would add: the strict format, in order, within the limits. pushed: the
+ * objects a push brought (git's quarantine), or NULL; when given, every
+ * new piece's bytes must be among them or already on the chain, so a
+ * push cannot name an object of the hall's it may not read. 0 or -EINVAL
+ * with the reason in err. */
+int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, git_odb *pushed,
+                char *err, size_t errlen);
 
 /* Move fetched or imported SCAN_INCOMING refs of partitions this node may
  * hold into SCAN_PREFIX, fast-forward only, after scan_verify. */

@@ -364,6 +364,45 @@ class Dishonest(HallCase):
     def last_seq(self):
         return json.loads(git(self.repo, "show", self.ref + ":changeset.json").stdout)["last_seq"]
 
+    def test_scan_piece_cannot_name_a_hidden_object(self):
+        # the other village's scan is at the hall; this village crafts a scan
+        # piece that names that blob without carrying it, hoping to fetch
+        # it back through its own chain
+        scan = os.path.join(self.other.root, "id.jpg")
+        with open(scan, "wb") as f:
+            f.write(os.urandom(1000))
+        b = self.other.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        self.other.ok("app", "material", b, "SFZ", "provided", "--file", scan)
+        self.sync(self.other)
+        blob = git(self.repo, "hash-object", scan).stdout.strip()
+        hall_repo = os.path.join(self.county.home, "repo")
+        wait_for(lambda: git(hall_repo, "cat-file", "-e", blob, check=False).returncode == 0, what="the scan")
+        self.assertNotEqual(git(self.repo, "cat-file", "-e", blob, check=False).returncode, 0)
+        meta = json.dumps({"blob": blob, "count": 1, "format": "daiban-scan", "index": 0, "size": 1000, "version": 1},
+                          sort_keys=True, separators=(",", ":"))
+        mb = self.blob(meta)
+        tree = git(self.repo, "mktree", "--missing",
+                   input=f"100644 blob {mb}\tscan.json\n100644 blob {blob}\tpiece\n").stdout.strip()
+        commit = git(self.repo, "commit-tree", tree, "-m", f"scan {blob} piece 1/1").stdout.strip()
+        pack = subprocess.run(["git", "-C", self.repo, "pack-objects", "--stdout"], input=f"{commit}\n{tree}\n{mb}\n".encode(),
+                              capture_output=True, check=True).stdout
+        ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
+        line = f"{'0' * 40} {commit} {ref}\0report-status\n".encode()
+        body = b"%04x" % (len(line) + 4) + line + b"0000" + pack
+        before = self.hall_state()
+        c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=30)
+        c.request("POST", "/feeds/git-receive-pack", body=body,
+                  headers={"Authorization": "Bearer " + self.tokens[VILLAGE],
+                           "Content-Type": "application/x-git-receive-pack-request"})
+        resp = c.getresponse()
+        out = resp.read()
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b"ng " + ref.encode(), out)
+        time.sleep(0.3)
+        self.assertEqual(self.hall_state(), before)
+        self.assertRegex(self.hall.logtext(), "names an object the push does not carry")
+        self.assertNotEqual(git(hall_repo, "rev-parse", "--verify", "-q", ref, check=False).returncode, 0)
+
     def test_refusals(self):
         head = git(self.repo, "rev-parse", self.ref).stdout.strip()
         nxt = self.last_seq() + 1
@@ -459,6 +498,36 @@ class Front(HallCase):
         # the hall still serves everyone after all that
         self.accepted()
         self.sync(self.village)
+
+    def test_slow_client_does_not_keep_a_slot(self):
+        # headers trickled one byte at a time must still be complete within
+        # the head timeout from their first byte
+        hall = Hall(self.county, "--head-timeout", "2")
+        try:
+            with socket.create_connection(("127.0.0.1", hall.port), timeout=10) as s:
+                t0 = time.time()
+                got = b""
+                for ch in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                    try:
+                        s.sendall(bytes([ch]))
+                    except OSError:
+                        break
+                    time.sleep(0.25)
+                    if time.time() - t0 > 6:
+                        break
+                s.settimeout(5)
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        got += chunk
+                except OSError:
+                    pass
+                self.assertLess(time.time() - t0, 6.5, "the slow client kept its connection")
+                self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408"), got[:60])
+        finally:
+            hall.stop()
 
     def test_plain_http_beyond_loopback_is_refused(self):
         r = self.county.run("hall", "serve", "--listen", "0.0.0.0:0", operator=None)
