@@ -1892,11 +1892,21 @@ static int cmd_status(int argc, char **argv)
                                    c.today);
         long long conflicts = count(c.h.st, "SELECT count(*) FROM conflicts", 0);
         long long events = store_nevents(c.h.st);
+        /* the link: the remote, when a sync last worked, and this node's
+         * events the remote does not hold yet */
+        char *remote = NULL, *last = NULL, *sent = NULL;
+        store_meta_get(c.h.st, "remote.url", &remote);
+        store_meta_get(c.h.st, "sync.last_ok", &last);
+        store_meta_get(c.h.st, "sync.sent_seq", &sent);
+        long long waiting = store_next_seq(c.h.st, c.h.node) - 1 - (sent ? atoll(sent) : 0);
+        if (waiting < 0)
+                waiting = 0;
         if (c.o.given & O_JSON) {
-                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I}", "home", c.h.dir, "node", c.h.node, "role",
-                                      c.h.role, "name", c.h.name, "applications", by, "overdue", (json_int_t)overdue,
-                                      "overdue_promises", (json_int_t)promises, "conflicts", (json_int_t)conflicts,
-                                      "events", (json_int_t)events);
+                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I}}", "home", c.h.dir, "node",
+                                      c.h.node, "role", c.h.role, "name", c.h.name, "applications", by, "overdue",
+                                      (json_int_t)overdue, "overdue_promises", (json_int_t)promises, "conflicts",
+                                      (json_int_t)conflicts, "events", (json_int_t)events, "link", "remote", remote,
+                                      "last_sync", last, "waiting_events", (json_int_t)waiting);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -1910,8 +1920,20 @@ static int cmd_status(int argc, char **argv)
                                 printf("  %-10s %lld\n", status_zh(k), (long long)json_integer_value(v));
                 printf(cli_msg("  overdue %lld · overdue promises %lld · conflicts %lld · events %lld\n",
                                "  超期 %lld · 容缺逾期 %lld · 冲突 %lld · 事件 %lld\n"), overdue, promises, conflicts, events);
+                if (remote)
+                        printf(cli_msg("  link %s · last sync %s · %lld events saved here, waiting to be sent\n",
+                                       "  链路 %s · 上次同步 %s · %lld 个事件已在本机保存，等待发送\n"),
+                               remote, last ? last : cli_msg("never", "从未"), waiting);
+                else
+                        printf("%s", cli_msg("  no link set: everything is saved here; send it with 'daiban bundle export'"
+                                             " (USB) or set one with 'daiban remote set'\n",
+                                             "  未设置链路：所有内容都已在本机保存；可用“daiban bundle export”（U 盘）送出，"
+                                             "或用“daiban remote set”设置链路\n"));
                 json_decref(by);
         }
+        free(remote);
+        free(last);
+        free(sent);
 out:
         ctx_close(&c);
         return rc;

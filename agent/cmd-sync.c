@@ -222,6 +222,8 @@ static int cmd_sync(int argc, char **argv)
         int scan_refused = 0;
         if (scan_commit_local(h.st, repo, h.node, &pieces, log_stderr, &nlog) < 0)
                 failed++;
+        /* this node's events that this round's push carries */
+        long long committed_seq = store_next_seq(h.st, h.node) - 1;
         /* A path remote is another home's repository: hold that home's
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
@@ -288,6 +290,18 @@ static int cmd_sync(int argc, char **argv)
                                pieces_sent, scans);
         }
         r = failed || rep.refused ? EXIT_REFUSED : 0;
+        if (r == 0 && url) {
+                /* for `daiban status`: when the link last worked, and what
+                 * the remote holds of this node's events */
+                char when[32], seq[32];
+                time_t now = time(NULL);
+                struct tm tm;
+                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S%z", localtime_r(&now, &tm));
+                snprintf(seq, sizeof seq, "%lld", committed_seq);
+                if (store_begin(h.st) < 0 || store_meta_set(h.st, "sync.last_ok", when) < 0 ||
+                    store_meta_set(h.st, "sync.sent_seq", seq) < 0 || store_commit(h.st) < 0)
+                        store_rollback(h.st);   /* only bookkeeping: the round itself succeeded */
+        }
 out:
         feed_seen_free(&seen);
         git_repository_free(repo);

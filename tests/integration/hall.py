@@ -124,9 +124,16 @@ class HallCase(unittest.TestCase):
 
 class Flow(HallCase):
     def test_review_and_decision_through_the_hall(self):
+        st = json.loads(self.village.ok("status", "--json"))["link"]
+        self.assertEqual((st["remote"], st["last_sync"]), (self.hall.url, None))
         a = self.accepted()
+        self.assertGreater(json.loads(self.village.ok("status", "--json"))["link"]["waiting_events"], 0)
         j, _ = self.sync(self.village)
         self.assertEqual(j["committed"], 1)
+        st = json.loads(self.village.ok("status", "--json"))["link"]
+        self.assertEqual(st["waiting_events"], 0)
+        self.assertTrue(st["last_sync"])
+        self.assertIn("waiting to be sent", self.village.ok("status"))
         # the hall ingests at once after the push: no county command runs
         wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
         self.sync(self.township)
