@@ -19,18 +19,12 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from station import DAIBAN, Station, app_file  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from kill9common import TOWNSHIP, VILLAGE, Homes  # noqa: E402
+from station import DAIBAN  # noqa: E402
 
 TRIALS = int(os.environ.get("KILL9_HALL_TRIALS", "160"))
 SEED = int(os.environ.get("KILL9_SEED", str(int(time.time()))))
-COUNTY, TOWNSHIP, VILLAGE, USB = "330225", "330225101", "330225101201", "330225101202"
-
-
-def rows(s, prefix):
-    with s.db() as c:
-        return c.execute("SELECT id, status, holder, receipt, nconflicts FROM apps WHERE origin LIKE ? ORDER BY id",
-                         (prefix + "%",)).fetchall()
 
 
 def free_port():
@@ -73,37 +67,18 @@ class Kill9Hall(unittest.TestCase):
     def test_kill_during_hall_sync(self):
         rng = random.Random(SEED)
         print(f"seed {SEED}, {TRIALS} trials", flush=True)
-        c = Station(node=COUNTY, role="county")
-        t = Station(node=TOWNSHIP, role="township")
-        v = Station(node=VILLAGE, role="village")
-        u = Station(node=USB, role="village")
-        nodes = {COUNTY: c, TOWNSHIP: t, VILLAGE: v, USB: u}
-        stick = os.path.join(u.root, "stick")
-        os.makedirs(stick)
+        w = Homes()
+        c, t, v, u, stick = w.c, w.t, w.v, w.u, w.stick
         hall = HallProc(c, free_port())
         hall.start()
         url = f"http://127.0.0.1:{hall.port}/feeds"
         for s, code in ((t, TOWNSHIP), (v, VILLAGE)):
             s.ok("remote", "set", url, "--token", c.ok("hall", "token", code, operator=None), operator=None)
-        acked = set()
         killed = hall_kills = 0
         try:
             for trial in range(TRIALS):
                 x = rng.random()
-                if x < 0.25:
-                    who = rng.choice([v, u])
-                    r = who.run("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
-                    if r.returncode == 0:
-                        acked.add(r.stdout.split()[0])
-                    continue
-                if x < 0.33:
-                    # an office decides what it holds (not killed: the target is sync)
-                    for code in (TOWNSHIP, COUNTY):
-                        with nodes[code].db() as db:
-                            held = [a for (a,) in db.execute("SELECT id FROM apps WHERE holder = ? AND status ="
-                                                             " 'accepted'", (code,))]
-                        for a in held[:2]:
-                            nodes[code].run("decide", a, "approve")
+                if w.unkilled_step(rng, x):
                     continue
                 if x < 0.50:
                     # the hall dies while a station pushes or fetches
@@ -127,38 +102,14 @@ class Kill9Hall(unittest.TestCase):
                         killed += 1
                     p.communicate()
                     killed_node = s
-                for code, s2 in nodes.items():
-                    with s2.db() as db:
-                        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok",
-                                         f"{code} trial {trial} seed {SEED}")
-                r = killed_node.run("rebuild", "--verify")
-                self.assertEqual(r.returncode, 0, f"trial {trial} seed {SEED}: {r.stdout}")
-            # a full exchange without kills
-            for _ in range(2):
-                u.ok("bundle", "export", stick)
-                t.ok("bundle", "import", stick)
-                u.ok("bundle", "import", stick)
-                for s in (v, t, c, t, v):
-                    r = s.run("sync")
-                    self.assertEqual(r.returncode, 0, r.stderr)
-                    time.sleep(0.2)     # the hall ingests right after each push
-            with c.db() as db:
-                at_county = {a for (a,) in db.execute("SELECT id FROM apps")}
-                dup = db.execute("SELECT app FROM events WHERE type = 'app.created' GROUP BY app"
-                                 " HAVING count(*) > 1").fetchall()
-            self.assertEqual(acked - at_county, set(), f"acknowledged applications lost; seed {SEED}")
-            self.assertEqual(dup, [], f"seed {SEED}")
-            for code, s in nodes.items():
-                self.assertEqual(rows(s, code), rows(c, code), f"{code} diverged; seed {SEED}")
-                subprocess.run(["git", "-C", os.path.join(s.home, "repo"), "fsck", "--strict"], check=True,
-                               capture_output=True)
-            print(f"{killed} station kills and {hall_kills} hall kills; {len(acked)} applications acknowledged",
+                w.check_after_kill(self, killed_node, f"trial {trial} seed {SEED}")
+            w.exchange_and_check(self, SEED, pause=0.2)     # the hall ingests right after each push
+            print(f"{killed} station kills and {hall_kills} hall kills; {len(w.acked)} applications acknowledged",
                   flush=True)
             self.assertGreater(killed + hall_kills, TRIALS // 5)
         finally:
             hall.stop()
-            for s in nodes.values():
-                s.cleanup()
+            w.cleanup()
 
 
 if __name__ == "__main__":
