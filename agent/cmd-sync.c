@@ -144,7 +144,6 @@ static int lock_peer(const char *url)
         char path[4096];
         const char *p = url;
         size_t n;
-        int fd;
 
         if (strncmp(p, "file://", 7) == 0)
                 p += 7;
@@ -153,13 +152,8 @@ static int lock_peer(const char *url)
         n = strlen(p);
         while (n > 1 && p[n - 1] == '/')
                 n--;
-        snprintf(path, sizeof path, "%.*s.flock", (int)n, p);     /* HOME/repo -> HOME/repo.flock */
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
-                close(fd);
-                fd = -1;
-        }
-        return fd;
+        snprintf(path, sizeof path, "%.*s", (int)n, p);
+        return home_lock_peer_repo(path);
 }
 
 static const char usage_sync[] =

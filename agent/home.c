@@ -426,6 +426,25 @@ int home_lock_repo(const struct home *h)
         return lock_repo(h, true);
 }
 
+int home_lock_peer_repo(const char *repo_dir)
+{
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof path, "%s.flock", repo_dir);      /* HOME/repo -> HOME/repo.flock */
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -1;      /* not a daiban home's repository: nothing to lock */
+        if (flock(fd, LOCK_EX) < 0) {
+                close(fd);
+                return -1;
+        }
+        /* as for our own repository: with its lock held no daiban writes
+         * there, so a .lock left by one killed mid-push is stale */
+        remove_stale_locks(repo_dir, 6);
+        return fd;
+}
+
 int home_trylock_repo(const struct home *h)
 {
         return lock_repo(h, false);

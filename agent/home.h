@@ -71,6 +71,10 @@ int home_lock_repo(const struct home *h);
 void home_unlock_repo(int fd);
 /* The same without waiting: -2 when another process holds the lock. */
 int home_trylock_repo(const struct home *h);
+/* The same for another home's repository used as a path remote (a hub):
+ * its lock, and its stale .lock files removed. -1 when it has no lock
+ * file (not a daiban home's repository). */
+int home_lock_peer_repo(const char *repo_dir);
 
 /* The catalogue feed (sync/catfeed.h) after a fetch or an import: the
  * county publishes its current version; another node accepts the
