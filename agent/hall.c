@@ -282,14 +282,6 @@ static void cgi_head(struct cgi *g)
                 http_respond_write(g->c, g->head + skip, g->headlen - skip);
 }
 
-static void cgi_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *buf)
-{
-        (void)hd;
-        (void)hint;
-        buf->base = malloc(65536);
-        buf->len = buf->base ? 65536 : 0;
-}
-
 static void cgi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
         struct cgi *g = s->data;
@@ -405,7 +397,7 @@ static void front_abort(http_conn *c)
         if (!g->exited)
                 uv_process_kill(&g->proc, SIGTERM);
         if (!g->out_eof)
-                uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);     /* drain to EOF */
+                uv_read_start((uv_stream_t *)&g->out, http_alloc, cgi_read);     /* drain to EOF */
 }
 
 static void front_drain(http_conn *c)
@@ -413,7 +405,7 @@ static void front_drain(http_conn *c)
         struct cgi *g = http_conn_data(c);
 
         if (g && !g->out_eof)
-                uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);
+                uv_read_start((uv_stream_t *)&g->out, http_alloc, cgi_read);
 }
 
 /* ---- requests -------------------------------------------------------------------- */
@@ -695,7 +687,7 @@ static void front_request(http_conn *c, const struct http_request *req)
                 return;
         }
         http_conn_set_data(c, g);
-        uv_read_start((uv_stream_t *)&g->out, cgi_alloc, cgi_read);
+        uv_read_start((uv_stream_t *)&g->out, http_alloc, cgi_read);
 }
 
 /* ---- ingest ------------------------------------------------------------------------ */

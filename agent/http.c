@@ -286,7 +286,6 @@ static void reset_request(http_conn *c)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 
 /* Serve the next request on this connection: what arrived early first. */
 static void resume_next(http_conn *c)
@@ -299,7 +298,7 @@ static void resume_next(http_conn *c)
         c->pending = NULL;
         c->npending = 0;
         if (!c->paused)
-                uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+                uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
         if (n)
                 conn_feed(c, p, n);
         free(p);
@@ -574,7 +573,7 @@ static void tls_plain(void *ud, const char *data, size_t len)
         conn_feed(ud, data, len);
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+void http_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
         (void)h;
         (void)hint;
@@ -635,7 +634,7 @@ void http_conn_pause(http_conn *c, bool pause)
         if (pause)
                 uv_read_stop((uv_stream_t *)&c->tcp);
         else if (c->state != ST_WAIT)
-                uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+                uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
 }
 
 size_t http_conn_queued(http_conn *c)
@@ -719,7 +718,7 @@ static void on_connection(uv_stream_t *server, int status)
                 }
                 return;
         }
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *sa, char *err, size_t errlen)

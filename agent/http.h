@@ -95,6 +95,10 @@ void http_respond(http_conn *c, int status, const char *content_type, const char
 /* A JSON error {"error":code,"message":{"en":..,"zh":..}} and close. */
 void http_respond_error(http_conn *c, int status, const char *code, const char *en, const char *zh);
 
+/* A libuv read buffer (64 KiB, malloc'ed; the read callback frees it),
+ * for the server's sockets and for the pipes of what it runs. */
+void http_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
 /* The value of a request header (case-insensitive name), or NULL. */
 const char *http_header_get(const struct http_request *r, const char *name);
 const char *http_status_text(int status);

@@ -274,7 +274,7 @@ static int accept_one(const char *name, void *payload)
 {
         struct incoming *in = payload;
         char part[32], writer[32], local[160];
-        git_oid inc, cur;
+        git_oid inc;
 
         if (!feed_parse_ref(name, part, sizeof part, writer, sizeof writer)) {
                 if (in->log)
@@ -286,30 +286,18 @@ static int accept_one(const char *name, void *payload)
         if (git_reference_name_to_id(&inc, in->repo, name) < 0)
                 goto drop;
         snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
-        if (git_reference_name_to_id(&cur, in->repo, local) == 0) {
-                if (git_oid_equal(&cur, &inc))
-                        goto drop;
-                if (git_graph_descendant_of(in->repo, &cur, &inc) == 1)
-                        goto drop;     /* we are ahead of this copy */
-                if (git_graph_descendant_of(in->repo, &inc, &cur) != 1) {
-                        if (in->log)
-                                in->log(in->ud, "refused %s: the feed was rewritten (its new head does not descend from"
-                                        " the one held); it is not followed", local);
-                        if (in->rep)
-                                in->rep->refused++;
-                        goto drop;
-                }
-        }
         {
-                git_reference *ref = NULL;
-                if (git_reference_create(&ref, in->repo, local, &inc, 1, "daiban: feed advanced") < 0) {
-                        if (in->log)
-                                in->log(in->ud, "cannot update %s: %s", local, gerr());
+                char err[512];
+                bool moved = false;
+                int r = feed_ff_update(in->repo, local, &inc, &moved, err, sizeof err);
+                if (r < 0 && in->log)
+                        in->log(in->ud, "%s", err);
+                if (r == -EINVAL && in->rep)
+                        in->rep->refused++;
+                else if (r < 0)
                         in->r = -EIO;
-                } else if (in->rep) {
+                else if (moved && in->rep)
                         in->rep->updated_refs++;
-                }
-                git_reference_free(ref);
         }
 drop:
         {

@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from station import COUNTY, DAIBAN, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
+from station import COUNTY, DAIBAN, TOWNSHIP, VILLAGE, Station, accept_dibao, app_file  # noqa: E402
 
 OTHER_VILLAGE = "330225101202"
 
@@ -103,12 +103,7 @@ class HallCase(unittest.TestCase):
         return json.loads(r.stdout), r.stderr
 
     def accepted(self):
-        v = self.village
-        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
-        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
-            v.ok("app", "material", a, m, "provided")
-        v.ok("app", "submit", a)
-        return a
+        return accept_dibao(self.village)
 
     def county_status(self, a):
         r = self.county.run("app", "show", a, "--json", operator=None)

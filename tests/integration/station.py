@@ -74,3 +74,13 @@ class Station:
 
 def app_file(name):
     return os.path.join(APPS, name)
+
+
+def accept_dibao(s):
+    """A minimum-allowance application captured at s with its five
+    materials and accepted; returns its id."""
+    a = s.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+    for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
+        s.ok("app", "material", a, m, "provided")
+    s.ok("app", "submit", a)
+    return a

@@ -12,7 +12,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from station import COUNTY, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
+from station import COUNTY, TOWNSHIP, VILLAGE, Station, accept_dibao, app_file  # noqa: E402
 
 OTHER_VILLAGE = "330225101202"
 OTHER_TOWNSHIP = "330225100"
@@ -41,12 +41,7 @@ class Sync(unittest.TestCase):
         return json.loads(r.stdout), r.stderr
 
     def accepted(self):
-        v = self.village
-        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
-        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
-            v.ok("app", "material", a, m, "provided")
-        v.ok("app", "submit", a)
-        return a
+        return accept_dibao(self.village)
 
     def test_review_and_decision_flow_across_nodes(self):
         a = self.accepted()
