@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "forms/validate.h"
+
+const char *cli_last_en, *cli_last_zh;
+
 bool cli_zh(void)
 {
         static int zh = -1;
@@ -22,10 +28,84 @@ bool cli_zh(void)
         return zh;
 }
 
+bool cli_json_errors(void)
+{
+        static int on = -1;
+
+        if (on < 0) {
+                const char *v = getenv("DAIBAN_ERRORS");
+                on = v && strcmp(v, "json") == 0;
+        }
+        return on;
+}
+
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
+{
+        char *s = NULL;
+
+        if (vasprintf(&s, fmt, ap) < 0)
+                return NULL;
+        return s;
+}
+
+static void json_line(json_t *j)
+{
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+        if (s) {
+                fprintf(stderr, "%s\n", s);
+                free(s);
+        }
+        json_decref(j);
+}
+
+void cli_json_problems(const struct form_problems *p)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < p->n; i++)
+                json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "path", p->v[i].path, "code", p->v[i].code,
+                                                   "zh", p->v[i].msg_zh, "en", p->v[i].msg_en));
+        json_line(json_pack("{s:o}", "problems", a));
+}
+
 void cli_error(const char *fmt, ...)
 {
         va_list ap;
 
+        if (cli_json_errors()) {
+                const char *en = fmt, *zh = fmt;
+                char *a, *b;
+                va_list aq;
+
+                va_start(ap, fmt);
+                if (fmt == cli_last_en || fmt == cli_last_zh) {
+                        en = cli_last_en;
+                        zh = cli_last_zh;
+                } else if (strcmp(fmt, "%s") == 0) {
+                        va_copy(aq, ap);
+                        const char *arg = va_arg(aq, const char *);
+                        va_end(aq);
+                        if (arg && (arg == cli_last_en || arg == cli_last_zh)) {
+                                en = "%s";
+                                zh = "%s";
+                                va_end(ap);
+                                a = strdup(cli_last_en);
+                                b = strdup(cli_last_zh);
+                                goto out;
+                        }
+                }
+                va_copy(aq, ap);
+                a = vformat(en, ap);
+                b = vformat(zh, aq);
+                va_end(aq);
+                va_end(ap);
+out:
+                json_line(json_pack("{s:s?,s:s?}", "en", a, "zh", b));
+                free(a);
+                free(b);
+                return;
+        }
         fputs("daiban: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);

@@ -26,16 +26,33 @@ struct cli_command {
 /* True when messages should be Chinese. */
 bool cli_zh(void);
 
+/* The last pair cli_msg chose from, so that cli_error can give both
+ * languages to the station daemon (see cli_error). */
+extern const char *cli_last_en, *cli_last_zh;
+
 /* Pick the message for the user's language. Both texts take the same
  * printf arguments in the same order (or use positional %1$s forms);
  * the compiler checks the call's arguments against the English one. */
 __attribute__((format_arg(1))) static inline const char *cli_msg(const char *en, const char *zh)
 {
+        cli_last_en = en;
+        cli_last_zh = zh;
         return cli_zh() ? zh : en;
 }
 
-/* Print an error prefixed with "daiban: " to stderr. */
+/* Print an error prefixed with "daiban: " to stderr. With
+ * DAIBAN_ERRORS=json in the environment (how `daiban serve` runs its
+ * writes) each error is instead one JSON line {"en":..,"zh":..}: both
+ * languages when the format (or a lone "%s" argument) came from
+ * cli_msg, else the same text twice. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True with DAIBAN_ERRORS=json. */
+bool cli_json_errors(void);
+/* One JSON line on stderr: {"problems":[{"path","code","zh","en"}]}
+ * (form_problems of forms/validate.h; only with cli_json_errors). */
+struct form_problems;
+void cli_json_problems(const struct form_problems *p);
 
 /* Dispatch argv[0] (a subcommand name) among cmds; prints help for
  * "help", "--help", "-h" and for no command. `prog` names the level

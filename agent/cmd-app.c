@@ -25,13 +25,13 @@ enum {
         O_HTML = 1 << 5, O_DATA = 1 << 6, O_SUBMIT = 1 << 7, O_FILE = 1 << 8, O_PROMISE = 1 << 9,
         O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
         O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
-        O_CATALOG = 1 << 19, O_VERIFY = 1 << 20,
+        O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
 };
 
 struct opts {
         unsigned given;
         const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog;
+                *after, *name, *role, *catalog, *materials;
         long level, limit;
         int npos;
         char **pos;
@@ -59,6 +59,7 @@ static const struct option longopts[] = {
         { "role", required_argument, NULL, 'R' },
         { "catalog", required_argument, NULL, 'C' },
         { "verify", no_argument, NULL, 'V' },
+        { "materials", required_argument, NULL, 'M' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -86,6 +87,7 @@ static unsigned flag_of(int c)
         case 'R': return O_ROLE;
         case 'C': return O_CATALOG;
         case 'V': return O_VERIFY;
+        case 'M': return O_MATERIALS;
         }
         return 0;
 }
@@ -128,6 +130,7 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
                 case 'N': o->name = optarg; break;
                 case 'R': o->role = optarg; break;
                 case 'C': o->catalog = optarg; break;
+                case 'M': o->materials = optarg; break;
                 case 'l':
                 case 'L':
                         errno = 0;
@@ -526,6 +529,10 @@ static json_t *load_json_file(const char *path)
 
 static void print_problems(const struct form_problems *p)
 {
+        if (cli_json_errors()) {
+                cli_json_problems(p);
+                return;
+        }
         for (size_t i = 0; i < p->n; i++)
                 fprintf(stderr, "  %s%s%s [%s]\n", p->v[i].path, p->v[i].path[0] ? ": " : "",
                         cli_zh() ? p->v[i].msg_zh : p->v[i].msg_en, p->v[i].code);
@@ -562,7 +569,7 @@ static int check_draft(const struct cat_form *form, json_t *data, int32_t today,
                 form_problems_finish(&p);
                 return EXIT_REFUSED;
         }
-        if (p.n) {
+        if (p.n && !cli_json_errors()) {
                 fprintf(stderr, cli_msg("still to complete before submitting (%zu):\n", "提交前还需完善（%zu 项）：\n"),
                         p.n);
                 print_problems(&p);
@@ -877,7 +884,9 @@ static const struct cat_matter *matter_of(struct home *h, const struct app_row *
 static const char usage_app[] =
         "Usage: daiban app COMMAND ...\n"
         "\n"
-        "  new CODE --data FILE.json [--submit]   start an application (or a bundle) and print its id\n"
+        "  new CODE --data FILE.json [--materials FILE.json] [--submit]\n"
+        "                                         start an application (or a bundle) and print its id;\n"
+        "                                         --materials: [{\"material\",\"state\",\"promise\"}] in the same step\n"
         "  edit ID --data FILE.json               replace a draft's or returned application's data\n"
         "  material ID MATERIAL provided|missing|deficient [--file PATH] [--promise YYYY-MM-DD]\n"
         "  submit ID                              accept it: receipt number, due date (resubmits a returned one)\n"
@@ -896,6 +905,7 @@ static const char usage_app[] =
         "Exit codes: 0 done, 1 refused by the rules (nothing was written), 2 usage.\n";
 
 static int submit(struct ctx *c, const char *key, bool created);
+static int new_materials(struct ctx *c, const char *key, const json_t *list);
 
 static int app_new(int argc, char **argv)
 {
@@ -908,8 +918,8 @@ static int app_new(int argc, char **argv)
         char bundle_id[64] = "";
         int r;
 
-        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE, 1,
-                  "daiban app new CODE --data FILE.json [--submit]", &c.o);
+        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS, 1,
+                  "daiban app new CODE --data FILE.json [--materials FILE.json] [--submit]", &c.o);
         if (r)
                 return r;
         if (!c.o.data) {
@@ -975,6 +985,26 @@ static int app_new(int argc, char **argv)
                 }
                 if (!b)
                         snprintf(bundle_id, sizeof bundle_id, "%s", id);
+        }
+        if (c.o.materials) {
+                json_error_t e;
+                json_t *list = json_load_file(c.o.materials, JSON_REJECT_DUPLICATES, &e);
+                if (!list) {
+                        cli_error(cli_msg("%s:%d:%d: error: %s", "%s:%d:%d: 错误：%s"), c.o.materials, e.line, e.column,
+                                  e.text);
+                        r = EXIT_REFUSED;
+                } else {
+                        r = new_materials(&c, bundle_id, list);
+                        json_decref(list);
+                }
+                if (r < 0) {
+                        r = store_failed(&c);
+                        goto out;
+                }
+                if (r) {
+                        store_rollback(c.h.st);
+                        goto out;
+                }
         }
         if (c.o.given & O_SUBMIT) {
                 /* create and accept in one transaction: a refusal changes
@@ -1073,11 +1103,75 @@ static const struct cat_form_material *form_material(const struct cat_form *form
         return NULL;
 }
 
+/* Record one material's state on the applications t[0..n) (one, or a
+ * bundle's members, each if its form asks for it), in the open
+ * transaction. Returns 0, EXIT_REFUSED (an error was printed; the caller
+ * rolls back) or -1 when the store failed. */
+static int record_material(struct ctx *c, struct app_row *t, size_t n, const char *key, const char *code,
+                           const char *state, int32_t promise, const char *blob)
+{
+        size_t applied = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct cat_matter *m = matter_of(&c->h, &t[i]);
+                const struct cat_form_material *fm = m ? form_material(m->form, code) : NULL;
+                if (!m)
+                        return EXIT_REFUSED;
+                if (!fm)
+                        continue;       /* a bundle member that does not ask for it */
+                if ((r = check_rule(c, &t[i], "app.material", NULL)))
+                        return r;
+                if (!strcmp(state, "deficient")) {
+                        int32_t limit;
+                        if (!fm->deficiency_ok) {
+                                cli_error(cli_msg("%s: %s may not be supplied later (no 容缺 for it in %s)",
+                                                  "%s：%s 不允许容缺（%s）"), t[i].id, fm->material->name_zh, m->code);
+                                return EXIT_REFUSED;
+                        }
+                        cal_add_workdays(catalog_calendar(c->h.cat), c->today, fm->deficiency_days, &limit);
+                        if (promise >= 0 && (promise < c->today || promise > limit)) {
+                                char a[11], b2[11];
+                                cal_date_format(c->today, a);
+                                cal_date_format(limit, b2);
+                                cli_error(cli_msg("%s: the promised date must be between %s and %s (%d working days)",
+                                                  "%s：承诺补交日期应在 %s 至 %s 之间（%d 个工作日）"),
+                                          fm->material->name_zh, a, b2, fm->deficiency_days);
+                                return EXIT_REFUSED;
+                        }
+                }
+                json_t *body = json_pack("{s:s,s:s}", "material", fm->material->code, "state", state);
+                if (blob && blob[0])
+                        json_object_set_new(body, "blob", json_string(blob));
+                if (promise >= 0)
+                        json_object_set_new(body, "promise", json_integer(promise));
+                if (emit(c, "app.material", t[i].id, t[i].origin, body) < 0)
+                        return -1;
+                applied++;
+        }
+        if (!applied) {
+                cli_error(cli_msg("%s does not ask for material '%s'; see 'daiban app show %s'",
+                                  "%s 不需要材料“%s”；请查看“daiban app show %s”"), key, code, key);
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+static bool material_state_ok(const char *state)
+{
+        if (strcmp(state, "provided") && strcmp(state, "missing") && strcmp(state, "deficient")) {
+                cli_error(cli_msg("the state is provided, missing or deficient, not '%s'",
+                                  "材料状态应为 provided、missing 或 deficient，而不是“%s”"), state);
+                return false;
+        }
+        return true;
+}
+
 static int app_material(int argc, char **argv)
 {
         struct ctx c = { 0 };
         struct app_row *t = NULL;
-        size_t n = 0, applied = 0;
+        size_t n = 0;
         char blob[41] = "";
         int32_t promise = -1;
         const char *state;
@@ -1088,11 +1182,8 @@ static int app_material(int argc, char **argv)
         if (r)
                 return r;
         state = c.o.pos[2];
-        if (strcmp(state, "provided") && strcmp(state, "missing") && strcmp(state, "deficient")) {
-                cli_error(cli_msg("the state is provided, missing or deficient, not '%s'",
-                                  "材料状态应为 provided、missing 或 deficient，而不是“%s”"), state);
+        if (!material_state_ok(state))
                 return EXIT_USAGE;
-        }
         if (c.o.file && strcmp(state, "provided") != 0) {
                 cli_error("%s", cli_msg("--file goes with 'provided': a scan is a material that was provided",
                                         "--file 只用于 provided：有扫描件即表示材料已提供"));
@@ -1113,53 +1204,13 @@ static int app_material(int argc, char **argv)
         }
         if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
                 goto fail;
-        for (size_t i = 0; i < n; i++) {
-                const struct cat_matter *m = matter_of(&c.h, &t[i]);
-                const struct cat_form_material *fm = m ? form_material(m->form, c.o.pos[1]) : NULL;
-                if (!m) {
-                        r = EXIT_REFUSED;
-                        goto fail;
-                }
-                if (!fm)
-                        continue;       /* a bundle member that does not ask for it */
-                if ((r = check_rule(&c, &t[i], "app.material", NULL)))
-                        goto fail;
-                if (!strcmp(state, "deficient")) {
-                        int32_t limit;
-                        if (!fm->deficiency_ok) {
-                                cli_error(cli_msg("%s: %s may not be supplied later (no 容缺 for it in %s)",
-                                                  "%s：%s 不允许容缺（%s）"), t[i].id, fm->material->name_zh, m->code);
-                                r = EXIT_REFUSED;
-                                goto fail;
-                        }
-                        cal_add_workdays(catalog_calendar(c.h.cat), c.today, fm->deficiency_days, &limit);
-                        if (promise >= 0 && (promise < c.today || promise > limit)) {
-                                char a[11], b2[11];
-                                cal_date_format(c.today, a);
-                                cal_date_format(limit, b2);
-                                cli_error(cli_msg("--promise must be between %s and %s (%d working days)",
-                                                  "--promise 应在 %s 至 %s 之间（%d 个工作日）"), a, b2, fm->deficiency_days);
-                                r = EXIT_REFUSED;
-                                goto fail;
-                        }
-                }
-                json_t *body = json_pack("{s:s,s:s}", "material", fm->material->code, "state", state);
-                if (blob[0])
-                        json_object_set_new(body, "blob", json_string(blob));
-                if (promise >= 0)
-                        json_object_set_new(body, "promise", json_integer(promise));
-                if (emit(&c, "app.material", t[i].id, t[i].origin, body) < 0) {
-                        r = store_failed(&c);
-                        goto out;
-                }
-                applied++;
+        r = record_material(&c, t, n, c.o.pos[0], c.o.pos[1], state, promise, blob);
+        if (r < 0) {
+                r = store_failed(&c);
+                goto out;
         }
-        if (!applied) {
-                cli_error(cli_msg("%s does not ask for material '%s'; see 'daiban app show %s'",
-                                  "%s 不需要材料“%s”；请查看“daiban app show %s”"), c.o.pos[0], c.o.pos[1], c.o.pos[0]);
-                r = EXIT_REFUSED;
+        if (r)
                 goto fail;
-        }
         if (store_commit(c.h.st) < 0) {
                 r = store_failed(&c);
                 goto out;
@@ -1171,6 +1222,46 @@ fail:
 out:
         free_targets(t, n);
         ctx_close(&c);
+        return r;
+}
+
+/* `app new --materials FILE.json`: [{"material","state","promise"}],
+ * recorded in the creating transaction. */
+static int new_materials(struct ctx *c, const char *key, const json_t *list)
+{
+        struct app_row *t = NULL;
+        size_t n = 0, i;
+        json_t *m;
+        int r;
+
+        if (!json_is_array(list)) {
+                cli_error("%s", cli_msg("--materials: the file must hold a JSON array of {\"material\",\"state\",\"promise\"}",
+                                        "--materials：文件应为 {\"material\",\"state\",\"promise\"} 组成的 JSON 数组"));
+                return EXIT_REFUSED;
+        }
+        if ((r = load_targets(c, key, &t, &n)))
+                return r;
+        json_array_foreach(list, i, m) {
+                const char *code = json_string_value(json_object_get(m, "material"));
+                const char *state = json_string_value(json_object_get(m, "state"));
+                const char *ps = json_string_value(json_object_get(m, "promise"));
+                int32_t promise = -1;
+                if (!code || !state || !material_state_ok(state)) {
+                        cli_error(cli_msg("--materials: entry %zu needs \"material\" and \"state\"",
+                                          "--materials：第 %zu 项需要 \"material\" 和 \"state\""), i + 1);
+                        r = EXIT_REFUSED;
+                        break;
+                }
+                if (ps && *ps && (strcmp(state, "deficient") || cal_date_parse(ps, &promise) < 0)) {
+                        cli_error(cli_msg("--materials: %s: a promised date (YYYY-MM-DD) goes with 'deficient'",
+                                          "--materials：%s：承诺补交日期（YYYY-MM-DD）只用于 deficient（容缺）"), code);
+                        r = EXIT_REFUSED;
+                        break;
+                }
+                if ((r = record_material(c, t, n, key, code, state, promise, NULL)))
+                        break;
+        }
+        free_targets(t, n);
         return r;
 }
 
