@@ -37,6 +37,18 @@ void app_row_free(struct app_row *r);
 /* Load by application id or receipt number. 0, or -ENOENT, -EIO. */
 int app_row_load(store *st, const char *id_or_receipt, struct app_row *r);
 
+/* Every application an id names: one (id or receipt), or a bundle's
+ * members (bundle id or bundle receipt), in order. 0 (n > 0), -ENOENT
+ * or -EIO. */
+int app_rows_load(store *st, const char *key, struct app_row **ret, size_t *n);
+void app_rows_free(struct app_row *v, size_t n);
+
+/* An application as JSON: as `app list --json` lists it, and as
+ * `app show --json` shows it (with materials and conflicts). today
+ * decides what is overdue. */
+json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r);
+json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r);
+
 /* Paperwork (agent/paper.c). today is the printing date. */
 void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
 void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);

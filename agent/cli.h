@@ -12,6 +12,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #define EXIT_REFUSED 1
 #define EXIT_USAGE   2
 
@@ -65,12 +67,18 @@ bool cli_wants_help(int argc, char **argv);
 
 /* The catalogue commands (agent/cmd-catalog.c). */
 int cmd_catalog(int argc, char **argv);
+struct cat_form;
+/* A form as `daiban catalog show DIR CODE --json` prints it. */
+json_t *catalog_form_json(const struct cat_form *form);
 
 /* init, operator, app, review, decide, status, rebuild (agent/cmd-app.c). */
 extern const struct cli_command capture_commands[];
 
 /* remote, sync (agent/cmd-sync.c). */
 extern const struct cli_command sync_commands[];
+
+/* serve (agent/serve.c): the station's web UI and API. */
+int cmd_serve(int argc, char **argv);
 
 /* hall (agent/hall.c). */
 extern const struct cli_command hall_commands[];

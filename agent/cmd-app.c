@@ -14,8 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <termios.h>
+
 #include "agent/app.h"
 #include "agent/cli.h"
+#include "agent/station.h"
 #include "sync/fold.h"
 
 /* ---- options shared by the commands --------------------------------------- */
@@ -381,23 +384,22 @@ int app_row_load(store *s, const char *key, struct app_row *r)
         return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-/* The applications an id names: one application (id or receipt), or
- * every member of a bundle (bundle id or bundle receipt), in order. */
-static int load_targets(struct ctx *c, const char *key, struct app_row **ret, size_t *n)
+int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
 {
         sqlite3_stmt *st;
         struct app_row *v = NULL;
         size_t k = 0;
+        int rc;
 
         *ret = NULL;
         *n = 0;
-        if (sqlite3_prepare_v2(store_db(c->h.st),
+        if (sqlite3_prepare_v2(store_db(s),
                                "SELECT " APP_COLS " FROM apps WHERE id = ?1 OR receipt = ?1 OR bundle = ?1"
                                " OR (bundle_receipt = ?1 AND bundle IS NOT NULL) ORDER BY created_hlc, id", -1, &st,
                                NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct app_row *nv = realloc(v, (k + 1) * sizeof *v);
                 if (!nv)
                         break;
@@ -406,21 +408,41 @@ static int load_targets(struct ctx *c, const char *key, struct app_row **ret, si
         }
         sqlite3_finalize(st);
         if (!k) {
-                cli_error(cli_msg("no application or bundle '%s' here; see 'daiban app list'",
-                                  "这里没有申请或一件事“%s”；请查看“daiban app list”"), key);
                 free(v);
-                return EXIT_REFUSED;
+                return rc == SQLITE_DONE ? -ENOENT : -EIO;
         }
         *ret = v;
         *n = k;
         return 0;
 }
 
-static void free_targets(struct app_row *v, size_t n)
+void app_rows_free(struct app_row *v, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 app_row_free(&v[i]);
         free(v);
+}
+
+/* The applications an id names, or an error printed. */
+static int load_targets(struct ctx *c, const char *key, struct app_row **ret, size_t *n)
+{
+        int r = app_rows_load(c->h.st, key, ret, n);
+
+        if (r == -ENOENT) {
+                cli_error(cli_msg("no application or bundle '%s' here; see 'daiban app list'",
+                                  "这里没有申请或一件事“%s”；请查看“daiban app list”"), key);
+                return EXIT_REFUSED;
+        }
+        if (r < 0) {
+                cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c->h.st));
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+static void free_targets(struct app_row *v, size_t n)
+{
+        app_rows_free(v, n);
 }
 
 /* ---- the rules, in the user's language -------------------------------------- */
@@ -642,10 +664,83 @@ static int cmd_init(int argc, char **argv)
 static const char usage_operator[] =
         "Usage: daiban operator add ID --name NAME [--home DIR]\n"
         "       daiban operator list [--home DIR]\n"
+        "       daiban operator passwd ID [--home DIR]\n"
         "\n"
         "Register an operator (the person at the window) on this node. Every\n"
         "command that writes names its operator with --operator ID or\n"
-        "$DAIBAN_OPERATOR, and every event records it.\n";
+        "$DAIBAN_OPERATOR, and every event records it.\n"
+        "\n"
+        "passwd sets the password the operator signs in to the web UI with\n"
+        "(daiban serve): typed twice at a terminal, else read as one line from\n"
+        "standard input. At least 6 characters. Stored on this machine only\n"
+        "(HOME/station.db, an argon2id hash); never replicated.\n";
+
+/* One line of a password: from the terminal without echo, else stdin. */
+static int read_password(const char *prompt, char *buf, size_t n)
+{
+        struct termios old, quiet;
+        bool tty = isatty(0) && tcgetattr(0, &old) == 0;
+
+        if (tty) {
+                fputs(prompt, stderr);
+                quiet = old;
+                quiet.c_lflag &= ~(tcflag_t)ECHO;
+                tcsetattr(0, TCSAFLUSH, &quiet);
+        }
+        char *ok = fgets(buf, (int)n, stdin);
+        if (tty) {
+                tcsetattr(0, TCSAFLUSH, &old);
+                fputc('\n', stderr);
+        }
+        if (!ok)
+                return -1;
+        buf[strcspn(buf, "\r\n")] = '\0';
+        return 0;
+}
+
+static int operator_passwd(int argc, char **argv)
+{
+        struct ctx c = { 0 };
+        char pw[STATION_MAX_PASSWORD + 2], again[STATION_MAX_PASSWORD + 2], err[512];
+        sqlite3 *db = NULL;
+        int r = parse(argc, argv, O_HOME, 1, "daiban operator passwd ID", &c.o);
+
+        if (r || (r = ctx_open(&c)))
+                goto out;
+        c.o.operator = c.o.pos[0];
+        if ((r = need_operator(&c)))
+                goto out;
+        if (read_password(cli_msg("New password: ", "新密码："), pw, sizeof pw) < 0) {
+                cli_error("%s", cli_msg("no password was given", "没有输入密码"));
+                r = EXIT_USAGE;
+                goto out;
+        }
+        if (strlen(pw) < STATION_MIN_PASSWORD || strlen(pw) > STATION_MAX_PASSWORD) {
+                cli_error(cli_msg("a password has %d to %d characters", "密码应为 %d 至 %d 个字符"), STATION_MIN_PASSWORD,
+                          STATION_MAX_PASSWORD);
+                r = EXIT_REFUSED;
+                goto out;
+        }
+        if (isatty(0)) {
+                if (read_password(cli_msg("Again: ", "再输入一次："), again, sizeof again) < 0 || strcmp(pw, again)) {
+                        cli_error("%s", cli_msg("the two passwords differ; nothing was changed",
+                                                "两次输入的密码不一致，未作修改"));
+                        r = EXIT_REFUSED;
+                        goto out;
+                }
+        }
+        if (station_open(c.h.dir, &db, err, sizeof err) < 0 || station_set_password(db, c.o.pos[0], pw) < 0) {
+                cli_error(cli_msg("cannot save the password: %s", "无法保存密码：%s"), db ? sqlite3_errmsg(db) : err);
+                r = EXIT_REFUSED;
+                goto out;
+        }
+        printf(cli_msg("password of %s set\n", "已设置 %s 的密码\n"), c.o.pos[0]);
+out:
+        explicit_bzero(pw, sizeof pw);
+        sqlite3_close(db);
+        ctx_close(&c);
+        return r;
+}
 
 static int cmd_operator(int argc, char **argv)
 {
@@ -664,6 +759,8 @@ static int cmd_operator(int argc, char **argv)
                 sqlite3_finalize(st);
                 goto out;
         }
+        if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+                return operator_passwd(argc - 1, argv + 1);
         if (argc < 2 || strcmp(argv[1], "add") != 0) {
                 fputs(usage_operator, stderr);
                 return EXIT_USAGE;
@@ -1543,7 +1640,8 @@ static int cmd_decide(int argc, char **argv)
                 return EXIT_USAGE;
         }
         if (!(r = ctx_open(&c))) {
-                json_t *body = json_pack("{s:s}", "result", c.o.pos[1]);
+                /* the day of the decision, for the on-time rate (按时办结率) */
+                json_t *body = json_pack("{s:s,s:I}", "result", c.o.pos[1], "decided_on", (json_int_t)c.today);
                 if (c.o.reason)
                         json_object_set_new(body, "reason", json_string(c.o.reason));
                 r = simple(&c, c.o.pos[0], "app.decided", c.o.pos[1], body,
@@ -1569,13 +1667,13 @@ static bool is_open(const char *status)
         return !strcmp(status, ST_ACCEPTED) || !strcmp(status, ST_RETURNED) || !strcmp(status, ST_PASSED);
 }
 
-static json_t *row_json(struct ctx *c, const struct app_row *r)
+json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
 {
         char a[11], b[11];
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:b}", "id", r->id, "matter", r->matter,
                               "matter_name", r->matter_name, "status", r->status, "origin", r->origin, "holder",
                               r->holder, "decider", r->decider, "data", r->data, "overdue",
-                              r->due >= 0 && is_open(r->status) && cal_is_overdue((int32_t)r->due, c->today));
+                              r->due >= 0 && is_open(r->status) && cal_is_overdue((int32_t)r->due, today));
         if (r->receipt[0])
                 json_object_set_new(j, "receipt", json_string(r->receipt));
         if (r->reviewer[0])
@@ -1588,7 +1686,7 @@ static json_t *row_json(struct ctx *c, const struct app_row *r)
                 json_object_set_new(j, "bundle_receipt", json_string(r->bundle_receipt));
         if (r->catalog[0]) {
                 json_object_set_new(j, "catalog", json_string(r->catalog));
-                json_object_set_new(j, "catalog_missing", json_boolean(!home_catalog_for(&c->h, r->catalog)));
+                json_object_set_new(j, "catalog_missing", json_boolean(!home_catalog_for(h, r->catalog)));
         }
         if (r->applicant[0])
                 json_object_set_new(j, "applicant", json_string(r->applicant));
@@ -1607,15 +1705,13 @@ static json_t *row_json(struct ctx *c, const struct app_row *r)
         return j;
 }
 
-/* One application as app show gives it: a JSON object (returned, owned by
- * the caller) and, unless as_json, its text on stdout. */
-static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
+json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r)
 {
         sqlite3_stmt *st;
-        char a[11], b[11];
+        char a[11];
 
-        json_t *j = row_json(c, r), *mats = json_array(), *confs = json_array();
-        sqlite3_prepare_v2(store_db(c->h.st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
+        json_t *j = app_summary_json(h, today, r), *mats = json_array(), *confs = json_array();
+        sqlite3_prepare_v2(store_db(h->st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
                            " ORDER BY material", -1, &st, NULL);
         sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1627,12 +1723,12 @@ static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
                         json_object_set_new(m, "promise", json_string(date_str(p, a)));
                         json_object_set_new(m, "promise_overdue", json_boolean(is_open(r->status) &&
                                                                             !strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
-                                                                            cal_is_overdue((int32_t)p, c->today)));
+                                                                            cal_is_overdue((int32_t)p, today)));
                 }
                 json_array_append_new(mats, m);
         }
         sqlite3_finalize(st);
-        sqlite3_prepare_v2(store_db(c->h.st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
+        sqlite3_prepare_v2(store_db(h->st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
                            -1, &st, NULL);
         sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
@@ -1648,6 +1744,18 @@ static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
         json_array_foreach(mats, i, m)
                 promise_overdue |= json_is_true(json_object_get(m, "promise_overdue"));
         json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
+        return j;
+}
+
+/* One application as app show gives it: a JSON object (returned, owned by
+ * the caller) and, unless as_json, its text on stdout. */
+static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
+{
+        char a[11], b[11];
+        json_t *j = app_detail_json(&c->h, c->today, r);
+        json_t *mats = json_object_get(j, "materials"), *confs = json_object_get(j, "conflict_list"), *m;
+        size_t i;
+
         if (!as_json) {
                 printf("%s  %s %s\n", r->id, r->matter, r->matter_name);
                 printf(cli_msg("  status %s · held by %s", "  状态 %s · 当前办理 %s"), status_zh(r->status), r->holder);
@@ -1816,7 +1924,7 @@ static int app_list(int argc, char **argv)
                         snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
                                  (const char *)sqlite3_column_text(st, 26));
                         if (c.o.given & O_JSON) {
-                                json_t *j = row_json(&c, &r);
+                                json_t *j = app_summary_json(&c.h, c.today, &r);
                                 json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
                                 json_array_append_new(arr, j);
                         } else

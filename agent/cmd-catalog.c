@@ -268,6 +268,38 @@ static json_t *material_json(const struct cat_form_material *fm)
         return j;
 }
 
+/* A form as `catalog show --json` prints it (also the station daemon's
+ * GET /api/forms/CODE). */
+json_t *catalog_form_json(const struct cat_form *form)
+{
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "code", form->code, "kind",
+                              form->is_bundle ? "bundle" : "matter", "name_zh", form->name_zh, "name_en",
+                              form->name_en);
+        json_t *ms = json_array(), *fs = json_array(), *mats = json_array();
+        for (size_t k = 0; k < form->nmatters; k++) {
+                const struct cat_matter *m = form->matters[k];
+                json_t *mj = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s?}", "code", m->code, "name_zh",
+                                       m->name_zh, "name_en", m->name_en, "department", m->department,
+                                       "time_limit_days", m->time_limit_days, "fee", m->fee, "decide_at",
+                                       cat_level_name(m->decide_at), "review_at",
+                                       m->review_at ? cat_level_name(m->review_at) : NULL);
+                json_t *acc = json_array();
+                for (int l = LEVEL_VILLAGE; l >= LEVEL_COUNTY; l--)
+                        if (m->accept_at & (1u << l))
+                                json_array_append_new(acc, json_string(cat_level_name(l)));
+                json_object_set_new(mj, "accept_at", acc);
+                json_array_append_new(ms, mj);
+        }
+        for (size_t k = 0; k < form->nitems; k++)
+                json_array_append_new(fs, field_json(&form->items[k]));
+        for (size_t k = 0; k < form->nmaterials; k++)
+                json_array_append_new(mats, material_json(&form->materials[k]));
+        json_object_set_new(j, "matters", ms);
+        json_object_set_new(j, "fields", fs);
+        json_object_set_new(j, "materials", mats);
+        return j;
+}
+
 static void print_item(const struct cat_item *it, const char *num)
 {
         const struct cat_field *f = it->field;
@@ -330,31 +362,7 @@ static int run_show(int argc, char **argv)
                 return EXIT_REFUSED;
         }
         if (o.json) {
-                json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "code", form->code, "kind",
-                                      form->is_bundle ? "bundle" : "matter", "name_zh", form->name_zh, "name_en",
-                                      form->name_en);
-                json_t *ms = json_array(), *fs = json_array(), *mats = json_array();
-                for (size_t k = 0; k < form->nmatters; k++) {
-                        const struct cat_matter *m = form->matters[k];
-                        json_t *mj = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s?}", "code", m->code, "name_zh",
-                                               m->name_zh, "name_en", m->name_en, "department", m->department,
-                                               "time_limit_days", m->time_limit_days, "fee", m->fee, "decide_at",
-                                               cat_level_name(m->decide_at), "review_at",
-                                               m->review_at ? cat_level_name(m->review_at) : NULL);
-                        json_t *acc = json_array();
-                        for (int l = LEVEL_VILLAGE; l >= LEVEL_COUNTY; l--)
-                                if (m->accept_at & (1u << l))
-                                        json_array_append_new(acc, json_string(cat_level_name(l)));
-                        json_object_set_new(mj, "accept_at", acc);
-                        json_array_append_new(ms, mj);
-                }
-                for (size_t k = 0; k < form->nitems; k++)
-                        json_array_append_new(fs, field_json(&form->items[k]));
-                for (size_t k = 0; k < form->nmaterials; k++)
-                        json_array_append_new(mats, material_json(&form->materials[k]));
-                json_object_set_new(j, "matters", ms);
-                json_object_set_new(j, "fields", fs);
-                json_object_set_new(j, "materials", mats);
+                json_t *j = catalog_form_json(form);
                 catalog_free(cat);
                 return print_json(j);
         }

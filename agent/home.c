@@ -323,6 +323,33 @@ void home_close(struct home *h)
         memset(h, 0, sizeof *h);
 }
 
+int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *len)
+{
+        git_repository *repo = NULL;
+        git_blob *blob = NULL;
+        git_oid oid;
+        int r = -1;
+
+        *ret = NULL;
+        *len = 0;
+        git_libgit2_init();
+        if (git_oid_fromstrn(&oid, hex, 40) == 0 && git_repository_open_bare(&repo, repo_dir) == 0 &&
+            git_blob_lookup(&blob, repo, &oid) == 0) {
+                size_t n = (size_t)git_blob_rawsize(blob);
+                void *b = malloc(n ? n : 1);
+                if (b) {
+                        memcpy(b, git_blob_rawcontent(blob), n);
+                        *ret = b;
+                        *len = n;
+                        r = 0;
+                }
+        }
+        git_blob_free(blob);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return r;
+}
+
 int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex)
 {
         char repo_path[4096];

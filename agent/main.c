@@ -22,6 +22,7 @@ static int cmd_version(int argc, char **argv)
 static const struct cli_command base_commands[] = {
         { "catalog", "Load, check and apply the county's delegated matter list",
           NULL, cmd_catalog },
+        { "serve", "Run this node's station: web UI, HTTP API, background sync", NULL, cmd_serve },
         { "version", "Print the version", "Usage: daiban version\n", cmd_version },
 };
 

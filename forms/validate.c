@@ -57,6 +57,7 @@ struct vctx {
         const struct cat_form *form;
         int32_t today;
         struct form_problems *out;
+        json_t *hidden;                 /* paths relevance hides, or NULL */
         int oom;
         /* for the expression being evaluated */
         const struct scope *sc;
@@ -529,8 +530,14 @@ static void validate_scope(struct vctx *c, struct scope *sc, const char *prefix,
                 struct label lb;
 
                 present += v != NULL;
-                if (!sc->relevant[i])
+                if (!sc->relevant[i]) {
+                        if (c->hidden) {
+                                join_path(path, sizeof path, prefix, f->name);
+                                if (json_array_append_new(c->hidden, json_string(path)) < 0)
+                                        c->oom = 1;
+                        }
                         continue;
+                }
                 join_path(path, sizeof path, prefix, f->name);
                 make_label(&lb, row_of, row, f);
                 if (f->type == FT_BEGIN_REPEAT) {
@@ -553,10 +560,10 @@ static void validate_scope(struct vctx *c, struct scope *sc, const char *prefix,
                 check_unknown_keys(c, sc, prefix);
 }
 
-int form_validate(const struct cat_form *form, const json_t *data, int32_t today,
-                  struct form_problems *out, json_t **ret_clean)
+static int validate(const struct cat_form *form, const json_t *data, int32_t today, struct form_problems *out,
+                    json_t **ret_clean, json_t *hidden)
 {
-        struct vctx c = { .form = form, .today = today, .out = out };
+        struct vctx c = { .form = form, .today = today, .out = out, .hidden = hidden };
         signed char relbuf[64], *rel = relbuf;
         json_t *clean = NULL;
 
@@ -589,6 +596,18 @@ int form_validate(const struct cat_form *form, const json_t *data, int32_t today
         if (ret_clean)
                 *ret_clean = clean;
         return 0;
+}
+
+int form_validate(const struct cat_form *form, const json_t *data, int32_t today,
+                  struct form_problems *out, json_t **ret_clean)
+{
+        return validate(form, data, today, out, ret_clean, NULL);
+}
+
+int form_validate_hidden(const struct cat_form *form, const json_t *data, int32_t today,
+                         struct form_problems *out, json_t *hidden)
+{
+        return validate(form, data, today, out, NULL, hidden);
 }
 
 json_t *form_split(const struct cat_matter *m, const json_t *data, int32_t today)

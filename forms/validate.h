@@ -45,6 +45,12 @@ void form_problems_finish(struct form_problems *p);
 int form_validate(const struct cat_form *form, const json_t *data, int32_t today,
                   struct form_problems *out, json_t **ret_clean);
 
+/* The same, also appending to the array `hidden` the path of every
+ * field that relevance hides now ("members[0].occupation"), for a form
+ * on a screen. */
+int form_validate_hidden(const struct cat_form *form, const json_t *data, int32_t today,
+                         struct form_problems *out, json_t *hidden);
+
 /* The part of a bundle submission that belongs to matter m of the bundle
  * (fields of m that are relevant under m's own rules). Returns a new
  * object, or NULL on out of memory. Works for a plain matter too. */

@@ -1,0 +1,2785 @@
+/* `daiban serve`: one node's station in a browser. The web UI (built
+ * into the binary), its JSON API (docs/http-api.md, "The station") and
+ * background sync, on the same HTTP server as the hall (agent/http.c).
+ *
+ * Reads are answered in the event loop from the node's store (SQLite in
+ * WAL mode: readers never wait for a writer). Every write runs the CLI's
+ * own command in a child process (`daiban app new ...`, with the
+ * signed-in operator as --operator and DAIBAN_ERRORS=json), so the rules
+ * are the CLI's, the loop never waits on a disk sync, and the CLI and
+ * the daemon may write the same home at once. Sign-in hashes (argon2id)
+ * run on libuv's thread pool. Sessions and drafts live in
+ * HOME/station.db, which is never replicated. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "agent/app.h"
+#include "agent/cli.h"
+#include "agent/http.h"
+#include "agent/station.h"
+#include "agent/tls.h"
+#include "agent/ui.h"
+#include "forms/calendar.h"
+#include "forms/pinyin.h"
+#include "forms/validate.h"
+
+#ifdef DAIBAN_NO_UI
+const struct ui_file ui_files[] = { { "/", "text/plain; charset=utf-8", (const unsigned char *)"no UI built\n", 12,
+                                      NULL, 0, "\"0\"" } };
+const size_t ui_nfiles = 1;
+#endif
+
+#define SESSION_IDLE_S   (12 * 3600)
+#define SESSION_TOUCH_S  300            /* record use at most this often */
+#define BODY_MAX         (1u << 20)
+#define CATALOG_BODY_MAX (4u << 20)
+#define MAX_CHILDREN     16
+#define CHILD_TIMEOUT_MS 120000
+#define CHILD_OUT_MAX    (8u << 20)
+#define FAIL_SLOTS       256
+#define SYNC_FIRST_S     15
+#define SYNC_MAX_S       1800
+
+/* ---- the station ----------------------------------------------------------- */
+
+struct fail_slot {
+        char key[96];                   /* "op:<id>" or "ip:<addr>" */
+        unsigned n;
+        uint64_t until;                 /* ms, uv_now */
+};
+
+struct station {
+        uv_loop_t *loop;
+        http_server *srv;
+        struct home h;
+        char *home_dir;
+        sqlite3 *db;                    /* station.db */
+        char exe[4096];
+        char *home_env;                 /* "DAIBAN_HOME=..." for children */
+        bool tls;
+        unsigned nchildren;
+        uv_signal_t sigint, sigterm;
+        /* background sync */
+        uv_timer_t sync_timer;
+        unsigned sync_every_s;
+        bool syncing;
+        unsigned failures;
+        uint64_t next_sync;             /* uv_now ms */
+        json_t *last_error;             /* {"en","zh"} or NULL */
+        uv_timer_t refresh_timer;       /* a catalogue installed by the CLI */
+        struct fail_slot fails[FAIL_SLOTS];
+};
+
+/* ---- one request ------------------------------------------------------------ */
+
+struct req {
+        struct station *st;
+        http_conn *c;                   /* NULL once the connection went away */
+        char method[8];
+        char path[512];
+        char query[1024];
+        char cookie[512];
+        char csrf[96];
+        char origin[256];
+        char host[256];
+        char peer[64];
+        char inm[96];                   /* If-None-Match */
+        bool gzip, tls, head_only;
+        unsigned pending;               /* child, work or timer outstanding */
+        char *body;
+        size_t len, cap, max;
+        /* the session */
+        bool signed_in;
+        char op[64];
+        char sess_csrf[80];
+        char *tmp;                      /* a file to remove when done */
+        /* a write waiting for its child */
+        void (*after)(struct req *, int status, const char *out, json_t *errors);
+        char key[128];                  /* what the write was about */
+        json_t *ctx;                    /* the route's own data */
+};
+
+static void req_free(struct req *r)
+{
+        if (r->tmp) {
+                unlink(r->tmp);
+                free(r->tmp);
+        }
+        json_decref(r->ctx);
+        free(r->body);
+        free(r);
+}
+
+/* The request is answered (or was dropped): free it unless something
+ * asynchronous still holds it. */
+static void req_done(struct req *r)
+{
+        if (r->c) {
+                http_conn_set_data(r->c, NULL);
+                r->c = NULL;
+        }
+        if (!r->pending)
+                req_free(r);
+}
+
+static void respond(struct req *r, int status, const char *type, const char *extra, const void *body, size_t len)
+{
+        char hdr[2048];
+
+        if (!r->c) {
+                req_done(r);
+                return;
+        }
+        snprintf(hdr, sizeof hdr,
+                 "Content-Type: %s\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"
+                 "Referrer-Policy: no-referrer\r\n"
+                 "X-Frame-Options: SAMEORIGIN\r\n"
+                 "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;"
+                 " frame-ancestors 'self'; form-action 'self'; base-uri 'none'\r\n"
+                 "%s%s",
+                 type, extra ? extra : "", strstr(extra ? extra : "", "Cache-Control") ? "" : "Cache-Control: no-store\r\n");
+        http_respond_start(r->c, status, hdr, r->head_only ? 0 : (int64_t)len);
+        if (len && !r->head_only)
+                http_respond_write(r->c, body, len);
+        http_respond_end(r->c);
+        r->c = NULL;
+        req_done(r);
+}
+
+static void reply_json_h(struct req *r, int status, json_t *j, const char *extra)
+{
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        if (!s) {
+                static const char oom[] = "{\"error\":\"internal\",\"message\":{\"en\":\"out of memory\",\"zh\":\"内存不足\"}}";
+                respond(r, 500, "application/json; charset=utf-8", NULL, oom, sizeof oom - 1);
+                return;
+        }
+        respond(r, status, "application/json; charset=utf-8", extra, s, strlen(s));
+        free(s);
+}
+
+static void reply_json(struct req *r, int status, json_t *j)
+{
+        reply_json_h(r, status, j, NULL);
+}
+
+/* {"error":code,"message":{"en","zh"}} plus the members of extra (stolen). */
+static void reply_error_x(struct req *r, int status, const char *code, const char *en, const char *zh, json_t *extra)
+{
+        json_t *j = json_pack("{s:s,s:{s:s,s:s}}", "error", code, "message", "en", en, "zh", zh);
+
+        if (j && extra)
+                json_object_update(j, extra);
+        json_decref(extra);
+        reply_json(r, status, j);
+}
+
+static void reply_error(struct req *r, int status, const char *code, const char *en, const char *zh)
+{
+        reply_error_x(r, status, code, en, zh, NULL);
+}
+
+static void bad_request(struct req *r, const char *en, const char *zh)
+{
+        reply_error(r, 400, "bad_request", en, zh);
+}
+
+static void not_found(struct req *r)
+{
+        reply_error(r, 404, "not_found", "there is nothing at this address", "没有找到该内容");
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+        va_list ap;
+        char when[32];
+        time_t now = time(NULL);
+        struct tm tm;
+
+        localtime_r(&now, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(stderr, "%s serve: ", when);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static int32_t today(void)
+{
+        bool bad;
+
+        return home_today(NULL, &bad);
+}
+
+static int hexval(int ch)
+{
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+/* Decode %XX and '+' of a query value into out; false when malformed
+ * or it holds a NUL. */
+static bool url_decode(const char *s, size_t n, char *out, size_t cap)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                int ch = (unsigned char)s[i];
+                if (ch == '%') {
+                        if (i + 2 >= n)
+                                return false;
+                        int a = hexval(s[i + 1]), b = hexval(s[i + 2]);
+                        if (a < 0 || b < 0)
+                                return false;
+                        ch = a * 16 + b;
+                        i += 2;
+                } else if (ch == '+') {
+                        ch = ' ';
+                }
+                if (ch == 0 || k + 1 >= cap)
+                        return false;
+                out[k++] = (char)ch;
+        }
+        out[k] = '\0';
+        return true;
+}
+
+/* The value of query parameter name (decoded), or NULL when absent;
+ * *bad when present but malformed. */
+static const char *qparam(const struct req *r, const char *name, char *buf, size_t cap, bool *bad)
+{
+        size_t nl = strlen(name);
+        const char *p = r->query;
+
+        while (*p) {
+                const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+                if ((size_t)(end - p) > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+                        if (!url_decode(p + nl + 1, (size_t)(end - p - nl - 1), buf, cap)) {
+                                *bad = true;
+                                return NULL;
+                        }
+                        return buf;
+                }
+                if ((size_t)(end - p) == nl && !strncmp(p, name, nl)) {
+                        buf[0] = '\0';
+                        return buf;
+                }
+                p = amp ? amp + 1 : end;
+        }
+        return NULL;
+}
+
+/* A path segment names an application, draft or material: letters,
+ * digits, '-', '_', '.' (no "..") and at most 63 bytes. */
+static bool ident_ok(const char *s, size_t n)
+{
+        if (!n || n > 63)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                      ch == '_' || ch == '.'))
+                        return false;
+        }
+        return !(n >= 2 && memmem(s, n, "..", 2));
+}
+
+/* Split "/api/apps/ID/rest" after prefix: the segment into seg, the rest
+ * (with its '/') returned; NULL when the segment is not an ident. */
+static const char *segment(const char *path, const char *prefix, char *seg, size_t cap)
+{
+        size_t pl = strlen(prefix);
+
+        if (strncmp(path, prefix, pl))
+                return NULL;
+        const char *s = path + pl, *slash = strchr(s, '/');
+        size_t n = slash ? (size_t)(slash - s) : strlen(s);
+        if (!ident_ok(s, n) || n >= cap)
+                return NULL;
+        memcpy(seg, s, n);
+        seg[n] = '\0';
+        return slash ? slash : "";
+}
+
+static json_t *body_json(struct req *r)
+{
+        json_error_t e;
+
+        if (!r->len)
+                return NULL;
+        return json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &e);
+}
+
+static bool is_write(const struct req *r)
+{
+        return strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
+}
+
+static void hex_of(const unsigned char *b, size_t n, char *out)
+{
+        static const char d[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = d[b[i] >> 4];
+                out[2 * i + 1] = d[b[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+static void sha256_hex(const char *s, char out[65])
+{
+        unsigned char h[crypto_hash_sha256_BYTES];
+
+        crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
+        hex_of(h, sizeof h, out);
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+        unsigned char b[64];
+
+        randombytes_buf(b, nbytes);
+        hex_of(b, nbytes, out);
+}
+
+static const char *role_of(const struct station *st)
+{
+        return st->h.role;
+}
+
+static const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
+{
+        sqlite3_stmt *q;
+
+        buf[0] = '\0';
+        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT name FROM operators WHERE node = ? AND id = ?", -1, &q, NULL) !=
+            SQLITE_OK)
+                return NULL;
+        sqlite3_bind_text(q, 1, st->h.node, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, op, -1, SQLITE_STATIC);
+        bool found = sqlite3_step(q) == SQLITE_ROW;
+        if (found)
+                snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+        return found ? buf : NULL;
+}
+
+/* ---- children: the CLI does the writes ------------------------------------- */
+
+struct child {
+        uv_process_t proc;
+        uv_pipe_t out, err;
+        uv_timer_t timer;
+        struct req *r;                  /* NULL for the background sync */
+        struct station *st;
+        char *obuf, *ebuf;
+        size_t olen, elen;
+        int64_t status;
+        int open;                       /* handles still open */
+        void (*done)(struct child *);
+};
+
+static void child_nothing(struct child *ch)
+{
+        (void)ch;
+}
+
+static void child_close_cb(uv_handle_t *h)
+{
+        struct child *ch = h->data;
+
+        if (--ch->open)
+                return;
+        ch->done(ch);
+        free(ch->obuf);
+        free(ch->ebuf);
+        free(ch);
+}
+
+static void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct child *ch = s->data;
+        bool is_out = s == (uv_stream_t *)&ch->out;
+        char **b = is_out ? &ch->obuf : &ch->ebuf;
+        size_t *len = is_out ? &ch->olen : &ch->elen;
+
+        if (n > 0 && *len + (size_t)n <= CHILD_OUT_MAX) {
+                char *nb = realloc(*b, *len + (size_t)n + 1);
+                if (nb) {
+                        memcpy(nb + *len, buf->base, (size_t)n);
+                        *len += (size_t)n;
+                        nb[*len] = '\0';
+                        *b = nb;
+                }
+        }
+        free(buf->base);
+        if (n < 0)
+                uv_close((uv_handle_t *)s, child_close_cb);
+}
+
+static void child_exit(uv_process_t *p, int64_t status, int sig)
+{
+        struct child *ch = p->data;
+
+        ch->status = sig ? 128 + sig : status;
+        ch->st->nchildren--;
+        uv_timer_stop(&ch->timer);
+        uv_close((uv_handle_t *)&ch->timer, child_close_cb);
+        uv_close((uv_handle_t *)p, child_close_cb);
+}
+
+static void child_timeout(uv_timer_t *t)
+{
+        struct child *ch = t->data;
+
+        logf_("a child ran over %d s and was stopped", CHILD_TIMEOUT_MS / 1000);
+        uv_process_kill(&ch->proc, SIGKILL);
+}
+
+/* Run `daiban ARGS...` on this home. done runs after it exited and its
+ * output was read. Returns 0 or a negative libuv error. */
+static int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *))
+{
+        struct child *ch = calloc(1, sizeof *ch);
+        const char *argv[40];
+        size_t n = 0;
+        uv_stdio_container_t io[3];
+        uv_process_options_t po = { 0 };
+        extern char **environ;
+        char *env[256];
+        size_t ne = 0;
+        int rc;
+
+        if (!ch)
+                return UV_ENOMEM;
+        if (st->nchildren >= MAX_CHILDREN) {
+                free(ch);
+                return UV_EAGAIN;
+        }
+        argv[n++] = st->exe;
+        for (size_t i = 0; args[i] && n < 36; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        /* the parent's environment, with errors as JSON and the
+         * messages' language fixed (both are in the JSON) */
+        for (char **e = environ; *e && ne < 250; e++)
+                if (strncmp(*e, "DAIBAN_ERRORS=", 14) && strncmp(*e, "DAIBAN_HOME=", 12) &&
+                    strncmp(*e, "DAIBAN_OPERATOR=", 16))
+                        env[ne++] = *e;
+        env[ne++] = "DAIBAN_ERRORS=json";
+        env[ne++] = st->home_env;
+        env[ne] = NULL;
+        ch->st = st;
+        ch->r = r;
+        ch->done = done;
+        uv_pipe_init(st->loop, &ch->out, 0);
+        uv_pipe_init(st->loop, &ch->err, 0);
+        uv_timer_init(st->loop, &ch->timer);
+        ch->out.data = ch->err.data = ch->timer.data = ch->proc.data = ch;
+        io[0].flags = UV_IGNORE;
+        io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        io[1].data.stream = (uv_stream_t *)&ch->out;
+        io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        io[2].data.stream = (uv_stream_t *)&ch->err;
+        po.file = st->exe;
+        po.args = (char **)argv;
+        po.env = env;
+        po.stdio = io;
+        po.stdio_count = 3;
+        po.exit_cb = child_exit;
+        rc = uv_spawn(st->loop, &ch->proc, &po);
+        if (rc < 0) {
+                /* every handle is initialised (a failed spawn's too):
+                 * close them all; the last close frees */
+                logf_("cannot run %s: %s", st->exe, uv_strerror(rc));
+                ch->open = 4;
+                ch->r = NULL;
+                ch->done = child_nothing;
+                uv_close((uv_handle_t *)&ch->out, child_close_cb);
+                uv_close((uv_handle_t *)&ch->err, child_close_cb);
+                uv_close((uv_handle_t *)&ch->timer, child_close_cb);
+                uv_close((uv_handle_t *)&ch->proc, child_close_cb);
+                return rc;
+        }
+        st->nchildren++;
+        ch->open = 4;
+        uv_read_start((uv_stream_t *)&ch->out, http_alloc, child_read);
+        uv_read_start((uv_stream_t *)&ch->err, http_alloc, child_read);
+        uv_timer_start(&ch->timer, child_timeout, CHILD_TIMEOUT_MS, 0);
+        if (r)
+                r->pending++;
+        return 0;
+}
+
+/* The child's JSON error lines: {"en","zh"} messages and problems. */
+static json_t *child_errors(const struct child *ch)
+{
+        json_t *errs = json_array(), *probs = json_array();
+        const char *p = ch->ebuf ? ch->ebuf : "";
+
+        while (*p) {
+                const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p);
+                json_t *j = json_loadb(p, (size_t)(end - p), 0, NULL);
+                if (json_is_array(json_object_get(j, "problems")))
+                        json_array_extend(probs, json_object_get(j, "problems"));
+                else if (json_object_get(j, "en"))
+                        json_array_append(errs, j);
+                json_decref(j);
+                p = nl ? nl + 1 : end;
+        }
+        return json_pack("{s:o,s:o}", "messages", errs, "problems", probs);
+}
+
+static void write_done(struct child *ch)
+{
+        struct req *r = ch->r;
+
+        if (!r)
+                return;
+        r->pending--;
+        if (!r->c) {
+                req_done(r);
+                return;
+        }
+        json_t *errs = child_errors(ch);
+        r->after(r, (int)ch->status, ch->obuf ? ch->obuf : "", errs);
+        json_decref(errs);
+}
+
+/* Answer a refused write: 422 with the problems when the validation
+ * refused it, else 409 with the messages joined. */
+static void reply_refused(struct req *r, int status, json_t *errs)
+{
+        json_t *msgs = json_object_get(errs, "messages"), *probs = json_object_get(errs, "problems"), *m;
+        size_t i;
+        char en[2048] = "", zh[2048] = "";
+
+        json_array_foreach(msgs, i, m) {
+                size_t a = strlen(en), b = strlen(zh);
+                snprintf(en + a, sizeof en - a, "%s%s", a ? " " : "", json_string_value(json_object_get(m, "en")));
+                snprintf(zh + b, sizeof zh - b, "%s", json_string_value(json_object_get(m, "zh")));
+        }
+        if (!en[0]) {
+                snprintf(en, sizeof en, "the write was refused (exit %d)", status);
+                snprintf(zh, sizeof zh, "操作未被接受（代码 %d）", status);
+        }
+        if (status == EXIT_REFUSED && json_array_size(probs))
+                reply_error_x(r, 422, "invalid", en, zh, json_pack("{s:O}", "problems", probs));
+        else if (status == EXIT_REFUSED)
+                reply_error(r, 409, "refused", en, zh);
+        else if (status == EXIT_USAGE)
+                reply_error(r, 400, "bad_request", en, zh);
+        else
+                reply_error(r, 500, "internal", en[0] ? en : "the write failed", zh[0] ? zh : "写入失败");
+}
+
+static void run_write(struct req *r, const char *const *args,
+                      void (*after)(struct req *, int, const char *, json_t *))
+{
+        int rc;
+
+        r->after = after;
+        rc = child_run(r->st, r, args, write_done);
+        if (rc == UV_EAGAIN)
+                reply_error(r, 503, "busy", "too many writes at once; try again in a moment", "同时操作过多，请稍后再试");
+        else if (rc < 0)
+                reply_error(r, 500, "internal", "cannot start the write", "无法执行写入");
+}
+
+/* A temporary file in HOME/tmp for a child to read (data, materials, a
+ * scan). Returns its path (owned by r, removed when r ends) or NULL. */
+static const char *tmp_file(struct req *r, const void *data, size_t len)
+{
+        char dir[4096], path[4200];
+        int fd;
+
+        snprintf(dir, sizeof dir, "%s/tmp", r->st->home_dir);
+        mkdir(dir, 0700);
+        snprintf(path, sizeof path, "%s/serve-XXXXXX", dir);
+        fd = mkstemp(path);
+        if (fd < 0)
+                return NULL;
+        const char *p = data;
+        size_t left = len;
+        while (left) {
+                ssize_t w = write(fd, p, left);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        close(fd);
+                        unlink(path);
+                        return NULL;
+                }
+                p += w;
+                left -= (size_t)w;
+        }
+        close(fd);
+        if (r->tmp) {
+                unlink(r->tmp);
+                free(r->tmp);
+        }
+        r->tmp = strdup(path);
+        return r->tmp;
+}
+
+/* ---- sessions --------------------------------------------------------------- */
+
+/* Find the session of the request's cookie. Returns 0 (signed in), or
+ * answers 401 and returns -1. */
+static int session_check_q(struct req *r, bool quiet);
+
+static int session_check(struct req *r)
+{
+        return session_check_q(r, false);
+}
+
+#define deny(...) do { if (!quiet) reply_error(r, 401, __VA_ARGS__); return -1; } while (0)
+
+/* quiet: only tell (GET /api/session answers "not signed in"). */
+static int session_check_q(struct req *r, bool quiet)
+{
+        struct station *st = r->st;
+        const char *c = r->cookie, *v = NULL;
+        char tok[160], hash[65];
+        sqlite3_stmt *q;
+
+        /* the cookie header: "a=b; daiban_session=NODE.TOKEN; c=d" */
+        for (const char *p = c; p && *p;) {
+                while (*p == ' ' || *p == ';')
+                        p++;
+                if (!strncmp(p, "daiban_session=", 15)) {
+                        v = p + 15;
+                        break;
+                }
+                p = strchr(p, ';');
+        }
+        if (!v) {
+                deny("unauthorized", "please sign in", "请先登录");
+        }
+        size_t n = strcspn(v, ";");
+        if (n >= sizeof tok) {
+                deny("unauthorized", "please sign in", "请先登录");
+        }
+        memcpy(tok, v, n);
+        tok[n] = '\0';
+        char *dot = strrchr(tok, '.');
+        if (!dot) {
+                deny("unauthorized", "please sign in", "请先登录");
+        }
+        *dot = '\0';
+        if (strcmp(tok, st->h.node) != 0) {
+                if (!quiet)
+                        logf_("a session cookie of node %s was refused from %s", tok, r->peer);
+                deny("wrong_node", "this sign-in belongs to another station; please sign in here",
+                     "该登录属于其他站点，请在本站重新登录");
+        }
+        sha256_hex(dot + 1, hash);
+        if (sqlite3_prepare_v2(st->db, "SELECT operator, csrf, used FROM sessions WHERE token = ?", -1, &q, NULL) !=
+            SQLITE_OK) {
+                if (!quiet)
+                        reply_error(r, 500, "internal", "cannot read the sessions", "无法读取登录信息");
+                return -1;
+        }
+        sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
+        long long now = (long long)time(NULL), used = 0;
+        bool found = sqlite3_step(q) == SQLITE_ROW;
+        if (found) {
+                snprintf(r->op, sizeof r->op, "%s", (const char *)sqlite3_column_text(q, 0));
+                snprintf(r->sess_csrf, sizeof r->sess_csrf, "%s", (const char *)sqlite3_column_text(q, 1));
+                used = sqlite3_column_int64(q, 2);
+        }
+        sqlite3_finalize(q);
+        if (!found || used < now - SESSION_IDLE_S) {
+                if (found && sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
+                        sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
+                        sqlite3_step(q);
+                        sqlite3_finalize(q);
+                }
+                deny("unauthorized", "your sign-in has ended; please sign in again", "登录已过期，请重新登录");
+        }
+        if (used < now - SESSION_TOUCH_S &&
+            sqlite3_prepare_v2(st->db, "UPDATE sessions SET used = ? WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(q, 1, now);
+                sqlite3_bind_text(q, 2, hash, -1, SQLITE_STATIC);
+                sqlite3_step(q);
+                sqlite3_finalize(q);
+        }
+        r->signed_in = true;
+        return 0;
+}
+
+#undef deny
+
+/* A write must carry the session's CSRF token and come from this origin. */
+static int csrf_check(struct req *r)
+{
+        size_t a = strlen(r->csrf), b = strlen(r->sess_csrf);
+
+        if (!a || a != b || sodium_memcmp(r->csrf, r->sess_csrf, a) != 0) {
+                logf_("a %s %s without the session's CSRF token was refused (operator %s, %s)", r->method, r->path, r->op,
+                      r->peer);
+                reply_error(r, 403, "csrf", "the page is out of date; reload it and try again", "页面已过期，请刷新后重试");
+                return -1;
+        }
+        if (r->origin[0]) {
+                const char *o = r->origin;
+                if (!strncmp(o, "http://", 7))
+                        o += 7;
+                else if (!strncmp(o, "https://", 8))
+                        o += 8;
+                if (strcmp(o, r->host) != 0) {
+                        logf_("a %s %s from origin %s was refused", r->method, r->path, r->origin);
+                        reply_error(r, 403, "csrf", "this request came from another site", "该请求来自其他网站，已拒绝");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static json_t *session_json(struct req *r)
+{
+        struct station *st = r->st;
+        const struct cat_division *county = st->h.div;
+        char name[256];
+
+        while (county && county->parent)
+                county = county->parent;
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:b}", "node", st->h.node, "node_name",
+                              st->h.name && *st->h.name ? st->h.name : st->h.div ? st->h.div->name : st->h.node, "role",
+                              st->h.role, "county", county ? county->name : NULL, "signed_in", r->signed_in);
+        if (r->signed_in) {
+                json_object_set_new(j, "operator", json_string(r->op));
+                json_object_set_new(j, "operator_name", json_string(operator_name(st, r->op, name, sizeof name) ? name : r->op));
+                json_object_set_new(j, "csrf", json_string(r->sess_csrf));
+        }
+        return j;
+}
+
+/* ---- sign-in ---------------------------------------------------------------- */
+
+static struct fail_slot *fail_slot(struct station *st, const char *key, bool create)
+{
+        struct fail_slot *oldest = &st->fails[0];
+
+        for (size_t i = 0; i < FAIL_SLOTS; i++) {
+                if (!strcmp(st->fails[i].key, key))
+                        return &st->fails[i];
+                if (st->fails[i].until < oldest->until)
+                        oldest = &st->fails[i];
+        }
+        if (!create)
+                return NULL;
+        memset(oldest, 0, sizeof *oldest);
+        snprintf(oldest->key, sizeof oldest->key, "%s", key);
+        return oldest;
+}
+
+/* Seconds until another try is allowed for this key, or 0. */
+static unsigned fail_wait(struct station *st, const char *key)
+{
+        struct fail_slot *f = fail_slot(st, key, false);
+        uint64_t now = uv_now(st->loop);
+
+        return f && f->until > now ? (unsigned)((f->until - now + 999) / 1000) : 0;
+}
+
+/* After 3 failures each further one waits 2, 4, 8 ... 60 s. */
+static unsigned fail_note(struct station *st, const char *key)
+{
+        struct fail_slot *f = fail_slot(st, key, true);
+        unsigned wait = 0;
+
+        f->n++;
+        if (f->n >= 3) {
+                unsigned e = f->n - 2;
+                wait = e >= 6 ? 60 : 1u << e;
+                if (wait > 60)
+                        wait = 60;
+        }
+        f->until = uv_now(st->loop) + wait * 1000ull;
+        if (!wait)
+                f->until = uv_now(st->loop) + 15 * 60 * 1000ull;   /* remembered, not blocking */
+        return wait;
+}
+
+static void fail_clear(struct station *st, const char *key)
+{
+        struct fail_slot *f = fail_slot(st, key, false);
+
+        if (f)
+                memset(f, 0, sizeof *f);
+}
+
+static unsigned fail_blocked(struct station *st, const char *key)
+{
+        struct fail_slot *f = fail_slot(st, key, false);
+
+        return f && f->n >= 3 ? fail_wait(st, key) : 0;
+}
+
+struct signin {
+        uv_work_t work;
+        struct req *r;
+        char op[64];
+        char pw[STATION_MAX_PASSWORD + 1];
+        bool known;
+        int ok;
+        uv_timer_t delay;
+};
+
+static void signin_work(uv_work_t *w)
+{
+        struct signin *s = w->data;
+
+        s->ok = station_check_password(s->r->st->db, s->op, s->pw);
+        if (!s->known)
+                s->ok = 0;
+        sodium_memzero(s->pw, sizeof s->pw);
+}
+
+static void peer_key(const struct req *r, char *out, size_t cap)
+{
+        /* the address without its port */
+        const char *colon = strrchr(r->peer, ':');
+        size_t n = colon ? (size_t)(colon - r->peer) : strlen(r->peer);
+
+        snprintf(out, cap, "ip:%.*s", (int)n, r->peer);
+}
+
+static void signin_free(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+static void signin_fail_answer(uv_timer_t *t)
+{
+        struct signin *s = t->data;
+        struct req *r = s->r;
+
+        r->pending--;
+        if (r->c)
+                reply_error(r, 401, "bad_password", "the operator or the password is wrong", "经办人或密码不正确");
+        else
+                req_done(r);
+        uv_close((uv_handle_t *)&s->delay, signin_free);
+}
+
+static void signin_after(uv_work_t *w, int status)
+{
+        struct signin *s = w->data;
+        struct req *r = s->r;
+        struct station *st = r->st;
+        char okey[96], pkey[96];
+
+        snprintf(okey, sizeof okey, "op:%s", s->op);
+        peer_key(r, pkey, sizeof pkey);
+        if (status == 0 && s->ok == 1) {
+                char token[65], hash[65], csrf[65], cookie[512];
+                sqlite3_stmt *q;
+                long long now = (long long)time(NULL);
+
+                r->pending--;
+                fail_clear(st, okey);
+                fail_clear(st, pkey);
+                random_hex(token, 32);
+                random_hex(csrf, 32);
+                sha256_hex(token, hash);
+                if (sqlite3_prepare_v2(st->db, "INSERT INTO sessions(token, operator, csrf, created, used)"
+                                       " VALUES (?, ?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK) {
+                        free(s);
+                        reply_error(r, 500, "internal", "cannot save the session", "无法保存登录状态");
+                        return;
+                }
+                sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, s->op, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 3, csrf, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(q, 4, now);
+                sqlite3_bind_int64(q, 5, now);
+                int rc = sqlite3_step(q);
+                sqlite3_finalize(q);
+                /* sessions long unused go */
+                sqlite3_exec(st->db, "DELETE FROM sessions WHERE used < strftime('%s','now') - 43200", NULL, NULL, NULL);
+                if (rc != SQLITE_DONE) {
+                        free(s);
+                        reply_error(r, 500, "internal", "cannot save the session", "无法保存登录状态");
+                        return;
+                }
+                logf_("operator %s signed in from %s", s->op, r->peer);
+                snprintf(r->op, sizeof r->op, "%s", s->op);
+                snprintf(r->sess_csrf, sizeof r->sess_csrf, "%s", csrf);
+                r->signed_in = true;
+                snprintf(cookie, sizeof cookie,
+                         "Set-Cookie: daiban_session=%s.%s; HttpOnly; SameSite=Strict; Path=/%s\r\n", st->h.node, token,
+                         r->tls ? "; Secure" : "");
+                free(s);
+                if (!r->c) {
+                        req_done(r);
+                        return;
+                }
+                reply_json_h(r, 200, session_json(r), cookie);
+                return;
+        }
+        unsigned w1 = fail_note(st, okey), w2 = fail_note(st, pkey);
+        logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", s->op, r->peer,
+              fail_slot(st, okey, true)->n, w1 > w2 ? w1 : w2);
+        /* a failure is answered after a second, whatever the hash took */
+        uv_timer_init(st->loop, &s->delay);
+        s->delay.data = s;
+        uv_timer_start(&s->delay, signin_fail_answer, 1000, 0);
+}
+
+static void signin(struct req *r)
+{
+        struct station *st = r->st;
+        json_t *j = body_json(r);
+        const char *op = json_string_value(json_object_get(j, "operator"));
+        const char *pw = json_string_value(json_object_get(j, "password"));
+        char okey[96], pkey[96], name[256], ra[64];
+
+        unsigned wait;
+
+        if (!op || !pw || !*op || strlen(op) > 63 || strlen(pw) > STATION_MAX_PASSWORD) {
+                json_decref(j);
+                bad_request(r, "give {\"operator\", \"password\"}", "请填写经办人和密码");
+                return;
+        }
+        snprintf(okey, sizeof okey, "op:%s", op);
+        peer_key(r, pkey, sizeof pkey);
+        wait = fail_blocked(st, okey);
+        if (fail_blocked(st, pkey) > wait)
+                wait = fail_blocked(st, pkey);
+        if (wait) {
+                json_decref(j);
+                logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", op, r->peer, wait);
+                snprintf(ra, sizeof ra, "Retry-After: %u\r\n", wait);
+                json_t *e = json_pack("{s:s,s:{s:s,s:s},s:i}", "error", "too_many", "message", "en",
+                                      "too many wrong passwords; wait a little and try again", "zh",
+                                      "密码错误次数过多，请稍候再试", "retry_after", wait);
+                reply_json_h(r, 429, e, ra);
+                return;
+        }
+        struct signin *s = calloc(1, sizeof *s);
+        if (!s) {
+                json_decref(j);
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return;
+        }
+        s->r = r;
+        s->work.data = s;
+        /* an operator not registered here still costs a hash (the same
+         * time), then fails */
+        s->known = operator_name(st, op, name, sizeof name) != NULL;
+        snprintf(s->op, sizeof s->op, "%s", op);
+        snprintf(s->pw, sizeof s->pw, "%s", pw);
+        json_decref(j);
+        r->pending++;
+        if (uv_queue_work(st->loop, &s->work, signin_work, signin_after) < 0) {
+                r->pending--;
+                free(s);
+                reply_error(r, 500, "internal", "cannot check the password", "无法校验密码");
+        }
+}
+
+static void signout(struct req *r)
+{
+        const char *v = strstr(r->cookie, "daiban_session=");
+        char tok[160], hash[65];
+        sqlite3_stmt *q;
+
+        if (v) {
+                size_t n = strcspn(v + 15, ";");
+                snprintf(tok, sizeof tok, "%.*s", (int)n, v + 15);
+                char *dot = strrchr(tok, '.');
+                if (dot) {
+                        sha256_hex(dot + 1, hash);
+                        if (sqlite3_prepare_v2(r->st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
+                                sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
+                                sqlite3_step(q);
+                                sqlite3_finalize(q);
+                        }
+                }
+        }
+        logf_("operator %s signed out", r->op);
+        respond(r, 204, "application/json; charset=utf-8",
+                "Set-Cookie: daiban_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n", "", 0);
+}
+
+static void operators(struct req *r)
+{
+        sqlite3_stmt *q;
+        json_t *a = json_array();
+
+        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT id, name FROM operators WHERE node = ? ORDER BY id", -1, &q,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, r->st->h.node, -1, SQLITE_STATIC);
+                while (sqlite3_step(q) == SQLITE_ROW) {
+                        const char *id = (const char *)sqlite3_column_text(q, 0);
+                        json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "id", id, "name", sqlite3_column_text(q, 1),
+                                                           "has_password", station_has_password(r->st->db, id)));
+                }
+                sqlite3_finalize(q);
+        }
+        reply_json(r, 200, json_pack("{s:o}", "operators", a));
+}
+
+/* ---- the link: background sync ----------------------------------------------- */
+
+static void sync_schedule(struct station *st, uint64_t delay_ms);
+
+static json_t *status_json(struct station *st)
+{
+        char *remote = NULL, *last = NULL, *sent = NULL, d[11];
+
+        store_meta_get(st->h.st, "remote.url", &remote);
+        store_meta_get(st->h.st, "sync.last_ok", &last);
+        store_meta_get(st->h.st, "sync.sent_seq", &sent);
+        long long waiting = store_next_seq(st->h.st, st->h.node) - 1 - (sent ? atoll(sent) : 0);
+        uint64_t now = uv_now(st->loop);
+        cal_date_format(today(), d);
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:I,s:b,s:I,s:i,s:O?}", "node", st->h.node, "role", st->h.role,
+                              "today", d, "remote", remote, "last_ok", last, "waiting",
+                              (json_int_t)(waiting < 0 ? 0 : waiting), "syncing", st->syncing, "next_try",
+                              (json_int_t)(remote && st->next_sync > now ? (st->next_sync - now) / 1000 : 0), "failures",
+                              (int)st->failures, "last_error", st->last_error);
+        free(remote);
+        free(last);
+        free(sent);
+        return j;
+}
+
+static void home_refresh(struct station *st)
+{
+        struct home nh;
+        char *cur = NULL;
+
+        /* reopen when the current catalogue changed under us (sync
+         * installed a version, the county published one, the CLI did) */
+        if (store_meta_get(st->h.st, "catalog.current", &cur) < 0 || !cur)
+                return;
+        bool same = st->h.catalog_version && !strcmp(cur, st->h.catalog_version);
+        free(cur);
+        if (same)
+                return;
+        if (home_open(st->home_dir, &nh) != 0) {
+                logf_("cannot reload the home after a catalogue change; keeping the previous one");
+                return;
+        }
+        home_close(&st->h);
+        st->h = nh;
+        logf_("catalogue version %.12s is now current", st->h.catalog_version);
+}
+
+static void sync_done(struct child *ch)
+{
+        struct station *st = ch->st;
+        json_t *errs = child_errors(ch);
+
+        st->syncing = false;
+        json_decref(st->last_error);
+        st->last_error = NULL;
+        if (ch->status == 0) {
+                st->failures = 0;
+                home_refresh(st);
+                sync_schedule(st, st->sync_every_s * 1000ull);
+        } else {
+                json_t *m = json_array_get(json_object_get(errs, "messages"), 0);
+                st->last_error = m ? json_incref(m)
+                                   : json_pack("{s:s,s:s}", "en", "the sync failed", "zh", "同步失败");
+                st->failures++;
+                /* 15 s, doubling to 30 min, each scaled by 0.5-1.5 (jitter) */
+                double base = SYNC_FIRST_S;
+                for (unsigned i = 1; i < st->failures && base < SYNC_MAX_S; i++)
+                        base *= 2;
+                if (base > SYNC_MAX_S)
+                        base = SYNC_MAX_S;
+                double jitter = 0.5 + (double)randombytes_uniform(1000001) / 1000000.0;
+                logf_("sync failed (%u in a row): %s; next try in %.0f s", st->failures,
+                      json_string_value(json_object_get(st->last_error, "en")), base * jitter);
+                sync_schedule(st, (uint64_t)(base * jitter * 1000));
+        }
+        json_decref(errs);
+}
+
+static void sync_start(struct station *st)
+{
+        static const char *const args[] = { "sync", "--json", NULL };
+        char *remote = NULL;
+
+        if (st->syncing)
+                return;
+        store_meta_get(st->h.st, "remote.url", &remote);
+        if (!remote) {
+                home_refresh(st);
+                sync_schedule(st, st->sync_every_s * 1000ull);
+                return;
+        }
+        free(remote);
+        if (child_run(st, NULL, args, sync_done) == 0)
+                st->syncing = true;
+        else
+                sync_schedule(st, SYNC_FIRST_S * 1000ull);
+}
+
+static void sync_tick(uv_timer_t *t)
+{
+        sync_start(t->data);
+}
+
+static void sync_schedule(struct station *st, uint64_t delay_ms)
+{
+        st->next_sync = uv_now(st->loop) + delay_ms;
+        uv_timer_start(&st->sync_timer, sync_tick, delay_ms, 0);
+}
+
+static void refresh_tick(uv_timer_t *t)
+{
+        home_refresh(t->data);
+}
+
+/* ---- catalogue routes ------------------------------------------------------- */
+
+static void matters(struct req *r)
+{
+        const catalog *cat = r->st->h.cat;
+        const struct cat_division *div = r->st->h.div;
+        char qb[256], ini[256], full[1024];
+        bool bad = false;
+        const char *q = qparam(r, "q", qb, sizeof qb, &bad);
+        json_t *a = json_array();
+
+        if (bad) {
+                json_decref(a);
+                bad_request(r, "q is not a valid query value", "查询参数 q 无效");
+                return;
+        }
+        for (size_t i = 0; i < catalog_nmatters(cat) + catalog_nbundles(cat); i++) {
+                bool is_b = i >= catalog_nmatters(cat);
+                const struct cat_matter *m = is_b ? NULL : catalog_matter(cat, i);
+                const struct cat_bundle *b = is_b ? catalog_bundle(cat, i - catalog_nmatters(cat)) : NULL;
+                const char *code = is_b ? b->code : m->code, *zh = is_b ? b->name_zh : m->name_zh;
+                if (q && *q && !pinyin_match(zh, q) && !strcasestr(code, q))
+                        continue;
+                pinyin_romanise(zh, strlen(zh), ini, sizeof ini, full, sizeof full);
+                int limit = 0;
+                if (is_b)
+                        for (size_t k = 0; k < b->nmatters; k++)
+                                limit = b->matters[k]->time_limit_days > limit ? b->matters[k]->time_limit_days : limit;
+                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:b,s:s,s:s}", "code", code, "kind", is_b ? "bundle" : "matter",
+                                      "name_zh", zh, "name_en", is_b ? b->name_en : m->name_en, "time_limit",
+                                      is_b ? limit : m->time_limit_days, "accept",
+                                      is_b ? catalog_bundle_may_accept(b, div) : catalog_may_accept(m, div), "initials",
+                                      ini, "pinyin", full);
+                if (!is_b)
+                        json_object_set_new(j, "department", json_string(m->department));
+                else {
+                        json_t *ms = json_array();
+                        for (size_t k = 0; k < b->nmatters; k++)
+                                json_array_append_new(ms, json_string(b->matters[k]->code));
+                        json_object_set_new(j, "matters", ms);
+                }
+                json_array_append_new(a, j);
+        }
+        reply_json(r, 200, json_pack("{s:s,s:o}", "version", r->st->h.catalog_version, "matters", a));
+}
+
+static void form(struct req *r, const char *code)
+{
+        const struct cat_form *f = catalog_find_form(r->st->h.cat, code);
+
+        if (!f) {
+                not_found(r);
+                return;
+        }
+        reply_json(r, 200, catalog_form_json(f));
+}
+
+static void validate(struct req *r, const char *code)
+{
+        const struct cat_form *f = catalog_find_form(r->st->h.cat, code);
+        json_t *j, *data, *hidden, *probs, *mats;
+        struct form_problems p;
+        int32_t t = today();
+
+        if (!f) {
+                not_found(r);
+                return;
+        }
+        j = body_json(r);
+        data = json_object_get(j, "data");
+        if (!json_is_object(data)) {
+                json_decref(j);
+                bad_request(r, "give {\"data\": {...}}", "请求应为 {\"data\": {...}}");
+                return;
+        }
+        form_problems_init(&p);
+        hidden = json_array();
+        if (form_validate_hidden(f, data, t, &p, hidden) < 0) {
+                form_problems_finish(&p);
+                json_decref(hidden);
+                json_decref(j);
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return;
+        }
+        probs = json_array();
+        for (size_t i = 0; i < p.n; i++)
+                json_array_append_new(probs, json_pack("{s:s,s:s,s:s,s:s}", "path", p.v[i].path, "code", p.v[i].code, "zh",
+                                                       p.v[i].msg_zh, "en", p.v[i].msg_en));
+        form_problems_finish(&p);
+        bool asked[256];
+        mats = json_array();
+        if (f->nmaterials <= 256) {
+                form_materials_asked(f, data, t, asked);
+                for (size_t i = 0; i < f->nmaterials; i++)
+                        json_array_append_new(mats, json_pack("{s:s,s:b}", "code", f->materials[i].material->code, "asked",
+                                                              asked[i]));
+        }
+        json_decref(j);
+        reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "problems", probs, "hidden", hidden, "materials", mats));
+}
+
+static void reasons(struct req *r)
+{
+        static const char *const zh[] = { "材料不齐全，请补齐后重新提交", "材料不清晰，请重新扫描",
+                                          "身份证件已过期", "收入证明需村委会盖章", "申请表信息与证件不一致",
+                                          "不符合受理条件", NULL };
+        static const char *const en[] = { "materials incomplete: complete them and resubmit", "a scan is unreadable: scan it again",
+                                          "the identity document has expired", "the income proof needs the village committee's stamp",
+                                          "the form does not match the documents", "the conditions for this matter are not met" };
+        json_t *a = json_array();
+
+        for (size_t i = 0; zh[i]; i++)
+                json_array_append_new(a, json_pack("{s:s,s:s}", "zh", zh[i], "en", en[i]));
+        reply_json(r, 200, json_pack("{s:o}", "reasons", a));
+}
+
+/* ---- drafts ----------------------------------------------------------------- */
+
+static void drafts_list(struct req *r)
+{
+        sqlite3_stmt *q;
+        json_t *a = json_array();
+
+        if (sqlite3_prepare_v2(r->st->db, "SELECT id, matter, body, updated FROM drafts WHERE operator = ?"
+                               " ORDER BY updated DESC LIMIT 200", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, r->op, -1, SQLITE_STATIC);
+                while (sqlite3_step(q) == SQLITE_ROW) {
+                        json_t *b = json_loads((const char *)sqlite3_column_text(q, 2), 0, NULL);
+                        const char *code = (const char *)sqlite3_column_text(q, 1);
+                        const struct cat_form *f = catalog_find_form(r->st->h.cat, code);
+                        const struct cat_form *ff = f;
+                        const char *applicant = NULL;
+                        json_t *data = json_object_get(b, "data");
+                        for (size_t i = 0; ff && i < ff->nitems && !applicant; i++)
+                                if (ff->items[i].field->type == FT_TEXT)
+                                        applicant = json_string_value(json_object_get(data, ff->items[i].field->name));
+                        json_array_append_new(a, json_pack("{s:s,s:s,s:s?,s:s?,s:I}", "id", sqlite3_column_text(q, 0),
+                                                           "matter", code, "matter_name", f ? f->name_zh : NULL,
+                                                           "applicant", applicant, "updated",
+                                                           (json_int_t)sqlite3_column_int64(q, 3)));
+                        json_decref(b);
+                }
+                sqlite3_finalize(q);
+        }
+        reply_json(r, 200, json_pack("{s:o}", "drafts", a));
+}
+
+static void draft_get(struct req *r, const char *id)
+{
+        sqlite3_stmt *q;
+        json_t *j = NULL;
+
+        if (sqlite3_prepare_v2(r->st->db, "SELECT matter, body, updated FROM drafts WHERE operator = ? AND id = ?", -1, &q,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, r->op, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(q) == SQLITE_ROW) {
+                        json_t *b = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+                        j = json_pack("{s:s,s:s,s:O?,s:O?,s:I}", "id", id, "matter", sqlite3_column_text(q, 0), "data",
+                                      json_object_get(b, "data"), "materials", json_object_get(b, "materials"), "updated",
+                                      (json_int_t)sqlite3_column_int64(q, 2));
+                        json_decref(b);
+                }
+                sqlite3_finalize(q);
+        }
+        if (!j)
+                not_found(r);
+        else
+                reply_json(r, 200, j);
+}
+
+static void draft_put(struct req *r, const char *id)
+{
+        json_t *j = body_json(r);
+        const char *matter = json_string_value(json_object_get(j, "matter"));
+        json_t *data = json_object_get(j, "data"), *mats = json_object_get(j, "materials");
+        sqlite3_stmt *q;
+        long long now = (long long)time(NULL) * 1000;
+
+        if (!matter || !json_is_object(data) || (mats && !json_is_array(mats) && !json_is_object(mats))) {
+                json_decref(j);
+                bad_request(r, "a draft is {\"matter\", \"data\": {...}, \"materials\": [...]}",
+                            "草稿应为 {\"matter\", \"data\": {...}, \"materials\": [...]}");
+                return;
+        }
+        if (!catalog_find_form(r->st->h.cat, matter)) {
+                json_decref(j);
+                bad_request(r, "no such matter or bundle in the catalogue", "目录清单中没有该事项");
+                return;
+        }
+        json_t *b = json_pack("{s:O,s:O?}", "data", data, "materials", mats);
+        char *text = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        int rc = SQLITE_ERROR;
+        if (text && sqlite3_prepare_v2(r->st->db, "INSERT OR REPLACE INTO drafts(operator, id, matter, body, updated)"
+                                       " VALUES (?, ?, ?, ?, ?)", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, r->op, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 3, matter, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(q, 4, text, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(q, 5, now);
+                rc = sqlite3_step(q);
+                sqlite3_finalize(q);
+        }
+        free(text);
+        json_decref(j);
+        if (rc != SQLITE_DONE) {
+                reply_error(r, 500, "internal", "the draft could not be saved (is the disk full?)",
+                            "草稿未能保存（磁盘是否已满？）");
+                return;
+        }
+        reply_json(r, 200, json_pack("{s:s,s:I}", "id", id, "updated", (json_int_t)now));
+}
+
+static void draft_delete_id(struct station *st, const char *op, const char *id)
+{
+        sqlite3_stmt *q;
+
+        if (sqlite3_prepare_v2(st->db, "DELETE FROM drafts WHERE operator = ? AND id = ?", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, op, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+                sqlite3_step(q);
+                sqlite3_finalize(q);
+        }
+}
+
+/* ---- applications: reads ------------------------------------------------------ */
+
+#define LIST_COLS "id, matter, matter_name, bundle, bundle_code, bundle_receipt, origin, reviewer, decider, holder," \
+                  " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit," \
+                  " accepted_on, due, rating, nconflicts, data, catalog"
+
+static void app_get(struct req *r, const char *id)
+{
+        struct app_row *t = NULL;
+        size_t n = 0;
+        int rc = app_rows_load(r->st->h.st, id, &t, &n);
+        int32_t d = today();
+
+        if (rc == -ENOENT) {
+                not_found(r);
+                return;
+        }
+        if (rc < 0) {
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                return;
+        }
+        bool one = n == 1 && (!strcmp(t[0].id, id) || !strcmp(t[0].receipt, id));
+        json_t *j;
+        if (one) {
+                j = app_detail_json(&r->st->h, d, &t[0]);
+        } else {
+                json_t *all = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(all, app_detail_json(&r->st->h, d, &t[i]));
+                j = json_pack("{s:s,s:s,s:o}", "bundle", t[0].bundle, "bundle_code", t[0].bundle_code, "applications", all);
+                if (t[0].bundle_receipt[0])
+                        json_object_set_new(j, "bundle_receipt", json_string(t[0].bundle_receipt));
+        }
+        app_rows_free(t, n);
+        reply_json(r, 200, j);
+}
+
+static void paperwork(struct req *r, const char *id, bool receipt)
+{
+        struct app_row *t = NULL;
+        size_t n = 0;
+        char *buf = NULL, pb[8];
+        size_t len = 0;
+        bool bad = false;
+        const char *paper = qparam(r, "paper", pb, sizeof pb, &bad);
+        int rc = app_rows_load(r->st->h.st, id, &t, &n);
+
+        if (rc == -ENOENT) {
+                not_found(r);
+                return;
+        }
+        if (rc < 0) {
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                return;
+        }
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+                app_rows_free(t, n);
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return;
+        }
+        if (receipt)
+                paper_receipt(f, &r->st->h, t, n, true);
+        else
+                paper_notice(f, &r->st->h, t, n, today(), true);
+        fclose(f);
+        app_rows_free(t, n);
+        if (paper && !strcmp(paper, "a5")) {
+                /* the same sheet on A5: a smaller page and type */
+                static const char a5[] = "<style>@page { size: A5; margin: 10mm 9mm; } body { font-size: 10.5pt; }</style>\n";
+                char *head = strstr(buf ? buf : "", "</head>");
+                if (head) {
+                        size_t at = (size_t)(head - buf);
+                        char *nb = malloc(len + sizeof a5);
+                        if (nb) {
+                                memcpy(nb, buf, at);
+                                memcpy(nb + at, a5, sizeof a5 - 1);
+                                memcpy(nb + at + sizeof a5 - 1, buf + at, len - at);
+                                free(buf);
+                                buf = nb;
+                                len += sizeof a5 - 1;
+                        }
+                }
+        }
+        respond(r, 200, "text/html; charset=utf-8", NULL, buf, len);
+        free(buf);
+}
+
+static bool status_known(const char *s)
+{
+        static const char *const known[] = { "draft", "accepted", "returned", "passed", "approved", "rejected",
+                                             "delivered", "rated", "withdrawn", NULL };
+        for (const char *const *k = known; *k; k++)
+                if (!strcmp(*k, s))
+                        return true;
+        return false;
+}
+
+/* GET /api/apps: filters, a page, a cursor. */
+static void apps_list(struct req *r)
+{
+        struct station *st = r->st;
+        char sb[32], ob[8], wb[16], vb[64], mb[64], qb[128], tb[8], lb[16], ab[160];
+        bool bad = false;
+        const char *status = qparam(r, "status", sb, sizeof sb, &bad);
+        const char *overdue = qparam(r, "overdue", ob, sizeof ob, &bad);
+        const char *within = qparam(r, "due_within", wb, sizeof wb, &bad);
+        const char *village = qparam(r, "village", vb, sizeof vb, &bad);
+        const char *matter = qparam(r, "matter", mb, sizeof mb, &bad);
+        const char *q = qparam(r, "q", qb, sizeof qb, &bad);
+        const char *todo = qparam(r, "todo", tb, sizeof tb, &bad);
+        const char *limit_s = qparam(r, "limit", lb, sizeof lb, &bad);
+        const char *after = qparam(r, "after", ab, sizeof ab, &bad);
+        long limit = 50, days = -1;
+        long long akey = 0;
+        char aid[96] = "";
+        int32_t d = today();
+
+        if (!bad && status && *status && !status_known(status))
+                bad = true;
+        if (!bad && limit_s && (sscanf(limit_s, "%ld", &limit) != 1 || limit < 1 || limit > 200))
+                bad = true;
+        if (!bad && within && *within && (sscanf(within, "%ld", &days) != 1 || days < 0 || days > 3650))
+                bad = true;
+        if (!bad && after && *after && sscanf(after, "%lld:%95s", &akey, aid) != 2)
+                bad = true;
+        if (bad) {
+                bad_request(r, "a filter is not valid: status, overdue=1, due_within=DAYS, village, matter, q, todo=1,"
+                               " limit (1-200), after (the previous page's next)",
+                            "筛选条件无效：status、overdue=1、due_within=天数、village、matter、q、todo=1、limit（1-200）、after");
+                return;
+        }
+        bool by_due = (overdue && *overdue == '1') || days >= 0;
+        char where[1024] = "1";
+        size_t wl = 1;
+#define W(...) (wl += (size_t)snprintf(where + wl, sizeof where - wl, __VA_ARGS__))
+        if (status && *status)
+                W(" AND status = ?1");
+        if (overdue && *overdue == '1')
+                W(" AND status IN ('accepted','returned','passed') AND (due < ?2 OR coalesce(promise_due < ?2, 0))");
+        if (days >= 0)
+                W(" AND status IN ('accepted','returned','passed') AND due >= ?2 AND due <= ?2 + ?3");
+        if (village && *village)
+                W(" AND origin = ?4");
+        if (matter && *matter)
+                W(" AND (matter = ?5 OR bundle_code = ?5)");
+        if (q && *q)
+                W(" AND (applicant LIKE '%%' || ?6 || '%%' OR id = ?6 OR receipt LIKE ?6 || '%%' OR applicant_id = ?6)");
+        if (todo && *todo == '1') {
+                if (!strcmp(role_of(st), "village"))
+                        W(" AND origin = ?7 AND status IN ('draft','returned','approved','rejected')");
+                else
+                        W(" AND holder = ?7 AND status IN ('accepted','passed')");
+        }
+        char count_sql[1400], sql[2048];
+        snprintf(count_sql, sizeof count_sql, "SELECT count(*) FROM apps WHERE %s", where);
+        if (after && *after)
+                W(by_due ? " AND (due, id) > (?8, ?9)" : " AND (updated_hlc, id) < (?8, ?9)");
+#undef W
+        snprintf(sql, sizeof sql, "SELECT " LIST_COLS ", %s, coalesce(promise_due < ?2, 0) AND status IN"
+                 " ('accepted','returned','passed') FROM apps WHERE %s ORDER BY %s LIMIT ?10",
+                 by_due ? "due" : "updated_hlc", where, by_due ? "due, id" : "updated_hlc DESC, id DESC");
+        sqlite3_stmt *s[2] = { NULL, NULL };
+        const char *sqls[2] = { sql, count_sql };
+        json_t *arr = json_array();
+        long long total = 0, n = 0;
+        char cursor[160] = "";
+        for (int k = 0; k < 2; k++) {
+                if (sqlite3_prepare_v2(store_db(st->h.st), sqls[k], -1, &s[k], NULL) != SQLITE_OK) {
+                        logf_("list query: %s", store_errmsg(st->h.st));
+                        json_decref(arr);
+                        sqlite3_finalize(s[0]);
+                        reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                        return;
+                }
+                sqlite3_stmt *x = s[k];
+                int np = sqlite3_bind_parameter_count(x);
+                for (int i = 1; i <= np; i++) {
+                        const char *name = sqlite3_bind_parameter_name(x, i);
+                        int idx = name ? atoi(name + 1) : i;
+                        switch (idx) {
+                        case 1: sqlite3_bind_text(x, i, status, -1, SQLITE_STATIC); break;
+                        case 2: sqlite3_bind_int64(x, i, d); break;
+                        case 3: sqlite3_bind_int64(x, i, days); break;
+                        case 4: sqlite3_bind_text(x, i, village, -1, SQLITE_STATIC); break;
+                        case 5: sqlite3_bind_text(x, i, matter, -1, SQLITE_STATIC); break;
+                        case 6: sqlite3_bind_text(x, i, q, -1, SQLITE_STATIC); break;
+                        case 7: sqlite3_bind_text(x, i, st->h.node, -1, SQLITE_STATIC); break;
+                        case 8: sqlite3_bind_int64(x, i, akey); break;
+                        case 9: sqlite3_bind_text(x, i, aid, -1, SQLITE_STATIC); break;
+                        case 10: sqlite3_bind_int64(x, i, limit); break;
+                        }
+                }
+        }
+        while (sqlite3_step(s[0]) == SQLITE_ROW) {
+                struct app_row row;
+                memset(&row, 0, sizeof row);
+#define C(i, f) snprintf(row.f, sizeof row.f, "%s", sqlite3_column_text(s[0], i) ? (const char *)sqlite3_column_text(s[0], i) : "")
+#define I(i) (sqlite3_column_type(s[0], i) == SQLITE_NULL ? -1 : sqlite3_column_int64(s[0], i))
+                C(0, id); C(1, matter); C(2, matter_name); C(3, bundle); C(4, bundle_code); C(5, bundle_receipt);
+                C(6, origin); C(7, reviewer); C(8, decider); C(9, holder); C(10, status); C(11, receipt);
+                C(12, applicant); C(13, applicant_id); C(14, accepted_by); C(15, result); C(16, reason);
+                C(17, rating_comment);
+                row.time_limit = I(18);
+                row.accepted_on = I(19);
+                row.due = I(20);
+                row.rating = I(21);
+                row.nconflicts = I(22);
+                row.data = json_loads((const char *)sqlite3_column_text(s[0], 23), 0, NULL);
+                if (!row.data)
+                        row.data = json_object();
+                C(24, catalog);
+#undef C
+#undef I
+                json_t *j = app_summary_json(&st->h, d, &row);
+                json_object_set_new(j, "promise_overdue", json_boolean(sqlite3_column_int(s[0], 26)));
+                json_object_del(j, "data");     /* a list shows no form data */
+                json_array_append_new(arr, j);
+                snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(s[0], 25), row.id);
+                app_row_free(&row);
+                n++;
+        }
+        if (sqlite3_step(s[1]) == SQLITE_ROW)
+                total = sqlite3_column_int64(s[1], 0);
+        sqlite3_finalize(s[0]);
+        sqlite3_finalize(s[1]);
+        reply_json(r, 200, json_pack("{s:o,s:s?,s:I}", "applications", arr, "next", n == limit ? cursor : NULL, "total",
+                                     (json_int_t)total));
+}
+
+static void conflicts(struct req *r)
+{
+        sqlite3_stmt *q;
+        json_t *a = json_array();
+
+        if (sqlite3_prepare_v2(store_db(r->st->h.st),
+                               "SELECT c.app, a.matter_name, a.applicant, c.node, c.seq, c.type, c.reason FROM conflicts c"
+                               " LEFT JOIN apps a ON a.id = c.app ORDER BY c.app, c.node, c.seq LIMIT 500", -1, &q,
+                               NULL) == SQLITE_OK) {
+                while (sqlite3_step(q) == SQLITE_ROW) {
+                        const char *type = (const char *)sqlite3_column_text(q, 5);
+                        const char *azh = "该操作与其他站点的操作冲突，未被采纳。请打开办件核对当前状态，必要时按当前状态重新操作，并与对方站点电话确认。";
+                        const char *aen = "This action crossed another node's and was not applied. Open the application, check its "
+                                          "current state, redo the action if it still applies, and call the other node to agree.";
+                        if (type && !strcmp(type, "app.created")) {
+                                azh = "同一办件被重复创建，后一条未被采纳。请核对是否为重复录入。";
+                                aen = "The application was created twice; the later one was not applied. Check for a duplicate.";
+                        }
+                        json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s,s:I,s:s,s:s,s:s,s:s}", "app",
+                                                           sqlite3_column_text(q, 0), "matter_name", sqlite3_column_text(q, 1),
+                                                           "applicant", sqlite3_column_text(q, 2), "node",
+                                                           sqlite3_column_text(q, 3), "seq",
+                                                           (json_int_t)sqlite3_column_int64(q, 4), "type", type, "reason",
+                                                           sqlite3_column_text(q, 6), "advice_zh", azh, "advice_en", aen));
+                }
+                sqlite3_finalize(q);
+        }
+        reply_json(r, 200, json_pack("{s:o}", "conflicts", a));
+}
+
+static void scan_get(struct req *r, const char *hex)
+{
+        char path[4096];
+
+        /* only blobs an application of this home names are served */
+        sqlite3_stmt *q;
+        bool named = false;
+        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT 1 FROM app_materials WHERE blob = ? LIMIT 1", -1, &q, NULL) ==
+            SQLITE_OK) {
+                sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
+                named = sqlite3_step(q) == SQLITE_ROW;
+                sqlite3_finalize(q);
+        }
+        if (!named) {
+                not_found(r);
+                return;
+        }
+        snprintf(path, sizeof path, "%s/repo", r->st->home_dir);
+        void *data = NULL;
+        size_t len = 0;
+        if (home_read_blob(path, hex, &data, &len) < 0) {
+                not_found(r);
+                return;
+        }
+        respond(r, 200, "application/octet-stream", "Content-Disposition: attachment\r\n", data, len);
+        free(data);
+}
+
+/* ---- applications: writes ------------------------------------------------------ */
+
+static void after_app(struct req *r, int status, const char *out, json_t *errs)
+{
+        if (status) {
+                reply_refused(r, status, errs);
+                return;
+        }
+        app_get(r, r->key);
+}
+
+static void after_new(struct req *r, int status, const char *out, json_t *errs)
+{
+        char id[128];
+        size_t n = strcspn(out, "\r\n");
+        struct app_row *t = NULL;
+        size_t nt = 0;
+
+        if (status) {
+                reply_refused(r, status, errs);
+                return;
+        }
+        snprintf(id, sizeof id, "%.*s", (int)(n < sizeof id ? n : sizeof id - 1), out);
+        const char *draft = json_string_value(json_object_get(r->ctx, "draft"));
+        if (draft)
+                draft_delete_id(r->st, r->op, draft);
+        if (app_rows_load(r->st->h.st, id, &t, &nt) < 0) {
+                reply_error(r, 500, "internal", "accepted, but it cannot be read back", "已受理，但无法读取");
+                return;
+        }
+        json_t *ids = json_array();
+        for (size_t i = 0; i < nt; i++)
+                json_array_append_new(ids, json_string(t[i].id));
+        json_t *j = json_pack("{s:s,s:s,s:o}", "id", id, "receipt", nt > 1 && t[0].bundle_receipt[0] ? t[0].bundle_receipt
+                                                                                                    : t[0].receipt,
+                              "ids", ids);
+        app_rows_free(t, nt);
+        logf_("operator %s accepted %s", r->op, id);
+        reply_json(r, 201, j);
+}
+
+static void app_create(struct req *r)
+{
+        json_t *j = body_json(r);
+        const char *matter = json_string_value(json_object_get(j, "matter"));
+        json_t *data = json_object_get(j, "data"), *mats = json_object_get(j, "materials");
+        const char *draft = json_string_value(json_object_get(j, "draft"));
+
+        if (!matter || !json_is_object(data) || (mats && !json_is_array(mats)) ||
+            (draft && !ident_ok(draft, strlen(draft)))) {
+                json_decref(j);
+                bad_request(r, "give {\"matter\", \"data\": {...}, \"materials\": [{\"material\",\"state\",\"promise\"}]}",
+                            "请求应为 {\"matter\", \"data\": {...}, \"materials\": [...]}");
+                return;
+        }
+        /* the materials as the CLI reads them: drop what it does not take */
+        json_t *ml = json_array();
+        size_t i;
+        json_t *m;
+        json_array_foreach(mats, i, m) {
+                const char *code = json_string_value(json_object_get(m, "material"));
+                const char *state = json_string_value(json_object_get(m, "state"));
+                const char *promise = json_string_value(json_object_get(m, "promise"));
+                if (!code || !state)
+                        continue;
+                json_array_append_new(ml, json_pack("{s:s,s:s,s:s?}", "material", code, "state", state, "promise",
+                                                    promise && *promise && !strcmp(state, "deficient") ? promise : NULL));
+        }
+        char *dtext = json_dumps(data, JSON_COMPACT), *mtext = json_dumps(ml, JSON_COMPACT);
+        json_decref(ml);
+        const char *dpath = dtext ? tmp_file(r, dtext, strlen(dtext)) : NULL;
+        char *dcopy = dpath ? strdup(dpath) : NULL;
+        free(r->tmp);
+        r->tmp = NULL;  /* keep both files: the second call would replace it */
+        const char *mpath = mtext ? tmp_file(r, mtext, strlen(mtext)) : NULL;
+        free(dtext);
+        free(mtext);
+        r->ctx = json_pack("{s:s?,s:s?}", "draft", draft, "data_file", dcopy);
+        snprintf(r->key, sizeof r->key, "%s", matter);
+        if (!dcopy || !mpath) {
+                if (dcopy)
+                        unlink(dcopy);
+                free(dcopy);
+                json_decref(j);
+                reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
+                return;
+        }
+        const char *args[] = { "app", "new", matter, "--data", dcopy, "--materials", mpath, "--submit", "--operator",
+                               r->op, NULL };
+        run_write(r, args, after_new);
+        free(dcopy);
+        json_decref(j);
+}
+
+static void after_log(struct req *r, int status, const char *out, json_t *errs)
+{
+        json_t *j;
+
+        if (status) {
+                if (status == EXIT_REFUSED)
+                        not_found(r);
+                else
+                        reply_refused(r, status, errs);
+                return;
+        }
+        j = json_loads(out, 0, NULL);
+        if (!j) {
+                reply_error(r, 500, "internal", "the audit trail could not be read", "无法读取办理记录");
+                return;
+        }
+        reply_json(r, 200, json_pack("{s:o}", "events", j));
+}
+
+static void write_simple(struct req *r, const char *id, const char *what)
+{
+        json_t *j = body_json(r);
+        const char *reason = json_string_value(json_object_get(j, "reason"));
+        const char *result = json_string_value(json_object_get(j, "result"));
+        char level[16];
+        const char *args[16];
+        size_t n = 0;
+
+        snprintf(r->key, sizeof r->key, "%s", id);
+        if (!strcmp(what, "submit") || !strcmp(what, "deliver")) {
+                args[n++] = "app";
+                args[n++] = what;
+                args[n++] = id;
+        } else if (!strcmp(what, "withdraw")) {
+                if (!reason || !*reason)
+                        goto bad;
+                args[n++] = "app";
+                args[n++] = "withdraw";
+                args[n++] = id;
+                args[n++] = "--reason";
+                args[n++] = reason;
+        } else if (!strcmp(what, "rate")) {
+                json_t *lv = json_object_get(j, "level");
+                const char *comment = json_string_value(json_object_get(j, "comment"));
+                if (!json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 5)
+                        goto bad;
+                snprintf(level, sizeof level, "%d", (int)json_integer_value(lv));
+                args[n++] = "app";
+                args[n++] = "rate";
+                args[n++] = id;
+                args[n++] = "--level";
+                args[n++] = level;
+                if (comment && *comment) {
+                        args[n++] = "--comment";
+                        args[n++] = comment;
+                }
+        } else if (!strcmp(what, "review") || !strcmp(what, "decide")) {
+                bool review = !strcmp(what, "review");
+                if (!result || (review ? strcmp(result, "pass") && strcmp(result, "return")
+                                       : strcmp(result, "approve") && strcmp(result, "reject")))
+                        goto bad;
+                args[n++] = what;
+                args[n++] = id;
+                args[n++] = result;
+                if (reason && *reason) {
+                        args[n++] = "--reason";
+                        args[n++] = reason;
+                }
+        } else if (!strcmp(what, "edit")) {
+                json_t *data = json_object_get(j, "data");
+                char *text = json_is_object(data) ? json_dumps(data, JSON_COMPACT) : NULL;
+                const char *path = text ? tmp_file(r, text, strlen(text)) : NULL;
+                free(text);
+                if (!path)
+                        goto bad;
+                args[n++] = "app";
+                args[n++] = "edit";
+                args[n++] = id;
+                args[n++] = "--data";
+                args[n++] = path;
+        } else if (!strcmp(what, "material")) {
+                const char *mat = json_string_value(json_object_get(j, "material"));
+                const char *state = json_string_value(json_object_get(j, "state"));
+                const char *promise = json_string_value(json_object_get(j, "promise"));
+                if (!mat || !state || !ident_ok(mat, strlen(mat)))
+                        goto bad;
+                args[n++] = "app";
+                args[n++] = "material";
+                args[n++] = id;
+                args[n++] = mat;
+                args[n++] = state;
+                if (promise && *promise) {
+                        args[n++] = "--promise";
+                        args[n++] = promise;
+                }
+        } else {
+                goto bad;
+        }
+        args[n++] = "--operator";
+        args[n++] = r->op;
+        args[n] = NULL;
+        /* the child copies its arguments at spawn: j may go after */
+        run_write(r, args, after_app);
+        json_decref(j);
+        return;
+bad:
+        json_decref(j);
+        bad_request(r, "the request body is missing something this action needs (see docs/http-api.md)",
+                    "请求内容缺少该操作所需的信息");
+}
+
+static void scan_put(struct req *r, const char *id, const char *mat)
+{
+        const char *path = tmp_file(r, r->body ? r->body : "", r->len);
+        if (!r->len) {
+                bad_request(r, "the scan is empty", "扫描件为空");
+                return;
+        }
+        if (!path) {
+                reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
+                return;
+        }
+        snprintf(r->key, sizeof r->key, "%s", id);
+        const char *args[] = { "app", "material", id, mat, "provided", "--file", path, "--operator", r->op, NULL };
+        run_write(r, args, after_app);
+}
+
+static void sync_now(struct req *r)
+{
+        sync_start(r->st);
+        reply_json(r, 202, status_json(r->st));
+}
+
+/* ---- county: statistics, stations, catalogue ---------------------------------- */
+
+static const struct cat_division *township_of(const catalog *cat, const char *code)
+{
+        const struct cat_division *d = catalog_find_division(cat, code);
+
+        while (d && d->level > LEVEL_TOWNSHIP)
+                d = d->parent;
+        return d && d->level == LEVEL_TOWNSHIP ? d : NULL;
+}
+
+struct stat_row {
+        char key[64], name[256];
+        long long accepted, done, on_time, late, open, overdue, rated, ratings[6], rating_sum;
+};
+
+static void stats(struct req *r)
+{
+        struct station *st = r->st;
+        char fb[16], tb[16], bb[16], ffb[8];
+        bool bad = false;
+        const char *from = qparam(r, "from", fb, sizeof fb, &bad), *to = qparam(r, "to", tb, sizeof tb, &bad);
+        const char *by = qparam(r, "by", bb, sizeof bb, &bad), *fmt = qparam(r, "format", ffb, sizeof ffb, &bad);
+        int32_t d0, d1, d = today();
+        int y, mo, dd;
+
+        cal_date_to_ymd(d, &y, &mo, &dd);
+        cal_date_from_ymd(y, 1, 1, &d0);
+        d1 = d;
+        if (!bad && from && *from && cal_date_parse(from, &d0) < 0)
+                bad = true;
+        if (!bad && to && *to && cal_date_parse(to, &d1) < 0)
+                bad = true;
+        if (!by || !*by)
+                by = "township";
+        if (bad || (strcmp(by, "township") && strcmp(by, "village") && strcmp(by, "matter")) || d1 < d0) {
+                bad_request(r, "stats takes from, to (YYYY-MM-DD, from <= to), by=township|village|matter, format=csv",
+                            "统计参数：from、to（YYYY-MM-DD，起不晚于止）、by=township|village|matter、format=csv");
+                return;
+        }
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(store_db(st->h.st),
+                               "SELECT a.origin, a.matter, a.matter_name, a.status, a.due, a.rating,"
+                               " (SELECT json_extract(e.body, '$.decided_on') FROM events e WHERE e.app = a.id"
+                               "  AND e.type = 'app.decided' ORDER BY e.hlc DESC LIMIT 1),"
+                               " (SELECT e.wall FROM events e WHERE e.app = a.id AND e.type = 'app.decided'"
+                               "  ORDER BY e.hlc DESC LIMIT 1)"
+                               " FROM apps a WHERE a.accepted_on BETWEEN ? AND ?", -1, &q, NULL) != SQLITE_OK) {
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                return;
+        }
+        sqlite3_bind_int64(q, 1, d0);
+        sqlite3_bind_int64(q, 2, d1);
+        struct stat_row *rows = NULL, tot;
+        size_t nrows = 0;
+        memset(&tot, 0, sizeof tot);
+        snprintf(tot.key, sizeof tot.key, "total");
+        snprintf(tot.name, sizeof tot.name, "合计");
+        while (sqlite3_step(q) == SQLITE_ROW) {
+                const char *origin = (const char *)sqlite3_column_text(q, 0);
+                const char *mcode = (const char *)sqlite3_column_text(q, 1);
+                const char *mname = (const char *)sqlite3_column_text(q, 2);
+                const char *status = (const char *)sqlite3_column_text(q, 3);
+                long long due = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
+                long long rating = sqlite3_column_type(q, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 5);
+                long long decided = sqlite3_column_type(q, 6) != SQLITE_NULL ? sqlite3_column_int64(q, 6)
+                                    : sqlite3_column_type(q, 7) != SQLITE_NULL ? (sqlite3_column_int64(q, 7) / 1000 + 8 * 3600) / 86400
+                                                                                : -1;
+                char key[64], name[256];
+                if (!strcmp(by, "matter")) {
+                        snprintf(key, sizeof key, "%s", mcode);
+                        snprintf(name, sizeof name, "%s", mname);
+                } else {
+                        const struct cat_division *dv = !strcmp(by, "village") ? catalog_find_division(st->h.cat, origin)
+                                                                                : township_of(st->h.cat, origin);
+                        snprintf(key, sizeof key, "%s", dv ? dv->code : origin);
+                        snprintf(name, sizeof name, "%s", dv ? dv->name : origin);
+                }
+                struct stat_row *g = NULL;
+                for (size_t i = 0; i < nrows && !g; i++)
+                        if (!strcmp(rows[i].key, key))
+                                g = &rows[i];
+                if (!g) {
+                        struct stat_row *nr = realloc(rows, (nrows + 1) * sizeof *rows);
+                        if (!nr)
+                                break;
+                        rows = nr;
+                        g = &rows[nrows++];
+                        memset(g, 0, sizeof *g);
+                        snprintf(g->key, sizeof g->key, "%s", key);
+                        snprintf(g->name, sizeof g->name, "%s", name);
+                }
+                bool open = !strcmp(status, "accepted") || !strcmp(status, "returned") || !strcmp(status, "passed");
+                bool isdone = !strcmp(status, "approved") || !strcmp(status, "rejected") || !strcmp(status, "delivered") ||
+                              !strcmp(status, "rated");
+                for (struct stat_row *x = g; x; x = x == g ? &tot : NULL) {
+                        x->accepted++;
+                        if (isdone) {
+                                x->done++;
+                                if (decided >= 0 && due >= 0 && decided <= due)
+                                        x->on_time++;
+                                else
+                                        x->late++;
+                        }
+                        if (open) {
+                                x->open++;
+                                if (due >= 0 && cal_is_overdue((int32_t)due, d))
+                                        x->overdue++;
+                        }
+                        if (rating >= 1 && rating <= 5) {
+                                x->rated++;
+                                x->ratings[rating]++;
+                                x->rating_sum += rating;
+                        }
+                }
+        }
+        sqlite3_finalize(q);
+        char a[11], b[11];
+        cal_date_format(d0, a);
+        cal_date_format(d1, b);
+        if (fmt && !strcmp(fmt, "csv")) {
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&buf, &len);
+                if (!f) {
+                        free(rows);
+                        reply_error(r, 500, "internal", "out of memory", "内存不足");
+                        return;
+                }
+                fputs("\xEF\xBB\xBF", f);       /* BOM: Excel reads it as UTF-8 */
+                fprintf(f, "代码,名称,受理,办结,按时办结,超时办结,按时办结率,在办,超期,评价数,非常不满意,不满意,基本满意,满意,非常满意,满意率\r\n");
+                for (size_t i = 0; i <= nrows; i++) {
+                        struct stat_row *x = i < nrows ? &rows[i] : &tot;
+                        char esc[600];
+                        size_t k = 0;
+                        for (const char *p = x->name; *p && k < sizeof esc - 3; p++) {
+                                if (*p == '"')
+                                        esc[k++] = '"';
+                                esc[k++] = *p;
+                        }
+                        esc[k] = '\0';
+                        fprintf(f, "%s,\"%s\",%lld,%lld,%lld,%lld,%.1f%%,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.1f%%\r\n", x->key,
+                                esc, x->accepted, x->done, x->on_time, x->late, x->done ? 100.0 * (double)x->on_time / (double)x->done : 0.0,
+                                x->open, x->overdue, x->rated, x->ratings[1], x->ratings[2], x->ratings[3], x->ratings[4],
+                                x->ratings[5],
+                                x->rated ? 100.0 * (double)(x->ratings[4] + x->ratings[5]) / (double)x->rated : 0.0);
+                }
+                fclose(f);
+                char disp[160];
+                snprintf(disp, sizeof disp, "Content-Disposition: attachment; filename=\"daiban-stats-%s-%s-%s.csv\"\r\n", by, a,
+                         b);
+                respond(r, 200, "text/csv; charset=utf-8", disp, buf, len);
+                free(buf);
+                free(rows);
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i <= nrows; i++) {
+                struct stat_row *x = i < nrows ? &rows[i] : &tot;
+                json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:[I,I,I,I,I]}", "key", x->key, "name", x->name,
+                                      "accepted", (json_int_t)x->accepted, "done", (json_int_t)x->done, "on_time",
+                                      (json_int_t)x->on_time, "late", (json_int_t)x->late, "open", (json_int_t)x->open,
+                                      "overdue", (json_int_t)x->overdue, "rated", (json_int_t)x->rated, "ratings",
+                                      (json_int_t)x->ratings[1], (json_int_t)x->ratings[2], (json_int_t)x->ratings[3],
+                                      (json_int_t)x->ratings[4], (json_int_t)x->ratings[5]);
+                json_object_set_new(o, "on_time_rate", x->done ? json_real((double)x->on_time / (double)x->done) : json_null());
+                json_object_set_new(o, "satisfaction",
+                                    x->rated ? json_real((double)(x->ratings[4] + x->ratings[5]) / (double)x->rated) : json_null());
+                if (i < nrows)
+                        json_array_append_new(arr, o);
+                else
+                        arr = json_pack("{s:s,s:s,s:s,s:o,s:o}", "from", a, "to", b, "by", by, "rows", arr, "total", o);
+        }
+        free(rows);
+        reply_json(r, 200, arr);
+}
+
+static void stations(struct req *r)
+{
+        struct station *st = r->st;
+        const catalog *cat = st->h.cat;
+        json_t *a = json_array();
+        long long now_ms = (long long)time(NULL) * 1000;
+        sqlite3_stmt *q;
+
+        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT max(wall) FROM events WHERE node = ?", -1, &q, NULL) != SQLITE_OK) {
+                json_decref(a);
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                return;
+        }
+        for (size_t i = 0; i < catalog_ndivisions(cat); i++) {
+                const struct cat_division *dv = catalog_division(cat, i);
+                if (dv->level == LEVEL_COUNTY)
+                        continue;
+                sqlite3_reset(q);
+                sqlite3_bind_text(q, 1, dv->code, -1, SQLITE_STATIC);
+                json_t *last = json_null(), *days = json_null();
+                if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+                        long long w = sqlite3_column_int64(q, 0);
+                        time_t secs = (time_t)(w / 1000);
+                        struct tm tm;
+                        char when[32];
+                        localtime_r(&secs, &tm);
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+                        json_decref(last);
+                        json_decref(days);
+                        last = json_string(when);
+                        days = json_integer((now_ms - w) / 86400000);
+                }
+                const struct cat_division *tw = township_of(cat, dv->code);
+                json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?,s:o,s:o}", "node", dv->code, "name", dv->name, "role",
+                                                   cat_level_name(dv->level), "township",
+                                                   tw && tw != dv ? tw->name : NULL, "last_event", last, "last_event_days",
+                                                   days));
+        }
+        sqlite3_finalize(q);
+        reply_json(r, 200, json_pack("{s:o}", "stations", a));
+}
+
+/* The sheets of a catalogue upload, written to a new folder under
+ * HOME/tmp. Returns the folder (owned by r->ctx) or NULL (answered). */
+static const char *catalog_upload(struct req *r)
+{
+        json_t *j = body_json(r), *files = json_object_get(j, "files"), *v;
+        const char *name;
+        char dir[4096];
+
+        if (!json_is_object(files) || !json_object_size(files) || json_object_size(files) > 32) {
+                json_decref(j);
+                bad_request(r, "give {\"files\": {\"matters.csv\": \"...\", ...}} (the catalogue's sheets)",
+                            "请上传目录清单的各个表格（{\"files\": {\"matters.csv\": \"…\"}}）");
+                return NULL;
+        }
+        json_object_foreach(files, name, v) {
+                size_t n = strlen(name);
+                if (!json_is_string(v) || n < 5 || strcmp(name + n - 4, ".csv") || !ident_ok(name, n)) {
+                        json_decref(j);
+                        bad_request(r, "only .csv sheets with plain names (letters, digits, - and _) can be uploaded",
+                                    "只能上传文件名由字母、数字、-、_ 组成的 .csv 表格");
+                        return NULL;
+                }
+        }
+        snprintf(dir, sizeof dir, "%s/tmp", r->st->home_dir);
+        mkdir(dir, 0700);
+        snprintf(dir, sizeof dir, "%s/tmp/catalog-XXXXXX", r->st->home_dir);
+        if (!mkdtemp(dir)) {
+                json_decref(j);
+                reply_error(r, 500, "internal", "cannot make a temporary folder", "无法创建临时文件夹");
+                return NULL;
+        }
+        json_object_foreach(files, name, v) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                FILE *f = fopen(path, "wb");
+                if (!f || fwrite(json_string_value(v), 1, json_string_length(v), f) != json_string_length(v)) {
+                        if (f)
+                                fclose(f);
+                        json_decref(j);
+                        reply_error(r, 500, "internal", "cannot write the sheets", "无法写入表格");
+                        return NULL;
+                }
+                fclose(f);
+        }
+        json_decref(j);
+        json_decref(r->ctx);
+        r->ctx = json_pack("{s:s}", "dir", dir);
+        return json_string_value(json_object_get(r->ctx, "dir"));
+}
+
+/* Remove a folder of flat files (a catalogue upload). */
+static void rm_tree(const char *dir)
+{
+        uv_fs_t req;
+        uv_dirent_t ent;
+
+        if (uv_fs_scandir(NULL, &req, dir, 0, NULL) >= 0) {
+                while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+                        char p[4400];
+                        snprintf(p, sizeof p, "%s/%s", dir, ent.name);
+                        unlink(p);
+                }
+        }
+        uv_fs_req_cleanup(&req);
+        rmdir(dir);
+}
+
+static void after_install(struct req *r, int status, const char *out, json_t *errs);
+
+static void after_check(struct req *r, int status, const char *out, json_t *errs)
+{
+        const char *dir = json_string_value(json_object_get(r->ctx, "dir"));
+        json_t *msgs = json_object_get(errs, "messages"), *m;
+        size_t i;
+        char *text = NULL;
+        size_t tl = 0;
+        FILE *f = open_memstream(&text, &tl);
+
+        if (f) {
+                fputs(out, f);
+                json_array_foreach(msgs, i, m)
+                        fprintf(f, "%s\n", json_string_value(json_object_get(m, "zh")));
+                fclose(f);
+        }
+        /* the child was run with --json: its report tells errors and warnings */
+        json_t *rep = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+        long long nerr = json_integer_value(json_object_get(rep, "errors")), nwarn = json_integer_value(json_object_get(rep, "warnings"));
+        bool ok = status == 0 && rep && json_is_true(json_object_get(rep, "ok"));
+        if (!rep)
+                nerr = status ? 1 : 0;
+        json_decref(rep);
+        bool publish = json_is_true(json_object_get(r->ctx, "publish"));
+        if (publish && ok) {
+                /* clean: install it as this node's current version; the
+                 * hall publishes it to every station on its next round */
+                const char *args[] = { "catalog", "install", dir, NULL };
+                json_object_set_new(r->ctx, "publish", json_false());
+                json_object_set_new(r->ctx, "report", json_string(text ? text : ""));
+                free(text);
+                run_write(r, args, after_install);
+                return;
+        }
+        json_t *res = json_pack("{s:b,s:I,s:I,s:s}", "ok", ok, "errors", (json_int_t)nerr, "warnings", (json_int_t)nwarn,
+                                "output", text ? text : "");
+        free(text);
+        if (dir)
+                rm_tree(dir);
+        if (publish)
+                reply_error_x(r, 409, "refused", "the catalogue has errors: nothing was published",
+                              "目录清单有错误，未发布", res);
+        else
+                reply_json(r, 200, res);
+}
+
+static void after_install(struct req *r, int status, const char *out, json_t *errs)
+{
+        const char *dir = json_string_value(json_object_get(r->ctx, "dir"));
+
+        if (dir)
+                rm_tree(dir);
+        if (status) {
+                reply_refused(r, status, errs);
+                return;
+        }
+        home_refresh(r->st);
+        logf_("operator %s published catalogue version %.12s", r->op, r->st->h.catalog_version);
+        reply_json(r, 200, json_pack("{s:s,s:s}", "version", r->st->h.catalog_version, "output",
+                                     json_string_value(json_object_get(r->ctx, "report"))));
+}
+
+static void catalog_route(struct req *r, bool publish)
+{
+        const char *dir = catalog_upload(r);
+
+        if (!dir)
+                return;
+        json_object_set_new(r->ctx, "publish", json_boolean(publish));
+        const char *args[] = { "catalog", "check", dir, "--json", NULL };
+        run_write(r, args, after_check);
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static bool role_is(struct req *r, const char *a, const char *b)
+{
+        const char *role = role_of(r->st);
+
+        if (!strcmp(role, a) || (b && !strcmp(role, b)))
+                return true;
+        reply_error(r, 403, "forbidden_role", "this is another office's work", "此操作不属于本站点的职责");
+        return false;
+}
+
+static bool method_is(struct req *r, const char *m)
+{
+        if (!strcmp(r->method, m) || (!strcmp(m, "GET") && !strcmp(r->method, "HEAD")))
+                return true;
+        reply_error(r, 405, "method", "this address does not take that method", "该地址不支持此请求方式");
+        return false;
+}
+
+static void static_file(struct req *r)
+{
+        const char *p = r->path;
+
+        if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
+                reply_error(r, 405, "method", "this address does not take that method", "该地址不支持此请求方式");
+                return;
+        }
+        for (size_t i = 0; i < ui_nfiles; i++) {
+                const struct ui_file *f = &ui_files[i];
+                if (strcmp(f->path, p))
+                        continue;
+                char hdr[512];
+                bool gz = r->gzip && f->gz;
+                snprintf(hdr, sizeof hdr, "ETag: %s\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n%s", f->etag,
+                         gz ? "Content-Encoding: gzip\r\n" : "");
+                if (r->inm[0] && !strcmp(r->inm, f->etag)) {
+                        respond(r, 304, f->type, hdr, "", 0);
+                        return;
+                }
+                respond(r, 200, f->type, hdr, gz ? f->gz : f->data, gz ? f->gzlen : f->len);
+                return;
+        }
+        not_found(r);
+}
+
+/* A path that tries to climb or hide bytes is refused outright. */
+static bool path_suspicious(const char *p)
+{
+        return strstr(p, "..") || strcasestr(p, "%2e") || strcasestr(p, "%2f") || strcasestr(p, "%5c") ||
+               strstr(p, "%00") || strchr(p, '\\') || strstr(p, "//");
+}
+
+static void dispatch(struct req *r)
+{
+        const char *p = r->path, *rest;
+        char id[72], mat[72];
+
+        if (path_suspicious(p)) {
+                logf_("refused path %s from %s", p, r->peer);
+                bad_request(r, "this address is not allowed", "该地址不允许访问");
+                return;
+        }
+        if (strncmp(p, "/api/", 5) != 0) {
+                static_file(r);
+                return;
+        }
+        /* routes without a session */
+        if (!strcmp(p, "/api/session") && !strcmp(r->method, "POST")) {
+                signin(r);
+                return;
+        }
+        if (!strcmp(p, "/api/operators")) {
+                if (method_is(r, "GET"))
+                        operators(r);
+                return;
+        }
+        if (!strcmp(p, "/api/session") && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
+                /* signed in or not, the answer says which */
+                session_check_q(r, true);
+                reply_json(r, 200, session_json(r));
+                return;
+        }
+        if (session_check(r) < 0)
+                return;
+        if (is_write(r) && csrf_check(r) < 0)
+                return;
+        if (!strcmp(p, "/api/session")) {
+                if (method_is(r, "DELETE"))
+                        signout(r);
+                return;
+        }
+        if (!strcmp(p, "/api/status")) {
+                if (method_is(r, "GET"))
+                        reply_json(r, 200, status_json(r->st));
+                return;
+        }
+        if (!strcmp(p, "/api/sync")) {
+                if (method_is(r, "POST"))
+                        sync_now(r);
+                return;
+        }
+        if (!strcmp(p, "/api/matters")) {
+                if (method_is(r, "GET"))
+                        matters(r);
+                return;
+        }
+        if (!strcmp(p, "/api/reasons")) {
+                if (method_is(r, "GET"))
+                        reasons(r);
+                return;
+        }
+        if ((rest = segment(p, "/api/forms/", id, sizeof id)) && !*rest) {
+                if (method_is(r, "GET"))
+                        form(r, id);
+                return;
+        }
+        if ((rest = segment(p, "/api/validate/", id, sizeof id)) && !*rest) {
+                if (method_is(r, "POST"))
+                        validate(r, id);
+                return;
+        }
+        if (!strcmp(p, "/api/drafts")) {
+                if (method_is(r, "GET"))
+                        drafts_list(r);
+                return;
+        }
+        if ((rest = segment(p, "/api/drafts/", id, sizeof id)) && !*rest) {
+                if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+                        draft_get(r, id);
+                else if (!strcmp(r->method, "PUT"))
+                        draft_put(r, id);
+                else if (!strcmp(r->method, "DELETE")) {
+                        draft_delete_id(r->st, r->op, id);
+                        respond(r, 204, "application/json; charset=utf-8", NULL, "", 0);
+                } else
+                        method_is(r, "GET");
+                return;
+        }
+        if (!strcmp(p, "/api/apps")) {
+                if (!strcmp(r->method, "POST")) {
+                        if (role_is(r, "village", "township"))
+                                app_create(r);
+                } else if (method_is(r, "GET"))
+                        apps_list(r);
+                return;
+        }
+        if ((rest = segment(p, "/api/apps/", id, sizeof id))) {
+                if (!*rest) {
+                        if (method_is(r, "GET"))
+                                app_get(r, id);
+                } else if (!strcmp(rest, "/log")) {
+                        if (method_is(r, "GET")) {
+                                const char *args[] = { "app", "log", id, "--json", NULL };
+                                snprintf(r->key, sizeof r->key, "%s", id);
+                                run_write(r, args, after_log);
+                        }
+                } else if (!strcmp(rest, "/receipt") || !strcmp(rest, "/notice")) {
+                        if (method_is(r, "GET"))
+                                paperwork(r, id, !strcmp(rest, "/receipt"));
+                } else if (!strcmp(rest, "/review") || !strcmp(rest, "/decide")) {
+                        if (method_is(r, "POST") && role_is(r, "township", "county"))
+                                write_simple(r, id, rest + 1);
+                } else if (!strcmp(rest, "/edit") || !strcmp(rest, "/material") || !strcmp(rest, "/submit") ||
+                           !strcmp(rest, "/withdraw") || !strcmp(rest, "/deliver") || !strcmp(rest, "/rate")) {
+                        if (method_is(r, "POST") && role_is(r, "village", "township"))
+                                write_simple(r, id, rest + 1);
+                } else if (segment(rest, "/materials/", mat, sizeof mat) &&
+                           !strcmp(segment(rest, "/materials/", mat, sizeof mat), "/scan")) {
+                        if (method_is(r, "PUT") && role_is(r, "village", "township"))
+                                scan_put(r, id, mat);
+                } else
+                        not_found(r);
+                return;
+        }
+        if (!strncmp(p, "/api/scans/", 11)) {
+                const char *hex = p + 11;
+                bool ok = strlen(hex) == 40;
+                for (size_t i = 0; ok && i < 40; i++)
+                        ok = hexval(hex[i]) >= 0 && !(hex[i] >= 'A' && hex[i] <= 'F');
+                if (!ok) {
+                        bad_request(r, "a scan is named by its 40 hex digits", "扫描件以 40 位十六进制编号标识");
+                        return;
+                }
+                if (method_is(r, "GET"))
+                        scan_get(r, hex);
+                return;
+        }
+        if (!strcmp(p, "/api/conflicts")) {
+                if (method_is(r, "GET"))
+                        conflicts(r);
+                return;
+        }
+        if (!strcmp(p, "/api/stats") || !strcmp(p, "/api/overdue") || !strcmp(p, "/api/stations") ||
+            !strncmp(p, "/api/catalog/", 13)) {
+                if (!role_is(r, "county", NULL))
+                        return;
+                if (!strcmp(p, "/api/stats")) {
+                        if (method_is(r, "GET"))
+                                stats(r);
+                } else if (!strcmp(p, "/api/stations")) {
+                        if (method_is(r, "GET"))
+                                stations(r);
+                } else if (!strcmp(p, "/api/overdue")) {
+                        if (method_is(r, "GET")) {
+                                /* the overdue list is the list route's filter */
+                                snprintf(r->query, sizeof r->query, "overdue=1&limit=200");
+                                apps_list(r);
+                        }
+                } else if (!strcmp(p, "/api/catalog/check") || !strcmp(p, "/api/catalog/publish")) {
+                        if (method_is(r, "POST"))
+                                catalog_route(r, !strcmp(p, "/api/catalog/publish"));
+                } else
+                        not_found(r);
+                return;
+        }
+        not_found(r);
+}
+
+/* ---- the HTTP handler ------------------------------------------------------------ */
+
+static size_t body_max_for(const char *method, const char *path)
+{
+        if (!strcmp(method, "PUT") && strstr(path, "/materials/") && strstr(path, "/scan")) {
+                const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
+                return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
+        }
+        if (!strncmp(path, "/api/catalog/", 13))
+                return CATALOG_BODY_MAX;
+        return BODY_MAX;
+}
+
+static void copy_hdr(const struct http_request *q, const char *name, char *out, size_t cap)
+{
+        const char *v = http_header_get(q, name);
+
+        snprintf(out, cap, "%s", v ? v : "");
+}
+
+static void on_request(http_conn *c, const struct http_request *q)
+{
+        struct station *st = http_server_data(http_conn_server(c));
+        struct req *r = calloc(1, sizeof *r);
+
+        if (!r) {
+                http_respond_error(c, 503, "busy", "out of memory", "内存不足");
+                return;
+        }
+        r->st = st;
+        r->c = c;
+        snprintf(r->method, sizeof r->method, "%s", q->method);
+        r->head_only = !strcmp(q->method, "HEAD");
+        if (strlen(q->path) >= sizeof r->path || strlen(q->query) >= sizeof r->query) {
+                free(r);
+                http_respond_error(c, 414, "bad_request", "the address is too long", "地址过长");
+                return;
+        }
+        snprintf(r->path, sizeof r->path, "%s", q->path);
+        snprintf(r->query, sizeof r->query, "%s", q->query);
+        copy_hdr(q, "Cookie", r->cookie, sizeof r->cookie);
+        copy_hdr(q, "X-CSRF-Token", r->csrf, sizeof r->csrf);
+        copy_hdr(q, "Origin", r->origin, sizeof r->origin);
+        copy_hdr(q, "Host", r->host, sizeof r->host);
+        copy_hdr(q, "If-None-Match", r->inm, sizeof r->inm);
+        const char *ae = http_header_get(q, "Accept-Encoding");
+        r->gzip = ae && strstr(ae, "gzip");
+        r->tls = q->tls;
+        snprintf(r->peer, sizeof r->peer, "%s", q->peer);
+        r->max = body_max_for(r->method, r->path);
+        if (q->content_length > 0 && (uint64_t)q->content_length > r->max) {
+                free(r);
+                http_respond_error(c, 413, "body_too_large",
+                                   "the request is too large (1 MiB; catalogues 4 MiB; scans DAIBAN_MAX_FILE_BYTES, 20 MiB)",
+                                   "请求内容过大（一般 1 MiB；目录清单 4 MiB；扫描件 20 MiB）");
+                return;
+        }
+        http_conn_set_data(c, r);
+}
+
+static void on_body(http_conn *c, const char *data, size_t len)
+{
+        struct req *r = http_conn_data(c);
+
+        if (!r)
+                return;
+        if (r->len + len > r->max) {
+                http_conn_set_data(c, NULL);
+                req_free(r);
+                http_respond_error(c, 413, "body_too_large", "the request is too large", "请求内容过大");
+                return;
+        }
+        if (r->len + len + 1 > r->cap) {
+                size_t nc = r->cap ? r->cap : 4096;
+                while (nc < r->len + len + 1)
+                        nc *= 2;
+                char *nb = realloc(r->body, nc);
+                if (!nb) {
+                        http_conn_set_data(c, NULL);
+                        req_free(r);
+                        http_respond_error(c, 503, "busy", "out of memory", "内存不足");
+                        return;
+                }
+                r->body = nb;
+                r->cap = nc;
+        }
+        memcpy(r->body + r->len, data, len);
+        r->len += len;
+        r->body[r->len] = '\0';
+}
+
+static void on_body_end(http_conn *c)
+{
+        struct req *r = http_conn_data(c);
+
+        if (!r)
+                return;
+        r->pending++;           /* dispatch may answer synchronously */
+        dispatch(r);
+        r->pending--;
+        if (!r->c && !r->pending)
+                req_free(r);
+}
+
+static void on_abort(http_conn *c)
+{
+        struct req *r = http_conn_data(c);
+
+        if (!r)
+                return;
+        r->c = NULL;
+        if (!r->pending)
+                req_free(r);
+}
+
+static const struct http_handler handler = {
+        .on_request = on_request,
+        .on_body = on_body,
+        .on_body_end = on_body_end,
+        .on_abort = on_abort,
+};
+
+/* ---- the command ------------------------------------------------------------------ */
+
+static const char usage_serve[] =
+        "Usage: daiban serve [--listen HOST:PORT] [--cert FILE --key FILE] [--insecure-http]\n"
+        "                    [--sync-every SECONDS] [--max-conns N] [--head-timeout S] [--home DIR]\n"
+        "\n"
+        "Run this node's station: the web UI and its JSON API (docs/http-api.md),\n"
+        "and background sync with the remote set by 'daiban remote set'.\n"
+        "Open http://HOST:PORT/ in a browser and sign in; set an operator's\n"
+        "password with 'daiban operator passwd ID'.\n"
+        "\n"
+        "  --listen HOST:PORT   where to listen (default 127.0.0.1:8410)\n"
+        "  --cert, --key        serve HTTPS with this certificate and key (PEM)\n"
+        "  --insecure-http      allow plain HTTP beyond loopback (a closed LAN only)\n"
+        "  --sync-every S       seconds between syncs while the link works (default 300)\n"
+        "  --max-conns N        connections at once (default 1200)\n"
+        "  --head-timeout S     seconds a client has to send its request's headers (default 20)\n";
+
+static bool loopback_listen(const char *listen)
+{
+        return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+        struct station *st = s->data;
+
+        logf_("stopping (signal %d)", sig);
+        http_server_stop(st->srv);
+        uv_close((uv_handle_t *)&st->sigint, NULL);
+        uv_close((uv_handle_t *)&st->sigterm, NULL);
+        uv_close((uv_handle_t *)&st->sync_timer, NULL);
+        uv_close((uv_handle_t *)&st->refresh_timer, NULL);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "home", required_argument, NULL, 'H' },       { "listen", required_argument, NULL, 'l' },
+                { "cert", required_argument, NULL, 'c' },       { "key", required_argument, NULL, 'k' },
+                { "insecure-http", no_argument, NULL, 'I' },    { "sync-every", required_argument, NULL, 's' },
+                { "max-conns", required_argument, NULL, 'm' },  { "head-timeout", required_argument, NULL, 't' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *home = NULL, *listen = "127.0.0.1:8410", *cert = NULL, *key = NULL;
+        bool insecure = false;
+        long sync_every = 300, max_conns = 1200, head_timeout = 20;
+        struct station *st;
+        struct tls_ctx *tls = NULL;
+        char err[512];
+        int c, rc;
+
+        if (cli_wants_help(argc, argv)) {
+                fputs(usage_serve, stdout);
+                return 0;
+        }
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                char *end;
+                switch (c) {
+                case 'H': home = optarg; break;
+                case 'l': listen = optarg; break;
+                case 'c': cert = optarg; break;
+                case 'k': key = optarg; break;
+                case 'I': insecure = true; break;
+                case 's':
+                case 'm':
+                case 't': {
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || end == optarg || v < 1 || v > 1000000) {
+                                cli_error(cli_msg("%s needs a positive number, not '%s'", "%s 需要一个正数，而不是“%s”"),
+                                          argv[optind - 1], optarg);
+                                return EXIT_USAGE;
+                        }
+                        if (c == 's')
+                                sync_every = v;
+                        else if (c == 'm')
+                                max_conns = v;
+                        else
+                                head_timeout = v;
+                        break;
+                }
+                default:
+                        fputs(usage_serve, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc) {
+                fputs(usage_serve, stderr);
+                return EXIT_USAGE;
+        }
+        if (!cert != !key) {
+                cli_error("%s", cli_msg("--cert and --key go together", "--cert 与 --key 须同时给出"));
+                return EXIT_USAGE;
+        }
+        if (!loopback_listen(listen) && !cert && !insecure) {
+                cli_error(cli_msg("--listen %s reaches beyond this machine: serve HTTPS (--cert FILE --key FILE; "
+                                  "'daiban hall cert' makes one), or say --insecure-http for a closed LAN",
+                                  "--listen %s 可被其他电脑访问：请用 HTTPS（--cert FILE --key FILE，可用“daiban hall cert”生成），"
+                                  "或在封闭局域网中明确加 --insecure-http"), listen);
+                return EXIT_USAGE;
+        }
+        st = calloc(1, sizeof *st);
+        if (!st)
+                return EXIT_REFUSED;
+        st->home_dir = strdup(home_path(home));
+        if (home_open(st->home_dir, &st->h) != 0) {
+                free(st->home_dir);
+                free(st);
+                return EXIT_REFUSED;
+        }
+        if (station_open(st->home_dir, &st->db, err, sizeof err) < 0) {
+                cli_error(cli_msg("cannot open the station's database: %s", "无法打开站点数据库：%s"), err);
+                home_close(&st->h);
+                free(st->home_dir);
+                free(st);
+                return EXIT_REFUSED;
+        }
+        size_t exe_len = sizeof st->exe;
+        if (uv_exepath(st->exe, &exe_len) < 0) {
+                cli_error("%s", cli_msg("cannot find this program's own path", "无法确定本程序的路径"));
+                return EXIT_REFUSED;
+        }
+        if (asprintf(&st->home_env, "DAIBAN_HOME=%s", st->home_dir) < 0)
+                return EXIT_REFUSED;
+        if (cert) {
+                tls = tls_ctx_new(cert, key, err, sizeof err);
+                if (!tls) {
+                        cli_error("%s", err);
+                        return EXIT_REFUSED;
+                }
+                st->tls = true;
+        }
+        st->loop = uv_default_loop();
+        st->sync_every_s = (unsigned)sync_every;
+        struct http_limits lim = {
+                .max_conns = (unsigned)max_conns,
+                .max_body = 64u << 20,          /* per route below it: http-api.md */
+                .head_timeout_ms = (unsigned)head_timeout * 1000,
+                .idle_timeout_ms = 120000,
+        };
+        rc = http_server_start(st->loop, listen, tls, &lim, &handler, st, &st->srv, err, sizeof err);
+        if (rc < 0) {
+                cli_error(cli_msg("cannot listen on %s: %s", "无法在 %s 上监听：%s"), listen, err);
+                return EXIT_REFUSED;
+        }
+        uv_timer_init(st->loop, &st->sync_timer);
+        st->sync_timer.data = st;
+        uv_timer_init(st->loop, &st->refresh_timer);
+        st->refresh_timer.data = st;
+        uv_timer_start(&st->refresh_timer, refresh_tick, 30000, 30000);
+        sync_schedule(st, 2000);        /* soon after start, then on schedule */
+        uv_signal_init(st->loop, &st->sigint);
+        uv_signal_init(st->loop, &st->sigterm);
+        st->sigint.data = st->sigterm.data = st;
+        uv_signal_start(&st->sigint, on_signal, SIGINT);
+        uv_signal_start(&st->sigterm, on_signal, SIGTERM);
+        {
+                char host[300];
+                const char *colon = strrchr(listen, ':');
+                snprintf(host, sizeof host, "%.*s:%d", (int)(colon ? colon - listen : (long)strlen(listen)), listen,
+                         http_server_port(st->srv));
+                printf(cli_msg("daiban serve: %s %s (%s) at %s://%s/\n", "daiban serve：%s %s（%s）已在 %s://%s/ 提供服务\n"),
+                       st->h.role, st->h.node, st->h.name ? st->h.name : "", cert ? "https" : "http", host);
+                fflush(stdout);
+        }
+        uv_run(st->loop, UV_RUN_DEFAULT);
+        uv_loop_close(st->loop);
+        sqlite3_close(st->db);
+        home_close(&st->h);
+        json_decref(st->last_error);
+        free(st->home_env);
+        free(st->home_dir);
+        free(st);
+        if (tls)
+                tls_ctx_free(tls);
+        return 0;
+}
