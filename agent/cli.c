@@ -96,8 +96,13 @@ void cli_error(const char *fmt, ...)
                         }
                 }
                 va_copy(aq, ap);
+                /* en and zh are the pair cli_msg checked against the
+                 * arguments (format_arg), or fmt itself */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
                 a = vformat(en, ap);
                 b = vformat(zh, aq);
+#pragma GCC diagnostic pop
                 va_end(aq);
                 va_end(ap);
 out:

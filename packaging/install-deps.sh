@@ -10,6 +10,8 @@ pkgs=(
   # real parts, found by meson through pkg-config
   libsqlite3-dev libgit2-dev zlib1g-dev libuv1-dev libjansson-dev
   libhttp-parser-dev libssl-dev
+  # pinyin search: Unihan's kMandarin readings, turned into a table at build time
+  unicode-data
   # fuzzing (libFuzzer) and the sanitizer builds
   clang libclang-rt-14-dev llvm
   # integration tests and the demo
