@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The main command of the README: install what is missing, build, and
-# show what daiban does so far with the sample county catalogue.
-#   packaging/demo.sh [--no-build]   (DAIBAN=path/to/daiban to use a given binary)
+# show what daiban does with the sample county catalogue; at the end the
+# four demo nodes serve their stations in the browser until Ctrl-C.
+#   packaging/demo.sh [--no-build] [--no-wait]   (DAIBAN=path/to/daiban to use a given binary)
+#   --no-wait: start the stations, check that each answers, and stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${1:-}" != "--no-build" ]; then
+build=1 wait=1
+for a in "$@"; do
+  case $a in
+    --no-build) build=0 ;;
+    --no-wait) wait=0 ;;
+    *) echo "usage: packaging/demo.sh [--no-build] [--no-wait]" >&2; exit 2 ;;
+  esac
+done
+if [ $build = 1 ]; then
   packaging/install-deps.sh
   [ -f build/build.ninja ] || meson setup build -Dbuildtype=debugoptimized >/dev/null
   ninja -C build >/dev/null
@@ -82,7 +92,7 @@ pin=$(as county hall pin --cert "$net/hall.pem")
 as county hall serve --listen 127.0.0.1:0 --cert "$net/hall.pem" --key "$net/hall.key" \
   >"$net/hall.out" 2>"$net/hall.log" &
 hall_pid=$!
-trap 'kill $hall_pid 2>/dev/null' EXIT
+trap 'kill $hall_pid 2>/dev/null; rm -rf "$demo_home"' EXIT
 for _ in $(seq 50); do grep -q /feeds "$net/hall.out" 2>/dev/null && break; sleep 0.1; done
 cat "$net/hall.out"
 url=$(grep -o 'https://[0-9.:]*/feeds' "$net/hall.out")
@@ -125,3 +135,33 @@ say "Stock git reads the feeds"
 git -C "$net/county/repo" for-each-ref --format='%(refname)' refs/feeds/
 git -C "$net/county/repo" log --format='%an  %s' refs/feeds/330225101201/330225101201
 git -C "$net/county/repo" bundle verify "$net/stick/daiban-330225101202-to-330225101.bundle"
+
+# ---- The stations in a browser: every node runs `daiban serve` ----
+say "The four stations serve their web UI (sign in as wxh, password daiban123)"
+for who in county town v1 v2; do echo daiban123 | as $who operator passwd wxh >/dev/null; done
+pids=()
+port=8410
+declare -A label=([v1]="下沈村便民服务站 (village, syncs with the hall)" [v2]="儒雅洋村便民服务站 (village, no link: USB stick)"
+                  [town]="西周镇便民服务中心 (township: review queue)" [county]="象山县行政服务中心 (county: decisions, catalogue, supervision)")
+urls=()
+for who in v1 v2 town county; do
+  # a port in use (another demo?) moves on to the next
+  while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
+  as $who serve --listen 127.0.0.1:$port --sync-every 20 >"$net/serve-$who.out" 2>"$net/serve-$who.log" &
+  pids+=($!)
+  urls+=("http://127.0.0.1:$port/  ${label[$who]}")
+  port=$((port + 1))
+done
+trap 'kill $hall_pid ${pids[*]} 2>/dev/null; wait 2>/dev/null; rm -rf "$demo_home"' EXIT
+for u in "${urls[@]}"; do
+  for _ in $(seq 50); do curl -sf "${u%% *}api/session" >/dev/null && break; sleep 0.1; done
+  curl -sf "${u%% *}api/session" >/dev/null || { echo "demo: the station at ${u%% *} did not start" >&2; exit 1; }
+done
+echo
+echo "Open a station in a browser (Chromium 109 or later) and sign in as wxh / daiban123:"
+for u in "${urls[@]}"; do echo "  $u"; done
+echo "The logs are in $net/serve-*.log."
+if [ $wait = 1 ]; then
+  echo "Press Ctrl-C to stop the stations and remove the demo homes."
+  wait "${pids[@]}" 2>/dev/null || true
+fi
