@@ -18,7 +18,16 @@ pkgs=(
   python3 git sqlite3 openssl curl
   # the bad-link fault test (network namespaces, tc, nftables)
   iproute2 nftables
+  # operators' passwords for the web UI (argon2id)
+  libsodium-dev
+  # the web UI's end-to-end tests: headless Chromium, CJK fonts for its
+  # screenshots and PDFs, pdftotext to read the printed receipt back
+  chromium fonts-noto-cjk poppler-utils
 )
+# playwright-core (npm) drives Chromium; it needs Node.js 18 or later:
+# Debian's, unless one is installed already
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -26,12 +35,20 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "install-deps: installing ${missing[*]}" >&2
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  sudo=sudo
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo=sudo
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+# the end-to-end tests' one npm package, at the version package-lock.json pins
+cd "$(dirname "$0")/../tests/e2e"
+if [ ! -f node_modules/playwright-core/package.json ] ||
+   ! grep -q "\"version\": \"$(sed -n 's/.*"playwright-core": "\([0-9.]*\)".*/\1/p' package.json)\"" node_modules/playwright-core/package.json; then
+  echo "install-deps: npm ci in tests/e2e (playwright-core)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
