@@ -49,6 +49,10 @@ void app_rows_free(struct app_row *v, size_t n);
 json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r);
 json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r);
 
+/* The Chinese of a lifecycle rule's English reason (the fold's words, as
+ * conflicts record them), or en itself when there is none. */
+const char *app_rule_zh(const char *en);
+
 /* Paperwork (agent/paper.c). today is the printing date. */
 void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
 void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);

@@ -476,16 +476,24 @@ static const struct {
         { "an application is rated after its result was delivered", "结果送达后才能评价" },
         { "only the station that took the application may withdraw it", "只有受理站点可以撤回" },
         { "it is too late to withdraw: the application was decided", "已经办结，不能撤回" },
+        { "the application already exists", "该申请已存在（重复创建）" },
+        { "a creation must name its matter, origin (the writer) and decider", "创建申请须写明事项、受理站点（写入者）和决定机关" },
+        { "the application was not created (yet)", "该申请尚未创建（或尚未同步到本站）" },
+        { "a rating is a level from 1 to 5", "评价应为 1 至 5 级" },
+        { "a material event must name the material", "材料记录须写明材料" },
 };
 
-static const char *tr(const char *en)
+const char *app_rule_zh(const char *en)
 {
-        if (!cli_zh())
-                return en;
-        for (size_t i = 0; i < sizeof reasons_zh / sizeof reasons_zh[0]; i++)
+        for (size_t i = 0; en && i < sizeof reasons_zh / sizeof reasons_zh[0]; i++)
                 if (strcmp(reasons_zh[i].en, en) == 0)
                         return reasons_zh[i].zh;
         return en;
+}
+
+static const char *tr(const char *en)
+{
+        return cli_zh() ? app_rule_zh(en) : en;
 }
 
 static const char *status_zh(const char *s)
@@ -1732,9 +1740,11 @@ json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r)
                            -1, &st, NULL);
         sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s}", "node", sqlite3_column_text(st, 0), "seq",
+                json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s,s:s}", "node", sqlite3_column_text(st, 0), "seq",
                                                        (json_int_t)sqlite3_column_int64(st, 1), "type",
-                                                       sqlite3_column_text(st, 2), "reason", sqlite3_column_text(st, 3)));
+                                                       sqlite3_column_text(st, 2), "reason", sqlite3_column_text(st, 3),
+                                                       "reason_zh",
+                                                       app_rule_zh((const char *)sqlite3_column_text(st, 3))));
         sqlite3_finalize(st);
         json_object_set_new(j, "materials", mats);
         json_object_set_new(j, "conflict_list", confs);

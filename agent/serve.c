@@ -55,6 +55,9 @@ const size_t ui_nfiles = 1;
 #define FAIL_SLOTS       256
 #define SYNC_FIRST_S     15
 #define SYNC_MAX_S       1800
+/* base64 SHA-256 of "window.print()", the receipt's print button
+ * (agent/paper.c), for its CSP */
+#define PRINT_HANDLER_SHA256 "MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU="
 
 /* ---- the station ----------------------------------------------------------- */
 
@@ -166,10 +169,14 @@ static void respond(struct req *r, int status, const char *type, const char *ext
                  "X-Content-Type-Options: nosniff\r\n"
                  "Referrer-Policy: no-referrer\r\n"
                  "X-Frame-Options: SAMEORIGIN\r\n"
-                 "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;"
-                 " frame-ancestors 'self'; form-action 'self'; base-uri 'none'\r\n"
+                 "%s"
                  "%s%s",
-                 type, extra ? extra : "", strstr(extra ? extra : "", "Cache-Control") ? "" : "Cache-Control: no-store\r\n");
+                 type,
+                 strstr(extra ? extra : "", "Content-Security-Policy")
+                         ? ""
+                         : "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;"
+                           " frame-ancestors 'self'; form-action 'self'; base-uri 'none'\r\n",
+                 extra ? extra : "", strstr(extra ? extra : "", "Cache-Control") ? "" : "Cache-Control: no-store\r\n");
         http_respond_start(r->c, status, hdr, r->head_only ? 0 : (int64_t)len);
         if (len && !r->head_only)
                 http_respond_write(r->c, body, len);
@@ -557,7 +564,7 @@ static int child_run(struct station *st, struct req *r, const char *const *args,
 /* The child's JSON error lines: {"en","zh"} messages and problems. */
 static json_t *child_errors(const struct child *ch)
 {
-        json_t *errs = json_array(), *probs = json_array();
+        json_t *errs = json_array(), *probs = json_array(), *text = json_array();
         const char *p = ch->ebuf ? ch->ebuf : "";
 
         while (*p) {
@@ -567,10 +574,12 @@ static json_t *child_errors(const struct child *ch)
                         json_array_extend(probs, json_object_get(j, "problems"));
                 else if (json_object_get(j, "en"))
                         json_array_append(errs, j);
+                else if (!j && end > p)         /* plain lines: a report's diagnostics */
+                        json_array_append_new(text, json_stringn(p, (size_t)(end - p)));
                 json_decref(j);
                 p = nl ? nl + 1 : end;
         }
-        return json_pack("{s:o,s:o}", "messages", errs, "problems", probs);
+        return json_pack("{s:o,s:o,s:o}", "messages", errs, "problems", probs, "text", text);
 }
 
 static void write_done(struct child *ch)
@@ -606,8 +615,14 @@ static void reply_refused(struct req *r, int status, json_t *errs)
                 snprintf(en, sizeof en, "the write was refused (exit %d)", status);
                 snprintf(zh, sizeof zh, "操作未被接受（代码 %d）", status);
         }
-        if (status == EXIT_REFUSED && json_array_size(probs))
+        if (status == EXIT_REFUSED && json_array_size(probs)) {
+                /* the CLI's text names commands and an id that was not
+                 * kept; a screen says what to do */
+                snprintf(en, sizeof en, "not accepted yet: %zu problems to resolve with the applicant (nothing was saved)",
+                         json_array_size(probs));
+                snprintf(zh, sizeof zh, "暂不能受理：共 %zu 个问题需与申请人一并补正（未保存任何内容）", json_array_size(probs));
                 reply_error_x(r, 422, "invalid", en, zh, json_pack("{s:O}", "problems", probs));
+        }
         else if (status == EXIT_REFUSED)
                 reply_error(r, 409, "refused", en, zh);
         else if (status == EXIT_USAGE)
@@ -992,8 +1007,8 @@ static void signin(struct req *r)
         if (fail_blocked(st, pkey) > wait)
                 wait = fail_blocked(st, pkey);
         if (wait) {
-                json_decref(j);
                 logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", op, r->peer, wait);
+                json_decref(j);         /* op points into j */
                 snprintf(ra, sizeof ra, "Retry-After: %u\r\n", wait);
                 json_t *e = json_pack("{s:s,s:{s:s,s:s},s:i}", "error", "too_many", "message", "en",
                                       "too many wrong passwords; wait a little and try again", "zh",
@@ -1126,8 +1141,24 @@ static void sync_done(struct child *ch)
                 sync_schedule(st, st->sync_every_s * 1000ull);
         } else {
                 json_t *m = json_array_get(json_object_get(errs, "messages"), 0);
-                st->last_error = m ? json_incref(m)
-                                   : json_pack("{s:s,s:s}", "en", "the sync failed", "zh", "同步失败");
+                json_t *text = json_object_get(errs, "text");
+                const char *why = json_string_value(json_array_get(text, json_array_size(text) - 1));
+                if (why && !strncmp(why, "daiban: ", 8))
+                        why += 8;
+                if (m) {
+                        st->last_error = json_incref(m);
+                } else if (why) {
+                        /* sync's own report line (English): the cause, kept whole */
+                        char zh[1200];
+                        snprintf(zh, sizeof zh, "%s：%s",
+                                 strstr(why, "connect") || strstr(why, "resolve") || strstr(why, "timed out")
+                                         ? "无法连接上级节点（网络未通或对方未开机）"
+                                         : "同步未完成",
+                                 why);
+                        st->last_error = json_pack("{s:s,s:s}", "en", why, "zh", zh);
+                } else {
+                        st->last_error = json_pack("{s:s,s:s}", "en", "the sync failed", "zh", "同步失败");
+                }
                 st->failures++;
                 /* 15 s, doubling to 30 min, each scaled by 0.5-1.5 (jitter) */
                 double base = SYNC_FIRST_S;
@@ -1489,7 +1520,12 @@ static void paperwork(struct req *r, const char *id, bool receipt)
                         }
                 }
         }
-        respond(r, 200, "text/html; charset=utf-8", NULL, buf, len);
+        /* the sheet's print button is an inline handler: allowed by its
+         * hash, no other script */
+        respond(r, 200, "text/html; charset=utf-8",
+                "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
+                " script-src 'unsafe-hashes' 'sha256-" PRINT_HANDLER_SHA256 "'; frame-ancestors 'self'; base-uri 'none'\r\n",
+                buf, len);
         free(buf);
 }
 
@@ -1653,12 +1689,14 @@ static void conflicts(struct req *r)
                                 azh = "同一办件被重复创建，后一条未被采纳。请核对是否为重复录入。";
                                 aen = "The application was created twice; the later one was not applied. Check for a duplicate.";
                         }
-                        json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s,s:I,s:s,s:s,s:s,s:s}", "app",
+                        const char *why = (const char *)sqlite3_column_text(q, 6);
+                        json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "app",
                                                            sqlite3_column_text(q, 0), "matter_name", sqlite3_column_text(q, 1),
                                                            "applicant", sqlite3_column_text(q, 2), "node",
                                                            sqlite3_column_text(q, 3), "seq",
                                                            (json_int_t)sqlite3_column_int64(q, 4), "type", type, "reason",
-                                                           sqlite3_column_text(q, 6), "advice_zh", azh, "advice_en", aen));
+                                                           why, "reason_zh", app_rule_zh(why), "advice_zh", azh,
+                                                           "advice_en", aen));
                 }
                 sqlite3_finalize(q);
         }
@@ -1702,6 +1740,38 @@ static void after_app(struct req *r, int status, const char *out, json_t *errs)
                 return;
         }
         app_get(r, r->key);
+}
+
+/* A scan recorded: the application, and the scan's blob on top ({"blob"}). */
+static void after_scan(struct req *r, int status, const char *out, json_t *errs)
+{
+        const char *mat = json_string_value(json_object_get(r->ctx, "material"));
+        struct app_row *t = NULL;
+        size_t n = 0, i, k;
+        json_t *j = NULL, *m;
+
+        (void)out;
+        if (status) {
+                reply_refused(r, status, errs);
+                return;
+        }
+        if (app_rows_load(r->st->h.st, r->key, &t, &n) < 0) {
+                reply_error(r, 500, "internal", "recorded, but it cannot be read back", "已保存，但无法读取");
+                return;
+        }
+        for (i = 0; i < n && !j; i++)
+                if (!strcmp(t[i].id, r->key))
+                        j = app_detail_json(&r->st->h, today(), &t[i]);
+        app_rows_free(t, n);
+        json_array_foreach(json_object_get(j, "materials"), k, m)
+                if (mat && !strcmp(json_string_value(json_object_get(m, "material")), mat) && json_object_get(m, "blob"))
+                        json_object_set(j, "blob", json_object_get(m, "blob"));
+        if (!j || !json_object_get(j, "blob")) {
+                json_decref(j);
+                reply_error(r, 500, "internal", "recorded, but the scan cannot be found", "已保存，但找不到扫描件");
+                return;
+        }
+        reply_json(r, 200, j);
 }
 
 static void after_new(struct req *r, int status, const char *out, json_t *errs)
@@ -1910,8 +1980,10 @@ static void scan_put(struct req *r, const char *id, const char *mat)
                 return;
         }
         snprintf(r->key, sizeof r->key, "%s", id);
+        json_decref(r->ctx);
+        r->ctx = json_pack("{s:s}", "material", mat);
         const char *args[] = { "app", "material", id, mat, "provided", "--file", path, "--operator", r->op, NULL };
-        run_write(r, args, after_app);
+        run_write(r, args, after_scan);
 }
 
 static void sync_now(struct req *r)
@@ -2219,6 +2291,15 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
 
         if (f) {
                 fputs(out, f);
+                /* the check's diagnostics ("DIR/matters.csv:2:98: error: ..."),
+                 * named by the uploaded sheet rather than the temporary folder */
+                json_array_foreach(json_object_get(errs, "text"), i, m) {
+                        const char *line = json_string_value(m);
+                        size_t dl = dir ? strlen(dir) : 0;
+                        if (dl && !strncmp(line, dir, dl) && line[dl] == '/')
+                                line += dl + 1;
+                        fprintf(f, "%s\n", line);
+                }
                 json_array_foreach(msgs, i, m)
                         fprintf(f, "%s\n", json_string_value(json_object_get(m, "zh")));
                 fclose(f);
@@ -2645,11 +2726,21 @@ static bool loopback_listen(const char *listen)
         return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
 }
 
+/* A background sync still running is stopped with the daemon (a stalled
+ * link would otherwise hold the exit for its timeout); writes finish. */
+static void stop_sync_child(uv_handle_t *h, void *arg)
+{
+        (void)arg;
+        if (h->type == UV_PROCESS && !uv_is_closing(h) && !((struct child *)h->data)->r)
+                uv_process_kill((uv_process_t *)h, SIGTERM);
+}
+
 static void on_signal(uv_signal_t *s, int sig)
 {
         struct station *st = s->data;
 
         logf_("stopping (signal %d)", sig);
+        uv_walk(st->loop, stop_sync_child, NULL);
         http_server_stop(st->srv);
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
