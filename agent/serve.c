@@ -39,11 +39,6 @@
 #include "forms/pinyin.h"
 #include "forms/validate.h"
 
-#ifdef DAIBAN_NO_UI
-const struct ui_file ui_files[] = { { "/", "text/plain; charset=utf-8", (const unsigned char *)"no UI built\n", 12,
-                                      NULL, 0, "\"0\"" } };
-const size_t ui_nfiles = 1;
-#endif
 
 #define SESSION_IDLE_S   (12 * 3600)
 #define SESSION_TOUCH_S  300            /* record use at most this often */
