@@ -315,10 +315,11 @@ static const char *qparam(const struct req *r, const char *name, char *buf, size
 }
 
 /* A path segment names an application, draft or material: letters,
- * digits, '-', '_', '.' (no "..") and at most 63 bytes. */
+ * digits, '-', '_', '.' (no "..") and at most 64 bytes (a draft's id is
+ * the UI's, 1-64 characters: docs/http-api.md). */
 static bool ident_ok(const char *s, size_t n)
 {
-        if (!n || n > 63)
+        if (!n || n > 64)
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char ch = s[i];
@@ -1437,6 +1438,17 @@ static void draft_delete_id(struct station *st, const char *op, const char *id)
                   " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit," \
                   " accepted_on, due, rating, nconflicts, data, catalog"
 
+/* An application as `app show --json` gives it, plus the rating's comment
+ * (the page shows it with the rating). */
+static json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
+{
+        json_t *j = app_detail_json(h, d, row);
+
+        if (j && row->rating_comment[0])
+                json_object_set_new(j, "comment", json_string(row->rating_comment));
+        return j;
+}
+
 static void app_get(struct req *r, const char *id)
 {
         struct app_row *t = NULL;
@@ -1455,11 +1467,11 @@ static void app_get(struct req *r, const char *id)
         bool one = n == 1 && (!strcmp(t[0].id, id) || !strcmp(t[0].receipt, id));
         json_t *j;
         if (one) {
-                j = app_detail_json(&r->st->h, d, &t[0]);
+                j = detail_json(&r->st->h, d, &t[0]);
         } else {
                 json_t *all = json_array();
                 for (size_t i = 0; i < n; i++)
-                        json_array_append_new(all, app_detail_json(&r->st->h, d, &t[i]));
+                        json_array_append_new(all, detail_json(&r->st->h, d, &t[i]));
                 j = json_pack("{s:s,s:s,s:o}", "bundle", t[0].bundle, "bundle_code", t[0].bundle_code, "applications", all);
                 if (t[0].bundle_receipt[0])
                         json_object_set_new(j, "bundle_receipt", json_string(t[0].bundle_receipt));

@@ -353,6 +353,11 @@ function showStatus() {
     return;
   }
   if (!st) return;
+  // the county's home without a remote is the hall's own: its events are
+  // published by the hall, so neither "no sync address" nor a waiting
+  // count that never goes down applies
+  const hall = !st.remote && st.role === 'county';
+  ls.parentNode.hidden = hall;
   ls.textContent = st.syncing ? t('正在同步…') : st.last_ok ? t('上次同步：{t}', { t: fmtTime(st.last_ok) }) : t('尚未同步');
   $('#waiting').textContent = t('待上传 {n} 条', { n: st.waiting ?? 0 });
   $('#sync-now').disabled = !!st.syncing || !st.remote;
@@ -363,11 +368,11 @@ function showStatus() {
       st.last_error ? h('span', { class: 'why', 'data-test': 'sync-error' }, ' ' + pick(st.last_error)) : '',
       st.next_try > 0 ? h('span', { class: 'why' }, ' (' + t('{n} 秒后自动重试', { n: Math.round(st.next_try) }) + ')') : '');
     off.className = 'down';
-  } else if (!st.remote) {
+  } else if (!st.remote && !hall) {
     fill(off, t('本站未设置同步地址：所有工作已保存在本机。'));
     off.className = 'nolink';
   }
-  off.hidden = !(down || !st.remote);
+  off.hidden = !(down || (!st.remote && !hall));
 }
 
 async function syncNow() {

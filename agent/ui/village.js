@@ -10,7 +10,8 @@ import {
 } from './app.js';
 
 Object.assign(EN, {
-  '搜索事项': 'Find a matter', '事项名称、编码或拼音首字母，如 dbsq': 'name, code or pinyin initials, e.g. dbsq',
+  '搜索事项': 'Find a matter', '事项名称、编码或拼音首字母': 'name, code or pinyin initials',
+  '事项名称、编码或拼音首字母，如 {x}': 'name, code or pinyin initials, e.g. {x}',
   '共 {n} 项，请输入更多字缩小范围。': '{n} matters; type more to narrow the list.',
   '没有找到可受理的事项。': 'No matter this station may accept matches.',
   '一件事': 'Bundle', '承诺时限 {n} 个工作日': 'time limit {n} working days',
@@ -60,7 +61,7 @@ export async function view(box, parts, query) {
 // ---- 新办件: find the matter, or reopen a draft -------------------------
 async function search(box) {
   const q = h('input', { id: 'matter-search', type: 'search', autocomplete: 'off', 'data-test': 'matter-search',
-    placeholder: t('事项名称、编码或拼音首字母，如 dbsq'), 'aria-controls': 'matter-results' });
+    placeholder: t('事项名称、编码或拼音首字母'), 'aria-controls': 'matter-results' });
   const res = h('ul', { id: 'matter-results', class: 'matters', 'data-test': 'matter-results' });
   const more = h('p', { class: 'small', 'aria-live': 'polite' });
   const todo = h('div', { 'data-test': 'todo-summary' });
@@ -69,6 +70,9 @@ async function search(box) {
     h('div', { class: 'field' }, h('label', { for: 'matter-search' }, t('搜索事项')), q), more, res, drafts);
   q.focus();
   const all = ((await get('/api/matters')).matters || []).filter(m => m.accept);
+  // the hint's example is one this catalogue answers
+  const ex = (all.find(m => m.initials) || {}).initials;
+  if (ex) q.placeholder = t('事项名称、编码或拼音首字母，如 {x}', { x: ex.slice(0, 4) });
   const norm = s => String(s || '').toLowerCase().replace(/\s+/g, '');
   function draw() {
     const w = norm(q.value);
