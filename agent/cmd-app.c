@@ -608,22 +608,45 @@ static int check_draft(const struct cat_form *form, json_t *data, int32_t today,
         return 0;
 }
 
-/* The applicant, as a receipt prints it: the first top-level text field
- * with a value, and the first ID number or credit code. No field names
- * are assumed. */
+/* The applicant, as a receipt prints it. The person who applies is the
+ * one a label calls 申请人 or 申报人 (a bundle's form often starts with
+ * someone else: 身后事 asks for the deceased first); failing that, the
+ * first top-level text field with a value. The ID is the first ID
+ * number or credit code whose label names the same person, else the
+ * first one. No field names are assumed. */
 static void applicant_of(const struct cat_form *form, const json_t *data, const char **name, const char **id)
 {
+        static const char *const who[] = { "申请人", "申报人" };
+        const char *first_name = NULL, *first_id = NULL, *role = NULL;
+
         *name = *id = NULL;
         for (size_t i = 0; i < form->nitems; i++) {
                 const struct cat_field *f = form->items[i].field;
                 const char *v = json_string_value(json_object_get(data, f->name));
-                if (!v || !*v)
+                if (!v || !*v || f->type != FT_TEXT)
                         continue;
-                if (f->type == FT_TEXT && !*name)
-                        *name = v;
-                if ((f->type == FT_ID_NUMBER || f->type == FT_USCC) && !*id)
+                if (!first_name)
+                        first_name = v;
+                for (size_t k = 0; k < 2 && !*name; k++)
+                        if (f->label_zh && strstr(f->label_zh, who[k])) {
+                                *name = v;
+                                role = who[k];
+                        }
+        }
+        for (size_t i = 0; i < form->nitems; i++) {
+                const struct cat_field *f = form->items[i].field;
+                const char *v = json_string_value(json_object_get(data, f->name));
+                if (!v || !*v || (f->type != FT_ID_NUMBER && f->type != FT_USCC))
+                        continue;
+                if (!first_id)
+                        first_id = v;
+                if (role && f->label_zh && strstr(f->label_zh, role) && !*id)
                         *id = v;
         }
+        if (!*name)
+                *name = first_name;
+        if (!*id)
+                *id = first_id;
 }
 
 /* The part of data that belongs to matter m (its top-level fields). */
@@ -1073,7 +1096,8 @@ static int app_new(int argc, char **argv)
                 char *text = dump(part);
 
                 snprintf(id, sizeof id, "%s-%" PRId64, c.node, store_next_seq(c.h.st, c.node));
-                applicant_of(m->form, part, &name, &aid);
+                /* a bundle has one applicant: its merged form decides */
+                applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:I}", "matter", m->code,
                                          "matter_name", m->name_zh, "origin", c.node, "data", text ? text : "{}",
                                          "reviewer", rv ? rv->code : NULL, "decider", dv ? dv->code : NULL,
@@ -1173,7 +1197,11 @@ static int app_edit(int argc, char **argv)
                         goto fail;
                 }
                 char *text = dump(part);
-                applicant_of(m->form, part, &name, &aid);
+                /* a bundle has one applicant: its merged form decides */
+                const catalog *cv = home_catalog_for(&c.h, t[i].catalog);
+                const struct cat_form *bf = n > 1 && t[i].bundle_code[0] && cv ? catalog_find_form(cv, t[i].bundle_code)
+                                                                               : NULL;
+                applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s?,s:s?}", "data", text ? text : "{}", "applicant", name,
                                          "applicant_id", aid);
                 free(text);
