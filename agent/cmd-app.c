@@ -1710,6 +1710,14 @@ json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
                               "matter_name", r->matter_name, "status", r->status, "origin", r->origin, "holder",
                               r->holder, "decider", r->decider, "data", r->data, "overdue",
                               r->due >= 0 && is_open(r->status) && cal_is_overdue((int32_t)r->due, today));
+        /* the offices by name, for screens (codes stay the keys) */
+        const char *const codes[3] = { r->origin, r->holder, r->decider }, *const keys[3] = { "origin_name", "holder_name",
+                                                                                          "decider_name" };
+        for (int k = 0; k < 3; k++) {
+                const struct cat_division *dv = h->cat ? catalog_find_division(h->cat, codes[k]) : NULL;
+                if (dv)
+                        json_object_set_new(j, keys[k], json_string(dv->name));
+        }
         if (r->receipt[0])
                 json_object_set_new(j, "receipt", json_string(r->receipt));
         if (r->reviewer[0])

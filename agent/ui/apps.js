@@ -59,7 +59,10 @@ function dueState(a) {
 }
 const badge = (cls, text) => text && h('span', { class: 'badge ' + cls }, text);
 const statusBadge = s => h('span', { class: 'badge st-' + s, 'data-test': 'status' }, statusText(s));
-const nodeName = n => (n && n === S.session.node ? `${n} (${t('本站')})` : n || '—');
+// offices by name: the API sends origin_name, holder_name, decider_name
+const names = {};
+const learn = a => { for (const k of ['origin', 'holder', 'decider']) if (a[k] && a[k + '_name']) names[a[k]] = a[k + '_name']; };
+const nodeName = n => (n && n === S.session.node ? `${names[n] || n} (${t('本站')})` : names[n] || n || '—');
 
 // ---- the lists ---------------------------------------------------------
 async function list(box, what, query) {
@@ -117,7 +120,7 @@ async function list(box, what, query) {
     let r;
     try { r = await api('/api/apps' + qs({ ...f, limit: 50, after: cursors[page] })); } catch (e) { fill(out, msg('bad', errText(e))); return; }
     const apps = r.applications || [];
-    for (const a of apps) if (a.origin && a.origin !== S.session.node) seenVillages.add(a.origin);
+    for (const a of apps) { learn(a); if (a.origin && a.origin !== S.session.node) seenVillages.add(a.origin); }
     villages();
     if (!apps.length) { fill(out, msg('info', t('没有符合条件的办件。'))); return; }
     const rows = apps.map(a => row(a, queue));
@@ -153,7 +156,7 @@ function row(a, queue) {
     h('td', { class: 'nowrap' }, h('a', { href: '#/app/' + enc(a.id) }, a.receipt || a.id)),
     h('td', {}, a.matter_name || a.matter),
     h('td', {}, a.applicant || ''),
-    queue && h('td', { class: 'nowrap' }, a.origin || ''),
+    queue && h('td', { class: 'nowrap' }, names[a.origin] || a.origin || ''),
     h('td', {}, statusBadge(a.status),
       a.status === 'returned' && a.reason && h('div', { class: 'small', 'data-test': 'reason' }, t('退回原因：{r}', { r: a.reason }))),
     h('td', { class: 'nowrap' }, a.accepted_on || ''),
@@ -180,6 +183,7 @@ async function detail(box, id) {
 const fact = (k, v, test) => v != null && v !== '' && [h('dt', {}, t(k)), h('dd', test ? { 'data-test': test } : {}, v)];
 
 async function section(a, hx, print) {
+  learn(a);
   const form = await get('/api/forms/' + enc(a.matter)).catch(() => null);
   const sec = h('section', { class: 'app', 'data-id': a.id });
   const [cls, due] = dueState(a);
