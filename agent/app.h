@@ -49,6 +49,10 @@ void app_rows_free(struct app_row *v, size_t n);
 json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r);
 json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r);
 
+/* The audit trail of t[0..n): every event, oldest first, as
+ * `app log --json` prints it. NULL when the store failed. */
+json_t *app_log_json(store *st, const struct app_row *t, size_t n);
+
 /* The Chinese of a lifecycle rule's English reason (the fold's words, as
  * conflicts record them), or en itself when there is none. */
 const char *app_rule_zh(const char *en);

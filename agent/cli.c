@@ -69,6 +69,14 @@ void cli_json_problems(const struct form_problems *p)
         json_line(json_pack("{s:o}", "problems", a));
 }
 
+void cli_error_both(const char *en, const char *zh)
+{
+        if (cli_json_errors())
+                json_line(json_pack("{s:s,s:s}", "en", en, "zh", zh));
+        else
+                fprintf(stderr, "daiban: %s\n", cli_zh() ? zh : en);
+}
+
 void cli_error(const char *fmt, ...)
 {
         va_list ap;

@@ -49,6 +49,10 @@ __attribute__((format_arg(1))) static inline const char *cli_msg(const char *en,
  * cli_msg, else the same text twice. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* An error whose two languages were formatted by the caller: printed
+ * like cli_error's, one JSON line with both under DAIBAN_ERRORS=json. */
+void cli_error_both(const char *en, const char *zh);
+
 /* True with DAIBAN_ERRORS=json. */
 bool cli_json_errors(void);
 /* One JSON line on stderr: {"problems":[{"path","code","zh","en"}]}

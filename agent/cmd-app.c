@@ -496,7 +496,7 @@ static const char *tr(const char *en)
         return cli_zh() ? app_rule_zh(en) : en;
 }
 
-static const char *status_zh(const char *s)
+static const char *status_in(const char *s, bool zh)
 {
         static const char *const map[][2] = {
                 { ST_DRAFT, "草稿" }, { ST_ACCEPTED, "已受理" }, { ST_RETURNED, "退回补正" }, { ST_PASSED, "已上报" },
@@ -505,14 +505,28 @@ static const char *status_zh(const char *s)
         };
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
                 if (strcmp(map[i][0], s) == 0)
-                        return cli_zh() ? map[i][1] : s;
+                        return zh ? map[i][1] : s;
         return s;
+}
+
+static const char *status_zh(const char *s)
+{
+        return status_in(s, cli_zh());
 }
 
 static int refuse_rule(const struct app_row *r, const char *why)
 {
-        cli_error(cli_msg("%s (%s): %s", "%s（%s）：%s"), r->receipt[0] ? r->receipt : r->id, status_zh(r->status),
-                  tr(why));
+        const char *who = r->receipt[0] ? r->receipt : r->id;
+
+        if (cli_json_errors()) {
+                /* both languages whole: the state and the rule translated too */
+                char en[1024], zh[1024];
+                snprintf(en, sizeof en, "%s (%s): %s", who, status_in(r->status, false), why);
+                snprintf(zh, sizeof zh, "%s（%s）：%s", who, status_in(r->status, true), app_rule_zh(why));
+                cli_error_both(en, zh);
+                return EXIT_REFUSED;
+        }
+        cli_error(cli_msg("%s (%s): %s", "%s（%s）：%s"), who, status_zh(r->status), tr(why));
         return EXIT_REFUSED;
 }
 
@@ -2000,54 +2014,74 @@ out:
         return rc;
 }
 
+json_t *app_log_json(store *st, const struct app_row *t, size_t n)
+{
+        sqlite3_stmt *q;
+        json_t *arr = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body FROM events"
+                                       " WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK) {
+                        json_decref(arr);
+                        return NULL;
+                }
+                sqlite3_bind_text(q, 1, t[i].id, -1, SQLITE_STATIC);
+                while (sqlite3_step(q) == SQLITE_ROW) {
+                        time_t secs = (time_t)(sqlite3_column_int64(q, 3) / 1000);
+                        struct tm tm;
+                        char when[32];
+                        localtime_r(&secs, &tm);
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "app", t[i].id, "node",
+                                                             sqlite3_column_text(q, 0), "seq",
+                                                             (json_int_t)sqlite3_column_int64(q, 1), "hlc",
+                                                             (json_int_t)sqlite3_column_int64(q, 2), "time", when,
+                                                             "operator", sqlite3_column_text(q, 4), "type",
+                                                             sqlite3_column_text(q, 5), "body", sqlite3_column_text(q, 6)));
+                }
+                sqlite3_finalize(q);
+        }
+        return arr;
+}
+
 static int app_log(int argc, char **argv)
 {
         struct ctx c = { 0 };
         struct app_row *t = NULL;
         size_t n = 0;
-        sqlite3_stmt *st;
         int rc = parse(argc, argv, O_HOME | O_JSON, 1, "daiban app log ID [--json]", &c.o);
 
         if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
                 goto out;
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++) {
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT node, seq, hlc, wall, operator, type, body FROM events"
-                                   " WHERE app = ? ORDER BY hlc, node, seq", -1, &st, NULL);
-                sqlite3_bind_text(st, 1, t[i].id, -1, SQLITE_STATIC);
-                while (sqlite3_step(st) == SQLITE_ROW) {
-                        time_t secs = (time_t)(sqlite3_column_int64(st, 3) / 1000);
-                        struct tm tm;
-                        char when[32];
-                        localtime_r(&secs, &tm);
-                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-                        if (c.o.given & O_JSON)
-                                json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "app", t[i].id, "node",
-                                        sqlite3_column_text(st, 0), "seq", (json_int_t)sqlite3_column_int64(st, 1), "hlc",
-                                        (json_int_t)sqlite3_column_int64(st, 2), "time", when, "operator",
-                                        sqlite3_column_text(st, 4), "type", sqlite3_column_text(st, 5), "body",
-                                        sqlite3_column_text(st, 6)));
-                        else {
-                                /* the screen shows the event without the form data
-                                 * (--json has everything) */
-                                json_t *b = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-                                char *txt;
-                                if (json_object_get(b, "data"))
-                                        json_object_set_new(b, "data", json_string("…"));
-                                txt = b ? json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-                                printf("%s  %-12s %-5lld %-10s %-16s %s %s\n", when, sqlite3_column_text(st, 0),
-                                       (long long)sqlite3_column_int64(st, 1), sqlite3_column_text(st, 4),
-                                       sqlite3_column_text(st, 5), t[i].id, txt ? txt : "");
-                                free(txt);
-                                json_decref(b);
-                        }
-                }
-                sqlite3_finalize(st);
+        json_t *arr = app_log_json(c.h.st, t, n);
+        if (!arr) {
+                rc = store_failed(&c);
+                goto out;
         }
         if (c.o.given & O_JSON) {
                 char *s = json_dumps(arr, JSON_INDENT(1));
                 puts(s);
                 free(s);
+        } else {
+                size_t i;
+                json_t *e;
+                json_array_foreach(arr, i, e) {
+                        /* the screen shows the event without the form data
+                         * (--json has everything) */
+                        json_t *b = json_loads(json_string_value(json_object_get(e, "body")), 0, NULL);
+                        char *txt;
+                        if (json_object_get(b, "data"))
+                                json_object_set_new(b, "data", json_string("…"));
+                        txt = b ? json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+                        printf("%s  %-12s %-5lld %-10s %-16s %s %s\n", json_string_value(json_object_get(e, "time")),
+                               json_string_value(json_object_get(e, "node")),
+                               (long long)json_integer_value(json_object_get(e, "seq")),
+                               json_string_value(json_object_get(e, "operator")),
+                               json_string_value(json_object_get(e, "type")),
+                               json_string_value(json_object_get(e, "app")), txt ? txt : "");
+                        free(txt);
+                        json_decref(b);
+                }
         }
         json_decref(arr);
 out:

@@ -45,7 +45,13 @@
 #define BODY_MAX         (1u << 20)
 #define CATALOG_BODY_MAX (4u << 20)
 #define MAX_CHILDREN     16
-#define CHILD_TIMEOUT_MS 120000
+/* a write's child must end before the connection's idle limit (120 s),
+ * so its answer always has a connection to go to */
+#define CHILD_TIMEOUT_MS 60000
+/* a sync moves scans piece by piece over slow links: it may run long */
+#define SYNC_TIMEOUT_MS  (3600 * 1000)
+#define BUFFERED_MAX     ((size_t)256 << 20)    /* all request bodies at once */
+#define SIGNIN_BODY_MAX  4096
 #define CHILD_OUT_MAX    (8u << 20)
 #define FAIL_SLOTS       256
 #define SYNC_FIRST_S     15
@@ -60,6 +66,8 @@ struct fail_slot {
         char key[96];                   /* "op:<id>" or "ip:<addr>" */
         unsigned n;
         uint64_t until;                 /* ms, uv_now */
+        uint64_t last;                  /* last attempt, ms: the least recent slot is reused */
+        bool busy;                      /* a sign-in for this key is being checked */
 };
 
 struct station {
@@ -81,6 +89,8 @@ struct station {
         uint64_t next_sync;             /* uv_now ms */
         json_t *last_error;             /* {"en","zh"} or NULL */
         uv_timer_t refresh_timer;       /* a catalogue installed by the CLI */
+        size_t buffered;                /* request bodies held, all requests */
+        bool loopback;                  /* listening on loopback only */
         /* serve_test_*: no sockets, no children; the last answer kept */
         bool testing;
         int test_status;
@@ -97,10 +107,11 @@ struct req {
         char method[8];
         char path[512];
         char query[1024];
-        char cookie[512];
+        char cookie[256];               /* "daiban_session=VALUE" only */
         char csrf[96];
         char origin[256];
         char host[256];
+        char ctype[128];                /* Content-Type */
         char peer[64];
         char inm[96];                   /* If-None-Match */
         bool gzip, tls, head_only;
@@ -111,19 +122,38 @@ struct req {
         bool signed_in;
         char op[64];
         char sess_csrf[80];
-        char *tmp;                      /* a file to remove when done */
+        char *tmps[4];                  /* files to remove when done */
+        char *tmpdir;                   /* a folder of flat files, likewise */
+        bool gated;                     /* session and CSRF checked already */
         /* a write waiting for its child */
         void (*after)(struct req *, int status, const char *out, json_t *errors);
         char key[128];                  /* what the write was about */
         json_t *ctx;                    /* the route's own data */
 };
 
+static void rm_tree(const char *dir);
+
+/* The request's temporary files go before its answer does: a client
+ * that has the answer finds nothing of its data left on disk. */
+static void req_drop_files(struct req *r)
+{
+        for (size_t i = 0; i < sizeof r->tmps / sizeof r->tmps[0]; i++)
+                if (r->tmps[i]) {
+                        unlink(r->tmps[i]);
+                        free(r->tmps[i]);
+                        r->tmps[i] = NULL;
+                }
+        if (r->tmpdir) {
+                rm_tree(r->tmpdir);
+                free(r->tmpdir);
+                r->tmpdir = NULL;
+        }
+}
+
 static void req_free(struct req *r)
 {
-        if (r->tmp) {
-                unlink(r->tmp);
-                free(r->tmp);
-        }
+        req_drop_files(r);
+        r->st->buffered -= r->cap;
         json_decref(r->ctx);
         free(r->body);
         free(r);
@@ -145,6 +175,7 @@ static void respond(struct req *r, int status, const char *type, const char *ext
 {
         char hdr[2048];
 
+        req_drop_files(r);
         if (!r->c && r->st->testing && !r->st->test_status) {
                 r->st->test_status = status;
                 free(r->st->test_body);
@@ -244,6 +275,18 @@ static void logf_(const char *fmt, ...)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+/* A value from a client, fit for one log line: control bytes become '?',
+ * and it is cut to the buffer. */
+static const char *log_safe(const char *s, char *out, size_t cap)
+{
+        size_t k = 0;
+
+        for (; s && *s && k + 1 < cap; s++)
+                out[k++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+        out[k] = '\0';
+        return out;
+}
+
 static int32_t today(void)
 {
         bool bad;
@@ -319,7 +362,7 @@ static const char *qparam(const struct req *r, const char *name, char *buf, size
  * the UI's, 1-64 characters: docs/http-api.md). */
 static bool ident_ok(const char *s, size_t n)
 {
-        if (!n || n > 64)
+        if (!n || n > 64 || s[0] == '-')        /* never an option to a child */
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char ch = s[i];
@@ -478,7 +521,8 @@ static void child_timeout(uv_timer_t *t)
 {
         struct child *ch = t->data;
 
-        logf_("a child ran over %d s and was stopped", CHILD_TIMEOUT_MS / 1000);
+        logf_("a child ran over its time (%d s for a write, %d s for a sync) and was stopped", CHILD_TIMEOUT_MS / 1000,
+              SYNC_TIMEOUT_MS / 1000);
         uv_process_kill(&ch->proc, SIGKILL);
 }
 
@@ -551,7 +595,7 @@ static int child_run(struct station *st, struct req *r, const char *const *args,
         ch->open = 4;
         uv_read_start((uv_stream_t *)&ch->out, http_alloc, child_read);
         uv_read_start((uv_stream_t *)&ch->err, http_alloc, child_read);
-        uv_timer_start(&ch->timer, child_timeout, CHILD_TIMEOUT_MS, 0);
+        uv_timer_start(&ch->timer, child_timeout, r ? CHILD_TIMEOUT_MS : SYNC_TIMEOUT_MS, 0);
         if (r)
                 r->pending++;
         return 0;
@@ -627,6 +671,38 @@ static void reply_refused(struct req *r, int status, json_t *errs)
                 reply_error(r, 500, "internal", en[0] ? en : "the write failed", zh[0] ? zh : "写入失败");
 }
 
+/* A child's arguments: the command, its options as "--name=value" (a
+ * value can never be taken for an option, nor "--help"), then "--" and
+ * the positionals (an id can never be taken for an option either). */
+struct args {
+        const char *v[32];
+        char *own[16];
+        size_t n, nown;
+};
+
+static void arg(struct args *a, const char *s)
+{
+        if (a->n < 31)
+                a->v[a->n++] = s;
+        a->v[a->n] = NULL;
+}
+
+static void opt(struct args *a, const char *name, const char *val)
+{
+        char *x;
+
+        if (a->nown < 16 && asprintf(&x, "--%s=%s", name, val) >= 0) {
+                a->own[a->nown++] = x;
+                arg(a, x);
+        }
+}
+
+static void args_free(struct args *a)
+{
+        for (size_t i = 0; i < a->nown; i++)
+                free(a->own[i]);
+}
+
 static void run_write(struct req *r, const char *const *args,
                       void (*after)(struct req *, int, const char *, json_t *))
 {
@@ -668,72 +744,44 @@ static const char *tmp_file(struct req *r, const void *data, size_t len)
                 left -= (size_t)w;
         }
         close(fd);
-        if (r->tmp) {
-                unlink(r->tmp);
-                free(r->tmp);
-        }
-        r->tmp = strdup(path);
-        return r->tmp;
+        for (size_t i = 0; i < sizeof r->tmps / sizeof r->tmps[0]; i++)
+                if (!r->tmps[i]) {
+                        r->tmps[i] = strdup(path);
+                        if (r->tmps[i])
+                                return r->tmps[i];
+                        break;
+                }
+        unlink(path);
+        return NULL;
 }
 
 /* ---- sessions --------------------------------------------------------------- */
 
-/* Find the session of the request's cookie. Returns 0 (signed in), or
- * answers 401 and returns -1. */
-static int session_check_q(struct req *r, bool quiet);
-
-static int session_check(struct req *r)
-{
-        return session_check_q(r, false);
-}
-
-#define deny(...) do { if (!quiet) reply_error(r, 401, __VA_ARGS__); return -1; } while (0)
-
-/* quiet: only tell (GET /api/session answers "not signed in"). */
-static int session_check_q(struct req *r, bool quiet)
+/* Find the session of the request's cookie: 0 (signed in), -1 (none,
+ * or it ended), -2 (another node's), -3 (the sessions cannot be read). */
+static int session_lookup(struct req *r)
 {
         struct station *st = r->st;
-        const char *c = r->cookie, *v = NULL;
         char tok[160], hash[65];
         sqlite3_stmt *q;
 
-        /* the cookie header: "a=b; daiban_session=NODE.TOKEN; c=d" */
-        for (const char *p = c; p && *p;) {
-                while (*p == ' ' || *p == ';')
-                        p++;
-                if (!strncmp(p, "daiban_session=", 15)) {
-                        v = p + 15;
-                        break;
-                }
-                p = strchr(p, ';');
-        }
-        if (!v) {
-                deny("unauthorized", "please sign in", "请先登录");
-        }
-        size_t n = strcspn(v, ";");
-        if (n >= sizeof tok) {
-                deny("unauthorized", "please sign in", "请先登录");
-        }
-        memcpy(tok, v, n);
-        tok[n] = '\0';
+        /* r->cookie holds "daiban_session=NODE.TOKEN" (on_request) */
+        if (strncmp(r->cookie, "daiban_session=", 15) != 0)
+                return -1;
+        snprintf(tok, sizeof tok, "%s", r->cookie + 15);
         char *dot = strrchr(tok, '.');
-        if (!dot) {
-                deny("unauthorized", "please sign in", "请先登录");
-        }
+        if (!dot)
+                return -1;
         *dot = '\0';
         if (strcmp(tok, st->h.node) != 0) {
-                if (!quiet)
-                        logf_("a session cookie of node %s was refused from %s", tok, r->peer);
-                deny("wrong_node", "this sign-in belongs to another station; please sign in here",
-                     "该登录属于其他站点，请在本站重新登录");
+                char ln[40];
+                logf_("a session cookie of node %s was refused from %s", log_safe(tok, ln, sizeof ln), r->peer);
+                return -2;
         }
         sha256_hex(dot + 1, hash);
         if (sqlite3_prepare_v2(st->db, "SELECT operator, csrf, used FROM sessions WHERE token = ?", -1, &q, NULL) !=
-            SQLITE_OK) {
-                if (!quiet)
-                        reply_error(r, 500, "internal", "cannot read the sessions", "无法读取登录信息");
-                return -1;
-        }
+            SQLITE_OK)
+                return -3;
         sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
         long long now = (long long)time(NULL), used = 0;
         bool found = sqlite3_step(q) == SQLITE_ROW;
@@ -749,7 +797,8 @@ static int session_check_q(struct req *r, bool quiet)
                         sqlite3_step(q);
                         sqlite3_finalize(q);
                 }
-                deny("unauthorized", "your sign-in has ended; please sign in again", "登录已过期，请重新登录");
+                r->op[0] = r->sess_csrf[0] = '\0';
+                return -1;
         }
         if (used < now - SESSION_TOUCH_S &&
             sqlite3_prepare_v2(st->db, "UPDATE sessions SET used = ? WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
@@ -762,30 +811,106 @@ static int session_check_q(struct req *r, bool quiet)
         return 0;
 }
 
-#undef deny
-
-/* A write must carry the session's CSRF token and come from this origin. */
-static int csrf_check(struct req *r)
+/* An origin that is not this station's (an Origin header naming another
+ * host): true when it must be refused. */
+static bool foreign_origin(const struct req *r)
 {
-        size_t a = strlen(r->csrf), b = strlen(r->sess_csrf);
+        const char *o = r->origin;
 
-        if (!a || a != b || sodium_memcmp(r->csrf, r->sess_csrf, a) != 0) {
-                logf_("a %s %s without the session's CSRF token was refused (operator %s, %s)", r->method, r->path, r->op,
-                      r->peer);
-                reply_error(r, 403, "csrf", "the page is out of date; reload it and try again", "页面已过期，请刷新后重试");
+        if (!o[0])
+                return false;
+        if (!strncmp(o, "http://", 7))
+                o += 7;
+        else if (!strncmp(o, "https://", 8))
+                o += 8;
+        return strcmp(o, r->host) != 0;
+}
+
+/* A Host header this station answers to. On loopback only the loopback
+ * names: a page of another site whose name was made to point here
+ * (DNS rebinding) is not served. */
+static bool host_ok(const struct req *r)
+{
+        static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
+
+        if (!r->st->loopback)
+                return true;
+        for (size_t i = 0; i < 3; i++) {
+                size_t n = strlen(names[i]);
+                if (!strncmp(r->host, names[i], n) && (r->host[n] == ':' || !r->host[n]))
+                        return true;
+        }
+        return false;
+}
+
+struct refusal {
+        int status;
+        const char *code, *en, *zh;
+};
+
+static bool is_public(const struct req *r)
+{
+        return strncmp(r->path, "/api/", 5) != 0 || !strcmp(r->path, "/api/operators") ||
+               (!strcmp(r->path, "/api/session") && !is_write(r));
+}
+
+/* Who may make this request: the host, the session (every /api/ route
+ * but sign-in and the operator list) and, for a write, the session's
+ * CSRF token and this origin. Run before the body is read. 0, or -1
+ * with the refusal filled in (and logged). */
+static int gate(struct req *r, struct refusal *f)
+{
+        char op[80];
+
+        if (!host_ok(r)) {
+                logf_("a request for host '%.64s' was refused from %s", r->host, r->peer);
+                *f = (struct refusal){ 400, "bad_request", "this station does not answer to that host name",
+                                       "本站不接受该主机名的访问" };
                 return -1;
         }
-        if (r->origin[0]) {
-                const char *o = r->origin;
-                if (!strncmp(o, "http://", 7))
-                        o += 7;
-                else if (!strncmp(o, "https://", 8))
-                        o += 8;
-                if (strcmp(o, r->host) != 0) {
-                        logf_("a %s %s from origin %s was refused", r->method, r->path, r->origin);
-                        reply_error(r, 403, "csrf", "this request came from another site", "该请求来自其他网站，已拒绝");
+        if (!strcmp(r->path, "/api/session") && !strcmp(r->method, "POST")) {
+                /* a sign-in from another site's page would only lock the
+                 * operators out: refused, as is a form's text/plain */
+                if (foreign_origin(r) || !strstr(r->ctype, "application/json")) {
+                        logf_("a sign-in from origin '%.64s' (%.64s) was refused", r->origin, r->ctype);
+                        *f = (struct refusal){ 403, "csrf", "sign in from this station's own page",
+                                               "请在本站页面登录" };
                         return -1;
                 }
+                return 0;
+        }
+        if (is_public(r))
+                return 0;
+        switch (session_lookup(r)) {
+        case 0:
+                break;
+        case -2:
+                *f = (struct refusal){ 401, "wrong_node", "this sign-in belongs to another station; please sign in here",
+                                       "该登录属于其他站点，请在本站重新登录" };
+                return -1;
+        case -3:
+                *f = (struct refusal){ 500, "internal", "cannot read the sessions", "无法读取登录信息" };
+                return -1;
+        default:
+                *f = (struct refusal){ 401, "unauthorized", "please sign in (or sign in again: the last one ended)",
+                                       "请登录（或重新登录：上次登录已过期）" };
+                return -1;
+        }
+        if (!is_write(r))
+                return 0;
+        size_t a = strlen(r->csrf), b = strlen(r->sess_csrf);
+        log_safe(r->op, op, sizeof op);
+        if (!a || a != b || sodium_memcmp(r->csrf, r->sess_csrf, a) != 0) {
+                logf_("a %s %s without the session's CSRF token was refused (operator %s, %s)", r->method, r->path, op,
+                      r->peer);
+                *f = (struct refusal){ 403, "csrf", "the page is out of date; reload it and try again",
+                                       "页面已过期，请刷新后重试" };
+                return -1;
+        }
+        if (foreign_origin(r)) {
+                logf_("a %s %s from origin %.64s was refused (operator %s)", r->method, r->path, r->origin, op);
+                *f = (struct refusal){ 403, "csrf", "this request came from another site", "该请求来自其他网站，已拒绝" };
+                return -1;
         }
         return 0;
 }
@@ -813,15 +938,15 @@ static json_t *session_json(struct req *r)
 
 static struct fail_slot *fail_slot(struct station *st, const char *key, bool create)
 {
-        struct fail_slot *oldest = &st->fails[0];
+        struct fail_slot *oldest = NULL;
 
         for (size_t i = 0; i < FAIL_SLOTS; i++) {
                 if (!strcmp(st->fails[i].key, key))
                         return &st->fails[i];
-                if (st->fails[i].until < oldest->until)
+                if (!st->fails[i].busy && (!oldest || st->fails[i].last < oldest->last))
                         oldest = &st->fails[i];
         }
-        if (!create)
+        if (!create || !oldest)
                 return NULL;
         memset(oldest, 0, sizeof *oldest);
         snprintf(oldest->key, sizeof oldest->key, "%s", key);
@@ -843,6 +968,8 @@ static unsigned fail_note(struct station *st, const char *key)
         struct fail_slot *f = fail_slot(st, key, true);
         unsigned wait = 0;
 
+        if (!f)
+                return 60;
         f->n++;
         if (f->n >= 3) {
                 unsigned e = f->n - 2;
@@ -850,9 +977,8 @@ static unsigned fail_note(struct station *st, const char *key)
                 if (wait > 60)
                         wait = 60;
         }
-        f->until = uv_now(st->loop) + wait * 1000ull;
-        if (!wait)
-                f->until = uv_now(st->loop) + 15 * 60 * 1000ull;   /* remembered, not blocking */
+        f->last = uv_now(st->loop);
+        f->until = f->last + wait * 1000ull;
         return wait;
 }
 
@@ -927,6 +1053,11 @@ static void signin_after(uv_work_t *w, int status)
 
         snprintf(okey, sizeof okey, "op:%s", s->op);
         peer_key(r, pkey, sizeof pkey);
+        for (int k = 0; k < 2; k++) {
+                struct fail_slot *f = fail_slot(st, k ? pkey : okey, false);
+                if (f)
+                        f->busy = false;
+        }
         if (status == 0 && s->ok == 1) {
                 char token[65], hash[65], csrf[65], cookie[512];
                 sqlite3_stmt *q;
@@ -974,8 +1105,9 @@ static void signin_after(uv_work_t *w, int status)
                 return;
         }
         unsigned w1 = fail_note(st, okey), w2 = fail_note(st, pkey);
-        logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", s->op, r->peer,
-              fail_slot(st, okey, true)->n, w1 > w2 ? w1 : w2);
+        char lop[80];
+        logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", log_safe(s->op, lop, sizeof lop),
+              r->peer, fail_slot(st, okey, false) ? fail_slot(st, okey, false)->n : 0, w1 > w2 ? w1 : w2);
         /* a failure is answered after a second, whatever the hash took */
         uv_timer_init(st->loop, &s->delay);
         s->delay.data = s;
@@ -1002,8 +1134,15 @@ static void signin(struct req *r)
         wait = fail_blocked(st, okey);
         if (fail_blocked(st, pkey) > wait)
                 wait = fail_blocked(st, pkey);
+        /* one attempt at a time per operator and per address: guesses
+         * sent in parallel would all be hashed before any failure counts */
+        struct fail_slot *fo = fail_slot(st, okey, true), *fp = fail_slot(st, pkey, true);
+        if (!wait && (!fo || !fp || fo->busy || fp->busy))
+                wait = 1;
         if (wait) {
-                logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", op, r->peer, wait);
+                char lop[80];
+                logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", log_safe(op, lop, sizeof lop),
+                      r->peer, wait);
                 json_decref(j);         /* op points into j */
                 snprintf(ra, sizeof ra, "Retry-After: %u\r\n", wait);
                 json_t *e = json_pack("{s:s,s:{s:s,s:s},s:i}", "error", "too_many", "message", "en",
@@ -1027,7 +1166,10 @@ static void signin(struct req *r)
         snprintf(s->pw, sizeof s->pw, "%s", pw);
         json_decref(j);
         r->pending++;
+        fo->busy = fp->busy = true;
+        fo->last = fp->last = uv_now(st->loop);
         if (uv_queue_work(st->loop, &s->work, signin_work, signin_after) < 0) {
+                fo->busy = fp->busy = false;
                 r->pending--;
                 free(s);
                 reply_error(r, 500, "internal", "cannot check the password", "无法校验密码");
@@ -1841,46 +1983,68 @@ static void app_create(struct req *r)
         char *dtext = json_dumps(data, JSON_COMPACT), *mtext = json_dumps(ml, JSON_COMPACT);
         json_decref(ml);
         const char *dpath = dtext ? tmp_file(r, dtext, strlen(dtext)) : NULL;
-        char *dcopy = dpath ? strdup(dpath) : NULL;
-        free(r->tmp);
-        r->tmp = NULL;  /* keep both files: the second call would replace it */
         const char *mpath = mtext ? tmp_file(r, mtext, strlen(mtext)) : NULL;
         free(dtext);
         free(mtext);
-        r->ctx = json_pack("{s:s?,s:s?}", "draft", draft, "data_file", dcopy);
+        r->ctx = json_pack("{s:s?}", "draft", draft);
         snprintf(r->key, sizeof r->key, "%s", matter);
-        if (!dcopy || !mpath) {
-                if (dcopy)
-                        unlink(dcopy);
-                free(dcopy);
+        if (!dpath || !mpath) {
                 json_decref(j);
                 reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
                 return;
         }
-        const char *args[] = { "app", "new", matter, "--data", dcopy, "--materials", mpath, "--submit", "--operator",
-                               r->op, NULL };
-        run_write(r, args, after_new);
-        free(dcopy);
+        if (!catalog_find_form(r->st->h.cat, matter)) {
+                json_decref(j);
+                not_found(r);
+                return;
+        }
+        struct args a = { 0 };
+        arg(&a, "app");
+        arg(&a, "new");
+        opt(&a, "data", dpath);
+        opt(&a, "materials", mpath);
+        arg(&a, "--submit");
+        opt(&a, "operator", r->op);
+        arg(&a, "--");
+        arg(&a, matter);
+        run_write(r, a.v, after_new);
+        args_free(&a);
         json_decref(j);
 }
 
-static void after_log(struct req *r, int status, const char *out, json_t *errs)
+static void app_log_route(struct req *r, const char *id)
 {
-        json_t *j;
+        struct app_row *t = NULL;
+        size_t n = 0;
+        int rc = app_rows_load(r->st->h.st, id, &t, &n);
+        json_t *events;
 
-        if (status) {
-                if (status == EXIT_REFUSED)
-                        not_found(r);
-                else
-                        reply_refused(r, status, errs);
+        if (rc == -ENOENT) {
+                not_found(r);
                 return;
         }
-        j = json_loads(out, 0, NULL);
-        if (!j) {
+        events = rc == 0 ? app_log_json(r->st->h.st, t, n) : NULL;
+        app_rows_free(t, n);
+        if (!events) {
                 reply_error(r, 500, "internal", "the audit trail could not be read", "无法读取办理记录");
                 return;
         }
-        reply_json(r, 200, json_pack("{s:o}", "events", j));
+        reply_json(r, 200, json_pack("{s:o}", "events", events));
+}
+
+/* Does id name an application (or a bundle) here? Answers 404 if not. */
+static bool app_exists(struct req *r, const char *id)
+{
+        struct app_row *t = NULL;
+        size_t n = 0;
+        int rc = app_rows_load(r->st->h.st, id, &t, &n);
+
+        app_rows_free(t, n);
+        if (rc == -ENOENT)
+                not_found(r);
+        else if (rc < 0)
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+        return rc == 0;
 }
 
 static void write_simple(struct req *r, const char *id, const char *what)
@@ -1889,87 +2053,76 @@ static void write_simple(struct req *r, const char *id, const char *what)
         const char *reason = json_string_value(json_object_get(j, "reason"));
         const char *result = json_string_value(json_object_get(j, "result"));
         char level[16];
-        const char *args[16];
-        size_t n = 0;
+        struct args a = { 0 };
+        const char *pos[4] = { id, NULL, NULL, NULL };
 
         snprintf(r->key, sizeof r->key, "%s", id);
-        if (!strcmp(what, "submit") || !strcmp(what, "deliver")) {
-                args[n++] = "app";
-                args[n++] = what;
-                args[n++] = id;
-        } else if (!strcmp(what, "withdraw")) {
-                if (!reason || !*reason)
-                        goto bad;
-                args[n++] = "app";
-                args[n++] = "withdraw";
-                args[n++] = id;
-                args[n++] = "--reason";
-                args[n++] = reason;
-        } else if (!strcmp(what, "rate")) {
-                json_t *lv = json_object_get(j, "level");
-                const char *comment = json_string_value(json_object_get(j, "comment"));
-                if (!json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 5)
-                        goto bad;
-                snprintf(level, sizeof level, "%d", (int)json_integer_value(lv));
-                args[n++] = "app";
-                args[n++] = "rate";
-                args[n++] = id;
-                args[n++] = "--level";
-                args[n++] = level;
-                if (comment && *comment) {
-                        args[n++] = "--comment";
-                        args[n++] = comment;
-                }
-        } else if (!strcmp(what, "review") || !strcmp(what, "decide")) {
+        if (!strcmp(what, "review") || !strcmp(what, "decide")) {
                 bool review = !strcmp(what, "review");
                 if (!result || (review ? strcmp(result, "pass") && strcmp(result, "return")
                                        : strcmp(result, "approve") && strcmp(result, "reject")))
                         goto bad;
-                args[n++] = what;
-                args[n++] = id;
-                args[n++] = result;
-                if (reason && *reason) {
-                        args[n++] = "--reason";
-                        args[n++] = reason;
-                }
-        } else if (!strcmp(what, "edit")) {
-                json_t *data = json_object_get(j, "data");
-                char *text = json_is_object(data) ? json_dumps(data, JSON_COMPACT) : NULL;
-                const char *path = text ? tmp_file(r, text, strlen(text)) : NULL;
-                free(text);
-                if (!path)
-                        goto bad;
-                args[n++] = "app";
-                args[n++] = "edit";
-                args[n++] = id;
-                args[n++] = "--data";
-                args[n++] = path;
-        } else if (!strcmp(what, "material")) {
-                const char *mat = json_string_value(json_object_get(j, "material"));
-                const char *state = json_string_value(json_object_get(j, "state"));
-                const char *promise = json_string_value(json_object_get(j, "promise"));
-                if (!mat || !state || !ident_ok(mat, strlen(mat)))
-                        goto bad;
-                args[n++] = "app";
-                args[n++] = "material";
-                args[n++] = id;
-                args[n++] = mat;
-                args[n++] = state;
-                if (promise && *promise) {
-                        args[n++] = "--promise";
-                        args[n++] = promise;
-                }
+                arg(&a, what);
+                pos[1] = result;
+                if (reason && *reason)
+                        opt(&a, "reason", reason);
         } else {
-                goto bad;
+                arg(&a, "app");
+                arg(&a, what);
+                if (!strcmp(what, "submit") || !strcmp(what, "deliver")) {
+                        /* nothing more */
+                } else if (!strcmp(what, "withdraw")) {
+                        if (!reason || !*reason)
+                                goto bad;
+                        opt(&a, "reason", reason);
+                } else if (!strcmp(what, "rate")) {
+                        json_t *lv = json_object_get(j, "level");
+                        const char *comment = json_string_value(json_object_get(j, "comment"));
+                        if (!json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 5)
+                                goto bad;
+                        snprintf(level, sizeof level, "%d", (int)json_integer_value(lv));
+                        opt(&a, "level", level);
+                        if (comment && *comment)
+                                opt(&a, "comment", comment);
+                } else if (!strcmp(what, "edit")) {
+                        json_t *data = json_object_get(j, "data");
+                        char *text = json_is_object(data) ? json_dumps(data, JSON_COMPACT) : NULL;
+                        const char *path = text ? tmp_file(r, text, strlen(text)) : NULL;
+                        free(text);
+                        if (!path)
+                                goto bad;
+                        opt(&a, "data", path);
+                } else if (!strcmp(what, "material")) {
+                        const char *mat = json_string_value(json_object_get(j, "material"));
+                        const char *state = json_string_value(json_object_get(j, "state"));
+                        const char *promise = json_string_value(json_object_get(j, "promise"));
+                        if (!mat || !state || !ident_ok(mat, strlen(mat)) ||
+                            (strcmp(state, "provided") && strcmp(state, "missing") && strcmp(state, "deficient")))
+                                goto bad;
+                        pos[1] = mat;
+                        pos[2] = state;
+                        if (promise && *promise)
+                                opt(&a, "promise", promise);
+                } else {
+                        goto bad;
+                }
         }
-        args[n++] = "--operator";
-        args[n++] = r->op;
-        args[n] = NULL;
+        if (!app_exists(r, id)) {
+                args_free(&a);
+                json_decref(j);
+                return;
+        }
+        opt(&a, "operator", r->op);
+        arg(&a, "--");
+        for (int i = 0; pos[i]; i++)
+                arg(&a, pos[i]);
         /* the child copies its arguments at spawn: j may go after */
-        run_write(r, args, after_app);
+        run_write(r, a.v, after_app);
+        args_free(&a);
         json_decref(j);
         return;
 bad:
+        args_free(&a);
         json_decref(j);
         bad_request(r, "the request body is missing something this action needs (see docs/http-api.md)",
                     "请求内容缺少该操作所需的信息");
@@ -1977,11 +2130,13 @@ bad:
 
 static void scan_put(struct req *r, const char *id, const char *mat)
 {
-        const char *path = tmp_file(r, r->body ? r->body : "", r->len);
         if (!r->len) {
                 bad_request(r, "the scan is empty", "扫描件为空");
                 return;
         }
+        if (!app_exists(r, id))
+                return;
+        const char *path = tmp_file(r, r->body ? r->body : "", r->len);
         if (!path) {
                 reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
                 return;
@@ -1989,8 +2144,17 @@ static void scan_put(struct req *r, const char *id, const char *mat)
         snprintf(r->key, sizeof r->key, "%s", id);
         json_decref(r->ctx);
         r->ctx = json_pack("{s:s}", "material", mat);
-        const char *args[] = { "app", "material", id, mat, "provided", "--file", path, "--operator", r->op, NULL };
-        run_write(r, args, after_scan);
+        struct args a = { 0 };
+        arg(&a, "app");
+        arg(&a, "material");
+        opt(&a, "file", path);
+        opt(&a, "operator", r->op);
+        arg(&a, "--");
+        arg(&a, id);
+        arg(&a, mat);
+        arg(&a, "provided");
+        run_write(r, a.v, after_scan);
+        args_free(&a);
 }
 
 static void sync_now(struct req *r)
@@ -2134,6 +2298,9 @@ static void stats(struct req *r)
                         struct stat_row *x = i < nrows ? &rows[i] : &tot;
                         char esc[600];
                         size_t k = 0;
+                        /* a cell Excel would take for a formula is kept text */
+                        if (strchr("=+-@", x->name[0]) && x->name[0])
+                                esc[k++] = '\'';
                         for (const char *p = x->name; *p && k < sizeof esc - 3; p++) {
                                 if (*p == '"')
                                         esc[k++] = '"';
@@ -2218,6 +2385,15 @@ static void stations(struct req *r)
         reply_json(r, 200, json_pack("{s:o}", "stations", a));
 }
 
+/* The folder is the request's from its making: removed when it ends,
+ * whatever happens on the way. */
+static bool own_dir(struct req *r, const char *dir)
+{
+        free(r->tmpdir);
+        r->tmpdir = strdup(dir);
+        return r->tmpdir != NULL;
+}
+
 /* The sheets of a catalogue upload, written to a new folder under
  * HOME/tmp. Returns the folder (owned by r->ctx) or NULL (answered). */
 static const char *catalog_upload(struct req *r)
@@ -2244,7 +2420,7 @@ static const char *catalog_upload(struct req *r)
         snprintf(dir, sizeof dir, "%s/tmp", r->st->home_dir);
         mkdir(dir, 0700);
         snprintf(dir, sizeof dir, "%s/tmp/catalog-XXXXXX", r->st->home_dir);
-        if (!mkdtemp(dir)) {
+        if (!mkdtemp(dir) || !own_dir(r, dir)) {
                 json_decref(j);
                 reply_error(r, 500, "internal", "cannot make a temporary folder", "无法创建临时文件夹");
                 return NULL;
@@ -2267,6 +2443,8 @@ static const char *catalog_upload(struct req *r)
         r->ctx = json_pack("{s:s}", "dir", dir);
         return json_string_value(json_object_get(r->ctx, "dir"));
 }
+
+
 
 /* Remove a folder of flat files (a catalogue upload). */
 static void rm_tree(const char *dir)
@@ -2322,7 +2500,7 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
         if (publish && ok) {
                 /* clean: install it as this node's current version; the
                  * hall publishes it to every station on its next round */
-                const char *args[] = { "catalog", "install", dir, NULL };
+                const char *args[] = { "catalog", "install", "--", dir, NULL };
                 json_object_set_new(r->ctx, "publish", json_false());
                 json_object_set_new(r->ctx, "report", json_string(text ? text : ""));
                 free(text);
@@ -2332,8 +2510,6 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
         json_t *res = json_pack("{s:b,s:I,s:I,s:s}", "ok", ok, "errors", (json_int_t)nerr, "warnings", (json_int_t)nwarn,
                                 "output", text ? text : "");
         free(text);
-        if (dir)
-                rm_tree(dir);
         if (publish)
                 reply_error_x(r, 409, "refused", "the catalogue has errors: nothing was published",
                               "目录清单有错误，未发布", res);
@@ -2343,10 +2519,6 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
 
 static void after_install(struct req *r, int status, const char *out, json_t *errs)
 {
-        const char *dir = json_string_value(json_object_get(r->ctx, "dir"));
-
-        if (dir)
-                rm_tree(dir);
         if (status) {
                 reply_refused(r, status, errs);
                 return;
@@ -2364,7 +2536,7 @@ static void catalog_route(struct req *r, bool publish)
         if (!dir)
                 return;
         json_object_set_new(r->ctx, "publish", json_boolean(publish));
-        const char *args[] = { "catalog", "check", dir, "--json", NULL };
+        const char *args[] = { "catalog", "check", "--json", "--", dir, NULL };
         run_write(r, args, after_check);
 }
 
@@ -2427,9 +2599,18 @@ static void dispatch(struct req *r)
         char id[72], mat[72];
 
         if (path_suspicious(p)) {
-                logf_("refused path %s from %s", p, r->peer);
+                char lp[160];
+                logf_("refused path %s from %s", log_safe(p, lp, sizeof lp), r->peer);
                 bad_request(r, "this address is not allowed", "该地址不允许访问");
                 return;
+        }
+        if (!r->gated) {
+                struct refusal f;
+                if (gate(r, &f) < 0) {
+                        reply_error(r, f.status, f.code, f.en, f.zh);
+                        return;
+                }
+                r->gated = true;
         }
         if (strncmp(p, "/api/", 5) != 0) {
                 static_file(r);
@@ -2447,14 +2628,11 @@ static void dispatch(struct req *r)
         }
         if (!strcmp(p, "/api/session") && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
                 /* signed in or not, the answer says which */
-                session_check_q(r, true);
+                session_lookup(r);
                 reply_json(r, 200, session_json(r));
                 return;
         }
-        if (session_check(r) < 0)
-                return;
-        if (is_write(r) && csrf_check(r) < 0)
-                return;
+        /* from here on the gate saw a session (and a write's CSRF token) */
         if (!strcmp(p, "/api/session")) {
                 if (method_is(r, "DELETE"))
                         signout(r);
@@ -2521,11 +2699,8 @@ static void dispatch(struct req *r)
                         if (method_is(r, "GET"))
                                 app_get(r, id);
                 } else if (!strcmp(rest, "/log")) {
-                        if (method_is(r, "GET")) {
-                                const char *args[] = { "app", "log", id, "--json", NULL };
-                                snprintf(r->key, sizeof r->key, "%s", id);
-                                run_write(r, args, after_log);
-                        }
+                        if (method_is(r, "GET"))
+                                app_log_route(r, id);
                 } else if (!strcmp(rest, "/receipt") || !strcmp(rest, "/notice")) {
                         if (method_is(r, "GET"))
                                 paperwork(r, id, !strcmp(rest, "/receipt"));
@@ -2592,6 +2767,8 @@ static void dispatch(struct req *r)
 
 static size_t body_max_for(const char *method, const char *path)
 {
+        if (!strcmp(method, "POST") && !strcmp(path, "/api/session"))
+                return SIGNIN_BODY_MAX;
         if (!strcmp(method, "PUT") && strstr(path, "/materials/") && strstr(path, "/scan")) {
                 const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
                 return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
@@ -2628,7 +2805,23 @@ static void on_request(http_conn *c, const struct http_request *q)
         }
         snprintf(r->path, sizeof r->path, "%s", q->path);
         snprintf(r->query, sizeof r->query, "%s", q->query);
-        copy_hdr(q, "Cookie", r->cookie, sizeof r->cookie);
+        {
+                /* only this station's cookie is kept, found in the whole
+                 * header (other sites on localhost may set many) */
+                const char *ck = http_header_get(q, "Cookie");
+                for (const char *p = ck; p && *p;) {
+                        while (*p == ' ' || *p == ';')
+                                p++;
+                        if (!strncmp(p, "daiban_session=", 15)) {
+                                size_t n = strcspn(p, ";");
+                                if (n < sizeof r->cookie)
+                                        snprintf(r->cookie, sizeof r->cookie, "%.*s", (int)n, p);
+                                break;
+                        }
+                        p = strchr(p, ';');
+                }
+        }
+        copy_hdr(q, "Content-Type", r->ctype, sizeof r->ctype);
         copy_hdr(q, "X-CSRF-Token", r->csrf, sizeof r->csrf);
         copy_hdr(q, "Origin", r->origin, sizeof r->origin);
         copy_hdr(q, "Host", r->host, sizeof r->host);
@@ -2645,6 +2838,14 @@ static void on_request(http_conn *c, const struct http_request *q)
                                    "请求内容过大（一般 1 MiB；目录清单 4 MiB；扫描件 20 MiB）");
                 return;
         }
+        /* who may send a body is decided before a byte of it is held */
+        struct refusal f;
+        if (!path_suspicious(r->path) && gate(r, &f) < 0) {
+                free(r);
+                http_respond_error(c, f.status, f.code, f.en, f.zh);
+                return;
+        }
+        r->gated = true;
         http_conn_set_data(c, r);
 }
 
@@ -2664,13 +2865,17 @@ static void on_body(http_conn *c, const char *data, size_t len)
                 size_t nc = r->cap ? r->cap : 4096;
                 while (nc < r->len + len + 1)
                         nc *= 2;
-                char *nb = realloc(r->body, nc);
+                if (nc > r->max + 1)
+                        nc = r->max + 1;
+                /* all bodies held at once have a budget: past it, wait */
+                char *nb = r->st->buffered - r->cap + nc > BUFFERED_MAX ? NULL : realloc(r->body, nc);
                 if (!nb) {
                         http_conn_set_data(c, NULL);
                         req_free(r);
                         http_respond_error(c, 503, "busy", "out of memory", "内存不足");
                         return;
                 }
+                r->st->buffered += nc - r->cap;
                 r->body = nb;
                 r->cap = nc;
         }
@@ -2727,6 +2932,28 @@ static const char usage_serve[] =
         "  --sync-every S       seconds between syncs while the link works (default 300)\n"
         "  --max-conns N        connections at once (default 1200)\n"
         "  --head-timeout S     seconds a client has to send its request's headers (default 20)\n";
+
+/* What a killed daemon left in HOME/tmp: its children's inputs (an
+ * applicant's data among them) and catalogue uploads. */
+static void sweep_tmp(const char *home_dir)
+{
+        char dir[4096];
+        uv_fs_t req;
+        uv_dirent_t ent;
+
+        snprintf(dir, sizeof dir, "%s/tmp", home_dir);
+        if (uv_fs_scandir(NULL, &req, dir, 0, NULL) >= 0) {
+                while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+                        char p[4400];
+                        snprintf(p, sizeof p, "%s/%s", dir, ent.name);
+                        if (!strncmp(ent.name, "serve-", 6))
+                                unlink(p);
+                        else if (!strncmp(ent.name, "catalog-", 8))
+                                rm_tree(p);
+                }
+        }
+        uv_fs_req_cleanup(&req);
+}
 
 static bool loopback_listen(const char *listen)
 {
@@ -2839,6 +3066,10 @@ int cmd_serve(int argc, char **argv)
                 free(st);
                 return EXIT_REFUSED;
         }
+        /* the loop waits for station.db at most this long (a CLI's
+         * `operator passwd`); then the request gets an error */
+        sqlite3_busy_timeout(st->db, 2000);
+        sweep_tmp(st->home_dir);
         size_t exe_len = sizeof st->exe;
         if (uv_exepath(st->exe, &exe_len) < 0) {
                 cli_error("%s", cli_msg("cannot find this program's own path", "无法确定本程序的路径"));
@@ -2856,6 +3087,7 @@ int cmd_serve(int argc, char **argv)
         }
         st->loop = uv_default_loop();
         st->sync_every_s = (unsigned)sync_every;
+        st->loopback = loopback_listen(listen);
         {
                 /* a connection is a descriptor: allow what --max-conns says */
                 struct rlimit rl;
@@ -2958,6 +3190,7 @@ int serve_test_request(struct station *st, const char *method, const char *path,
         r->body[len] = '\0';
         r->len = len;
         r->cap = len + 1;
+        st->buffered += r->cap;
         st->test_status = 0;
         r->pending++;
         dispatch(r);

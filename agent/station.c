@@ -1,6 +1,7 @@
 /* HOME/station.db: passwords, sessions, drafts. See station.h. */
 #include "agent/station.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,8 +13,8 @@ static const char schema[] =
         "PRAGMA synchronous=FULL;"
         "CREATE TABLE IF NOT EXISTS passwords(operator TEXT PRIMARY KEY, hash TEXT NOT NULL,"
         " set_at INTEGER NOT NULL) WITHOUT ROWID;"
-        /* token and csrf are stored as SHA-256 hex: a copy of the file
-         * does not hand out sessions */
+        /* the token is stored as its SHA-256 hex: a copy of the file
+         * does not hand out sessions (the CSRF token alone is no use) */
         "CREATE TABLE IF NOT EXISTS sessions(token TEXT PRIMARY KEY, operator TEXT NOT NULL, csrf TEXT NOT NULL,"
         " created INTEGER NOT NULL, used INTEGER NOT NULL) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS drafts(operator TEXT NOT NULL, id TEXT NOT NULL, matter TEXT NOT NULL,"
@@ -64,6 +65,14 @@ int station_set_password(sqlite3 *db, const char *op, const char *password)
         sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return -1;
+        /* a new password ends the operator's sessions (a stolen one too) */
+        if (sqlite3_prepare_v2(db, "DELETE FROM sessions WHERE operator = ?", -1, &st, NULL) != SQLITE_OK)
+                return -1;
+        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -90,20 +99,29 @@ bool station_has_password(sqlite3 *db, const char *op)
         return lookup(db, op, hash, sizeof hash) == 1;
 }
 
+/* An operator without a password still costs one hash, so the time of
+ * an answer does not tell who exists. Made once, whichever thread of
+ * the pool asks first. */
+static char dummy[crypto_pwhash_STRBYTES];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void make_dummy(void)
+{
+        if (crypto_pwhash_str_alg(dummy, "-", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                                  crypto_pwhash_ALG_ARGON2ID13) != 0)
+                dummy[0] = '\0';
+}
+
 int station_check_password(sqlite3 *db, const char *op, const char *password)
 {
-        /* an operator without a password still costs one hash, so the
-         * time of an answer does not tell who exists */
-        static char dummy[crypto_pwhash_STRBYTES];
         char hash[crypto_pwhash_STRBYTES];
         int found = lookup(db, op, hash, sizeof hash);
 
         if (found < 0)
                 return -1;
         if (!found) {
-                if (!dummy[0] && crypto_pwhash_str_alg(dummy, "-", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                                       crypto_pwhash_MEMLIMIT_INTERACTIVE,
-                                                       crypto_pwhash_ALG_ARGON2ID13) != 0)
+                pthread_once(&dummy_once, make_dummy);
+                if (!dummy[0])
                         return -1;
                 if (crypto_pwhash_str_verify(dummy, password, strlen(password)) == 0)
                         return 0;       /* "-" is no password anyone can set */

@@ -27,6 +27,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -522,7 +523,7 @@ class Security(ServeCase):
         before = app_ids(self.v)
         for path, body in (("/api/validate/MZ-DB-001", b"{\"data\": {"), ("/api/apps", b"{matter: MZ-DB-001}"),
                            ("/api/apps", b"[1,2"), ("/api/session", b"{\"operator\":")):
-            r = self.d.request("POST", path, body, headers=self.s.headers({"Content-Type": "application/json"}))
+            r = self.d.request("POST", path, body, headers=self.s.headers(extra={"Content-Type": "application/json"}))
             with self.subTest(path=path, body=body):
                 self.assertError(r, 400, "bad_request")
         r = self.s.put("/api/drafts/d1", b"\xff\xfe not json")
@@ -556,6 +557,111 @@ class Security(ServeCase):
 
 
 # ---- sign-in --------------------------------------------------------------------------
+
+
+class Hardening(ServeCase):
+    """What a stranger's review found: refusals before a body is read,
+    parallel guesses, sign-in from other sites, options smuggled into the
+    CLI children, files left behind, sessions after a new password, a
+    crowded Cookie header, other host names."""
+
+    def setUp(self):
+        super().setUp()
+        self.v = self.home()
+        self.d = self.daemon(self.v)
+        self.s = self.d.signin()
+
+    def test_no_body_is_read_before_the_session_is_checked(self):
+        # headers announcing 10 MiB, no session: the answer comes at once,
+        # without a byte of the body sent
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as c:
+            c.sendall(b"PUT /api/apps/x/materials/SFZ/scan HTTP/1.1\r\nHost: " + self.d.host.encode() +
+                      b"\r\nContent-Length: 10485760\r\n\r\n")
+            got = c.recv(65536)
+        self.assertEqual(raw_status(got), 401, got[:200])
+        # and with a session but no CSRF token: 403 before the body
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as c:
+            c.sendall(b"POST /api/apps HTTP/1.1\r\nHost: " + self.d.host.encode() + b"\r\nCookie: " +
+                      self.s.cookie.encode() + b"\r\nContent-Length: 900000\r\n\r\n")
+            got = c.recv(65536)
+        self.assertEqual(raw_status(got), 403, got[:200])
+
+    def test_parallel_guesses_are_one_at_a_time(self):
+        results = []
+
+        def guess(i):
+            results.append(self.d.request("POST", "/api/session", {"operator": OP, "password": f"wrong-{i}"}).status)
+
+        ts = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        # one guess is hashed at a time: the others wait (429) instead
+        self.assertLessEqual(results.count(401), 3, results)
+        self.assertEqual(results.count(401) + results.count(429), 20, results)
+
+    def test_sign_in_from_another_site_is_refused_and_not_counted(self):
+        for headers in ({"Origin": "http://evil.example", "Content-Type": "application/json"},
+                        {"Content-Type": "text/plain"}):
+            for _ in range(4):
+                r = self.d.request("POST", "/api/session",
+                                   json.dumps({"operator": OP, "password": "x"}).encode(), headers=headers)
+                self.assertError(r, 403, "csrf")
+        # nothing was counted against the operator: the right password works now
+        r = self.d.request("POST", "/api/session", {"operator": OP, "password": PASSWORD})
+        self.assertEqual(r.status, 200, r)
+
+    def test_values_never_become_options_of_the_cli(self):
+        a = self.s.accept_dibao()
+        before = self.s.app(a)
+        # an id that looks like an option
+        r = self.s.post("/api/apps/--reason/withdraw", {"reason": a})
+        self.assertIn(r.status, (400, 404), r)
+        self.assertEqual(self.s.app(a)["status"], before["status"])
+        # a matter that looks like an option
+        r = self.s.post("/api/apps", {"matter": "--help", "data": {}, "materials": []})
+        self.assertError(r, 404, "not_found")
+        # a reason that looks like an option is kept as text
+        r = self.s.post(f"/api/apps/{a}/withdraw", {"reason": "--help"})
+        self.assertEqual(r.status, 200, r)
+        shown = self.s.app(a)
+        self.assertEqual(shown["status"], "withdrawn", shown)
+        self.assertEqual(shown["reason"], "--help", shown)
+
+    def test_no_temporary_file_outlives_its_request(self):
+        self.s.accept_dibao()
+        r = self.s.post("/api/apps", {"matter": "MZ-DB-001", "data": dibao_data(), "materials": []})
+        self.assertError(r, 422, "invalid")
+        tmp = os.path.join(self.v.home, "tmp")
+        left = os.listdir(tmp) if os.path.isdir(tmp) else []
+        self.assertEqual(left, [], "an applicant's data was left on disk")
+        # and what a killed daemon left is swept at start
+        os.makedirs(tmp, exist_ok=True)
+        with open(os.path.join(tmp, "serve-left"), "w") as f:
+            f.write("{}")
+        self.d.stop(signal.SIGTERM)
+        self.d.start()
+        self.assertEqual(os.listdir(tmp), [])
+
+    def test_a_new_password_ends_the_sessions(self):
+        self.assertEqual(self.s.get("/api/status").status, 200)
+        r = subprocess.run([DAIBAN, "operator", "passwd", OP], input="another-pass\n", capture_output=True, text=True,
+                           env=self.v.env(operator=None))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertError(self.s.get("/api/status"), 401, "unauthorized")
+
+    def test_a_crowded_cookie_header(self):
+        other = "; ".join(f"site{i}=" + "v" * 40 for i in range(40))
+        r = self.d.request("GET", "/api/status", headers={"Cookie": other + "; " + self.s.cookie + "; last=1"})
+        self.assertEqual(r.status, 200, r)
+
+    def test_other_host_names_are_not_served(self):
+        got = self.d.raw(b"GET /api/operators HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+        self.assertEqual(raw_status(got), 400, got[:200])
+        got = self.d.raw(b"GET /api/operators HTTP/1.1\r\nHost: localhost:" + str(self.d.port).encode() +
+                         b"\r\n\r\n")
+        self.assertEqual(raw_status(got), 200, got[:200])
 
 
 class SignIn(ServeCase):
