@@ -2593,6 +2593,48 @@ static bool path_suspicious(const char *p)
                strstr(p, "%00") || strchr(p, '\\') || strstr(p, "//");
 }
 
+static void route_status(struct req *r)
+{
+        reply_json(r, 200, status_json(r->st));
+}
+
+static void route_overdue(struct req *r)
+{
+        /* the overdue list is the list route's filter */
+        snprintf(r->query, sizeof r->query, "overdue=1&limit=200");
+        apps_list(r);
+}
+
+static void route_check(struct req *r)
+{
+        catalog_route(r, false);
+}
+
+static void route_publish(struct req *r)
+{
+        catalog_route(r, true);
+}
+
+/* The routes whose path is fixed: one method each, and a role when
+ * only one may use them. */
+static const struct fixed_route {
+        const char *path, *method, *role;
+        void (*fn)(struct req *r);
+} fixed_routes[] = {
+        { "/api/session", "DELETE", NULL, signout },
+        { "/api/status", "GET", NULL, route_status },
+        { "/api/sync", "POST", NULL, sync_now },
+        { "/api/matters", "GET", NULL, matters },
+        { "/api/reasons", "GET", NULL, reasons },
+        { "/api/drafts", "GET", NULL, drafts_list },
+        { "/api/conflicts", "GET", NULL, conflicts },
+        { "/api/stats", "GET", "county", stats },
+        { "/api/stations", "GET", "county", stations },
+        { "/api/overdue", "GET", "county", route_overdue },
+        { "/api/catalog/check", "POST", "county", route_check },
+        { "/api/catalog/publish", "POST", "county", route_publish },
+};
+
 static void dispatch(struct req *r)
 {
         const char *p = r->path, *rest;
@@ -2633,29 +2675,12 @@ static void dispatch(struct req *r)
                 return;
         }
         /* from here on the gate saw a session (and a write's CSRF token) */
-        if (!strcmp(p, "/api/session")) {
-                if (method_is(r, "DELETE"))
-                        signout(r);
-                return;
-        }
-        if (!strcmp(p, "/api/status")) {
-                if (method_is(r, "GET"))
-                        reply_json(r, 200, status_json(r->st));
-                return;
-        }
-        if (!strcmp(p, "/api/sync")) {
-                if (method_is(r, "POST"))
-                        sync_now(r);
-                return;
-        }
-        if (!strcmp(p, "/api/matters")) {
-                if (method_is(r, "GET"))
-                        matters(r);
-                return;
-        }
-        if (!strcmp(p, "/api/reasons")) {
-                if (method_is(r, "GET"))
-                        reasons(r);
+        for (size_t i = 0; i < sizeof fixed_routes / sizeof fixed_routes[0]; i++) {
+                const struct fixed_route *fr = &fixed_routes[i];
+                if (strcmp(p, fr->path))
+                        continue;
+                if (method_is(r, fr->method) && (!fr->role || role_is(r, fr->role, NULL)))
+                        fr->fn(r);
                 return;
         }
         if ((rest = segment(p, "/api/forms/", id, sizeof id)) && !*rest) {
@@ -2666,11 +2691,6 @@ static void dispatch(struct req *r)
         if ((rest = segment(p, "/api/validate/", id, sizeof id)) && !*rest) {
                 if (method_is(r, "POST"))
                         validate(r, id);
-                return;
-        }
-        if (!strcmp(p, "/api/drafts")) {
-                if (method_is(r, "GET"))
-                        drafts_list(r);
                 return;
         }
         if ((rest = segment(p, "/api/drafts/", id, sizeof id)) && !*rest) {
@@ -2732,34 +2752,9 @@ static void dispatch(struct req *r)
                         scan_get(r, hex);
                 return;
         }
-        if (!strcmp(p, "/api/conflicts")) {
-                if (method_is(r, "GET"))
-                        conflicts(r);
+        /* another role learns no more than that the route is not its */
+        if (!strncmp(p, "/api/catalog/", 13) && !role_is(r, "county", NULL))
                 return;
-        }
-        if (!strcmp(p, "/api/stats") || !strcmp(p, "/api/overdue") || !strcmp(p, "/api/stations") ||
-            !strncmp(p, "/api/catalog/", 13)) {
-                if (!role_is(r, "county", NULL))
-                        return;
-                if (!strcmp(p, "/api/stats")) {
-                        if (method_is(r, "GET"))
-                                stats(r);
-                } else if (!strcmp(p, "/api/stations")) {
-                        if (method_is(r, "GET"))
-                                stations(r);
-                } else if (!strcmp(p, "/api/overdue")) {
-                        if (method_is(r, "GET")) {
-                                /* the overdue list is the list route's filter */
-                                snprintf(r->query, sizeof r->query, "overdue=1&limit=200");
-                                apps_list(r);
-                        }
-                } else if (!strcmp(p, "/api/catalog/check") || !strcmp(p, "/api/catalog/publish")) {
-                        if (method_is(r, "POST"))
-                                catalog_route(r, !strcmp(p, "/api/catalog/publish"));
-                } else
-                        not_found(r);
-                return;
-        }
         not_found(r);
 }
 

@@ -32,6 +32,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hall import Hall  # noqa: E402  (the county hall as hall.py runs it)
 from station import COUNTY, DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
 
 OTHER_VILLAGE = "330225101202"
@@ -820,27 +821,6 @@ class Restart(ServeCase):
 
 
 # ---- the flow across nodes ---------------------------------------------------------------------
-
-
-class Hall:
-    def __init__(self, county):
-        self.log = open(os.path.join(county.root, "hall.log"), "w")
-        self.proc = subprocess.Popen([DAIBAN, "hall", "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, env=county.env(operator=None))
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line)
-        assert m, "the hall did not start: " + line
-        self.url = m.group(0)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
 
 
 class Flow(ServeCase):
