@@ -11,6 +11,20 @@
  *       Append NAPPS applications of 5 events each (created, 2 materials,
  *       submitted, and a review or a decision) to an existing store, in
  *       transactions of 10,000 events, then rebuild the derived tables.
+ *   bench-store fill STORE NAPPS TODAY VILLAGE...
+ *       A station's history for the daemon's benchmark (bench/serve-bench.py):
+ *       NAPPS MZ-DB-001 applications of the given villages (round robin),
+ *       accepted over the year up to TODAY (YYYY-MM-DD), with varied
+ *       applicants, households and 容缺 promises, and a status mix by age
+ *       (recent ones mostly open, older ones mostly delivered; a few old
+ *       ones still open, so overdue). Each application is written as the
+ *       real commands write it: created, 5 materials, submitted, then
+ *       reviews (the village's township), decisions (its county),
+ *       delivery, rating or withdrawal, each event by its node, stored as
+ *       the ingest stores events (store_insert_remote: each node's next
+ *       seq, a clock stamp at the event's day, so the events are dated as
+ *       they would have been, which store_append cannot do in the past);
+ *       then the derived tables are folded. Transactions of 10,000 events.
  *   bench-store rebuild STORE [RUNS]
  *       Time `rebuild` (fold every event again) RUNS times; events/s.
  *   bench-store ingest DIR NPART NEVENTS
@@ -33,8 +47,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "sync/feed.h"
 #include "sync/fold.h"
+#include "sync/hlc.h"
 #include <git2.h>
 #include <zlib.h>
 #include <sys/stat.h>
@@ -204,6 +221,243 @@ static int populate(int argc, char **argv)
                 return 1;
         store_close(s);
         return 0;
+}
+
+/* ---- fill: a station's year for the daemon's benchmark -------------------- */
+
+static uint64_t rng_next(uint64_t *x)
+{
+        uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        return z ^ (z >> 31);
+}
+
+static int rnd(uint64_t *x, int lo, int hi)
+{
+        return lo + (int)(rng_next(x) % (uint64_t)(hi - lo + 1));
+}
+
+/* A valid 18-character ID number (GB 11643 check character). */
+static void id_number(uint64_t *x, int y0, int y1, char out[19])
+{
+        static const int w[17] = { 7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2 };
+        int s = 0;
+        snprintf(out, 19, "330225%04d%02d%02d%03d", rnd(x, y0, y1), rnd(x, 1, 12), rnd(x, 1, 28), rnd(x, 100, 999));
+        for (int i = 0; i < 17; i++)
+                s += (out[i] - '0') * w[i];
+        out[17] = "10X98765432"[s % 11];
+        out[18] = 0;
+}
+
+static int32_t day_of(const char *ymd)
+{
+        struct tm tm = { 0 };
+        if (sscanf(ymd, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+                return -1;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        return (int32_t)(timegm(&tm) / 86400);
+}
+
+static char *dumps(json_t *j)
+{
+        char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        return t;
+}
+
+static int fill(int argc, char **argv)
+{
+        static const char *const sur[] = { "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马",
+                                           "朱", "胡", "郭", "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐" };
+        static const char *const given[] = { "秀英", "建国", "桂芳", "伟", "芳", "娜", "敏", "静", "丽", "强", "磊",
+                                             "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀兰", "霞",
+                                             "平", "刚", "桂英", "志强", "海燕", "国华", "春梅", "德明" };
+        static const char *const reasons[] = { "家庭主要劳动力患病，收入不足以维持基本生活",
+                                               "本人年老体弱，无固定收入来源，生活困难",
+                                               "因意外事故致残，丧失劳动能力，家庭生活困难",
+                                               "配偶长期患病需要照料，家庭收入低于当地低保标准",
+                                               "子女在读，家庭仅靠务农收入，人均收入低于低保标准",
+                                               "房屋受台风损毁，家庭积蓄用尽，生活难以为继" };
+        static const char *const rels[] = { "spouse", "child", "parent", "child" };
+        static const char *const mats[] = { "SFZ", "HKB", "SRZM", "HDSQ", "YHK" };
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+        if (argc < 6)
+                return 2;
+        store *s = open_store(argv[2], false);
+        long napps = atol(argv[3]);
+        int32_t today = day_of(argv[4]);
+        int nv = argc - 5;
+        char **villages = argv + 5, *catv = NULL;
+        long inbatch = 0, counts[9] = { 0 }, perday[64];
+        int32_t lastday = -1;
+        uint64_t hlc = 0;
+        int64_t dayidx = 0, spacing = 36000000 / (napps / 365 + 1);
+        if (spacing > 60000)
+                spacing = 60000;
+        static const char *const stname[9] = { "accepted", "passed", "returned", "approved", "rejected",
+                                               "delivered", "rated", "withdrawn", "overdue" };
+        uint64_t x = 20261124;
+        double t0 = now_s();
+
+        if (today < 0 || napps < 1 || nv > 64)
+                return 2;
+        store_meta_get(s, "catalog.current", &catv);
+        if (store_begin(s) < 0)
+                return 1;
+        for (long a = 0; a < napps; a++) {
+                const char *v = villages[a % nv];
+                char town[16], county[16], id[64], receipt[64], idn[19], name[32];
+                snprintf(town, sizeof town, "%.9s", v);
+                snprintf(county, sizeof county, "%.6s", v);
+                int32_t acc = today - 364 + (int32_t)(a * 365 / napps), due = acc + 42, age = today - acc;
+                if (acc != lastday) {
+                        memset(perday, 0, sizeof perday);
+                        lastday = acc;
+                        dayidx = 0;
+                } else {
+                        dayidx++;
+                }
+                int r = rnd(&x, 0, 999), st;
+                /* 0 accepted 1 passed 2 returned 3 approved 4 rejected 5 delivered 6 rated 7 withdrawn */
+                if (age <= 60)
+                        st = r < 350 ? 0 : r < 600 ? 1 : r < 700 ? 2 : r < 850 ? 3 : r < 970 ? 5 : 7;
+                else
+                        st = r < 40 ? 0 : r < 65 ? 1 : r < 80 ? 2 : r < 110 ? 3 : r < 140 ? 4 : r < 160 ? 7
+                           : r < 820 ? 5 : 6;
+                counts[st]++;
+                bool deficient = rnd(&x, 0, 9) == 0;
+                if (st <= 2 && (due < today || (deficient && acc + 30 < today)))
+                        counts[8]++;
+
+                /* the form's data, as a station captures it */
+                int hh = rnd(&x, 1, 4);
+                snprintf(name, sizeof name, "%s%s", sur[rnd(&x, 0, N(sur) - 1)], given[rnd(&x, 0, N(given) - 1)]);
+                id_number(&x, 1940, 1985, idn);
+                json_t *members = json_array();
+                for (int m = 0; m < hh; m++) {
+                        char mid[19], mname[32], inc[32];
+                        if (m == 0)
+                                memcpy(mid, idn, sizeof mid);
+                        else
+                                id_number(&x, 1940, 2020, mid);
+                        snprintf(mname, sizeof mname, "%s%s", m ? sur[rnd(&x, 0, N(sur) - 1)] : "",
+                                 m ? given[rnd(&x, 0, N(given) - 1)] : name);
+                        snprintf(inc, sizeof inc, "%d.%02d", rnd(&x, 0, 1500), rnd(&x, 0, 99));
+                        json_array_append_new(members, json_pack("{s:s,s:s,s:s,s:s}", "member_name", mname, "member_id",
+                                                                 mid, "relation", m ? rels[m - 1] : "self",
+                                                                 "monthly_income", inc));
+                }
+                char phone[16], bank[24], addr[128];
+                snprintf(phone, sizeof phone, "1%d%09d", (int[]){ 3, 5, 8 }[rnd(&x, 0, 2)], rnd(&x, 0, 999999999));
+                snprintf(bank, sizeof bank, "621700%013lld", (long long)(rng_next(&x) % 10000000000000ull));
+                snprintf(addr, sizeof addr, "象山县%s村%d号", v + 9, rnd(&x, 1, 300));
+                char *data = dumps(json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:s,s:s}", "applicant_name", name, "id_number",
+                                             idn, "phone", phone, "address", addr, "household_size", hh, "members",
+                                             members, "reason", reasons[rnd(&x, 0, N(reasons) - 1)], "bank_account",
+                                             bank));
+
+                struct event ev = { .operator = "op01", .part = v };
+                /* the day's applications from 08:00, 10 hours of working day shared among them */
+                int64_t wall = (int64_t)acc * 86400000 + 8 * 3600000 + dayidx * spacing;
+                int rc = 0;
+#define EMIT(NODE, TYPE, BODY)                                                                  \
+        do {                                                                                    \
+                char *b_ = (BODY);                                                              \
+                ev.node = (NODE);                                                               \
+                ev.type = (TYPE);                                                               \
+                ev.body = b_;                                                                   \
+                ev.wall_ms = (wall += 1000);                                                    \
+                ev.seq = store_next_seq(s, ev.node);                                            \
+                ev.hlc = hlc_make((uint64_t)ev.wall_ms, 0) > hlc ? hlc_make((uint64_t)ev.wall_ms, 0) \
+                                                                  : hlc + 1;                    \
+                hlc = ev.hlc;                                                                   \
+                rc = b_ ? store_insert_remote(s, &ev, true) : -1;                               \
+                free(b_);                                                                       \
+                if (rc < 0) {                                                                   \
+                        fprintf(stderr, "append failed: %s\n", store_errmsg(s));              \
+                        return 1;                                                               \
+                }                                                                               \
+                if (++inbatch == 10000) {                                                       \
+                        if (store_commit(s) < 0 || store_begin(s) < 0)                          \
+                                return 1;                                                       \
+                        inbatch = 0;                                                            \
+                }                                                                               \
+        } while (0)
+                snprintf(id, sizeof id, "%s-%" PRId64, v, store_next_seq(s, v));
+                ev.app = id;
+                json_t *cb = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "matter", "MZ-DB-001", "matter_name",
+                                       "最低生活保障申请", "origin", v, "data", data, "reviewer", town, "decider",
+                                       county, "applicant", name, "applicant_id", idn, "time_limit", 30);
+                if (catv)
+                        json_object_set_new(cb, "catalog", json_string(catv));
+                free(data);
+                EMIT(v, "app.created", dumps(cb));
+                for (size_t m = 0; m < N(mats); m++) {
+                        bool def = deficient && !strcmp(mats[m], "SRZM");
+                        EMIT(v, "app.material",
+                             dumps(def ? json_pack("{s:s,s:i,s:s}", "material", mats[m], "promise", acc + 30, "state",
+                                                   "deficient")
+                                       : json_pack("{s:s,s:s}", "material", mats[m], "state", "provided")));
+                }
+                int y, mo, d;
+                {
+                        time_t tt = (time_t)acc * 86400;
+                        struct tm tm;
+                        gmtime_r(&tt, &tm);
+                        y = tm.tm_year + 1900, mo = tm.tm_mon + 1, d = tm.tm_mday;
+                }
+
+                /* the receipt number the station gives: its digits, the day, its count that day */
+                snprintf(receipt, sizeof receipt, "%s-%02d%02d%02d-%03ld", v + 6, y % 100, mo, d, ++perday[a % nv]);
+                json_t *defs = json_array();
+                if (deficient)
+                        json_array_append_new(defs, json_pack("{s:s,s:i}", "material", "SRZM", "promise", acc + 30));
+                EMIT(v, "app.submitted", dumps(json_pack("{s:i,s:o,s:i,s:s}", "accepted_on", acc, "deficiencies", defs,
+                                                         "due", due, "receipt", receipt)));
+                if (st == 7) {
+                        EMIT(v, "app.withdrawn", dumps(json_pack("{s:s}", "reason", "申请人撤回申请")));
+                } else if (st == 2) {
+                        EMIT(town, "app.reviewed", dumps(json_pack("{s:s,s:s}", "reason", "收入证明需村委会盖章",
+                                                                   "result", "return")));
+                } else if (st != 0) {
+                        EMIT(town, "app.reviewed", dumps(json_pack("{s:s}", "result", "pass")));
+                        if (st >= 3) {
+                                int32_t dd = acc + rnd(&x, 5, 40);
+                                if (dd > today)
+                                        dd = today;
+                                if (st == 4)
+                                        EMIT(county, "app.decided",
+                                             dumps(json_pack("{s:i,s:s,s:s}", "decided_on", dd, "reason",
+                                                             "家庭人均收入高于当地低保标准", "result", "reject")));
+                                else
+                                        EMIT(county, "app.decided",
+                                             dumps(json_pack("{s:i,s:s}", "decided_on", dd, "result", "approve")));
+                        }
+                        if (st >= 5)
+                                EMIT(v, "app.delivered", dumps(json_object()));
+                        if (st == 6)
+                                EMIT(v, "app.rated", dumps(json_pack("{s:i}", "level", rnd(&x, 3, 5))));
+                }
+#undef EMIT
+        }
+        if (store_commit(s) < 0)
+                return 1;
+        fprintf(stderr, "appended %" PRId64 " events in %.1f s; folding...\n", store_nevents(s), now_s() - t0);
+        t0 = now_s();
+        if (store_begin(s) < 0 || fold_rebuild(s, NULL, NULL) < 0 || store_commit(s) < 0) {
+                fprintf(stderr, "rebuild failed: %s\n", store_errmsg(s));
+                return 1;
+        }
+        fprintf(stderr, "folded in %.1f s\n", now_s() - t0);
+        printf("filled: %ld applications:", napps);
+        for (int i = 0; i < 9; i++)
+                printf(" %s %ld%s", stname[i], counts[i], i < 8 ? "," : "\n");
+        free(catv);
+        store_close(s);
+        return 0;
+#undef N
 }
 
 static int rebuild(int argc, char **argv)
@@ -435,6 +689,8 @@ int main(int argc, char **argv)
                 return capture(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "populate") == 0)
                 return populate(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "fill") == 0)
+                return fill(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "rebuild") == 0)
                 return rebuild(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
@@ -443,7 +699,8 @@ int main(int argc, char **argv)
                 return backlog(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "feeds") == 0)
                 return feeds(argc, argv);
-        fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | rebuild STORE [RUNS] |"
+        fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | fill STORE NAPPS TODAY VILLAGE... |"
+                        " rebuild STORE [RUNS] |"
                         " ingest DIR NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
         return 2;
 }

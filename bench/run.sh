@@ -6,6 +6,11 @@
 #                        backlog over loopback and a shaped link, PouchDB
 #                        side by side, the hall's layout at 400 villages,
 #                        the hall's ingest); needs root for the shaped link
+#   bench/run.sh serve   only the station daemon (bench/serve-bench.py: wrk
+#                        on the list and validation routes over 200,000
+#                        applications, its memory, the UI's size and cold
+#                        start at 64 kbit/s); its home is kept in
+#                        build-bench/serve-bench/ between runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
@@ -24,28 +29,26 @@ sync_bench() {
   rm -rf "$work"
 }
 
-if [ "${1:-}" = sync ]; then
+serve_bench() {
+  bench/install-bench-deps.sh
+  echo "## the station daemon (daiban serve): figures in build-bench/serve-bench/results.json"
+  python3 bench/serve-bench.py --daiban build-bench/agent/daiban --bench-store build-bench/bench/bench-store \
+    --cache build-bench/serve-bench --json build-bench/serve-bench/results.json
+}
+
+case "${1:-}" in
+sync | serve)
   echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  sync_bench
+  "$1"_bench
   exit 0
-fi
+  ;;
+esac
 
 sample=tests/data/catalog-sample
 big=build-bench/catalog-x100
 rm -rf "$big"
 python3 bench/gen-catalog.py "$sample" "$big" 100
-python3 - "$big/app-bench20.json" <<'PY'
-import json, sys
-sys.path.insert(0, "tests/integration")
-import ids
-app = {"applicant_name": "王秀英", "id_number": ids.id_number("19700315", seq="124"), "phone": "13857412345",
-       "hukou_type": "agri", "address": "象山县西周镇下沈村12号", "tier": "500", "household_size": "3",
-       "income": "1200.50", "area_sqm": "96.5", "meeting_date": "2026-10-20", "bank_account": "6217001234567890123",
-       "uscc": ids.uscc(), "category": "dibao", "proof_note": "低保证明在册", "changes": "name scope",
-       "new_name": "下沈村小卖部", "floors": "2", "spouse_id": ids.id_number("19720101", seq="142"),
-       "reason": "家中房屋年久失修，需翻建以保障居住安全", "contact": "13900001111"}
-json.dump(app, open(sys.argv[1], "w"), ensure_ascii=False)
-PY
+python3 bench/app-bench20.py "$big/app-bench20.json"
 
 echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "## catalogue: sample (x1)"
@@ -75,3 +78,4 @@ echo "## sync: hall ingest of 500 partitions x 2,000 events in-process (target: 
 build-bench/bench/bench-store ingest "$tmp/sync" 500 2000
 rm -rf "$tmp/sync"
 sync_bench
+serve_bench
