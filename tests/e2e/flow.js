@@ -26,10 +26,12 @@
 //  5. screenshots of every screen at 1366x768 (E2E_ARTIFACTS), and no
 //     horizontal scrollbar at 1024x768 on the village home and the form.
 //
-// The sample catalogue has no bundle with a repeat: the repeat, the ID
-// check digit, the 容缺 and the township review are proved on 最低生活保障
-// (MZ-DB-001, the one form with a repeat and a deficiency allowed), the
-// bundle's single form and its receipt on 身后事 (YJS-SHS-001).
+// The sample catalogue has no bundle with a repeat, so the homes get the
+// sample plus one bundle row, 低保与医保一件事 (MZ-DB-001 + YB-CB-001; the
+// catalogue checks clean): step 2c fills that bundle, repeat rows and
+// the check-digit error at the field included, and accepts it with one
+// 容缺 on one receipt. The township review is proved on 最低生活保障
+// (MZ-DB-001, steps 1-2), the bundle of three on 身后事 (YJS-SHS-001).
 // docs/screenshots/ holds copies of a few of the screenshots (made by hand
 // from a run; the test does not write into the source tree).
 //
@@ -287,8 +289,14 @@ async function main() {
   const homes = { county: path.join(TMP, 'county'), town: path.join(TMP, 'town'), v1: path.join(TMP, 'v1'), v2: path.join(TMP, 'v2') };
   const nodes = { county: [COUNTY, 'county'], town: [TOWNSHIP, 'township'], v1: [VILLAGE, 'village'], v2: [VILLAGE2, 'village'] };
   const names = { county: '赵县审', town: '李镇审', v1: '王小红', v2: '陈村代' };
+  // the sample, plus a bundle with a repeat (see the top of this file)
+  const TESTCAT = path.join(TMP, 'catalog');
+  fs.mkdirSync(TESTCAT);
+  for (const f of fs.readdirSync(CATALOG)) fs.copyFileSync(path.join(CATALOG, f), path.join(TESTCAT, f));
+  fs.appendFileSync(path.join(TESTCAT, 'bundles.csv'),
+    'YJS-DBYB-T01,低保与医保一件事,Minimum allowance with medical insurance,MZ-DB-001;YB-CB-001\n');
   for (const k of Object.keys(homes)) {
-    cli(homes[k], ['init', '--node', nodes[k][0], '--role', nodes[k][1], '--catalog', CATALOG]);
+    cli(homes[k], ['init', '--node', nodes[k][0], '--role', nodes[k][1], '--catalog', TESTCAT]);
     cli(homes[k], ['operator', 'add', 'wxh', '--name', names[k]]);
     cli(homes[k], ['operator', 'passwd', 'wxh'], PASSWORD + '\n');
   }
@@ -442,6 +450,48 @@ async function main() {
     const bundleIds = appList(homes.v1).filter(x => x.id !== A.id).map(x => x.id);
     eq(bundleIds.length, 3, 'applications of the bundle in the store');
 
+    step('2c. A bundle with a repeat (低保与医保一件事) found by "dbyyb": the check digit at the field in a row, one 容缺, one receipt');
+    const dbyb = await findMatter(vp, 'dbyyb', 'YJS-DBYB-T01');
+    await dbyb.click();
+    await vp.locator('#app-form[data-matter="YJS-DBYB-T01"]').waitFor();
+    const c = { name: '周大海', id: idNumber('33022519580303121') }, cs = idNumber('33022519600909122');
+    const cWrong = cs.slice(0, 17) + (cs[17] === '5' ? '6' : '5');
+    await fillForm(vp, {
+      applicant_name: c.name, id_number: c.id, phone: '13805740000', address: '象山县西周镇下沈村9号', household_size: '2',
+      'members[0].member_name': c.name, 'members[0].member_id': c.id, 'members[0].relation': 'self',
+      'members[0].monthly_income': '600',
+    });
+    await tid(vp, 'add-row-members').click();
+    await field(vp, 'members[1].member_name').waitFor();
+    await fillForm(vp, {
+      'members[1].member_name': '林秀英', 'members[1].member_id': cWrong, 'members[1].relation': 'spouse',
+      'members[1].monthly_income': '0', reason: '夫妻年老多病，无固定收入来源', bank_account: '6217001234567890999',
+      hukou_type: 'agri', category: 'general',
+    });
+    const cErr = vp.locator('#app-form .field[data-path="members[1].member_id"] .err');
+    await cErr.waitFor({ state: 'visible', timeout: 5000 }).catch(() => { throw new Failure('the bundle: no error next to the wrong ID number'); });
+    check(/校验位/.test(await text(cErr)), `the bundle: the error next to the ID names the check digit: "${await text(cErr)}"`);
+    await fillForm(vp, { 'members[1].member_id': cs });
+    await cErr.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => { throw new Failure('the bundle: the error stayed after the fix'); });
+    await materials(vp, { SFZ: 'provided', HKB: 'provided', SRZM: ['deficient', promise], HDSQ: 'provided', YHK: 'provided' });
+    await shot(vp, '08b-bundle-with-repeat');
+    const D = await accept(vp);
+    say(`   accepted bundle ${D.id}, receipt ${D.receipt}`);
+    const dApps = appShow(homes.v1, D.id).applications;
+    eq(dApps.length, 2, 'applications of 低保与医保一件事');
+    eq(dApps.map(x => x.matter).sort().join(' '), 'MZ-DB-001 YB-CB-001', 'its matters');
+    check(dApps.every(x => x.bundle_receipt === D.receipt), `one receipt for the bundle: ${dApps.map(x => x.bundle_receipt)}`);
+    const dDibao = dApps.find(x => x.matter === 'MZ-DB-001');
+    eq((dDibao.data.members || []).length, 2, 'the bundle\'s household rows stored');
+    eq(dDibao.data.members[1].member_id, cs, 'the corrected ID stored in the bundle');
+    const dDef = (dDibao.materials || []).filter(m => m.state === 'deficient');
+    eq(dDef.map(m => m.material).join(), 'SRZM', 'the bundle\'s one deficiency');
+    const pdf3 = await receiptPdf(vctx, sv.v1.url, D.id, '08c-receipt-bundle-repeat');
+    for (const want of [D.receipt, c.name, '最低生活保障申请', '城乡居民基本医疗保险参保登记', `请于${dateCn(promise)}前补交`]) {
+      check(pdf3.includes(squash(want)), `the bundle-with-repeat receipt lacks "${want}"`);
+    }
+    say('   one receipt names both matters, the applicant and the promise');
+
     // ---- 3 ------------------------------------------------------------------
     step('3. The link is cut (hall stopped): a draft and an accepted application, saved locally');
     // everything so far has reached the hall first
@@ -532,8 +582,12 @@ async function main() {
     step('4. Township returns it, the village corrects and resubmits, the township passes');
     await tid(tp, 'f-todo').check();
     const aRow = await listUntil(tp, A.id, async r => (await text(r.locator('[data-test="status"]'))) === '已受理', 'the application in the township\'s queue');
-    const firstId = await tp.locator('[data-test="app-row"]').first().getAttribute('data-id');
-    eq(firstId, A.id, 'the first application in the township\'s to-do queue');
+    // the to-do queue is exactly what the township holds: A and the
+    // 最低生活保障 of 2c's bundle, newest first
+    const queued = await tp.locator('[data-test="app-row"]').evaluateAll(rs => rs.map(r => r.dataset.id));
+    const held = appList(homes.town).filter(x => x.holder === TOWNSHIP && ['accepted', 'passed'].includes(x.status)).map(x => x.id);
+    eq([...queued].sort().join(' '), [...held].sort().join(' '), 'the township\'s to-do queue against its store');
+    check(queued.includes(A.id) && queued.includes(dDibao.id), `the queue holds ${A.id} and ${dDibao.id}: ${queued}`);
     await shot(tp, '13-township-queue');
     await aRow.locator('[data-test="open"]').click();
     await tid(tp, 'review').waitFor();
@@ -636,7 +690,7 @@ async function main() {
       const r = await rowOf('西周镇');
       return r && r[7] === '0/0/0/0/1' ? r : null;
     }, 20000, 1000);
-    eq(JSON.stringify(town), JSON.stringify(['5', '1', '1', '0', '4', '0', '100.0%', '0/0/0/0/1', '100.0%']),
+    eq(JSON.stringify(town), JSON.stringify(['7', '1', '1', '0', '6', '0', '100.0%', '0/0/0/0/1', '100.0%']),
       '西周镇 row (受理, 办结, 按时办结, 超时办结, 在办, 超期, 按时办结率, 评价分布, 满意度)');
     say(`   西周镇: ${town.join(' | ')}`);
     check(await cpg.locator('[data-test="stats"] svg.chart').count() === 2, 'two charts on 电子监察');
@@ -644,7 +698,8 @@ async function main() {
     await tid(cpg, 'st-by').selectOption('matter');
     await tid(cpg, 'st-go').click();
     const byMatter = await until('最低生活保障申请 by matter', async () => rowOf('最低生活保障申请'), 10000);
-    eq(JSON.stringify(byMatter), JSON.stringify(['1', '1', '1', '0', '0', '0', '100.0%', '0/0/0/0/1', '100.0%']), '最低生活保障申请 row');
+    // the 最低生活保障 of step 1 (decided, rated) and the one in 2c's bundle (open)
+    eq(JSON.stringify(byMatter), JSON.stringify(['2', '1', '1', '0', '1', '0', '100.0%', '0/0/0/0/1', '100.0%']), '最低生活保障申请 row');
     say(`   最低生活保障申请: ${byMatter.join(' | ')}`);
     await shot(cpg, '19b-supervision-by-matter', { fullPage: true });
 
