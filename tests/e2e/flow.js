@@ -333,7 +333,17 @@ async function main() {
     await vp.goto(sv.v1.url);
     await tid(vp, 'signin').waitFor();
     await shot(vp, '01-signin');
-    await signIn(vp, sv.v1.url, '下沈村');
+    // the agent's first sign-in by keyboard alone: the password box has
+    // the focus, Enter signs in
+    await vp.goto(sv.v1.url);
+    await tid(vp, 'password').waitFor();
+    eq(await vp.evaluate(() => document.activeElement && document.activeElement.dataset.test), 'password',
+      'the focus on the sign-in screen');
+    await vp.keyboard.type(PASSWORD);
+    await vp.keyboard.press('Enter');
+    await tid(vp, 'banner').waitFor({ state: 'visible' });
+    await vp.locator('#main h1').first().waitFor();
+    say(`   signed in at 下沈村 by keyboard alone as ${await text(tid(vp, 'operator-name'))}`);
     eq(await text(tid(vp, 'role')), '村级站点', 'the village banner role');
     await shot(vp, '02-village-home');
     await vp.setViewportSize({ width: 1024, height: 768 });
@@ -355,6 +365,11 @@ async function main() {
     await dibao.click();
     await vp.locator('#app-form[data-matter="MZ-DB-001"]').waitFor();
     const draft1 = decodeURIComponent(vp.url().split('/').pop());
+    // Enter goes on to the next field
+    await field(vp, 'applicant_name').focus();
+    await vp.keyboard.press('Enter');
+    eq(await vp.evaluate(() => document.activeElement && document.activeElement.dataset.test), 'id_number',
+      'the field Enter moves to from 申请人姓名');
 
     const applicant = { name: '李建国', id: '330225196507201314' };
     const spouseId = '330225196802111426';
