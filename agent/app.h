@@ -34,6 +34,19 @@ struct app_row {
 
 void app_row_free(struct app_row *r);
 
+/* The columns of apps that fill an app_row, in app_row_from's order; the
+ * second leaves the form data out (lists): data is then an empty object. */
+#define APP_COLS_DATA(data)                                                                                        \
+        "id, matter, matter_name, bundle, bundle_code, bundle_receipt, origin, reviewer, decider, holder,"       \
+        " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit,"     \
+        " accepted_on, due, rating, nconflicts, " data ", catalog"
+#define APP_COLS APP_COLS_DATA("data")
+#define APP_COLS_NO_DATA APP_COLS_DATA("NULL")
+
+/* Fill r from a row of a statement that selected APP_COLS (or
+ * APP_COLS_NO_DATA) first. */
+void app_row_from(sqlite3_stmt *st, struct app_row *r);
+
 /* Load by application id or receipt number. 0, or -ENOENT, -EIO. */
 int app_row_load(store *st, const char *id_or_receipt, struct app_row *r);
 
@@ -52,6 +65,9 @@ json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r);
 /* The audit trail of t[0..n): every event, oldest first, as
  * `app log --json` prints it. NULL when the store failed. */
 json_t *app_log_json(store *st, const struct app_row *t, size_t n);
+
+/* Is s a state of the lifecycle (draft, accepted, ...)? */
+bool app_status_known(const char *s);
 
 /* The Chinese of a lifecycle rule's English reason (the fold's words, as
  * conflicts record them), or en itself when there is none. */

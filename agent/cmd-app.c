@@ -332,11 +332,7 @@ static long long icol(sqlite3_stmt *st, int i)
         return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
-#define APP_COLS "id, matter, matter_name, bundle, bundle_code, bundle_receipt, origin, reviewer, decider, holder," \
-                 " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit," \
-                 " accepted_on, due, rating, nconflicts, data, catalog"
-
-static void row_from(sqlite3_stmt *st, struct app_row *r)
+void app_row_from(sqlite3_stmt *st, struct app_row *r)
 {
         memset(r, 0, sizeof *r);
         col(st, 0, r->id, sizeof r->id);
@@ -362,7 +358,9 @@ static void row_from(sqlite3_stmt *st, struct app_row *r)
         r->due = icol(st, 20);
         r->rating = icol(st, 21);
         r->nconflicts = icol(st, 22);
-        r->data = json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
+        /* NULL when the query left the form data out (APP_COLS_NO_DATA) */
+        r->data = sqlite3_column_type(st, 23) == SQLITE_NULL
+                          ? NULL : json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
         col(st, 24, r->catalog, sizeof r->catalog);
         if (!r->data)
                 r->data = json_object();
@@ -379,7 +377,7 @@ int app_row_load(store *s, const char *key, struct app_row *r)
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-                row_from(st, r);
+                app_row_from(st, r);
         sqlite3_finalize(st);
         return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
@@ -404,7 +402,7 @@ int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
                 if (!nv)
                         break;
                 v = nv;
-                row_from(st, &v[k++]);
+                app_row_from(st, &v[k++]);
         }
         sqlite3_finalize(st);
         if (!k) {
@@ -496,16 +494,26 @@ static const char *tr(const char *en)
         return cli_zh() ? app_rule_zh(en) : en;
 }
 
+/* Every state of the lifecycle, with its Chinese name. */
+static const char *const statuses[][2] = {
+        { ST_DRAFT, "草稿" }, { ST_ACCEPTED, "已受理" }, { ST_RETURNED, "退回补正" }, { ST_PASSED, "已上报" },
+        { ST_APPROVED, "已批准" }, { ST_REJECTED, "不予批准" }, { ST_DELIVERED, "已送达" },
+        { ST_RATED, "已评价" }, { ST_WITHDRAWN, "已撤回" },
+};
+
+bool app_status_known(const char *s)
+{
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+                if (strcmp(statuses[i][0], s) == 0)
+                        return true;
+        return false;
+}
+
 static const char *status_in(const char *s, bool zh)
 {
-        static const char *const map[][2] = {
-                { ST_DRAFT, "草稿" }, { ST_ACCEPTED, "已受理" }, { ST_RETURNED, "退回补正" }, { ST_PASSED, "已上报" },
-                { ST_APPROVED, "已批准" }, { ST_REJECTED, "不予批准" }, { ST_DELIVERED, "已送达" },
-                { ST_RATED, "已评价" }, { ST_WITHDRAWN, "已撤回" },
-        };
-        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-                if (strcmp(map[i][0], s) == 0)
-                        return zh ? map[i][1] : s;
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+                if (strcmp(statuses[i][0], s) == 0)
+                        return zh ? statuses[i][1] : s;
         return s;
 }
 
@@ -1923,12 +1931,7 @@ static int app_list(int argc, char **argv)
                 return EXIT_USAGE;
         }
         if (c.o.status) {
-                static const char *const known[] = { ST_DRAFT, ST_ACCEPTED, ST_RETURNED, ST_PASSED, ST_APPROVED,
-                                                     ST_REJECTED, ST_DELIVERED, ST_RATED, ST_WITHDRAWN, NULL };
-                const char *const *k = known;
-                while (*k && strcmp(*k, c.o.status))
-                        k++;
-                if (!*k) {
+                if (!app_status_known(c.o.status)) {
                         cli_error(cli_msg("--status %s: use draft, accepted, returned, passed, approved, rejected, "
                                           "delivered, rated or withdrawn",
                                           "--status %s：应为 draft、accepted、returned、passed、approved、rejected、"
@@ -1980,7 +1983,7 @@ static int app_list(int argc, char **argv)
                 while (sqlite3_step(st) == SQLITE_ROW) {
                         struct app_row r;
                         bool promise_overdue = sqlite3_column_int(st, 27);
-                        row_from(st, &r);
+                        app_row_from(st, &r);
                         snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
                                  (const char *)sqlite3_column_text(st, 26));
                         if (c.o.given & O_JSON) {
@@ -2148,20 +2151,18 @@ static long long count(store *s, const char *sql, long long arg)
 
 static int cmd_status(int argc, char **argv)
 {
-        static const char *const statuses[] = { ST_DRAFT, ST_ACCEPTED, ST_RETURNED, ST_PASSED, ST_APPROVED,
-                                                 ST_REJECTED, ST_DELIVERED, ST_RATED, ST_WITHDRAWN, NULL };
         struct ctx c = { 0 };
         int rc = parse(argc, argv, O_HOME | O_JSON | O_TODAY, 0, "daiban status [--json]", &c.o);
 
         if (rc || (rc = ctx_open(&c)))
                 goto out;
         json_t *by = json_object();
-        for (const char *const *s = statuses; *s; s++) {
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
                 sqlite3_stmt *st;
                 sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*) FROM apps WHERE status = ?", -1, &st, NULL);
-                sqlite3_bind_text(st, 1, *s, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 1, statuses[i][0], -1, SQLITE_STATIC);
                 sqlite3_step(st);
-                json_object_set_new(by, *s, json_integer(sqlite3_column_int64(st, 0)));
+                json_object_set_new(by, statuses[i][0], json_integer(sqlite3_column_int64(st, 0)));
                 sqlite3_finalize(st);
         }
         long long overdue = count(c.h.st, "SELECT count(*) FROM apps WHERE status IN ('accepted','returned','passed')"
@@ -2173,13 +2174,10 @@ static int cmd_status(int argc, char **argv)
         long long events = store_nevents(c.h.st);
         /* the link: the remote, when a sync last worked, and this node's
          * events the remote does not hold yet */
-        char *remote = NULL, *last = NULL, *sent = NULL;
+        char *remote = NULL, *last = NULL;
         store_meta_get(c.h.st, "remote.url", &remote);
         store_meta_get(c.h.st, "sync.last_ok", &last);
-        store_meta_get(c.h.st, "sync.sent_seq", &sent);
-        long long waiting = store_next_seq(c.h.st, c.h.node) - 1 - (sent ? atoll(sent) : 0);
-        if (waiting < 0)
-                waiting = 0;
+        long long waiting = home_events_waiting(&c.h);
         if (c.o.given & O_JSON) {
                 json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I}}", "home", c.h.dir, "node",
                                       c.h.node, "role", c.h.role, "name", c.h.name, "applications", by, "overdue",
@@ -2212,7 +2210,6 @@ static int cmd_status(int argc, char **argv)
         }
         free(remote);
         free(last);
-        free(sent);
 out:
         ctx_close(&c);
         return rc;

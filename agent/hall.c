@@ -101,16 +101,6 @@ static void feed_log(void *ud, const char *fmt, ...)
 
 /* ---- tokens ------------------------------------------------------------------ */
 
-static void sha256_hex(const char *s, size_t len, char hex[65])
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-
-        EVP_Digest(s, len, md, &n, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < 32; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 /* A token is "<node>.<48 hex digits>"; the hall keeps only its SHA-256,
  * under the meta key hall.token.<node>. Returns 0 with the node's code,
  * -ENOENT when the request carries no token, -EACCES for a wrong one. */
@@ -161,7 +151,7 @@ static int token_node(store *st, const struct http_request *req, char node[32])
                 free(want);
                 return -EACCES;
         }
-        sha256_hex(tok, strlen(tok), hex);
+        tls_sha256_hex(tok, strlen(tok), hex);
         if (CRYPTO_memcmp(hex, want, 64) == 0)
                 r = 0;
         free(want);
@@ -837,7 +827,7 @@ static int hall_token(int argc, char **argv)
                 int n = snprintf(tok, sizeof tok, "%s.", node);
                 for (size_t i = 0; i < sizeof rnd; i++)
                         n += snprintf(tok + n, sizeof tok - (size_t)n, "%02x", rnd[i]);
-                sha256_hex(tok, strlen(tok), hex);
+                tls_sha256_hex(tok, strlen(tok), hex);
         }
         if (store_begin(h.st) < 0 || store_meta_set(h.st, key, revoke ? "" : hex) < 0 || store_commit(h.st) < 0) {
                 cli_error(cli_msg("cannot store the token: %s", "无法保存令牌：%s"), store_errmsg(h.st));

@@ -32,6 +32,17 @@ const char *home_path(const char *opt)
         return buf;
 }
 
+long long home_events_waiting(const struct home *h)
+{
+        char *sent = NULL;
+        long long waiting;
+
+        store_meta_get(h->st, "sync.sent_seq", &sent);
+        waiting = store_next_seq(h->st, h->node) - 1 - (sent ? atoll(sent) : 0);
+        free(sent);
+        return waiting < 0 ? 0 : waiting;
+}
+
 int32_t home_today(const char *opt, bool *bad)
 {
         const char *s = opt ? opt : getenv("DAIBAN_TODAY");

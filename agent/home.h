@@ -91,6 +91,11 @@ struct git_repository;
 int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_installed,
                       void (*log)(void *, const char *, ...), void *ud);
 
+/* This node's events the remote does not hold yet (sync.sent_seq
+ * against the node's last sequence number): what `daiban status` and
+ * the station's banner call waiting. */
+long long home_events_waiting(const struct home *h);
+
 /* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
  * demos), else the machine's date. */
 int32_t home_today(const char *opt, bool *bad);

@@ -404,31 +404,18 @@ static bool is_write(const struct req *r)
         return strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
 }
 
-static void hex_of(const unsigned char *b, size_t n, char *out)
-{
-        static const char d[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = d[b[i] >> 4];
-                out[2 * i + 1] = d[b[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
-static void sha256_hex(const char *s, char out[65])
-{
-        unsigned char h[crypto_hash_sha256_BYTES];
-
-        crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
-        hex_of(h, sizeof h, out);
-}
-
+/* nbytes random bytes as hex (at most 64 bytes) */
 static void random_hex(char *out, size_t nbytes)
 {
         unsigned char b[64];
 
         randombytes_buf(b, nbytes);
-        hex_of(b, nbytes, out);
+        sodium_bin2hex(out, 2 * nbytes + 1, b, nbytes);
+}
+
+static void sha256_hex(const char *s, char out[65])
+{
+        tls_sha256_hex(s, strlen(s), out);
 }
 
 static const char *role_of(const struct station *st)
@@ -1224,22 +1211,20 @@ static void sync_schedule(struct station *st, uint64_t delay_ms);
 
 static json_t *status_json(struct station *st)
 {
-        char *remote = NULL, *last = NULL, *sent = NULL, d[11];
+        char *remote = NULL, *last = NULL, d[11];
 
         store_meta_get(st->h.st, "remote.url", &remote);
         store_meta_get(st->h.st, "sync.last_ok", &last);
-        store_meta_get(st->h.st, "sync.sent_seq", &sent);
-        long long waiting = store_next_seq(st->h.st, st->h.node) - 1 - (sent ? atoll(sent) : 0);
+        long long waiting = home_events_waiting(&st->h);
         uint64_t now = uv_now(st->loop);
         cal_date_format(today(), d);
         json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:I,s:b,s:I,s:i,s:O?}", "node", st->h.node, "role", st->h.role,
                               "today", d, "remote", remote, "last_ok", last, "waiting",
-                              (json_int_t)(waiting < 0 ? 0 : waiting), "syncing", st->syncing, "next_try",
+                              (json_int_t)waiting, "syncing", st->syncing, "next_try",
                               (json_int_t)(remote && st->next_sync > now ? (st->next_sync - now) / 1000 : 0), "failures",
                               (int)st->failures, "last_error", st->last_error);
         free(remote);
         free(last);
-        free(sent);
         return j;
 }
 
@@ -1576,10 +1561,6 @@ static void draft_delete_id(struct station *st, const char *op, const char *id)
 
 /* ---- applications: reads ------------------------------------------------------ */
 
-#define LIST_COLS "id, matter, matter_name, bundle, bundle_code, bundle_receipt, origin, reviewer, decider, holder," \
-                  " status, receipt, applicant, applicant_id, accepted_by, result, reason, rating_comment, time_limit," \
-                  " accepted_on, due, rating, nconflicts, NULL, catalog"
-
 /* An application as `app show --json` gives it, plus the rating's comment
  * (the page shows it with the rating). */
 static json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
@@ -1591,21 +1572,27 @@ static json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
         return j;
 }
 
+/* The applications id names (one, or a bundle's members); false when
+ * there are none (answered 404) or the store failed (answered 500). */
+static bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n)
+{
+        int rc = app_rows_load(r->st->h.st, id, t, n);
+
+        if (rc == -ENOENT)
+                not_found(r);
+        else if (rc < 0)
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+        return rc == 0;
+}
+
 static void app_get(struct req *r, const char *id)
 {
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = app_rows_load(r->st->h.st, id, &t, &n);
         int32_t d = today();
 
-        if (rc == -ENOENT) {
-                not_found(r);
+        if (!load_rows(r, id, &t, &n))
                 return;
-        }
-        if (rc < 0) {
-                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
-                return;
-        }
         bool one = n == 1 && (!strcmp(t[0].id, id) || !strcmp(t[0].receipt, id));
         json_t *j;
         if (one) {
@@ -1630,16 +1617,9 @@ static void paperwork(struct req *r, const char *id, bool receipt)
         size_t len = 0;
         bool bad = false;
         const char *paper = qparam(r, "paper", pb, sizeof pb, &bad);
-        int rc = app_rows_load(r->st->h.st, id, &t, &n);
 
-        if (rc == -ENOENT) {
-                not_found(r);
+        if (!load_rows(r, id, &t, &n))
                 return;
-        }
-        if (rc < 0) {
-                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
-                return;
-        }
         FILE *f = open_memstream(&buf, &len);
         if (!f) {
                 app_rows_free(t, n);
@@ -1678,16 +1658,6 @@ static void paperwork(struct req *r, const char *id, bool receipt)
         free(buf);
 }
 
-static bool status_known(const char *s)
-{
-        static const char *const known[] = { "draft", "accepted", "returned", "passed", "approved", "rejected",
-                                             "delivered", "rated", "withdrawn", NULL };
-        for (const char *const *k = known; *k; k++)
-                if (!strcmp(*k, s))
-                        return true;
-        return false;
-}
-
 /* GET /api/apps: filters, a page, a cursor. */
 static void apps_list(struct req *r)
 {
@@ -1708,7 +1678,7 @@ static void apps_list(struct req *r)
         char aid[96] = "";
         int32_t d = today();
 
-        if (!bad && status && *status && !status_known(status))
+        if (!bad && status && *status && !app_status_known(status))
                 bad = true;
         if (!bad && limit_s && (sscanf(limit_s, "%ld", &limit) != 1 || limit < 1 || limit > 200))
                 bad = true;
@@ -1752,7 +1722,7 @@ static void apps_list(struct req *r)
         if (after && *after)
                 W(by_due ? " AND (due, id) > (?8, ?9)" : " AND (updated_hlc, id) < (?8, ?9)");
 #undef W
-        snprintf(sql, sizeof sql, "SELECT " LIST_COLS ", %s, coalesce(promise_due < ?2, 0) AND status IN"
+        snprintf(sql, sizeof sql, "SELECT " APP_COLS_NO_DATA ", %s, coalesce(promise_due < ?2, 0) AND status IN"
                  " ('accepted','returned','passed') FROM %s WHERE %s ORDER BY %s LIMIT ?10",
                  by_due ? "due" : "updated_hlc", from, where, by_due ? "due, id" : "updated_hlc DESC, id DESC");
         sqlite3_stmt *s[2] = { NULL, NULL };
@@ -1789,22 +1759,7 @@ static void apps_list(struct req *r)
         }
         while (sqlite3_step(s[0]) == SQLITE_ROW) {
                 struct app_row row;
-                memset(&row, 0, sizeof row);
-#define C(i, f) snprintf(row.f, sizeof row.f, "%s", sqlite3_column_text(s[0], i) ? (const char *)sqlite3_column_text(s[0], i) : "")
-#define I(i) (sqlite3_column_type(s[0], i) == SQLITE_NULL ? -1 : sqlite3_column_int64(s[0], i))
-                C(0, id); C(1, matter); C(2, matter_name); C(3, bundle); C(4, bundle_code); C(5, bundle_receipt);
-                C(6, origin); C(7, reviewer); C(8, decider); C(9, holder); C(10, status); C(11, receipt);
-                C(12, applicant); C(13, applicant_id); C(14, accepted_by); C(15, result); C(16, reason);
-                C(17, rating_comment);
-                row.time_limit = I(18);
-                row.accepted_on = I(19);
-                row.due = I(20);
-                row.rating = I(21);
-                row.nconflicts = I(22);
-                row.data = json_object();       /* a list shows no form data: not parsed */
-                C(24, catalog);
-#undef C
-#undef I
+                app_row_from(s[0], &row);
                 json_t *j = app_summary_json(&st->h, d, &row);
                 json_object_set_new(j, "promise_overdue", json_boolean(sqlite3_column_int(s[0], 26)));
                 json_object_del(j, "data");     /* a list shows no form data */
@@ -2017,14 +1972,11 @@ static void app_log_route(struct req *r, const char *id)
 {
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = app_rows_load(r->st->h.st, id, &t, &n);
         json_t *events;
 
-        if (rc == -ENOENT) {
-                not_found(r);
+        if (!load_rows(r, id, &t, &n))
                 return;
-        }
-        events = rc == 0 ? app_log_json(r->st->h.st, t, n) : NULL;
+        events = app_log_json(r->st->h.st, t, n);
         app_rows_free(t, n);
         if (!events) {
                 reply_error(r, 500, "internal", "the audit trail could not be read", "无法读取办理记录");
@@ -2038,14 +1990,10 @@ static bool app_exists(struct req *r, const char *id)
 {
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = app_rows_load(r->st->h.st, id, &t, &n);
+        bool ok = load_rows(r, id, &t, &n);
 
         app_rows_free(t, n);
-        if (rc == -ENOENT)
-                not_found(r);
-        else if (rc < 0)
-                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
-        return rc == 0;
+        return ok;
 }
 
 static void write_simple(struct req *r, const char *id, const char *what)
