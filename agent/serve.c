@@ -3094,6 +3094,10 @@ struct station *serve_test_open(const char *home_dir)
         if (!st)
                 return NULL;
         st->testing = true;
+        /* the daemon's default: a zero delay would re-arm the timer
+         * inside libuv's timer run and spin (POST /api/sync with no
+         * remote reschedules at once) */
+        st->sync_every_s = 300;
         st->home_dir = strdup(home_dir);
         st->loop = uv_default_loop();
         if (home_open(st->home_dir, &st->h) != 0 || station_open(st->home_dir, &st->db, err, sizeof err) < 0) {
