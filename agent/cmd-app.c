@@ -4,6 +4,7 @@
  * applications they touch, commit (durable: WAL, synchronous=FULL), and
  * only then report success. A refusal writes nothing. See
  * docs/lifecycle.md and docs/store.md. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,12 +30,13 @@ enum {
         O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
         O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
         O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
+        O_REQUEST = 1 << 22,
 };
 
 struct opts {
         unsigned given;
         const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog, *materials;
+                *after, *name, *role, *catalog, *materials, *request;
         long level, limit;
         int npos;
         char **pos;
@@ -63,6 +65,7 @@ static const struct option longopts[] = {
         { "catalog", required_argument, NULL, 'C' },
         { "verify", no_argument, NULL, 'V' },
         { "materials", required_argument, NULL, 'M' },
+        { "request", required_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -91,6 +94,7 @@ static unsigned flag_of(int c)
         case 'C': return O_CATALOG;
         case 'V': return O_VERIFY;
         case 'M': return O_MATERIALS;
+        case 'q': return O_REQUEST;
         }
         return 0;
 }
@@ -134,6 +138,7 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
                 case 'R': o->role = optarg; break;
                 case 'C': o->catalog = optarg; break;
                 case 'M': o->materials = optarg; break;
+                case 'q': o->request = optarg; break;
                 case 'l':
                 case 'L':
                         errno = 0;
@@ -1057,6 +1062,53 @@ static const char usage_app[] =
 static int submit(struct ctx *c, const char *key, bool created);
 static int new_materials(struct ctx *c, const char *key, const json_t *list);
 
+/* A request key: 1-64 of [A-Za-z0-9._-], not starting with '-'. */
+static bool request_key_ok(const char *k)
+{
+        size_t n = strlen(k);
+
+        if (!n || n > 64 || k[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)k[i]) && !strchr("._-", k[i]))
+                        return false;
+        return true;
+}
+
+/* What an earlier `app new --request KEY` at this node created: 1 with
+ * its id (the bundle's for a bundle) and the matter or bundle code it
+ * was for, 0 if nothing, <0 on a store error. Runs inside the writing
+ * transaction, so two tries of one request cannot both create. */
+static int request_done(struct ctx *c, char *id, size_t idn, char *code, size_t coden)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        if (sqlite3_prepare_v2(store_db(c->h.st),
+                               "SELECT app, json_extract(body, '$.bundle'),"
+                               " coalesce(json_extract(body, '$.bundle_code'), json_extract(body, '$.matter'))"
+                               /* without statistics the planner would walk
+                                * the node's whole feed by its primary key */
+                               " FROM events INDEXED BY events_request"
+                               " WHERE node = ?1 AND json_extract(body, '$.request') = ?2"
+                               " AND type = 'app.created' LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, c->node, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->o.request, -1, SQLITE_STATIC);
+        r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+                const char *b = (const char *)sqlite3_column_text(st, 1);
+                snprintf(id, idn, "%s", b ? b : (const char *)sqlite3_column_text(st, 0));
+                snprintf(code, coden, "%s", (const char *)sqlite3_column_text(st, 2));
+                r = 1;
+        } else {
+                r = r == SQLITE_DONE ? 0 : -EIO;
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
 static int app_new(int argc, char **argv)
 {
         struct ctx c = { 0 };
@@ -1068,12 +1120,18 @@ static int app_new(int argc, char **argv)
         char bundle_id[64] = "";
         int r;
 
-        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS, 1,
-                  "daiban app new CODE --data FILE.json [--materials FILE.json] [--submit]", &c.o);
+        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS | O_REQUEST,
+                  1, "daiban app new CODE --data FILE.json [--materials FILE.json] [--submit] [--request KEY]", &c.o);
         if (r)
                 return r;
         if (!c.o.data) {
                 cli_error("%s", cli_msg("app new needs --data FILE.json", "app new 需要 --data FILE.json"));
+                return EXIT_USAGE;
+        }
+        if (c.o.request && !request_key_ok(c.o.request)) {
+                cli_error(cli_msg("--request needs 1 to 64 letters, digits, '.', '_' or '-', not '%s'",
+                                  "--request 应为 1 至 64 个字母、数字、“.”“_”或“-”，而不是“%s”"),
+                          c.o.request);
                 return EXIT_USAGE;
         }
         if ((r = ctx_open(&c)) || (r = need_operator(&c)))
@@ -1105,6 +1163,33 @@ static int app_new(int argc, char **argv)
                 goto out;
         if ((r = begin(&c)))
                 goto out;
+        if (c.o.request) {
+                char done[64], code[64];
+                int d = request_done(&c, done, sizeof done, code, sizeof code);
+                if (d < 0) {
+                        r = store_failed(&c);
+                        goto out;
+                }
+                if (d > 0) {
+                        store_rollback(c.h.st);
+                        if (strcmp(code, c.o.pos[0])) {
+                                cli_error(cli_msg("request %s already created %s for %s, not %s; use a new request key",
+                                                  "请求 %s 已为 %s 建立了 %s，不是 %s；请换一个请求标识"),
+                                          c.o.request, code, done, c.o.pos[0]);
+                                r = EXIT_REFUSED;
+                                goto out;
+                        }
+                        /* the same request again (its answer was lost):
+                         * what it created, and nothing new */
+                        if (!cli_json_errors())
+                                fprintf(stderr, "%s\n", cli_msg("request already done; nothing new was created",
+                                                                "该请求已完成；未新建办件"));
+                        printf("%s\n", done);
+                        fflush(stdout);
+                        r = 0;
+                        goto out;
+                }
+        }
         int64_t seq = store_next_seq(c.h.st, c.node);
         if (b)
                 snprintf(bundle_id, sizeof bundle_id, "B%s-%" PRId64, c.node, seq);
@@ -1128,6 +1213,8 @@ static int app_new(int argc, char **argv)
                 if (aid)
                         json_object_set_new(body, "applicant_id", json_string(aid));
                 json_object_set_new(body, "catalog", json_string(c.h.catalog_version));
+                if (c.o.request)
+                        json_object_set_new(body, "request", json_string(c.o.request));
                 free(text);
                 json_decref(part);
                 if (!dv || !body || emit(&c, "app.created", id, c.node, body) < 0) {

@@ -1961,6 +1961,10 @@ static void app_create(struct req *r)
         opt(&a, "materials", mpath);
         arg(&a, "--submit");
         opt(&a, "operator", r->op);
+        /* the draft's id is the request's key: a retry whose first
+         * answer was lost gets what the first one accepted */
+        if (draft)
+                opt(&a, "request", draft);
         arg(&a, "--");
         arg(&a, matter);
         run_write(r, a.v, after_new);

@@ -79,6 +79,11 @@ static const char *const migrations[] = {
         "  WHERE status IN ('accepted','returned','passed');"
         "CREATE INDEX apps_origin_status ON apps(origin, status, updated_hlc, id);"
         "CREATE INDEX apps_holder_status ON apps(holder, status, updated_hlc, id);",
+        /* 4 -> 5: a creation's request key (`app new --request`, the
+         * station's draft id), so a retried request finds what the first
+         * one created instead of accepting the application twice */
+        "CREATE INDEX events_request ON events(node, json_extract(body, '$.request'))"
+        "  WHERE type = 'app.created';",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 

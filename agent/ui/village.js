@@ -44,13 +44,20 @@ const enc = encodeURIComponent;
 const KIND = { original: '原件', copy: '复印件', scan: '扫描件', commitment: '承诺书' };
 let lastResult = null;      // the answer of the last 受理, for #/done
 
+/* A draft's id is also its 受理's request key (docs/http-api.md): made
+ * here, unique to this form, and never reused once accepted. */
+function newDraftId() {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return 'd' + Date.now().toString(36) + Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
+}
+
 export async function view(box, parts, query) {
   if (parts[0] === 'done') return done(box, parts[1]);
   if (parts[0] === 'edit') return formView(box, { mode: 'edit', id: parts[1] });
   if (parts[1]) {
     let draft = parts[2];
     if (!draft) {
-      draft = 'd' + Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
+      draft = newDraftId();
       setHash(`#/new/${enc(parts[1])}/${draft}`);
     }
     return formView(box, { mode: 'new', code: parts[1], draft, fresh: !parts[2] });
@@ -167,6 +174,12 @@ async function formView(box, o) {
   let draft = null;
   if (o.mode === 'new') {
     if (!o.fresh) try { draft = await api('/api/drafts/' + enc(o.draft)); } catch (e) { if (e.status !== 404) throw e; }
+    if (!o.fresh && !draft) {
+      // gone: accepted (Back after 受理) or never saved; a new form
+      // must not carry the accepted one's request key
+      o.draft = newDraftId();
+      setHash(`#/new/${enc(code)}/${o.draft}`);
+    }
     if (draft) {
       F.data = draft.data || {};
       for (const m of draft.materials || []) F.mats[m.material] = { state: m.state, promise: m.promise };

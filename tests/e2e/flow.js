@@ -440,6 +440,17 @@ async function main() {
       check(pdf1.includes(squash(want)), `the printed receipt lacks "${want}"`);
     }
     say(`   the PDF holds ${A.receipt}, ${applicant.name}, 最低生活保障申请, 家庭成员收入证明 by ${dateCn(promise)}`);
+    // Back from the result page: the accepted form's draft is gone, so
+    // an empty form under a new draft id (its 受理's request key), never
+    // the accepted one's (which would answer with the first application)
+    await vp.goBack();
+    await vp.locator('#app-form[data-matter="MZ-DB-001"]').waitFor();
+    const backDraft = await until('a new draft id after Back', async () => {
+      const d = decodeURIComponent(vp.url().split('/').pop());
+      return d !== draft1 && /^d[0-9a-z]+$/.test(d) ? d : null;
+    }, 5000);
+    eq(await field(vp, 'applicant_name').inputValue(), '', 'the form after Back is empty');
+    say(`   Back after 受理: an empty form, draft ${backDraft} (was ${draft1})`);
 
     step('2b. A 一件事 bundle (身后事) found by "shsyjs": one form, one receipt naming its three matters');
     const bundle = await findMatter(vp, 'shsyjs', 'YJS-SHS-001');

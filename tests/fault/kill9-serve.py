@@ -10,6 +10,11 @@ same home, with the same session cookie, and:
 
   * every acceptance the API answered 201 for is in `daiban app list
     --json`, with status accepted;
+  * every acceptance carries its own draft id (the request key); one
+    whose answer the kill cut off is sent again after the restart and
+    answers 201 with what the store already holds for that key (the
+    same id) or, if nothing, a new acceptance; no key ever creates two
+    applications;
   * every draft the API answered 200 for is returned by
     GET /api/drafts/ID with the data last saved (or, for a draft whose
     later save was in flight at the kill, with that save's data);
@@ -84,9 +89,11 @@ class Kill9Serve(unittest.TestCase):
         session = d.signin()
         headers = session.headers()
         acked_apps = set()
+        keys = {}           # request key -> the id answered for it
         # per draft id, its saves in order: [data, acknowledged]
         drafts = {}
         group_kills = children_killed = n_acked_drafts = 0
+        retried_done = [0]      # retries whose first try had committed
         base = dibao_data()
         try:
             for trial in range(TRIALS):
@@ -94,11 +101,17 @@ class Kill9Serve(unittest.TestCase):
                 touched = set()
                 lock = threading.Lock()
 
+                unanswered = []
+
                 def accept(w):
-                    st, j = call(port, "POST", "/api/apps",
-                                 {"matter": "MZ-DB-001", "data": base, "materials": dibao_materials()}, headers)
+                    key = f"a{trial}-{len(keys) + len(unanswered)}"
+                    unanswered.append(key)
+                    st, j = call(port, "POST", "/api/apps", {"matter": "MZ-DB-001", "data": base,
+                                                             "materials": dibao_materials(), "draft": key}, headers)
+                    unanswered.remove(key)
                     if st == 201:
                         acked_apps.add(j["id"])
+                        keys[key] = j["id"]
                     elif st != 503:
                         w.failures.append((st, j))
                     return True
@@ -147,16 +160,41 @@ class Kill9Serve(unittest.TestCase):
                     self.assertEqual(w.failures, [], f"trial {trial}, seed {SEED}")
                 d.wait_children(pgid)      # children that outlived the daemon finish their writes
                 d.start()
+                # the requests the kill cut off, sent again as the UI does
+                for key in list(unanswered):
+                    held = self.created_for(home, key)
+                    st, j = call(d.port, "POST", "/api/apps", {"matter": "MZ-DB-001", "data": base,
+                                                               "materials": dibao_materials(), "draft": key}, headers)
+                    self.assertEqual(st, 201, f"retry of {key}, trial {trial}, seed {SEED}: {j}")
+                    if held:
+                        retried_done[0] += 1
+                        self.assertEqual(j["id"], held, f"retry of {key} accepted again (seed {SEED})")
+                    acked_apps.add(j["id"])
+                    keys[key] = j["id"]
+                    unanswered.remove(key)
                 self.check(home, d, headers, acked_apps, {k: drafts[k] for k in touched}, f"trial {trial} seed {SEED}")
             self.check(home, d, headers, acked_apps, drafts, f"the end, seed {SEED}")
             n_acked_drafts = sum(1 for saves in drafts.values() for _, ok in saves if ok)
             print(f"{len(acked_apps)} acceptances and {n_acked_drafts} draft saves acknowledged;"
-                  f" {group_kills} of {TRIALS} kills took the process group, {children_killed} with a child writing",
+                  f" {group_kills} of {TRIALS} kills took the process group, {children_killed} with a child writing;"
+                  f" {retried_done[0]} retried acceptances had committed before the kill and were not repeated",
                   flush=True)
+            with sqlite3.connect(os.path.join(home.home, "store.db"), timeout=60) as c:
+                per_key = dict(c.execute("SELECT json_extract(body, '$.request'), count(*) FROM events"
+                                         " WHERE type = 'app.created' GROUP BY 1"))
+            self.assertEqual({k: n for k, n in per_key.items() if n != 1}, {}, "a request key created twice")
+            self.assertEqual(set(per_key), set(keys), "every application is one request's")
             self.assertGreater(len(acked_apps), TRIALS // 4, "too few acceptances to test anything")
             self.assertGreater(n_acked_drafts, TRIALS, "too few draft saves to test anything")
         finally:
             d.stop()
+
+    @staticmethod
+    def created_for(home, key):
+        with sqlite3.connect(os.path.join(home.home, "store.db"), timeout=60) as c:
+            row = c.execute("SELECT app FROM events WHERE type = 'app.created'"
+                            " AND json_extract(body, '$.request') = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def check(self, home, d, headers, acked_apps, drafts, what):
         r = home.run("app", "list", "--json", "--limit", "10000", operator=None)

@@ -129,6 +129,37 @@ class Capture(unittest.TestCase):
         with self.s.db() as c:
             self.assertEqual(c.execute("SELECT count(*) FROM apps").fetchone()[0], 0)
 
+    def test_a_request_key_creates_once(self):
+        # a retry whose first answer was lost returns what the first
+        # created; the key is per node, checked against the matter, and
+        # the index answers the lookup
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, "--request", "d-k1")
+        n = self.s.nevents()
+        r = self.s.run("app", "new", "MZ-DB-001", "--data", DIBAO, "--request", "d-k1")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, a), r.stderr)
+        self.assertIn("nothing new", r.stderr)
+        self.assertEqual(self.s.nevents(), n)
+        b = self.s.ok("app", "new", "YJS-SHS-001", "--data", app_file("YJS-SHS-001-valid.json"), "--request", "d-k2")
+        self.assertTrue(b.startswith("B"), b)
+        n = self.s.nevents()
+        self.assertEqual(self.s.ok("app", "new", "YJS-SHS-001", "--data", app_file("YJS-SHS-001-valid.json"),
+                                   "--request", "d-k2"), b)
+        self.assertEqual(self.s.nevents(), n)
+        r = self.refused("app", "new", "MZ-LSJZ-001", "--data", app_file("MZ-LSJZ-001-valid.json"), "--request", "d-k1")
+        self.assertIn("d-k1", r.stderr)
+        self.assertIn("new request key", r.stderr)
+        for bad in ("", "-x", "a b", "k" * 65, "键"):
+            self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, "--request", bad, code=2)
+        # without a key, or with another, a second application
+        self.assertNotEqual(self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, "--request", "d-k3"), a)
+        self.assertNotEqual(self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO), a)
+        with self.s.db() as c:
+            self.assertEqual(c.execute("SELECT count(*) FROM apps WHERE matter = 'MZ-DB-001'").fetchone()[0], 3)
+            plan = " ".join(row[3] for row in c.execute(
+                "EXPLAIN QUERY PLAN SELECT app FROM events INDEXED BY events_request WHERE node = ?1"
+                " AND json_extract(body, '$.request') = ?2 AND type = 'app.created' LIMIT 1", (VILLAGE, "d-k1")))
+            self.assertIn("events_request (node=? AND <expr>=?)", plan)
+
     def test_draft_may_be_incomplete_but_submit_lists_everything(self):
         d = {"applicant_name": "李建国", "phone": "12345"}
         a = self.s.ok("app", "new", "MZ-DB-001", "--data", self.s.write_json(d))

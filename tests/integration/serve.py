@@ -819,6 +819,41 @@ class Restart(ServeCase):
     def test_sigkill(self):
         self.restart_keeps(signal.SIGKILL)
 
+    def test_a_retried_acceptance_accepts_once(self):
+        # the answer to 受理 is lost (a daemon killed after the CLI child
+        # committed, a dropped LAN link): the UI sends it again with the
+        # same draft id and gets the first application, not a second
+        v = self.home()
+        d = self.daemon(v)
+        s = d.signin()
+        body = {"matter": "MZ-DB-001", "data": dibao_data(), "materials": dibao_materials(), "draft": "dretry1"}
+        self.assertEqual(s.put("/api/drafts/dretry1", body).status, 200)
+        r1 = s.post("/api/apps", body)
+        self.assertEqual(r1.status, 201, r1)
+        self.assertEqual(drafts_in_db(v), 0)
+        before = v.nevents()
+        r2 = s.post("/api/apps", body)
+        self.assertEqual((r2.status, r2.json), (201, r1.json))
+        # killed before the draft was dropped: the draft is back, and
+        # the retry still finds the acceptance and drops it
+        self.assertEqual(s.put("/api/drafts/dretry1", body).status, 200)
+        d.stop(signal.SIGKILL)
+        d.start()
+        self.assertEqual(s.post("/api/apps", body).json, r1.json)
+        self.assertEqual(drafts_in_db(v), 0)
+        self.assertEqual(v.nevents(), before)
+        self.assertEqual(list(app_ids(v).values()), ["accepted"])
+        # the key is the matter's: another matter with it is refused
+        with open(app_file("MZ-LSJZ-001-valid.json"), encoding="utf-8") as f:
+            other = dict(body, matter="MZ-LSJZ-001", data=json.load(f))
+        self.assertError(s.post("/api/apps", other), 409, "refused")
+        self.assertEqual(v.nevents(), before)
+        # another draft id is another application
+        r3 = s.post("/api/apps", dict(body, draft="dretry2"))
+        self.assertEqual(r3.status, 201, r3)
+        self.assertNotEqual(r3.json["id"], r1.json["id"])
+        self.assertEqual(len(app_ids(v)), 2)
+
 
 # ---- the flow across nodes ---------------------------------------------------------------------
 
