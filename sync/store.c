@@ -82,8 +82,8 @@ static const char *const migrations[] = {
         /* 4 -> 5: a creation's request key (`app new --request`, the
          * station's draft id), so a retried request finds what the first
          * one created instead of accepting the application twice */
-        "CREATE INDEX events_request ON events(node, json_extract(body, '$.request'))"
-        "  WHERE type = 'app.created';",
+        ("CREATE INDEX events_request ON events(node, json_extract(body, '$.request'))"
+         "  WHERE type = 'app.created';"),
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 

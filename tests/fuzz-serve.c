@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "agent/home.h"
 #include "agent/serve.h"
@@ -43,6 +44,9 @@ static void cleanup(void)
         for (int i = 0; i < 2; i++)
                 if (st[i])
                         serve_test_close(st[i]);
+        /* both sync timers closed: what is left (a slowed sign-in's
+         * answer) ends within seconds */
+        uv_run(uv_default_loop(), UV_RUN_DEFAULT);
         if (top[0])
                 nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
