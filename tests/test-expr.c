@@ -256,6 +256,25 @@ TEST(type_errors_with_positions)
         CHECK(strstr(last_err.msg, "bad regular expression"));
         CHECK_INT(err_at("regex(${s}, '(a)\\1')"), ==, 12);
         CHECK(strstr(last_err.msg, "back-references"));
+        /* repeats of repeats are copied by regcomp until memory runs out
+         * (fuzz-expr found "a+++...+" taking 2 GB): refused before */
+        CHECK_INT(err_at("regex(${s}, 'a++++++++++++++++++++++++++++++')"), ==, 12);
+        CHECK(strstr(last_err.msg, "too complex"));
+        CHECK_INT(err_at("regex(${s}, '((a{99}){99}){99}')"), ==, 12);
+        CHECK(strstr(last_err.msg, "too complex"));
+        CHECK_INT(err_at("regex(${s}, '(((((x+)+)+)+)+)+(y{40}|z{40}){40}')"), ==, 12);
+        CHECK(strstr(last_err.msg, "too complex"));
+        {
+                char big[700];
+                snprintf(big, sizeof big, "regex(${s}, '%0600d')", 0);
+                CHECK_INT(err_at(big), ==, 12);
+                CHECK(strstr(last_err.msg, "longer than 512"));
+        }
+        /* what catalogues use still compiles */
+        CHECK_INT(err_at("regex(${s}, '^1[3-9][0-9]{9}$')"), <, 0);
+        CHECK_INT(err_at("regex(${s}, '^[0-9]{6}(19|20)[0-9]{2}(0[1-9]|1[0-2])[0-9]{2}[0-9]{3}[0-9Xx]$')"), <, 0);
+        CHECK_INT(err_at("regex(${s}, '^[[:alpha:] ]+( [[:alpha:]]+)*$')"), <, 0);
+        CHECK_INT(err_at("regex(${s}, '^([a-z0-9._-]+)@([a-z0-9-]+\\.)+[a-z]{2,6}$')"), <, 0);
         EXPECT("(1 = 1) < (2 = 2)", "error@8: '<' cannot order true/false values");
         EXPECT("${d} * 2", "error@5: '*' cannot combine a date and a number");
         EXPECT("1 - ${d}", "error@2: '-' cannot combine a number and a date");
