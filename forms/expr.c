@@ -423,7 +423,7 @@ static uint64_t re_sat_mul(uint64_t a, uint64_t b)
         return a && b > (UINT64_MAX / 4) / a ? UINT64_MAX / 4 : a * b;
 }
 
-static uint64_t re_size_alt(const char **pp, int depth);
+static uint64_t re_size_alt(const char **pp, int depth, bool *stacked);
 
 /* The number in a bound "{n}", "{n,}", "{n,m}" at *pp (just after '{'):
  * its largest count (n+1 when open), or 0 if this is not a bound. */
@@ -457,7 +457,7 @@ static uint64_t re_bound(const char **pp)
         return hi ? hi : lo + 1;
 }
 
-static uint64_t re_size_seq(const char **pp, int depth)
+static uint64_t re_size_seq(const char **pp, int depth, bool *stacked)
 {
         const char *q = *pp;
         uint64_t total = 0;
@@ -468,7 +468,7 @@ static uint64_t re_size_seq(const char **pp, int depth)
                         q++;
                         if (depth > 64)
                                 return UINT64_MAX / 4;
-                        atom = re_size_alt(&q, depth + 1) + 1;
+                        atom = re_size_alt(&q, depth + 1, stacked) + 1;
                         if (*q == ')')
                                 q++;
                 } else if (*q == '[') {
@@ -496,8 +496,12 @@ static uint64_t re_size_seq(const char **pp, int depth)
                 } else {
                         q++;
                 }
-                /* the repeats that follow, each copying what came before */
-                for (;;) {
+                /* the repeats that follow, each copying what came before;
+                 * a repeat right after a repeat ("+?", "?*", "{2}{3}"; not
+                 * defined by POSIX) makes regcomp's closures explode
+                 * whatever the size ("x??????++++++??????" takes seconds) */
+                int nq = 0;
+                for (;; nq++) {
                         if (*q == '+') {
                                 atom = re_sat_mul(atom, 2);
                                 q++;
@@ -515,6 +519,8 @@ static uint64_t re_size_seq(const char **pp, int depth)
                                 break;
                         }
                 }
+                if (nq > 1)
+                        *stacked = true;
                 total += atom;
                 if (total > UINT64_MAX / 4)
                         total = UINT64_MAX / 4;
@@ -523,13 +529,13 @@ static uint64_t re_size_seq(const char **pp, int depth)
         return total;
 }
 
-static uint64_t re_size_alt(const char **pp, int depth)
+static uint64_t re_size_alt(const char **pp, int depth, bool *stacked)
 {
-        uint64_t total = re_size_seq(pp, depth);
+        uint64_t total = re_size_seq(pp, depth, stacked);
 
         while (**pp == '|') {
                 (*pp)++;
-                total += re_size_seq(pp, depth) + 1;
+                total += re_size_seq(pp, depth, stacked) + 1;
                 if (total > UINT64_MAX / 4)
                         total = UINT64_MAX / 4;
         }
@@ -545,11 +551,14 @@ static const char *re_refused(const char *pat)
                 return "the pattern is longer than 512 bytes";
         const char *q = pat;
         uint64_t n = 0;
+        bool stacked = false;
         while (*q) {
-                n += re_size_alt(&q, 0);
+                n += re_size_alt(&q, 0, &stacked);
                 if (*q)
                         q++;    /* an unmatched ')': regcomp says so */
         }
+        if (stacked)
+                return "a repeat right after a repeat (like '+?' or '{2}{3}'): put the first in parentheses";
         if (n > RE_MAX_PARTS)
                 return "too complex: its repeats expand past 2000 parts; simplify it";
         return NULL;

@@ -259,6 +259,22 @@ TEST(type_errors_with_positions)
         /* repeats of repeats are copied by regcomp until memory runs out
          * (fuzz-expr found "a+++...+" taking 2 GB): refused before */
         CHECK_INT(err_at("regex(${s}, 'a++++++++++++++++++++++++++++++')"), ==, 12);
+        CHECK(strstr(last_err.msg, "a repeat right after a repeat"));
+        {
+                /* "x" then 14 '?', 6 '+', 14 '?' (no "??" in C source: trigraphs) */
+                char pat[128] = "regex(${s}, 'x";
+                size_t k = strlen(pat);
+                for (int i = 0; i < 34; i++)
+                        pat[k++] = i >= 14 && i < 20 ? '+' : '?';
+                memcpy(pat + k, "')", 3);
+                CHECK_INT(err_at(pat), ==, 12);
+                CHECK(strstr(last_err.msg, "a repeat right after a repeat"));
+        }
+        CHECK_INT(err_at("regex(${s}, 'ab{2}{3}')"), ==, 12);
+        CHECK(strstr(last_err.msg, "a repeat right after a repeat"));
+        CHECK_INT(err_at("regex(${s}, '(a{2}){3}[+?]\\+?')"), <, 0);
+        CHECK_INT(err_at("regex(${s}, '(((((x?)+)?)+)?)+')"), <, 0);
+        CHECK_INT(err_at("regex(${s}, '((a+){30}){30}')"), ==, 12);
         CHECK(strstr(last_err.msg, "too complex"));
         CHECK_INT(err_at("regex(${s}, '((a{99}){99}){99}')"), ==, 12);
         CHECK(strstr(last_err.msg, "too complex"));
