@@ -406,7 +406,6 @@ static struct node *mk(struct parser *p, enum nkind k, size_t off, struct node *
 
 static struct node *parse_or(struct parser *p);
 
-
 /* ---- how big a pattern grows in regcomp ------------------------------------------ */
 
 /* glibc's regcomp copies what a repeat applies to: "a+" holds "a" twice,
