@@ -443,11 +443,6 @@ static int load_targets(struct ctx *c, const char *key, struct app_row **ret, si
         return 0;
 }
 
-static void free_targets(struct app_row *v, size_t n)
-{
-        app_rows_free(v, n);
-}
-
 /* ---- the rules, in the user's language -------------------------------------- */
 
 static const struct {
@@ -641,7 +636,7 @@ static int check_draft(const struct cat_form *form, json_t *data, int32_t today,
  * first top-level text field with a value. The ID is the first ID
  * number or credit code whose label names the same person, else the
  * first one. No field names are assumed. */
-static void applicant_of(const struct cat_form *form, const json_t *data, const char **name, const char **id)
+void app_applicant_of(const struct cat_form *form, const json_t *data, const char **name, const char **id)
 {
         static const char *const who[] = { "申请人", "申报人" };
         const char *first_name = NULL, *first_id = NULL, *role = NULL;
@@ -1062,15 +1057,12 @@ static const char usage_app[] =
 static int submit(struct ctx *c, const char *key, bool created);
 static int new_materials(struct ctx *c, const char *key, const json_t *list);
 
-/* A request key: 1-64 of [A-Za-z0-9._-], not starting with '-'. */
-static bool request_key_ok(const char *k)
+bool app_key_ok(const char *s, size_t n)
 {
-        size_t n = strlen(k);
-
-        if (!n || n > 64 || k[0] == '-')
+        if (!n || n > 64 || s[0] == '-')        /* never an option to a command */
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)k[i]) && !strchr("._-", k[i]))
+                if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
                         return false;
         return true;
 }
@@ -1128,7 +1120,7 @@ static int app_new(int argc, char **argv)
                 cli_error("%s", cli_msg("app new needs --data FILE.json", "app new 需要 --data FILE.json"));
                 return EXIT_USAGE;
         }
-        if (c.o.request && !request_key_ok(c.o.request)) {
+        if (c.o.request && !app_key_ok(c.o.request, strlen(c.o.request))) {
                 cli_error(cli_msg("--request needs 1 to 64 letters, digits, '.', '_' or '-', not '%s'",
                                   "--request 应为 1 至 64 个字母、数字、“.”“_”或“-”，而不是“%s”"),
                           c.o.request);
@@ -1204,7 +1196,7 @@ static int app_new(int argc, char **argv)
 
                 snprintf(id, sizeof id, "%s-%" PRId64, c.node, store_next_seq(c.h.st, c.node));
                 /* a bundle has one applicant: its merged form decides */
-                applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
+                app_applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:I}", "matter", m->code,
                                          "matter_name", m->name_zh, "origin", c.node, "data", text ? text : "{}",
                                          "reviewer", rv ? rv->code : NULL, "decider", dv ? dv->code : NULL,
@@ -1310,7 +1302,7 @@ static int app_edit(int argc, char **argv)
                 const catalog *cv = home_catalog_for(&c.h, t[i].catalog);
                 const struct cat_form *bf = n > 1 && t[i].bundle_code[0] && cv ? catalog_find_form(cv, t[i].bundle_code)
                                                                                : NULL;
-                applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
+                app_applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s?,s:s?}", "data", text ? text : "{}", "applicant", name,
                                          "applicant_id", aid);
                 free(text);
@@ -1329,7 +1321,7 @@ static int app_edit(int argc, char **argv)
 fail:
         store_rollback(c.h.st);
 out:
-        free_targets(t, n);
+        app_rows_free(t, n);
         json_decref(data);
         ctx_close(&c);
         return r;
@@ -1439,9 +1431,7 @@ static int app_material(int argc, char **argv)
         if ((r = ctx_open(&c)) || (r = need_operator(&c)))
                 goto out;
         if (c.o.file) {
-                const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
-                size_t max = cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
-                if ((r = home_store_file(&c.h, c.o.file, max, blob)))
+                if ((r = home_store_file(&c.h, c.o.file, home_max_file_bytes(), blob)))
                         goto out;
         }
         if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
@@ -1462,7 +1452,7 @@ static int app_material(int argc, char **argv)
 fail:
         store_rollback(c.h.st);
 out:
-        free_targets(t, n);
+        app_rows_free(t, n);
         ctx_close(&c);
         return r;
 }
@@ -1503,7 +1493,7 @@ static int new_materials(struct ctx *c, const char *key, const json_t *list)
                 if ((r = record_material(c, t, n, key, code, state, promise, NULL)))
                         break;
         }
-        free_targets(t, n);
+        app_rows_free(t, n);
         return r;
 }
 
@@ -1620,7 +1610,7 @@ fail:
                                         "未保存任何内容；不加 --submit 可先保存草稿再补全"));
 out:
         form_problems_finish(&p);
-        free_targets(t, n);
+        app_rows_free(t, n);
         return r;
 }
 
@@ -1666,7 +1656,7 @@ fail:
         store_rollback(c->h.st);
 out:
         json_decref(body);
-        free_targets(t, n);
+        app_rows_free(t, n);
         return r;
 }
 
@@ -1807,7 +1797,7 @@ static const char *date_str(long long day, char *buf)
         return buf;
 }
 
-static bool is_open(const char *status)
+bool app_status_open(const char *status)
 {
         return !strcmp(status, ST_ACCEPTED) || !strcmp(status, ST_RETURNED) || !strcmp(status, ST_PASSED);
 }
@@ -1818,7 +1808,7 @@ json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:b}", "id", r->id, "matter", r->matter,
                               "matter_name", r->matter_name, "status", r->status, "origin", r->origin, "holder",
                               r->holder, "decider", r->decider, "data", r->data, "overdue",
-                              r->due >= 0 && is_open(r->status) && cal_is_overdue((int32_t)r->due, today));
+                              r->due >= 0 && app_status_open(r->status) && cal_is_overdue((int32_t)r->due, today));
         /* the offices by name, for screens (codes stay the keys) */
         const char *const codes[3] = { r->origin, r->holder, r->decider }, *const keys[3] = { "origin_name", "holder_name",
                                                                                           "decider_name" };
@@ -1874,7 +1864,7 @@ json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r)
                 if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
                         long long p = sqlite3_column_int64(st, 3);
                         json_object_set_new(m, "promise", json_string(date_str(p, a)));
-                        json_object_set_new(m, "promise_overdue", json_boolean(is_open(r->status) &&
+                        json_object_set_new(m, "promise_overdue", json_boolean(app_status_open(r->status) &&
                                                                             !strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
                                                                             cal_is_overdue((int32_t)p, today)));
                 }
@@ -1988,7 +1978,7 @@ static int app_show(int argc, char **argv)
         }
         json_decref(all);
 out:
-        free_targets(t, n);
+        app_rows_free(t, n);
         ctx_close(&c);
         return rc;
 }
@@ -2080,7 +2070,7 @@ static int app_list(int argc, char **argv)
                         } else
                                 printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", r.id, r.receipt[0] ? r.receipt : "-",
                                        r.matter, status_zh(r.status), date_str(r.due, a), r.applicant,
-                                       r.due >= 0 && is_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
+                                       r.due >= 0 && app_status_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
                                                ? cli_msg("  OVERDUE", "  超期") : "",
                                        promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
                         app_row_free(&r);
@@ -2107,14 +2097,14 @@ out:
 json_t *app_log_json(store *st, const struct app_row *t, size_t n)
 {
         sqlite3_stmt *q;
-        json_t *arr = json_array();
+        json_t *arr;
 
+        if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body FROM events"
+                               " WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK)
+                return NULL;
+        arr = json_array();
         for (size_t i = 0; i < n; i++) {
-                if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body FROM events"
-                                       " WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK) {
-                        json_decref(arr);
-                        return NULL;
-                }
+                sqlite3_reset(q);
                 sqlite3_bind_text(q, 1, t[i].id, -1, SQLITE_STATIC);
                 while (sqlite3_step(q) == SQLITE_ROW) {
                         time_t secs = (time_t)(sqlite3_column_int64(q, 3) / 1000);
@@ -2129,8 +2119,8 @@ json_t *app_log_json(store *st, const struct app_row *t, size_t n)
                                                              "operator", sqlite3_column_text(q, 4), "type",
                                                              sqlite3_column_text(q, 5), "body", sqlite3_column_text(q, 6)));
                 }
-                sqlite3_finalize(q);
         }
+        sqlite3_finalize(q);
         return arr;
 }
 
@@ -2175,7 +2165,7 @@ static int app_log(int argc, char **argv)
         }
         json_decref(arr);
 out:
-        free_targets(t, n);
+        app_rows_free(t, n);
         ctx_close(&c);
         return rc;
 }
@@ -2201,7 +2191,7 @@ static int paperwork(int argc, char **argv, bool receipt)
         else
                 paper_notice(stdout, &c.h, t, n, c.today, c.o.given & O_HTML);
 out:
-        free_targets(t, n);
+        app_rows_free(t, n);
         ctx_close(&c);
         return rc;
 }

@@ -361,6 +361,13 @@ int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *le
         return r;
 }
 
+size_t home_max_file_bytes(void)
+{
+        const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
+
+        return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
+}
+
 int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex)
 {
         char repo_path[4096];

@@ -61,6 +61,10 @@ void home_close(struct home *h);
  * Prints errors; returns 0 or 1. */
 int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex);
 
+/* The largest scan accepted: $DAIBAN_MAX_FILE_BYTES, else
+ * HOME_MAX_FILE_DEFAULT. */
+size_t home_max_file_bytes(void);
+
 /* Read blob hex (40 hex digits) of the repository at repo_dir into a
  * malloc'ed buffer. 0, or -1 when it is not there. */
 int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *len);

@@ -54,6 +54,7 @@
 #define SIGNIN_BODY_MAX  4096
 #define CHILD_OUT_MAX    (8u << 20)
 #define FAIL_SLOTS       256
+#define SYNC_EVERY_S     300            /* --sync-every's default */
 #define SYNC_FIRST_S     15
 #define SYNC_MAX_S       1800
 /* base64 SHA-256 of "window.print()", the receipt's print button
@@ -357,20 +358,12 @@ static const char *qparam(const struct req *r, const char *name, char *buf, size
         return NULL;
 }
 
-/* A path segment names an application, draft or material: letters,
- * digits, '-', '_', '.' (no "..") and at most 64 bytes (a draft's id is
- * the UI's, 1-64 characters: docs/http-api.md). */
+/* A path segment names an application, draft or material: a key the
+ * CLI takes (app_key_ok: a draft's id is also its request key), and no
+ * ".." in a path. */
 static bool ident_ok(const char *s, size_t n)
 {
-        if (!n || n > 64 || s[0] == '-')        /* never an option to a child */
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = s[i];
-                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-                      ch == '_' || ch == '.'))
-                        return false;
-        }
-        return !(n >= 2 && memmem(s, n, "..", 2));
+        return app_key_ok(s, n) && !(n >= 2 && memmem(s, n, "..", 2));
 }
 
 /* Split "/api/apps/ID/rest" after prefix: the segment into seg, the rest
@@ -416,11 +409,6 @@ static void random_hex(char *out, size_t nbytes)
 static void sha256_hex(const char *s, char out[65])
 {
         tls_sha256_hex(s, strlen(s), out);
-}
-
-static const char *role_of(const struct station *st)
-{
-        return st->h.role;
 }
 
 static const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
@@ -703,16 +691,24 @@ static void run_write(struct req *r, const char *const *args,
                 reply_error(r, 500, "internal", "cannot start the write", "无法执行写入");
 }
 
+/* HOME/tmp, made if missing: what children read, swept at start. */
+static const char *tmp_dir(struct station *st)
+{
+        static char dir[4096];
+
+        snprintf(dir, sizeof dir, "%s/tmp", st->home_dir);
+        mkdir(dir, 0700);
+        return dir;
+}
+
 /* A temporary file in HOME/tmp for a child to read (data, materials, a
  * scan). Returns its path (owned by r, removed when r ends) or NULL. */
 static const char *tmp_file(struct req *r, const void *data, size_t len)
 {
-        char dir[4096], path[4200];
+        char path[4200];
         int fd;
 
-        snprintf(dir, sizeof dir, "%s/tmp", r->st->home_dir);
-        mkdir(dir, 0700);
-        snprintf(path, sizeof path, "%s/serve-XXXXXX", dir);
+        snprintf(path, sizeof path, "%s/serve-XXXXXX", tmp_dir(r->st));
         fd = mkstemp(path);
         if (fd < 0)
                 return NULL;
@@ -940,14 +936,6 @@ static struct fail_slot *fail_slot(struct station *st, const char *key, bool cre
         return oldest;
 }
 
-/* Seconds until another try is allowed for this key, or 0. */
-static unsigned fail_wait(struct station *st, const char *key)
-{
-        struct fail_slot *f = fail_slot(st, key, false);
-        uint64_t now = uv_now(st->loop);
-
-        return f && f->until > now ? (unsigned)((f->until - now + 999) / 1000) : 0;
-}
 
 /* After 3 failures each further one waits 2, 4, 8 ... 60 s. */
 static unsigned fail_note(struct station *st, const char *key)
@@ -977,11 +965,14 @@ static void fail_clear(struct station *st, const char *key)
                 memset(f, 0, sizeof *f);
 }
 
+/* Seconds until another try is allowed for this key (after its third
+ * failure), or 0. */
 static unsigned fail_blocked(struct station *st, const char *key)
 {
         struct fail_slot *f = fail_slot(st, key, false);
+        uint64_t now = uv_now(st->loop);
 
-        return f && f->n >= 3 ? fail_wait(st, key) : 0;
+        return f && f->n >= 3 && f->until > now ? (unsigned)((f->until - now + 999) / 1000) : 0;
 }
 
 struct signin {
@@ -1070,7 +1061,9 @@ static void signin_after(uv_work_t *w, int status)
                 int rc = sqlite3_step(q);
                 sqlite3_finalize(q);
                 /* sessions long unused go */
-                sqlite3_exec(st->db, "DELETE FROM sessions WHERE used < strftime('%s','now') - 43200", NULL, NULL, NULL);
+                char gc[128];
+                snprintf(gc, sizeof gc, "DELETE FROM sessions WHERE used < %lld", now - SESSION_IDLE_S);
+                sqlite3_exec(st->db, gc, NULL, NULL, NULL);
                 if (rc != SQLITE_DONE) {
                         free(s);
                         reply_error(r, 500, "internal", "cannot save the session", "无法保存登录状态");
@@ -1092,9 +1085,10 @@ static void signin_after(uv_work_t *w, int status)
                 return;
         }
         unsigned w1 = fail_note(st, okey), w2 = fail_note(st, pkey);
+        struct fail_slot *fo = fail_slot(st, okey, false);
         char lop[80];
         logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", log_safe(s->op, lop, sizeof lop),
-              r->peer, fail_slot(st, okey, false) ? fail_slot(st, okey, false)->n : 0, w1 > w2 ? w1 : w2);
+              r->peer, fo ? fo->n : 0, w1 > w2 ? w1 : w2);
         /* a failure is answered after a second, whatever the hash took */
         uv_timer_init(st->loop, &s->delay);
         s->delay.data = s;
@@ -1119,8 +1113,9 @@ static void signin(struct req *r)
         snprintf(okey, sizeof okey, "op:%s", op);
         peer_key(r, pkey, sizeof pkey);
         wait = fail_blocked(st, okey);
-        if (fail_blocked(st, pkey) > wait)
-                wait = fail_blocked(st, pkey);
+        unsigned pwait = fail_blocked(st, pkey);
+        if (pwait > wait)
+                wait = pwait;
         /* one attempt at a time per operator and per address: guesses
          * sent in parallel would all be hashed before any failure counts */
         struct fail_slot *fo = fail_slot(st, okey, true), *fp = fail_slot(st, pkey, true);
@@ -1463,12 +1458,10 @@ static void drafts_list(struct req *r)
                         json_t *b = json_loads((const char *)sqlite3_column_text(q, 2), 0, NULL);
                         const char *code = (const char *)sqlite3_column_text(q, 1);
                         const struct cat_form *f = catalog_find_form(r->st->h.cat, code);
-                        const struct cat_form *ff = f;
-                        const char *applicant = NULL;
-                        json_t *data = json_object_get(b, "data");
-                        for (size_t i = 0; ff && i < ff->nitems && !applicant; i++)
-                                if (ff->items[i].field->type == FT_TEXT)
-                                        applicant = json_string_value(json_object_get(data, ff->items[i].field->name));
+                        const char *applicant = NULL, *aid;
+                        /* named as the receipt will name them */
+                        if (f)
+                                app_applicant_of(f, json_object_get(b, "data"), &applicant, &aid);
                         json_array_append_new(a, json_pack("{s:s,s:s,s:s?,s:s?,s:I}", "id", sqlite3_column_text(q, 0),
                                                            "matter", code, "matter_name", f ? f->name_zh : NULL,
                                                            "applicant", applicant, "updated",
@@ -1709,7 +1702,7 @@ static void apps_list(struct req *r)
         if (q && *q)
                 W(" AND (applicant LIKE '%%' || ?6 || '%%' OR id = ?6 OR receipt LIKE ?6 || '%%' OR applicant_id = ?6)");
         if (todo && *todo == '1') {
-                if (!strcmp(role_of(st), "village"))
+                if (!strcmp(st->h.role, "village"))
                         W(" AND origin = ?7 AND status IN ('draft','returned','approved','rejected')");
                 else
                         W(" AND holder = ?7 AND status IN ('accepted','passed')");
@@ -2208,7 +2201,7 @@ static void stats(struct req *r)
                         snprintf(g->key, sizeof g->key, "%s", key);
                         snprintf(g->name, sizeof g->name, "%s", name);
                 }
-                bool open = !strcmp(status, "accepted") || !strcmp(status, "returned") || !strcmp(status, "passed");
+                bool open = app_status_open(status);
                 bool isdone = !strcmp(status, "approved") || !strcmp(status, "rejected") || !strcmp(status, "delivered") ||
                               !strcmp(status, "rated");
                 for (struct stat_row *x = g; x; x = x == g ? &tot : NULL) {
@@ -2370,9 +2363,7 @@ static const char *catalog_upload(struct req *r)
                         return NULL;
                 }
         }
-        snprintf(dir, sizeof dir, "%s/tmp", r->st->home_dir);
-        mkdir(dir, 0700);
-        snprintf(dir, sizeof dir, "%s/tmp/catalog-XXXXXX", r->st->home_dir);
+        snprintf(dir, sizeof dir, "%s/catalog-XXXXXX", tmp_dir(r->st));
         if (!mkdtemp(dir) || !own_dir(r, dir)) {
                 json_decref(j);
                 reply_error(r, 500, "internal", "cannot make a temporary folder", "无法创建临时文件夹");
@@ -2396,8 +2387,6 @@ static const char *catalog_upload(struct req *r)
         r->ctx = json_pack("{s:s}", "dir", dir);
         return json_string_value(json_object_get(r->ctx, "dir"));
 }
-
-
 
 /* Remove a folder of flat files (a catalogue upload). */
 static void rm_tree(const char *dir)
@@ -2497,7 +2486,7 @@ static void catalog_route(struct req *r, bool publish)
 
 static bool role_is(struct req *r, const char *a, const char *b)
 {
-        const char *role = role_of(r->st);
+        const char *role = r->st->h.role;
 
         if (!strcmp(role, a) || (b && !strcmp(role, b)))
                 return true;
@@ -2517,10 +2506,8 @@ static void static_file(struct req *r)
 {
         const char *p = r->path;
 
-        if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
-                reply_error(r, 405, "method", "this address does not take that method", "该地址不支持此请求方式");
+        if (!method_is(r, "GET"))
                 return;
-        }
         for (size_t i = 0; i < ui_nfiles; i++) {
                 const struct ui_file *f = &ui_files[i];
                 if (strcmp(f->path, p))
@@ -2590,7 +2577,7 @@ static const struct fixed_route {
 
 static void dispatch(struct req *r)
 {
-        const char *p = r->path, *rest;
+        const char *p = r->path, *rest, *tail;
         char id[72], mat[72];
 
         if (path_suspicious(p)) {
@@ -2684,8 +2671,7 @@ static void dispatch(struct req *r)
                            !strcmp(rest, "/withdraw") || !strcmp(rest, "/deliver") || !strcmp(rest, "/rate")) {
                         if (method_is(r, "POST"))
                                 write_simple(r, id, rest + 1);
-                } else if (segment(rest, "/materials/", mat, sizeof mat) &&
-                           !strcmp(segment(rest, "/materials/", mat, sizeof mat), "/scan")) {
+                } else if ((tail = segment(rest, "/materials/", mat, sizeof mat)) && !strcmp(tail, "/scan")) {
                         if (method_is(r, "PUT"))
                                 scan_put(r, id, mat);
                 } else
@@ -2717,10 +2703,8 @@ static size_t body_max_for(const char *method, const char *path)
 {
         if (!strcmp(method, "POST") && !strcmp(path, "/api/session"))
                 return SIGNIN_BODY_MAX;
-        if (!strcmp(method, "PUT") && strstr(path, "/materials/") && strstr(path, "/scan")) {
-                const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
-                return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
-        }
+        if (!strcmp(method, "PUT") && strstr(path, "/materials/") && strstr(path, "/scan"))
+                return home_max_file_bytes();
         if (!strncmp(path, "/api/catalog/", 13))
                 return CATALOG_BODY_MAX;
         return BODY_MAX;
@@ -2903,6 +2887,37 @@ static void sweep_tmp(const char *home_dir)
         uv_fs_req_cleanup(&req);
 }
 
+/* A station on home_dir: its home and station.db open, on libuv's
+ * default loop, its sync timer ready (not started). NULL with err set
+ * (empty when home_open printed the reason itself). */
+static struct station *station_new(const char *home_dir, char *err, size_t errlen)
+{
+        struct station *st = calloc(1, sizeof *st);
+
+        err[0] = '\0';
+        if (!st || !(st->home_dir = strdup(home_dir))) {
+                free(st);
+                snprintf(err, errlen, "out of memory");
+                return NULL;
+        }
+        if (home_open(st->home_dir, &st->h) != 0) {
+                free(st->home_dir);
+                free(st);
+                return NULL;
+        }
+        if (station_open(st->home_dir, &st->db, err, errlen) < 0) {
+                home_close(&st->h);
+                free(st->home_dir);
+                free(st);
+                return NULL;
+        }
+        st->loop = uv_default_loop();
+        st->sync_every_s = SYNC_EVERY_S;
+        uv_timer_init(st->loop, &st->sync_timer);
+        st->sync_timer.data = st;
+        return st;
+}
+
 static bool loopback_listen(const char *listen)
 {
         return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
@@ -2941,7 +2956,7 @@ int cmd_serve(int argc, char **argv)
         };
         const char *home = NULL, *listen = "127.0.0.1:8410", *cert = NULL, *key = NULL;
         bool insecure = false;
-        long sync_every = 300, max_conns = 1200, head_timeout = 20;
+        long sync_every = SYNC_EVERY_S, max_conns = 1200, head_timeout = 20;
         struct station *st;
         struct tls_ctx *tls = NULL;
         char err[512];
@@ -2998,20 +3013,10 @@ int cmd_serve(int argc, char **argv)
                                   "或在封闭局域网中明确加 --insecure-http"), listen);
                 return EXIT_USAGE;
         }
-        st = calloc(1, sizeof *st);
-        if (!st)
-                return EXIT_REFUSED;
-        st->home_dir = strdup(home_path(home));
-        if (home_open(st->home_dir, &st->h) != 0) {
-                free(st->home_dir);
-                free(st);
-                return EXIT_REFUSED;
-        }
-        if (station_open(st->home_dir, &st->db, err, sizeof err) < 0) {
-                cli_error(cli_msg("cannot open the station's database: %s", "无法打开站点数据库：%s"), err);
-                home_close(&st->h);
-                free(st->home_dir);
-                free(st);
+        st = station_new(home_path(home), err, sizeof err);
+        if (!st) {
+                if (err[0])
+                        cli_error(cli_msg("cannot open the station's database: %s", "无法打开站点数据库：%s"), err);
                 return EXIT_REFUSED;
         }
         /* the loop waits for station.db at most this long (a CLI's
@@ -3033,7 +3038,6 @@ int cmd_serve(int argc, char **argv)
                 }
                 st->tls = true;
         }
-        st->loop = uv_default_loop();
         st->sync_every_s = (unsigned)sync_every;
         st->loopback = loopback_listen(listen);
         {
@@ -3055,8 +3059,6 @@ int cmd_serve(int argc, char **argv)
                 cli_error(cli_msg("cannot listen on %s: %s", "无法在 %s 上监听：%s"), listen, err);
                 return EXIT_REFUSED;
         }
-        uv_timer_init(st->loop, &st->sync_timer);
-        st->sync_timer.data = st;
         uv_timer_init(st->loop, &st->refresh_timer);
         st->refresh_timer.data = st;
         uv_timer_start(&st->refresh_timer, refresh_tick, 30000, 30000);
@@ -3092,25 +3094,13 @@ int cmd_serve(int argc, char **argv)
 
 struct station *serve_test_open(const char *home_dir)
 {
-        struct station *st = calloc(1, sizeof *st);
         char err[512];
+        /* the daemon's sync interval (a zero one would re-arm the timer
+         * inside libuv's timer run and spin) */
+        struct station *st = station_new(home_dir, err, sizeof err);
 
-        if (!st)
-                return NULL;
-        st->testing = true;
-        /* the daemon's default: a zero delay would re-arm the timer
-         * inside libuv's timer run and spin (POST /api/sync with no
-         * remote reschedules at once) */
-        st->sync_every_s = 300;
-        st->home_dir = strdup(home_dir);
-        st->loop = uv_default_loop();
-        if (home_open(st->home_dir, &st->h) != 0 || station_open(st->home_dir, &st->db, err, sizeof err) < 0) {
-                free(st->home_dir);
-                free(st);
-                return NULL;
-        }
-        uv_timer_init(st->loop, &st->sync_timer);
-        st->sync_timer.data = st;
+        if (st)
+                st->testing = true;
         return st;
 }
 
