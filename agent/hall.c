@@ -38,6 +38,7 @@
 #include "agent/tls.h"
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
+#include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/scan.h"
 
@@ -612,6 +613,11 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_cfg(&e, "http.uploadpack", "true");
         env_cfg(&e, "http.receivepack", "true");
         env_cfg(&e, "core.hooksPath", H->hooks);
+        /* what a push acknowledges must survive a power cut: git syncs
+         * objects and refs (not its default), and the
+         * reference-transaction hook syncs their directories */
+        env_cfg(&e, "core.fsync", "committed");
+        env_cfg(&e, "core.fsyncMethod", "fsync");
         env_cfg(&e, "receive.denyNonFastForwards", "true");
         env_cfg(&e, "receive.denyDeletes", "true");
         env_cfg(&e, "receive.fsckObjects", "true");
@@ -935,6 +941,37 @@ static void refuse(const char *pusher, const char *fmt, ...)
                 dprintf(3, "daiban hall: push by %s refused %s\n", pusher, msg);
 }
 
+/* git's reference-transaction hook. git (2.39) syncs the files it
+ * writes when core.fsync says so, but never a directory: before the
+ * refs move ("prepared") the directories of the objects the push
+ * brought are synced, and once they moved ("committed") those of the
+ * refs, so the push is durable before receive-pack reports it. A
+ * failure in "prepared" refuses the push; the village tries again. */
+static int hall_ref_sync(int argc, char **argv)
+{
+        const char *home = getenv("DAIBAN_HOME");
+        char repo[PATH_MAX], buf[4096];
+        int r = 0;
+
+        if (argc < 2 || !home || !getenv("DAIBAN_PUSHER")) {
+                cli_error("%s", "this is the hall's reference-transaction hook; git receive-pack runs it, behind"
+                                " 'daiban hall serve'");
+                return EXIT_USAGE;
+        }
+        while (fread(buf, 1, sizeof buf, stdin) > 0)
+                ;       /* the refs git moves: all of them are synced */
+        snprintf(repo, sizeof repo, "%s/repo", home);
+        if (strcmp(argv[1], "prepared") == 0)
+                r = durable_sync_objects(repo);
+        else if (strcmp(argv[1], "committed") == 0)
+                r = durable_sync_refs(repo);
+        if (r < 0) {
+                dprintf(3, "daiban hall: cannot sync %s (%s): %s\n", repo, argv[1], strerror(-r));
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
 static int hall_pre_receive(int argc, char **argv)
 {
         const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
@@ -1059,6 +1096,14 @@ static int write_hook(struct hall *H)
         /* the hall's own running binary (see front_request) */
         fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): check every push before git moves a ref\n"
                    "exec /proc/%d/exe hall pre-receive\n",
+                (int)getpid(), exe, (int)getpid());
+        if (fclose(f) != 0 || chmod(path, 0755) < 0)
+                return -1;
+        snprintf(path, sizeof path, "%s/reference-transaction", H->hooks);
+        if (!(f = fopen(path, "w")))
+                return -1;
+        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): make a push durable before git"
+                   " answers it\nexec /proc/%d/exe hall ref-sync \"$1\"\n",
                 (int)getpid(), exe, (int)getpid());
         if (fclose(f) != 0 || chmod(path, 0755) < 0)
                 return -1;
@@ -1220,6 +1265,7 @@ static int cmd_hall(int argc, char **argv)
                 { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
                 { "cert", "Make a self-signed certificate and key for the hall", usage_hall, hall_cert },
                 { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },
+                { "ref-sync", "The hall's reference-transaction hook (internal)", usage_hall, hall_ref_sync },
                 { "cgi", "Runs git http-backend for the hall (internal)", usage_hall, hall_cgi },
                 { NULL, NULL, NULL, NULL },
         };

@@ -14,6 +14,7 @@
 #include "agent/cli.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
+#include "sync/durable.h"
 
 const char *home_path(const char *opt)
 {
@@ -132,7 +133,7 @@ static int copy_catalog(const char *from, const char *to)
                 r = copy_file(a, b);
         }
         closedir(d);
-        return r;
+        return r < 0 ? r : durable_sync_dir(to);
 }
 
 static enum cat_level level_of(const char *role)
@@ -222,6 +223,13 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
         }
         git_repository_free(repo);
         git_libgit2_shutdown();
+        snprintf(path, sizeof path, "%s/repo", dir);
+        if ((r = durable_prepare_repo(path)) < 0) {
+                cli_error(cli_msg("cannot create the git repository %s: %s", "无法创建 git 仓库 %s：%s"), path,
+                          strerror(-r));
+                catalog_free(cat);
+                return EXIT_REFUSED;
+        }
         snprintf(path, sizeof path, "%s/store.db", dir);
         r = store_open(path, true, &st, err, sizeof err);
         if (r == 0 && store_begin(st) == 0) {
@@ -463,12 +471,26 @@ static int lock_repo(const struct home *h, bool wait)
         }
         snprintf(path, sizeof path, "%s/repo", h->dir);
         remove_stale_locks(path, 6);
+        durable_prepare_repo(path);     /* best effort: a failure shows at the write */
         return fd;
 }
 
 int home_lock_repo(const struct home *h)
 {
         return lock_repo(h, true);
+}
+
+/* True when repo_dir is HOME/repo of a daiban home (store.db beside it). */
+static bool is_home_repo(const char *repo_dir)
+{
+        char path[4096];
+        size_t n = strlen(repo_dir);
+        struct stat st;
+
+        if (n < 5 || strcmp(repo_dir + n - 5, "/repo") != 0 || n - 5 + sizeof "/store.db" > sizeof path)
+                return false;
+        snprintf(path, sizeof path, "%.*s/store.db", (int)(n - 5), repo_dir);
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int home_lock_peer_repo(const char *repo_dir)
@@ -478,6 +500,11 @@ int home_lock_peer_repo(const char *repo_dir)
 
         snprintf(path, sizeof path, "%s.flock", repo_dir);      /* HOME/repo -> HOME/repo.flock */
         fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && is_home_repo(repo_dir))
+                /* a home whose own node has not synced yet has no lock
+                 * file: make it, or a .lock left in its repository by a
+                 * peer killed mid-push would stay until that node syncs */
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -1;      /* not a daiban home's repository: nothing to lock */
         if (flock(fd, LOCK_EX) < 0) {
@@ -487,6 +514,7 @@ int home_lock_peer_repo(const char *repo_dir)
         /* as for our own repository: with its lock held no daiban writes
          * there, so a .lock left by one killed mid-push is stale */
         remove_stale_locks(repo_dir, 6);
+        durable_prepare_repo(repo_dir);
         return fd;
 }
 
@@ -588,7 +616,8 @@ int home_install_catalog(const char *home_dir, const char *src, store *st, char 
                 /* a version goes in under a temporary name and is renamed
                  * into place: a home never holds half a catalogue */
                 snprintf(tmp, sizeof tmp, "%s/catalogs/%s.new", home_dir, hex);
-                if ((r = copy_catalog(src, tmp)) < 0 || rename(tmp, path) < 0) {
+                if ((r = copy_catalog(src, tmp)) < 0 || rename(tmp, path) < 0 ||
+                    (r = durable_sync_parent(path)) < 0) {
                         cli_error(cli_msg("cannot install the catalogue into %s: %s", "无法安装目录清单到 %s：%s"), path,
                                   strerror(r < 0 ? -r : errno));
                         return EXIT_REFUSED;

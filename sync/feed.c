@@ -11,6 +11,7 @@
 
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
+#include "sync/durable.h"
 #include "sync/scan.h"
 #include "sync/feed.h"
 #include "sync/fold.h"
@@ -1327,7 +1328,7 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
         }
         fclose(f);
         f = NULL;
-        if (rename(tmp, path) < 0) {
+        if (rename(tmp, path) < 0 || durable_sync_parent(path) < 0) {
                 if (log)
                         log(ud, "cannot write %s", path);
                 goto out;

@@ -21,6 +21,11 @@ same home, with the same session cookie, and:
   * `daiban rebuild --verify` passes and both databases pass
     PRAGMA integrity_check.
 
+The coverage is asserted: some group kills caught a CLI child after it
+had begun writing in the home (the crash-point shim, in counting mode,
+logs which processes wrote), and some retried acceptances had committed
+before their kill.
+
 The seed is printed (KILL9_SEED or SEED replays it)."""
 import http.client
 import json
@@ -36,6 +41,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from serve import Daemon, dibao_data, dibao_materials, group_members, station  # noqa: E402
 
+SHIM = os.environ.get("CRASHPOINT", "build/tests/libcrashpoint.so")
 TRIALS = int(os.environ.get("KILL9_SERVE_TRIALS", os.environ.get("TRIALS", "100")))
 SEED = int(os.environ.get("KILL9_SEED", os.environ.get("SEED", str(int(time.time())))))
 
@@ -74,6 +80,44 @@ class Writer(threading.Thread):
                 return
 
 
+def log_size(log):
+    try:
+        return os.path.getsize(log)
+    except FileNotFoundError:
+        return 0
+
+
+def wrote(log, pids, since):
+    """True when one of pids reached a write point in the home after
+    offset since of the shim's log ("N pid op path" lines)."""
+    pids = {str(p) for p in pids}
+    try:
+        with open(log, "rb") as f:
+            f.seek(since)
+            return any(line.split(b" ", 2)[1].decode() in pids for line in f if line.count(b" ") >= 2)
+    except FileNotFoundError:
+        return False
+
+
+def writing_child(log, daemon, since):
+    """A live process other than the daemon with a write point in the log
+    after offset since."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(since)
+            pids = {int(line.split(b" ", 2)[1]) for line in f if line.count(b" ") >= 2}
+    except FileNotFoundError:
+        return False
+    for pid in pids - {daemon}:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 class Kill9Serve(unittest.TestCase):
     def test_kill_the_daemon_while_it_writes(self):
         rng = random.Random(SEED)
@@ -85,7 +129,17 @@ class Kill9Serve(unittest.TestCase):
             home.cleanup()
 
     def run_trials(self, home, rng):
-        d = Daemon(home)
+        # the crash-point shim in counting mode (it never kills): its log
+        # names every process that wrote in the home, so a child killed
+        # after its first write and before it exited is known to have been
+        # killed mid-write
+        points = os.path.join(home.root, "points")
+        with open(points + ".counter", "wb") as f:
+            f.write(b"\0" * 8)
+        shim = {"LD_PRELOAD": os.path.abspath(SHIM), "CRASH_ROOT": home.home, "CRASH_COUNTER": points + ".counter",
+                "CRASH_AT": "0", "CRASH_LOG": points + ".log"}
+        d = Daemon(home, env=shim)
+        mid_write = 0
         session = d.signin()
         headers = session.headers()
         acked_apps = set()
@@ -98,6 +152,7 @@ class Kill9Serve(unittest.TestCase):
         try:
             for trial in range(TRIALS):
                 port = d.port
+                since = log_size(points + ".log")
                 touched = set()
                 lock = threading.Lock()
 
@@ -148,10 +203,19 @@ class Kill9Serve(unittest.TestCase):
                 time.sleep(rng.choice([rng.uniform(0, 0.3), rng.uniform(0, 0.05), rng.uniform(0.1, 0.3)]))
                 pgid = d.proc.pid
                 if rng.random() < 0.35:
-                    if len(group_members(pgid)) > 1:
+                    # the group dies once a child has begun writing (a
+                    # write point of a live process other than the daemon
+                    # in the shim's log), or after 1 s
+                    end = time.time() + 1
+                    while time.time() < end and not writing_child(points + ".log", pgid, since):
+                        time.sleep(0.001)
+                    children = [p for p in group_members(pgid) if p != pgid]
+                    if children:
                         children_killed += 1
                     d.stop(signal.SIGKILL, group=True)      # a child dies mid-write too
                     group_kills += 1
+                    if children and wrote(points + ".log", children, since):
+                        mid_write += 1
                 else:
                     d.stop(signal.SIGKILL)
                 for w in writers:
@@ -176,9 +240,13 @@ class Kill9Serve(unittest.TestCase):
             self.check(home, d, headers, acked_apps, drafts, f"the end, seed {SEED}")
             n_acked_drafts = sum(1 for saves in drafts.values() for _, ok in saves if ok)
             print(f"{len(acked_apps)} acceptances and {n_acked_drafts} draft saves acknowledged;"
-                  f" {group_kills} of {TRIALS} kills took the process group, {children_killed} with a child writing;"
+                  f" {group_kills} of {TRIALS} kills took the process group, {children_killed} with a child running,"
+                  f" {mid_write} with a child that had begun writing in the home;"
                   f" {retried_done[0]} retried acceptances had committed before the kill and were not repeated",
                   flush=True)
+            # the coverage this test claims, or it proves nothing
+            self.assertGreater(mid_write, 0, "no kill caught a child mid-write")
+            self.assertGreater(retried_done[0], 0, "no retried acceptance had committed before its kill")
             with sqlite3.connect(os.path.join(home.home, "store.db"), timeout=60) as c:
                 per_key = dict(c.execute("SELECT json_extract(body, '$.request'), count(*) FROM events"
                                          " WHERE type = 'app.created' GROUP BY 1"))
