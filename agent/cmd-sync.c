@@ -19,6 +19,7 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "agent/netwatch.h"
 #include "sync/feed.h"
 #include "sync/hlc.h"
 #include "sync/scan.h"
@@ -222,6 +223,9 @@ static int cmd_sync(int argc, char **argv)
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
         int peerfd = url ? lock_peer(url) : -1;
+        /* libgit2 has no network timeout: a link gone silent is cut after
+         * a while without a byte either way */
+        struct netwatch *nw = url ? netwatch_start(netwatch_idle_limit()) : NULL;
         if (url && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
@@ -231,11 +235,18 @@ static int cmd_sync(int argc, char **argv)
         int ncat = 0;
         if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
                 failed++;
-        if (url && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
+        /* a silent link is not tried again in this round */
+        if (url && !netwatch_fired(nw) && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         /* scans after the events, one piece per push */
-        if (url && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
+        if (url && !netwatch_fired(nw) && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
+        if (netwatch_fired(nw))
+                cli_error(cli_msg("the link to %s was silent for %u s: the sync gave up (nothing is lost; the next sync "
+                                  "carries on)",
+                                  "与 %s 的连接已 %u 秒无响应：本次同步已放弃（数据不会丢失，下次同步继续）"),
+                          url, netwatch_idle_limit());
+        netwatch_stop(nw);
         home_unlock_repo(peerfd);
         if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
                 failed++;

@@ -1,0 +1,136 @@
+/* A watchdog for a link that goes silent; see netwatch.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/netwatch.h"
+
+#define IDLE_DEFAULT_S 90
+
+struct netwatch {
+        pthread_t watched, thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        char io_path[64];
+        unsigned idle_s;
+        bool stop;
+        volatile bool fired;
+};
+
+static void on_alarm(int sig)
+{
+        (void)sig;      /* only to make the blocked call return EINTR */
+}
+
+/* The watched thread's rchar + wchar, or -1. */
+static long long io_count(const char *path)
+{
+        char buf[512];
+        long long rchar = -1, wchar = -1;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return -1;
+        while (fgets(buf, sizeof buf, f)) {
+                sscanf(buf, "rchar: %lld", &rchar);
+                sscanf(buf, "wchar: %lld", &wchar);
+        }
+        fclose(f);
+        return rchar < 0 || wchar < 0 ? -1 : rchar + wchar;
+}
+
+static void *watch(void *arg)
+{
+        struct netwatch *w = arg;
+        long long last = io_count(w->io_path), now;
+        time_t quiet_since = time(NULL);
+        struct timespec until;
+
+        pthread_mutex_lock(&w->mu);
+        while (!w->stop) {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&w->cv, &w->mu, &until);
+                if (w->stop)
+                        break;
+                now = io_count(w->io_path);
+                if (now != last) {
+                        last = now;
+                        quiet_since = time(NULL);
+                } else if (time(NULL) - quiet_since >= (time_t)w->idle_s) {
+                        w->fired = true;
+                        pthread_kill(w->watched, SIGALRM);
+                }
+        }
+        pthread_mutex_unlock(&w->mu);
+        return NULL;
+}
+
+struct netwatch *netwatch_start(unsigned idle_s)
+{
+        struct netwatch *w = calloc(1, sizeof *w);
+        struct sigaction sa;
+
+        if (!w)
+                return NULL;
+        snprintf(w->io_path, sizeof w->io_path, "/proc/self/task/%d/io", (int)gettid());
+        if (io_count(w->io_path) < 0) {
+                free(w);
+                return NULL;
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;       /* no SA_RESTART */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        w->watched = pthread_self();
+        w->idle_s = idle_s ? idle_s : 1;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thread, NULL, watch, w) != 0) {
+                pthread_mutex_destroy(&w->mu);
+                pthread_cond_destroy(&w->cv);
+                free(w);
+                return NULL;
+        }
+        return w;
+}
+
+bool netwatch_fired(const struct netwatch *w)
+{
+        return w && w->fired;
+}
+
+void netwatch_stop(struct netwatch *w)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+}
+
+unsigned netwatch_idle_limit(void)
+{
+        const char *e = getenv("DAIBAN_SYNC_IDLE_S");
+        char *end;
+        unsigned long v;
+
+        if (!e || !*e)
+                return IDLE_DEFAULT_S;
+        errno = 0;
+        v = strtoul(e, &end, 10);
+        return errno || *end || v == 0 || v > 86400 ? IDLE_DEFAULT_S : (unsigned)v;
+}
