@@ -19,7 +19,7 @@ struct netwatch {
         pthread_t watched, thread;
         pthread_mutex_t mu;
         pthread_cond_t cv;
-        char io_path[64];
+        char task[64];                  /* /proc/self/task/TID */
         unsigned idle_s;
         bool stop;
         volatile bool fired;
@@ -30,27 +30,54 @@ static void on_alarm(int sig)
         (void)sig;      /* only to make the blocked call return EINTR */
 }
 
-/* The watched thread's rchar + wchar, or -1. */
-static long long io_count(const char *path)
+/* How much the watched thread has done: its context switches (it wakes
+ * each time data arrives on the socket it waits on, which its I/O
+ * counters do not show: recv and send are not counted there), its CPU
+ * time and the bytes its read and write calls moved. A thread blocked
+ * on a silent socket moves none of them. -1 if unreadable. */
+static long long activity(const char *task)
 {
-        char buf[512];
-        long long rchar = -1, wchar = -1;
-        FILE *f = fopen(path, "re");
+        char path[96], buf[1024];
+        long long sum = 0, v;
+        unsigned long long ut = 0, st = 0;
+        int found = 0;
+        FILE *f;
 
-        if (!f)
+        snprintf(path, sizeof path, "%s/status", task);
+        if (!(f = fopen(path, "re")))
                 return -1;
-        while (fgets(buf, sizeof buf, f)) {
-                sscanf(buf, "rchar: %lld", &rchar);
-                sscanf(buf, "wchar: %lld", &wchar);
-        }
+        while (fgets(buf, sizeof buf, f))
+                if (sscanf(buf, "voluntary_ctxt_switches: %lld", &v) == 1 ||
+                    sscanf(buf, "nonvoluntary_ctxt_switches: %lld", &v) == 1) {
+                        sum += v;
+                        found++;
+                }
         fclose(f);
-        return rchar < 0 || wchar < 0 ? -1 : rchar + wchar;
+        snprintf(path, sizeof path, "%s/stat", task);
+        if ((f = fopen(path, "re"))) {
+                if (fgets(buf, sizeof buf, f)) {
+                        const char *p = strrchr(buf, ')');
+                        /* after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+                         * cmajflt utime stime */
+                        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+                                sum += (long long)(ut + st);
+                }
+                fclose(f);
+        }
+        snprintf(path, sizeof path, "%s/io", task);
+        if ((f = fopen(path, "re"))) {
+                while (fgets(buf, sizeof buf, f))
+                        if (sscanf(buf, "rchar: %lld", &v) == 1 || sscanf(buf, "wchar: %lld", &v) == 1)
+                                sum += v;
+                fclose(f);
+        }
+        return found == 2 ? sum : -1;
 }
 
 static void *watch(void *arg)
 {
         struct netwatch *w = arg;
-        long long last = io_count(w->io_path), now;
+        long long last = activity(w->task), now;
         time_t quiet_since = time(NULL);
         struct timespec until;
 
@@ -61,7 +88,7 @@ static void *watch(void *arg)
                 pthread_cond_timedwait(&w->cv, &w->mu, &until);
                 if (w->stop)
                         break;
-                now = io_count(w->io_path);
+                now = activity(w->task);
                 if (now != last) {
                         last = now;
                         quiet_since = time(NULL);
@@ -81,8 +108,8 @@ struct netwatch *netwatch_start(unsigned idle_s)
 
         if (!w)
                 return NULL;
-        snprintf(w->io_path, sizeof w->io_path, "/proc/self/task/%d/io", (int)gettid());
-        if (io_count(w->io_path) < 0) {
+        snprintf(w->task, sizeof w->task, "/proc/self/task/%d", (int)gettid());
+        if (activity(w->task) < 0) {
                 free(w);
                 return NULL;
         }

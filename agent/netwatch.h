@@ -4,9 +4,10 @@
  * without a reset waits in recv() for ever (a receiving socket without
  * keepalive is never timed out by the kernel), and a push for the
  * kernel's 15 minutes of retries. While a watch is armed, a thread reads
- * the arming thread's I/O counters (/proc/self/task/TID/io: the bytes
- * its system calls read and wrote, sockets and files alike); when they
- * have not moved for the idle limit, it interrupts the thread's blocked
+ * what the arming thread does (/proc/self/task/TID: its context
+ * switches, which move each time data wakes it from recv or send, its
+ * CPU time and its read/write bytes); when none of them has moved for
+ * the idle limit, it interrupts the thread's blocked
  * call with SIGALRM, whose handler does nothing and is installed without
  * SA_RESTART, so recv, send or connect return EINTR and libgit2 fails
  * the step. It repeats once a second until the watch is stopped. Only

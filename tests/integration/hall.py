@@ -593,5 +593,79 @@ class TLS(unittest.TestCase):
             c.getresponse().read()
 
 
+class SilentLink(unittest.TestCase):
+    """A remote that accepts and then says nothing (a link gone silent
+    without a reset) is given up after DAIBAN_SYNC_IDLE_S; one that
+    answers slowly but steadily is not (tests/fault/badlink.py does the
+    same over a real shaped link, as root)."""
+
+    def setUp(self):
+        self.village = Station(node=VILLAGE, role="village")
+        accept_dibao(self.village)
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/feeds"
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        self.server.close()
+        self.village.cleanup()
+
+    def serve(self, trickle):
+        import threading
+
+        def answer(c):
+            # every connection (the fetch's, the push's) trickles a byte
+            # each half second, for longer than the idle limit
+            for b in b"HTTP/1.1 200 OK":
+                time.sleep(0.5)
+                try:
+                    c.send(bytes([b]))
+                except OSError:
+                    return
+            c.close()
+
+        def run():
+            self.server.settimeout(60)
+            while True:
+                try:
+                    c, _ = self.server.accept()
+                except OSError:
+                    return
+                self.conns.append(c)
+                if trickle:
+                    threading.Thread(target=answer, args=(c,), daemon=True).start()
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def sync(self):
+        before = (self.village.nevents(), self.village.dump_derived())
+        t0 = time.time()
+        r = self.village.run("sync", "--remote", self.url, extra={"DAIBAN_SYNC_IDLE_S": "2"}, timeout=120)
+        took = time.time() - t0
+        self.assertEqual((self.village.nevents(), self.village.dump_derived()), before)
+        return r, took
+
+    def test_a_silent_remote_is_given_up(self):
+        self.serve(trickle=False)
+        r, took = self.sync()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("silent for 2 s", r.stderr)
+        self.assertLess(took, 15, "the sync did not give up on a silent link")
+        # the round's push is not tried against the silent link
+        self.assertNotIn("push to", r.stderr)
+
+    def test_a_slow_remote_is_not_cut(self):
+        self.serve(trickle=True)
+        r, took = self.sync()
+        self.assertEqual(r.returncode, 1, r.stderr)       # the answer is not git's, but it kept coming
+        self.assertNotIn("silent", r.stderr)
+        self.assertGreater(took, 2 * 2, "the trickling answer was cut")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
