@@ -92,6 +92,26 @@ class Sync(unittest.TestCase):
         files = git(self.hub, "ls-tree", "--name-only", f"refs/feeds/{VILLAGE}/{TOWNSHIP}")
         self.assertEqual(files.split(), ["changeset.json", "events.jsonl"])
 
+    def test_a_lock_left_in_a_hub_that_never_synced_is_cleared(self):
+        """A village killed mid-push into a hub leaves <ref>.lock there.
+        The hub's own node had never synced, so its home had no
+        repo.flock, and the village's next sync failed ("failed to lock
+        file") until the hub's node synced (crash-points.py found it)."""
+        a = self.accepted()
+        self.sync(self.village)
+        if os.path.exists(self.hub + ".flock"):
+            os.unlink(self.hub + ".flock")      # as in a home made before this fix
+        ref = os.path.join(self.hub, "refs", "feeds", VILLAGE, VILLAGE)
+        with open(ref + ".lock", "w") as f:
+            f.write("0" * 40 + "\n")           # as a killed push leaves it
+        b = accept_dibao(self.village)
+        self.sync(self.village)
+        self.assertFalse(os.path.exists(ref + ".lock"))
+        self.assertEqual(git(self.hub, "rev-parse", f"refs/feeds/{VILLAGE}/{VILLAGE}"),
+                         git(os.path.join(self.village.home, "repo"), "rev-parse", f"refs/feeds/{VILLAGE}/{VILLAGE}"))
+        self.sync(self.county)
+        self.assertEqual(self.county.show(b)["status"], "accepted")
+
     def test_clock_moves_past_what_it_received(self):
         a = self.accepted()
         self.sync(self.village)
