@@ -1,5 +1,4 @@
 /* Durable steps on the file system; see durable.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,62 +64,63 @@ int durable_prepare_repo(const char *repo)
         return r < 0 ? r : durable_sync_parent(mark);
 }
 
-int durable_sync_objects(const char *repo)
+/* fsync dir if its entries changed at or after since. */
+static int sync_if_changed(const char *dir, time_t since)
+{
+        struct stat st;
+
+        if (since > 0) {
+                if (stat(dir, &st) < 0)
+                        return -errno;
+                if (st.st_mtime < since)
+                        return 0;
+        }
+        return durable_sync_dir(dir);
+}
+
+int durable_sync_objects(const char *repo, const unsigned char *fan, time_t since)
 {
         char path[4096];
         int r = 0, k;
 
         for (int i = 0; i < 256; i++) {
+                if (fan && !fan[i])
+                        continue;
                 snprintf(path, sizeof path, "%s/objects/%02x", repo, i);
                 if ((k = durable_sync_dir(path)) < 0 && k != -ENOENT && r == 0)
                         r = k;
         }
         snprintf(path, sizeof path, "%s/objects/pack", repo);
-        if ((k = durable_sync_dir(path)) < 0 && k != -ENOENT && r == 0)
+        if ((k = sync_if_changed(path, since)) < 0 && k != -ENOENT && r == 0)
                 r = k;
         snprintf(path, sizeof path, "%s/objects", repo);
-        if ((k = durable_sync_dir(path)) < 0 && r == 0)
+        if ((k = sync_if_changed(path, since)) < 0 && r == 0)
                 r = k;
         return r;
 }
 
-static int sync_tree(const char *dir, int depth)
+int durable_sync_ref_dirs(const char *repo, const char *ref_path, time_t since)
 {
-        DIR *d;
-        struct dirent *e;
-        char path[4096];
-        int r = 0, k;
-
-        if (depth > 8)
-                return 0;
-        if (!(d = opendir(dir)))
-                return errno == ENOENT ? 0 : -errno;
-        while ((e = readdir(d))) {
-                struct stat st;
-
-                if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
-                        continue;
-                if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
-                        continue;
-                if (e->d_type == DT_UNKNOWN && (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)))
-                        continue;
-                if ((k = sync_tree(path, depth + 1)) < 0 && r == 0)
-                        r = k;
-        }
-        closedir(d);
-        if ((k = durable_sync_dir(dir)) < 0 && r == 0)
-                r = k;
-        return r;
-}
-
-int durable_sync_refs(const char *repo)
-{
-        char path[4096];
+        char dir[4096], top[4096], *slash;
+        struct stat st;
         int r, k;
 
-        snprintf(path, sizeof path, "%s/refs", repo);
-        r = sync_tree(path, 0);
-        if ((k = durable_sync_dir(repo)) < 0 && r == 0)
+        if (snprintf(dir, sizeof dir, "%s", ref_path) >= (int)sizeof dir ||
+            snprintf(top, sizeof top, "%s/refs", repo) >= (int)sizeof top)
+                return -ENAMETOOLONG;
+        if ((slash = strrchr(dir, '/')))
+                *slash = '\0';
+        r = durable_sync_dir(dir);
+        if (r == -ENOENT)
+                r = 0;          /* the ref went into packed-refs */
+        /* a new directory is durable once its parent is synced */
+        while (strlen(dir) > strlen(top) && (slash = strrchr(dir, '/'))) {
+                *slash = '\0';
+                if ((k = sync_if_changed(dir, since)) < 0 && k != -ENOENT && r == 0)
+                        r = k;
+        }
+        snprintf(dir, sizeof dir, "%s/packed-refs", repo);
+        if (stat(dir, &st) == 0 && st.st_mtime >= since && (k = durable_sync_dir(repo)) < 0 && r == 0)
                 r = k;
         return r;
 }

@@ -10,6 +10,8 @@
 #ifndef DAIBAN_SYNC_DURABLE_H
 #define DAIBAN_SYNC_DURABLE_H
 
+#include <time.h>
+
 /* fsync the directory dir. 0, or -errno. */
 int durable_sync_dir(const char *dir);
 
@@ -23,13 +25,17 @@ int durable_sync_parent(const char *path);
  * 0, or -errno. */
 int durable_prepare_repo(const char *repo);
 
-/* fsync repo/objects/00..ff, repo/objects/pack and repo/objects: where
- * a stock git that does not sync directories renamed objects. 0, or
- * -errno. */
-int durable_sync_objects(const char *repo);
+/* fsync the fan-out directories repo/objects/xx whose first byte xx is
+ * marked in fan (NULL: all 256), and repo/objects/pack and repo/objects
+ * when their entries changed at or after since (their mtime; 0:
+ * always): where a stock git that does not sync directories renamed
+ * objects. 0, or -errno. */
+int durable_sync_objects(const char *repo, const unsigned char *fan, time_t since);
 
-/* fsync repo/refs and every directory below it (new partitions' ref
- * directories), and repo itself (packed-refs). 0, or -errno. */
-int durable_sync_refs(const char *repo);
+/* fsync the directory holding the ref file ref_path, and each directory
+ * above it up to repo/refs whose entries changed at or after since (a
+ * new partition's directory), and repo itself if packed-refs changed
+ * since then. 0, or -errno. */
+int durable_sync_ref_dirs(const char *repo, const char *ref_path, time_t since);
 
 #endif

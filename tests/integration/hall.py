@@ -97,8 +97,8 @@ class HallCase(unittest.TestCase):
         for s in (self.county, self.township, self.village, self.other):
             s.cleanup()
 
-    def sync(self, s, code=0):
-        r = s.run("sync", "--json", operator=None)
+    def sync(self, s, code=0, timeout=120):
+        r = s.run("sync", "--json", operator=None, timeout=timeout)
         self.assertEqual(r.returncode, code, r.stdout + r.stderr + self.hall.logtext())
         return json.loads(r.stdout), r.stderr
 
@@ -297,8 +297,9 @@ class Scans(HallCase):
         total = -(-5 * 1024 * 1024 // (48 * 1024))
         self.assertLess(landed, total, "the transfer was not interrupted; make the scan larger")
         self.assertNotEqual(git(hall_repo, "cat-file", "-e", blob, check=False).returncode, 0)
-        # the next sync sends only what the hall lacks (at most the piece in flight again)
-        j, _ = self.sync(self.village)
+        # the next sync sends only what the hall lacks (at most the piece in
+        # flight again): about 100 pushes, each made durable at the hall
+        j, _ = self.sync(self.village, timeout=900)
         self.assertLessEqual(j["scan_pieces_sent"], total - landed + 1)
         self.assertGreater(j["scan_pieces_sent"], 0)
         wait_for(lambda: git(hall_repo, "cat-file", "-e", blob, check=False).returncode == 0,
