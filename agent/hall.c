@@ -958,14 +958,17 @@ static int mark_pushed(git_repository *repo, const git_oid *old, const git_oid *
                 git_tree *t = NULL;
 
                 fan[id.id[0]] = 1;
-                if (git_commit_lookup(&c, repo, &id) < 0)
-                        continue;       /* a scan piece's ref may name a blob */
-                fan[git_commit_tree_id(c)->id[0]] = 1;
-                if (git_commit_tree(&t, c) == 0) {
-                        for (size_t k = 0; k < git_tree_entrycount(t); k++)
-                                fan[git_tree_entry_id(git_tree_entry_byindex(t, k))->id[0]] = 1;
-                        git_tree_free(t);
+                if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0) {
+                        git_commit_free(c);
+                        r = -1;         /* the caller then syncs every fan-out directory */
+                        goto out;
                 }
+                fan[git_tree_id(t)->id[0]] = 1;
+                /* the pre-receive check admits only flat trees: a change
+                 * set's two files, a scan piece's two */
+                for (size_t k = 0; k < git_tree_entrycount(t); k++)
+                        fan[git_tree_entry_id(git_tree_entry_byindex(t, k))->id[0]] = 1;
+                git_tree_free(t);
                 git_commit_free(c);
         }
         r = r == GIT_ITEROVER ? 0 : -1;
@@ -1143,11 +1146,27 @@ static int hall_cgi(int argc, char **argv)
         return EXIT_REFUSED;
 }
 
+/* Write HOOKS/name: a shell script running the hall's own binary (see
+ * front_request) with args. */
+static int put_hook(const struct hall *H, const char *name, const char *purpose, const char *args)
+{
+        char path[PATH_MAX + 32];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", H->hooks, name);
+        if (!(f = fopen(path, "w")))
+                return -1;
+        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): %s\nexec /proc/%d/exe hall %s\n",
+                (int)getpid(), H->self_exe, purpose, (int)getpid(), args);
+        if (fclose(f) != 0 || chmod(path, 0755) < 0)
+                return -1;
+        return 0;
+}
+
 static int write_hook(struct hall *H)
 {
         char *exe = H->self_exe, path[PATH_MAX + 32];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof H->self_exe - 1);
-        FILE *f;
 
         if (n <= 0)
                 return -1;
@@ -1158,22 +1177,8 @@ static int write_hook(struct hall *H)
         snprintf(path, sizeof path, "%s/hall", H->home_abs);
         mkdir(path, 0755);
         mkdir(H->hooks, 0755);
-        snprintf(path, sizeof path, "%s/pre-receive", H->hooks);
-        if (!(f = fopen(path, "w")))
-                return -1;
-        /* the hall's own running binary (see front_request) */
-        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): check every push before git moves a ref\n"
-                   "exec /proc/%d/exe hall pre-receive\n",
-                (int)getpid(), exe, (int)getpid());
-        if (fclose(f) != 0 || chmod(path, 0755) < 0)
-                return -1;
-        snprintf(path, sizeof path, "%s/reference-transaction", H->hooks);
-        if (!(f = fopen(path, "w")))
-                return -1;
-        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): make a push durable before git"
-                   " answers it\nexec /proc/%d/exe hall ref-sync \"$1\"\n",
-                (int)getpid(), exe, (int)getpid());
-        if (fclose(f) != 0 || chmod(path, 0755) < 0)
+        if (put_hook(H, "pre-receive", "check every push before git moves a ref", "pre-receive") < 0 ||
+            put_hook(H, "reference-transaction", "make a push durable before git answers it", "ref-sync \"$1\"") < 0)
                 return -1;
         return 0;
 }
