@@ -154,15 +154,7 @@ class CrashPoints(unittest.TestCase):
                 continue
             self.assertTrue(where, f"{name}: died, but not at point {n}")
             what = f"{name}: crash at point {n} ({where[0][1]} {where[0][2]}), seed {SEED}"
-            if snap:
-                lf, le = cp.cut_power(snap, self.points.shadow)
-                tally.lost_files += lf
-                tally.lost_entries += le
-            for h in homes:
-                cp.integrity(self, h.home, what)
-                cp.verify(self, h, what)
-            for r in repos:
-                cp.fsck(self, r, what)
+            self.after_crash(snap, tally, homes, repos, what)
             a, e = acked(res), effect()
             if a:
                 self.assertTrue(e, f"{what}: acknowledged, then lost")
@@ -180,14 +172,7 @@ class CrashPoints(unittest.TestCase):
             what = f"{name}: power cut after the acknowledgement, seed {SEED}"
             self.assertFalse(died, what)
             self.assertTrue(acked(res), f"{what}: {res}")
-            lf, le = cp.cut_power(snap, self.points.shadow)
-            tally.lost_files += lf
-            tally.lost_entries += le
-            for h in homes:
-                cp.integrity(self, h.home, what)
-                cp.verify(self, h, what)
-            for r in repos:
-                cp.fsck(self, r, what)
+            self.after_crash(snap, tally, homes, repos, what)
             self.assertTrue(effect(), f"{what}: acknowledged, then lost")
             tally.cut_after_ack = True
             after(res, True, what)
@@ -197,6 +182,19 @@ class CrashPoints(unittest.TestCase):
             self.assertGreater(tally.counts[p], 0, f"{name}: no trial died {p} the commit: {tally.line()}")
         if git_half:
             self.assertGreater(tally.git, 0, f"{name}: no trial died in the git half: {tally.line()}")
+
+    def after_crash(self, snap, tally, homes, repos, what):
+        """The power cut (when snap was taken), then the checks every
+        crash is followed by."""
+        if snap:
+            lf, le = cp.cut_power(snap, self.points.shadow)
+            tally.lost_files += lf
+            tally.lost_entries += le
+        for h in homes:
+            cp.integrity(self, h.home, what)
+            cp.verify(self, h, what)
+        for r in repos:
+            cp.fsck(self, r, what)
 
     def cli(self, s, args, timeout=120):
         def start(extra):
@@ -496,11 +494,8 @@ class CrashPoints(unittest.TestCase):
                 end = time.time() + 15
                 while time.time() < end and p.poll() is None and not in_county():
                     time.sleep(0.05)
-                if p.poll() is not None:
-                    p.stdout.close()
-                    hall[0] = None
-                    return p.returncode == -9, r
-                time.sleep(0.3)         # anything still being written after the ingest
+                if p.poll() is None:
+                    time.sleep(0.3)     # anything still being written after the ingest
                 if p.poll() is not None:
                     p.stdout.close()
                     hall[0] = None

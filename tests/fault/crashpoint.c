@@ -474,16 +474,22 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, int 
         return fd;
 }
 
+/* The mode argument of an open that may create. */
+#define MODE_ARG(flags, mode)                                   \
+        do {                                                    \
+                if ((flags) & (O_CREAT | O_TMPFILE)) {          \
+                        va_list ap;                             \
+                        va_start(ap, flags);                    \
+                        (mode) = va_arg(ap, mode_t);            \
+                        va_end(ap);                             \
+                }                                               \
+        } while (0)
+
 int open(const char *path, int flags, ...)
 {
         mode_t mode = 0;
 
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_list ap;
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+        MODE_ARG(flags, mode);
         return open_common(AT_FDCWD, path, flags, mode, 0);
 }
 
@@ -491,12 +497,7 @@ int open64(const char *path, int flags, ...)
 {
         mode_t mode = 0;
 
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_list ap;
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+        MODE_ARG(flags, mode);
         return open_common(AT_FDCWD, path, flags | O_LARGEFILE, mode, 0);
 }
 
@@ -504,12 +505,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 {
         mode_t mode = 0;
 
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_list ap;
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+        MODE_ARG(flags, mode);
         return open_common(dirfd, path, flags, mode, 1);
 }
 
@@ -517,12 +513,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
 {
         mode_t mode = 0;
 
-        if (flags & (O_CREAT | O_TMPFILE)) {
-                va_list ap;
-                va_start(ap, flags);
-                mode = va_arg(ap, mode_t);
-                va_end(ap);
-        }
+        MODE_ARG(flags, mode);
         return open_common(dirfd, path, flags | O_LARGEFILE, mode, 1);
 }
 
