@@ -970,15 +970,170 @@ static int xfer_failed(struct xfer *x, const char *what)
         return -EIO;
 }
 
+/* The directory of a path remote ("file://" or a plain path), or NULL. */
+static bool local_remote(const char *url, char *path, size_t plen)
+{
+        const char *p = url;
+        size_t n;
+
+        if (strncmp(p, "file://", 7) == 0)
+                p += 7;
+        else if (strstr(p, "://"))
+                return false;
+        n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+                n--;
+        return (size_t)snprintf(path, plen, "%.*s", (int)n, p) < plen;
+}
+
+/* Would a fetch by this node take the peer's ref name, and under which
+ * incoming name? The same three refspecs as a fetch over the network. */
+static bool wanted_ref(const char *name, const char *self, const char *county_ref, char *inc, size_t ilen)
+{
+        size_t fl = strlen(FEED_PREFIX), sl = strlen(SCAN_PREFIX);
+
+        if (strncmp(name, FEED_PREFIX, fl) == 0 && strncmp(name + fl, self, strlen(self)) == 0)
+                return (size_t)snprintf(inc, ilen, FEED_INCOMING "%s", name + fl) < ilen;
+        if (strncmp(name, SCAN_PREFIX, sl) == 0 && strncmp(name + sl, self, strlen(self)) == 0)
+                return (size_t)snprintf(inc, ilen, SCAN_INCOMING "%s", name + sl) < ilen;
+        if (strcmp(name, county_ref) == 0)
+                return (size_t)snprintf(inc, ilen, CATFEED_INCOMING "%s", name + strlen(CATFEED_PREFIX)) < ilen;
+        return false;
+}
+
+/* A fetch from another home's repository on this machine. libgit2
+ * 1.5.1's local transport packs every ref the peer holds, not the
+ * wanted ones, so it would copy other partitions' objects here: the
+ * pack is built from the wanted refs alone instead, less what this
+ * repository already holds, and indexed as a received pack is. */
+static int local_fetch(git_repository *repo, const char *path, const struct feed_remote *rm, const char *self,
+                       feed_log_fn log, void *ud)
+{
+        git_repository *peer = NULL;
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        git_revwalk *walk = NULL;
+        git_packbuilder *pb = NULL;
+        git_odb *peer_odb = NULL, *odb = NULL;
+        git_odb_writepack *wp = NULL;
+        git_indexer_progress stats = { 0 };
+        git_buf pack = { 0 };
+        char county[7], county_ref[64];
+        char **inc = NULL;
+        git_oid *ids = NULL;
+        size_t n = 0;
+        int r = -EIO;
+
+        catfeed_county(self, county);
+        snprintf(county_ref, sizeof county_ref, CATFEED_PREFIX "%s", county);
+        if (git_repository_open_bare(&peer, path) < 0) {
+                if (log)
+                        log(ud, "fetch from %s failed: %s", rm->url, gerr());
+                return -EIO;
+        }
+        if (rm->seen)
+                feed_seen_free(rm->seen);
+        if (git_repository_odb(&peer_odb, peer) < 0 || git_revwalk_new(&walk, peer) < 0 ||
+            git_packbuilder_new(&pb, peer) < 0 || git_reference_iterator_glob_new(&it, peer, "refs/*") < 0)
+                goto out;
+        while (git_reference_next(&ref, it) == 0) {
+                const char *name = git_reference_name(ref);
+                const git_oid *id = git_reference_target(ref);
+                char in[256];
+                int ok = 0;
+                if (id && rm->seen) {
+                        /* what the peer holds, as a network fetch sees it advertised */
+                        char **nn = realloc(rm->seen->names, (rm->seen->n + 1) * sizeof *nn);
+                        git_oid *ni = nn ? realloc(rm->seen->ids, (rm->seen->n + 1) * sizeof *ni) : NULL;
+                        if (nn)
+                                rm->seen->names = nn;
+                        if (ni)
+                                rm->seen->ids = ni;
+                        if (ni && (nn[rm->seen->n] = strdup(name)))
+                                ni[rm->seen->n++] = *id;
+                        else
+                                ok = -1;
+                }
+                if (ok == 0 && id && wanted_ref(name, self, county_ref, in, sizeof in)) {
+                        char **ni = realloc(inc, (n + 1) * sizeof *ni);
+                        git_oid *nd = ni ? realloc(ids, (n + 1) * sizeof *nd) : NULL;
+                        if (ni)
+                                inc = ni;
+                        if (nd)
+                                ids = nd;
+                        if (!nd || !(inc[n] = strdup(in)))
+                                ok = -1;
+                        else if ((ok = git_revwalk_push(walk, id)) == 0)
+                                ids[n++] = *id;
+                        else
+                                free(inc[n]);
+                }
+                git_reference_free(ref);
+                if (ok < 0)
+                        goto out;
+        }
+        git_reference_iterator_free(it);
+        it = NULL;
+        if (rm->seen)
+                rm->seen->valid = true;
+        /* what this repository holds already is not sent again */
+        if (git_reference_iterator_glob_new(&it, repo, "refs/*") < 0)
+                goto out;
+        while (git_reference_next(&ref, it) == 0) {
+                const git_oid *id = git_reference_target(ref);
+                git_object *obj = NULL;
+                if (id && git_odb_exists(peer_odb, id) && git_object_lookup(&obj, peer, id, GIT_OBJECT_COMMIT) == 0)
+                        git_revwalk_hide(walk, id);
+                git_object_free(obj);
+                git_reference_free(ref);
+        }
+        if (git_packbuilder_insert_walk(pb, walk) < 0)
+                goto out;
+        if (git_packbuilder_object_count(pb) > 0) {
+                if (git_packbuilder_write_buf(&pack, pb) < 0 || git_repository_odb(&odb, repo) < 0 ||
+                    git_odb_write_pack(&wp, odb, feed_show_progress ? fetch_progress : NULL, NULL) < 0 ||
+                    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
+                        goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                git_reference *nr = NULL;
+                int cr = git_reference_create(&nr, repo, inc[i], &ids[i], 1, "daiban: fetch feeds");
+                git_reference_free(nr);
+                if (cr < 0)
+                        goto out;
+        }
+        r = 0;
+out:
+        if (r < 0 && log)
+                log(ud, "fetch from %s failed: %s", rm->url, gerr());
+        if (wp)
+                wp->free(wp);
+        git_buf_dispose(&pack);
+        git_odb_free(odb);
+        git_odb_free(peer_odb);
+        git_packbuilder_free(pb);
+        git_revwalk_free(walk);
+        git_reference_iterator_free(it);
+        git_repository_free(peer);
+        for (size_t i = 0; i < n; i++)
+                free(inc[i]);
+        free(inc);
+        free(ids);
+        return r;
+}
+
 int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
         char spec[160], cspec[160], sspec[160], county[7], *specp[3] = { spec, cspec, sspec };
         git_strarray specs = { specp, 3 };
-        char header[512], *hv[1];
+        char header[512], *hv[1], path[4096];
         struct xfer x = { rm, log, ud, 0, false, false };
         int r;
+
+        if (local_remote(rm->url, path, sizeof path))
+                return local_fetch(repo, path, rm, self, log, ud);
 
         if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
                 return r;

@@ -158,7 +158,7 @@ SANITIZER = re.compile(r"Sanitizer|runtime error:|LeakSanitizer|Segmentation fau
 FIGURES = ["worlds", "applications", "events", "conflicts", "returns", "corrections", "approvals",
            "rejections", "deliveries", "ratings", "withdrawals", "deficient", "bundles", "township_captures",
            "scans", "operators_added", "refusals", "processes", "syncs", "stick_trips", "forgotten_heads",
-           "hall_races", "path_leaked_objects"]
+           "hall_races"]
 MUST_HAPPEN = ["conflicts", "returns", "corrections", "approvals", "rejections", "deliveries"]
 
 
@@ -923,16 +923,7 @@ class World:
                 asked = "\n".join(objs) + "\n"
                 found = [ln for ln in git(s.repo, "cat-file", "--batch-check", input=asked).splitlines()
                          if not ln.endswith(" missing")]
-                if found and VIA == "hub":
-                    # A KNOWN BUG, open (docs/sync.md, "Known limits"): libgit2
-                    # 1.5.1's local transport packs every ref a path remote
-                    # advertises, so a fetch from a hub path copies other
-                    # partitions' objects (unreferenced) into the node's
-                    # repository. Counted and printed, not failed, until
-                    # path fetches are built from the entitled refs alone.
-                    # The hall path is checked strictly below.
-                    self.stats["path_leaked_objects"] += len(found)
-                elif found:
+                if found:
                     problems.append(f"node {code} holds {len(found)} objects of other partitions: {found[:3]}")
         return problems, county
 
