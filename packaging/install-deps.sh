@@ -18,8 +18,12 @@ pkgs=(
   python3 git sqlite3 openssl curl
   # the bad-link fault test (network namespaces, tc, nftables)
   iproute2 nftables
-  # operators' passwords for the web UI (argon2id)
+  # operators' passwords for the web UI (argon2id); nodes' Ed25519 keys
+  # and change-set signatures
   libsodium-dev
+  # ssh-keygen: tests check daiban's keys and signatures with OpenSSH's
+  # own tools, and git verify-commit (gpg.format=ssh) calls it
+  openssh-client
   # the web UI's end-to-end tests: headless Chromium, CJK fonts for its
   # screenshots and PDFs, pdftotext to read the printed receipt back
   chromium fonts-noto-cjk poppler-utils
