@@ -30,13 +30,13 @@ enum {
         O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
         O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
         O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
-        O_REQUEST = 1 << 22,
+        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23,
 };
 
 struct opts {
         unsigned given;
         const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog, *materials, *request;
+                *after, *name, *role, *catalog, *materials, *request, *county_key;
         long level, limit;
         int npos;
         char **pos;
@@ -66,6 +66,7 @@ static const struct option longopts[] = {
         { "verify", no_argument, NULL, 'V' },
         { "materials", required_argument, NULL, 'M' },
         { "request", required_argument, NULL, 'q' },
+        { "county-key", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -95,6 +96,7 @@ static unsigned flag_of(int c)
         case 'V': return O_VERIFY;
         case 'M': return O_MATERIALS;
         case 'q': return O_REQUEST;
+        case 'K': return O_COUNTY_KEY;
         }
         return 0;
 }
@@ -139,6 +141,7 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
                 case 'C': o->catalog = optarg; break;
                 case 'M': o->materials = optarg; break;
                 case 'q': o->request = optarg; break;
+                case 'K': o->county_key = optarg; break;
                 case 'l':
                 case 'L':
                         errno = 0;
@@ -692,18 +695,27 @@ static char *dump(const json_t *j)
 /* ---- init and operators ---------------------------------------------------- */
 
 static const char usage_init[] =
-        "Usage: daiban init --node CODE --role village|township|county --catalog DIR [--name NAME] [--home DIR]\n"
+        "Usage: daiban init --node CODE --role village|township|county --catalog DIR [--name NAME]\n"
+        "                   [--county-key KEY] [--home DIR]\n"
         "\n"
         "Create a node home: its SQLite store, its git repository for change\n"
-        "sets and scanned materials, and the installed catalogue. CODE must be\n"
-        "a division of the catalogue at the level of --role. The home is --home,\n"
-        "else $DAIBAN_HOME, else $XDG_DATA_HOME/daiban (~/.local/share/daiban).\n";
+        "sets and scanned materials, the installed catalogue, and the node's\n"
+        "signing key (HOME/node.key; 'daiban key show' prints its public half).\n"
+        "CODE must be a division of the catalogue at the level of --role. The\n"
+        "home is --home, else $DAIBAN_HOME, else $XDG_DATA_HOME/daiban\n"
+        "(~/.local/share/daiban).\n"
+        "\n"
+        "A county starts its key roster with its own key. A township or village\n"
+        "pins its county's key with --county-key: the county's public key line,\n"
+        "a file holding it, or its fingerprint ('SHA256:...' or the spoken\n"
+        "form the county reads out). Without it, the first roster the node is\n"
+        "offered is trusted and pinned.\n";
 
 static int cmd_init(int argc, char **argv)
 {
         struct opts o;
-        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME, 0,
-                      "daiban init --node CODE --role ROLE --catalog DIR [--name NAME]", &o);
+        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY, 0,
+                      "daiban init --node CODE --role ROLE --catalog DIR [--name NAME] [--county-key KEY]", &o);
 
         if (r)
                 return r;
@@ -711,7 +723,7 @@ static int cmd_init(int argc, char **argv)
                 cli_error("%s", cli_msg("init needs --node, --role and --catalog", "init 需要 --node、--role 和 --catalog"));
                 return EXIT_USAGE;
         }
-        return home_init(home_path(o.home), o.node, o.role, o.catalog, o.name);
+        return home_init(home_path(o.home), o.node, o.role, o.catalog, o.name, o.county_key);
 }
 
 static const char usage_operator[] =

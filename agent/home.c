@@ -7,14 +7,17 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
+#include <sodium.h>
 
 #include "agent/cli.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
 #include "sync/durable.h"
+#include "sync/roster.h"
 
 const char *home_path(const char *opt)
 {
@@ -81,6 +84,133 @@ static int mkdirs(const char *path)
 }
 
 /* Copy one file durably (write, fsync). */
+int home_key_create(const char *dir, const char *node, char *err, size_t errlen)
+{
+        char path[4096], tmp[4200], *text = NULL;
+        struct sshsig_key k;
+        int fd, r;
+        size_t len;
+
+        snprintf(path, sizeof path, "%s/node.key", dir);
+        if (access(path, F_OK) == 0)
+                return 0;
+        if ((r = sshsig_keygen(&k)) < 0 || (r = sshsig_key_encode(&k, node, &text)) < 0) {
+                snprintf(err, errlen, "cannot make a key: %s", strerror(-r));
+                return r;
+        }
+        sodium_memzero(&k, sizeof k);
+        /* written whole under a private name, then linked: two processes
+         * that both find no key keep the one that landed first */
+        snprintf(tmp, sizeof tmp, "%s/node.key.%ld.tmp", dir, (long)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        len = strlen(text);
+        r = fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ? -errno : 0;
+        if (fd >= 0 && close(fd) < 0 && r == 0)
+                r = -errno;
+        sodium_memzero(text, len);
+        free(text);
+        if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+                r = -errno;
+        unlink(tmp);
+        if (r == 0)
+                r = durable_sync_dir(dir);
+        if (r < 0)
+                snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
+        return r < 0 ? r : 0;
+}
+
+/* A new county's roster: its own key, from its first change set. */
+static int start_roster(const char *dir, const char *node, store *st)
+{
+        struct home h = { 0 };
+        const struct sshsig_key *key;
+        struct roster ro = { 0 };
+        struct roster_entry e = { 0 };
+        git_repository *repo = NULL;
+        char path[4096], err[512];
+        int r;
+
+        h.dir = (char *)dir;
+        h.node = (char *)node;
+        if ((r = home_key(&h, &key)))
+                return r;
+        snprintf(ro.county, sizeof ro.county, "%s", node);
+        snprintf(e.node, sizeof e.node, "%s", node);
+        memcpy(e.pk, key->pk, sizeof e.pk);
+        e.from = 1;
+        snprintf(e.by, sizeof e.by, "daiban init");
+        e.at = (int64_t)time(NULL) * 1000;
+        snprintf(e.note, sizeof e.note, "the county's own key, made at init");
+        r = roster_add(&ro, &e);
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", dir);
+        if (r == 0 && git_repository_open_bare(&repo, path) == 0)
+                r = roster_commit(st, repo, &ro, key, "roster: the county's own key\n", err, sizeof err);
+        else
+                snprintf(err, sizeof err, "cannot open %s", path);
+        if (r < 0)
+                cli_error(cli_msg("cannot start the county's key roster: %s", "无法建立县级密钥名册：%s"), err);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        roster_free(&ro);
+        sodium_memzero(h.key, sizeof *h.key);
+        free(h.key);
+        return r < 0 ? EXIT_REFUSED : 0;
+}
+
+int home_key(struct home *h, const struct sshsig_key **ret)
+{
+        char path[4096], err[512], buf[4096];
+        struct stat sb;
+        ssize_t n;
+        int fd, r;
+
+        if (h->key) {
+                *ret = h->key;
+                return 0;
+        }
+        snprintf(path, sizeof path, "%s/node.key", h->dir);
+        if (access(path, F_OK) < 0 && home_key_create(h->dir, h->node, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                return EXIT_REFUSED;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &sb) < 0) {
+                cli_error(cli_msg("cannot read this node's key %s: %s", "无法读取本站点的密钥 %s：%s"), path,
+                          strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return EXIT_REFUSED;
+        }
+        if (sb.st_mode & 077) {
+                cli_error(cli_msg("%s can be read by other users; run 'chmod 600 %s' (and, if others did read it, ask "
+                                  "the county to replace this node's key)",
+                                  "%s 可被其他用户读取；请运行“chmod 600 %s”（如已被他人读取，请联系县里更换本站点密钥）"),
+                          path, path);
+                close(fd);
+                return EXIT_REFUSED;
+        }
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (!(h->key = malloc(sizeof *h->key))) {
+                cli_error("%s", "out of memory");
+                return EXIT_REFUSED;
+        }
+        r = n < 0 ? -EIO : sshsig_key_decode(buf, (size_t)n, h->key, err, sizeof err);
+        sodium_memzero(buf, sizeof buf);
+        if (r < 0) {
+                cli_error(cli_msg("this node's key %s is damaged: %s; restore it from a backup, or ask the county "
+                                  "to enroll a new one",
+                                  "本站点的密钥 %s 已损坏：%s；请从备份恢复，或联系县里登记新密钥"),
+                          path, n < 0 ? strerror(errno) : err);
+                free(h->key);
+                h->key = NULL;
+                return EXIT_REFUSED;
+        }
+        *ret = h->key;
+        return 0;
+}
+
 static int copy_file(const char *from, const char *to)
 {
         char buf[65536];
@@ -147,7 +277,36 @@ static enum cat_level level_of(const char *role)
         return LEVEL_NONE;
 }
 
-int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name)
+/* --county-key: a public key line, a file holding one, or a fingerprint;
+ * kept as given (a file: its line) in the store's roster.pin. */
+static int county_pin(const char *arg, char *pin, size_t len)
+{
+        FILE *f;
+        uint8_t pk[SSHSIG_PK_BYTES];
+
+        if (sshsig_pubkey_parse(arg, pk) == 0 || strncmp(arg, "SHA256:", 7) == 0) {
+                snprintf(pin, len, "%s", arg);
+                return 0;
+        }
+        if ((f = fopen(arg, "r"))) {
+                bool ok = fgets(pin, (int)len, f) != NULL;
+                fclose(f);
+                pin[strcspn(pin, "\r\n")] = '\0';
+                return ok && sshsig_pubkey_parse(pin, pk) == 0 ? 0 : -EINVAL;
+        }
+        /* the spoken form: 32 digits and letters, dashes and spaces aside */
+        size_t digits = 0;
+        for (const char *p = arg; *p; p++)
+                if (*p != '-' && *p != ' ')
+                        digits++;
+        if (digits != 32)
+                return -EINVAL;
+        snprintf(pin, len, "%s", arg);
+        return 0;
+}
+
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name,
+              const char *county_key)
 {
         char path[4096], err[512];
         catalog *cat = NULL;
@@ -161,6 +320,19 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
         if (level == LEVEL_NONE) {
                 cli_error(cli_msg("--role must be village, township or county, not '%s'",
                                   "--role 应为 village、township 或 county，而不是“%s”"), role);
+                return EXIT_USAGE;
+        }
+        char pin[256] = "";
+        if (county_key && level == LEVEL_COUNTY) {
+                cli_error("%s", cli_msg("--county-key is for a township or village; a county makes its own key",
+                                        "--county-key 用于乡镇或村；县级自己生成密钥"));
+                return EXIT_USAGE;
+        }
+        if (county_key && county_pin(county_key, pin, sizeof pin) < 0) {
+                cli_error(cli_msg("--county-key '%s' is neither an ssh-ed25519 public key, a file holding one, nor a "
+                                  "fingerprint (SHA256:... or eight groups of four letters and digits)",
+                                  "--county-key“%s”既不是 ssh-ed25519 公钥、含公钥的文件，也不是指纹（SHA256:… 或八组四位字母数字）"),
+                          county_key);
                 return EXIT_USAGE;
         }
         snprintf(path, sizeof path, "%s/store.db", dir);
@@ -238,6 +410,8 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                         r = store_meta_set(st, "role", role);
                 if (!r)
                         r = store_meta_set(st, "name", name ? name : div->name);
+                if (!r && pin[0])
+                        r = store_meta_set(st, "roster.pin", pin);
                 if (!r)
                         r = store_commit(st);
                 if (r < 0) {
@@ -256,6 +430,12 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
         }
         char version[41];
         r = home_install_catalog(dir, catalog_dir, st, version);
+        if (r == 0 && home_key_create(dir, node, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                r = EXIT_REFUSED;
+        }
+        if (r == 0 && level == LEVEL_COUNTY)
+                r = start_roster(dir, node, st);
         store_close(st);
         if (r) {
                 catalog_free(cat);
@@ -330,6 +510,9 @@ int home_open(const char *dir, struct home *h)
 
 void home_close(struct home *h)
 {
+        if (h->key)
+                sodium_memzero(h->key, sizeof *h->key);
+        free(h->key);
         store_close(h->st);
         catalog_free(h->cat);
         free(h->catalog_version);

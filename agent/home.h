@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "forms/catalog.h"
+#include "sync/sshsig.h"
 #include "sync/store.h"
 
 #define HOME_MAX_FILE_DEFAULT (20u * 1024u * 1024u)   /* scanned material cap */
@@ -28,6 +29,7 @@ struct home {
         char *role;                             /* village, township, county */
         char *name;
         const struct cat_division *div;
+        struct sshsig_key *key;                 /* loaded by home_key */
 };
 
 /* The home folder: --home, else $DAIBAN_HOME, else
@@ -36,7 +38,8 @@ const char *home_path(const char *opt);
 
 /* Create a home (`daiban init`). Prints its own errors; returns 0, or
  * EXIT_REFUSED / EXIT_USAGE style codes (1, 2). */
-int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name);
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name,
+              const char *county_key);
 
 /* The version id of a catalogue folder: a SHA-1 over its sheets (name,
  * size and bytes of every *.csv, in name order). 0 or -errno. */
@@ -55,6 +58,14 @@ const catalog *home_catalog_for(struct home *h, const char *version);
  * or 1. */
 int home_open(const char *dir, struct home *h);
 void home_close(struct home *h);
+
+/* This node's signing key, HOME/node.key (an OpenSSH private key, mode
+ * 0600, never replicated): read on first use, and created then for a
+ * home made before keys. Prints errors; 0 or 1. */
+int home_key(struct home *h, const struct sshsig_key **ret);
+/* Create HOME/node.key if it does not exist (`daiban init`). 0 or -errno;
+ * a message in err. */
+int home_key_create(const char *dir, const char *node, char *err, size_t errlen);
 
 /* Store a file as a git blob in the home's repository (content
  * addressed, deduplicated). Writes the 40-hex id into hex (41 bytes).

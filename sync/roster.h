@@ -1,0 +1,95 @@
+/* The county's key roster: which Ed25519 key may sign change sets for
+ * which node, over which range of that node's sequence numbers.
+ *
+ * It travels as its own chain, refs/roster/<county>, one commit per
+ * change, each holding the whole roster (roster.json) and signed by the
+ * county's key as the roster before it names it (the first commit: as
+ * it names itself, and that key must match the pin a station was
+ * installed with, when it has one). A node accepts the chain only as a
+ * fast-forward whose every new commit verifies. Feeds are then checked
+ * against it on every path (sync/feed.c). See docs/roster.md. */
+#ifndef DAIBAN_SYNC_ROSTER_H
+#define DAIBAN_SYNC_ROSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <git2.h>
+
+#include "sync/sshsig.h"
+#include "sync/store.h"
+
+#define ROSTER_PREFIX "refs/roster/"
+#define ROSTER_INCOMING "refs/incoming/roster/"
+#define ROSTER_MAX_BYTES (4u * 1024u * 1024u)
+#define ROSTER_MAX_ENTRIES 20000
+
+/* One key's right to sign for a node: change sets whose sequence
+ * numbers all lie in [from, until) (until 0: no end yet). */
+struct roster_entry {
+        char node[16];
+        uint8_t pk[SSHSIG_PK_BYTES];
+        int64_t from, until;
+        char by[64];            /* the operator who enrolled it */
+        int64_t at;             /* when, Unix ms */
+        char note[256];         /* how it was enrolled, or why it ended */
+};
+
+struct roster {
+        char county[7];
+        struct roster_entry *e;
+        size_t n;
+};
+
+void roster_free(struct roster *ro);
+
+/* roster.json: strict (docs/roster.md). -EINVAL with the reason in err. */
+int roster_parse(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen);
+int roster_build(const struct roster *ro, char **ret, size_t *ret_len);
+
+/* Append an entry (copied). 0 or -ENOMEM. */
+int roster_add(struct roster *ro, const struct roster_entry *e);
+
+/* The entry a key has for node, open or not (NULL: none). */
+const struct roster_entry *roster_find(const struct roster *ro, const char *node, const uint8_t pk[SSHSIG_PK_BYTES]);
+/* Does node have any entry? */
+bool roster_lists(const struct roster *ro, const char *node);
+/* The county's key that signs the roster: its entry with no end (the
+ * newest). NULL when there is none. */
+const struct roster_entry *roster_county_key(const struct roster *ro);
+
+/* May this change set of writer (seqs first..last) be accepted, signed
+ * (is_signed) by pk? Change sets wholly before the writer's first entry
+ * were written before signatures began and pass either way; after it,
+ * the signature must be by a key whose range holds every seq. 0, or
+ * -EINVAL with the reason in err (English; what to do). */
+int roster_check(const struct roster *ro, const char *writer, int64_t first, int64_t last, bool is_signed,
+                 const uint8_t pk[SSHSIG_PK_BYTES], char *err, size_t errlen);
+
+/* ---- the chain in git -------------------------------------------------------- */
+
+/* The roster this node trusts: the chain at refs/roster/<county of
+ * self>. *ret_present is false when the node holds no roster (a county
+ * that has not enrolled keys yet: feeds are then taken as before
+ * signatures). Each commit is verified once; the store remembers the
+ * newest it verified. 0, -EINVAL (err: the chain does not verify), -EIO. */
+int roster_open(store *s, git_repository *repo, const char *self, struct roster *ro, bool *ret_present, char *err,
+                size_t errlen);
+
+/* Move a fetched or imported ROSTER_INCOMING<county> into place when it
+ * is a fast-forward whose every new commit verifies, and the county's
+ * key matches the node's pin (store meta roster.pin; a node without a
+ * pin takes the first roster it is offered and pins its county key).
+ * The incoming ref is dropped either way. *ret_moved says whether it
+ * moved. 0; -EINVAL with the reason in err (nothing moved); -EIO. */
+int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_moved, char *err, size_t errlen);
+
+/* Write ro as the county's next roster commit, signed by key (the
+ * county's; it must be the key the current roster gives the county, or
+ * the first roster's own). msg: the commit message. 0, -EINVAL (err),
+ * -EAGAIN (the chain moved meanwhile: read it again), -EIO. */
+int roster_commit(store *s, git_repository *repo, const struct roster *ro, const struct sshsig_key *key,
+                  const char *msg, char *err, size_t errlen);
+
+#endif
