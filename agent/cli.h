@@ -81,6 +81,9 @@ extern const struct cli_command capture_commands[];
 /* remote, sync (agent/cmd-sync.c). */
 extern const struct cli_command sync_commands[];
 
+/* key, roster (agent/cmd-key.c). */
+extern const struct cli_command key_commands[];
+
 /* serve (agent/serve.c): the station's web UI and API. */
 int cmd_serve(int argc, char **argv);
 

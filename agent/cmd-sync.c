@@ -21,6 +21,7 @@
 #include "agent/home.h"
 #include "agent/netwatch.h"
 #include "sync/feed.h"
+#include "sync/roster.h"
 #include "sync/hlc.h"
 #include "sync/scan.h"
 
@@ -211,11 +212,14 @@ static int cmd_sync(int argc, char **argv)
                 goto out;
         }
         feed_show_progress = isatty(2);
-        if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+        const struct sshsig_key *key;
+        if ((r = home_key(&h, &key)))
+                goto out;
+        if (feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
                 failed++;
         long pieces = 0, pieces_sent = 0, scans = 0;
         int scan_refused = 0;
-        if (scan_commit_local(h.st, repo, h.node, &pieces, log_stderr, &nlog) < 0)
+        if (scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0)
                 failed++;
         /* this node's events that this round's push carries */
         long long committed_seq = store_next_seq(h.st, h.node) - 1;
@@ -228,7 +232,12 @@ static int cmd_sync(int argc, char **argv)
         struct netwatch *nw = url ? netwatch_start(netwatch_idle_limit()) : NULL;
         if (url && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
-        if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0)
+        /* the county's roster first: the feeds are checked against it */
+        struct roster ro;
+        bool have_ro = false, trusted = home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) == 0;
+        if (!trusted)
+                failed++;
+        if (trusted && feed_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &rep, log_stderr, &nlog) < 0)
                 failed++;
         if (scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused)
                 failed++;
@@ -248,8 +257,9 @@ static int cmd_sync(int argc, char **argv)
                           url, netwatch_idle_limit());
         netwatch_stop(nw);
         home_unlock_repo(peerfd);
-        if (feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+        if (trusted && feed_ingest(h.st, repo, h.node, have_ro ? &ro : NULL, &rep, log_stderr, &nlog) < 0)
                 failed++;
+        roster_free(&ro);
         if (scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                 failed++;
         /* a PC whose clock is far behind what it has seen: ordering stays
@@ -393,13 +403,16 @@ static int cmd_bundle(int argc, char **argv)
                 home_close(&h);
                 return r;
         }
-        if (feed_commit_local(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0)
+        const struct sshsig_key *key;
+        if ((r = home_key(&h, &key)))
+                goto out;
+        if (feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
                 failed++;
         int ncat = 0;
         long pieces = 0, scans = 0;
         int scan_refused = 0;
         if (export && (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
-                       scan_commit_local(h.st, repo, h.node, &pieces, log_stderr, &nlog) < 0))
+                       scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0))
                 failed++;
         if (export) {
                 long nrefs = 0;
@@ -420,12 +433,17 @@ static int cmd_bundle(int argc, char **argv)
                 size_t ns = 0;
                 if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
                         failed++;
-                if (feed_accept_incoming(repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                struct roster ro;
+                bool have_ro = false;
+                const struct roster *rp = NULL;
+                if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0 ||
+                    feed_accept_incoming(repo, h.node, (rp = have_ro ? &ro : NULL), &rep, log_stderr, &nlog) < 0 ||
                     scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
                     home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
-                    feed_ingest(h.st, repo, h.node, &rep, log_stderr, &nlog) < 0 ||
+                    feed_ingest(h.st, repo, h.node, rp, &rep, log_stderr, &nlog) < 0 ||
                     scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                         failed++;
+                roster_free(&ro);
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),
                        ns, rep.updated_refs, rep.ingested_events, rep.duplicate_events, rep.refused);

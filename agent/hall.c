@@ -40,6 +40,8 @@
 #include "sync/changeset.h"
 #include "sync/durable.h"
 #include "sync/feed.h"
+#include "sync/roster.h"
+#include "sync/signed.h"
 #include "sync/scan.h"
 
 #define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
@@ -464,6 +466,7 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                 return;
         env_cfg(e, "transfer.hideRefs", "refs/");
         env_cfg(e, "transfer.hideRefs", "!refs/catalog");       /* every node receives the catalogue */
+        env_cfg(e, "transfer.hideRefs", "!" ROSTER_PREFIX);      /* and the key roster */
         if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") == 0) {
                 while (git_reference_next(&ref, it) == 0) {
                         char part[32], writer[32], v[64];
@@ -707,8 +710,17 @@ static void hall_ingest(struct hall *H)
         H->ingest_wanted = false;
         int ncat = 0;
         home_sync_catalog(&H->h, H->repo, &ncat, feed_log, NULL);      /* publish a newly installed version */
-        feed_commit_local(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
-        feed_ingest(H->h.st, H->repo, H->h.node, &rep, feed_log, NULL);
+        const struct sshsig_key *key;
+        if (home_key(&H->h, &key) == 0)
+                feed_commit_local(H->h.st, H->repo, H->h.node, key, &rep, feed_log, NULL);
+        struct roster ro;
+        bool have_ro = false;
+        char err[512];
+        if (roster_open(H->h.st, H->repo, H->h.node, &ro, &have_ro, err, sizeof err) < 0)
+                hlog("the county's roster cannot be trusted (%s): nothing is ingested", err);
+        else
+                feed_ingest(H->h.st, H->repo, H->h.node, have_ro ? &ro : NULL, &rep, feed_log, NULL);
+        roster_free(&ro);
         long nscans = 0;
         scan_assemble(H->repo, H->h.node, &nscans, feed_log, NULL);
         if (nscans)
@@ -1043,6 +1055,85 @@ static int hall_ref_sync(int argc, char **argv)
         return 0;
 }
 
+/* A node's first signed push, with its own token, enrolls the key it
+ * signs with (the token is the county's word for who it is): from the
+ * first change set of the signed run that ends at its new head. Change
+ * sets before that run were written before the node had a key. Only for
+ * the pusher's own feed; any other node is enrolled by `roster add`.
+ * ro is reloaded when it changed. */
+static void enroll_on_push(struct home *h, git_repository *repo, struct roster *ro, const char *pusher,
+                           const git_oid *n)
+{
+        uint8_t pk[SSHSIG_PK_BYTES], first_pk[SSHSIG_PK_BYTES];
+        int64_t from = 0, first, last;
+        git_oid cur = *n;
+        bool have_pk = false;
+        char err[512];
+
+        for (int depth = 0; depth < 1000000; depth++) {
+                git_commit *c = NULL;
+                bool sgn = false;
+                if (signed_check(repo, &cur, &sgn, pk, err, sizeof err) < 0 || !sgn)
+                        break;
+                if (have_pk && memcmp(pk, first_pk, sizeof pk) != 0)
+                        break;
+                if (feed_commit_seqs(repo, &cur, &first, &last) < 0)
+                        break;
+                memcpy(first_pk, pk, sizeof pk);
+                have_pk = true;
+                from = first;
+                if (git_commit_lookup(&c, repo, &cur) < 0)
+                        break;
+                bool more = git_commit_parentcount(c) == 1;
+                if (more)
+                        cur = *git_commit_parent_id(c, 0);
+                git_commit_free(c);
+                if (!more)
+                        break;
+        }
+        if (!have_pk || from < 1)
+                return;         /* unsigned: the roster check refuses it, with the reason */
+        const struct sshsig_key *key;
+        if (home_key(h, &key))
+                return;
+        for (int attempt = 0; attempt < 8; attempt++) {
+                struct roster cur_ro;
+                bool present = false;
+                struct roster_entry e = { 0 };
+                if (roster_open(h->st, repo, h->node, &cur_ro, &present, err, sizeof err) < 0 || !present)
+                        return;
+                if (roster_lists(&cur_ro, pusher)) {
+                        roster_free(ro);
+                        *ro = cur_ro;   /* enrolled meanwhile (another push) */
+                        return;
+                }
+                snprintf(e.node, sizeof e.node, "%s", pusher);
+                memcpy(e.pk, first_pk, sizeof e.pk);
+                e.from = from;
+                snprintf(e.by, sizeof e.by, "hall");
+                e.at = (int64_t)time(NULL) * 1000;
+                snprintf(e.note, sizeof e.note, "enrolled at its first signed push, made with its own token");
+                char msg[128];
+                snprintf(msg, sizeof msg, "roster: enroll %s (its first signed push)\n", pusher);
+                int r = roster_add(&cur_ro, &e);
+                if (r == 0)
+                        r = roster_commit(h->st, repo, &cur_ro, key, msg, err, sizeof err);
+                if (r == 0) {
+                        char fp[80];
+                        sshsig_fingerprint(first_pk, fp, sizeof fp);
+                        if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
+                                dprintf(3, "daiban hall: enrolled %s's key %s from seq %" PRId64 "\n", pusher, fp,
+                                        from);
+                        roster_free(ro);
+                        *ro = cur_ro;
+                        return;
+                }
+                roster_free(&cur_ro);
+                if (r != -EAGAIN)
+                        return;
+        }
+}
+
 static int hall_pre_receive(int argc, char **argv)
 {
         const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
@@ -1052,6 +1143,8 @@ static int hall_pre_receive(int argc, char **argv)
         git_odb *odb = NULL, *pushed = NULL;
         char line[1024], path[PATH_MAX + 8];
         int refused = 0, nlines = 0, r;
+        struct roster ro = { 0 };
+        bool have_ro = false;
 
         (void)argc;
         (void)argv;
@@ -1069,6 +1162,11 @@ static int hall_pre_receive(int argc, char **argv)
             git_odb_new(&pushed) < 0 || (quarantine && git_odb_add_disk_alternate(pushed, quarantine) < 0)) {
                 fprintf(stderr, "daiban: cannot open the county's repository: %s\n",
                         git_error_last() ? git_error_last()->message : "?");
+                refused = 1;
+                goto out;
+        }
+        if (roster_open(h.st, repo, h.node, &ro, &have_ro, path, sizeof path) < 0) {
+                fprintf(stderr, "daiban: the county's roster cannot be trusted (%s); the hall takes nothing\n", path);
                 refused = 1;
                 goto out;
         }
@@ -1113,7 +1211,9 @@ static int hall_pre_receive(int argc, char **argv)
                         }
                         continue;
                 }
-                if (feed_verify(h.st, repo, ref, &n, err, sizeof err) < 0) {
+                if (have_ro && strcmp(writer, pusher) == 0 && !roster_lists(&ro, pusher))
+                        enroll_on_push(&h, repo, &ro, pusher, &n);
+                if (feed_verify(h.st, repo, have_ro ? &ro : NULL, ref, &n, err, sizeof err) < 0) {
                         /* err reads "refused <ref>: <why>" */
                         refuse(pusher, "%s", strncmp(err, "refused ", 8) == 0 ? err + 8 : err);
                         refused++;
@@ -1121,6 +1221,7 @@ static int hall_pre_receive(int argc, char **argv)
                 }
         }
 out:
+        roster_free(&ro);
         git_odb_free(pushed);
         git_odb_free(odb);
         git_repository_free(repo);

@@ -864,6 +864,26 @@ static void remove_tree(const char *dir)
         rmdir(dir);
 }
 
+int home_roster(struct home *h, git_repository *repo, struct roster *ro, bool *ret_present,
+                void (*log)(void *, const char *, ...), void *ud)
+{
+        char err[512];
+        bool moved = false;
+
+        memset(ro, 0, sizeof *ro);
+        *ret_present = false;
+        if (roster_accept(h->st, repo, h->node, &moved, err, sizeof err) < 0)
+                log(ud, "refused the county's roster: %s", err);
+        else if (moved)
+                log(ud, "%s", "the county's roster advanced");
+        if (roster_open(h->st, repo, h->node, ro, ret_present, err, sizeof err) < 0) {
+                log(ud, "the county's roster held here cannot be trusted: %s; nothing is ingested until it is"
+                    " repaired (restore this home from a backup)", err);
+                return -1;
+        }
+        return 0;
+}
+
 int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, void (*log)(void *, const char *, ...),
                       void *ud)
 {
@@ -886,7 +906,12 @@ int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, 
                         return 0;
                 }
                 snprintf(dir, sizeof dir, "%s/catalogs/%s", h->dir, now);
-                if (catfeed_publish(repo, county, dir, now, &published, err, sizeof err) < 0) {
+                const struct sshsig_key *key;
+                if (home_key(h, &key)) {
+                        free(now);
+                        return -EIO;
+                }
+                if (catfeed_publish(repo, county, key, dir, now, &published, err, sizeof err) < 0) {
                         log(ud, "%s", err);
                         free(now);
                         return -EIO;

@@ -95,6 +95,15 @@ int home_trylock_repo(const struct home *h);
  * file (not a daiban home's repository). */
 int home_lock_peer_repo(const char *repo_dir);
 
+struct git_repository;
+/* The county's roster this node trusts, after taking a roster that came
+ * in (fetched or imported; sync/roster.h): *ro (roster_free it), and
+ * *ret_present false when the node holds none. Problems go to log. 0, or
+ * -1 when the roster held cannot be trusted: then ingest nothing. */
+struct roster;
+int home_roster(struct home *h, struct git_repository *repo, struct roster *ro, bool *ret_present,
+                void (*log)(void *, const char *, ...), void *ud);
+
 /* The catalogue feed (sync/catfeed.h) after a fetch or an import: the
  * county publishes its current version; another node accepts the
  * fetched chain (fast-forward only) and installs, in order, every
@@ -102,7 +111,6 @@ int home_lock_peer_repo(const char *repo_dir);
  * this node; the newest installed becomes current. Messages go to log.
  * Returns 0, or negative when something was refused (the rest still
  * goes in); *ret_installed counts the versions installed. */
-struct git_repository;
 int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_installed,
                       void (*log)(void *, const char *, ...), void *ud);
 

@@ -560,7 +560,7 @@ static int write_feeds(git_repository *repo, const char *path, long npart, long 
                 /* 330225 + township 100..119 + village 201..225 */
                 snprintf(village, sizeof village, "330225%03ld%03ld", 100 + p / 25, 201 + p % 25);
                 if (store_begin(src) < 0 || village_events(src, village, nev / 5, &seq, &hlc) < 0 ||
-                    store_commit(src) < 0 || feed_commit_local(src, repo, village, NULL, quiet, NULL) < 0) {
+                    store_commit(src) < 0 || feed_commit_local(src, repo, village, NULL, NULL, quiet, NULL) < 0) {
                         fprintf(stderr, "writing feeds failed: %s\n", store_errmsg(src));
                         return -1;
                 }
@@ -612,7 +612,7 @@ static int ingest(int argc, char **argv)
         unlink(path);
         dst = open_store(path, true);
         t0 = now_s();
-        if (feed_ingest(dst, repo, "330225", &rep, quiet, NULL) < 0 || rep.refused) {
+        if (feed_ingest(dst, repo, "330225", NULL, &rep, quiet, NULL) < 0 || rep.refused) {
                 fprintf(stderr, "ingest failed (%d refused)\n", rep.refused);
                 return 1;
         }
@@ -646,7 +646,7 @@ static int backlog(int argc, char **argv)
         unlink(path);
         s = open_store(path, true);
         if (store_begin(s) < 0 || village_events(s, v, napps, &seq, &hlc) < 0 || store_commit(s) < 0 ||
-            feed_commit_local(s, repo, v, NULL, quiet, NULL) < 0)
+            feed_commit_local(s, repo, v, NULL, NULL, quiet, NULL) < 0)
                 return 1;
         /* the events themselves, as the store holds them, compressed */
         sqlite3_stmt *st;

@@ -1,5 +1,6 @@
 /* The county's catalogue as a feed. See catfeed.h. */
 #include "sync/catfeed.h"
+#include "sync/signed.h"
 #include "sync/feed.h"
 
 #include <dirent.h>
@@ -44,8 +45,8 @@ static bool commit_version(const git_commit *c, char out[41])
         return true;
 }
 
-int catfeed_publish(git_repository *repo, const char *county, const char *dir, const char *version,
-                    bool *ret_published, char *err, size_t errlen)
+int catfeed_publish(git_repository *repo, const char *county, const struct sshsig_key *key, const char *dir,
+                    const char *version, bool *ret_published, char *err, size_t errlen)
 {
         char ref[64], msg[96], path[4096 + 300], tipver[41];
         git_oid tip, tree_id, cid;
@@ -107,8 +108,7 @@ int catfeed_publish(git_repository *repo, const char *county, const char *dir, c
             git_signature_new(&sig, county, "daiban@localhost", time(NULL), 0) < 0)
                 goto gitfail;
         snprintf(msg, sizeof msg, MSG_PREFIX "%s\n", version);
-        if (git_commit_create(&cid, repo, ref, sig, sig, NULL, msg, tree, has_tip ? 1 : 0,
-                              has_tip ? (const git_commit **)&par : NULL) < 0)
+        if (signed_commit(repo, ref, has_tip ? &tip : NULL, sig, msg, tree, key, &cid) < 0)
                 goto gitfail;
         *ret_published = true;
         r = 0;

@@ -13,6 +13,8 @@
 
 #include <git2.h>
 
+#include "sync/sshsig.h"
+
 #define CATFEED_PREFIX "refs/catalog/"
 #define CATFEED_INCOMING "refs/incoming/catalog/"
 #define CATFEED_MAX_SHEET (64u * 1024u * 1024u)
@@ -25,9 +27,9 @@ void catfeed_county(const char *node, char county[7]);
 /* Publish: append the sheets of dir (version id `version`, 40 hex) on
  * refs/catalog/<county> unless the chain's tip already is that version.
  * *ret_published tells whether a commit was made. 0 or negative with a
- * message in err. */
-int catfeed_publish(git_repository *repo, const char *county, const char *dir, const char *version,
-                    bool *ret_published, char *err, size_t errlen);
+ * message in err. The commit is signed with key, the county's. */
+int catfeed_publish(git_repository *repo, const char *county, const struct sshsig_key *key, const char *dir,
+                    const char *version, bool *ret_published, char *err, size_t errlen);
 
 /* The versions on the chain, oldest first: ids (41 bytes each) and their
  * commits, malloc'ed. 0 (n = 0 without a chain) or negative with err. */

@@ -13,6 +13,8 @@
 #include "sync/changeset.h"
 #include "sync/durable.h"
 #include "sync/scan.h"
+#include "sync/signed.h"
+#include "sync/roster.h"
 #include "sync/feed.h"
 #include "sync/fold.h"
 
@@ -137,6 +139,31 @@ static int feed_last_seq(git_repository *repo, const char *ref, int64_t *ret, gi
         return *ret > 0 ? 0 : -EIO;
 }
 
+int feed_commit_seqs(git_repository *repo, const git_oid *id, int64_t *first, int64_t *last)
+{
+        git_commit *c = NULL;
+        char *hdr = NULL, *evs = NULL, err[256];
+        size_t hl, el;
+        json_t *h;
+        int r = -EINVAL;
+
+        if (git_commit_lookup(&c, repo, id) < 0 || read_commit(repo, c, &hdr, &hl, &evs, &el, err, sizeof err) < 0) {
+                git_commit_free(c);
+                return -EINVAL;
+        }
+        if ((h = json_loadb(hdr, hl, 0, NULL)) && json_is_integer(json_object_get(h, "first_seq")) &&
+            json_is_integer(json_object_get(h, "last_seq"))) {
+                *first = json_integer_value(json_object_get(h, "first_seq"));
+                *last = json_integer_value(json_object_get(h, "last_seq"));
+                r = 0;
+        }
+        json_decref(h);
+        free(hdr);
+        free(evs);
+        git_commit_free(c);
+        return r;
+}
+
 static char *col_dup(sqlite3_stmt *st, int i)
 {
         const unsigned char *t = sqlite3_column_text(st, i);
@@ -144,14 +171,13 @@ static char *col_dup(sqlite3_stmt *st, int i)
 }
 
 static int commit_batch(git_repository *repo, const char *ref, const git_oid *parent, bool has_parent,
-                        const struct changeset *cs, feed_log_fn log, void *ud)
+                        const struct changeset *cs, const struct sshsig_key *key, feed_log_fn log, void *ud)
 {
         char *hdr = NULL, *evs = NULL, msg[256];
         size_t hl, el;
         git_oid hb, eb, tree_id, commit_id;
         git_treebuilder *tb = NULL;
         git_tree *tree = NULL;
-        git_commit *par = NULL;
         git_signature *sig = NULL;
         int r = changeset_build(cs, &hdr, &hl, &evs, &el);
 
@@ -164,23 +190,19 @@ static int commit_batch(git_repository *repo, const char *ref, const git_oid *pa
             git_treebuilder_insert(NULL, tb, "events.jsonl", &eb, GIT_FILEMODE_BLOB) < 0 ||
             git_treebuilder_write(&tree_id, tb) < 0 || git_tree_lookup(&tree, repo, &tree_id) < 0)
                 goto out;
-        if (has_parent && git_commit_lookup(&par, repo, parent) < 0)
-                goto out;
         /* the writer and the time of its last event: the same events make
          * the same commit */
         if (git_signature_new(&sig, cs->writer, "daiban@localhost", cs->ev[cs->n - 1].wall_ms / 1000, 0) < 0)
                 goto out;
         snprintf(msg, sizeof msg, "change set: %zu events of %s in partition %s (seq %" PRId64 "..%" PRId64 ")\n",
                  cs->n, cs->writer, cs->partition, cs->ev[0].seq, cs->ev[cs->n - 1].seq);
-        if (git_commit_create(&commit_id, repo, ref, sig, sig, NULL, msg, tree, has_parent ? 1 : 0,
-                              has_parent ? (const git_commit **)&par : NULL) < 0)
+        if (signed_commit(repo, ref, has_parent ? parent : NULL, sig, msg, tree, key, &commit_id) < 0)
                 goto out;
         r = 0;
 out:
         if (r < 0 && log)
                 log(ud, "cannot write the change set on %s: %s", ref, gerr());
         git_signature_free(sig);
-        git_commit_free(par);
         git_tree_free(tree);
         git_treebuilder_free(tb);
         free(hdr);
@@ -188,8 +210,8 @@ out:
         return r;
 }
 
-int feed_commit_local(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log,
-                      void *ud)
+int feed_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key,
+                      struct feed_report *rep, feed_log_fn log, void *ud)
 {
         sqlite3 *db = store_db(s);
         sqlite3_stmt *parts = NULL, *evq = NULL;
@@ -247,7 +269,7 @@ int feed_commit_local(store *s, git_repository *repo, const char *self, struct f
                                 changeset_free(&cs);
                                 break;
                         }
-                        r = commit_batch(repo, ref, &head, exists, &cs, log, ud);
+                        r = commit_batch(repo, ref, &head, exists, &cs, key, log, ud);
                         if (r == 0 && rep) {
                                 rep->committed++;
                                 rep->committed_events += (long)cs.n;
@@ -262,9 +284,34 @@ int feed_commit_local(store *s, git_repository *repo, const char *self, struct f
         return r;
 }
 
+/* Where ingest of a feed stands (its feed_heads row). */
+struct feed_pos {
+        bool have_done;
+        git_oid done;
+        int64_t last_seq;
+        long total_events;
+};
+
+struct prepared {
+        char *ref, part[32], writer[32];
+        git_oid head;
+        bool up_to_date;
+        size_t nchain;                  /* change sets on the way */
+        struct changeset *cs;           /* parsed, oldest first */
+        size_t ncs;
+        struct feed_pos pos;
+        int r;                          /* 0, -EINVAL (refused: err), or -EIO/-ENOMEM */
+        char err[512];
+};
+
+static void prepare_feed(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+                         const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p);
+static void prepared_free(struct prepared *p);
+
 struct incoming {
         git_repository *repo;
         const char *self;
+        const struct roster *ro;
         struct feed_report *rep;
         feed_log_fn log;
         void *ud;
@@ -287,6 +334,38 @@ static int accept_one(const char *name, void *payload)
         if (git_reference_name_to_id(&inc, in->repo, name) < 0)
                 goto drop;
         snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
+        /* what is new must parse and be signed as the roster requires
+         * before the ref moves: a refused feed leaves it where it was */
+        {
+                struct feed_pos pos = { 0 };
+                struct prepared p;
+                bool exists = false;
+                int64_t last = 0;
+                if (feed_last_seq(in->repo, local, &last, &pos.done, &exists) < 0) {
+                        if (in->log)
+                                in->log(in->ud, "the feed %s cannot be read", local);
+                        in->r = -EIO;
+                        goto drop;
+                }
+                pos.have_done = exists;
+                pos.last_seq = last;
+                if (!exists || git_graph_descendant_of(in->repo, &inc, &pos.done) == 1) {
+                        prepare_feed(in->repo, in->ro, local, &inc, part, writer, &pos, &p);
+                        int pr = p.r;
+                        if (pr == -EINVAL && in->log)
+                                in->log(in->ud, "refused %s: %s", local, p.err);
+                        prepared_free(&p);
+                        if (pr == -EINVAL) {
+                                if (in->rep)
+                                        in->rep->refused++;
+                                goto drop;
+                        }
+                        if (pr < 0) {
+                                in->r = pr;
+                                goto drop;
+                        }
+                }
+        }
         {
                 char err[512];
                 bool moved = false;
@@ -335,9 +414,10 @@ static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t
         return 0;
 }
 
-int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+int feed_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+                         feed_log_fn log, void *ud)
 {
-        struct incoming in = { repo, self, rep, log, ud, 0 };
+        struct incoming in = { repo, self, ro, rep, log, ud, 0 };
         char **names = NULL;
         size_t n = 0;
 
@@ -358,26 +438,6 @@ int feed_accept_incoming(git_repository *repo, const char *self, struct feed_rep
  * git and parse them: no SQLite) and apply (store the events, fold, record
  * the head: no git). A round over many feeds runs the first step of the
  * next feeds on a second thread while the first thread applies. */
-
-/* Where ingest of a feed stands (its feed_heads row). */
-struct feed_pos {
-        bool have_done;
-        git_oid done;
-        int64_t last_seq;
-        long total_events;
-};
-
-struct prepared {
-        char *ref, part[32], writer[32];
-        git_oid head;
-        bool up_to_date;
-        size_t nchain;                  /* change sets on the way */
-        struct changeset *cs;           /* parsed, oldest first */
-        size_t ncs;
-        struct feed_pos pos;
-        int r;                          /* 0, -EINVAL (refused: err), or -EIO/-ENOMEM */
-        char err[512];
-};
 
 static void prepared_free(struct prepared *p)
 {
@@ -406,11 +466,32 @@ static int read_pos(store *s, const char *ref, struct feed_pos *pos)
         return 0;
 }
 
+/* Is change set `id` (writer's seqs first..last) signed as the roster
+ * requires? A signature that does not verify is refused even without a
+ * roster. 0, or -EINVAL with the reason in err. */
+static int check_signature(git_repository *repo, const struct roster *ro, const git_oid *id, const char *writer,
+                           int64_t first, int64_t last, char *err, size_t errlen)
+{
+        uint8_t pk[SSHSIG_PK_BYTES];
+        bool is_signed;
+        char why[384];
+        int r = signed_check(repo, id, &is_signed, pk, why, sizeof why);
+
+        if (r < 0) {
+                snprintf(err, errlen, "the change set (seq %" PRId64 "..%" PRId64 ") has a bad signature: %s", first,
+                         last, why);
+                return -EINVAL;
+        }
+        if (!ro)
+                return 0;
+        return roster_check(ro, writer, first, last, is_signed, pk, err, errlen);
+}
+
 /* Read and parse a feed's change sets after pos up to its head (want:
  * that commit instead of the ref's, for a proposed update). Fills p;
  * p->r says how it went. Touches git only. */
-static void prepare_feed(git_repository *repo, const char *ref, const git_oid *want, const char *part,
-                         const char *writer, const struct feed_pos *pos, struct prepared *p)
+static void prepare_feed(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+                         const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p)
 {
         git_oid *chain = NULL;
         size_t nchain = 0;
@@ -498,6 +579,13 @@ static void prepare_feed(git_repository *repo, const char *ref, const git_oid *w
                                             sizeof p->err);
                 free(hdr);
                 free(evs);
+                if (r == 0) {
+                        const struct changeset *cs = &p->cs[p->ncs];
+                        r = check_signature(repo, ro, &chain[k], writer, cs->n ? cs->ev[0].seq : cs->last_seq,
+                                            cs->last_seq, p->err, sizeof p->err);
+                        if (r < 0)
+                                changeset_free(&p->cs[p->ncs]);
+                }
                 if (r == 0)
                         last_seq = p->cs[p->ncs++].last_seq;
         }
@@ -616,8 +704,8 @@ static int apply_feed(store *s, struct prepared *p, struct feed_report *rep, fee
 
 /* Ingest one feed up to its head (want: that commit instead of the
  * ref's, for a proposed update). */
-static int ingest_feed(store *s, git_repository *repo, const char *ref, const git_oid *want, const char *part,
-                       const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
+static int ingest_feed(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+                       const char *part, const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
 {
         struct feed_pos pos;
         struct prepared p;
@@ -625,7 +713,7 @@ static int ingest_feed(store *s, git_repository *repo, const char *ref, const gi
 
         if (read_pos(s, ref, &pos) < 0)
                 return -EIO;
-        prepare_feed(repo, ref, want, part, writer, &pos, &p);
+        prepare_feed(repo, ro, ref, want, part, writer, &pos, &p);
         r = apply_feed(s, &p, rep, log, ud);
         prepared_free(&p);
         return r;
@@ -639,6 +727,7 @@ struct pipeline {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         git_repository *repo;           /* the worker's own handle */
+        const struct roster *ro;
         char **names;                   /* the feeds to prepare, in order */
         char (*parts)[32], (*writers)[32];
         struct feed_pos *pos;
@@ -663,7 +752,7 @@ static void *prep_main(void *arg)
                 }
                 i = pl->next_prep;
                 pthread_mutex_unlock(&pl->mu);
-                prepare_feed(pl->repo, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
+                prepare_feed(pl->repo, pl->ro, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
                 pthread_mutex_lock(&pl->mu);
                 pl->ring[i % PREP_AHEAD] = p;
                 pl->next_prep++;
@@ -672,7 +761,8 @@ static void *prep_main(void *arg)
         }
 }
 
-int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud)
+int feed_ingest(store *s, git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+                feed_log_fn log, void *ud)
 {
         struct pipeline pl;
         pthread_t th;
@@ -682,6 +772,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
         int r = 0;
 
         memset(&pl, 0, sizeof pl);
+        pl.ro = ro;
         if (ref_names(repo, FEED_PREFIX "*", &names, &n) < 0)
                 return -EIO;
         if (n && (!(pl.names = calloc(n, sizeof *pl.names)) || !(pl.parts = calloc(n, sizeof *pl.parts)) ||
@@ -726,7 +817,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_re
                         pthread_cond_broadcast(&pl.cv);
                         pthread_mutex_unlock(&pl.mu);
                 } else {
-                        prepare_feed(repo, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
+                        prepare_feed(repo, ro, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
                 }
                 r = apply_feed(s, &p, rep, log, ud);
                 prepared_free(&p);
@@ -784,7 +875,8 @@ static void log_to_buf(void *ud, const char *fmt, ...)
         va_end(ap);
 }
 
-int feed_verify(store *s, git_repository *repo, const char *ref, const git_oid *new_head, char *err, size_t errlen)
+int feed_verify(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *new_head,
+                char *err, size_t errlen)
 {
         char part[32], writer[32];
         struct feed_report rep = { 0 };
@@ -800,7 +892,7 @@ int feed_verify(store *s, git_repository *repo, const char *ref, const git_oid *
                 snprintf(err, errlen, "cannot read the store: %s", store_errmsg(s));
                 return -EIO;
         }
-        r = ingest_feed(s, repo, ref, new_head, part, writer, &rep, log_to_buf, &eb);
+        r = ingest_feed(s, repo, ro, ref, new_head, part, writer, &rep, log_to_buf, &eb);
         store_rollback(s);     /* a check only: the real ingest follows the ref update */
         if (r < 0) {
                 if (!err[0])
@@ -990,7 +1082,7 @@ static bool local_remote(const char *url, char *path, size_t plen)
  * incoming name? The same three refspecs as a fetch over the network. */
 static bool wanted_ref(const char *name, const char *self, const char *county_ref, char *inc, size_t ilen)
 {
-        size_t fl = strlen(FEED_PREFIX), sl = strlen(SCAN_PREFIX);
+        size_t fl = strlen(FEED_PREFIX), sl = strlen(SCAN_PREFIX), rl = strlen(ROSTER_PREFIX);
 
         if (strncmp(name, FEED_PREFIX, fl) == 0 && strncmp(name + fl, self, strlen(self)) == 0)
                 return (size_t)snprintf(inc, ilen, FEED_INCOMING "%s", name + fl) < ilen;
@@ -998,6 +1090,8 @@ static bool wanted_ref(const char *name, const char *self, const char *county_re
                 return (size_t)snprintf(inc, ilen, SCAN_INCOMING "%s", name + sl) < ilen;
         if (strcmp(name, county_ref) == 0)
                 return (size_t)snprintf(inc, ilen, CATFEED_INCOMING "%s", name + strlen(CATFEED_PREFIX)) < ilen;
+        if (strncmp(name, ROSTER_PREFIX, rl) == 0 && strcmp(name + rl, county_ref + strlen(CATFEED_PREFIX)) == 0)
+                return (size_t)snprintf(inc, ilen, ROSTER_INCOMING "%s", name + rl) < ilen;
         return false;
 }
 
@@ -1126,8 +1220,8 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
-        char spec[160], cspec[160], sspec[160], county[7], *specp[3] = { spec, cspec, sspec };
-        git_strarray specs = { specp, 3 };
+        char spec[160], cspec[160], sspec[160], rspec[160], county[7], *specp[4] = { spec, cspec, sspec, rspec };
+        git_strarray specs = { specp, 4 };
         char header[512], *hv[1], path[4096];
         struct xfer x = { rm, log, ud, 0, false, false };
         int r;
@@ -1144,6 +1238,8 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         snprintf(cspec, sizeof cspec, "+" CATFEED_PREFIX "%s:" CATFEED_INCOMING "%s", county, county);
         /* and the scan chains of the same partitions */
         snprintf(sspec, sizeof sspec, "+" SCAN_PREFIX "%s*:" SCAN_INCOMING "%s*", self, self);
+        /* and the county's key roster */
+        snprintf(rspec, sizeof rspec, "+" ROSTER_PREFIX "%s:" ROSTER_INCOMING "%s", county, county);
         xfer_setup(&fo.callbacks, &x, &fo.custom_headers, header, sizeof header, hv);
         if (feed_show_progress)
                 fo.callbacks.transfer_progress = fetch_progress;
@@ -1331,6 +1427,14 @@ static bool is_catalog_ref(const char *name)
                strspn(c, "0123456789") == 6;
 }
 
+/* refs/roster/<county>: the county's key roster (sync/roster.h) */
+static bool is_roster_ref(const char *name)
+{
+        const char *c = name + strlen(ROSTER_PREFIX);
+        return strncmp(name, ROSTER_PREFIX, strlen(ROSTER_PREFIX)) == 0 && strlen(c) == 6 &&
+               strspn(c, "0123456789") == 6;
+}
+
 int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, git_oid **ret_ids, size_t *ret_n,
                              size_t *ret_pack_off, char *err, size_t errlen)
 {
@@ -1374,6 +1478,7 @@ int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, gi
                 if (strspn(hex, "0123456789abcdef") != 40 || git_oid_fromstr(&id, hex) < 0 ||
                     ((!feed_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
                       strncmp(name, FEED_PREFIX, strlen(FEED_PREFIX)) != 0) && !is_catalog_ref(name) &&
+                     !is_roster_ref(name) &&
                      (!scan_parse_ref(name, part, sizeof part, writer, sizeof writer) ||
                       strncmp(name, SCAN_PREFIX, strlen(SCAN_PREFIX)) != 0))) {
                         snprintf(err, errlen, "the bundle holds '%s', which is not a feed", name);
@@ -1425,9 +1530,10 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
         int r = -EIO;
 
         *ret_refs = 0;
-        char county_ref[64], county[7];
+        char county_ref[64], roster_ref[64], county[7];
         catfeed_county(target, county);
         snprintf(county_ref, sizeof county_ref, CATFEED_PREFIX "%s", county);
+        snprintf(roster_ref, sizeof roster_ref, ROSTER_PREFIX "%s", county);
         if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
             git_reference_iterator_glob_new(&it, repo, "refs/*") < 0)
                 goto out;
@@ -1444,7 +1550,8 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
                            (strncmp(git_reference_name(ref), SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
                             scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
                             feed_entitled(target, part)) ||
-                           strcmp(git_reference_name(ref), county_ref) == 0)) {
+                           strcmp(git_reference_name(ref), county_ref) == 0 ||
+                           strcmp(git_reference_name(ref), roster_ref) == 0)) {
                         char hex[GIT_OID_HEXSZ + 1];
                         int l = snprintf(line, sizeof line, "%s %s\n", git_oid_tostr(hex, sizeof hex, id),
                                          git_reference_name(ref));
@@ -1555,6 +1662,8 @@ static int import_one(git_repository *repo, const char *path, feed_log_fn log, v
                 git_object_free(obj);
                 if (is_catalog_ref(names[i]))
                         snprintf(inc, sizeof inc, CATFEED_INCOMING "%s", names[i] + strlen(CATFEED_PREFIX));
+                else if (is_roster_ref(names[i]))
+                        snprintf(inc, sizeof inc, ROSTER_INCOMING "%s", names[i] + strlen(ROSTER_PREFIX));
                 else if (strncmp(names[i], SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
                         snprintf(inc, sizeof inc, SCAN_INCOMING "%s", names[i] + strlen(SCAN_PREFIX));
                 else

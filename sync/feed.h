@@ -10,6 +10,8 @@
 
 #include <git2.h>
 
+#include "sync/roster.h"
+#include "sync/sshsig.h"
 #include "sync/store.h"
 
 #define FEED_PREFIX "refs/feeds/"
@@ -42,20 +44,35 @@ typedef void (*feed_log_fn)(void *ud, const char *fmt, ...) __attribute__((forma
 /* Turn this node's events not yet on its feeds into change sets (one
  * commit per partition per batch of at most CHANGESET_MAX_EVENTS). A
  * crash between the store and the commit only delays the commit: the
- * position is read back from the feed itself. */
-int feed_commit_local(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log,
-                      void *ud);
+ * position is read back from the feed itself. Each commit is signed with
+ * key (sync/signed.h). */
+int feed_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key,
+                      struct feed_report *rep, feed_log_fn log, void *ud);
+
+/* Trust: ro is the county's roster this node holds (sync/roster.h), or
+ * NULL when it holds none. Every change set that comes in must then be
+ * signed by a key the roster gives its writer for its seqs (change sets
+ * from before the writer's signatures began excepted); a signature that
+ * does not verify is refused with or without a roster. */
+
+/* The seqs a change-set commit announces (changeset.json's first_seq
+ * and last_seq; not checked). 0 or -EINVAL. */
+int feed_commit_seqs(git_repository *repo, const git_oid *id, int64_t *first, int64_t *last);
 
 /* Move fetched or imported refs from FEED_INCOMING into FEED_PREFIX when
  * they are entitled, not this node's own, and fast-forwards of what is
- * held; rewrites are refused and reported, never followed. */
-int feed_accept_incoming(git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud);
+ * held whose new change sets parse strictly and are signed as the roster
+ * requires; anything else is refused and reported, and the held ref does
+ * not move. */
+int feed_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+                         feed_log_fn log, void *ud);
 
 /* Ingest every entitled feed of another writer from its last ingested
  * commit to its head: parse each change set strictly, store new events
  * and the new head in one transaction per feed, fold what they touch.
  * A refused feed leaves the store as it was. */
-int feed_ingest(store *s, git_repository *repo, const char *self, struct feed_report *rep, feed_log_fn log, void *ud);
+int feed_ingest(store *s, git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+                feed_log_fn log, void *ud);
 
 /* The far side of a transfer: a path, file:// or http(s):// URL; a
  * bearer token for the hall (or NULL); the SHA-256 of the hall's
@@ -115,7 +132,8 @@ bool feed_may_write(const char *pusher, const char *part, const char *writer);
  * the new change sets inside a transaction that is rolled back: the
  * hall's pre-receive check, so a bad batch never lands in its
  * repository. 0; -EINVAL with the reason in err; -EIO. */
-int feed_verify(store *s, git_repository *repo, const char *ref, const git_oid *new_head, char *err, size_t errlen);
+int feed_verify(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *new_head,
+                char *err, size_t errlen);
 
 
 /* USB bundles (git bundle v2 files that stock `git bundle verify`

@@ -120,8 +120,8 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 x.from = json_integer_value(json_object_get(e, "from"));
                 x.until = json_is_null(until) ? 0 : json_integer_value(until);
                 x.at = json_integer_value(json_object_get(e, "at"));
-                if (x.from < 1 || (x.until && x.until <= x.from) || x.until < 0) {
-                        snprintf(err, errlen, "entry %zu of the roster has an empty range of seqs (%" PRId64
+                if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
+                        snprintf(err, errlen, "entry %zu of the roster has a range of seqs that ends before it starts (%" PRId64
                                  "..%" PRId64 ")", i + 1, x.from, x.until);
                         goto out;
                 }

@@ -26,7 +26,9 @@
 #define ROSTER_MAX_ENTRIES 20000
 
 /* One key's right to sign for a node: change sets whose sequence
- * numbers all lie in [from, until) (until 0: no end yet). */
+ * numbers all lie in [from, until) (until 0: no end yet; until == from:
+ * a key revoked from its start, named so that its signatures read as
+ * revoked rather than unknown). */
 struct roster_entry {
         char node[16];
         uint8_t pk[SSHSIG_PK_BYTES];

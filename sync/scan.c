@@ -7,6 +7,7 @@
  * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
  * been reassembled). */
 #include "sync/scan.h"
+#include "sync/signed.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -299,8 +300,8 @@ static bool tip_unfinished(git_repository *repo, const git_oid *tip, char hex[41
         return r;
 }
 
-static int append_scan(git_repository *repo, const char *ref, const char *writer, const char *hex, long *ret_pieces,
-                       char *err, size_t errlen)
+static int append_scan(git_repository *repo, const char *ref, const char *writer, const struct sshsig_key *key,
+                       const char *hex, long *ret_pieces, char *err, size_t errlen)
 {
         git_blob *b = NULL;
         git_oid id, tip;
@@ -312,7 +313,7 @@ static int append_scan(git_repository *repo, const char *ref, const char *writer
         if (has_tip && tip_unfinished(repo, &tip, pending, &first)) {
                 if (strcmp(pending, hex) != 0) {
                         /* finish the interrupted one first */
-                        if ((r = append_scan(repo, ref, writer, pending, ret_pieces, err, errlen)) < 0)
+                        if ((r = append_scan(repo, ref, writer, key, pending, ret_pieces, err, errlen)) < 0)
                                 return r;
                         has_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
                         first = 0;
@@ -338,7 +339,6 @@ static int append_scan(git_repository *repo, const char *ref, const char *writer
                 git_oid mb, pb, tree_id, cid;
                 git_treebuilder *tb = NULL;
                 git_tree *tree = NULL;
-                git_commit *par = NULL;
                 git_signature *sig = NULL;
                 json_decref(j);
                 r = -EIO;
@@ -349,10 +349,8 @@ static int append_scan(git_repository *repo, const char *ref, const char *writer
                     git_treebuilder_insert(NULL, tb, "scan.json", &mb, GIT_FILEMODE_BLOB) == 0 &&
                     git_treebuilder_insert(NULL, tb, "piece", &pb, GIT_FILEMODE_BLOB) == 0 &&
                     git_treebuilder_write(&tree_id, tb) == 0 && git_tree_lookup(&tree, repo, &tree_id) == 0 &&
-                    (!has_tip || git_commit_lookup(&par, repo, &tip) == 0) &&
                     git_signature_new(&sig, writer, "daiban@localhost", 0, 0) == 0 &&
-                    git_commit_create(&cid, repo, ref, sig, sig, NULL, msg, tree, has_tip ? 1 : 0,
-                                      has_tip ? (const git_commit **)&par : NULL) == 0) {
+                    signed_commit(repo, ref, has_tip ? &tip : NULL, sig, msg, tree, key, &cid) == 0) {
                         tip = cid;
                         has_tip = true;
                         (*ret_pieces)++;
@@ -362,7 +360,6 @@ static int append_scan(git_repository *repo, const char *ref, const char *writer
                 }
                 free(meta);
                 git_signature_free(sig);
-                git_commit_free(par);
                 git_tree_free(tree);
                 git_treebuilder_free(tb);
         }
@@ -370,7 +367,8 @@ static int append_scan(git_repository *repo, const char *ref, const char *writer
         return r;
 }
 
-int scan_commit_local(store *s, git_repository *repo, const char *self, long *ret_pieces, feed_log_fn log, void *ud)
+int scan_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key, long *ret_pieces,
+                      feed_log_fn log, void *ud)
 {
         sqlite3_stmt *st;
         char lastpart[32] = "", ref[128], err[512];
@@ -407,7 +405,7 @@ int scan_commit_local(store *s, git_repository *repo, const char *self, long *re
                         held = strcmp(have[i], hex) == 0;
                 if (held)
                         continue;
-                int ar = append_scan(repo, ref, self, hex, ret_pieces, err, sizeof err);
+                int ar = append_scan(repo, ref, self, key, hex, ret_pieces, err, sizeof err);
                 if (ar == -ENOENT || ar == -EINVAL) {
                         if (log)
                                 log(ud, "%s", err);     /* reported, the rest goes on */

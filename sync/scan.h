@@ -31,7 +31,8 @@ bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer,
 /* Append the pieces of every scan this node attached (its app.material
  * events that name a blob) and that its chains do not carry yet. 0 or
  * negative with a message logged; *ret_pieces counts new pieces. */
-int scan_commit_local(store *s, git_repository *repo, const char *self, long *ret_pieces, feed_log_fn log, void *ud);
+int scan_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key, long *ret_pieces,
+                      feed_log_fn log, void *ud);
 
 /* Push this node's scan chains (and those it relays, as feed_push) one
  * piece per push, from where the remote stands. 0; -EIO/-EPERM as

@@ -16,16 +16,43 @@ TOWNSHIP = "330225101"
 COUNTY = "330225"
 
 
+# The stations of the running test, so that a county enrolls the keys of
+# its townships and villages as a county admin does at installation
+# ('daiban roster add'). Station(enroll=False) leaves a node off.
+_live = []
+
+
 class Station:
-    def __init__(self, root=None, node=VILLAGE, role="village", today="2026-11-24", operator="op01"):
+    def __init__(self, root=None, node=VILLAGE, role="village", today="2026-11-24", operator="op01", enroll=True):
         self.root = root or tempfile.mkdtemp(prefix="daiban-home-")
         self.home = os.path.join(self.root, "home")
         self.today = today
         self.operator = operator
+        self.node, self.role = node, role
         r = self.run("init", "--node", node, "--role", role, "--catalog", SAMPLE, operator=None)
         assert r.returncode == 0, r.stderr
         r = self.run("operator", "add", operator, "--name", "王小红", operator=None)
         assert r.returncode == 0, r.stderr
+        self.enrolled = False
+        if enroll:
+            if role == "county":
+                for other in _live:
+                    if other.role != "county" and other.node.startswith(node) and other.wants_enrolment:
+                        self.enroll(other)
+            else:
+                counties = [c for c in _live if c.role == "county" and node.startswith(c.node)]
+                if counties:
+                    counties[-1].enroll(self)
+        self.wants_enrolment = enroll
+        _live.append(self)
+
+    def key(self):
+        return json.loads(self.ok("key", "show", "--json"))["key"]
+
+    def enroll(self, other, *extra):
+        """At this county: put other's key on the roster."""
+        self.ok("roster", "add", other.node, other.key(), *extra)
+        other.enrolled = True
 
     def env(self, operator="-", lang="C.UTF-8", extra=None):
         e = dict(os.environ, DAIBAN_HOME=self.home, DAIBAN_TODAY=self.today, LANG=lang, LC_ALL="", LC_MESSAGES="")
@@ -69,6 +96,8 @@ class Station:
                               capture_output=True, check=True).stdout
 
     def cleanup(self):
+        if self in _live:
+            _live.remove(self)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

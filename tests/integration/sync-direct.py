@@ -301,11 +301,12 @@ class USB(unittest.TestCase):
         self.assertIn("ingested", out)
         self.assertEqual(v.show(a)["status"], "approved")
         # other villages' partitions never go on this village's stick; the
-        # county's catalogue chain does
+        # county's catalogue chain and key roster do
         heads = git(scratch, "bundle", "list-heads", os.path.join(self.stick, f"daiban-{TOWNSHIP}-to-{OTHER_VILLAGE}.bundle"))
         for line in heads.splitlines():
-            self.assertRegex(line, rf" (refs/feeds/{OTHER_VILLAGE}/\d+|refs/catalog/{COUNTY})$")
+            self.assertRegex(line, rf" (refs/feeds/{OTHER_VILLAGE}/\d+|refs/catalog/{COUNTY}|refs/roster/{COUNTY})$")
         self.assertIn(f" refs/catalog/{COUNTY}", heads)
+        self.assertIn(f" refs/roster/{COUNTY}", heads)
 
     def test_bad_bundles_are_refused(self):
         v, t = self.village, self.township
