@@ -329,11 +329,26 @@ static int accept_one(const char *name, void *payload)
                         in->log(in->ud, "ignoring %s: not a feed ref", name);
                 goto drop;
         }
-        if (strcmp(writer, in->self) == 0 || !feed_entitled(in->self, part))
-                goto drop;     /* our own feed, or a partition we must not hold */
+        if (!feed_entitled(in->self, part))
+                goto drop;     /* a partition we must not hold */
         if (git_reference_name_to_id(&inc, in->repo, name) < 0)
                 goto drop;
         snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
+        if (strcmp(writer, in->self) == 0) {
+                /* our own feed comes back in answers: as it is here, or
+                 * behind. Anything else was written by someone else. */
+                git_oid own;
+                bool held = git_reference_name_to_id(&own, in->repo, local) == 0;
+                if (held && (git_oid_equal(&own, &inc) || git_graph_descendant_of(in->repo, &own, &inc) == 1))
+                        goto drop;
+                if (in->log)
+                        in->log(in->ud, "refused %s: it claims to be this node's own feed, but this node never wrote"
+                                " it (a forgery, or this home was restored from an old backup: then ask the county"
+                                " before writing more)", local);
+                if (in->rep)
+                        in->rep->refused++;
+                goto drop;
+        }
         /* what is new must parse and be signed as the roster requires
          * before the ref moves: a refused feed leaves it where it was */
         {

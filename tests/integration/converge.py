@@ -379,9 +379,11 @@ def refs(repo):
 
 def ref_partition(name):
     """The partition a ref carries (feeds, scans, incoming, scan
-    bookkeeping), or None (the catalogue)."""
+    bookkeeping), or None (the catalogue and the key roster, which every
+    node of the county holds)."""
     comps = name.split("/")
-    if comps[:2] == ["refs", "catalog"] or comps[:3] == ["refs", "incoming", "catalog"]:
+    if comps[:2] in (["refs", "catalog"], ["refs", "roster"]) or \
+            comps[:3] in (["refs", "incoming", "catalog"], ["refs", "incoming", "roster"]):
         return None
     for c in comps:
         if PART_RE.match(c):
