@@ -34,6 +34,7 @@ class Station:
         r = self.run("operator", "add", operator, "--name", "王小红", operator=None)
         assert r.returncode == 0, r.stderr
         self.enrolled = False
+        _live[:] = [s for s in _live if os.path.exists(os.path.join(s.home, "store.db"))]
         if enroll:
             if role == "county":
                 for other in _live:
