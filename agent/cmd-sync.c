@@ -239,7 +239,8 @@ static int cmd_sync(int argc, char **argv)
                 failed++;
         if (trusted && feed_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &rep, log_stderr, &nlog) < 0)
                 failed++;
-        if (scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused)
+        if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &scan_refused, log_stderr, &nlog) < 0 ||
+                        scan_refused))
                 failed++;
         int ncat = 0;
         if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
@@ -438,7 +439,7 @@ static int cmd_bundle(int argc, char **argv)
                 const struct roster *rp = NULL;
                 if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0 ||
                     feed_accept_incoming(repo, h.node, (rp = have_ro ? &ro : NULL), &rep, log_stderr, &nlog) < 0 ||
-                    scan_accept_incoming(repo, h.node, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
+                    scan_accept_incoming(repo, h.node, rp, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
                     home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
                     feed_ingest(h.st, repo, h.node, rp, &rep, log_stderr, &nlog) < 0 ||
                     scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)

@@ -1205,7 +1205,7 @@ static int hall_pre_receive(int argc, char **argv)
                         continue;
                 }
                 if (is_scan) {
-                        if (scan_verify(repo, ref, &o, &n, pushed, err, sizeof err) < 0) {
+                        if (scan_verify(repo, have_ro ? &ro : NULL, ref, &o, &n, pushed, err, sizeof err) < 0) {
                                 refuse(pusher, "%s: %s", ref, err);
                                 refused++;
                         }

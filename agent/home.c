@@ -921,7 +921,15 @@ int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, 
                 free(now);
                 return 0;
         }
-        if (catfeed_accept(repo, county, &moved, err, sizeof err) < 0) {
+        struct roster ro;
+        bool have_ro = false;
+        if (roster_open(h->st, repo, h->node, &ro, &have_ro, err, sizeof err) < 0) {
+                log(ud, "the catalogue is not taken: the county's roster cannot be trusted (%s)", err);
+                return -EINVAL;
+        }
+        r = catfeed_accept(repo, county, have_ro ? &ro : NULL, &moved, err, sizeof err);
+        roster_free(&ro);
+        if (r < 0) {
                 log(ud, "%s", err);
                 r = -EINVAL;
         }

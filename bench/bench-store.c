@@ -50,6 +50,8 @@
 #include <jansson.h>
 
 #include "sync/feed.h"
+#include "sync/roster.h"
+#include "sync/sshsig.h"
 #include "sync/fold.h"
 #include "sync/hlc.h"
 #include <git2.h>
@@ -545,8 +547,10 @@ static git_repository *new_repo(const char *path)
 }
 
 /* Write npart villages' feeds of nev events each into repo (change sets
- * made by feed_commit_local from a scratch store at path). */
-static int write_feeds(git_repository *repo, const char *path, long npart, long nev)
+ * made by feed_commit_local from a scratch store at path), signed with
+ * keys[p] when keys is given. */
+static int write_feeds_keyed(git_repository *repo, const char *path, long npart, long nev,
+                             const struct sshsig_key *keys)
 {
         store *src;
         double t0 = now_s();
@@ -560,14 +564,27 @@ static int write_feeds(git_repository *repo, const char *path, long npart, long 
                 /* 330225 + township 100..119 + village 201..225 */
                 snprintf(village, sizeof village, "330225%03ld%03ld", 100 + p / 25, 201 + p % 25);
                 if (store_begin(src) < 0 || village_events(src, village, nev / 5, &seq, &hlc) < 0 ||
-                    store_commit(src) < 0 || feed_commit_local(src, repo, village, NULL, NULL, quiet, NULL) < 0) {
+                    store_commit(src) < 0 ||
+                    feed_commit_local(src, repo, village, keys ? &keys[p] : NULL, NULL, quiet, NULL) < 0) {
                         fprintf(stderr, "writing feeds failed: %s\n", store_errmsg(src));
                         return -1;
                 }
         }
-        fprintf(stderr, "wrote %ld feeds of %ld events in %.1f s\n", npart, nev, now_s() - t0);
+        fprintf(stderr, "wrote %ld %s feeds of %ld events in %.1f s\n", npart, keys ? "signed" : "unsigned", nev,
+                now_s() - t0);
         store_close(src);
         return 0;
+}
+
+static int write_feeds(git_repository *repo, const char *path, long npart, long nev)
+{
+        return write_feeds_keyed(repo, path, npart, nev, NULL);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
 }
 
 /* bench-store feeds REPO SCRATCH_DB NPART NEVENTS: only write the feeds
@@ -591,37 +608,84 @@ static int feeds(int argc, char **argv)
         return 0;
 }
 
+/* One ingest of every feed in repo into a fresh store at path: events/s. */
+static double ingest_once(git_repository *repo, const char *path, const struct roster *ro, long *ret_events)
+{
+        struct feed_report rep = { 0 };
+        store *dst;
+        double t0;
+
+        unlink(path);
+        dst = open_store(path, true);
+        t0 = now_s();
+        if (feed_ingest(dst, repo, "330225", ro, &rep, quiet, NULL) < 0 || rep.refused) {
+                fprintf(stderr, "ingest failed (%d refused)\n", rep.refused);
+                exit(1);
+        }
+        double t = now_s() - t0;
+        store_close(dst);
+        *ret_events = rep.ingested_events;
+        return rep.ingested_events / t;
+}
+
+/* bench-store ingest DIR [NPART NEVENTS [RUNS]]: the hall's ingest, with
+ * every change set signed and checked against a roster of the villages'
+ * keys, and the same feeds unsigned without a roster, alternately. */
 static int ingest(int argc, char **argv)
 {
         const char *dir = argv[2];
         long npart = argc > 3 ? atol(argv[3]) : 500, nev = argc > 4 ? atol(argv[4]) : 2000;
+        int runs = argc > 5 ? atoi(argv[5]) : 3;
         char path[4096];
-        struct feed_report rep = { 0 };
-        store *dst;
-        git_repository *repo;
-        double t0;
+        git_repository *plain, *signed_repo;
+        struct sshsig_key *keys = calloc((size_t)npart, sizeof *keys);
+        struct roster ro = { 0 };
+        double with[16], without[16];
+        long n = 0;
 
+        if (runs < 1 || runs > 16 || !keys)
+                return 2;
         git_libgit2_init();
         snprintf(path, sizeof path, "%s/hall.git", dir);
-        repo = new_repo(path);
-        snprintf(path, sizeof path, "%s/villages.db", dir);
-        if (write_feeds(repo, path, npart, nev) < 0)
-                return 1;
-        fprintf(stderr, "ingesting...\n");
-        snprintf(path, sizeof path, "%s/county.db", dir);
-        unlink(path);
-        dst = open_store(path, true);
-        t0 = now_s();
-        if (feed_ingest(dst, repo, "330225", NULL, &rep, quiet, NULL) < 0 || rep.refused) {
-                fprintf(stderr, "ingest failed (%d refused)\n", rep.refused);
-                return 1;
+        plain = new_repo(path);
+        snprintf(path, sizeof path, "%s/hall-signed.git", dir);
+        signed_repo = new_repo(path);
+        snprintf(ro.county, sizeof ro.county, "330225");
+        for (long p = 0; p < npart; p++) {
+                struct roster_entry e = { 0 };
+                if (sshsig_keygen(&keys[p]) < 0)
+                        return 1;
+                snprintf(e.node, sizeof e.node, "330225%03ld%03ld", 100 + p / 25, 201 + p % 25);
+                memcpy(e.pk, keys[p].pk, sizeof e.pk);
+                e.from = 1;
+                snprintf(e.by, sizeof e.by, "bench");
+                if (roster_add(&ro, &e) < 0)
+                        return 1;
         }
-        double t = now_s() - t0;
+        snprintf(path, sizeof path, "%s/villages.db", dir);
+        if (write_feeds(plain, path, npart, nev) < 0 || write_feeds_keyed(signed_repo, path, npart, nev, keys) < 0)
+                return 1;
+        snprintf(path, sizeof path, "%s/county.db", dir);
+        for (int i = 0; i < runs; i++) {
+                fprintf(stderr, "run %d: ingesting signed...\n", i + 1);
+                with[i] = ingest_once(signed_repo, path, &ro, &n);
+                fprintf(stderr, "  %.0f events/s\nrun %d: ingesting unsigned...\n", with[i], i + 1);
+                without[i] = ingest_once(plain, path, NULL, &n);
+                fprintf(stderr, "  %.0f events/s\n", without[i]);
+        }
+        qsort(with, (size_t)runs, sizeof *with, cmp_double);
+        qsort(without, (size_t)runs, sizeof *without, cmp_double);
         printf("hall ingest of %ld partitions x %ld events = %ld events (parse, store, fold, heads; one transaction"
-               " per round, a savepoint per feed): %.2f s = %.0f events/s; target at least 50,000 events/s\n", npart, nev, rep.ingested_events,
-               t, rep.ingested_events / t);
-        store_close(dst);
-        git_repository_free(repo);
+               " per round, a savepoint per feed), median of %d runs each, alternating:\n"
+               "  signed, every change set checked against a roster of %ld keys: %.0f events/s (%.0f..%.0f)\n"
+               "  unsigned, no roster: %.0f events/s (%.0f..%.0f)\n"
+               "  ratio signed/unsigned: %.3f (target at least 0.95); target at least 50,000 events/s\n",
+               npart, nev, n, runs, npart, with[runs / 2], with[0], with[runs - 1], without[runs / 2], without[0],
+               without[runs - 1], with[runs / 2] / without[runs / 2]);
+        roster_free(&ro);
+        free(keys);
+        git_repository_free(plain);
+        git_repository_free(signed_repo);
         git_libgit2_shutdown();
         return 0;
 }

@@ -1,5 +1,6 @@
 /* The county's catalogue as a feed. See catfeed.h. */
 #include "sync/catfeed.h"
+#include "sync/roster.h"
 #include "sync/signed.h"
 #include "sync/feed.h"
 
@@ -268,10 +269,58 @@ out:
         return r;
 }
 
-int catfeed_accept(git_repository *repo, const char *county, bool *ret_moved, char *err, size_t errlen)
+/* Every commit from inc back to what is held (or the root) signed by a
+ * key the roster gives the county. */
+static int check_signers(git_repository *repo, const struct roster *ro, const char *county, const git_oid *held,
+                         const git_oid *inc, char *err, size_t errlen)
+{
+        git_oid cur = *inc;
+
+        for (int depth = 0; depth < CATFEED_MAX_VERSIONS + 1; depth++) {
+                uint8_t pk[SSHSIG_PK_BYTES];
+                bool is_signed;
+                char why[384];
+                git_commit *c = NULL;
+
+                if (held && git_oid_equal(&cur, held))
+                        return 0;
+                if (signed_check(repo, &cur, &is_signed, pk, why, sizeof why) < 0) {
+                        snprintf(err, errlen, "the catalogue offered has a bad signature (%s); it is refused", why);
+                        return -EINVAL;
+                }
+                if (git_commit_lookup(&c, repo, &cur) < 0) {
+                        snprintf(err, errlen, "the catalogue offered is incomplete: %s", gerr());
+                        return -EINVAL;
+                }
+                /* versions published before the county's roster began
+                 * (an upgraded county) were not signed */
+                int64_t keys_began = INT64_MAX;
+                for (size_t i = 0; ro && i < ro->n; i++)
+                        if (strcmp(ro->e[i].node, county) == 0 && ro->e[i].at < keys_began)
+                                keys_began = ro->e[i].at;
+                bool before_keys = !is_signed && (int64_t)git_commit_time(c) * 1000 < keys_began;
+                if (ro && !before_keys && (!is_signed || !roster_find(ro, county, pk))) {
+                        git_commit_free(c);
+                        snprintf(err, errlen, "the catalogue offered is %s; it is refused",
+                                 is_signed ? "signed by a key that is not the county's" : "not signed by the county");
+                        return -EINVAL;
+                }
+                bool more = git_commit_parentcount(c) == 1;
+                if (more)
+                        cur = *git_commit_parent_id(c, 0);
+                git_commit_free(c);
+                if (!more)
+                        return 0;
+        }
+        snprintf(err, errlen, "the catalogue offered is longer than %d versions", CATFEED_MAX_VERSIONS);
+        return -EINVAL;
+}
+
+int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,
+                   size_t errlen)
 {
         char inc_name[64], local[64];
-        git_oid inc;
+        git_oid inc, held;
         git_reference *ref = NULL;
         int r;
 
@@ -280,7 +329,15 @@ int catfeed_accept(git_repository *repo, const char *county, bool *ret_moved, ch
         snprintf(local, sizeof local, CATFEED_PREFIX "%s", county);
         if (git_reference_name_to_id(&inc, repo, inc_name) < 0)
                 return 0;
-        r = feed_ff_update(repo, local, &inc, ret_moved, err, errlen);
+        bool have = git_reference_name_to_id(&held, repo, local) == 0;
+        if (have && (git_oid_equal(&held, &inc) || git_graph_descendant_of(repo, &held, &inc) == 1))
+                r = 0;          /* nothing new */
+        else if (!have || git_graph_descendant_of(repo, &inc, &held) == 1)
+                r = check_signers(repo, ro, county, have ? &held : NULL, &inc, err, errlen) < 0
+                            ? -EINVAL
+                            : feed_ff_update(repo, local, &inc, ret_moved, err, errlen);
+        else
+                r = feed_ff_update(repo, local, &inc, ret_moved, err, errlen);  /* a rewrite: refused there */
         if (git_reference_lookup(&ref, repo, inc_name) == 0)
                 git_reference_delete(ref);
         git_reference_free(ref);

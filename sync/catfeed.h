@@ -41,8 +41,13 @@ int catfeed_list(git_repository *repo, const char *ref, char (**ret_versions)[41
 int catfeed_extract(git_repository *repo, const git_oid *commit, const char *dir, char *err, size_t errlen);
 
 /* Move a fetched or imported CATFEED_INCOMING<county> into
- * CATFEED_PREFIX<county> when it is a fast-forward; a rewrite is refused
- * (err) and the incoming ref dropped. *ret_moved tells whether it moved. */
-int catfeed_accept(git_repository *repo, const char *county, bool *ret_moved, char *err, size_t errlen);
+ * CATFEED_PREFIX<county> when it is a fast-forward whose new commits are
+ * signed by a key the roster ro gives the county (ro NULL: a node without
+ * a roster; signatures present must still verify); a rewrite or a bad
+ * signer is refused (err) and the incoming ref dropped. *ret_moved tells
+ * whether it moved. */
+struct roster;
+int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,
+                   size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
  * hold a chain, so a sync with nothing new opens no connection for
  * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
  * been reassembled). */
+#include "sync/roster.h"
 #include "sync/scan.h"
 #include "sync/signed.h"
 
@@ -192,22 +193,60 @@ static bool piece_on_chain(git_repository *repo, const git_oid *old, const git_o
         return found;
 }
 
-int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, git_odb *pushed,
-                char *err, size_t errlen)
+/* Is a scan piece signed as the roster requires? Pieces carry no seqs:
+ * the key must be one the roster gives the writer (any range); unsigned
+ * pieces pass only for a writer whose signatures began after its first
+ * events (an upgraded node). */
+static int check_piece_signer(git_repository *repo, const struct roster *ro, const char *writer, const git_oid *id,
+                              char *err, size_t errlen)
 {
+        uint8_t pk[SSHSIG_PK_BYTES];
+        bool is_signed;
+        char why[384];
+
+        if (signed_check(repo, id, &is_signed, pk, why, sizeof why) < 0) {
+                snprintf(err, errlen, "a scan piece has a bad signature: %s", why);
+                return -EINVAL;
+        }
+        if (!ro)
+                return 0;
+        if (is_signed && roster_find(ro, writer, pk))
+                return 0;
+        if (!is_signed) {
+                int64_t began = INT64_MAX;
+                for (size_t i = 0; i < ro->n; i++)
+                        if (strcmp(ro->e[i].node, writer) == 0 && ro->e[i].from < began)
+                                began = ro->e[i].from;
+                if (began != INT64_MAX && began > 1)
+                        return 0;
+        }
+        snprintf(err, errlen, "a scan piece is %s", is_signed ? "signed with a key the roster does not give its writer"
+                                                               : "not signed by its writer");
+        return -EINVAL;
+}
+
+int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *old,
+                const git_oid *new_head, git_odb *pushed, char *err, size_t errlen)
+{
+        char part[32], writer[32];
         struct piece prev = { .index = -1, .count = 0 };
         bool has_old = old && !git_oid_is_zero(old);
         git_oid *ids = NULL;
         size_t n = 0;
         int r;
 
+        if (!scan_parse_ref(ref, part, sizeof part, writer, sizeof writer)) {
+                snprintf(err, errlen, "%s is not a scan chain", ref);
+                return -EINVAL;
+        }
         if (has_old && (r = read_piece(repo, old, &prev, err, errlen)) < 0)
                 return r;
         if ((r = chain_since(repo, has_old ? old : NULL, new_head, &ids, &n, err, errlen)) < 0)
                 return r;
         for (size_t i = 0; i < n && r == 0; i++) {
                 struct piece p;
-                if ((r = read_piece(repo, &ids[i], &p, err, errlen)) < 0)
+                if ((r = read_piece(repo, &ids[i], &p, err, errlen)) < 0 ||
+                    (r = check_piece_signer(repo, ro, writer, &ids[i], err, errlen)) < 0)
                         break;
                 /* pieces in order: the next of an unfinished scan, or the
                  * first of a new one */
@@ -549,7 +588,8 @@ out:
 
 /* ---- receiving -------------------------------------------------------------------- */
 
-int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refused, feed_log_fn log, void *ud)
+int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, int *ret_refused,
+                         feed_log_fn log, void *ud)
 {
         git_reference_iterator *it = NULL;
         git_reference *ref;
@@ -581,7 +621,7 @@ int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refuse
                         has = git_reference_name_to_id(&cur, repo, local) == 0;
                         if (has && (git_oid_equal(&cur, &inc) || git_graph_descendant_of(repo, &cur, &inc) == 1)) {
                                 /* held already */
-                        } else if (scan_verify(repo, local, has ? &cur : NULL, &inc, NULL, err, sizeof err) < 0 ||
+                        } else if (scan_verify(repo, ro, local, has ? &cur : NULL, &inc, NULL, err, sizeof err) < 0 ||
                                    feed_ff_update(repo, local, &inc, &moved, err, sizeof err) < 0) {
                                 if (log)
                                         log(ud, "refused %s: %s", local, err);

@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "sync/feed.h"
+#include "sync/roster.h"
 #include "sync/store.h"
 
 #define SCAN_PREFIX "refs/scans/"
@@ -44,14 +45,17 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
  * would add: the strict format, in order, within the limits. pushed: the
  * objects a push brought (git's quarantine), or NULL; when given, every
  * new piece's bytes must be among them or already on the chain, so a
- * push cannot name an object of the hall's it may not read. 0 or -EINVAL
- * with the reason in err. */
-int scan_verify(git_repository *repo, const char *ref, const git_oid *old, const git_oid *new_head, git_odb *pushed,
-                char *err, size_t errlen);
+ * push cannot name an object of the hall's it may not read. Every piece
+ * must be signed by a key the roster ro gives the chain's writer (ro
+ * NULL: without a roster; a signature present must still verify). 0 or
+ * -EINVAL with the reason in err. */
+int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *old,
+                const git_oid *new_head, git_odb *pushed, char *err, size_t errlen);
 
 /* Move fetched or imported SCAN_INCOMING refs of partitions this node may
  * hold into SCAN_PREFIX, fast-forward only, after scan_verify. */
-int scan_accept_incoming(git_repository *repo, const char *self, int *ret_refused, feed_log_fn log, void *ud);
+int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, int *ret_refused,
+                         feed_log_fn log, void *ud);
 
 /* Reassemble every scan on the chains this node holds whose pieces have
  * all arrived and whose blob is not in the repository yet; a scan that
