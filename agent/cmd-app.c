@@ -2267,12 +2267,14 @@ static int cmd_status(int argc, char **argv)
         store_meta_get(c.h.st, "remote.url", &remote);
         store_meta_get(c.h.st, "sync.last_ok", &last);
         long long waiting = home_events_waiting(&c.h);
+        json_t *alarms = home_alarms(&c.h);
         if (c.o.given & O_JSON) {
-                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I}}", "home", c.h.dir, "node",
-                                      c.h.node, "role", c.h.role, "name", c.h.name, "applications", by, "overdue",
-                                      (json_int_t)overdue, "overdue_promises", (json_int_t)promises, "conflicts",
-                                      (json_int_t)conflicts, "events", (json_int_t)events, "link", "remote", remote,
-                                      "last_sync", last, "waiting_events", (json_int_t)waiting);
+                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I},s:O}", "home", c.h.dir,
+                                      "node", c.h.node, "role", c.h.role, "name", c.h.name, "applications", by,
+                                      "overdue", (json_int_t)overdue, "overdue_promises", (json_int_t)promises,
+                                      "conflicts", (json_int_t)conflicts, "events", (json_int_t)events, "link",
+                                      "remote", remote, "last_sync", last, "waiting_events", (json_int_t)waiting,
+                                      "alarms", alarms);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -2295,8 +2297,14 @@ static int cmd_status(int argc, char **argv)
                                              " (USB) or set one with 'daiban remote set'\n",
                                              "  未设置链路：所有内容都已在本机保存；可用“daiban bundle export”（U 盘）送出，"
                                              "或用“daiban remote set”设置链路\n"));
+                size_t i;
+                json_t *a;
+                json_array_foreach(alarms, i, a)
+                        printf(cli_msg("  ALARM: %s\n", "  警报：%s\n"),
+                               json_string_value(json_object_get(a, cli_zh() ? "zh" : "en")));
                 json_decref(by);
         }
+        json_decref(alarms);
         free(remote);
         free(last);
 out:

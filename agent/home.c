@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,14 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <jansson.h>
 #include <sodium.h>
 
 #include "agent/cli.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
 #include "sync/durable.h"
+#include "sync/feed.h"
 #include "sync/roster.h"
 
 const char *home_path(const char *opt)
@@ -882,6 +885,43 @@ int home_roster(struct home *h, git_repository *repo, struct roster *ro, bool *r
                 return -1;
         }
         return 0;
+}
+
+json_t *home_alarms(const struct home *h)
+{
+        json_t *arr = json_array();
+        git_repository *repo = NULL;
+        struct feed_evidence *ev = NULL;
+        size_t n = 0;
+        char path[4096];
+
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        if (git_repository_open_bare(&repo, path) == 0 && feed_evidence_list(repo, &ev, &n) == 0) {
+                for (size_t i = 0; i < n; i++) {
+                        char held[GIT_OID_HEXSZ + 1], other[GIT_OID_HEXSZ + 1], en[768], zh[768];
+                        git_oid_tostr(held, sizeof held, &ev[i].held);
+                        git_oid_tostr(other, sizeof other, &ev[i].other);
+                        snprintf(en, sizeof en, "%s signed two different histories of its feed in partition %s (seq %"
+                                 PRId64 "..%" PRId64 "): a PC restored from an old backup, or its key copied. Call the"
+                                 " station; the county revokes the key from seq %" PRId64 " and enrolls a new one."
+                                 " Both signed histories are kept as evidence.", ev[i].writer, ev[i].part,
+                                 ev[i].from_seq, ev[i].to_seq, ev[i].from_seq);
+                        snprintf(zh, sizeof zh, "%s 在分区 %s 对同一序号（%" PRId64 "–%" PRId64 "）签署了两份不同的记录：可能是"
+                                 "电脑从旧备份恢复，或密钥被复制。请联系该站点；县里应自序号 %" PRId64 " 起吊销其密钥并登记新密钥。"
+                                 "两份签名记录均已留存为证据。", ev[i].writer, ev[i].part, ev[i].from_seq, ev[i].to_seq,
+                                 ev[i].from_seq);
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "kind",
+                                                             "equivocation", "writer", ev[i].writer, "partition",
+                                                             ev[i].part, "from_seq", (json_int_t)ev[i].from_seq,
+                                                             "to_seq", (json_int_t)ev[i].to_seq, "held", held, "other",
+                                                             other, "en", en, "zh", zh));
+                }
+        }
+        free(ev);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return arr;
 }
 
 int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, void (*log)(void *, const char *, ...),

@@ -114,6 +114,13 @@ int home_roster(struct home *h, struct git_repository *repo, struct roster *ro, 
 int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_installed,
                       void (*log)(void *, const char *, ...), void *ud);
 
+/* Alarms for supervision: every equivocation this node holds evidence
+ * of (sync/feed.h, feed_evidence_list), as JSON objects {kind, writer,
+ * partition, from_seq, to_seq, held, other, en, zh} where en and zh say
+ * what happened and what to do. Never NULL. */
+#include <jansson.h>
+json_t *home_alarms(const struct home *h);
+
 /* This node's events the remote does not hold yet (sync.sent_seq
  * against the node's last sequence number): what `daiban status` and
  * the station's banner call waiting. */

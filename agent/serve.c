@@ -1218,6 +1218,8 @@ static json_t *status_json(struct station *st)
                               (json_int_t)waiting, "syncing", st->syncing, "next_try",
                               (json_int_t)(remote && st->next_sync > now ? (st->next_sync - now) / 1000 : 0), "failures",
                               (int)st->failures, "last_error", st->last_error);
+        /* supervision alarms (an equivocation held as evidence) */
+        json_object_set_new(j, "alarms", home_alarms(&st->h));
         free(remote);
         free(last);
         return j;

@@ -307,6 +307,7 @@ struct prepared {
 static void prepare_feed(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
                          const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p);
 static void prepared_free(struct prepared *p);
+static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n);
 
 struct incoming {
         git_repository *repo;
@@ -317,6 +318,95 @@ struct incoming {
         void *ud;
         int r;
 };
+
+/* The feed local (held at held) is offered as other, which does not
+ * continue it. When other's own change sets after the two histories part
+ * are signed as the roster requires of the writer, the writer signed two
+ * different histories: keep other as evidence, refs/evidence/<part>/
+ * <writer>/<other>, never resolved silently (feed_evidence_list). Either
+ * way the feed is refused and the held ref stays. */
+static void equivocation(struct incoming *in, const char *local, const char *part, const char *writer,
+                         const git_oid *held, const git_oid *other)
+{
+        struct feed_pos bpos = { 0 };
+        struct prepared p;
+        git_oid base;
+        int64_t first, last;
+        char hex[GIT_OID_HEXSZ + 1], ev[256];
+        git_reference *nr = NULL;
+
+        if (git_merge_base(&base, in->repo, held, other) == 0 &&
+            feed_commit_seqs(in->repo, &base, &first, &last) == 0) {
+                bpos.have_done = true;
+                bpos.done = base;
+                bpos.last_seq = last;
+        }
+        prepare_feed(in->repo, in->ro, local, other, part, writer, &bpos, &p);
+        if (p.r == 0) {
+                git_oid_tostr(hex, sizeof hex, other);
+                snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
+                bool kept = git_reference_create(&nr, in->repo, ev, other, 1, "daiban: evidence") == 0;
+                git_reference_free(nr);
+                if (in->log)
+                        in->log(in->ud, "refused %s: ALARM: %s signed two different histories of this feed from seq %"
+                                PRId64 " on; %s (%s). Both are kept; the county should call the station, revoke the"
+                                " key from seq %" PRId64 " ('daiban roster revoke %s --from %" PRId64 " --reason ...')"
+                                " and enroll a new one", local, writer, bpos.last_seq + 1,
+                                kept ? "the other is kept as evidence in" : "it could not be kept as", ev,
+                                bpos.last_seq + 1, writer, bpos.last_seq + 1);
+        } else if (in->log) {
+                in->log(in->ud, "refused %s: it does not continue the feed held here, and %s", local,
+                        p.r == -EINVAL ? p.err : "it cannot be read");
+        }
+        prepared_free(&p);
+        if (in->rep)
+                in->rep->refused++;
+}
+
+int feed_evidence_list(git_repository *repo, struct feed_evidence **ret, size_t *ret_n)
+{
+        char **names = NULL;
+        size_t n = 0, k = 0;
+        struct feed_evidence *ev;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (ref_names(repo, FEED_EVIDENCE "*", &names, &n) < 0)
+                return -EIO;
+        ev = n ? calloc(n, sizeof *ev) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                struct feed_evidence *e = ev ? &ev[k] : NULL;
+                char local[160], hex[GIT_OID_HEXSZ + 1];
+                const char *rest = names[i] + strlen(FEED_EVIDENCE), *s1 = strchr(rest, '/'),
+                           *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+                git_oid base;
+                int64_t first, last;
+                if (e && s1 && s2 && (size_t)(s1 - rest) < sizeof e->part && (size_t)(s2 - s1 - 1) < sizeof e->writer &&
+                    strlen(s2 + 1) == GIT_OID_HEXSZ) {
+                        snprintf(e->part, sizeof e->part, "%.*s", (int)(s1 - rest), rest);
+                        snprintf(e->writer, sizeof e->writer, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
+                        snprintf(hex, sizeof hex, "%s", s2 + 1);
+                        snprintf(local, sizeof local, FEED_PREFIX "%s/%s", e->part, e->writer);
+                        if (git_oid_fromstr(&e->other, hex) == 0 &&
+                            git_reference_name_to_id(&e->held, repo, local) == 0) {
+                                e->from_seq = git_merge_base(&base, repo, &e->held, &e->other) == 0 &&
+                                                      feed_commit_seqs(repo, &base, &first, &last) == 0
+                                                  ? last + 1
+                                                  : 1;
+                                int64_t a = 0, b = 0;
+                                feed_commit_seqs(repo, &e->held, &first, &a);
+                                feed_commit_seqs(repo, &e->other, &first, &b);
+                                e->to_seq = a > b ? a : b;
+                                k++;
+                        }
+                }
+                free(names[i]);
+        }
+        free(names);
+        *ret = ev;
+        *ret_n = k;
+        return 0;
+}
 
 static int accept_one(const char *name, void *payload)
 {
@@ -364,6 +454,14 @@ static int accept_one(const char *name, void *payload)
                 }
                 pos.have_done = exists;
                 pos.last_seq = last;
+                if (exists && in->ro && !git_oid_equal(&inc, &pos.done) &&
+                    git_graph_descendant_of(in->repo, &inc, &pos.done) != 1 &&
+                    git_graph_descendant_of(in->repo, &pos.done, &inc) != 1) {
+                        /* two histories of one feed: an equivocation when
+                         * the writer signed both, else a forgery */
+                        equivocation(in, local, part, writer, &pos.done, &inc);
+                        goto drop;
+                }
                 if (!exists || git_graph_descendant_of(in->repo, &inc, &pos.done) == 1) {
                         prepare_feed(in->repo, in->ro, local, &inc, part, writer, &pos, &p);
                         int pr = p.r;

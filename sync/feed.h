@@ -16,6 +16,7 @@
 
 #define FEED_PREFIX "refs/feeds/"
 #define FEED_INCOMING "refs/incoming/feeds/"
+#define FEED_EVIDENCE "refs/evidence/"
 
 /* Which partitions a node may hold: its own (and, for a township, those
  * of its villages; the county: all). Decided from division codes: a
@@ -54,6 +55,17 @@ int feed_commit_local(store *s, git_repository *repo, const char *self, const st
  * signed by a key the roster gives its writer for its seqs (change sets
  * from before the writer's signatures began excepted); a signature that
  * does not verify is refused with or without a roster. */
+
+/* Equivocation kept as evidence: a writer that signed two different
+ * histories of one feed (a PC restored from an old backup, a copied
+ * key). The history offered second is kept at
+ * refs/evidence/<part>/<writer>/<its head>; the feed held stays. */
+struct feed_evidence {
+        char part[32], writer[32];
+        git_oid held, other;            /* the two signed heads */
+        int64_t from_seq, to_seq;       /* the seqs in dispute */
+};
+int feed_evidence_list(git_repository *repo, struct feed_evidence **ret, size_t *ret_n);
 
 /* The seqs a change-set commit announces (changeset.json's first_seq
  * and last_seq; not checked). 0 or -EINVAL. */

@@ -17,7 +17,7 @@ export const EN = {
   '请选择操作员并输入密码。': 'Choose the operator and enter the password.',
   '登录已过期，请重新登录。': 'The session has ended; please sign in again.',
   '上次同步：{t}': 'Last sync: {t}', '尚未同步': 'Not synced yet',
-  '待上传 {n} 条': '{n} waiting to upload', '立即同步': 'Sync now',
+  '待上传 {n} 条': '{n} waiting to upload', '立即同步': 'Sync now', '警报：': 'Alarm: ',
   '正在同步…': 'Syncing…', '退出': 'Sign out', '操作员：{n}': 'Operator: {n}',
   '网络未连接：所有工作已保存在本机，联网后自动上传。':
     'No network: all work is saved on this computer and will be uploaded when the link is back.',
@@ -373,6 +373,12 @@ function showStatus() {
     off.className = 'nolink';
   }
   off.hidden = !(down || (!st.remote && !hall));
+  // supervision alarms: a station that signed two different histories
+  const al = $('#alarms'), list = st.alarms || [];
+  if (al) {
+    fill(al, ...list.map(a => h('p', { 'data-test': 'alarm' }, h('strong', {}, t('警报：')), pick(a))));
+    al.hidden = list.length === 0;
+  }
 }
 
 async function syncNow() {

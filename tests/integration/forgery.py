@@ -287,6 +287,60 @@ class Forgery(unittest.TestCase):
         self.stick_import_refused(t, f"refs/feeds/{VILLAGE}/{VILLAGE}", r"signed with a key \(SHA256:\S+\) that the"
                                   r" roster does not give 330225101202", honest=False)
 
+    def test_equivocation_is_kept_as_evidence(self):
+        """A village restored from an old backup signs a second, different
+        history of its feed with its own key: the township keeps the one it
+        held, keeps the other as evidence and raises an alarm."""
+        v, t = self.village, self.township
+        a = self.passed_by_stick()
+        backup = os.path.join(self.tmp, "backup")
+        shutil.copytree(v.home, backup, symlinks=True)
+        v.ok("app", "material", a, "SFZ", "missing")
+        v.ok("bundle", "export", self.stick)
+        t.ok("bundle", "import", self.stick)
+        held = refs(os.path.join(t.home, "repo"))[f"refs/feeds/{VILLAGE}/{VILLAGE}"]
+        # the PC dies; the backup goes back; the agent works on
+        shutil.rmtree(v.home)
+        shutil.copytree(backup, v.home, symlinks=True)
+        v.ok("app", "material", a, "HKB", "missing")
+        v.ok("bundle", "export", self.stick)
+        before = state(t)
+        r = t.run("bundle", "import", self.stick)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"ALARM: {VILLAGE} signed two different histories of this feed from seq", r.stderr)
+        after = state(t)
+        self.assertEqual(after[0][f"refs/feeds/{VILLAGE}/{VILLAGE}"], held)
+        self.assertEqual(after[1], before[1])
+        self.assertEqual(after[2], before[2])
+        evidence = [n for n in after[0] if n.startswith(f"refs/evidence/{VILLAGE}/{VILLAGE}/")]
+        self.assertEqual(len(evidence), 1, after[0])
+        other = after[0][evidence[0]]
+        self.assertNotEqual(other, held)
+        # both histories are signed by the village's own key: stock git says so
+        allowed = os.path.join(self.tmp, "allowed_signers")
+        self.county.ok("roster", "export", "--allowed-signers", allowed)
+        for cid in (held, other):
+            r2 = subprocess.run(["git", "--git-dir", os.path.join(t.home, "repo"), "-c", "gpg.format=ssh", "-c",
+                                 f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", cid],
+                                capture_output=True, text=True)
+            self.assertEqual(r2.returncode, 0, r2.stderr)
+            self.assertIn(f'Good "git" signature for {VILLAGE}', r2.stderr)
+        # the alarm, with what to do, in status and in the station's API
+        st = json.loads(t.ok("status", "--json"))
+        self.assertEqual(len(st["alarms"]), 1)
+        alarm = st["alarms"][0]
+        self.assertEqual((alarm["kind"], alarm["writer"], alarm["held"], alarm["other"]),
+                         ("equivocation", VILLAGE, held, other))
+        self.assertIn("revokes the key from seq", alarm["en"])
+        self.assertIn("吊销", alarm["zh"])
+        self.assertIn("ALARM:", t.ok("status"))
+        # importing it again keeps one piece of evidence, not two
+        t.run("bundle", "import", self.stick)
+        self.assertEqual(len([n for n in refs(os.path.join(t.home, "repo")) if n.startswith("refs/evidence/")]), 1)
+        # the restored village is told its own feed came back different
+        r3 = v.run("bundle", "import", self.stick)
+        self.assertIn("claims to be this node's own feed, but this node never wrote it", r3.stderr)
+
     def test_old_stick_replayed(self):
         v, t = self.village, self.township
         a = self.passed_by_stick()
@@ -332,7 +386,10 @@ class Forgery(unittest.TestCase):
                   input=head + "\ngpgsig " + sig.replace("\n", "\n ") + "\n\n" + rest).strip()
         git(vrepo, "update-ref", rref, cid)
         shutil.rmtree(d)
-        v.ok("bundle", "export", self.stick)
+        # the forger's own daiban no longer trusts its roster either; the
+        # stick is written all the same
+        r = v.run("bundle", "export", self.stick)
+        self.assertIn("the county's roster cannot be trusted", r.stderr)
         before = state(t)
         r = t.run("bundle", "import", self.stick)
         self.assertRegex(r.stderr, r"refused the county's roster: a roster commit is signed by SHA256:\S+, which is"
@@ -341,7 +398,7 @@ class Forgery(unittest.TestCase):
         # a rewritten chain (no common history) is refused as well
         git(vrepo, "update-ref", rref, git(vrepo, "hash-object", "-t", "commit", "-w", "--stdin",
                                            input=f"tree {tree}\nauthor a <b> 1 +0000\ncommitter a <b> 1 +0000\n\nx\n").strip())
-        v.ok("bundle", "export", self.stick)
+        v.run("bundle", "export", self.stick)
         r = t.run("bundle", "import", self.stick)
         self.assertIn("is not a continuation of the one held", r.stderr)
         self.assertEqual(state(t)[0].get(rref), before[0].get(rref))
