@@ -141,10 +141,11 @@ static const char usage_roster[] =
         "change set its writer's roster entry does not admit.\n"
         "\n"
         "  add      enroll NODE's KEY (the line 'daiban key show' prints at NODE,\n"
-        "           or a file holding it) for its change sets from seq SEQ (1:\n"
-        "           all of them; a node upgraded from unsigned change sets: the\n"
-        "           first it signed). A node that pushes to the hall with its own\n"
-        "           token is enrolled at its first signed push without this.\n"
+        "           or a file holding it) for its change sets from seq SEQ\n"
+        "           (default: 1 for a new node; for a node upgraded from\n"
+        "           unsigned change sets, the seq after the last of its events\n"
+        "           the county holds). A node that pushes to the hall with its\n"
+        "           own token is enrolled at its first signed push without this.\n"
         "  rotate   NODE's new KEY (a replaced PC) takes over at seq SEQ (default:\n"
         "           after the last of NODE's events the county holds); the old key\n"
         "           stops there.\n"
@@ -334,7 +335,10 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
                         r = EXIT_REFUSED;
                         goto out;
                 }
-                e.from = o.has_from ? o.from : 1;
+                /* a new node signs from its first seq; one upgraded from
+                 * unsigned change sets, after what the county holds of it
+                 * (accepted before: not judged again) */
+                e.from = o.has_from ? o.from : store_next_seq(h.st, o.pos[0]);
         } else {
                 if (!cur) {
                         cli_error(cli_msg("%s has no key in use to rotate; enroll one with 'daiban roster add'",
