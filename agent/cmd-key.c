@@ -147,8 +147,8 @@ static const char usage_roster[] =
         "           the county holds). A node that pushes to the hall with its\n"
         "           own token is enrolled at its first signed push without this.\n"
         "  rotate   NODE's new KEY (a replaced PC) takes over at seq SEQ (default:\n"
-        "           after the last of NODE's events the county holds); the old key\n"
-        "           stops there.\n"
+        "           after the last of NODE's events the county holds); the key in\n"
+        "           use, if any (not after a revocation), stops there.\n"
         "  revoke   NODE's key (a lost or stolen PC) is not accepted from SEQ, or\n"
         "           from its first event at or after TIME (YYYY-MM-DD[THH:MM]),\n"
         "           on; what it signed before stays valid.\n"
@@ -340,22 +340,27 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
                  * (accepted before: not judged again) */
                 e.from = o.has_from ? o.from : store_next_seq(h.st, o.pos[0]);
         } else {
-                if (!cur) {
-                        cli_error(cli_msg("%s has no key in use to rotate; enroll one with 'daiban roster add'",
-                                          "%s 没有在用的密钥可更换；请用“daiban roster add”登记"), o.pos[0]);
+                if (!roster_lists(&ro, o.pos[0])) {
+                        cli_error(cli_msg("%s is not on the roster; enroll it with 'daiban roster add'",
+                                          "%s 不在名册中；请用“daiban roster add”登记"), o.pos[0]);
                         r = EXIT_REFUSED;
                         goto out;
                 }
                 e.from = o.has_from ? o.from : store_next_seq(h.st, o.pos[0]);
-                if (e.from <= cur->from) {
-                        cli_error(cli_msg("--at %" PRId64 " is not after where %s's current key starts (%" PRId64 ")",
-                                          "--at %" PRId64 " 不在 %s 当前密钥的起点（%" PRId64 "）之后"),
+                if (cur && e.from < cur->from) {
+                        cli_error(cli_msg("--at %" PRId64 " is before where %s's current key starts (%" PRId64 ")",
+                                          "--at %" PRId64 " 早于 %s 当前密钥的起点（%" PRId64 "）"),
                                   e.from, o.pos[0], cur->from);
                         r = EXIT_REFUSED;
                         goto out;
                 }
-                cur->until = e.from;
-                snprintf(cur->note, sizeof cur->note, "replaced at seq %" PRId64 " by %s", e.from, o.operator);
+                /* the key in use ends where the new one takes over; after a
+                 * revocation there is none in use, and the new key (a
+                 * replacement PC) simply starts */
+                if (cur) {
+                        cur->until = e.from;
+                        snprintf(cur->note, sizeof cur->note, "replaced at seq %" PRId64 " by %s", e.from, o.operator);
+                }
         }
         if (strcmp(o.pos[0], h.node) == 0 && rotate) {
                 cli_error("%s", cli_msg("the county's own key is not rotated this way yet",

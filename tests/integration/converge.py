@@ -158,8 +158,8 @@ SANITIZER = re.compile(r"Sanitizer|runtime error:|LeakSanitizer|Segmentation fau
 FIGURES = ["worlds", "applications", "events", "conflicts", "returns", "corrections", "approvals",
            "rejections", "deliveries", "ratings", "withdrawals", "deficient", "bundles", "township_captures",
            "scans", "operators_added", "refusals", "processes", "syncs", "stick_trips", "forgotten_heads",
-           "hall_races"]
-MUST_HAPPEN = ["conflicts", "returns", "corrections", "approvals", "rejections", "deliveries"]
+           "hall_races", "key_rotations", "key_revocations"]
+MUST_HAPPEN = ["conflicts", "returns", "corrections", "approvals", "rejections", "deliveries", "key_rotations", "key_revocations"]
 
 
 def entitled(node, part):
@@ -758,6 +758,27 @@ class World:
             else:
                 self.run(code, "operator", "add", op, "--name", name, expect=1)  # the same again
 
+    def new_key(self, code):
+        """A station gets a new key mid-run: its PC replaced (the county
+        rotates the key) or stolen (the county revokes the old key, then
+        enrolls the replacement's). The new key takes over after the last
+        seq the station has committed to its feeds; its events not yet
+        committed are signed with the new key."""
+        repo = os.path.join(self.nodes[code].home, "repo")
+        at = 1
+        for name in refs(repo):
+            if name.startswith("refs/feeds/") and name.endswith("/" + code):
+                at = max(at, json.loads(git(repo, "show", f"{name}:changeset.json"))["last_seq"] + 1)
+        os.unlink(os.path.join(self.nodes[code].home, "node.key"))
+        key = json.loads(self.out(code, "key", "show", "--json", operator=None))["key"]
+        if self.rng.random() < 0.5:
+            self.run(COUNTY, "roster", "rotate", code, key, "--at", str(at))
+            self.stats["key_rotations"] += 1
+        else:
+            self.run(COUNTY, "roster", "revoke", code, "--from", str(at), "--reason", "电脑被盗")
+            self.run(COUNTY, "roster", "rotate", code, key, "--at", str(at))
+            self.stats["key_revocations"] += 1
+
     # -- syncs --
 
     def trip(self, v, partial=False, back=True, out=True):
@@ -820,6 +841,8 @@ class World:
                 self.office_wrong(rng.choice(offices))
             elif x < 0.92:
                 self.add_operator(rng.choice(list(self.nodes)))
+            elif x < 0.93:
+                self.new_key(rng.choice(TOWNSHIPS + VILLAGES))
             else:
                 self.sync(rng.choice(list(self.nodes)), partial=True)
             until_wave -= 1
