@@ -1200,7 +1200,12 @@ static int hall_pre_receive(int argc, char **argv)
                         continue;
                 }
                 if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) && git_graph_descendant_of(repo, &n, &o) != 1) {
-                        refuse(pusher, "%s: not a fast-forward; a feed is never rewritten", ref);
+                        /* a second signed history is evidence the county keeps */
+                        if (!is_scan && have_ro &&
+                            feed_equivocation(repo, &ro, ref, &o, &n, true, err, sizeof err) == 1)
+                                refuse(pusher, "%s: %s", ref, err);
+                        else
+                                refuse(pusher, "%s: not a fast-forward; a feed is never rewritten", ref);
                         refused++;
                         continue;
                 }

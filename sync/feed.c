@@ -325,40 +325,87 @@ struct incoming {
  * different histories: keep other as evidence, refs/evidence/<part>/
  * <writer>/<other>, never resolved silently (feed_evidence_list). Either
  * way the feed is refused and the held ref stays. */
-static void equivocation(struct incoming *in, const char *local, const char *part, const char *writer,
-                         const git_oid *held, const git_oid *other)
+/* Write into repo's own object store the objects reachable from other
+ * and not from held (a push's objects sit in git's quarantine, which is
+ * discarded when the push is refused). */
+static int keep_objects(git_repository *repo, const git_oid *held, const git_oid *other)
 {
+        git_packbuilder *pb = NULL;
+        git_revwalk *walk = NULL;
+        git_buf pack = { 0 };
+        git_odb *odb = NULL;
+        git_odb_writepack *wp = NULL;
+        git_indexer_progress stats = { 0 };
+        int r = -EIO;
+
+        if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
+            git_revwalk_push(walk, other) < 0 || git_revwalk_hide(walk, held) < 0 ||
+            git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write_buf(&pack, pb) < 0 ||
+            git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+            wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
+                goto out;
+        r = 0;
+out:
+        if (wp)
+                wp->free(wp);
+        git_odb_free(odb);
+        git_buf_dispose(&pack);
+        git_revwalk_free(walk);
+        git_packbuilder_free(pb);
+        return r;
+}
+
+int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                      const git_oid *other, bool copy_objects, char *msg, size_t msglen)
+{
+        char part[32], writer[32], local[160], hex[GIT_OID_HEXSZ + 1], ev[256];
         struct feed_pos bpos = { 0 };
         struct prepared p;
         git_oid base;
         int64_t first, last;
-        char hex[GIT_OID_HEXSZ + 1], ev[256];
         git_reference *nr = NULL;
+        int r;
 
-        if (git_merge_base(&base, in->repo, held, other) == 0 &&
-            feed_commit_seqs(in->repo, &base, &first, &last) == 0) {
+        if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer)) {
+                snprintf(msg, msglen, "%s is not a feed", ref);
+                return 0;
+        }
+        snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
+        if (git_merge_base(&base, repo, held, other) == 0 && feed_commit_seqs(repo, &base, &first, &last) == 0) {
                 bpos.have_done = true;
                 bpos.done = base;
                 bpos.last_seq = last;
         }
-        prepare_feed(in->repo, in->ro, local, other, part, writer, &bpos, &p);
-        if (p.r == 0) {
-                git_oid_tostr(hex, sizeof hex, other);
-                snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
-                bool kept = git_reference_create(&nr, in->repo, ev, other, 1, "daiban: evidence") == 0;
-                git_reference_free(nr);
-                if (in->log)
-                        in->log(in->ud, "refused %s: ALARM: %s signed two different histories of this feed from seq %"
-                                PRId64 " on; %s (%s). Both are kept; the county should call the station, revoke the"
-                                " key from seq %" PRId64 " ('daiban roster revoke %s --from %" PRId64 " --reason ...')"
-                                " and enroll a new one", local, writer, bpos.last_seq + 1,
-                                kept ? "the other is kept as evidence in" : "it could not be kept as", ev,
-                                bpos.last_seq + 1, writer, bpos.last_seq + 1);
-        } else if (in->log) {
-                in->log(in->ud, "refused %s: it does not continue the feed held here, and %s", local,
-                        p.r == -EINVAL ? p.err : "it cannot be read");
+        prepare_feed(repo, ro, local, other, part, writer, &bpos, &p);
+        if (p.r != 0 || !ro) {
+                snprintf(msg, msglen, "it does not continue the feed held here, and %s",
+                         p.r == -EINVAL ? p.err : p.r ? "it cannot be read" : "it is not a fast-forward");
+                prepared_free(&p);
+                return 0;
         }
         prepared_free(&p);
+        git_oid_tostr(hex, sizeof hex, other);
+        snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
+        r = (!copy_objects || keep_objects(repo, held, other) == 0) &&
+                    git_reference_create(&nr, repo, ev, other, 1, "daiban: evidence") == 0
+                ? 1
+                : -EIO;
+        git_reference_free(nr);
+        snprintf(msg, msglen, "ALARM: %s signed two different histories of this feed from seq %" PRId64 " on; %s"
+                 " (%s). The county should call the station, revoke the key from seq %" PRId64 " ('daiban roster"
+                 " revoke %s --from %" PRId64 " --reason ...') and enroll a new one", writer, bpos.last_seq + 1,
+                 r == 1 ? "both are kept, the other as evidence in" : "the other could not be kept as", ev,
+                 bpos.last_seq + 1, writer, bpos.last_seq + 1);
+        return r;
+}
+
+static void equivocation(struct incoming *in, const char *local, const git_oid *held, const git_oid *other)
+{
+        char msg[1024];
+
+        feed_equivocation(in->repo, in->ro, local, held, other, false, msg, sizeof msg);
+        if (in->log)
+                in->log(in->ud, "refused %s: %s", local, msg);
         if (in->rep)
                 in->rep->refused++;
 }
@@ -459,7 +506,7 @@ static int accept_one(const char *name, void *payload)
                     git_graph_descendant_of(in->repo, &pos.done, &inc) != 1) {
                         /* two histories of one feed: an equivocation when
                          * the writer signed both, else a forgery */
-                        equivocation(in, local, part, writer, &pos.done, &inc);
+                        equivocation(in, local, &pos.done, &inc);
                         goto drop;
                 }
                 if (!exists || git_graph_descendant_of(in->repo, &inc, &pos.done) == 1) {

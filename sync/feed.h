@@ -67,6 +67,16 @@ struct feed_evidence {
 };
 int feed_evidence_list(git_repository *repo, struct feed_evidence **ret, size_t *ret_n);
 
+/* Feed ref is held at held and offered at other, which does not continue
+ * it. When other's change sets after the two part are signed as the
+ * roster requires of the writer, keep other as evidence (copy_objects:
+ * first write its objects into repo's own store, for a push whose objects
+ * git would discard) and return 1 with the alarm in msg; 0 with the
+ * reason it is refused in msg when it is not an equivocation; -EIO. The
+ * offered history is never followed either way. */
+int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                      const git_oid *other, bool copy_objects, char *msg, size_t msglen);
+
 /* The seqs a change-set commit announces (changeset.json's first_seq
  * and last_seq; not checked). 0 or -EINVAL. */
 int feed_commit_seqs(git_repository *repo, const git_oid *id, int64_t *first, int64_t *last);

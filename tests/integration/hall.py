@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from station import COUNTY, DAIBAN, TOWNSHIP, VILLAGE, Station, accept_dibao, app_file  # noqa: E402
 
 OTHER_VILLAGE = "330225101202"
+NEW_VILLAGE = "330225101203"      # a station set up during a test
 
 
 def git(repo, *args, input=None, check=True, env=None):
@@ -447,6 +448,90 @@ class Dishonest(HallCase):
         for want in ("may not write", "not a fast-forward", "never deleted", "only a township or the county",
                      "unsupported version", "only feeds"):
             self.assertRegex(log, f"push by {VILLAGE} refused .*{want}")
+
+
+class Signatures(HallCase):
+    """Keys through the hall: a station's first signed push with its own
+    token enrolls its key; a stick-only station relayed by its township
+    must be enrolled by hand; a second signed history pushed is kept as
+    evidence and raised as an alarm at the county."""
+
+    def roster(self):
+        return {e["node"]: e for e in json.loads(self.county.ok("roster", "list", "--json"))}
+
+    def test_first_signed_push_enrolls_the_pushers_key(self):
+        new = Station(node=NEW_VILLAGE, role="village", enroll=False)
+        try:
+            self.assertNotIn(NEW_VILLAGE, self.roster())
+            token = self.county.ok("hall", "token", NEW_VILLAGE, operator=None)
+            new.ok("remote", "set", self.hall.url, "--token", token, operator=None)
+            a = new.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+            new.ok("sync")
+            entry = self.roster()[NEW_VILLAGE]
+            self.assertEqual((entry["by"], entry["from"], entry["until"]), ("hall", 1, None))
+            self.assertEqual(entry["key"], " ".join(new.key().split()[:2]))
+            self.assertIn(f"enrolled {NEW_VILLAGE}'s key", wait_for(lambda: "enrolled" in self.hall.logtext() and
+                                                                     self.hall.logtext(), what="the hall's log"))
+            wait_for(lambda: self.county.run("app", "show", a).returncode == 0, what="the county to ingest it")
+            # the roster reaches the stations with their next fetch
+            self.village.ok("sync")
+            self.assertIn(f"refs/roster/{COUNTY}", git(os.path.join(self.village.home, "repo"), "for-each-ref").stdout)
+        finally:
+            new.cleanup()
+
+    def test_a_relayed_station_must_be_enrolled_by_hand(self):
+        new = Station(node=NEW_VILLAGE, role="village", enroll=False)
+        stick = os.path.join(new.root, "stick")
+        os.makedirs(stick)
+        try:
+            a = new.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+            new.ok("bundle", "export", stick)
+            self.township.ok("sync")                    # the township holds the county's roster
+            r = self.township.run("bundle", "import", stick)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"{NEW_VILLAGE} has no key on the county's roster; the county enrolls it with 'daiban roster"
+                          f" add {NEW_VILLAGE} KEY'", r.stderr)
+            self.county.ok("roster", "add", NEW_VILLAGE, new.key())
+            self.township.ok("sync")                    # the roster comes down
+            self.township.ok("bundle", "import", stick)
+            self.township.ok("sync")                    # and the relay goes up
+            wait_for(lambda: self.county.run("app", "show", a).returncode == 0, what="the county to hold it")
+        finally:
+            new.cleanup()
+
+    def test_equivocation_by_push_is_kept_at_the_county(self):
+        v = self.village
+        a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        backup = os.path.join(v.root, "backup")
+        shutil.copytree(v.home, backup, symlinks=True)
+        v.ok("app", "edit", a, "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        hub = os.path.join(self.county.home, "repo")
+        feed = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        held = git(hub, "rev-parse", feed).stdout.strip()
+        shutil.rmtree(v.home)
+        shutil.copytree(backup, v.home, symlinks=True)
+        v.ok("operator", "add", "op77", "--name", "赵六")
+        r = v.run("sync")           # signs its second history; libgit2 will not push a non-fast-forward
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("claims to be this node's own feed, but this node never wrote it", r.stderr)
+        # pushed by force with stock git and the station's own token
+        vrepo = os.path.join(v.home, "repo")
+        mine = git(vrepo, "rev-parse", feed).stdout.strip()
+        self.assertNotEqual(mine, held)
+        r = git(vrepo, "push", "--force", self.stock_url(VILLAGE), f"{mine}:{feed}", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"ALARM: {VILLAGE} signed two different histories of this feed", r.stderr)
+        self.assertEqual(git(hub, "rev-parse", feed).stdout.strip(), held)
+        evidence = [ln.split()[1] for ln in git(hub, "for-each-ref", "--format=%(objectname) %(refname)",
+                                                 "refs/evidence/").stdout.splitlines()]
+        self.assertEqual(len(evidence), 1)
+        other = git(hub, "rev-parse", evidence[0]).stdout.strip()
+        self.assertNotEqual(other, held)
+        git(hub, "cat-file", "-e", other)                 # its objects outlived git's quarantine
+        st = json.loads(self.county.ok("status", "--json"))
+        self.assertEqual([(x["writer"], x["held"], x["other"]) for x in st["alarms"]], [(VILLAGE, held, other)])
 
 
 class Front(HallCase):
