@@ -1772,7 +1772,7 @@ out:
         return r;
 }
 
-static int import_one(git_repository *repo, const char *path, feed_log_fn log, void *ud)
+static int import_one(git_repository *repo, const char *path, const char *sender, feed_log_fn log, void *ud)
 {
         char err[256], **names = NULL;
         git_oid *ids = NULL;
@@ -1783,7 +1783,7 @@ static int import_one(git_repository *repo, const char *path, feed_log_fn log, v
         struct stat sb;
         char *data = NULL;
         FILE *f = NULL;
-        int r = -EINVAL;
+        int r = -EINVAL, bad = 0;
 
         if (stat(path, &sb) < 0 || (size_t)sb.st_size > FEED_BUNDLE_MAX) {
                 if (log)
@@ -1820,6 +1820,18 @@ static int import_one(git_repository *repo, const char *path, feed_log_fn log, v
                         break;
                 }
                 git_object_free(obj);
+                /* a stick carries only what its sender may hold (the
+                 * signatures are checked when the feeds are accepted) */
+                char part[32], writer[32];
+                if ((feed_split_ref(names[i], FEED_PREFIX, FEED_PREFIX, part, sizeof part, writer, sizeof writer) ||
+                     scan_parse_ref(names[i], part, sizeof part, writer, sizeof writer)) &&
+                    !feed_entitled(sender, part)) {
+                        if (log)
+                                log(ud, "refused %s from %s: %s may not carry partition %s", names[i], path, sender,
+                                    part);
+                        bad++;
+                        continue;
+                }
                 if (is_catalog_ref(names[i]))
                         snprintf(inc, sizeof inc, CATFEED_INCOMING "%s", names[i] + strlen(CATFEED_PREFIX));
                 else if (is_roster_ref(names[i]))
@@ -1843,7 +1855,7 @@ out:
         if (f)
                 fclose(f);
         free(data);
-        return r;
+        return r < 0 ? r : bad > 0;
 }
 
 int feed_bundle_import(git_repository *repo, const char *dir, const char *self, char ***ret_senders, size_t *ret_n,
@@ -1874,10 +1886,13 @@ int feed_bundle_import(git_repository *repo, const char *dir, const char *self, 
                 if (!changeset_valid_code(sender))
                         continue;
                 snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                if (import_one(repo, path, log, ud) < 0) {
+                int ir = import_one(repo, path, sender, log, ud);
+                if (ir < 0) {
                         r = -EINVAL;
                         continue;
                 }
+                if (ir > 0)
+                        r = -EINVAL;    /* refs it may not carry were left out; the rest went in */
                 char **ns = realloc(*ret_senders, (*ret_n + 1) * sizeof **ret_senders);
                 if (ns) {
                         *ret_senders = ns;
