@@ -709,8 +709,10 @@ static int backlog(int argc, char **argv)
         snprintf(path, sizeof path, "%s/village.db", dir);
         unlink(path);
         s = open_store(path, true);
-        if (store_begin(s) < 0 || village_events(s, v, napps, &seq, &hlc) < 0 || store_commit(s) < 0 ||
-            feed_commit_local(s, repo, v, NULL, NULL, quiet, NULL) < 0)
+        /* signed, as a station's change sets are */
+        struct sshsig_key key;
+        if (sshsig_keygen(&key) < 0 || store_begin(s) < 0 || village_events(s, v, napps, &seq, &hlc) < 0 ||
+            store_commit(s) < 0 || feed_commit_local(s, repo, v, &key, NULL, quiet, NULL) < 0)
                 return 1;
         /* the events themselves, as the store holds them, compressed */
         sqlite3_stmt *st;
@@ -737,7 +739,7 @@ static int backlog(int argc, char **argv)
         snprintf(bpath, sizeof bpath, "%s/daiban-%s-to-330225101.bundle", dir, v);
         stat(bpath, &sb);
         printf("backlog of %ld applications = %" PRId64 " events: events %zu bytes raw, %lu bytes zlib -9;"
-               " bundle of the feed %lld bytes = %.2fx the zlib size (target at most 1.3x)\n", napps, store_nevents(s),
+               " bundle of the signed feed %lld bytes = %.2fx the zlib size (target at most 1.3x)\n", napps, store_nevents(s),
                raw, (unsigned long)zlen, (long long)sb.st_size, (double)sb.st_size / (double)zlen);
         free(buf);
         free(z);
