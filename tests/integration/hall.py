@@ -499,6 +499,34 @@ class Signatures(HallCase):
         finally:
             new.cleanup()
 
+    def test_a_township_forging_a_village_through_the_hall(self):
+        """The township relays its villages' feeds to the hall; a change
+        set it writes in a village's name, signed with its own key, is
+        refused there and changes nothing."""
+        from forgery import forge, state
+        v, t = self.village, self.township
+        a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        t.ok("sync")
+        trepo = os.path.join(t.home, "repo")
+        feed = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        last = json.loads(git(trepo, "show", f"{feed}:changeset.json").stdout)["last_seq"]
+        forge(trepo, feed, VILLAGE, VILLAGE, [{"app": a, "body": {"reason": "伪造"}, "hlc": (1 << 60), "node": VILLAGE,
+                                               "operator": "op01", "part": VILLAGE, "seq": last + 1,
+                                               "type": "app.withdrawn", "wall": 1796000000000}],
+              key=os.path.join(t.home, "node.key"))
+        before = state(self.county)
+        r = t.run("sync")
+        self.assertEqual(r.returncode, 1)
+        # the hall's reason comes back as remote text (split into chunks)
+        remote = "".join(ln.split("remote: ", 1)[1] for ln in r.stderr.splitlines() if "remote: " in ln)
+        self.assertRegex(remote, rf"daiban: refused {feed}: the change set \(seq {last + 1}\.\.{last + 1}\) is"
+                         rf" signed with a key \(SHA256:\S+\) that the roster does not give {VILLAGE}")
+        self.assertIn(f"the remote refused {feed}: pre-receive hook declined", r.stderr)
+        time.sleep(0.5)
+        self.assertEqual(state(self.county), before)
+        self.assertEqual(self.county.show(a)["status"], "draft")
+
     def test_equivocation_by_push_is_kept_at_the_county(self):
         v = self.village
         a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
