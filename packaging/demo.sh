@@ -98,6 +98,9 @@ cat "$net/hall.out"
 url=$(grep -o 'https://[0-9.:]*/feeds' "$net/hall.out")
 as town remote set "$url" --token "$(as county hall token 330225101)" --pin "$pin"
 as v1 remote set "$url" --token "$(as county hall token 330225101201)" --pin "$pin"
+say "Every node signs its change sets; the county enrolls the USB-only village's key (the others are enrolled at their first push)"
+as v2 key show
+as county roster add 330225101202 "$(as v2 key show --json | sed 's/.*"key": *"\([^"]*\)".*/\1/')"
 capture() {
   local who=$1 a
   a=$(as "$who" app new RS-YL-001 --data tests/data/apps/RS-YL-001-valid.json)
@@ -131,9 +134,13 @@ as v2 bundle import "$net/stick"
 as v2 app show "$a2" | head -2
 say "The hall's log: who fetched and pushed what"
 sed 's/^/  /' "$net/hall.log" | grep -v advertisement | head -20
-say "Stock git reads the feeds"
+say "Stock git reads the feeds, and checks their signatures against the county's roster"
 git -C "$net/county/repo" for-each-ref --format='%(refname)' refs/feeds/
 git -C "$net/county/repo" log --format='%an  %s' refs/feeds/330225101201/330225101201
+as county roster list
+as county roster export --allowed-signers "$net/allowed_signers"
+git -C "$net/county/repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$net/allowed_signers" \
+  verify-commit refs/feeds/330225101202/330225101202
 git -C "$net/county/repo" bundle verify "$net/stick/daiban-330225101202-to-330225101.bundle"
 
 # ---- The stations in a browser: every node runs `daiban serve` ----

@@ -1102,6 +1102,8 @@ struct xfer {
         void *ud;
         int rejected;           /* refs the far side refused */
         bool pin_mismatch, auth_refused;
+        char *text;             /* what the far side said (a push), raw */
+        size_t tlen;
 };
 
 /* A pinned certificate is accepted whatever its chain (a county's
@@ -1162,6 +1164,17 @@ static int remote_text(const char *str, int len, void *payload)
 {
         struct xfer *x = payload;
 
+        /* kept whole as well: the hall's reasons come in chunks that may
+         * split a line, and a push reads the refs it refused from them */
+        if (len > 0 && x->tlen + (size_t)len < 256 * 1024) {
+                char *nt = realloc(x->text, x->tlen + (size_t)len + 1);
+                if (nt) {
+                        memcpy(nt + x->tlen, str, (size_t)len);
+                        x->tlen += (size_t)len;
+                        nt[x->tlen] = '\0';
+                        x->text = nt;
+                }
+        }
         while (len > 0) {
                 int l = 0;
                 while (l < len && str[l] != '\n' && str[l] != '\r')
@@ -1433,14 +1446,16 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         return r < 0 ? -EIO : 0;
 }
 
-int feed_push_specs(git_repository *repo, const struct feed_remote *rm, char **specs, size_t n, feed_log_fn log,
-                    void *ud)
+/* One push of specs; when refused is given, the refs the hall named in
+ * its reasons ("daiban: refused <ref>: ...") are added to it. */
+static int push_once(git_repository *repo, const struct feed_remote *rm, char **specs, size_t n, char ***refused,
+                     size_t *nrefused, feed_log_fn log, void *ud)
 {
         git_push_options po = GIT_PUSH_OPTIONS_INIT;
         git_remote *remote = NULL;
         git_strarray arr = { specs, n };
         char header[512], *hv[1];
-        struct xfer x = { rm, log, ud, 0, false, false };
+        struct xfer x = { rm, log, ud, 0, false, false, NULL, 0 };
         int r;
 
         if (!n)
@@ -1458,7 +1473,26 @@ int feed_push_specs(git_repository *repo, const struct feed_remote *rm, char **s
         else if (x.rejected)
                 r = -EPERM;
         git_remote_free(remote);
+        for (const char *p = x.text; refused && p && (p = strstr(p, "daiban: refused refs/"));) {
+                const char *name = p + strlen("daiban: refused "), *end = name;
+                while (*end && *end != ':' && *end != ' ' && *end != '\n' && *end != '\r')
+                        end++;
+                char **nr = realloc(*refused, (*nrefused + 1) * sizeof *nr);
+                if (nr) {
+                        *refused = nr;
+                        if ((nr[*nrefused] = strndup(name, (size_t)(end - name))))
+                                (*nrefused)++;
+                }
+                p = end;
+        }
+        free(x.text);
         return r;
+}
+
+int feed_push_specs(git_repository *repo, const struct feed_remote *rm, char **specs, size_t n, feed_log_fn log,
+                    void *ud)
+{
+        return push_once(repo, rm, specs, n, NULL, NULL, log, ud);
 }
 
 int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const char *prefix,
@@ -1540,7 +1574,31 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
-        r = feed_push_specs(repo, rm, specs, n, log, ud);
+        char **refused = NULL;
+        size_t nrefused = 0;
+        r = push_once(repo, rm, specs, n, &refused, &nrefused, log, ud);
+        if (r == -EPERM && nrefused) {
+                /* the hall's check takes a push whole or not at all: push
+                 * again without the feeds it refused, so that one bad feed
+                 * a township relays does not hold back the others */
+                size_t k = 0;
+                for (size_t i = 0; i < n; i++) {
+                        bool bad = false;
+                        for (size_t j = 0; j < nrefused && !bad; j++)
+                                bad = strncmp(specs[i], refused[j], strlen(refused[j])) == 0 &&
+                                      specs[i][strlen(refused[j])] == ':';
+                        if (bad)
+                                free(specs[i]);
+                        else
+                                specs[k++] = specs[i];
+                }
+                if (k && k < n && push_once(repo, rm, specs, k, NULL, NULL, log, ud) == -EIO)
+                        r = -EIO;
+                n = k;
+        }
+        for (size_t j = 0; j < nrefused; j++)
+                free(refused[j]);
+        free(refused);
         for (size_t i = 0; i < n; i++)
                 free(specs[i]);
         free(specs);

@@ -483,18 +483,35 @@ class Signatures(HallCase):
         new = Station(node=NEW_VILLAGE, role="village", enroll=False)
         stick = os.path.join(new.root, "stick")
         os.makedirs(stick)
+        t = self.township
         try:
             a = new.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
             new.ok("bundle", "export", stick)
-            self.township.ok("sync")                    # the township holds the county's roster
-            r = self.township.run("bundle", "import", stick)
+            # a township that has never synced holds no roster yet: it
+            # takes the stick as before signatures; the hall refuses the
+            # relayed feed of a station it does not know, and the
+            # township's own feeds of the same push still land
+            t.ok("operator", "add", "op55", "--name", "孙七")
+            t.ok("bundle", "import", stick)
+            r = t.run("sync")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"{NEW_VILLAGE} has no key on the county's roster", r.stderr.replace("\ndaiban: remote: ", ""))
+            wait_for(lambda: self.county.db().execute("SELECT count(*) FROM operators WHERE node = ? AND id = 'op55'",
+                                                      (TOWNSHIP,)).fetchone()[0] == 1,
+                     what="the township's own event at the county")
+            self.assertNotEqual(self.county.run("app", "show", a).returncode, 0)
+            # now it holds the roster: a stick from an unknown station is refused at once
+            new.ok("app", "material", a, "SFZ", "provided")
+            new.ok("bundle", "export", stick)
+            r = t.run("bundle", "import", stick)
             self.assertEqual(r.returncode, 1)
             self.assertIn(f"{NEW_VILLAGE} has no key on the county's roster; the county enrolls it with 'daiban roster"
                           f" add {NEW_VILLAGE} KEY'", r.stderr)
+            # enrolled by hand, it goes through
             self.county.ok("roster", "add", NEW_VILLAGE, new.key())
-            self.township.ok("sync")                    # the roster comes down
-            self.township.ok("bundle", "import", stick)
-            self.township.ok("sync")                    # and the relay goes up
+            t.ok("sync")                    # the roster comes down, the relay goes up
+            t.ok("bundle", "import", stick)
+            t.ok("sync")
             wait_for(lambda: self.county.run("app", "show", a).returncode == 0, what="the county to hold it")
         finally:
             new.cleanup()
