@@ -43,6 +43,37 @@ class Sync(unittest.TestCase):
     def accepted(self):
         return accept_dibao(self.village)
 
+    def test_a_fetch_from_a_path_brings_no_other_partition(self):
+        """libgit2 1.5.1's local transport packs every ref a path remote
+        holds: a fetch from the county's repository copied other villages'
+        applications into a village's object store (found by converge.py).
+        A path fetch now packs the wanted refs alone."""
+        other = Station(node=OTHER_VILLAGE, role="village")
+        try:
+            self.sync(self.county)                  # publishes the catalogue in the hub
+            other.ok("remote", "set", self.hub)
+            b = other.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+            self.sync(other)
+            self.accepted()
+            self.sync(self.village)
+            self.sync(self.village)
+            theirs = git(self.hub, "rev-list", "--objects", f"refs/feeds/{OTHER_VILLAGE}/{OTHER_VILLAGE}").split()
+            objs = [o for o in theirs if len(o) == 40]
+            self.assertGreater(len(objs), 2)
+            have = subprocess.run(["git", "--git-dir", os.path.join(self.village.home, "repo"), "cat-file",
+                                   "--batch-check"], input="\n".join(objs) + "\n", capture_output=True,
+                                  text=True).stdout
+            self.assertEqual([ln for ln in have.splitlines() if not ln.endswith(" missing")], [])
+            # and the village still got what is its own: its partition, the
+            # catalogue, the roster
+            mine = git(os.path.join(self.village.home, "repo"), "for-each-ref", "--format=%(refname)").split()
+            self.assertIn(f"refs/roster/{COUNTY}", mine)
+            self.assertIn(f"refs/catalog/{COUNTY}", mine)
+            self.assertFalse([r for r in mine if OTHER_VILLAGE in r])
+            del b
+        finally:
+            other.cleanup()
+
     def test_review_and_decision_flow_across_nodes(self):
         a = self.accepted()
         j, _ = self.sync(self.village)
