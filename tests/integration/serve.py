@@ -997,6 +997,33 @@ class Flow(ServeCase):
 
 
 class Backoff(ServeCase):
+    def test_a_refused_feed_is_told_in_chinese(self):
+        """A township's background sync refuses an unsigned change set in a
+        village's name: the station's banner says so in Chinese, with the
+        English reason kept whole."""
+        from forgery import forge
+        c = self.home(COUNTY, "county")
+        hub = os.path.join(c.home, "repo")
+        v = self.home(VILLAGE, "village")
+        t = self.home(TOWNSHIP, "township")
+        for x in (v, t):
+            x.ok("remote", "set", hub, operator=None)
+        a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        feed = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        last = json.loads(subprocess.run(["git", "--git-dir", hub, "show", f"{feed}:changeset.json"],
+                                         capture_output=True, text=True, check=True).stdout)["last_seq"]
+        forge(hub, feed, VILLAGE, VILLAGE, [{"app": a, "body": {}, "hlc": 1 << 60, "node": VILLAGE, "operator": OP,
+                                             "part": VILLAGE, "seq": last + 1, "type": "app.withdrawn",
+                                             "wall": 1796000000000}])
+        d = self.daemon(t, "--sync-every", "1")
+        s = d.signin()
+        st = wait_for(lambda: (lambda j: j if j["failures"] >= 1 and not j["syncing"] else None)(
+            s.get("/api/status").json), timeout=30, what="the refused sync")
+        self.assertTrue(st["last_error"]["zh"].startswith("收到的记录没有签名，已拒收："), st)
+        self.assertIn(f"refused {feed}: the change set (seq {last + 1}..{last + 1}) is not signed", st["last_error"]["en"])
+        self.assertIn(f"refused {feed}", st["last_error"]["zh"])
+
     def test_failures_back_off_and_the_ui_answers(self):
         v = self.home()
         v.ok("remote", "set", "http://127.0.0.1:1", "--token", "x", operator=None)
