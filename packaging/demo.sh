@@ -79,6 +79,9 @@ net=$demo_home/net
 mkdir -p "$net/stick"
 unset DAIBAN_HOME
 as() { local who=$1; shift; DAIBAN_HOME=$net/$who "$daiban" "$@"; }
+# the same for a daemon started with '&': exec, so that $! is daiban's own
+# pid and the exit trap stops it (not only a subshell around it)
+daemon() { local who=$1; shift; DAIBAN_HOME=$net/$who exec "$daiban" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 say "Four homes: 象山县 (county hall), 西周镇 (township), 下沈村 (syncs with the hall), 儒雅洋村 (USB only)"
 as county init --node 330225 --role county --catalog "$catalog" >/dev/null
@@ -89,7 +92,7 @@ for who in county town v1 v2; do as $who operator add wxh --name 王小红 >/dev
 say "The county hall serves HTTPS with a self-signed certificate; stations pin it"
 as county hall cert --cert "$net/hall.pem" --key "$net/hall.key" --name 象山县行政服务中心
 pin=$(as county hall pin --cert "$net/hall.pem")
-as county hall serve --listen 127.0.0.1:0 --cert "$net/hall.pem" --key "$net/hall.key" \
+daemon county hall serve --listen 127.0.0.1:0 --cert "$net/hall.pem" --key "$net/hall.key" \
   >"$net/hall.out" 2>"$net/hall.log" &
 hall_pid=$!
 trap 'kill $hall_pid 2>/dev/null; rm -rf "$demo_home"' EXIT
@@ -154,7 +157,7 @@ urls=()
 for who in v1 v2 town county; do
   # a port in use (another demo?) moves on to the next
   while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
-  as $who serve --listen 127.0.0.1:$port --sync-every 20 >"$net/serve-$who.out" 2>"$net/serve-$who.log" &
+  daemon $who serve --listen 127.0.0.1:$port --sync-every 20 >"$net/serve-$who.out" 2>"$net/serve-$who.log" &
   pids+=($!)
   urls+=("http://127.0.0.1:$port/  ${label[$who]}")
   port=$((port + 1))
