@@ -2267,7 +2267,7 @@ static int cmd_status(int argc, char **argv)
         store_meta_get(c.h.st, "remote.url", &remote);
         store_meta_get(c.h.st, "sync.last_ok", &last);
         long long waiting = home_events_waiting(&c.h);
-        json_t *alarms = home_alarms(&c.h);
+        json_t *alarms = home_alarms(&c.h), *keys = home_keys(&c.h);
         if (c.o.given & O_JSON) {
                 json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I},s:O}", "home", c.h.dir,
                                       "node", c.h.node, "role", c.h.role, "name", c.h.name, "applications", by,
@@ -2275,6 +2275,7 @@ static int cmd_status(int argc, char **argv)
                                       "conflicts", (json_int_t)conflicts, "events", (json_int_t)events, "link",
                                       "remote", remote, "last_sync", last, "waiting_events", (json_int_t)waiting,
                                       "alarms", alarms);
+                json_object_set(j, "keys", keys);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -2297,6 +2298,23 @@ static int cmd_status(int argc, char **argv)
                                              " (USB) or set one with 'daiban remote set'\n",
                                              "  未设置链路：所有内容都已在本机保存；可用“daiban bundle export”（U 盘）送出，"
                                              "或用“daiban remote set”设置链路\n"));
+                const char *fp = json_string_value(json_object_get(keys, "fingerprint"));
+                json_t *en = json_object_get(keys, "enrolled");
+                if (!fp)
+                        printf("%s", cli_msg("  key: none yet (made at the first change set)\n",
+                                             "  密钥：尚未生成（首次生成变更集时自动生成）\n"));
+                else if (json_is_object(en))
+                        printf(cli_msg("  key %s · on the county's roster from seq %lld\n",
+                                       "  密钥 %s · 已登记在县级名册（自序号 %lld 起）\n"),
+                               fp, (long long)json_integer_value(json_object_get(en, "from")));
+                else if (json_is_true(json_object_get(keys, "roster")) && strcmp(c.h.role, "county") != 0)
+                        printf(cli_msg("  key %s · not on the county's roster yet: its first sync with the hall "
+                                       "enrolls it, or the county runs 'daiban roster add %s KEY'\n",
+                                       "  密钥 %s · 尚未登记在县级名册：首次与县级同步时自动登记，或由县里运行"
+                                       "“daiban roster add %s KEY”\n"),
+                               fp, c.h.node);
+                else
+                        printf(cli_msg("  key %s\n", "  密钥 %s\n"), fp);
                 size_t i;
                 json_t *a;
                 json_array_foreach(alarms, i, a)
@@ -2305,6 +2323,7 @@ static int cmd_status(int argc, char **argv)
                 json_decref(by);
         }
         json_decref(alarms);
+        json_decref(keys);
         free(remote);
         free(last);
 out:

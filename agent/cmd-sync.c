@@ -246,8 +246,17 @@ static int cmd_sync(int argc, char **argv)
         if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
                 failed++;
         /* a silent link is not tried again in this round */
-        if (url && !netwatch_fired(nw) && feed_push(repo, &rm, h.node, log_stderr, &nlog) < 0)
+        int pushed = url && !netwatch_fired(nw) ? feed_push(repo, &rm, h.node, log_stderr, &nlog) : 1;
+        if (pushed < 0)
                 failed++;
+        /* the hall enrolls a node's key at its first signed push: take the
+         * roster that names it now rather than at the next sync */
+        if (pushed == 0 && trusted && have_ro && !roster_lists(&ro, h.node) && !netwatch_fired(nw) &&
+            feed_fetch(repo, &rm, h.node, log_stderr, &nlog) == 0) {
+                roster_free(&ro);
+                if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0)
+                        trusted = false, failed++;
+        }
         /* scans after the events, one piece per push */
         if (url && !netwatch_fired(nw) && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;

@@ -887,6 +887,43 @@ int home_roster(struct home *h, git_repository *repo, struct roster *ro, bool *r
         return 0;
 }
 
+json_t *home_keys(struct home *h)
+{
+        json_t *j = json_object();
+        git_repository *repo = NULL;
+        struct roster ro = { 0 };
+        bool present = false;
+        char path[4096], err[512], fp[80], *pin = NULL;
+        const struct sshsig_key *key = NULL;
+
+        snprintf(path, sizeof path, "%s/node.key", h->dir);
+        if (access(path, F_OK) == 0 && home_key(h, &key) == 0) {
+                sshsig_fingerprint(key->pk, fp, sizeof fp);
+                json_object_set_new(j, "fingerprint", json_string(fp));
+        }
+        store_meta_get(h->st, "roster.pin", &pin);
+        json_object_set_new(j, "county_key_pinned", pin && *pin ? json_string(pin) : json_null());
+        free(pin);
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        if (git_repository_open_bare(&repo, path) == 0 &&
+            roster_open(h->st, repo, h->node, &ro, &present, err, sizeof err) == 0 && present) {
+                const struct roster_entry *e = key ? roster_find(&ro, h->node, key->pk) : NULL;
+                json_object_set_new(j, "roster", json_true());
+                json_object_set_new(j, "enrolled",
+                                    e ? json_pack("{s:I,s:o}", "from", (json_int_t)e->from, "until",
+                                                  e->until ? json_integer(e->until) : json_null())
+                                      : json_null());
+        } else {
+                json_object_set_new(j, "roster", json_false());
+                json_object_set_new(j, "enrolled", json_null());
+        }
+        roster_free(&ro);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return j;
+}
+
 json_t *home_alarms(const struct home *h)
 {
         json_t *arr = json_array();

@@ -121,6 +121,12 @@ int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_inst
 #include <jansson.h>
 json_t *home_alarms(const struct home *h);
 
+/* This node's keys for `daiban status`: {fingerprint (absent before the
+ * first key), county_key_pinned (or null), roster (does the node hold
+ * its county's roster), enrolled ({from, until} of the roster's entry
+ * for this node's key, or null)}. */
+json_t *home_keys(struct home *h);
+
 /* This node's events the remote does not hold yet (sync.sent_seq
  * against the node's last sequence number): what `daiban status` and
  * the station's banner call waiting. */

@@ -466,7 +466,13 @@ class Signatures(HallCase):
             token = self.county.ok("hall", "token", NEW_VILLAGE, operator=None)
             new.ok("remote", "set", self.hall.url, "--token", token, operator=None)
             a = new.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+            keys = json.loads(new.ok("status", "--json"))["keys"]
+            self.assertEqual((keys["roster"], keys["enrolled"]), (False, None))
             new.ok("sync")
+            keys = json.loads(new.ok("status", "--json"))["keys"]
+            self.assertEqual((keys["roster"], keys["enrolled"]), (True, {"from": 1, "until": None}))
+            self.assertEqual(keys["fingerprint"], json.loads(new.ok("key", "show", "--json"))["fingerprint"])
+            self.assertIn("on the county's roster from seq 1", new.ok("status"))
             entry = self.roster()[NEW_VILLAGE]
             self.assertEqual((entry["by"], entry["from"], entry["until"]), ("hall", 1, None))
             self.assertEqual(entry["key"], " ".join(new.key().split()[:2]))
