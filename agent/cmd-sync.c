@@ -441,6 +441,13 @@ static int cmd_bundle(int argc, char **argv)
         } else {
                 char **senders = NULL;
                 size_t ns = 0;
+                /* what the stick brings stays apart until its refs are accepted */
+                if (feed_quarantine_begin(repo) < 0) {
+                        cli_error(cli_msg("cannot set up the quarantine for the stick in %s/repo",
+                                          "无法在 %s/repo 中为 U 盘数据建立隔离区"), h.dir);
+                        r = EXIT_REFUSED;
+                        goto out;
+                }
                 if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
                         failed++;
                 struct roster ro;
@@ -472,6 +479,7 @@ static int cmd_bundle(int argc, char **argv)
         }
         r = failed || rep.refused ? EXIT_REFUSED : 0;
 out:
+        feed_quarantine_end(repo);
         git_repository_free(repo);
         git_libgit2_shutdown();
         home_unlock_repo(lockfd);

@@ -321,13 +321,12 @@ int catfeed_accept(git_repository *repo, const char *county, const struct roster
 {
         char inc_name[64], local[64];
         git_oid inc, held;
-        git_reference *ref = NULL;
         int r;
 
         *ret_moved = false;
         snprintf(inc_name, sizeof inc_name, CATFEED_INCOMING "%s", county);
         snprintf(local, sizeof local, CATFEED_PREFIX "%s", county);
-        if (git_reference_name_to_id(&inc, repo, inc_name) < 0)
+        if (feed_incoming_id(repo, inc_name, &inc) < 0)
                 return 0;
         bool have = git_reference_name_to_id(&held, repo, local) == 0;
         if (have && (git_oid_equal(&held, &inc) || git_graph_descendant_of(repo, &held, &inc) == 1))
@@ -338,8 +337,6 @@ int catfeed_accept(git_repository *repo, const char *county, const struct roster
                             : feed_ff_update(repo, local, &inc, ret_moved, err, errlen);
         else
                 r = feed_ff_update(repo, local, &inc, ret_moved, err, errlen);  /* a rewrite: refused there */
-        if (git_reference_lookup(&ref, repo, inc_name) == 0)
-                git_reference_delete(ref);
-        git_reference_free(ref);
+        feed_incoming_drop(repo, inc_name);
         return r;
 }

@@ -386,7 +386,7 @@ int feed_equivocation(git_repository *repo, const struct roster *ro, const char 
         prepared_free(&p);
         git_oid_tostr(hex, sizeof hex, other);
         snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
-        r = (!copy_objects || keep_objects(repo, held, other) == 0) &&
+        r = (!copy_objects || keep_objects(repo, held, other) == 0) && feed_quarantine_keep(repo, held, other) == 0 &&
                     git_reference_create(&nr, repo, ev, other, 1, "daiban: evidence") == 0
                 ? 1
                 : -EIO;
@@ -468,7 +468,7 @@ static int accept_one(const char *name, void *payload)
         }
         if (!feed_entitled(in->self, part))
                 goto drop;     /* a partition we must not hold */
-        if (git_reference_name_to_id(&inc, in->repo, name) < 0)
+        if (feed_incoming_id(in->repo, name, &inc) < 0)
                 goto drop;
         snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
         if (strcmp(writer, in->self) == 0) {
@@ -540,12 +540,7 @@ static int accept_one(const char *name, void *payload)
                         in->rep->updated_refs++;
         }
 drop:
-        {
-                git_reference *ref = NULL;
-                if (git_reference_lookup(&ref, in->repo, name) == 0)
-                        git_reference_delete(ref);
-                git_reference_free(ref);
-        }
+        feed_incoming_drop(in->repo, name);
         return 0;
 }
 
@@ -582,7 +577,7 @@ int feed_accept_incoming(git_repository *repo, const char *self, const struct ro
         size_t n = 0;
 
         /* collect first: accept_one deletes the refs it looked at */
-        if (ref_names(repo, FEED_INCOMING "*", &names, &n) < 0)
+        if (feed_incoming_names(repo, FEED_INCOMING "*", &names, &n) < 0)
                 return -EIO;
         for (size_t i = 0; i < n; i++) {
                 accept_one(names[i], &in);
@@ -1608,6 +1603,147 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
 /* Move ref `local` to `inc` when that is a fast-forward (or a new ref).
  * 0 (*ret_moved tells), -EINVAL when inc does not descend from what is
  * held (a rewrite), -EIO. */
+/* ---- quarantine ---------------------------------------------------------------- */
+
+/* Objects that came in on a stick are kept apart, in a repository of
+ * their own (REPO/daiban-quarantine, with the incoming refs that name
+ * them), until a ref that needs them is accepted: then the objects that
+ * ref reaches are written into the repository's own store, before the
+ * ref moves. A crash leaves objects no ref needs, never a ref without
+ * its objects; what was refused goes when the quarantine does. */
+static struct {
+        git_repository *repo, *qrepo;
+        char dir[4200];
+} q;
+
+static void remove_tree(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *e;
+        char sub[4600];
+        struct stat sb;
+
+        if (d) {
+                while ((e = readdir(d))) {
+                        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                                continue;
+                        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+                                remove_tree(sub);
+                        else
+                                unlink(sub);
+                }
+                closedir(d);
+        }
+        rmdir(path);
+}
+
+int feed_quarantine_begin(git_repository *repo)
+{
+        git_odb *odb = NULL;
+        char objs[4300];
+        int r = 0;
+
+        feed_quarantine_end(repo);
+        snprintf(q.dir, sizeof q.dir, "%sdaiban-quarantine", git_repository_path(repo));
+        remove_tree(q.dir);     /* one a crash left */
+        snprintf(objs, sizeof objs, "%s/objects", q.dir);
+        if (git_repository_init(&q.qrepo, q.dir, 1) < 0 || git_repository_odb(&odb, repo) < 0 ||
+            git_odb_add_disk_alternate(odb, objs) < 0)
+                r = -EIO;
+        git_odb_free(odb);
+        if (r == 0) {
+                q.repo = repo;
+        } else {
+                git_repository_free(q.qrepo);
+                q.qrepo = NULL;
+                remove_tree(q.dir);
+        }
+        return r;
+}
+
+void feed_quarantine_end(git_repository *repo)
+{
+        if (q.repo != repo || !repo)
+                return;
+        git_repository_free(q.qrepo);
+        q.qrepo = NULL;
+        remove_tree(q.dir);
+        q.repo = NULL;
+}
+
+/* Where incoming refs live: the quarantine's repository while one is
+ * open for repo, else repo itself. */
+static git_repository *inrepo(git_repository *repo)
+{
+        return q.repo == repo && q.qrepo ? q.qrepo : repo;
+}
+
+int feed_incoming_id(git_repository *repo, const char *name, git_oid *out)
+{
+        return git_reference_name_to_id(out, inrepo(repo), name);
+}
+
+void feed_incoming_drop(git_repository *repo, const char *name)
+{
+        git_reference *ref = NULL;
+
+        if (git_reference_lookup(&ref, inrepo(repo), name) == 0)
+                git_reference_delete(ref);
+        git_reference_free(ref);
+}
+
+int feed_incoming_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n)
+{
+        return ref_names(inrepo(repo), glob, ret, ret_n);
+}
+
+/* The odb that incoming packs are written into: the quarantine's when
+ * one is open for repo, else the repository's own. */
+static int incoming_odb(git_repository *repo, git_odb **ret)
+{
+        return git_repository_odb(ret, inrepo(repo));
+}
+
+int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oid *to)
+{
+        git_packbuilder *pb = NULL;
+        git_revwalk *walk = NULL;
+        git_buf pack = { 0 };
+        git_odb *odb = NULL;
+        git_odb_writepack *wp = NULL;
+        git_indexer_progress stats = { 0 };
+        int r = -EIO;
+
+        if (q.repo != repo)
+                return 0;       /* no quarantine: the objects are in place */
+        if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, to) < 0)
+                goto out;
+        if (held)
+                git_revwalk_hide(walk, held);
+        if (git_packbuilder_insert_walk(pb, walk) < 0)
+                goto out;
+        if (git_packbuilder_object_count(pb) == 0) {
+                r = 0;
+                goto out;
+        }
+        /* written into the primary store: libgit2 never writes into an
+         * alternate, and the quarantine is one */
+        if (git_packbuilder_write_buf(&pack, pb) < 0 || git_repository_odb(&odb, repo) < 0 ||
+            git_odb_write_pack(&wp, odb, NULL, NULL) < 0 || wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
+            wp->commit(wp, &stats) < 0)
+                goto out;
+        r = 0;
+out:
+        if (wp)
+                wp->free(wp);
+        git_odb_free(odb);
+        git_buf_dispose(&pack);
+        git_revwalk_free(walk);
+        git_packbuilder_free(pb);
+        return r;
+}
+
 int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, bool *ret_moved, char *err,
                    size_t errlen)
 {
@@ -1615,7 +1751,8 @@ int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, 
         git_reference *ref = NULL;
 
         *ret_moved = false;
-        if (git_reference_name_to_id(&cur, repo, local) == 0) {
+        bool held = git_reference_name_to_id(&cur, repo, local) == 0;
+        if (held) {
                 if (git_oid_equal(&cur, inc) || git_graph_descendant_of(repo, &cur, inc) == 1)
                         return 0;       /* held already, or ahead */
                 if (git_graph_descendant_of(repo, inc, &cur) != 1) {
@@ -1623,6 +1760,10 @@ int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, 
                                  " one held); it is not followed", local);
                         return -EINVAL;
                 }
+        }
+        if (feed_quarantine_keep(repo, held ? &cur : NULL, inc) < 0) {
+                snprintf(err, errlen, "cannot keep the objects of %s: %s", local, gerr());
+                return -EIO;
         }
         if (git_reference_create(&ref, repo, local, inc, 1, "daiban: advanced") < 0) {
                 snprintf(err, errlen, "cannot update %s: %s", local, gerr());
@@ -1860,7 +2001,7 @@ static int import_one(git_repository *repo, const char *path, const char *sender
                         log(ud, "refused %s: %s", path, err);
                 goto out;
         }
-        if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+        if (incoming_odb(repo, &odb) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
             wp->append(wp, data + off, (size_t)sb.st_size - off, &stats) < 0 || wp->commit(wp, &stats) < 0) {
                 if (log)
                         log(ud, "refused %s: its pack is corrupt or truncated (%s)", path, gerr());
@@ -1898,7 +2039,7 @@ static int import_one(git_repository *repo, const char *path, const char *sender
                         snprintf(inc, sizeof inc, SCAN_INCOMING "%s", names[i] + strlen(SCAN_PREFIX));
                 else
                         snprintf(inc, sizeof inc, FEED_INCOMING "%s", names[i] + strlen(FEED_PREFIX));
-                if (git_reference_create(&ref, repo, inc, &ids[i], 1, "daiban: bundle import") < 0)
+                if (git_reference_create(&ref, inrepo(repo), inc, &ids[i], 1, "daiban: bundle import") < 0)
                         r = -EIO;
                 git_reference_free(ref);
         }

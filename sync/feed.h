@@ -140,6 +140,23 @@ int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const cha
                    int (*cb)(const char *name, const git_oid *id, void *payload), void *payload, feed_log_fn log,
                    void *ud);
 
+/* Quarantine for what comes in on a stick: between begin and end, the
+ * packs feed_bundle_import reads go into a repository of their own
+ * (REPO/daiban-quarantine, which repo's handle reads as an alternate),
+ * with the incoming refs that name them; the objects a ref reaches are
+ * written into the repository's own store (feed_quarantine_keep, from
+ * held, or NULL, to the new head) only when the ref is accepted, before
+ * it moves; end removes the rest: a refused feed leaves no object, and a
+ * crash no ref without its objects. One quarantine at a time per process.
+ * The incoming refs are read and dropped through feed_incoming_*, which
+ * look in the quarantine while one is open. */
+int feed_quarantine_begin(git_repository *repo);
+int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oid *to);
+void feed_quarantine_end(git_repository *repo);
+int feed_incoming_id(git_repository *repo, const char *name, git_oid *out);
+void feed_incoming_drop(git_repository *repo, const char *name);
+int feed_incoming_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n);
+
 /* Move ref local to inc when that is a fast-forward or a new ref: 0
  * (*ret_moved says whether it moved), -EINVAL for a rewrite (err), -EIO. */
 int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, bool *ret_moved, char *err,

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "sync/changeset.h"
+#include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
 
@@ -461,7 +462,7 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
         county_of(self, county);
         snprintf(ref, sizeof ref, ROSTER_PREFIX "%s", county);
         snprintf(inc, sizeof inc, ROSTER_INCOMING "%s", county);
-        if (git_reference_name_to_id(&want, repo, inc) < 0)
+        if (feed_incoming_id(repo, inc, &want) < 0)
                 return 0;
         have_local = git_reference_name_to_id(&have, repo, ref) == 0;
         if (have_local && git_oid_equal(&have, &want)) {
@@ -486,6 +487,11 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
                          errlen);
         if (r < 0)
                 goto drop;
+        if (feed_quarantine_keep(repo, have_local ? &have : NULL, &want) < 0) {
+                snprintf(err, errlen, "cannot keep the roster's objects: %s", gerr());
+                r = -EIO;
+                goto drop;
+        }
         if (have_local ? git_reference_create_matching(&nr, repo, ref, &want, 1, &have, "daiban: roster") < 0
                        : git_reference_create(&nr, repo, ref, &want, 0, "daiban: roster") < 0) {
                 snprintf(err, errlen, "cannot move %s: %s", ref, gerr());
@@ -505,12 +511,7 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
         *ret_moved = true;
 drop:
         git_reference_free(nr);
-        {
-                git_reference *ir = NULL;
-                if (git_reference_lookup(&ir, repo, inc) == 0)
-                        git_reference_delete(ir);
-                git_reference_free(ir);
-        }
+        feed_incoming_drop(repo, inc);
         roster_free(&held);
         roster_free(&got);
         free(pin);

@@ -591,31 +591,19 @@ out:
 int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, int *ret_refused,
                          feed_log_fn log, void *ud)
 {
-        git_reference_iterator *it = NULL;
-        git_reference *ref;
-        char (*names)[128] = NULL;
+        char **names = NULL;
         size_t n = 0;
         int r = 0;
 
         *ret_refused = 0;
-        if (git_reference_iterator_glob_new(&it, repo, SCAN_INCOMING "*") < 0)
+        if (feed_incoming_names(repo, SCAN_INCOMING "*", &names, &n) < 0)
                 return -EIO;
-        while (git_reference_next(&ref, it) == 0) {
-                void *nn = realloc(names, (n + 1) * sizeof *names);
-                if (nn) {
-                        names = nn;
-                        snprintf(names[n++], sizeof names[0], "%s", git_reference_name(ref));
-                }
-                git_reference_free(ref);
-        }
-        git_reference_iterator_free(it);
         for (size_t i = 0; i < n; i++) {
                 char part[32], writer[32], local[160], err[512];
                 git_oid inc, cur;
                 bool moved;
-                git_reference *del = NULL;
                 if (scan_parse_ref(names[i], part, sizeof part, writer, sizeof writer) && strcmp(writer, self) != 0 &&
-                    feed_entitled(self, part) && git_reference_name_to_id(&inc, repo, names[i]) == 0) {
+                    feed_entitled(self, part) && feed_incoming_id(repo, names[i], &inc) == 0) {
                         bool has = false;
                         snprintf(local, sizeof local, SCAN_PREFIX "%s/%s", part, writer);
                         has = git_reference_name_to_id(&cur, repo, local) == 0;
@@ -628,9 +616,8 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
                                 (*ret_refused)++;
                         }
                 }
-                if (git_reference_lookup(&del, repo, names[i]) == 0)
-                        git_reference_delete(del);
-                git_reference_free(del);
+                feed_incoming_drop(repo, names[i]);
+                free(names[i]);
         }
         free(names);
         return r;

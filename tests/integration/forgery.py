@@ -35,6 +35,13 @@ def refs(repo):
     return dict(line.split() for line in out.splitlines())
 
 
+def unreachable(repo):
+    """The objects of repo that no ref reaches."""
+    out = subprocess.run(["git", "--git-dir", repo, "fsck", "--unreachable", "--no-reflogs", "--no-progress"],
+                         capture_output=True, text=True).stdout
+    return {ln.split()[2] for ln in out.splitlines() if ln.startswith("unreachable ")}
+
+
 def state(s):
     """What a forgery must not change: the node's refs, its events and
     its applications (every derived table but the operators, which the
@@ -141,10 +148,14 @@ class Forgery(unittest.TestCase):
         self.ops = getattr(self, "ops", 0) + 1
         self.village.ok("operator", "add", f"op9{self.ops}", "--name", "李四")
 
-    def stick_import_refused(self, receiver, forged_ref, want, honest=True):
+    def stick_import_refused(self, receiver, forged_ref, want, honest=True, forged=None):
         """Import the stick at receiver: the forged ref is refused with a
         reason matching want, nothing else of the receiver changes but
-        the honest part (the village's own operator.added)."""
+        the honest part (the village's own operator.added). The forged
+        commit's objects stay out of the receiver's object store, and no
+        object comes in that no ref reaches."""
+        rrepo = os.path.join(receiver.home, "repo")
+        before_loose = unreachable(rrepo)
         before_refs, before_events, before_derived = state(receiver)
         r = receiver.run("bundle", "import", self.stick)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
@@ -156,6 +167,11 @@ class Forgery(unittest.TestCase):
         # the village's honest new event, in the same bundle, went in
         new = [(e[0], e[3]) for e in after_events if e not in before_events]
         self.assertEqual(new, [(VILLAGE, "operator.added")] if honest else [])
+        if forged:
+            self.assertNotEqual(subprocess.run(["git", "--git-dir", rrepo, "cat-file", "-e", forged]).returncode, 0,
+                                "the forged commit entered the receiver's object store")
+        self.assertLessEqual(unreachable(rrepo), before_loose, "objects no ref reaches came in")
+        self.assertFalse(os.path.exists(os.path.join(rrepo, "daiban-quarantine")))
         return r
 
     def test_a_village_forges_the_county_on_its_stick(self):
@@ -164,21 +180,22 @@ class Forgery(unittest.TestCase):
         vrepo = os.path.join(v.home, "repo")
         forged = f"refs/feeds/{VILLAGE}/{COUNTY}"
         # unsigned: what a village could do before signatures
-        forge(vrepo, forged, COUNTY, VILLAGE, [self.decided_event(a, COUNTY, 999)])
+        cid = forge(vrepo, forged, COUNTY, VILLAGE, [self.decided_event(a, COUNTY, 999)])
         self.honest()
         v.ok("bundle", "export", self.stick)
         # the stick carries it: an export holds every feed the target may hold
         heads = git(vrepo, "bundle", "list-heads", os.path.join(self.stick, f"daiban-{VILLAGE}-to-{TOWNSHIP}.bundle"))
         self.assertIn(forged, heads)
-        self.stick_import_refused(t, forged, r"not signed, and 330225 signs from seq 1")
+        self.stick_import_refused(t, forged, r"not signed, and 330225 signs from seq 1", forged=cid)
         self.assertEqual(t.show(a)["status"], "passed")
         # signed with the village's own key: a key the roster does not give the county
         vkey = os.path.join(v.home, "node.key")
         git(vrepo, "update-ref", "-d", forged)
-        forge(vrepo, forged, COUNTY, VILLAGE, [self.decided_event(a, COUNTY, 999)], key=vkey)
+        cid = forge(vrepo, forged, COUNTY, VILLAGE, [self.decided_event(a, COUNTY, 999)], key=vkey)
         self.honest()
         v.ok("bundle", "export", self.stick)
-        self.stick_import_refused(t, forged, r"signed with a key \(SHA256:\S+\) that the roster does not give 330225")
+        self.stick_import_refused(t, forged, r"signed with a key \(SHA256:\S+\) that the roster does not give 330225",
+                                  forged=cid)
         self.assertEqual(t.show(a)["status"], "passed")
         # the county's honest decision still arrives afterwards, as a fast-forward
         c.ok("decide", a, "approve")
@@ -255,9 +272,10 @@ class Forgery(unittest.TestCase):
         ev = self.decided_event(a, VILLAGE, seq + 1)
         ev["type"], ev["body"] = "app.withdrawn", {}
         vkey = os.path.join(v.home, "node.key")
-        forge(vrepo, ref, VILLAGE, VILLAGE, [ev], key=vkey, parent=head, sign_other="something else\n")
+        cid = forge(vrepo, ref, VILLAGE, VILLAGE, [ev], key=vkey, parent=head, sign_other="something else\n")
         v.ok("bundle", "export", self.stick)
-        self.stick_import_refused(t, ref, r"bad signature: the signature does not match the content", honest=False)
+        self.stick_import_refused(t, ref, r"bad signature: the signature does not match the content", honest=False,
+                                  forged=cid)
 
     def test_revoked_and_replaced_keys(self):
         v, t, c = self.village, self.township, self.county
