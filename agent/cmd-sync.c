@@ -227,10 +227,19 @@ static int cmd_sync(int argc, char **argv)
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
         int peerfd = url ? lock_peer(url) : -1;
+        /* from another home's repository, what comes in waits in a
+         * quarantine until its refs are accepted (as from a stick) */
+        bool path_remote = url && (strncmp(url, "file://", 7) == 0 || !strstr(url, "://")), no_fetch = false;
+        if (path_remote && feed_quarantine_begin(repo) < 0) {
+                cli_error(cli_msg("cannot set up the quarantine in %s/repo; nothing is fetched",
+                                  "无法在 %s/repo 中建立隔离区；本次不接收数据"), h.dir);
+                failed++;
+                no_fetch = true;
+        }
         /* libgit2 has no network timeout: a link gone silent is cut after
          * a while without a byte either way */
         struct netwatch *nw = url ? netwatch_start(netwatch_idle_limit()) : NULL;
-        if (url && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
+        if (url && !no_fetch && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         /* the county's roster first: the feeds are checked against it */
         struct roster ro;
@@ -251,7 +260,7 @@ static int cmd_sync(int argc, char **argv)
                 failed++;
         /* the hall enrolls a node's key at its first signed push: take the
          * roster that names it now rather than at the next sync */
-        if (pushed == 0 && trusted && have_ro && !roster_lists(&ro, h.node) && !netwatch_fired(nw) &&
+        if (pushed == 0 && trusted && have_ro && !roster_lists(&ro, h.node) && !netwatch_fired(nw) && !no_fetch &&
             feed_fetch(repo, &rm, h.node, log_stderr, &nlog) == 0) {
                 roster_free(&ro);
                 if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0)
@@ -272,6 +281,7 @@ static int cmd_sync(int argc, char **argv)
         roster_free(&ro);
         if (scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                 failed++;
+        feed_quarantine_end(repo);
         /* a PC whose clock is far behind what it has seen: ordering stays
          * right (the clock moves past every stamp received), but say so */
         {

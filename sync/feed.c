@@ -308,6 +308,8 @@ static void prepare_feed(git_repository *repo, const struct roster *ro, const ch
                          const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p);
 static void prepared_free(struct prepared *p);
 static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n);
+static git_repository *inrepo(git_repository *repo);
+static int incoming_odb(git_repository *repo, git_odb **ret);
 
 struct incoming {
         git_repository *repo;
@@ -1352,14 +1354,14 @@ static int local_fetch(git_repository *repo, const char *path, const struct feed
         if (git_packbuilder_insert_walk(pb, walk) < 0)
                 goto out;
         if (git_packbuilder_object_count(pb) > 0) {
-                if (git_packbuilder_write_buf(&pack, pb) < 0 || git_repository_odb(&odb, repo) < 0 ||
+                if (git_packbuilder_write_buf(&pack, pb) < 0 || incoming_odb(repo, &odb) < 0 ||
                     git_odb_write_pack(&wp, odb, feed_show_progress ? fetch_progress : NULL, NULL) < 0 ||
                     wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
                         goto out;
         }
         for (size_t i = 0; i < n; i++) {
                 git_reference *nr = NULL;
-                int cr = git_reference_create(&nr, repo, inc[i], &ids[i], 1, "daiban: fetch feeds");
+                int cr = git_reference_create(&nr, inrepo(repo), inc[i], &ids[i], 1, "daiban: fetch feeds");
                 git_reference_free(nr);
                 if (cr < 0)
                         goto out;
@@ -1640,18 +1642,23 @@ static void remove_tree(const char *path)
 
 int feed_quarantine_begin(git_repository *repo)
 {
-        git_odb *odb = NULL;
-        char objs[4300];
+        git_odb *odb = NULL, *qodb = NULL;
+        char objs[4300], main_objs[4300];
         int r = 0;
 
         feed_quarantine_end(repo);
         snprintf(q.dir, sizeof q.dir, "%sdaiban-quarantine", git_repository_path(repo));
         remove_tree(q.dir);     /* one a crash left */
         snprintf(objs, sizeof objs, "%s/objects", q.dir);
+        snprintf(main_objs, sizeof main_objs, "%sobjects", git_repository_path(repo));
+        /* each reads the other's objects: the repository sees what waits,
+         * the quarantine names what is held already */
         if (git_repository_init(&q.qrepo, q.dir, 1) < 0 || git_repository_odb(&odb, repo) < 0 ||
-            git_odb_add_disk_alternate(odb, objs) < 0)
+            git_odb_add_disk_alternate(odb, objs) < 0 || git_repository_odb(&qodb, q.qrepo) < 0 ||
+            git_odb_add_disk_alternate(qodb, main_objs) < 0)
                 r = -EIO;
         git_odb_free(odb);
+        git_odb_free(qodb);
         if (r == 0) {
                 q.repo = repo;
         } else {

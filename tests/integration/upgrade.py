@@ -113,17 +113,21 @@ class Upgrade(unittest.TestCase):
         with sqlite3.connect(os.path.join(c.home, "store.db")) as db:
             hlc, wall = db.execute("SELECT max(hlc), max(wall) FROM events").fetchone()
         before = refs(self.hub)[vfeed]
-        forge(self.hub, vfeed, VILLAGE, VILLAGE, [{"app": self.a, "body": {}, "hlc": hlc + 1, "node": VILLAGE,
+        cid = forge(self.hub, vfeed, VILLAGE, VILLAGE, [{"app": self.a, "body": {}, "hlc": hlc + 1, "node": VILLAGE,
                                                    "operator": "op01", "part": VILLAGE, "seq": last + 1,
                                                    "type": "app.withdrawn", "wall": wall + 1000}])
         r = c.run("sync")
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"is not signed, and {VILLAGE} signs from seq {held[VILLAGE] + 1} on", r.stderr)
         self.assertEqual(c.show(self.a)["status"], "approved")
-        # and a station fetching from the hub refuses it before its ref moves
+        # and a station fetching from the hub refuses it before its ref
+        # moves; its objects waited in the quarantine and went with it
         r = t.run("sync")
         self.assertIn(f"refused {vfeed}", r.stderr)
         self.assertEqual(refs(os.path.join(t.home, "repo"))[vfeed], before)
+        self.assertNotEqual(subprocess.run(["git", "--git-dir", os.path.join(t.home, "repo"), "cat-file", "-e", cid],
+                                           capture_output=True).returncode, 0)
+        self.assertFalse(os.path.exists(os.path.join(t.home, "repo", "daiban-quarantine")))
         self.assertEqual(t.show(self.a)["status"], "approved")
 
 
