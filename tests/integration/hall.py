@@ -387,7 +387,20 @@ class Dishonest(HallCase):
         mb = self.blob(meta)
         tree = git(self.repo, "mktree", "--missing",
                    input=f"100644 blob {mb}\tscan.json\n100644 blob {blob}\tpiece\n").stdout.strip()
-        commit = git(self.repo, "commit-tree", tree, "-m", f"scan {blob} piece 1/1").stdout.strip()
+        # signed with the village's own key: the signature passes, the
+        # piece's bytes must still be the push's own
+        body = (f"tree {tree}\nauthor {VILLAGE} <daiban@localhost> 0 +0000\n"
+                f"committer {VILLAGE} <daiban@localhost> 0 +0000\n\nscan {blob} piece 1/1\n")
+        msgf = os.path.join(self.work, "piece")
+        with open(msgf, "w") as f:
+            f.write(body)
+        subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "git", "-f", os.path.join(self.village.home, "node.key"),
+                        msgf], check=True, capture_output=True)
+        with open(msgf + ".sig") as f:
+            sig = f.read().rstrip("\n")
+        head, rest = body.split("\n\n", 1)
+        commit = git(self.repo, "hash-object", "-t", "commit", "-w", "--stdin",
+                     input=head + "\ngpgsig " + sig.replace("\n", "\n ") + "\n\n" + rest).stdout.strip()
         pack = subprocess.run(["git", "-C", self.repo, "pack-objects", "--stdout"], input=f"{commit}\n{tree}\n{mb}\n".encode(),
                               capture_output=True, check=True).stdout
         ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
