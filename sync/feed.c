@@ -327,35 +327,7 @@ struct incoming {
  * different histories: keep other as evidence, refs/evidence/<part>/
  * <writer>/<other>, never resolved silently (feed_evidence_list). Either
  * way the feed is refused and the held ref stays. */
-/* Write into repo's own object store the objects reachable from other
- * and not from held (a push's objects sit in git's quarantine, which is
- * discarded when the push is refused). */
-static int keep_objects(git_repository *repo, const git_oid *held, const git_oid *other)
-{
-        git_packbuilder *pb = NULL;
-        git_revwalk *walk = NULL;
-        git_buf pack = { 0 };
-        git_odb *odb = NULL;
-        git_odb_writepack *wp = NULL;
-        git_indexer_progress stats = { 0 };
-        int r = -EIO;
-
-        if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
-            git_revwalk_push(walk, other) < 0 || git_revwalk_hide(walk, held) < 0 ||
-            git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write_buf(&pack, pb) < 0 ||
-            git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-            wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
-                goto out;
-        r = 0;
-out:
-        if (wp)
-                wp->free(wp);
-        git_odb_free(odb);
-        git_buf_dispose(&pack);
-        git_revwalk_free(walk);
-        git_packbuilder_free(pb);
-        return r;
-}
+static int copy_reachable(git_repository *repo, const git_oid *held, const git_oid *to);
 
 int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
                       const git_oid *other, bool copy_objects, char *msg, size_t msglen)
@@ -388,7 +360,7 @@ int feed_equivocation(git_repository *repo, const struct roster *ro, const char 
         prepared_free(&p);
         git_oid_tostr(hex, sizeof hex, other);
         snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
-        r = (!copy_objects || keep_objects(repo, held, other) == 0) && feed_quarantine_keep(repo, held, other) == 0 &&
+        r = (!copy_objects || copy_reachable(repo, held, other) == 0) && feed_quarantine_keep(repo, held, other) == 0 &&
                     git_reference_create(&nr, repo, ev, other, 1, "daiban: evidence") == 0
                 ? 1
                 : -EIO;
@@ -1712,7 +1684,10 @@ static int incoming_odb(git_repository *repo, git_odb **ret)
         return git_repository_odb(ret, inrepo(repo));
 }
 
-int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oid *to)
+/* The objects reachable from to and not from held (NULL: none), packed
+ * and written into repo's primary store (libgit2 never writes into an
+ * alternate, such as the quarantine). */
+static int copy_reachable(git_repository *repo, const git_oid *held, const git_oid *to)
 {
         git_packbuilder *pb = NULL;
         git_revwalk *walk = NULL;
@@ -1722,8 +1697,6 @@ int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oi
         git_indexer_progress stats = { 0 };
         int r = -EIO;
 
-        if (q.repo != repo)
-                return 0;       /* no quarantine: the objects are in place */
         if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, to) < 0)
                 goto out;
         if (held)
@@ -1734,8 +1707,6 @@ int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oi
                 r = 0;
                 goto out;
         }
-        /* written into the primary store: libgit2 never writes into an
-         * alternate, and the quarantine is one */
         if (git_packbuilder_write_buf(&pack, pb) < 0 || git_repository_odb(&odb, repo) < 0 ||
             git_odb_write_pack(&wp, odb, NULL, NULL) < 0 || wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
             wp->commit(wp, &stats) < 0)
@@ -1749,6 +1720,11 @@ out:
         git_revwalk_free(walk);
         git_packbuilder_free(pb);
         return r;
+}
+
+int feed_quarantine_keep(git_repository *repo, const git_oid *held, const git_oid *to)
+{
+        return q.repo == repo ? copy_reachable(repo, held, to) : 0;   /* no quarantine: in place */
 }
 
 int feed_ff_update(git_repository *repo, const char *local, const git_oid *inc, bool *ret_moved, char *err,
