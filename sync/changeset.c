@@ -198,6 +198,11 @@ int changeset_parse(const char *header, size_t hlen, const char *events, size_t 
                            (long long)after_seq, CHANGESET_MAX_EVENTS);
                 goto out_h;
         }
+        if (cs.last_seq > CHANGESET_MAX_SEQ) {
+                r = refuse(err, errlen, "changeset.json: seq %lld is beyond the largest a writer can reach (%lld)",
+                           (long long)cs.last_seq, (long long)CHANGESET_MAX_SEQ);
+                goto out_h;
+        }
         cs.writer = strdup(writer);
         cs.partition = strdup(partition);
         cs.ev = calloc((size_t)count, sizeof *cs.ev);

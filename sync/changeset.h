@@ -17,6 +17,11 @@
 #define CHANGESET_MAX_BYTES (8u * 1024u * 1024u)   /* events.jsonl */
 #define CHANGESET_MAX_LINE (1024u * 1024u)         /* one event */
 #define CHANGESET_MAX_HEADER 4096
+/* The largest seq a change set may carry (2^40, a thousand events a
+ * second for 34 years). Seqs count a writer's events over all its
+ * partitions, so a feed's seqs have gaps; the cap keeps a forged seq near
+ * INT64_MAX from overflowing the receiver's arithmetic. */
+#define CHANGESET_MAX_SEQ (INT64_C(1) << 40)
 
 /* One event as a change set carries it (strings owned by the set). */
 struct cs_event {

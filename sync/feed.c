@@ -17,6 +17,7 @@
 #include "sync/roster.h"
 #include "sync/feed.h"
 #include "sync/fold.h"
+#include "sync/hlc.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -616,6 +617,22 @@ static int check_signature(git_repository *repo, const struct roster *ro, const 
         return roster_check(ro, writer, first, last, is_signed, pk, err, errlen);
 }
 
+/* Why an event stamped too far ahead is refused, with both times. */
+static void stamp_ahead_msg(const struct cs_event *e, uint64_t now, char *err, size_t errlen)
+{
+        uint64_t stamp = hlc_ms(e->hlc) > (uint64_t)e->wall_ms ? e->hlc : hlc_make((uint64_t)e->wall_ms, 0);
+        char at[48], here[48];
+
+        if (hlc_ms(stamp) > UINT64_C(253402300799999))          /* past 9999-12-31: no calendar date */
+                snprintf(at, sizeof at, "%" PRIu64 " (past the year 9999)", stamp);
+        else
+                hlc_format(stamp, at, sizeof at);
+        hlc_format(hlc_make(now, 0), here, sizeof here);
+        snprintf(err, errlen, "%s's event seq %" PRId64 " is stamped %s, more than a day ahead of this computer's"
+                 " clock (%s); it is refused so that it cannot drag this node's clock forward. If this computer's"
+                 " clock is wrong, set it right and sync again", e->node, e->seq, at, here);
+}
+
 /* Read and parse a feed's change sets after pos up to its head (want:
  * that commit instead of the ref's, for a proposed update). Fills p;
  * p->r says how it went. Touches git only. */
@@ -625,6 +642,7 @@ static void prepare_feed(git_repository *repo, const struct roster *ro, const ch
         git_oid *chain = NULL;
         size_t nchain = 0;
         int64_t last_seq = pos->last_seq;
+        uint64_t now = hlc_now_ms();
         int r = 0;
 
         memset(p, 0, sizeof *p);
@@ -714,6 +732,17 @@ static void prepare_feed(git_repository *repo, const struct roster *ro, const ch
                                             cs->last_seq, p->err, sizeof p->err);
                         if (r < 0)
                                 changeset_free(&p->cs[p->ncs]);
+                }
+                if (r == 0) {
+                        /* stamps are checked before the ref can move, on every path */
+                        const struct changeset *cs = &p->cs[p->ncs];
+                        for (size_t i = 0; i < cs->n; i++)
+                                if (hlc_too_far_ahead(cs->ev[i].hlc, cs->ev[i].wall_ms, now)) {
+                                        stamp_ahead_msg(&cs->ev[i], now, p->err, sizeof p->err);
+                                        changeset_free(&p->cs[p->ncs]);
+                                        r = -EINVAL;
+                                        break;
+                                }
                 }
                 if (r == 0)
                         last_seq = p->cs[p->ncs++].last_seq;

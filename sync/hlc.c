@@ -34,6 +34,14 @@ bool hlc_wall_behind(const struct hlc *h, uint64_t wall_ms)
         return hlc_ms(h->last) > wall_ms + HLC_SKEW_WARN_MS;
 }
 
+uint64_t hlc_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void hlc_format(uint64_t stamp, char *buf, unsigned size)
 {
         uint64_t ms = hlc_ms(stamp);

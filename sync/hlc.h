@@ -19,6 +19,14 @@
  * the operator is warned (one hour). */
 #define HLC_SKEW_WARN_MS (60u * 60u * 1000u)
 
+/* How far a received stamp (an event's hlc or wall time) may run ahead
+ * of the receiver's wall clock (one day). A stamp further ahead is
+ * refused at ingest: accepted, it would drag every later local stamp
+ * with it, and one near the top of the range would stop the receiver's
+ * clock for good. The same bound keeps the local clock from following a
+ * stamp that got in before the check existed. */
+#define HLC_MAX_AHEAD_MS (24u * 60u * 60u * 1000u)
+
 struct hlc {
         uint64_t last;          /* largest stamp issued or seen */
 };
@@ -45,6 +53,16 @@ void hlc_recv(struct hlc *h, uint64_t remote);
  * HLC_SKEW_WARN_MS: the PC's clock is wrong and the operator should be
  * told (ordering stays correct). */
 bool hlc_wall_behind(const struct hlc *h, uint64_t wall_ms);
+
+/* The wall clock, in milliseconds since 1970 (UTC). */
+uint64_t hlc_now_ms(void);
+
+/* Is a received stamp (hlc) or wall time (ms) too far ahead of the
+ * receiver's wall clock now_ms to be taken? */
+static inline bool hlc_too_far_ahead(uint64_t stamp, int64_t wall_ms, uint64_t now_ms)
+{
+        return hlc_ms(stamp) > now_ms + HLC_MAX_AHEAD_MS || (wall_ms > 0 && (uint64_t)wall_ms > now_ms + HLC_MAX_AHEAD_MS);
+}
 
 /* Format as "2026-11-24T06:30:00.123Z+5" (at least 40 bytes). */
 void hlc_format(uint64_t stamp, char *buf, unsigned size);

@@ -220,8 +220,14 @@ static int check_piece_signer(git_repository *repo, const struct roster *ro, con
                 if (began != INT64_MAX && began > 1)
                         return 0;
         }
-        snprintf(err, errlen, "a scan piece is %s", is_signed ? "signed with a key the roster does not give its writer"
-                                                               : "not signed by its writer");
+        if (is_signed) {
+                char fp[80];
+                sshsig_fingerprint(pk, fp, sizeof fp);
+                snprintf(err, errlen, "a scan piece is signed with a key (%s) that the roster does not give %s", fp,
+                         writer);
+        } else {
+                snprintf(err, errlen, "a scan piece is not signed by its writer %s", writer);
+        }
         return -EINVAL;
 }
 

@@ -173,7 +173,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
         if (sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events WHERE node = ?", -1, &s->max_seq, NULL) ||
             sqlite3_prepare_v2(s->db, "SELECT hlc, wall, operator, type, app, part, body FROM events"
                                " WHERE node = ? AND seq = ?", -1, &s->find, NULL) ||
-            sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM events", -1, &s->max_hlc, NULL) ||
+            sqlite3_prepare_v2(s->db, "SELECT max(hlc) FROM events WHERE hlc <= ?", -1, &s->max_hlc, NULL) ||
             sqlite3_prepare_v2(s->db,
                                "INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s->insert, NULL)) {
@@ -260,14 +260,6 @@ int store_meta_set(store *s, const char *key, const char *value)
         return r;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t one_int(sqlite3_stmt *st, bool *ok)
 {
         int64_t v = 0;
@@ -311,9 +303,14 @@ int store_append(store *s, struct event *ev)
         int rc;
 
         if (!ev->wall_ms)
-                ev->wall_ms = now_ms();
+                ev->wall_ms = (int64_t)hlc_now_ms();
         sqlite3_bind_text(s->max_seq, 1, ev->node, -1, SQLITE_STATIC);
         ev->seq = one_int(s->max_seq, &ok) + 1;
+        /* the clock follows stamps seen, but none beyond the bound that
+         * ingest enforces (one taken before the bound existed would
+         * otherwise hold every later stamp, or stop the clock) */
+        sqlite3_bind_int64(s->max_hlc, 1,
+                           (sqlite3_int64)hlc_make((uint64_t)ev->wall_ms + HLC_MAX_AHEAD_MS, HLC_LOGICAL_MASK));
         h.last = (uint64_t)one_int(s->max_hlc, &ok);
         if (!ok)
                 return -EIO;

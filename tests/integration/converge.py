@@ -784,7 +784,11 @@ class World:
         os.unlink(os.path.join(self.nodes[code].home, "node.key"))
         self.rekeyed.add(code)
         key = json.loads(self.out(code, "key", "show", "--json", operator=None))["key"]
-        if self.rng.random() < 0.5:
+        # the kinds alternate, the first chosen by the seed's parity: every
+        # world rekeys at least once (random_round), so any two consecutive
+        # seeds show both kinds
+        revoke = (self.seed + self.stats["key_rotations"] + self.stats["key_revocations"]) % 2 == 1
+        if not revoke:
             self.run(COUNTY, "roster", "rotate", code, key, "--at", str(at))
             self.stats["key_rotations"] += 1
         else:
@@ -838,9 +842,12 @@ class World:
         stations = TOWNSHIPS + VILLAGES
         offices = [COUNTY] + TOWNSHIPS
         until_wave = rng.randint(6, 13)
-        for _ in range(steps):
+        rekey_at = rng.randrange(steps) if steps else -1
+        for step in range(steps):
             x = rng.random()
-            if x < 0.08:
+            if step == rekey_at:
+                self.new_key(rng.choice(TOWNSHIPS + VILLAGES))
+            elif x < 0.08:
                 self.race()
             elif x < 0.23:
                 self.capture(rng.choice(VILLAGES) if rng.random() < 0.85 else rng.choice(TOWNSHIPS))

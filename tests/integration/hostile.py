@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""A village turned hostile, with nothing but its own key, its own hall
+token and its own USB stick: what it signs is its own, and still the
+offices above it must not take what it may not say. Each attack goes
+through the real commands and a real hall (stock git pushes with the
+village's token, change sets crafted with git plumbing and signed with
+the village's own key by ssh-keygen); each refusal leaves the
+receiver's refs, events and applications as they were, and the honest
+work after it goes on."""
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from forgery import forge, git as fgit  # noqa: E402
+from hall import HallCase, git  # noqa: E402
+from station import COUNTY, TOWNSHIP, VILLAGE  # noqa: E402
+
+INT64_MAX = (1 << 63) - 1
+DAY_MS = 24 * 3600 * 1000
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def stamp(ms, logical=0):
+    return (ms << 16) | logical
+
+
+class Hostile(HallCase):
+    maxDiff = None
+
+    def own_feed(self, v=None):
+        v = v or self.village
+        return os.path.join(v.home, "repo"), f"refs/feeds/{v.node}/{v.node}"
+
+    def next_seq(self, v=None):
+        v = v or self.village
+        with sqlite3.connect(os.path.join(v.home, "store.db")) as c:
+            return c.execute("SELECT max(seq) FROM events WHERE node = ?", (v.node,)).fetchone()[0] + 1
+
+    def operator_event(self, seq, hlc, wall, who="op77"):
+        return {"body": {"id": who, "name": "王五"}, "hlc": hlc, "node": VILLAGE, "operator": "op01",
+                "part": VILLAGE, "seq": seq, "type": "operator.added", "wall": wall}
+
+    def push_own(self, events, want):
+        """Sign events on the village's own feed with its own key and push
+        them with its own token: the hall refuses with want, and its refs,
+        events and applications stay as they were."""
+        repo, ref = self.own_feed()
+        head = fgit(repo, "rev-parse", ref).strip()
+        forge(repo, ref, VILLAGE, VILLAGE, events, key=os.path.join(self.village.home, "node.key"))
+        before = self.hall_state()
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertNotEqual(r.returncode, 0, "the hall took it")
+        self.assertRegex(r.stderr, want)
+        self.assertEqual(self.hall_state(), before, "a refused push changed the hall")
+        fgit(repo, "update-ref", ref, head)         # the village takes it back (a later test pushes honestly)
+        return r
+
+
+class Clocks(Hostile):
+    """Finding 1: one event stamped near the top of the clock's range
+    froze every office above the village for good."""
+
+    def test_a_stamp_far_ahead_is_refused_on_every_path(self):
+        self.accepted()
+        self.sync(self.village)
+        seq = self.next_seq()
+        now = now_ms()
+        # the top of the range, two days ahead, a wall time far ahead: each refused by the hall
+        for hlc, wall, what in ((INT64_MAX, now, "the largest stamp"), (stamp(now + 2 * DAY_MS), now, "two days"),
+                                (stamp(now), now + 3 * DAY_MS, "a wall time three days ahead")):
+            with self.subTest(what):
+                self.push_own([self.operator_event(seq, hlc, wall)], r"more than a day ahead of this computer's clock")
+        # a seq near INT64_MAX: refused before any arithmetic is done with it
+        self.push_own([self.operator_event(INT64_MAX - 1, stamp(now), now)], r"beyond the largest a writer can reach")
+        # the same stamp by stick, at the township (which has taken the
+        # village's honest feed that way before): refused, nothing changes
+        repo, ref = self.own_feed()
+        stick = tempfile.mkdtemp()
+        try:
+            t = self.township
+            self.village.ok("bundle", "export", stick)
+            t.ok("bundle", "import", stick)
+            forge(repo, ref, VILLAGE, VILLAGE, [self.operator_event(seq, INT64_MAX, now)],
+                  key=os.path.join(self.village.home, "node.key"))
+            self.village.ok("bundle", "export", stick)
+            before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
+            r = t.run("bundle", "import", stick)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("more than a day ahead of this computer's clock", r.stderr)
+            self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
+                              t.dump_derived()), before)
+        finally:
+            shutil.rmtree(stick)
+        # the offices still write, with stamps of today
+        for office in (self.county, self.township):
+            office.ok("operator", "add", "op88", "--name", "赵六")
+            with sqlite3.connect(os.path.join(office.home, "store.db")) as c:
+                top = c.execute("SELECT max(hlc) FROM events WHERE node = ?", (office.node,)).fetchone()[0]
+            self.assertLess(abs((top >> 16) - now_ms()), 60_000, f"{office.node}'s clock ran away")
+
+    def test_a_stamp_within_the_bound_is_taken_and_followed(self):
+        """An hour ahead is a wrong clock, not an attack: taken, and the
+        county's next stamp sorts after it (the clock follows)."""
+        self.accepted()
+        self.sync(self.village)
+        ahead = stamp(now_ms() + 3600 * 1000)
+        repo, ref = self.own_feed()
+        forge(repo, ref, VILLAGE, VILLAGE, [self.operator_event(self.next_seq(), ahead, now_ms())],
+              key=os.path.join(self.village.home, "node.key"))
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        from hall import wait_for
+        wait_for(lambda: self.county.db().execute("SELECT count(*) FROM operators WHERE node = ? AND id = 'op77'",
+                                                  (VILLAGE,)).fetchone()[0] == 1, what="the county to ingest it")
+        self.county.ok("operator", "add", "op88", "--name", "赵六")
+        with sqlite3.connect(os.path.join(self.county.home, "store.db")) as c:
+            top = c.execute("SELECT max(hlc) FROM events WHERE node = ?", (COUNTY,)).fetchone()[0]
+        self.assertGreater(top, ahead)
+
+    def test_a_store_poisoned_before_the_bound_recovers(self):
+        """A stamp at the top of the range that got in before this check
+        existed (written here straight into the store) no longer stops
+        the clock: the next local write succeeds with today's stamp."""
+        c = self.township
+        with sqlite3.connect(os.path.join(c.home, "store.db")) as db:
+            db.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
+                       " VALUES (?, 1000, ?, ?, 'op01', 'operator.added', NULL, ?, ?)",
+                       (VILLAGE, INT64_MAX, now_ms(), VILLAGE, json.dumps({"id": "op77", "name": "王五"})))
+        c.ok("operator", "add", "op88", "--name", "赵六")
+        c.ok("operator", "add", "op89", "--name", "钱七")
+        with sqlite3.connect(os.path.join(c.home, "store.db")) as db:
+            stamps = [h for (h,) in db.execute("SELECT hlc FROM events WHERE node = ? ORDER BY seq DESC LIMIT 2",
+                                               (TOWNSHIP,))]
+        self.assertLess(abs((stamps[0] >> 16) - now_ms()), 60_000)
+        self.assertGreater(stamps[0], stamps[1])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
