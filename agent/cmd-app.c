@@ -482,6 +482,9 @@ static const struct {
         { "the application was not created (yet)", "该申请尚未创建（或尚未同步到本站）" },
         { "a rating is a level from 1 to 5", "评价应为 1 至 5 级" },
         { "a material event must name the material", "材料记录须写明材料" },
+        { "an acceptance must give its date", "受理记录须写明受理日期" },
+        { "the due date does not follow from the matter's time limit", "办结期限与该事项的承诺时限不符" },
+        { "the receipt number is not the accepting station's own for that day", "受理编号不是受理站点当日的编号" },
 };
 
 const char *app_rule_zh(const char *en)

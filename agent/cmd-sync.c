@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "agent/cli.h"
+#include "agent/authority.h"
 #include "agent/home.h"
 #include "agent/netwatch.h"
 #include "sync/feed.h"
@@ -246,13 +247,16 @@ static int cmd_sync(int argc, char **argv)
         bool have_ro = false, trusted = home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) == 0;
         if (!trusted)
                 failed++;
-        if (trusted && feed_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &rep, log_stderr, &nlog) < 0)
+        /* then the catalogue: applications are checked against the version they name */
+        int ncat = 0;
+        if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
+                failed++;
+        struct feed_trust tr;
+        authority_trust(&h, have_ro ? &ro : NULL, &tr);
+        if (trusted && feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
                 failed++;
         if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &scan_refused, log_stderr, &nlog) < 0 ||
                         scan_refused))
-                failed++;
-        int ncat = 0;
-        if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
                 failed++;
         /* a silent link is not tried again in this round */
         int pushed = url && !netwatch_fired(nw) ? feed_push(repo, &rm, h.node, log_stderr, &nlog) : 1;
@@ -276,7 +280,8 @@ static int cmd_sync(int argc, char **argv)
                           url, netwatch_idle_limit());
         netwatch_stop(nw);
         home_unlock_repo(peerfd);
-        if (trusted && feed_ingest(h.st, repo, h.node, have_ro ? &ro : NULL, &rep, log_stderr, &nlog) < 0)
+        authority_trust(&h, have_ro ? &ro : NULL, &tr);       /* the roster may have been read again */
+        if (trusted && feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
                 failed++;
         roster_free(&ro);
         if (scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
@@ -463,11 +468,13 @@ static int cmd_bundle(int argc, char **argv)
                 struct roster ro;
                 bool have_ro = false;
                 const struct roster *rp = NULL;
+                struct feed_trust tr;
                 if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0 ||
-                    feed_accept_incoming(repo, h.node, (rp = have_ro ? &ro : NULL), &rep, log_stderr, &nlog) < 0 ||
-                    scan_accept_incoming(repo, h.node, rp, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
                     home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
-                    feed_ingest(h.st, repo, h.node, rp, &rep, log_stderr, &nlog) < 0 ||
+                    (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr),
+                     feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0) ||
+                    scan_accept_incoming(repo, h.node, rp, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
+                    feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0 ||
                     scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
                         failed++;
                 roster_free(&ro);

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "agent/cli.h"
+#include "agent/authority.h"
 #include "agent/home.h"
 #include "agent/http.h"
 #include "agent/tls.h"
@@ -719,7 +720,11 @@ static void hall_ingest(struct hall *H)
         if (roster_open(H->h.st, H->repo, H->h.node, &ro, &have_ro, err, sizeof err) < 0)
                 hlog("the county's roster cannot be trusted (%s): nothing is ingested", err);
         else
-                feed_ingest(H->h.st, H->repo, H->h.node, have_ro ? &ro : NULL, &rep, feed_log, NULL);
+        {
+                struct feed_trust tr;
+                authority_trust(&H->h, have_ro ? &ro : NULL, &tr);
+                feed_ingest(H->h.st, H->repo, H->h.node, &tr, &rep, feed_log, NULL);
+        }
         roster_free(&ro);
         long nscans = 0;
         scan_assemble(H->repo, H->h.node, &nscans, feed_log, NULL);
@@ -1218,7 +1223,9 @@ static int hall_pre_receive(int argc, char **argv)
                 }
                 if (have_ro && strcmp(writer, pusher) == 0 && !roster_lists(&ro, pusher))
                         enroll_on_push(&h, repo, &ro, pusher, &n);
-                if (feed_verify(h.st, repo, have_ro ? &ro : NULL, ref, &n, err, sizeof err) < 0) {
+                struct feed_trust tr;
+                authority_trust(&h, have_ro ? &ro : NULL, &tr);
+                if (feed_verify(h.st, repo, &tr, ref, &n, err, sizeof err) < 0) {
                         /* err reads "refused <ref>: <why>" */
                         refuse(pusher, "%s", strncmp(err, "refused ", 8) == 0 ? err + 8 : err);
                         refused++;

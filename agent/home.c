@@ -308,6 +308,25 @@ static int county_pin(const char *arg, char *pin, size_t len)
         return 0;
 }
 
+/* A home made, or copied, under a looser umask: the folder 0700 (no other
+ * user can then reach anything under it) and the databases with their
+ * journals 0600. Best effort: a home owned by another user is left. */
+static void home_make_private(const char *dir)
+{
+        static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm", "station.db",
+                                             "station.db-wal", "station.db-shm", "node.key" };
+        char path[4096];
+        struct stat sb;
+
+        if (stat(dir, &sb) == 0 && (sb.st_mode & 077))
+                chmod(dir, sb.st_mode & 0700);
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+                snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+                if (stat(path, &sb) == 0 && (sb.st_mode & 077))
+                        chmod(path, sb.st_mode & 0600);
+        }
+}
+
 int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name,
               const char *county_key)
 {
@@ -374,6 +393,7 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
+        home_make_private(dir);         /* a folder made beforehand, by hand */
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", dir);
@@ -459,6 +479,8 @@ int home_open(const char *dir, struct home *h)
         memset(h, 0, sizeof *h);
         h->dir = strdup(dir);
         snprintf(path, sizeof path, "%s/store.db", dir);
+        if (access(path, F_OK) == 0)
+                home_make_private(dir);
         if (access(path, F_OK) < 0) {
                 cli_error(cli_msg("%s is not a daiban home; create one with 'daiban init' (or set --home / DAIBAN_HOME)",
                                   "%s 不是 daiban 的数据目录；请先运行“daiban init”（或设置 --home / DAIBAN_HOME）"),

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent/cli.h"
 
@@ -45,6 +46,9 @@ int main(int argc, char **argv)
         /* a peer that drops the link mid-transfer must give an error
          * return (and a message), not kill the process */
         signal(SIGPIPE, SIG_IGN);
+        /* homes hold villagers' ID numbers, password hashes and keys:
+         * whatever this process creates is its user's alone */
+        umask(077);
         if (argc > 1 && strcmp(argv[1], "--version") == 0)
                 return cmd_version(0, NULL);
         return cli_dispatch("daiban", "daiban: offline-first sync agent for village service stations", commands,

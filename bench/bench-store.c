@@ -618,7 +618,8 @@ static double ingest_once(git_repository *repo, const char *path, const struct r
         unlink(path);
         dst = open_store(path, true);
         t0 = now_s();
-        if (feed_ingest(dst, repo, "330225", ro, &rep, quiet, NULL) < 0 || rep.refused) {
+        struct feed_trust tr = { .ro = ro };
+        if (feed_ingest(dst, repo, "330225", &tr, &rep, quiet, NULL) < 0 || rep.refused) {
                 fprintf(stderr, "ingest failed (%d refused)\n", rep.refused);
                 exit(1);
         }

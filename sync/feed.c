@@ -305,7 +305,7 @@ struct prepared {
         char err[512];
 };
 
-static void prepare_feed(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+static void prepare_feed(git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *want,
                          const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p);
 static void prepared_free(struct prepared *p);
 static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t *ret_n);
@@ -315,7 +315,7 @@ static int incoming_odb(git_repository *repo, git_odb **ret);
 struct incoming {
         git_repository *repo;
         const char *self;
-        const struct roster *ro;
+        const struct feed_trust *tr;
         struct feed_report *rep;
         feed_log_fn log;
         void *ud;
@@ -351,7 +351,8 @@ int feed_equivocation(git_repository *repo, const struct roster *ro, const char 
                 bpos.done = base;
                 bpos.last_seq = last;
         }
-        prepare_feed(repo, ro, local, other, part, writer, &bpos, &p);
+        struct feed_trust only_ro = { .ro = ro };
+        prepare_feed(repo, &only_ro, local, other, part, writer, &bpos, &p);
         if (p.r != 0 || !ro) {
                 snprintf(msg, msglen, "it does not continue the feed held here, and %s",
                          p.r == -EINVAL ? p.err : p.r ? "it cannot be read" : "it is not a fast-forward");
@@ -378,7 +379,7 @@ static void equivocation(struct incoming *in, const char *local, const git_oid *
 {
         char msg[1024];
 
-        feed_equivocation(in->repo, in->ro, local, held, other, false, msg, sizeof msg);
+        feed_equivocation(in->repo, in->tr ? in->tr->ro : NULL, local, held, other, false, msg, sizeof msg);
         if (in->log)
                 in->log(in->ud, "refused %s: %s", local, msg);
         if (in->rep)
@@ -476,7 +477,7 @@ static int accept_one(const char *name, void *payload)
                 }
                 pos.have_done = exists;
                 pos.last_seq = last;
-                if (exists && in->ro && !git_oid_equal(&inc, &pos.done) &&
+                if (exists && in->tr && in->tr->ro && !git_oid_equal(&inc, &pos.done) &&
                     git_graph_descendant_of(in->repo, &inc, &pos.done) != 1 &&
                     git_graph_descendant_of(in->repo, &pos.done, &inc) != 1) {
                         /* two histories of one feed: an equivocation when
@@ -485,7 +486,7 @@ static int accept_one(const char *name, void *payload)
                         goto drop;
                 }
                 if (!exists || git_graph_descendant_of(in->repo, &inc, &pos.done) == 1) {
-                        prepare_feed(in->repo, in->ro, local, &inc, part, writer, &pos, &p);
+                        prepare_feed(in->repo, in->tr, local, &inc, part, writer, &pos, &p);
                         int pr = p.r;
                         if (pr == -EINVAL && in->log)
                                 in->log(in->ud, "refused %s: %s", local, p.err);
@@ -544,10 +545,10 @@ static int ref_names(git_repository *repo, const char *glob, char ***ret, size_t
         return 0;
 }
 
-int feed_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+int feed_accept_incoming(git_repository *repo, const char *self, const struct feed_trust *tr, struct feed_report *rep,
                          feed_log_fn log, void *ud)
 {
-        struct incoming in = { repo, self, ro, rep, log, ud, 0 };
+        struct incoming in = { repo, self, tr, rep, log, ud, 0 };
         char **names = NULL;
         size_t n = 0;
 
@@ -636,7 +637,7 @@ static void stamp_ahead_msg(const struct cs_event *e, uint64_t now, char *err, s
 /* Read and parse a feed's change sets after pos up to its head (want:
  * that commit instead of the ref's, for a proposed update). Fills p;
  * p->r says how it went. Touches git only. */
-static void prepare_feed(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+static void prepare_feed(git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *want,
                          const char *part, const char *writer, const struct feed_pos *pos, struct prepared *p)
 {
         git_oid *chain = NULL;
@@ -728,7 +729,7 @@ static void prepare_feed(git_repository *repo, const struct roster *ro, const ch
                 free(evs);
                 if (r == 0) {
                         const struct changeset *cs = &p->cs[p->ncs];
-                        r = check_signature(repo, ro, &chain[k], writer, cs->n ? cs->ev[0].seq : cs->last_seq,
+                        r = check_signature(repo, tr ? tr->ro : NULL, &chain[k], writer, cs->n ? cs->ev[0].seq : cs->last_seq,
                                             cs->last_seq, p->err, sizeof p->err);
                         if (r < 0)
                                 changeset_free(&p->cs[p->ncs]);
@@ -736,13 +737,17 @@ static void prepare_feed(git_repository *repo, const struct roster *ro, const ch
                 if (r == 0) {
                         /* stamps are checked before the ref can move, on every path */
                         const struct changeset *cs = &p->cs[p->ncs];
-                        for (size_t i = 0; i < cs->n; i++)
+                        for (size_t i = 0; i < cs->n && r == 0; i++) {
                                 if (hlc_too_far_ahead(cs->ev[i].hlc, cs->ev[i].wall_ms, now)) {
                                         stamp_ahead_msg(&cs->ev[i], now, p->err, sizeof p->err);
-                                        changeset_free(&p->cs[p->ncs]);
                                         r = -EINVAL;
-                                        break;
+                                } else if (tr && tr->admit && tr->admit(tr->ud, &cs->ev[i], p->err, sizeof p->err)) {
+                                        /* the receiver's rules forbid it, or cannot judge it yet */
+                                        r = -EINVAL;
                                 }
+                        }
+                        if (r < 0)
+                                changeset_free(&p->cs[p->ncs]);
                 }
                 if (r == 0)
                         last_seq = p->cs[p->ncs++].last_seq;
@@ -862,7 +867,7 @@ static int apply_feed(store *s, struct prepared *p, struct feed_report *rep, fee
 
 /* Ingest one feed up to its head (want: that commit instead of the
  * ref's, for a proposed update). */
-static int ingest_feed(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *want,
+static int ingest_feed(store *s, git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *want,
                        const char *part, const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
 {
         struct feed_pos pos;
@@ -871,7 +876,7 @@ static int ingest_feed(store *s, git_repository *repo, const struct roster *ro, 
 
         if (read_pos(s, ref, &pos) < 0)
                 return -EIO;
-        prepare_feed(repo, ro, ref, want, part, writer, &pos, &p);
+        prepare_feed(repo, tr, ref, want, part, writer, &pos, &p);
         r = apply_feed(s, &p, rep, log, ud);
         prepared_free(&p);
         return r;
@@ -885,7 +890,7 @@ struct pipeline {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         git_repository *repo;           /* the worker's own handle */
-        const struct roster *ro;
+        const struct feed_trust *tr;
         char **names;                   /* the feeds to prepare, in order */
         char (*parts)[32], (*writers)[32];
         struct feed_pos *pos;
@@ -910,7 +915,7 @@ static void *prep_main(void *arg)
                 }
                 i = pl->next_prep;
                 pthread_mutex_unlock(&pl->mu);
-                prepare_feed(pl->repo, pl->ro, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
+                prepare_feed(pl->repo, pl->tr, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
                 pthread_mutex_lock(&pl->mu);
                 pl->ring[i % PREP_AHEAD] = p;
                 pl->next_prep++;
@@ -919,7 +924,7 @@ static void *prep_main(void *arg)
         }
 }
 
-int feed_ingest(store *s, git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+int feed_ingest(store *s, git_repository *repo, const char *self, const struct feed_trust *tr, struct feed_report *rep,
                 feed_log_fn log, void *ud)
 {
         struct pipeline pl;
@@ -930,7 +935,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct r
         int r = 0;
 
         memset(&pl, 0, sizeof pl);
-        pl.ro = ro;
+        pl.tr = tr;
         if (ref_names(repo, FEED_PREFIX "*", &names, &n) < 0)
                 return -EIO;
         if (n && (!(pl.names = calloc(n, sizeof *pl.names)) || !(pl.parts = calloc(n, sizeof *pl.parts)) ||
@@ -975,7 +980,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct r
                         pthread_cond_broadcast(&pl.cv);
                         pthread_mutex_unlock(&pl.mu);
                 } else {
-                        prepare_feed(repo, ro, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
+                        prepare_feed(repo, tr, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
                 }
                 r = apply_feed(s, &p, rep, log, ud);
                 prepared_free(&p);
@@ -1033,7 +1038,7 @@ static void log_to_buf(void *ud, const char *fmt, ...)
         va_end(ap);
 }
 
-int feed_verify(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *new_head,
+int feed_verify(store *s, git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *new_head,
                 char *err, size_t errlen)
 {
         char part[32], writer[32];
@@ -1050,7 +1055,7 @@ int feed_verify(store *s, git_repository *repo, const struct roster *ro, const c
                 snprintf(err, errlen, "cannot read the store: %s", store_errmsg(s));
                 return -EIO;
         }
-        r = ingest_feed(s, repo, ro, ref, new_head, part, writer, &rep, log_to_buf, &eb);
+        r = ingest_feed(s, repo, tr, ref, new_head, part, writer, &rep, log_to_buf, &eb);
         store_rollback(s);     /* a check only: the real ingest follows the ref update */
         if (r < 0) {
                 if (!err[0])
@@ -1953,6 +1958,10 @@ int feed_bundle_export(git_repository *repo, const char *dir, const char *self, 
         snprintf(path, sizeof path, "%s/daiban-%s-to-%s.bundle", dir, self, target);
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         f = fopen(tmp, "wb");
+        /* readable on the next machine, whose user is another (a stick
+         * formatted ext4): the file leaves this PC by hand either way */
+        if (f)
+                fchmod(fileno(f), 0644);
         if (!f || fwrite(hdr, 1, hlen, f) != hlen || fwrite(pack.ptr, 1, pack.size, f) != pack.size ||
             fflush(f) != 0 || fsync(fileno(f)) < 0) {
                 if (log)

@@ -14,6 +14,8 @@
 #include "sync/sshsig.h"
 #include "sync/store.h"
 
+struct cs_event;
+
 #define FEED_PREFIX "refs/feeds/"
 #define FEED_INCOMING "refs/incoming/feeds/"
 #define FEED_EVIDENCE "refs/evidence/"
@@ -81,19 +83,31 @@ int feed_equivocation(git_repository *repo, const struct roster *ro, const char 
  * and last_seq; not checked). 0 or -EINVAL. */
 int feed_commit_seqs(git_repository *repo, const git_oid *id, int64_t *first, int64_t *last);
 
+/* What a receiver trusts of what comes in. ro: the county's roster, who
+ * may sign which seqs (NULL: no roster held yet, signatures are not
+ * required). admit: the receiver's own rule for what a writer may say,
+ * asked of every new event before its feed's ref can move (NULL: no
+ * rule); it returns 0, or non-zero with the reason in err, and is called
+ * from a preparing thread, one call at a time. */
+struct feed_trust {
+        const struct roster *ro;
+        int (*admit)(void *ud, const struct cs_event *e, char *err, size_t errlen);
+        void *ud;
+};
+
 /* Move fetched or imported refs from FEED_INCOMING into FEED_PREFIX when
  * they are entitled, not this node's own, and fast-forwards of what is
  * held whose new change sets parse strictly and are signed as the roster
  * requires; anything else is refused and reported, and the held ref does
  * not move. */
-int feed_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+int feed_accept_incoming(git_repository *repo, const char *self, const struct feed_trust *tr, struct feed_report *rep,
                          feed_log_fn log, void *ud);
 
 /* Ingest every entitled feed of another writer from its last ingested
  * commit to its head: parse each change set strictly, store new events
  * and the new head in one transaction per feed, fold what they touch.
  * A refused feed leaves the store as it was. */
-int feed_ingest(store *s, git_repository *repo, const char *self, const struct roster *ro, struct feed_report *rep,
+int feed_ingest(store *s, git_repository *repo, const char *self, const struct feed_trust *tr, struct feed_report *rep,
                 feed_log_fn log, void *ud);
 
 /* The far side of a transfer: a path, file:// or http(s):// URL; a
@@ -171,7 +185,7 @@ bool feed_may_write(const char *pusher, const char *part, const char *writer);
  * the new change sets inside a transaction that is rolled back: the
  * hall's pre-receive check, so a bad batch never lands in its
  * repository. 0; -EINVAL with the reason in err; -EIO. */
-int feed_verify(store *s, git_repository *repo, const struct roster *ro, const char *ref, const git_oid *new_head,
+int feed_verify(store *s, git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *new_head,
                 char *err, size_t errlen);
 
 

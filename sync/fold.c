@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "forms/calendar.h"
 #include "sync/fold.h"
 
 static bool is(const char *a, const char *b)
@@ -113,6 +114,30 @@ const char *fold_check(const char *type, const char *result, const char *node, c
 }
 
 /* ---- the state of one application ---------------------------------------- */
+
+/* "101201-261124-": the receipt prefix of origin for acceptance day on
+ * (agent/cmd-app.c next_receipt issues numbers under it). */
+static void receipt_prefix(const char *origin, long long on, char *out, size_t n)
+{
+        char local[7] = "000000";
+        size_t len = strlen(origin);
+        int y, m, d;
+
+        if (len > 6)
+                memcpy(local, origin + 6, len - 6 > 6 ? 6 : len - 6);
+        cal_date_to_ymd((int32_t)on, &y, &m, &d);
+        snprintf(out, n, "%s-%02d%02d%02d-", local, y % 100, m, d);
+}
+
+/* s is prefix followed by one or more digits, and nothing else. */
+static bool numbered(const char *s, const char *prefix)
+{
+        size_t n = strlen(prefix);
+
+        if (!s || strncmp(s, prefix, n) != 0 || !s[n])
+                return false;
+        return strspn(s + n, "0123456789") == strlen(s + n) && strlen(s + n) <= 6;
+}
 
 struct mat {
         char *material, *state, *blob;
@@ -241,6 +266,41 @@ static const char *waiting_office(const struct app *a)
 }
 
 /* Apply one event. */
+/* A (re)submission's acceptance date, due date and receipt number
+ * follow from the application's origin and time limit, both fixed at
+ * creation (which ingest checked against the county's catalogue): NULL,
+ * or why not. The due date is checked against bounds any working-day
+ * calendar keeps (each working day is at least one day; holidays never
+ * double the time), for the exact calendar is the catalogue's, outside
+ * the fold. */
+static const char *check_submission(const struct app *a, json_t *b, bool first)
+{
+        long long on = jint(b, "accepted_on", -1), due = jint(b, "due", -1);
+        int32_t lo, hi;
+        char prefix[32];
+
+        cal_date_from_ymd(2000, 1, 1, &lo);
+        cal_date_from_ymd(2199, 12, 31, &hi);
+        if (on < lo || on > hi)
+                return "an acceptance must give its date";
+        if (a->time_limit < 0 || a->time_limit > 3650 || due < on + a->time_limit ||
+            due > on + 2 * a->time_limit + 30)
+                return "the due date does not follow from the matter's time limit";
+        if (!first)
+                return NULL;
+        receipt_prefix(a->origin, on, prefix, sizeof prefix);
+        const char *receipt = jstr(b, "receipt"), *whole = jstr(b, "bundle_receipt");
+        if (a->bundle) {
+                char part[48];
+                snprintf(part, sizeof part, "%s-", whole ? whole : "");
+                if (!numbered(whole, prefix) || !numbered(receipt, part))
+                        return "the receipt number is not the accepting station's own for that day";
+        } else if (!numbered(receipt, prefix) || whole) {
+                return "the receipt number is not the accepting station's own for that day";
+        }
+        return NULL;
+}
+
 static void apply(struct app *a, const char *node, long long seq, long long hlc, const char *op,
                   const char *type, const char *body_text)
 {
@@ -291,6 +351,8 @@ static void apply(struct app *a, const char *node, long long seq, long long hlc,
                 why = "a rating is a level from 1 to 5";
         if (!why && is(type, "app.material") && !jstr(b, "material"))
                 why = "a material event must name the material";
+        if (!why && (is(type, "app.submitted") || is(type, "app.resubmitted")))
+                why = check_submission(a, b, is(type, "app.submitted"));
         if (why) {
                 conflict(a, node, seq, type, why);
                 json_decref(b);

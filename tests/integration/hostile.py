@@ -144,5 +144,153 @@ class Clocks(Hostile):
         self.assertGreater(stamps[0], stamps[1])
 
 
+class Authority(Hostile):
+    """Finding 2: a village created its own application naming its
+    township as the decider of a matter the county decides, with a time
+    limit of 9999 days; hall, township and county took it."""
+
+    def created(self, a):
+        with sqlite3.connect(os.path.join(self.village.home, "store.db")) as c:
+            row = c.execute("SELECT hlc, wall, body FROM events WHERE app = ? AND type = 'app.created'", (a,)).fetchone()
+        return json.loads(row[2])
+
+    def forged_creation(self, body, seq):
+        now = now_ms()
+        return {"app": f"{VILLAGE}-{seq}", "body": body, "hlc": stamp(now), "node": VILLAGE, "operator": "op01",
+                "part": VILLAGE, "seq": seq, "type": "app.created", "wall": now}
+
+    def test_a_village_cannot_name_its_own_decider(self):
+        a = self.accepted()
+        self.sync(self.village)
+        honest = self.created(a)
+        # the honest creation says what the catalogue says: the township reviews, the county decides
+        self.assertEqual((honest["reviewer"], honest["decider"]), (TOWNSHIP, COUNTY))
+        seq = self.next_seq()
+        forgeries = {
+            "decider": dict(honest, decider=TOWNSHIP, time_limit=9999),
+            "reviewer": {k: v for k, v in honest.items() if k != "reviewer"},
+            "time_limit": dict(honest, time_limit=9999),
+            "matter_name": dict(honest, matter_name="城乡居民最低生活保障（村里自批）"),
+            "origin": dict(honest, origin=TOWNSHIP),
+        }
+        for field, body in forgeries.items():
+            with self.subTest(field):
+                self.push_own([self.forged_creation(body, seq)], rf"its {field} is .*catalogue version \w+ gives")
+        # a catalogue version the county never published is not a way round it
+        self.push_own([self.forged_creation(dict(honest, catalog="0" * 40, decider=TOWNSHIP), seq)],
+                      r"catalogue version 000000000000, which has not reached this node yet")
+        # by stick, at the township: refused before its ref moves, nothing changes
+        repo, ref = self.own_feed()
+        stick = tempfile.mkdtemp()
+        try:
+            t = self.township
+            self.village.ok("bundle", "export", stick)
+            t.ok("bundle", "import", stick)
+            forge(repo, ref, VILLAGE, VILLAGE, [self.forged_creation(forgeries["decider"], seq)],
+                  key=os.path.join(self.village.home, "node.key"))
+            self.village.ok("bundle", "export", stick)
+            before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
+            r = t.run("bundle", "import", stick)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertRegex(r.stderr, r"its decider is 330225101, but catalogue version \w+ gives 330225")
+            self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
+                              t.dump_derived()), before)
+            self.assertIsNone(t.db().execute("SELECT id FROM apps WHERE id = ?", (f"{VILLAGE}-{seq}",)).fetchone())
+        finally:
+            shutil.rmtree(stick)
+            fgit(repo, "update-ref", ref, git(os.path.join(self.county.home, "repo"), "rev-parse", ref).stdout.strip())
+        # the honest work goes on: the township passes, the county decides
+        self.township.ok("sync")
+        self.township.ok("review", a, "pass")
+        self.township.ok("sync")
+        from hall import wait_for
+        wait_for(lambda: self.county_status(a) == "passed", what="the county to see it passed")
+        self.county.ok("decide", a, "approve")
+        self.assertEqual(self.county_status(a), "approved")
+
+    def test_a_village_cannot_set_its_own_due_date_or_receipt(self):
+        """The due date follows from the matter's time limit (fixed at
+        creation), the receipt number from the accepting station and the
+        day: a submission that says otherwise is a conflict shown to
+        people, and the application stays where it was."""
+        from station import app_file
+        from hall import wait_for
+        done = self.accepted()
+        with sqlite3.connect(os.path.join(self.village.home, "store.db")) as c:
+            honest = json.loads(c.execute("SELECT body FROM events WHERE app = ? AND type = 'app.submitted'",
+                                          (done,)).fetchone()[0])
+        on = honest["accepted_on"]
+        prefix = honest["receipt"].rsplit("-", 1)[0]
+        cases = {
+            "the due date does not follow from the matter's time limit": dict(honest, due=on + 99999),
+            "the receipt number is not the accepting station's own for that day":
+                dict(honest, receipt="101202" + prefix[6:] + "-001", due=honest["due"]),
+        }
+        apps = [self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json")) for _ in cases]
+        self.sync(self.village)
+        seq, now = self.next_seq(), now_ms()
+        repo, ref = self.own_feed()
+        forge(repo, ref, VILLAGE, VILLAGE,
+              [{"app": a, "body": body, "hlc": stamp(now, k), "node": VILLAGE, "operator": "op01", "part": VILLAGE,
+                "seq": seq + k, "type": "app.submitted", "wall": now} for k, (a, body) in enumerate(zip(apps,
+                                                                                                        cases.values()))],
+              key=os.path.join(self.village.home, "node.key"))
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for office in (self.county, self.township):
+            if office is self.township:
+                self.township.ok("sync")
+            wait_for(lambda: office.db().execute("SELECT count(*) FROM conflicts").fetchone()[0] == 2,
+                     what=f"{office.node} to see both")
+            for a, reason in zip(apps, cases):
+                row = office.db().execute("SELECT a.status, a.due, a.receipt, c.reason FROM apps a JOIN conflicts c"
+                                          " ON c.app = a.id WHERE a.id = ?", (a,)).fetchone()
+                self.assertEqual(row, ("draft", None, None, reason))
+
+class PrivateHomes(unittest.TestCase):
+    """Finding 6: under umask 022 a home was 0755 and its databases 0644:
+    any local user read the hall token, villagers' ID numbers, password
+    hashes and drafts."""
+
+    def loose(self, path):
+        """Every file or folder under path that another user could read."""
+        found = []
+        for root, dirs, files in os.walk(path):
+            for n in [root] + [os.path.join(root, f) for f in files]:
+                if os.lstat(n).st_mode & 0o077:
+                    found.append(n)
+        return found
+
+    def test_homes_are_private_from_creation_and_fixed_on_open(self):
+        from station import Station, accept_dibao
+        old = os.umask(0o022)
+        try:
+            v = Station(node=VILLAGE, role="village")
+            try:
+                accept_dibao(v)
+                os.makedirs(os.path.join(v.root, "stick-out"))
+                v.ok("bundle", "export", os.path.join(v.root, "stick-out"))
+                # a stick's bundle is read on another machine, by another user
+                for f in os.listdir(os.path.join(v.root, "stick-out")):
+                    self.assertEqual(os.stat(os.path.join(v.root, "stick-out", f)).st_mode & 0o777, 0o644)
+                self.assertEqual(self.loose(v.home), [], "a new home's files are readable by others")
+                self.assertEqual(os.stat(v.home).st_mode & 0o777, 0o700)
+                # a home copied or restored with loose modes: any command closes it again
+                for root, dirs, files in os.walk(v.home):
+                    for n in [root] + [os.path.join(root, f) for f in files]:
+                        os.chmod(n, os.lstat(n).st_mode | 0o055)
+                os.chmod(os.path.join(v.home, "node.key"), 0o600)
+                v.ok("status")
+                self.assertEqual(os.stat(v.home).st_mode & 0o777, 0o700)
+                for f in ("store.db", "store.db-wal", "store.db-shm"):
+                    p = os.path.join(v.home, f)
+                    if os.path.exists(p):
+                        self.assertEqual(os.stat(p).st_mode & 0o077, 0, f)
+            finally:
+                v.cleanup()
+        finally:
+            os.umask(old)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
