@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -34,6 +36,7 @@
 
 #include "agent/cli.h"
 #include "agent/authority.h"
+#include "agent/fetchguard.h"
 #include "agent/home.h"
 #include "agent/http.h"
 #include "agent/tls.h"
@@ -1245,6 +1248,62 @@ out:
 /* `daiban hall cgi BACKEND`: run the backend so that it is killed when
  * the hall dies (even by SIGKILL), instead of lingering as an orphan that
  * might still be writing the repository when a new hall starts. */
+/* The answer of `hall cgi` itself, in CGI form, for a request it refuses
+ * before git sees it. */
+static void cgi_refuse(int status, const char *en, const char *zh)
+{
+        printf("Status: %d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\n%s\n", status, en, zh);
+        fflush(stdout);
+        fprintf(stderr, "hall: refused a request of %s: %s\n", getenv("DAIBAN_PUSHER"), en);
+}
+
+/* A fetch: read the request (bounded, inflated here), check its wants
+ * (agent/fetchguard.h) and hand git the plain body on stdin. 0, or -1
+ * when the request was refused (answered). */
+static int fetch_guard(const char *node)
+{
+        char err[256], *body = NULL, path[PATH_MAX];
+        size_t len = 0;
+        git_repository *repo = NULL;
+        int r = fetchguard_read(0, getenv("HTTP_CONTENT_ENCODING"), &body, &len, err, sizeof err);
+
+        if (r == -E2BIG || r == -EINVAL) {
+                cgi_refuse(r == -E2BIG ? 413 : 415, err, r == -E2BIG ? "下载请求过大" : "下载请求编码有误");
+                free(body);
+                return -1;
+        }
+        snprintf(path, sizeof path, "%s/repo", getenv("GIT_PROJECT_ROOT") ? getenv("GIT_PROJECT_ROOT") : ".");
+        git_libgit2_init();
+        if (r == 0 && git_repository_open_bare(&repo, path) < 0) {
+                snprintf(err, sizeof err, "cannot open the hall's repository");
+                r = -EIO;
+        }
+        if (r == 0)
+                r = fetchguard_check(repo, node, body, len, err, sizeof err);
+        git_repository_free(repo);
+        if (r == 0) {
+                /* the plain body on stdin, from memory */
+                int fd = memfd_create("daiban-fetch-request", MFD_CLOEXEC);
+                char n[32];
+                if (fd < 0 || write(fd, body, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) < 0 ||
+                    dup2(fd, 0) < 0) {
+                        snprintf(err, sizeof err, "cannot pass the request on: %s", strerror(errno));
+                        r = -EIO;
+                }
+                if (fd > 0)
+                        close(fd);
+                snprintf(n, sizeof n, "%zu", len);
+                setenv("CONTENT_LENGTH", n, 1);
+                unsetenv("HTTP_CONTENT_ENCODING");
+        }
+        free(body);
+        if (r == -EPERM)
+                cgi_refuse(403, err, "请求了本站点无权获取的数据");
+        else if (r < 0)
+                cgi_refuse(r == -EINVAL ? 400 : 500, err, r == -EINVAL ? "下载请求格式有误" : "服务端出错");
+        return r < 0 ? -1 : 0;
+}
+
 static int hall_cgi(int argc, char **argv)
 {
         if (argc != 2 || !getenv("DAIBAN_PUSHER")) {
@@ -1254,6 +1313,17 @@ static int hall_cgi(int argc, char **argv)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1)
                 return EXIT_REFUSED;    /* the hall is gone already */
+        const char *method = getenv("REQUEST_METHOD"), *path = getenv("PATH_INFO");
+        const char *enc = getenv("HTTP_CONTENT_ENCODING");
+        size_t plen = path ? strlen(path) : 0;
+        bool post = method && strcmp(method, "POST") == 0;
+        if (post && plen >= 16 && strcmp(path + plen - 16, "/git-upload-pack") == 0) {
+                if (fetch_guard(getenv("DAIBAN_PUSHER")) < 0)
+                        return 0;       /* answered */
+        } else if (post && enc && *enc && strcasecmp(enc, "identity") != 0) {
+                cgi_refuse(415, "a push must not be content-encoded", "推送请求不能压缩编码");
+                return 0;
+        }
         execv(argv[1], (char *[]){ argv[1], NULL });
         cli_error("cannot run %s: %s", argv[1], strerror(errno));
         return EXIT_REFUSED;

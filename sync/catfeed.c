@@ -1,4 +1,5 @@
 /* The county's catalogue as a feed. See catfeed.h. */
+#include "sync/blob.h"
 #include "sync/catfeed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
@@ -240,13 +241,13 @@ int catfeed_extract(git_repository *repo, const git_oid *commit, const char *dir
                 char path[4096 + 300];
                 FILE *f;
                 bool ok;
-                if (git_blob_lookup(&b, repo, git_tree_entry_id(te)) < 0) {
+                int br = blob_lookup_max(&b, repo, git_tree_entry_id(te), CATFEED_MAX_SHEET);
+                if (br == -ENOENT) {
                         snprintf(err, errlen, "cannot read a sheet: %s", gerr());
                         r = -EIO;
                         goto out;
                 }
-                if (git_blob_rawsize(b) > CATFEED_MAX_SHEET) {
-                        git_blob_free(b);
+                if (br == -EFBIG) {
                         snprintf(err, errlen, "the sheet %s is larger than allowed", git_tree_entry_name(te));
                         goto out;
                 }

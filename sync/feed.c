@@ -9,6 +9,7 @@
 
 #include <openssl/sha.h>
 
+#include "sync/blob.h"
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/durable.h"
@@ -83,13 +84,17 @@ static int read_commit(git_repository *repo, const git_commit *c, char **hdr, si
                 snprintf(err, errlen, "the commit's tree is not a change set (changeset.json and events.jsonl)");
                 goto out;
         }
-        if (git_blob_lookup(&b1, repo, git_tree_entry_id(h)) < 0 || git_blob_lookup(&b2, repo, git_tree_entry_id(e)) < 0) {
-                snprintf(err, errlen, "cannot read the change set: %s", gerr());
-                r = -EINVAL;
+        /* sizes from the object headers, before anything is inflated */
+        int r1 = blob_lookup_max(&b1, repo, git_tree_entry_id(h), CHANGESET_MAX_HEADER);
+        int r2 = r1 == 0 ? blob_lookup_max(&b2, repo, git_tree_entry_id(e), CHANGESET_MAX_BYTES) : 0;
+        if (r1 == -EFBIG || r2 == -EFBIG) {
+                snprintf(err, errlen, "the change set is larger than allowed (changeset.json %u bytes, events.jsonl"
+                         " %u MiB at most)", CHANGESET_MAX_HEADER, CHANGESET_MAX_BYTES >> 20);
                 goto out;
         }
-        if (git_blob_rawsize(b1) > CHANGESET_MAX_HEADER || git_blob_rawsize(b2) > CHANGESET_MAX_BYTES) {
-                snprintf(err, errlen, "the change set is larger than allowed");
+        if (r1 < 0 || r2 < 0) {
+                snprintf(err, errlen, "cannot read the change set: %s", gerr());
+                r = -EINVAL;
                 goto out;
         }
         *hlen = (size_t)git_blob_rawsize(b1);

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "sync/blob.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -287,8 +288,9 @@ static int read_roster(git_repository *repo, const git_oid *id, const char *coun
         }
         te = git_tree_entry_byname(t, ROSTER_FILE);
         if (git_tree_entrycount(t) != 1 || !te || git_tree_entry_type(te) != GIT_OBJECT_BLOB ||
-            git_blob_lookup(&b, repo, git_tree_entry_id(te)) < 0) {
-                snprintf(err, errlen, "a commit of the roster holds something other than " ROSTER_FILE);
+            blob_lookup_max(&b, repo, git_tree_entry_id(te), ROSTER_MAX_BYTES) < 0) {
+                snprintf(err, errlen, "a commit of the roster holds something other than " ROSTER_FILE
+                         " of at most %u MiB", ROSTER_MAX_BYTES >> 20);
                 goto out;
         }
         r = roster_parse(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), county, ro, err, errlen);

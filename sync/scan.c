@@ -6,6 +6,7 @@
  * hold a chain, so a sync with nothing new opens no connection for
  * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
  * been reassembled). */
+#include "sync/blob.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
 #include "sync/signed.h"
@@ -77,7 +78,7 @@ static int read_piece(git_repository *repo, const git_oid *id, struct piece *p, 
                 snprintf(err, errlen, "a scan piece's tree must hold scan.json and piece, nothing else");
                 goto out;
         }
-        if (git_blob_lookup(&meta, repo, git_tree_entry_id(m)) < 0 || git_blob_rawsize(meta) > 512) {
+        if (blob_lookup_max(&meta, repo, git_tree_entry_id(m), 512) < 0) {
                 snprintf(err, errlen, "a scan piece's scan.json is missing or too large");
                 goto out;
         }
@@ -676,8 +677,7 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                         struct piece q;
                         git_blob *b = NULL;
                         ok = read_piece(repo, &ids[k], &q, err, sizeof err) == 0 &&
-                             git_blob_lookup(&b, repo, &q.piece_blob) == 0 &&
-                             off + (size_t)git_blob_rawsize(b) <= (size_t)p.size;
+                             blob_lookup_max(&b, repo, &q.piece_blob, (size_t)p.size - off) == 0;
                         if (ok) {
                                 memcpy(buf + off, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
                                 off += (size_t)git_blob_rawsize(b);

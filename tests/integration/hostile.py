@@ -247,6 +247,81 @@ class Authority(Hostile):
                                           " ON c.app = a.id WHERE a.id = ?", (a,)).fetchone()
                 self.assertEqual(row, ("draft", None, None, reason))
 
+class Fetches(Hostile):
+    """Finding 4: with one village's token, an upload-pack want of a tree
+    or blob id from another village's hidden feed returned it (git checks
+    reachability only for commits). Finding 5: a small gzip request body
+    inflated to gigabytes of have lines inside the hall."""
+
+    def post_fetch(self, body, headers=None):
+        import base64
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=60)
+        auth = base64.b64encode(f"{VILLAGE}:{self.tokens[VILLAGE]}".encode()).decode()
+        conn.request("POST", "/feeds/git-upload-pack", body=body,
+                     headers=dict({"Authorization": f"Basic {auth}",
+                                   "Content-Type": "application/x-git-upload-pack-request"}, **(headers or {})))
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, data
+
+    def test_a_village_cannot_fetch_another_villages_objects_by_id(self):
+        from hall import OTHER_VILLAGE
+        from station import accept_dibao
+        accept_dibao(self.other)
+        self.sync(self.other)
+        crepo = os.path.join(self.county.home, "repo")
+        feed = f"refs/feeds/{OTHER_VILLAGE}/{OTHER_VILLAGE}"
+        tip = git(crepo, "rev-parse", feed).stdout.strip()
+        tree = git(crepo, "rev-parse", f"{feed}^{{tree}}").stdout.strip()
+        blob = git(crepo, "rev-parse", f"{feed}:events.jsonl").stdout.strip()
+        vrepo = os.path.join(self.village.home, "repo")
+        for what, oid in (("commit", tip), ("tree", tree), ("blob", blob)):
+            with self.subTest(what):
+                r = git(vrepo, "fetch", "--no-write-fetch-head", self.stock_url(VILLAGE), oid, check=False)
+                self.assertNotEqual(r.returncode, 0, f"the {what} was served")
+                self.assertNotEqual(git(vrepo, "cat-file", "-e", oid, check=False).returncode, 0,
+                                    f"the other village's {what} reached this village")
+        # the request framing itself: a want of the blob is refused by the hall, with the reason
+        line = f"want {blob} multi_ack_detailed side-band-64k ofs-delta\n"
+        body = f"{len(line) + 4:04x}{line}00000009done\n".encode()
+        status, data = self.post_fetch(body)
+        self.assertEqual(status, 403, data)
+        self.assertIn(f"want {blob} is not the tip of a ref this node may fetch".encode(), data)
+        self.assertIn("refused a request of", self.hall.logtext())
+        # the village's own fetch goes on
+        self.sync(self.village)
+
+    def test_a_compressed_request_is_bounded(self):
+        import gzip
+        line = "have " + "0" * 40 + "\n"
+        pkt = f"{len(line) + 4:04x}{line}".encode()
+        bomb = gzip.compress(pkt * (40 * 1024 * 1024 // len(pkt)), 9)          # 40 MiB of haves
+        self.assertLess(len(bomb), 1024 * 1024)
+        status, data = self.post_fetch(bomb, {"Content-Encoding": "gzip"})
+        self.assertEqual(status, 413, data)
+        self.assertIn(b"inflates to more than 32 MiB", data)
+        status, data = self.post_fetch(b"0000", {"Content-Encoding": "br"})
+        self.assertEqual(status, 415, data)
+        # a push may not be encoded at all
+        import base64
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=60)
+        auth = base64.b64encode(f"{VILLAGE}:{self.tokens[VILLAGE]}".encode()).decode()
+        conn.request("POST", "/feeds/git-receive-pack", body=gzip.compress(b"0000"),
+                     headers={"Authorization": f"Basic {auth}", "Content-Encoding": "gzip",
+                              "Content-Type": "application/x-git-receive-pack-request"})
+        self.assertEqual(conn.getresponse().status, 415)
+        conn.close()
+        # honest fetches, stock git's gzip'ed ones among them, still work
+        self.accepted()
+        self.sync(self.village)
+        r = git(os.path.join(self.village.home, "repo"), "fetch", "--no-write-fetch-head", self.stock_url(VILLAGE),
+                "refs/catalog/*:refs/check/catalog/*", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password
