@@ -329,10 +329,21 @@ void app_row_free(struct app_row *r)
         r->data = NULL;
 }
 
+/* A column as text to show. Control characters (C0, DEL, and C1 as
+ * UTF-8) become '?': an applicant's name or a reason written elsewhere
+ * (another node's event) must not drive the agent's terminal. */
 static void col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
         const char *s = (const char *)sqlite3_column_text(st, i);
+        unsigned char *p;
+
         snprintf(dst, n, "%s", s ? s : "");
+        for (p = (unsigned char *)dst; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                        p[0] = p[1] = '?';
+        }
 }
 
 static long long icol(sqlite3_stmt *st, int i)

@@ -76,7 +76,10 @@ static const struct ftype_issue
                 "a bank account number has 16 to 19 digits, without spaces" },
         issue_text = { "text_encoding",
                 "文字中含有无法识别的字符",
-                "the text contains bytes that are not valid UTF-8" };
+                "the text contains bytes that are not valid UTF-8" },
+        issue_control = { "text_control",
+                "文字中含有不可见的控制字符，请删除后重新输入",
+                "the text contains control characters (other than tab and line break); remove them" };
 
 static bool is_digit(char c)
 {
@@ -320,6 +323,16 @@ double ftype_number(const char *value)
         return strtod(value, NULL);
 }
 
+/* C0 controls but tab and line feed, DEL, and C1 controls (U+0080 to
+ * U+009F): what could drive a terminal or hide text. */
+static bool has_control(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+                        return true;
+        return false;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 const struct ftype_issue *ftype_check(enum ftype t, const char *value, int32_t today)
@@ -329,7 +342,9 @@ const struct ftype_issue *ftype_check(enum ftype t, const char *value, int32_t t
 
         switch (t) {
         case FT_TEXT:
-                return utf8_valid(value, strlen(value)) ? NULL : &issue_text;
+                if (!utf8_valid(value, strlen(value)))
+                        return &issue_text;
+                return has_control(value) ? &issue_control : NULL;
         case FT_INTEGER:
                 return check_integer(value);
         case FT_DECIMAL:

@@ -260,6 +260,11 @@ TEST(dates_banks_text)
         CHECK_STR(code(FT_TEXT, ""), "ok");
         CHECK_STR(code(FT_TEXT, "\xc0\xaf"), "text_encoding");      /* overlong '/' */
         CHECK_STR(code(FT_TEXT, "\xed\xa0\x80"), "text_encoding");  /* surrogate */
+        CHECK_STR(code(FT_TEXT, "李\x1b[2J建国"), "text_control");   /* a terminal escape */
+        CHECK_STR(code(FT_TEXT, "李\xc2\x9b" "2J"), "text_control");     /* C1 CSI */
+        CHECK_STR(code(FT_TEXT, "a\x7f"), "text_control");
+        CHECK_STR(code(FT_TEXT, "第一行\n第二行\t完"), "ok");       /* tab and line break are text */
+        CHECK_STR(code(FT_TEXT, "\xc2\xa0"), "ok");                  /* U+00A0 is not a control */
         CHECK_STR(code(FT_SELECT_ONE, "anything"), "ok");           /* checked by validate.c */
 }
 

@@ -322,6 +322,47 @@ class Fetches(Hostile):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+class Display(Hostile):
+    """Low finding: an applicant named with terminal escape sequences was
+    printed raw by `app show` and `app list` at every office."""
+
+    ESC = "李\x1b]0;pwned\x07\x1b[2J建国\u009b"
+
+    def test_escapes_are_refused_at_capture_and_never_printed(self):
+        from station import app_file
+        with open(app_file("MZ-DB-001-valid.json")) as f:
+            data = json.load(f)
+        data["applicant_name"] = self.ESC
+        path = self.village.write_json(data)
+        # a draft may hold it (it says what to fix); it cannot be accepted
+        r = self.village.run("app", "new", "MZ-DB-001", "--data", path)
+        self.assertIn("applicant_name: Applicant name: the text contains control characters", r.stderr)
+        r = self.village.run("app", "submit", r.stdout.strip())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("text_control", r.stderr)
+        # a hostile village writes it anyway, in its own signed feed
+        a = self.accepted()
+        self.sync(self.village)
+        with sqlite3.connect(os.path.join(self.village.home, "store.db")) as c:
+            body = json.loads(c.execute("SELECT body FROM events WHERE app = ? AND type = 'app.created'",
+                                        (a,)).fetchone()[0])
+        seq, now = self.next_seq(), now_ms()
+        forged = dict(body, applicant=self.ESC)
+        repo, ref = self.own_feed()
+        forge(repo, ref, VILLAGE, VILLAGE, [{"app": f"{VILLAGE}-{seq}", "body": forged, "hlc": stamp(now),
+                                             "node": VILLAGE, "operator": "op01", "part": VILLAGE, "seq": seq,
+                                             "type": "app.created", "wall": now}],
+              key=os.path.join(self.village.home, "node.key"))
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        from hall import wait_for
+        wait_for(lambda: self.county.run("app", "show", f"{VILLAGE}-{seq}").returncode == 0, what="the county")
+        for args in (("app", "show", f"{VILLAGE}-{seq}"), ("app", "list")):
+            out = self.county.ok(*args)
+            self.assertIn("李?]0;pwned??[2J建国??", out)
+            self.assertFalse(any(ch in out for ch in "\x1b\x07\x9b"), repr(out))
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password
