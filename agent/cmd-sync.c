@@ -83,11 +83,13 @@ static int sparse(int argc, char **argv, bool remote_set, struct sopts *o, const
 }
 
 static const char usage_remote[] =
-        "Usage: daiban remote set URL [--token TOKEN] [--pin SHA256] [--home DIR]\n"
+        "Usage: daiban remote set URL [--token -|@FILE|TOKEN] [--pin SHA256] [--home DIR]\n"
         "       daiban remote show [--home DIR]\n"
         "\n"
         "Record the node this one syncs with: the county hall (https://...), or,\n"
-        "for a direct exchange, another node's repository (a path or file://).\n";
+        "for a direct exchange, another node's repository (a path or file://).\n"
+        "--token -: read the token from stdin; @FILE: from a file (a token in the\n"
+        "arguments can be seen by other users in the process list).\n";
 
 static int cmd_remote(int argc, char **argv)
 {
@@ -114,6 +116,22 @@ static int cmd_remote(int argc, char **argv)
         if (o.npos != 1 || !*o.pos[0]) {
                 fputs(usage_remote, stderr);
                 return EXIT_USAGE;
+        }
+        /* a token given in the arguments shows in every process list:
+         * "-" reads it from stdin, "@FILE" from a file */
+        char tokbuf[256];
+        if (o.token && (strcmp(o.token, "-") == 0 || o.token[0] == '@')) {
+                FILE *f = strcmp(o.token, "-") == 0 ? stdin : fopen(o.token + 1, "r");
+                bool got = f && fgets(tokbuf, sizeof tokbuf, f);
+                if (f && f != stdin)
+                        fclose(f);
+                tokbuf[got ? strcspn(tokbuf, "\r\n") : 0] = '\0';
+                if (!tokbuf[0]) {
+                        cli_error(cli_msg("no token could be read from %s", "未能从 %s 读取令牌"),
+                                  strcmp(o.token, "-") == 0 ? "stdin" : o.token + 1);
+                        return EXIT_USAGE;
+                }
+                o.token = tokbuf;
         }
         if (o.token && strncmp(o.pos[0], "http://", 7) == 0 && !strstr(o.pos[0], "://127.0.0.1") &&
             !strstr(o.pos[0], "://localhost") && !strstr(o.pos[0], "://[::1]")) {

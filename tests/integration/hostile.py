@@ -363,6 +363,32 @@ class Display(Hostile):
             self.assertFalse(any(ch in out for ch in "\x1b\x07\x9b"), repr(out))
 
 
+class Tokens(Hostile):
+    """Low finding: `remote set --token T` put the token in the process
+    arguments, where every local user can read it."""
+
+    def test_the_token_from_stdin_or_a_file(self):
+        import subprocess
+        from station import DAIBAN
+        v = self.village
+        v.ok("remote", "set", self.hall.url, "--token", "x.y", operator=None)     # a wrong one first
+        self.assertNotEqual(v.run("sync", operator=None).returncode, 0)
+        r = subprocess.run([DAIBAN, "remote", "set", self.hall.url, "--token", "-"], input=self.tokens[VILLAGE] + "\n",
+                           capture_output=True, text=True, env=v.env(None))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.sync(v)
+        v.ok("remote", "set", self.hall.url, "--token", "x.y", operator=None)
+        path = os.path.join(v.root, "token")
+        with open(path, "w") as f:
+            f.write(self.tokens[VILLAGE] + "\n")
+        v.ok("remote", "set", self.hall.url, "--token", "@" + path, operator=None)
+        self.sync(v)
+        r = subprocess.run([DAIBAN, "remote", "set", self.hall.url, "--token", "-"], input="", capture_output=True,
+                           text=True, env=v.env(None))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no token could be read from stdin", r.stderr)
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password
