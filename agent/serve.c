@@ -74,6 +74,10 @@ struct fail_slot {
 struct station {
         uv_loop_t *loop;
         http_server *srv;
+        /* "daiban_<node>_<port>=": browsers share cookies across the
+         * ports of a host, so two stations on one PC need two names */
+        char cookie_name[64];
+        size_t cookie_len;
         struct home h;
         char *home_dir;
         sqlite3 *db;                    /* station.db */
@@ -108,7 +112,7 @@ struct req {
         char method[8];
         char path[512];
         char query[1024];
-        char cookie[256];               /* "daiban_session=VALUE" only */
+        char cookie[256];               /* "<cookie_name>VALUE" only */
         char csrf[96];
         char origin[256];
         char host[256];
@@ -748,10 +752,10 @@ static int session_lookup(struct req *r)
         char tok[160], hash[65];
         sqlite3_stmt *q;
 
-        /* r->cookie holds "daiban_session=NODE.TOKEN" (on_request) */
-        if (strncmp(r->cookie, "daiban_session=", 15) != 0)
+        /* r->cookie holds "<cookie_name>NODE.TOKEN" (on_request) */
+        if (strncmp(r->cookie, st->cookie_name, st->cookie_len) != 0)
                 return -1;
-        snprintf(tok, sizeof tok, "%s", r->cookie + 15);
+        snprintf(tok, sizeof tok, "%s", r->cookie + st->cookie_len);
         char *dot = strrchr(tok, '.');
         if (!dot)
                 return -1;
@@ -1074,7 +1078,7 @@ static void signin_after(uv_work_t *w, int status)
                 snprintf(r->sess_csrf, sizeof r->sess_csrf, "%s", csrf);
                 r->signed_in = true;
                 snprintf(cookie, sizeof cookie,
-                         "Set-Cookie: daiban_session=%s.%s; HttpOnly; SameSite=Strict; Path=/%s\r\n", st->h.node, token,
+                         "Set-Cookie: %s%s.%s; HttpOnly; SameSite=Strict; Path=/%s\r\n", st->cookie_name, st->h.node, token,
                          r->tls ? "; Secure" : "");
                 free(s);
                 if (!r->c) {
@@ -1160,13 +1164,13 @@ static void signin(struct req *r)
 
 static void signout(struct req *r)
 {
-        const char *v = strstr(r->cookie, "daiban_session=");
-        char tok[160], hash[65];
+        const char *v = strncmp(r->cookie, r->st->cookie_name, r->st->cookie_len) == 0 ? r->cookie : NULL;
+        char tok[160], hash[65], clear[160];
         sqlite3_stmt *q;
 
         if (v) {
-                size_t n = strcspn(v + 15, ";");
-                snprintf(tok, sizeof tok, "%.*s", (int)n, v + 15);
+                size_t n = strcspn(v + r->st->cookie_len, ";");
+                snprintf(tok, sizeof tok, "%.*s", (int)n, v + r->st->cookie_len);
                 char *dot = strrchr(tok, '.');
                 if (dot) {
                         sha256_hex(dot + 1, hash);
@@ -1178,8 +1182,9 @@ static void signout(struct req *r)
                 }
         }
         logf_("operator %s signed out", r->op);
-        respond(r, 204, "application/json; charset=utf-8",
-                "Set-Cookie: daiban_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n", "", 0);
+        snprintf(clear, sizeof clear, "Set-Cookie: %s; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n",
+                 r->st->cookie_name);
+        respond(r, 204, "application/json; charset=utf-8", clear, "", 0);
 }
 
 static void operators(struct req *r)
@@ -2771,7 +2776,7 @@ static void on_request(http_conn *c, const struct http_request *q)
                 for (const char *p = ck; p && *p;) {
                         while (*p == ' ' || *p == ';')
                                 p++;
-                        if (!strncmp(p, "daiban_session=", 15)) {
+                        if (!strncmp(p, r->st->cookie_name, r->st->cookie_len)) {
                                 size_t n = strcspn(p, ";");
                                 if (n < sizeof r->cookie)
                                         snprintf(r->cookie, sizeof r->cookie, "%.*s", (int)n, p);
@@ -2917,6 +2922,12 @@ static void sweep_tmp(const char *home_dir)
 /* A station on home_dir: its home and station.db open, on libuv's
  * default loop, its sync timer ready (not started). NULL with err set
  * (empty when home_open printed the reason itself). */
+static void cookie_name_set(struct station *st, int port)
+{
+        snprintf(st->cookie_name, sizeof st->cookie_name, "daiban_%s_%d=", st->h.node, port);
+        st->cookie_len = strlen(st->cookie_name);
+}
+
 static struct station *station_new(const char *home_dir, char *err, size_t errlen)
 {
         struct station *st = calloc(1, sizeof *st);
@@ -2938,6 +2949,7 @@ static struct station *station_new(const char *home_dir, char *err, size_t errle
                 free(st);
                 return NULL;
         }
+        cookie_name_set(st, 0);         /* the port once it listens */
         st->loop = uv_default_loop();
         st->sync_every_s = SYNC_EVERY_S;
         uv_timer_init(st->loop, &st->sync_timer);
@@ -3082,6 +3094,8 @@ int cmd_serve(int argc, char **argv)
                 .idle_timeout_ms = 120000,
         };
         rc = http_server_start(st->loop, listen, tls, &lim, &handler, st, &st->srv, err, sizeof err);
+        if (rc == 0)
+                cookie_name_set(st, http_server_port(st->srv));
         if (rc < 0) {
                 cli_error(cli_msg("cannot listen on %s: %s", "无法在 %s 上监听：%s"), listen, err);
                 return EXIT_REFUSED;

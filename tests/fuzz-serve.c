@@ -121,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!strcmp(path, "/api/session") && !strcmp(method, "POST") && blen > 0)
                 return 0;
         struct station *s = st[(flags >> 3) & 1];
-        snprintf(cookie, sizeof cookie, "daiban_session=%s.%s", flags & 16 ? "330225101202" : nodes[(flags >> 3) & 1],
-                 token);
+        snprintf(cookie, sizeof cookie, "daiban_%s_0=%s.%s", nodes[(flags >> 3) & 1],
+                 flags & 16 ? "330225101202" : nodes[(flags >> 3) & 1], token);
         int status = serve_test_request(s, method, path, query, flags & 1 ? cookie : "", flags & 2 ? csrf : "",
                                         flags & 4 ? "http://evil.example" : "", body_at, blen, &body);
         if (status < 100 || status > 599)

@@ -116,7 +116,10 @@ class Daemon:
 
     def start(self):
         log = open(self.logpath, "a")
-        self.proc = subprocess.Popen([DAIBAN, "serve", "--listen", "127.0.0.1:0", *self.extra],
+        # a restart listens where it did before, as a station does (its
+        # session cookie is named for its node and port)
+        port = getattr(self, "port", 0)
+        self.proc = subprocess.Popen([DAIBAN, "serve", "--listen", f"127.0.0.1:{port}", *self.extra],
                                      stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
                                      env=self.home.env(operator=None, extra=self.env_extra))
         log.close()
@@ -380,7 +383,7 @@ class Security(ServeCase):
             r = self.d.request(method, path, body, headers={"X-CSRF-Token": self.s.csrf})
             self.assertError(r, 401, "unauthorized")
             # a cookie of this node with a token it never issued
-            r = self.d.request(method, path, body, headers={"Cookie": f"daiban_session={VILLAGE}.{'ab' * 32}",
+            r = self.d.request(method, path, body, headers={"Cookie": f"daiban_{VILLAGE}_{self.d.port}={VILLAGE}.{'ab' * 32}",
                                                             "X-CSRF-Token": self.s.csrf})
             self.assertError(r, 401, "unauthorized")
         # reads need a session too (the applications are personal data)
@@ -439,13 +442,25 @@ class Security(ServeCase):
         self.assertEqual(self.s.get("/api/drafts").status, 200)      # A's cookie works at A
         before = app_ids(other)
         body = {"matter": "MZ-DB-001", "data": dibao_data(), "materials": dibao_materials()}
-        # A's cookie (and its own CSRF token) at B
+        # each station's cookie has its own name (node and port): a browser
+        # sends both to either port, and each station reads its own
+        self.assertEqual(self.s.cookie.split("=")[0], f"daiban_{VILLAGE}_{self.d.port}")
+        self.assertEqual(sb.cookie.split("=")[0], f"daiban_{OTHER_VILLAGE}_{b.port}")
+        both = {"Cookie": f"{self.s.cookie}; {sb.cookie}", "X-CSRF-Token": sb.csrf}
+        self.assertEqual(b.request("GET", "/api/drafts", headers=both).status, 200)
+        both["X-CSRF-Token"] = self.s.csrf
+        self.assertEqual(self.d.request("GET", "/api/drafts", headers=both).status, 200)
+        # A's cookie (and its own CSRF token) at B: B does not read it
         r = b.request("POST", "/api/apps", body, headers=self.s.headers())
-        self.assertError(r, 401, "wrong_node")
-        self.assertError(b.request("GET", "/api/apps", headers=self.s.headers()), 401, "wrong_node")
+        self.assertError(r, 401, "unauthorized")
+        # A's cookie value under B's name
+        value = self.s.cookie.split("=", 1)[1]
+        moved = {"Cookie": f"daiban_{OTHER_VILLAGE}_{b.port}={value}", "X-CSRF-Token": self.s.csrf}
+        self.assertError(b.request("POST", "/api/apps", body, headers=moved), 401, "wrong_node")
+        self.assertError(b.request("GET", "/api/apps", headers=moved), 401, "wrong_node")
         # forged: B's node code in front of A's token (and even B's CSRF token)
-        token = self.s.cookie.split("=", 1)[1].split(".", 1)[1]
-        forged = {"Cookie": f"daiban_session={OTHER_VILLAGE}.{token}", "X-CSRF-Token": sb.csrf}
+        token = value.split(".", 1)[1]
+        forged = {"Cookie": f"daiban_{OTHER_VILLAGE}_{b.port}={OTHER_VILLAGE}.{token}", "X-CSRF-Token": sb.csrf}
         self.assertError(b.request("POST", "/api/apps", body, headers=forged), 401, "unauthorized")
         self.assertError(b.request("GET", "/api/apps", headers=forged), 401, "unauthorized")
         self.assertEqual(app_ids(other), before)
@@ -682,7 +697,7 @@ class SignIn(ServeCase):
         self.assertEqual(r.status, 200, r)
         cookie = r.header("Set-Cookie")
         attrs = [a.strip() for a in cookie.split(";")]
-        self.assertRegex(attrs[0], rf"^daiban_session={VILLAGE}\.[0-9a-f]{{32,}}$")
+        self.assertRegex(attrs[0], rf"^daiban_{VILLAGE}_{d.port}={VILLAGE}\.[0-9a-f]{{32,}}$")
         self.assertIn("HttpOnly", attrs)
         self.assertIn("SameSite=Strict", attrs)
         self.assertIn("Path=/", attrs)
