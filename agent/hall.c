@@ -1392,7 +1392,10 @@ static int hall_serve(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
         };
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
-        struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000 };
+        /* a push over a 64 kbit/s link with loss averages some 6 KB/s; a
+         * body below 128 B/s for 20 s is a client holding a slot */
+        struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000, .max_per_peer = 64,
+                                   .min_body_rate = 128 };
         struct http_handler hh = { front_request, front_body, front_body_end, front_abort, front_drain };
         struct hall H;
         char err[512], path[PATH_MAX + 8], pin[65] = "";

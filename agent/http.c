@@ -55,6 +55,9 @@ struct http_conn {
         int nclosing;
         uint64_t deadline;      /* uv_now() after which the connection closes */
         uint64_t body_bytes;
+        uint64_t opened;        /* uv_now() at accept */
+        uint64_t bytes_in;      /* read from the peer, all requests */
+        uint64_t rate_t0, rate_b0;      /* the body's rate is measured from here (reset by a pause) */
         char *pending;          /* bytes received after a complete request */
         size_t npending;
         /* the request's head: url, then names and values, NUL-separated */
@@ -454,6 +457,8 @@ static int on_headers_complete(http_parser *p)
         c->state = ST_BODY;
         c->owned = true;
         c->deadline = uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms;
+        c->rate_t0 = uv_now(c->srv->loop);
+        c->rate_b0 = c->body_bytes;
         if (r->content_length > 0 && (uint64_t)r->content_length > c->srv->lim.max_body) {
                 c->owned = false;
                 http_respond_error(c, 413, "body_too_large", "the request body is larger than this server accepts",
@@ -602,6 +607,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                         conn_close(c);
                 return;
         }
+        if (nread > 0)
+                c->bytes_in += (uint64_t)nread;
         if (nread > 0 && !c->closing) {
                 /* the head's deadline is fixed when the request starts (a
                  * client trickling a byte at a time must not keep a slot);
@@ -632,10 +639,15 @@ void http_conn_pause(http_conn *c, bool pause)
         if (c->closing || c->paused == pause)
                 return;
         c->paused = pause;
-        if (pause)
+        if (pause) {
                 uv_read_stop((uv_stream_t *)&c->tcp);
-        else if (c->state != ST_WAIT)
-                uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
+        } else {
+                /* the wait was ours, not the client's: measure afresh */
+                c->rate_t0 = uv_now(c->srv->loop);
+                c->rate_b0 = c->body_bytes;
+                if (c->state != ST_WAIT)
+                        uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
+        }
 }
 
 size_t http_conn_queued(http_conn *c)
@@ -643,11 +655,27 @@ size_t http_conn_queued(http_conn *c)
         return c->tcp.write_queue_size;
 }
 
+/* A body trickling in below the server's minimum rate (a slow-loris
+ * client holding a slot with a byte every half minute). */
+static bool too_slow(const http_conn *c, uint64_t now)
+{
+        const struct http_limits *l = &c->srv->lim;
+        uint64_t span = now - c->rate_t0;
+
+        return l->min_body_rate && c->state == ST_BODY && !c->paused && span > HTTP_RATE_GRACE_MS &&
+               (c->body_bytes - c->rate_b0) * 1000 < (uint64_t)l->min_body_rate * span;
+}
+
 static void on_tick(uv_timer_t *t)
 {
         http_conn *c = t->data;
+        uint64_t now = uv_now(c->srv->loop);
 
-        if (uv_now(c->srv->loop) < c->deadline)
+        if (too_slow(c, now)) {
+                conn_close(c);
+                return;
+        }
+        if (now < c->deadline)
                 return;
         if (c->state == ST_HEAD && !c->owned) {
                 if (c->headlen)
@@ -660,6 +688,50 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ---- the listener --------------------------------------------------------------- */
+
+/* The address part of "ip:port" or "[ip6]:port". */
+static size_t peer_addr_len(const char *peer)
+{
+        const char *colon = strrchr(peer, ':');
+        return colon ? (size_t)(colon - peer) : strlen(peer);
+}
+
+/* How many connections, c included, come from c's address. */
+static unsigned same_peer(http_server *s, const http_conn *c)
+{
+        size_t n = peer_addr_len(c->peer);
+        unsigned k = 0;
+
+        for (const http_conn *x = s->conns; x; x = x->next)
+                if (!x->closing && peer_addr_len(x->peer) == n && memcmp(x->peer, c->peer, n) == 0)
+                        k++;
+        return k;
+}
+
+/* Full: close the connection whose request is slowest to arrive (bytes
+ * per second since it opened, at least a second counted), the oldest of
+ * equals, so that a newcomer gets its slot. Only connections still
+ * sending a request, or idle between requests, are candidates: a
+ * response being written is never cut. */
+static void make_room(http_server *s, const http_conn *newcomer)
+{
+        uint64_t now = uv_now(s->loop);
+        http_conn *victim = NULL;
+        uint64_t vrate = 0;
+
+        for (http_conn *x = s->conns; x; x = x->next) {
+                if (x == newcomer || x->closing || x->state == ST_WAIT || (x->owned && x->started))
+                        continue;
+                uint64_t age = now - x->opened < 1000 ? 1000 : now - x->opened;
+                uint64_t rate = x->bytes_in * 1000 / age;
+                if (!victim || rate < vrate || (rate == vrate && x->opened < victim->opened)) {
+                        victim = x;
+                        vrate = rate;
+                }
+        }
+        if (victim)
+                conn_close(victim);     /* its handler hears of it (on_abort) */
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -704,7 +776,13 @@ static void on_connection(uv_stream_t *server, int status)
                 return;
         }
         uv_timer_start(&c->timer, on_tick, 1000, 1000);
-        if (s->nconns > s->lim.max_conns) {
+        c->opened = uv_now(s->loop);
+        /* one address may not take every slot; when all are taken, the
+         * slowest request in progress makes room */
+        bool peer_full = s->lim.max_per_peer && same_peer(s, c) > s->lim.max_per_peer;
+        if (!peer_full && s->nconns > s->lim.max_conns)
+                make_room(s, c);
+        if (peer_full || s->nconns > s->lim.max_conns) {
                 static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                            "Connection: close\r\nContent-Length: 120\r\n\r\n";
                 char body[121];

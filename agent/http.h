@@ -57,11 +57,16 @@ struct http_handler {
 };
 
 struct http_limits {
-        unsigned max_conns;             /* further connections get 503 */
+        unsigned max_conns;             /* then the slowest request in progress makes room, or 503 */
         uint64_t max_body;              /* bytes; more gets 413 */
         unsigned head_timeout_ms;       /* to send the request's headers */
         unsigned idle_timeout_ms;       /* no progress either way */
+        unsigned max_per_peer;          /* connections from one address (0: no cap) */
+        unsigned min_body_rate;         /* bytes/s a body must average after HTTP_RATE_GRACE_MS (0: none) */
 };
+
+/* How long a body may arrive below min_body_rate before it counts. */
+#define HTTP_RATE_GRACE_MS 20000u
 
 /* Listen on host:port ("127.0.0.1:8410", "[::1]:8410", "0.0.0.0:8443").
  * tls: serve HTTPS with it (owned by the caller), or NULL. ud is the

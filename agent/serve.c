@@ -3092,6 +3092,11 @@ int cmd_serve(int argc, char **argv)
                 .max_body = 64u << 20,          /* per route below it: http-api.md */
                 .head_timeout_ms = (unsigned)head_timeout * 1000,
                 .idle_timeout_ms = 120000,
+                /* no cap per address: the station's users and anyone
+                 * else on the PC all come from 127.0.0.1; a full house
+                 * makes room by closing the slowest request instead */
+                .max_per_peer = 0,
+                .min_body_rate = 512,
         };
         rc = http_server_start(st->loop, listen, tls, &lim, &handler, st, &st->srv, err, sizeof err);
         if (rc == 0)

@@ -389,6 +389,76 @@ class Tokens(Hostile):
         self.assertIn("no token could be read from stdin", r.stderr)
 
 
+class Flood(Hostile):
+    """Finding 7 (hall): 300 unauthenticated sockets, reopened when
+    closed, kept /health unreachable for 70 s. Now one address holds at
+    most 64, and a full hall closes the slowest request in progress (an
+    idle socket first) to admit a newcomer."""
+
+    def test_a_socket_flood_does_not_stop_the_hall(self):
+        import selectors
+        import socket
+        import threading
+        import urllib.request
+        stop, sel = threading.Event(), selectors.DefaultSelector()
+        stats = {"opened": 0, "closed_by_hall": 0}
+
+        def source(i):
+            return "127.0.0.9" if i < 150 else f"127.0.{2 + i // 250}.{2 + i % 250}"
+
+        def connect(i):
+            try:
+                sk = socket.create_connection(("127.0.0.1", self.hall.port), timeout=5, source_address=(source(i), 0))
+            except OSError:
+                return
+            sk.setblocking(False)
+            sel.register(sk, selectors.EVENT_READ, i)
+            stats["opened"] += 1
+
+        def flood():
+            for i in range(450):
+                connect(i)
+            while not stop.is_set():
+                for key, _ in sel.select(timeout=0.05):
+                    try:
+                        data = key.fileobj.recv(4096)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+                        stats["closed_by_hall"] += 1
+                        time.sleep(0.005)               # reopened at once, 200 a second at most
+                        connect(key.data)
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        try:
+            time.sleep(3)
+            self.assertGreaterEqual(stats["opened"], 300)
+            took = []
+            for _ in range(5):
+                t0 = time.time()
+                with urllib.request.urlopen(f"{self.hall.url.rsplit('/feeds', 1)[0]}/health", timeout=10) as r:
+                    self.assertEqual(json.loads(r.read())["node"], COUNTY)
+                took.append(time.time() - t0)
+                time.sleep(0.3)
+            self.assertLess(max(took), 3.0, took)
+            a = self.accepted()
+            self.sync(self.village)
+            from hall import wait_for
+            wait_for(lambda: self.county_status(a) == "accepted", what="the county to take the village's push")
+            # the flood was met: its sockets were closed and reopened
+            self.assertGreater(stats["closed_by_hall"], 100, stats)
+        finally:
+            stop.set()
+            t.join(10)
+        print(f"\n/health answered in {', '.join('%.2f s' % x for x in took)} during a flood of "
+              f"{stats['opened']} sockets ({stats['closed_by_hall']} closed by the hall and reopened)", file=sys.stderr)
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password

@@ -134,7 +134,102 @@ class Loris(threading.Thread):
             s.close()
 
 
+class SlowBodies(threading.Thread):
+    """Sign-in POSTs whose heads arrive at once and whose bodies trickle,
+    a byte every few seconds, each from its own loopback address (so no
+    per-address cap can help). Records, per connection, when its first
+    body byte went and when the daemon closed it."""
+
+    def __init__(self, port, n, every=4.0):
+        super().__init__(daemon=True)
+        self.port, self.n, self.every = port, n, every
+        self.stop, self.opened = threading.Event(), threading.Event()
+        self.socks = {}         # socket -> [first body byte, closed or None]
+        self.sel = selectors.DefaultSelector()
+
+    def run(self):
+        head = (b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 64\r\n\r\n")
+        for i in range(self.n):
+            src = f"127.0.{1 + i // 250}.{2 + i % 250}"
+            try:
+                sk = socket.create_connection(("127.0.0.1", self.port), timeout=5, source_address=(src, 0))
+                sk.sendall(head + b"{")
+            except OSError:
+                continue
+            sk.setblocking(False)
+            self.socks[sk] = [time.time(), None]
+            self.sel.register(sk, selectors.EVENT_READ)
+        self.opened.set()
+        next_byte = time.time() + self.every
+        while not self.stop.is_set() and any(v[1] is None for v in self.socks.values()):
+            for key, _ in self.sel.select(timeout=0.05):
+                sk = key.fileobj
+                try:
+                    data = sk.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.sel.unregister(sk)
+                    self.socks[sk][1] = time.time()
+            if time.time() >= next_byte:
+                next_byte += self.every
+                for sk, v in self.socks.items():
+                    if v[1] is None:
+                        try:
+                            sk.send(b" ")
+                        except OSError:
+                            pass
+        for sk in self.socks:
+            sk.close()
+
+
 class Load(ServeCase):
+    def test_slow_bodies_do_not_hold_the_station(self):
+        """Issue 12: 1,250 sign-in POSTs sending a body byte every 30 s held
+        every slot (503 for 150 s). Now a full station closes the slowest
+        request in progress to admit a newcomer, and a body below 512 B/s
+        for 20 s is cut: an honest sign-in succeeds during the attack, and
+        every slow body is gone within the grace period."""
+        if not raise_nofile(2000):
+            self.fail("RLIMIT_NOFILE's hard limit is too low for this test")
+        v = self.home()
+        d = self.daemon(v, "--max-conns", "200")
+        attack = SlowBodies(d.port, 260)
+        attack.start()
+        self.assertTrue(attack.opened.wait(60))
+        t_full = time.time()
+        # the daemon is full: it holds (nearly) max-conns connections
+        self.assertGreaterEqual(len(os.listdir(f"/proc/{d.proc.pid}/fd")), 190)
+        took = []
+        for _ in range(3):
+            t0 = time.time()
+            s = d.signin()
+            took.append(time.time() - t0)
+            self.assertEqual(s.get("/api/drafts").status, 200)
+        self.assertLess(max(took), 8.0, took)
+        # every slow body is closed: the excess and the honest ones'
+        # places at once, the rest once the grace period has run
+        end = time.time() + 40
+        while time.time() < end and any(v[1] is None for v in attack.socks.values()):
+            time.sleep(0.5)
+        attack.stop.set()
+        attack.join(10)
+        spans = sorted(v[1] - v[0] for v in attack.socks.values() if v[1] is not None)
+        self.assertEqual(len(spans), len(attack.socks), "some slow bodies were never closed")
+        early = [x for x in spans if x < 15]
+        late = [x for x in spans if x >= 15]
+        # the excess (60) and room for the honest connections went first ...
+        self.assertGreaterEqual(len(early), 60, spans[:80])
+        self.assertLessEqual(len(early), 60 + 40, spans[:80])
+        # ... the rest by the rate rule: 20 s of grace, checked once a second
+        self.assertTrue(all(20 <= x < 26 for x in late), late)
+        print(f"\nhonest sign-ins took {', '.join('%.1f s' % t for t in took)} with the station full; "
+              f"{len(early)} slow bodies made room, {len(late)} cut after {min(late):.1f}-{max(late):.1f} s; "
+              f"all gone {max(spans):.1f} s after the attack began (full at {t_full - min(v[0] for v in attack.socks.values()):.1f} s)",
+              file=sys.stderr)
+        self.assertTrue(d.serving())
+
     def test_idle_and_slow_connections_do_not_stop_a_user(self):
         if not raise_nofile(IDLE + 1300):
             why = "RLIMIT_NOFILE's hard limit is below %d" % (IDLE + 1300)
