@@ -33,6 +33,7 @@
 #include "agent/http.h"
 #include "agent/serve.h"
 #include "agent/station.h"
+#include "agent/throttle.h"
 #include "agent/tls.h"
 #include "agent/ui.h"
 #include "forms/calendar.h"
@@ -53,7 +54,6 @@
 #define BUFFERED_MAX     ((size_t)256 << 20)    /* all request bodies at once */
 #define SIGNIN_BODY_MAX  4096
 #define CHILD_OUT_MAX    (8u << 20)
-#define FAIL_SLOTS       256
 #define SYNC_EVERY_S     300            /* --sync-every's default */
 #define SYNC_FIRST_S     15
 #define SYNC_MAX_S       1800
@@ -63,13 +63,6 @@
 
 /* ---- the station ----------------------------------------------------------- */
 
-struct fail_slot {
-        char key[96];                   /* "op:<id>" or "ip:<addr>" */
-        unsigned n;
-        uint64_t until;                 /* ms, uv_now */
-        uint64_t last;                  /* last attempt, ms: the least recent slot is reused */
-        bool busy;                      /* a sign-in for this key is being checked */
-};
 
 struct station {
         uv_loop_t *loop;
@@ -101,7 +94,7 @@ struct station {
         int test_status;
         char *test_body;
         size_t test_len;
-        struct fail_slot fails[FAIL_SLOTS];
+        struct throttle *thr;           /* sign-in failures (agent/throttle.h) */
 };
 
 /* ---- one request ------------------------------------------------------------ */
@@ -923,62 +916,6 @@ static json_t *session_json(struct req *r)
 
 /* ---- sign-in ---------------------------------------------------------------- */
 
-static struct fail_slot *fail_slot(struct station *st, const char *key, bool create)
-{
-        struct fail_slot *oldest = NULL;
-
-        for (size_t i = 0; i < FAIL_SLOTS; i++) {
-                if (!strcmp(st->fails[i].key, key))
-                        return &st->fails[i];
-                if (!st->fails[i].busy && (!oldest || st->fails[i].last < oldest->last))
-                        oldest = &st->fails[i];
-        }
-        if (!create || !oldest)
-                return NULL;
-        memset(oldest, 0, sizeof *oldest);
-        snprintf(oldest->key, sizeof oldest->key, "%s", key);
-        return oldest;
-}
-
-
-/* After 3 failures each further one waits 2, 4, 8 ... 60 s. */
-static unsigned fail_note(struct station *st, const char *key)
-{
-        struct fail_slot *f = fail_slot(st, key, true);
-        unsigned wait = 0;
-
-        if (!f)
-                return 60;
-        f->n++;
-        if (f->n >= 3) {
-                unsigned e = f->n - 2;
-                wait = e >= 6 ? 60 : 1u << e;
-                if (wait > 60)
-                        wait = 60;
-        }
-        f->last = uv_now(st->loop);
-        f->until = f->last + wait * 1000ull;
-        return wait;
-}
-
-static void fail_clear(struct station *st, const char *key)
-{
-        struct fail_slot *f = fail_slot(st, key, false);
-
-        if (f)
-                memset(f, 0, sizeof *f);
-}
-
-/* Seconds until another try is allowed for this key (after its third
- * failure), or 0. */
-static unsigned fail_blocked(struct station *st, const char *key)
-{
-        struct fail_slot *f = fail_slot(st, key, false);
-        uint64_t now = uv_now(st->loop);
-
-        return f && f->n >= 3 && f->until > now ? (unsigned)((f->until - now + 999) / 1000) : 0;
-}
-
 struct signin {
         uv_work_t work;
         struct req *r;
@@ -1005,7 +942,7 @@ static void peer_key(const struct req *r, char *out, size_t cap)
         const char *colon = strrchr(r->peer, ':');
         size_t n = colon ? (size_t)(colon - r->peer) : strlen(r->peer);
 
-        snprintf(out, cap, "ip:%.*s", (int)n, r->peer);
+        snprintf(out, cap, "%.*s", (int)n, r->peer);
 }
 
 static void signin_free(uv_handle_t *h)
@@ -1031,23 +968,18 @@ static void signin_after(uv_work_t *w, int status)
         struct signin *s = w->data;
         struct req *r = s->r;
         struct station *st = r->st;
-        char okey[96], pkey[96];
+        char pkey[96];
+        unsigned nfail = 0;
+        bool ok = status == 0 && s->ok == 1;
 
-        snprintf(okey, sizeof okey, "op:%s", s->op);
         peer_key(r, pkey, sizeof pkey);
-        for (int k = 0; k < 2; k++) {
-                struct fail_slot *f = fail_slot(st, k ? pkey : okey, false);
-                if (f)
-                        f->busy = false;
-        }
-        if (status == 0 && s->ok == 1) {
+        unsigned wait = throttle_end(st->thr, s->op, s->known, pkey, ok, uv_now(st->loop), &nfail);
+        if (ok) {
                 char token[65], hash[65], csrf[65], cookie[512];
                 sqlite3_stmt *q;
                 long long now = (long long)time(NULL);
 
                 r->pending--;
-                fail_clear(st, okey);
-                fail_clear(st, pkey);
                 random_hex(token, 32);
                 random_hex(csrf, 32);
                 sha256_hex(token, hash);
@@ -1088,11 +1020,9 @@ static void signin_after(uv_work_t *w, int status)
                 reply_json_h(r, 200, session_json(r), cookie);
                 return;
         }
-        unsigned w1 = fail_note(st, okey), w2 = fail_note(st, pkey);
-        struct fail_slot *fo = fail_slot(st, okey, false);
         char lop[80];
         logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", log_safe(s->op, lop, sizeof lop),
-              r->peer, fo ? fo->n : 0, w1 > w2 ? w1 : w2);
+              r->peer, nfail, wait);
         /* a failure is answered after a second, whatever the hash took */
         uv_timer_init(st->loop, &s->delay);
         s->delay.data = s;
@@ -1105,8 +1035,7 @@ static void signin(struct req *r)
         json_t *j = body_json(r);
         const char *op = json_string_value(json_object_get(j, "operator"));
         const char *pw = json_string_value(json_object_get(j, "password"));
-        char okey[96], pkey[96], name[256], ra[64];
-
+        char pkey[96], name[256], ra[64];
         unsigned wait;
 
         if (!op || !pw || !*op || strlen(op) > 63 || strlen(pw) > STATION_MAX_PASSWORD) {
@@ -1114,17 +1043,11 @@ static void signin(struct req *r)
                 bad_request(r, "give {\"operator\", \"password\"}", "请填写经办人和密码");
                 return;
         }
-        snprintf(okey, sizeof okey, "op:%s", op);
         peer_key(r, pkey, sizeof pkey);
-        wait = fail_blocked(st, okey);
-        unsigned pwait = fail_blocked(st, pkey);
-        if (pwait > wait)
-                wait = pwait;
-        /* one attempt at a time per operator and per address: guesses
-         * sent in parallel would all be hashed before any failure counts */
-        struct fail_slot *fo = fail_slot(st, okey, true), *fp = fail_slot(st, pkey, true);
-        if (!wait && (!fo || !fp || fo->busy || fp->busy))
-                wait = 1;
+        /* an operator not registered here still costs a hash (the same
+         * time), then fails */
+        bool known = operator_name(st, op, name, sizeof name) != NULL;
+        wait = throttle_begin(st->thr, op, known, pkey, uv_now(st->loop));
         if (wait) {
                 char lop[80];
                 logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", log_safe(op, lop, sizeof lop),
@@ -1145,17 +1068,13 @@ static void signin(struct req *r)
         }
         s->r = r;
         s->work.data = s;
-        /* an operator not registered here still costs a hash (the same
-         * time), then fails */
-        s->known = operator_name(st, op, name, sizeof name) != NULL;
+        s->known = known;
         snprintf(s->op, sizeof s->op, "%s", op);
         snprintf(s->pw, sizeof s->pw, "%s", pw);
         json_decref(j);
         r->pending++;
-        fo->busy = fp->busy = true;
-        fo->last = fp->last = uv_now(st->loop);
         if (uv_queue_work(st->loop, &s->work, signin_work, signin_after) < 0) {
-                fo->busy = fp->busy = false;
+                throttle_cancel(st->thr, s->op, known, pkey, uv_now(st->loop));
                 r->pending--;
                 free(s);
                 reply_error(r, 500, "internal", "cannot check the password", "无法校验密码");
@@ -2933,18 +2852,22 @@ static struct station *station_new(const char *home_dir, char *err, size_t errle
         struct station *st = calloc(1, sizeof *st);
 
         err[0] = '\0';
-        if (!st || !(st->home_dir = strdup(home_dir))) {
+        if (!st || !(st->home_dir = strdup(home_dir)) || !(st->thr = throttle_new())) {
+                if (st)
+                        free(st->home_dir);
                 free(st);
                 snprintf(err, errlen, "out of memory");
                 return NULL;
         }
         if (home_open(st->home_dir, &st->h) != 0) {
+                throttle_free(st->thr);
                 free(st->home_dir);
                 free(st);
                 return NULL;
         }
         if (station_open(st->home_dir, &st->db, err, errlen) < 0) {
                 home_close(&st->h);
+                throttle_free(st->thr);
                 free(st->home_dir);
                 free(st);
                 return NULL;
@@ -3129,6 +3052,7 @@ int cmd_serve(int argc, char **argv)
         home_close(&st->h);
         json_decref(st->last_error);
         free(st->home_env);
+        throttle_free(st->thr);
         free(st->home_dir);
         free(st);
         if (tls)
@@ -3200,6 +3124,7 @@ void serve_test_close(struct station *st)
         sqlite3_close(st->db);
         home_close(&st->h);
         free(st->test_body);
+        throttle_free(st->thr);
         free(st->home_dir);
         free(st);
 }

@@ -19,6 +19,7 @@ stop with exit 0 on SIGTERM (under the sanitizers: no leak, no report).
 The helpers (Daemon, Session, raw) are also used by serve-load.py and
 tests/fault/kill9-serve.py."""
 import http.client
+import collections
 import json
 import os
 import re
@@ -176,8 +177,9 @@ class Daemon:
             time.sleep(0.02)
         raise AssertionError("children of the killed daemon still run")
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=None, headers=None, timeout=30, source=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         try:
             h = dict(headers or {})
             if isinstance(body, (dict, list)):
@@ -740,6 +742,36 @@ class SignIn(ServeCase):
         r = d.request("POST", "/api/session", {"operator": OP, "password": PASSWORD})
         self.assertError(r, 429, "too_many")
         self.assertIsNotNone(r.header("Retry-After"))
+
+    def test_junk_cannot_flush_an_operator_nor_lock_it_out(self):
+        """Issue 12: 300 junk sign-ins from rotating loopback addresses
+        pushed an operator's failures out of the table (fresh guesses),
+        and anyone could keep an operator locked out."""
+        import concurrent.futures
+        v = self.home()
+        d = self.daemon(v)
+
+        def signin(pw, source, op=OP):
+            return d.request("POST", "/api/session", {"operator": op, "password": pw}, source=source)
+        self.assertEqual(signin(PASSWORD, "127.0.0.1").status, 200)       # the agent, at the station's PC
+        for i in range(3):
+            self.assertError(signin(f"guess {i}", "127.0.0.2"), 401, "bad_password")
+        self.assertError(signin("guess", "127.0.0.3"), 429, "too_many")    # the operator's count, elsewhere
+        time.sleep(2.3)
+        # 300 junk sign-ins, unknown names, each from its own address
+        with concurrent.futures.ThreadPoolExecutor(50) as ex:
+            junk = list(ex.map(lambda i: signin("x", f"127.0.{1 + i // 250}.{2 + i % 250}", op=f"junk{i}").status,
+                               range(300)))
+        self.assertEqual(set(junk), {401}, collections.Counter(junk))
+        time.sleep(0.5)
+        # op01's count survived: the fourth guess sets a 4 s wait
+        self.assertError(signin("guess 4", "127.0.0.4"), 401, "bad_password")
+        r = signin("guess 5", "127.0.0.5")
+        self.assertError(r, 429, "too_many")
+        self.assertTrue(3 <= int(r.header("Retry-After")) <= 4, r.header("Retry-After"))
+        # and the agent at its own PC is not locked out by them
+        self.assertEqual(signin(PASSWORD, "127.0.0.1").status, 200)
+        self.assertError(signin(PASSWORD, "127.0.0.6"), 429, "too_many")
 
     def test_the_wait_grows(self):
         # the fourth failure waits 4 s (2, 4, 8 ... 60)
