@@ -946,6 +946,11 @@ static int hall_pin(int argc, char **argv)
  * the pusher as "remote: ..." lines. */
 static void refuse(const char *pusher, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The refusals of one push told in full; the rest are counted (a push of
+ * 100,000 bad refs once wrote 10,000 lines to the hall's log). */
+#define REFUSALS_TOLD 20
+static unsigned refusals;
+
 /* A refusal goes to the pusher (stderr, relayed as "remote: ...") and to
  * the hall's log (fd 3, which the hall hands down through git). */
 static void refuse(const char *pusher, const char *fmt, ...)
@@ -953,6 +958,8 @@ static void refuse(const char *pusher, const char *fmt, ...)
         va_list ap;
         char msg[1024];
 
+        if (++refusals > REFUSALS_TOLD)
+                return;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
@@ -1236,6 +1243,12 @@ static int hall_pre_receive(int argc, char **argv)
                 }
         }
 out:
+        if (refusals > REFUSALS_TOLD) {
+                fprintf(stderr, "daiban: refused %u more refs of this push (not listed)\n", refusals - REFUSALS_TOLD);
+                if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
+                        dprintf(3, "daiban hall: push by %s: %u more refs refused (not listed)\n", pusher,
+                                refusals - REFUSALS_TOLD);
+        }
         roster_free(&ro);
         git_odb_free(pushed);
         git_odb_free(odb);
@@ -1245,9 +1258,6 @@ out:
         return refused ? EXIT_REFUSED : 0;
 }
 
-/* `daiban hall cgi BACKEND`: run the backend so that it is killed when
- * the hall dies (even by SIGKILL), instead of lingering as an orphan that
- * might still be writing the repository when a new hall starts. */
 /* The answer of `hall cgi` itself, in CGI form, for a request it refuses
  * before git sees it. */
 static void cgi_refuse(int status, const char *en, const char *zh)
@@ -1304,6 +1314,9 @@ static int fetch_guard(const char *node)
         return r < 0 ? -1 : 0;
 }
 
+/* `daiban hall cgi BACKEND`: run the backend so that it is killed when
+ * the hall dies (even by SIGKILL), instead of lingering as an orphan that
+ * might still be writing the repository when a new hall starts. */
 static int hall_cgi(int argc, char **argv)
 {
         if (argc != 2 || !getenv("DAIBAN_PUSHER")) {

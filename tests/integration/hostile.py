@@ -459,6 +459,29 @@ class Flood(Hostile):
               f"{stats['opened']} sockets ({stats['closed_by_hall']} closed by the hall and reopened)", file=sys.stderr)
 
 
+class Logs(Hostile):
+    """Low finding: a push of 100,000 refs wrote 10,000 lines to the
+    hall's log. Now a push's refusals are told 20 in full, then counted."""
+
+    def test_a_push_of_many_bad_refs_is_told_in_short(self):
+        self.accepted()
+        self.sync(self.village)
+        repo, ref = self.own_feed()
+        tip = fgit(repo, "rev-parse", ref).strip()
+        fgit(repo, "update-ref", "--stdin", input="".join(f"create refs/junk/{i} {tip}\n" for i in range(500)))
+        before = self.hall_state()
+        lines_before = self.hall.logtext().count("push by")
+        r = git(repo, "push", self.stock_url(VILLAGE), "refs/junk/*:refs/junk/*", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("refused 480 more refs of this push (not listed)", r.stderr)
+        self.assertEqual(r.stderr.count("daiban: refused refs/junk/"), 20)
+        from hall import wait_for
+        log = wait_for(lambda: "more refs refused" in self.hall.logtext() and self.hall.logtext(), what="the log")
+        self.assertEqual(log.count("push by") - lines_before, 21)
+        self.assertIn(f"push by {VILLAGE}: 480 more refs refused (not listed)", log)
+        self.assertEqual(self.hall_state(), before)
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password
