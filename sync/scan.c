@@ -23,6 +23,9 @@
 
 #define PUSHED_PREFIX "refs/daiban/pushed/scans/"
 #define ASSEMBLED_PREFIX "refs/daiban/assembled/scans/"
+/* a chain whose pieces do not make the scans they name, at this tip:
+ * not hashed again (nor logged) until the chain moves */
+#define UNASSEMBLED_PREFIX "refs/daiban/unassembled/scans/"
 #define OUTGOING_PREFIX "refs/daiban/outgoing/scans/"
 #define MAX_CHAIN 1000000
 
@@ -711,21 +714,24 @@ int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_
         if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
                 return -EIO;
         while (git_reference_next(&ref, it) == 0) {
-                char part[32], writer[32], marker[160];
-                git_oid done;
+                char part[32], writer[32], marker[160], bad[160];
+                git_oid done, failed;
                 const git_oid *tip = git_reference_target(ref);
                 if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
                     feed_entitled(self, part) && strcmp(writer, self) != 0) {
                         snprintf(marker, sizeof marker, ASSEMBLED_PREFIX "%s/%s", part, writer);
+                        snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
                         bool has = git_reference_name_to_id(&done, repo, marker) == 0;
-                        if (!has || !git_oid_equal(&done, tip)) {
+                        bool refused = git_reference_name_to_id(&failed, repo, bad) == 0 && git_oid_equal(&failed, tip);
+                        if ((!has || !git_oid_equal(&done, tip)) && !refused) {
+                                git_reference *m = NULL;
                                 if (assemble_chain(repo, git_reference_name(ref), tip, ret_scans, log, ud) == 0) {
-                                        git_reference *m = NULL;
                                         git_reference_create(&m, repo, marker, tip, 1, "daiban: scans assembled");
-                                        git_reference_free(m);
                                 } else {
+                                        git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
                                         r = -EINVAL;
                                 }
+                                git_reference_free(m);
                         }
                 }
                 git_reference_free(ref);

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -60,22 +61,24 @@ def changeset(writer, part, events):
     return json.dumps(header, sort_keys=True, separators=(",", ":")), lines
 
 
-def forge(repo, ref, writer, part, events, key=None, parent=None, sign_other=None):
+def forge(repo, ref, writer, part, events, key=None, parent=None, sign_other=None, files=None):
     """Write a change-set commit on ref in repo with git plumbing, signed
     with the OpenSSH key file `key` (or not), and move ref to it. With
     sign_other, the signature is made over other content (a re-used
-    signature). Returns the commit id."""
-    header, lines = changeset(writer, part, events)
-    hb = git(repo, "hash-object", "-w", "--stdin", input=header).strip()
-    eb = git(repo, "hash-object", "-w", "--stdin", input=lines).strip()
-    tree = git(repo, "mktree", input=f"100644 blob {hb}\tchangeset.json\n100644 blob {eb}\tevents.jsonl\n").strip()
+    signature). files: {name: text} to commit instead of a change set
+    (a scan piece). Returns the commit id."""
+    if files is None:
+        header, lines = changeset(writer, part, events)
+        files = {"changeset.json": header, "events.jsonl": lines}
+    blobs = {name: git(repo, "hash-object", "-w", "--stdin", input=text).strip() for name, text in files.items()}
+    tree = git(repo, "mktree", input="".join(f"100644 blob {b}\t{n}\n" for n, b in sorted(blobs.items()))).strip()
     if parent is None:
         r = subprocess.run(["git", "--git-dir", repo, "rev-parse", "-q", "--verify", ref], capture_output=True, text=True)
         parent = r.stdout.strip() or None
-    t = events[-1]["wall"] // 1000
+    t = events[-1]["wall"] // 1000 if events else int(time.time())
     body = f"tree {tree}\n" + (f"parent {parent}\n" if parent else "") + \
         f"author {writer} <daiban@localhost> {t} +0000\ncommitter {writer} <daiban@localhost> {t} +0000\n\n" + \
-        f"change set: {len(events)} events of {writer} in partition {part}\n"
+        (f"change set: {len(events)} events of {writer} in partition {part}\n" if events else f"scan piece of {writer}\n")
     obj = body
     if key:
         d = tempfile.mkdtemp()

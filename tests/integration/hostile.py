@@ -482,6 +482,33 @@ class Logs(Hostile):
         self.assertEqual(self.hall_state(), before)
 
 
+class Scans(Hostile):
+    """Low finding: scan pieces that do not make the scan they name were
+    hashed again and logged every 5 s, for ever."""
+
+    def test_a_chain_that_does_not_assemble_is_refused_once(self):
+        import hashlib
+        self.accepted()
+        self.sync(self.village)
+        repo = os.path.join(self.village.home, "repo")
+        ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
+        content = "not the scan it names\n"
+        named = hashlib.sha1(b"blob 5\0other").hexdigest()
+        meta = json.dumps({"blob": named, "count": 1, "format": "daiban-scan", "index": 0,
+                           "size": len(content), "version": 1}, sort_keys=True)
+        forge(repo, ref, VILLAGE, VILLAGE, [], key=os.path.join(self.village.home, "node.key"),
+              files={"scan.json": meta, "piece": content})
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)       # each piece is well formed: only assembly can tell
+        from hall import wait_for
+        wait_for(lambda: "do not make the scan they name" in self.hall.logtext(), what="the refusal in the log")
+        time.sleep(11)                                    # two of the hall's 5 s rounds
+        log = self.hall.logtext()
+        self.assertEqual(log.count(f"refused scan {named[:12]}"), 1, log[-3000:])
+        crepo = os.path.join(self.county.home, "repo")
+        self.assertNotEqual(git(crepo, "cat-file", "-e", named, check=False).returncode, 0)
+
+
 class PrivateHomes(unittest.TestCase):
     """Finding 6: under umask 022 a home was 0755 and its databases 0644:
     any local user read the hall token, villagers' ID numbers, password
