@@ -950,6 +950,7 @@ static void refuse(const char *pusher, const char *fmt, ...) __attribute__((form
  * 100,000 bad refs once wrote 10,000 lines to the hall's log). */
 #define REFUSALS_TOLD 20
 static unsigned refusals;
+static char refusal_log[PATH_MAX];      /* HOME/hall/refused.jsonl: the county's supervision reads it */
 
 /* A refusal goes to the pusher (stderr, relayed as "remote: ...") and to
  * the hall's log (fd 3, which the hall hands down through git). */
@@ -963,6 +964,8 @@ static void refuse(const char *pusher, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        if (refusal_log[0])
+                home_refusal_note(refusal_log, pusher, msg);
         fprintf(stderr, "daiban: refused %s\n", msg);
         if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
                 dprintf(3, "daiban hall: push by %s refused %s\n", pusher, msg);
@@ -1169,6 +1172,7 @@ static int hall_pre_receive(int argc, char **argv)
         }
         if ((r = home_open(home, &h)))
                 return r;
+        snprintf(refusal_log, sizeof refusal_log, "%s/" HOME_REFUSALS, h.dir);
         git_libgit2_init();
         snprintf(path, sizeof path, "%s/repo", h.dir);
         if (git_repository_open_bare(&repo, path) < 0 || git_repository_odb(&odb, repo) < 0 ||

@@ -946,6 +946,128 @@ json_t *home_keys(struct home *h)
         return j;
 }
 
+void home_refusal_note(const char *path, const char *node, const char *msg)
+{
+        const char *colon = strncmp(msg, "refs/", 5) == 0 ? strstr(msg, ": ") : NULL;
+        char ref[512] = "";
+        struct stat sb;
+        int fd;
+
+        if (colon && (size_t)(colon - msg) < sizeof ref) {
+                memcpy(ref, msg, (size_t)(colon - msg));
+                ref[colon - msg] = '\0';
+                msg = colon + 2;
+        }
+        char why[1024];
+        snprintf(why, sizeof why, "%s", msg);
+        for (unsigned char *p = (unsigned char *)why; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        *p = '?';       /* a sender's words, shown on the county's screens */
+        json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
+        char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!line)
+                return;
+        if (stat(path, &sb) == 0 && sb.st_size > 4 * 1024 * 1024) {
+                char old[4096 + 8];
+                snprintf(old, sizeof old, "%s.1", path);
+                rename(path, old);      /* one generation kept */
+        }
+        if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
+                size_t n = strlen(line);
+                line[n] = '\n';         /* over the NUL: one write, one line */
+                if (write(fd, line, n + 1) < 0) {
+                        /* best effort: the pusher and the log were told */
+                }
+                close(fd);
+        }
+        free(line);
+}
+
+/* Refusals that say nothing against the sender: a race with another
+ * push, a catalogue version still on its way. */
+static bool refusal_benign(const char *why)
+{
+        return strstr(why, "not a fast-forward") || strstr(why, "has not reached this node yet");
+}
+
+/* The hall's refusals of the last 30 days, one alarm per sender and
+ * reason (with a count), the 10 most recent. */
+static void refusal_alarms(const struct home *h, json_t *arr)
+{
+        char path[4096];
+        FILE *f;
+        json_t *agg = json_array();
+        time_t since = time(NULL) - 30 * 24 * 3600;
+
+        snprintf(path, sizeof path, "%s/" HOME_REFUSALS, h->dir);
+        if (!(f = fopen(path, "r"))) {
+                json_decref(agg);
+                return;
+        }
+        if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > 512 * 1024) {
+                fseek(f, -512 * 1024, SEEK_END);
+                int c;
+                while ((c = fgetc(f)) != EOF && c != '\n')
+                        ;       /* from the next whole line */
+        } else {
+                fseek(f, 0, SEEK_SET);
+        }
+        char line[2048];
+        while (fgets(line, sizeof line, f)) {
+                json_t *j = json_loads(line, 0, NULL);
+                const char *node = json_string_value(json_object_get(j, "node"));
+                const char *why = json_string_value(json_object_get(j, "why"));
+                json_int_t at = json_integer_value(json_object_get(j, "at"));
+                if (node && why && at >= since && !refusal_benign(why)) {
+                        json_t *hit = NULL;
+                        size_t i;
+                        json_t *x;
+                        json_array_foreach(agg, i, x)
+                                if (!strcmp(json_string_value(json_object_get(x, "node")), node) &&
+                                    !strcmp(json_string_value(json_object_get(x, "why")), why))
+                                        hit = x;
+                        if (hit) {
+                                json_object_set_new(hit, "count",
+                                                    json_integer(json_integer_value(json_object_get(hit, "count")) + 1));
+                                json_object_set(hit, "at", json_object_get(j, "at"));
+                                json_object_set(hit, "ref", json_object_get(j, "ref"));
+                        } else if (json_array_size(agg) < 1000) {
+                                json_array_append_new(agg, json_pack("{s:s,s:O,s:s,s:O,s:i}", "node", node, "ref",
+                                                                     json_object_get(j, "ref"), "why", why, "at",
+                                                                     json_object_get(j, "at"), "count", 1));
+                        }
+                }
+                json_decref(j);
+        }
+        fclose(f);
+        /* the most recent first, ten at most */
+        for (int k = 0; k < 10 && json_array_size(agg); k++) {
+                size_t best = 0, i;
+                json_t *x;
+                json_array_foreach(agg, i, x)
+                        if (json_integer_value(json_object_get(x, "at")) >
+                            json_integer_value(json_object_get(json_array_get(agg, best), "at")))
+                                best = i;
+                x = json_incref(json_array_get(agg, best));
+                json_array_remove(agg, best);
+                char en[1024], zh[1024];
+                const char *node = json_string_value(json_object_get(x, "node"));
+                const char *ref = json_string_value(json_object_get(x, "ref"));
+                const char *why = json_string_value(json_object_get(x, "why"));
+                long long n = json_integer_value(json_object_get(x, "count"));
+                snprintf(en, sizeof en, "the hall refused %s from %s (%lld time%s in 30 days): %s", *ref ? ref : "a push",
+                         node, n, n == 1 ? "" : "s", why);
+                snprintf(zh, sizeof zh, "县级服务端拒收了 %s 推送的 %s（30 天内 %lld 次）。原因（英文）：%s", node,
+                         *ref ? ref : "数据", n, why);
+                json_object_set_new(x, "kind", json_string("refused"));
+                json_object_set_new(x, "en", json_string(en));
+                json_object_set_new(x, "zh", json_string(zh));
+                json_array_append_new(arr, x);
+        }
+        json_decref(agg);
+}
+
 json_t *home_alarms(const struct home *h)
 {
         json_t *arr = json_array();
@@ -980,6 +1102,8 @@ json_t *home_alarms(const struct home *h)
         free(ev);
         git_repository_free(repo);
         git_libgit2_shutdown();
+        if (strcmp(h->role, "county") == 0)
+                refusal_alarms(h, arr);
         return arr;
 }
 

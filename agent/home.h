@@ -121,6 +121,11 @@ int home_sync_catalog(struct home *h, struct git_repository *repo, int *ret_inst
 #include <jansson.h>
 json_t *home_alarms(const struct home *h);
 
+/* What the hall refused, one JSON line each ({"at","node","ref","why"}),
+ * for the county's supervision: home_alarms lists the last 30 days'. */
+#define HOME_REFUSALS "hall/refused.jsonl"
+void home_refusal_note(const char *path, const char *node, const char *msg);
+
 /* This node's keys for `daiban status`: {fingerprint (absent before the
  * first key), county_key_pinned (or null), roster (does the node hold
  * its county's roster), enrolled ({from, until} of the roster's entry

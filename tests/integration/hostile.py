@@ -199,6 +199,15 @@ class Authority(Hostile):
         finally:
             shutil.rmtree(stick)
             fgit(repo, "update-ref", ref, git(os.path.join(self.county.home, "repo"), "rev-parse", ref).stdout.strip())
+        # the county's supervision shows the attempts, one alarm per reason with its count
+        alarms = [a for a in json.loads(self.county.ok("status", "--json"))["alarms"] if a["kind"] == "refused"]
+        decider = [a for a in alarms if "its decider is 330225101" in a["why"]]
+        self.assertEqual([(a["node"], a["count"]) for a in decider], [(VILLAGE, 1)], alarms)
+        self.assertIn("县级服务端拒收了", decider[0]["zh"])
+        self.assertIn(f"ALARM: the hall refused refs/feeds/{VILLAGE}/{VILLAGE} from {VILLAGE}",
+                      self.county.ok("status"))
+        # a catalogue version on its way is no attempt
+        self.assertFalse([a for a in alarms if "has not reached" in a["why"]], alarms)
         # the honest work goes on: the township passes, the county decides
         self.township.ok("sync")
         self.township.ok("review", a, "pass")
