@@ -183,6 +183,7 @@ int fetchguard_wants(const char *body, size_t len, int (*fn)(void *ud, const git
 }
 
 struct tips {
+        git_repository *repo;
         git_oid *v;
         size_t n, cap;
         char *err;
@@ -206,10 +207,22 @@ static int want_is_tip(void *ud, const git_oid *want)
 {
         struct tips *t = ud;
         char hex[GIT_OID_HEXSZ + 1];
+        git_object_t type;
+        size_t len;
+        git_odb *odb = NULL;
 
         for (size_t i = 0; i < t->n; i++)
                 if (git_oid_equal(&t->v[i], want))
                         return 0;
+        /* a ref that moved between the advertisement and this request (a
+         * stateless HTTP fetch is two requests): a commit its new tip
+         * still reaches is what git itself allows; a tree or a blob never */
+        if (git_repository_odb(&odb, t->repo) == 0 && git_odb_read_header(&len, &type, odb, want) == 0 &&
+            type == GIT_OBJECT_COMMIT && t->n && git_graph_reachable_from_any(t->repo, want, t->v, t->n) == 1) {
+                git_odb_free(odb);
+                return 0;
+        }
+        git_odb_free(odb);
         git_oid_tostr(hex, sizeof hex, want);
         snprintf(t->err, t->errlen, "want %s is not the tip of a ref this node may fetch", hex);
         return -EPERM;
@@ -218,7 +231,7 @@ static int want_is_tip(void *ud, const git_oid *want)
 int fetchguard_check(git_repository *repo, const char *node, const char *body, size_t len, char *err,
                      size_t errlen)
 {
-        struct tips t = { .err = err, .errlen = errlen };
+        struct tips t = { .repo = repo, .err = err, .errlen = errlen };
         git_reference_iterator *it = NULL;
         git_reference *ref;
         int r = 0;

@@ -4,7 +4,8 @@
  * a blob id from another village's hidden feed would return it. So the
  * hall reads the request itself first: the body bounded (a gzip body
  * inflated here, with a cap, not by git), every `want` a tip of a ref
- * the node may fetch. */
+ * the node may fetch, or a commit such a tip reaches (the ref moved
+ * between the two requests of a fetch). */
 #ifndef DAIBAN_AGENT_FETCHGUARD_H
 #define DAIBAN_AGENT_FETCHGUARD_H
 
@@ -31,7 +32,8 @@ int fetchguard_wants(const char *body, size_t len, int (*fn)(void *ud, const git
 
 /* Is every want of body a tip of a ref node may fetch from repo (the
  * catalogue, the roster, and the feeds and scans of the partitions it is
- * entitled to)? 0; -EPERM or -EINVAL with the reason in err. */
+ * entitled to), or a commit one of those tips reaches? 0; -EPERM or
+ * -EINVAL with the reason in err. */
 int fetchguard_check(git_repository *repo, const char *node, const char *body, size_t len, char *err,
                      size_t errlen);
 

@@ -68,8 +68,18 @@ struct hall {
         uv_timer_t tick;
         uv_signal_t sig[2];
         int pushes;                     /* receive-pack POSTs running */
-        int lockfd;                     /* the repository lock, held while pushes > 0 */
+        int lockfd;                     /* the repository lock, held while a push or an ingest runs */
         bool ingest_wanted;
+        /* ingest runs on a worker thread, with handles of its own, so
+         * that neither the loop nor a push waits for it, and it does not
+         * wait for pushes to end (a herd of slow pushes once kept the
+         * county from ingesting at all) */
+        bool ingesting;
+        uv_work_t ingest_work;
+        struct home wh;                 /* the worker's home and repository */
+        git_repository *wrepo;
+        struct feed_report wrep;
+        long wscans;
         bool refs_moved;                /* since refs were last packed */
         bool pushed_since;              /* a push succeeded since the last ingest */
         uint64_t packed_at;             /* uv_now() of the last packing */
@@ -80,16 +90,15 @@ static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hlog(const char *fmt, ...)
 {
         va_list ap;
-        char ts[32];
+        char ts[32], msg[1536];
         time_t now = time(NULL);
         struct tm tm;
 
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-        fprintf(stderr, "%s daiban hall: ", ts);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        fprintf(stderr, "%s daiban hall: %s\n", ts, msg);     /* one call: the ingest thread logs too */
 }
 
 static void feed_log(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -193,12 +202,27 @@ static void cgi_handle_closed(uv_handle_t *hd)
                 free(g);
 }
 
-static void push_done(struct hall *H)
+/* The home's repository lock keeps the CLI out while the hall writes;
+ * the hall takes it once for all its pushes and ingests at a time. */
+static bool hall_lock(struct hall *H)
 {
-        if (--H->pushes == 0) {
+        if (H->lockfd < 0)
+                H->lockfd = home_trylock_repo(&H->h);
+        return H->lockfd >= 0;
+}
+
+static void hall_unlock_idle(struct hall *H)
+{
+        if (H->lockfd >= 0 && H->pushes == 0 && !H->ingesting) {
                 home_unlock_repo(H->lockfd);
                 H->lockfd = -1;
         }
+}
+
+static void push_done(struct hall *H)
+{
+        H->pushes--;
+        hall_unlock_idle(H);
 }
 
 static void cgi_finish(struct cgi *g)
@@ -570,20 +594,14 @@ static void front_request(http_conn *c, const struct http_request *req)
                 return;
         }
         bool receive = strcmp(service, "push") == 0;
-        if (receive && H->pushes == 0) {
-                int fd = home_trylock_repo(&H->h);
-                if (fd < 0) {
-                        http_respond_error(c, 503, "busy", "the county's repository is busy; sync again in a moment",
-                                           "县级仓库正忙，请稍后再同步");
-                        return;
-                }
-                H->lockfd = fd;
+        if (receive && !hall_lock(H)) {
+                http_respond_error(c, 503, "busy", "the county's repository is busy; sync again in a moment",
+                                   "县级仓库正忙，请稍后再同步");
+                return;
         }
         if (!(g = calloc(1, sizeof *g))) {
-                if (receive && H->pushes == 0) {
-                        home_unlock_repo(H->lockfd);
-                        H->lockfd = -1;
-                }
+                if (receive)
+                        hall_unlock_idle(H);
                 http_respond_error(c, 503, "busy", "out of memory", "内存不足");
                 return;
         }
@@ -695,51 +713,54 @@ static void front_request(http_conn *c, const struct http_request *req)
 
 /* ---- ingest ------------------------------------------------------------------------ */
 
-/* Commit the county's own new events and ingest every feed that moved.
- * Not while a push may be writing refs (the repository lock is then the
- * push's): it runs when the last push ends. */
-static void hall_ingest(struct hall *H)
+/* On the worker thread, with its own handles: commit the county's own
+ * new events and ingest every feed that moved (while pushes go on:
+ * receive-pack moves a ref only after its objects are in place, and the
+ * pre-receive check and this ingest take SQLite's write lock in turn). */
+static void ingest_work(uv_work_t *w)
 {
-        struct feed_report rep = { 0 };
-        int fd;
-
-        if (H->pushes > 0) {
-                H->ingest_wanted = true;
-                return;
-        }
-        if ((fd = home_trylock_repo(&H->h)) < 0) {
-                H->ingest_wanted = true;        /* a CLI holds it: the next tick */
-                return;
-        }
-        H->ingest_wanted = false;
+        struct hall *H = w->data;
         int ncat = 0;
-        home_sync_catalog(&H->h, H->repo, &ncat, feed_log, NULL);      /* publish a newly installed version */
+
+        memset(&H->wrep, 0, sizeof H->wrep);
+        H->wscans = 0;
+        home_sync_catalog(&H->wh, H->wrepo, &ncat, feed_log, NULL);     /* publish a newly installed version */
         const struct sshsig_key *key;
-        if (home_key(&H->h, &key) == 0)
-                feed_commit_local(H->h.st, H->repo, H->h.node, key, &rep, feed_log, NULL);
+        if (home_key(&H->wh, &key) == 0)
+                feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, feed_log, NULL);
         struct roster ro;
         bool have_ro = false;
         char err[512];
-        if (roster_open(H->h.st, H->repo, H->h.node, &ro, &have_ro, err, sizeof err) < 0)
+        if (roster_open(H->wh.st, H->wrepo, H->wh.node, &ro, &have_ro, err, sizeof err) < 0) {
                 hlog("the county's roster cannot be trusted (%s): nothing is ingested", err);
-        else
-        {
+        } else {
                 struct feed_trust tr;
-                authority_trust(&H->h, have_ro ? &ro : NULL, &tr);
-                feed_ingest(H->h.st, H->repo, H->h.node, &tr, &rep, feed_log, NULL);
+                authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
+                feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, feed_log, NULL);
         }
         roster_free(&ro);
-        long nscans = 0;
-        scan_assemble(H->repo, H->h.node, &nscans, feed_log, NULL);
-        if (nscans)
-                hlog("%ld scans received whole", nscans);
+        scan_assemble(H->wrepo, H->wh.node, &H->wscans, feed_log, NULL);
+}
+
+static void hall_ingest(struct hall *H);
+
+/* Back on the loop: report, pack the refs when no push runs, and ingest
+ * again if more arrived meanwhile. */
+static void ingest_after(uv_work_t *w, int status)
+{
+        struct hall *H = w->data;
+        struct feed_report *rep = &H->wrep;
+
+        (void)status;
+        if (H->wscans)
+                hlog("%ld scans received whole", H->wscans);
         /* Every push leaves loose refs, and git http-backend reads them all
          * for each advertisement (30 ms at 1,200 refs against 5 ms packed:
          * docs/BENCHMARKS.md). Pack them, at most every 30 s, while no push
          * runs (the repository lock is held). */
-        H->refs_moved |= rep.committed || rep.ingested_feeds || nscans || H->pushed_since;
+        H->refs_moved |= rep->committed || rep->ingested_feeds || H->wscans || H->pushed_since;
         H->pushed_since = false;
-        if (H->refs_moved && uv_now(H->loop) - H->packed_at >= 30000) {
+        if (H->refs_moved && H->pushes == 0 && uv_now(H->loop) - H->packed_at >= 30000) {
                 git_refdb *db = NULL;
                 if (git_repository_refdb(&db, H->repo) == 0 && git_refdb_compress(db) == 0) {
                         H->refs_moved = false;
@@ -749,11 +770,36 @@ static void hall_ingest(struct hall *H)
                 }
                 git_refdb_free(db);
         }
-        home_unlock_repo(fd);
-        if (rep.committed || rep.ingested_events || rep.refused)
+        if (rep->committed || rep->ingested_events || rep->refused)
                 hlog("ingest: %d change sets made (%ld events); %ld events from %d feeds (%ld already held); %d refused",
-                     rep.committed, rep.committed_events, rep.ingested_events, rep.ingested_feeds, rep.duplicate_events,
-                     rep.refused);
+                     rep->committed, rep->committed_events, rep->ingested_events, rep->ingested_feeds,
+                     rep->duplicate_events, rep->refused);
+        H->ingesting = false;
+        hall_unlock_idle(H);
+        if (H->ingest_wanted && H->srv)
+                hall_ingest(H);
+}
+
+/* Ingest now, or as soon as the running ingest ends; not while a CLI
+ * command holds the repository (the next tick tries again). */
+static void hall_ingest(struct hall *H)
+{
+        if (H->ingesting || !H->wrepo) {
+                H->ingest_wanted = true;
+                return;
+        }
+        if (!hall_lock(H)) {
+                H->ingest_wanted = true;        /* a CLI holds it: the next tick */
+                return;
+        }
+        H->ingest_wanted = false;
+        H->ingesting = true;
+        H->ingest_work.data = H;
+        if (uv_queue_work(H->loop, &H->ingest_work, ingest_work, ingest_after) < 0) {
+                H->ingesting = false;
+                H->ingest_wanted = true;
+                hall_unlock_idle(H);
+        }
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1481,11 +1527,18 @@ static int hall_serve(int argc, char **argv)
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", H.home_abs);
-        if (git_repository_open_bare(&H.repo, path) < 0) {
+        if (git_repository_open_bare(&H.repo, path) < 0 || git_repository_open_bare(&H.wrepo, path) < 0) {
                 cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
                           git_error_last() ? git_error_last()->message : "?");
                 goto out_git;
         }
+        if ((r = home_open(H.h.dir, &H.wh))) {
+                git_repository_free(H.wrepo);
+                H.wrepo = NULL;
+                r = EXIT_REFUSED;
+                goto out_git;
+        }
+        r = EXIT_REFUSED;
         if (cert) {
                 if (!(H.tls = tls_ctx_new(cert, key, err, sizeof err)) || tls_cert_pin(cert, pin, err, sizeof err) < 0) {
                         cli_error("%s", err);
@@ -1524,6 +1577,9 @@ static int hall_serve(int argc, char **argv)
         uv_loop_close(H.loop);
         r = 0;
 out_git:
+        if (H.wrepo)
+                home_close(&H.wh);
+        git_repository_free(H.wrepo);
         git_repository_free(H.repo);
         git_libgit2_shutdown();
         tls_ctx_free(H.tls);

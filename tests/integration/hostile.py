@@ -299,6 +299,19 @@ class Fetches(Hostile):
         self.assertEqual(status, 403, data)
         self.assertIn(f"want {blob} is not the tip of a ref this node may fetch".encode(), data)
         self.assertIn("refused a request of", self.hall.logtext())
+        # a commit of its own feed that is no longer the tip (the ref moved
+        # between the two requests of a fetch) is still served, as git does
+        self.accepted()
+        self.sync(self.village)
+        self.village.ok("operator", "add", "op77", "--name", "王五")
+        self.sync(self.village)
+        own = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        older = git(crepo, "rev-parse", f"{own}~1").stdout.strip()
+        self.assertNotEqual(older, git(crepo, "rev-parse", own).stdout.strip())
+        line = f"want {older} multi_ack_detailed side-band-64k ofs-delta\n"
+        status, data = self.post_fetch(f"{len(line) + 4:04x}{line}00000009done\n".encode())
+        self.assertEqual(status, 200, data)
+        self.assertIn(b"PACK", data)
         # the village's own fetch goes on
         self.sync(self.village)
 

@@ -23,13 +23,14 @@ _live = []
 
 
 class Station:
-    def __init__(self, root=None, node=VILLAGE, role="village", today="2026-11-24", operator="op01", enroll=True):
+    def __init__(self, root=None, node=VILLAGE, role="village", today="2026-11-24", operator="op01", enroll=True,
+                 catalog=None):
         self.root = root or tempfile.mkdtemp(prefix="daiban-home-")
         self.home = os.path.join(self.root, "home")
         self.today = today
         self.operator = operator
         self.node, self.role = node, role
-        r = self.run("init", "--node", node, "--role", role, "--catalog", SAMPLE, operator=None)
+        r = self.run("init", "--node", node, "--role", role, "--catalog", catalog or SAMPLE, operator=None)
         assert r.returncode == 0, r.stderr
         r = self.run("operator", "add", operator, "--name", "王小红", operator=None)
         assert r.returncode == 0, r.stderr
