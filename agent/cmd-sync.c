@@ -20,6 +20,7 @@
 #include "agent/cli.h"
 #include "agent/authority.h"
 #include "agent/home.h"
+#include "agent/refusal.h"
 #include "agent/netwatch.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -32,12 +33,18 @@ static void log_stderr(void *ud, const char *fmt, ...)
 {
         va_list ap;
         int *nlog = ud;
+        char msg[2048];
 
-        fputs("daiban: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        /* under LANG=zh_CN a known refusal says what it means first; the
+         * English reason follows, for the county's staff and the log */
+        const char *zh = cli_zh() && !cli_json_errors() ? refusal_zh(msg) : NULL;    /* (the station reads them in English) */
+        if (zh)
+                fprintf(stderr, "daiban: %s（%s）\n", zh, msg);
+        else
+                fprintf(stderr, "daiban: %s\n", msg);
         (*nlog)++;
 }
 

@@ -31,6 +31,7 @@
 #include "agent/app.h"
 #include "agent/cli.h"
 #include "agent/http.h"
+#include "agent/refusal.h"
 #include "agent/serve.h"
 #include "agent/station.h"
 #include "agent/throttle.h"
@@ -1194,34 +1195,18 @@ static void sync_done(struct child *ch)
                 } else if (why) {
                         /* sync's own report line (English): the cause, kept whole,
                          * after what it means in Chinese where it is known */
-                        static const char *const known[][2] = {
-                                { "has no key on the county's roster",
-                                  "有站点的密钥尚未登记在县级密钥名册中，其记录暂不接收；请联系县里登记密钥" },
-                                { "that the roster does not give",
-                                  "收到的记录不是由名册登记的密钥签署的（可能是伪造），已拒收，本站数据未受影响" },
-                                { "that the roster ended at seq", "收到的记录由已吊销的密钥签署，已拒收" },
-                                { "is not signed, and", "收到的记录没有签名，已拒收" },
-                                { "has a bad signature", "收到的记录签名无效（内容被改动），已拒收" },
-                                { "ALARM:", "警报：有站点对同一记录签署了两份不同的版本，已留存为证据，请联系县里处理" },
-                                { "claims to be this node's own feed",
-                                  "收到的“本站记录”与本机不一致（本机可能从旧备份恢复），请先联系县里再继续办件" },
-                                { "refused the county's roster", "收到的县级密钥名册无法验证，已拒收" },
-                                { "may not carry partition", "U 盘中含有不属于发送方的数据，已拒收该部分" },
-                        };
                         const char *lead = strstr(why, "connect") || strstr(why, "resolve") || strstr(why, "timed out")
                                                    ? "无法连接上级节点（网络未通或对方未开机）"
                                                    : "同步未完成";
                         json_t *lines = json_object_get(errs, "text");
-                        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-                                for (size_t l = 0; l < json_array_size(lines); l++) {
-                                        const char *t = json_string_value(json_array_get(lines, l));
-                                        if (t && strstr(t, known[k][0])) {
-                                                lead = known[k][1];
-                                                why = t + (strncmp(t, "daiban: ", 8) ? 0 : 8);
-                                                goto found;
-                                        }
+                        for (size_t l = 0; l < json_array_size(lines); l++) {
+                                const char *t = json_string_value(json_array_get(lines, l)), *zh = refusal_zh(t);
+                                if (zh) {
+                                        lead = zh;
+                                        why = t + (strncmp(t, "daiban: ", 8) ? 0 : 8);
+                                        break;
                                 }
-found:;
+                        }
                         char zh[1200];
                         snprintf(zh, sizeof zh, "%s：%s", lead, why);
                         st->last_error = json_pack("{s:s,s:s}", "en", why, "zh", zh);

@@ -93,8 +93,10 @@ class Clocks(Hostile):
                   key=os.path.join(self.village.home, "node.key"))
             self.village.ok("bundle", "export", stick)
             before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
-            r = t.run("bundle", "import", stick)
+            r = t.run("bundle", "import", stick, lang="zh_CN.UTF-8")
             self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            # an agent reads what it means in Chinese, the reason follows in English
+            self.assertIn("收到的记录时间比本机时钟快一天以上，已拒收", r.stderr)
             self.assertIn("more than a day ahead of this computer's clock", r.stderr)
             self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
                               t.dump_derived()), before)
