@@ -23,6 +23,24 @@ static const char *str(json_t *o, const char *k)
         return json_string_value(json_object_get(o, k));
 }
 
+/* A sender's value as a refusal may quote it: letters, digits and . _ -,
+ * at most 32 of them (a reason is read by people and matched by kind; it
+ * must not carry the sender's own sentences). */
+static const char *quote(const char *v, char *buf, size_t n)
+{
+        size_t k = 0;
+
+        if (!v)
+                return "(none)";
+        for (; v[k] && k + 1 < n && k < 32; k++)
+                buf[k] = (strchr("._-", v[k]) || (v[k] >= '0' && v[k] <= '9') || (v[k] >= 'a' && v[k] <= 'z') ||
+                          (v[k] >= 'A' && v[k] <= 'Z')) ? v[k] : '?';
+        buf[k] = '\0';
+        if (v[k] && k >= 3)
+                memcpy(buf + k - 3, "...", 3);
+        return buf;
+}
+
 static bool same(const char *a, const char *b)
 {
         return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -33,14 +51,15 @@ int authority_route(const catalog *cat, const char *origin, const char *matter, 
 {
         const struct cat_division *div = catalog_find_division(cat, origin);
         const struct cat_matter *m = catalog_find_matter(cat, matter);
+        char qm[40], qb[40];
 
         memset(ret, 0, sizeof *ret);
         if (!div) {
-                snprintf(err, errlen, "%s is not a division of the catalogue", origin);
+                snprintf(err, errlen, "%s is not a division of the catalogue", quote(origin, qm, sizeof qm));
                 return -EPERM;
         }
         if (!m) {
-                snprintf(err, errlen, "the catalogue has no matter %s", matter);
+                snprintf(err, errlen, "the catalogue has no matter %s", quote(matter, qm, sizeof qm));
                 return -EPERM;
         }
         if (bundle) {
@@ -49,15 +68,18 @@ int authority_route(const catalog *cat, const char *origin, const char *matter, 
                 for (size_t i = 0; b && i < b->nmatters && !in; i++)
                         in = b->matters[i] == m;
                 if (!b || !in) {
-                        snprintf(err, errlen, "the catalogue has no bundle %s holding matter %s", bundle, matter);
+                        snprintf(err, errlen, "the catalogue has no bundle %s holding matter %s",
+                                 quote(bundle, qb, sizeof qb), quote(matter, qm, sizeof qm));
                         return -EPERM;
                 }
                 if (!catalog_bundle_may_accept(b, div)) {
-                        snprintf(err, errlen, "the catalogue does not delegate bundle %s to %s", bundle, origin);
+                        snprintf(err, errlen, "the catalogue does not delegate bundle %s to %s",
+                                 quote(bundle, qb, sizeof qb), origin);
                         return -EPERM;
                 }
         } else if (!catalog_may_accept(m, div)) {
-                snprintf(err, errlen, "the catalogue does not delegate matter %s to %s", matter, origin);
+                snprintf(err, errlen, "the catalogue does not delegate matter %s to %s", quote(matter, qm, sizeof qm),
+                         origin);
                 return -EPERM;
         }
         ret->matter = m;
@@ -77,19 +99,25 @@ static int check_created(struct home *h, const struct cs_event *e, json_t *b, ch
 {
         const char *version = str(b, "catalog"), *matter = str(b, "matter");
         struct authority_route rt;
-        char why[256];
+        char why[256], qm[40], qv[40], qg[40];
 
         if (!version || !matter) {
                 snprintf(err, errlen, "%s's application %s names no catalogue version or matter: refused, for its"
                          " reviewer, decider and time limit follow from them", e->node, e->app);
                 return -EPERM;
         }
-        const catalog *cat = home_catalog_for(h, version);
+        version = quote(version, qv, sizeof qv);
+        const catalog *cat = home_catalog_for(h, str(b, "catalog"));
         if (!cat) {
                 snprintf(err, errlen, "%s's application %s was captured under catalogue version %.12s, which has not"
                          " reached this node yet; it is taken once the version arrives (sync with the county)",
                          e->node, e->app, version);
                 return -EAGAIN;
+        }
+        if (!str(b, "bundle") != !str(b, "bundle_code")) {
+                snprintf(err, errlen, "%s's application %s is refused: it names a bundle without its code, or a code"
+                         " without a bundle", e->node, e->app);
+                return -EPERM;
         }
         if (authority_route(cat, e->node, matter, str(b, "bundle_code"), &rt, why, sizeof why) < 0) {
                 snprintf(err, errlen, "%s's application %s is refused: %s (catalogue version %.12s)", e->node, e->app,
@@ -114,8 +142,8 @@ static int check_created(struct home *h, const struct cs_event *e, json_t *b, ch
         if (field) {
                 snprintf(err, errlen, "%s's application %s (matter %s) is refused: its %s is %s, but catalogue version"
                          " %.12s gives %s. An application's origin, reviewer, decider, time limit and name follow"
-                         " from the county's catalogue, not from the station", e->node, e->app, matter, field,
-                         got ? got : "(none)", version, want);
+                         " from the county's catalogue, not from the station", e->node, e->app, quote(matter, qm, sizeof qm),
+                         field, quote(got, qg, sizeof qg), version, want);
                 return -EPERM;
         }
         return 0;

@@ -182,13 +182,24 @@ int fetchguard_wants(const char *body, size_t len, int (*fn)(void *ud, const git
         return 0;
 }
 
+/* No fetch of a county's partitions asks for more; a request that does
+ * is refused before any work (it could cost the hall a walk per want). */
+#define MAX_WANTS 10000
+#define MAX_WALKED_WANTS 64     /* wants that are not tips (a ref moved meanwhile) */
+
 struct tips {
         git_repository *repo;
-        git_oid *v;
+        git_oid *v;             /* sorted */
         size_t n, cap;
+        size_t wants, walked;
         char *err;
         size_t errlen;
 };
+
+static int oid_cmp(const void *a, const void *b)
+{
+        return git_oid_cmp(a, b);
+}
 
 static bool visible(const char *node, const char *name)
 {
@@ -211,9 +222,17 @@ static int want_is_tip(void *ud, const git_oid *want)
         size_t len;
         git_odb *odb = NULL;
 
-        for (size_t i = 0; i < t->n; i++)
-                if (git_oid_equal(&t->v[i], want))
-                        return 0;
+        if (++t->wants > MAX_WANTS) {
+                snprintf(t->err, t->errlen, "the fetch request asks for more than %d objects", MAX_WANTS);
+                return -EINVAL;
+        }
+        if (t->n && bsearch(want, t->v, t->n, sizeof *t->v, oid_cmp))
+                return 0;
+        if (++t->walked > MAX_WALKED_WANTS) {
+                snprintf(t->err, t->errlen, "the fetch request asks for more than %d objects that are not tips of refs",
+                         MAX_WALKED_WANTS);
+                return -EINVAL;
+        }
         /* a ref that moved between the advertisement and this request (a
          * stateless HTTP fetch is two requests): a commit its new tip
          * still reaches is what git itself allows; a tree or a blob never */
@@ -257,6 +276,8 @@ int fetchguard_check(git_repository *repo, const char *node, const char *body, s
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        if (r == 0 && t.n)
+                qsort(t.v, t.n, sizeof *t.v, oid_cmp);
         if (r == 0)
                 r = fetchguard_wants(body, len, want_is_tip, &t, err, errlen);
         free(t.v);

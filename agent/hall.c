@@ -991,30 +991,55 @@ static int hall_pin(int argc, char **argv)
  * (GIT_QUARANTINE_PATH) until every ref is accepted. Its stderr reaches
  * the pusher as "remote: ..." lines. */
 static void refuse(const char *pusher, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse_busy(const char *pusher, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The refusals of one push told in full; the rest are counted (a push of
- * 100,000 bad refs once wrote 10,000 lines to the hall's log). */
+ * 100,000 bad refs once wrote 10,000 lines to the hall's log). More are
+ * noted for the county's supervision than told, so that junk pushed
+ * first does not hide what follows. */
 #define REFUSALS_TOLD 20
+#define REFUSALS_NOTED 200
 static unsigned refusals;
 static char refusal_log[PATH_MAX];      /* HOME/hall/refused.jsonl: the county's supervision reads it */
 
 /* A refusal goes to the pusher (stderr, relayed as "remote: ...") and to
- * the hall's log (fd 3, which the hall hands down through git). */
-static void refuse(const char *pusher, const char *fmt, ...)
+ * the hall's log (fd 3, which the hall hands down through git); unless
+ * it is the hall's own trouble (note false), also to the supervision. */
+static void vrefuse(const char *pusher, bool note, const char *fmt, va_list ap)
 {
-        va_list ap;
         char msg[1024];
 
-        if (++refusals > REFUSALS_TOLD)
+        ++refusals;
+        if (refusals > REFUSALS_NOTED || (!note && refusals > REFUSALS_TOLD))
                 return;
-        va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        if (refusal_log[0])
+        if (note && refusal_log[0])
                 home_refusal_note(refusal_log, pusher, msg);
+        if (refusals > REFUSALS_TOLD)
+                return;
         fprintf(stderr, "daiban: refused %s\n", msg);
         if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
                 dprintf(3, "daiban hall: push by %s refused %s\n", pusher, msg);
+}
+
+static void refuse(const char *pusher, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vrefuse(pusher, true, fmt, ap);
+        va_end(ap);
+}
+
+/* The hall could not check the push (its store busy, a disk error): the
+ * pusher is not to blame, and it tries again at its next sync. */
+static void refuse_busy(const char *pusher, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vrefuse(pusher, false, fmt, ap);
+        va_end(ap);
 }
 
 /* Mark the fan-out directory (first byte) of every object reachable
@@ -1285,14 +1310,27 @@ static int hall_pre_receive(int argc, char **argv)
                         enroll_on_push(&h, repo, &ro, pusher, &n);
                 struct feed_trust tr;
                 authority_trust(&h, have_ro ? &ro : NULL, &tr);
-                if (feed_verify(h.st, repo, &tr, ref, &n, err, sizeof err) < 0) {
+                int vr = feed_verify(h.st, repo, &tr, ref, &n, err, sizeof err);
+                if (vr == -EINVAL) {
                         /* err reads "refused <ref>: <why>" */
                         refuse(pusher, "%s", strncmp(err, "refused ", 8) == 0 ? err + 8 : err);
                         refused++;
                         continue;
                 }
+                if (vr < 0) {
+                        refuse_busy(pusher, "%s: the county's hall could not check it now (%s); sync again later",
+                                    ref, err);
+                        refused++;
+                        continue;
+                }
         }
 out:
+        if (refusals > REFUSALS_NOTED && refusal_log[0]) {
+                char more[96];
+                snprintf(more, sizeof more, "%u more refs of one push refused (not noted one by one)",
+                         refusals - REFUSALS_NOTED);
+                home_refusal_note(refusal_log, pusher, more);
+        }
         if (refusals > REFUSALS_TOLD) {
                 fprintf(stderr, "daiban: refused %u more refs of this push (not listed)\n", refusals - REFUSALS_TOLD);
                 if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
@@ -1357,8 +1395,13 @@ static int fetch_guard(const char *node)
                 unsetenv("HTTP_CONTENT_ENCODING");
         }
         free(body);
-        if (r == -EPERM)
+        if (r == -EPERM) {
+                char note[PATH_MAX + 32], why[320];
+                snprintf(note, sizeof note, "%s/" HOME_REFUSALS, getenv("GIT_PROJECT_ROOT") ? getenv("GIT_PROJECT_ROOT") : ".");
+                snprintf(why, sizeof why, "a fetch: %s", err);
+                home_refusal_note(note, node, why);
                 cgi_refuse(403, err, "请求了本站点无权获取的数据");
+        }
         else if (r < 0)
                 cgi_refuse(r == -EINVAL ? 400 : 500, err, r == -EINVAL ? "下载请求格式有误" : "服务端出错");
         return r < 0 ? -1 : 0;

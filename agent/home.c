@@ -17,10 +17,12 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "sync/blob.h"
 #include "sync/catfeed.h"
 #include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
+#include "sync/scan.h"
 
 const char *home_path(const char *opt)
 {
@@ -560,8 +562,10 @@ int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *le
         *ret = NULL;
         *len = 0;
         git_libgit2_init();
+        /* a blob another node named and sent: its size from its header
+         * first (a few MiB of pack can inflate to gigabytes) */
         if (git_oid_fromstrn(&oid, hex, 40) == 0 && git_repository_open_bare(&repo, repo_dir) == 0 &&
-            git_blob_lookup(&blob, repo, &oid) == 0) {
+            blob_lookup_max(&blob, repo, &oid, SCAN_MAX_BYTES) == 0) {
                 size_t n = (size_t)git_blob_rawsize(blob);
                 void *b = malloc(n ? n : 1);
                 if (b) {
@@ -960,10 +964,21 @@ void home_refusal_note(const char *path, const char *node, const char *msg)
         }
         char why[1024];
         snprintf(why, sizeof why, "%s", msg);
-        for (unsigned char *p = (unsigned char *)why; *p; p++)
+        /* a sender's words, shown on the county's screens: no controls
+         * (C0, DEL, C1), and valid UTF-8 (a cut may split a character) */
+        for (unsigned char *p = (unsigned char *)why; *p; p++) {
                 if (*p < 0x20 || *p == 0x7f)
-                        *p = '?';       /* a sender's words, shown on the county's screens */
+                        *p = '?';
+                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                        p[0] = p[1] = '?';
+        }
         json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
+        if (!j) {
+                for (unsigned char *p = (unsigned char *)why; *p; p++)
+                        if (*p >= 0x80)
+                                *p = '?';
+                j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
+        }
         char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!line)
@@ -1013,8 +1028,9 @@ static void refusal_alarms(const struct home *h, json_t *arr)
         } else {
                 fseek(f, 0, SEEK_SET);
         }
-        char line[2048];
-        while (fgets(line, sizeof line, f)) {
+        char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
                 json_t *j = json_loads(line, 0, NULL);
                 const char *node = json_string_value(json_object_get(j, "node"));
                 const char *why = json_string_value(json_object_get(j, "why"));
@@ -1040,6 +1056,7 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                 }
                 json_decref(j);
         }
+        free(line);
         fclose(f);
         /* the most recent first, ten at most */
         for (int k = 0; k < 10 && json_array_size(agg); k++) {

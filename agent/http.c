@@ -708,25 +708,37 @@ static unsigned same_peer(http_server *s, const http_conn *c)
         return k;
 }
 
-/* Full: close the connection whose request is slowest to arrive (bytes
- * per second since it opened, at least a second counted), the oldest of
- * equals, so that a newcomer gets its slot. Only connections still
- * sending a request, or idle between requests, are candidates: a
- * response being written is never cut. */
+/* Who goes first when room is made: a connection idle between requests
+ * (or with no byte yet), then one still sending its head, then a body
+ * being received (a push whose token was checked). */
+static int evict_class(const http_conn *x)
+{
+        if (x->state == ST_HEAD)
+                return x->head_started ? 1 : 0;
+        return 2;
+}
+
+/* Full: close a connection to give a newcomer its slot: of the first
+ * class that has one, the slowest to arrive (bytes per second since it
+ * opened, at least a second counted), the oldest of equals. A response
+ * being written is never cut. */
 static void make_room(http_server *s, const http_conn *newcomer)
 {
         uint64_t now = uv_now(s->loop);
         http_conn *victim = NULL;
         uint64_t vrate = 0;
+        int vclass = 3;
 
         for (http_conn *x = s->conns; x; x = x->next) {
                 if (x == newcomer || x->closing || x->state == ST_WAIT || (x->owned && x->started))
                         continue;
                 uint64_t age = now - x->opened < 1000 ? 1000 : now - x->opened;
                 uint64_t rate = x->bytes_in * 1000 / age;
-                if (!victim || rate < vrate || (rate == vrate && x->opened < victim->opened)) {
+                int cls = evict_class(x);
+                if (cls < vclass || (cls == vclass && (rate < vrate || (rate == vrate && x->opened < victim->opened)))) {
                         victim = x;
                         vrate = rate;
+                        vclass = cls;
                 }
         }
         if (victim)

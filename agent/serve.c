@@ -1063,6 +1063,7 @@ static void signin(struct req *r)
         }
         struct signin *s = calloc(1, sizeof *s);
         if (!s) {
+                throttle_cancel(st->thr, op, known, pkey, uv_now(st->loop));
                 json_decref(j);
                 reply_error(r, 500, "internal", "out of memory", "内存不足");
                 return;

@@ -137,6 +137,18 @@ static char *dupstr(json_t *o, const char *k)
         return s ? strdup(s) : NULL;
 }
 
+/* An application's id is its origin's code and the seq of its creation:
+ * "330225101201-17". Its origin is the partition it lives in. (A strict
+ * form also keeps a sender's words out of the reasons a refusal gives.) */
+static bool app_id_of(const char *app, const char *partition)
+{
+        size_t n = strlen(partition), digits = strspn(app + (strncmp(app, partition, n) == 0 ? n + 1 : 0),
+                                                      "0123456789");
+
+        return strncmp(app, partition, n) == 0 && app[n] == '-' && digits >= 1 && digits <= 19 &&
+               app[n + 1 + digits] == '\0';
+}
+
 static bool has_int(json_t *o, const char *k, json_int_t min)
 {
         json_t *v = json_object_get(o, k);
@@ -265,6 +277,11 @@ int changeset_parse(const char *header, size_t hlen, const char *events, size_t 
                 if (strcmp(e->node, writer) != 0) {
                         r = refuse(err, errlen, "events.jsonl:%zu: an event by %s in the feed of %s (a change set may"
                                    " only carry its writer's events)", lineno, e->node, writer);
+                        goto out;
+                }
+                if (e->app && !app_id_of(e->app, partition)) {
+                        r = refuse(err, errlen, "events.jsonl:%zu: the application id is not <partition>-<number>",
+                                   lineno);
                         goto out;
                 }
                 if (strcmp(e->part, partition) != 0) {

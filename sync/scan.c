@@ -675,7 +675,11 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                         break;
                 }
                 buf = malloc((size_t)p.size);
-                ok = buf != NULL;
+                if (!buf) {
+                        r = -ENOMEM;    /* tried again next time; the pieces are not to blame */
+                        break;
+                }
+                ok = true;
                 for (size_t k = start; ok && k <= i; k++) {
                         struct piece q;
                         git_blob *b = NULL;
@@ -689,8 +693,14 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                 }
                 /* hash before storing: a forged scan never enters the odb */
                 if (ok && off == (size_t)p.size && git_odb_hash(&got, buf, off, GIT_OBJECT_BLOB) == 0 &&
-                    git_oid_equal(&got, &want) && git_blob_create_from_buffer(&got, repo, buf, off) == 0) {
-                        (*ret_scans)++;
+                    git_oid_equal(&got, &want)) {
+                        if (git_blob_create_from_buffer(&got, repo, buf, off) == 0) {
+                                (*ret_scans)++;
+                        } else {
+                                if (log)
+                                        log(ud, "cannot store scan %.12s: %s", p.blob, gerr());
+                                r = -EIO;       /* a full disk: tried again next time */
+                        }
                 } else {
                         if (log)
                                 log(ud, "refused scan %.12s on %s: its pieces do not make the scan they name", p.blob,
@@ -725,11 +735,14 @@ int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_
                         bool refused = git_reference_name_to_id(&failed, repo, bad) == 0 && git_oid_equal(&failed, tip);
                         if ((!has || !git_oid_equal(&done, tip)) && !refused) {
                                 git_reference *m = NULL;
-                                if (assemble_chain(repo, git_reference_name(ref), tip, ret_scans, log, ud) == 0) {
+                                int ar = assemble_chain(repo, git_reference_name(ref), tip, ret_scans, log, ud);
+                                if (ar == 0) {
                                         git_reference_create(&m, repo, marker, tip, 1, "daiban: scans assembled");
                                 } else {
-                                        git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
-                                        r = -EINVAL;
+                                        /* only the pieces' own fault is remembered */
+                                        if (ar == -EINVAL)
+                                                git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
+                                        r = ar == -EINVAL ? -EINVAL : -EIO;
                                 }
                                 git_reference_free(m);
                         }
