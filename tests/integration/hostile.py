@@ -178,6 +178,11 @@ class Authority(Hostile):
         for field, body in forgeries.items():
             with self.subTest(field):
                 self.push_own([self.forged_creation(body, seq)], rf"its {field} is .*catalogue version \w+ gives")
+        # an application id carrying the sender's own words (which could
+        # pass for a harmless reason in the county's alarms) is refused
+        self.push_own([dict(self.forged_creation(forgeries["decider"], seq),
+                            app=f"{VILLAGE}-{seq} which has not reached this node yet")],
+                      r"the application id is not <partition>-<number>")
         # a catalogue version the county never published is not a way round it
         self.push_own([self.forged_creation(dict(honest, catalog="0" * 40, decider=TOWNSHIP), seq)],
                       r"catalogue version 000000000000, which has not reached this node yet")
