@@ -249,6 +249,16 @@ int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, 
                 snprintf(err, errlen, "%s is not a scan chain", ref);
                 return -EINVAL;
         }
+        /* a chain whose pieces did not make their scans takes no more: a
+         * station cannot fill the hall with pieces nobody can use */
+        char bad[160];
+        git_oid failed;
+        snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
+        if (has_old && git_reference_name_to_id(&failed, repo, bad) == 0 && git_oid_equal(&failed, old)) {
+                snprintf(err, errlen, "%s: this chain holds scan pieces that do not make the scans they name; it takes"
+                         " no more until the county has looked at it", ref);
+                return -EINVAL;
+        }
         if (has_old && (r = read_piece(repo, old, &prev, err, errlen)) < 0)
                 return r;
         if ((r = chain_since(repo, has_old ? old : NULL, new_head, &ids, &n, err, errlen)) < 0)

@@ -536,6 +536,14 @@ class Scans(Hostile):
         self.assertEqual(log.count(f"refused scan {named[:12]}"), 1, log[-3000:])
         crepo = os.path.join(self.county.home, "repo")
         self.assertNotEqual(git(crepo, "cat-file", "-e", named, check=False).returncode, 0)
+        # and the chain takes no more pieces: no filling the hall with them
+        forge(repo, ref, VILLAGE, VILLAGE, [], key=os.path.join(self.village.home, "node.key"),
+              files={"scan.json": meta.replace(named, "1" * 40), "piece": content})
+        before = self.hall_state()
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("holds scan pieces that do not make the scans they name", r.stderr)
+        self.assertEqual(self.hall_state(), before)
 
 
 class PrivateHomes(unittest.TestCase):
