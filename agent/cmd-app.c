@@ -2307,6 +2307,9 @@ static int cmd_status(int argc, char **argv)
                         printf(cli_msg("  link %s · last sync %s · %lld events saved here, waiting to be sent\n",
                                        "  链路 %s · 上次同步 %s · %lld 个事件已在本机保存，等待发送\n"),
                                remote, last ? last : cli_msg("never", "从未"), waiting);
+                else if (strcmp(c.h.role, "county") == 0)
+                        printf("%s", cli_msg("  the county syncs with no one: its hall serves the others ('daiban hall serve')\n",
+                                             "  县级节点不向上同步：由县级服务端为各站点提供同步（“daiban hall serve”）\n"));
                 else
                         printf("%s", cli_msg("  no link set: everything is saved here; send it with 'daiban bundle export'"
                                              " (USB) or set one with 'daiban remote set'\n",

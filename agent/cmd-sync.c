@@ -21,6 +21,7 @@
 #include "agent/authority.h"
 #include "agent/home.h"
 #include "agent/refusal.h"
+#include "agent/tls.h"
 #include "agent/netwatch.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -107,10 +108,23 @@ static int cmd_remote(int argc, char **argv)
         if (argc >= 2 && strcmp(argv[1], "show") == 0) {
                 if ((r = sparse(argc - 1, argv + 1, true, &o, "daiban remote show")) || (r = home_open(home_path(o.home), &h)))
                         return r;
-                char *url = NULL;
+                char *url = NULL, *token = NULL, *pin = NULL;
                 store_meta_get(h.st, "remote.url", &url);
+                store_meta_get(h.st, "remote.token", &token);
+                store_meta_get(h.st, "remote.pin", &pin);
                 printf("%s\n", url ? url : cli_msg("(no remote; see 'daiban remote set')", "（未设置；见“daiban remote set”）"));
+                if (token) {
+                        /* never the secret: whose it is, and a fingerprint to compare */
+                        char hex[65], node[32];
+                        tls_sha256_hex(token, strlen(token), hex);
+                        snprintf(node, sizeof node, "%.*s", (int)strcspn(token, "."), token);
+                        printf(cli_msg("token of %s, fingerprint %.16s\n", "令牌：%s 的令牌，指纹 %.16s\n"), node, hex);
+                }
+                if (pin)
+                        printf(cli_msg("certificate pin %s\n", "证书指纹 %s\n"), pin);
                 free(url);
+                free(token);
+                free(pin);
                 home_close(&h);
                 return 0;
         }
@@ -146,6 +160,18 @@ static int cmd_remote(int argc, char **argv)
                                         "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
                 return EXIT_REFUSED;
         }
+        /* the hall serves git at /feeds: any other http(s) address would
+         * only give a 404 at the first sync */
+        size_t ulen = strlen(o.pos[0]);
+        while (ulen && o.pos[0][ulen - 1] == '/')
+                ulen--;
+        if ((strncmp(o.pos[0], "http://", 7) == 0 || strncmp(o.pos[0], "https://", 8) == 0) &&
+            (ulen < 6 || strncmp(o.pos[0] + ulen - 6, "/feeds", 6) != 0)) {
+                cli_error(cli_msg("%s is not a hall's address: it ends in /feeds (such as https://hall.example:8420/feeds)",
+                                  "%s 不是县级服务端的地址：地址应以 /feeds 结尾（如 https://hall.example:8420/feeds）"),
+                          o.pos[0]);
+                return EXIT_USAGE;
+        }
         if (o.pin && (strlen(o.pin) != 64 || strspn(o.pin, "0123456789abcdefABCDEF") != 64)) {
                 cli_error("%s", cli_msg("--pin takes the SHA-256 of the hall's certificate: 64 hex digits, as"
                                         " 'daiban hall pin' prints it",
@@ -163,6 +189,17 @@ static int cmd_remote(int argc, char **argv)
                 return EXIT_REFUSED;
         }
         printf(cli_msg("remote set: %s\n", "已设置远端：%s\n"), o.pos[0]);
+        if (!o.token || !o.pin) {
+                char *had = NULL;
+                if (!o.token && store_meta_get(h.st, "remote.token", &had) == 0 && had)
+                        printf("%s", cli_msg("the token set before is kept (see 'daiban remote show')\n",
+                                             "沿用之前设置的令牌（见“daiban remote show”）\n"));
+                free(had);
+                had = NULL;
+                if (!o.pin && store_meta_get(h.st, "remote.pin", &had) == 0 && had)
+                        printf("%s", cli_msg("the certificate pin set before is kept\n", "沿用之前设置的证书指纹\n"));
+                free(had);
+        }
         home_close(&h);
         return 0;
 }

@@ -416,6 +416,20 @@ class Tokens(Hostile):
                            text=True, env=v.env(None))
         self.assertEqual(r.returncode, 2)
         self.assertIn("no token could be read from stdin", r.stderr)
+        # remote show names whose token it is, with a fingerprint, never the secret
+        shown = v.ok("remote", "show", operator=None)
+        self.assertIn(f"token of {VILLAGE}, fingerprint ", shown)
+        self.assertNotIn(self.tokens[VILLAGE].split(".", 1)[1], shown)
+        # a new address alone keeps the token, and says so
+        self.assertIn("the token set before is kept", v.ok("remote", "set", self.hall.url, operator=None))
+        # an address that is not a hall's is refused at once, not at the first sync
+        base = self.hall.url.rsplit("/feeds", 1)[0]
+        r = v.run("remote", "set", base + "/", operator=None)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is not a hall's address: it ends in /feeds", r.stderr)
+        self.assertEqual(v.ok("remote", "show", operator=None).splitlines()[0], self.hall.url)
+        # the county syncs with no one: its status does not advise a link
+        self.assertIn("the county syncs with no one", self.county.ok("status", operator=None))
 
 
 class Flood(Hostile):

@@ -1073,7 +1073,7 @@ class Backoff(ServeCase):
 
     def test_failures_back_off_and_the_ui_answers(self):
         v = self.home()
-        v.ok("remote", "set", "http://127.0.0.1:1", "--token", "x", operator=None)
+        v.ok("remote", "set", "http://127.0.0.1:1/feeds", "--token", "x", operator=None)
         d = self.daemon(v, "--sync-every", "1")
         s = d.signin()
         def failed(n):
@@ -1084,7 +1084,7 @@ class Backoff(ServeCase):
         self.assertEqual(st["failures"], 1, st)
         self.assertTrue(st["last_error"]["en"] and st["last_error"]["zh"], st)
         self.assertIsNone(st["last_ok"])
-        self.assertEqual(st["remote"], "http://127.0.0.1:1")
+        self.assertEqual(st["remote"], "http://127.0.0.1:1/feeds")
         # 15 s scaled by 0.5-1.5 (not --sync-every's 1 s)
         self.assertTrue(6 <= st["next_try"] <= 22.5, st)
         tries = [st["next_try"]]
