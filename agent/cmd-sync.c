@@ -180,6 +180,18 @@ static int cmd_remote(int argc, char **argv)
         }
         if ((r = home_open(home_path(o.home), &h)))
                 return r;
+        /* a token names its node ("<node>.<secret>"): another node's would
+         * only be refused by the hall at every sync */
+        size_t tn = o.token ? strcspn(o.token, ".") : 0;
+        if (o.token && (tn != strlen(h.node) || strncmp(o.token, h.node, tn) != 0 || !o.token[tn])) {
+                cli_error(cli_msg("this token is not %s's (a hall token reads %s.<secret>); ask the county for this"
+                                  " station's token ('daiban hall token %s')",
+                                  "该令牌不属于本站点 %s（县级服务端令牌形如 %s.<密文>）；请向县里申请本站点的令牌"
+                                  "（“daiban hall token %s”）"),
+                          h.node, h.node, h.node);
+                home_close(&h);
+                return EXIT_USAGE;
+        }
         if (store_begin(h.st) < 0 || store_meta_set(h.st, "remote.url", o.pos[0]) < 0 ||
             (o.token && store_meta_set(h.st, "remote.token", o.token) < 0) ||
             (o.pin && store_meta_set(h.st, "remote.pin", o.pin) < 0) || store_commit(h.st) < 0) {

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from forgery import forge, git as fgit  # noqa: E402
-from hall import HallCase, git  # noqa: E402
+from hall import OTHER_VILLAGE, HallCase, git  # noqa: E402
 from station import COUNTY, TOWNSHIP, VILLAGE  # noqa: E402
 
 INT64_MAX = (1 << 63) - 1
@@ -400,13 +400,13 @@ class Tokens(Hostile):
         import subprocess
         from station import DAIBAN
         v = self.village
-        v.ok("remote", "set", self.hall.url, "--token", "x.y", operator=None)     # a wrong one first
+        v.ok("remote", "set", self.hall.url, "--token", VILLAGE + ".00", operator=None)     # a wrong one first
         self.assertNotEqual(v.run("sync", operator=None).returncode, 0)
         r = subprocess.run([DAIBAN, "remote", "set", self.hall.url, "--token", "-"], input=self.tokens[VILLAGE] + "\n",
                            capture_output=True, text=True, env=v.env(None))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.sync(v)
-        v.ok("remote", "set", self.hall.url, "--token", "x.y", operator=None)
+        v.ok("remote", "set", self.hall.url, "--token", VILLAGE + ".00", operator=None)
         path = os.path.join(v.root, "token")
         with open(path, "w") as f:
             f.write(self.tokens[VILLAGE] + "\n")
@@ -428,6 +428,10 @@ class Tokens(Hostile):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("is not a hall's address: it ends in /feeds", r.stderr)
         self.assertEqual(v.ok("remote", "show", operator=None).splitlines()[0], self.hall.url)
+        # another node's token is refused at once, saying whose it must be
+        r = v.run("remote", "set", self.hall.url, "--token", self.tokens[OTHER_VILLAGE], operator=None)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"this token is not {VILLAGE}'s", r.stderr)
         # the county syncs with no one: its status does not advise a link
         self.assertIn("the county syncs with no one", self.county.ok("status", operator=None))
 

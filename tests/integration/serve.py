@@ -1073,7 +1073,7 @@ class Backoff(ServeCase):
 
     def test_failures_back_off_and_the_ui_answers(self):
         v = self.home()
-        v.ok("remote", "set", "http://127.0.0.1:1/feeds", "--token", "x", operator=None)
+        v.ok("remote", "set", "http://127.0.0.1:1/feeds", "--token", v.node + ".00", operator=None)
         d = self.daemon(v, "--sync-every", "1")
         s = d.signin()
         def failed(n):
@@ -1110,7 +1110,7 @@ class Backoff(ServeCase):
         hang.bind(("127.0.0.1", 0))
         hang.listen(16)
         try:
-            v.ok("remote", "set", f"http://127.0.0.1:{hang.getsockname()[1]}/feeds", "--token", "x", operator=None)
+            v.ok("remote", "set", f"http://127.0.0.1:{hang.getsockname()[1]}/feeds", "--token", v.node + ".00", operator=None)
             r = s.post("/api/sync")
             self.assertEqual(r.status, 202)
             self.assertTrue(r.json["syncing"], r.json)
@@ -1143,7 +1143,7 @@ class Backoff(ServeCase):
         hang.bind(("127.0.0.1", 0))
         hang.listen(16)
         try:
-            v.ok("remote", "set", f"http://127.0.0.1:{hang.getsockname()[1]}/feeds", "--token", "x", operator=None)
+            v.ok("remote", "set", f"http://127.0.0.1:{hang.getsockname()[1]}/feeds", "--token", v.node + ".00", operator=None)
             d = self.daemon(v)
             s = d.signin()
             self.assertTrue(s.post("/api/sync").json["syncing"])
