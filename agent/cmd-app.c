@@ -244,10 +244,28 @@ static int need_operator(struct ctx *c)
         bool known = false;
 
         if (!c->o.operator || !*c->o.operator) {
-                cli_error("%s", cli_msg("who is doing this? give --operator ID (or set DAIBAN_OPERATOR); "
-                                        "add operators with 'daiban operator add ID --name NAME'",
-                                        "请用 --operator ID（或环境变量 DAIBAN_OPERATOR）说明经办人；"
-                                        "用“daiban operator add ID --name 姓名”添加经办人"));
+                /* name the operators there are: "add one" is no answer when
+                 * adding one is what is being done */
+                char ids[256] = "";
+                size_t n = 0;
+                if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT id FROM operators WHERE node = ? ORDER BY id LIMIT 8",
+                                       -1, &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_text(st, 1, c->h.node, -1, SQLITE_STATIC);
+                        while (sqlite3_step(st) == SQLITE_ROW && n < sizeof ids - 40)
+                                n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%s", n ? ", " : "",
+                                                      (const char *)sqlite3_column_text(st, 0));
+                        sqlite3_finalize(st);
+                }
+                if (ids[0])
+                        cli_error(cli_msg("who is doing this? give --operator ID (or set DAIBAN_OPERATOR), one of the"
+                                          " operators registered here: %s",
+                                          "请用 --operator ID（或环境变量 DAIBAN_OPERATOR）说明经办人，须为本站已登记的经办人：%s"),
+                                  ids);
+                else
+                        cli_error("%s", cli_msg("who is doing this? give --operator ID (or set DAIBAN_OPERATOR); "
+                                                "add operators with 'daiban operator add ID --name NAME'",
+                                                "请用 --operator ID（或环境变量 DAIBAN_OPERATOR）说明经办人；"
+                                                "用“daiban operator add ID --name 姓名”添加经办人"));
                 return EXIT_USAGE;
         }
         /* operators are registered per node: this home's */

@@ -74,7 +74,10 @@ class Capture(unittest.TestCase):
         r = self.refused("app", "new", "MZ-DB-001", "--data", DIBAO, operator="ghost")
         self.assertIn("operator add ghost", r.stderr)
         # once a station has an operator, only a registered one adds others
-        self.refused("operator", "add", "op02", "--name", "李四", operator=None, code=2)
+        r = self.refused("operator", "add", "op02", "--name", "李四", operator=None, code=2)
+        # it names who may do it, rather than "add an operator" in a circle
+        self.assertIn("one of the operators registered here: op01", r.stderr)
+        self.assertNotIn("operator add ID", r.stderr)
         self.refused("operator", "add", "op02", "--name", "李四", operator="ghost")
         self.s.ok("operator", "add", "op02", "--name", "李四")
         with self.s.db() as c:
