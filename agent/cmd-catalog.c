@@ -152,6 +152,22 @@ static int run_check(int argc, char **argv)
                 print_diag(catalog_diag(cat, k));
                 nwarn += catalog_diag(cat, k)->severity == CAT_WARNING;
         }
+        {
+                /* due dates this year would count weekends only */
+                bool bad = false;
+                int32_t today = home_today(NULL, &bad);
+                int y = 0;
+                if (!bad)
+                        cal_date_to_ymd(today, &y, NULL, NULL);
+                if (y && catalog_nerrors(cat) == 0 && !cal_covers_year(catalog_calendar(cat), y)) {
+                        fprintf(stderr, cli_msg("%s/calendar.csv: warning: no holidays or working weekends for %d: due"
+                                                " dates would count weekends only; add this year's arrangement\n",
+                                                "%s/calendar.csv：警告：没有 %d 年的节假日和调休安排，办结期限将只按周末计算；"
+                                                "请补充当年的安排\n"),
+                                argv[i], y);
+                        nwarn++;
+                }
+        }
         if (o.json) {
                 json_t *j = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ok", catalog_nerrors(cat) == 0,
                                       "errors", (json_int_t)catalog_nerrors(cat), "warnings", (json_int_t)nwarn,

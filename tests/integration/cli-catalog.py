@@ -18,7 +18,8 @@ import ids  # noqa: E402
 DAIBAN = os.environ.get("DAIBAN", "build/agent/daiban")
 DATA = os.environ.get("DAIBAN_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
 SAMPLE = os.path.join(DATA, "catalog-sample")
-ENV = dict(os.environ, LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="")
+# a day the sample's calendar covers (catalog check warns for a year it does not)
+ENV = dict(os.environ, LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="", DAIBAN_TODAY="2026-11-24")
 
 
 def run(*args, env=None):
@@ -65,6 +66,14 @@ class Catalogue(unittest.TestCase):
         self.assertEqual(len(r.stdout.strip().splitlines()), 1)
         j = json.loads(run("catalog", "check", SAMPLE, "--json").stdout)
         self.assertEqual((j["ok"], j["matters"], j["bundles"], j["errors"]), (True, 13, 2, 0))
+
+    def test_a_calendar_without_this_years_holidays_is_warned(self):
+        r = run("catalog", "check", SAMPLE, env=dict(ENV, DAIBAN_TODAY="2031-03-01"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("calendar.csv: warning: no holidays or working weekends for 2031", r.stderr)
+        self.assertIn("1 warnings", r.stdout)
+        self.assertEqual(json.loads(run("catalog", "check", SAMPLE, "--json",
+                                        env=dict(ENV, DAIBAN_TODAY="2031-03-01")).stdout)["warnings"], 1)
 
     def test_chinese_when_lang_is_zh(self):
         r = run("catalog", "check", SAMPLE, env=dict(ENV, LANG="zh_CN.UTF-8"))
