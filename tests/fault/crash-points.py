@@ -550,6 +550,7 @@ class CrashPoints(unittest.TestCase):
                            capture_output=True, text=True, env=v.env(operator=None))
             d = sv.Daemon(v)
             headers = d.signin(operator=v.operator).headers()
+            port = d.port       # each restart listens there again: the session cookie is named for the port
             d.stop()
             w.save()
             key = "crash-draft-1"
@@ -569,7 +570,7 @@ class CrashPoints(unittest.TestCase):
                     return None, None
 
             def start(extra):
-                dm = sv.Daemon(v, env=extra, start=False)
+                dm = sv.Daemon(v, env=extra, start=False, port=port)
                 try:
                     dm.start()
                 except AssertionError:
@@ -587,7 +588,7 @@ class CrashPoints(unittest.TestCase):
 
             def after(res, acked, what):
                 self.assertLessEqual(len(created()), 1, what)
-                dm = sv.Daemon(v)
+                dm = sv.Daemon(v, port=port)
                 try:
                     again = post(dm)
                     self.assertEqual(again[0], 201, f"{what}: the retried acceptance: {again}")

@@ -108,8 +108,10 @@ class Daemon:
     """A running `daiban serve` on a home (in its own process group, so a
     test can kill it together with the CLI children it runs)."""
 
-    def __init__(self, home, *extra, env=None, start=True):
+    def __init__(self, home, *extra, env=None, start=True, port=0):
         self.home, self.extra, self.env_extra = home, list(extra), env
+        if port:
+            self.port = port    # where a daemon of this home listened before (its cookie names the port)
         self.logpath = os.path.join(home.root, "serve.log")
         self.proc = None
         if start:
