@@ -65,6 +65,35 @@ class Hostile(HallCase):
         return r
 
 
+    def stick_refused(self, events, want, lang="C.UTF-8"):
+        """The township, which has taken the village's honest feed by stick
+        before, is given events signed on the village's own feed by stick:
+        refused with want, and its refs, events and applications stay as
+        they were. Returns the import's result."""
+        repo, ref = self.own_feed()
+        stick = tempfile.mkdtemp()
+        t = self.township
+        try:
+            self.village.ok("bundle", "export", stick)
+            t.ok("bundle", "import", stick)
+            forge(repo, ref, VILLAGE, VILLAGE, events, key=os.path.join(self.village.home, "node.key"))
+            self.village.ok("bundle", "export", stick)
+            before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
+            r = t.run("bundle", "import", stick, lang=lang)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertRegex(r.stderr, want)
+            self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
+                              t.dump_derived()), before)
+            return r
+        finally:
+            shutil.rmtree(stick)
+            # the village takes it back (a later step pushes honestly)
+            crepo = os.path.join(self.county.home, "repo")
+            head = git(crepo, "rev-parse", "-q", "--verify", ref, check=False).stdout.strip()
+            if head:
+                fgit(repo, "update-ref", ref, head)
+
+
 class Clocks(Hostile):
     """Finding 1: one event stamped near the top of the clock's range
     froze every office above the village for good."""
@@ -81,27 +110,11 @@ class Clocks(Hostile):
                 self.push_own([self.operator_event(seq, hlc, wall)], r"more than a day ahead of this computer's clock")
         # a seq near INT64_MAX: refused before any arithmetic is done with it
         self.push_own([self.operator_event(INT64_MAX - 1, stamp(now), now)], r"beyond the largest a writer can reach")
-        # the same stamp by stick, at the township (which has taken the
-        # village's honest feed that way before): refused, nothing changes
-        repo, ref = self.own_feed()
-        stick = tempfile.mkdtemp()
-        try:
-            t = self.township
-            self.village.ok("bundle", "export", stick)
-            t.ok("bundle", "import", stick)
-            forge(repo, ref, VILLAGE, VILLAGE, [self.operator_event(seq, INT64_MAX, now)],
-                  key=os.path.join(self.village.home, "node.key"))
-            self.village.ok("bundle", "export", stick)
-            before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
-            r = t.run("bundle", "import", stick, lang="zh_CN.UTF-8")
-            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-            # an agent reads what it means in Chinese, the reason follows in English
-            self.assertIn("收到的记录时间比本机时钟快一天以上，已拒收", r.stderr)
-            self.assertIn("more than a day ahead of this computer's clock", r.stderr)
-            self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
-                              t.dump_derived()), before)
-        finally:
-            shutil.rmtree(stick)
+        # the same stamp by stick, at the township: refused, nothing changes;
+        # an agent reads what it means in Chinese, the reason follows in English
+        r = self.stick_refused([self.operator_event(seq, INT64_MAX, now)],
+                               r"more than a day ahead of this computer's clock", lang="zh_CN.UTF-8")
+        self.assertIn("收到的记录时间比本机时钟快一天以上，已拒收", r.stderr)
         # the offices still write, with stamps of today
         for office in (self.county, self.township):
             office.ok("operator", "add", "op88", "--name", "赵六")
@@ -187,25 +200,10 @@ class Authority(Hostile):
         self.push_own([self.forged_creation(dict(honest, catalog="0" * 40, decider=TOWNSHIP), seq)],
                       r"catalogue version 000000000000, which has not reached this node yet")
         # by stick, at the township: refused before its ref moves, nothing changes
-        repo, ref = self.own_feed()
-        stick = tempfile.mkdtemp()
-        try:
-            t = self.township
-            self.village.ok("bundle", "export", stick)
-            t.ok("bundle", "import", stick)
-            forge(repo, ref, VILLAGE, VILLAGE, [self.forged_creation(forgeries["decider"], seq)],
-                  key=os.path.join(self.village.home, "node.key"))
-            self.village.ok("bundle", "export", stick)
-            before = (git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(), t.dump_derived())
-            r = t.run("bundle", "import", stick)
-            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-            self.assertRegex(r.stderr, r"its decider is 330225101, but catalogue version \w+ gives 330225")
-            self.assertEqual((git(os.path.join(t.home, "repo"), "for-each-ref").stdout, t.nevents(),
-                              t.dump_derived()), before)
-            self.assertIsNone(t.db().execute("SELECT id FROM apps WHERE id = ?", (f"{VILLAGE}-{seq}",)).fetchone())
-        finally:
-            shutil.rmtree(stick)
-            fgit(repo, "update-ref", ref, git(os.path.join(self.county.home, "repo"), "rev-parse", ref).stdout.strip())
+        self.stick_refused([self.forged_creation(forgeries["decider"], seq)],
+                           r"its decider is 330225101, but catalogue version \w+ gives 330225")
+        self.assertIsNone(self.township.db().execute("SELECT id FROM apps WHERE id = ?",
+                                                     (f"{VILLAGE}-{seq}",)).fetchone())
         # the county's supervision shows the attempts, one alarm per reason with its count
         alarms = [a for a in json.loads(self.county.ok("status", "--json"))["alarms"] if a["kind"] == "refused"]
         decider = [a for a in alarms if "its decider is 330225101" in a["why"]]
