@@ -1005,6 +1005,8 @@ static char refusal_log[PATH_MAX];      /* HOME/hall/refused.jsonl: the county's
 /* A refusal goes to the pusher (stderr, relayed as "remote: ...") and to
  * the hall's log (fd 3, which the hall hands down through git); unless
  * it is the hall's own trouble (note false), also to the supervision. */
+static void vrefuse(const char *pusher, bool note, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void vrefuse(const char *pusher, bool note, const char *fmt, va_list ap)
 {
         char msg[1024];
