@@ -142,11 +142,12 @@ static char *dupstr(json_t *o, const char *k)
  * form also keeps a sender's words out of the reasons a refusal gives.) */
 static bool app_id_of(const char *app, const char *partition)
 {
-        size_t n = strlen(partition), digits = strspn(app + (strncmp(app, partition, n) == 0 ? n + 1 : 0),
-                                                      "0123456789");
+        size_t n = strlen(partition), digits;
 
-        return strncmp(app, partition, n) == 0 && app[n] == '-' && digits >= 1 && digits <= 19 &&
-               app[n + 1 + digits] == '\0';
+        if (strncmp(app, partition, n) != 0 || app[n] != '-')
+                return false;
+        digits = strspn(app + n + 1, "0123456789");
+        return digits >= 1 && digits <= 19 && app[n + 1 + digits] == '\0';
 }
 
 static bool has_int(json_t *o, const char *k, json_int_t min)

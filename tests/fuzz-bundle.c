@@ -1,6 +1,7 @@
 /* libFuzzer target for the USB bundle reader's header: any bytes as a
  * bundle file. What is accepted must be a list of refs a stick may carry
- * (feeds, scan chains, the county's catalogue chain: docs/sync.md) with
+ * (feeds, scan chains, the county's catalogue chain and key roster:
+ * docs/sync.md) with
  * valid ids, and a pack offset inside the input that starts with "PACK". */
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "sync/catfeed.h"
 #include "sync/feed.h"
+#include "sync/roster.h"
 #include "sync/scan.h"
 
 static int may_carry(const char *name)
@@ -19,6 +21,9 @@ static int may_carry(const char *name)
                 return feed_parse_ref(name, part, sizeof part, writer, sizeof writer);
         if (strncmp(name, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
                 return scan_parse_ref(name, part, sizeof part, writer, sizeof writer);
+        if (strncmp(name, ROSTER_PREFIX, strlen(ROSTER_PREFIX)) == 0)      /* the county's key roster */
+                return strlen(name + strlen(ROSTER_PREFIX)) == 6 &&
+                       strspn(name + strlen(ROSTER_PREFIX), "0123456789") == 6;
         return strncmp(name, CATFEED_PREFIX, strlen(CATFEED_PREFIX)) == 0 && strlen(county) == 6 &&
                strspn(county, "0123456789") == 6;
 }
