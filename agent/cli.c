@@ -13,6 +13,16 @@
 
 const char *cli_last_en, *cli_last_zh;
 
+void cli_unctrl(char *s)
+{
+        for (unsigned char *p = (unsigned char *)s; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                        p[0] = p[1] = '?';
+        }
+}
+
 bool cli_zh(void)
 {
         static int zh = -1;

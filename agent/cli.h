@@ -28,6 +28,11 @@ struct cli_command {
 /* True when messages should be Chinese. */
 bool cli_zh(void);
 
+/* Replace, in place, the control characters of text another node wrote
+ * (C0, DEL, and C1 as UTF-8) with '?', so that showing it cannot drive a
+ * terminal. */
+void cli_unctrl(char *s);
+
 /* The last pair cli_msg chose from, so that cli_error can give both
  * languages to the station daemon (see cli_error). */
 extern const char *cli_last_en, *cli_last_zh;

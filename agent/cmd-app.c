@@ -353,15 +353,9 @@ void app_row_free(struct app_row *r)
 static void col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
         const char *s = (const char *)sqlite3_column_text(st, i);
-        unsigned char *p;
 
         snprintf(dst, n, "%s", s ? s : "");
-        for (p = (unsigned char *)dst; *p; p++) {
-                if (*p < 0x20 || *p == 0x7f)
-                        *p = '?';
-                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-                        p[0] = p[1] = '?';
-        }
+        cli_unctrl(dst);
 }
 
 static long long icol(sqlite3_stmt *st, int i)

@@ -966,12 +966,7 @@ void home_refusal_note(const char *path, const char *node, const char *msg)
         snprintf(why, sizeof why, "%s", msg);
         /* a sender's words, shown on the county's screens: no controls
          * (C0, DEL, C1), and valid UTF-8 (a cut may split a character) */
-        for (unsigned char *p = (unsigned char *)why; *p; p++) {
-                if (*p < 0x20 || *p == 0x7f)
-                        *p = '?';
-                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-                        p[0] = p[1] = '?';
-        }
+        cli_unctrl(why);
         json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
         if (!j) {
                 for (unsigned char *p = (unsigned char *)why; *p; p++)
