@@ -410,11 +410,15 @@ static void front_body_end(http_conn *c)
 static void front_abort(http_conn *c)
 {
         struct cgi *g = http_conn_data(c);
+        const char *why = http_conn_closed_why(c);
 
         if (!g)
                 return;
         g->c = NULL;
-        hlog("%s %s: the client went away; stopping the backend", g->node, g->what);
+        if (why)
+                hlog("%s %s: closed by the hall (%s); stopping the backend", g->node, g->what, why);
+        else
+                hlog("%s %s: the client went away; stopping the backend", g->node, g->what);
         if (!g->exited)
                 uv_process_kill(&g->proc, SIGTERM);
         if (!g->out_eof)
@@ -1500,10 +1504,11 @@ static int hall_serve(int argc, char **argv)
                 { "head-timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
         };
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
-        /* a push over a 64 kbit/s link with loss averages some 6 KB/s; a
-         * body below 128 B/s for 20 s is a client holding a slot */
+        /* a push over a 64 kbit/s link with loss averages some 6 KB/s,
+         * but a cut of a few seconds backs TCP off for tens of seconds; a
+         * body below 128 B/s for a minute is a client holding a slot */
         struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000, .max_per_peer = 64,
-                                   .min_body_rate = 128 };
+                                   .min_body_rate = 128, .rate_grace_ms = 60000 };
         struct http_handler hh = { front_request, front_body, front_body_end, front_abort, front_drain };
         struct hall H;
         char err[512], path[PATH_MAX + 8], pin[65] = "";

@@ -57,7 +57,8 @@ struct http_conn {
         uint64_t body_bytes;
         uint64_t opened;        /* uv_now() at accept */
         uint64_t bytes_in;      /* read from the peer, all requests */
-        uint64_t rate_t0, rate_b0;      /* the body's rate is measured from here (reset by a pause) */
+        uint64_t rate_t0, rate_b0;      /* bytes_in at the body's start (reset by a pause): its rate */
+        const char *why;        /* why the server closed it (NULL: the peer went away) */
         char *pending;          /* bytes received after a complete request */
         size_t npending;
         /* the request's head: url, then names and values, NUL-separated */
@@ -458,7 +459,7 @@ static int on_headers_complete(http_parser *p)
         c->owned = true;
         c->deadline = uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms;
         c->rate_t0 = uv_now(c->srv->loop);
-        c->rate_b0 = c->body_bytes;
+        c->rate_b0 = c->bytes_in;
         if (r->content_length > 0 && (uint64_t)r->content_length > c->srv->lim.max_body) {
                 c->owned = false;
                 http_respond_error(c, 413, "body_too_large", "the request body is larger than this server accepts",
@@ -644,7 +645,7 @@ void http_conn_pause(http_conn *c, bool pause)
         } else {
                 /* the wait was ours, not the client's: measure afresh */
                 c->rate_t0 = uv_now(c->srv->loop);
-                c->rate_b0 = c->body_bytes;
+                c->rate_b0 = c->bytes_in;
                 if (c->state != ST_WAIT)
                         uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
         }
@@ -656,14 +657,23 @@ size_t http_conn_queued(http_conn *c)
 }
 
 /* A body trickling in below the server's minimum rate (a slow-loris
- * client holding a slot with a byte every half minute). */
+ * client holding a slot with a byte every half minute). Counted in bytes
+ * off the wire: over TLS, a record's plaintext appears only once the
+ * whole record (up to 16 KB) is in, which on a slow link can take longer
+ * than the grace. */
 static bool too_slow(const http_conn *c, uint64_t now)
 {
         const struct http_limits *l = &c->srv->lim;
         uint64_t span = now - c->rate_t0;
+        unsigned grace = l->rate_grace_ms ? l->rate_grace_ms : HTTP_RATE_GRACE_MS;
 
-        return l->min_body_rate && c->state == ST_BODY && !c->paused && span > HTTP_RATE_GRACE_MS &&
-               (c->body_bytes - c->rate_b0) * 1000 < (uint64_t)l->min_body_rate * span;
+        return l->min_body_rate && c->state == ST_BODY && !c->paused && span > grace &&
+               (c->bytes_in - c->rate_b0) * 1000 < (uint64_t)l->min_body_rate * span;
+}
+
+const char *http_conn_closed_why(const http_conn *c)
+{
+        return c->why;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -672,6 +682,7 @@ static void on_tick(uv_timer_t *t)
         uint64_t now = uv_now(c->srv->loop);
 
         if (too_slow(c, now)) {
+                c->why = "its body came slower than this server's least rate";
                 conn_close(c);
                 return;
         }
@@ -684,7 +695,8 @@ static void on_tick(uv_timer_t *t)
                         conn_close(c);  /* an idle keep-alive connection */
                 return;
         }
-        conn_close(c);                  /* no progress either way: a stuck or slow peer */
+        c->why = "no progress either way for the idle timeout";
+        conn_close(c);                  /* a stuck or slow peer */
 }
 
 /* ---- the listener --------------------------------------------------------------- */
@@ -741,8 +753,10 @@ static void make_room(http_server *s, const http_conn *newcomer)
                         vclass = cls;
                 }
         }
-        if (victim)
+        if (victim) {
+                victim->why = "closed to make room: the server was full and it was the slowest";
                 conn_close(victim);     /* its handler hears of it (on_abort) */
+        }
 }
 
 static void on_connection(uv_stream_t *server, int status)

@@ -62,7 +62,8 @@ struct http_limits {
         unsigned head_timeout_ms;       /* to send the request's headers */
         unsigned idle_timeout_ms;       /* no progress either way */
         unsigned max_per_peer;          /* connections from one address (0: no cap) */
-        unsigned min_body_rate;         /* bytes/s a body must average after HTTP_RATE_GRACE_MS (0: none) */
+        unsigned min_body_rate;         /* bytes/s a body must average, on the wire, after the grace (0: none) */
+        unsigned rate_grace_ms;         /* how long before min_body_rate counts (0: HTTP_RATE_GRACE_MS) */
 };
 
 /* How long a body may arrive below min_body_rate before it counts. */
@@ -87,6 +88,10 @@ void *http_conn_data(http_conn *c);
 void http_conn_pause(http_conn *c, bool pause);
 /* Bytes of the response queued but not yet sent. */
 size_t http_conn_queued(http_conn *c);
+
+/* In on_abort: why the server closed the connection (a phrase for a log
+ * line), or NULL if the peer went away. */
+const char *http_conn_closed_why(const http_conn *c);
 
 /* Start a response. headers: extra header lines, each ending in "\r\n",
  * or NULL. content_length < 0: chunked. */

@@ -480,10 +480,10 @@ class Flood(Hostile):
 
         t = threading.Thread(target=flood, daemon=True)
         t.start()
+        took = []
         try:
             time.sleep(3)
             self.assertGreaterEqual(stats["opened"], 300)
-            took = []
             for _ in range(5):
                 t0 = time.time()
                 with urllib.request.urlopen(f"{self.hall.url.rsplit('/feeds', 1)[0]}/health", timeout=10) as r:
@@ -497,6 +497,12 @@ class Flood(Hostile):
             wait_for(lambda: self.county_status(a) == "accepted", what="the county to take the village's push")
             # the flood was met: its sockets were closed and reopened
             self.assertGreater(stats["closed_by_hall"], 100, stats)
+        except AssertionError:
+            # what the flood had done when a step failed (CI shows only
+            # part of a long log: this goes first)
+            print(f"\nflood at the failure: {stats}; /health took {took}",
+                  file=sys.stderr)
+            raise
         finally:
             stop.set()
             t.join(10)
