@@ -147,8 +147,9 @@ static int point(const char *op, const char *path)
         if (log_fd >= 0) {
                 REAL(write);
                 len = snprintf(line, sizeof line, "%ld %d %s %s\n", n, (int)getpid(), op, path);
-                if (len > 0)
-                        real_write(log_fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+                /* a line lost to a full disk only shortens the log */
+                if (len > 0 && real_write(log_fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1) < 0)
+                        len = 0;
         }
         if (crash_at > 0 && n == crash_at)
                 kill(kill_group ? 0 : getpid(), SIGKILL);
