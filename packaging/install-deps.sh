@@ -24,6 +24,10 @@ pkgs=(
   # ssh-keygen: tests check daiban's keys and signatures with OpenSSH's
   # own tools, and git verify-commit (gpg.format=ssh) calls it
   openssh-client
+  # the Debian package (packaging/deb.sh) and its install test: debhelper
+  # builds it, lintian checks it, mmdebstrap makes a throwaway Debian 12
+  # root to install it in, systemd's pkg-config file says where units go
+  debhelper lintian mmdebstrap systemd
   # the web UI's end-to-end tests: headless Chromium, CJK fonts for its
   # screenshots and PDFs, pdftotext to read the printed receipt back
   chromium fonts-noto-cjk poppler-utils

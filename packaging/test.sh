@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: install what is missing, build, and run
 # the whole CI test suite:
-#   build/       gcc, the unit, integration and fault suites
+#   build/       gcc, the unit, integration, fault and package suites
 #   build-san/   gcc with AddressSanitizer + UBSan, unit and integration
 #   build-fuzz/  clang + libFuzzer, a short smoke run of every fuzz target
 # and close with the line "N passed, N failed" (", N skipped" added when

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""The Debian package, installed where it runs.
+
+Builds the package with packaging/deb.sh (lintian must pass there), makes
+a throwaway Debian 12 root from Debian's packages with mmdebstrap (cached
+in the build tree, keyed by the package's dependencies) and installs the
+package into a fresh copy of it. Then, in that root:
+
+* the postinst made the system user and /var/lib/daiban (0700, its own);
+* the configuration files are conffiles, the units are enabled;
+* `systemd-analyze verify` passes each unit, and `systemd-analyze
+  security` rates each service 2.0 or lower;
+* each service's ExecStart, as the unit and its configuration file give
+  it, runs as the daiban user on a home that user made, in a read-only
+  root but for /var/lib/daiban with empty temporary folders and no new
+  privileges (this host's PID 1 is not systemd, so the rest of the
+  units' sandbox is rated by systemd-analyze, not run), answers on
+  loopback (the station also syncs with the hall), and stops on SIGTERM
+  within the unit's TimeoutStopSec with exit 0;
+* remove keeps the homes; purge deletes them and the configuration.
+
+Needs root, mmdebstrap, debhelper and lintian (packaging/install-deps.sh)
+and Debian's package mirror the first time (then the root is cached)."""
+import csv
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.normpath(os.path.join(HERE, "..", ".."))
+DATA = os.environ.get("DAIBAN_TEST_DATA", os.path.join(SRC, "tests", "data"))
+WORK = os.environ.get("DEB_WORK") or os.path.join(SRC, "build", "package")
+SUITE = "bookworm"
+EXPOSURE_MAX = 2.0          # systemd-analyze security: "OK" and below
+UNITS = ("daiban-station.service", "daiban-hall.service")
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+    return r
+
+
+def divisions():
+    with open(os.path.join(DATA, "catalog-sample", "divisions.csv"), encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    return {lvl: next(r["code"] for r in rows if r["level"] == lvl) for lvl in ("county", "village")}
+
+
+def missing_tools():
+    need = ["mmdebstrap", "dpkg-buildpackage", "lintian", "dh", "systemd-analyze"]
+    return [t for t in need if not shutil.which(t)] + ([] if os.geteuid() == 0 else ["root"])
+
+
+def build_deb():
+    out = os.path.join(WORK, "deb")
+    if os.environ.get("DEB_REUSE"):         # a developer's rerun: the package built last time
+        return next(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".deb"))
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.time()
+    r = run([os.path.join(SRC, "packaging", "deb.sh"), out])
+    deb = r.stdout.strip().splitlines()[-1]
+    print(f"package: {os.path.basename(deb)} built and lintian-clean in {time.time() - t:.0f} s", file=sys.stderr)
+    return deb
+
+
+def base_root(deb):
+    """A tarball of a minimal Debian 12 root holding the package's
+    dependencies (so that dpkg -i needs no network), made once."""
+    depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout.strip()
+    names = sorted({re.split(r"[\s(]", d.strip())[0] for d in depends.split(",")} | {"systemd"})
+    key = hashlib.sha256(" ".join(names).encode()).hexdigest()[:12]
+    tar = os.path.join(WORK, f"root-{SUITE}-{key}.tar")
+    if not os.path.exists(tar):
+        t = time.time()
+        run(["mmdebstrap", "--variant=apt", "--format=tar", "--quiet", f"--include={','.join(names)}", SUITE, tar + ".part"])
+        os.rename(tar + ".part", tar)
+        print(f"package: made a {SUITE} root with {', '.join(names)} in {time.time() - t:.0f} s", file=sys.stderr)
+    return tar
+
+
+def unit_settings(root, unit):
+    """ExecStart's words and the environment, as systemd would give them
+    from the unit and its EnvironmentFile (the subset the units use)."""
+    env, execstart, stop = {}, None, None
+    with open(os.path.join(root, "lib/systemd/system", unit)) as f:
+        lines = [l.strip() for l in f]
+    for l in lines:
+        k, _, v = l.partition("=")
+        if k == "Environment":
+            env.update(dict(w.split("=", 1) for w in shlex.split(v)))
+        elif k == "EnvironmentFile":
+            path = v.lstrip("-")
+            with open(os.path.join(root, path.lstrip("/"))) as ef:
+                for e in ef:
+                    e = e.strip()
+                    if e and not e.startswith("#"):
+                        ek, _, ev = e.partition("=")
+                        env[ek] = shlex.split(ev)[0] if ev else ""
+        elif k == "ExecStart":
+            execstart = v
+        elif k == "TimeoutStopSec":
+            stop = int(v)
+    words = []
+    for w in execstart.split():
+        m = re.fullmatch(r"\$(\w+)", w)
+        words += env.get(m.group(1), "").split() if m else [w]
+    return words, env, stop
+
+
+class Package(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if missing_tools():
+            why = f"needs {', '.join(missing_tools())} (packaging/install-deps.sh installs the tools)"
+            if os.environ.get("CI") == "true":
+                raise AssertionError(why)      # a skip in CI is a failure
+            raise unittest.SkipTest(why)
+        os.makedirs(WORK, exist_ok=True)
+        cls.deb = build_deb()
+        cls.tar = base_root(cls.deb)
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="daiban-root-", dir=WORK)
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        run(["tar", "-xf", self.tar, "-C", self.root])
+        shutil.copy(self.deb, os.path.join(self.root, "tmp", "daiban.deb"))
+        shutil.copytree(os.path.join(DATA, "catalog-sample"), os.path.join(self.root, "tmp", "catalog"))
+        run(["mount", "-t", "proc", "proc", os.path.join(self.root, "proc")])
+        self.addCleanup(run, ["umount", "-l", os.path.join(self.root, "proc")], check=False)
+
+    def chroot(self, *cmd, user=None, env=None, check=True, **kw):
+        pre = ["chroot"] + ([f"--userspec={user}:{user}"] if user else []) + [self.root, "/usr/bin/env", "-i",
+               "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/nonexistent"]
+        pre += [f"{k}={v}" for k, v in (env or {}).items()]
+        return run(pre + list(cmd), check=check, **kw)
+
+    def install(self):
+        r = self.chroot("dpkg", "-i", "/tmp/daiban.deb")
+        return r.stdout + r.stderr
+
+    def at(self, path):
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def test_install_run_remove_purge(self):
+        out = self.install()
+        # the user and its state folder
+        pw = self.chroot("getent", "passwd", "daiban").stdout.strip().split(":")
+        self.assertEqual(pw[5], "/var/lib/daiban", pw)
+        self.assertLess(int(pw[2]), 1000, f"daiban is not a system user: {pw}")
+        st = os.stat(self.at("/var/lib/daiban"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (int(pw[2]), 0o700))
+        # configuration files are conffiles; units enabled at boot
+        conff = self.chroot("dpkg-query", "-W", "-f=${Conffiles}", "daiban").stdout
+        for c in ("/etc/daiban/station.conf", "/etc/daiban/hall.conf"):
+            self.assertIn(c, conff)
+        for u in UNITS:
+            self.assertTrue(os.path.islink(self.at(f"/etc/systemd/system/multi-user.target.wants/{u}")),
+                            f"{u} is not enabled after install:\n{out}")
+            # (the root has no man-db: the page itself is checked below)
+            v = self.chroot("systemd-analyze", "verify", "--man=no", f"/lib/systemd/system/{u}", check=False)
+            self.assertEqual(v.returncode, 0, f"systemd-analyze verify {u}:\n{v.stdout}{v.stderr}")
+            self.assertNotIn(u, v.stdout + v.stderr, f"systemd-analyze verify complains about {u}")
+            sec = run(["systemd-analyze", "security", "--offline=true", f"--root={self.root}",
+                       f"/lib/systemd/system/{u}"], check=False)
+            m = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", sec.stdout)
+            self.assertTrue(m, sec.stdout + sec.stderr)
+            print(f"package: systemd-analyze security {u}: {m.group(1)} {m.group(2)}", file=sys.stderr)
+            self.assertLessEqual(float(m.group(1)), EXPOSURE_MAX, sec.stdout)
+
+        self.assertTrue(os.path.exists(self.at("/usr/share/man/man1/daiban.1.gz")), "no man page")
+        with open(self.at("/lib/systemd/system/daiban-hall.service")) as f:
+            self.assertIn("man:daiban(1)", f.read())
+
+        codes = divisions()
+        # the hall: a county home made by the daiban user, then the unit's
+        # ExecStart with its configuration (listening on a free port)
+        self.set_conf("hall.conf", "DAIBAN_HALL_OPTS", "--listen 127.0.0.1:0")
+        words, env, hall_stop = unit_settings(self.root, "daiban-hall.service")
+        self.assertEqual(words[:3], ["/usr/bin/daiban", "hall", "serve"])
+        hall_home = {"DAIBAN_HOME": env["DAIBAN_HOME"]}
+        self.as_daiban(hall_home, "init", "--node", codes["county"], "--role", "county", "--catalog", "/tmp/catalog")
+        hall, line = self.start(words, env)
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line).group(1))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            self.assertEqual(json.loads(r.read())["node"], codes["county"])
+        token = self.as_daiban(hall_home, "hall", "token", codes["village"]).stdout.strip().split()[-1]
+
+        # the station: a village home with one accepted application and the
+        # hall as its remote, then the daemon's ExecStart
+        self.set_conf("station.conf", "DAIBAN_STATION_OPTS", "--listen 127.0.0.1:0 --sync-every 300")
+        words, env, stop = unit_settings(self.root, "daiban-station.service")
+        self.assertEqual(words[:2], ["/usr/bin/daiban", "serve"])
+        home = {"DAIBAN_HOME": env["DAIBAN_HOME"], "DAIBAN_OPERATOR": "op1"}
+        self.as_daiban(home, "init", "--node", codes["village"], "--role", "village", "--catalog", "/tmp/catalog")
+        self.as_daiban(home, "operator", "add", "op1", "--name", "Agent")
+        shutil.copy(os.path.join(DATA, "apps", "MZ-DB-001-valid.json"), self.at("/tmp/app.json"))
+        app = self.as_daiban(home, "app", "new", "MZ-DB-001", "--data", "/tmp/app.json").stdout.strip().split()[0]
+        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
+            self.as_daiban(home, "app", "material", app, m, "provided")
+        self.as_daiban(home, "app", "submit", app)
+        self.as_daiban(home, "remote", "set", f"http://127.0.0.1:{port}/feeds", "--token", token)
+        proc, line = self.start(words, env)
+        port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/", line).group(1))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn("<html", r.read().decode().lower())
+        # its first sync, from inside the sandbox, brings the application
+        # to the hall (a write to its own repository and the hall's)
+        end, status = time.time() + 60, None
+        while time.time() < end and status != "accepted":
+            time.sleep(0.5)
+            status = self.hall_status(app)
+        self.assertEqual(status, "accepted", f"the hall does not hold {app} from the station's sync")
+        print(f"package: the sandboxed station synced {app} to the sandboxed hall", file=sys.stderr)
+        self.stop(proc, stop, "the station")
+        self.stop(hall, hall_stop, "the hall")
+        for home in ("station", "hall"):
+            st = os.stat(self.at(f"/var/lib/daiban/{home}/store.db"))
+            self.assertEqual(st.st_uid, int(pw[2]), f"{home}'s store does not belong to daiban")
+
+        # remove keeps the homes; purge deletes them and the configuration
+        self.chroot("dpkg", "-r", "daiban")
+        self.assertTrue(os.path.exists(self.at("/var/lib/daiban/station/store.db")), "remove deleted a home")
+        self.assertTrue(os.path.exists(self.at("/etc/daiban/hall.conf")), "remove deleted a conffile")
+        self.chroot("dpkg", "-P", "daiban")
+        self.assertFalse(os.path.exists(self.at("/var/lib/daiban")), "purge left /var/lib/daiban")
+        self.assertFalse(os.path.exists(self.at("/etc/daiban/hall.conf")), "purge left /etc/daiban")
+
+    def as_daiban(self, env, *args):
+        return self.chroot("daiban", *args, user="daiban", env=dict(env, LANG="C.UTF-8"))
+
+    def hall_status(self, app):
+        db = sqlite3.connect(f"file:{self.at('/var/lib/daiban/hall/store.db')}?mode=ro", uri=True, timeout=5)
+        try:
+            row = db.execute("SELECT status FROM apps WHERE id = ?", (app,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.close()
+        return row[0] if row else None
+
+    def set_conf(self, name, var, value):
+        path = self.at(f"/etc/daiban/{name}")
+        with open(path) as f:
+            text = f.read()
+        self.assertRegex(text, rf"(?m)^{var}=", f"{name} does not set {var}")
+        with open(path, "w") as f:
+            f.write(re.sub(rf"(?m)^{var}=.*$", f'{var}="{value}"', text))
+
+    def start(self, words, env):
+        """Run a unit's ExecStart as its user, with what of its sandbox a
+        host without systemd as PID 1 can give: a mount namespace where
+        the whole root is read-only but /var/lib/daiban (ProtectSystem=
+        strict with StateDirectory=), empty /tmp and /var/tmp
+        (PrivateTmp=), and no new privileges (NoNewPrivileges=)."""
+        r = shlex.quote(self.root)
+        script = (f"set -e; mount --bind {r} {r}; mount --bind {r}/var/lib/daiban {r}/var/lib/daiban;"
+                  f" mount -o remount,bind,ro {r}; mount -t proc proc {r}/proc;"
+                  f" mount -t tmpfs -o mode=1777 tmpfs {r}/tmp; mount -t tmpfs -o mode=1777 tmpfs {r}/var/tmp;"
+                  f" exec setpriv --no-new-privs chroot --userspec=daiban:daiban {r} /usr/bin/env -i"
+                  f" PATH=/usr/sbin:/usr/bin:/sbin:/bin "
+                  + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items() if k in ("DAIBAN_HOME", "LANG"))
+                  + " " + " ".join(map(shlex.quote, words)))
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.communicate()))
+        line = proc.stdout.readline()
+        self.assertTrue(line, f"{' '.join(words)} did not start: {proc.stderr.read() if proc.poll() is not None else ''}")
+        with open(f"/proc/{proc.pid}/status") as f:
+            status = f.read()
+        uid = re.search(r"(?m)^Uid:\s+(\d+)", status).group(1)
+        pw = self.chroot("getent", "passwd", "daiban").stdout.split(":")
+        self.assertEqual(uid, pw[2], "the service does not run as the daiban user")
+        self.assertRegex(status, r"(?m)^NoNewPrivs:\s+1", "the service may gain privileges")
+        return proc, line
+
+    def stop(self, proc, timeout, what):
+        t = time.time()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.fail(f"{what} did not stop within {timeout} s of SIGTERM")
+        code = proc.returncode
+        print(f"package: {what} stopped {time.time() - t:.1f} s after SIGTERM, exit {code}", file=sys.stderr)
+        self.assertEqual(code, 0, f"{what} exited {code} on SIGTERM: {err}")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
