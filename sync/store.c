@@ -117,7 +117,8 @@ static int migrate(store *s, char *err, size_t errlen)
                 version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
         if (version > (int)NMIGRATIONS) {
-                set_err(err, errlen, "the store was written by a newer daiban (schema %d); upgrade daiban", version);
+                set_err(err, errlen, "the store was written by a newer daiban (schema %d; this daiban knows up to %d):"
+                        " install that version or a newer one; nothing was changed", version, (int)NMIGRATIONS);
                 return -EPROTO;
         }
         while (version < (int)NMIGRATIONS) {

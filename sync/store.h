@@ -16,7 +16,6 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_TIMEOUT_MS 30000
 
 typedef struct store store;

@@ -6,6 +6,7 @@ it) keep working with this one: nothing already accepted is judged
 again, the county starts its roster, the nodes' next change sets are
 signed, a replacement PC ingests the old unsigned history, and from the
 roster's entries on an unsigned change set is refused."""
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,13 @@ def signed(repo, cid):
     return "gpgsig " in git(repo, "cat-file", "commit", cid)
 
 
+def content(db):
+    """What a store holds, whatever its WAL checkpoints did to the file."""
+    with sqlite3.connect(db) as c:
+        text = "\n".join(c.iterdump()) + f"\nuser_version {c.execute('PRAGMA user_version').fetchone()[0]}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class Upgrade(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="daiban-upgrade-")
@@ -51,6 +59,23 @@ class Upgrade(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def test_a_store_from_a_newer_daiban_is_refused_untouched(self):
+        # an older binary over a newer home (a downgraded package, a
+        # restored backup): refused with what to do, the store unchanged
+        v = self.v
+        v.ok("status")                          # migrated to this binary's schema
+        db = os.path.join(v.home, "store.db")
+        with sqlite3.connect(db) as c:
+            known = c.execute("PRAGMA user_version").fetchone()[0]
+            c.execute(f"PRAGMA user_version = {known + 1}")
+        before = content(db)
+        for cmd in (["status"], ["app", "list"], ["sync"]):
+            r = v.run(*cmd)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"written by a newer daiban (schema {known + 1}; this daiban knows up to {known})", r.stderr)
+            self.assertIn("nothing was changed", r.stderr)
+        self.assertEqual(content(db), before, "the newer store was changed")
 
     def test_old_homes_keep_working_and_sign_from_now_on(self):
         c, t, v = self.c, self.t, self.v
