@@ -239,6 +239,48 @@ class Package(unittest.TestCase):
         self.assertFalse(os.path.exists(self.at("/var/lib/daiban")), "purge left /var/lib/daiban")
         self.assertFalse(os.path.exists(self.at("/etc/daiban/hall.conf")), "purge left /etc/daiban")
 
+    def test_upgrade_keeps_homes_and_downgrade_is_refused(self):
+        newer = self.repack("99.0")
+        self.install()
+        home = {"DAIBAN_HOME": "/var/lib/daiban/hall"}
+        self.as_daiban(home, "init", "--node", divisions()["county"], "--role", "county", "--catalog", "/tmp/catalog")
+        self.set_conf("hall.conf", "DAIBAN_HALL_OPTS", "--listen 127.0.0.1:8499")
+        # an upgrade keeps the home and the administrator's configuration
+        self.chroot("dpkg", "-i", "--force-confold", "/tmp/newer.deb")
+        self.assertEqual(self.version(), "99.0")
+        self.as_daiban(home, "status")
+        with open(self.at("/etc/daiban/hall.conf")) as f:
+            self.assertIn("127.0.0.1:8499", f.read(), "the upgrade lost the configuration")
+        # the older package over it is refused, and nothing changes
+        r = self.chroot("dpkg", "-i", "/tmp/daiban.deb", check=False)
+        self.assertNotEqual(r.returncode, 0, "a downgrade was installed")
+        self.assertIn("installing an older daiban is refused", r.stdout + r.stderr)
+        print(f"package: a downgrade from 99.0 is refused: {r.stderr.strip().splitlines()[0]}", file=sys.stderr)
+        self.assertEqual(self.version(), "99.0")
+        self.as_daiban(home, "status")
+        self.assertEqual(newer, self.at("/tmp/newer.deb"))
+
+    def repack(self, version):
+        """The built package as another version (same files; its preinst
+        compares against that version)."""
+        tree = os.path.join(self.root, "tmp", "repack")
+        run(["dpkg-deb", "-R", self.deb, tree])
+        for name, pat, new in (("control", r"(?m)^Version: .*$", f"Version: {version}"),
+                               ("preinst", r'gt "[^"]+"', f'gt "{version}"')):
+            path = os.path.join(tree, "DEBIAN", name)
+            with open(path) as f:
+                text = f.read()
+            self.assertRegex(text, pat, f"the package's {name} has no {pat}")
+            with open(path, "w") as f:
+                f.write(re.sub(pat, new, text))
+        out = self.at("/tmp/newer.deb")
+        run(["dpkg-deb", "--root-owner-group", "-b", tree, out])
+        shutil.rmtree(tree)
+        return out
+
+    def version(self):
+        return self.chroot("dpkg-query", "-W", "-f=${Version}", "daiban").stdout
+
     def as_daiban(self, env, *args):
         return self.chroot("daiban", *args, user="daiban", env=dict(env, LANG="C.UTF-8"))
 
