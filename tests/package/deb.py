@@ -17,7 +17,10 @@ package into a fresh copy of it. Then, in that root:
   units' sandbox is rated by systemd-analyze, not run), answers on
   loopback (the station also syncs with the hall), and stops on SIGTERM
   within the unit's TimeoutStopSec with exit 0;
-* remove keeps the homes; purge deletes them and the configuration.
+* remove keeps the homes; purge deletes them and the configuration;
+* an upgrade (the package repacked as 99.0) keeps the home and the
+  administrator's configuration; the older package over it is refused
+  by its preinst, and 99.0 stays installed and working.
 
 Needs root, mmdebstrap, debhelper and lintian (packaging/install-deps.sh)
 and Debian's package mirror the first time (then the root is cached)."""
@@ -240,7 +243,7 @@ class Package(unittest.TestCase):
         self.assertFalse(os.path.exists(self.at("/etc/daiban/hall.conf")), "purge left /etc/daiban")
 
     def test_upgrade_keeps_homes_and_downgrade_is_refused(self):
-        newer = self.repack("99.0")
+        self.repack("99.0")
         self.install()
         home = {"DAIBAN_HOME": "/var/lib/daiban/hall"}
         self.as_daiban(home, "init", "--node", divisions()["county"], "--role", "county", "--catalog", "/tmp/catalog")
@@ -255,10 +258,10 @@ class Package(unittest.TestCase):
         r = self.chroot("dpkg", "-i", "/tmp/daiban.deb", check=False)
         self.assertNotEqual(r.returncode, 0, "a downgrade was installed")
         self.assertIn("installing an older daiban is refused", r.stdout + r.stderr)
-        print(f"package: a downgrade from 99.0 is refused: {r.stderr.strip().splitlines()[0]}", file=sys.stderr)
+        said = next(l for l in (r.stdout + r.stderr).splitlines() if "refused" in l)
+        print(f"package: a downgrade from 99.0 is refused: {said}", file=sys.stderr)
         self.assertEqual(self.version(), "99.0")
         self.as_daiban(home, "status")
-        self.assertEqual(newer, self.at("/tmp/newer.deb"))
 
     def repack(self, version):
         """The built package as another version (same files; its preinst
