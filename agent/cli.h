@@ -92,6 +92,9 @@ extern const struct cli_command key_commands[];
 /* serve (agent/serve.c): the station's web UI and API. */
 int cmd_serve(int argc, char **argv);
 
+/* doctor (agent/cmd-doctor.c). */
+extern const struct cli_command doctor_commands[];
+
 /* hall (agent/hall.c). */
 extern const struct cli_command hall_commands[];
 

@@ -43,6 +43,8 @@ int main(int argc, char **argv)
                 commands[n++] = *c;
         for (const struct cli_command *c = key_commands; c->name && n < 31; c++)
                 commands[n++] = *c;
+        for (const struct cli_command *c = doctor_commands; c->name && n < 31; c++)
+                commands[n++] = *c;
         /* a peer that drops the link mid-transfer must give an error
          * return (and a message), not kill the process */
         signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,388 @@
+/* `daiban doctor`'s checks (agent/doctor.h). Each check adds one finding;
+ * the order is the order a person would look: the home and its disk,
+ * the store, the repository, the key and roster, the link, the clock.
+ * Everything here reads; the only change is home_open's own (it makes a
+ * home private again, which the first check reports). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <sqlite3.h>
+
+#include "agent/doctor.h"
+#include "agent/home.h"
+
+/* ---- findings --------------------------------------------------------------- */
+
+static void add(json_t *out, const char *check, const char *level, const char *en, const char *zh,
+                const char *todo_en, const char *todo_zh)
+{
+        json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "check", check, "level", level, "en", en, "zh", zh);
+
+        if (todo_en) {
+                json_object_set_new(f, "todo_en", json_string(todo_en));
+                json_object_set_new(f, "todo_zh", json_string(todo_zh));
+        }
+        json_array_append_new(out, f);
+}
+
+/* printf into a finding's text (json_string copies it). */
+__attribute__((format(printf, 3, 4))) static const char *fmt(char *buf, size_t len, const char *f, ...)
+{
+        va_list ap;
+
+        va_start(ap, f);
+        vsnprintf(buf, len, f, ap);
+        va_end(ap);
+        return buf;
+}
+
+int doctor_needs_person(const json_t *findings)
+{
+        size_t i;
+        json_t *f;
+
+        json_array_foreach(findings, i, f) {
+                if (strcmp(json_string_value(json_object_get(f, "level")), "ok") != 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* ---- the home, before home_open makes it private -------------------------------- */
+
+static void check_private(json_t *out, const char *dir)
+{
+        static const char *const secret[] = { "node.key", "store.db", "station.db" };
+        char path[4096], en[4600], zh[4600], open_to[4096] = "";
+        struct stat sb;
+        size_t n = 0;
+
+        if (stat(dir, &sb) == 0 && (sb.st_mode & 077))
+                n += (size_t)snprintf(open_to + n, sizeof open_to - n, "%s%s", n ? ", " : "", dir);
+        if (stat(dir, &sb) == 0 && sb.st_uid != geteuid()) {
+                add(out, "home", "warn",
+                    fmt(en, sizeof en, "%s belongs to another user (uid %u) than the one running this (uid %u)", dir,
+                        (unsigned)sb.st_uid, (unsigned)geteuid()),
+                    fmt(zh, sizeof zh, "%s 属于另一个用户（uid %u），不是当前用户（uid %u）", dir, (unsigned)sb.st_uid,
+                        (unsigned)geteuid()),
+                    "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)",
+                    "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）");
+                return;
+        }
+        for (size_t i = 0; i < sizeof secret / sizeof secret[0] && n < sizeof open_to; i++) {
+                snprintf(path, sizeof path, "%s/%s", dir, secret[i]);
+                if (stat(path, &sb) == 0 && (sb.st_mode & 077))
+                        n += (size_t)snprintf(open_to + n, sizeof open_to - n, "%s%s", n ? ", " : "", secret[i]);
+        }
+        if (n)
+                add(out, "home", "warn",
+                    fmt(en, sizeof en, "other users of this machine could read %s (now made private again)", open_to),
+                    fmt(zh, sizeof zh, "本机其他用户曾可读取 %s（现已重新设为仅本用户可读）", open_to),
+                    "find out who could have copied the key or the applications; if in doubt, have the county"
+                    " rotate this node's key (daiban roster rotate)",
+                    "请查明是否有人可能复制了密钥或申请数据；如有疑问，请县里为本节点更换密钥（daiban roster rotate）");
+        else
+                add(out, "home", "ok", fmt(en, sizeof en, "%s is readable by its owner only", dir),
+                    fmt(zh, sizeof zh, "%s 仅所有者可读", dir), NULL, NULL);
+}
+
+static void check_disk(json_t *out, const char *dir)
+{
+        struct statvfs vf;
+        char en[256], zh[256];
+        unsigned long long avail;
+
+        if (statvfs(dir, &vf) < 0) {
+                add(out, "disk", "warn", fmt(en, sizeof en, "cannot read the free space: %s", strerror(errno)),
+                    fmt(zh, sizeof zh, "无法读取剩余空间：%s", strerror(errno)), "check the disk", "请检查磁盘");
+                return;
+        }
+        avail = (unsigned long long)vf.f_bavail * vf.f_frsize;
+        if (avail < DOCTOR_FREE_FAIL)
+                add(out, "disk", "fail", fmt(en, sizeof en, "only %llu MiB free where the home is", avail >> 20),
+                    fmt(zh, sizeof zh, "数据目录所在磁盘仅剩 %llu MiB", avail >> 20),
+                    "free space now: captures and syncs fail when the disk is full (nothing already saved is lost)",
+                    "请立即清理磁盘：磁盘写满时无法受理和同步（已保存的不会丢失）");
+        else if (avail < DOCTOR_FREE_WARN)
+                add(out, "disk", "warn", fmt(en, sizeof en, "%llu MiB free where the home is", avail >> 20),
+                    fmt(zh, sizeof zh, "数据目录所在磁盘剩余 %llu MiB", avail >> 20),
+                    "free some space soon (scanned materials need room)", "请尽快清理磁盘（扫描件需要空间）");
+        else
+                add(out, "disk", "ok", fmt(en, sizeof en, "%llu MiB free", avail >> 20),
+                    fmt(zh, sizeof zh, "剩余 %llu MiB", avail >> 20), NULL, NULL);
+}
+
+/* PRAGMA quick_check on a read-only connection of its own, so that a
+ * damaged store is reported rather than failing home_open. */
+static int check_store(json_t *out, const char *dir)
+{
+        char path[4096], en[1024], zh[1024], first[512] = "";
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int rows = 0, ok = 0;
+
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK) {
+                snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
+        } else {
+                int rc;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        const char *t = (const char *)sqlite3_column_text(st, 0);
+                        if (rows++ == 0) {
+                                snprintf(first, sizeof first, "%s", t ? t : "?");
+                                ok = t && strcmp(t, "ok") == 0;
+                        }
+                }
+                if (rc != SQLITE_DONE) {
+                        snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
+                        ok = 0;
+                }
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (ok) {
+                add(out, "store", "ok", "the store passes SQLite's quick_check", "数据库通过 SQLite 完整性检查",
+                    NULL, NULL);
+                return 0;
+        }
+        add(out, "store", "fail", fmt(en, sizeof en, "the store %s is damaged: %s", path, first),
+            fmt(zh, sizeof zh, "数据库 %s 已损坏：%s", path, first),
+            "stop using this PC for captures; restore the home from its latest backup, then sync (what the hall"
+            " holds of this node comes back)",
+            "请停止在本机受理；从最近的备份恢复数据目录后同步（县里保存的本节点数据会取回）");
+        return -1;
+}
+
+/* Every ref's object is present, and this node's own feed is whole:
+ * each commit and its tree, back to the first. */
+static void check_repo(json_t *out, const struct home *h)
+{
+        char path[4096], en[1024], zh[1024], bad[512] = "", own[256];
+        git_repository *repo = NULL;
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        git_odb *odb = NULL;
+        size_t refs = 0, commits = 0;
+
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        snprintf(own, sizeof own, "refs/feeds/%s/%s", h->node, h->node);
+        if (git_repository_open_bare(&repo, path) < 0 || git_repository_odb(&odb, repo) < 0) {
+                const git_error *e = git_error_last();
+                snprintf(bad, sizeof bad, "cannot open it: %s", e ? e->message : "?");
+        } else if (git_reference_iterator_new(&it, repo) == 0) {
+                while (!*bad && git_reference_next(&ref, it) == 0) {
+                        const git_oid *id = git_reference_target(ref);
+                        refs++;
+                        if (id && !git_odb_exists(odb, id))
+                                snprintf(bad, sizeof bad, "%s points to a missing object", git_reference_name(ref));
+                        git_reference_free(ref);
+                }
+                git_reference_iterator_free(it);
+        }
+        if (!*bad && repo) {
+                git_revwalk *w = NULL;
+                git_oid id;
+                if (git_revwalk_new(&w, repo) == 0 && git_revwalk_push_ref(w, own) == 0) {
+                        while (!*bad && git_revwalk_next(&id, w) == 0) {
+                                git_commit *c = NULL;
+                                git_tree *t = NULL;
+                                commits++;
+                                if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0)
+                                        snprintf(bad, sizeof bad, "%s: commit %.12s or its tree is missing", own,
+                                                 git_oid_tostr_s(&id));
+                                git_tree_free(t);
+                                git_commit_free(c);
+                        }
+                        if (!*bad && commits == 0)
+                                snprintf(bad, sizeof bad, "%s cannot be walked", own);
+                }
+                git_revwalk_free(w);
+        }
+        git_odb_free(odb);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        if (*bad)
+                add(out, "repository", "fail", fmt(en, sizeof en, "the repository %s is damaged: %s", path, bad),
+                    fmt(zh, sizeof zh, "仓库 %s 已损坏：%s", path, bad),
+                    "restore the home from its latest backup, then sync",
+                    "请从最近的备份恢复数据目录，然后同步");
+        else
+                add(out, "repository", "ok",
+                    fmt(en, sizeof en, "%zu refs, all present; this node's feed whole (%zu change sets)", refs, commits),
+                    fmt(zh, sizeof zh, "%zu 个引用齐全；本节点变更记录完整（%zu 个变更集）", refs, commits), NULL, NULL);
+}
+
+static void check_key(json_t *out, struct home *h)
+{
+        json_t *k = home_keys(h);
+        const char *fp = json_string_value(json_object_get(k, "fingerprint"));
+        char en[512], zh[512];
+
+        if (!fp)
+                add(out, "key", "fail", "this node has no signing key (HOME/node.key)",
+                    "本节点没有签名密钥（HOME/node.key）",
+                    "restore node.key from the home's backup; without one, ask the county: a lost key needs a new"
+                    " key on the roster (docs/roster.md)",
+                    "请从数据目录的备份恢复 node.key；若无备份，请联系县里在名册中登记新密钥");
+        else if (strcmp(h->role, "county") != 0 && !json_is_true(json_object_get(k, "roster")))
+                add(out, "key", "warn", fmt(en, sizeof en, "no county roster here yet (this key: %s)", fp),
+                    fmt(zh, sizeof zh, "本机尚无县级密钥名册（本机密钥：%s）", fp),
+                    "sync once: the roster comes with the county's feeds",
+                    "请同步一次：名册随县里的数据一同取回");
+        else if (json_is_null(json_object_get(k, "enrolled")))
+                add(out, "key", "warn", fmt(en, sizeof en, "the county has not enrolled this node's key %s", fp),
+                    fmt(zh, sizeof zh, "县里尚未登记本节点密钥 %s", fp),
+                    "read the fingerprint to the county (daiban key show) and sync after they enroll it; until"
+                    " then nothing this node sends is accepted",
+                    "请把指纹报给县里（daiban key show），登记后再同步；在此之前本节点发送的数据不会被接收");
+        else if (json_is_integer(json_object_get(json_object_get(k, "enrolled"), "until")))
+                add(out, "key", "fail",
+                    fmt(en, sizeof en, "the county closed this node's key %s on its roster from seq %lld", fp,
+                        (long long)json_integer_value(json_object_get(json_object_get(k, "enrolled"), "until"))),
+                    fmt(zh, sizeof zh, "县里已在名册中停用本节点密钥 %s（自序号 %lld 起）", fp,
+                        (long long)json_integer_value(json_object_get(json_object_get(k, "enrolled"), "until"))),
+                    "call the county: nothing this key signs from then on is accepted; they enroll the key"
+                    " this node should use (daiban roster rotate)",
+                    "请联系县里：此后用该密钥签名的数据不会被接收；请县里登记本节点应使用的密钥（daiban roster rotate）");
+        else
+                add(out, "key", "ok", fmt(en, sizeof en, "signing key %s is on the county's roster", fp),
+                    fmt(zh, sizeof zh, "签名密钥 %s 已在县级名册中", fp), NULL, NULL);
+        json_decref(k);
+}
+
+/* "2026-12-05T10:00:00+0800" (cmd-sync.c) to seconds, or -1. */
+static long long parse_when(const char *s)
+{
+        struct tm tm;
+        const char *end;
+
+        memset(&tm, 0, sizeof tm);
+        if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S%z", &tm)) || *end)
+                return -1;
+        return (long long)timegm(&tm) - tm.tm_gmtoff;
+}
+
+static void check_link(json_t *out, struct home *h, long long now)
+{
+        char *url = NULL, *token = NULL, *pin = NULL, *last = NULL, en[1024], zh[1024];
+        long long waiting = home_events_waiting(h), at;
+
+        store_meta_get(h->st, "remote.url", &url);
+        store_meta_get(h->st, "remote.token", &token);
+        store_meta_get(h->st, "remote.pin", &pin);
+        store_meta_get(h->st, "sync.last_ok", &last);
+        at = parse_when(last);
+        if (!url) {
+                if (strcmp(h->role, "county") == 0)
+                        add(out, "link", "ok", "the county serves its feeds (no remote of its own)",
+                            "县级节点提供数据服务（无上级）", NULL, NULL);
+                else
+                        add(out, "link", "warn", "no hall is set: this node syncs only by USB stick",
+                            "未设置县级交换中心：本节点只能通过U盘同步",
+                            "if there is a link, set the hall: daiban remote set URL --token - --pin PIN",
+                            "如有网络，请设置交换中心：daiban remote set 地址 --token - --pin 指纹");
+        } else if (strncmp(url, "https://", 8) == 0 && (!token || !pin)) {
+                add(out, "link", "fail",
+                    fmt(en, sizeof en, "the hall %s is set without %s", url, !token ? "a token" : "a certificate pin"),
+                    fmt(zh, sizeof zh, "交换中心 %s 缺少%s", url, !token ? "令牌" : "证书指纹"),
+                    "ask the county for the token and the pin, then: daiban remote set URL --token - --pin PIN",
+                    "请向县里索取令牌和证书指纹，然后运行 daiban remote set 地址 --token - --pin 指纹");
+        } else if (at < 0 || now - at > DOCTOR_STALE_S) {
+                add(out, "link", "warn",
+                    at < 0 ? fmt(en, sizeof en, "no sync with %s has succeeded yet", url)
+                           : fmt(en, sizeof en, "the last sync with %s succeeded %lld days ago", url,
+                                 (now - at) / 86400),
+                    at < 0 ? fmt(zh, sizeof zh, "与 %s 尚未成功同步过", url)
+                           : fmt(zh, sizeof zh, "与 %s 上次成功同步是 %lld 天前", url, (now - at) / 86400),
+                    "run daiban sync and read its error; if the link is down, carry a USB stick to the township",
+                    "请运行 daiban sync 并查看错误；如网络不通，请用U盘送到乡镇");
+        } else {
+                add(out, "link", "ok", fmt(en, sizeof en, "last sync with %s %lld minutes ago", url, (now - at) / 60),
+                    fmt(zh, sizeof zh, "%lld 分钟前与 %s 同步成功", (now - at) / 60, url), NULL, NULL);
+        }
+        if (waiting > 0 && url && (at < 0 || now - at > DOCTOR_STALE_S))
+                add(out, "waiting", "warn", fmt(en, sizeof en, "%lld events of this node are not sent yet", waiting),
+                    fmt(zh, sizeof zh, "本节点有 %lld 条记录尚未发出", waiting),
+                    "they are safe here; sync, or carry them by USB stick (daiban bundle export)",
+                    "数据已安全保存在本机；请同步，或用U盘带出（daiban bundle export）");
+        else
+                add(out, "waiting", "ok", fmt(en, sizeof en, "%lld events waiting to be sent", waiting),
+                    fmt(zh, sizeof zh, "%lld 条记录待发送", waiting), NULL, NULL);
+        free(url);
+        free(token);
+        free(pin);
+        free(last);
+}
+
+/* Another node's event stamped well after this PC's clock: this clock is
+ * behind (a dead CMOS battery), and this node's deadlines are wrong. */
+static void check_clock(json_t *out, struct home *h, long long now)
+{
+        sqlite3_stmt *st = NULL;
+        long long newest = 0;
+        char en[512], zh[512], from[64] = "";
+
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT wall, node FROM events WHERE node <> ? ORDER BY wall DESC LIMIT 1",
+                               -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        newest = sqlite3_column_int64(st, 0);
+                        snprintf(from, sizeof from, "%s", (const char *)sqlite3_column_text(st, 1));
+                }
+        }
+        sqlite3_finalize(st);
+        if (newest - now * 1000 > DOCTOR_CLOCK_BEHIND_MS)
+                add(out, "clock", "warn",
+                    fmt(en, sizeof en, "this PC's clock is at least %lld minutes behind (node %s wrote an event"
+                        " stamped later)", (newest - now * 1000) / 60000, from),
+                    fmt(zh, sizeof zh, "本机时钟至少慢了 %lld 分钟（节点 %s 的记录时间更晚）",
+                        (newest - now * 1000) / 60000, from),
+                    "set this PC's date and time (and replace its CMOS battery if it keeps losing them); due dates"
+                    " count from this clock",
+                    "请校准本机日期和时间（如经常丢失，请更换主板电池）；办结时限按本机时钟计算");
+        else
+                add(out, "clock", "ok", "no event from elsewhere is stamped ahead of this clock",
+                    "没有来自其他节点的记录晚于本机时钟", NULL, NULL);
+}
+
+json_t *doctor_run(const char *dir, long long now)
+{
+        json_t *out = json_array();
+        char path[4096], en[4200], zh[4200];
+        struct home h;
+
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        if (access(path, F_OK) < 0) {
+                add(out, "home", "fail", fmt(en, sizeof en, "%s is not a daiban home (no store.db)", dir),
+                    fmt(zh, sizeof zh, "%s 不是 daiban 数据目录（没有 store.db）", dir),
+                    "give the right --home (or DAIBAN_HOME), or create the home with daiban init",
+                    "请给出正确的 --home（或 DAIBAN_HOME），或用 daiban init 创建");
+                return out;
+        }
+        check_private(out, dir);
+        check_disk(out, dir);
+        if (check_store(out, dir) < 0)
+                return out;
+        if (home_open(dir, &h) != 0) {
+                add(out, "home", "fail", fmt(en, sizeof en, "%s cannot be opened (the error above says why)", dir),
+                    fmt(zh, sizeof zh, "无法打开 %s（原因见上方错误）", dir),
+                    "act on the error above", "请按上方错误提示处理");
+                return out;
+        }
+        check_repo(out, &h);
+        check_key(out, &h);
+        check_link(out, &h, now);
+        check_clock(out, &h, now);
+        home_close(&h);
+        return out;
+}

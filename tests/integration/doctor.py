@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Integration: `daiban doctor` on a healthy station, then on each broken
+condition it claims to find (one test each): a home others can read, a
+nearly full disk, a damaged store, a damaged repository, a key the county
+has not enrolled or has closed, a link without its pin, events waiting with no good
+sync, a clock behind the county's, and a folder that is not a home. Each
+asserts the finding's check and level, that the exit status says a
+person is needed, and that the healthy checks stay "ok"."""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hall import HallCase  # noqa: E402
+from station import Station, VILLAGE  # noqa: E402
+
+NEW_VILLAGE = "330225101203"
+
+
+class Doctor(HallCase):
+    def doctor(self, s, want=1, home=None, lang="C.UTF-8"):
+        args = ["doctor", "--json"] + (["--home", home] if home else [])
+        r = s.run(*args, operator=None, lang=lang)
+        self.assertEqual(r.returncode, want, r.stdout + r.stderr)
+        return {f["check"]: f for f in json.loads(r.stdout)}
+
+    def assert_finding(self, found, check, level, *words):
+        f = found.get(check)
+        self.assertIsNotNone(f, f"no {check} finding: {found}")
+        self.assertEqual(f["level"], level, f)
+        for w in words:
+            self.assertIn(w, f["en"] + " " + f.get("todo_en", ""), f)
+        if level != "ok":
+            self.assertTrue(f.get("todo_en") and f.get("todo_zh"), f"a {level} finding without what to do: {f}")
+        print(f"  {check}: {level}: {f['en']}", file=sys.stderr)
+
+    def healthy(self):
+        """The village after an accepted application went to the hall."""
+        self.accepted()
+        self.sync(self.village)
+        return self.village
+
+    def test_a_healthy_station_is_all_well(self):
+        v = self.healthy()
+        found = self.doctor(v, want=0)
+        self.assertEqual(sorted(found), sorted(["home", "disk", "store", "repository", "key", "link", "waiting",
+                                                "clock"]))
+        for check, f in found.items():
+            self.assertEqual(f["level"], "ok", f)
+        self.assertRegex(found["repository"]["en"], r"feed whole \([1-9]\d* change sets\)")
+        # the station's language: Chinese under zh_CN, with the verdict
+        r = v.run("doctor", operator=None, lang="zh_CN.UTF-8")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("一切正常", r.stdout)
+        self.assertIn("签名密钥", r.stdout)
+
+    def test_a_home_others_can_read(self):
+        v = self.healthy()
+        os.chmod(v.home, 0o755)
+        os.chmod(os.path.join(v.home, "node.key"), 0o644)
+        found = self.doctor(v)
+        self.assert_finding(found, "home", "warn", v.home, "node.key", "rotate")
+        # reported, and made private again
+        self.assertEqual(os.stat(v.home).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(os.path.join(v.home, "node.key")).st_mode & 0o777, 0o600)
+        self.assertEqual(self.doctor(v, want=0)["home"]["level"], "ok")
+
+    @unittest.skipIf(os.geteuid() != 0, "mounting a small file system needs root")
+    def test_a_nearly_full_disk(self):
+        v = self.healthy()
+        small = tempfile.mkdtemp(prefix="daiban-small-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", small], check=True)
+        self.addCleanup(shutil.rmtree, small, ignore_errors=True)
+        self.addCleanup(subprocess.run, ["umount", small])
+        home = os.path.join(small, "home")
+        shutil.copytree(v.home, home, symlinks=True)
+        os.chmod(home, 0o700)
+        found = self.doctor(v, home=home)
+        self.assert_finding(found, "disk", "fail", "MiB free", "free space")
+        self.assertEqual(found["store"]["level"], "ok")
+
+    def test_a_damaged_store(self):
+        v = self.healthy()
+        db = os.path.join(v.home, "store.db")
+        with sqlite3.connect(db) as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            page = c.execute("PRAGMA page_size").fetchone()[0]
+            root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+        with open(db, "r+b") as f:
+            f.seek((root - 1) * page + 8)
+            f.write(b"\xa5" * 64)           # the events table's root page, past its header
+        found = self.doctor(v)
+        self.assert_finding(found, "store", "fail", "damaged", "restore")
+        self.assertNotIn("repository", found, "checks past a damaged store ran on it")
+
+    def test_a_damaged_repository(self):
+        v = self.healthy()
+        repo = os.path.join(v.home, "repo")
+        ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        tree = subprocess.run(["git", "-C", repo, "rev-parse", f"{ref}^{{tree}}"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        loose = os.path.join(repo, "objects", tree[:2], tree[2:])
+        self.assertTrue(os.path.exists(loose), f"the feed's tree {tree} is not a loose object (packed?)")
+        os.chmod(loose, 0o600)
+        os.unlink(loose)
+        found = self.doctor(v)
+        self.assert_finding(found, "repository", "fail", "damaged", ref)
+
+    def test_a_key_the_county_has_not_enrolled(self):
+        # a re-imaged PC: the county holds the old installation's key for
+        # this village, and this one's is not on the roster
+        old = Station(node=NEW_VILLAGE, role="village", enroll=False)
+        self.addCleanup(old.cleanup)
+        self.county.enroll(old)
+        s = Station(node=NEW_VILLAGE, role="village", enroll=False)
+        self.addCleanup(s.cleanup)
+        token = self.county.ok("hall", "token", NEW_VILLAGE, operator=None)
+        s.ok("remote", "set", self.hall.url, "--token", token, operator=None)
+        s.run("sync", operator=None)            # brings the roster; its push is refused
+        found = self.doctor(s)
+        self.assert_finding(found, "key", "warn", "not enrolled", "daiban key show")
+
+    def test_a_key_the_county_closed(self):
+        v = self.healthy()
+        self.county.ok("roster", "revoke", VILLAGE, "--from", "1", "--reason", "PC stolen")
+        self.sync(self.county)
+        v.run("sync", operator=None)
+        found = self.doctor(v)
+        self.assert_finding(found, "key", "fail", "closed this node's key", "from seq 1", "roster rotate")
+
+    def test_a_link_without_its_pin(self):
+        v = self.healthy()
+        v.ok("remote", "set", "https://127.0.0.1:9/feeds", "--token", self.tokens[VILLAGE], operator=None)
+        found = self.doctor(v)
+        self.assert_finding(found, "link", "fail", "without a certificate pin", "--pin")
+
+    def test_events_waiting_with_no_good_sync(self):
+        v = self.village
+        self.accepted()                         # never synced
+        found = self.doctor(v)
+        self.assert_finding(found, "link", "warn", "no sync", "daiban sync")
+        self.assert_finding(found, "waiting", "warn", "not sent yet", "bundle export")
+        self.sync(v)
+        found = self.doctor(v, want=0)
+        self.assertEqual((found["link"]["level"], found["waiting"]["level"]), ("ok", "ok"))
+
+    def test_a_clock_behind_the_county(self):
+        v = self.healthy()
+        # an event from the county stamped an hour past this PC's clock
+        ahead = int(time.time() * 1000) + 3600 * 1000
+        with v.db() as c:
+            c.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
+                      " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')",
+                      (self.county.node, ahead << 16, ahead, self.county.node))
+        found = self.doctor(v)
+        self.assert_finding(found, "clock", "warn", "behind", self.county.node, "date and time")
+
+    def test_a_folder_that_is_not_a_home(self):
+        empty = tempfile.mkdtemp(prefix="daiban-nothome-")
+        self.addCleanup(shutil.rmtree, empty, ignore_errors=True)
+        found = self.doctor(self.village, home=empty)
+        self.assertEqual(list(found), ["home"])
+        self.assert_finding(found, "home", "fail", "not a daiban home", "daiban init")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
