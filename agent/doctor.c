@@ -266,10 +266,13 @@ static long long parse_when(const char *s)
         struct tm tm;
         const char *end;
 
+        long off;
+
         memset(&tm, 0, sizeof tm);
         if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S%z", &tm)) || *end)
                 return -1;
-        return (long long)timegm(&tm) - tm.tm_gmtoff;
+        off = tm.tm_gmtoff;             /* timegm() resets it */
+        return (long long)timegm(&tm) - off;
 }
 
 static void check_link(json_t *out, struct home *h, long long now)

@@ -402,15 +402,16 @@ async function signout() {
 
 // ---- menu and router ---------------------------------------------------
 const MENU = {
-  village: [['new', '新办件'], ['apps', '我的办件'], ['conflicts', '冲突']],
-  township: [['queue', '办件队列'], ['new', '新办件'], ['conflicts', '冲突']],
-  county: [['queue', '决定队列'], ['catalog', '目录发布'], ['stats', '电子监察'], ['stations', '站点同步'], ['conflicts', '冲突']],
+  village: [['new', '新办件'], ['apps', '我的办件'], ['conflicts', '冲突'], ['doctor', '本站检查']],
+  township: [['queue', '办件队列'], ['new', '新办件'], ['conflicts', '冲突'], ['doctor', '本站检查']],
+  county: [['queue', '决定队列'], ['catalog', '目录发布'], ['stats', '电子监察'], ['stations', '站点同步'], ['conflicts', '冲突'], ['doctor', '本站检查']],
 };
 /* Which module draws which first path segment. */
 const OWNER = {
   new: 'village', done: 'village', edit: 'village',
   apps: 'apps', queue: 'apps', app: 'apps', conflicts: 'apps',
   catalog: 'county', stats: 'county', stations: 'county',
+  doctor: 'doctor',
 };
 const mods = {};
 const load = m => (mods[m] ??= import(`/ui/${m}.js`));

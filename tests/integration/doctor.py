@@ -54,6 +54,18 @@ class Doctor(HallCase):
         for check, f in found.items():
             self.assertEqual(f["level"], "ok", f)
         self.assertRegex(found["repository"]["en"], r"feed whole \([1-9]\d* change sets\)")
+        self.assertRegex(found["link"]["en"], r"last sync with \S+ [0-2] minutes ago")
+        # the same in a time zone far from UTC (the last sync is kept in
+        # local time with its offset)
+        for tz in ("Asia/Shanghai", "America/Los_Angeles"):
+            r = v.run("sync", operator=None, extra={"TZ": tz})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with v.db() as c:
+                kept = c.execute("SELECT value FROM meta WHERE key = 'sync.last_ok'").fetchone()[0]
+            self.assertRegex(kept, r"[+-]0[78]00$", "the sync did not keep its local time")
+            r = v.run("doctor", "--json", operator=None, extra={"TZ": tz})
+            link = {f["check"]: f for f in json.loads(r.stdout)}["link"]["en"]
+            self.assertRegex(link, r"last sync with \S+ [0-2] minutes ago", tz)
         # the station's language: Chinese under zh_CN, with the verdict
         r = v.run("doctor", operator=None, lang="zh_CN.UTF-8")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -401,6 +401,21 @@ class Security(ServeCase):
         self.assertError(r, 401, "unauthorized")
         self.nothing_written(before)
 
+    def test_the_doctor_page(self):
+        # signed in: the same findings as `daiban doctor --json`, and
+        # whether a person is needed (this village has no hall set)
+        self.assertError(self.d.get("/api/doctor"), 401, "unauthorized")
+        r = self.s.get("/api/doctor")
+        self.assertEqual(r.status, 200, r.body)
+        j = r.json
+        cli = self.v.run("doctor", "--json", operator=None)
+        self.assertEqual([f["check"] for f in j["findings"]], [f["check"] for f in json.loads(cli.stdout)])
+        levels = {f["check"]: f["level"] for f in j["findings"]}
+        self.assertEqual(levels["store"], "ok")
+        self.assertEqual(levels["link"], "warn", j)
+        self.assertIs(j["needs_person"], True)
+        self.assertEqual(cli.returncode, 1)
+
     def test_no_write_without_the_csrf_token(self):
         before = app_ids(self.v)
         for method, path, body in self.writes():
