@@ -1,8 +1,10 @@
 /* `daiban doctor`'s checks (agent/doctor.h). Each check adds one finding;
  * the order is the order a person would look: the home and its disk,
  * the store, the repository, the key and roster, the link, the clock.
- * Everything here reads; the only change is home_open's own (it makes a
- * home private again, which the first check reports). */
+ * The checks read; opening the home (after the store passed its check)
+ * does what any command's opening does: it makes the home private again
+ * and brings an older store's schema up to this binary's. Another user's
+ * home is not opened. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,14 +23,46 @@
 
 /* ---- findings --------------------------------------------------------------- */
 
+/* s as valid UTF-8: a byte that does not belong to a sequence (a path
+ * in another encoding, a character cut by a full buffer) becomes '?'. */
+static json_t *utf8_string(const char *s)
+{
+        size_t n = strlen(s), i = 0;
+        char *t = malloc(n + 1);
+        json_t *j;
+
+        if (!t)
+                return json_string("?");
+        memcpy(t, s, n + 1);
+        while (i < n) {
+                unsigned char c = (unsigned char)t[i];
+                size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+                size_t k = 1;
+                while (len && k < len && i + k < n && ((unsigned char)t[i + k] & 0xC0) == 0x80)
+                        k++;
+                if (!len || k < len) {
+                        t[i++] = '?';
+                        continue;
+                }
+                i += len;
+        }
+        j = json_string(t);
+        free(t);
+        return j ? j : json_string("?");
+}
+
 static void add(json_t *out, const char *check, const char *level, const char *en, const char *zh,
                 const char *todo_en, const char *todo_zh)
 {
-        json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "check", check, "level", level, "en", en, "zh", zh);
+        json_t *f = json_object();
 
+        json_object_set_new(f, "check", json_string(check));
+        json_object_set_new(f, "level", json_string(level));
+        json_object_set_new(f, "en", utf8_string(en));
+        json_object_set_new(f, "zh", utf8_string(zh));
         if (todo_en) {
-                json_object_set_new(f, "todo_en", json_string(todo_en));
-                json_object_set_new(f, "todo_zh", json_string(todo_zh));
+                json_object_set_new(f, "todo_en", utf8_string(todo_en));
+                json_object_set_new(f, "todo_zh", utf8_string(todo_zh));
         }
         json_array_append_new(out, f);
 }
@@ -58,9 +92,10 @@ int doctor_needs_person(const json_t *findings)
 
 /* ---- the home, before home_open makes it private -------------------------------- */
 
-static void check_private(json_t *out, const char *dir)
+static int check_private(json_t *out, const char *dir)
 {
-        static const char *const secret[] = { "node.key", "store.db", "station.db" };
+        static const char *const secret[] = { "node.key", "store.db", "store.db-wal", "store.db-shm", "station.db",
+                                              "station.db-wal", "station.db-shm" };
         char path[4096], en[4600], zh[4600], open_to[4096] = "";
         struct stat sb;
         size_t n = 0;
@@ -75,7 +110,7 @@ static void check_private(json_t *out, const char *dir)
                         (unsigned)geteuid()),
                     "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)",
                     "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）");
-                return;
+                return -1;
         }
         for (size_t i = 0; i < sizeof secret / sizeof secret[0] && n < sizeof open_to; i++) {
                 snprintf(path, sizeof path, "%s/%s", dir, secret[i]);
@@ -84,14 +119,16 @@ static void check_private(json_t *out, const char *dir)
         }
         if (n)
                 add(out, "home", "warn",
-                    fmt(en, sizeof en, "other users of this machine could read %s (now made private again)", open_to),
-                    fmt(zh, sizeof zh, "本机其他用户曾可读取 %s（现已重新设为仅本用户可读）", open_to),
+                    fmt(en, sizeof en, "other users of this machine could read %s (daiban makes them private"
+                        " again when it opens the home)", open_to),
+                    fmt(zh, sizeof zh, "本机其他用户曾可读取 %s（daiban 打开数据目录时会重新设为仅本用户可读）", open_to),
                     "find out who could have copied the key or the applications; if in doubt, have the county"
                     " rotate this node's key (daiban roster rotate)",
                     "请查明是否有人可能复制了密钥或申请数据；如有疑问，请县里为本节点更换密钥（daiban roster rotate）");
         else
                 add(out, "home", "ok", fmt(en, sizeof en, "%s is readable by its owner only", dir),
                     fmt(zh, sizeof zh, "%s 仅所有者可读", dir), NULL, NULL);
+        return 0;
 }
 
 static void check_disk(json_t *out, const char *dir)
@@ -127,14 +164,14 @@ static int check_store(json_t *out, const char *dir)
         char path[4096], en[1024], zh[1024], first[512] = "";
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
-        int rows = 0, ok = 0;
+        int rows = 0, ok = 0, rc = SQLITE_OK;
 
         snprintf(path, sizeof path, "%s/store.db", dir);
-        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK) {
+        if ((rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)) != SQLITE_OK ||
+            (sqlite3_busy_timeout(db, 10000), (rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL))) !=
+                    SQLITE_OK) {
                 snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
         } else {
-                int rc;
                 while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                         const char *t = (const char *)sqlite3_column_text(st, 0);
                         if (rows++ == 0) {
@@ -145,6 +182,8 @@ static int check_store(json_t *out, const char *dir)
                 if (rc != SQLITE_DONE) {
                         snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
                         ok = 0;
+                } else {
+                        rc = SQLITE_OK;         /* the check ran: its rows say */
                 }
         }
         sqlite3_finalize(st);
@@ -153,6 +192,15 @@ static int check_store(json_t *out, const char *dir)
                 add(out, "store", "ok", "the store passes SQLite's quick_check", "数据库通过 SQLite 完整性检查",
                     NULL, NULL);
                 return 0;
+        }
+        rc &= 0xff;
+        if (rc != SQLITE_OK && rc != SQLITE_CORRUPT && rc != SQLITE_NOTADB) {
+                /* locked, unreadable, out of memory: not known to be damaged */
+                add(out, "store", "warn", fmt(en, sizeof en, "the store %s cannot be checked: %s", path, first),
+                    fmt(zh, sizeof zh, "无法检查数据库 %s：%s", path, first),
+                    "run the check again; if it says the same, check the home's owner and permissions",
+                    "请再检查一次；如仍如此，请检查数据目录的所有者和权限");
+                return -1;
         }
         add(out, "store", "fail", fmt(en, sizeof en, "the store %s is damaged: %s", path, first),
             fmt(zh, sizeof zh, "数据库 %s 已损坏：%s", path, first),
@@ -180,31 +228,43 @@ static void check_repo(json_t *out, const struct home *h)
                 const git_error *e = git_error_last();
                 snprintf(bad, sizeof bad, "cannot open it: %s", e ? e->message : "?");
         } else if (git_reference_iterator_new(&it, repo) == 0) {
-                while (!*bad && git_reference_next(&ref, it) == 0) {
+                int r;
+                while (!*bad && (r = git_reference_next(&ref, it)) == 0) {
                         const git_oid *id = git_reference_target(ref);
                         refs++;
                         if (id && !git_odb_exists(odb, id))
                                 snprintf(bad, sizeof bad, "%s points to a missing object", git_reference_name(ref));
                         git_reference_free(ref);
                 }
+                if (!*bad && r != GIT_ITEROVER)
+                        snprintf(bad, sizeof bad, "a ref cannot be read");
                 git_reference_iterator_free(it);
         }
         if (!*bad && repo) {
                 git_revwalk *w = NULL;
                 git_oid id;
-                if (git_revwalk_new(&w, repo) == 0 && git_revwalk_push_ref(w, own) == 0) {
-                        while (!*bad && git_revwalk_next(&id, w) == 0) {
-                                git_commit *c = NULL;
-                                git_tree *t = NULL;
-                                commits++;
-                                if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0)
-                                        snprintf(bad, sizeof bad, "%s: commit %.12s or its tree is missing", own,
-                                                 git_oid_tostr_s(&id));
-                                git_tree_free(t);
-                                git_commit_free(c);
-                        }
-                        if (!*bad && commits == 0)
-                                snprintf(bad, sizeof bad, "%s cannot be walked", own);
+                int r = git_revwalk_new(&w, repo);
+                if (r == 0 && (r = git_revwalk_push_ref(w, own)) == GIT_ENOTFOUND)
+                        r = GIT_ITEROVER;               /* nothing committed yet */
+                else if (r < 0)
+                        snprintf(bad, sizeof bad, "%s cannot be read", own);
+                while (!*bad && r == 0) {
+                        git_commit *c = NULL;
+                        git_tree *t = NULL;
+                        if ((r = git_revwalk_next(&id, w)) < 0)
+                                break;
+                        commits++;
+                        if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0)
+                                snprintf(bad, sizeof bad, "%s: commit %.12s or its tree is missing", own,
+                                         git_oid_tostr_s(&id));
+                        git_tree_free(t);
+                        git_commit_free(c);
+                }
+                if (!*bad && r != GIT_ITEROVER) {
+                        /* the walk stopped short: a parent that is not here */
+                        const git_error *e = git_error_last();
+                        snprintf(bad, sizeof bad, "%s: the history stops after %zu change sets (%s)", own, commits,
+                                 e ? e->message : "?");
                 }
                 git_revwalk_free(w);
         }
@@ -327,35 +387,41 @@ static void check_link(json_t *out, struct home *h, long long now)
         free(last);
 }
 
-/* Another node's event stamped well after this PC's clock: this clock is
- * behind (a dead CMOS battery), and this node's deadlines are wrong. */
+/* The county's event stamped well after this PC's clock: this clock is
+ * behind (a dead CMOS battery), and this node's deadlines are wrong. Only
+ * the county's stamps count: one village's clock running ahead must not
+ * make every other node doubt its own. */
 static void check_clock(json_t *out, struct home *h, long long now)
 {
         sqlite3_stmt *st = NULL;
         long long newest = 0;
-        char en[512], zh[512], from[64] = "";
+        char en[512], zh[512], county[8];
 
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT wall, node FROM events WHERE node <> ? ORDER BY wall DESC LIMIT 1",
-                               -1, &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(county, sizeof county, "%.6s", h->node);
+        if (strcmp(h->role, "county") == 0) {
+                add(out, "clock", "ok", "the county's clock is the one others are compared with",
+                    "县级节点的时钟是其他节点的比对基准", NULL, NULL);
+                return;
+        }
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT max(wall) FROM events WHERE node = ?", -1, &st, NULL) ==
+            SQLITE_OK) {
+                sqlite3_bind_text(st, 1, county, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
                         newest = sqlite3_column_int64(st, 0);
-                        snprintf(from, sizeof from, "%s", (const char *)sqlite3_column_text(st, 1));
-                }
         }
         sqlite3_finalize(st);
         if (newest - now * 1000 > DOCTOR_CLOCK_BEHIND_MS)
                 add(out, "clock", "warn",
-                    fmt(en, sizeof en, "this PC's clock is at least %lld minutes behind (node %s wrote an event"
-                        " stamped later)", (newest - now * 1000) / 60000, from),
-                    fmt(zh, sizeof zh, "本机时钟至少慢了 %lld 分钟（节点 %s 的记录时间更晚）",
-                        (newest - now * 1000) / 60000, from),
+                    fmt(en, sizeof en, "this PC's clock is at least %lld minutes behind (the county %s wrote an"
+                        " event stamped later)", (newest - now * 1000) / 60000, county),
+                    fmt(zh, sizeof zh, "本机时钟至少慢了 %lld 分钟（县里 %s 的记录时间更晚）",
+                        (newest - now * 1000) / 60000, county),
                     "set this PC's date and time (and replace its CMOS battery if it keeps losing them); due dates"
                     " count from this clock",
                     "请校准本机日期和时间（如经常丢失，请更换主板电池）；办结时限按本机时钟计算");
         else
-                add(out, "clock", "ok", "no event from elsewhere is stamped ahead of this clock",
-                    "没有来自其他节点的记录晚于本机时钟", NULL, NULL);
+                add(out, "clock", "ok", "no event of the county is stamped ahead of this clock",
+                    "县里的记录时间均不晚于本机时钟", NULL, NULL);
 }
 
 json_t *doctor_run(const char *dir, long long now)
@@ -365,6 +431,13 @@ json_t *doctor_run(const char *dir, long long now)
         struct home h;
 
         snprintf(path, sizeof path, "%s/store.db", dir);
+        if (access(path, F_OK) < 0 && errno != ENOENT) {
+                add(out, "home", "fail", fmt(en, sizeof en, "%s cannot be read: %s", dir, strerror(errno)),
+                    fmt(zh, sizeof zh, "无法读取 %s：%s", dir, strerror(errno)),
+                    "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)",
+                    "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）");
+                return out;
+        }
         if (access(path, F_OK) < 0) {
                 add(out, "home", "fail", fmt(en, sizeof en, "%s is not a daiban home (no store.db)", dir),
                     fmt(zh, sizeof zh, "%s 不是 daiban 数据目录（没有 store.db）", dir),
@@ -372,7 +445,8 @@ json_t *doctor_run(const char *dir, long long now)
                     "请给出正确的 --home（或 DAIBAN_HOME），或用 daiban init 创建");
                 return out;
         }
-        check_private(out, dir);
+        if (check_private(out, dir) < 0)
+                return out;             /* another user's home: opening it could change it */
         check_disk(out, dir);
         if (check_store(out, dir) < 0)
                 return out;

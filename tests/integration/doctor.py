@@ -124,6 +124,20 @@ class Doctor(HallCase):
         found = self.doctor(v)
         self.assert_finding(found, "repository", "fail", "damaged", ref)
 
+    def test_an_older_change_set_missing(self):
+        v = self.healthy()
+        self.accepted()
+        self.sync(v)
+        repo = os.path.join(v.home, "repo")
+        ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        parent = subprocess.run(["git", "-C", repo, "rev-parse", f"{ref}~1"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        loose = os.path.join(repo, "objects", parent[:2], parent[2:])
+        self.assertTrue(os.path.exists(loose), f"the feed's older commit {parent} is not a loose object")
+        os.unlink(loose)
+        found = self.doctor(v)
+        self.assert_finding(found, "repository", "fail", "damaged", ref)
+
     def test_a_key_the_county_has_not_enrolled(self):
         # a re-imaged PC: the county holds the old installation's key for
         # this village, and this one's is not on the roster
@@ -172,6 +186,15 @@ class Doctor(HallCase):
                       (self.county.node, ahead << 16, ahead, self.county.node))
         found = self.doctor(v)
         self.assert_finding(found, "clock", "warn", "behind", self.county.node, "date and time")
+
+    def test_another_village_ahead_does_not_make_this_clock_wrong(self):
+        v = self.healthy()
+        ahead = int(time.time() * 1000) + 24 * 3600 * 1000
+        with v.db() as c:
+            c.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
+                      " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')",
+                      (self.other.node, ahead << 16, ahead, self.other.node))
+        self.assertEqual(self.doctor(v, want=0)["clock"]["level"], "ok")
 
     def test_a_folder_that_is_not_a_home(self):
         empty = tempfile.mkdtemp(prefix="daiban-nothome-")

@@ -249,7 +249,7 @@ class Package(unittest.TestCase):
         self.as_daiban(home, "init", "--node", divisions()["county"], "--role", "county", "--catalog", "/tmp/catalog")
         self.set_conf("hall.conf", "DAIBAN_HALL_OPTS", "--listen 127.0.0.1:8499")
         # an upgrade keeps the home and the administrator's configuration
-        self.chroot("dpkg", "-i", "--force-confold", "/tmp/newer.deb")
+        self.chroot("dpkg", "-i", "/tmp/newer.deb")
         self.assertEqual(self.version(), "99.0")
         self.as_daiban(home, "status")
         with open(self.at("/etc/daiban/hall.conf")) as f:
@@ -262,6 +262,11 @@ class Package(unittest.TestCase):
         print(f"package: a downgrade from 99.0 is refused: {said}", file=sys.stderr)
         self.assertEqual(self.version(), "99.0")
         self.as_daiban(home, "status")
+        # removed (homes kept), the older package is refused as well
+        self.chroot("dpkg", "-r", "daiban")
+        r = self.chroot("dpkg", "-i", "/tmp/daiban.deb", check=False)
+        self.assertNotEqual(r.returncode, 0, "an older package was installed over a removed newer one's homes")
+        self.assertIn("installing an older daiban is refused", r.stdout + r.stderr)
 
     def repack(self, version):
         """The built package as another version (same files; its preinst
