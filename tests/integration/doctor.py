@@ -40,6 +40,13 @@ class Doctor(HallCase):
             self.assertTrue(f.get("todo_en") and f.get("todo_zh"), f"a {level} finding without what to do: {f}")
         print(f"  {check}: {level}: {f['en']}", file=sys.stderr)
 
+    def event_ahead(self, v, node, ms):
+        """An event of node in v's store, stamped ms past this clock."""
+        ahead = int(time.time() * 1000) + ms
+        with v.db() as c:
+            c.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
+                      " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')", (node, ahead << 16, ahead, node))
+
     def healthy(self):
         """The village after an accepted application went to the hall."""
         self.accepted()
@@ -178,22 +185,13 @@ class Doctor(HallCase):
 
     def test_a_clock_behind_the_county(self):
         v = self.healthy()
-        # an event from the county stamped an hour past this PC's clock
-        ahead = int(time.time() * 1000) + 3600 * 1000
-        with v.db() as c:
-            c.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
-                      " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')",
-                      (self.county.node, ahead << 16, ahead, self.county.node))
+        self.event_ahead(v, self.county.node, 3600 * 1000)      # an hour past this PC's clock
         found = self.doctor(v)
         self.assert_finding(found, "clock", "warn", "behind", self.county.node, "date and time")
 
     def test_another_village_ahead_does_not_make_this_clock_wrong(self):
         v = self.healthy()
-        ahead = int(time.time() * 1000) + 24 * 3600 * 1000
-        with v.db() as c:
-            c.execute("INSERT INTO events(node, seq, hlc, wall, operator, type, app, part, body)"
-                      " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')",
-                      (self.other.node, ahead << 16, ahead, self.other.node))
+        self.event_ahead(v, self.other.node, 24 * 3600 * 1000)
         self.assertEqual(self.doctor(v, want=0)["clock"]["level"], "ok")
 
     def test_a_folder_that_is_not_a_home(self):
