@@ -39,21 +39,6 @@ static void put_col(const char *s, int cols)
                 putchar(' ');
 }
 
-/* A check's name as the station's language says it. */
-static const char *check_name(const char *id)
-{
-        static const char *const names[][3] = {
-                { "home", "home", "数据目录" },     { "disk", "disk", "磁盘" },       { "store", "store", "数据库" },
-                { "repository", "repository", "仓库" }, { "key", "key", "签名密钥" }, { "link", "link", "网络连接" },
-                { "waiting", "waiting", "待发送" },  { "clock", "clock", "时钟" },
-        };
-
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-                if (strcmp(names[i][0], id) == 0)
-                        return cli_zh() ? names[i][2] : names[i][1];
-        return id;
-}
-
 static int cmd_doctor(int argc, char **argv)
 {
         static const struct option lo[] = {
@@ -94,7 +79,7 @@ static int cmd_doctor(int argc, char **argv)
                                                                        : cli_msg("FAILED", "故障");
                         const char *todo = json_string_value(json_object_get(f, zh ? "todo_zh" : "todo_en"));
                         put_col(tag, 11);
-                        put_col(check_name(json_string_value(json_object_get(f, "check"))), 12);
+                        put_col(json_string_value(json_object_get(f, zh ? "name_zh" : "name_en")), 12);
                         printf("%s\n", json_string_value(json_object_get(f, zh ? "zh" : "en")));
                         if (todo) {
                                 put_col("", 23);

@@ -20,6 +20,7 @@
 
 #include "agent/doctor.h"
 #include "agent/home.h"
+#include "forms/csv.h"
 
 /* ---- findings --------------------------------------------------------------- */
 
@@ -37,19 +38,26 @@ static json_t *utf8_string(const char *s)
         while (i < n) {
                 unsigned char c = (unsigned char)t[i];
                 size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-                size_t k = 1;
-                while (len && k < len && i + k < n && ((unsigned char)t[i + k] & 0xC0) == 0x80)
-                        k++;
-                if (!len || k < len) {
+                if (!len || i + len > n || !utf8_valid(t + i, len))
                         t[i++] = '?';
-                        continue;
-                }
-                i += len;
+                else
+                        i += len;
         }
         j = json_string(t);
         free(t);
         return j ? j : json_string("?");
 }
+
+/* What to do about a home of another user (or one that cannot be read). */
+#define OWNER_TODO_EN "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)"
+#define OWNER_TODO_ZH "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）"
+
+/* Each check's name in both languages, as the CLI and the UI show it. */
+static const char *const check_names[][3] = {
+        { "home", "home", "数据目录" },       { "disk", "disk", "磁盘" },         { "store", "store", "数据库" },
+        { "repository", "repository", "仓库" }, { "key", "key", "签名密钥" },     { "link", "link", "网络连接" },
+        { "waiting", "waiting", "待发送" },    { "clock", "clock", "时钟" },
+};
 
 static void add(json_t *out, const char *check, const char *level, const char *en, const char *zh,
                 const char *todo_en, const char *todo_zh)
@@ -57,6 +65,11 @@ static void add(json_t *out, const char *check, const char *level, const char *e
         json_t *f = json_object();
 
         json_object_set_new(f, "check", json_string(check));
+        for (size_t i = 0; i < sizeof check_names / sizeof check_names[0]; i++)
+                if (strcmp(check_names[i][0], check) == 0) {
+                        json_object_set_new(f, "name_en", json_string(check_names[i][1]));
+                        json_object_set_new(f, "name_zh", json_string(check_names[i][2]));
+                }
         json_object_set_new(f, "level", json_string(level));
         json_object_set_new(f, "en", utf8_string(en));
         json_object_set_new(f, "zh", utf8_string(zh));
@@ -94,8 +107,6 @@ int doctor_needs_person(const json_t *findings)
 
 static int check_private(json_t *out, const char *dir)
 {
-        static const char *const secret[] = { "node.key", "store.db", "store.db-wal", "store.db-shm", "station.db",
-                                              "station.db-wal", "station.db-shm" };
         char path[4096], en[4600], zh[4600], open_to[4096] = "";
         struct stat sb;
         size_t n = 0;
@@ -108,14 +119,13 @@ static int check_private(json_t *out, const char *dir)
                         (unsigned)sb.st_uid, (unsigned)geteuid()),
                     fmt(zh, sizeof zh, "%s 属于另一个用户（uid %u），不是当前用户（uid %u）", dir, (unsigned)sb.st_uid,
                         (unsigned)geteuid()),
-                    "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)",
-                    "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）");
+                    OWNER_TODO_EN, OWNER_TODO_ZH);
                 return -1;
         }
-        for (size_t i = 0; i < sizeof secret / sizeof secret[0] && n < sizeof open_to; i++) {
-                snprintf(path, sizeof path, "%s/%s", dir, secret[i]);
+        for (const char *const *f = home_private_files; *f && n < sizeof open_to; f++) {
+                snprintf(path, sizeof path, "%s/%s", dir, *f);
                 if (stat(path, &sb) == 0 && (sb.st_mode & 077))
-                        n += (size_t)snprintf(open_to + n, sizeof open_to - n, "%s%s", n ? ", " : "", secret[i]);
+                        n += (size_t)snprintf(open_to + n, sizeof open_to - n, "%s%s", n ? ", " : "", *f);
         }
         if (n)
                 add(out, "home", "warn",
@@ -434,8 +444,7 @@ json_t *doctor_run(const char *dir, long long now)
         if (access(path, F_OK) < 0 && errno != ENOENT) {
                 add(out, "home", "fail", fmt(en, sizeof en, "%s cannot be read: %s", dir, strerror(errno)),
                     fmt(zh, sizeof zh, "无法读取 %s：%s", dir, strerror(errno)),
-                    "run daiban as the user that owns the home (for the packaged services: runuser -u daiban --)",
-                    "请以数据目录的所有者身份运行 daiban（系统服务：runuser -u daiban --）");
+                    OWNER_TODO_EN, OWNER_TODO_ZH);
                 return out;
         }
         if (access(path, F_OK) < 0) {

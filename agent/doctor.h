@@ -15,8 +15,9 @@
 #define DOCTOR_CLOCK_BEHIND_MS (10 * 60 * 1000)
 
 /* Run every check on the home at dir. Returns an array of findings, each
- * {"check", "level": "ok"|"warn"|"fail", "en", "zh", "todo_en",
- * "todo_zh"} (the todo fields absent when level is "ok"). A home that
+ * {"check", "name_en", "name_zh", "level": "ok"|"warn"|"fail", "en",
+ * "zh", "todo_en", "todo_zh"} (the todo fields absent when level is
+ * "ok"). A home that
  * cannot be opened gives one "home" finding. now: seconds since the
  * epoch (time(NULL); tests pass their own). */
 json_t *doctor_run(const char *dir, long long now);

@@ -313,17 +313,18 @@ static int county_pin(const char *arg, char *pin, size_t len)
 /* A home made, or copied, under a looser umask: the folder 0700 (no other
  * user can then reach anything under it) and the databases with their
  * journals 0600. Best effort: a home owned by another user is left. */
+const char *const home_private_files[] = { "store.db", "store.db-wal", "store.db-shm", "station.db",
+                                           "station.db-wal", "station.db-shm", "node.key", NULL };
+
 static void home_make_private(const char *dir)
 {
-        static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm", "station.db",
-                                             "station.db-wal", "station.db-shm", "node.key" };
         char path[4096];
         struct stat sb;
 
         if (stat(dir, &sb) == 0 && (sb.st_mode & 077))
                 chmod(dir, sb.st_mode & 0700);
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-                snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        for (const char *const *f = home_private_files; *f; f++) {
+                snprintf(path, sizeof path, "%s/%s", dir, *f);
                 if (stat(path, &sb) == 0 && (sb.st_mode & 077))
                         chmod(path, sb.st_mode & 0600);
         }

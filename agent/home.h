@@ -34,6 +34,10 @@ struct home {
 
 /* The home folder: --home, else $DAIBAN_HOME, else
  * $XDG_DATA_HOME/daiban, else ~/.local/share/daiban. Never NULL. */
+/* The files of a home that only its owner may read (NULL-terminated);
+ * opening a home makes them so again. */
+extern const char *const home_private_files[];
+
 const char *home_path(const char *opt);
 
 /* Create a home (`daiban init`). Prints its own errors; returns 0, or

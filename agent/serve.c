@@ -2494,7 +2494,7 @@ static void route_doctor(struct req *r)
 {
         static const char *const args[] = { "doctor", "--json", NULL };
 
-        run_write(r, (const char *const *)args, after_doctor);
+        run_write(r, args, after_doctor);
 }
 
 static void route_overdue(struct req *r)

@@ -6,12 +6,8 @@ Object.assign(EN, {
   '本站检查': 'Station check', '重新检查': 'Check again', '正在检查…': 'Checking…',
   '一切正常。': 'All well.', '以下有需要处理的问题。': 'Something below needs a person.',
   '正常': 'ok', '注意': 'Attention', '故障': 'Failed', '处理办法：': 'What to do: ',
-  '数据目录': 'Home', '磁盘': 'Disk', '数据库': 'Store', '仓库': 'Repository', '签名密钥': 'Signing key',
-  '网络连接': 'Link', '待发送': 'Waiting', '时钟': 'Clock',
 });
 
-const NAMES = { home: '数据目录', disk: '磁盘', store: '数据库', repository: '仓库', key: '签名密钥',
-  link: '网络连接', waiting: '待发送', clock: '时钟' };
 const LEVELS = { ok: ['正常', 'ok'], warn: ['注意', 'warn'], fail: ['故障', 'bad'] };
 
 export async function view(box) {
@@ -29,7 +25,7 @@ export async function view(box) {
           const [label, cls] = LEVELS[f.level] || LEVELS.fail;
           return h('li', { 'data-test': 'doctor-finding', 'data-check': f.check, 'data-level': f.level },
             h('strong', { class: 'tag ' + cls }, t(label)), ' ',
-            h('span', { class: 'check' }, t(NAMES[f.check] || f.check)), '：', pick(f),
+            h('span', { class: 'check' }, pick(f, 'name')), '：', pick(f),
             f.todo_zh ? h('p', { class: 'todo' }, t('处理办法：'), pick(f, 'todo')) : null);
         })));
     } catch (e) {

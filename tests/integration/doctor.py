@@ -60,6 +60,7 @@ class Doctor(HallCase):
                                                 "clock"]))
         for check, f in found.items():
             self.assertEqual(f["level"], "ok", f)
+            self.assertTrue(f["name_en"] and f["name_zh"], f)
         self.assertRegex(found["repository"]["en"], r"feed whole \([1-9]\d* change sets\)")
         self.assertRegex(found["link"]["en"], r"last sync with \S+ [0-2] minutes ago")
         # the same in a time zone far from UTC (the last sync is kept in
@@ -118,16 +119,22 @@ class Doctor(HallCase):
         self.assert_finding(found, "store", "fail", "damaged", "restore")
         self.assertNotIn("repository", found, "checks past a damaged store ran on it")
 
-    def test_a_damaged_repository(self):
-        v = self.healthy()
+    def drop_object(self, v, rev, what):
+        """Delete the loose object rev names in v's repository; returns the
+        own feed's ref."""
         repo = os.path.join(v.home, "repo")
         ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
-        tree = subprocess.run(["git", "-C", repo, "rev-parse", f"{ref}^{{tree}}"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        loose = os.path.join(repo, "objects", tree[:2], tree[2:])
-        self.assertTrue(os.path.exists(loose), f"the feed's tree {tree} is not a loose object (packed?)")
+        oid = subprocess.run(["git", "-C", repo, "rev-parse", rev.format(ref=ref)], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        loose = os.path.join(repo, "objects", oid[:2], oid[2:])
+        self.assertTrue(os.path.exists(loose), f"the feed's {what} {oid} is not a loose object (packed?)")
         os.chmod(loose, 0o600)
         os.unlink(loose)
+        return ref
+
+    def test_a_damaged_repository(self):
+        v = self.healthy()
+        ref = self.drop_object(v, "{ref}^{{tree}}", "tree")
         found = self.doctor(v)
         self.assert_finding(found, "repository", "fail", "damaged", ref)
 
@@ -135,13 +142,7 @@ class Doctor(HallCase):
         v = self.healthy()
         self.accepted()
         self.sync(v)
-        repo = os.path.join(v.home, "repo")
-        ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
-        parent = subprocess.run(["git", "-C", repo, "rev-parse", f"{ref}~1"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        loose = os.path.join(repo, "objects", parent[:2], parent[2:])
-        self.assertTrue(os.path.exists(loose), f"the feed's older commit {parent} is not a loose object")
-        os.unlink(loose)
+        ref = self.drop_object(v, "{ref}~1", "older commit")
         found = self.doctor(v)
         self.assert_finding(found, "repository", "fail", "damaged", ref)
 
