@@ -27,7 +27,8 @@ struct http_server {
         struct http_limits lim;
         struct http_handler h;
         void *ud;
-        unsigned nconns;
+        unsigned nconns;        /* connections holding a slot */
+        unsigned nrefused;      /* refused at accept, their refusal still being sent */
         http_conn *conns;
         bool stopping;
 };
@@ -52,6 +53,7 @@ struct http_conn {
         bool in_feed, resume;   /* a response ended inside the parser's callbacks */
         bool peer_eof;          /* the peer shut down its side after a complete request */
         bool head_started;      /* a byte of the current request's head has arrived */
+        bool refused;           /* refused at accept: holds no slot and no share */
         int nclosing;
         uint64_t deadline;      /* uv_now() after which the connection closes */
         uint64_t body_bytes;
@@ -205,7 +207,10 @@ static void conn_close(http_conn *c)
         if (c->next)
                 c->next->pprev = c->pprev;
         *c->pprev = c->next;
-        c->srv->nconns--;
+        if (c->refused)
+                c->srv->nrefused--;
+        else
+                c->srv->nconns--;
         c->nclosing = 2;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -715,7 +720,7 @@ static unsigned same_peer(http_server *s, const http_conn *c)
         unsigned k = 0;
 
         for (const http_conn *x = s->conns; x; x = x->next)
-                if (!x->closing && peer_addr_len(x->peer) == n && memcmp(x->peer, c->peer, n) == 0)
+                if (!x->closing && !x->refused && peer_addr_len(x->peer) == n && memcmp(x->peer, c->peer, n) == 0)
                         k++;
         return k;
 }
@@ -742,7 +747,7 @@ static void make_room(http_server *s, const http_conn *newcomer)
         int vclass = 3;
 
         for (http_conn *x = s->conns; x; x = x->next) {
-                if (x == newcomer || x->closing || x->state == ST_WAIT || (x->owned && x->started))
+                if (x == newcomer || x->closing || x->refused || x->state == ST_WAIT || (x->owned && x->started))
                         continue;
                 uint64_t age = now - x->opened < 1000 ? 1000 : now - x->opened;
                 uint64_t rate = x->bytes_in * 1000 / age;
@@ -809,12 +814,19 @@ static void on_connection(uv_stream_t *server, int status)
         if (!peer_full && s->nconns > s->lim.max_conns)
                 make_room(s, c);
         if (peer_full || s->nconns > s->lim.max_conns) {
+                /* a refused socket gives its slot back at once, not when its
+                 * refusal has been sent: refusals met in the same turn of the
+                 * loop must not keep the next newcomer out. At most as many
+                 * refusals are written as there are slots; past that, closed. */
+                c->refused = true;
+                s->nconns--;
+                s->nrefused++;
                 static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                            "Connection: close\r\nContent-Length: 120\r\n\r\n";
                 char body[121];
                 snprintf(body, sizeof body, "%-119s\n",
                          "{\"error\":\"busy\",\"message\":{\"en\":\"too many connections; try again\",\"zh\":\"连接过多，请稍后再试\"}}");
-                if (!c->tls) {
+                if (!c->tls && s->nrefused <= s->lim.max_conns) {
                         conn_send(c, busy, sizeof busy - 1);
                         conn_send(c, body, 120);
                         conn_finish(c);

@@ -509,6 +509,53 @@ class Flood(Hostile):
         print(f"\n/health answered in {', '.join('%.2f s' % x for x in took)} during a flood of "
               f"{stats['opened']} sockets ({stats['closed_by_hall']} closed by the hall and reopened)", file=sys.stderr)
 
+    def test_refused_sockets_do_not_take_a_newcomers_place(self):
+        """A CI run saw /health answered 503 during the flood. Sockets
+        refused for being over their address's share are counted until
+        their refusal has been sent; when several were refused in the
+        same turn of the hall's loop as a newcomer, making room for one
+        did not bring the count under the limit. Made certain here: the
+        hall is stopped while a burst of over-share sockets and then
+        /health wait in its accept queue, so it meets them all at once."""
+        import signal
+        import socket
+        full, burst = [], []
+        try:
+            for i in range(256):                    # every slot, from addresses under their share
+                full.append(socket.create_connection(("127.0.0.1", self.hall.port), timeout=5,
+                                                     source_address=(f"127.0.5.{1 + i % 50}", 0)))
+            time.sleep(0.5)
+            self.hall.proc.send_signal(signal.SIGSTOP)
+            try:
+                for _ in range(64 + 24):            # 64 take the oldest idle slots, 24 are over their share
+                    burst.append(socket.create_connection(("127.0.0.1", self.hall.port), timeout=5,
+                                                          source_address=("127.0.0.9", 0)))
+                health = socket.create_connection(("127.0.0.1", self.hall.port), timeout=10)
+                burst.append(health)
+                health.sendall(b"GET /health HTTP/1.1\r\nHost: hall\r\nConnection: close\r\n\r\n")
+            finally:
+                self.hall.proc.send_signal(signal.SIGCONT)
+            got = b""
+            while True:
+                data = health.recv(4096)
+                if not data:
+                    break
+                got += data
+            self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:300])
+            self.assertEqual(json.loads(got.split(b"\r\n\r\n", 1)[1])["node"], COUNTY)
+            # and the over-share sockets were refused, not served
+            refused = 0
+            for sk in burst[64:-1]:
+                sk.settimeout(5)
+                try:
+                    refused += sk.recv(64).startswith(b"HTTP/1.1 503 ")
+                except OSError:
+                    refused += 1                    # closed before its refusal was written: also refused
+            self.assertEqual(refused, 24)
+        finally:
+            for sk in full + burst:
+                sk.close()
+
 
 class Logs(Hostile):
     """Low finding: a push of 100,000 refs wrote 10,000 lines to the
