@@ -188,3 +188,17 @@ int cli_dispatch(const char *prog, const char *summary, const struct cli_command
                   argv[0], prog);
         return EXIT_USAGE;
 }
+
+bool cli_read_secret(const char *spec, char *buf, size_t len)
+{
+        if (strcmp(spec, "-") != 0 && spec[0] != '@') {
+                snprintf(buf, len, "%s", spec);
+                return buf[0] != '\0';
+        }
+        FILE *f = strcmp(spec, "-") == 0 ? stdin : fopen(spec + 1, "r");
+        bool got = f && fgets(buf, (int)len, f);
+        if (f && f != stdin)
+                fclose(f);
+        buf[got ? strcspn(buf, "\r\n") : 0] = '\0';
+        return buf[0] != '\0';
+}

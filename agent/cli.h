@@ -11,6 +11,7 @@
 #define DAIBAN_AGENT_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -71,6 +72,11 @@ void cli_json_problems(const struct form_problems *p);
 int cli_dispatch(const char *prog, const char *summary, const struct cli_command *cmds, int argc,
                  char **argv);
 
+/* A secret given as "-" (the first line of stdin) or "@FILE" (the first
+ * line of FILE), so that it never shows in a process list: read into
+ * buf. Anything else is copied as it is. false when nothing was read. */
+bool cli_read_secret(const char *spec, char *buf, size_t len);
+
 /* True when argv holds -h or --help before a "--"; callers print usage. */
 bool cli_wants_help(int argc, char **argv);
 
@@ -91,6 +97,9 @@ extern const struct cli_command key_commands[];
 
 /* serve (agent/serve.c): the station's web UI and API. */
 int cmd_serve(int argc, char **argv);
+
+/* backup, restore (agent/cmd-backup.c). */
+extern const struct cli_command backup_commands[];
 
 /* doctor (agent/cmd-doctor.c). */
 extern const struct cli_command doctor_commands[];

@@ -309,6 +309,15 @@ static int begin(struct ctx *c)
                 cli_error(cli_msg("cannot start a transaction: %s", "无法开始事务：%s"), store_errmsg(c->h.st));
                 return EXIT_REFUSED;
         }
+        if (store_restore_pending(c->h.st)) {
+                store_rollback(c->h.st);
+                cli_error("%s", cli_msg("this home was restored from a backup and has not synced since: nothing was saved."
+                                        " Run `daiban sync` first, so that this node goes on after what it sent before"
+                                        " (a number used twice would be refused by every office)",
+                                        "本站数据是从备份恢复的，恢复后尚未同步：本次操作未保存。请先运行同步（daiban sync），"
+                                        "使本站接着此前已发出的内容继续编号（同一序号使用两次会被各级拒收）"));
+                return EXIT_REFUSED;
+        }
         return 0;
 }
 

@@ -142,12 +142,7 @@ static int cmd_remote(int argc, char **argv)
          * "-" reads it from stdin, "@FILE" from a file */
         char tokbuf[256];
         if (o.token && (strcmp(o.token, "-") == 0 || o.token[0] == '@')) {
-                FILE *f = strcmp(o.token, "-") == 0 ? stdin : fopen(o.token + 1, "r");
-                bool got = f && fgets(tokbuf, sizeof tokbuf, f);
-                if (f && f != stdin)
-                        fclose(f);
-                tokbuf[got ? strcspn(tokbuf, "\r\n") : 0] = '\0';
-                if (!tokbuf[0]) {
+                if (!cli_read_secret(o.token, tokbuf, sizeof tokbuf)) {
                         cli_error(cli_msg("no token could be read from %s", "未能从 %s 读取令牌"),
                                   strcmp(o.token, "-") == 0 ? "stdin" : o.token + 1);
                         return EXIT_USAGE;
@@ -290,11 +285,24 @@ static int cmd_sync(int argc, char **argv)
         const struct sshsig_key *key;
         if ((r = home_key(&h, &key)))
                 goto out;
-        if (feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
-                failed++;
+        /* a home restored from a backup first fetches back what it sent
+         * after that backup, and commits nothing before: its next
+         * sequence numbers must follow those */
+        bool catching_up = store_restore_pending(h.st);
+        if (catching_up && !url) {
+                cli_error("%s", cli_msg("this home was restored from a backup: it must sync with the hall before anything is "
+                                        "written, and no hall is set (daiban remote set URL --token ...)",
+                                        "本站数据是从备份恢复的：写入任何内容之前必须先与县里同步，但尚未设置服务端地址"
+                                        "（daiban remote set URL --token ...）"));
+                r = EXIT_REFUSED;
+                goto out;
+        }
         long pieces = 0, pieces_sent = 0, scans = 0;
         int scan_refused = 0;
-        if (scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0)
+round:
+        if (!catching_up && feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
+                failed++;
+        if (!catching_up && scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0)
                 failed++;
         /* this node's events that this round's push carries */
         long long committed_seq = store_next_seq(h.st, h.node) - 1;
@@ -327,13 +335,14 @@ static int cmd_sync(int argc, char **argv)
                 failed++;
         struct feed_trust tr;
         authority_trust(&h, have_ro ? &ro : NULL, &tr);
+        tr.catch_up_own = catching_up;
         if (trusted && feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
                 failed++;
-        if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, &scan_refused, log_stderr, &nlog) < 0 ||
+        if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, catching_up, &scan_refused, log_stderr, &nlog) < 0 ||
                         scan_refused))
                 failed++;
         /* a silent link is not tried again in this round */
-        int pushed = url && !netwatch_fired(nw) ? feed_push(repo, &rm, h.node, log_stderr, &nlog) : 1;
+        int pushed = url && !netwatch_fired(nw) && !catching_up ? feed_push(repo, &rm, h.node, log_stderr, &nlog) : 1;
         if (pushed < 0)
                 failed++;
         /* the hall enrolls a node's key at its first signed push: take the
@@ -345,22 +354,46 @@ static int cmd_sync(int argc, char **argv)
                         trusted = false, failed++;
         }
         /* scans after the events, one piece per push */
-        if (url && !netwatch_fired(nw) && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
+        if (url && !netwatch_fired(nw) && !catching_up && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
         if (netwatch_fired(nw))
                 cli_error(cli_msg("the link to %s was silent for %u s: the sync gave up (nothing is lost; the next sync "
                                   "carries on)",
                                   "与 %s 的连接已 %u 秒无响应：本次同步已放弃（数据不会丢失，下次同步继续）"),
                           url, netwatch_idle_limit());
+        bool fetched = !netwatch_fired(nw) && !no_fetch && failed == 0;
         netwatch_stop(nw);
         home_unlock_repo(peerfd);
         authority_trust(&h, have_ro ? &ro : NULL, &tr);       /* the roster may have been read again */
+        tr.catch_up_own = catching_up;
         if (trusted && feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
                 failed++;
         roster_free(&ro);
-        if (scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
+        if (scan_assemble(repo, h.node, catching_up, &scans, log_stderr, &nlog) < 0)
                 failed++;
         feed_quarantine_end(repo);
+        if (catching_up) {
+                /* caught up only when the hall answered and all it held of
+                 * this node's feeds is in: then a normal round follows */
+                if (!fetched || failed || rep.refused || !trusted) {
+                        cli_error("%s", cli_msg("this home was restored from a backup and could not yet fetch back what it sent "
+                                                "after it: nothing is written until a sync succeeds",
+                                                "本站数据是从备份恢复的，尚未能从县里取回备份之后发出的内容：同步成功之前不写入任何内容"));
+                        failed++;
+                } else if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
+                           store_commit(h.st) < 0) {
+                        store_rollback(h.st);
+                        failed++;
+                } else {
+                        printf(cli_msg("caught up after the restore: this node's events go on after seq %lld\n",
+                                       "恢复后已追上：本节点事件从序号 %lld 之后继续\n"),
+                               (long long)store_next_seq(h.st, h.node) - 1);
+                        catching_up = false;
+                        feed_seen_free(&seen);
+                        memset(&seen, 0, sizeof seen);
+                        goto round;
+                }
+        }
         /* a PC whose clock is far behind what it has seen: ordering stays
          * right (the clock moves past every stamp received), but say so */
         {
@@ -547,9 +580,9 @@ static int cmd_bundle(int argc, char **argv)
                     home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
                     (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr),
                      feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0) ||
-                    scan_accept_incoming(repo, h.node, rp, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
+                    scan_accept_incoming(repo, h.node, rp, false, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
                     feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0 ||
-                    scan_assemble(repo, h.node, &scans, log_stderr, &nlog) < 0)
+                    scan_assemble(repo, h.node, false, &scans, log_stderr, &nlog) < 0)
                         failed++;
                 roster_free(&ro);
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",

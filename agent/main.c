@@ -27,24 +27,20 @@ static const struct cli_command base_commands[] = {
         { "version", "Print the version", "Usage: daiban version\n", cmd_version },
 };
 
-static struct cli_command commands[32];
+static struct cli_command commands[64];
 
 int main(int argc, char **argv)
 {
+        const struct cli_command *groups[] = { capture_commands, sync_commands, hall_commands, key_commands,
+                                               backup_commands, doctor_commands };
+        const size_t max = sizeof commands / sizeof commands[0] - 1;
         size_t n = 0;
 
         for (size_t i = 0; i < sizeof base_commands / sizeof base_commands[0]; i++)
                 commands[n++] = base_commands[i];
-        for (const struct cli_command *c = capture_commands; c->name && n < 31; c++)
-                commands[n++] = *c;
-        for (const struct cli_command *c = sync_commands; c->name && n < 31; c++)
-                commands[n++] = *c;
-        for (const struct cli_command *c = hall_commands; c->name && n < 31; c++)
-                commands[n++] = *c;
-        for (const struct cli_command *c = key_commands; c->name && n < 31; c++)
-                commands[n++] = *c;
-        for (const struct cli_command *c = doctor_commands; c->name && n < 31; c++)
-                commands[n++] = *c;
+        for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+                for (const struct cli_command *c = groups[g]; c->name && n < max; c++)
+                        commands[n++] = *c;
         /* a peer that drops the link mid-transfer must give an error
          * return (and a message), not kill the process */
         signal(SIGPIPE, SIG_IGN);

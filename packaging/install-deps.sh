@@ -21,6 +21,8 @@ pkgs=(
   # operators' passwords for the web UI (argon2id); nodes' Ed25519 keys
   # and change-set signatures
   libsodium-dev
+  # backups: one tar.gz file (daiban backup / restore)
+  libarchive-dev
   # ssh-keygen: tests check daiban's keys and signatures with OpenSSH's
   # own tools, and git verify-commit (gpg.format=ssh) calls it
   openssh-client

@@ -459,6 +459,8 @@ static int accept_one(const char *name, void *payload)
                 bool held = git_reference_name_to_id(&own, in->repo, local) == 0;
                 if (held && (git_oid_equal(&own, &inc) || git_graph_descendant_of(in->repo, &own, &inc) == 1))
                         goto drop;
+                if (in->tr && in->tr->catch_up_own && (!held || git_graph_descendant_of(in->repo, &inc, &own) == 1))
+                        goto take;      /* what this node sent after its backup comes back */
                 if (in->log)
                         in->log(in->ud, "refused %s: it claims to be this node's own feed, but this node never wrote"
                                 " it (a forgery, or this home was restored from an old backup: then ask the county"
@@ -467,6 +469,7 @@ static int accept_one(const char *name, void *payload)
                         in->rep->refused++;
                 goto drop;
         }
+take:
         /* what is new must parse and be signed as the roster requires
          * before the ref moves: a refused feed leaves it where it was */
         {
@@ -953,7 +956,8 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
         for (size_t i = 0; i < n; i++) {
                 if (r == 0 && feed_parse_ref(names[i], pl.parts[pl.n], sizeof pl.parts[0], pl.writers[pl.n],
                                              sizeof pl.writers[0]) &&
-                    strcmp(pl.writers[pl.n], self) != 0 && feed_entitled(self, pl.parts[pl.n])) {
+                    (strcmp(pl.writers[pl.n], self) != 0 || (tr && tr->catch_up_own)) &&
+                    feed_entitled(self, pl.parts[pl.n])) {
                         if (read_pos(s, names[i], &pl.pos[pl.n]) < 0)
                                 r = -EIO;
                         pl.names[pl.n++] = names[i];

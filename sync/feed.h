@@ -93,6 +93,11 @@ struct feed_trust {
         const struct roster *ro;
         int (*admit)(void *ud, const struct cs_event *e, char *err, size_t errlen);
         void *ud;
+        /* a home restored from a backup catching up: this node's own
+         * feeds, as the hall holds them, are taken when they extend what
+         * is held (signed with this node's key as the roster requires),
+         * and ingested like another writer's */
+        bool catch_up_own;
 };
 
 /* Move fetched or imported refs from FEED_INCOMING into FEED_PREFIX when

@@ -608,8 +608,8 @@ out:
 
 /* ---- receiving -------------------------------------------------------------------- */
 
-int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, int *ret_refused,
-                         feed_log_fn log, void *ud)
+int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, bool own_too,
+                         int *ret_refused, feed_log_fn log, void *ud)
 {
         char **names = NULL;
         size_t n = 0;
@@ -622,8 +622,9 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
                 char part[32], writer[32], local[160], err[512];
                 git_oid inc, cur;
                 bool moved;
-                if (scan_parse_ref(names[i], part, sizeof part, writer, sizeof writer) && strcmp(writer, self) != 0 &&
-                    feed_entitled(self, part) && feed_incoming_id(repo, names[i], &inc) == 0) {
+                if (scan_parse_ref(names[i], part, sizeof part, writer, sizeof writer) &&
+                    (own_too || strcmp(writer, self) != 0) && feed_entitled(self, part) &&
+                    feed_incoming_id(repo, names[i], &inc) == 0) {
                         bool has = false;
                         snprintf(local, sizeof local, SCAN_PREFIX "%s/%s", part, writer);
                         has = git_reference_name_to_id(&cur, repo, local) == 0;
@@ -724,7 +725,7 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
         return r;
 }
 
-int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_log_fn log, void *ud)
+int scan_assemble(git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log, void *ud)
 {
         git_reference_iterator *it = NULL;
         git_reference *ref;
@@ -738,7 +739,7 @@ int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_
                 git_oid done, failed;
                 const git_oid *tip = git_reference_target(ref);
                 if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                    feed_entitled(self, part) && strcmp(writer, self) != 0) {
+                    feed_entitled(self, part) && (own_too || strcmp(writer, self) != 0)) {
                         snprintf(marker, sizeof marker, ASSEMBLED_PREFIX "%s/%s", part, writer);
                         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
                         bool has = git_reference_name_to_id(&done, repo, marker) == 0;

@@ -53,14 +53,15 @@ int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, 
                 const git_oid *new_head, git_odb *pushed, char *err, size_t errlen);
 
 /* Move fetched or imported SCAN_INCOMING refs of partitions this node may
- * hold into SCAN_PREFIX, fast-forward only, after scan_verify. */
-int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, int *ret_refused,
-                         feed_log_fn log, void *ud);
+ * hold into SCAN_PREFIX, fast-forward only, after scan_verify. This
+ * node's own chains only with own_too (a restored home catching up). */
+int scan_accept_incoming(git_repository *repo, const char *self, const struct roster *ro, bool own_too,
+                         int *ret_refused, feed_log_fn log, void *ud);
 
 /* Reassemble every scan on the chains this node holds whose pieces have
  * all arrived and whose blob is not in the repository yet; a scan that
  * does not hash to its id is reported and not stored. *ret_scans counts
  * scans stored. */
-int scan_assemble(git_repository *repo, const char *self, long *ret_scans, feed_log_fn log, void *ud);
+int scan_assemble(git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log, void *ud);
 
 #endif

@@ -251,6 +251,14 @@ int store_meta_set(store *s, const char *key, const char *value)
         sqlite3_stmt *st;
         int r;
 
+        if (!value) {
+                if (sqlite3_prepare_v2(s->db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+                        return -EIO;
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+                sqlite3_finalize(st);
+                return r;
+        }
         if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", -1, &st, NULL) !=
             SQLITE_OK)
                 return -EIO;
@@ -297,11 +305,26 @@ static int insert_event(store *s, const struct event *ev)
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+bool store_restore_pending(store *s)
+{
+        char *v = NULL;
+        bool pending = store_meta_get(s, STORE_RESTORE_PENDING, &v) == 0;
+
+        free(v);
+        return pending;
+}
+
 int store_append(store *s, struct event *ev)
 {
         struct hlc h;
         bool ok = true;
         int rc;
+
+        /* a restored home has not yet fetched back what it sent after its
+         * backup: a sequence number taken now could be one it signed
+         * before */
+        if (store_restore_pending(s))
+                return -EROFS;
 
         if (!ev->wall_ms)
                 ev->wall_ms = (int64_t)hlc_now_ms();

@@ -40,7 +40,15 @@ void store_rollback(store *s);
 /* Node configuration (written by `daiban init`). *ret is malloc'ed;
  * -ENOENT when the key is absent. */
 int store_meta_get(store *s, const char *key, char **ret);
+/* value NULL removes the key. */
 int store_meta_set(store *s, const char *key, const char *value);
+
+/* The mark of a home restored from a backup that has not yet fetched
+ * back from the hall what it sent after that backup (agent/backup.h).
+ * While it is there store_append refuses (-EROFS): a sequence number
+ * taken then could be one this node already signed. */
+#define STORE_RESTORE_PENDING "restore.pending"
+bool store_restore_pending(store *s);
 
 /* An event. node, operator, type, part and body are required; app is
  * NULL for events about no application (an operator added). */

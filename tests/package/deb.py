@@ -47,6 +47,8 @@ WORK = os.environ.get("DEB_WORK") or os.path.join(SRC, "build", "package")
 SUITE = "bookworm"
 EXPOSURE_MAX = 2.0          # systemd-analyze security: "OK" and below
 UNITS = ("daiban-station.service", "daiban-hall.service")
+# started by daiban-backup.timer, not at boot
+TIMED = ("daiban-backup.service", "daiban-backup.timer")
 
 
 def run(cmd, check=True, **kw):
@@ -167,15 +169,22 @@ class Package(unittest.TestCase):
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (int(pw[2]), 0o700))
         # configuration files are conffiles; units enabled at boot
         conff = self.chroot("dpkg-query", "-W", "-f=${Conffiles}", "daiban").stdout
-        for c in ("/etc/daiban/station.conf", "/etc/daiban/hall.conf"):
+        for c in ("/etc/daiban/station.conf", "/etc/daiban/hall.conf", "/etc/daiban/backup.conf"):
             self.assertIn(c, conff)
-        for u in UNITS:
-            self.assertTrue(os.path.islink(self.at(f"/etc/systemd/system/multi-user.target.wants/{u}")),
-                            f"{u} is not enabled after install:\n{out}")
+        self.assertTrue(os.path.islink(self.at("/etc/systemd/system/timers.target.wants/daiban-backup.timer")),
+                        f"the backup timer is not enabled after install:\n{out}")
+        with open(self.at("/lib/systemd/system/daiban-backup.timer")) as f:
+            self.assertRegex(f.read(), r"(?m)^Persistent=true$")
+        for u in UNITS + TIMED:
+            if u in UNITS:
+                self.assertTrue(os.path.islink(self.at(f"/etc/systemd/system/multi-user.target.wants/{u}")),
+                                f"{u} is not enabled after install:\n{out}")
             # (the root has no man-db: the page itself is checked below)
             v = self.chroot("systemd-analyze", "verify", "--man=no", f"/lib/systemd/system/{u}", check=False)
             self.assertEqual(v.returncode, 0, f"systemd-analyze verify {u}:\n{v.stdout}{v.stderr}")
             self.assertNotIn(u, v.stdout + v.stderr, f"systemd-analyze verify complains about {u}")
+            if u.endswith(".timer"):
+                continue
             sec = run(["systemd-analyze", "security", "--offline=true", f"--root={self.root}",
                        f"/lib/systemd/system/{u}"], check=False)
             m = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", sec.stdout)
@@ -229,6 +238,17 @@ class Package(unittest.TestCase):
         self.assertEqual(status, "accepted", f"the hall does not hold {app} from the station's sync")
         print(f"package: the sandboxed station synced {app} to the sandboxed hall", file=sys.stderr)
         self.stop(proc, stop, "the station")
+        # the timer's backup, as its unit runs it: one file, the daiban user's
+        words, env, _ = unit_settings(self.root, "daiban-backup.service")
+        self.assertEqual(words[:2], ["/usr/bin/daiban", "backup"])
+        b, line = self.start(words, env)
+        _, err = b.communicate(timeout=120)
+        self.assertEqual(b.returncode, 0, line + err)
+        made = [f for f in os.listdir(self.at("/var/lib/daiban/backups")) if f.endswith(".tar.gz")]
+        self.assertEqual(len(made), 1, made)
+        st = os.stat(self.at(f"/var/lib/daiban/backups/{made[0]}"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (int(pw[2]), 0o600))
+        print(f"package: the sandboxed backup wrote {made[0]}", file=sys.stderr)
         self.stop(hall, hall_stop, "the hall")
         for home in ("station", "hall"):
             st = os.stat(self.at(f"/var/lib/daiban/{home}/store.db"))

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Backup and restore (docs/backup.md), through the real commands and a
+real hall: a backup taken while captures run, restored on a fresh home
+after the node had sent newer events; the restored node refuses to write
+until a sync has brought those back, then goes on after them, and the
+county sees no sequence number used twice. Bad backups are refused with
+nothing written."""
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hall import HallCase, git  # noqa: E402
+from station import DAIBAN, VILLAGE, accept_dibao  # noqa: E402
+
+
+def own(s):
+    """This node's events: (count, highest seq)."""
+    with sqlite3.connect(os.path.join(s.home, "store.db")) as c:
+        return c.execute("SELECT count(*), coalesce(max(seq), 0) FROM events WHERE node = ?", (s.node,)).fetchone()
+
+
+def events_of(home, node):
+    with sqlite3.connect(os.path.join(home, "store.db")) as c:
+        return c.execute("SELECT seq, hlc, type, app, body FROM events WHERE node = ? ORDER BY seq", (node,)).fetchall()
+
+
+class Backup(HallCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="daiban-backups-")
+        self.pw = os.path.join(self.dir, "pw")
+        with open(self.pw, "w") as f:
+            f.write("村里的口令 2026\n")
+
+    def tearDown(self):
+        subprocess.run(["rm", "-rf", self.dir])
+        super().tearDown()
+
+    def backup(self, s, *extra):
+        r = s.run("backup", "--to", self.dir, "--json", *extra, operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def restore(self, path, home, *extra, code=0):
+        r = subprocess.run([DAIBAN, "restore", path, "--home", home, *extra], capture_output=True, text=True,
+                           env=dict(os.environ, LANG="C.UTF-8"))
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr)
+        return r
+
+    def test_restored_after_newer_pushes_goes_on_after_them(self):
+        v = self.village
+        for _ in range(2):
+            accept_dibao(v)
+        self.sync(v)
+        # captures go on while the backup runs (WAL: the backup reads a
+        # snapshot; no capture waits for it)
+        made, stop = [], threading.Event()
+
+        def capture():
+            while not stop.is_set() and len(made) < 12:
+                made.append(accept_dibao(v))
+        t = threading.Thread(target=capture)
+        t.start()
+        try:
+            b = self.backup(v, "--key-passphrase", "@" + self.pw)
+        finally:
+            stop.set()
+            t.join()
+        print(f"\n{len(made)} applications captured while the backup ran", file=sys.stderr)
+        self.assertGreaterEqual(len(made), 1)
+        self.assertTrue(b["key_sealed"])
+        self.assertGreaterEqual(b["applications"], 2)
+        at_backup = b["own_seq"]
+        # the file: a tar.gz a person can list, manifest first, the key sealed
+        with tarfile.open(b["path"]) as tf:
+            names = tf.getnames()
+            man = json.load(tf.extractfile("MANIFEST.json"))
+            sealed = tf.extractfile("node.key.sealed").read()
+        self.assertEqual(names[0], "MANIFEST.json")
+        self.assertEqual({"store.db", "repo.bundle", "node.key.sealed"} - set(names), set())
+        self.assertEqual("station.db" in names, os.path.exists(os.path.join(v.home, "station.db")))
+        self.assertNotIn("node.key", names)
+        with open(os.path.join(v.home, "node.key"), "rb") as f:
+            self.assertNotIn(f.read()[40:80], sealed)
+        self.assertEqual(man["node"], VILLAGE)
+        self.assertEqual(sorted(x["path"] for x in man["files"]), sorted(n for n in names if n != "MANIFEST.json"))
+        # the village goes on after the backup and sends it all to the hall
+        accept_dibao(v)
+        self.sync(v)
+        sent_count, sent_seq = own(v)
+        self.assertGreater(sent_seq, at_backup, "nothing was sent after the backup")
+        # the PC dies; the backup is restored on a fresh home
+        home = os.path.join(self.dir, "restored")
+        self.restore(b["path"], home, "--key-passphrase", "@" + self.pw)
+        restored = type(v).__new__(type(v))
+        restored.__dict__.update(v.__dict__, home=home)
+        self.assertEqual(own(restored)[1], at_backup)
+        # it refuses to write until it has caught up, and writes nothing
+        before = events_of(home, VILLAGE)
+        r = restored.run("app", "new", "MZ-DB-001", "--data", os.path.join(os.environ["DAIBAN_TEST_DATA"], "apps",
+                                                                          "MZ-DB-001-valid.json"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("restored from a backup", r.stderr)
+        self.assertEqual(events_of(home, VILLAGE), before)
+        # a sync that cannot reach the hall does not lift it
+        r = restored.run("sync", "--remote", "http://127.0.0.1:9/feeds", operator=None)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("caught up", r.stdout)
+        self.assertEqual(restored.run("app", "new", "MZ-DB-001", "--data", os.path.join(
+            os.environ["DAIBAN_TEST_DATA"], "apps", "MZ-DB-001-valid.json")).returncode, 1)
+        # the sync with the hall brings back what was sent after the backup
+        r = restored.run("sync", operator=None)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hall.logtext())
+        self.assertIn(f"events go on after seq {sent_seq}", r.stdout)
+        self.assertEqual(own(restored), (sent_count, sent_seq))
+        self.assertEqual(events_of(home, VILLAGE), events_of(v.home, VILLAGE))
+        # the restored node writes after them, and the county takes it:
+        # no sequence number twice, no equivocation kept as evidence
+        a = accept_dibao(restored)
+        self.sync(restored)
+        self.assertGreater(own(restored)[1], sent_seq)
+        self.assertEqual(self.county_status(a), "accepted")
+        county = events_of(self.county.home, VILLAGE)
+        self.assertEqual([e[0] for e in county], list(range(1, own(restored)[1] + 1)))
+        self.assertEqual(county, events_of(home, VILLAGE))
+        self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
+        self.assertNotIn("equivocation", self.hall.logtext().lower())
+        r = restored.run("rebuild", "--verify", operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_bad_backups_are_refused_and_nothing_is_written(self):
+        v = self.village
+        accept_dibao(v)
+        good = self.backup(v, "--key-passphrase", "@" + self.pw)["path"]
+        plain = self.backup(v)["path"]
+
+        def variant(name, change):
+            """The good backup rewritten with change(members) applied."""
+            out = os.path.join(self.dir, name)
+            with tarfile.open(good) as tf:
+                members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
+            members = change(members)
+            with tarfile.open(out, "w:gz") as tf:
+                for m, data in members:
+                    m.size = len(data)
+                    tf.addfile(m, io.BytesIO(data))
+            return out
+
+        def flip(members):
+            return [(m, d[:5000] + bytes([d[5000] ^ 1]) + d[5001:] if m.name == "store.db" else d) for m, d in members]
+
+        def extra(members):
+            m = tarfile.TarInfo("../../etc/evil")
+            return members + [(m, b"x")]
+
+        def drop_bundle(members):
+            return [(m, d) for m, d in members if m.name != "repo.bundle"]
+        with open(good, "rb") as f:
+            whole = f.read()
+        cut = os.path.join(self.dir, "cut.tar.gz")
+        with open(cut, "wb") as f:
+            f.write(whole[:len(whole) // 2])
+        cases = [
+            (variant("flip.tar.gz", flip), ["--key-passphrase", "@" + self.pw], "does not match its checksum"),
+            (variant("extra.tar.gz", extra), ["--key-passphrase", "@" + self.pw], "which no daiban backup holds"),
+            (variant("drop.tar.gz", drop_bundle), ["--key-passphrase", "@" + self.pw], "lacks repo.bundle"),
+            (cut, ["--key-passphrase", "@" + self.pw], "damaged or cut short"),
+            (good, [], "is sealed: give its passphrase"),
+            (plain, [], "holds no key"),
+        ]
+        wrong = os.path.join(self.dir, "wrong")
+        with open(wrong, "w") as f:
+            f.write("not the passphrase\n")
+        cases.append((good, ["--key-passphrase", "@" + wrong], "wrong passphrase"))
+        for path, extra_args, want in cases:
+            with self.subTest(want=want):
+                home = os.path.join(self.dir, "h-" + str(abs(hash(want))))
+                r = self.restore(path, home, *extra_args, code=1)
+                self.assertIn(want, r.stderr)
+                self.assertFalse(os.path.exists(home), "a refused restore left a home")
+                self.assertEqual([n for n in os.listdir(self.dir) if ".restoring-" in n], [])
+                self.assertFalse(os.path.exists("/etc/evil"))
+        # a folder that holds files is never written into
+        busy = os.path.join(self.dir, "busy")
+        os.makedirs(busy)
+        with open(os.path.join(busy, "keep"), "w") as f:
+            f.write("mine")
+        r = self.restore(good, busy, "--key-passphrase", "@" + self.pw, code=1)
+        self.assertIn("already holds files", r.stderr)
+        self.assertEqual(os.listdir(busy), ["keep"])
+        # the plain backup with the key kept apart restores
+        self.restore(plain, os.path.join(self.dir, "ok"), "--key", os.path.join(v.home, "node.key"))
+        # Chinese for a person at a zh_CN desktop
+        r = subprocess.run([DAIBAN, "restore", good, "--home", os.path.join(self.dir, "zh")], capture_output=True,
+                           text=True, env=dict(os.environ, LANG="zh_CN.UTF-8"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("已加密", r.stderr)
+
+    def test_keep_the_newest_n(self):
+        paths = [self.backup(self.village, "--keep", "2")["path"] for _ in range(3)]
+        left = sorted(n for n in os.listdir(self.dir) if n.endswith(".tar.gz"))
+        self.assertEqual(left, sorted(os.path.basename(p) for p in paths[1:]))
+        # a short passphrase, or one on the command line, is refused
+        r = self.village.run("backup", "--to", self.dir, "--key-passphrase", "secret", operator=None)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("never the passphrase itself", r.stderr)
+        short = os.path.join(self.dir, "short")
+        with open(short, "w") as f:
+            f.write("abc\n")
+        r = self.village.run("backup", "--to", self.dir, "--key-passphrase", "@" + short, operator=None)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("at least 8 characters", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
