@@ -56,7 +56,7 @@ static json_t *utf8_string(const char *s)
 static const char *const check_names[][3] = {
         { "home", "home", "数据目录" },       { "disk", "disk", "磁盘" },         { "store", "store", "数据库" },
         { "repository", "repository", "仓库" }, { "key", "key", "签名密钥" },     { "link", "link", "网络连接" },
-        { "waiting", "waiting", "待发送" },    { "clock", "clock", "时钟" },
+        { "waiting", "waiting", "待发送" },    { "clock", "clock", "时钟" },     { "backup", "backup", "备份" },
 };
 
 static void add(json_t *out, const char *check, const char *level, const char *en, const char *zh,
@@ -434,6 +434,46 @@ static void check_clock(json_t *out, struct home *h, long long now)
                     "县里的记录时间均不晚于本机时钟", NULL, NULL);
 }
 
+/* A restored home that has not caught up cannot write; a home never
+ * backed up, or not for a week, loses everything with its disk. */
+static void check_backup(json_t *out, struct home *h, long long now)
+{
+        char *last = NULL, *where = NULL, en[1024], zh[1024];
+        struct tm tm;
+        const char *end;
+        long long at = -1;
+
+        if (store_restore_pending(h->st)) {
+                add(out, "backup", "fail", "this home was restored from a backup and has not synced since: nothing can be"
+                    " written here yet",
+                    "本站数据从备份恢复后尚未同步：暂时不能写入任何内容",
+                    "run daiban sync with the hall: it brings back what this node sent after the backup",
+                    "请与县里同步（daiban sync）：取回本节点在备份之后发出的内容");
+                return;
+        }
+        store_meta_get(h->st, "backup.last", &last);
+        store_meta_get(h->st, "backup.last_path", &where);
+        memset(&tm, 0, sizeof tm);
+        if (last && (end = strptime(last, "%Y-%m-%dT%H:%M:%SZ", &tm)) && !*end)
+                at = (long long)timegm(&tm);
+        if (at < 0)
+                add(out, "backup", "warn", "this home has never been backed up", "本站数据从未备份过",
+                    "run daiban backup --to a USB stick (the package's daiban-backup.timer does it daily)",
+                    "请运行 daiban backup --to U盘目录（安装包的 daiban-backup.timer 每天自动备份）");
+        else if (now - at > DOCTOR_BACKUP_STALE_S)
+                add(out, "backup", "warn", fmt(en, sizeof en, "the last backup is %lld days old (%s)", (now - at) / 86400,
+                                               where ? where : "?"),
+                    fmt(zh, sizeof zh, "上次备份是 %lld 天前（%s）", (now - at) / 86400, where ? where : "?"),
+                    "run daiban backup, and check that daiban-backup.timer is enabled",
+                    "请运行 daiban backup，并检查 daiban-backup.timer 是否已启用");
+        else
+                add(out, "backup", "ok", fmt(en, sizeof en, "last backup %lld hours ago: %s", (now - at) / 3600,
+                                             where ? where : "?"),
+                    fmt(zh, sizeof zh, "%lld 小时前已备份：%s", (now - at) / 3600, where ? where : "?"), NULL, NULL);
+        free(last);
+        free(where);
+}
+
 json_t *doctor_run(const char *dir, long long now)
 {
         json_t *out = json_array();
@@ -469,6 +509,7 @@ json_t *doctor_run(const char *dir, long long now)
         check_key(out, &h);
         check_link(out, &h, now);
         check_clock(out, &h, now);
+        check_backup(out, &h, now);
         home_close(&h);
         return out;
 }

@@ -11,6 +11,8 @@
 #define DOCTOR_FREE_FAIL  (100ull << 20)        /* 100 MiB: captures may fail */
 /* The link: events waiting longer than this, or no sync for this long. */
 #define DOCTOR_STALE_S    (3 * 86400)
+/* a backup older than this is a warning (the timer makes one daily) */
+#define DOCTOR_BACKUP_STALE_S (7 * 86400)
 /* Another node's event stamped this far past this PC's clock. */
 #define DOCTOR_CLOCK_BEHIND_MS (10 * 60 * 1000)
 

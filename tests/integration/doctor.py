@@ -48,16 +48,19 @@ class Doctor(HallCase):
                       " VALUES (?, 999999, ?, ?, 'op', 'note', NULL, ?, '{}')", (node, ahead << 16, ahead, node))
 
     def healthy(self):
-        """The village after an accepted application went to the hall."""
+        """The village after an accepted application went to the hall,
+        backed up."""
         self.accepted()
         self.sync(self.village)
+        self.village.ok("backup", "--to", os.path.join(self.village.root, "backups"), operator=None)
         return self.village
 
     def test_a_healthy_station_is_all_well(self):
         v = self.healthy()
         found = self.doctor(v, want=0)
         self.assertEqual(sorted(found), sorted(["home", "disk", "store", "repository", "key", "link", "waiting",
-                                                "clock"]))
+                                                "clock", "backup"]))
+        self.assertRegex(found["backup"]["en"], r"last backup 0 hours ago: .*/backups/daiban-")
         for check, f in found.items():
             self.assertEqual(f["level"], "ok", f)
             self.assertTrue(f["name_en"] and f["name_zh"], f)
@@ -79,6 +82,24 @@ class Doctor(HallCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("一切正常", r.stdout)
         self.assertIn("签名密钥", r.stdout)
+
+    def test_backups_never_made_or_old_and_a_restore_not_caught_up(self):
+        self.accepted()
+        self.sync(self.village)
+        v = self.village
+        self.assert_finding(self.doctor(v), "backup", "warn", "never been backed up", "daiban backup")
+        d = os.path.join(v.root, "backups")
+        v.ok("backup", "--to", d, operator=None)
+        self.assert_finding(self.doctor(v, want=0), "backup", "ok", "last backup")
+        with v.db() as c:
+            c.execute("UPDATE meta SET value = '2026-01-02T03:04:05Z' WHERE key = 'backup.last'")
+        self.assert_finding(self.doctor(v), "backup", "warn", "days old", "daiban-backup.timer")
+        # restored, not yet synced: writing is refused, and doctor says why
+        path = os.path.join(d, [f for f in os.listdir(d) if f.endswith(".tar.gz")][0])
+        home = os.path.join(v.root, "restored")
+        r = v.run("restore", path, "--home", home, "--key", os.path.join(v.home, "node.key"), operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_finding(self.doctor(v, home=home), "backup", "fail", "restored from a backup", "daiban sync")
 
     def test_a_home_others_can_read(self):
         v = self.healthy()
@@ -181,8 +202,9 @@ class Doctor(HallCase):
         self.assert_finding(found, "link", "warn", "no sync", "daiban sync")
         self.assert_finding(found, "waiting", "warn", "not sent yet", "bundle export")
         self.sync(v)
-        found = self.doctor(v, want=0)
-        self.assertEqual((found["link"]["level"], found["waiting"]["level"]), ("ok", "ok"))
+        found = self.doctor(v)                  # (never backed up: that alone is a warning)
+        self.assertEqual((found["link"]["level"], found["waiting"]["level"], found["backup"]["level"]),
+                         ("ok", "ok", "warn"))
 
     def test_a_clock_behind_the_county(self):
         v = self.healthy()
