@@ -50,29 +50,6 @@ __attribute__((format(printf, 3, 4))) static void say_en(struct backup_msg *m, c
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static void remove_tree(const char *path)
-{
-        DIR *d = opendir(path);
-        struct dirent *e;
-
-        if (!d) {
-                unlink(path);
-                return;
-        }
-        while ((e = readdir(d))) {
-                char sub[PATH_MAX];
-                struct stat sb;
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                        continue;
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-                        remove_tree(sub);
-                else
-                        unlink(sub);
-        }
-        closedir(d);
-        rmdir(path);
-}
 
 static int mkdir_p(const char *dir, mode_t mode)
 {
@@ -120,15 +97,6 @@ static int file_sha256(const char *path, char hex[65], uint64_t *size)
         return r;
 }
 
-static int fsync_path(const char *path)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        int r = fd < 0 || fsync(fd) < 0 ? -errno : 0;
-
-        if (fd >= 0)
-                close(fd);
-        return r;
-}
 
 static int read_small(const char *path, char **ret, size_t *len)
 {
@@ -641,7 +609,7 @@ int backup_write(const char *home_dir, const char *to_dir, const char *passphras
         /* never over another backup (a rename: a stick's FAT has no links) */
         bool taken = access(res->path, F_OK) == 0;
         errno = EEXIST;
-        if ((r = fsync_path(tmp)) < 0 || taken || rename(tmp, res->path) < 0 || (r = durable_sync_parent(res->path)) < 0) {
+        if ((r = durable_sync_file(tmp)) < 0 || taken || rename(tmp, res->path) < 0 || (r = durable_sync_parent(res->path)) < 0) {
                 SAY(m, "cannot write %s: %s", "无法写入 %s：%s", res->path, strerror(r < 0 ? -r : errno));
                 r = r < 0 ? r : -errno;
                 goto out_tmp;
@@ -668,7 +636,7 @@ out:
         free(role);
         free(name);
         free(ms.v);
-        remove_tree(stage);
+        durable_remove_tree(stage);
         return r;
 }
 
@@ -965,7 +933,7 @@ int backup_restore(const char *file, const char *home_dir, const char *passphras
                 return -EINVAL;
         }
         snprintf(stage, sizeof stage, "%s.restoring-%ld", home_dir, (long)getpid());
-        remove_tree(stage);
+        durable_remove_tree(stage);
         if ((r = mkdir_p(stage, 0700)) < 0) {
                 SAY(m, "cannot make %s: %s", "无法创建 %s：%s", stage, strerror(-r));
                 return r;
@@ -1074,6 +1042,6 @@ out:
         json_decref(man);
         free(got.v);
         if (r < 0)
-                remove_tree(stage);
+                durable_remove_tree(stage);
         return r;
 }

@@ -1,4 +1,5 @@
 /* Durable steps on the file system; see durable.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,43 @@ int durable_sync_dir(const char *dir)
                 r = -errno;
         close(fd);
         return r;
+}
+
+int durable_sync_file(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+void durable_remove_tree(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *e;
+
+        if (!d) {
+                unlink(path);
+                return;
+        }
+        while ((e = readdir(d))) {
+                char sub[4096];
+                struct stat sb;
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= sizeof sub)
+                        continue;
+                if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+                        durable_remove_tree(sub);
+                else
+                        unlink(sub);
+        }
+        closedir(d);
+        rmdir(path);
 }
 
 int durable_sync_parent(const char *path)

@@ -18,6 +18,13 @@ int durable_sync_dir(const char *dir);
 /* fsync the directory that holds path. 0, or -errno. */
 int durable_sync_parent(const char *path);
 
+/* fsync the file at path. 0, or -errno. */
+int durable_sync_file(const char *path);
+
+/* Remove path and, for a directory, everything under it (best effort:
+ * a temporary folder's leftovers). */
+void durable_remove_tree(const char *path);
+
 /* Make every fan-out directory objects/00..ff of the git repository
  * repo exist, durably, so that writing a loose object never creates a
  * directory whose name a power cut could lose while a ref that names the

@@ -1633,27 +1633,6 @@ static struct {
         char dir[4200];
 } q;
 
-static void remove_tree(const char *path)
-{
-        DIR *d = opendir(path);
-        struct dirent *e;
-        char sub[4600];
-        struct stat sb;
-
-        if (d) {
-                while ((e = readdir(d))) {
-                        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                                continue;
-                        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-                                remove_tree(sub);
-                        else
-                                unlink(sub);
-                }
-                closedir(d);
-        }
-        rmdir(path);
-}
 
 int feed_quarantine_begin(git_repository *repo)
 {
@@ -1663,7 +1642,7 @@ int feed_quarantine_begin(git_repository *repo)
 
         feed_quarantine_end(repo);
         snprintf(q.dir, sizeof q.dir, "%sdaiban-quarantine", git_repository_path(repo));
-        remove_tree(q.dir);     /* one a crash left */
+        durable_remove_tree(q.dir);     /* one a crash left */
         snprintf(objs, sizeof objs, "%s/objects", q.dir);
         snprintf(main_objs, sizeof main_objs, "%sobjects", git_repository_path(repo));
         /* each reads the other's objects: the repository sees what waits,
@@ -1679,7 +1658,7 @@ int feed_quarantine_begin(git_repository *repo)
         } else {
                 git_repository_free(q.qrepo);
                 q.qrepo = NULL;
-                remove_tree(q.dir);
+                durable_remove_tree(q.dir);
         }
         return r;
 }
@@ -1690,7 +1669,7 @@ void feed_quarantine_end(git_repository *repo)
                 return;
         git_repository_free(q.qrepo);
         q.qrepo = NULL;
-        remove_tree(q.dir);
+        durable_remove_tree(q.dir);
         q.repo = NULL;
 }
 

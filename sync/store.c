@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "sync/durable.h"
 #include "sync/hlc.h"
 #include "sync/store.h"
 
@@ -106,7 +108,51 @@ static int exec(sqlite3 *db, const char *sql)
         return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
-static int migrate(store *s, char *err, size_t errlen)
+/* Before a store made by an older daiban is migrated, a copy of it as it
+ * was: <store>.before-schema-<N> (SQLite's online backup), made once. A
+ * migration that goes wrong, or a downgrade the county needs, has it. */
+static int copy_before_migration(store *s, const char *path, int to, char *err, size_t errlen)
+{
+        char *copy = sqlite3_mprintf("%s.before-schema-%d", path, to);
+        char *tmp = sqlite3_mprintf("%s.tmp", copy);
+        sqlite3 *dst = NULL;
+        sqlite3_backup *b;
+        int rc;
+
+        if (!copy || !tmp) {
+                sqlite3_free(copy);
+                sqlite3_free(tmp);
+                return set_err(err, errlen, "out of memory");
+        }
+        if (access(copy, F_OK) == 0) {          /* an earlier attempt made it */
+                sqlite3_free(copy);
+                sqlite3_free(tmp);
+                return 0;
+        }
+        unlink(tmp);
+        rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+        if (rc == SQLITE_OK && (b = sqlite3_backup_init(dst, "main", s->db, "main"))) {
+                sqlite3_backup_step(b, -1);
+                rc = sqlite3_backup_finish(b);
+        } else if (rc == SQLITE_OK) {
+                rc = sqlite3_errcode(dst);
+        }
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+        sqlite3_close(dst);
+        if (rc == SQLITE_OK && (durable_sync_file(tmp) < 0 || rename(tmp, copy) < 0 || durable_sync_parent(copy) < 0))
+                rc = SQLITE_IOERR;
+        if (rc != SQLITE_OK) {
+                unlink(tmp);
+                set_err(err, errlen, "cannot copy the store to %s before migrating it (nothing was changed): %s%s", copy,
+                        sqlite3_errstr(rc), rc == SQLITE_FULL ? " (the disk is full: free some space)" : "");
+        }
+        sqlite3_free(copy);
+        sqlite3_free(tmp);
+        return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static int migrate(store *s, const char *path, char *err, size_t errlen)
 {
         sqlite3_stmt *st;
         int version = 0;
@@ -121,6 +167,8 @@ static int migrate(store *s, char *err, size_t errlen)
                         " install that version or a newer one; nothing was changed", version, (int)NMIGRATIONS);
                 return -EPROTO;
         }
+        if (version > 0 && version < (int)NMIGRATIONS && copy_before_migration(s, path, (int)NMIGRATIONS, err, errlen) < 0)
+                return -EIO;
         while (version < (int)NMIGRATIONS) {
                 char sql[64];
                 if (exec(s->db, "BEGIN IMMEDIATE") < 0)
@@ -166,7 +214,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
                 store_close(s);
                 return r;
         }
-        r = migrate(s, err, errlen);
+        r = migrate(s, path, err, errlen);
         if (r < 0) {
                 store_close(s);
                 return r;
