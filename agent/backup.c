@@ -177,7 +177,9 @@ static char *seal_key(const char *key, size_t klen, const char *pass)
 }
 
 /* 0 and the key in *ret (malloc'ed, wipe it), -EACCES for a wrong
- * passphrase, -EINVAL for a file that is not a sealed key. */
+ * passphrase, -EINVAL for a file that is not a sealed key. The costs it
+ * names are bounded (at most libsodium's "moderate", 256 MiB): a backup
+ * cannot make a restore take a gigabyte. */
 static int open_key(const char *text, const char *pass, char **ret, size_t *ret_len)
 {
         json_t *j = json_loads(text, 0, NULL);
@@ -190,8 +192,8 @@ static int open_key(const char *text, const char *pass, char **ret, size_t *ret_
         if (!j || json_unpack(j, "{s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "format", &fmt, "kdf", &kdf, "opslimit", &ops,
                               "memlimit", &mem, "salt", &salt_hex, "nonce", &nonce_hex, "box", &b64) < 0 ||
             strcmp(fmt, "daiban-sealed-key") != 0 || strcmp(kdf, "argon2id13") != 0 ||
-            ops < (json_int_t)crypto_pwhash_OPSLIMIT_MIN || ops > (json_int_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
-            mem < (json_int_t)crypto_pwhash_MEMLIMIT_MIN || mem > (json_int_t)crypto_pwhash_MEMLIMIT_SENSITIVE ||
+            ops < (json_int_t)crypto_pwhash_OPSLIMIT_MIN || ops > (json_int_t)crypto_pwhash_OPSLIMIT_MODERATE ||
+            mem < (json_int_t)crypto_pwhash_MEMLIMIT_MIN || mem > (json_int_t)crypto_pwhash_MEMLIMIT_MODERATE ||
             sodium_hex2bin(salt, sizeof salt, salt_hex, strlen(salt_hex), NULL, &sl, NULL) != 0 || sl != sizeof salt ||
             sodium_hex2bin(nonce, sizeof nonce, nonce_hex, strlen(nonce_hex), NULL, &nl, NULL) != 0 ||
             nl != sizeof nonce || strlen(b64) > 64 * 1024)
