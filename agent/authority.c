@@ -170,7 +170,6 @@ int authority_admit(void *ud, const struct cs_event *e, char *err, size_t errlen
 
 void authority_trust(struct home *h, const struct roster *ro, struct feed_trust *ret)
 {
-        ret->ro = ro;
-        ret->admit = authority_admit;
-        ret->ud = h;
+        /* whole: a field left out (catch_up_own) must be false, not the stack's */
+        *ret = (struct feed_trust){ .ro = ro, .admit = authority_admit, .ud = h };
 }

@@ -20,6 +20,7 @@
 
 #include "agent/doctor.h"
 #include "agent/home.h"
+#include "sync/catfeed.h"
 #include "forms/csv.h"
 
 /* ---- findings --------------------------------------------------------------- */
@@ -57,6 +58,7 @@ static const char *const check_names[][3] = {
         { "home", "home", "数据目录" },       { "disk", "disk", "磁盘" },         { "store", "store", "数据库" },
         { "repository", "repository", "仓库" }, { "key", "key", "签名密钥" },     { "link", "link", "网络连接" },
         { "waiting", "waiting", "待发送" },    { "clock", "clock", "时钟" },     { "backup", "backup", "备份" },
+        { "catalogue", "catalogue", "事项目录" }, { "service", "service", "服务" },
 };
 
 static void add(json_t *out, const char *check, const char *level, const char *en, const char *zh,
@@ -434,6 +436,83 @@ static void check_clock(json_t *out, struct home *h, long long now)
                     "县里的记录时间均不晚于本机时钟", NULL, NULL);
 }
 
+/* The catalogue in use against the newest version the county published,
+ * as this node last received its chain (by sync or stick). */
+static void check_catalogue(json_t *out, const struct home *h)
+{
+        char path[4096], ref[64], county[7], err[256] = "", en[1024], zh[1024];
+        char (*vers)[41] = NULL;
+        git_oid *ids = NULL;
+        git_repository *repo = NULL;
+        size_t n = 0;
+        const char *cur = h->catalog_version ? h->catalog_version : "";
+
+        git_libgit2_init();
+        catfeed_county(h->node, county);
+        snprintf(ref, sizeof ref, CATFEED_PREFIX "%s", county);
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        if (git_repository_open_bare(&repo, path) < 0 || catfeed_list(repo, ref, &vers, &ids, &n, err, sizeof err) < 0) {
+                add(out, "catalogue", "warn", fmt(en, sizeof en, "the county's catalogue chain cannot be read: %s",
+                                                  err[0] ? err : "the repository does not open"),
+                    fmt(zh, sizeof zh, "无法读取县里的事项目录链：%s", err[0] ? err : "仓库无法打开"),
+                    "run daiban doctor's repository check above; sync again",
+                    "请查看上方“仓库”检查结果，然后重新同步");
+        } else if (n == 0) {
+                bool county_home = strcmp(h->role, "county") == 0;
+                add(out, "catalogue", "warn",
+                    county_home ? fmt(en, sizeof en, "catalogue %.12s is in use but not published yet", cur)
+                                : fmt(en, sizeof en, "catalogue %.12s is in use; no version from the county has come yet",
+                                      cur),
+                    county_home ? fmt(zh, sizeof zh, "正在使用事项目录 %.12s，但尚未发布", cur)
+                                : fmt(zh, sizeof zh, "正在使用事项目录 %.12s；尚未收到县里发布的版本", cur),
+                    county_home ? "sync once (daiban sync) or run the hall: it publishes the catalogue"
+                                : "sync with the hall, or import the township's USB stick",
+                    county_home ? "请同步一次（daiban sync）或启动县级服务端：目录随之发布"
+                                : "请与县里同步，或导入乡镇的U盘数据");
+        } else if (strcmp(vers[n - 1], cur) == 0) {
+                add(out, "catalogue", "ok", fmt(en, sizeof en, "catalogue %.12s, the county's newest (%zu versions)",
+                                                cur, n),
+                    fmt(zh, sizeof zh, "事项目录 %.12s，为县里发布的最新版（共 %zu 版）", cur, n), NULL, NULL);
+        } else {
+                char dir[4200];
+                snprintf(dir, sizeof dir, "%s/catalogs/%s", h->dir, vers[n - 1]);
+                bool installed = access(dir, F_OK) == 0;
+                add(out, "catalogue", "warn",
+                    fmt(en, sizeof en, "the county published catalogue %.12s, but this node uses %.12s%s", vers[n - 1],
+                        cur, installed ? "" : " (the newer one is not installed here)"),
+                    fmt(zh, sizeof zh, "县里已发布事项目录 %.12s，本站仍在使用 %.12s%s", vers[n - 1], cur,
+                        installed ? "" : "（新版本未安装）"),
+                    "sync again and read its messages: a version that does not check clean or does not list this"
+                    " node is refused; tell the county",
+                    "请重新同步并查看提示：未通过检查或未列入本站的版本会被拒收；请告知县里");
+        }
+        free(vers);
+        free(ids);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+/* The daemon a node of this role runs: the station's web UI and
+ * background sync, or for the county its hall. */
+static void check_service(json_t *out, const struct home *h)
+{
+        bool county = strcmp(h->role, "county") == 0;
+        const char *which = county ? "hall" : "serve";
+
+        if (home_daemon_running(h->dir, which))
+                add(out, "service", "ok", county ? "the hall is running on this home" : "the station is running on this home",
+                    county ? "县级服务端正在运行" : "服务站程序正在运行", NULL, NULL);
+        else
+                add(out, "service", "warn",
+                    county ? "the hall is not running: no station can sync with the county"
+                           : "the station is not running: no web UI here, and no background sync",
+                    county ? "县级服务端未运行：各站点无法与县里同步" : "服务站程序未运行：没有网页界面，也不会自动同步",
+                    county ? "start it: systemctl start daiban-hall (or daiban hall serve)"
+                           : "start it: systemctl start daiban-station (or daiban serve)",
+                    county ? "请启动：systemctl start daiban-hall（或 daiban hall serve）"
+                           : "请启动：systemctl start daiban-station（或 daiban serve）");
+}
+
 /* A restored home that has not caught up cannot write; a home never
  * backed up, or not for a week, loses everything with its disk. */
 static void check_backup(json_t *out, struct home *h, long long now)
@@ -509,7 +588,9 @@ json_t *doctor_run(const char *dir, long long now)
         check_key(out, &h);
         check_link(out, &h, now);
         check_clock(out, &h, now);
+        check_catalogue(out, &h);
         check_backup(out, &h, now);
+        check_service(out, &h);
         home_close(&h);
         return out;
 }

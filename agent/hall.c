@@ -1561,6 +1561,8 @@ static int hall_serve(int argc, char **argv)
                           H.h.role);
                 goto out_home;
         }
+        if (home_lock_daemon(&H.h, "hall") < 0)
+                goto out_home;          /* one hall per home: two would take each other's pushes */
         if (!realpath(H.h.dir, H.home_abs)) {
                 cli_error("cannot resolve %s: %s", H.h.dir, strerror(errno));
                 goto out_home;

@@ -693,6 +693,42 @@ int home_lock_repo(const struct home *h)
         return lock_repo(h, true);
 }
 
+int home_lock_daemon(const struct home *h, const char *which)
+{
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof path, "%s/%s.lock", h->dir, which);
+        /* not inherited: a sync child outliving the daemon must not hold it */
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                return fd;
+        if (fd >= 0 && errno == EWOULDBLOCK)
+                cli_error(cli_msg("another 'daiban %s' is running on %s: stop it first (systemctl stop %s)",
+                                  "已有另一个“daiban %s”进程在使用 %s：请先停止它（systemctl stop %s）"),
+                          strcmp(which, "hall") == 0 ? "hall serve" : "serve", h->dir,
+                          strcmp(which, "hall") == 0 ? "daiban-hall" : "daiban-station");
+        else
+                cli_error(cli_msg("cannot lock %s: %s", "无法锁定 %s：%s"), path, strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        return -1;
+}
+
+bool home_daemon_running(const char *dir, const char *which)
+{
+        char path[4096];
+        int fd;
+        bool running;
+
+        snprintf(path, sizeof path, "%s/%s.lock", dir, which);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return false;
+        running = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+        close(fd);
+        return running;
+}
+
 /* True when repo_dir is HOME/repo of a daiban home (store.db beside it). */
 static bool is_home_repo(const char *repo_dir)
 {

@@ -94,6 +94,13 @@ int home_lock_repo(const struct home *h);
 void home_unlock_repo(int fd);
 /* The same without waiting: -2 when another process holds the lock. */
 int home_trylock_repo(const struct home *h);
+/* One daemon of each kind per home (which: "serve", the station, or
+ * "hall", the county's hall): an flock on HOME/<which>.lock held while it
+ * runs. Returns its descriptor (keep it open), or -1 with the reason
+ * printed: another such daemon holds it. */
+int home_lock_daemon(const struct home *h, const char *which);
+/* True while such a daemon holds dir's lock (for `daiban doctor`). */
+bool home_daemon_running(const char *dir, const char *which);
 /* The same for another home's repository used as a path remote (a hub):
  * its lock, and its stale .lock files removed. -1 when it has no lock
  * file (not a daiban home's repository). */

@@ -2990,6 +2990,9 @@ int cmd_serve(int argc, char **argv)
                         cli_error(cli_msg("cannot open the station's database: %s", "无法打开站点数据库：%s"), err);
                 return EXIT_REFUSED;
         }
+        /* one station daemon per home: two would race each other's syncs */
+        if (home_lock_daemon(&st->h, "serve") < 0)
+                return EXIT_REFUSED;
         /* the loop waits for station.db at most this long (a CLI's
          * `operator passwd`); then the request gets an error */
         sqlite3_busy_timeout(st->db, 2000);

@@ -753,7 +753,7 @@ async function main() {
     await nav(vp, 'doctor');
     await until('the station check', async () => (await tid(vp, 'doctor-finding').count()) >= 8, 20000);
     const levels = await tid(vp, 'doctor-finding').evaluateAll(ls => Object.fromEntries(ls.map(l => [l.dataset.check, l.dataset.level])));
-    check(levels.store === 'ok' && levels.repository === 'ok' && levels.key === 'ok', `本站检查: store, repository and key ok: ${JSON.stringify(levels)}`);
+    check(levels.store === 'ok' && levels.repository === 'ok' && levels.key === 'ok' && levels.service === 'ok', `本站检查: store, repository, key and service ok: ${JSON.stringify(levels)}`);
     check((await text(tid(vp, 'doctor'))).includes('数据库通过 SQLite 完整性检查'), '本站检查 speaks Chinese');
     say(`   本站检查: ${JSON.stringify(levels)}`);
     await shot(vp, '24-station-check');

@@ -412,6 +412,7 @@ class Security(ServeCase):
         self.assertEqual([f["check"] for f in j["findings"]], [f["check"] for f in json.loads(cli.stdout)])
         levels = {f["check"]: f["level"] for f in j["findings"]}
         self.assertEqual(levels["store"], "ok")
+        self.assertEqual(levels["service"], "ok", j)       # the daemon answering is seen running
         self.assertEqual(levels["link"], "warn", j)
         self.assertIs(j["needs_person"], True)
         self.assertEqual(cli.returncode, 1)
