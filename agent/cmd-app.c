@@ -30,13 +30,13 @@ enum {
         O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
         O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
         O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
-        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23,
+        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23, O_REJOIN = 1 << 24, O_KEY = 1 << 25,
 };
 
 struct opts {
         unsigned given;
         const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog, *materials, *request, *county_key;
+                *after, *name, *role, *catalog, *materials, *request, *county_key, *key;
         long level, limit;
         int npos;
         char **pos;
@@ -67,6 +67,8 @@ static const struct option longopts[] = {
         { "materials", required_argument, NULL, 'M' },
         { "request", required_argument, NULL, 'q' },
         { "county-key", required_argument, NULL, 'K' },
+        { "rejoin", no_argument, NULL, 'J' },
+        { "key", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -97,6 +99,8 @@ static unsigned flag_of(int c)
         case 'M': return O_MATERIALS;
         case 'q': return O_REQUEST;
         case 'K': return O_COUNTY_KEY;
+        case 'J': return O_REJOIN;
+        case 'k': return O_KEY;
         }
         return 0;
 }
@@ -142,6 +146,7 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
                 case 'M': o->materials = optarg; break;
                 case 'q': o->request = optarg; break;
                 case 'K': o->county_key = optarg; break;
+                case 'k': o->key = optarg; break;
                 case 'l':
                 case 'L':
                         errno = 0;
@@ -311,10 +316,10 @@ static int begin(struct ctx *c)
         }
         if (store_restore_pending(c->h.st)) {
                 store_rollback(c->h.st);
-                cli_error("%s", cli_msg("this home was restored from a backup and has not synced since: nothing was saved."
+                cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin) and has not synced since: nothing was saved."
                                         " Run `daiban sync` first, so that this node goes on after what it sent before"
                                         " (a number used twice would be refused by every office)",
-                                        "本站数据是从备份恢复的，恢复后尚未同步：本次操作未保存。请先运行同步（daiban sync），"
+                                        "本站数据是从备份恢复（或用 --rejoin 重建）的，之后尚未同步：本次操作未保存。请先运行同步（daiban sync），"
                                         "使本站接着此前已发出的内容继续编号（同一序号使用两次会被各级拒收）"));
                 return EXIT_REFUSED;
         }
@@ -731,7 +736,7 @@ static char *dump(const json_t *j)
 
 static const char usage_init[] =
         "Usage: daiban init --node CODE --role village|township|county --catalog DIR [--name NAME]\n"
-        "                   [--county-key KEY] [--home DIR]\n"
+        "                   [--county-key KEY] [--rejoin [--key FILE]] [--home DIR]\n"
         "\n"
         "Create a node home: its SQLite store, its git repository for change\n"
         "sets and scanned materials, the installed catalogue, and the node's\n"
@@ -744,13 +749,21 @@ static const char usage_init[] =
         "pins its county's key with --county-key: the county's public key line,\n"
         "a file holding it, or its fingerprint ('SHA256:...' or the spoken\n"
         "form the county reads out). Without it, the first roster the node is\n"
-        "offered is trusted and pinned.\n";
+        "offered is trusted and pinned.\n"
+        "\n"
+        "A station that exists already, on a re-imaged or new PC without a\n"
+        "backup: --rejoin. The new home writes nothing until `daiban sync` has\n"
+        "fetched its own history back from the hall; its numbering then goes\n"
+        "on after it. --key FILE uses the node's key kept from the old PC;\n"
+        "without it a new key is made, and the county must enrol it from the\n"
+        "next sequence number: daiban roster rotate NODE KEY --at SEQ.\n";
 
 static int cmd_init(int argc, char **argv)
 {
         struct opts o;
-        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY, 0,
-                      "daiban init --node CODE --role ROLE --catalog DIR [--name NAME] [--county-key KEY]", &o);
+        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY | O_REJOIN | O_KEY, 0,
+                      "daiban init --node CODE --role ROLE --catalog DIR [--name NAME] [--county-key KEY]"
+                      " [--rejoin [--key FILE]]", &o);
 
         if (r)
                 return r;
@@ -758,7 +771,14 @@ static int cmd_init(int argc, char **argv)
                 cli_error("%s", cli_msg("init needs --node, --role and --catalog", "init 需要 --node、--role 和 --catalog"));
                 return EXIT_USAGE;
         }
-        return home_init(home_path(o.home), o.node, o.role, o.catalog, o.name, o.county_key);
+        if (o.key && !(o.given & O_REJOIN)) {
+                cli_error("%s", cli_msg("--key is for --rejoin: a new node gets a new key",
+                                        "--key 只能与 --rejoin 一起使用：新站点使用新密钥"));
+                return EXIT_USAGE;
+        }
+        struct home_init_opts io = { .name = o.name, .county_key = o.county_key, .key_file = o.key,
+                                     .rejoin = (o.given & O_REJOIN) != 0 };
+        return home_init(home_path(o.home), o.node, o.role, o.catalog, &io);
 }
 
 static const char usage_operator[] =

@@ -290,9 +290,9 @@ static int cmd_sync(int argc, char **argv)
          * sequence numbers must follow those */
         bool catching_up = store_restore_pending(h.st);
         if (catching_up && !url) {
-                cli_error("%s", cli_msg("this home was restored from a backup: it must sync with the hall before anything is "
+                cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin): it must sync with the hall before anything is "
                                         "written, and no hall is set (daiban remote set URL --token ...)",
-                                        "本站数据是从备份恢复的：写入任何内容之前必须先与县里同步，但尚未设置服务端地址"
+                                        "本站数据是从备份恢复（或用 --rejoin 重建）的：写入任何内容之前必须先与县里同步，但尚未设置服务端地址"
                                         "（daiban remote set URL --token ...）"));
                 r = EXIT_REFUSED;
                 goto out;
@@ -376,9 +376,9 @@ round:
                 /* caught up only when the hall answered and all it held of
                  * this node's feeds is in: then a normal round follows */
                 if (!fetched || failed || rep.refused || !trusted) {
-                        cli_error("%s", cli_msg("this home was restored from a backup and could not yet fetch back what it sent "
-                                                "after it: nothing is written until a sync succeeds",
-                                                "本站数据是从备份恢复的，尚未能从县里取回备份之后发出的内容：同步成功之前不写入任何内容"));
+                        cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin) and could not yet fetch back what it sent "
+                                                "before: nothing is written until a sync succeeds",
+                                                "本站数据是从备份恢复（或用 --rejoin 重建）的，尚未能从县里取回此前发出的内容：同步成功之前不写入任何内容"));
                         failed++;
                 } else if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
                            store_commit(h.st) < 0) {

@@ -523,9 +523,9 @@ static void check_backup(json_t *out, struct home *h, long long now)
         long long at = -1;
 
         if (store_restore_pending(h->st)) {
-                add(out, "backup", "fail", "this home was restored from a backup and has not synced since: nothing can be"
+                add(out, "backup", "fail", "this home was restored from a backup (or made with --rejoin) and has not synced since: nothing can be"
                     " written here yet",
-                    "本站数据从备份恢复后尚未同步：暂时不能写入任何内容",
+                    "本站数据从备份恢复（或用 --rejoin 重建）后尚未同步：暂时不能写入任何内容",
                     "run daiban sync with the hall: it brings back what this node sent after the backup",
                     "请与县里同步（daiban sync）：取回本节点在备份之后发出的内容");
                 return;

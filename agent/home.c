@@ -330,9 +330,50 @@ static void home_make_private(const char *dir)
         }
 }
 
-int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name,
-              const char *county_key)
+/* Copy a node's key kept from before into a new home, checked to be one. */
+static int home_key_copy(const char *dir, const char *from, char *err, size_t errlen)
 {
+        char path[4096], *text = NULL;
+        struct sshsig_key k;
+        size_t len = 0;
+        FILE *f = fopen(from, "rb");
+        int r = -EINVAL;
+
+        if (f) {
+                text = malloc(64 * 1024);
+                len = text ? fread(text, 1, 64 * 1024 - 1, f) : 0;
+                fclose(f);
+        }
+        if (!text || !len) {
+                snprintf(err, errlen, "cannot read the key %s: %s", from, f ? "it is empty" : strerror(errno));
+                free(text);
+                return -EINVAL;
+        }
+        if (sshsig_key_decode(text, len, &k, err, errlen) < 0) {
+                sodium_memzero(text, len);
+                free(text);
+                return -EINVAL;
+        }
+        sodium_memzero(&k, sizeof k);
+        snprintf(path, sizeof path, "%s/node.key", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        r = fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ? -errno : 0;
+        if (fd >= 0 && close(fd) < 0 && r == 0)
+                r = -errno;
+        sodium_memzero(text, len);
+        free(text);
+        if (r == 0)
+                r = durable_sync_dir(dir);
+        if (r < 0)
+                snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
+        return r;
+}
+
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir,
+              const struct home_init_opts *opt)
+{
+        const char *name = opt ? opt->name : NULL, *county_key = opt ? opt->county_key : NULL;
+        bool rejoin = opt && opt->rejoin;
         char path[4096], err[512];
         catalog *cat = NULL;
         const struct cat_division *div;
@@ -348,6 +389,12 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                 return EXIT_USAGE;
         }
         char pin[256] = "";
+        if (rejoin && level == LEVEL_COUNTY) {
+                cli_error("%s", cli_msg("--rejoin is for a township or village, which fetch their history back from the "
+                                        "hall; a county's home is restored from its backup (daiban restore)",
+                                        "--rejoin 用于乡镇或村（从县里取回本站历史）；县级数据目录请用备份恢复（daiban restore）"));
+                return EXIT_USAGE;
+        }
         if (county_key && level == LEVEL_COUNTY) {
                 cli_error("%s", cli_msg("--county-key is for a township or village; a county makes its own key",
                                         "--county-key 用于乡镇或村；县级自己生成密钥"));
@@ -438,6 +485,10 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                         r = store_meta_set(st, "name", name ? name : div->name);
                 if (!r && pin[0])
                         r = store_meta_set(st, "roster.pin", pin);
+                /* a node that exists already: its sequence numbers go on
+                 * after what the hall holds of it, once fetched */
+                if (!r && rejoin)
+                        r = store_meta_set(st, STORE_RESTORE_PENDING, "rejoin");
                 if (!r)
                         r = store_commit(st);
                 if (r < 0) {
@@ -456,6 +507,10 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
         }
         char version[41];
         r = home_install_catalog(dir, catalog_dir, st, version);
+        if (r == 0 && opt && opt->key_file && home_key_copy(dir, opt->key_file, err, sizeof err) < 0) {
+                cli_error("%s", err);
+                r = EXIT_REFUSED;
+        }
         if (r == 0 && home_key_create(dir, node, err, sizeof err) < 0) {
                 cli_error("%s", err);
                 r = EXIT_REFUSED;

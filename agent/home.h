@@ -42,8 +42,15 @@ const char *home_path(const char *opt);
 
 /* Create a home (`daiban init`). Prints its own errors; returns 0, or
  * EXIT_REFUSED / EXIT_USAGE style codes (1, 2). */
-int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir, const char *name,
-              const char *county_key);
+struct home_init_opts {
+        const char *name;               /* NULL: the division's */
+        const char *county_key;         /* a township's or village's pin of its county's key */
+        const char *key_file;           /* this node's key kept from before; NULL: a new one */
+        bool rejoin;                    /* a node that exists already (a re-imaged PC): write
+                                         * nothing until a sync brings its own history back */
+};
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir,
+              const struct home_init_opts *opt);
 
 /* The version id of a catalogue folder: a SHA-1 over its sheets (name,
  * size and bytes of every *.csv, in name order). 0 or -errno. */

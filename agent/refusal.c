@@ -13,7 +13,7 @@ static const char *const known[][2] = {
         { "has a bad signature", "收到的记录签名无效（内容被改动），已拒收" },
         { "ALARM:", "警报：有站点对同一记录签署了两份不同的版本，已留存为证据，请联系县里处理" },
         { "claims to be this node's own feed",
-          "收到的“本站记录”与本机不一致（本机可能从旧备份恢复），请先联系县里再继续办件" },
+          "收到的“本站记录”与本机不一致（可能是伪造；如本机重装过系统，请用 daiban restore 或 daiban init --rejoin 重建数据目录）" },
         { "refused the county's roster", "收到的县级密钥名册无法验证，已拒收" },
         { "may not carry partition", "U 盘中含有不属于发送方的数据，已拒收该部分" },
         { "more than a day ahead of this computer's clock",

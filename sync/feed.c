@@ -463,8 +463,8 @@ static int accept_one(const char *name, void *payload)
                         goto take;      /* what this node sent after its backup comes back */
                 if (in->log)
                         in->log(in->ud, "refused %s: it claims to be this node's own feed, but this node never wrote"
-                                " it (a forgery, or this home was restored from an old backup: then ask the county"
-                                " before writing more)", local);
+                                " it (a forgery; or this PC was re-imaged: make its home with daiban restore, or"
+                                " daiban init --rejoin, which fetch this node's history back first)", local);
                 if (in->rep)
                         in->rep->refused++;
                 goto drop;

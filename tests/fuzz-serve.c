@@ -74,7 +74,7 @@ static void setup(void)
         for (int i = 0; i < 2; i++) {
                 sqlite3 *db;
                 snprintf(dir, sizeof dir, "%s/%s", tmpl, roles[i]);
-                if (home_init(dir, nodes[i], roles[i], cat, NULL, NULL) != 0 || station_open(dir, &db, err, sizeof err) < 0)
+                if (home_init(dir, nodes[i], roles[i], cat, NULL) != 0 || station_open(dir, &db, err, sizeof err) < 0)
                         abort();
                 char sql[512];
                 snprintf(sql, sizeof sql, "INSERT INTO sessions VALUES ('%s', 'fz', '%s', strftime('%%s','now'),"

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hall import HallCase, git  # noqa: E402
-from station import DAIBAN, VILLAGE, accept_dibao  # noqa: E402
+from station import DAIBAN, SAMPLE, VILLAGE, accept_dibao  # noqa: E402
 
 
 def own(s):
@@ -218,6 +218,78 @@ class Backup(HallCase):
         r = self.village.run("backup", "--to", self.dir, "--key-passphrase", "@" + short, operator=None)
         self.assertEqual(r.returncode, 2)
         self.assertIn("at least 8 characters", r.stderr)
+
+
+class Rejoin(HallCase):
+    """A re-imaged PC with no backup: `init --rejoin` fetches the node's own
+    history back from the hall before it writes, with the old key kept
+    or with a new one the county enrols from the next sequence number."""
+
+    def old_station(self):
+        v = self.village
+        for _ in range(2):
+            accept_dibao(v)
+        self.sync(v)
+        return v, own(v), events_of(v.home, VILLAGE)
+
+    def rejoined(self, *extra):
+        root = tempfile.mkdtemp(prefix="daiban-rejoin-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", root])
+        n = type(self.village).__new__(type(self.village))
+        n.__dict__.update(self.village.__dict__, root=root, home=os.path.join(root, "home"))
+        n.ok("init", "--node", VILLAGE, "--role", "village", "--catalog", SAMPLE, "--rejoin", *extra, operator=None)
+        n.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
+        return n
+
+    def catch_up(self, n, old_seq, old_events):
+        # nothing is written before the sync (not even an operator)
+        r = n.run("operator", "add", "op09", "--name", "新人", operator=None)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("restored from a backup", r.stderr)
+        r = n.run("sync", operator=None)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hall.logtext())
+        self.assertIn(f"events go on after seq {old_seq[1]}", r.stdout)
+        self.assertEqual(events_of(n.home, VILLAGE), old_events)
+        # the operators came back with the history: the old one signs in
+        self.assertIn("op01", n.ok("operator", "list", operator=None))
+
+    def test_with_the_old_key(self):
+        v, old_seq, old_events = self.old_station()
+        n = self.rejoined("--key", os.path.join(v.home, "node.key"))
+        self.catch_up(n, old_seq, old_events)
+        a = accept_dibao(n)
+        self.sync(n)
+        self.assertEqual(self.county_status(a), "accepted")
+        self.assertEqual(events_of(self.county.home, VILLAGE), events_of(n.home, VILLAGE))
+        self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
+
+    def test_with_a_new_key_the_county_enrols(self):
+        v, old_seq, old_events = self.old_station()
+        n = self.rejoined()
+        self.catch_up(n, old_seq, old_events)
+        a = accept_dibao(n)
+        # the hall will not take the new key's change sets until the county says so
+        r = n.run("sync", operator=None)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("that the roster does not give", r.stderr)
+        self.assertIsNone(self.county_status(a))
+        # the county enrols it from the next sequence number
+        self.county.ok("roster", "rotate", VILLAGE, n.key(), "--at", str(old_seq[1] + 1))
+        self.sync(n)
+        self.assertEqual(self.county_status(a), "accepted")
+        self.assertEqual(events_of(self.county.home, VILLAGE), events_of(n.home, VILLAGE))
+        self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
+
+    def test_not_for_a_new_node_or_a_county(self):
+        r = self.county.run("init", "--node", "330225", "--role", "county", "--catalog", SAMPLE, "--rejoin",
+                            "--home", os.path.join(self.county.root, "again"), operator=None)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--rejoin is for a township or village", r.stderr)
+        r = self.village.run("init", "--node", VILLAGE, "--role", "village", "--catalog", SAMPLE, "--key",
+                             os.path.join(self.village.home, "node.key"), "--home",
+                             os.path.join(self.village.root, "again"), operator=None)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--key is for --rejoin", r.stderr)
 
 
 if __name__ == "__main__":

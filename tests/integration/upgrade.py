@@ -143,9 +143,9 @@ class Upgrade(unittest.TestCase):
         # a new home for the township (a re-imaged PC) ingests the old
         # unsigned history of the village and the county and their new
         # signed one alike; its own feeds, which this home never wrote, it
-        # refuses (a fresh home is not a restored one: daiban restore,
-        # docs/backup.md), so it never writes under seqs its predecessor
-        # used unnoticed
+        # refuses (a fresh home is not a restored or rejoined one: daiban
+        # restore, init --rejoin; docs/backup.md), so it never writes
+        # under seqs its predecessor used unnoticed
         t2 = Station(node=TOWNSHIP, role="township", enroll=False)
         try:
             t2.ok("remote", "set", self.hub)
