@@ -508,6 +508,10 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                                 env_cfg(e, "transfer.hideRefs", v);
                                 snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", part);
                                 env_cfg(e, "transfer.hideRefs", v);
+                                /* evidence about its partitions: seen, so that a
+                                 * node passes on only what the hall lacks */
+                                snprintf(v, sizeof v, "!" FEED_EVIDENCE "%s", part);
+                                env_cfg(e, "transfer.hideRefs", v);
                                 snprintf(last, sizeof last, "%s", part);
                         }
                         git_reference_free(ref);
@@ -521,6 +525,8 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                         snprintf(v, sizeof v, "!" FEED_PREFIX "%s", d->code);
                         env_cfg(e, "transfer.hideRefs", v);
                         snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", d->code);
+                        env_cfg(e, "transfer.hideRefs", v);
+                        snprintf(v, sizeof v, "!" FEED_EVIDENCE "%s", d->code);
                         env_cfg(e, "transfer.hideRefs", v);
                 }
         }
@@ -1274,6 +1280,38 @@ static int hall_pre_receive(int argc, char **argv)
                         refuse(pusher, "%s", "a malformed ref update");
                         refused++;
                         break;
+                }
+                char efeed[160];
+                git_oid ehead;
+                if (feed_parse_evidence(ref, part, sizeof part, writer, sizeof writer, &ehead, efeed, sizeof efeed)) {
+                        /* evidence a node kept of a second signed history:
+                         * taken when the hall can check it itself */
+                        git_oid held;
+                        int er = 0;
+                        if (!feed_entitled(pusher, part))
+                                snprintf(err, sizeof err, "node %s may not hold partition %s", pusher, part);
+                        else if (!git_oid_is_zero(&o) || !git_oid_equal(&n, &ehead))
+                                snprintf(err, sizeof err, "evidence is named for its head, and never moved");
+                        else if (git_reference_name_to_id(&held, repo, efeed) < 0)
+                                snprintf(err, sizeof err, "the hall holds no %s to compare it with", efeed);
+                        else if (!have_ro)
+                                snprintf(err, sizeof err, "the hall has no roster to check its signatures with");
+                        else
+                                er = feed_evidence_genuine(repo, &ro, efeed, &held, &n, err, sizeof err);
+                        if (er == 1) {
+                                /* for the hall's log (the hook's stderr is the pusher's) */
+                                if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
+                                        dprintf(3, "daiban hall: %s passed on evidence: %s signed two histories of %s"
+                                                " (kept at %s)\n", pusher, writer, efeed, ref);
+                        } else if (er < 0) {
+                                refuse_busy(pusher, "%s: the county's hall could not check it now (%s); sync again later",
+                                            ref, err);
+                                refused++;
+                        } else {
+                                refuse(pusher, "%s: not evidence of a second history: %s", ref, err);
+                                refused++;
+                        }
+                        continue;
                 }
                 bool is_scan = strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
                                scan_parse_ref(ref, part, sizeof part, writer, sizeof writer);

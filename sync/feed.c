@@ -335,36 +335,80 @@ struct incoming {
  * way the feed is refused and the held ref stays. */
 static int copy_reachable(git_repository *repo, const git_oid *held, const git_oid *to);
 
-int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
-                      const git_oid *other, bool copy_objects, char *msg, size_t msglen)
+bool feed_parse_evidence(const char *ref, char *part, size_t plen, char *writer, size_t wlen, git_oid *head,
+                         char *feed, size_t flen)
 {
-        char part[32], writer[32], local[160], hex[GIT_OID_HEXSZ + 1], ev[256];
-        struct feed_pos bpos = { 0 };
+        const char *rest = ref + strlen(FEED_EVIDENCE), *slash = strrchr(ref, '/');
+        char f[160];
+
+        if (strncmp(ref, FEED_EVIDENCE, strlen(FEED_EVIDENCE)) != 0 || !slash || slash < rest ||
+            strlen(slash + 1) != GIT_OID_HEXSZ || strspn(slash + 1, "0123456789abcdef") != GIT_OID_HEXSZ ||
+            (size_t)(slash - rest) + strlen(FEED_PREFIX) >= sizeof f)
+                return false;
+        snprintf(f, sizeof f, FEED_PREFIX "%.*s", (int)(slash - rest), rest);
+        if (!feed_parse_ref(f, part, plen, writer, wlen) || git_oid_fromstr(head, slash + 1) < 0)
+                return false;
+        snprintf(feed, flen, "%s", f);
+        return true;
+}
+
+/* Where a second history of a feed parts from the one held, and whether
+ * its change sets from there are signed as the roster requires. */
+static int second_history(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                          const git_oid *other, char *part, char *writer, struct feed_pos *bpos, char *msg,
+                          size_t msglen)
+{
+        char local[160];
         struct prepared p;
         git_oid base;
         int64_t first, last;
-        git_reference *nr = NULL;
-        int r;
 
-        if (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer)) {
+        if (!feed_parse_ref(ref, part, 32, writer, 32)) {
                 snprintf(msg, msglen, "%s is not a feed", ref);
+                return 0;
+        }
+        if (git_oid_equal(held, other) || git_graph_descendant_of(repo, held, other) == 1 ||
+            git_graph_descendant_of(repo, other, held) == 1) {
+                snprintf(msg, msglen, "it is the history held here, not a second one");
                 return 0;
         }
         snprintf(local, sizeof local, FEED_PREFIX "%s/%s", part, writer);
         if (git_merge_base(&base, repo, held, other) == 0 && feed_commit_seqs(repo, &base, &first, &last) == 0) {
-                bpos.have_done = true;
-                bpos.done = base;
-                bpos.last_seq = last;
+                bpos->have_done = true;
+                bpos->done = base;
+                bpos->last_seq = last;
         }
         struct feed_trust only_ro = { .ro = ro };
-        prepare_feed(repo, &only_ro, local, other, part, writer, &bpos, &p);
+        prepare_feed(repo, &only_ro, local, other, part, writer, bpos, &p);
         if (p.r != 0 || !ro) {
                 snprintf(msg, msglen, "it does not continue the feed held here, and %s",
                          p.r == -EINVAL ? p.err : p.r ? "it cannot be read" : "it is not a fast-forward");
                 prepared_free(&p);
-                return 0;
+                return p.r == -EINVAL || p.r == 0 ? 0 : -EIO;
         }
         prepared_free(&p);
+        return 1;
+}
+
+int feed_evidence_genuine(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                          const git_oid *other, char *msg, size_t msglen)
+{
+        char part[32], writer[32];
+        struct feed_pos bpos = { 0 };
+
+        return second_history(repo, ro, ref, held, other, part, writer, &bpos, msg, msglen);
+}
+
+int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                      const git_oid *other, bool copy_objects, char *msg, size_t msglen)
+{
+        char part[32], writer[32], hex[GIT_OID_HEXSZ + 1], ev[256];
+        struct feed_pos bpos = { 0 };
+        git_reference *nr = NULL;
+        int r;
+
+        if ((r = second_history(repo, ro, ref, held, other, part, writer, &bpos, msg, msglen)) != 1)
+                return r < 0 ? 0 : r;
         git_oid_tostr(hex, sizeof hex, other);
         snprintf(ev, sizeof ev, FEED_EVIDENCE "%s/%s/%s", part, writer, hex);
         r = (!copy_objects || copy_reachable(repo, held, other) == 0) && feed_quarantine_keep(repo, held, other) == 0 &&
@@ -1586,6 +1630,29 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        /* evidence of a second signed history, kept here (a stick brought
+         * it), goes to the county: when the remote holds the feed as this
+         * node does, the evidence is news to it */
+        if (rm->seen && rm->seen->valid && git_reference_iterator_glob_new(&it, repo, FEED_EVIDENCE "*") == 0) {
+                while (git_reference_next(&ref, it) == 0) {
+                        char part[32], writer[32], feed[160];
+                        git_oid head, mine;
+                        const char *name = git_reference_name(ref);
+                        if (feed_parse_evidence(name, part, sizeof part, writer, sizeof writer, &head, feed,
+                                                sizeof feed) &&
+                            feed_entitled(self, part) && git_reference_name_to_id(&mine, repo, feed) == 0 &&
+                            remote_holds(rm->seen, feed, &mine) && !remote_holds(rm->seen, name, &head)) {
+                                char **ns = realloc(specs, (n + 1) * sizeof *specs);
+                                if (ns) {
+                                        specs = ns;
+                                        if (asprintf(&specs[n], "%s:%s", name, name) > 0)
+                                                n++;
+                                }
+                        }
+                        git_reference_free(ref);
+                }
+                git_reference_iterator_free(it);
+        }
         char **refused = NULL;
         size_t nrefused = 0;
         r = push_once(repo, rm, specs, n, &refused, &nrefused, log, ud);

@@ -79,6 +79,17 @@ int feed_evidence_list(git_repository *repo, struct feed_evidence **ret, size_t 
 int feed_equivocation(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
                       const git_oid *other, bool copy_objects, char *msg, size_t msglen);
 
+/* The same check, keeping nothing: 1 when other is a second history of
+ * ref's writer beside held, signed as the roster requires (evidence a
+ * node passes on to the county), 0 with the reason in msg, -EIO. */
+int feed_evidence_genuine(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,
+                          const git_oid *other, char *msg, size_t msglen);
+
+/* refs/evidence/<part>/<writer>/<hex>: its parts, and the feed it is
+ * about in feed (FEED_PREFIX<part>/<writer>). */
+bool feed_parse_evidence(const char *ref, char *part, size_t plen, char *writer, size_t wlen, git_oid *head,
+                         char *feed, size_t flen);
+
 /* The seqs a change-set commit announces (changeset.json's first_seq
  * and last_seq; not checked). 0 or -EINVAL. */
 int feed_commit_seqs(git_repository *repo, const git_oid *id, int64_t *first, int64_t *last);

@@ -598,6 +598,63 @@ class Signatures(HallCase):
         self.assertEqual([(x["writer"], x["held"], x["other"]) for x in st["alarms"] if x["kind"] == "equivocation"],
                          [(VILLAGE, held, other)])
 
+    def test_equivocation_seen_on_a_stick_reaches_the_county(self):
+        """The township keeps evidence of a second history a village's stick
+        brought; its next sync passes it on, the hall checks it itself, and
+        the county's alarms show it. Evidence that is none is refused."""
+        v, t = self.village, self.township
+        a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        backup = os.path.join(v.root, "backup")
+        shutil.copytree(v.home, backup, symlinks=True)
+        v.ok("app", "edit", a, "--data", app_file("RS-YL-001-valid.json"))
+        v.ok("sync")
+        t.ok("sync")
+        hub = os.path.join(self.county.home, "repo")
+        feed = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        held = git(hub, "rev-parse", feed).stdout.strip()
+        # the old copy goes back on the PC and works on; its stick goes to the township
+        shutil.rmtree(v.home)
+        shutil.copytree(backup, v.home, symlinks=True)
+        v.ok("operator", "add", "op77", "--name", "赵六")
+        stick = os.path.join(v.root, "stick")
+        os.makedirs(stick)
+        v.ok("bundle", "export", stick, "--for", TOWNSHIP)
+        r = t.run("bundle", "import", stick)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"ALARM: {VILLAGE} signed two different histories", r.stderr)
+        trepo = os.path.join(t.home, "repo")
+        kept = git(trepo, "for-each-ref", "--format=%(refname)", "refs/evidence/").stdout.split()
+        self.assertEqual(len(kept), 1, kept)
+        other = kept[0].rsplit("/", 1)[1]
+        self.assertEqual(git(hub, "for-each-ref", "refs/evidence/").stdout, "")
+        # the township's sync passes it on; the county's alarms show it
+        self.sync(t)
+        self.assertEqual(git(hub, "rev-parse", kept[0]).stdout.strip(), other)
+        self.assertEqual(git(hub, "rev-parse", feed).stdout.strip(), held, "the feed held moved")
+        st = json.loads(self.county.ok("status", "--json"))
+        self.assertEqual([(x["writer"], x["held"], x["other"]) for x in st["alarms"] if x["kind"] == "equivocation"],
+                         [(VILLAGE, held, other)])
+        # once there, it is not sent again
+        self.sync(t)
+        self.assertEqual(self.hall.logtext().count(f"passed on evidence: {VILLAGE} signed two histories"), 1)
+        # a township's "evidence" that is the history held, or nothing signed, is refused
+        before = self.hall_state()
+        for target, why in ((held, "not a second one"), (git(trepo, "rev-parse", f"{feed}~1").stdout.strip(),
+                                                          "not a second one")):
+            ref = f"refs/evidence/{VILLAGE}/{VILLAGE}/{target}"
+            r = git(trepo, "push", self.stock_url(TOWNSHIP), f"{target}:{ref}", check=False)
+            self.assertNotEqual(r.returncode, 0, r.stderr)
+            self.assertIn("not evidence of a second history", r.stderr)
+            self.assertIn(why, r.stderr)
+        # and no node passes on evidence about a partition it may not hold
+        # (the real evidence, under another village's token)
+        r = git(trepo, "push", self.stock_url(OTHER_VILLAGE), f"{other}:refs/evidence/{VILLAGE}/{VILLAGE}/{held}",
+                check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"node {OTHER_VILLAGE} may not hold partition {VILLAGE}", r.stderr)
+        self.assertEqual(self.hall_state(), before)
+
 
 class Front(HallCase):
     def request(self, raw, read=65536):
@@ -655,32 +712,31 @@ class Front(HallCase):
     def test_slow_client_does_not_keep_a_slot(self):
         # headers trickled one byte at a time must still be complete within
         # the head timeout from their first byte
-        hall = Hall(self.county, "--head-timeout", "2")
-        try:
-            with socket.create_connection(("127.0.0.1", hall.port), timeout=10) as s:
-                t0 = time.time()
-                got = b""
-                for ch in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
-                    try:
-                        s.sendall(bytes([ch]))
-                    except OSError:
-                        break
-                    time.sleep(0.25)
-                    if time.time() - t0 > 6:
-                        break
-                s.settimeout(5)
+        # (one hall per home: the case's own goes first; tearDown stops this one)
+        self.hall.stop()
+        hall = self.hall = Hall(self.county, "--head-timeout", "2")
+        with socket.create_connection(("127.0.0.1", hall.port), timeout=10) as s:
+            t0 = time.time()
+            got = b""
+            for ch in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
                 try:
-                    while True:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            break
-                        got += chunk
+                    s.sendall(bytes([ch]))
                 except OSError:
-                    pass
-                self.assertLess(time.time() - t0, 6.5, "the slow client kept its connection")
-                self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408"), got[:60])
-        finally:
-            hall.stop()
+                    break
+                time.sleep(0.25)
+                if time.time() - t0 > 6:
+                    break
+            s.settimeout(5)
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except OSError:
+                pass
+            self.assertLess(time.time() - t0, 6.5, "the slow client kept its connection")
+            self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408"), got[:60])
 
     def test_plain_http_beyond_loopback_is_refused(self):
         r = self.county.run("hall", "serve", "--listen", "0.0.0.0:0", operator=None)
