@@ -12,6 +12,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -26,6 +27,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/hlc.h"
+#include "sync/report.h"
 #include "sync/scan.h"
 
 static void log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,6 +49,36 @@ static void log_stderr(void *ud, const char *fmt, ...)
         else
                 fprintf(stderr, "daiban: %s\n", msg);
         (*nlog)++;
+}
+
+/* At a USB import: every refusal is also noted for the county, in this
+ * home's next report (a township, a village) or in the county's own
+ * supervision log. */
+struct import_log {
+        int nlog;
+        char path[4200];
+};
+
+static void log_import(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_import(void *ud, const char *fmt, ...)
+{
+        struct import_log *il = ud;
+        va_list ap;
+        char msg[2048], part[32], writer[32], ref[256];
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        log_stderr(&il->nlog, "%s", msg);
+        /* "refused refs/<kind>/<part>/<writer>: why": whose it was */
+        const char *colon = strncmp(msg, "refused refs/", 13) == 0 ? strstr(msg, ": ") : NULL;
+        if (!colon || (size_t)(colon - msg - 8) >= sizeof ref)
+                return;
+        snprintf(ref, sizeof ref, "%.*s", (int)(colon - msg - 8), msg + 8);
+        if (feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
+            scan_parse_ref(ref, part, sizeof part, writer, sizeof writer))
+                home_refusal_note(il->path, writer, msg + 8);
 }
 
 struct sopts {
@@ -341,6 +373,20 @@ round:
         if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, catching_up, &scan_refused, log_stderr, &nlog) < 0 ||
                         scan_refused))
                 failed++;
+        /* refusals made at a USB import go up to the county as a report */
+        long reported = 0;
+        if (url && !catching_up && strcmp(h.role, "county") != 0) {
+                char pending[4200], rerr[256];
+                long sent = 0;
+                snprintf(pending, sizeof pending, "%s/" HOME_REPORT_PENDING, h.dir);
+                if (report_commit(repo, h.node, key, pending, &sent, rerr, sizeof rerr) < 0) {
+                        log_stderr(&nlog, "%s", rerr);
+                        failed++;
+                } else if ((reported = sent) && !o.json) {
+                        printf(cli_msg("%ld refusals made here go to the county\n", "本站的 %ld 条拒收记录将报送县里\n"),
+                               sent);
+                }
+        }
         /* a silent link is not tried again in this round */
         int pushed = url && !netwatch_fired(nw) && !catching_up ? feed_push(repo, &rm, h.node, log_stderr, &nlog) : 1;
         if (pushed < 0)
@@ -412,14 +458,15 @@ round:
                                                 "本机时钟明显落后于已收到的事件：请校准日期和时间（事件顺序不受影响）"));
         }
         if (o.json) {
-                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:I,s:b}", "remote", url, "committed",
+                json_t *j = json_pack("{s:s?,s:i,s:I,s:i,s:I,s:I,s:i,s:i,s:i,s:I,s:I,s:I,s:b,s:I}", "remote", url, "committed",
                                       rep.committed,
                                       "committed_events", (json_int_t)rep.committed_events, "ingested_feeds",
                                       rep.ingested_feeds, "ingested_events", (json_int_t)rep.ingested_events,
                                       "duplicate_events", (json_int_t)rep.duplicate_events, "refused", rep.refused,
                                       "updated_refs", rep.updated_refs, "catalogs_installed", ncat,
                                       "scan_pieces_made", (json_int_t)pieces, "scan_pieces_sent", (json_int_t)pieces_sent,
-                                      "scans_received", (json_int_t)scans, "ok", !failed && !rep.refused);
+                                      "scans_received", (json_int_t)scans, "ok", !failed && !rep.refused,
+                                      "refusals_reported", (json_int_t)reported);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -570,20 +617,29 @@ static int cmd_bundle(int argc, char **argv)
                         r = EXIT_REFUSED;
                         goto out;
                 }
-                if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_stderr, &nlog) < 0)
+                struct import_log il = { 0 };
+                if (strcmp(h.role, "county") == 0) {
+                        snprintf(il.path, sizeof il.path, "%s/hall", h.dir);
+                        mkdir(il.path, 0700);
+                        snprintf(il.path, sizeof il.path, "%s/" HOME_REFUSALS, h.dir);
+                } else {
+                        snprintf(il.path, sizeof il.path, "%s/" HOME_REPORT_PENDING, h.dir);
+                }
+                if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_import, &il) < 0)
                         failed++;
                 struct roster ro;
                 bool have_ro = false;
                 const struct roster *rp = NULL;
                 struct feed_trust tr;
-                if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0 ||
-                    home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
+                if (home_roster(&h, repo, &ro, &have_ro, log_import, &il) < 0 ||
+                    home_sync_catalog(&h, repo, &ncat, log_import, &il) < 0 ||
                     (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr),
-                     feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0) ||
-                    scan_accept_incoming(repo, h.node, rp, false, &scan_refused, log_stderr, &nlog) < 0 || scan_refused ||
-                    feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0 ||
-                    scan_assemble(repo, h.node, false, &scans, log_stderr, &nlog) < 0)
+                     feed_accept_incoming(repo, h.node, &tr, &rep, log_import, &il) < 0) ||
+                    scan_accept_incoming(repo, h.node, rp, false, &scan_refused, log_import, &il) < 0 || scan_refused ||
+                    feed_ingest(h.st, repo, h.node, &tr, &rep, log_import, &il) < 0 ||
+                    scan_assemble(repo, h.node, false, &scans, log_import, &il) < 0)
                         failed++;
+                nlog += il.nlog;
                 roster_free(&ro);
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),

@@ -46,6 +46,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
+#include "sync/report.h"
 #include "sync/scan.h"
 
 #define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
@@ -499,6 +500,11 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
         env_cfg(e, "transfer.hideRefs", "refs/");
         env_cfg(e, "transfer.hideRefs", "!refs/catalog");       /* every node receives the catalogue */
         env_cfg(e, "transfer.hideRefs", "!" ROSTER_PREFIX);      /* and the key roster */
+        {
+                char v[64];
+                snprintf(v, sizeof v, "!" REPORT_PREFIX "%s", node);    /* and sees how far its reports came */
+                env_cfg(e, "transfer.hideRefs", v);
+        }
         if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") == 0) {
                 while (git_reference_next(&ref, it) == 0) {
                         char part[32], writer[32], v[64];
@@ -723,6 +729,58 @@ static void front_request(http_conn *c, const struct http_request *req)
 
 /* ---- ingest ------------------------------------------------------------------------ */
 
+struct report_note {
+        const char *path, *by;
+        long noted, ignored;
+};
+
+static void note_report_line(void *ud, const char *text)
+{
+        struct report_note *rn = ud;
+
+        if (home_refusal_note_reported(rn->path, rn->by, text))
+                rn->noted++;
+        else
+                rn->ignored++;
+}
+
+/* The refusals nodes reported since the last look (refs/reports/<node>,
+ * sync/report.h) go into the county's supervision log, with who reported
+ * them; how far each chain was read is kept in the store. */
+static void note_reports(struct hall *H)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof path, "%s/" HOME_REFUSALS, H->wh.dir);
+        if (git_reference_iterator_glob_new(&it, H->wrepo, REPORT_PREFIX "*") < 0)
+                return;
+        while (git_reference_next(&ref, it) == 0) {
+                const char *node = git_reference_name(ref) + strlen(REPORT_PREFIX);
+                const git_oid *head = git_reference_target(ref);
+                char key[64], hex[GIT_OID_HEXSZ + 1], *done = NULL;
+                git_oid from;
+                snprintf(key, sizeof key, "report.done.%.16s", node);
+                store_meta_get(H->wh.st, key, &done);
+                bool have = done && git_oid_fromstr(&from, done) == 0;
+                if (head && changeset_valid_code(node) && (!have || !git_oid_equal(&from, head))) {
+                        struct report_note rn = { path, node, 0, 0 };
+                        if (report_read(H->wrepo, have ? &from : NULL, head, note_report_line, &rn) == 0) {
+                                git_oid_tostr(hex, sizeof hex, head);
+                                if (store_begin(H->wh.st) < 0 || store_meta_set(H->wh.st, key, hex) < 0 ||
+                                    store_commit(H->wh.st) < 0)
+                                        store_rollback(H->wh.st);
+                                hlog("%s reported %ld refusals at its USB imports%s", node, rn.noted,
+                                     rn.ignored ? " (some lines were not about nodes below it: ignored)" : "");
+                        }
+                }
+                free(done);
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+}
+
 /* On the worker thread, with its own handles: commit the county's own
  * new events and ingest every feed that moved (while pushes go on:
  * receive-pack moves a ref only after its objects are in place, and the
@@ -750,6 +808,7 @@ static void ingest_work(uv_work_t *w)
         }
         roster_free(&ro);
         scan_assemble(H->wrepo, H->wh.node, false, &H->wscans, feed_log, NULL);
+        note_reports(H);
 }
 
 static void hall_ingest(struct hall *H);
@@ -1280,6 +1339,21 @@ static int hall_pre_receive(int argc, char **argv)
                         refuse(pusher, "%s", "a malformed ref update");
                         refused++;
                         break;
+                }
+                if (strncmp(ref, REPORT_PREFIX, strlen(REPORT_PREFIX)) == 0) {
+                        /* a node's reports: its own chain, forward only */
+                        if (strcmp(ref + strlen(REPORT_PREFIX), pusher) != 0)
+                                snprintf(err, sizeof err, "node %s may write only its own reports", pusher);
+                        else if (git_oid_is_zero(&n))
+                                snprintf(err, sizeof err, "reports are never deleted");
+                        else if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) &&
+                                 git_graph_descendant_of(repo, &n, &o) != 1)
+                                snprintf(err, sizeof err, "not a fast-forward; reports are never rewritten");
+                        else if (report_check(repo, &o, &n, err, sizeof err) == 0)
+                                continue;
+                        refuse(pusher, "%s: %s", ref, err);
+                        refused++;
+                        continue;
                 }
                 char efeed[160];
                 git_oid ehead;

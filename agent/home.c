@@ -19,6 +19,7 @@
 #include "agent/home.h"
 #include "sync/blob.h"
 #include "sync/catfeed.h"
+#include "sync/changeset.h"
 #include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -1042,29 +1043,28 @@ json_t *home_keys(struct home *h)
         return j;
 }
 
-void home_refusal_note(const char *path, const char *node, const char *msg)
+static void note_line(const char *path, json_int_t at, const char *node, const char *ref, const char *msg,
+                      const char *by)
 {
-        const char *colon = strncmp(msg, "refs/", 5) == 0 ? strstr(msg, ": ") : NULL;
-        char ref[512] = "";
+        char why[1024], where[512];
         struct stat sb;
         int fd;
 
-        if (colon && (size_t)(colon - msg) < sizeof ref) {
-                memcpy(ref, msg, (size_t)(colon - msg));
-                ref[colon - msg] = '\0';
-                msg = colon + 2;
-        }
-        char why[1024];
         snprintf(why, sizeof why, "%s", msg);
+        snprintf(where, sizeof where, "%s", ref);
         /* a sender's words, shown on the county's screens: no controls
          * (C0, DEL, C1), and valid UTF-8 (a cut may split a character) */
         cli_unctrl(why);
-        json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
+        cli_unctrl(where);
+        json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s?}", "at", at, "node", node, "ref", where, "why", why, "by", by);
         if (!j) {
                 for (unsigned char *p = (unsigned char *)why; *p; p++)
                         if (*p >= 0x80)
                                 *p = '?';
-                j = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)time(NULL), "node", node, "ref", ref, "why", why);
+                for (unsigned char *p = (unsigned char *)where; *p; p++)
+                        if (*p >= 0x80)
+                                *p = '?';
+                j = json_pack("{s:I,s:s,s:s,s:s,s:s?}", "at", at, "node", node, "ref", where, "why", why, "by", by);
         }
         char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
@@ -1084,6 +1084,35 @@ void home_refusal_note(const char *path, const char *node, const char *msg)
                 close(fd);
         }
         free(line);
+}
+
+void home_refusal_note(const char *path, const char *node, const char *msg)
+{
+        const char *colon = strncmp(msg, "refs/", 5) == 0 ? strstr(msg, ": ") : NULL;
+        char ref[512] = "";
+
+        if (colon && (size_t)(colon - msg) < sizeof ref) {
+                memcpy(ref, msg, (size_t)(colon - msg));
+                ref[colon - msg] = '\0';
+                msg = colon + 2;
+        }
+        note_line(path, (json_int_t)time(NULL), node, ref, msg, NULL);
+}
+
+bool home_refusal_note_reported(const char *path, const char *by, const char *text)
+{
+        json_t *j = json_loads(text, 0, NULL);
+        const char *node = json_string_value(json_object_get(j, "node"));
+        const char *ref = json_string_value(json_object_get(j, "ref"));
+        const char *why = json_string_value(json_object_get(j, "why"));
+        json_t *at = json_object_get(j, "at");
+        bool ok = node && why && json_is_integer(at) && strlen(node) <= 12 && changeset_valid_code(node) &&
+                  feed_entitled(by, node) && strcmp(node, by) != 0;
+        /* a node reports refusals of what came from below it, nothing else */
+        if (ok)
+                note_line(path, json_integer_value(at), node, ref ? ref : "", why, by);
+        json_decref(j);
+        return ok;
 }
 
 /* Refusals that say nothing against the sender: a race with another
@@ -1121,6 +1150,7 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                 json_t *j = json_loads(line, 0, NULL);
                 const char *node = json_string_value(json_object_get(j, "node"));
                 const char *why = json_string_value(json_object_get(j, "why"));
+                const char *by = json_string_value(json_object_get(j, "by"));
                 json_int_t at = json_integer_value(json_object_get(j, "at"));
                 if (node && why && at >= since && !refusal_benign(why)) {
                         json_t *hit = NULL;
@@ -1128,7 +1158,8 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                         json_t *x;
                         json_array_foreach(agg, i, x)
                                 if (!strcmp(json_string_value(json_object_get(x, "node")), node) &&
-                                    !strcmp(json_string_value(json_object_get(x, "why")), why))
+                                    !strcmp(json_string_value(json_object_get(x, "why")), why) &&
+                                    !strcmp(json_string_value(json_object_get(x, "by")), by ? by : ""))
                                         hit = x;
                         if (hit) {
                                 json_object_set_new(hit, "count",
@@ -1136,9 +1167,10 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                                 json_object_set(hit, "at", json_object_get(j, "at"));
                                 json_object_set(hit, "ref", json_object_get(j, "ref"));
                         } else if (json_array_size(agg) < 1000) {
-                                json_array_append_new(agg, json_pack("{s:s,s:O,s:s,s:O,s:i}", "node", node, "ref",
+                                json_array_append_new(agg, json_pack("{s:s,s:O,s:s,s:O,s:i,s:s}", "node", node, "ref",
                                                                      json_object_get(j, "ref"), "why", why, "at",
-                                                                     json_object_get(j, "at"), "count", 1));
+                                                                     json_object_get(j, "at"), "count", 1, "by",
+                                                                     by ? by : ""));
                         }
                 }
                 json_decref(j);
@@ -1160,10 +1192,18 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                 const char *ref = json_string_value(json_object_get(x, "ref"));
                 const char *why = json_string_value(json_object_get(x, "why"));
                 long long n = json_integer_value(json_object_get(x, "count"));
-                snprintf(en, sizeof en, "the hall refused %s from %s (%lld time%s in 30 days): %s", *ref ? ref : "a push",
-                         node, n, n == 1 ? "" : "s", why);
-                snprintf(zh, sizeof zh, "县级服务端拒收了 %s 推送的 %s（30 天内 %lld 次）。原因（英文）：%s", node,
-                         *ref ? ref : "数据", n, why);
+                const char *by = json_string_value(json_object_get(x, "by"));
+                if (by && *by) {
+                        snprintf(en, sizeof en, "%s refused %s from %s on a USB stick (%lld time%s in 30 days): %s", by,
+                                 *ref ? ref : "data", node, n, n == 1 ? "" : "s", why);
+                        snprintf(zh, sizeof zh, "%s 在导入U盘数据时拒收了 %s 的 %s（30 天内 %lld 次）。原因（英文）：%s", by,
+                                 node, *ref ? ref : "数据", n, why);
+                } else {
+                        snprintf(en, sizeof en, "the hall refused %s from %s (%lld time%s in 30 days): %s",
+                                 *ref ? ref : "a push", node, n, n == 1 ? "" : "s", why);
+                        snprintf(zh, sizeof zh, "县级服务端拒收了 %s 推送的 %s（30 天内 %lld 次）。原因（英文）：%s", node,
+                                 *ref ? ref : "数据", n, why);
+                }
                 json_object_set_new(x, "kind", json_string("refused"));
                 json_object_set_new(x, "en", json_string(en));
                 json_object_set_new(x, "zh", json_string(zh));

@@ -143,6 +143,12 @@ json_t *home_alarms(const struct home *h);
  * for the county's supervision: home_alarms lists the last 30 days'. */
 #define HOME_REFUSALS "hall/refused.jsonl"
 void home_refusal_note(const char *path, const char *node, const char *msg);
+/* A line of a node's report (sync/report.h) noted in path with who
+ * reported it; false (not noted) when it is not a refusal of a node
+ * below the reporter. */
+bool home_refusal_note_reported(const char *path, const char *by, const char *text);
+/* Refusals a node made at a USB import, waiting for its next report. */
+#define HOME_REPORT_PENDING "reports-pending.jsonl"
 
 /* This node's keys for `daiban status`: {fingerprint (absent before the
  * first key), county_key_pinned (or null), roster (does the node hold

@@ -13,6 +13,7 @@
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/durable.h"
+#include "sync/report.h"
 #include "sync/scan.h"
 #include "sync/signed.h"
 #include "sync/roster.h"
@@ -1652,6 +1653,20 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         git_reference_free(ref);
                 }
                 git_reference_iterator_free(it);
+        }
+        /* this node's reports to the county (sync/report.h) */
+        {
+                char rref[96];
+                git_oid rid;
+                snprintf(rref, sizeof rref, REPORT_PREFIX "%s", self);
+                if (git_reference_name_to_id(&rid, repo, rref) == 0 && !remote_holds(rm->seen, rref, &rid)) {
+                        char **ns = realloc(specs, (n + 1) * sizeof *specs);
+                        if (ns) {
+                                specs = ns;
+                                if (asprintf(&specs[n], "%s:%s", rref, rref) > 0)
+                                        n++;
+                        }
+                }
         }
         char **refused = NULL;
         size_t nrefused = 0;

@@ -214,10 +214,23 @@ class Authority(Hostile):
         # a catalogue version on its way is no attempt
         self.assertFalse([a for a in alarms if "has not reached" in a["why"]], alarms)
         # the honest work goes on: the township passes, the county decides
-        self.township.ok("sync")
+        out = self.township.ok("sync")
+        # (and the township's refusal at its USB import goes up to the county)
+        self.assertIn("1 refusals made here go to the county", out)
         self.township.ok("review", a, "pass")
         self.township.ok("sync")
         from hall import wait_for
+        wait_for(lambda: [x for x in json.loads(self.county.ok("status", "--json"))["alarms"]
+                          if x.get("by") == TOWNSHIP], what="the township's report at the county")
+        alarms = [x for x in json.loads(self.county.ok("status", "--json"))["alarms"] if x["kind"] == "refused"]
+        stick = [x for x in alarms if x.get("by") == TOWNSHIP]
+        self.assertEqual([(x["node"], x["count"]) for x in stick], [(VILLAGE, 1)], alarms)
+        self.assertIn("its decider is 330225101", stick[0]["why"])
+        self.assertIn(f"{TOWNSHIP} refused refs/feeds/{VILLAGE}/{VILLAGE} from {VILLAGE} on a USB stick", stick[0]["en"])
+        self.assertIn("在导入U盘数据时拒收了", stick[0]["zh"])
+        # the hall's own refusal is still counted once
+        self.assertEqual([x["count"] for x in alarms if not x.get("by") and "its decider is 330225101" in x["why"]],
+                         [1])
         wait_for(lambda: self.county_status(a) == "passed", what="the county to see it passed")
         self.county.ok("decide", a, "approve")
         self.assertEqual(self.county_status(a), "approved")
@@ -555,6 +568,49 @@ class Flood(Hostile):
         finally:
             for sk in full + burst:
                 sk.close()
+
+
+class Reports(Hostile):
+    """A node's reports of refusals (sync/report.h) speak only of nodes
+    below it, and only for itself."""
+
+    def report_commit(self, lines, parent=None):
+        repo = self.own_feed()[0]
+        blob = fgit(repo, "hash-object", "-w", "--stdin", input="".join(json.dumps(x) + "\n" for x in lines)).strip()
+        tree = fgit(repo, "mktree", input=f"100644 blob {blob}\trefused.jsonl\n").strip()
+        return fgit(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", "report",
+                    env={"GIT_AUTHOR_NAME": VILLAGE, "GIT_AUTHOR_EMAIL": "x@y", "GIT_COMMITTER_NAME": VILLAGE,
+                         "GIT_COMMITTER_EMAIL": "x@y"}).strip()
+
+    def test_reports_speak_only_of_nodes_below_and_only_for_their_writer(self):
+        self.accepted()
+        self.sync(self.village)
+        repo = self.own_feed()[0]
+        line = {"at": int(time.time()), "node": OTHER_VILLAGE, "ref": f"refs/feeds/{OTHER_VILLAGE}/{OTHER_VILLAGE}",
+                "why": "made up by a neighbour"}
+        cid = self.report_commit([line])
+        # in the township's name: refused, nothing changes
+        before = self.hall_state()
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{cid}:refs/reports/{TOWNSHIP}", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"node {VILLAGE} may write only its own reports", r.stderr)
+        self.assertEqual(self.hall_state(), before)
+        # in its own name: taken, but a neighbour is not below it: not noted
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{cid}:refs/reports/{VILLAGE}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        from hall import wait_for
+        wait_for(lambda: f"{VILLAGE} reported 0 refusals" in self.hall.logtext(), what="the hall to read the report")
+        self.assertIn("not about nodes below it: ignored", self.hall.logtext())
+        self.assertFalse([x for x in json.loads(self.county.ok("status", "--json"))["alarms"] if x.get("by")])
+        # a report that is not one (two files, or too large) is refused
+        blob = fgit(repo, "hash-object", "-w", "--stdin", input="x" * (65 * 1024)).strip()
+        tree = fgit(repo, "mktree", input=f"100644 blob {blob}\trefused.jsonl\n").strip()
+        big = fgit(repo, "commit-tree", tree, "-p", cid, "-m", "big").strip()
+        before = self.hall_state()
+        r = git(repo, "push", self.stock_url(VILLAGE), f"{big}:refs/reports/{VILLAGE}", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("a report is larger than 64 KiB", r.stderr)
+        self.assertEqual(self.hall_state(), before)
 
 
 class Logs(Hostile):
