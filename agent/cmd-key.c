@@ -2,18 +2,26 @@
  * a node's signing key, and the county's roster of which key may sign
  * for which node (sync/roster.h, docs/roster.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include <git2.h>
 #include <jansson.h>
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "sync/durable.h"
+#include "sync/feed.h"
+#include "sync/scan.h"
 #include "sync/roster.h"
 #include "sync/sshsig.h"
 
@@ -75,12 +83,22 @@ static int kparse(int argc, char **argv, const char *usage, struct kopts *o)
 
 static const char usage_key[] =
         "Usage: daiban key show [--json] [--home DIR]\n"
+        "       daiban key rotate [--note TEXT] [--operator ID] [--home DIR]   (the county)\n"
         "\n"
         "Print this node's public key, as the county enrolls it on its roster\n"
         "('daiban roster add NODE KEY'), with its fingerprint: SHA256:... as\n"
         "ssh-keygen -l prints it, and eight groups of four letters and digits\n"
         "to read over the phone. The secret half stays in HOME/node.key (mode\n"
-        "0600); it is never printed and never leaves this machine.\n";
+        "0600); it is never printed and never leaves this machine.\n"
+        "\n"
+        "rotate, at the county: a new key for the county itself. The county's\n"
+        "events not yet committed are committed with the key in use; the\n"
+        "roster, signed by that key, ends it at the county's next sequence\n"
+        "number and gives the new one everything from there; then the new key\n"
+        "replaces it in HOME/node.key. Stations follow at their next sync: the\n"
+        "old key vouches for the new one. Stop the hall first.\n";
+
+static int key_rotate(int argc, char **argv);
 
 static int cmd_key(int argc, char **argv)
 {
@@ -90,6 +108,8 @@ static int cmd_key(int argc, char **argv)
         char line[160], fp[80], spoken[64];
         int r;
 
+        if (argc >= 2 && strcmp(argv[1], "rotate") == 0)
+                return key_rotate(argc - 1, argv + 1);
         if (argc < 2 || strcmp(argv[1], "show") != 0) {
                 fputs(usage_key, stderr);
                 return EXIT_USAGE;
@@ -555,6 +575,133 @@ out:
         git_repository_free(repo);
         git_libgit2_shutdown();
         home_close(&h);
+        return r;
+}
+
+static void log_err(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_err(void *ud, const char *fmt, ...)
+{
+        va_list ap;
+        char msg[1024];
+
+        (void)ud;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        cli_error("%s", msg);
+}
+
+/* `daiban key rotate`, at the county: see usage_key. */
+static int key_rotate(int argc, char **argv)
+{
+        struct kopts o;
+        struct home h;
+        git_repository *repo;
+        struct roster ro;
+        struct roster_entry e = { 0 };
+        struct sshsig_key nk;
+        const struct sshsig_key *old;
+        char err[512], msg[160], fp[80], spoken[64], next[4200], cur_path[4200], *text = NULL;
+        int lockfd, r;
+
+        if ((r = kparse(argc, argv, "daiban key rotate [--note TEXT] [--operator ID]", &o)))
+                return r;
+        if (o.npos) {
+                fputs(usage_key, stderr);
+                return EXIT_USAGE;
+        }
+        if ((r = need_operator(&o)))
+                return r;
+        if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
+                return r;
+        r = EXIT_REFUSED;
+        /* the hall signs the county's change sets with the key it loaded */
+        if (home_daemon_running(h.dir, "hall")) {
+                cli_error("%s", cli_msg("the hall is running on this home: stop it first (systemctl stop daiban-hall), "
+                                        "rotate, then start it again",
+                                        "县级服务端正在使用本数据目录：请先停止它（systemctl stop daiban-hall），更换密钥后再启动"));
+                goto out;
+        }
+        struct roster_entry *cur = open_entry(&ro, h.node);
+        if (!cur) {
+                cli_error("%s", cli_msg("the roster gives the county no key in use; nothing to rotate",
+                                        "名册中县级没有在用的密钥，无需更换"));
+                goto out;
+        }
+        if ((r = home_key(&h, &old)))
+                goto out;
+        r = EXIT_REFUSED;
+        if (memcmp(old->pk, cur->pk, sizeof cur->pk) != 0) {
+                cli_error("%s", cli_msg("HOME/node.key is not the county's key on the roster; it cannot vouch for a new one",
+                                        "HOME/node.key 不是名册中的县级密钥，无法为新密钥作保"));
+                goto out;
+        }
+        /* what the old key signs: every event up to here */
+        long pieces = 0;
+        if (feed_commit_local(h.st, repo, h.node, old, NULL, log_err, NULL) < 0 ||
+            scan_commit_local(h.st, repo, h.node, old, &pieces, log_err, NULL) < 0) {
+                cli_error("%s", cli_msg("the county's events could not be committed with the key in use; nothing was changed",
+                                        "未能用在用密钥提交县级事件；未做任何修改"));
+                goto out;
+        }
+        int64_t at = store_next_seq(h.st, h.node);
+        /* the new key, written before the roster names it (a crash leaves
+         * it unused: home_key removes it, or finishes the swap when the
+         * roster did name it) */
+        snprintf(next, sizeof next, "%s/node.key.next", h.dir);
+        snprintf(cur_path, sizeof cur_path, "%s/node.key", h.dir);
+        unlink(next);
+        int fd = -1;
+        if (sshsig_keygen(&nk) < 0 || sshsig_key_encode(&nk, h.node, &text) < 0 ||
+            (fd = open(next, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+            write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) < 0 || durable_sync_dir(h.dir) < 0) {
+                cli_error(cli_msg("cannot write the new key %s: %s", "无法写入新密钥 %s：%s"), next, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                unlink(next);
+                goto out_key;
+        }
+        close(fd);
+        cur->until = at;
+        snprintf(cur->note, sizeof cur->note, "replaced at seq %" PRId64 " by %s", at, o.operator);
+        snprintf(e.node, sizeof e.node, "%s", h.node);
+        memcpy(e.pk, nk.pk, sizeof e.pk);
+        e.from = at;
+        snprintf(e.by, sizeof e.by, "%s", o.operator);
+        e.at = (int64_t)time(NULL) * 1000;
+        snprintf(e.note, sizeof e.note, "%s", o.note ? o.note : "the county's key rotated");
+        snprintf(msg, sizeof msg, "roster: rotate the county's key %s from seq %" PRId64 "\n", h.node, at);
+        if (roster_add(&ro, &e) < 0 || (r = save(&h, repo, &ro, msg))) {
+                unlink(next);
+                r = EXIT_REFUSED;
+                goto out_key;
+        }
+        /* named: the new key takes the old one's place */
+        if (rename(next, cur_path) < 0 || durable_sync_dir(h.dir) < 0) {
+                cli_error(cli_msg("the roster names the new key, but %s could not replace %s (%s): run any daiban "
+                                  "command on this home to finish", "名册已登记新密钥，但 %s 未能替换 %s（%s）：在本数据目录运行任意 daiban 命令即可完成"),
+                          next, cur_path, strerror(errno));
+                r = EXIT_REFUSED;
+                goto out_key;
+        }
+        sshsig_fingerprint(nk.pk, fp, sizeof fp);
+        sshsig_fingerprint_spoken(nk.pk, spoken, sizeof spoken);
+        printf(cli_msg("the county's key is now %s (read aloud: %s) from seq %" PRId64 "; the old one signed up to "
+                       "seq %" PRId64 ". Stations take it at their next sync.\n",
+                       "县级密钥已更换为 %s（朗读码：%s），自序号 %" PRId64 " 起生效；旧密钥签署至序号 %" PRId64
+                       "。各站点下次同步时自动接收。\n"),
+               fp, spoken, at, at - 1);
+        r = 0;
+out_key:
+        sodium_memzero(&nk, sizeof nk);
+        if (text) {
+                sodium_memzero(text, strlen(text));
+                free(text);
+        }
+out:
+        (void)err;
+        roster_end(&h, repo, &ro, lockfd);
         return r;
 }
 

@@ -164,6 +164,50 @@ static int start_roster(const char *dir, const char *node, store *st)
         return r < 0 ? EXIT_REFUSED : 0;
 }
 
+/* A county's key rotation cut short (`daiban key rotate`): the new key
+ * waits in node.key.next. When the roster names it as the county's key,
+ * finish the swap; else the rotation never happened: drop it. */
+static void finish_rotation(struct home *h)
+{
+        char next[4200], cur[4200], *text = NULL, err[256];
+        struct sshsig_key k;
+        git_repository *repo = NULL;
+        struct roster ro = { 0 };
+        bool present = false;
+        FILE *f;
+
+        snprintf(next, sizeof next, "%s/node.key.next", h->dir);
+        if (access(next, F_OK) < 0)
+                return;
+        snprintf(cur, sizeof cur, "%s/node.key", h->dir);
+        if ((f = fopen(next, "r")) && (text = calloc(1, 8192)) && fread(text, 1, 8191, f) > 0 &&
+            sshsig_key_decode(text, strlen(text), &k, err, sizeof err) == 0) {
+                char path[4200];
+                git_libgit2_init();
+                snprintf(path, sizeof path, "%s/repo", h->dir);
+                const struct roster_entry *ck = NULL;
+                if (git_repository_open_bare(&repo, path) == 0 &&
+                    roster_open(h->st, repo, h->node, &ro, &present, err, sizeof err) == 0 && present)
+                        ck = roster_county_key(&ro);
+                if (ck && memcmp(ck->pk, k.pk, SSHSIG_PK_BYTES) == 0) {
+                        if (rename(next, cur) == 0)
+                                durable_sync_dir(h->dir);
+                } else {
+                        unlink(next);
+                }
+                roster_free(&ro);
+                git_repository_free(repo);
+                git_libgit2_shutdown();
+                sodium_memzero(&k, sizeof k);
+        }
+        if (f)
+                fclose(f);
+        if (text) {
+                sodium_memzero(text, 8192);
+                free(text);
+        }
+}
+
 int home_key(struct home *h, const struct sshsig_key **ret)
 {
         char path[4096], err[512], buf[4096];
@@ -175,6 +219,8 @@ int home_key(struct home *h, const struct sshsig_key **ret)
                 *ret = h->key;
                 return 0;
         }
+        if (h->role && strcmp(h->role, "county") == 0)
+                finish_rotation(h);
         snprintf(path, sizeof path, "%s/node.key", h->dir);
         if (access(path, F_OK) < 0 && home_key_create(h->dir, h->node, err, sizeof err) < 0) {
                 cli_error("%s", err);

@@ -598,6 +598,92 @@ class Signatures(HallCase):
         self.assertEqual([(x["writer"], x["held"], x["other"]) for x in st["alarms"] if x["kind"] == "equivocation"],
                          [(VILLAGE, held, other)])
 
+    def test_the_countys_own_key_rotates(self):
+        """The county replaces its own key: the old one vouches for the new
+        in the roster, the county's change sets go on under the new one,
+        and stations old and new take every chain (roster, catalogue,
+        feeds) signed by either key."""
+        a = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
+        self.sync(self.township)
+        self.township.ok("review", a, "pass")
+        self.sync(self.township)
+        wait_for(lambda: self.county_status(a) == "passed", what="the review at the hall")
+        old = self.county.key()
+        # not while the hall signs with the key it loaded
+        r = self.county.run("key", "rotate")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("the hall is running on this home", r.stderr)
+        self.hall.stop()
+        keyfile = os.path.join(self.county.home, "node.key")
+        with open(keyfile, "rb") as f:
+            old_secret = f.read()
+        out = self.county.ok("key", "rotate")
+        self.assertIn("the county's key is now SHA256:", out)
+        new = self.county.key()
+        self.assertNotEqual(new, old)
+        mine = [e for e in json.loads(self.county.ok("roster", "list", "--json")) if e["node"] == COUNTY]
+        self.assertEqual([e["key"] for e in mine], [" ".join(old.split()[:2]), " ".join(new.split()[:2])])
+        self.assertEqual(mine[0]["until"], mine[1]["from"])
+        at = mine[1]["from"]
+        with self.county.db() as c:
+            self.assertEqual(c.execute("SELECT max(seq) FROM events WHERE node = ?", (COUNTY,)).fetchone()[0], at - 1)
+        self.assertEqual(sorted(f for f in os.listdir(self.county.home) if f.startswith("node.key")), ["node.key"])
+        # a rotation cut short after the roster named the new key (it waits in
+        # node.key.next) is finished by the next command; one the roster
+        # never named is dropped
+        with open(keyfile, "rb") as f:
+            new_secret = f.read()
+        os.rename(keyfile, keyfile + ".next")
+        with open(keyfile, "wb") as f:
+            f.write(old_secret)
+        os.chmod(keyfile, 0o600)
+        self.assertEqual(self.county.key(), new)
+        self.assertFalse(os.path.exists(keyfile + ".next"))
+        shutil.copy(os.path.join(self.village.home, "node.key"), keyfile + ".next")
+        self.assertEqual(self.county.key(), new)
+        self.assertFalse(os.path.exists(keyfile + ".next"))
+        with open(keyfile, "rb") as f:
+            self.assertEqual(f.read(), new_secret)
+        # the hall again; the county decides under its new key
+        self.hall = Hall(self.county)
+        for s, code in ((self.township, TOWNSHIP), (self.village, VILLAGE)):
+            s.ok("remote", "set", self.hall.url, operator=None)
+        self.county.ok("decide", a, "approve")
+
+        def decided_at_village():
+            self.sync(self.village)
+            return self.village.show(a)["status"] == "approved"
+        wait_for(decided_at_village, timeout=30, what="the decision under the new key to reach the village")
+        self.sync(self.township)
+        self.assertEqual(self.township.show(a)["status"], "approved")
+        # the county's change sets from `at` on are signed by the new key, and
+        # stock git says so with the roster's allowed signers
+        hub = os.path.join(self.county.home, "repo")
+        allowed = os.path.join(self.county.root, "allowed")
+        self.county.ok("roster", "export", "--allowed-signers", allowed)
+        head = git(hub, "rev-parse", f"refs/feeds/{VILLAGE}/{COUNTY}").stdout.strip()
+        r = subprocess.run(["git", "--git-dir", hub, "-c", "gpg.format=ssh", "-c",
+                            f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", head],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        fp = json.loads(self.county.ok("key", "show", "--json"))["fingerprint"]
+        self.assertIn(f'Good "git" signature for {COUNTY} with ED25519 key {fp}', r.stderr)
+        # a station set up now takes the whole roster chain (signed by the old
+        # key, then the new) and the catalogue published under the old one
+        fresh = Station(node=NEW_VILLAGE, role="village")
+        try:
+            token = self.county.ok("hall", "token", NEW_VILLAGE, operator=None)
+            fresh.ok("remote", "set", self.hall.url, "--token", token, operator=None)
+            j, _ = self.sync(fresh)
+            self.assertEqual(j["refused"], 0)
+            self.assertIn(f"refs/roster/{COUNTY}", git(os.path.join(fresh.home, "repo"), "for-each-ref").stdout)
+            keys = json.loads(fresh.ok("status", "--json"))["keys"]
+            self.assertTrue(keys["roster"])
+        finally:
+            fresh.cleanup()
+
     def test_equivocation_seen_on_a_stick_reaches_the_county(self):
         """The township keeps evidence of a second history a village's stick
         brought; its next sync passes it on, the hall checks it itself, and
