@@ -342,10 +342,10 @@ round:
          * repository lock too while fetching from and pushing into it, so
          * its owner never takes our live ref locks for stale ones. */
         int peerfd = url ? lock_peer(url) : -1;
-        /* from another home's repository, what comes in waits in a
-         * quarantine until its refs are accepted (as from a stick) */
-        bool path_remote = url && (strncmp(url, "file://", 7) == 0 || !strstr(url, "://")), no_fetch = false;
-        if (path_remote && feed_quarantine_begin(repo) < 0) {
+        /* what comes in, from the hall or another home's repository, waits
+         * in a quarantine until its refs are accepted (as from a stick) */
+        bool no_fetch = false;
+        if (url && feed_quarantine_begin(repo) < 0) {
                 cli_error(cli_msg("cannot set up the quarantine in %s/repo; nothing is fetched",
                                   "无法在 %s/repo 中建立隔离区；本次不接收数据"), h.dir);
                 failed++;

@@ -1446,6 +1446,57 @@ out:
         return r;
 }
 
+static int cmp_lines(const void *a, const void *b)
+{
+        /* "<40 hex> <name>": by name */
+        return strcmp(*(char *const *)a + GIT_OID_HEXSZ + 1, *(char *const *)b + GIT_OID_HEXSZ + 1);
+}
+
+/* The quarantine's repository names what repo holds (as packed refs: one
+ * file, no fsync per ref), so that a fetch into it asks only for what is
+ * new; the objects themselves it reads through its alternate. */
+static int mirror_haves(git_repository *repo, git_repository *qrepo)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char **lines = NULL, path[4300];
+        size_t n = 0;
+        FILE *f;
+        int r = 0;
+
+        if (git_reference_iterator_glob_new(&it, repo, "refs/*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                const git_oid *id = git_reference_target(ref);
+                const char *name = git_reference_name(ref);
+                char hex[GIT_OID_HEXSZ + 1], **nl;
+                if (id && strncmp(name, "refs/incoming/", 14) != 0 && (nl = realloc(lines, (n + 1) * sizeof *lines)) &&
+                    asprintf(&nl[n], "%s %s", git_oid_tostr(hex, sizeof hex, id), name) > 0) {
+                        lines = nl;
+                        n++;
+                } else if (id && strncmp(name, "refs/incoming/", 14) != 0) {
+                        r = -ENOMEM;
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        qsort(lines, n, sizeof *lines, cmp_lines);
+        snprintf(path, sizeof path, "%spacked-refs", git_repository_path(qrepo));
+        if (r == 0 && (f = fopen(path, "w"))) {
+                fputs("# pack-refs with: peeled fully-peeled sorted \n", f);
+                for (size_t i = 0; i < n; i++)
+                        fprintf(f, "%s\n", lines[i]);
+                if (fclose(f) != 0)
+                        r = -EIO;
+        } else if (r == 0) {
+                r = -EIO;
+        }
+        for (size_t i = 0; i < n; i++)
+                free(lines[i]);
+        free(lines);
+        return r;
+}
+
 int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
@@ -1459,7 +1510,15 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         if (local_remote(rm->url, path, sizeof path))
                 return local_fetch(repo, path, rm, self, log, ud);
 
-        if ((r = remote_open(repo, rm->url, &remote, log, ud)) < 0)
+        /* what comes in waits in the quarantine until its refs are
+         * accepted: a refused feed's objects never enter the repository */
+        git_repository *frepo = inrepo(repo);
+        if (frepo != repo && mirror_haves(repo, frepo) < 0) {
+                if (log)
+                        log(ud, "cannot prepare the quarantine for the fetch");
+                return -EIO;
+        }
+        if ((r = remote_open(frepo, rm->url, &remote, log, ud)) < 0)
                 return r;
         /* the partitions under this node's code, into the incoming area */
         snprintf(spec, sizeof spec, "+" FEED_PREFIX "%s*:" FEED_INCOMING "%s*", self, self);

@@ -684,6 +684,36 @@ class Signatures(HallCase):
         finally:
             fresh.cleanup()
 
+    def test_a_refused_feed_fetched_from_the_hall_leaves_nothing(self):
+        """A feed the station refuses, served by a hall whose repository was
+        written behind its checks (a compromised or buggy hall), leaves no
+        object in the station's repository: the fetch waits in a quarantine
+        until its refs are accepted."""
+        from forgery import forge
+        a = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
+        hub = os.path.join(self.county.home, "repo")
+        # a review in the township's name, signed with the village's key,
+        # written straight into the hall's repository
+        with self.county.db() as c:
+            seq = (c.execute("SELECT max(seq) FROM events WHERE node = ?", (TOWNSHIP,)).fetchone()[0] or 0) + 1
+        now = int(time.time() * 1000)
+        ev = {"app": a, "body": {"result": "return", "reason": "伪造"}, "hlc": now << 16, "node": TOWNSHIP,
+              "operator": "op01", "part": VILLAGE, "seq": seq, "type": "app.reviewed", "wall": now}
+        cid = forge(hub, f"refs/feeds/{VILLAGE}/{TOWNSHIP}", TOWNSHIP, VILLAGE, [ev],
+                    key=os.path.join(self.village.home, "node.key"))
+        trepo = os.path.join(self.township.home, "repo")
+        j, err = self.sync(self.township, code=1)
+        self.assertGreaterEqual(j["refused"], 1, err)
+        self.assertIn(f"refused refs/feeds/{VILLAGE}/{TOWNSHIP}", err)
+        self.assertNotEqual(subprocess.run(["git", "--git-dir", trepo, "cat-file", "-e", cid]).returncode, 0,
+                            "the refused change set's commit is in the township's repository")
+        tree = git(hub, "rev-parse", f"{cid}^{{tree}}").stdout.strip()
+        self.assertNotEqual(subprocess.run(["git", "--git-dir", trepo, "cat-file", "-e", tree]).returncode, 0)
+        self.assertFalse(os.path.exists(os.path.join(trepo, "daiban-quarantine")))
+        self.assertEqual(self.township.show(a)["status"], "accepted")
+
     def test_equivocation_seen_on_a_stick_reaches_the_county(self):
         """The township keeps evidence of a second history a village's stick
         brought; its next sync passes it on, the hall checks it itself, and
