@@ -9,9 +9,10 @@
 
 #include "sync/durable.h"
 
-int durable_sync_dir(const char *dir)
+/* open path with flags and fsync it */
+static int sync_path(const char *path, int flags)
 {
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | flags), r = 0;
 
         if (fd < 0)
                 return -errno;
@@ -21,16 +22,14 @@ int durable_sync_dir(const char *dir)
         return r;
 }
 
+int durable_sync_dir(const char *dir)
+{
+        return sync_path(dir, O_DIRECTORY);
+}
+
 int durable_sync_file(const char *path)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        return r;
+        return sync_path(path, 0);
 }
 
 void durable_remove_tree(const char *path)
