@@ -225,7 +225,11 @@ static int cmd_restore(int argc, char **argv)
                 return EXIT_REFUSED;
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-        const char *home = home_path(o.home);
+        /* "DIR/" is DIR: the home is made beside it, not inside */
+        char home[4096];
+        snprintf(home, sizeof home, "%s", home_path(o.home));
+        for (size_t l = strlen(home); l > 1 && home[l - 1] == '/'; l--)
+                home[l - 1] = '\0';
         r = backup_restore(o.pos[0], home, o.pass ? pass : NULL, o.key, &res, &m);
         git_libgit2_shutdown();
         sodium_memzero(pass, sizeof pass);

@@ -629,6 +629,14 @@ static int key_rotate(int argc, char **argv)
                                         "名册中县级没有在用的密钥，无需更换"));
                 goto out;
         }
+        snprintf(next, sizeof next, "%s/node.key.next", h.dir);
+        snprintf(cur_path, sizeof cur_path, "%s/node.key", h.dir);
+        if (access(next, F_OK) == 0) {
+                cli_error("%s", cli_msg("a rotation was cut short here (HOME/node.key.next): run 'daiban key show' to "
+                                        "finish or drop it, then rotate again",
+                                        "此前的密钥更换未完成（HOME/node.key.next）：请先运行“daiban key show”完成或撤销，再更换"));
+                goto out;
+        }
         if ((r = home_key(&h, &old)))
                 goto out;
         r = EXIT_REFUSED;
@@ -637,21 +645,26 @@ static int key_rotate(int argc, char **argv)
                                         "HOME/node.key 不是名册中的县级密钥，无法为新密钥作保"));
                 goto out;
         }
+        /* the store's write lock from here to the swap: no event of the
+         * county can take a sequence number between what the old key signs
+         * and where the new one starts */
+        if (store_begin(h.st) < 0) {
+                cli_error(cli_msg("cannot lock the store: %s", "无法锁定数据库：%s"), store_errmsg(h.st));
+                goto out;
+        }
         /* what the old key signs: every event up to here */
         long pieces = 0;
         if (feed_commit_local(h.st, repo, h.node, old, NULL, log_err, NULL) < 0 ||
             scan_commit_local(h.st, repo, h.node, old, &pieces, log_err, NULL) < 0) {
                 cli_error("%s", cli_msg("the county's events could not be committed with the key in use; nothing was changed",
                                         "未能用在用密钥提交县级事件；未做任何修改"));
+                store_rollback(h.st);
                 goto out;
         }
         int64_t at = store_next_seq(h.st, h.node);
         /* the new key, written before the roster names it (a crash leaves
          * it unused: home_key removes it, or finishes the swap when the
          * roster did name it) */
-        snprintf(next, sizeof next, "%s/node.key.next", h.dir);
-        snprintf(cur_path, sizeof cur_path, "%s/node.key", h.dir);
-        unlink(next);
         int fd = -1;
         if (sshsig_keygen(&nk) < 0 || sshsig_key_encode(&nk, h.node, &text) < 0 ||
             (fd = open(next, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
@@ -685,6 +698,12 @@ static int key_rotate(int argc, char **argv)
                 r = EXIT_REFUSED;
                 goto out_key;
         }
+        if (store_commit(h.st) < 0) {
+                cli_error(cli_msg("the key was rotated, but the store's bookkeeping was not saved: %s",
+                                  "密钥已更换，但数据库记录未保存：%s"), store_errmsg(h.st));
+                r = EXIT_REFUSED;
+                goto out_key;
+        }
         sshsig_fingerprint(nk.pk, fp, sizeof fp);
         sshsig_fingerprint_spoken(nk.pk, spoken, sizeof spoken);
         printf(cli_msg("the county's key is now %s (read aloud: %s) from seq %" PRId64 "; the old one signed up to "
@@ -694,6 +713,8 @@ static int key_rotate(int argc, char **argv)
                fp, spoken, at, at - 1);
         r = 0;
 out_key:
+        if (r)
+                store_rollback(h.st);   /* (no-op once committed) */
         sodium_memzero(&nk, sizeof nk);
         if (text) {
                 sodium_memzero(text, strlen(text));

@@ -180,6 +180,10 @@ static void finish_rotation(struct home *h)
         if (access(next, F_OK) < 0)
                 return;
         snprintf(cur, sizeof cur, "%s/node.key", h->dir);
+        /* a rotation running now holds the repository: leave it be */
+        int lockfd = home_trylock_repo(h);
+        if (lockfd < 0)
+                return;
         if ((f = fopen(next, "r")) && (text = calloc(1, 8192)) && fread(text, 1, 8191, f) > 0 &&
             sshsig_key_decode(text, strlen(text), &k, err, sizeof err) == 0) {
                 char path[4200];
@@ -189,10 +193,12 @@ static void finish_rotation(struct home *h)
                 if (git_repository_open_bare(&repo, path) == 0 &&
                     roster_open(h->st, repo, h->node, &ro, &present, err, sizeof err) == 0 && present)
                         ck = roster_county_key(&ro);
+                /* the roster names it: finish; names another: the rotation
+                 * never happened; cannot say: leave it for the next time */
                 if (ck && memcmp(ck->pk, k.pk, SSHSIG_PK_BYTES) == 0) {
                         if (rename(next, cur) == 0)
                                 durable_sync_dir(h->dir);
-                } else {
+                } else if (ck) {
                         unlink(next);
                 }
                 roster_free(&ro);
@@ -206,6 +212,7 @@ static void finish_rotation(struct home *h)
                 sodium_memzero(text, 8192);
                 free(text);
         }
+        home_unlock_repo(lockfd);
 }
 
 int home_key(struct home *h, const struct sshsig_key **ret)
@@ -1155,8 +1162,10 @@ bool home_refusal_note_reported(const char *path, const char *by, const char *te
         bool ok = node && why && json_is_integer(at) && strlen(node) <= 12 && changeset_valid_code(node) &&
                   feed_entitled(by, node) && strcmp(node, by) != 0;
         /* a node reports refusals of what came from below it, nothing else */
+        /* the hall's own time: a reporter's clock cannot keep its lines
+         * at the top of the county's alarms */
         if (ok)
-                note_line(path, json_integer_value(at), node, ref ? ref : "", why, by);
+                note_line(path, (json_int_t)time(NULL), node, ref ? ref : "", why, by);
         json_decref(j);
         return ok;
 }

@@ -224,6 +224,10 @@ int feed_commit_local(store *s, git_repository *repo, const char *self, const st
         sqlite3_stmt *parts = NULL, *evq = NULL;
         int r = 0;
 
+        /* a restored home signs nothing before it has caught up: its
+         * events may already be on a feed it has not fetched back */
+        if (store_restore_pending(s))
+                return 0;
         if (sqlite3_prepare_v2(db, "SELECT DISTINCT part FROM events WHERE node = ? ORDER BY part", -1, &parts, NULL) ||
             sqlite3_prepare_v2(db, "SELECT node, seq, hlc, wall, operator, type, app, part, body FROM events"
                                " WHERE node = ?1 AND part = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4", -1, &evq, NULL)) {
@@ -504,7 +508,8 @@ static int accept_one(const char *name, void *payload)
                 bool held = git_reference_name_to_id(&own, in->repo, local) == 0;
                 if (held && (git_oid_equal(&own, &inc) || git_graph_descendant_of(in->repo, &own, &inc) == 1))
                         goto drop;
-                if (in->tr && in->tr->catch_up_own && (!held || git_graph_descendant_of(in->repo, &inc, &own) == 1))
+                if (in->tr && in->tr->catch_up_own && in->tr->ro &&
+                    (!held || git_graph_descendant_of(in->repo, &inc, &own) == 1))
                         goto take;      /* what this node sent after its backup comes back */
                 if (in->log)
                         in->log(in->ud, "refused %s: it claims to be this node's own feed, but this node never wrote"
@@ -1470,12 +1475,13 @@ static int mirror_haves(git_repository *repo, git_repository *qrepo)
                 const git_oid *id = git_reference_target(ref);
                 const char *name = git_reference_name(ref);
                 char hex[GIT_OID_HEXSZ + 1], **nl;
-                if (id && strncmp(name, "refs/incoming/", 14) != 0 && (nl = realloc(lines, (n + 1) * sizeof *lines)) &&
-                    asprintf(&nl[n], "%s %s", git_oid_tostr(hex, sizeof hex, id), name) > 0) {
-                        lines = nl;
-                        n++;
-                } else if (id && strncmp(name, "refs/incoming/", 14) != 0) {
-                        r = -ENOMEM;
+                if (id && strncmp(name, "refs/incoming/", 14) != 0) {
+                        if ((nl = realloc(lines, (n + 1) * sizeof *lines)))
+                                lines = nl;
+                        if (nl && asprintf(&lines[n], "%s %s", git_oid_tostr(hex, sizeof hex, id), name) > 0)
+                                n++;
+                        else
+                                r = -ENOMEM;
                 }
                 git_reference_free(ref);
         }
@@ -1661,6 +1667,15 @@ static bool remote_holds(const struct feed_seen *s, const char *ref, const git_o
         return false;
 }
 
+/* The id the remote holds ref at, or NULL (not known, or not held). */
+static const git_oid *remote_id(const struct feed_seen *s, const char *ref)
+{
+        for (size_t i = 0; s && s->valid && i < s->n; i++)
+                if (strcmp(s->names[i], ref) == 0)
+                        return &s->ids[i];
+        return NULL;
+}
+
 int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_reference_iterator *it = NULL;
@@ -1718,7 +1733,11 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 char rref[96];
                 git_oid rid;
                 snprintf(rref, sizeof rref, REPORT_PREFIX "%s", self);
-                if (git_reference_name_to_id(&rid, repo, rref) == 0 && !remote_holds(rm->seen, rref, &rid)) {
+                /* (a home restored from an older backup may hold a chain the
+                 * remote has gone past: it is not pushed, never forced) */
+                const git_oid *theirs = remote_id(rm->seen, rref);
+                if (git_reference_name_to_id(&rid, repo, rref) == 0 && !remote_holds(rm->seen, rref, &rid) &&
+                    (!theirs || git_graph_descendant_of(repo, &rid, theirs) == 1)) {
                         char **ns = realloc(specs, (n + 1) * sizeof *specs);
                         if (ns) {
                                 specs = ns;

@@ -433,6 +433,11 @@ int scan_commit_local(store *s, git_repository *repo, const char *self, const st
         char lastpart[32] = "", ref[128], err[512];
         char (*have)[41] = NULL;
         size_t nhave = 0;
+
+        if (store_restore_pending(s)) {         /* as feed_commit_local */
+                *ret_pieces = 0;
+                return 0;
+        }
         int r = 0;
 
         *ret_pieces = 0;

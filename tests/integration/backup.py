@@ -60,6 +60,7 @@ class Backup(HallCase):
         for _ in range(2):
             accept_dibao(v)
         self.sync(v)
+        accept_dibao(v)                 # saved, not yet on a feed when the backup is taken
         # captures go on while the backup runs (WAL: the backup reads a
         # snapshot; no capture waits for it)
         made, stop = [], threading.Event()
@@ -110,6 +111,16 @@ class Backup(HallCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("restored from a backup", r.stderr)
         self.assertEqual(events_of(home, VILLAGE), before)
+        # nor does a USB export sign anything for it (its events may be on
+        # a feed it has not fetched back)
+        feed = os.path.join(home, "repo")
+        own_ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        head = subprocess.run(["git", "--git-dir", feed, "rev-parse", own_ref], capture_output=True, text=True).stdout
+        stick = os.path.join(self.dir, "stick")
+        os.makedirs(stick)
+        restored.run("bundle", "export", stick, operator=None)
+        self.assertEqual(subprocess.run(["git", "--git-dir", feed, "rev-parse", own_ref], capture_output=True,
+                                        text=True).stdout, head)
         # a sync that cannot reach the hall does not lift it
         r = restored.run("sync", "--remote", "http://127.0.0.1:9/feeds", operator=None)
         self.assertNotEqual(r.returncode, 0)

@@ -619,6 +619,13 @@ class Signatures(HallCase):
         keyfile = os.path.join(self.county.home, "node.key")
         with open(keyfile, "rb") as f:
             old_secret = f.read()
+        # a rotation cut short before must be settled first
+        shutil.copy(os.path.join(self.village.home, "node.key"), keyfile + ".next")
+        r = self.county.run("key", "rotate")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("a rotation was cut short here", r.stderr)
+        self.assertEqual(self.county.key(), old)            # (the roster never named it: dropped)
+        self.assertFalse(os.path.exists(keyfile + ".next"))
         out = self.county.ok("key", "rotate")
         self.assertIn("the county's key is now SHA256:", out)
         new = self.county.key()
