@@ -427,7 +427,8 @@ static int prune(const char *dir, const char *node, int keep)
                         n++;
         }
         closedir(d);
-        qsort(names, n, sizeof *names, cmp_names);     /* the stamp sorts by time */
+        if (n)
+                qsort(names, n, sizeof *names, cmp_names);     /* the stamp sorts by time */
         for (size_t i = 0; i < n; i++) {
                 if ((long)(n - i) > keep) {
                         char path[PATH_MAX];

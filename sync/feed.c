@@ -1486,7 +1486,8 @@ static int mirror_haves(git_repository *repo, git_repository *qrepo)
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
-        qsort(lines, n, sizeof *lines, cmp_lines);
+        if (n)
+                qsort(lines, n, sizeof *lines, cmp_lines);     /* (a new home holds no ref: lines is NULL) */
         snprintf(path, sizeof path, "%spacked-refs", git_repository_path(qrepo));
         if (r == 0 && (f = fopen(path, "w"))) {
                 fputs("# pack-refs with: peeled fully-peeled sorted \n", f);
