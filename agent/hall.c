@@ -51,6 +51,10 @@
 
 #define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
 #define HALL_MAX_BODY_DEFAULT (64ull * 1024 * 1024)     /* one push */
+/* scanned materials one node may keep at the hall, MiB: some years of a
+ * busy village's ID cards and certificates at a few hundred KB each */
+#define HALL_SCAN_QUOTA_DEFAULT 4096ull
+#define HALL_SCAN_QUOTA_DEFAULT_STR "4096"
 #define HALL_TICK_MS 5000                               /* ingest the county's own events */
 #define CGI_MAX_HEAD 8192
 #define CGI_HIGH_WATER (1u << 20)
@@ -66,6 +70,7 @@ struct hall {
         char self_exe[PATH_MAX];        /* this program, to wrap the backend */
         char hooks[PATH_MAX];           /* core.hooksPath for receive-pack */
         uint64_t max_body;
+        uint64_t scan_quota;            /* bytes of scan pieces one node may keep here */
         uv_timer_t tick;
         uv_signal_t sig[2];
         int pushes;                     /* receive-pack POSTs running */
@@ -651,6 +656,7 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_add(&e, "DAIBAN_HOME=%s", H->home_abs);
         env_add(&e, "DAIBAN_PUSHER=%s", node);
         env_add(&e, "DAIBAN_HALL_LOG=3");
+        env_add(&e, "DAIBAN_SCAN_QUOTA=%llu", (unsigned long long)H->scan_quota);
         env_cfg(&e, "http.uploadpack", "true");
         env_cfg(&e, "http.receivepack", "true");
         env_cfg(&e, "core.hooksPath", H->hooks);
@@ -729,19 +735,41 @@ static void front_request(http_conn *c, const struct http_request *req)
 
 /* ---- ingest ------------------------------------------------------------------------ */
 
+/* Lines one node's reports may add to the county's log in a day: the
+ * alarms read the log's last 512 KiB, and one chatty (or hostile)
+ * township must not push every other alarm out of it. */
+#define REPORTED_PER_DAY 200
+
 struct report_note {
         const char *path, *by;
-        long noted, ignored;
+        long noted, ignored, over, budget;
 };
 
 static void note_report_line(void *ud, const char *text)
 {
         struct report_note *rn = ud;
 
-        if (home_refusal_note_reported(rn->path, rn->by, text))
+        if (rn->noted >= rn->budget)
+                rn->over++;     /* counted, and told in one line after */
+        else if (home_refusal_note_reported(rn->path, rn->by, text))
                 rn->noted++;
         else
                 rn->ignored++;
+}
+
+/* How many lines node may still add today ("<day> <count>" in the meta). */
+static long report_budget(store *st, const char *node, long day, long *ret_today)
+{
+        char key[64], *v = NULL;
+        long d = -1, n = 0;
+
+        snprintf(key, sizeof key, "report.lines.%.16s", node);
+        if (store_meta_get(st, key, &v) == 0 && v && sscanf(v, "%ld %ld", &d, &n) == 2 && d == day)
+                *ret_today = n;
+        else
+                *ret_today = 0;
+        free(v);
+        return *ret_today >= REPORTED_PER_DAY ? 0 : REPORTED_PER_DAY - *ret_today;
 }
 
 /* The refusals nodes reported since the last look (refs/reports/<node>,
@@ -765,14 +793,25 @@ static void note_reports(struct hall *H)
                 store_meta_get(H->wh.st, key, &done);
                 bool have = done && git_oid_fromstr(&from, done) == 0;
                 if (head && changeset_valid_code(node) && (!have || !git_oid_equal(&from, head))) {
-                        struct report_note rn = { path, node, 0, 0 };
+                        long day = (long)(time(NULL) / 86400), today;
+                        struct report_note rn = { path, node, 0, 0, 0, report_budget(H->wh.st, node, day, &today) };
                         if (report_read(H->wrepo, have ? &from : NULL, head, note_report_line, &rn) == 0) {
+                                char lkey[64], lval[64];
                                 git_oid_tostr(hex, sizeof hex, head);
+                                snprintf(lkey, sizeof lkey, "report.lines.%.16s", node);
+                                snprintf(lval, sizeof lval, "%ld %ld", day, today + rn.noted);
                                 if (store_begin(H->wh.st) < 0 || store_meta_set(H->wh.st, key, hex) < 0 ||
-                                    store_commit(H->wh.st) < 0)
+                                    store_meta_set(H->wh.st, lkey, lval) < 0 || store_commit(H->wh.st) < 0)
                                         store_rollback(H->wh.st);
-                                hlog("%s reported %ld refusals at its USB imports%s", node, rn.noted,
-                                     rn.ignored ? " (some lines were not about nodes below it: ignored)" : "");
+                                if (rn.over) {
+                                        char msg[160];
+                                        snprintf(msg, sizeof msg, "reported %ld more refusals today than the county"
+                                                 " notes one by one (%d a day)", rn.over, REPORTED_PER_DAY);
+                                        home_refusal_note(path, node, msg);
+                                }
+                                hlog("%s reported %ld refusals at its USB imports%s%s", node, rn.noted + rn.over,
+                                     rn.ignored ? " (some lines were not about nodes below it: ignored)" : "",
+                                     rn.over ? " (over its daily share: counted, not noted one by one)" : "");
                         }
                 }
                 free(done);
@@ -893,7 +932,8 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static const char usage_hall[] =
         "Usage: daiban hall serve [--listen HOST:PORT] [--cert FILE --key FILE] [--max-body BYTES]\n"
-        "                         [--max-conns N] [--head-timeout SECONDS] [--home DIR]\n"
+        "                         [--max-conns N] [--head-timeout SECONDS] [--scan-quota MIB]\n"
+        "                         [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
         "       daiban hall cert --cert FILE --key FILE [--name NAME] [--days N]\n"
@@ -907,7 +947,9 @@ static const char usage_hall[] =
         "          HTTPS is required: tokens are never accepted over plain HTTP.\n"
         "          --max-body caps one push (default 64 MiB); --max-conns the\n"
         "          connections (default 256); --head-timeout the time to send a\n"
-        "          request's headers (default 30). SIGINT/SIGTERM stop it.\n"
+        "          request's headers (default 30); --scan-quota the scanned\n"
+        "          materials one node may keep at the hall, in MiB (default\n"
+        "          " HALL_SCAN_QUOTA_DEFAULT_STR "). SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
         "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n"
@@ -1298,6 +1340,9 @@ static int hall_pre_receive(int argc, char **argv)
 {
         const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
         const char *quarantine = getenv("GIT_QUARANTINE_PATH");
+        const char *quota_env = getenv("DAIBAN_SCAN_QUOTA");
+        uint64_t scan_quota = quota_env && *quota_env ? strtoull(quota_env, NULL, 10)
+                                                      : (uint64_t)HALL_SCAN_QUOTA_DEFAULT << 20;
         struct home h;
         git_repository *repo = NULL;
         git_odb *odb = NULL, *pushed = NULL;
@@ -1418,8 +1463,20 @@ static int hall_pre_receive(int argc, char **argv)
                         continue;
                 }
                 if (is_scan) {
-                        if (scan_verify(repo, have_ro ? &ro : NULL, ref, &o, &n, pushed, err, sizeof err) < 0) {
+                        uint64_t added, held;
+                        if (scan_verify(repo, have_ro ? &ro : NULL, ref, &o, &n, pushed, &added, err, sizeof err) < 0) {
                                 refuse(pusher, "%s: %s", ref, err);
+                                refused++;
+                        } else if (scan_usage(h.st, repo, writer, &held) < 0) {
+                                refuse_busy(pusher, "%s: the county's hall could not count %s's scans now; sync again"
+                                            " later", ref, writer);
+                                refused++;
+                        } else if (held + added > scan_quota) {
+                                /* a token cannot fill the hall's disk with scans */
+                                refuse(pusher, "%s: %s's scanned materials at the county's hall would take %.2f MiB,"
+                                       " over its quota of %llu MiB; ask the county to raise it (hall serve"
+                                       " --scan-quota)", ref, writer, (double)(held + added) / (1 << 20),
+                                       (unsigned long long)(scan_quota >> 20));
                                 refused++;
                         }
                         continue;
@@ -1613,8 +1670,10 @@ static int hall_serve(int argc, char **argv)
                 { "home", required_argument, NULL, 'H' }, { "listen", required_argument, NULL, 'l' },
                 { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
                 { "max-body", required_argument, NULL, 'b' }, { "max-conns", required_argument, NULL, 'n' },
-                { "head-timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
+                { "head-timeout", required_argument, NULL, 't' }, { "scan-quota", required_argument, NULL, 'q' },
+                { NULL, 0, NULL, 0 },
         };
+        unsigned long long quota_mib = HALL_SCAN_QUOTA_DEFAULT;
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
         /* a push over a 64 kbit/s link with loss averages some 6 KB/s,
          * but a cut of a few seconds backs TCP off for tens of seconds; a
@@ -1647,6 +1706,8 @@ static int hall_serve(int argc, char **argv)
                 else if (c == 't' && (lim.head_timeout_ms = 1000u * (unsigned)strtoul(optarg, &end, 10)) > 0 && !*end &&
                          lim.head_timeout_ms <= 3600000u)
                         ;
+                else if (c == 'q' && (quota_mib = strtoull(optarg, &end, 10)) > 0 && !*end && quota_mib <= (1ull << 30))
+                        ;
                 else {
                         fputs(usage_hall, stderr);
                         return EXIT_USAGE;
@@ -1664,6 +1725,7 @@ static int hall_serve(int argc, char **argv)
                 return EXIT_USAGE;
         }
         H.max_body = lim.max_body;
+        H.scan_quota = quota_mib << 20;
         if ((r = home_open(home_path(homeopt), &H.h)))
                 return r;
         r = EXIT_REFUSED;

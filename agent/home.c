@@ -1211,9 +1211,14 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                         json_t *hit = NULL;
                         size_t i;
                         json_t *x;
+                        /* the hall's own refusals one alarm per sender and
+                         * reason; a reporter's, one per reporter and sender
+                         * (the latest reason shown): its distinct lines
+                         * cannot bury the county's own */
+                        bool reported = by && *by;
                         json_array_foreach(agg, i, x)
                                 if (!strcmp(json_string_value(json_object_get(x, "node")), node) &&
-                                    !strcmp(json_string_value(json_object_get(x, "why")), why) &&
+                                    (reported || !strcmp(json_string_value(json_object_get(x, "why")), why)) &&
                                     !strcmp(json_string_value(json_object_get(x, "by")), by ? by : ""))
                                         hit = x;
                         if (hit) {
@@ -1221,6 +1226,7 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                                                     json_integer(json_integer_value(json_object_get(hit, "count")) + 1));
                                 json_object_set(hit, "at", json_object_get(j, "at"));
                                 json_object_set(hit, "ref", json_object_get(j, "ref"));
+                                json_object_set_new(hit, "why", json_string(why));
                         } else if (json_array_size(agg) < 1000) {
                                 json_array_append_new(agg, json_pack("{s:s,s:O,s:s,s:O,s:i,s:s}", "node", node, "ref",
                                                                      json_object_get(j, "ref"), "why", why, "at",
@@ -1249,10 +1255,11 @@ static void refusal_alarms(const struct home *h, json_t *arr)
                 long long n = json_integer_value(json_object_get(x, "count"));
                 const char *by = json_string_value(json_object_get(x, "by"));
                 if (by && *by) {
-                        snprintf(en, sizeof en, "%s refused %s from %s on a USB stick (%lld time%s in 30 days): %s", by,
-                                 *ref ? ref : "data", node, n, n == 1 ? "" : "s", why);
-                        snprintf(zh, sizeof zh, "%s 在导入U盘数据时拒收了 %s 的 %s（30 天内 %lld 次）。原因（英文）：%s", by,
-                                 node, *ref ? ref : "数据", n, why);
+                        snprintf(en, sizeof en, "%s refused %s from %s on a USB stick (%lld time%s in 30 days%s): %s",
+                                 by, *ref ? ref : "data", node, n, n == 1 ? "" : "s", n == 1 ? "" : "; the latest shown",
+                                 why);
+                        snprintf(zh, sizeof zh, "%s 在导入U盘数据时拒收了 %s 的 %s（30 天内 %lld 次%s）。原因（英文）：%s", by,
+                                 node, *ref ? ref : "数据", n, n == 1 ? "" : "，显示最近一次", why);
                 } else {
                         snprintf(en, sizeof en, "the hall refused %s from %s (%lld time%s in 30 days): %s",
                                  *ref ? ref : "a push", node, n, n == 1 ? "" : "s", why);

@@ -236,15 +236,18 @@ static int check_piece_signer(git_repository *repo, const struct roster *ro, con
 }
 
 int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *old,
-                const git_oid *new_head, git_odb *pushed, char *err, size_t errlen)
+                const git_oid *new_head, git_odb *pushed, uint64_t *ret_added, char *err, size_t errlen)
 {
         char part[32], writer[32];
         struct piece prev = { .index = -1, .count = 0 };
         bool has_old = old && !git_oid_is_zero(old);
         git_oid *ids = NULL;
         size_t n = 0;
+        uint64_t added = 0;
         int r;
 
+        if (ret_added)
+                *ret_added = 0;
         if (!scan_parse_ref(ref, part, sizeof part, writer, sizeof writer)) {
                 snprintf(err, errlen, "%s is not a scan chain", ref);
                 return -EINVAL;
@@ -285,9 +288,81 @@ int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, 
                         r = -EINVAL;
                         break;
                 }
+                added += (uint64_t)piece_len(p.size, p.index);
                 prev = p;
         }
         free(ids);
+        if (r == 0 && ret_added)
+                *ret_added = added;
+        return r;
+}
+
+/* The bytes of one chain's pieces up to tip: from the count kept for an
+ * earlier tip of the same chain when there is one. */
+static int chain_bytes(store *s, git_repository *repo, const char *part, const char *writer, const git_oid *tip,
+                       uint64_t *ret)
+{
+        char key[96], *kept = NULL, hex[GIT_OID_HEXSZ + 1], val[96], err[256];
+        git_oid from, *ids = NULL;
+        unsigned long long base = 0;
+        size_t n = 0;
+        bool have = false;
+        int r;
+
+        snprintf(key, sizeof key, "scan.bytes.%s/%s", part, writer);
+        if (store_meta_get(s, key, &kept) == 0 && kept && strlen(kept) > GIT_OID_HEXSZ &&
+            sscanf(kept + GIT_OID_HEXSZ, " %llu", &base) == 1) {
+                kept[GIT_OID_HEXSZ] = 0;
+                have = git_oid_fromstr(&from, kept) == 0;
+        }
+        free(kept);
+        if (have && git_oid_equal(&from, tip)) {
+                *ret = base;
+                return 0;
+        }
+        /* from the kept tip when the chain grew from it, else from the root */
+        if (!have || chain_since(repo, &from, tip, &ids, &n, err, sizeof err) < 0) {
+                base = 0;
+                if ((r = chain_since(repo, NULL, tip, &ids, &n, err, sizeof err)) < 0)
+                        return r == -ENOMEM ? r : -EIO;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct piece p;
+                if (read_piece(repo, &ids[i], &p, err, sizeof err) < 0) {
+                        free(ids);
+                        return -EIO;
+                }
+                base += (unsigned long long)piece_len(p.size, p.index);
+        }
+        free(ids);
+        git_oid_tostr(hex, sizeof hex, tip);
+        snprintf(val, sizeof val, "%s %llu", hex, base);
+        /* only a shortcut: a count that is not kept is made again */
+        if (store_begin(s) < 0 || store_meta_set(s, key, val) < 0 || store_commit(s) < 0)
+                store_rollback(s);
+        *ret = base;
+        return 0;
+}
+
+int scan_usage(store *s, git_repository *repo, const char *writer, uint64_t *ret_bytes)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        int r = 0;
+
+        *ret_bytes = 0;
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
+                return -EIO;
+        while (r == 0 && git_reference_next(&ref, it) == 0) {
+                char part[32], w[32];
+                uint64_t b;
+                const git_oid *tip = git_reference_target(ref);
+                if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, w, sizeof w) &&
+                    strcmp(w, writer) == 0 && (r = chain_bytes(s, repo, part, w, tip, &b)) == 0)
+                        *ret_bytes += b;
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
         return r;
 }
 
@@ -635,7 +710,7 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
                         has = git_reference_name_to_id(&cur, repo, local) == 0;
                         if (has && (git_oid_equal(&cur, &inc) || git_graph_descendant_of(repo, &cur, &inc) == 1)) {
                                 /* held already */
-                        } else if (scan_verify(repo, ro, local, has ? &cur : NULL, &inc, NULL, err, sizeof err) < 0 ||
+                        } else if (scan_verify(repo, ro, local, has ? &cur : NULL, &inc, NULL, NULL, err, sizeof err) < 0 ||
                                    feed_ff_update(repo, local, &inc, &moved, err, sizeof err) < 0) {
                                 if (log)
                                         log(ud, "refused %s: %s", local, err);

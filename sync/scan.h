@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <git2.h>
 
@@ -50,7 +51,14 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
  * NULL: without a roster; a signature present must still verify). 0 or
  * -EINVAL with the reason in err. */
 int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *old,
-                const git_oid *new_head, git_odb *pushed, char *err, size_t errlen);
+                const git_oid *new_head, git_odb *pushed, uint64_t *ret_added, char *err, size_t errlen);
+
+/* The bytes of scan pieces that the chains written by writer hold here,
+ * in every partition, counted from the pieces' object headers (the
+ * hall's storage quota per node). How far each chain was counted is kept
+ * in the store's meta (scan.bytes.<partition>/<writer>: "<tip> <bytes>"),
+ * so only the pieces added since are read. 0, or negative (-EIO). */
+int scan_usage(store *s, git_repository *repo, const char *writer, uint64_t *ret_bytes);
 
 /* Move fetched or imported SCAN_INCOMING refs of partitions this node may
  * hold into SCAN_PREFIX, fast-forward only, after scan_verify. This

@@ -613,6 +613,62 @@ class Reports(Hostile):
         self.assertEqual(self.hall_state(), before)
 
 
+    def test_a_reporter_has_a_daily_share_of_the_countys_log(self):
+        """The county's alarms read the last 512 KiB of its log: a
+        township's reports add at most 200 lines a day to it, the rest
+        are counted in one line, and the county's own refusals stay in
+        view."""
+        from hall import wait_for
+        self.accepted()
+        self.sync(self.village)
+        t = self.township
+        repo = os.path.join(t.home, "repo")
+        env = {"GIT_AUTHOR_NAME": TOWNSHIP, "GIT_AUTHOR_EMAIL": "x@y", "GIT_COMMITTER_NAME": TOWNSHIP,
+               "GIT_COMMITTER_EMAIL": "x@y"}
+
+        def report(n, tag, parent=None):
+            body = "".join(json.dumps({"at": int(time.time()), "node": VILLAGE, "ref": f"refs/feeds/{VILLAGE}/x{i}",
+                                       "why": f"{tag} {i}"}) + "\n" for i in range(n))
+            blob = fgit(repo, "hash-object", "-w", "--stdin", input=body).strip()
+            tree = fgit(repo, "mktree", input=f"100644 blob {blob}\trefused.jsonl\n").strip()
+            return fgit(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", "report", env=env).strip()
+
+        log = os.path.join(self.county.home, "hall", "refused.jsonl")
+
+        def lines(by=None):
+            if not os.path.exists(log):
+                return []
+            with open(log) as f:
+                got = [json.loads(x) for x in f]
+            return [x for x in got if by is None or x.get("by") == by]
+        first = report(250, "first")
+        r = git(repo, "push", self.stock_url(TOWNSHIP), f"{first}:refs/reports/{TOWNSHIP}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: f"{TOWNSHIP} reported 250 refusals" in self.hall.logtext(), what="the hall to read it")
+        self.assertEqual(len(lines(TOWNSHIP)), 200)
+        self.assertEqual([x["why"] for x in lines(TOWNSHIP)], [f"first {i}" for i in range(200)])
+        over = [x for x in lines() if x["node"] == TOWNSHIP and "more refusals today" in x["why"]]
+        self.assertEqual([x["why"] for x in over],
+                         ["reported 50 more refusals today than the county notes one by one (200 a day)"])
+        # the same day, the share is spent: the next report is counted only
+        second = report(5, "second", first)
+        r = git(repo, "push", self.stock_url(TOWNSHIP), f"{second}:refs/reports/{TOWNSHIP}", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: f"{TOWNSHIP} reported 5 refusals" in self.hall.logtext(), what="the second report")
+        self.assertEqual(len(lines(TOWNSHIP)), 200)
+        self.assertIn("reported 5 more refusals today than the county notes one by one (200 a day)",
+                      [x["why"] for x in lines() if x["node"] == TOWNSHIP])
+        # the county's own refusal after the flood still reaches its alarms
+        self.push_own([self.operator_event(self.next_seq(), stamp(now_ms() + 30 * DAY_MS), now_ms())],
+                      r"more than a day ahead of this computer's clock")
+        alarms = json.loads(self.county.ok("status", "--json"))["alarms"]
+        self.assertTrue([x for x in alarms if x.get("node") == VILLAGE and not x.get("by")], alarms)
+        # the township's 200 lines are one alarm, with their count and the latest
+        mine = [x for x in alarms if x.get("by") == TOWNSHIP]
+        self.assertEqual(len(mine), 1, alarms)
+        self.assertEqual((mine[0]["count"], mine[0]["why"]), (200, "first 199"))
+
+
 class Logs(Hostile):
     """Low finding: a push of 100,000 refs wrote 10,000 lines to the
     hall's log. Now a push's refusals are told 20 in full, then counted."""
@@ -669,6 +725,62 @@ class Scans(Hostile):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("holds scan pieces that do not make the scans they name", r.stderr)
         self.assertEqual(self.hall_state(), before)
+
+
+    def test_a_node_cannot_keep_more_scans_at_the_hall_than_its_quota(self):
+        """Low finding: a token could fill the hall's disk with scans that
+        are whole and valid but that nothing needs. Each node's pieces at
+        the hall are counted against a quota (hall serve --scan-quota)."""
+        import subprocess
+        from hall import Hall, app_file, wait_for
+        self.hall.stop()
+        self.hall = Hall(self.county, "--scan-quota", "1")
+        self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
+        a = self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        blobs = []
+        for i in range(2):                                # 600 KiB each: 13 pieces
+            path = os.path.join(self.village.root, f"scan{i}.jpg")
+            with open(path, "wb") as f:
+                f.write(os.urandom(600 * 1024))
+            blobs.append(subprocess.run(["git", "hash-object", path], capture_output=True, text=True,
+                                        check=True).stdout.strip())
+            self.village.ok("app", "material", a, "SFZ", "provided", "--file", path)
+            if i == 0:
+                self.sync(self.village)
+        crepo = os.path.join(self.county.home, "repo")
+        ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
+
+        def held():
+            """Bytes of the pieces on the village's chain at the hall."""
+            ids = fgit(crepo, "rev-list", ref).split()
+            sizes = fgit(crepo, "cat-file", "--batch-check=%(objectsize)",
+                         input="".join(f"{c}:piece\n" for c in ids)).split()
+            return sum(int(x) for x in sizes)
+        wait_for(lambda: git(crepo, "cat-file", "-e", blobs[0], check=False).returncode == 0,
+                 what="the first scan whole at the hall")
+        self.assertEqual(held(), 600 * 1024)
+        # the second scan would take the village over 1 MiB: the pushes stop
+        # at the last piece under it, and the refusal says what to do
+        r = self.village.run("sync", "--json", operator=None, timeout=300)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        told = r.stderr.replace("\ndaiban: remote: ", "")       # git's side band wraps long lines
+        self.assertIn("would take 1.01 MiB, over its quota of 1 MiB", told)
+        self.assertIn("ask the county to raise it (hall serve --scan-quota)", told)
+        self.assertEqual(held(), 600 * 1024 + 8 * 48 * 1024, "the pieces under the quota went, no more")
+        self.assertNotEqual(git(crepo, "cat-file", "-e", blobs[1], check=False).returncode, 0)
+        # the count the hall keeps is the chain's true size
+        with sqlite3.connect(os.path.join(self.county.home, "store.db")) as c:
+            kept = c.execute("SELECT value FROM meta WHERE key = ?", (f"scan.bytes.{VILLAGE}/{VILLAGE}",)).fetchone()
+        self.assertIsNotNone(kept)
+        self.assertEqual(int(kept[0].split()[1]), held())
+        # a county that raises the quota gets the rest
+        self.hall.stop()
+        self.hall = Hall(self.county, "--scan-quota", "2")
+        self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
+        self.sync(self.village)
+        wait_for(lambda: git(crepo, "cat-file", "-e", blobs[1], check=False).returncode == 0,
+                 what="the second scan whole at the hall")
+        self.assertEqual(held(), 1200 * 1024)
 
 
 class PrivateHomes(unittest.TestCase):
