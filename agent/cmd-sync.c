@@ -415,7 +415,7 @@ round:
         if (trusted && feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
                 failed++;
         roster_free(&ro);
-        if (scan_assemble(repo, h.node, catching_up, &scans, log_stderr, &nlog) < 0)
+        if (scan_assemble(h.st, repo, h.node, catching_up, &scans, log_stderr, &nlog) < 0)
                 failed++;
         feed_quarantine_end(repo);
         if (catching_up) {
@@ -637,7 +637,7 @@ static int cmd_bundle(int argc, char **argv)
                      feed_accept_incoming(repo, h.node, &tr, &rep, log_import, &il) < 0) ||
                     scan_accept_incoming(repo, h.node, rp, false, &scan_refused, log_import, &il) < 0 || scan_refused ||
                     feed_ingest(h.st, repo, h.node, &tr, &rep, log_import, &il) < 0 ||
-                    scan_assemble(repo, h.node, false, &scans, log_import, &il) < 0)
+                    scan_assemble(h.st, repo, h.node, false, &scans, log_import, &il) < 0)
                         failed++;
                 nlog += il.nlog;
                 roster_free(&ro);

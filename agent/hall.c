@@ -846,7 +846,7 @@ static void ingest_work(uv_work_t *w)
                 feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, feed_log, NULL);
         }
         roster_free(&ro);
-        scan_assemble(H->wrepo, H->wh.node, false, &H->wscans, feed_log, NULL);
+        scan_assemble(H->wh.st, H->wrepo, H->wh.node, false, &H->wscans, feed_log, NULL);
         note_reports(H);
 }
 

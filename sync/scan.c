@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "sync/changeset.h"
+#include "sync/prune.h"
 
 #define PUSHED_PREFIX "refs/daiban/pushed/scans/"
 #define ASSEMBLED_PREFIX "refs/daiban/assembled/scans/"
@@ -257,8 +258,8 @@ int scan_verify(git_repository *repo, const struct roster *ro, const char *ref, 
         char bad[160];
         git_oid failed;
         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
-        if (has_old && git_reference_name_to_id(&failed, repo, bad) == 0 && git_oid_equal(&failed, old)) {
-                snprintf(err, errlen, "%s: this chain holds scan pieces that do not make the scans they name; it takes"
+        if (git_reference_name_to_id(&failed, repo, bad) == 0) {
+                snprintf(err, errlen, "%s: this chain sent scan pieces that do not make the scans they name; it takes"
                          " no more until the county has looked at it", ref);
                 return -EINVAL;
         }
@@ -726,10 +727,11 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
 
 /* Reassemble the complete scans of one chain that the repository lacks. */
 static int assemble_chain(git_repository *repo, const char *ref, const git_oid *tip, long *ret_scans,
-                          feed_log_fn log, void *ud)
+                          size_t *ret_cut, feed_log_fn log, void *ud)
 {
         git_oid *ids = NULL;
         size_t n = 0, start = 0;
+        bool open = false;              /* the last piece read left its scan unfinished */
         char err[512];
         git_odb *odb = NULL;
         int r;
@@ -752,16 +754,19 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                 if (read_piece(repo, &ids[i], &p, err, sizeof err) < 0) {
                         if (log)
                                 log(ud, "%s: %s", ref, err);
+                        *ret_cut = open ? start : i;
                         r = -EINVAL;
                         break;
                 }
                 if (p.index == 0)
                         start = i;
+                open = p.index + 1 != p.count;
                 if (p.index + 1 != p.count || git_oid_fromstr(&want, p.blob) < 0 || git_odb_exists(odb, &want))
                         continue;
                 if (i + 1 - start != (size_t)p.count) {
                         if (log)
                                 log(ud, "%s: scan pieces out of order", ref);
+                        *ret_cut = start;
                         r = -EINVAL;
                         break;
                 }
@@ -796,6 +801,7 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                         if (log)
                                 log(ud, "refused scan %.12s on %s: its pieces do not make the scan they name", p.blob,
                                     ref);
+                        *ret_cut = start;
                         r = -EINVAL;
                 }
                 free(buf);
@@ -805,10 +811,125 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
         return r;
 }
 
-int scan_assemble(git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log, void *ud)
+/* The scans named by every chain's commit messages: blobs no ref reaches
+ * that a prune must leave (a lying message only keeps more). */
+static int chain_names(git_repository *repo, git_oid **ret, size_t *ret_n)
 {
         git_reference_iterator *it = NULL;
         git_reference *ref;
+        git_oid *v = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
+                return -EIO;
+        while (r == 0 && git_reference_next(&ref, it) == 0) {
+                char (*names)[41] = NULL;
+                size_t k = 0;
+                if ((r = chain_blobs(repo, git_reference_name(ref), &names, &k)) == 0) {
+                        git_oid *nv = realloc(v, (n + k + 1) * sizeof *v);
+                        if (!nv)
+                                r = -ENOMEM;
+                        for (size_t i = 0; nv && i < k; i++)
+                                if (git_oid_fromstr(&nv[n], names[i]) == 0)
+                                        n++;
+                        if (nv)
+                                v = nv;
+                }
+                free(names);
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* A chain whose scan starting at piece `cut` did not assemble: every ref
+ * on that scan's pieces (the chain, this node's markers) goes back to the
+ * piece before it, the refusal mark is set there (on the empty blob when
+ * nothing was before it), and the pieces' objects are removed when
+ * nothing else needs them. The mark is written first: a crash leaves the
+ * chain refused, never taking more. */
+static void prune_chain(store *s, git_repository *repo, const char *ref, const char *bad, const git_oid *tip, size_t cut,
+                        feed_log_fn log, void *ud)
+{
+        git_oid *ids = NULL, *cand = NULL, *names = NULL, mark;
+        size_t n = 0, nc = 0, nn = 0;
+        char err[256];
+        git_reference *m = NULL;
+        git_reference_iterator *it = NULL;
+        git_reference *r;
+
+        if (chain_since(repo, NULL, tip, &ids, &n, err, sizeof err) < 0 || cut >= n)
+                goto out;
+        if (cut > 0)
+                mark = ids[cut - 1];
+        else if (git_blob_create_from_buffer(&mark, repo, "", 0) < 0)
+                goto out;
+        if (git_reference_create(&m, repo, bad, &mark, 1, "daiban: scans refused") < 0)
+                goto out;
+        /* the refs on the refused pieces */
+        if (git_reference_iterator_new(&it, repo) < 0)
+                goto out;
+        while (git_reference_next(&r, it) == 0) {
+                const git_oid *t = git_reference_target(r);
+                bool on = false;
+                for (size_t i = cut; t && i < n && !on; i++)
+                        on = git_oid_equal(t, &ids[i]);
+                if (on && strcmp(git_reference_name(r), bad) != 0) {
+                        git_reference *moved = NULL;
+                        if (cut > 0)
+                                git_reference_set_target(&moved, r, &ids[cut - 1], "daiban: refused scan pieces removed");
+                        else
+                                git_reference_delete(r);
+                        git_reference_free(moved);
+                }
+                git_reference_free(r);
+        }
+        git_reference_iterator_free(it);
+        /* the pieces' objects: commit, tree, scan.json and piece */
+        if (!(cand = calloc((n - cut) * 4, sizeof *cand)))
+                goto out;
+        for (size_t i = cut; i < n; i++) {
+                git_commit *c = NULL;
+                git_tree *t = NULL;
+                cand[nc++] = ids[i];
+                if (git_commit_lookup(&c, repo, &ids[i]) == 0 && git_commit_tree(&t, c) == 0) {
+                        cand[nc++] = *git_tree_id(t);
+                        for (size_t e = 0; e < git_tree_entrycount(t) && e < 2; e++)
+                                cand[nc++] = *git_tree_entry_id(git_tree_entry_byindex(t, e));
+                }
+                git_tree_free(t);
+                git_commit_free(c);
+        }
+        struct prune_result pr;
+        if (chain_names(repo, &names, &nn) == 0 && prune_objects(repo, s, cand, nc, names, nn, &pr) == 0) {
+                if (log)
+                        log(ud, "%s: %zu refused scan pieces taken off the chain; %zu objects removed, %zu kept (needed"
+                            " elsewhere), %zu left in packs", ref, n - cut, pr.removed, pr.needed, pr.packed);
+        } else if (log) {
+                log(ud, "%s: %zu refused scan pieces taken off the chain; their objects stay (the repository could"
+                    " not be read whole)", ref, n - cut);
+        }
+out:
+        free(names);
+        free(cand);
+        free(ids);
+        git_reference_free(m);
+}
+
+int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log,
+                  void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char (*pruned)[160] = NULL;
+        size_t npruned = 0;
         int r = 0;
 
         *ret_scans = 0;
@@ -823,23 +944,43 @@ int scan_assemble(git_repository *repo, const char *self, bool own_too, long *re
                         snprintf(marker, sizeof marker, ASSEMBLED_PREFIX "%s/%s", part, writer);
                         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
                         bool has = git_reference_name_to_id(&done, repo, marker) == 0;
-                        bool refused = git_reference_name_to_id(&failed, repo, bad) == 0 && git_oid_equal(&failed, tip);
+                        bool refused = git_reference_name_to_id(&failed, repo, bad) == 0;
                         if ((!has || !git_oid_equal(&done, tip)) && !refused) {
                                 git_reference *m = NULL;
-                                int ar = assemble_chain(repo, git_reference_name(ref), tip, ret_scans, log, ud);
+                                size_t cut = 0;
+                                int ar = assemble_chain(repo, git_reference_name(ref), tip, ret_scans, &cut, log, ud);
                                 if (ar == 0) {
                                         git_reference_create(&m, repo, marker, tip, 1, "daiban: scans assembled");
-                                } else {
-                                        /* only the pieces' own fault is remembered */
-                                        if (ar == -EINVAL)
-                                                git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
-                                        r = ar == -EINVAL ? -EINVAL : -EIO;
+                                } else if (ar == -EINVAL) {
+                                        /* only the pieces' own fault is remembered; they
+                                         * are taken off once the walk is over */
+                                        void *np = realloc(pruned, (npruned + 1) * sizeof *pruned);
+                                        if (np) {
+                                                pruned = np;
+                                                snprintf(pruned[npruned++], sizeof *pruned, "%s %zu",
+                                                         git_reference_name(ref), cut);
+                                        }
+                                        git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
                                 }
+                                if (ar < 0)
+                                        r = ar == -EINVAL ? -EINVAL : -EIO;
                                 git_reference_free(m);
                         }
                 }
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        for (size_t i = 0; i < npruned; i++) {
+                char name[160], part[32], writer[32], bad[160];
+                size_t cut;
+                git_oid tip;
+                if (sscanf(pruned[i], "%159s %zu", name, &cut) == 2 &&
+                    scan_parse_ref(name, part, sizeof part, writer, sizeof writer) &&
+                    git_reference_name_to_id(&tip, repo, name) == 0) {
+                        snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
+                        prune_chain(s, repo, name, bad, &tip, cut, log, ud);
+                }
+        }
+        free(pruned);
         return r;
 }

@@ -68,8 +68,12 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
 
 /* Reassemble every scan on the chains this node holds whose pieces have
  * all arrived and whose blob is not in the repository yet; a scan that
- * does not hash to its id is reported and not stored. *ret_scans counts
- * scans stored. */
-int scan_assemble(git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log, void *ud);
+ * does not hash to its id is reported and not stored, its pieces are
+ * taken off the chain and removed when nothing else needs them
+ * (sync/prune.h: s names the scans events need), and the chain is
+ * marked refused: it takes no more pieces. *ret_scans counts scans
+ * stored. */
+int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log,
+                  void *ud);
 
 #endif

@@ -696,36 +696,60 @@ class Scans(Hostile):
     """Low finding: scan pieces that do not make the scan they name were
     hashed again and logged every 5 s, for ever."""
 
-    def test_a_chain_that_does_not_assemble_is_refused_once(self):
+    def test_a_chain_that_does_not_assemble_is_refused_once_and_pruned(self):
         import hashlib
         self.accepted()
         self.sync(self.village)
         repo = os.path.join(self.village.home, "repo")
+        crepo = os.path.join(self.county.home, "repo")
         ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
-        content = "not the scan it names\n"
-        named = hashlib.sha1(b"blob 5\0other").hexdigest()
-        meta = json.dumps({"blob": named, "count": 1, "format": "daiban-scan", "index": 0,
-                           "size": len(content), "version": 1}, sort_keys=True)
-        forge(repo, ref, VILLAGE, VILLAGE, [], key=os.path.join(self.village.home, "node.key"),
-              files={"scan.json": meta, "piece": content})
+        key = os.path.join(self.village.home, "node.key")
+
+        def blob_id(data):
+            return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+        def piece(content, named):
+            meta = json.dumps({"blob": named, "count": 1, "format": "daiban-scan", "index": 0,
+                               "size": len(content.encode()), "version": 1}, sort_keys=True)
+            forge(repo, ref, VILLAGE, VILLAGE, [], key=key, files={"scan.json": meta, "piece": content})
+            return fgit(repo, "rev-parse", ref).strip()
+        # a whole, good scan; then one whose piece holds the good scan's very
+        # bytes but names another (the prune must not take the good one's
+        # object); then one more after it
+        good = "a good scan\n"
+        named = blob_id(b"other")
+        first = piece(good, blob_id(good.encode()))
+        bad = piece(good, named)
+        junk = "pieces after the refused one\n"
+        last = piece(junk, blob_id(junk.encode()))
+        gone = [bad, last, fgit(repo, "rev-parse", f"{bad}^{{tree}}").strip(),
+                fgit(repo, "rev-parse", f"{last}^{{tree}}").strip(), blob_id(junk.encode()),
+                fgit(repo, "rev-parse", f"{bad}:scan.json").strip(), fgit(repo, "rev-parse", f"{last}:scan.json").strip()]
         r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
         self.assertEqual(r.returncode, 0, r.stderr)       # each piece is well formed: only assembly can tell
+        # (the hall prunes at once after the push: its count of objects
+        # removed below is the proof they had landed)
         from hall import wait_for
-        wait_for(lambda: "do not make the scan they name" in self.hall.logtext(), what="the refusal in the log")
+        wait_for(lambda: "refused scan pieces taken off the chain" in self.hall.logtext(), what="the prune in the log")
         time.sleep(11)                                    # two of the hall's 5 s rounds
         log = self.hall.logtext()
         self.assertEqual(log.count(f"refused scan {named[:12]}"), 1, log[-3000:])
-        crepo = os.path.join(self.county.home, "repo")
+        self.assertIn(f"{ref}: 2 refused scan pieces taken off the chain; 7 objects removed, 1 kept", log)
         self.assertNotEqual(git(crepo, "cat-file", "-e", named, check=False).returncode, 0)
+        # the chain stands at its last good piece; what only the refused
+        # pieces held is gone; the good scan and the hall stay whole
+        self.assertEqual(git(crepo, "rev-parse", ref).stdout.strip(), first)
+        for oid in gone:
+            self.assertNotEqual(git(crepo, "cat-file", "-e", oid, check=False).returncode, 0, oid)
+        self.assertEqual(git(crepo, "cat-file", "blob", blob_id(good.encode())).stdout, good)
+        git(crepo, "fsck", "--strict", "--no-dangling")
         # and the chain takes no more pieces: no filling the hall with them
-        forge(repo, ref, VILLAGE, VILLAGE, [], key=os.path.join(self.village.home, "node.key"),
-              files={"scan.json": meta.replace(named, "1" * 40), "piece": content})
+        piece("more\n", blob_id(b"more\n"))
         before = self.hall_state()
         r = git(repo, "push", self.stock_url(VILLAGE), f"{ref}:{ref}", check=False)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("holds scan pieces that do not make the scans they name", r.stderr)
+        self.assertIn("sent scan pieces that do not make the scans they name", r.stderr)
         self.assertEqual(self.hall_state(), before)
-
 
     def test_a_node_cannot_keep_more_scans_at_the_hall_than_its_quota(self):
         """Low finding: a token could fill the hall's disk with scans that
