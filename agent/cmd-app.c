@@ -19,7 +19,9 @@
 
 #include "agent/app.h"
 #include "agent/cli.h"
+#include "agent/join.h"
 #include "agent/station.h"
+#include "sync/durable.h"
 #include "sync/fold.h"
 
 /* ---- options shared by the commands --------------------------------------- */
@@ -30,13 +32,13 @@ enum {
         O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
         O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
         O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
-        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23, O_REJOIN = 1 << 24, O_KEY = 1 << 25,
+        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23, O_REJOIN = 1 << 24, O_KEY = 1 << 25, O_FROM_HALL = 1 << 26, O_TOKEN = 1 << 27, O_PIN = 1 << 28,
 };
 
 struct opts {
         unsigned given;
         const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog, *materials, *request, *county_key, *key;
+                *after, *name, *role, *catalog, *materials, *request, *county_key, *key, *from_hall, *token, *pin;
         long level, limit;
         int npos;
         char **pos;
@@ -69,6 +71,9 @@ static const struct option longopts[] = {
         { "county-key", required_argument, NULL, 'K' },
         { "rejoin", no_argument, NULL, 'J' },
         { "key", required_argument, NULL, 'k' },
+        { "from-hall", required_argument, NULL, 'F' },
+        { "token", required_argument, NULL, 'T' },
+        { "pin", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -101,6 +106,9 @@ static unsigned flag_of(int c)
         case 'K': return O_COUNTY_KEY;
         case 'J': return O_REJOIN;
         case 'k': return O_KEY;
+        case 'F': return O_FROM_HALL;
+        case 'T': return O_TOKEN;
+        case 'P': return O_PIN;
         }
         return 0;
 }
@@ -147,6 +155,9 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
                 case 'q': o->request = optarg; break;
                 case 'K': o->county_key = optarg; break;
                 case 'k': o->key = optarg; break;
+                case 'F': o->from_hall = optarg; break;
+                case 'T': o->token = optarg; break;
+                case 'P': o->pin = optarg; break;
                 case 'l':
                 case 'L':
                         errno = 0;
@@ -735,15 +746,23 @@ static char *dump(const json_t *j)
 /* ---- init and operators ---------------------------------------------------- */
 
 static const char usage_init[] =
-        "Usage: daiban init --node CODE --role village|township|county --catalog DIR [--name NAME]\n"
+        "Usage: daiban init --node CODE [--role ROLE] --catalog DIR [--name NAME]\n"
         "                   [--county-key KEY] [--rejoin [--key FILE]] [--home DIR]\n"
+        "       daiban init --from-hall URL --token -|@FILE|TOKEN [--pin SHA256]\n"
+        "                   [--county-key KEY] [--name NAME] [--rejoin [--key FILE]] [--home DIR]\n"
         "\n"
         "Create a node home: its SQLite store, its git repository for change\n"
         "sets and scanned materials, the installed catalogue, and the node's\n"
         "signing key (HOME/node.key; 'daiban key show' prints its public half).\n"
-        "CODE must be a division of the catalogue at the level of --role. The\n"
-        "home is --home, else $DAIBAN_HOME, else $XDG_DATA_HOME/daiban\n"
-        "(~/.local/share/daiban).\n"
+        "CODE must be a division of the catalogue; ROLE (village, township or\n"
+        "county) is its level there unless given. The home is --home, else\n"
+        "$DAIBAN_HOME, else $XDG_DATA_HOME/daiban (~/.local/share/daiban).\n"
+        "\n"
+        "--from-hall: a township or village joins its county through the hall,\n"
+        "with the token the county issued it ('daiban hall token CODE'; it\n"
+        "names the node, so --node is not needed): the catalogue is fetched\n"
+        "from the hall, and the hall's address, token and pin are kept as with\n"
+        "'daiban remote set'. -: read the token from stdin; @FILE: from a file.\n"
         "\n"
         "A county starts its key roster with its own key. A township or village\n"
         "pins its county's key with --county-key: the county's public key line,\n"
@@ -758,17 +777,31 @@ static const char usage_init[] =
         "without it a new key is made, and the county must enrol it from the\n"
         "next sequence number: daiban roster rotate NODE KEY --at SEQ.\n";
 
+/* The level of node's division in the catalogue at dir ("" if none). */
+static void role_of(const char *dir, const char *node, char *role, size_t len)
+{
+        catalog *cat = NULL;
+        const struct cat_division *div;
+
+        role[0] = '\0';
+        if (catalog_load(dir, &cat) == 0 && (div = catalog_find_division(cat, node)))
+                snprintf(role, len, "%s", cat_level_name(div->level));
+        catalog_free(cat);
+}
+
 static int cmd_init(int argc, char **argv)
 {
         struct opts o;
-        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY | O_REJOIN | O_KEY, 0,
-                      "daiban init --node CODE --role ROLE --catalog DIR [--name NAME] [--county-key KEY]"
-                      " [--rejoin [--key FILE]]", &o);
+        char role[16] = "", catdir[4200], work[4200] = "", tokbuf[256], node[32];
+        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY | O_REJOIN | O_KEY |
+                      O_FROM_HALL | O_TOKEN | O_PIN, 0,
+                      "daiban init --node CODE [--role ROLE] --catalog DIR | --from-hall URL --token T [--pin P]", &o);
 
         if (r)
                 return r;
-        if (!o.node || !o.role || !o.catalog) {
-                cli_error("%s", cli_msg("init needs --node, --role and --catalog", "init 需要 --node、--role 和 --catalog"));
+        if (o.from_hall ? (o.catalog || !o.token) : (!o.node || !o.catalog || o.token || o.pin)) {
+                cli_error("%s", cli_msg("init needs --node and --catalog, or --from-hall with --token",
+                                        "init 需要 --node 和 --catalog，或 --from-hall 加 --token"));
                 return EXIT_USAGE;
         }
         if (o.key && !(o.given & O_REJOIN)) {
@@ -776,9 +809,59 @@ static int cmd_init(int argc, char **argv)
                                         "--key 只能与 --rejoin 一起使用：新站点使用新密钥"));
                 return EXIT_USAGE;
         }
+        const char *dir = home_path(o.home);
+        if (o.from_hall) {
+                /* a token given in the arguments shows in every process list */
+                if (strcmp(o.token, "-") == 0 || o.token[0] == '@') {
+                        if (!cli_read_secret(o.token, tokbuf, sizeof tokbuf)) {
+                                cli_error(cli_msg("no token could be read from %s", "未能从 %s 读取令牌"),
+                                          strcmp(o.token, "-") == 0 ? "stdin" : o.token + 1);
+                                return EXIT_USAGE;
+                        }
+                        o.token = tokbuf;
+                }
+                snprintf(node, sizeof node, "%.*s", (int)strcspn(o.token, "."), o.token);
+                if (o.node && strcmp(o.node, node) != 0) {
+                        cli_error(cli_msg("the token is %s's, not %s's", "该令牌属于 %s，而不是 %s"), node, o.node);
+                        return EXIT_USAGE;
+                }
+                o.node = node;
+                if ((r = join_check_remote(o.from_hall, o.token, o.pin, o.node)))
+                        return r;
+                struct stat sb;
+                snprintf(catdir, sizeof catdir, "%s/store.db", dir);
+                if (stat(catdir, &sb) == 0) {
+                        cli_error(cli_msg("%s is already a daiban home (it has store.db); choose another --home",
+                                          "%s 已经是 daiban 的数据目录（已有 store.db）；请另选 --home"), dir);
+                        return EXIT_REFUSED;
+                }
+                snprintf(work, sizeof work, "%s.join-%ld", dir, (long)getpid());
+                if ((r = join_fetch_catalog(o.from_hall, o.token, o.pin, o.node, work, catdir, sizeof catdir, role,
+                                            sizeof role)))
+                        goto out;
+                o.catalog = catdir;
+        } else if (!o.role) {
+                role_of(o.catalog, o.node, role, sizeof role);
+        }
         struct home_init_opts io = { .name = o.name, .county_key = o.county_key, .key_file = o.key,
                                      .rejoin = (o.given & O_REJOIN) != 0 };
-        return home_init(home_path(o.home), o.node, o.role, o.catalog, &io);
+        /* a role that does not match the division is refused there */
+        if ((r = home_init(dir, o.node, o.role ? o.role : *role ? role : "village", o.catalog, &io)))
+                goto out;
+        if (o.from_hall) {
+                struct home h;
+                if ((r = home_open(dir, &h)))
+                        goto out;
+                r = join_set_remote(&h, o.from_hall, o.token, o.pin);
+                home_close(&h);
+                if (r == 0)
+                        printf(cli_msg("joined through the hall %s\n", "已通过县级服务端 %s 加入\n"), o.from_hall);
+        }
+out:
+        if (*work)
+                durable_remove_tree(work);
+        explicit_bzero(tokbuf, sizeof tokbuf);
+        return r;
 }
 
 static const char usage_operator[] =

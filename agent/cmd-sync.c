@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "agent/cli.h"
+#include "agent/join.h"
 #include "agent/authority.h"
 #include "agent/home.h"
 #include "agent/refusal.h"
@@ -181,51 +182,13 @@ static int cmd_remote(int argc, char **argv)
                 }
                 o.token = tokbuf;
         }
-        if (o.token && strncmp(o.pos[0], "http://", 7) == 0 && !strstr(o.pos[0], "://127.0.0.1") &&
-            !strstr(o.pos[0], "://localhost") && !strstr(o.pos[0], "://[::1]")) {
-                cli_error("%s", cli_msg("a token is never sent over plain http except on this machine; use https://",
-                                        "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
-                return EXIT_REFUSED;
-        }
-        /* the hall serves git at /feeds: any other http(s) address would
-         * only give a 404 at the first sync */
-        size_t ulen = strlen(o.pos[0]);
-        while (ulen && o.pos[0][ulen - 1] == '/')
-                ulen--;
-        if ((strncmp(o.pos[0], "http://", 7) == 0 || strncmp(o.pos[0], "https://", 8) == 0) &&
-            (ulen < 6 || strncmp(o.pos[0] + ulen - 6, "/feeds", 6) != 0)) {
-                cli_error(cli_msg("%s is not a hall's address: it ends in /feeds (such as https://hall.example:8420/feeds)",
-                                  "%s 不是县级服务端的地址：地址应以 /feeds 结尾（如 https://hall.example:8420/feeds）"),
-                          o.pos[0]);
-                return EXIT_USAGE;
-        }
-        if (o.pin && (strlen(o.pin) != 64 || strspn(o.pin, "0123456789abcdefABCDEF") != 64)) {
-                cli_error("%s", cli_msg("--pin takes the SHA-256 of the hall's certificate: 64 hex digits, as"
-                                        " 'daiban hall pin' prints it",
-                                        "--pin 应为县级服务端证书的 SHA-256：64 位十六进制数（“daiban hall pin”可显示）"));
-                return EXIT_USAGE;
-        }
+        if ((r = join_check_remote(o.pos[0], o.token, o.pin, NULL)))
+                return r;
         if ((r = home_open(home_path(o.home), &h)))
                 return r;
-        /* a token names its node ("<node>.<secret>"): another node's would
-         * only be refused by the hall at every sync */
-        size_t tn = o.token ? strcspn(o.token, ".") : 0;
-        if (o.token && (tn != strlen(h.node) || strncmp(o.token, h.node, tn) != 0 || !o.token[tn])) {
-                cli_error(cli_msg("this token is not %s's (a hall token reads %s.<secret>); ask the county for this"
-                                  " station's token ('daiban hall token %s')",
-                                  "该令牌不属于本站点 %s（县级服务端令牌形如 %s.<密文>）；请向县里申请本站点的令牌"
-                                  "（“daiban hall token %s”）"),
-                          h.node, h.node, h.node);
+        if ((r = join_check_remote(o.pos[0], o.token, NULL, h.node)) || (r = join_set_remote(&h, o.pos[0], o.token, o.pin))) {
                 home_close(&h);
-                return EXIT_USAGE;
-        }
-        if (store_begin(h.st) < 0 || store_meta_set(h.st, "remote.url", o.pos[0]) < 0 ||
-            (o.token && store_meta_set(h.st, "remote.token", o.token) < 0) ||
-            (o.pin && store_meta_set(h.st, "remote.pin", o.pin) < 0) || store_commit(h.st) < 0) {
-                cli_error(cli_msg("cannot record the remote: %s", "无法保存远端设置：%s"), store_errmsg(h.st));
-                store_rollback(h.st);
-                home_close(&h);
-                return EXIT_REFUSED;
+                return r;
         }
         printf(cli_msg("remote set: %s\n", "已设置远端：%s\n"), o.pos[0]);
         if (!o.token || !o.pin) {

@@ -33,6 +33,7 @@
 #include "agent/http.h"
 #include "agent/refusal.h"
 #include "agent/serve.h"
+#include "agent/setup.h"
 #include "agent/station.h"
 #include "agent/throttle.h"
 #include "agent/tls.h"
@@ -2983,6 +2984,19 @@ int cmd_serve(int argc, char **argv)
                                   "--listen %s 可被其他电脑访问：请用 HTTPS（--cert FILE --key FILE，可用“daiban hall cert”生成），"
                                   "或在封闭局域网中明确加 --insecure-http"), listen);
                 return EXIT_USAGE;
+        }
+        /* a home not made yet: the first run, in the browser */
+        if (setup_needed(home_path(home))) {
+                struct tls_ctx *stls = NULL;
+                if (cert && !(stls = tls_ctx_new(cert, key, err, sizeof err))) {
+                        cli_error("%s", err);
+                        return EXIT_REFUSED;
+                }
+                rc = setup_serve(home_path(home), listen, stls);
+                if (stls)
+                        tls_ctx_free(stls);
+                if (rc)
+                        return rc > 0 ? 0 : EXIT_REFUSED;
         }
         st = station_new(home_path(home), err, sizeof err);
         if (!st) {

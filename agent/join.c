@@ -1,0 +1,143 @@
+/* Joining a county through its hall. See join.h. */
+#include "agent/join.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <git2.h>
+
+#include "agent/cli.h"
+#include "sync/catfeed.h"
+#include "sync/feed.h"
+
+int join_check_remote(const char *url, const char *token, const char *pin, const char *node)
+{
+        bool http = strncmp(url, "http://", 7) == 0, https = strncmp(url, "https://", 8) == 0;
+
+        if (token && http && !strstr(url, "://127.0.0.1") && !strstr(url, "://localhost") && !strstr(url, "://[::1]")) {
+                cli_error("%s", cli_msg("a token is never sent over plain http except on this machine; use https://",
+                                        "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
+                return EXIT_USAGE;
+        }
+        /* the hall serves git at /feeds: any other http(s) address would
+         * only give a 404 at the first sync */
+        size_t ulen = strlen(url);
+        while (ulen && url[ulen - 1] == '/')
+                ulen--;
+        if ((http || https) && (ulen < 6 || strncmp(url + ulen - 6, "/feeds", 6) != 0)) {
+                cli_error(cli_msg("%s is not a hall's address: it ends in /feeds (such as https://hall.example:8420/feeds)",
+                                  "%s 不是县级服务端的地址：地址应以 /feeds 结尾（如 https://hall.example:8420/feeds）"),
+                          url);
+                return EXIT_USAGE;
+        }
+        if (pin && (strlen(pin) != 64 || strspn(pin, "0123456789abcdefABCDEF") != 64)) {
+                cli_error("%s", cli_msg("--pin takes the SHA-256 of the hall's certificate: 64 hex digits, as"
+                                        " 'daiban hall pin' prints it",
+                                        "--pin 应为县级服务端证书的 SHA-256：64 位十六进制数（“daiban hall pin”可显示）"));
+                return EXIT_USAGE;
+        }
+        /* a token names its node ("<node>.<secret>"): another node's would
+         * only be refused by the hall at every sync */
+        size_t tn = token ? strcspn(token, ".") : 0;
+        if (token && node && (tn != strlen(node) || strncmp(token, node, tn) != 0 || !token[tn] || !token[tn + 1])) {
+                cli_error(cli_msg("this token is not %s's (a hall token reads %s.<secret>); ask the county for this"
+                                  " station's token ('daiban hall token %s')",
+                                  "该令牌不属于本站点 %s（县级服务端令牌形如 %s.<密文>）；请向县里申请本站点的令牌"
+                                  "（“daiban hall token %s”）"),
+                          node, node, node);
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+int join_set_remote(struct home *h, const char *url, const char *token, const char *pin)
+{
+        if (store_begin(h->st) < 0 || store_meta_set(h->st, "remote.url", url) < 0 ||
+            (token && store_meta_set(h->st, "remote.token", token) < 0) ||
+            (pin && store_meta_set(h->st, "remote.pin", pin) < 0) || store_commit(h->st) < 0) {
+                cli_error(cli_msg("cannot record the remote: %s", "无法保存远端设置：%s"), store_errmsg(h->st));
+                store_rollback(h->st);
+                return EXIT_REFUSED;
+        }
+        return 0;
+}
+
+static void log_fetch(void *ud, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+
+        (void)ud;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        cli_error("%s", msg);
+}
+
+int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *node, const char *work,
+                       char *catdir, size_t catlen, char *role, size_t rolelen)
+{
+        struct feed_remote rm = { url, token, pin, NULL };
+        git_repository *repo = NULL;
+        char path[4096], county[7], ref[64], err[512];
+        char (*versions)[41] = NULL;
+        git_oid *commits = NULL;
+        size_t n = 0;
+        catalog *cat = NULL;
+        int r = EXIT_REFUSED;
+
+        if (mkdir(work, 0700) < 0) {
+                cli_error(cli_msg("cannot create %s: %s", "无法创建 %s：%s"), work, strerror(errno));
+                return EXIT_REFUSED;
+        }
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/repo", work);
+        if (git_repository_init(&repo, path, 1) < 0) {
+                cli_error(cli_msg("cannot create the git repository %s: %s", "无法创建 git 仓库 %s：%s"), path,
+                          git_error_last() ? git_error_last()->message : "?");
+                goto out;
+        }
+        if (feed_fetch(repo, &rm, node, log_fetch, NULL) < 0) {
+                cli_error("%s", cli_msg("the county's catalogue could not be fetched from the hall (see above); check"
+                                        " the address, the certificate pin, the token and the link",
+                                        "未能从县级服务端取得目录清单（见上）；请检查地址、证书指纹、令牌和网络"));
+                goto out;
+        }
+        catfeed_county(node, county);
+        snprintf(ref, sizeof ref, CATFEED_INCOMING "%s", county);
+        if (catfeed_list(repo, ref, &versions, &commits, &n, err, sizeof err) < 0 || n == 0) {
+                cli_error(cli_msg("the hall has no catalogue for county %s%s%s", "县级服务端没有县 %s 的目录清单%s%s"),
+                          county, n ? ": " : "", n ? err : "");
+                goto out;
+        }
+        snprintf(catdir, catlen, "%s/catalog", work);
+        if (catfeed_extract(repo, &commits[n - 1], catdir, err, sizeof err) < 0) {
+                cli_error(cli_msg("the hall's catalogue cannot be read: %s", "县级服务端的目录清单无法读取：%s"), err);
+                goto out;
+        }
+        if (catalog_load(catdir, &cat) < 0 || catalog_nerrors(cat)) {
+                cli_error("%s", cli_msg("the hall's catalogue does not check clean; tell the county",
+                                        "县级服务端的目录清单有错误；请告知县里"));
+                goto out;
+        }
+        const struct cat_division *div = catalog_find_division(cat, node);
+        if (!div || (div->level != LEVEL_VILLAGE && div->level != LEVEL_TOWNSHIP)) {
+                cli_error(cli_msg("division %s is not a township or village of the county's catalogue",
+                                  "区划 %s 不是本县目录清单中的乡镇或村"), node);
+                goto out;
+        }
+        snprintf(role, rolelen, "%s", cat_level_name(div->level));
+        r = 0;
+out:
+        catalog_free(cat);
+        free(versions);
+        free(commits);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return r;
+}

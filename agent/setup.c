@@ -1,0 +1,487 @@
+/* The first run in the browser. See setup.h.
+ *
+ * The steps are the CLI's own commands, run as children of this process
+ * (the station daemon uses the CLI the same way): `init --from-hall`,
+ * `operator add`, `operator passwd`, `key show --json`. Secrets (the
+ * token, the password) go to them on stdin, never in their arguments.
+ * A setup that fails after the home was made removes it again: nothing
+ * in it was acknowledged to anyone. */
+#include "agent/setup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "agent/cli.h"
+#include "agent/http.h"
+#include "agent/ui.h"
+#include "sync/durable.h"
+
+#define SETUP_MAX_BODY 16384
+#define SETUP_MAX_TRIES 5       /* wrong codes before the code is replaced */
+#define CHILD_OUT 65536
+
+struct setup {
+        uv_loop_t *loop;
+        http_server *srv;
+        uv_signal_t sig[2];
+        uv_timer_t stop;
+        char home[PATH_MAX], code_path[PATH_MAX + 16], exe[PATH_MAX];
+        char code[9];
+        int tries;
+        int result;             /* 0 set up, 1 stopped */
+        bool busy, stopping;
+};
+
+struct body {
+        char buf[SETUP_MAX_BODY + 1];
+        size_t len;
+        bool over;
+};
+
+bool setup_needed(const char *home)
+{
+        char path[PATH_MAX + 16];
+        struct stat sb;
+
+        snprintf(path, sizeof path, "%s/store.db", home);
+        return stat(path, &sb) < 0 && errno == ENOENT;
+}
+
+/* A new one-time code: shown on stdout (the service's log) and kept in
+ * HOME.setup-code (0600) for the installer to print. */
+static int new_code(struct setup *S)
+{
+        unsigned char rnd[8];
+        FILE *f;
+
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+                return -1;
+        for (int i = 0; i < 8; i++)
+                S->code[i] = (char)('0' + rnd[i] % 10);
+        S->code[8] = '\0';
+        S->tries = 0;
+        mode_t old = umask(077);
+        f = fopen(S->code_path, "w");
+        umask(old);
+        if (!f || fprintf(f, "%s\n", S->code) < 0 || fclose(f) != 0) {
+                cli_error(cli_msg("cannot write %s: %s", "无法写入 %s：%s"), S->code_path, strerror(errno));
+                return -1;
+        }
+        printf(cli_msg("first-run setup: the one-time code is %s (also in %s)\n",
+                       "首次设置：一次性设置码为 %s（也保存在 %s）\n"),
+               S->code, S->code_path);
+        fflush(stdout);
+        return 0;
+}
+
+/* ---- running a step ------------------------------------------------------------------ */
+
+struct run {
+        uv_process_t proc;
+        uv_pipe_t in, out, err;
+        uv_write_t w;
+        char out_buf[CHILD_OUT];
+        size_t out_len;
+        int64_t status;
+        int open;
+};
+
+static void run_closed(uv_handle_t *h)
+{
+        ((struct run *)h->data)->open--;
+}
+
+static void run_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct run *R = s->data;
+
+        if (n > 0) {
+                size_t k = (size_t)n < sizeof R->out_buf - 1 - R->out_len ? (size_t)n : sizeof R->out_buf - 1 - R->out_len;
+                memcpy(R->out_buf + R->out_len, buf->base, k);
+                R->out_len += k;
+        } else if (n < 0) {
+                uv_close((uv_handle_t *)s, run_closed);
+        }
+        free(buf->base);
+}
+
+static void run_exit(uv_process_t *p, int64_t status, int sig)
+{
+        struct run *R = p->data;
+
+        R->status = sig ? 128 + sig : status;
+        uv_close((uv_handle_t *)p, run_closed);
+}
+
+static void run_written(uv_write_t *w, int status)
+{
+        (void)status;
+        uv_close((uv_handle_t *)w->handle, run_closed);
+}
+
+/* Run this program with args (after argv[0]) on a loop of its own, input
+ * on its stdin; its stdout and stderr together in out. The exit status,
+ * or -1 when it could not start. The page waits meanwhile: it is the
+ * only one there is. */
+static int run_step(const struct setup *S, const char *const *args, const char *input, char *out, size_t outlen)
+{
+        uv_loop_t loop;
+        struct run *R = calloc(1, sizeof *R);
+        uv_process_options_t po = { 0 };
+        uv_stdio_container_t io[3];
+        char *argv[16];
+        size_t n = 0;
+        int rc = -1;
+
+        if (!R || uv_loop_init(&loop) < 0) {
+                free(R);
+                return -1;
+        }
+        argv[n++] = (char *)S->exe;
+        for (; args[n - 1] && n < 15; n++)
+                argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        uv_pipe_init(&loop, &R->in, 0);
+        uv_pipe_init(&loop, &R->out, 0);
+        uv_pipe_init(&loop, &R->err, 0);
+        R->in.data = R->out.data = R->err.data = R->proc.data = R;
+        io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+        io[0].data.stream = (uv_stream_t *)&R->in;
+        io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        io[1].data.stream = (uv_stream_t *)&R->out;
+        io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        io[2].data.stream = (uv_stream_t *)&R->err;
+        po.file = S->exe;
+        po.args = argv;
+        po.stdio = io;
+        po.stdio_count = 3;
+        po.exit_cb = run_exit;
+        R->open = 4;
+        if (uv_spawn(&loop, &R->proc, &po) < 0) {
+                uv_close((uv_handle_t *)&R->proc, run_closed);
+                uv_close((uv_handle_t *)&R->in, run_closed);
+                uv_close((uv_handle_t *)&R->out, run_closed);
+                uv_close((uv_handle_t *)&R->err, run_closed);
+        } else {
+                uv_buf_t b = uv_buf_init((char *)(input ? input : ""), input ? (unsigned)strlen(input) : 0);
+                if (uv_write(&R->w, (uv_stream_t *)&R->in, &b, 1, run_written) < 0)
+                        uv_close((uv_handle_t *)&R->in, run_closed);
+                uv_read_start((uv_stream_t *)&R->out, http_alloc, run_read);
+                uv_read_start((uv_stream_t *)&R->err, http_alloc, run_read);
+                rc = 0;
+        }
+        while (R->open > 0 && uv_run(&loop, UV_RUN_ONCE))
+                ;
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        R->out_buf[R->out_len] = '\0';
+        snprintf(out, outlen, "%s", R->out_buf);
+        if (rc == 0)
+                rc = (int)R->status;
+        explicit_bzero(R, sizeof *R);
+        free(R);
+        return rc;
+}
+
+/* ---- the page ------------------------------------------------------------------------ */
+
+static const char security_headers[] =
+        "X-Content-Type-Options: nosniff\r\n"
+        "Referrer-Policy: no-referrer\r\n"
+        "X-Frame-Options: DENY\r\n"
+        "Cache-Control: no-store\r\n"
+        "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n";
+
+static void reply_json(http_conn *c, int status, json_t *j)
+{
+        char *s = json_dumps(j, JSON_COMPACT);
+        size_t len = s ? strlen(s) : 0;
+
+        char hdr[512];
+
+        snprintf(hdr, sizeof hdr, "%sContent-Type: application/json; charset=utf-8\r\n", security_headers);
+        http_respond_start(c, status, hdr, (int64_t)len);
+        http_respond_write(c, s ? s : "", len);
+        http_respond_end(c);
+        free(s);
+        json_decref(j);
+}
+
+static void reply_error(http_conn *c, int status, const char *code, const char *en, const char *zh)
+{
+        reply_json(c, status, json_pack("{s:s,s:{s:s,s:s}}", "error", code, "message", "en", en, "zh", zh));
+}
+
+static void serve_file(http_conn *c, const char *path)
+{
+        for (size_t i = 0; i < ui_nfiles; i++) {
+                const struct ui_file *f = &ui_files[i];
+                if (strcmp(f->path, path) == 0) {
+                        char hdr[1024];
+                        snprintf(hdr, sizeof hdr, "%sContent-Type: %s\r\n", security_headers, f->type);
+                        http_respond_start(c, 200, hdr, (int64_t)f->len);
+                        http_respond_write(c, f->data, f->len);
+                        http_respond_end(c);
+                        return;
+                }
+        }
+        reply_error(c, 404, "not_found", "no such page", "没有这个页面");
+}
+
+static void on_request(http_conn *c, const struct http_request *req)
+{
+        struct setup *S = http_server_data(http_conn_server(c));
+
+        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+                if (strcmp(req->path, "/api/setup") == 0)
+                        reply_json(c, 200, json_pack("{s:b,s:s}", "setup", 1, "home", S->home));
+                else if (strncmp(req->path, "/api/", 5) == 0)
+                        reply_error(c, 503, "setup", "this station is not set up yet: open / to set it up",
+                                    "本服务站尚未设置：请打开首页完成首次设置");
+                else if (strcmp(req->path, "/ui/setup.js") == 0 || strcmp(req->path, "/ui/app.css") == 0)
+                        serve_file(c, req->path);
+                else
+                        serve_file(c, "/ui/setup.html");        /* every page is the setup page until set up */
+                return;
+        }
+        const char *ct = http_header_get(req, "Content-Type");
+        if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/api/setup") != 0) {
+                reply_error(c, 405, "method", "this address does not take that method", "该地址不支持此请求方式");
+                return;
+        }
+        /* JSON only: a form posted from another site cannot send it
+         * without the browser asking first */
+        if (!ct || strncmp(ct, "application/json", 16) != 0) {
+                reply_error(c, 415, "content_type", "send JSON", "请以 JSON 提交");
+                return;
+        }
+        if (req->content_length < 0 || req->content_length > SETUP_MAX_BODY) {
+                reply_error(c, 413, "too_large", "the request is too large", "请求过大");
+                return;
+        }
+        struct body *b = calloc(1, sizeof *b);
+        if (!b) {
+                reply_error(c, 500, "oom", "out of memory", "内存不足");
+                return;
+        }
+        http_conn_set_data(c, b);
+}
+
+static void on_body(http_conn *c, const char *data, size_t len)
+{
+        struct body *b = http_conn_data(c);
+
+        if (!b)
+                return;
+        if (len > SETUP_MAX_BODY - b->len) {
+                b->over = true;
+                return;
+        }
+        memcpy(b->buf + b->len, data, len);
+        b->len += len;
+}
+
+static void on_abort(http_conn *c)
+{
+        struct body *b = http_conn_data(c);
+
+        if (b) {
+                explicit_bzero(b, sizeof *b);
+                free(b);
+        }
+}
+
+static const char *field(json_t *j, const char *name)
+{
+        const char *v = json_string_value(json_object_get(j, name));
+        return v && *v ? v : NULL;
+}
+
+static void stop_soon(uv_timer_t *t)
+{
+        struct setup *S = t->data;
+
+        if (S->stopping)
+                return;
+        S->stopping = true;
+        http_server_stop(S->srv);
+        uv_close((uv_handle_t *)&S->sig[0], NULL);
+        uv_close((uv_handle_t *)&S->sig[1], NULL);
+        uv_close((uv_handle_t *)&S->stop, NULL);
+}
+
+/* A step's messages for the page: the last lines it printed. */
+static void fail_step(struct setup *S, http_conn *c, const char *what_en, const char *what_zh, const char *out,
+                      bool made)
+{
+        char en[2048], zh[2048];
+
+        if (made)
+                durable_remove_tree(S->home);   /* a half-made home is no home: the page can be sent again */
+        snprintf(en, sizeof en, "%s: %s", what_en, out);
+        snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
+        reply_error(c, 400, "step_failed", en, zh);
+}
+
+static void on_body_end(http_conn *c)
+{
+        struct setup *S = http_server_data(http_conn_server(c));
+        struct body *b = http_conn_data(c);
+        char out[CHILD_OUT], input[512];
+        json_t *j = NULL;
+
+        if (!b)
+                return;
+        http_conn_set_data(c, NULL);
+        b->buf[b->len] = '\0';
+        if (b->over || !(j = json_loads(b->buf, JSON_REJECT_DUPLICATES, NULL)) || !json_is_object(j)) {
+                reply_error(c, 400, "bad_request", "the form could not be read; reload the page",
+                            "无法读取所填内容；请刷新页面后重试");
+                goto out;
+        }
+        const char *code = field(j, "code"), *hall = field(j, "hall"), *pin = field(j, "pin"),
+                   *token = field(j, "token"), *ck = field(j, "county_key"), *op = field(j, "operator"),
+                   *opname = field(j, "operator_name"), *pw = field(j, "password");
+        if (S->busy || !setup_needed(S->home)) {
+                reply_error(c, 409, "done", "this station is set up already", "本服务站已经设置过了");
+                goto out;
+        }
+        /* the one-time code, compared in constant time; a few wrong ones
+         * and it is replaced by a new one (in the log and the file) */
+        unsigned diff = code && strlen(code) == 8 ? 0 : 1;
+        for (int i = 0; i < 8; i++)
+                diff |= (unsigned)(unsigned char)S->code[i] ^ (unsigned)(unsigned char)(code && strlen(code) == 8 ? code[i] : 0);
+        if (diff) {
+                if (++S->tries >= SETUP_MAX_TRIES)
+                        new_code(S);
+                reply_error(c, 403, "code", "the one-time code is wrong; it is in the station's log and in the file"
+                            " the installer named", "一次性设置码不正确；设置码见服务日志，或安装程序所示的文件");
+                goto out;
+        }
+        if (!hall || !token || !op || !opname || !pw) {
+                reply_error(c, 400, "missing", "fill in the hall's address, the token, and the first operator with a"
+                            " password", "请填写县级服务端地址、令牌，以及第一位经办人和密码");
+                goto out;
+        }
+        S->busy = true;
+        const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->home };
+        int k = 7;
+        if (pin) {
+                init[k++] = "--pin";
+                init[k++] = pin;
+        }
+        if (ck) {
+                init[k++] = "--county-key";
+                init[k++] = ck;
+        }
+        init[k] = NULL;
+        snprintf(input, sizeof input, "%s\n", token);
+        if (run_step(S, init, input, out, sizeof out) != 0) {
+                fail_step(S, c, "joining the county failed", "加入本县失败", out, false);
+                goto done;
+        }
+        const char *add[] = { "operator", "add", op, "--name", opname, "--home", S->home, NULL };
+        if (run_step(S, add, NULL, out, sizeof out) != 0) {
+                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out, true);
+                goto done;
+        }
+        const char *passwd[] = { "operator", "passwd", op, "--home", S->home, NULL };
+        snprintf(input, sizeof input, "%s\n", pw);
+        if (run_step(S, passwd, input, out, sizeof out) != 0) {
+                fail_step(S, c, "the password could not be set", "无法设置密码", out, true);
+                goto done;
+        }
+        const char *show[] = { "key", "show", "--json", "--home", S->home, NULL };
+        json_t *key = run_step(S, show, NULL, out, sizeof out) == 0 ? json_loads(out, 0, NULL) : NULL;
+        if (!key) {
+                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out, true);
+                goto done;
+        }
+        printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
+                       "首次设置完成：站点 %s，密钥指纹 %s；服务站启动\n"),
+               json_string_value(json_object_get(key, "node")), json_string_value(json_object_get(key, "fingerprint")));
+        fflush(stdout);
+        unlink(S->code_path);
+        S->result = 0;
+        reply_json(c, 200, key);
+        /* the answer goes out, then the station takes the address over */
+        uv_timer_start(&S->stop, stop_soon, 300, 0);
+done:
+        S->busy = false;
+out:
+        explicit_bzero(input, sizeof input);
+        explicit_bzero(b, sizeof *b);
+        free(b);
+        if (j) {
+                /* the password and token go from memory too */
+                json_t *v;
+                const char *name;
+                json_object_foreach(j, name, v)
+                        if (json_is_string(v))
+                                explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
+                json_decref(j);
+        }
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+        struct setup *S = s->data;
+
+        (void)sig;
+        S->result = 1;
+        stop_soon(&S->stop);
+}
+
+int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
+{
+        static const struct http_handler hh = { on_request, on_body, on_body_end, on_abort, NULL };
+        struct http_limits lim = { 64, SETUP_MAX_BODY, 20000, 120000, .max_per_peer = 32 };
+        struct setup *S = calloc(1, sizeof *S);
+        size_t len;
+        char err[512];
+        int r = -1;
+
+        if (!S)
+                return -1;
+        S->loop = uv_default_loop();
+        S->result = 1;
+        snprintf(S->home, sizeof S->home, "%s", home);
+        snprintf(S->code_path, sizeof S->code_path, "%s.setup-code", home);
+        len = sizeof S->exe;
+        if (uv_exepath(S->exe, &len) < 0) {
+                cli_error("%s", cli_msg("cannot find this program's path", "找不到本程序的路径"));
+                goto out;
+        }
+        if (new_code(S) < 0)
+                goto out;
+        if (http_server_start(S->loop, listen, tls, &lim, &hh, S, &S->srv, err, sizeof err) < 0) {
+                cli_error(cli_msg("cannot listen on %s: %s", "无法在 %s 上监听：%s"), listen, err);
+                goto out;
+        }
+        printf(cli_msg("this station is not set up yet: open %s://%s/ in a browser and enter the code\n",
+                       "本服务站尚未设置：请在浏览器中打开 %s://%s/ 并输入设置码\n"),
+               tls ? "https" : "http", listen);
+        fflush(stdout);
+        uv_timer_init(S->loop, &S->stop);
+        S->stop.data = S;
+        for (int i = 0; i < 2; i++) {
+                uv_signal_init(S->loop, &S->sig[i]);
+                S->sig[i].data = S;
+                uv_signal_start(&S->sig[i], on_signal, i ? SIGTERM : SIGINT);
+        }
+        uv_run(S->loop, UV_RUN_DEFAULT);
+        r = S->result;
+out:
+        explicit_bzero(S->code, sizeof S->code);
+        free(S);
+        return r;
+}
