@@ -24,7 +24,14 @@
 //     resubmits, the township passes, the county approves (批准), the
 //     village delivers and rates it, the county's 电子监察 counts it;
 //  5. screenshots of every screen at 1366x768 (E2E_ARTIFACTS), and no
-//     horizontal scrollbar at 1024x768 on the village home and the form.
+//     horizontal scrollbar at 1024x768 on the village home and the form;
+//  6. the first run in the browser: `daiban serve` on an empty home for
+//     330225101203 serves the setup page; a wrong one-time code is refused
+//     and makes nothing; with the code from the file beside the home, the
+//     hall's address, the token and the county key read aloud, the station
+//     joins, shows its key's fingerprint (as `daiban key show` gives it),
+//     starts on the same address; its first operator signs in, captures
+//     an application, and 立即同步 brings it to the county.
 //
 // The sample catalogue has no bundle with a repeat, so the homes get the
 // sample plus one bundle row, 低保与医保一件事 (MZ-DB-001 + YB-CB-001; the
@@ -196,6 +203,16 @@ async function noHScroll(page, what) {
   const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
   check(sw <= cw, `${what}: horizontal scrollbar at ${page.viewportSize().width}px (scrollWidth ${sw} > clientWidth ${cw})`);
   say(`   ${what}: no horizontal scroll at ${page.viewportSize().width}x${page.viewportSize().height} (scrollWidth ${sw} <= ${cw})`);
+}
+
+/* A port free on loopback now (the first-run page and the station after it
+ * listen on the same one). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('net').createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
 }
 
 // ---- the UI steps a person takes -------------------------------------------
@@ -758,6 +775,65 @@ async function main() {
     say(`   本站检查: ${JSON.stringify(levels)}`);
     await shot(vp, '24-station-check');
     await cctx.close();
+
+    // ---- 6 ------------------------------------------------------------------
+    step('6. First run in the browser: a new station (330225101203) from an empty home to a capture and a sync');
+    const NEW = '330225101203';
+    const newHome = path.join(TMP, 'v3');
+    const newToken = cli(homes.county, ['hall', 'token', NEW]).split('\n').pop().trim();
+    const countyKey = JSON.parse(cli(homes.county, ['key', 'show', '--json'])).spoken;
+    const port3 = await freePort();
+    sv.v3 = await daemon('serve-v3', newHome, ['serve', '--listen', `127.0.0.1:${port3}`, '--sync-every', '2']);
+    check(!fs.existsSync(path.join(newHome, 'store.db')), 'an empty home before the first run');
+    const code = fs.readFileSync(newHome + '.setup-code', 'utf8').trim();
+    check(/^\d{8}$/.test(code), `the one-time code beside the home: "${code}"`);
+    const [nctx, np] = await newCtx();
+    await np.goto(`http://127.0.0.1:${port3}/`);
+    await tid(np, 'setup-form').waitFor();
+    eq(await np.evaluate(() => document.activeElement && document.activeElement.id), 'code', 'the focus on the setup page');
+    await np.keyboard.type('00000000');
+    const fillIn = { hall: hall.url, token: newToken, county_key: countyKey, operator: 'wxh', operator_name: '孙新员',
+                     password: PASSWORD, password2: PASSWORD };
+    for (const [k, v] of Object.entries(fillIn)) await np.locator('#' + k).fill(v);
+    await shot(np, '25-first-run');
+    await tid(np, 'setup-go').click();
+    await until('the wrong code refused', async () => /设置码不正确/.test(await text(tid(np, 'setup-msg'))), 10000);
+    check(!fs.existsSync(path.join(newHome, 'store.db')), 'a wrong code made no home');
+    say(`   a wrong code: "${await text(tid(np, 'setup-msg'))}"`);
+    await np.locator('#code').fill(code);
+    await tid(np, 'setup-go').click();
+    await tid(np, 'setup-done').waitFor({ state: 'visible', timeout: 60000 }).catch(async () => {
+      throw new Failure('the first run did not finish: ' + await text(tid(np, 'setup-msg')));
+    });
+    const newKey = JSON.parse(cli(newHome, ['key', 'show', '--json']));
+    eq(await text(tid(np, 'done-spoken')), newKey.spoken, 'the key fingerprint read aloud on the page');
+    eq(await text(tid(np, 'done-fp')), newKey.fingerprint, 'the key fingerprint on the page');
+    check(!fs.existsSync(newHome + '.setup-code'), 'the one-time code is gone once used');
+    say(`   set up: ${await text(np.locator('#done-node'))}, key ${newKey.spoken}`);
+    await shot(np, '26-first-run-done');
+    await tid(np, 'done-go').click();
+    await until('the station after the first run', async () => (await tid(np, 'signin').count()) > 0 || null, 15000, 500)
+      .catch(async () => { await np.reload(); await tid(np, 'signin').waitFor(); });
+    await signIn(np, `http://127.0.0.1:${port3}/`, '新站 330225101203');
+    check((await text(tid(np, 'operator-name'))).endsWith('孙新员'), 'the first operator signed in');
+    const firstHit = await findMatter(np, 'zdsh', 'MZ-DB-001');
+    await firstHit.click();
+    await np.locator('#app-form[data-matter="MZ-DB-001"]').waitFor();
+    await fillForm(np, {
+      applicant_name: '周海平', id_number: applicant.id, phone: '0574-65120000',
+      address: '象山县西周镇杰下村1号', household_size: '1',
+      'members[0].member_name': '周海平', 'members[0].member_id': applicant.id,
+      'members[0].relation': 'self', 'members[0].monthly_income': '600',
+      reason: '无固定收入，独居且患慢性病无力劳动', bank_account: '6217001234567890123',
+    });
+    await materials(np, { SFZ: 'provided', HKB: 'provided', SRZM: 'provided', HDSQ: 'provided', YHK: 'provided' });
+    const N = await accept(np);
+    say(`   the first capture: ${N.id}, receipt ${N.receipt}`);
+    await until('立即同步 on the new station', async () => !(await tid(np, 'sync-now').isDisabled()), 20000);
+    await tid(np, 'sync-now').click();
+    await until('the first capture at the county', async () => appList(homes.county).some(a => a.id === N.id), 40000, 1000);
+    say('   the county holds it: the station\'s key was enrolled on its first push');
+    await nctx.close();
   } catch (e) {
     for (const [i, p] of pages.entries()) {
       try { const f = path.join(ART, `failure-${i}.png`); await p.screenshot({ path: f }); console.error(`e2e-flow: failure screenshot ${f} (${p.url()})`); } catch (e2) { /* closed */ }
