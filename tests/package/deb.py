@@ -32,6 +32,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -210,22 +211,49 @@ class Package(unittest.TestCase):
             self.assertEqual(json.loads(r.read())["node"], codes["county"])
         token = self.as_daiban(hall_home, "hall", "token", codes["village"]).stdout.strip().split()[-1]
 
-        # the station: a village home with one accepted application and the
-        # hall as its remote, then the daemon's ExecStart
-        self.set_conf("station.conf", "DAIBAN_STATION_OPTS", "--listen 127.0.0.1:0 --sync-every 300")
+        # the station: its ExecStart on a home not made yet serves the
+        # first-run page (the postinst told where its one-time code is);
+        # the setup, posted as the page posts it, joins the county through
+        # the sandboxed hall; the station then starts on the same address,
+        # and an application captured there reaches the hall
+        self.assertIn("/var/lib/daiban/station.setup-code", out, "the postinst does not say where the code is")
+        self.assertTrue(os.path.exists(self.at("/usr/share/applications/daiban-station.desktop")), "no launcher")
+        self.assertTrue(os.access(self.at("/usr/share/daiban/daiban-open-station"), os.X_OK), "no launcher script")
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            sport = so.getsockname()[1]
+        self.set_conf("station.conf", "DAIBAN_STATION_OPTS", f"--listen 127.0.0.1:{sport} --sync-every 2")
         words, env, stop = unit_settings(self.root, "daiban-station.service")
         self.assertEqual(words[:2], ["/usr/bin/daiban", "serve"])
         home = {"DAIBAN_HOME": env["DAIBAN_HOME"], "DAIBAN_OPERATOR": "op1"}
-        self.as_daiban(home, "init", "--node", codes["village"], "--role", "village", "--catalog", "/tmp/catalog")
-        self.as_daiban(home, "operator", "add", "op1", "--name", "Agent")
+        proc, line = self.start(words, env)
+        self.assertIn("one-time code", line)
+        code_file = self.at("/var/lib/daiban/station.setup-code")
+        st = os.stat(code_file)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (int(pw[2]), 0o600))
+        with open(code_file) as f:
+            code = f.read().strip()
+        proc.stdout.readline()      # "not set up yet: open ..."
+        with urllib.request.urlopen(f"http://127.0.0.1:{sport}/", timeout=10) as r:
+            self.assertIn('id="setup-form"', r.read().decode())
+        form = {"code": code, "hall": f"http://127.0.0.1:{port}/feeds", "token": token, "operator": "op1",
+                "operator_name": "Agent", "password": "secret-1"}
+        req = urllib.request.Request(f"http://127.0.0.1:{sport}/api/setup", data=json.dumps(form).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            key = json.loads(r.read())
+        self.assertEqual(key["node"], codes["village"])
+        self.assertEqual(key["fingerprint"], json.loads(self.as_daiban(home, "key", "show", "--json").stdout)["fingerprint"])
+        self.assertFalse(os.path.exists(code_file), "the one-time code outlived the setup")
+        line = proc.stdout.readline() + proc.stdout.readline()
+        self.assertRegex(line, rf"at http://127\.0\.0\.1:{sport}/", "the station did not start after its first run")
+        print(f"package: the sandboxed station was set up through its first-run page", file=sys.stderr)
         shutil.copy(os.path.join(DATA, "apps", "MZ-DB-001-valid.json"), self.at("/tmp/app.json"))
         app = self.as_daiban(home, "app", "new", "MZ-DB-001", "--data", "/tmp/app.json").stdout.strip().split()[0]
         for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
             self.as_daiban(home, "app", "material", app, m, "provided")
         self.as_daiban(home, "app", "submit", app)
-        self.as_daiban(home, "remote", "set", f"http://127.0.0.1:{port}/feeds", "--token", token)
-        proc, line = self.start(words, env)
-        port = int(re.search(r"at http://127\.0\.0\.1:(\d+)/", line).group(1))
+        port = sport
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             self.assertEqual(r.status, 200)
             self.assertIn("<html", r.read().decode().lower())
