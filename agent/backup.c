@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,11 @@
 #define SEALED_KEY "node.key.sealed"
 #define MAX_FILES 10000
 #define MAX_SMALL (1u << 20)    /* the manifest and a sealed key */
+/* What a backup may inflate to: a store and packs compress a few times,
+ * never hundreds; and the disk keeps a reserve for the rest of the PC */
+#define MAX_INFLATE 200u
+#define MIN_INFLATE_CAP (256ull << 20)
+#define DISK_RESERVE (256ull << 20)
 
 __attribute__((format(printf, 3, 4))) static void say_en(struct backup_msg *m, const char *zh, const char *fmt, ...)
 {
@@ -663,10 +669,21 @@ static int extract(const char *file, const char *stage, struct members *got, str
 {
         struct archive *a = archive_read_new();
         struct archive_entry *e;
+        struct stat sb;
+        struct statvfs vfs;
+        uint64_t total = 0, cap = MIN_INFLATE_CAP, room = UINT64_MAX;
         int r = 0, rc;
 
         if (!a)
                 return -ENOMEM;
+        /* a file that inflates past reason, or past the free disk, stops
+         * at that point: a bomb neither fills the disk nor takes hours */
+        if (stat(file, &sb) == 0 && (uint64_t)sb.st_size * MAX_INFLATE > cap)
+                cap = (uint64_t)sb.st_size * MAX_INFLATE;
+        if (statvfs(stage, &vfs) == 0) {
+                uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+                room = avail > DISK_RESERVE ? avail - DISK_RESERVE : 0;
+        }
         archive_read_support_filter_gzip(a);
         archive_read_support_format_tar(a);
         if (archive_read_open_filename(a, file, 65536) != ARCHIVE_OK) {
@@ -725,6 +742,22 @@ static int extract(const char *file, const char *stage, struct members *got, str
                                 SAY(m, "%s is damaged or cut short (at '%.100s': %s)", "%s 已损坏或不完整（在“%.100s”处：%s）",
                                     file, name, archive_error_string(a));
                                 r = -EINVAL;
+                                break;
+                        }
+                        total += (uint64_t)n;
+                        if (total > cap) {
+                                SAY(m, "%s inflates to more than %u times its size: it is damaged or not a daiban backup",
+                                    "%s 解压后超过自身大小的 %u 倍：文件已损坏或不是 daiban 备份", file, MAX_INFLATE);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (total > room) {
+                                SAY(m, "restoring %s needs more free disk than the %llu MiB there is (beyond a reserve of"
+                                    " %llu MiB); free some space and restore again",
+                                    "恢复 %s 所需磁盘空间超过现有的 %llu MiB（另需保留 %llu MiB）；请清理磁盘后重新恢复", file,
+                                    (unsigned long long)((room + DISK_RESERVE) >> 20),
+                                    (unsigned long long)(DISK_RESERVE >> 20));
+                                r = -ENOSPC;
                                 break;
                         }
                         crypto_hash_sha256_update(&st, (unsigned char *)buf, (size_t)n);

@@ -174,6 +174,22 @@ class Backup(HallCase):
 
         def drop_bundle(members):
             return [(m, d) for m, d in members if m.name != "repo.bundle"]
+        # a compression bomb: a store.db of 512 MiB of zeros, in well under
+        # 1 MiB of file, stops at the cap (256 MiB: no backup inflates 200
+        # times), not at the end of the disk
+        bomb = os.path.join(self.dir, "bomb.tar.gz")
+
+        class Zeros:
+            def read(self, n=-1):
+                return bytes(n if n >= 0 else 0)
+        with tarfile.open(good) as tf, tarfile.open(bomb, "w:gz", compresslevel=9) as out:
+            for m in tf.getmembers():
+                if m.name == "store.db":
+                    m.size = 512 << 20
+                    out.addfile(m, Zeros())
+                else:
+                    out.addfile(m, tf.extractfile(m))
+        self.assertLess(os.path.getsize(bomb), 1 << 20)
         with open(good, "rb") as f:
             whole = f.read()
         cut = os.path.join(self.dir, "cut.tar.gz")
@@ -184,6 +200,7 @@ class Backup(HallCase):
             (variant("extra.tar.gz", extra), ["--key-passphrase", "@" + self.pw], "which no daiban backup holds"),
             (variant("drop.tar.gz", drop_bundle), ["--key-passphrase", "@" + self.pw], "lacks repo.bundle"),
             (cut, ["--key-passphrase", "@" + self.pw], "damaged or cut short"),
+            (bomb, ["--key-passphrase", "@" + self.pw], "inflates to more than 200 times its size"),
             (good, [], "is sealed: give its passphrase"),
             (plain, [], "holds no key"),
         ]
