@@ -447,6 +447,61 @@ static int prune(const char *dir, const char *node, int keep)
         return removed;
 }
 
+int backup_copy(const char *file, const char *dir, const char *node, int keep, char *ret_path, size_t pathlen,
+                int *ret_removed, struct backup_msg *m)
+{
+        char parent[PATH_MAX], tmp[PATH_MAX + 32], buf[65536];
+        struct stat ds, ps;
+        const char *base = strrchr(file, '/');
+        int in = -1, out = -1, r = 0;
+        ssize_t n;
+
+        *ret_removed = 0;
+        snprintf(parent, sizeof parent, "%s/..", dir);
+        /* no stick: the folder is absent, or the mount is not there */
+        if (stat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode) || stat(parent, &ps) < 0 || ds.st_dev == ps.st_dev)
+                return 0;
+        base = base ? base + 1 : file;
+        snprintf(ret_path, pathlen, "%s/%s", dir, base);
+        snprintf(tmp, sizeof tmp, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
+        if ((in = open(file, O_RDONLY | O_CLOEXEC)) < 0 ||
+            (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        while ((n = read(in, buf, sizeof buf)) > 0)
+                if (write(out, buf, (size_t)n) != n) {
+                        r = errno ? -errno : -EIO;
+                        goto fail;
+                }
+        if (n < 0 || fsync(out) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        close(out);
+        out = -1;
+        if (rename(tmp, ret_path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        durable_sync_parent(ret_path);
+        close(in);
+        if (keep > 0)
+                *ret_removed = prune(dir, node, keep);
+        return 1;
+fail:
+        SAY(m, "the backup %s is written, but its copy to the stick at %s failed (%s): is the stick full or"
+            " read-only? Free some space on it, or use another",
+            "备份 %s 已写入，但复制到 %s 的U盘失败（%s）：U盘是否已满或只读？请清理空间或换一个U盘", file, dir,
+            strerror(-r));
+        if (in >= 0)
+                close(in);
+        if (out >= 0)
+                close(out);
+        unlink(tmp);
+        return r;
+}
+
 int backup_write(const char *home_dir, const char *to_dir, const char *passphrase, int keep,
                  struct backup_result *res, struct backup_msg *m)
 {

@@ -40,6 +40,14 @@ struct backup_result {
 int backup_write(const char *home_dir, const char *to_dir, const char *passphrase, int keep,
                  struct backup_result *res, struct backup_msg *m);
 
+/* Copy the backup file into dir when a stick is mounted there (dir is a
+ * mount point: its device is not its parent's), under a temporary name,
+ * synced and renamed; then keep this node's newest `keep` backups there.
+ * 1 copied (*ret_path, *ret_removed), 0 no stick mounted at dir (nothing
+ * done), or -errno with *m filled (no temporary file left). */
+int backup_copy(const char *file, const char *dir, const char *node, int keep, char *ret_path, size_t pathlen,
+                int *ret_removed, struct backup_msg *m);
+
 struct restore_result {
         char node[32], role[16], created[40];
         long long events, apps, own_seq;

@@ -17,7 +17,8 @@
 #define MIN_PASSPHRASE 8
 
 static const char usage_backup[] =
-        "Usage: daiban backup [--to DIR] [--keep N] [--key-passphrase -|@FILE] [--json] [--home DIR]\n"
+        "Usage: daiban backup [--to DIR] [--keep N] [--copy-to DIR] [--key-passphrase -|@FILE] [--json]\n"
+        "                     [--home DIR]\n"
         "\n"
         "Write this home to one file, DIR/daiban-<node>-<UTC time>.tar.gz: the\n"
         "store and station.db (SQLite's online backup: the station keeps serving\n"
@@ -29,7 +30,11 @@ static const char usage_backup[] =
         "\n"
         "  --to DIR    where to write (default HOME/backups; a mounted USB stick)\n"
         "  --keep N    then keep this node's newest N backups in DIR, remove the\n"
-        "              rest (default 7; 0 keeps all)\n";
+        "              rest (default 7; 0 keeps all)\n"
+        "  --copy-to DIR  when a USB stick is mounted at DIR (a mount point, such\n"
+        "              as an fstab automount for a labelled stick), copy the\n"
+        "              backup there too and keep the newest N there; when none\n"
+        "              is, say so and go on (exit 0)\n";
 
 static const char usage_restore[] =
         "Usage: daiban restore FILE [--home DIR] [--key-passphrase -|@FILE] [--key FILE] [--json]\n"
@@ -44,7 +49,7 @@ static const char usage_restore[] =
         "this node sent after the backup, and goes on after it.\n";
 
 struct bopts {
-        const char *home, *to, *pass, *key;
+        const char *home, *to, *pass, *key, *copy_to;
         int keep;
         bool json;
         int npos;
@@ -57,7 +62,7 @@ static int bparse(int argc, char **argv, const char *usage, struct bopts *o)
                 { "home", required_argument, NULL, 'H' }, { "to", required_argument, NULL, 't' },
                 { "keep", required_argument, NULL, 'k' }, { "key-passphrase", required_argument, NULL, 'p' },
                 { "key", required_argument, NULL, 'K' },  { "json", no_argument, NULL, 'j' },
-                { NULL, 0, NULL, 0 },
+                { "copy-to", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
         };
         int c;
         char *end;
@@ -76,6 +81,7 @@ static int bparse(int argc, char **argv, const char *usage, struct bopts *o)
                 case 't': o->to = optarg; break;
                 case 'p': o->pass = optarg; break;
                 case 'K': o->key = optarg; break;
+                case 'c': o->copy_to = optarg; break;
                 case 'j': o->json = true; break;
                 case 'k': {
                         long v = strtol(optarg, &end, 10);
@@ -174,12 +180,23 @@ static int cmd_backup(int argc, char **argv)
                         store_rollback(h.st);   /* bookkeeping only: the backup is written */
                 home_close(&h);
         }
+        /* the copy to a stick, when one is there */
+        char copied[4096] = "";
+        int cr = 0, cremoved = 0;
+        if (o.copy_to) {
+                cr = backup_copy(res.path, o.copy_to, res.node, o.keep, copied, sizeof copied, &cremoved, &m);
+                if (cr < 0) {
+                        cli_error_both(m.en, m.zh);
+                        return EXIT_REFUSED;
+                }
+        }
         if (o.json) {
-                json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:i}", "path", res.path, "node", res.node,
-                                      "events", (json_int_t)res.events, "applications", (json_int_t)res.apps, "own_seq",
-                                      (json_int_t)res.own_seq, "refs", (json_int_t)res.refs, "objects",
+                json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:i,s:s?,s:i}", "path", res.path, "node",
+                                      res.node, "events", (json_int_t)res.events, "applications", (json_int_t)res.apps,
+                                      "own_seq", (json_int_t)res.own_seq, "refs", (json_int_t)res.refs, "objects",
                                       (json_int_t)res.objects, "catalogs", (json_int_t)res.catalogs, "key_sealed",
-                                      res.key_sealed, "bytes", (json_int_t)res.bytes, "removed", res.removed);
+                                      res.key_sealed, "bytes", (json_int_t)res.bytes, "removed", res.removed,
+                                      "copied_to", cr > 0 ? copied : NULL, "copy_removed", cremoved);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
@@ -202,6 +219,12 @@ static int cmd_backup(int argc, char **argv)
         if (res.removed)
                 printf(cli_msg("  %d older backups removed (keeping the newest %d)\n", "  已删除 %d 份较旧的备份（保留最新 %d 份）\n"),
                        res.removed, o.keep);
+        if (cr > 0)
+                printf(cli_msg("  copied to the stick: %s (%d older copies removed there)\n",
+                               "  已复制到U盘：%s（U盘上删除了 %d 份较旧的备份）\n"), copied, cremoved);
+        else if (o.copy_to)
+                printf(cli_msg("  no USB stick is mounted at %s: not copied (plug one in for the next backup)\n",
+                               "  %s 处没有挂载U盘：未复制（下次备份前请插入U盘）\n"), o.copy_to);
         return 0;
 }
 

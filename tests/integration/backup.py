@@ -232,6 +232,47 @@ class Backup(HallCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("已加密", r.stderr)
 
+    def test_a_copy_to_a_stick_when_one_is_mounted(self):
+        """--copy-to: the timer's copy to a USB stick, here a tmpfs mounted
+        where the county's fstab would automount a labelled stick."""
+        v = self.village
+        accept_dibao(v)
+        stick = os.path.join(self.dir, "stick")
+        os.makedirs(stick)
+        # no stick mounted: said, nothing copied, exit 0
+        j = self.backup(v, "--copy-to", stick)
+        self.assertIsNone(j["copied_to"])
+        self.assertEqual(os.listdir(stick), [])
+        r = v.run("backup", "--to", self.dir, "--copy-to", stick, operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"no USB stick is mounted at {stick}: not copied", r.stdout)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", stick], check=True)
+        try:
+            copies = [self.backup(v, "--copy-to", stick, "--keep", "2") for _ in range(3)]
+            # the newest two on the stick, byte for byte the backups written
+            self.assertEqual(sorted(os.listdir(stick)), sorted(os.path.basename(c["path"]) for c in copies[1:]))
+            for c in copies[1:]:
+                self.assertEqual(c["copied_to"], os.path.join(stick, os.path.basename(c["path"])))
+                with open(c["path"], "rb") as a, open(c["copied_to"], "rb") as b:
+                    self.assertEqual(a.read(), b.read())
+            self.assertEqual(copies[2]["copy_removed"], 1)
+            # a copy restores
+            self.restore(copies[2]["copied_to"], os.path.join(self.dir, "from-stick"), "--key",
+                         os.path.join(v.home, "node.key"))
+        finally:
+            subprocess.run(["umount", stick], check=True)
+        # a stick too full: the backup is written, the copy refused, no
+        # half file left on the stick
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", stick], check=True)
+        try:
+            r = v.run("backup", "--to", self.dir, "--copy-to", stick, operator=None)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("its copy to the stick at", r.stderr)
+            self.assertIn("is the stick full", r.stderr)
+            self.assertEqual(os.listdir(stick), [])
+        finally:
+            subprocess.run(["umount", stick], check=True)
+
     def test_keep_the_newest_n(self):
         paths = [self.backup(self.village, "--keep", "2")["path"] for _ in range(3)]
         left = sorted(n for n in os.listdir(self.dir) if n.endswith(".tar.gz"))
