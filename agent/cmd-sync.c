@@ -258,7 +258,8 @@ static int cmd_sync(int argc, char **argv)
         store_meta_get(h.st, "remote.token", &token);
         store_meta_get(h.st, "remote.pin", &pin);
         struct feed_seen seen = { 0 };
-        struct feed_remote rm = { url, token, pin, &seen };
+        struct feed_clock clk = { 0, 0, false };
+        struct feed_remote rm = { url, token, pin, &seen, &clk };
         if ((lockfd = home_lock_repo(&h)) < 0) {
                 r = EXIT_REFUSED;
                 home_close(&h);
@@ -455,8 +456,12 @@ round:
                 struct tm tm;
                 strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S%z", localtime_r(&now, &tm));
                 snprintf(seq, sizeof seq, "%lld", committed_seq);
+                /* and this PC's clock against the hall's, when a push saw it */
+                char off[64];
+                snprintf(off, sizeof off, "%lld %lld", (long long)(clk.local_ms - clk.hall_ms), (long long)now);
                 if (store_begin(h.st) < 0 || store_meta_set(h.st, "sync.last_ok", when) < 0 ||
-                    store_meta_set(h.st, "sync.sent_seq", seq) < 0 || store_commit(h.st) < 0)
+                    store_meta_set(h.st, "sync.sent_seq", seq) < 0 ||
+                    (clk.valid && store_meta_set(h.st, "clock.hall", off) < 0) || store_commit(h.st) < 0)
                         store_rollback(h.st);   /* only bookkeeping: the round itself succeeded */
         }
 out:

@@ -422,6 +422,32 @@ static void check_clock(json_t *out, struct home *h, long long now)
                         newest = sqlite3_column_int64(st, 0);
         }
         sqlite3_finalize(st);
+        /* the hall's own clock, as the last push saw it */
+        char *kept = NULL;
+        long long off = 0, at = 0;
+        bool measured = store_meta_get(h->st, "clock.hall", &kept) == 0 && kept &&
+                        sscanf(kept, "%lld %lld", &off, &at) == 2 && at > 0;
+        free(kept);
+        if (newest - now * 1000 <= DOCTOR_CLOCK_BEHIND_MS && measured) {
+                long long mins = (off < 0 ? -off : off) / 60000, days = (now - at) / 86400;
+                if (off > DOCTOR_CLOCK_BEHIND_MS || -off > DOCTOR_CLOCK_BEHIND_MS)
+                        add(out, "clock", "warn",
+                            fmt(en, sizeof en, "this PC's clock was %lld minutes %s the hall's at the last push (%lld"
+                                " days ago)", mins, off > 0 ? "ahead of" : "behind", days),
+                            fmt(zh, sizeof zh, "上次推送时（%lld 天前）本机时钟比县级服务端%s %lld 分钟", days,
+                                off > 0 ? "快" : "慢", mins),
+                            "set this PC's date and time (and replace its CMOS battery if it keeps losing them); due"
+                            " dates count from this clock",
+                            "请校准本机日期和时间（如经常丢失，请更换主板电池）；办结时限按本机时钟计算");
+                else
+                        add(out, "clock", "ok",
+                            fmt(en, sizeof en, "within %lld seconds of the hall's clock at the last push (%lld days"
+                                " ago)", (off < 0 ? -off : off) / 1000, days),
+                            fmt(zh, sizeof zh, "上次推送时（%lld 天前）本机时钟与县级服务端相差 %lld 秒以内", days,
+                                (off < 0 ? -off : off) / 1000),
+                            NULL, NULL);
+                return;
+        }
         if (newest - now * 1000 > DOCTOR_CLOCK_BEHIND_MS)
                 add(out, "clock", "warn",
                     fmt(en, sizeof en, "this PC's clock is at least %lld minutes behind (the county %s wrote an"

@@ -1350,6 +1350,14 @@ static int hall_pre_receive(int argc, char **argv)
         int refused = 0, nlines = 0, r;
         struct roster ro = { 0 };
         bool have_ro = false;
+        struct timespec now;
+
+        /* first, the hall's clock: the pusher compares its own with it
+         * (daiban doctor); git shows it to a stock client as remote text */
+        if (clock_gettime(CLOCK_REALTIME, &now) == 0) {
+                fprintf(stderr, FEED_HALL_TIME "%lld\n", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+                fflush(stderr);
+        }
 
         (void)argc;
         (void)argv;

@@ -18,6 +18,8 @@ pkgs=(
   python3 git sqlite3 openssl curl
   # the bad-link fault test (network namespaces, tc, nftables)
   iproute2 nftables
+  # daiban doctor's clock test: a sync run with its clock set ahead (LD_PRELOAD)
+  faketime
   # operators' passwords for the web UI (argon2id); nodes' Ed25519 keys
   # and change-set signatures
   libsodium-dev

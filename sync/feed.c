@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/sha.h>
 
@@ -1241,7 +1242,21 @@ static int remote_text(const char *str, int len, void *payload)
                 int l = 0;
                 while (l < len && str[l] != '\n' && str[l] != '\r')
                         l++;
-                if (l > 0 && x->log)
+                size_t tl = strlen(FEED_HALL_TIME);
+                bool quiet = false;
+                if ((size_t)l > tl && strncmp(str, FEED_HALL_TIME, tl) == 0) {
+                        /* the hall's clock, for `daiban doctor`: not for the log */
+                        char num[32];
+                        struct timespec ts;
+                        snprintf(num, sizeof num, "%.*s", (int)((size_t)l - tl), str + tl);
+                        if (x->rm->clock && clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+                                x->rm->clock->hall_ms = strtoll(num, NULL, 10);
+                                x->rm->clock->local_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                                x->rm->clock->valid = x->rm->clock->hall_ms > 0;
+                        }
+                        quiet = true;
+                }
+                if (l > 0 && x->log && !quiet)
                         x->log(x->ud, "remote: %.*s", l, str);
                 str += l;
                 len -= l;

@@ -135,7 +135,17 @@ struct feed_remote {
         const char *url, *token, *pin;
         struct feed_seen *seen; /* optional: what feed_fetch saw, so that
                                  * feed_push skips refs the remote holds */
+        struct feed_clock *clock;       /* optional: the hall's clock, from a push */
 };
+
+/* The hall's clock as a push saw it: the hall's pre-receive hook says
+ * "daiban: hall time <ms>" first; local_ms is this PC's clock as the
+ * line arrived (UTC milliseconds both). */
+struct feed_clock {
+        int64_t hall_ms, local_ms;
+        bool valid;
+};
+#define FEED_HALL_TIME "daiban: hall time "
 
 /* The refs a fetch saw advertised (feed_fetch fills it when given). */
 struct feed_seen {

@@ -259,6 +259,33 @@ class Doctor(HallCase):
         found = self.doctor(v)
         self.assert_finding(found, "clock", "warn", "behind", self.county.node, "date and time")
 
+    def test_a_clock_against_the_halls_own(self):
+        """Measured against the hall itself: its pre-receive hook says its
+        time first, and the pushing sync keeps the difference. A sync run
+        under libfaketime two hours ahead (Debian's faketime) is told."""
+        import shutil as sh
+        self.assertTrue(sh.which("faketime"), "faketime is missing: run packaging/install-deps.sh")
+        v = self.village
+        self.accepted()
+        self.sync(v)
+        f = self.doctor(v)["clock"]
+        self.assertEqual(f["level"], "ok", f)
+        self.assertIn("of the hall's clock at the last push", f["en"])
+        # a new event to push, then a sync on a clock two hours ahead
+        v.ok("operator", "add", "op77", "--name", "王五")
+        from station import DAIBAN
+        r = subprocess.run(["faketime", "-f", "+2h", DAIBAN, "sync", "--json"], capture_output=True, text=True,
+                           env=v.env(operator=None), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("hall time", r.stderr, "the hall's clock line is not for the person")
+        found = self.doctor(v)
+        self.assert_finding(found, "clock", "warn", "ahead of the hall's", "date and time")
+        self.assertRegex(found["clock"]["en"], r"\b1(19|20) minutes ahead")
+        # the clock set right: the next push says so
+        v.ok("operator", "add", "op78", "--name", "赵六")
+        self.sync(v)
+        self.assertEqual(self.doctor(v)["clock"]["level"], "ok")
+
     def test_another_village_ahead_does_not_make_this_clock_wrong(self):
         v = self.healthy()
         self.event_ahead(v, self.other.node, 24 * 3600 * 1000)
