@@ -343,7 +343,8 @@ round:
                 char pending[4200], rerr[256];
                 long sent = 0;
                 snprintf(pending, sizeof pending, "%s/" HOME_REPORT_PENDING, h.dir);
-                if (report_commit(repo, h.node, key, pending, &sent, rerr, sizeof rerr) < 0) {
+                if (report_adopt(repo, h.node, pending, rerr, sizeof rerr) < 0 ||
+                    report_commit(repo, h.node, key, pending, &sent, rerr, sizeof rerr) < 0) {
                         log_stderr(&nlog, "%s", rerr);
                         failed++;
                 } else if ((reported = sent) && !o.json) {
@@ -395,9 +396,11 @@ round:
                         store_rollback(h.st);
                         failed++;
                 } else {
-                        printf(cli_msg("caught up after the restore: this node's events go on after seq %lld\n",
-                                       "恢复后已追上：本节点事件从序号 %lld 之后继续\n"),
-                               (long long)store_next_seq(h.st, h.node) - 1);
+                        /* (with --json, stdout is the JSON alone: a daemon parses it) */
+                        fprintf(o.json ? stderr : stdout,
+                                cli_msg("caught up after the restore: this node's events go on after seq %lld\n",
+                                        "恢复后已追上：本节点事件从序号 %lld 之后继续\n"),
+                                (long long)store_next_seq(h.st, h.node) - 1);
                         catching_up = false;
                         feed_seen_free(&seen);
                         memset(&seen, 0, sizeof seen);

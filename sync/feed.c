@@ -1523,8 +1523,9 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
 {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
         git_remote *remote = NULL;
-        char spec[160], cspec[160], sspec[160], rspec[160], county[7], *specp[4] = { spec, cspec, sspec, rspec };
-        git_strarray specs = { specp, 4 };
+        char spec[160], cspec[160], sspec[160], rspec[160], pspec[160], county[7];
+        char *specp[5] = { spec, cspec, sspec, rspec, pspec };
+        git_strarray specs = { specp, 5 };
         char header[512], *hv[1], path[4096];
         struct xfer x = { rm, log, ud, 0, false, false };
         int r;
@@ -1551,6 +1552,9 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         snprintf(sspec, sizeof sspec, "+" SCAN_PREFIX "%s*:" SCAN_INCOMING "%s*", self, self);
         /* and the county's key roster */
         snprintf(rspec, sizeof rspec, "+" ROSTER_PREFIX "%s:" ROSTER_INCOMING "%s", county, county);
+        /* and how far the hall holds this node's own reports (a restored
+         * home goes on from there: sync/report.h) */
+        snprintf(pspec, sizeof pspec, "+" REPORT_PREFIX "%s:" REPORT_INCOMING "%s", self, self);
         xfer_setup(&fo.callbacks, &x, &fo.custom_headers, header, sizeof header, hv);
         if (feed_show_progress)
                 fo.callbacks.transfer_progress = fetch_progress;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/feed.h"
 #include "sync/signed.h"
 
 static const char *gerr(void)
@@ -85,6 +86,55 @@ out:
         git_tree_free(tree);
         git_treebuilder_free(tb);
         free(buf);
+        return r;
+}
+
+static void append_line(void *ud, const char *text)
+{
+        FILE *f = ud;
+
+        fprintf(f, "%s\n", text);
+}
+
+int report_adopt(git_repository *repo, const char *self, const char *pending_path, char *err, size_t errlen)
+{
+        char inc_name[96], ref[96];
+        git_oid inc, mine, base;
+        git_reference *moved = NULL;
+        int r = 0;
+
+        snprintf(inc_name, sizeof inc_name, REPORT_INCOMING "%s", self);
+        snprintf(ref, sizeof ref, REPORT_PREFIX "%s", self);
+        if (feed_incoming_id(repo, inc_name, &inc) < 0)
+                return 0;
+        bool have = git_reference_name_to_id(&mine, repo, ref) == 0;
+        if (have && (git_oid_equal(&mine, &inc) || git_graph_descendant_of(repo, &mine, &inc) == 1))
+                goto out;       /* the hall has nothing this home lacks */
+        /* the hall's is ahead, or the two went apart: this home's reports
+         * after their common point go back to waiting */
+        bool apart = have && git_graph_descendant_of(repo, &inc, &mine) != 1;
+        bool has_base = apart && git_merge_base(&base, repo, &mine, &inc) == 0;
+        if (apart) {
+                FILE *f = fopen(pending_path, "a");
+                if (!f || report_read(repo, has_base ? &base : NULL, &mine, append_line, f) < 0 || fflush(f) != 0 ||
+                    fsync(fileno(f)) < 0) {
+                        snprintf(err, errlen, "cannot keep this home's reports in %s: %s", pending_path,
+                                 strerror(errno ? errno : EIO));
+                        if (f)
+                                fclose(f);
+                        r = -EIO;
+                        goto out;
+                }
+                fclose(f);
+        }
+        if (feed_quarantine_keep(repo, has_base ? &base : have && !apart ? &mine : NULL, &inc) < 0 ||
+            git_reference_create(&moved, repo, ref, &inc, 1, "daiban: the hall's reports adopted") < 0) {
+                snprintf(err, errlen, "cannot take the hall's copy of the reports: %s", gerr());
+                r = -EIO;
+        }
+        git_reference_free(moved);
+out:
+        feed_incoming_drop(repo, inc_name);
         return r;
 }
 

@@ -18,6 +18,7 @@
 #include "sync/sshsig.h"
 
 #define REPORT_PREFIX "refs/reports/"
+#define REPORT_INCOMING "refs/incoming/reports/"
 #define REPORT_FILE "refused.jsonl"
 #define REPORT_MAX_BYTES (64u * 1024u)
 #define REPORT_MAX_COMMITS 100          /* new commits in one push */
@@ -29,6 +30,14 @@
  * counts the lines sent. 0 or -errno with err. */
 int report_commit(git_repository *repo, const char *self, const struct sshsig_key *key, const char *pending_path,
                   long *ret_lines, char *err, size_t errlen);
+
+/* Take the hall's copy of this node's chain (fetched to
+ * REPORT_INCOMING<self>) when it is ahead of this home's, as it is after
+ * a restore from an older backup: this home's chain then goes on from
+ * it, so its reports are pushed again. Reports this home made that the
+ * hall's chain lacks are put back into pending_path, to go in the next
+ * report. 0, or -errno with err (nothing moved). */
+int report_adopt(git_repository *repo, const char *self, const char *pending_path, char *err, size_t errlen);
 
 /* Is the chain from old (zero: none) to new a report chain: linear,
  * at most REPORT_MAX_COMMITS new commits, each tree exactly one blob

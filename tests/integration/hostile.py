@@ -613,6 +613,44 @@ class Reports(Hostile):
         self.assertEqual(self.hall_state(), before)
 
 
+    def test_a_township_restored_from_an_older_backup_reports_again(self):
+        """The hall's copy of a node's report chain can be ahead of a home
+        restored from an older backup: the home takes it and goes on from
+        it, so its next refusals still reach the county."""
+        import subprocess
+        from hall import wait_for
+        from station import DAIBAN
+        self.accepted()
+        self.sync(self.village)
+        t = self.township
+        self.sync(t)
+        bdir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, bdir, ignore_errors=True)
+        b = json.loads(t.ok("backup", "--to", bdir, "--json", operator=None))["path"]
+        now = now_ms()
+        self.stick_refused([self.operator_event(self.next_seq(), stamp(now + 2 * DAY_MS), now)],
+                           r"more than a day ahead of this computer's clock")
+        self.assertIn("1 refusals made here go to the county", t.ok("sync", operator=None))
+        wait_for(lambda: f"{TOWNSHIP} reported 1 refusals" in self.hall.logtext(), what="the first report")
+        # the PC is re-imaged; its home comes back from the older backup
+        home = os.path.join(bdir, "restored")
+        r = subprocess.run([DAIBAN, "restore", b, "--home", home, "--key", os.path.join(t.home, "node.key")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        t.home = home
+        _, err = self.sync(t)                               # the catch-up, then a round (JSON alone on stdout)
+        self.assertIn("caught up after the restore", err)
+        self.stick_refused([self.operator_event(self.next_seq(), stamp(now + 3 * DAY_MS), now)],
+                           r"more than a day ahead of this computer's clock")
+        self.assertIn("1 refusals made here go to the county", t.ok("sync", operator=None))
+        wait_for(lambda: self.hall.logtext().count(f"{TOWNSHIP} reported 1 refusals") == 2,
+                 what="the restored township's report at the county")
+        # one chain: the hall's, gone on from
+        crepo = os.path.join(self.county.home, "repo")
+        self.assertEqual(git(crepo, "rev-list", "--count", f"refs/reports/{TOWNSHIP}").stdout.strip(), "2")
+        self.assertEqual(git(crepo, "rev-parse", f"refs/reports/{TOWNSHIP}").stdout,
+                         git(os.path.join(home, "repo"), "rev-parse", f"refs/reports/{TOWNSHIP}").stdout)
+
     def test_a_reporter_has_a_daily_share_of_the_countys_log(self):
         """The county's alarms read the last 512 KiB of its log: a
         township's reports add at most 200 lines a day to it, the rest
