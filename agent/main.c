@@ -9,7 +9,7 @@
 #include "agent/cli.h"
 
 #ifndef DAIBAN_VERSION
-#define DAIBAN_VERSION "0.1.0"
+#define DAIBAN_VERSION "unknown"       /* meson passes the project's */
 #endif
 
 static int cmd_version(int argc, char **argv)

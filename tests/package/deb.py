@@ -82,6 +82,38 @@ def build_deb():
     return deb
 
 
+def this_version():
+    with open(os.path.join(SRC, "meson.build")) as f:
+        return re.search(r"version : '([^']+)'", f.read()).group(1)
+
+
+def previous_release():
+    """The previous release's package (packaging/previous-release names
+    its version and commit), built from that commit with that commit's
+    own packaging/deb.sh, once (cached in the build tree)."""
+    with open(os.path.join(SRC, "packaging", "previous-release")) as f:
+        ver, sha = next(l.split() for l in f if l.strip() and not l.startswith("#"))
+    out = os.path.join(WORK, f"previous-{sha[:12]}")
+    if os.path.isdir(out):
+        debs = [x for x in os.listdir(out) if x.endswith(".deb")]
+        if debs:
+            return ver, os.path.join(out, debs[0])
+    if run(["git", "-C", SRC, "cat-file", "-e", sha + "^{commit}"], check=False).returncode != 0:
+        raise AssertionError(f"the previous release's commit {sha} is not in this clone (a shallow clone?):"
+                             " fetch the whole history")
+    t = time.time()
+    tree = tempfile.mkdtemp(prefix="daiban-previous-")     # outside any git checkout: deb.sh takes it as it is
+    try:
+        run(["bash", "-c", f"git -C {shlex.quote(SRC)} archive {sha} | tar -x -C {shlex.quote(tree)}"])
+        shutil.rmtree(out, ignore_errors=True)
+        run([os.path.join(tree, "packaging", "deb.sh"), out])
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    deb = next(os.path.join(out, x) for x in os.listdir(out) if x.endswith(".deb"))
+    print(f"package: the previous release {ver} ({sha[:12]}) built in {time.time() - t:.0f} s", file=sys.stderr)
+    return ver, deb
+
+
 def base_root(deb):
     """A tarball of a minimal Debian 12 root holding the package's
     dependencies (so that dpkg -i needs no network), made once."""
@@ -315,6 +347,88 @@ class Package(unittest.TestCase):
         r = self.chroot("dpkg", "-i", "/tmp/daiban.deb", check=False)
         self.assertNotEqual(r.returncode, 0, "an older package was installed over a removed newer one's homes")
         self.assertIn("installing an older daiban is refused", r.stdout + r.stderr)
+
+    def store_state(self, home):
+        """What a home's store holds: its schema, its events, its applications."""
+        db = sqlite3.connect(f"file:{self.at(f'/var/lib/daiban/{home}/store.db')}?mode=ro", uri=True, timeout=5)
+        try:
+            return (db.execute("PRAGMA user_version").fetchone()[0],
+                    db.execute("SELECT node, seq, hlc, type, body FROM events ORDER BY node, seq").fetchall(),
+                    db.execute("SELECT id, status FROM apps ORDER BY id").fetchall())
+        finally:
+            db.close()
+
+    def capture(self, home):
+        shutil.copy(os.path.join(DATA, "apps", "MZ-DB-001-valid.json"), self.at("/tmp/app.json"))
+        app = self.as_daiban(home, "app", "new", "MZ-DB-001", "--data", "/tmp/app.json").stdout.strip().split()[0]
+        for m in ("SFZ", "HKB", "HDSQ", "YHK", "SRZM"):
+            self.as_daiban(home, "app", "material", app, m, "provided")
+        self.as_daiban(home, "app", "submit", app)
+        return app
+
+    def hall_up(self):
+        self.set_conf("hall.conf", "DAIBAN_HALL_OPTS", "--listen 127.0.0.1:0")
+        words, env, stop = unit_settings(self.root, "daiban-hall.service")
+        hall, line = self.start(words, env)
+        return hall, stop, int(re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line).group(1))
+
+    def test_upgrade_from_the_previous_release(self):
+        """The previous release installed, a county hall and a village that
+        captured and synced; this release over it: every event and
+        application as it was, the store's copy before a migration there,
+        and both still work; then the previous release over this one is
+        refused."""
+        ver, old = previous_release()
+        shutil.copy(old, self.at("/tmp/previous.deb"))
+        self.chroot("dpkg", "-i", "/tmp/previous.deb")
+        self.assertEqual(self.version(), ver)
+        codes = divisions()
+        hall_home = {"DAIBAN_HOME": "/var/lib/daiban/hall"}
+        home = {"DAIBAN_HOME": "/var/lib/daiban/station", "DAIBAN_OPERATOR": "op1"}
+        self.as_daiban(hall_home, "init", "--node", codes["county"], "--role", "county", "--catalog", "/tmp/catalog")
+        hall, stop, port = self.hall_up()
+        token = self.as_daiban(hall_home, "hall", "token", codes["village"]).stdout.strip().split()[-1]
+        self.as_daiban(home, "init", "--node", codes["village"], "--role", "village", "--catalog", "/tmp/catalog")
+        self.as_daiban(home, "operator", "add", "op1", "--name", "Agent")
+        first = self.capture(home)
+        self.as_daiban(home, "remote", "set", f"http://127.0.0.1:{port}/feeds", "--token", token)
+        self.as_daiban(home, "sync")
+        end = time.time() + 30
+        while time.time() < end and self.hall_status(first) != "accepted":
+            time.sleep(0.5)
+        self.assertEqual(self.hall_status(first), "accepted")
+        self.stop(hall, stop, f"the {ver} hall")
+        before = {h: self.store_state(h) for h in ("station", "hall")}
+        # this release over it
+        self.install()
+        self.assertEqual(self.version(), this_version())
+        for h, env in (("station", home), ("hall", hall_home)):
+            self.as_daiban(env, "status")       # opens the store: migrates it if its schema is older
+            after = self.store_state(h)
+            self.assertEqual(after[1:], before[h][1:], f"the {h}'s events or applications changed in the upgrade")
+            self.as_daiban(env, "rebuild", "--verify")
+            copy = self.at(f"/var/lib/daiban/{h}/store.db.before-schema-{before[h][0]}")
+            if after[0] != before[h][0]:
+                self.assertTrue(os.path.exists(copy), f"no copy of the {h}'s store before its migration")
+            print(f"package: {ver} -> {this_version()}: the {h}'s {len(after[1])} events and {len(after[2])}"
+                  f" applications kept; schema {before[h][0]} -> {after[0]}"
+                  + (" (its copy before the migration kept)" if after[0] != before[h][0] else " (no migration)"),
+                  file=sys.stderr)
+        # both work on: a capture after the upgrade reaches the upgraded hall
+        hall, stop, port = self.hall_up()
+        self.as_daiban(home, "remote", "set", f"http://127.0.0.1:{port}/feeds")
+        second = self.capture(home)
+        self.as_daiban(home, "sync")
+        end = time.time() + 30
+        while time.time() < end and self.hall_status(second) != "accepted":
+            time.sleep(0.5)
+        self.assertEqual(self.hall_status(second), "accepted")
+        self.stop(hall, stop, f"the {this_version()} hall")
+        # the previous release over this one: refused, nothing changed
+        r = self.chroot("dpkg", "-i", "/tmp/previous.deb", check=False)
+        self.assertNotEqual(r.returncode, 0, "a downgrade was installed")
+        self.assertIn("installing an older daiban is refused", r.stdout + r.stderr)
+        self.assertEqual(self.version(), this_version())
 
     def repack(self, version):
         """The built package as another version (same files; its preinst
