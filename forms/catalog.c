@@ -1325,12 +1325,48 @@ static void check_expr(catalog *cat, const expr *e, const char *src, struct cat_
         }
 }
 
+static const char *field_label(void *ud, const char *name, bool zh)
+{
+        const struct check_env *ce = ud;
+        const struct cat_field *f = name ? NULL : ce->self;
+
+        if (name) {
+                f = ce->scope ? find_in(ce->scope->children, ce->scope->nchildren, name) : NULL;
+                if (!f)
+                        f = find_in(ce->m->fields, ce->m->nfields, name);
+        }
+        return f ? (zh || !f->label_en ? f->label_zh : f->label_en) : NULL;
+}
+
+/* A constraint without a message is told in plain words, never as its
+ * expression; one that cannot be put in words needs its message. */
+static void constraint_words(catalog *cat, const struct check_env *ce, struct cat_field *f)
+{
+        struct expr_env env = { .userdata = (void *)ce, .type_of = check_type_of };
+        char zh[512], en[512];
+
+        if (!f->constraint || f->constraint_msg_zh)
+                return;
+        if (expr_describe(f->constraint, &env, field_label, (void *)ce, zh, sizeof zh, en, sizeof en) == 0) {
+                f->constraint_words_zh = arena_strndup(&cat->arena, zh, strlen(zh));
+                f->constraint_words_en = arena_strndup(&cat->arena, en, strlen(en));
+        } else {
+                diag(cat, CAT_WARNING, f->constraint_pos.sheet, f->constraint_pos.line, f->constraint_pos.col,
+                     "字段“%s”的约束无法自动说明，也没有提示语：请在 constraint_msg_zh 列写明填写要求（如“请按身份证号码格式填写”）",
+                     "field '%s': its constraint has no message and cannot be put in plain words: write what is"
+                     " asked in constraint_msg_zh (people never see the expression)", f->name);
+        }
+}
+
 static void check_field_exprs(catalog *cat, const struct cat_matter *m, const struct cat_field *scope,
                               const struct cat_field *f)
 {
         struct check_env ce = { m, scope, f };
+        size_t errors = cat->nerrors;
 
         check_expr(cat, f->constraint, f->constraint_src, f->constraint_pos, &ce, "constraint");
+        if (cat->nerrors == errors)
+                constraint_words(cat, &ce, (struct cat_field *)f);
         /* relevant: "." is the field itself too, as in XLSForm. */
         check_expr(cat, f->relevant, f->relevant_src, f->relevant_pos, &ce, "relevant");
 }

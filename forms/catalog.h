@@ -77,6 +77,8 @@ struct cat_field {
         char *constraint_src;        /* NULL when empty */
         expr *constraint;
         char *constraint_msg_zh;     /* NULL when empty */
+        char *constraint_words_zh;   /* without a message: the constraint in plain */
+        char *constraint_words_en;   /* words (expr_describe), or NULL */
         char *relevant_src;
         expr *relevant;
         const struct cat_list *choices;

@@ -142,4 +142,17 @@ bool expr_value_truthy(const struct expr_value *v);
  * duplicates included). Used to build dependency lists. */
 void expr_foreach_ref(const expr *e, void (*fn)(void *ud, const char *name, size_t offset), void *ud);
 
+/* Plain words for a constraint, for the people who fill in the form, in
+ * the common shapes: a field's value, its length, the rows of a repeat,
+ * the choices made or an age, compared with a number, a date, today or
+ * another field; two comparisons of one subject as a range; and/or of
+ * those. label(ud, name) gives a field's label in Chinese (zh true) or
+ * English, NULL for its name. env->type_of tells dates from numbers.
+ * 0 with zh and en filled ("长度不超过 30 个字", "must be at most 30
+ * characters long"), or -1 when the expression is not one of those
+ * shapes: the catalogue must give the message itself. */
+int expr_describe(const expr *e, const struct expr_env *env,
+                  const char *(*label)(void *ud, const char *name, bool zh), void *ud,
+                  char *zh, size_t zhlen, char *en, size_t enlen);
+
 #endif

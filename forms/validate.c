@@ -412,10 +412,13 @@ static void check_constraints(struct vctx *c, const char *path, struct label *lb
                         continue;
                 if (f->constraint_msg_zh)
                         problem(c, path, "constraint", ("%s：%s", label_zh(lb), f->constraint_msg_zh),
-                                ("%s: does not satisfy %s", label_en(lb), f->constraint_src));
-                else
-                        problem(c, path, "constraint", ("%s：不符合填写要求（%s）", label_zh(lb), f->constraint_src),
-                                ("%s: does not satisfy %s", label_en(lb), f->constraint_src));
+                                ("%s: %s", label_en(lb), f->constraint_msg_zh));     /* the catalogue's words */
+                else if (f->constraint_words_zh)
+                        problem(c, path, "constraint", ("%s：%s", label_zh(lb), f->constraint_words_zh),
+                                ("%s: %s", label_en(lb), f->constraint_words_en));
+                else    /* never the expression: people do not read it */
+                        problem(c, path, "constraint", ("%s：不符合填写要求，请核对", label_zh(lb)),
+                                ("%s: not as the form asks; check it", label_en(lb)));
         }
 }
 

@@ -443,3 +443,60 @@ TEST(sample_expressions_check_and_run)
         EXPECT("count-selected(.) >= 1", "true");
         self = &fields[0];
 }
+
+static const char *test_label(void *ud, const char *name, bool zh)
+{
+        (void)ud;
+        if (name && strcmp(name, "d2") == 0)
+                return zh ? "死亡日期" : "date of death";
+        if (name && strcmp(name, "n") == 0)
+                return zh ? "家庭人数" : "household size";
+        return NULL;
+}
+
+/* The words a person reads for src (with self the field), or "-" when
+ * the shape has none. */
+static void words(const char *src, const char *zh_want, const char *en_want)
+{
+        struct expr_env e = env();
+        expr *x = NULL;
+        struct expr_error err;
+        char zh[512] = "-", en[512] = "-";
+
+        CHECK_INT(expr_parse(src, &x, &err), ==, 0);
+        CHECK_INT(expr_check(x, &e, NULL, &err), ==, 0);
+        if (expr_describe(x, &e, test_label, NULL, zh, sizeof zh, en, sizeof en) < 0) {
+                snprintf(zh, sizeof zh, "-");
+                snprintf(en, sizeof en, "-");
+        }
+        CHECK_STR(zh, zh_want);
+        CHECK_STR(en, en_want);
+        expr_free(x);
+}
+
+TEST(constraints_in_plain_words)
+{
+        /* never the expression: the common shapes in words, the rest none */
+        self = &fields[3];
+        words("string-length(.) <= 30", "长度不超过 30 个字", "length must be at most 30 characters");
+        words("string-length(.) >= 2 and string-length(.) <= 20", "长度应在 2 至 20 个字之间",
+              "length must be between 2 and 20 characters");
+        words("30 >= string-length(.)", "长度不超过 30 个字", "length must be at most 30 characters");
+        words("regex(., '^[0-9]+$')", "-", "-");
+        self = &fields[0];
+        words(". >= 1 and . <= 9", "应在 1 至 9 之间", "must be between 1 and 9");
+        words(". > 0 and . <= 20000", "应大于 0，且不超过 20000", "must be more than 0, and must be at most 20000");
+        words(". = ${n} or . = 0", "应为“家庭人数”，或应为 0", "must be 'household size', or must be 0");
+        self = &fields[7];
+        words(". <= today()", "不晚于今天", "must be on or before today");
+        words(". >= ${d2} and . <= today()", "应在“死亡日期”至今天之间", "must be between 'date of death' and today");
+        words(". < '2026-01-01'", "应早于 2026-01-01", "must be before 2026-01-01");
+        self = &fields[10];
+        words("count(.) = ${n}", "行数应为“家庭人数”", "the number of rows must be 'household size'");
+        self = &fields[11];
+        words("count-selected(.) >= 1", "所选项数不少于 1 项", "the choices made must be at least 1");
+        self = &fields[12];
+        words("age(.) >= 16", "年龄不少于 16 岁", "the age must be at least 16 years");
+        words("gender(.) = 'F'", "-", "-");
+        self = &fields[0];
+}

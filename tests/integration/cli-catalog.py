@@ -123,6 +123,45 @@ class Catalogue(unittest.TestCase):
         # the error is at the end of the expression (after '+')
         self.assertEqual(col, start + len("string-length(.) <= 30 +"), line)
 
+    def test_constraints_are_told_in_words_never_as_expressions(self):
+        """Issue 14, finding 3: where the catalogue gave no message, people
+        read the expression. The common shapes are put in words; a shape
+        that cannot be is warned about at check, and is never shown."""
+        d = self.copy()
+        # the sample's one constraint without a message: a length
+        self.edit(d, "fields.csv", "string-length(.) <= 30", "string-length(.) >= 2 and string-length(.) <= 4")
+        app = os.path.join(self.tmp, "app.json")
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("warning", r.stderr)
+        # which field carries it, and a value too long for it
+        with open(os.path.join(d, "fields.csv"), encoding="utf-8-sig") as f:
+            row = next(l for l in f if "string-length(.) >= 2" in l).split(",")
+        matter, field = row[0], row[1]
+        with open(os.path.join(DATA, "apps", f"{matter}-valid.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        data[field] = "一二三四五六"
+        with open(app, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        r = run("catalog", "validate", d, matter, app, "--today", "2026-11-24", "--json")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        p = next(x for x in json.loads(r.stdout)["problems"] if x["code"] == "constraint")
+        self.assertIn("长度应在 2 至 4 个字之间", p["message_zh"])
+        self.assertIn("length must be between 2 and 4 characters", p["message_en"])
+        for m in (p["message_zh"], p["message_en"]):
+            self.assertNotIn("string-length", m)
+        # a pattern has no words: warned at check (file, line, column), and
+        # a refusal says only that the value is not as asked
+        self.edit(d, "fields.csv", "string-length(.) >= 2 and string-length(.) <= 4",
+                  "\"regex(., '^[0-9]{6}$')\"")   # (a comma inside: a quoted cell)
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"fields\.csv:\d+:\d+: warning: field '%s': its constraint has no message" % field)
+        r = run("catalog", "validate", d, matter, app, "--today", "2026-11-24", "--json")
+        p = next(x for x in json.loads(r.stdout)["problems"] if x["code"] == "constraint")
+        self.assertEqual(p["message_en"].split(": ", 1)[1], "not as the form asks; check it")
+        self.assertNotIn("regex", p["message_zh"] + p["message_en"])
+
     def test_gbk_file_is_read(self):
         d = self.copy()
         p = os.path.join(d, "materials.csv")
