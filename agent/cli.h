@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "forms/calendar.h"
+
 #define EXIT_REFUSED 1
 #define EXIT_USAGE   2
 
@@ -84,7 +86,7 @@ bool cli_wants_help(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 struct cat_form;
 /* A form as `daiban catalog show DIR CODE --json` prints it. */
-json_t *catalog_form_json(const struct cat_form *form);
+json_t *catalog_form_json(const struct cat_form *form, const calendar *cal, int32_t today);
 
 /* init, operator, app, review, decide, status, rebuild (agent/cmd-app.c). */
 extern const struct cli_command capture_commands[];

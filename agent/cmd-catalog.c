@@ -263,7 +263,9 @@ static json_t *field_json(const struct cat_item *it)
                 said_;                                                                   \
         })
 
-static json_t *material_json(const struct cat_form_material *fm)
+/* The last day a deficient material may come, deficiency_days working
+ * days from today by the catalogue's calendar (cal NULL: not given). */
+static json_t *material_json(const struct cat_form_material *fm, const calendar *cal, int32_t today)
 {
         json_t *notes = json_array();
 
@@ -276,6 +278,13 @@ static json_t *material_json(const struct cat_form_material *fm)
                               "deficiency_ok", fm->deficiency_ok, "notes_zh", notes);
         if (fm->deficiency_ok)
                 json_object_set_new(j, "deficiency_days", json_integer(fm->deficiency_days));
+        int32_t until;
+        char day[11];
+        if (fm->deficiency_ok && fm->deficiency_days > 0 && cal &&
+            cal_add_workdays(cal, today, fm->deficiency_days, &until) == 0) {
+                cal_date_format(until, day);
+                json_object_set_new(j, "deficiency_until", json_string(day));
+        }
         for (size_t d = 0; d < fm->ndefs; d++)
                 if (fm->defs[d]->relevant_src) {
                         json_object_set_new(j, "relevant", json_string(fm->defs[d]->relevant_src));
@@ -286,7 +295,7 @@ static json_t *material_json(const struct cat_form_material *fm)
 
 /* A form as `catalog show --json` prints it (also the station daemon's
  * GET /api/forms/CODE). */
-json_t *catalog_form_json(const struct cat_form *form)
+json_t *catalog_form_json(const struct cat_form *form, const calendar *cal, int32_t today)
 {
         json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "code", form->code, "kind",
                               form->is_bundle ? "bundle" : "matter", "name_zh", form->name_zh, "name_en",
@@ -309,7 +318,7 @@ json_t *catalog_form_json(const struct cat_form *form)
         for (size_t k = 0; k < form->nitems; k++)
                 json_array_append_new(fs, field_json(&form->items[k]));
         for (size_t k = 0; k < form->nmaterials; k++)
-                json_array_append_new(mats, material_json(&form->materials[k]));
+                json_array_append_new(mats, material_json(&form->materials[k], cal, today));
         json_object_set_new(j, "matters", ms);
         json_object_set_new(j, "fields", fs);
         json_object_set_new(j, "materials", mats);
@@ -378,7 +387,7 @@ static int run_show(int argc, char **argv)
                 return EXIT_REFUSED;
         }
         if (o.json) {
-                json_t *j = catalog_form_json(form);
+                json_t *j = catalog_form_json(form, NULL, 0);
                 catalog_free(cat);
                 return print_json(j);
         }
@@ -604,7 +613,8 @@ static int run_validate(int argc, char **argv)
                                                             "message_en", probs.v[k].msg_en));
                 for (size_t k = 0; k < form->nmaterials; k++)
                         if (asked[k])
-                                json_array_append_new(jm, material_json(&form->materials[k]));
+                                json_array_append_new(jm, material_json(&form->materials[k], catalog_calendar(cat),
+                                                                        o.today));
                 print_json(json_pack("{s:s,s:s,s:b,s:o,s:o}", "code", form->code, "today", day, "valid",
                                      probs.n == 0, "problems", jp, "materials", jm));
         } else if (probs.n) {

@@ -67,6 +67,8 @@ int join_set_remote(struct home *h, const char *url, const char *token, const ch
         return 0;
 }
 
+static void log_fetch(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void log_fetch(void *ud, const char *fmt, ...)
 {
         char msg[1024];

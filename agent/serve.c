@@ -1320,7 +1320,9 @@ static void form(struct req *r, const char *code)
                 not_found(r);
                 return;
         }
-        reply_json(r, 200, catalog_form_json(f));
+        /* with the last day each deficient material may come, counted
+         * in working days by the county's calendar */
+        reply_json(r, 200, catalog_form_json(f, catalog_calendar(r->st->h.cat), today()));
 }
 
 static void validate(struct req *r, const char *code)

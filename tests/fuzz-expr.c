@@ -88,6 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         if (expr_eval(e, &env, &v) != 0)
                                 abort();
                 }
+                /* its plain words: any tree, small buffers; words are
+                 * never empty, and never the expression's own text */
+                char zh[64], en[64];
+                if (expr_describe(e, &env, NULL, NULL, zh, sizeof zh, en, sizeof en) == 0 && (!zh[0] || !en[0]))
+                        abort();
                 expr_free(e);
         } else if (err.offset > len || !err.msg[0]) {
                 abort();

@@ -6,7 +6,7 @@
 // receipt. The same form corrects a returned application (#/edit/ID).
 import {
   EN, t, lang, name, label, h, $, $$, fill, msg, enterNext, api, S, errText, get,
-  today, addDays, hms, fmtTime, printButtons, setHash, onLeave,
+  today, hms, fmtTime, printButtons, setHash, onLeave,
 } from './app.js';
 
 Object.assign(EN, {
@@ -23,7 +23,7 @@ Object.assign(EN, {
   '必填': 'required', '申请材料': 'Materials', '已提供': 'Provided', '缺': 'Missing', '容缺': 'Deficient (promised)',
   '承诺补交日期': 'Promised by', '扫描件（可选）': 'Scan (optional)', '{n} 份': '{n} copies', '非必需': 'optional',
   '原件': 'original', '复印件': 'copy', '扫描件': 'scan', '承诺书': 'commitment',
-  '容缺受理：最迟 {n} 日内补交': 'may be accepted without it; due within {n} days',
+  '容缺受理：最迟 {n} 个工作日内补交（{d} 前）': 'may be accepted without it; due within {n} working days (by {d})',
   '请先填写表单，再核对材料。': 'Fill in the form first, then check the materials.',
   '受理': 'Accept', '正在受理…': 'Accepting…', '草稿已保存 {t}': 'Draft saved {t}', '草稿未保存：{e}': 'Draft not saved: {e}',
   '扫描件在受理后上传，不保存在草稿中。': 'Scans are uploaded on acceptance; drafts do not keep them.',
@@ -331,7 +331,7 @@ async function formView(box, o) {
         h('input', { type: 'radio', name: id, id: `${id}-${v}`, value: v, checked: st.state === v, 'data-test': `${id}-${v}` }),
         h('label', { for: `${id}-${v}` }, text));
       const promise = h('input', { type: 'date', id: id + '-promise', 'data-test': id + '-promise', value: st.promise || '', min: today(),
-        max: m.deficiency_days ? addDays(today(), m.deficiency_days) : false });
+        max: m.deficiency_until || false });
       const pBox = h('div', { class: 'field promise', hidden: st.state !== 'deficient' },
         h('label', { for: id + '-promise' }, h('span', { class: 'sr' }, name(m) + ' '), t('承诺补交日期')), promise);
       const file = h('input', { type: 'file', id: id + '-scan', 'data-test': id + '-scan', accept: 'image/*,application/pdf' });
@@ -340,7 +340,7 @@ async function formView(box, o) {
       const fs = h('fieldset', { class: 'mat', 'data-code': m.code, 'data-test': 'mat-' + m.code, 'aria-describedby': id + '-err' },
         h('legend', {}, name(m), m.required !== false && h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')),
         h('p', { class: 'small' }, [t(KIND[m.kind] || m.kind || ''), m.copies && t('{n} 份', { n: m.copies }), m.required === false && t('非必需'),
-          m.deficiency_ok && t('容缺受理：最迟 {n} 日内补交', { n: m.deficiency_days ?? '' })].filter(Boolean).join(' · ')),
+          m.deficiency_ok && t('容缺受理：最迟 {n} 个工作日内补交（{d} 前）', { n: m.deficiency_days ?? '', d: m.deficiency_until || '' })].filter(Boolean).join(' · ')),
         (m.notes_zh || []).length ? h('p', { class: 'hint' }, m.notes_zh.join('；')) : null,
         h('div', { class: 'opts' }, radio('provided', t('已提供')), radio('missing', t('缺')), m.deficiency_ok && radio('deficient', t('容缺'))),
         pBox,
@@ -350,7 +350,7 @@ async function formView(box, o) {
         if (e.target.type === 'radio') {
           st.state = e.target.value;
           pBox.hidden = st.state !== 'deficient';
-          if (st.state === 'deficient' && !promise.value) promise.value = addDays(today(), m.deficiency_days || 0);
+          if (st.state === 'deficient' && !promise.value) promise.value = m.deficiency_until || today();
           if (st.state === 'deficient') st.promise = promise.value; else delete st.promise;
         } else if (e.target === promise) st.promise = promise.value || undefined;
         else if (e.target === file) {

@@ -431,6 +431,11 @@ async function main() {
     const promise = '2026-12-10';
     await materials(vp, { SFZ: 'provided', HKB: 'provided', SRZM: ['deficient', promise], HDSQ: 'provided', YHK: 'provided' });
     eq(await tid(vp, 'm-SRZM-promise').inputValue(), promise, 'the promised date of SRZM');
+    // the last day it may come: 30 working days by the county's calendar, not 30 calendar days
+    const lastDay = cli(homes.v1, ['catalog', 'due', TESTCAT, TODAY, '30']).split(/\s/)[0];
+    eq(await tid(vp, 'm-SRZM-promise').getAttribute('max'), lastDay, 'the last day of the 容缺 promise');
+    check((await text(vp.locator('#materials'))).includes(`最迟 30 个工作日内补交（${lastDay} 前）`),
+      'the materials list names the 容缺 period in working days');
     await until('"草稿已保存"', async () => /草稿已保存/.test(await text(tid(vp, 'draft-state'))), 10000);
     await vp.evaluate(() => document.querySelector('#materials').scrollIntoView({ block: 'start' }));
     await shot(vp, '05-materials');

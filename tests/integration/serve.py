@@ -1201,6 +1201,24 @@ def set_cell(text, code, column, value):
 
 
 class Catalogue(ServeCase):
+    def test_a_deficient_materials_last_day_is_in_working_days(self):
+        """Issue 14, finding 8: the form capped the promise at N calendar
+        days where the catalogue means working days. The form's API now
+        gives the last day by the county's calendar."""
+        v = self.home()
+        d = self.daemon(v)
+        s = d.signin()
+        mats = {m["code"]: m for m in s.get("/api/forms/MZ-DB-001").json["materials"]}
+        days = mats["SRZM"]["deficiency_days"]
+        want = subprocess.run([DAIBAN, "catalog", "due", SAMPLE, v.today, str(days)],
+                              capture_output=True, text=True, check=True).stdout.split()[0]
+        self.assertEqual(mats["SRZM"]["deficiency_until"], want)
+        # (a period of 30 working days is longer than 30 calendar days)
+        import datetime
+        self.assertGreater(datetime.date.fromisoformat(want),
+                           datetime.date.fromisoformat(v.today) + datetime.timedelta(days=days))
+        self.assertNotIn("deficiency_until", mats["SFZ"])      # no 容缺 for it
+
     def test_check_and_publish(self):
         c = self.home(node=COUNTY, role="county")
         d = self.daemon(c)
