@@ -1209,9 +1209,9 @@ static void sync_done(struct child *ch)
                                         break;
                                 }
                         }
-                        char zh[1200];
-                        snprintf(zh, sizeof zh, "%s：%s", lead, why);
-                        st->last_error = json_pack("{s:s,s:s}", "en", why, "zh", zh);
+                        /* the Chinese screen says what it means; the cause
+                         * itself (English, a URL) goes along as detail */
+                        st->last_error = json_pack("{s:s,s:s,s:s}", "en", why, "zh", lead, "detail", why);
                 } else {
                         st->last_error = json_pack("{s:s,s:s}", "en", "the sync failed", "zh", "同步失败");
                 }

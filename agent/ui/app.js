@@ -365,7 +365,8 @@ function showStatus() {
   if (down) {
     fill(off, h('strong', {}, t('网络未连接：所有工作已保存在本机，联网后自动上传。')),
       S.statusErr ? ' ' + errText(S.statusErr) : '',
-      st.last_error ? h('span', { class: 'why', 'data-test': 'sync-error' }, ' ' + pick(st.last_error)) : '',
+      st.last_error ? h('span', { class: 'why', 'data-test': 'sync-error', title: st.last_error.detail || '' },
+        ' ' + pick(st.last_error)) : '',
       st.next_try > 0 ? h('span', { class: 'why' }, ' (' + t('{n} 秒后自动重试', { n: Math.round(st.next_try) }) + ')') : '');
     off.className = 'down';
   } else if (!st.remote && !hall) {

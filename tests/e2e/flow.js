@@ -576,6 +576,10 @@ async function main() {
     const waiting0 = +(/待上传 (\d+) 条/.exec(await text(tid(vp, 'waiting'))) || [])[1];
     check(waiting0 > 0, `the waiting count while the link is down: ${await text(tid(vp, 'waiting'))}`);
     say(`   banner: "${down.slice(0, 80)}…", 待上传 ${waiting0} 条`);
+    // plain Chinese: the cause (English, the hall's URL) only as the detail on hover
+    const why = await text(tid(vp, 'sync-error'));
+    check(why && !/[A-Za-z]{3,}|https?:/.test(why), `the banner's reason is plain Chinese: "${why}"`);
+    check(/failed|connect/i.test(await tid(vp, 'sync-error').getAttribute('title')), 'the cause as the detail');
     await shot(vp, '09-link-down');
 
     step('3b. The village daemon restarted (SIGTERM, same port and home)');
