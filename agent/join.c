@@ -22,7 +22,7 @@ int join_check_remote(const char *url, const char *token, const char *pin, const
         if (token && http && !strstr(url, "://127.0.0.1") && !strstr(url, "://localhost") && !strstr(url, "://[::1]")) {
                 cli_error("%s", cli_msg("a token is never sent over plain http except on this machine; use https://",
                                         "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
-                return EXIT_USAGE;
+                return EXIT_REFUSED;
         }
         /* the hall serves git at /feeds: any other http(s) address would
          * only give a 404 at the first sync */

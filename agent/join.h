@@ -13,7 +13,8 @@
 /* Check a hall address, token and pin as `remote set` takes them: the
  * address ends in /feeds; a token only over https (or on this machine);
  * the token names node ("<node>.<secret>"); the pin is 64 hex digits.
- * token, pin or node may be NULL (not checked). 0, or EXIT_USAGE. */
+ * token, pin or node may be NULL (not checked). 0, EXIT_REFUSED (a token
+ * over plain http) or EXIT_USAGE. */
 int join_check_remote(const char *url, const char *token, const char *pin, const char *node);
 
 /* Keep them in h's store (remote.url, remote.token, remote.pin); a NULL
