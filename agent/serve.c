@@ -2322,9 +2322,31 @@ static const char *catalog_upload(struct req *r)
                 }
                 fclose(f);
         }
+        /* an upload of the sheets that changed: the others are the
+         * current version's, so a change of two sheets is not 43 errors */
+        json_t *kept = json_array();
+        char cur[4400];
+        uv_fs_t sreq;
+        uv_dirent_t ent;
+        snprintf(cur, sizeof cur, "%s/catalogs/%s", r->st->h.dir, r->st->h.catalog_version);
+        if (uv_fs_scandir(NULL, &sreq, cur, 0, NULL) >= 0) {
+                while (uv_fs_scandir_next(&sreq, &ent) != UV_EOF) {
+                        size_t n = strlen(ent.name);
+                        char from[4500], to[4500];
+                        if (n < 5 || strcmp(ent.name + n - 4, ".csv") || json_object_get(files, ent.name))
+                                continue;
+                        snprintf(from, sizeof from, "%s/%s", cur, ent.name);
+                        snprintf(to, sizeof to, "%s/%s", dir, ent.name);
+                        uv_fs_t creq;
+                        if (uv_fs_copyfile(NULL, &creq, from, to, UV_FS_COPYFILE_EXCL, NULL) == 0)
+                                json_array_append_new(kept, json_string(ent.name));
+                        uv_fs_req_cleanup(&creq);
+                }
+        }
+        uv_fs_req_cleanup(&sreq);
         json_decref(j);
         json_decref(r->ctx);
-        r->ctx = json_pack("{s:s}", "dir", dir);
+        r->ctx = json_pack("{s:s,s:o}", "dir", dir, "kept", kept);
         return json_string_value(json_object_get(r->ctx, "dir"));
 }
 
@@ -2389,8 +2411,9 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
                 run_write(r, args, after_install);
                 return;
         }
-        json_t *res = json_pack("{s:b,s:I,s:I,s:s}", "ok", ok, "errors", (json_int_t)nerr, "warnings", (json_int_t)nwarn,
-                                "output", text ? text : "");
+        json_t *res = json_pack("{s:b,s:I,s:I,s:s,s:O}", "ok", ok, "errors", (json_int_t)nerr, "warnings",
+                                (json_int_t)nwarn, "output", text ? text : "", "kept",
+                                json_object_get(r->ctx, "kept"));
         free(text);
         if (publish)
                 reply_error_x(r, 409, "refused", "the catalogue has errors: nothing was published",
@@ -2407,8 +2430,9 @@ static void after_install(struct req *r, int status, const char *out, json_t *er
         }
         home_refresh(r->st);
         logf_("operator %s published catalogue version %.12s", r->op, r->st->h.catalog_version);
-        reply_json(r, 200, json_pack("{s:s,s:s}", "version", r->st->h.catalog_version, "output",
-                                     json_string_value(json_object_get(r->ctx, "report"))));
+        reply_json(r, 200, json_pack("{s:s,s:s,s:O}", "version", r->st->h.catalog_version, "output",
+                                     json_string_value(json_object_get(r->ctx, "report")), "kept",
+                                     json_object_get(r->ctx, "kept")));
 }
 
 static void catalog_route(struct req *r, bool publish)

@@ -10,7 +10,8 @@ Object.assign(EN, {
     'Choose the catalogue sheets (matters.csv, fields.csv …), check them, then publish. Stations receive the new catalogue at their next sync.',
   '选择目录文件夹': 'Choose the catalogue folder', '或选择 CSV 文件': 'or choose CSV files',
   '已读入 {n} 个文件：': '{n} files read:', '检查': 'Check', '发布': 'Publish', '正在检查…': 'Checking…',
-  '检查通过，可以发布。': 'The check passed; you may publish.', '检查未通过：{e} 个错误，{w} 个警告。': 'The check failed: {e} errors, {w} warnings.',
+  '检查通过，可以发布。': 'The check passed; you may publish.',
+  '未上传的 {n} 张表沿用当前版本：{f}': 'The {n} sheets not uploaded are kept from the current version: {f}', '检查未通过：{e} 个错误，{w} 个警告。': 'The check failed: {e} errors, {w} warnings.',
   '{w} 个警告': '{w} warnings', '已发布，目录版本 {v}。': 'Published: catalogue version {v}.',
   '没有选中 CSV 文件。': 'No CSV file chosen.', '文件 {f} 出现两次，只用了最后一个。': 'File {f} appears twice; the last one is used.',
   '开始日期': 'From', '结束日期': 'To', '统计口径': 'Group by', '按乡镇': 'By township', '按村': 'By village', '按事项': 'By matter',
@@ -61,6 +62,7 @@ function catalog(box) {
   function result(r) {
     return [r.ok ? msg('ok', t('检查通过，可以发布。'), r.warnings ? ' ' + t('{w} 个警告', { w: r.warnings }) : '')
       : msg('bad', t('检查未通过：{e} 个错误，{w} 个警告。', { e: r.errors ?? '?', w: r.warnings ?? 0 })),
+    (r.kept || []).length ? msg('warn', t('未上传的 {n} 张表沿用当前版本：{f}', { n: r.kept.length, f: r.kept.join('、') })) : '',
     r.output && h('pre', { class: 'output', 'data-test': 'cat-output' }, r.output)];
   }
   async function run() {
@@ -80,7 +82,8 @@ function catalog(box) {
     pub.disabled = true;
     try {
       const r = await api('/api/catalog/publish', { method: 'POST', body: { files } });
-      fill(out, msg('ok', t('已发布，目录版本 {v}。', { v: r.version || '' })));
+      fill(out, msg('ok', t('已发布，目录版本 {v}。', { v: r.version || '' })),
+        (r.kept || []).length ? msg('warn', t('未上传的 {n} 张表沿用当前版本：{f}', { n: r.kept.length, f: r.kept.join('、') })) : '');
     } catch (e) {
       fill(out, msg('bad', errText2(e)), e.body && e.body.output && h('pre', { class: 'output' }, e.body.output));
     }

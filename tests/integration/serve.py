@@ -1220,6 +1220,33 @@ class Catalogue(ServeCase):
                            datetime.date.fromisoformat(v.today) + datetime.timedelta(days=days))
         self.assertNotIn("deficiency_until", mats["SFZ"])      # no 容缺 for it
 
+    def test_only_the_sheets_that_changed(self):
+        """Issue 14, finding 6: uploading the two sheets that changed gave 43
+        errors. The sheets not uploaded are the current version's."""
+        c = self.home(node=COUNTY, role="county")
+        d = self.daemon(c)
+        s = d.signin()
+        files = sheets()
+        v0 = s.get("/api/matters").json["version"]
+        changed = {"matters.csv": set_cell(files["matters.csv"], "RS-YL-001", "name_zh", "养老保险参保登记（改）")[0]}
+        r = s.post("/api/catalog/check", {"files": changed})
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json["ok"], r.json)
+        self.assertEqual(r.json["errors"], 0)
+        self.assertEqual(sorted(r.json["kept"]), sorted(n for n in files if n != "matters.csv"))
+        r = s.post("/api/catalog/publish", {"files": changed})
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.json["version"], v0)
+        self.assertEqual(len(r.json["kept"]), len(files) - 1)
+        names = {m["code"]: m["name_zh"] for m in s.get("/api/matters").json["matters"]}
+        self.assertEqual(names["RS-YL-001"], "养老保险参保登记（改）")
+        # the kept sheets are the previous version's, byte for byte
+        new = os.path.join(c.home, "catalogs", r.json["version"])
+        for n, text in files.items():
+            if n != "matters.csv":
+                with open(os.path.join(new, n), "rb") as f:
+                    self.assertEqual(f.read(), text.encode(), n)
+
     def test_check_and_publish(self):
         c = self.home(node=COUNTY, role="county")
         d = self.daemon(c)
@@ -1247,9 +1274,12 @@ class Catalogue(ServeCase):
         self.assertFalse(r.json["ok"])
         self.assertRegex(r.json["output"], rf"matters\.csv:{line}\b")
         self.assertEqual(s.get("/api/matters").json["version"], v0)
-        # a sheet missing altogether
+        # a sheet not uploaded is the current version's: the same sheets
+        # less one are the same version
         partial = {k: v for k, v in files.items() if k != "divisions.csv"}
-        self.assertError(s.post("/api/catalog/publish", {"files": partial}), 409, "refused")
+        r = s.post("/api/catalog/publish", {"files": partial})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["version"], r.json["kept"]), (v0, ["divisions.csv"]))
         # names that are not plain sheet names
         for bad in ({"../matters.csv": files["matters.csv"]}, {"matters.txt": "x"}, {}, {"matters.csv": 5}):
             self.assertError(s.post("/api/catalog/check", {"files": bad}), 400, "bad_request")
