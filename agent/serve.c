@@ -526,10 +526,16 @@ static int child_run(struct station *st, struct req *r, const char *const *args,
         argv[n] = NULL;
         /* the parent's environment, with errors as JSON and the
          * messages' language fixed (both are in the JSON) */
+        /* the catalogue check's report is shown whole on the county's
+         * Chinese screen: in Chinese */
+        bool zh = args[0] && args[1] && !strcmp(args[0], "catalog") && !strcmp(args[1], "check");
         for (char **e = environ; *e && ne < 250; e++)
                 if (strncmp(*e, "DAIBAN_ERRORS=", 14) && strncmp(*e, "DAIBAN_HOME=", 12) &&
-                    strncmp(*e, "DAIBAN_OPERATOR=", 16))
+                    strncmp(*e, "DAIBAN_OPERATOR=", 16) &&
+                    !(zh && (!strncmp(*e, "LANG=", 5) || !strncmp(*e, "LC_ALL=", 7) || !strncmp(*e, "LC_MESSAGES=", 12))))
                         env[ne++] = *e;
+        if (zh)
+                env[ne++] = "LANG=zh_CN.UTF-8";
         env[ne++] = "DAIBAN_ERRORS=json";
         env[ne++] = st->home_env;
         env[ne] = NULL;
@@ -2379,14 +2385,19 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
         FILE *f = open_memstream(&text, &tl);
 
         if (f) {
-                fputs(out, f);
-                /* the check's diagnostics ("DIR/matters.csv:2:98: error: ..."),
+                /* (out is the check's JSON summary: told by ok, errors and
+                 * warnings, not shown raw) the check's diagnostics ("DIR/matters.csv:2:98: error: ..."),
                  * named by the uploaded sheet rather than the temporary folder */
                 json_array_foreach(json_object_get(errs, "text"), i, m) {
                         const char *line = json_string_value(m);
                         size_t dl = dir ? strlen(dir) : 0;
                         if (dl && !strncmp(line, dir, dl) && line[dl] == '/')
                                 line += dl + 1;
+                        else if (dl && !strncmp(line, dir, dl)) {
+                                /* the summary names the folder: not the temporary one */
+                                fprintf(f, "上传的目录清单%s\n", line + dl);
+                                continue;
+                        }
                         fprintf(f, "%s\n", line);
                 }
                 json_array_foreach(msgs, i, m)

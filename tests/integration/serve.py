@@ -1268,6 +1268,11 @@ class Catalogue(ServeCase):
         self.assertFalse(r.json["ok"], r.json)
         self.assertGreater(r.json["errors"], 0)
         self.assertRegex(r.json["output"], rf"matters\.csv:{line}\b", r.json["output"])
+        # for the county's screen: in Chinese, no JSON, no temporary folder
+        self.assertIn("错误", r.json["output"])
+        self.assertNotIn('"errors"', r.json["output"])
+        self.assertNotIn("/tmp", r.json["output"])
+        self.assertNotRegex(r.json["output"], r"\berror:")
         # publishing it is refused, and nothing changes
         r = s.post("/api/catalog/publish", {"files": broken})
         self.assertError(r, 409, "refused")
