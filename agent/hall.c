@@ -1351,6 +1351,11 @@ static int hall_pre_receive(int argc, char **argv)
         struct roster ro = { 0 };
         bool have_ro = false;
         struct timespec now;
+        struct {
+                char writer[32];
+                uint64_t bytes;
+        } sums[64];                     /* scan bytes this push adds, per writer */
+        size_t nsums = 0;
 
         /* first, the hall's clock: the pusher compares its own with it
          * (daiban doctor); git shows it to a stock client as remote text */
@@ -1471,7 +1476,13 @@ static int hall_pre_receive(int argc, char **argv)
                         continue;
                 }
                 if (is_scan) {
-                        uint64_t added, held;
+                        uint64_t added, held, before = 0;
+                        /* this push's other chains of the same writer count too */
+                        size_t w;
+                        for (w = 0; w < nsums && strcmp(sums[w].writer, writer) != 0; w++)
+                                ;
+                        if (w < nsums)
+                                before = sums[w].bytes;
                         if (scan_verify(repo, have_ro ? &ro : NULL, ref, &o, &n, pushed, &added, err, sizeof err) < 0) {
                                 refuse(pusher, "%s: %s", ref, err);
                                 refused++;
@@ -1479,13 +1490,18 @@ static int hall_pre_receive(int argc, char **argv)
                                 refuse_busy(pusher, "%s: the county's hall could not count %s's scans now; sync again"
                                             " later", ref, writer);
                                 refused++;
-                        } else if (held + added > scan_quota) {
+                        } else if (held + before + added > scan_quota) {
                                 /* a token cannot fill the hall's disk with scans */
                                 refuse(pusher, "%s: %s's scanned materials at the county's hall would take %.2f MiB,"
                                        " over its quota of %llu MiB; ask the county to raise it (hall serve"
-                                       " --scan-quota)", ref, writer, (double)(held + added) / (1 << 20),
+                                       " --scan-quota)", ref, writer, (double)(held + before + added) / (1 << 20),
                                        (unsigned long long)(scan_quota >> 20));
                                 refused++;
+                        } else if (w < nsums) {
+                                sums[w].bytes += added;
+                        } else if (nsums < sizeof sums / sizeof sums[0]) {
+                                snprintf(sums[nsums].writer, sizeof sums[nsums].writer, "%s", writer);
+                                sums[nsums++].bytes = added;
                         }
                         continue;
                 }

@@ -7,19 +7,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <git2.h>
 
 #include "agent/cli.h"
+#include "agent/netwatch.h"
 #include "sync/catfeed.h"
 #include "sync/feed.h"
 
+/* Is the host of an http:// address this machine, exactly? */
+static bool loopback_host(const char *url)
+{
+        const char *h = url + 7;
+        size_t n = h[0] == '[' ? (strchr(h, ']') ? (size_t)(strchr(h, ']') - h) + 1 : 0) : strcspn(h, ":/");
+
+        return (n == 9 && !strncmp(h, "127.0.0.1", 9)) || (n == 9 && !strncasecmp(h, "localhost", 9)) ||
+               (n == 5 && !strncmp(h, "[::1]", 5));
+}
+
 int join_check_remote(const char *url, const char *token, const char *pin, const char *node)
 {
-        bool http = strncmp(url, "http://", 7) == 0, https = strncmp(url, "https://", 8) == 0;
+        bool http = strncasecmp(url, "http://", 7) == 0, https = strncasecmp(url, "https://", 8) == 0;
 
-        if (token && http && !strstr(url, "://127.0.0.1") && !strstr(url, "://localhost") && !strstr(url, "://[::1]")) {
+        if ((http || https) && strchr(url, '@')) {
+                cli_error("%s", cli_msg("a hall's address carries no user name or password (the token is given apart)",
+                                        "县级服务端地址中不能含用户名或密码（令牌另行填写）"));
+                return EXIT_USAGE;
+        }
+        if (token && http && !loopback_host(url)) {
                 cli_error("%s", cli_msg("a token is never sent over plain http except on this machine; use https://",
                                         "令牌不能通过明文 http 发送（本机除外）；请使用 https://"));
                 return EXIT_REFUSED;
@@ -104,7 +121,15 @@ int join_fetch_catalog(const char *url, const char *token, const char *pin, cons
                           git_error_last() ? git_error_last()->message : "?");
                 goto out;
         }
-        if (feed_fetch(repo, &rm, node, log_fetch, NULL) < 0) {
+        /* a hall that accepts and never answers is given up, as a sync does */
+        struct netwatch *nw = netwatch_start(netwatch_idle_limit());
+        int fr = feed_fetch(repo, &rm, node, log_fetch, NULL);
+        bool silent = netwatch_fired(nw);
+        netwatch_stop(nw);
+        if (silent)
+                cli_error(cli_msg("the hall at %s was silent for %u s: given up", "县级服务端 %s 已 %u 秒无响应：已放弃"),
+                          url, netwatch_idle_limit());
+        if (fr < 0) {
                 cli_error("%s", cli_msg("the county's catalogue could not be fetched from the hall (see above); check"
                                         " the address, the certificate pin, the token and the link",
                                         "未能从县级服务端取得目录清单（见上）；请检查地址、证书指纹、令牌和网络"));

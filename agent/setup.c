@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +39,8 @@ struct setup {
         char home[PATH_MAX], code_path[PATH_MAX + 16], exe[PATH_MAX];
         char code[9];
         int tries;
+        bool loopback;          /* listening on this machine only */
+        uint64_t wrong_at;      /* when the last wrong code came (ms) */
         int result;             /* 0 set up, 1 stopped */
         bool busy, stopping;
 };
@@ -47,13 +51,30 @@ struct body {
         bool over;
 };
 
+/* A folder absent or empty: made by the first run, and removed again
+ * when it fails. A folder that holds anything is never set up here (a
+ * home that lost its store.db, another program's files). */
+static bool fresh(const char *home)
+{
+        DIR *d = opendir(home);
+        struct dirent *e;
+        bool empty = true;
+
+        if (!d)
+                return errno == ENOENT;
+        while (empty && (e = readdir(d)))
+                empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+        closedir(d);
+        return empty;
+}
+
 bool setup_needed(const char *home)
 {
         char path[PATH_MAX + 16];
         struct stat sb;
 
         snprintf(path, sizeof path, "%s/store.db", home);
-        return stat(path, &sb) < 0 && errno == ENOENT;
+        return stat(path, &sb) < 0 && errno == ENOENT && fresh(home);
 }
 
 /* A new one-time code: shown on stdout (the service's log) and kept in
@@ -69,9 +90,11 @@ static int new_code(struct setup *S)
                 S->code[i] = (char)('0' + rnd[i] % 10);
         S->code[8] = '\0';
         S->tries = 0;
-        mode_t old = umask(077);
-        f = fopen(S->code_path, "w");
-        umask(old);
+        unlink(S->code_path);           /* made afresh: 0600, never through a link */
+        int fd = open(S->code_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f && fd >= 0)
+                close(fd);
         if (!f || fprintf(f, "%s\n", S->code) < 0 || fclose(f) != 0) {
                 cli_error(cli_msg("cannot write %s: %s", "无法写入 %s：%s"), S->code_path, strerror(errno));
                 return -1;
@@ -237,9 +260,27 @@ static void serve_file(http_conn *c, const char *path)
         reply_error(c, 404, "not_found", "no such page", "没有这个页面");
 }
 
+/* A page served on this machine only is asked for by a name of this
+ * machine: another site's name resolved to 127.0.0.1 (DNS rebinding) is
+ * not. */
+static bool host_ok(const struct setup *S, const struct http_request *req)
+{
+        const char *h = http_header_get(req, "Host");
+
+        if (!S->loopback)
+                return true;
+        return h && (!strncmp(h, "127.0.0.1", 9) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5)) &&
+               (h[h[0] == '[' ? 5 : 9] == ':' || h[h[0] == '[' ? 5 : 9] == '\0');
+}
+
 static void on_request(http_conn *c, const struct http_request *req)
 {
         struct setup *S = http_server_data(http_conn_server(c));
+
+        if (!host_ok(S, req)) {
+                reply_error(c, 421, "host", "open this page as http://127.0.0.1:PORT/", "请用 http://127.0.0.1:端口/ 打开本页");
+                return;
+        }
 
         if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
                 if (strcmp(req->path, "/api/setup") == 0)
@@ -357,10 +398,18 @@ static void on_body_end(http_conn *c)
         }
         /* the one-time code, compared in constant time; a few wrong ones
          * and it is replaced by a new one (in the log and the file) */
+        /* a wrong code costs a second for everyone: 10^8 codes cannot be
+         * tried, five tries replace the code */
+        if (uv_now(S->loop) - S->wrong_at < 1000) {
+                reply_error(c, 429, "wait", "wait a second before trying the code again", "请稍候一秒再输入设置码");
+                goto out;
+        }
         unsigned diff = code && strlen(code) == 8 ? 0 : 1;
         for (int i = 0; i < 8; i++)
                 diff |= (unsigned)(unsigned char)S->code[i] ^ (unsigned)(unsigned char)(code && strlen(code) == 8 ? code[i] : 0);
         if (diff) {
+                uv_update_time(S->loop);
+                S->wrong_at = uv_now(S->loop);
                 if (++S->tries >= SETUP_MAX_TRIES)
                         new_code(S);
                 reply_error(c, 403, "code", "the one-time code is wrong; it is in the station's log and in the file"
@@ -372,7 +421,17 @@ static void on_body_end(http_conn *c)
                             " password", "请填写县级服务端地址、令牌，以及第一位经办人和密码");
                 goto out;
         }
+        /* what the steps would refuse, refused before any of them runs */
+        if (strlen(op) > 32 || op[0] == '-' || strcspn(op, " \t\r\n") != strlen(op) || strlen(pw) < 6 ||
+            strlen(pw) > 256 || strlen(opname) > 64 || hall[0] == '-' || token[0] == '-' ||
+            (pin && pin[0] == '-') || (ck && ck[0] == '-')) {
+                reply_error(c, 400, "bad_field", "the operator ID has at most 32 characters, no spaces and no leading"
+                            " '-'; the password 6 to 256; the name at most 64",
+                            "经办人编号最多 32 个字符，不含空格、不以“-”开头；密码 6 至 256 个字符；姓名最多 64 个字符");
+                goto out;
+        }
         S->busy = true;
+        bool made = true;       /* the folder was absent or empty: a failure removes it again */
         const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->home };
         int k = 7;
         if (pin) {
@@ -386,24 +445,26 @@ static void on_body_end(http_conn *c)
         init[k] = NULL;
         snprintf(input, sizeof input, "%s\n", token);
         if (run_step(S, init, input, out, sizeof out) != 0) {
-                fail_step(S, c, "joining the county failed", "加入本县失败", out, false);
+                fail_step(S, c, "joining the county failed", "加入本县失败", out, made);
                 goto done;
         }
-        const char *add[] = { "operator", "add", op, "--name", opname, "--home", S->home, NULL };
+        const char *add[] = { "operator", "add", "--name", opname, "--home", S->home, "--", op, NULL };
         if (run_step(S, add, NULL, out, sizeof out) != 0) {
-                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out, true);
+                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out, made);
                 goto done;
         }
-        const char *passwd[] = { "operator", "passwd", op, "--home", S->home, NULL };
+        const char *passwd[] = { "operator", "passwd", "--home", S->home, "--", op, NULL };
         snprintf(input, sizeof input, "%s\n", pw);
         if (run_step(S, passwd, input, out, sizeof out) != 0) {
-                fail_step(S, c, "the password could not be set", "无法设置密码", out, true);
+                fail_step(S, c, "the password could not be set", "无法设置密码", out, made);
                 goto done;
         }
         const char *show[] = { "key", "show", "--json", "--home", S->home, NULL };
-        json_t *key = run_step(S, show, NULL, out, sizeof out) == 0 ? json_loads(out, 0, NULL) : NULL;
+        json_t *key = NULL;
+        if (run_step(S, show, NULL, out, sizeof out) == 0 && strchr(out, '{'))
+                key = json_loads(strchr(out, '{'), JSON_DISABLE_EOF_CHECK, NULL);
         if (!key) {
-                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out, true);
+                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out, made);
                 goto done;
         }
         printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
@@ -456,6 +517,7 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
         S->result = 1;
         snprintf(S->home, sizeof S->home, "%s", home);
         snprintf(S->code_path, sizeof S->code_path, "%s.setup-code", home);
+        S->loopback = !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) || !strncmp(listen, "[::1]", 5);
         len = sizeof S->exe;
         if (uv_exepath(S->exe, &len) < 0) {
                 cli_error("%s", cli_msg("cannot find this program's path", "找不到本程序的路径"));
@@ -480,6 +542,8 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
         }
         uv_run(S->loop, UV_RUN_DEFAULT);
         r = S->result;
+        if (r)
+                unlink(S->code_path);   /* stopped: the next start makes a new one */
 out:
         explicit_bzero(S->code, sizeof S->code);
         free(S);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -206,8 +207,19 @@ int prune_objects(git_repository *repo, store *s, const git_oid *cand, size_t nc
                         r = -ENOMEM;
                         goto out;
                 }
+        /* Set aside first (objects/daiban-pruned/), then look again: a
+         * push that landed meanwhile on one of them (git reuses a loose
+         * object it finds already there) gets it back; only the rest go. */
+        char trash[PATH_MAX];
+        bool *aside = calloc(ncand ? ncand : 1, sizeof *aside);
+        snprintf(trash, sizeof trash, "%sobjects/daiban-pruned", gitdir);
+        if (!aside || (mkdir(trash, 0700) < 0 && errno != EEXIST)) {
+                free(aside);
+                r = aside ? -EIO : -ENOMEM;
+                goto out;
+        }
         for (size_t i = 0; i < ncand; i++) {
-                char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX];
+                char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX], to[PATH_MAX + 64];
                 bool dup = false;
                 for (size_t k = 0; k < i && !dup; k++)
                         dup = git_oid_equal(&cand[k], &cand[i]);
@@ -219,13 +231,32 @@ int prune_objects(git_repository *repo, store *s, const git_oid *cand, size_t nc
                 }
                 git_oid_tostr(hex, sizeof hex, &cand[i]);
                 snprintf(path, sizeof path, "%sobjects/%.2s/%s", gitdir, hex, hex + 2);
-                if (unlink(path) == 0) {
+                snprintf(to, sizeof to, "%s/%s", trash, hex);
+                if (rename(path, to) == 0)
+                        aside[i] = true;
+                else if (errno == ENOENT)
+                        res->packed++;
+        }
+        struct oidset again = { NULL, 0, 0 };
+        bool look = reachable(repo, &again) == 0;
+        for (size_t i = 0; i < ncand; i++) {
+                char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX], from[PATH_MAX + 64];
+                if (!aside[i])
+                        continue;
+                git_oid_tostr(hex, sizeof hex, &cand[i]);
+                snprintf(path, sizeof path, "%sobjects/%.2s/%s", gitdir, hex, hex + 2);
+                snprintf(from, sizeof from, "%s/%s", trash, hex);
+                if (!look || set_has(&again, &cand[i])) {
+                        rename(from, path);     /* needed after all (or not known): back */
+                        res->needed++;
+                } else if (unlink(from) == 0) {
                         res->removed++;
                         fan[cand[i].id[0]] = 1;
-                } else if (errno == ENOENT) {
-                        res->packed++;
                 }
         }
+        free(again.v);
+        free(aside);
+        rmdir(trash);
         if (res->removed)
                 durable_sync_objects(gitdir, fan, 0);
 out:

@@ -731,15 +731,19 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
 {
         git_oid *ids = NULL;
         size_t n = 0, start = 0;
-        bool open = false;              /* the last piece read left its scan unfinished */
         char err[512];
         git_odb *odb = NULL;
         int r;
 
+        /* Only what the pieces themselves say is held against them (a
+         * scan they do not make, pieces out of order): they were checked
+         * when they came, so a piece that cannot be read now is this
+         * machine's trouble (descriptors, memory, a disk error), and the
+         * chain is tried again next round, never refused for it. */
         if ((r = chain_since(repo, NULL, tip, &ids, &n, err, sizeof err)) < 0) {
                 if (log)
-                        log(ud, "%s: %s", ref, err);
-                return r;
+                        log(ud, "%s: %s (tried again later)", ref, err);
+                return -EIO;
         }
         if (git_repository_odb(&odb, repo) < 0) {
                 free(ids);
@@ -753,14 +757,12 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                 bool ok;
                 if (read_piece(repo, &ids[i], &p, err, sizeof err) < 0) {
                         if (log)
-                                log(ud, "%s: %s", ref, err);
-                        *ret_cut = open ? start : i;
-                        r = -EINVAL;
+                                log(ud, "%s: %s (tried again later)", ref, err);
+                        r = -EIO;
                         break;
                 }
                 if (p.index == 0)
                         start = i;
-                open = p.index + 1 != p.count;
                 if (p.index + 1 != p.count || git_oid_fromstr(&want, p.blob) < 0 || git_odb_exists(odb, &want))
                         continue;
                 if (i + 1 - start != (size_t)p.count) {
@@ -776,6 +778,7 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                         break;
                 }
                 ok = true;
+                bool unread = false;
                 for (size_t k = start; ok && k <= i; k++) {
                         struct piece q;
                         git_blob *b = NULL;
@@ -785,7 +788,16 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                                 memcpy(buf + off, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
                                 off += (size_t)git_blob_rawsize(b);
                         }
+                        unread = !ok;
                         git_blob_free(b);
+                }
+                if (unread) {
+                        if (log)
+                                log(ud, "%s: a piece of scan %.12s cannot be read now (tried again later)", ref,
+                                    p.blob);
+                        free(buf);
+                        r = -EIO;
+                        break;
                 }
                 /* hash before storing: a forged scan never enters the odb */
                 if (ok && off == (size_t)p.size && git_odb_hash(&got, buf, off, GIT_OBJECT_BLOB) == 0 &&

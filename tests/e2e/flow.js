@@ -809,6 +809,7 @@ async function main() {
     await until('the wrong code refused', async () => /设置码不正确/.test(await text(tid(np, 'setup-msg'))), 10000);
     check(!fs.existsSync(path.join(newHome, 'store.db')), 'a wrong code made no home');
     say(`   a wrong code: "${await text(tid(np, 'setup-msg'))}"`);
+    await sleep(1100);                  // a wrong code costs a second
     await np.locator('#code').fill(code);
     await tid(np, 'setup-go').click();
     await tid(np, 'setup-done').waitFor({ state: 'visible', timeout: 60000 }).catch(async () => {

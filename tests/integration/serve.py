@@ -1312,5 +1312,86 @@ class Catalogue(ServeCase):
         self.assertEqual(s.get("/api/matters").json["version"], v1)
 
 
+class FirstRun(unittest.TestCase):
+    """The first-run page's guards (agent/setup.c; the whole way through
+    is in the browser test and the package test): a code wrong or too
+    fast, another site's name, fields a step would take as options, a
+    failed step, and a folder that is not empty."""
+
+    def setUp(self):
+        import tempfile
+        self.root = tempfile.mkdtemp(prefix="daiban-firstrun-")
+        self.home = os.path.join(self.root, "station")
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            self.port = so.getsockname()[1]
+        self.proc = None
+
+    def tearDown(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.communicate(timeout=20)
+        subprocess.run(["rm", "-rf", self.root])
+
+    def serve(self):
+        self.proc = subprocess.Popen([DAIBAN, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, LANG="C.UTF-8"))
+        line = self.proc.stdout.readline()
+        self.proc.stdout.readline()
+        return line
+
+    def post(self, body, host=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", "/api/setup", json.dumps(body), {"Content-Type": "application/json",
+                                                         **({"Host": host} if host else {})})
+        r = c.getresponse()
+        out = r.status, json.loads(r.read() or b"{}")
+        c.close()
+        return out
+
+    def test_the_guards(self):
+        line = self.serve()
+        self.assertIn("one-time code", line)
+        code_file = self.home + ".setup-code"
+        self.assertEqual(os.stat(code_file).st_mode & 0o777, 0o600)
+        with open(code_file) as f:
+            code = f.read().strip()
+        form = {"code": code, "hall": "http://127.0.0.1:9/feeds", "token": "330225101203.x", "operator": "op1",
+                "operator_name": "张三", "password": "secret1"}
+        # another site's name for this machine (DNS rebinding): refused
+        st, j = self.post(form, host="evil.example:80")
+        self.assertEqual((st, j["error"]), (421, "host"))
+        # a wrong code, then any code within the second: refused
+        st, j = self.post(dict(form, code="00000000"))
+        self.assertEqual((st, j["error"]), (403, "code"))
+        st, j = self.post(form)
+        self.assertEqual((st, j["error"]), (429, "wait"))
+        time.sleep(1.1)
+        # a field a step would read as an option: refused before any step
+        st, j = self.post(dict(form, operator="--home=/etc"))
+        self.assertEqual((st, j["error"]), (400, "bad_field"))
+        # a step that fails (no hall there): the folder it made is gone again
+        st, j = self.post(form)
+        self.assertEqual((st, j["error"]), (400, "step_failed"))
+        self.assertIn("joining the county failed", j["message"]["en"])
+        self.assertFalse(os.path.exists(self.home), "a failed first run left a home")
+        # stopped: the code file goes with it
+        self.proc.terminate()
+        self.proc.communicate(timeout=20)
+        self.assertFalse(os.path.exists(code_file))
+
+    def test_a_folder_that_holds_files_is_never_set_up(self):
+        os.makedirs(self.home)
+        keep = os.path.join(self.home, "important.txt")
+        with open(keep, "w") as f:
+            f.write("mine")
+        r = subprocess.run([DAIBAN, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"],
+                           capture_output=True, text=True, timeout=30, env=dict(os.environ, LANG="C.UTF-8"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("one-time code", r.stdout)
+        self.assertEqual(os.listdir(self.home), ["important.txt"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
