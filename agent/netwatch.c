@@ -74,16 +74,27 @@ static long long activity(const char *task)
         return found == 2 ? sum : -1;
 }
 
+static time_t mono_s(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec;
+}
+
 static void *watch(void *arg)
 {
         struct netwatch *w = arg;
         long long last = activity(w->task), now;
-        time_t quiet_since = time(NULL);
+        time_t quiet_since = mono_s();
         struct timespec until;
 
+        /* the monotonic clock: a PC's wall clock set right by hours (NTP
+         * on a machine with a dead CMOS battery) neither fires the watch
+         * nor keeps it from firing */
         pthread_mutex_lock(&w->mu);
         while (!w->stop) {
-                clock_gettime(CLOCK_REALTIME, &until);
+                clock_gettime(CLOCK_MONOTONIC, &until);
                 until.tv_sec += 1;
                 pthread_cond_timedwait(&w->cv, &w->mu, &until);
                 if (w->stop)
@@ -91,8 +102,8 @@ static void *watch(void *arg)
                 now = activity(w->task);
                 if (now != last) {
                         last = now;
-                        quiet_since = time(NULL);
-                } else if (time(NULL) - quiet_since >= (time_t)w->idle_s) {
+                        quiet_since = mono_s();
+                } else if (mono_s() - quiet_since >= (time_t)w->idle_s) {
                         w->fired = true;
                         pthread_kill(w->watched, SIGALRM);
                 }
@@ -120,7 +131,11 @@ struct netwatch *netwatch_start(unsigned idle_s)
         w->watched = pthread_self();
         w->idle_s = idle_s ? idle_s : 1;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w->cv, &ca);
+        pthread_condattr_destroy(&ca);
         if (pthread_create(&w->thread, NULL, watch, w) != 0) {
                 pthread_mutex_destroy(&w->mu);
                 pthread_cond_destroy(&w->cv);
