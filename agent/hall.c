@@ -38,6 +38,7 @@
 #include "agent/authority.h"
 #include "agent/fetchguard.h"
 #include "agent/home.h"
+#include "agent/hallauth.h"
 #include "agent/http.h"
 #include "agent/tls.h"
 #include "sync/catfeed.h"
@@ -128,46 +129,13 @@ static void feed_log(void *ud, const char *fmt, ...)
  * -ENOENT when the request carries no token, -EACCES for a wrong one. */
 static int token_node(store *st, const struct http_request *req, char node[32])
 {
-        const char *auth = http_header_get(req, "Authorization");
         char tok[256], hex[65], key[64];
-        const char *dot;
         char *want = NULL;
-        int r = -EACCES;
+        int r = hallauth_parse(http_header_get(req, "Authorization"), tok, sizeof tok, node);
 
-        if (!auth)
-                return -ENOENT;
-        if (strncasecmp(auth, "Bearer ", 7) == 0) {
-                snprintf(tok, sizeof tok, "%s", auth + 7);
-        } else if (strncasecmp(auth, "Basic ", 6) == 0) {
-                /* stock git: user = the node, password = the token */
-                unsigned char dec[256];
-                size_t in = strlen(auth + 6);
-                int n;
-                char *colon;
-                if (in > 320 || in % 4)
-                        return -EACCES;
-                n = EVP_DecodeBlock(dec, (const unsigned char *)auth + 6, (int)in);
-                if (n <= 0)
-                        return -EACCES;
-                while (n > 0 && dec[n - 1] == '\0')
-                        n--;    /* EVP_DecodeBlock counts the padding */
-                dec[n] = '\0';
-                if (!(colon = strchr((char *)dec, ':')))
-                        return -EACCES;
-                snprintf(tok, sizeof tok, "%s", colon + 1);
-                *colon = '\0';
-                if (dec[0] && strncmp((char *)dec, tok, strlen((char *)dec)) != 0)
-                        return -EACCES;
-        } else {
-                return -EACCES;
-        }
-        dot = strchr(tok, '.');
-        if (!dot || (size_t)(dot - tok) >= 32)
-                return -EACCES;
-        memcpy(node, tok, (size_t)(dot - tok));
-        node[dot - tok] = '\0';
-        if (!changeset_valid_code(node))
-                return -EACCES;
+        if (r < 0)
+                return r;
+        r = -EACCES;
         snprintf(key, sizeof key, "hall.token.%s", node);
         if (store_meta_get(st, key, &want) < 0 || !want || strlen(want) != 64) {
                 free(want);
