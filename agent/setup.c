@@ -361,13 +361,13 @@ static void stop_soon(uv_timer_t *t)
 }
 
 /* A step's messages for the page: the last lines it printed. */
-static void fail_step(struct setup *S, http_conn *c, const char *what_en, const char *what_zh, const char *out,
-                      bool made)
+static void fail_step(struct setup *S, http_conn *c, const char *what_en, const char *what_zh, const char *out)
 {
         char en[2048], zh[2048];
 
-        if (made)
-                durable_remove_tree(S->home);   /* a half-made home is no home: the page can be sent again */
+        /* the folder was absent or empty (setup_needed): a half-made home
+         * is no home, and the page can be sent again */
+        durable_remove_tree(S->home);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
         reply_error(c, 400, "step_failed", en, zh);
@@ -431,7 +431,6 @@ static void on_body_end(http_conn *c)
                 goto out;
         }
         S->busy = true;
-        bool made = true;       /* the folder was absent or empty: a failure removes it again */
         const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->home };
         int k = 7;
         if (pin) {
@@ -445,18 +444,18 @@ static void on_body_end(http_conn *c)
         init[k] = NULL;
         snprintf(input, sizeof input, "%s\n", token);
         if (run_step(S, init, input, out, sizeof out) != 0) {
-                fail_step(S, c, "joining the county failed", "加入本县失败", out, made);
+                fail_step(S, c, "joining the county failed", "加入本县失败", out);
                 goto done;
         }
         const char *add[] = { "operator", "add", "--name", opname, "--home", S->home, "--", op, NULL };
         if (run_step(S, add, NULL, out, sizeof out) != 0) {
-                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out, made);
+                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out);
                 goto done;
         }
         const char *passwd[] = { "operator", "passwd", "--home", S->home, "--", op, NULL };
         snprintf(input, sizeof input, "%s\n", pw);
         if (run_step(S, passwd, input, out, sizeof out) != 0) {
-                fail_step(S, c, "the password could not be set", "无法设置密码", out, made);
+                fail_step(S, c, "the password could not be set", "无法设置密码", out);
                 goto done;
         }
         const char *show[] = { "key", "show", "--json", "--home", S->home, NULL };
@@ -464,7 +463,7 @@ static void on_body_end(http_conn *c)
         if (run_step(S, show, NULL, out, sizeof out) == 0 && strchr(out, '{'))
                 key = json_loads(strchr(out, '{'), JSON_DISABLE_EOF_CHECK, NULL);
         if (!key) {
-                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out, made);
+                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out);
                 goto done;
         }
         printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",

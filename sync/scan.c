@@ -940,7 +940,10 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
 {
         git_reference_iterator *it = NULL;
         git_reference *ref;
-        char (*pruned)[160] = NULL;
+        struct refused {
+                char name[160];
+                size_t cut;
+        } *pruned = NULL;
         size_t npruned = 0;
         int r = 0;
 
@@ -969,8 +972,9 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
                                         void *np = realloc(pruned, (npruned + 1) * sizeof *pruned);
                                         if (np) {
                                                 pruned = np;
-                                                snprintf(pruned[npruned++], sizeof *pruned, "%s %zu",
-                                                         git_reference_name(ref), cut);
+                                                snprintf(pruned[npruned].name, sizeof pruned[npruned].name, "%s",
+                                                         git_reference_name(ref));
+                                                pruned[npruned++].cut = cut;
                                         }
                                         git_reference_create(&m, repo, bad, tip, 1, "daiban: scans refused");
                                 }
@@ -983,14 +987,13 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
         }
         git_reference_iterator_free(it);
         for (size_t i = 0; i < npruned; i++) {
-                char name[160], part[32], writer[32], bad[160];
-                size_t cut;
+                const char *name = pruned[i].name;
+                char part[32], writer[32], bad[160];
                 git_oid tip;
-                if (sscanf(pruned[i], "%159s %zu", name, &cut) == 2 &&
-                    scan_parse_ref(name, part, sizeof part, writer, sizeof writer) &&
+                if (scan_parse_ref(name, part, sizeof part, writer, sizeof writer) &&
                     git_reference_name_to_id(&tip, repo, name) == 0) {
                         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
-                        prune_chain(s, repo, name, bad, &tip, cut, log, ud);
+                        prune_chain(s, repo, name, bad, &tip, pruned[i].cut, log, ud);
                 }
         }
         free(pruned);
