@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "agent/home.h"
+#include "forms/applicant.h"
 #include "forms/validate.h"
 
 /* One application as the derived tables hold it. */
@@ -72,12 +73,6 @@ bool app_status_known(const char *s);
 /* Is an application in this state open (accepted, returned or passed:
  * its time limit runs)? */
 bool app_status_open(const char *status);
-
-/* The applicant of data filled in form, as receipts and lists name them:
- * the text field a label calls 申请人 or 申报人, else the first text
- * field with a value; the ID number or credit code of the same person,
- * else the first. Either may be NULL; both point into data. */
-void app_applicant_of(const struct cat_form *form, const json_t *data, const char **name, const char **id);
 
 /* A key the station and the CLI take from a client (a draft id, a
  * request key, a material code): 1-64 of [A-Za-z0-9._-], not starting

@@ -684,47 +684,6 @@ static int check_draft(const struct cat_form *form, json_t *data, int32_t today,
         return 0;
 }
 
-/* The applicant, as a receipt prints it. The person who applies is the
- * one a label calls 申请人 or 申报人 (a bundle's form often starts with
- * someone else: 身后事 asks for the deceased first); failing that, the
- * first top-level text field with a value. The ID is the first ID
- * number or credit code whose label names the same person, else the
- * first one. No field names are assumed. */
-void app_applicant_of(const struct cat_form *form, const json_t *data, const char **name, const char **id)
-{
-        static const char *const who[] = { "申请人", "申报人" };
-        const char *first_name = NULL, *first_id = NULL, *role = NULL;
-
-        *name = *id = NULL;
-        for (size_t i = 0; i < form->nitems; i++) {
-                const struct cat_field *f = form->items[i].field;
-                const char *v = json_string_value(json_object_get(data, f->name));
-                if (!v || !*v || f->type != FT_TEXT)
-                        continue;
-                if (!first_name)
-                        first_name = v;
-                for (size_t k = 0; k < 2 && !*name; k++)
-                        if (f->label_zh && strstr(f->label_zh, who[k])) {
-                                *name = v;
-                                role = who[k];
-                        }
-        }
-        for (size_t i = 0; i < form->nitems; i++) {
-                const struct cat_field *f = form->items[i].field;
-                const char *v = json_string_value(json_object_get(data, f->name));
-                if (!v || !*v || (f->type != FT_ID_NUMBER && f->type != FT_USCC))
-                        continue;
-                if (!first_id)
-                        first_id = v;
-                if (role && f->label_zh && strstr(f->label_zh, role) && !*id)
-                        *id = v;
-        }
-        if (!*name)
-                *name = first_name;
-        if (!*id)
-                *id = first_id;
-}
-
 /* The part of data that belongs to matter m (its top-level fields). */
 static json_t *filter_for(const struct cat_matter *m, json_t *data)
 {
@@ -1346,7 +1305,7 @@ static int app_new(int argc, char **argv)
 
                 snprintf(id, sizeof id, "%s-%" PRId64, c.node, store_next_seq(c.h.st, c.node));
                 /* a bundle has one applicant: its merged form decides */
-                app_applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
+                form_applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:I}", "matter", m->code,
                                          "matter_name", m->name_zh, "origin", c.node, "data", text ? text : "{}",
                                          "reviewer", rv ? rv->code : NULL, "decider", dv ? dv->code : NULL,
@@ -1452,7 +1411,7 @@ static int app_edit(int argc, char **argv)
                 const catalog *cv = home_catalog_for(&c.h, t[i].catalog);
                 const struct cat_form *bf = n > 1 && t[i].bundle_code[0] && cv ? catalog_find_form(cv, t[i].bundle_code)
                                                                                : NULL;
-                app_applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
+                form_applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
                 json_t *body = json_pack("{s:s,s:s?,s:s?}", "data", text ? text : "{}", "applicant", name,
                                          "applicant_id", aid);
                 free(text);
@@ -1983,6 +1942,8 @@ json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
         }
         if (r->applicant[0])
                 json_object_set_new(j, "applicant", json_string(r->applicant));
+        if (r->applicant_id[0])
+                json_object_set_new(j, "applicant_id", json_string(r->applicant_id));
         if (r->accepted_on >= 0)
                 json_object_set_new(j, "accepted_on", json_string(date_str(r->accepted_on, a)));
         if (r->due >= 0)

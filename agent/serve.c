@@ -1407,7 +1407,7 @@ static void drafts_list(struct req *r)
                         const char *applicant = NULL, *aid;
                         /* named as the receipt will name them */
                         if (f)
-                                app_applicant_of(f, json_object_get(b, "data"), &applicant, &aid);
+                                form_applicant_of(f, json_object_get(b, "data"), &applicant, &aid);
                         json_array_append_new(a, json_pack("{s:s,s:s,s:s?,s:s?,s:I}", "id", sqlite3_column_text(q, 0),
                                                            "matter", code, "matter_name", f ? f->name_zh : NULL,
                                                            "applicant", applicant, "updated",

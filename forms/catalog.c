@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forms/applicant.h"
 #include "forms/csv.h"
 
 /* ---- arena -------------------------------------------------------- */
@@ -1002,13 +1003,49 @@ static expr *parse_expr_cell(catalog *cat, const struct cell *c, const char *she
         return e;
 }
 
+/* fields.csv's role cell: applicant_name (a text field) or applicant_id
+ * (an ID number, a credit code or text), at most one of each per matter.
+ * Where in the form they may stand is checked on the built form
+ * (check_applicant). */
+static bool parse_role(catalog *cat, const struct sheet *sh, const struct cell *c, enum ftype t,
+                       const struct fbuild *b, enum cat_role *ret)
+{
+        if (strcmp(c->s, "applicant_name") == 0 || strcmp(c->s, "申请人姓名") == 0)
+                *ret = ROLE_APPLICANT_NAME;
+        else if (strcmp(c->s, "applicant_id") == 0 || strcmp(c->s, "申请人证件号码") == 0)
+                *ret = ROLE_APPLICANT_ID;
+        else {
+                ERR(cat, c, sh->name, "role 应为 applicant_name（申请人姓名）或 applicant_id（申请人证件号码），而不是“%s”",
+                    "role must be applicant_name or applicant_id, not '%s'", c->s);
+                return false;
+        }
+        if (*ret == ROLE_APPLICANT_NAME && t != FT_TEXT) {
+                ERR(cat, c, sh->name, "申请人姓名须为 text 类型的字段%s", "the applicant's name must be a text field%s", "");
+                return false;
+        }
+        if (*ret == ROLE_APPLICANT_ID && t != FT_ID_NUMBER && t != FT_USCC && t != FT_TEXT) {
+                ERR(cat, c, sh->name, "申请人证件号码须为 id_number、uscc 或 text 类型的字段%s",
+                    "the applicant's ID must be an id_number, uscc or text field%s", "");
+                return false;
+        }
+        for (size_t k = 0; k < b->fields.n; k++) {
+                const struct cat_field *o = &((const struct cat_field *)b->fields.v)[k];
+                if (o->role == *ret) {
+                        ERR(cat, c, sh->name, "本事项已有字段“%s”声明为 %s，每个事项只能有一个",
+                            "field '%s' of this matter already has role %s; a matter has one", o->name, c->s);
+                        return false;
+                }
+        }
+        return true;
+}
+
 static void load_fields(catalog *cat)
 {
         static const char *const cols[] = { "matter", "name", "type", "label_zh", "label_en", "required",
                                             "constraint", "constraint_msg_zh", "relevant", "choices",
-                                            "hint_zh", "?min_rows", "?max_rows", NULL };
+                                            "hint_zh", "?min_rows", "?max_rows", "?role", NULL };
         enum { C_MATTER, C_NAME, C_TYPE, C_ZH, C_EN, C_REQ, C_CONS, C_MSG, C_REL, C_CHOICES, C_HINT,
-               C_MIN, C_MAX };
+               C_MIN, C_MAX, C_ROLE, C_N };
         struct sheet sh;
         struct fbuild *fb = calloc(cat->nmatters ? cat->nmatters : 1, sizeof *fb);
 
@@ -1025,13 +1062,13 @@ static void load_fields(catalog *cat)
                 goto freeze;
         for (size_t r = 1; r < csv_nrows(sh.csv); r++) {
                 const struct csv_row *row = csv_row(sh.csv, r);
-                struct cell c[13];
+                struct cell c[C_N];
                 struct cat_matter *m;
                 struct fbuild *b;
                 enum ftype t;
                 bool ok = true, req = false;
 
-                for (int k = 0; k < 13; k++)
+                for (int k = 0; k < C_N; k++)
                         c[k] = get_cell(cat, &sh, row, k);
                 m = map_get(&cat->by_matter, c[C_MATTER].s);
                 if (!m) {
@@ -1132,6 +1169,9 @@ static void load_fields(catalog *cat)
                             "%s", "min_rows/max_rows apply to begin_repeat only");
                         ok = false;
                 }
+                enum cat_role role = ROLE_NONE;
+                if (c[C_ROLE].len && !parse_role(cat, &sh, &c[C_ROLE], t, b, &role))
+                        ok = false;
                 expr *cons = parse_expr_cell(cat, &c[C_CONS], sh.name, "constraint");
                 expr *rel = parse_expr_cell(cat, &c[C_REL], sh.name, "relevant");
                 if ((c[C_CONS].len && !cons) || (c[C_REL].len && !rel))
@@ -1161,6 +1201,7 @@ static void load_fields(catalog *cat)
                 f->hint_zh = cell_str(cat, &c[C_HINT]);
                 f->min_rows = minr;
                 f->max_rows = maxr;
+                f->role = role;
                 f->pos = (struct cat_pos){ sh.name, c[C_NAME].line, c[C_NAME].col };
                 f->constraint_pos = (struct cat_pos){ sh.name, c[C_CONS].line, c[C_CONS].col };
                 f->relevant_pos = (struct cat_pos){ sh.name, c[C_REL].line, c[C_REL].col };
@@ -1717,6 +1758,29 @@ out:
         return form;
 }
 
+/* What the applicant's roles of a built form allow (forms/applicant.c):
+ * an impossible placement is an error at the field; a form that says
+ * nothing about its applicant is warned about at pos, for the paperwork
+ * will leave 申请人 blank. */
+static void check_applicant(catalog *cat, const struct cat_form *form, const struct cat_pos *pos)
+{
+        struct form_applicant a;
+        const char *zh, *en;
+
+        form_applicant_fields(form, &a);
+        if ((en = form_applicant_misplaced(form, &a, &zh))) {
+                const struct cat_field *f = a.name ? a.name->field : a.id ? a.id->field : NULL;
+                struct cat_pos at = f ? f->pos : *pos;
+                diag(cat, CAT_ERROR, at.sheet, at.line, at.col, "“%s”：%s%.0s", "'%s': %.0s%s", form->code, zh, en);
+                return;
+        }
+        if (!a.name)
+                diag(cat, CAT_WARNING, pos->sheet, pos->line, pos->col,
+                     "“%s”未说明哪个字段是申请人姓名：回执、告知单和列表的“申请人”将留空；请在 fields.csv 的 role 列为该字段填 applicant_name（证件号码字段填 applicant_id）",
+                     "'%s' does not say which field is the applicant's name: receipts, notices and lists will leave the applicant blank; give that field role applicant_name in fields.csv (and its ID field applicant_id)",
+                     form->code);
+}
+
 /* ---- bundles.csv ------------------------------------------------------------------ */
 
 static void load_bundles(catalog *cat)
@@ -1793,6 +1857,7 @@ static void load_bundles(catalog *cat)
                                                          ms, nms, &pos);
                 if (!form)
                         continue;
+                check_applicant(cat, form, &(struct cat_pos){ sh.name, code.line, code.col });
                 struct cat_bundle *b = vec_push(&v);
                 if (!b) {
                         cat->arena.oom = true;
@@ -1848,6 +1913,8 @@ int catalog_load(const char *dir, catalog **ret)
                 struct cat_matter *m = &cat->matters[i];
                 const struct cat_matter *one = m;
                 m->form = build_form(cat, m->code, m->name_zh, m->name_en, false, &one, 1, &m->pos);
+                if (m->form)
+                        check_applicant(cat, m->form, &m->pos);
         }
         load_bundles(cat);
         if (cat->arena.oom) {

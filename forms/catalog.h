@@ -68,6 +68,15 @@ struct cat_list {
 
 /* One row of fields.csv (end_repeat rows only close a repeat and are not
  * kept). A begin_repeat field holds its row's fields as children. */
+/* What a field says about the person applying (fields.csv's optional
+ * role column): receipts, notices, lists and search name the applicant
+ * from these, never from a guess. */
+enum cat_role {
+        ROLE_NONE = 0,
+        ROLE_APPLICANT_NAME,
+        ROLE_APPLICANT_ID,
+};
+
 struct cat_field {
         char *name;
         enum ftype type;
@@ -84,6 +93,7 @@ struct cat_field {
         const struct cat_list *choices;
         char *hint_zh;
         int min_rows, max_rows;      /* begin_repeat only */
+        enum cat_role role;
         struct cat_field *children;
         size_t nchildren;
         struct cat_pos pos;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "forms/applicant.h"
 #include "forms/catalog.h"
 #include "forms/validate.h"
 #include "tests/harness.h"
@@ -117,13 +118,49 @@ TEST(sample_checks_clean)
                 fprintf(stderr, "%s:%d:%d: %s\n", catalog_diag(cat, i)->file, catalog_diag(cat, i)->line,
                         catalog_diag(cat, i)->col, catalog_diag(cat, i)->msg_en);
         CHECK_INT(catalog_nerrors(cat), ==, 0);
-        CHECK_INT(catalog_ndiags(cat), ==, 0);
+        /* its only warnings: matters that do not say who applies */
+        for (size_t i = 0; i < catalog_ndiags(cat); i++)
+                CHECK(strstr(catalog_diag(cat, i)->msg_en, "does not say which field is the applicant's name"));
+        CHECK_INT(catalog_ndiags(cat), ==, 5);
         CHECK_INT(catalog_nmatters(cat), ==, 13);
         CHECK_INT(catalog_nbundles(cat), ==, 2);
         CHECK_INT(catalog_ndivisions(cat), ==, 11);
         CHECK_INT(catalog_nmaterials(cat), ==, 18);
         CHECK_INT(catalog_nfields(cat), ==, 86);   /* 87 rows, one end_repeat */
         CHECK_INT(cal_count(catalog_calendar(cat)), ==, 39);
+        catalog_free(cat);
+}
+
+/* Who applies, by the sample's labels alone (it has no role column): a
+ * label naming 申请人/申报人 with 姓名, its ID by the same word or as the
+ * only ID number; otherwise nothing, and no first-field guess. */
+TEST(applicant_by_label)
+{
+        static const struct {
+                const char *form, *name, *id;
+        } want[] = {
+                { "GA-HKZX-001", "declarant_name", "declarant_id" },   /* the word matches the ID */
+                { "MZ-GLJT-001", "applicant_name", "id_number" },      /* the only ID number */
+                { "NY-ZJD-001", "applicant_name", "id_number" },       /* 申请人(户主)姓名 */
+                { "YJS-SHS-001", "declarant_name", "declarant_id" },   /* the bundle: not the deceased first */
+                { "YB-CB-001", NULL, NULL },                            /* 参保人姓名: not said */
+                { "RS-SZF-001", NULL, NULL },                           /* the deceased first: no guess */
+        };
+        catalog *cat = load_sample();
+
+        CHECK(cat);
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+                const struct cat_matter *m = catalog_find_matter(cat, want[i].form);
+                const struct cat_bundle *b = m ? NULL : catalog_find_bundle(cat, want[i].form);
+                const struct cat_form *f = m ? m->form : b ? b->form : NULL;
+                struct form_applicant a;
+
+                CHECK(f);
+                form_applicant_fields(f, &a);
+                CHECK(!a.declared);
+                CHECK_STR(a.name ? a.name->field->name : "(none)", want[i].name ? want[i].name : "(none)");
+                CHECK_STR(a.id ? a.id->field->name : "(none)", want[i].id ? want[i].id : "(none)");
+        }
         catalog_free(cat);
 }
 

@@ -6,9 +6,11 @@ under one receipt, receipts unique per node and day, paperwork, scans
 stored content-addressed, conflicts shown and never dropped, rebuild
 giving byte-identical derived tables, and parallel writers."""
 import concurrent.futures
+import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import unittest
@@ -361,6 +363,73 @@ class Capture(unittest.TestCase):
             for name in ("GA-HKZX-001", "RS-SZF-001", "MZ-BZBT-001"):
                 self.assertIn(name, text)
         self.assertEqual(self.s.show(root + "-2")["matter"], "RS-SZF-001")
+
+    # ---- who applies ---------------------------------------------------------------
+    def role_catalog(self, roles):
+        """The sample with fields.csv's optional role column, given as
+        {(matter, field): role}."""
+        d = os.path.join(self.s.root, "cat-roles")
+        shutil.copytree(SAMPLE, d)
+        p = os.path.join(d, "fields.csv")
+        with open(p, encoding="utf-8-sig", newline="") as f:
+            lines = f.read().split("\n")
+        lines[0] = lines[0].rstrip("\r") + ",role"
+        for i, line in enumerate(lines):
+            cells = next(csv.reader([line]), [])
+            if len(cells) > 2 and (cells[0], cells[1]) in roles:
+                lines[i] = line.rstrip("\r") + "," * (11 - len(cells)) + "," + roles[(cells[0], cells[1])]
+        with open(p, "w", encoding="utf-8", newline="") as f:
+            f.write("\n".join(lines))
+        return d
+
+    def test_the_applicant_is_the_declared_one_never_a_guess(self):
+        """Issue 14, finding 1: a matter whose labels do not name the
+        applicant once printed its first text field (the deceased, for a
+        funeral grant) as the 申请人. Now blank unless the catalogue says;
+        with the role column, the declared person, on the receipt and in
+        the list (which the station's search reads)."""
+        shs = json.load(open(app_file("YJS-SHS-001-valid.json"), encoding="utf-8"))
+        szf = {k: shs[k] for k in ("deceased_name", "deceased_id", "date_of_death", "heir_name", "heir_id",
+                                   "heir_bank_account")}
+        szf["heir_name"] = "陈小红"    # not the declarant of the bundle data: no other field holds it
+        szf["heir_id"] = ids.id_number("19720304", seq="222")
+        a = self.s.ok("app", "new", "RS-SZF-001", "--data", self.s.write_json(szf))
+        j = self.s.show(a)
+        self.assertIsNone(j.get("applicant"), "a matter that says nothing has no applicant, not its first field")
+        self.assertIsNone(j.get("applicant_id"))
+
+        cat = self.role_catalog({("RS-SZF-001", "heir_name"): "applicant_name",
+                                 ("RS-SZF-001", "heir_id"): "applicant_id",
+                                 ("MZ-DB-001", "member_name"): "applicant_name",
+                                 ("MZ-DB-001", "id_number"): "applicant_id"})
+        r = subprocess.run([os.environ.get("DAIBAN", "build/agent/daiban"), "catalog", "check", cat],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("'RS-SZF-001' does not say", r.stderr)
+        t = Station(catalog=cat)
+        try:
+            a = t.ok("app", "new", "RS-SZF-001", "--data", t.write_json(szf))
+            j = t.show(a)
+            self.assertEqual((j["applicant"], j["applicant_id"]), ("陈小红", szf["heir_id"]))
+            # a household: the member whose ID is the householder's, wherever the row stands
+            dibao = json.load(open(DIBAO, encoding="utf-8"))
+            dibao["members"].reverse()
+            dibao["applicant_name"] = "户主本人"
+            b = t.ok("app", "new", "MZ-DB-001", "--data", t.write_json(dibao))
+            for m in DIBAO_MATERIALS + ("SRZM",):
+                t.ok("app", "material", b, m, "provided")
+            receipt = re.search(r"receipt (\S+)", t.ok("app", "submit", b)).group(1)
+            who = next(m for m in dibao["members"] if m["member_id"] == dibao["id_number"])
+            self.assertNotEqual(who, dibao["members"][0], "the householder must not be the first row here")
+            j = t.show(b)
+            self.assertEqual((j["applicant"], j["applicant_id"]), (who["member_name"], dibao["id_number"]))
+            paper = t.ok("app", "receipt", receipt)
+            self.assertIn(who["member_name"], paper)
+            self.assertNotIn(dibao["members"][0]["member_name"], paper)
+            listed = json.loads(t.ok("app", "list", "--json"))["applications"]
+            self.assertEqual([x.get("applicant") for x in listed if x["id"] == b], [who["member_name"]])
+        finally:
+            t.cleanup()
 
     # ---- scans ------------------------------------------------------------------------
     def test_scans_are_content_addressed_and_capped(self):

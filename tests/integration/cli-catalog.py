@@ -3,6 +3,7 @@
 and on broken copies of it. Asserts exit codes, the FILE:LINE:COL format
 of every problem, that all problems come out in one run, and the JSON
 outputs that other tools rely on."""
+import csv
 import json
 import os
 import re
@@ -58,11 +59,29 @@ class Catalogue(unittest.TestCase):
         self.assertEqual(run("catalog", "check").returncode, 2)
         self.assertEqual(run("catalog", "check", SAMPLE, "--bogus").returncode, 2)
 
+    @staticmethod
+    def silent_on_applicant(d):
+        """Matters of catalogue d whose fields neither declare a role nor
+        label a text field with 申请人/申报人 and 姓名 (docs/catalog.md)."""
+        with open(os.path.join(d, "fields.csv"), encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        said = {r["matter"] for r in rows if r.get("role") or
+                (r["type"] == "text" and "姓名" in r["label_zh"] and
+                 ("申请人" in r["label_zh"] or "申报人" in r["label_zh"]))}
+        return sorted({r["matter"] for r in rows} - said)
+
     def test_sample_checks_clean(self):
         r = run("catalog", "check", SAMPLE)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stderr, "")
-        self.assertRegex(r.stdout, r"^catalog ok: 13 matters, 2 bundles, 86 fields, 18 materials")
+        # its only warnings: the matters that do not say who applies
+        silent = self.silent_on_applicant(SAMPLE)
+        self.assertTrue(silent)
+        warned = re.findall(r"^\S+/matters\.csv:\d+:1: warning: '(\S+)' does not say which field is the "
+                            r"applicant's name", r.stderr, re.M)
+        self.assertEqual(sorted(warned), silent)
+        self.assertEqual(len(r.stderr.splitlines()), len(silent), r.stderr)
+        self.assertRegex(r.stdout, r"^catalog ok: 13 matters, 2 bundles, 86 fields, 18 materials .*, %d warnings\)$"
+                         % len(silent))
         self.assertEqual(len(r.stdout.strip().splitlines()), 1)
         j = json.loads(run("catalog", "check", SAMPLE, "--json").stdout)
         self.assertEqual((j["ok"], j["matters"], j["bundles"], j["errors"]), (True, 13, 2, 0))
@@ -71,9 +90,54 @@ class Catalogue(unittest.TestCase):
         r = run("catalog", "check", SAMPLE, env=dict(ENV, DAIBAN_TODAY="2031-03-01"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("calendar.csv: warning: no holidays or working weekends for 2031", r.stderr)
-        self.assertIn("1 warnings", r.stdout)
+        n = len(self.silent_on_applicant(SAMPLE)) + 1
+        self.assertIn("%d warnings" % n, r.stdout)
         self.assertEqual(json.loads(run("catalog", "check", SAMPLE, "--json",
-                                        env=dict(ENV, DAIBAN_TODAY="2031-03-01")).stdout)["warnings"], 1)
+                                        env=dict(ENV, DAIBAN_TODAY="2031-03-01")).stdout)["warnings"], n)
+
+    def test_the_applicant_role_is_checked(self):
+        """fields.csv's optional role column: bad values and placements are
+        errors at their cell; a matter that says nothing is warned about."""
+        def with_roles(roles):
+            shutil.rmtree(os.path.join(self.tmp, "cat"), ignore_errors=True)
+            d = self.copy()
+            p = os.path.join(d, "fields.csv")
+            with open(p, encoding="utf-8-sig", newline="") as f:
+                rows = list(csv.reader(f))
+            rows[0].append("role")
+            for r in rows[1:]:
+                r += [""] * (11 - len(r)) + [roles.get((r[0], r[1]), "")]
+            with open(p, "w", encoding="utf-8", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerows(rows)
+            return d, rows
+
+        def line_of(rows, matter, field):
+            return next(i + 1 for i, r in enumerate(rows) if r[:2] == [matter, field])
+
+        d, rows = with_roles({("SC-GTBG-001", "operator_name"): "applicant_name",
+                              ("SC-GTBG-001", "operator_id"): "applicant_id"})
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("'SC-GTBG-001' does not say", r.stderr)
+        self.assertIn("'WJ-SYDJ-001' does not say", r.stderr)
+        bad = {
+            ("WJ-SYDJ-001", "mother_name"): ("applicant", "role must be applicant_name or applicant_id, not 'applicant'"),
+            ("WJ-SYDJ-001", "expected_date"): ("applicant_name", "the applicant's name must be a text field"),
+            ("SC-GTBG-001", "new_name"): ("applicant_name", "already has role applicant_name"),
+        }
+        roles = {("SC-GTBG-001", "operator_name"): "applicant_name", ("MZ-DB-001", "member_name"): "applicant_name"}
+        roles.update({k: v[0] for k, v in bad.items()})
+        d, rows = with_roles(roles)
+        r = run("catalog", "check", d)
+        self.assertEqual(r.returncode, 1)
+        for (m, f), (_, msg) in bad.items():
+            self.assertRegex(r.stderr, r"fields\.csv:%d:\d+: error: .*%s" % (line_of(rows, m, f), re.escape(msg)))
+        # a household's name with no ID to choose its row
+        self.assertRegex(r.stderr, r"fields\.csv:%d:\d+: error: 'MZ-DB-001': the applicant's name is inside a repeat"
+                         % line_of(rows, "MZ-DB-001", "member_name"))
+        zh = run("catalog", "check", d, env=dict(ENV, LANG="zh_CN.UTF-8"))
+        self.assertIn("须同时声明 applicant_id", zh.stderr)
+        self.assertIn("未说明哪个字段是申请人姓名", zh.stderr)
 
     def test_chinese_when_lang_is_zh(self):
         r = run("catalog", "check", SAMPLE, env=dict(ENV, LANG="zh_CN.UTF-8"))
@@ -133,7 +197,7 @@ class Catalogue(unittest.TestCase):
         app = os.path.join(self.tmp, "app.json")
         r = run("catalog", "check", d)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertNotIn("warning", r.stderr)
+        self.assertNotIn("constraint", r.stderr)
         # which field carries it, and a value too long for it
         with open(os.path.join(d, "fields.csv"), encoding="utf-8-sig") as f:
             row = next(l for l in f if "string-length(.) >= 2" in l).split(",")
