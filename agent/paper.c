@@ -98,12 +98,25 @@ static const struct cat_form_material *find_fm(const struct cat_matter *m, const
         return NULL;
 }
 
-static const char *note_of(const struct cat_form_material *fm)
+/* The notes the definitions of fm give, each once, joined with "；"
+ * (a bundle's members may each say whose card it is). */
+static const char *note_of(const struct cat_form_material *fm, char *buf, size_t n)
 {
-        for (size_t i = 0; fm && i < fm->ndefs; i++)
-                if (fm->defs[i]->note_zh)
-                        return fm->defs[i]->note_zh;
-        return NULL;
+        size_t w = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; fm && i < fm->ndefs; i++) {
+                const char *note = fm->defs[i]->note_zh;
+                bool dup = false;
+                for (size_t k = 0; note && k < i; k++)
+                        dup |= fm->defs[k]->note_zh && !strcmp(fm->defs[k]->note_zh, note);
+                if (!note || dup || w >= n)
+                        continue;
+                int r = snprintf(buf + w, n - w, "%s%s", w ? "；" : "", note);
+                if (r > 0)
+                        w += (size_t)r;
+        }
+        return buf[0] ? buf : NULL;
 }
 
 /* One line per material of application r in state `state`. */
@@ -206,10 +219,96 @@ void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n
         tail(f, html);
 }
 
+/* The form the villager was shown for rows: a bundle's merged form when
+ * rows are its members, else the matter's own. */
+static const struct cat_form *form_of(struct home *h, const struct app_row *rows, size_t n)
+{
+        const catalog *cat = home_catalog_for(h, rows[0].catalog);
+        const struct cat_bundle *b = n > 1 && rows[0].bundle_code[0] && cat
+                                             ? catalog_find_bundle(cat, rows[0].bundle_code) : NULL;
+        const struct cat_matter *m = b ? NULL : matter_in(h, &rows[0]);
+
+        return b ? b->form : m ? m->form : NULL;
+}
+
+static const struct cat_form_material *form_material(const struct cat_form *form, const char *code)
+{
+        for (size_t i = 0; form && i < form->nmaterials; i++)
+                if (strcmp(form->materials[i].material->code, code) == 0)
+                        return &form->materials[i];
+        return NULL;
+}
+
+static void item(FILE *f, const char *line, size_t k, bool html)
+{
+        if (html) {
+                fputs("<li>", f);
+                esc(f, line, true);
+                fputs("</li>\n", f);
+        } else {
+                fprintf(f, "  %zu. %s\n", k, line);
+        }
+}
+
+/* Whether problem j repeats an earlier one: a shared field's problem
+ * found once per member matter, or a material every member asks for. */
+static bool seen_before(const struct form_problems *p, size_t j)
+{
+        bool mat = !strncmp(p->v[j].path, "materials.", 10);
+
+        for (size_t k = 0; k < j; k++)
+                if (!strcmp(p->v[k].path, p->v[j].path) && (mat || !strcmp(p->v[k].msg_zh, p->v[j].msg_zh)))
+                        return true;
+        return false;
+}
+
+/* Materials accepted as deficient (容缺) across rows, one line each with
+ * the earliest date promised for it. Returns the lines printed. */
+static size_t deficient(FILE *f, struct home *h, const struct cat_form *form, const struct app_row *rows, size_t n,
+                        bool html)
+{
+        sqlite3_stmt *st;
+        size_t k = 0;
+        char buf[64], line[512];
+
+        /* rows are one application or all the members of one bundle */
+        if (sqlite3_prepare_v2(store_db(h->st),
+                               "SELECT material, MIN(promise) FROM app_materials WHERE state = 'deficient' AND"
+                               " (app = ?1 OR (?2 <> '' AND app IN (SELECT id FROM apps WHERE bundle = ?2)))"
+                               " GROUP BY material ORDER BY material", -1, &st, NULL) != SQLITE_OK)
+                return 0;
+        sqlite3_bind_text(st, 1, rows[0].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, n > 1 ? rows[0].bundle : "", -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *code = (const char *)sqlite3_column_text(st, 0);
+                const struct cat_form_material *fm = form_material(form, code);
+                int w = snprintf(line, sizeof line, "%s %s %d份", fm ? fm->material->name_zh : code,
+                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
+                if (sqlite3_column_type(st, 1) != SQLITE_NULL && w > 0 && (size_t)w < sizeof line)
+                        snprintf(line + w, sizeof line - (size_t)w, "，请于%s前补交",
+                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
+                if (!k && html)
+                        fputs("<ol>\n", f);
+                item(f, line, ++k, html);
+        }
+        sqlite3_finalize(st);
+        if (k && html)
+                fputs("</ol>\n", f);
+        if (!k)
+                fputs(html ? "<div>无</div>\n" : "    无\n", f);
+        return k;
+}
+
+/* The one-time notification (一次性告知单) for one application or a
+ * bundle's members: every problem once and every material once, with the
+ * kind and count the form showed (a bundle's merged form). */
 void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
 {
+        const struct cat_form *form = form_of(h, rows, n);
+        struct form_problems p;
         char a[64], line[1024];
-        size_t total = 0;
+        size_t total = 0, k = 0;
+        bool accepted = false;
 
         head(f, "一次性告知单", html);
         if (html)
@@ -220,23 +319,32 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
         row(f, "告知站点", a, html);
         if (html)
                 fputs("</table>\n", f);
+        if (form && form->is_bundle)
+                snprintf(line, sizeof line, "%s（%s）", form->name_zh, form->code);
+        else
+                snprintf(line, sizeof line, "%s（%s）", rows[0].matter_name, rows[0].matter);
+        if (html) {
+                fputs("<h2>", f);
+                esc(f, line, true);
+                fputs("</h2>\n", f);
+        } else {
+                fprintf(f, "\n【%s】\n", line);
+        }
+        if (form && form->is_bundle) {
+                int w = snprintf(line, sizeof line, "包含事项：");
+                for (size_t i = 0; i < n && w > 0 && (size_t)w < sizeof line; i++)
+                        w += snprintf(line + w, sizeof line - (size_t)w, "%s%s", i ? "、" : "", rows[i].matter_name);
+                fprintf(f, html ? "<p>%s</p>\n" : "%s\n", line);
+        }
+
+        form_problems_init(&p);
         for (size_t i = 0; i < n; i++) {
                 const struct app_row *r = &rows[i];
-                const struct cat_matter *m = matter_in(h, r);
-                struct form_problems p;
-                size_t k = 0;
-
-                form_problems_init(&p);
-                snprintf(line, sizeof line, "%s（%s）", r->matter_name, r->matter);
-                if (html) {
-                        fputs("<h2>", f);
-                        esc(f, line, true);
-                        fputs("</h2>\n", f);
-                } else {
-                        fprintf(f, "\n【%s】\n", line);
-                }
                 if (r->reason[0] && !strcmp(r->status, "returned")) {
-                        snprintf(line, sizeof line, "退回补正意见：%s", r->reason);
+                        if (n > 1)
+                                snprintf(line, sizeof line, "退回补正意见（%s）：%s", r->matter_name, r->reason);
+                        else
+                                snprintf(line, sizeof line, "退回补正意见：%s", r->reason);
                         if (html) {
                                 fputs("<p>", f);
                                 esc(f, line, true);
@@ -246,52 +354,46 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
                         }
                         total++;
                 }
-                if (app_acceptance_problems(h, r, today, &p) < 0) {
-                        form_problems_finish(&p);
-                        continue;
-                }
-                /* the form first, then the materials with what to bring */
-                for (int pass = 0; pass < 2; pass++) {
-                        bool any = false;
-                        for (size_t j = 0; j < p.n; j++) {
-                                bool is_mat = !strncmp(p.v[j].path, "materials.", 10);
-                                if (is_mat != (pass == 1))
-                                        continue;
-                                if (!any) {
-                                        const char *t = pass ? "请补齐以下材料：" : "请补正以下填报内容：";
-                                        fprintf(f, html ? "<h3>%s</h3>\n<ol>\n" : "%s\n", t);
-                                        any = true;
-                                }
-                                if (is_mat) {
-                                        const struct cat_form_material *fm = find_fm(m, p.v[j].path + 10);
-                                        const char *note = note_of(fm);
-                                        snprintf(line, sizeof line, "%s，%s %d 份%s%s", fm ? fm->material->name_zh : p.v[j].path + 10,
-                                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1,
-                                                 note ? "。" : "", note ? note : "");
-                                } else {
-                                        snprintf(line, sizeof line, "%s", p.v[j].msg_zh);
-                                }
-                                if (html) {
-                                        fputs("<li>", f);
-                                        esc(f, line, true);
-                                        fputs("</li>\n", f);
-                                } else {
-                                        fprintf(f, "  %zu. %s\n", ++k, line);
-                                }
-                                total++;
+                accepted |= r->receipt[0] != '\0';
+                /* a member whose catalogue version is not here adds nothing */
+                (void)app_acceptance_problems(h, r, today, &p);
+        }
+        /* the form first, then the materials with what to bring */
+        for (int pass = 0; pass < 2; pass++) {
+                bool any = false;
+                for (size_t j = 0; j < p.n; j++) {
+                        bool is_mat = !strncmp(p.v[j].path, "materials.", 10);
+                        if (is_mat != (pass == 1) || seen_before(&p, j))
+                                continue;
+                        if (!any) {
+                                const char *t = pass ? "请补齐以下材料：" : "请补正以下填报内容：";
+                                fprintf(f, html ? "<h3>%s</h3>\n<ol>\n" : "%s\n", t);
+                                any = true;
+                                k = 0;
                         }
-                        if (any && html)
-                                fputs("</ol>\n", f);
+                        if (is_mat) {
+                                const struct cat_form_material *fm = form_material(form, p.v[j].path + 10);
+                                char notes[512];
+                                const char *note = note_of(fm, notes, sizeof notes);
+                                snprintf(line, sizeof line, "%s，%s %d 份%s%s",
+                                         fm ? fm->material->name_zh : p.v[j].path + 10,
+                                         fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1, note ? "。" : "",
+                                         note ? note : "");
+                        } else {
+                                snprintf(line, sizeof line, "%s", p.v[j].msg_zh);
+                        }
+                        item(f, line, ++k, html);
+                        total++;
                 }
-                form_problems_finish(&p);
-                /* materials accepted as deficient (容缺) are still to bring,
-                 * by their promised dates */
-                if (r->receipt[0]) {
-                        fputs(html ? "<h3>容缺材料（请按承诺日期补交）：</h3>\n<div>\n" : "容缺材料（请按承诺日期补交）：\n", f);
-                        total += materials(f, h, r, "deficient", html);
-                        if (html)
-                                fputs("</div>\n", f);
-                }
+                if (any && html)
+                        fputs("</ol>\n", f);
+        }
+        form_problems_finish(&p);
+        /* materials accepted as deficient (容缺) are still to bring, by
+         * their promised dates */
+        if (accepted) {
+                fputs(html ? "<h3>容缺材料（请按承诺日期补交）：</h3>\n" : "容缺材料（请按承诺日期补交）：\n", f);
+                total += deficient(f, h, form, rows, n, html);
         }
         if (!total)
                 fputs(html ? "<p>材料齐全、填报无误，无需补正。</p>\n" : "\n材料齐全、填报无误，无需补正。\n", f);

@@ -23,6 +23,11 @@ DIBAO = app_file("MZ-DB-001-valid.json")
 DIBAO_MATERIALS = ("SFZ", "HKB", "HDSQ", "YHK")
 
 
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 class Capture(unittest.TestCase):
     def setUp(self):
         self.s = Station()
@@ -388,7 +393,7 @@ class Capture(unittest.TestCase):
         funeral grant) as the 申请人. Now blank unless the catalogue says;
         with the role column, the declared person, on the receipt and in
         the list (which the station's search reads)."""
-        shs = json.load(open(app_file("YJS-SHS-001-valid.json"), encoding="utf-8"))
+        shs = load_json(app_file("YJS-SHS-001-valid.json"))
         szf = {k: shs[k] for k in ("deceased_name", "deceased_id", "date_of_death", "heir_name", "heir_id",
                                    "heir_bank_account")}
         szf["heir_name"] = "陈小红"    # not the declarant of the bundle data: no other field holds it
@@ -412,7 +417,7 @@ class Capture(unittest.TestCase):
             j = t.show(a)
             self.assertEqual((j["applicant"], j["applicant_id"]), ("陈小红", szf["heir_id"]))
             # a household: the member whose ID is the householder's, wherever the row stands
-            dibao = json.load(open(DIBAO, encoding="utf-8"))
+            dibao = load_json(DIBAO)
             dibao["members"].reverse()
             dibao["applicant_name"] = "户主本人"
             b = t.ok("app", "new", "MZ-DB-001", "--data", t.write_json(dibao))
@@ -430,6 +435,39 @@ class Capture(unittest.TestCase):
             self.assertEqual([x.get("applicant") for x in listed if x["id"] == b], [who["member_name"]])
         finally:
             t.cleanup()
+
+    def test_a_bundles_notice_says_each_thing_once(self):
+        """Issue 14, finding 2: a bundle's notice listed a shared field's
+        problem once per member matter, and a shared material once per
+        member with each member's own kind. One problem, one line; one
+        material, one line, as the bundle's form shows it."""
+        data = load_json(app_file("YJS-SHS-001-valid.json"))
+        del data["deceased_id"]
+        b = self.s.ok("app", "new", "YJS-SHS-001", "--data", self.s.write_json(data))
+        form = json.loads(subprocess.run([os.environ.get("DAIBAN", "build/agent/daiban"), "catalog", "show", SAMPLE,
+                                          "YJS-SHS-001", "--json"], capture_output=True, text=True).stdout)
+        asking = [m["code"] for m in form["matters"]
+                  if "deceased_id" in {f["name"] for f in json.loads(subprocess.run(
+                      [os.environ.get("DAIBAN", "build/agent/daiban"), "catalog", "show", SAMPLE, m["code"], "--json"],
+                      capture_output=True, text=True).stdout)["fields"]}]
+        self.assertGreater(len(asking), 1, "the test needs a field shared by several members")
+        notice = self.s.ok("app", "notice", b)
+        items = re.findall(r"^  \d+\. (.*)$", notice, re.M)
+        self.assertEqual(len(items), len(set(items)), notice)
+        label = next(f["label_zh"] for f in form["fields"] if f["name"] == "deceased_id")
+        self.assertEqual(sum(label in x for x in items), 1, notice)
+        kinds = {"original": "原件", "copy": "复印件", "scan": "扫描件", "commitment": "承诺书"}
+        for m in form["materials"]:
+            lines = [x for x in items if x.startswith(m["name_zh"] + "，")]
+            self.assertEqual(len(lines), 1, (m["code"], notice))
+            self.assertIn("%s %d 份" % (kinds[m["kind"]], m["copies"]), lines[0])
+            for note in m["notes_zh"]:             # each member's note, once
+                self.assertEqual(lines[0].count(note), 1, lines[0])
+        # the bundle is named once, with its members
+        self.assertEqual(notice.count("【"), 1, notice)
+        self.assertIn(form["name_zh"], notice)
+        html = self.s.ok("app", "notice", b, "--html")
+        self.assertEqual(html.count("<li>"), len(items))
 
     # ---- scans ------------------------------------------------------------------------
     def test_scans_are_content_addressed_and_capped(self):
