@@ -2199,11 +2199,20 @@ static void stats(struct req *r)
                                 esc[k++] = *p;
                         }
                         esc[k] = '\0';
-                        fprintf(f, "%s,\"%s\",%lld,%lld,%lld,%lld,%.1f%%,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.1f%%\r\n", x->key,
-                                esc, x->accepted, x->done, x->on_time, x->late, x->done ? 100.0 * (double)x->on_time / (double)x->done : 0.0,
-                                x->open, x->overdue, x->rated, x->ratings[1], x->ratings[2], x->ratings[3], x->ratings[4],
-                                x->ratings[5],
-                                x->rated ? 100.0 * (double)(x->ratings[4] + x->ratings[5]) / (double)x->rated : 0.0);
+                        /* a code as ="…": Excel would show a 12-digit one as 3.30523E+11;
+                         * the total row has no code; a rate of nothing is left empty */
+                        char code[64] = "", on_time[16] = "", happy[16] = "";
+                        if (x != &tot)
+                                snprintf(code, sizeof code, "=\"%s\"", x->key);
+                        if (x->done)
+                                snprintf(on_time, sizeof on_time, "%.1f%%", 100.0 * (double)x->on_time / (double)x->done);
+                        if (x->rated)
+                                snprintf(happy, sizeof happy, "%.1f%%",
+                                         100.0 * (double)(x->ratings[4] + x->ratings[5]) / (double)x->rated);
+                        fprintf(f, "%s,\"%s\",%lld,%lld,%lld,%lld,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s\r\n", code,
+                                x == &tot ? "合计" : esc, x->accepted, x->done, x->on_time, x->late, on_time, x->open,
+                                x->overdue, x->rated, x->ratings[1], x->ratings[2], x->ratings[3], x->ratings[4],
+                                x->ratings[5], happy);
                 }
                 fclose(f);
                 char disp[160];

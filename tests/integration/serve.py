@@ -1043,12 +1043,21 @@ class Flow(ServeCase):
         self.assertTrue(csv.header("Content-Type").startswith("text/csv"), csv.headers)
         self.assertTrue(csv.body.startswith(b"\xef\xbb\xbf"), csv.body[:20])
         lines = csv.body[3:].decode("utf-8").split("\r\n")
-        row_line = [x for x in lines if x.startswith(VILLAGE + ",")]
+        # a code stays text in Excel (="…", not 3.30523E+11)
+        row_line = [x for x in lines if x.startswith('="%s",' % VILLAGE)]
         self.assertEqual(len(row_line), 1, lines)
         cells = row_line[0].split(",")
         self.assertEqual(cells[1], '"下沈村"')
         self.assertEqual(cells[2:5], ["1", "1", "1"])
         self.assertEqual(cells[13], "1")       # 满意 (level 4)
+        self.assertEqual((cells[6], cells[15]), ("100.0%", "100.0%"))
+        # the total row has a name, not the key "total"
+        self.assertNotIn("total", csv.body.decode("utf-8"))
+        self.assertEqual([x.split(",")[:3] for x in lines if ',"合计",' in x], [["", '"合计"', "1"]])
+        # a rate of nothing is empty, not "0.0%"
+        none = sc.get("/api/stats?from=2026-01-01&to=2026-11-23&by=village&format=csv").body[3:].decode("utf-8")
+        tot = next(x for x in none.split("\r\n") if ',"合计",' in x).split(",")
+        self.assertEqual((tot[2], tot[6], tot[15]), ("0", "", ""), none)
         stations = sc.get("/api/stations").json["stations"]
         byn = {x["node"]: x for x in stations}
         self.assertIn(VILLAGE, byn)
