@@ -83,10 +83,6 @@ bool app_key_ok(const char *s, size_t n);
  * conflicts record them), or en itself when there is none. */
 const char *app_rule_zh(const char *en);
 
-/* Paperwork (agent/paper.c). today is the printing date. */
-void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
-void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
-
 /* The problems that stop application r from being accepted now: its
  * data against its matter's form, then the materials (required ones
  * neither provided nor allowed to be deficient). Appends to p.
@@ -94,5 +90,23 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
  * Returns 0 or -ENOMEM; -EAGAIN when that version has not reached this
  * node yet; -ENOENT when it lacks the matter. */
 int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p);
+
+/* The materials of form that data asks for and that are neither provided
+ * nor deficient where 容缺 is allowed, appended to p; state_of gives a
+ * material's state ("provided", "deficient" or ""). Returns 0 or -ENOMEM. */
+int app_material_problems(const struct cat_form *form, const json_t *data, int32_t today,
+                          const char *(*state_of)(void *ctx, const char *material), void *ctx,
+                          struct form_problems *p);
+
+/* Paperwork (agent/paper.c); today is the printing date. The receipt and
+ * the notice of stored applications: rows are one application or every
+ * member of a bundle. */
+void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
+void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
+/* The notice before acceptance, of a form filled in but not accepted
+ * (a station's draft): materials as the station sends them, an array of
+ * {"material", "state", "promise"}; op, the operator telling it. */
+void paper_notice_draft(FILE *f, struct home *h, const struct cat_form *form, const json_t *data,
+                        const json_t *materials, int32_t today, const char *op, bool html);
 
 #endif

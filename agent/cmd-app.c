@@ -1070,33 +1070,23 @@ static void add_problem2(struct form_problems *p, const char *path, const char *
                 p->n++;
 }
 
-int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p)
+int app_material_problems(const struct cat_form *form, const json_t *data, int32_t today,
+                          const char *(*state_of)(void *ctx, const char *material), void *ctx,
+                          struct form_problems *p)
 {
-        const catalog *cat = home_catalog_for(h, r->catalog);
-        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
-        const struct cat_form *form;
-        bool *asked;
+        bool *asked = calloc(form->nmaterials + 1, sizeof *asked);
 
-        if (!cat)
-                return -EAGAIN;
-        if (!m)
-                return -ENOENT;
-        form = m->form;
-        if (form_validate(form, r->data, today, p, NULL) < 0)
-                return -ENOMEM;
-        asked = calloc(form->nmaterials + 1, sizeof *asked);
         if (!asked)
                 return -ENOMEM;
-        form_materials_asked(form, r->data, today, asked);
+        form_materials_asked(form, data, today, asked);
         for (size_t i = 0; i < form->nmaterials; i++) {
                 const struct cat_form_material *fm = &form->materials[i];
-                long long promise;
                 const char *state;
                 char path[128], zh[512], en[512];
 
                 if (!asked[i] || !fm->required)
                         continue;
-                state = mat_state(r, h->st, fm->material->code, &promise);
+                state = state_of(ctx, fm->material->code);
                 if (strcmp(state, "provided") == 0)
                         continue;
                 if (strcmp(state, "deficient") == 0 && fm->deficiency_ok)
@@ -1117,6 +1107,34 @@ int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t tod
         }
         free(asked);
         return 0;
+}
+
+struct stored_materials {
+        const struct app_row *r;
+        store *st;
+};
+
+static const char *stored_state(void *ctx, const char *material)
+{
+        struct stored_materials *sm = ctx;
+        long long promise;
+
+        return mat_state(sm->r, sm->st, material, &promise);
+}
+
+int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p)
+{
+        const catalog *cat = home_catalog_for(h, r->catalog);
+        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
+        struct stored_materials sm = { r, h->st };
+
+        if (!cat)
+                return -EAGAIN;
+        if (!m)
+                return -ENOENT;
+        if (form_validate(m->form, r->data, today, p, NULL) < 0)
+                return -ENOMEM;
+        return app_material_problems(m->form, r->data, today, stored_state, &sm, p);
 }
 
 /* The matter of application r in the catalogue version it was captured

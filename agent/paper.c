@@ -299,6 +299,98 @@ static size_t deficient(FILE *f, struct home *h, const struct cat_form *form, co
         return k;
 }
 
+/* The top of a notice: who, what, when, where, and whom to call. */
+static void notice_open(FILE *f, struct home *h, const char *applicant, const struct cat_form *form,
+                        const struct app_row *rows, size_t n, int32_t today, bool html)
+{
+        char a[64], line[1024];
+
+        head(f, "一次性告知单", html);
+        if (html)
+                fputs("<table>\n", f);
+        row(f, "申请人", applicant && *applicant ? applicant : "—", html);
+        if (form && form->is_bundle) {
+                int w = snprintf(line, sizeof line, "%s（%s）", form->name_zh, form->code);
+                /* and its members: the ones applied for, else all the bundle joins */
+                for (size_t i = 0; i < (rows ? n : form->nmatters) && w > 0 && (size_t)w < sizeof line; i++)
+                        w += snprintf(line + w, sizeof line - (size_t)w, "%s%s", i ? "、" : "：",
+                                      rows ? rows[i].matter_name : form->matters[i]->name_zh);
+        } else if (form) {
+                snprintf(line, sizeof line, "%s（%s）", form->name_zh, form->code);
+        } else {
+                snprintf(line, sizeof line, "%s（%s）", rows[0].matter_name, rows[0].matter);
+        }
+        row(f, form && form->is_bundle ? "一件事" : "事项", line, html);
+        row(f, "告知日期", date_cn(today, a, sizeof a), html);
+        snprintf(line, sizeof line, "%s（%s）", h->name, h->node);
+        row(f, "告知站点", line, html);
+        if (h->div && h->div->phone)
+                row(f, "咨询电话", h->div->phone, html);
+        if (html)
+                fputs("</table>\n", f);
+}
+
+/* Each problem of p once, the form's first and then the materials with
+ * what to bring as form shows them. Returns the lines printed. */
+static size_t notice_problems(FILE *f, const struct cat_form *form, const struct form_problems *p, bool html)
+{
+        char line[1024];
+        size_t total = 0;
+
+        for (int pass = 0; pass < 2; pass++) {
+                bool any = false;
+                size_t k = 0;
+                for (size_t j = 0; j < p->n; j++) {
+                        bool is_mat = !strncmp(p->v[j].path, "materials.", 10);
+                        if (is_mat != (pass == 1) || seen_before(p, j))
+                                continue;
+                        if (!any) {
+                                const char *t = pass ? "请补齐以下材料：" : "请补正以下填报内容：";
+                                fprintf(f, html ? "<h3>%s</h3>\n<ol>\n" : "%s\n", t);
+                                any = true;
+                        }
+                        if (is_mat) {
+                                const struct cat_form_material *fm = form_material(form, p->v[j].path + 10);
+                                char notes[512];
+                                const char *note = note_of(fm, notes, sizeof notes);
+                                snprintf(line, sizeof line, "%s，%s %d 份%s%s",
+                                         fm ? fm->material->name_zh : p->v[j].path + 10,
+                                         fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1, note ? "。" : "",
+                                         note ? note : "");
+                        } else {
+                                snprintf(line, sizeof line, "%s", p->v[j].msg_zh);
+                        }
+                        item(f, line, ++k, html);
+                        total++;
+                }
+                if (any && html)
+                        fputs("</ol>\n", f);
+        }
+        return total;
+}
+
+static void notice_close(FILE *f, struct home *h, size_t total, const char *op, bool html)
+{
+        char who[256];
+
+        if (!total)
+                fputs(html ? "<p>材料齐全、填报无误，无需补正。</p>\n" : "\n材料齐全、填报无误，无需补正。\n", f);
+        else
+                fputs(html ? "<p>以上为需补正的全部内容，请一次备齐后再来办理。</p>\n"
+                           : "\n以上为需补正的全部内容，请一次备齐后再来办理。\n", f);
+        if (op) {
+                operator_name(h, h->node, op, who, sizeof who);
+                if (html) {
+                        fputs("<div class=\"sign\"><span>告知人：", f);
+                        esc(f, who, true);
+                        fputs("</span><span>申请人签收：</span></div>\n", f);
+                } else {
+                        fprintf(f, "告知人：%s        申请人签收：__________\n", who);
+                }
+        }
+        tail(f, html);
+}
+
 /* The one-time notification (一次性告知单) for one application or a
  * bundle's members: every problem once and every material once, with the
  * kind and count the form showed (a bundle's merged form). */
@@ -306,37 +398,11 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
 {
         const struct cat_form *form = form_of(h, rows, n);
         struct form_problems p;
-        char a[64], line[1024];
-        size_t total = 0, k = 0;
+        char line[1024];
+        size_t total = 0;
         bool accepted = false;
 
-        head(f, "一次性告知单", html);
-        if (html)
-                fputs("<table>\n", f);
-        row(f, "申请人", rows[0].applicant[0] ? rows[0].applicant : "—", html);
-        row(f, "告知日期", date_cn(today, a, sizeof a), html);
-        snprintf(a, sizeof a, "%s（%s）", h->name, h->node);
-        row(f, "告知站点", a, html);
-        if (html)
-                fputs("</table>\n", f);
-        if (form && form->is_bundle)
-                snprintf(line, sizeof line, "%s（%s）", form->name_zh, form->code);
-        else
-                snprintf(line, sizeof line, "%s（%s）", rows[0].matter_name, rows[0].matter);
-        if (html) {
-                fputs("<h2>", f);
-                esc(f, line, true);
-                fputs("</h2>\n", f);
-        } else {
-                fprintf(f, "\n【%s】\n", line);
-        }
-        if (form && form->is_bundle) {
-                int w = snprintf(line, sizeof line, "包含事项：");
-                for (size_t i = 0; i < n && w > 0 && (size_t)w < sizeof line; i++)
-                        w += snprintf(line + w, sizeof line - (size_t)w, "%s%s", i ? "、" : "", rows[i].matter_name);
-                fprintf(f, html ? "<p>%s</p>\n" : "%s\n", line);
-        }
-
+        notice_open(f, h, rows[0].applicant, form, rows, n, today, html);
         form_problems_init(&p);
         for (size_t i = 0; i < n; i++) {
                 const struct app_row *r = &rows[i];
@@ -358,36 +424,7 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
                 /* a member whose catalogue version is not here adds nothing */
                 (void)app_acceptance_problems(h, r, today, &p);
         }
-        /* the form first, then the materials with what to bring */
-        for (int pass = 0; pass < 2; pass++) {
-                bool any = false;
-                for (size_t j = 0; j < p.n; j++) {
-                        bool is_mat = !strncmp(p.v[j].path, "materials.", 10);
-                        if (is_mat != (pass == 1) || seen_before(&p, j))
-                                continue;
-                        if (!any) {
-                                const char *t = pass ? "请补齐以下材料：" : "请补正以下填报内容：";
-                                fprintf(f, html ? "<h3>%s</h3>\n<ol>\n" : "%s\n", t);
-                                any = true;
-                                k = 0;
-                        }
-                        if (is_mat) {
-                                const struct cat_form_material *fm = form_material(form, p.v[j].path + 10);
-                                char notes[512];
-                                const char *note = note_of(fm, notes, sizeof notes);
-                                snprintf(line, sizeof line, "%s，%s %d 份%s%s",
-                                         fm ? fm->material->name_zh : p.v[j].path + 10,
-                                         fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1, note ? "。" : "",
-                                         note ? note : "");
-                        } else {
-                                snprintf(line, sizeof line, "%s", p.v[j].msg_zh);
-                        }
-                        item(f, line, ++k, html);
-                        total++;
-                }
-                if (any && html)
-                        fputs("</ol>\n", f);
-        }
+        total += notice_problems(f, form, &p, html);
         form_problems_finish(&p);
         /* materials accepted as deficient (容缺) are still to bring, by
          * their promised dates */
@@ -395,10 +432,37 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
                 fputs(html ? "<h3>容缺材料（请按承诺日期补交）：</h3>\n" : "容缺材料（请按承诺日期补交）：\n", f);
                 total += deficient(f, h, form, rows, n, html);
         }
-        if (!total)
-                fputs(html ? "<p>材料齐全、填报无误，无需补正。</p>\n" : "\n材料齐全、填报无误，无需补正。\n", f);
-        else
-                fputs(html ? "<p>以上为需补正的全部内容，请一次备齐后再来办理。</p>\n"
-                           : "\n以上为需补正的全部内容，请一次备齐后再来办理。\n", f);
-        tail(f, html);
+        notice_close(f, h, total, NULL, html);
+}
+
+static const char *draft_state(void *ctx, const char *material)
+{
+        const json_t *mats = ctx;
+        size_t i;
+        json_t *m;
+
+        json_array_foreach (mats, i, m)
+                if (json_is_object(m) && !strcmp(json_string_value(json_object_get(m, "material")) ?: "", material))
+                        return json_string_value(json_object_get(m, "state")) ?: "";
+        return "";
+}
+
+void paper_notice_draft(FILE *f, struct home *h, const struct cat_form *form, const json_t *data,
+                        const json_t *materials, int32_t today, const char *op, bool html)
+{
+        struct form_problems p;
+        const char *name, *id;
+        json_t *none = json_array();
+        size_t total;
+
+        form_applicant_of(form, data, &name, &id);
+        notice_open(f, h, name, form, NULL, 0, today, html);
+        form_problems_init(&p);
+        if (form_validate(form, data, today, &p, NULL) == 0)
+                app_material_problems(form, data, today, draft_state,
+                                      (void *)(json_is_array(materials) ? materials : none), &p);
+        total = notice_problems(f, form, &p, html);
+        form_problems_finish(&p);
+        json_decref(none);
+        notice_close(f, h, total, op, html);
 }

@@ -1548,29 +1548,14 @@ static void app_get(struct req *r, const char *id)
         reply_json(r, 200, j);
 }
 
-static void paperwork(struct req *r, const char *id, bool receipt)
+/* Send a printed sheet (buf, len, from open_memstream; freed here), on
+ * A5 when the request asks ?paper=a5. */
+static void reply_sheet(struct req *r, char *buf, size_t len)
 {
-        struct app_row *t = NULL;
-        size_t n = 0;
-        char *buf = NULL, pb[8];
-        size_t len = 0;
+        char pb[8];
         bool bad = false;
         const char *paper = qparam(r, "paper", pb, sizeof pb, &bad);
 
-        if (!load_rows(r, id, &t, &n))
-                return;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f) {
-                app_rows_free(t, n);
-                reply_error(r, 500, "internal", "out of memory", "内存不足");
-                return;
-        }
-        if (receipt)
-                paper_receipt(f, &r->st->h, t, n, true);
-        else
-                paper_notice(f, &r->st->h, t, n, today(), true);
-        fclose(f);
-        app_rows_free(t, n);
         if (paper && !strcmp(paper, "a5")) {
                 /* the same sheet on A5: a smaller page and type */
                 static const char a5[] = "<style>@page { size: A5; margin: 10mm 9mm; } body { font-size: 10.5pt; }</style>\n";
@@ -1595,6 +1580,66 @@ static void paperwork(struct req *r, const char *id, bool receipt)
                 " script-src 'unsafe-hashes' 'sha256-" PRINT_HANDLER_SHA256 "'; frame-ancestors 'self'; base-uri 'none'\r\n",
                 buf, len);
         free(buf);
+}
+
+static void paperwork(struct req *r, const char *id, bool receipt)
+{
+        struct app_row *t = NULL;
+        size_t n = 0;
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (!load_rows(r, id, &t, &n))
+                return;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+                app_rows_free(t, n);
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return;
+        }
+        if (receipt)
+                paper_receipt(f, &r->st->h, t, n, true);
+        else
+                paper_notice(f, &r->st->h, t, n, today(), true);
+        fclose(f);
+        app_rows_free(t, n);
+        reply_sheet(r, buf, len);
+}
+
+/* GET /api/drafts/ID/notice: the one-time notice before acceptance, of
+ * the form as last saved, for the villager to take home. */
+static void draft_notice(struct req *r, const char *id)
+{
+        sqlite3_stmt *q;
+        json_t *b = NULL;
+        char matter[64] = "", *buf = NULL;
+        size_t len = 0;
+
+        if (sqlite3_prepare_v2(r->st->db, "SELECT matter, body FROM drafts WHERE operator = ? AND id = ?", -1, &q,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, r->op, -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(q) == SQLITE_ROW) {
+                        snprintf(matter, sizeof matter, "%s", (const char *)sqlite3_column_text(q, 0));
+                        b = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+                }
+                sqlite3_finalize(q);
+        }
+        const struct cat_form *form = b ? catalog_find_form(r->st->h.cat, matter) : NULL;
+        FILE *f = form ? open_memstream(&buf, &len) : NULL;
+        if (!form || !f) {
+                json_decref(b);
+                if (!form)
+                        not_found(r);
+                else
+                        reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return;
+        }
+        paper_notice_draft(f, &r->st->h, form, json_object_get(b, "data"), json_object_get(b, "materials"), today(),
+                           r->op, true);
+        fclose(f);
+        json_decref(b);
+        reply_sheet(r, buf, len);
 }
 
 /* GET /api/apps: filters, a page, a cursor. */
@@ -2638,6 +2683,11 @@ static void dispatch(struct req *r)
         if ((rest = segment(p, "/api/validate/", id, sizeof id)) && !*rest) {
                 if (method_is(r, "POST"))
                         validate(r, id);
+                return;
+        }
+        if ((rest = segment(p, "/api/drafts/", id, sizeof id)) && !strcmp(rest, "/notice")) {
+                if (method_is(r, "GET"))
+                        draft_notice(r, id);
                 return;
         }
         if ((rest = segment(p, "/api/drafts/", id, sizeof id)) && !*rest) {

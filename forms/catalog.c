@@ -526,8 +526,8 @@ const char *cat_mkind_name_zh(enum cat_mkind k)
 
 static void load_divisions(catalog *cat)
 {
-        static const char *const cols[] = { "code", "name", "level", "parent", NULL };
-        enum { C_CODE, C_NAME, C_LEVEL, C_PARENT };
+        static const char *const cols[] = { "code", "name", "level", "parent", "?phone", NULL };
+        enum { C_CODE, C_NAME, C_LEVEL, C_PARENT, C_PHONE };
         struct sheet sh;
         struct vec v = VEC(struct cat_division);
         struct vec parents = VEC(struct cell);
@@ -541,6 +541,7 @@ static void load_divisions(catalog *cat)
                 struct cell name = get_cell(cat, &sh, row, C_NAME);
                 struct cell level = get_cell(cat, &sh, row, C_LEVEL);
                 struct cell parent = get_cell(cat, &sh, row, C_PARENT);
+                struct cell phone = get_cell(cat, &sh, row, C_PHONE);
                 enum cat_level l = parse_level(level.s);
                 size_t want;
                 bool ok = true;
@@ -564,6 +565,12 @@ static void load_divisions(catalog *cat)
                         ERR(cat, &name, sh.name, "区划名称为空", "%s", "the division name is empty");
                         ok = false;
                 }
+                if (phone.len && ftype_check(FT_PHONE, phone.s, 0)) {
+                        ERR(cat, &phone, sh.name, "电话“%s”无效（手机 11 位，或区号-号码，如 0574-65123456）",
+                            "phone '%s' is invalid (a mobile number, or area code-number such as 0574-65123456)",
+                            phone.s);
+                        ok = false;
+                }
                 if (!ok)
                         continue;
                 struct cat_division *d = vec_push(&v);
@@ -577,6 +584,7 @@ static void load_divisions(catalog *cat)
                 d->code = (char *)code.s;
                 d->name = (char *)name.s;
                 d->level = l;
+                d->phone = cell_str(cat, &phone);
                 d->pos = (struct cat_pos){ sh.name, code.line, code.col };
                 *pc = parent;
                 if (l == LEVEL_COUNTY)

@@ -43,6 +43,7 @@ struct cat_division {
         char *name;
         enum cat_level level;
         const struct cat_division *parent;  /* NULL for the county */
+        char *phone;                        /* the station's phone for villagers, or NULL */
         struct cat_pos pos;
 };
 

@@ -6,7 +6,7 @@
 // receipt. The same form corrects a returned application (#/edit/ID).
 import {
   EN, t, lang, name, label, h, $, $$, fill, msg, enterNext, api, S, errText, get,
-  today, hms, fmtTime, printButtons, setHash, onLeave,
+  today, hms, fmtTime, printButtons, printDoc, setHash, onLeave,
 } from './app.js';
 
 Object.assign(EN, {
@@ -37,7 +37,7 @@ Object.assign(EN, {
   '修改退回的办件': 'Correct a returned application', '退回原因：{r}': 'Reason for return: {r}',
   '保存修改': 'Save changes', '重新提交': 'Resubmit', '已保存。': 'Saved.',
   '此办件当前状态不能修改。': 'This application cannot be edited in its current state.',
-  '已重新提交': 'Resubmitted', '打印缺件清单': 'Print the list of problems',
+  '已重新提交': 'Resubmitted',
 });
 
 const enc = encodeURIComponent;
@@ -404,10 +404,20 @@ async function formView(box, o) {
       fill(top, msg('bad', h('strong', {}, t('一次性告知：共 {n} 项需要补正', { n: F.problems.length })),
         h('p', {}, t('以下问题请一次性告知申请人：')),
         h('ol', {}, F.problems.map(p => h('li', {}, h('a', { href: '#', onclick: e => { e.preventDefault(); const s = slotOf(p); if (s && s.ctl) s.ctl.focus(); } }, pmsg(p))))),
-        h('button', { type: 'button', class: 'sec noprint', onclick: () => {
-          document.body.classList.add('only-problems'); print(); document.body.classList.remove('only-problems');
-        } }, t('打印缺件清单'))));
+        h('div', { class: 'actions noprint' },
+          h('button', { type: 'button', class: 'sec', 'data-test': 'print-draft-notice', onclick: () => printNotice() }, t('打印一次性告知单')),
+          h('button', { type: 'button', class: 'sec', 'data-test': 'print-draft-notice-a5', onclick: () => printNotice(true) }, t('A5纸打印告知单')))));
     } else fill(top, loose.length ? msg('bad', h('ul', {}, loose.map(p => h('li', {}, pmsg(p))))) : null);
+  }
+
+  /* The one-time notice the villager takes home, printed by the server
+   * from the form as saved (a draft), or from the application edited. */
+  async function printNotice(a5) {
+    const q = a5 ? '?paper=a5' : '';
+    if (o.mode !== 'new') return printDoc(`/api/apps/${enc(o.id)}/notice${q}`);
+    dirty = true;
+    await saveNow();
+    printDoc(`/api/drafts/${enc(o.draft)}/notice${q}`);
   }
 
   // Messages appearing under a field move what is below it: while a mouse

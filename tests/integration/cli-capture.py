@@ -464,8 +464,9 @@ class Capture(unittest.TestCase):
             for note in m["notes_zh"]:             # each member's note, once
                 self.assertEqual(lines[0].count(note), 1, lines[0])
         # the bundle is named once, with its members
-        self.assertEqual(notice.count("【"), 1, notice)
-        self.assertIn(form["name_zh"], notice)
+        self.assertEqual(notice.count(form["name_zh"]), 1, notice)
+        self.assertRegex(notice, "一件事：%s（YJS-SHS-001）：%s" % (re.escape(form["name_zh"]),
+                                                                 "、".join(m["name_zh"] for m in form["matters"])))
         html = self.s.ok("app", "notice", b, "--html")
         self.assertEqual(html.count("<li>"), len(items))
 

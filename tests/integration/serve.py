@@ -20,14 +20,17 @@ The helpers (Daemon, Session, raw) are also used by serve-load.py and
 tests/fault/kill9-serve.py."""
 import http.client
 import collections
+import csv
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -41,9 +44,9 @@ PASSWORD = "correct horse 7"
 OP = "op01"
 
 
-def station(node=VILLAGE, role="village", password=PASSWORD):
+def station(node=VILLAGE, role="village", password=PASSWORD, catalog=None):
     """A home with operator op01 whose web password is set."""
-    s = Station(node=node, role=role, operator=OP)
+    s = Station(node=node, role=role, operator=OP, catalog=catalog)
     r = subprocess.run([DAIBAN, "operator", "passwd", OP], input=password + "\n", capture_output=True, text=True,
                        env=s.env(operator=None), timeout=60)
     assert r.returncode == 0, r.stderr
@@ -344,7 +347,10 @@ class ServeCase(unittest.TestCase):
             raise AssertionError("\n".join(bad))
 
     def home(self, node=VILLAGE, role="village"):
-        s = station(node, role)
+        return self.home_with(node, role)
+
+    def home_with(self, node=VILLAGE, role="village", catalog=None):
+        s = station(node, role, catalog=catalog)
         self._homes.append(s)
         return s
 
@@ -807,6 +813,63 @@ class SignIn(ServeCase):
 
 
 # ---- sessions and drafts survive a restart -------------------------------------------------
+
+
+class Notice(ServeCase):
+    def test_the_notice_before_acceptance_is_a_proper_sheet(self):
+        """Issue 14, finding 4: before acceptance the station printed the
+        screen's red box. The server now prints the one-time notice of
+        the form as saved, like the receipt: station, its phone, date,
+        matter, applicant, every problem once, what to bring, on A4 or A5."""
+        cat = os.path.join(tempfile.mkdtemp(prefix="daiban-cat-"), "cat")
+        shutil.copytree(SAMPLE, cat)
+        phone = "0574-65781234"
+        p = os.path.join(cat, "divisions.csv")
+        with open(p, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+        rows[0].append("phone")
+        for r in rows[1:]:
+            r += [""] * (4 - len(r)) + [phone if r[0] == VILLAGE else ""]
+        with open(p, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows(rows)
+        v = self.home_with(catalog=cat)
+        shutil.rmtree(os.path.dirname(cat))    # the home keeps its own copy
+        d = self.daemon(v)
+        s = d.signin()
+        data = dibao_data()
+        del data["reason"]                      # a required field left empty
+        given = {"SFZ"}
+        draft = {"matter": "MZ-DB-001", "data": data,
+                 "materials": [{"material": m, "state": "provided"} for m in given]}
+        self.assertEqual(s.put("/api/drafts/n1", draft).status, 200)
+        r = s.get("/api/drafts/n1/notice")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.header("Content-Type").startswith("text/html"))
+        page = r.body.decode("utf-8")
+        text = re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)
+        form = json.loads(subprocess.run([DAIBAN, "catalog", "show", SAMPLE, "MZ-DB-001", "--json"],
+                                         capture_output=True, text=True).stdout)
+        for want in ("一次性告知单", "下沈村", VILLAGE, "咨询电话", phone, data["applicant_name"], form["name_zh"],
+                     "告知人", "王小红"):
+            self.assertIn(want, text)
+        self.assertRegex(text, r"告知日期\s+\d{4}年\d{1,2}月\d{1,2}日")
+        label = next(f["label_zh"] for f in form["fields"] if f["name"] == "reason")
+        self.assertEqual(text.count(label), 1, text)
+        kinds = {"original": "原件", "copy": "复印件", "scan": "扫描件", "commitment": "承诺书"}
+        to_bring = [m for m in form["materials"] if m["required"] and m["code"] not in given]
+        self.assertTrue(to_bring)
+        for m in to_bring:                      # what to bring, once each
+            self.assertEqual(text.count("%s，%s %d 份" % (m["name_zh"], kinds[m["kind"]], m["copies"])), 1, text)
+        for m in given:
+            self.assertNotIn(next(x["name_zh"] for x in form["materials"] if x["code"] == m) + "，", text)
+        # nothing meant for the agent or the machine
+        for never in ("以下问题请一次性告知申请人", "materials.", "string-length", "${", "required"):
+            self.assertNotIn(never, text)
+        self.assertIn("size: A4", page)
+        self.assertIn("size: A5", s.get("/api/drafts/n1/notice?paper=a5").body.decode("utf-8"))
+        # another draft id, or no session: nothing
+        self.assertEqual(s.get("/api/drafts/nope/notice").status, 404)
+        self.assertError(d.get("/api/drafts/n1/notice"), 401, "unauthorized")
 
 
 class Restart(ServeCase):
