@@ -641,7 +641,8 @@ static void reply_refused(struct req *r, int status, json_t *errs)
                 snprintf(en, sizeof en, "not accepted yet: %zu problems to resolve with the applicant (nothing was saved)",
                          json_array_size(probs));
                 snprintf(zh, sizeof zh, "暂不能受理：共 %zu 个问题需与申请人一并补正（未保存任何内容）", json_array_size(probs));
-                reply_error_x(r, 422, "invalid", en, zh, json_pack("{s:O}", "problems", probs));
+                reply_error_x(r, 422, "invalid", en, zh,
+                              json_pack("{s:O,s:s?}", "problems", probs, "catalog", r->st->h.catalog_version));
         }
         else if (status == EXIT_REFUSED)
                 reply_error(r, 409, "refused", en, zh);
@@ -1328,7 +1329,11 @@ static void form(struct req *r, const char *code)
         }
         /* with the last day each deficient material may come, counted
          * in working days by the county's calendar */
-        reply_json(r, 200, catalog_form_json(f, catalog_calendar(r->st->h.cat), today()));
+        json_t *j = catalog_form_json(f, catalog_calendar(r->st->h.cat), today());
+        /* the version it comes from: an open form learns of a newer one
+         * from the validation answers */
+        json_object_set_new(j, "catalog", json_string(r->st->h.catalog_version));
+        reply_json(r, 200, j);
 }
 
 static void validate(struct req *r, const char *code)
@@ -1372,7 +1377,8 @@ static void validate(struct req *r, const char *code)
                                                               asked[i]));
         }
         json_decref(j);
-        reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "problems", probs, "hidden", hidden, "materials", mats));
+        reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:s}", "problems", probs, "hidden", hidden, "materials", mats, "catalog",
+                                     r->st->h.catalog_version));
 }
 
 static void reasons(struct req *r)
@@ -2302,6 +2308,17 @@ static void stations(struct req *r)
                 reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
                 return;
         }
+        /* the catalogue each station last captured under (its newest
+         * application's): one pass over the applications */
+        json_t *vers = json_object();
+        sqlite3_stmt *cv;
+        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT origin, catalog, max(created_hlc) FROM apps"
+                               " WHERE catalog IS NOT NULL GROUP BY origin", -1, &cv, NULL) == SQLITE_OK) {
+                while (sqlite3_step(cv) == SQLITE_ROW)
+                        json_object_set_new(vers, (const char *)sqlite3_column_text(cv, 0),
+                                            json_string((const char *)sqlite3_column_text(cv, 1)));
+                sqlite3_finalize(cv);
+        }
         for (size_t i = 0; i < catalog_ndivisions(cat); i++) {
                 const struct cat_division *dv = catalog_division(cat, i);
                 if (dv->level == LEVEL_COUNTY)
@@ -2322,12 +2339,17 @@ static void stations(struct req *r)
                         days = json_integer((now_ms - w) / 86400000);
                 }
                 const struct cat_division *tw = township_of(cat, dv->code);
-                json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?,s:o,s:o}", "node", dv->code, "name", dv->name, "role",
-                                                   cat_level_name(dv->level), "township",
-                                                   tw && tw != dv ? tw->name : NULL, "last_event", last, "last_event_days",
-                                                   days));
+                const char *ver = json_string_value(json_object_get(vers, dv->code));
+                json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:o,s:o,s:s?}", "node", dv->code, "name", dv->name, "role",
+                                      cat_level_name(dv->level), "township", tw && tw != dv ? tw->name : NULL,
+                                      "last_event", last, "last_event_days", days, "catalog", ver);
+                if (ver)
+                        json_object_set_new(o, "catalog_current",
+                                            json_boolean(st->h.catalog_version && !strcmp(ver, st->h.catalog_version)));
+                json_array_append_new(a, o);
         }
         sqlite3_finalize(q);
+        json_decref(vers);
         reply_json(r, 200, json_pack("{s:o}", "stations", a));
 }
 

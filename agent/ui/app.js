@@ -200,6 +200,10 @@ const cache = {};
 export function get(url) {
   return (cache[url] ??= api(url).catch(e => { delete cache[url]; throw e; }));
 }
+/* Forget it all: a new catalogue version has come. */
+export function dropCache() {
+  for (const k of Object.keys(cache)) delete cache[k];
+}
 /* Query string from an object, leaving out empty values. */
 export function qs(o) {
   const p = new URLSearchParams();

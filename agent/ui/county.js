@@ -21,6 +21,7 @@ Object.assign(EN, {
   '按时办结率（%）': 'On-time completion rate (%)', '好差评分布': 'Rating distribution',
   '非常满意': 'Very satisfied', '满意': 'Satisfied', '基本满意': 'Fairly satisfied', '不满意': 'Dissatisfied', '非常不满意': 'Very dissatisfied',
   '评价：非常不满意/不满意/基本满意/满意/非常满意': 'Ratings: very dissatisfied / dissatisfied / fairly / satisfied / very satisfied',
+  '最近受理所用目录': 'Catalogue of its latest application', '当前版本': 'current', '旧版本 {v}': 'older ({v})',
   '站点': 'Station', '编码': 'Code', '类型': 'Type', '所属乡镇': 'Township', '最近上传': 'Last change set',
   '未同步天数': 'Days without sync', '从未同步': 'never', '{n} 个站点超过 3 天没有同步。': '{n} stations have not synced for more than 3 days.',
   '所有站点 3 天内都有同步。': 'Every station synced within 3 days.',
@@ -166,10 +167,12 @@ async function stations(box) {
   fill(box, h('h1', {}, t('站点同步')),
     n ? msg('warn', t('{n} 个站点超过 3 天没有同步。', { n })) : msg('ok', t('所有站点 3 天内都有同步。')),
     h('table', { class: 'list', 'data-test': 'stations' },
-      h('thead', {}, h('tr', {}, [t('站点'), t('编码'), t('类型'), t('所属乡镇'), t('最近上传'), t('未同步天数')].map(x => h('th', { scope: 'col' }, x)))),
+      h('thead', {}, h('tr', {}, [t('站点'), t('编码'), t('类型'), t('所属乡镇'), t('最近上传'), t('未同步天数'), t('最近受理所用目录')].map(x => h('th', { scope: 'col' }, x)))),
       h('tbody', {}, ss.map(s => h('tr', { class: stale(s) ? 'overdue' : '', 'data-test': 'station' },
         h('td', {}, s.name || ''), h('td', {}, s.node), h('td', {}, t(ROLE[s.role] || s.role || '')), h('td', {}, s.township || ''),
         h('td', {}, s.last_event ? fmtTime(s.last_event) : t('从未同步')),
-        h('td', { class: 'num' + (stale(s) ? ' hot' : '') }, s.last_event_days ?? t('从未同步')))))));
+        h('td', { class: 'num' + (stale(s) ? ' hot' : '') }, s.last_event_days ?? t('从未同步')),
+        h('td', { 'data-test': 'station-catalog', class: s.catalog && !s.catalog_current ? 'hot' : '', title: s.catalog || '' },
+          !s.catalog ? '—' : s.catalog_current ? t('当前版本') : t('旧版本 {v}', { v: s.catalog.slice(0, 8) })))))));
 
 }

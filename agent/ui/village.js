@@ -6,7 +6,7 @@
 // receipt. The same form corrects a returned application (#/edit/ID).
 import {
   EN, t, lang, name, label, h, $, $$, fill, msg, enterNext, api, S, errText, get,
-  today, hms, fmtTime, printButtons, printDoc, setHash, onLeave,
+  today, hms, fmtTime, printButtons, printDoc, setHash, onLeave, dropCache,
 } from './app.js';
 
 Object.assign(EN, {
@@ -37,7 +37,9 @@ Object.assign(EN, {
   '修改退回的办件': 'Correct a returned application', '退回原因：{r}': 'Reason for return: {r}',
   '保存修改': 'Save changes', '重新提交': 'Resubmit', '已保存。': 'Saved.',
   '此办件当前状态不能修改。': 'This application cannot be edited in its current state.',
-  '已重新提交': 'Resubmitted',
+  '已重新提交': 'Resubmitted', '目录已更新': 'The catalogue was updated',
+  '表单已按新版本目录重新显示，已填写的内容均已保留，请核对新增或变更的项目。':
+    'The form is shown again as the new catalogue has it; everything typed was kept. Check new or changed items.',
 });
 
 const enc = encodeURIComponent;
@@ -151,6 +153,15 @@ function conv(f, v) {
   if (f.type === 'id_number' || f.type === 'uscc') return v.toUpperCase();
   return v;
 }
+/* The longest text a field's constraints allow (string-length(.) <= N or
+ * < N), Infinity when they set none: a name is a line, a reason a box. */
+function maxLength(f) {
+  let m = Infinity;
+  for (const c of f.constraints || []) {
+    for (const x of String(c.expr).matchAll(/string-length\(\.\)\s*(<=|<)\s*(\d+)/g)) m = Math.min(m, +x[2] - (x[1] === '<' ? 1 : 0));
+  }
+  return m;
+}
 const idOf = path => 'f-' + path.replace(/[[\].]+/g, '-').replace(/-$/, '');
 const pmsg = p => (lang === 'en' ? p.en || p.message_en : p.zh || p.message_zh) || p.en || p.message_en || p.code || '';
 /* A problem's message next to its field, without the "label：" prefix. */
@@ -172,7 +183,10 @@ async function formView(box, o) {
     all: false, seq: 0, ver: 0, stale: true, done: false,
   };
   let draft = null;
-  if (o.mode === 'new') {
+  if (o.keep) {
+    // the same form again after a new catalogue: what was typed stays
+    F.data = o.keep.data; F.mats = o.keep.mats;
+  } else if (o.mode === 'new') {
     if (!o.fresh) try { draft = await api('/api/drafts/' + enc(o.draft)); } catch (e) { if (e.status !== 404) throw e; }
     if (!o.fresh && !draft) {
       // gone: accepted (Back after 受理) or never saved; a new form
@@ -213,6 +227,7 @@ async function formView(box, o) {
     o.mode === 'new' && meta && !meta.accept && msg('warn', t('本站不能受理此事项。')),
     app && app.reason && msg('warn', t('退回原因：{r}', { r: app.reason })),
     app && app.status !== 'returned' && app.status !== 'draft' && msg('warn', t('此办件当前状态不能修改。')),
+    o.keep && msg('warn', h('strong', {}, t('目录已更新')), ' ', t('表单已按新版本目录重新显示，已填写的内容均已保留，请核对新增或变更的项目。')),
     top, formEl);
 
   // -- fields
@@ -246,7 +261,7 @@ async function formView(box, o) {
       if (f.type === 'select_one') {
         ctl = h('select', common, h('option', { value: '' }, t('请选择')),
           (f.choices || []).map(c => h('option', { value: c.value, selected: c.value === v }, label(c))));
-      } else if (f.type === 'text' && (f.constraints || []).some(c => /string-length/.test(c.expr))) {
+      } else if (f.type === 'text' && (f.constraints || []).some(c => /string-length/.test(c.expr)) && maxLength(f) > 60) {
         ctl = h('textarea', { ...common, rows: 2 });
         ctl.value = v;
       } else {
@@ -441,6 +456,14 @@ async function formView(box, o) {
       return;
     }
     if (my !== F.seq) return;
+    if (r.catalog && form.catalog && r.catalog !== form.catalog && !F.done) {
+      // a catalogue published while this form was open: show its form,
+      // keeping what was typed (saved first, for a draft)
+      await saveNow();
+      F.done = true;
+      dropCache();
+      return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats } });
+    }
     F.stale = F.ver !== ver;
     F.problems = r.problems || []; F.hidden = new Set(r.hidden || []); F.asked = r.materials || null;
     applySoon();
@@ -492,6 +515,12 @@ async function formView(box, o) {
   }
   function failed(e) {
     if (e.status === 422) {
+      if (e.body.catalog && form.catalog && e.body.catalog !== form.catalog) {
+        // refused by a catalogue newer than this form: show its form
+        F.done = true;
+        dropCache();
+        return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats } });
+      }
       F.all = true; F.problems = e.body.problems || [];
       apply();
       const a = $('a', top);

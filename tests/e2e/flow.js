@@ -770,6 +770,50 @@ async function main() {
     await shot(cpg, '21-catalogue-publish');
     await nav(cpg, 'queue');
     await shot(cpg, '22-county-home');
+
+    step('5b. A catalogue published while a village form is open: the form says 目录已更新 and keeps what was typed');
+    await (await findMatter(vp, 'RS-YL-001', 'RS-YL-001')).click();
+    await vp.locator('#app-form[data-matter="RS-YL-001"]').waitFor();
+    // a name (string-length(.) <= 30) is one line, where Enter adds no newline
+    eq(await field(vp, 'applicant_name').evaluate(e => e.tagName), 'INPUT', 'the name field');
+    await type(field(vp, 'applicant_name'), '吴美玲');
+    await vp.keyboard.press('Tab');
+    // the county's next version: RS-YL-001 asks one more thing
+    const NEWCAT = path.join(TMP, 'catalog2');
+    fs.mkdirSync(NEWCAT);
+    for (const f of fs.readdirSync(TESTCAT)) fs.copyFileSync(path.join(TESTCAT, f), path.join(NEWCAT, f));
+    fs.appendFileSync(path.join(NEWCAT, 'fields.csv'), 'RS-YL-001,remark_e2e,text,参保说明,Remark,yes,,,,,\n');
+    await nav(cpg, 'catalog');
+    await tid(cpg, 'cat-files').setInputFiles(fs.readdirSync(NEWCAT).filter(f => f.endsWith('.csv')).map(f => path.join(NEWCAT, f)));
+    await until('the new catalogue checked', async () => (await text(tid(cpg, 'cat-result'))).includes('检查通过'), 20000);
+    await tid(cpg, 'cat-publish').click();
+    await until('the new catalogue published', async () => (await text(tid(cpg, 'cat-result'))).includes('已发布'), 20000);
+    // the village's syncs bring it; the open form learns of it at its next check
+    await until('目录已更新 on the open form', async () => {
+      if ((await text(vp.locator('#main'))).includes('目录已更新')) return true;
+      await type(field(vp, 'phone'), '13900001111');
+      return null;
+    }, 60000, 2000);
+    eq(await field(vp, 'applicant_name').inputValue(), '吴美玲', 'what was typed before the publish');
+    check(await field(vp, 'remark_e2e').isVisible(), 'the new field is on the form');
+    say('   the open form re-rendered on the new version: 目录已更新, 吴美玲 kept, 参保说明 asked');
+    await shot(vp, '22b-catalogue-updated');
+    // 受理 refused: the villager takes home the server's 一次性告知单, not the screen
+    await tid(vp, 'accept').click();
+    await tid(vp, 'print-draft-notice').waitFor();
+    await tid(vp, 'print-draft-notice').click();
+    const sheet = await until('the notice in the print frame', async () => {
+      const fr = vp.frame({ url: /\/api\/drafts\/[^/]+\/notice/ });
+      const body = fr && await fr.evaluate(() => document.body && document.body.innerText).catch(() => null);
+      return body && body.includes('一次性告知单') ? body : null;
+    }, 10000);
+    for (const want of ['吴美玲', '城乡居民基本养老保险参保登记', '下沈村', '参保说明', '请补齐以下材料', '告知人'])
+      check(sheet.includes(want), `the printed notice holds ${want}`);
+    check(!sheet.includes('以下问题请一次性告知申请人'), 'the printed notice is not the screen');
+    say(`   受理 refused; 打印一次性告知单 printed the server's sheet (${sheet.split('\n').length} lines)`);
+    await nav(cpg, 'stations');
+    const vcat = tid(cpg, 'stations').locator('tr', { hasText: VILLAGE }).locator('[data-test="station-catalog"]');
+    check((await text(vcat)).startsWith('旧版本'), `站点同步: 下沈村's latest application was on the older catalogue: "${await text(vcat)}"`);
     await nav(vp, 'conflicts');
     await vp.locator('#main .msg').first().waitFor();
     await shot(vp, '23-conflicts');

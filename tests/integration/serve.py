@@ -1128,6 +1128,10 @@ class Flow(ServeCase):
         self.assertRegex(byn[VILLAGE]["last_event"] or "", r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
         self.assertEqual(byn[VILLAGE]["last_event_days"], 0)
         self.assertIsNone(byn[OTHER_VILLAGE]["last_event"])
+        # the catalogue each station last captured under
+        self.assertEqual((byn[VILLAGE]["catalog"], byn[VILLAGE]["catalog_current"]),
+                         (sc.get("/api/matters").json["version"], True))
+        self.assertIsNone(byn[OTHER_VILLAGE]["catalog"])
 
 
 # ---- background sync: back-off ------------------------------------------------------------------
@@ -1318,6 +1322,38 @@ class Catalogue(ServeCase):
             if n != "matters.csv":
                 with open(os.path.join(new, n), "rb") as f:
                     self.assertEqual(f.read(), text.encode(), n)
+
+    def test_an_open_form_learns_of_a_new_catalogue(self):
+        """Issue 14, finding 5: a form stayed on the old catalogue after a
+        publish, and 受理 was then refused over a field not on screen. The
+        form carries its version; every validation and a 422 say which
+        version judged, so the page can show the new form."""
+        c = self.home(node=COUNTY, role="county")
+        d = self.daemon(c)
+        s = d.signin()
+        v0 = s.get("/api/forms/RS-YL-001").json["catalog"]
+        self.assertEqual(v0, s.get("/api/matters").json["version"])
+        data = {"applicant_name": "吴美玲"}
+        self.assertEqual(s.post("/api/validate/RS-YL-001", {"data": data}).json["catalog"], v0)
+        fields = sheets()["fields.csv"]
+        more = fields + ("" if fields.endswith("\n") else "\n") + "RS-YL-001,remark_t,text,参保说明,Remark,yes,,,,,\n"
+        r = s.post("/api/catalog/publish", {"files": {"fields.csv": more}})
+        self.assertEqual(r.status, 200, r)
+        v1 = r.json["version"]
+        self.assertNotEqual(v1, v0)
+        # the page's next check tells it, and the new form asks the new field
+        self.assertEqual(s.post("/api/validate/RS-YL-001", {"data": data}).json["catalog"], v1)
+        form = s.get("/api/forms/RS-YL-001").json
+        self.assertEqual(form["catalog"], v1)
+        self.assertIn("remark_t", [f["name"] for f in form["fields"]])
+        # a 受理 refused says which version refused it (at a village: the
+        # county does not accept this matter)
+        v = self.home()
+        sv = self.daemon(v).signin()
+        r = sv.post("/api/apps", {"matter": "RS-YL-001", "data": data, "materials": []})
+        self.assertError(r, 422, "invalid")
+        self.assertEqual(r.json["catalog"], sv.get("/api/matters").json["version"])
+        self.assertIn("id_number", [p["path"] for p in r.json["problems"]])
 
     def test_check_and_publish(self):
         c = self.home(node=COUNTY, role="county")
