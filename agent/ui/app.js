@@ -37,7 +37,7 @@ export const EN = {
   '出错了': 'Something went wrong', '页面不存在': 'No such page',
   '服务器返回 {n}': 'The server answered {n}',
   '打印受理回执': 'Print receipt', 'A5纸打印回执': 'Receipt on A5',
-  '打印一次性告知单': 'Print one-time notice', 'A5纸打印告知单': 'Notice on A5',
+  '年-月-日': 'YYYY-MM-DD', '打印一次性告知单': 'Print one-time notice', 'A5纸打印告知单': 'Notice on A5',
 };
 const LANG_KEY = 'daiban.lang';
 export let lang = localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'zh';
@@ -127,6 +127,30 @@ export function fmtTime(iso, secs) {
 }
 export const hms = (d = new Date()) => `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
 /* The station's date (GET /api/status today), else this computer's. */
+/* A date as typed: YYYYMMDD or YYYY-M-D (any separators) becomes
+ * YYYY-MM-DD; anything else is left for the checks to name. */
+export function dateNorm(v) {
+  v = String(v || '').trim();
+  const m = /^(\d{4})(\d{2})(\d{2})$/.exec(v) || /^(\d{4})\D+(\d{1,2})\D+(\d{1,2})\D*$/.exec(v);
+  return m ? `${m[1]}-${m[2].padStart(2, '0')}-${m[3].padStart(2, '0')}` : v;
+}
+/* A date field typed as eight digits (年月日): the dashes come by
+ * themselves, Tab leaves it like any text field, and the order is the
+ * same whatever the browser's locale. (A native date control keeps Tab
+ * inside itself, and digits typed after it landed one field off.) */
+export function dateInput(attrs) {
+  const el = h('input', { ...attrs, type: 'text', inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false',
+    maxlength: 10, class: ((attrs.class || '') + ' short mono date').trim(), placeholder: t('年-月-日') });
+  el.addEventListener('input', () => {
+    const v = el.value, d = v.replace(/^(\d{4})-/, '$1').replace(/^(\d{6})-/, '$1');
+    // only while typing at the end, in our own shape (digits, our dashes)
+    if (el.selectionStart !== v.length || !/^\d{0,8}$/.test(d)) return;
+    const f = d.slice(0, 4) + (d.length > 4 ? '-' + d.slice(4, 6) : '') + (d.length > 6 ? '-' + d.slice(6) : '');
+    if (f !== v) el.value = f;
+  });
+  el.addEventListener('change', () => { const n = dateNorm(el.value); if (n !== el.value) el.value = n; });
+  return el;
+}
 export function today() {
   if (S.status && S.status.today) return S.status.today;
   const d = new Date();

@@ -6,7 +6,7 @@
 // receipt. The same form corrects a returned application (#/edit/ID).
 import {
   EN, t, lang, name, label, h, $, $$, fill, msg, enterNext, api, S, errText, get,
-  today, hms, fmtTime, printButtons, printDoc, setHash, onLeave, dropCache,
+  today, hms, fmtTime, printButtons, printDoc, setHash, onLeave, dropCache, dateInput, dateNorm,
 } from './app.js';
 
 Object.assign(EN, {
@@ -37,7 +37,8 @@ Object.assign(EN, {
   '修改退回的办件': 'Correct a returned application', '退回原因：{r}': 'Reason for return: {r}',
   '保存修改': 'Save changes', '重新提交': 'Resubmit', '已保存。': 'Saved.',
   '此办件当前状态不能修改。': 'This application cannot be edited in its current state.',
-  '已重新提交': 'Resubmitted', '目录已更新': 'The catalogue was updated',
+  '已重新提交': 'Resubmitted', '承诺日期应在 {a} 至 {b} 之间': 'The promised date must be from {a} to {b}',
+  '承诺日期不能早于 {a}': 'The promised date cannot be before {a}', '目录已更新': 'The catalogue was updated',
   '表单已按新版本目录重新显示，已填写的内容均已保留，请核对新增或变更的项目。':
     'The form is shown again as the new catalogue has it; everything typed was kept. Check new or changed items.',
 });
@@ -151,6 +152,7 @@ function conv(f, v) {
   if (v === '') return undefined;
   if (f.type === 'integer' && /^[+-]?\d+$/.test(v) && Number.isSafeInteger(+v)) return +v;
   if (f.type === 'id_number' || f.type === 'uscc') return v.toUpperCase();
+  if (f.type === 'date') return dateNorm(v);
   return v;
 }
 /* The longest text a field's constraints allow (string-length(.) <= N or
@@ -267,7 +269,7 @@ async function formView(box, o) {
       } else {
         const attrs = { ...common, type: 'text', value: v, autocomplete: 'off', spellcheck: 'false' };
         switch (f.type) {
-          case 'date': attrs.type = 'date'; break;
+          case 'date': break;
           case 'integer': attrs.inputmode = 'numeric'; attrs.class = 'short'; break;
           case 'decimal': case 'money': attrs.inputmode = 'decimal'; attrs.class = 'short'; break;
           case 'phone': attrs.type = 'tel'; attrs.class = 'mono'; break;
@@ -275,12 +277,13 @@ async function formView(box, o) {
           case 'bank_account': attrs.inputmode = 'numeric'; attrs.maxlength = 19; attrs.class = 'mono'; break;
           default: break;
         }
-        ctl = h('input', attrs);
+        ctl = f.type === 'date' ? dateInput(attrs) : h('input', attrs);
       }
       let typed = false;
-      ctl.addEventListener(ctl.tagName === 'SELECT' || f.type === 'date' ? 'change' : 'input', () => {
+      ctl.addEventListener(ctl.tagName === 'SELECT' ? 'change' : 'input', () => {
         typed = true;
-        if (ctl.tagName === 'SELECT' || f.type === 'date') F.touched.add(path);
+        // a select, or a date complete: checked at once
+        if (ctl.tagName === 'SELECT' || (f.type === 'date' && ctl.value.length === 10)) F.touched.add(path);
         set(conv(f, ctl.value));
       });
       // a field passed over without typing does not cry "required" yet
@@ -345,10 +348,19 @@ async function formView(box, o) {
       const radio = (v, text) => h('span', { class: 'opt' },
         h('input', { type: 'radio', name: id, id: `${id}-${v}`, value: v, checked: st.state === v, 'data-test': `${id}-${v}` }),
         h('label', { for: `${id}-${v}` }, text));
-      const promise = h('input', { type: 'date', id: id + '-promise', 'data-test': id + '-promise', value: st.promise || '', min: today(),
-        max: m.deficiency_until || false });
+      const lo = today(), hi = m.deficiency_until || '';
+      const promise = dateInput({ id: id + '-promise', 'data-test': id + '-promise', value: st.promise || '', 'data-min': lo,
+        'data-max': hi || false, 'aria-describedby': id + '-promise-err' });
+      const pErr = h('p', { class: 'err', id: id + '-promise-err', 'data-test': id + '-promise-err', hidden: true });
       const pBox = h('div', { class: 'field promise', hidden: st.state !== 'deficient' },
-        h('label', { for: id + '-promise' }, h('span', { class: 'sr' }, name(m) + ' '), t('承诺补交日期')), promise);
+        h('label', { for: id + '-promise' }, h('span', { class: 'sr' }, name(m) + ' '), t('承诺补交日期')), promise, pErr);
+      /* checked as typed: a real day from today to the last one allowed */
+      const checkPromise = () => {
+        const v = dateNorm(promise.value), bad = v.length === 10 && (v < lo || (hi && v > hi));
+        pErr.hidden = !bad;
+        pErr.textContent = bad ? (hi ? t('承诺日期应在 {a} 至 {b} 之间', { a: lo, b: hi }) : t('承诺日期不能早于 {a}', { a: lo })) : '';
+        if (bad) promise.setAttribute('aria-invalid', 'true'); else promise.removeAttribute('aria-invalid');
+      };
       const file = h('input', { type: 'file', id: id + '-scan', 'data-test': id + '-scan', accept: 'image/*,application/pdf' });
       if (st.file) { try { const dt = new DataTransfer(); dt.items.add(st.file); file.files = dt.files; } catch (e) { /* old browser */ } }
       const err = h('p', { class: 'err', id: id + '-err', hidden: true });
@@ -361,13 +373,14 @@ async function formView(box, o) {
         pBox,
         h('div', { class: 'field scan' }, h('label', { for: id + '-scan' }, h('span', { class: 'sr' }, name(m) + ' '), t('扫描件（可选）')), file),
         err);
+      promise.addEventListener('input', () => { st.promise = dateNorm(promise.value) || undefined; checkPromise(); changed(); });
       fs.addEventListener('change', e => {
         if (e.target.type === 'radio') {
           st.state = e.target.value;
           pBox.hidden = st.state !== 'deficient';
           if (st.state === 'deficient' && !promise.value) promise.value = m.deficiency_until || today();
           if (st.state === 'deficient') st.promise = promise.value; else delete st.promise;
-        } else if (e.target === promise) st.promise = promise.value || undefined;
+        } else if (e.target === promise) st.promise = dateNorm(promise.value) || undefined;
         else if (e.target === file) {
           st.file = file.files[0] || undefined;
           if (st.file && !st.state) { st.state = 'provided'; $(`#${id}-provided`, fs).checked = true; }

@@ -433,7 +433,14 @@ async function main() {
     eq(await tid(vp, 'm-SRZM-promise').inputValue(), promise, 'the promised date of SRZM');
     // the last day it may come: 30 working days by the county's calendar, not 30 calendar days
     const lastDay = cli(homes.v1, ['catalog', 'due', TESTCAT, TODAY, '30']).split(/\s/)[0];
-    eq(await tid(vp, 'm-SRZM-promise').getAttribute('max'), lastDay, 'the last day of the 容缺 promise');
+    eq(await tid(vp, 'm-SRZM-promise').getAttribute('data-max'), lastDay, 'the last day of the 容缺 promise');
+    // typed past it: said at once, beside the date
+    const dayAfter = cli(homes.v1, ['catalog', 'due', TESTCAT, TODAY, '31']).split(/\s/)[0];
+    await type(tid(vp, 'm-SRZM-promise'), dayAfter.replace(/-/g, ''));
+    check((await text(tid(vp, 'm-SRZM-promise-err'))).includes(lastDay), `a promise after ${lastDay} is refused as typed`);
+    await type(tid(vp, 'm-SRZM-promise'), promise.replace(/-/g, ''));
+    check(await tid(vp, 'm-SRZM-promise-err').isHidden(), 'the promise within the limit is accepted');
+    eq(await tid(vp, 'm-SRZM-promise').inputValue(), promise, 'the promise typed as eight digits');
     check((await text(vp.locator('#materials'))).includes(`最迟 30 个工作日内补交（${lastDay} 前）`),
       'the materials list names the 容缺 period in working days');
     await until('"草稿已保存"', async () => /草稿已保存/.test(await text(tid(vp, 'draft-state'))), 10000);
@@ -478,11 +485,25 @@ async function main() {
     const bundle = await findMatter(vp, 'shsyjs', 'YJS-SHS-001');
     await bundle.click();
     await vp.locator('#app-form[data-matter="YJS-SHS-001"]').waitFor();
-    await fillForm(vp, {
-      deceased_name: '陈阿大', deceased_id: '330225194005050158', date_of_death: '2026-11-10',
-      declarant_name: '陈小明', declarant_id: '330225197010010357', declarant_relation: 'child',
-      heir_name: '陈小明', heir_id: '330225197010010357', heir_bank_account: '6228480012345678901', cremation_date: '2026-11-12',
-    });
+    // keyboard only, at full speed: values and Tabs, two dates typed as
+    // eight digits; every value must land in its own field
+    const typed = [['deceased_name', '陈阿大'], ['deceased_id', '330225194005050158'], ['date_of_death', '20261110'],
+      ['declarant_name', '陈小明'], ['declarant_id', '330225197010010357'], ['declarant_relation', ''],
+      ['heir_name', '陈小明'], ['heir_id', '330225197010010357'], ['heir_bank_account', '6228480012345678901'],
+      ['cremation_date', '20261112']];
+    await field(vp, typed[0][0]).focus();
+    let keys = 0;
+    for (const [, v] of typed) {
+      if (v) await vp.keyboard.type(v);
+      await vp.keyboard.press('Tab');
+      keys += [...v].length + 1;
+    }
+    for (const [p, v] of typed) {
+      const want = /^\d{8}$/.test(v) ? `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6)}` : v;
+      if (v) eq(await field(vp, p).inputValue(), want, `the value typed for ${p}`);
+    }
+    say(`   身后事 typed by keyboard alone: ${typed.length} fields, ${keys} keystrokes, each value in its field`);
+    await field(vp, 'declarant_relation').selectOption('child');
     await materials(vp, { SWZM: 'provided', HKB: 'provided', SFZ: 'provided', HHZM: 'provided', YHK: 'provided' });
     const B = await accept(vp);
     const bundleMatters = ['死亡人员户口注销', '养老保险待遇停发及丧葬补助金领取', '基本殡葬服务费用减免'];
@@ -490,9 +511,10 @@ async function main() {
     for (const m of bundleMatters) check(doneList.includes(m), `the result page lists ${m}: "${doneList}"`);
     say(`   accepted bundle ${B.id}, receipt ${B.receipt}`);
     const pdf2 = await receiptPdf(vctx, sv.v1.url, B.id, '08-receipt-bundle');
-    // the receipt's 申请人 is what the store derived (the form's first text
-    // field: for this bundle the deceased; see the report)
+    // the receipt's 申请人 is the declarant (申报人姓名), never the
+    // deceased whose name comes first
     const bApplicant = appShow(homes.v1, B.id).applications[0].applicant;
+    eq(bApplicant, '陈小明', 'the bundle\'s applicant');
     for (const want of [B.receipt, bApplicant, 'YJS-SHS-001', ...bundleMatters]) check(pdf2.includes(squash(want)), `the bundle's printed receipt lacks "${want}"`);
     say('   its PDF names the three matters');
     const bundleIds = appList(homes.v1).filter(x => x.id !== A.id).map(x => x.id);
