@@ -74,6 +74,8 @@ static const char *date_cn(long long day, char *buf, size_t n)
         return buf;
 }
 
+/* An operator as paper names them: their name (a login ID means
+ * nothing to a villager), or the ID when no name is known. */
 static const char *operator_name(struct home *h, const char *node, const char *id, char *buf, size_t n)
 {
         sqlite3_stmt *st;
@@ -84,7 +86,7 @@ static const char *operator_name(struct home *h, const char *node, const char *i
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
                 if (sqlite3_step(st) == SQLITE_ROW)
-                        snprintf(buf, n, "%s（%s）", (const char *)sqlite3_column_text(st, 0), id);
+                        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
                 sqlite3_finalize(st);
         }
         return buf;

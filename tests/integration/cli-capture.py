@@ -326,7 +326,7 @@ class Capture(unittest.TestCase):
         self.assertEqual(seen, ["101201-261124-001", "101201-261124-002", "101201-261125-001",
                                 "101201-261124-003"])
         receipt = self.s.ok("app", "receipt", seen[0])
-        for want in ("受 理 回 执", seen[0], "李建国", "最低生活保障申请", "2027年1月5日", "王小红（op01）",
+        for want in ("受 理 回 执", seen[0], "李建国", "最低生活保障申请", "2027年1月5日", "经办人：王小红\n",
                      "下沈村（330225101201）", "家庭成员收入证明 原件 1份，请于2027年1月5日前补交", "居民户口簿 复印件 1份"):
             self.assertIn(want, receipt)
         html = self.s.ok("app", "receipt", seen[0], "--html")
