@@ -966,7 +966,7 @@ static void signin_fail_answer(uv_timer_t *t)
 
         r->pending--;
         if (r->c)
-                reply_error(r, 401, "bad_password", "the operator or the password is wrong", "经办人或密码不正确");
+                reply_error(r, 401, "bad_password", "the operator or the password is wrong", "操作员或密码不正确");
         else
                 req_done(r);
         uv_close((uv_handle_t *)&s->delay, signin_free);
@@ -1049,7 +1049,7 @@ static void signin(struct req *r)
 
         if (!op || !pw || !*op || strlen(op) > 63 || strlen(pw) > STATION_MAX_PASSWORD) {
                 json_decref(j);
-                bad_request(r, "give {\"operator\", \"password\"}", "请填写经办人和密码");
+                bad_request(r, "give {\"operator\", \"password\"}", "请填写操作员和密码");
                 return;
         }
         peer_key(r, pkey, sizeof pkey);

@@ -29,7 +29,7 @@ export const EN = {
   '主菜单': 'Main menu',
   '村级站点': 'Village station', '乡镇中心': 'Township centre', '县级中心': 'County hall',
   '新办件': 'New application', '我的办件': 'My applications', '冲突': 'Conflicts',
-  '办件队列': 'Queue', '决定队列': 'Decisions', '目录发布': 'Catalogue',
+  '待审核': 'To review', '待审批': 'To decide', '目录发布': 'Catalogue',
   '电子监察': 'Supervision', '站点同步': 'Stations',
   '草稿': 'Draft', '已受理': 'Accepted', '退回补正': 'Returned for correction',
   '初审通过': 'Passed review', '已批准': 'Approved', '不予批准': 'Rejected',
@@ -432,8 +432,8 @@ async function signout() {
 // ---- menu and router ---------------------------------------------------
 const MENU = {
   village: [['new', '新办件'], ['apps', '我的办件'], ['conflicts', '冲突'], ['doctor', '本站检查']],
-  township: [['queue', '办件队列'], ['new', '新办件'], ['conflicts', '冲突'], ['doctor', '本站检查']],
-  county: [['queue', '决定队列'], ['catalog', '目录发布'], ['stats', '电子监察'], ['stations', '站点同步'], ['conflicts', '冲突'], ['doctor', '本站检查']],
+  township: [['queue', '待审核'], ['new', '新办件'], ['conflicts', '冲突'], ['doctor', '本站检查']],
+  county: [['queue', '待审批'], ['catalog', '目录发布'], ['stats', '电子监察'], ['stations', '站点同步'], ['conflicts', '冲突'], ['doctor', '本站检查']],
 };
 /* Which module draws which first path segment. */
 const OWNER = {

@@ -19,7 +19,7 @@ Object.assign(EN, {
   '当前办理': 'Held by', '初审单位': 'Reviewer', '决定单位': 'Decider', '原因': 'Reason', '评价': 'Rating',
   '本站': 'this station', '申请信息': 'Application data', '申请材料': 'Materials', '办理记录': 'Audit log',
   '已提供': 'Provided', '缺': 'Missing', '容缺': 'Deficient (promised)', '承诺 {d} 前补交': 'promised by {d}',
-  '逾期未补交': 'late', '查看扫描件': 'View scan', '时间': 'Time', '节点': 'Node', '事件': 'Event', '说明': 'Details',
+  '逾期未补交': 'late', '查看扫描件': 'View scan', '时间': 'Time', '站点': 'Station', '事件': 'Event', '说明': 'Details',
   '创建': 'Created', '修改数据': 'Data edited', '材料': 'Material', '受理#ev': 'Accepted', '重新提交': 'Resubmit',
   '初审': 'Reviewed', '决定': 'Decided', '撤回': 'Withdraw', '通过': 'Pass', '退回': 'Return',
   '批准': 'Approve', '办件已超期。': 'This application is overdue.', '有容缺材料逾期未补交。': 'A promised material is late.',
@@ -67,7 +67,7 @@ const nodeName = n => (n && n === S.session.node ? `${names[n] || n} (${t('本�
 // ---- the lists ---------------------------------------------------------
 async function list(box, what, query) {
   const role = S.session.role, queue = what === 'queue';
-  const title = !queue ? '我的办件' : role === 'county' ? '决定队列' : '办件队列';
+  const title = !queue ? '我的办件' : role === 'county' ? '待审批' : '待审核';
   const f = {
     todo: query.todo === '0' ? '' : '1', status: query.status || '', overdue: query.overdue || '',
     due_within: query.due_within || '', village: query.village || '', matter: query.matter || '', q: query.q || '',
@@ -362,7 +362,7 @@ const dayNo = n => (typeof n === 'number' ? new Date(n * 864e5).toISOString().sl
 function logTable(evs, form) {
   const defs = (form && form.materials) || [];
   return h('table', { class: 'list' },
-    h('thead', {}, h('tr', {}, [t('时间'), t('节点'), t('操作员'), t('事件'), t('说明')].map(x => h('th', { scope: 'col' }, x)))),
+    h('thead', {}, h('tr', {}, [t('时间'), t('站点'), t('操作员'), t('事件'), t('说明')].map(x => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, evs.map(ev => {
       let b = ev.body;
       if (typeof b === 'string') { try { b = JSON.parse(b); } catch (e) { b = {}; } }
@@ -383,7 +383,7 @@ function logTable(evs, form) {
 // ---- conflicts ---------------------------------------------------------
 function conflictTable(cs, inApp) {
   const advice = cs.some(c => pick(c, 'advice'));
-  const head = [!inApp && t('办件'), !inApp && t('事项'), !inApp && t('申请人'), t('节点'), t('类型'), t('原因'), advice && t('处理建议')];
+  const head = [!inApp && t('办件'), !inApp && t('事项'), !inApp && t('申请人'), t('站点'), t('类型'), t('原因'), advice && t('处理建议')];
   return h('table', { class: 'list', 'data-test': 'conflicts' },
     h('thead', {}, h('tr', {}, head.filter(Boolean).map(x => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, cs.map(c => h('tr', {},

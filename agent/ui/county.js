@@ -16,6 +16,8 @@ Object.assign(EN, {
   '没有选中 CSV 文件。': 'No CSV file chosen.', '文件 {f} 出现两次，只用了最后一个。': 'File {f} appears twice; the last one is used.',
   '开始日期': 'From', '结束日期': 'To', '统计口径': 'Group by', '按乡镇': 'By township', '按村': 'By village', '按事项': 'By matter',
   '导出 CSV': 'Export CSV', '名称': 'Name', '受理#col': 'Accepted', '办结': 'Done', '按时办结': 'On time',
+  '评价分布依次为：非常不满意/不满意/基本满意/满意/非常满意（条数）。':
+    'Ratings, in order: very dissatisfied / dissatisfied / fairly satisfied / satisfied / very satisfied (counts).',
   '超时办结': 'Late', '在办': 'Open', '超期': 'Overdue', '按时办结率': 'On-time rate', '评价分布': 'Ratings',
   '满意度': 'Satisfaction', '合计': 'Total', '这段时间没有受理办件。': 'No applications accepted in this period.',
   '按时办结率（%）': 'On-time completion rate (%)', '好差评分布': 'Rating distribution',
@@ -130,6 +132,7 @@ async function stats(box, query) {
           .map(x => h('th', { scope: 'col' }, x)))),
         h('tbody', {}, rows.map(x => h('tr', {}, h('th', { scope: 'row' }, x.name || x.key, x.name && x.key !== x.name ? h('span', { class: 'small' }, ' ' + x.key) : ''), cells(x)))),
         r.total && h('tfoot', {}, h('tr', {}, h('th', { scope: 'row' }, t('合计')), cells(tot))))),
+      h('p', { class: 'small', 'data-test': 'ratings-legend' }, t('评价分布依次为：非常不满意/不满意/基本满意/满意/非常满意（条数）。')),
       h('div', { class: 'charts' },
         h('figure', {}, h('figcaption', {}, t('按时办结率（%）')),
           bars(rows.map(x => [x.name || x.key, frac(x.on_time_rate)]), 1, v => pct(v), t('按时办结率（%）'))),

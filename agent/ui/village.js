@@ -37,7 +37,7 @@ Object.assign(EN, {
   '修改退回的办件': 'Correct a returned application', '退回原因：{r}': 'Reason for return: {r}',
   '保存修改': 'Save changes', '重新提交': 'Resubmit', '已保存。': 'Saved.',
   '此办件当前状态不能修改。': 'This application cannot be edited in its current state.',
-  '已重新提交': 'Resubmitted', '承诺日期应在 {a} 至 {b} 之间': 'The promised date must be from {a} to {b}',
+  '已重新提交': 'Resubmitted', '已删除第 {n} 行。': 'Row {n} deleted.', '撤销': 'Undo', '承诺日期应在 {a} 至 {b} 之间': 'The promised date must be from {a} to {b}',
   '承诺日期不能早于 {a}': 'The promised date cannot be before {a}', '目录已更新': 'The catalogue was updated',
   '表单已按新版本目录重新显示，已填写的内容均已保留，请核对新增或变更的项目。':
     'The form is shown again as the new catalogue has it; everything typed was kept. Check new or changed items.',
@@ -302,17 +302,29 @@ async function formView(box, o) {
     const err = h('p', { class: 'err', id: idOf(f.name) + '-err', hidden: true });
     const list = h('div', { class: 'rows' });
     const addBtn = h('button', { type: 'button', class: 'sec', 'data-test': 'add-row-' + f.name }, t('添加一行'));
+    const undoBox = h('div', { class: 'small', 'data-test': 'undo-' + f.name, 'aria-live': 'polite' });
     const wrap = h('fieldset', { class: 'field repeat', 'data-path': f.name, 'data-test': 'repeat-' + f.name },
       h('legend', {}, label(f), f.required && h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')),
-      f.hint_zh && h('p', { class: 'hint' }, f.hint_zh), err, list, h('div', { class: 'actions' }, addBtn));
+      f.hint_zh && h('p', { class: 'hint' }, f.hint_zh), err, list, undoBox, h('div', { class: 'actions' }, addBtn));
+    /* a row deleted by mistake comes back, with what was typed in it */
+    function removed(i, gone) {
+      const undo = h('button', { type: 'button', class: 'sec small-btn', 'data-test': 'undo-row', onclick: () => {
+        rows.splice(Math.min(i, rows.length), 0, gone);
+        fill(undoBox);
+        draw(Math.min(i, rows.length - 1));
+        changed();
+      } }, t('撤销'));
+      fill(undoBox, t('已删除第 {n} 行。', { n: i + 1 }), ' ', undo);
+      return undo;
+    }
     slots.set(f.name, { wrap, err, ctl: addBtn });
     function draw(focusRow, init) {
       for (const k of [...slots.keys()]) if (k.startsWith(f.name + '[')) slots.delete(k);
       fill(list, rows.map((r, i) => {
         const del = h('button', { type: 'button', class: 'sec small-btn', disabled: rows.length <= min, 'data-test': 'del-row',
           onclick: () => {
-            rows.splice(i, 1); draw(); changed();
-            ($(`[data-row="${Math.min(i, rows.length - 1)}"] input, [data-row="${Math.min(i, rows.length - 1)}"] select`, list) || addBtn).focus();
+            const [gone] = rows.splice(i, 1); draw(); changed();
+            removed(i, gone).focus();
           } }, t('删除'), h('span', { class: 'sr' }, ' ' + t('第 {n} 行', { n: i + 1 })));
         return h('fieldset', { class: 'row', 'data-row': i },
           h('legend', {}, t('第 {n} 行', { n: i + 1 })),

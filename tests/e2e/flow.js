@@ -421,6 +421,12 @@ async function main() {
     await shot(vp, '04b-form-1024');
     await vp.setViewportSize({ width: W, height: H });
 
+    // a row deleted by mistake comes back with what was typed
+    await tid(vp, 'repeat-members').locator('[data-row="1"] [data-test="del-row"]').click();
+    eq(await tid(vp, 'repeat-members').locator('[data-row]').count(), 1, 'rows after 删除');
+    await tid(vp, 'undo-row').click();
+    eq(await field(vp, 'members[1].member_name').inputValue(), '张桂芳', 'the row back after 撤销');
+    say('   删除 a row, then 撤销: it is back with what was typed');
     await fillForm(vp, { 'members[1].member_id': spouseId });
     await idErr.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => { throw new Failure('the check-digit error stayed after the ID was fixed'); });
     check(!(await idWrap.evaluate(w => w.classList.contains('bad'))), 'the fixed ID field is still marked bad');
