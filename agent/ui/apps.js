@@ -19,6 +19,8 @@ Object.assign(EN, {
   '当前办理': 'Held by', '初审单位': 'Reviewer', '决定单位': 'Decider', '原因': 'Reason', '评价': 'Rating',
   '本站': 'this station', '申请信息': 'Application data', '申请材料': 'Materials', '办理记录': 'Audit log',
   '已提供': 'Provided', '缺': 'Missing', '容缺': 'Deficient (promised)', '承诺 {d} 前补交': 'promised by {d}',
+  '本机保存的草稿（尚未受理）': 'Drafts saved on this computer (not accepted yet)', '显示全部办件': 'Show all applications',
+  '没有待办的办件。': 'Nothing waits for you.',
   '逾期未补交': 'late', '查看扫描件': 'View scan', '时间': 'Time', '站点': 'Station', '事件': 'Event', '说明': 'Details',
   '创建': 'Created', '修改数据': 'Data edited', '材料': 'Material', '受理#ev': 'Accepted', '重新提交': 'Resubmit',
   '初审': 'Reviewed', '决定': 'Decided', '撤回': 'Withdraw', '通过': 'Pass', '退回': 'Return',
@@ -69,7 +71,8 @@ async function list(box, what, query) {
   const role = S.session.role, queue = what === 'queue';
   const title = !queue ? '我的办件' : role === 'county' ? '待审批' : '待审核';
   const f = {
-    todo: query.todo === '0' ? '' : '1', status: query.status || '', overdue: query.overdue || '',
+    // the queues open on what waits for this office; 我的办件 on everything
+    todo: queue ? (query.todo === '0' ? '' : '1') : (query.todo === '1' ? '1' : ''), status: query.status || '', overdue: query.overdue || '',
     due_within: query.due_within || '', village: query.village || '', matter: query.matter || '', q: query.q || '',
   };
   let cursors = [null], page = 0;
@@ -103,12 +106,12 @@ async function list(box, what, query) {
     if (!vs) return;
     if (f.village) seenVillages.add(f.village);
     fill(vs, h('option', { value: '' }, t('全部')),
-      [...seenVillages].sort().map(v => h('option', { value: v }, v)));
+      [...seenVillages].sort().map(v => h('option', { value: v }, nodeName(v))));
     vs.value = f.village;
   }
   function read() {
     for (const k of Object.keys(ctl)) f[k] = ctl[k].type === 'checkbox' ? (ctl[k].checked ? '1' : '') : ctl[k].value.trim();
-    setHash('#/' + what + qs({ ...f, todo: f.todo ? '' : '0' }));
+    setHash('#/' + what + qs({ ...f, todo: queue ? (f.todo ? '' : '0') : (f.todo ? '1' : '') }));
     cursors = [null]; page = 0;
     load();
   }
@@ -122,12 +125,24 @@ async function list(box, what, query) {
     const apps = r.applications || [];
     for (const a of apps) { learn(a); if (a.origin && a.origin !== S.session.node) seenVillages.add(a.origin); }
     villages();
-    if (!apps.length) { fill(out, msg('info', t('没有符合条件的办件。'))); return; }
+    // 草稿: the forms saved on this machine and not yet accepted, too
+    let local = null;
+    if (!queue && f.status === 'draft') {
+      const ds = await api('/api/drafts').then(r => r.drafts || [], () => []);
+      local = ds.length ? h('div', { 'data-test': 'local-drafts' }, h('h2', {}, t('本机保存的草稿（尚未受理）')),
+        h('ul', {}, ds.map(d => h('li', {}, h('a', { href: `#/new/${encodeURIComponent(d.matter)}/${encodeURIComponent(d.id)}` },
+          [d.matter_name || d.matter, d.applicant].filter(Boolean).join(' · ')))))) : null;
+    }
+    if (!apps.length) {
+      const all = f.todo && h('button', { type: 'button', class: 'sec', 'data-test': 'show-all', onclick: () => { ctl.todo.checked = false; read(); } }, t('显示全部办件'));
+      fill(out, local || msg('info', t(f.todo ? '没有待办的办件。' : '没有符合条件的办件。'), ' ', all || ''));
+      return;
+    }
     const rows = apps.map(a => row(a, queue));
     const pager = h('div', { class: 'actions pager' },
       page > 0 && h('button', { type: 'button', class: 'sec', 'data-test': 'prev', onclick: () => { page--; load(); } }, t('上一页')),
       r.next && h('button', { type: 'button', class: 'sec', 'data-test': 'next', onclick: () => { cursors[page + 1] = r.next; page++; load(); } }, t('下一页')));
-    fill(out, h('p', { 'data-test': 'total' }, t('共 {n} 件', { n: r.total ?? apps.length })),
+    fill(out, local, h('p', { 'data-test': 'total' }, t('共 {n} 件', { n: r.total ?? apps.length })),
       h('table', { class: 'list' },
         h('thead', {}, h('tr', {}, [t('受理编号'), t('事项'), t('申请人'), queue && t('受理站点'), t('状态'), t('受理日期'), t('办结期限'), t('操作')]
           .filter(Boolean).map(x => h('th', { scope: 'col' }, x)))),

@@ -631,7 +631,12 @@ async function main() {
     eq(await field(vp, 'address').inputValue(), '', 'reopened draft\'s untyped address');
     say('   the draft reopens with the typed values');
     await nav(vp, 'apps');
-    await tid(vp, 'f-todo').uncheck();
+    // 我的办件 opens on everything (not 只看待办), and 草稿 lists this machine's drafts
+    check(!(await tid(vp, 'f-todo').isChecked()), '我的办件 opens with 只看待办 off');
+    await tid(vp, 'f-status').selectOption('draft');
+    await until('the station draft under 草稿', async () => (await tid(vp, 'local-drafts').count()) &&
+      (await text(tid(vp, 'local-drafts'))).includes(partial.applicant_name), 10000);
+    await tid(vp, 'f-status').selectOption('');
     const cRow = await listUntil(vp, C.id, async r => (await text(r)).includes(offline.name), 'the offline application in 我的办件', 10000);
     check((await text(cRow.locator('[data-test="status"]'))) === '已受理', 'its status in 我的办件');
     say(`   ${C.receipt} (${offline.name}) is in 我的办件 as 已受理`);
