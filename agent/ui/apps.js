@@ -218,10 +218,11 @@ async function section(a, hx, print) {
     a.promise_overdue && msg('bad', t('有容缺材料逾期未补交。')),
     a.catalog_missing && msg('warn', t('本机没有受理时的目录版本，部分名称可能无法显示。')),
     a.conflict_list && a.conflict_list.length > 0 && msg('warn', t('此办件有冲突，需要人工处理：'), conflictTable(a.conflict_list, true)),
-    notes, actions(a, notes, reload),
     print && a.receipt && printButtons(a.id),
     h('h2', {}, t('申请信息')), dataTable(a.data || {}, form),
-    h('h2', {}, t('申请材料')), matTable(a.materials || [], form));
+    h('h2', {}, t('申请材料')), matTable(a.materials || [], form),
+    // what may be done now, under what it is done on (not two screens above it)
+    notes, actions(a, notes, reload));
   const log = h('div', { 'data-test': 'log' }, h('p', { class: 'loading' }, t('正在加载…')));
   sec.append(h('h2', {}, t('办理记录')), log);
   api(`/api/apps/${enc(a.id)}/log`).then(r => fill(log, logTable(Array.isArray(r) ? r : r.events || r.log || [], form)))

@@ -641,6 +641,12 @@ async function main() {
     check((await text(cRow.locator('[data-test="status"]'))) === '已受理', 'its status in 我的办件');
     say(`   ${C.receipt} (${offline.name}) is in 我的办件 as 已受理`);
     await shot(vp, '11-my-applications');
+    // at 1024 wide a status badge stays on one line (it wrapped a character a line)
+    await vp.setViewportSize({ width: 1024, height: 768 });
+    const tall = await vp.locator('#app-list [data-test="status"]').evaluateAll(bs => bs.filter(b =>
+      b.getBoundingClientRect().height > 1.8 * parseFloat(getComputedStyle(b).fontSize)).map(b => b.textContent));
+    eq(tall.join(' '), '', 'status badges wrapped at 1024 wide');
+    await vp.setViewportSize({ width: W, height: H });
 
     step('3c. The hall restarted (same port and home); 立即同步 sends everything');
     hall = await daemon('hall', homes.county, ['hall', 'serve', '--listen', `127.0.0.1:${hallPort}`]);
