@@ -2228,8 +2228,10 @@ json_t *app_log_json(store *st, const struct app_row *t, size_t n)
         sqlite3_stmt *q;
         json_t *arr;
 
-        if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body FROM events"
-                               " WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK)
+        /* operators by name as well: a login ID means nothing to most */
+        if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body,"
+                               " (SELECT name FROM operators o WHERE o.node = e.node AND o.id = e.operator)"
+                               " FROM events e WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK)
                 return NULL;
         arr = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -2241,11 +2243,12 @@ json_t *app_log_json(store *st, const struct app_row *t, size_t n)
                         char when[32];
                         localtime_r(&secs, &tm);
                         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "app", t[i].id, "node",
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s,s:s}", "app", t[i].id, "node",
                                                              sqlite3_column_text(q, 0), "seq",
                                                              (json_int_t)sqlite3_column_int64(q, 1), "hlc",
                                                              (json_int_t)sqlite3_column_int64(q, 2), "time", when,
-                                                             "operator", sqlite3_column_text(q, 4), "type",
+                                                             "operator", sqlite3_column_text(q, 4), "operator_name",
+                                                             sqlite3_column_text(q, 7), "type",
                                                              sqlite3_column_text(q, 5), "body", sqlite3_column_text(q, 6)));
                 }
         }

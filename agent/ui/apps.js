@@ -391,7 +391,7 @@ function logTable(evs, form) {
       if (b.level) d.push(t('评价等级 {n}', { n: b.level }));
       if (b.reason) d.push(b.reason);
       if (b.comment) d.push(b.comment);
-      return h('tr', {}, h('td', { class: 'nowrap' }, ev.time || ''), h('td', {}, nodeName(ev.node)), h('td', {}, ev.operator || ''),
+      return h('tr', {}, h('td', { class: 'nowrap' }, ev.time || ''), h('td', {}, nodeName(ev.node)), h('td', { title: ev.operator || '' }, ev.operator_name || ev.operator || ''),
         h('td', {}, t(EV[ev.type] || ev.type)), h('td', {}, d.join('；')));
     })));
 }

@@ -1084,6 +1084,11 @@ class Flow(ServeCase):
         log = sv.get(f"/api/apps/{a}/log")
         self.assertEqual(log.status, 200, log)
         self.assertTrue(all(e.get("operator") for e in log.json["events"]), log.json)
+        # and by name where this node knows them (its own operators; the
+        # UI shows the name, else the ID)
+        own = [e for e in log.json["events"] if e["node"] == VILLAGE]
+        self.assertTrue(own)
+        self.assertEqual({e.get("operator_name") for e in own}, {"王小红"}, own)
         # the county's statistics
         stats = sc.get("/api/stats?by=village")
         self.assertEqual(stats.status, 200, stats)
