@@ -518,6 +518,53 @@ async function formView(box, o) {
   window.addEventListener('pagehide', hide);
   onLeave(() => { window.removeEventListener('pagehide', hide); clearTimeout(vTimer); saveNow(); });
   enterNext(formEl, false);
+  tabAfterReveal();
+
+  /* Tab typed before the server has said which fields a change reveals
+   * would skip them (the agent types on, into the field after): a Tab
+   * while the answer is awaited waits for it, and what is typed
+   * meanwhile is kept and typed into the field focus lands on. */
+  function tabAfterReveal() {
+    let waiting = false;
+    const queued = [];
+    const focusables = () => [...formEl.querySelectorAll('input, select, textarea, button')]
+      .filter(x => !x.disabled && x.type !== 'hidden' && x.tabIndex >= 0 && x.offsetParent !== null && !x.closest('[hidden]'));
+    function next(from) {
+      const all = focusables();
+      let i = all.indexOf(from) + 1;
+      while (from.type === 'radio' && i < all.length && all[i].type === 'radio' && all[i].name === from.name) i++;
+      if (all[i]) all[i].focus();
+    }
+    async function tab(from) {
+      waiting = true;
+      // (a few tries: with the station unreachable, Tab goes on as usual)
+      for (let i = 0; i < 3 && F.stale && !F.done; i++) await validate();
+      apply();
+      waiting = false;
+      next(from);
+      while (queued.length && !waiting) {
+        const q = queued.shift(), el = document.activeElement;
+        if (q.tab) {
+          if (F.stale) return tab(el);
+          next(el);
+        } else if (el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA')) {
+          document.execCommand(q.back ? 'delete' : 'insertText', false, q.text);
+        }
+      }
+    }
+    formEl.addEventListener('keydown', e => {
+      if (e.key !== 'Tab' || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
+      if (waiting) { e.preventDefault(); queued.push({ tab: true }); return; }
+      if (!F.stale || F.done) return;
+      e.preventDefault();
+      tab(e.target);
+    }, true);
+    formEl.addEventListener('beforeinput', e => {
+      if (!waiting) return;
+      if (e.inputType === 'insertText' && e.data) { e.preventDefault(); queued.push({ text: e.data }); }
+      else if (e.inputType === 'deleteContentBackward') { e.preventDefault(); queued.push({ back: true }); }
+    }, true);
+  }
 
   /* The data to send: without the fields that relevance hides. */
   function clean() {

@@ -526,6 +526,29 @@ async function main() {
     const bundleIds = appList(homes.v1).filter(x => x.id !== A.id).map(x => x.id);
     eq(bundleIds.length, 3, 'applications of the bundle in the store');
 
+    step('2b2. A relevance reveal typed through at full speed (残疾人证申领): the revealed fields take the next values');
+    await (await findMatter(vp, 'CL-CJZ-001', 'CL-CJZ-001')).click();
+    await vp.locator('#app-form[data-matter="CL-CJZ-001"]').waitFor();
+    check(await field(vp, 'guardian_name').isHidden(), 'the guardian is not asked before the type of disability');
+    await field(vp, 'applicant_name').focus();
+    await vp.keyboard.type('孙小明');
+    await vp.keyboard.press('Tab');
+    await vp.keyboard.type(applicant.id);
+    await vp.keyboard.press('Tab');
+    await vp.keyboard.type('13900003333');
+    await vp.keyboard.press('Tab');
+    // 智力残疾 chosen with the arrow keys: it reveals the guardian's two fields
+    const pick = await field(vp, 'disability_type').evaluate(sel => [...sel.options].findIndex(o => o.value === 'intellectual'));
+    for (let i = 0; i < pick; i++) await vp.keyboard.press('ArrowDown');
+    await vp.keyboard.press('Tab');
+    await vp.keyboard.type('孙大明');
+    await vp.keyboard.press('Tab');
+    await vp.keyboard.type('13900004444');
+    eq(await field(vp, 'disability_type').inputValue(), 'intellectual', 'the type chosen by keyboard');
+    eq(await field(vp, 'guardian_name').inputValue(), '孙大明', 'the value typed after the reveal');
+    eq(await field(vp, 'guardian_phone').inputValue(), '13900004444', 'the next value after the reveal');
+    say('   typed without pause: the revealed 监护人姓名 and 监护人电话 took the values typed after the choice');
+
     step('2c. A bundle with a repeat (低保与医保一件事) found by "dbyyb": the check digit at the field in a row, one 容缺, one receipt');
     const dbyb = await findMatter(vp, 'dbyyb', 'YJS-DBYB-T01');
     await dbyb.click();
