@@ -529,11 +529,27 @@ async function formView(box, o) {
     const queued = [];
     const focusables = () => [...formEl.querySelectorAll('input, select, textarea, button')]
       .filter(x => !x.disabled && x.type !== 'hidden' && x.tabIndex >= 0 && x.offsetParent !== null && !x.closest('[hidden]'));
+    const editable = el => el && (el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' && !/^(radio|checkbox|file)$/.test(el.type)));
     function next(from) {
       const all = focusables();
       let i = all.indexOf(from) + 1;
       while (from.type === 'radio' && i < all.length && all[i].type === 'radio' && all[i].name === from.name) i++;
       if (all[i]) all[i].focus();
+    }
+    /* a key held back while waiting, as it would have acted */
+    function replay(q, el) {
+      if (q.text != null) {
+        if (editable(el)) document.execCommand('insertText', false, q.text);
+      } else if (q.key === 'Backspace') {
+        if (editable(el)) document.execCommand('delete');
+      } else if ((q.key === 'ArrowDown' || q.key === 'ArrowUp') && el.tagName === 'SELECT') {
+        const i = Math.max(0, Math.min(el.options.length - 1, el.selectedIndex + (q.key === 'ArrowDown' ? 1 : -1)));
+        if (i !== el.selectedIndex) { el.selectedIndex = i; el.dispatchEvent(new Event('change', { bubbles: true })); }
+      } else if ((q.key === 'Enter' || q.key === ' ') && el.tagName === 'BUTTON') {
+        el.click();
+      } else if (q.key.length === 1 && editable(el)) {
+        document.execCommand('insertText', false, q.key);
+      }
     }
     async function tab(from) {
       waiting = true;
@@ -544,27 +560,32 @@ async function formView(box, o) {
       next(from);
       while (queued.length && !waiting) {
         const q = queued.shift(), el = document.activeElement;
-        if (q.tab) {
+        if (q.key === 'Tab') {
           if (F.stale) return tab(el);
           next(el);
-        } else if (el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA')) {
-          document.execCommand(q.back ? 'delete' : 'insertText', false, q.text);
-        }
+        } else replay(q, el);
       }
     }
     formEl.addEventListener('keydown', e => {
-      if (e.key !== 'Tab' || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
-      if (waiting) { e.preventDefault(); queued.push({ tab: true }); return; }
-      if (!F.stale || F.done) return;
+      if (waiting) {
+        // every key waits with the Tab, in order (a key on a select would
+        // choose an option, an arrow in a text field would be lost)
+        if (/^(Shift|Control|Alt|Meta|CapsLock)$/.test(e.key) || e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
+        e.preventDefault();
+        queued.push({ key: e.key });
+        return;
+      }
+      if (e.key !== 'Tab' || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey || !F.stale || F.done) return;
       e.preventDefault();
       tab(e.target);
     }, true);
+    // text that comes without a key (an input method, a paste of a word)
     formEl.addEventListener('beforeinput', e => {
       if (!waiting) return;
       if (e.inputType === 'insertText' && e.data) { e.preventDefault(); queued.push({ text: e.data }); }
-      else if (e.inputType === 'deleteContentBackward') { e.preventDefault(); queued.push({ back: true }); }
     }, true);
   }
+
 
   /* The data to send: without the fields that relevance hides. */
   function clean() {

@@ -31,7 +31,20 @@
 //     hall's address, the token and the county key read aloud, the station
 //     joins, shows its key's fingerprint (as `daiban key show` gives it),
 //     starts on the same address; its first operator signs in, captures
-//     an application, and 立即同步 brings it to the county.
+//     an application, and 立即同步 brings it to the county;
+//  7. another county (tests/data/catalog-other, no label says 申请人): a
+//     household's house repair typed by keyboard alone, a relevance reveal
+//     and two dates in it; the notice before acceptance, the receipt and
+//     the notice after it as PDFs name the householder (the second row),
+//     say what to bring, and hold no English and no expression.
+// Along the way (issue 14): the 身后事 form and a relevance reveal
+// (残疾人证申领) typed at full speed with every value in its field; dates
+// typed as eight digits and a 容缺 promise past its last day refused as
+// typed; a household row deleted and brought back by 撤销; 我的办件's
+// 草稿 listing this machine's drafts; status badges on one line at 1024
+// wide; a catalogue published while a village form is open: the form says
+// 目录已更新 and keeps what was typed, and 受理 refused prints the
+// server's one-time notice.
 //
 // The sample catalogue has no bundle with a repeat, so the homes get the
 // sample plus one bundle row, 低保与医保一件事 (MZ-DB-001 + YB-CB-001; the
@@ -283,8 +296,12 @@ async function listUntil(page, id, pred, what, timeout = 40000) {
 async function statusOf(page) { return text(page.locator('section.app [data-test="status"]').first()); }
 /* Print a receipt page to PDF and read it back with pdftotext. */
 async function receiptPdf(ctx, base, id, name) {
+  return sheetPdf(ctx, `${base}api/apps/${encodeURIComponent(id)}/receipt`, name);
+}
+/* A printed sheet of the station (receipt, notice) as PDF, and its text. */
+async function sheetPdf(ctx, url, name) {
   const p = await ctx.newPage();
-  await p.goto(`${base}api/apps/${encodeURIComponent(id)}/receipt`);
+  await p.goto(url);
   await p.locator('h1').waitFor();
   await shot(p, name);
   const pdf = path.join(ART, `${name}.pdf`);
@@ -950,6 +967,89 @@ async function main() {
     await until('the first capture at the county', async () => appList(homes.county).some(a => a.id === N.id), 40000, 1000);
     say('   the county holds it: the station\'s key was enrolled on its first push');
     await nctx.close();
+
+    // ---- 7 ------------------------------------------------------------------
+    step('7. Another county (青溪县, tests/data/catalog-other): a household\'s house repair by keyboard; both notices and the receipt as PDFs');
+    const oHome = path.join(TMP, 'other');
+    cli(oHome, ['init', '--node', '330299101201', '--role', 'village', '--catalog', path.join(DATA, 'catalog-other')]);
+    cli(oHome, ['operator', 'add', 'wxh', '--name', '周村代']);
+    cli(oHome, ['operator', 'passwd', 'wxh'], PASSWORD + '\n');
+    const so = await daemon('serve-other', oHome, ['serve', '--listen', '127.0.0.1:0']);
+    const [octx, op] = await newCtx();
+    await signIn(op, so.url, '上庄村 (青溪县)');
+    await (await findMatter(op, 'ZJ-WF-001', 'ZJ-WF-001')).click();
+    await op.locator('#app-form[data-matter="ZJ-WF-001"]').waitFor();
+    const headId = idNumber('33029919650302131'), wifeId = idNumber('33029919680505142');
+    const situation = '1998年建，砖木结构，2026年台风后开裂，墙体多处裂缝';
+    // keyboard alone, at full speed: text, Tab, arrows on the selects, Enter on 添加一行
+    const arrows = async (p, value) => {
+      const n = await field(op, p).evaluate((sel, v) => [...sel.options].findIndex(o => o.value === v), value);
+      for (let i = 0; i < n; i++) await op.keyboard.press('ArrowDown');
+      return n;
+    };
+    let okeys = 0;
+    const typeTab = async (v, tabs = 1) => {
+      await op.keyboard.type(v);
+      for (let i = 0; i < tabs; i++) await op.keyboard.press('Tab');
+      okeys += [...v].length + tabs;
+    };
+    await field(op, 'situation').focus();
+    await typeTab(situation);
+    await typeTab(headId);
+    await typeTab('13905741234');
+    await typeTab('1998');
+    okeys += await arrows('appraised', 'yes');
+    await typeTab('');                          // the reveal: 鉴定日期 comes next
+    await typeTab('20261015');
+    await typeTab('20261220');
+    await typeTab('李秀兰');
+    await typeTab(wifeId);
+    okeys += await arrows('household[0].member_rel', 'spouse');
+    await typeTab('');                          // to 添加一行 (the row's 删除 is off: one row is the least)
+    await op.keyboard.press('Enter');
+    okeys++;
+    await field(op, 'household[1].member_name').waitFor();
+    await typeTab('张根生');
+    await typeTab(headId);
+    okeys += await arrows('household[1].member_rel', 'head');
+    await typeTab('', 3);                       // past the two 删除 and 添加一行
+    await op.keyboard.type('6217001234567890123');
+    okeys += 19;
+    const wantO = { situation, head_id: headId, phone: '13905741234', built_year: '1998', appraised: 'yes',
+      appraisal_date: '2026-10-15', start_date: '2026-12-20', 'household[0].member_name': '李秀兰',
+      'household[0].member_id': wifeId, 'household[0].member_rel': 'spouse', 'household[1].member_name': '张根生',
+      'household[1].member_id': headId, 'household[1].member_rel': 'head', bank: '6217001234567890123' };
+    for (const [p, v] of Object.entries(wantO)) eq(await field(op, p).inputValue(), v, `the value typed for ${p}`);
+    say(`   a house repair with two household members typed by keyboard alone: ${okeys} keystrokes, each value in its field`);
+    // 受理 refused (the photos missing): the notice the villager takes home
+    await materials(op, { ID: 'provided', HUKOU: 'provided' });
+    await tid(op, 'accept').click();
+    await tid(op, 'print-draft-notice').waitFor();
+    const draftO = decodeURIComponent(op.url().split('/').pop());
+    const forPeople = (txt, what) => {
+      for (const never of ['${', 'string-length', 'today()', 'materials.', '_id', '_name'])
+        check(!txt.includes(never), `${what} shows "${never}"`);
+      const words = txt.replace(/[A-Z]{2,}-[A-Z]{2,}-\d{3}(-\d+)?/g, '').match(/[A-Za-z]{2,}/g);
+      check(!words, `${what} has English: ${words}`);
+    };
+    const pre = await sheetPdf(octx, `${so.url}api/drafts/${encodeURIComponent(draftO)}/notice`, '27-other-notice-before');
+    for (const want of ['一次性告知单', '张根生', '农村困难家庭危房改造', '上庄村', '0574-88101201', '房屋现状照片，扫描件2份', '房屋安全鉴定报告'])
+      check(pre.includes(want), `the notice before acceptance lacks "${want}"`);
+    check(!pre.includes(squash(situation)) && !pre.includes('李秀兰'), 'the notice before acceptance names someone else than the householder');
+    forPeople(pre, 'the notice before acceptance');
+    await materials(op, { 'PHOTO-HOUSE': 'provided', JIANDING: ['deficient', '2026-12-10'] });
+    const O = await accept(op);
+    const oReceipt = await receiptPdf(octx, so.url, O.id, '28-other-receipt');
+    for (const want of [O.receipt, '张根生', headId, '周村代', '房屋安全鉴定报告原件1份，请于2026年12月10日前补交'])
+      check(oReceipt.includes(want), `the other county's receipt lacks "${want}"`);
+    check(!oReceipt.includes('李秀兰') && !oReceipt.includes(squash(situation)), 'the receipt names someone else than the householder');
+    check(!oReceipt.includes('wxh'), 'the receipt names the operator by login ID');
+    forPeople(oReceipt, 'the receipt');
+    const post = await sheetPdf(octx, `${so.url}api/apps/${encodeURIComponent(O.id)}/notice`, '29-other-notice-after');
+    check(post.includes('张根生') && !post.includes('李秀兰') && post.includes('房屋安全鉴定报告原件1份，请于2026年12月10日前补交'), 'the notice after acceptance');
+    forPeople(post, 'the notice after acceptance');
+    say('   the receipt and both notices name 张根生 (the householder, second row), say what to bring, and hold no English');
+    await octx.close();
   } catch (e) {
     for (const [i, p] of pages.entries()) {
       try { const f = path.join(ART, `failure-${i}.png`); await p.screenshot({ path: f }); console.error(`e2e-flow: failure screenshot ${f} (${p.url()})`); } catch (e2) { /* closed */ }
