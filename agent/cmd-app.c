@@ -264,7 +264,7 @@ static int need_operator(struct ctx *c)
                  * adding one is what is being done */
                 char ids[256] = "";
                 size_t n = 0;
-                if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT id FROM operators WHERE node = ? ORDER BY id LIMIT 8",
+                if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT id FROM operators WHERE node = ? AND NOT disabled ORDER BY id LIMIT 8",
                                        -1, &st, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(st, 1, c->h.node, -1, SQLITE_STATIC);
                         while (sqlite3_step(st) == SQLITE_ROW && n < sizeof ids - 40)
@@ -285,12 +285,21 @@ static int need_operator(struct ctx *c)
                 return EXIT_USAGE;
         }
         /* operators are registered per node: this home's */
-        if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT 1 FROM operators WHERE id = ? AND node = ?", -1, &st, NULL) ==
-            SQLITE_OK) {
+        bool disabled = false;
+        if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT disabled FROM operators WHERE id = ? AND node = ?", -1, &st,
+                               NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, c->o.operator, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, c->h.node, -1, SQLITE_STATIC);
                 known = sqlite3_step(st) == SQLITE_ROW;
+                disabled = known && sqlite3_column_int(st, 0);
                 sqlite3_finalize(st);
+        }
+        if (disabled) {
+                cli_error(cli_msg("operator '%s' is disabled here; 'daiban operator enable %s' by another operator"
+                                  " undoes it",
+                                  "经办人“%s”已停用；可由其他经办人用“daiban operator enable %s”恢复"),
+                          c->o.operator, c->o.operator);
+                return EXIT_REFUSED;
         }
         if (!known) {
                 cli_error(cli_msg("operator '%s' is not known here; add it with 'daiban operator add %s --name NAME'",
@@ -824,13 +833,21 @@ out:
 }
 
 static const char usage_operator[] =
-        "Usage: daiban operator add ID --name NAME [--home DIR]\n"
+        "Usage: daiban operator add ID --name NAME [--operator WHO] [--home DIR]\n"
+        "       daiban operator disable ID --operator WHO [--home DIR]\n"
+        "       daiban operator enable ID --operator WHO [--home DIR]\n"
         "       daiban operator list [--home DIR]\n"
         "       daiban operator passwd ID [--home DIR]\n"
         "\n"
         "Register an operator (the person at the window) on this node. Every\n"
         "command that writes names its operator with --operator ID or\n"
-        "$DAIBAN_OPERATOR, and every event records it.\n"
+        "$DAIBAN_OPERATOR, and every event records it. The first operator\n"
+        "registers itself; later ones are added by a registered operator\n"
+        "(--operator WHO), recorded as the one who added them.\n"
+        "\n"
+        "disable: the operator can no longer sign in (a session open now\n"
+        "ends) or write; their name stays in the audit trail. enable undoes\n"
+        "it. The last operator who can still sign in cannot be disabled.\n"
         "\n"
         "passwd sets the password the operator signs in to the web UI with\n"
         "(daiban serve): typed twice at a terminal, else read as one line from\n"
@@ -904,6 +921,82 @@ out:
         return r;
 }
 
+/* operator disable|enable ID: an operator.added event for the same
+ * operator with "disabled" set or not (an older daiban reads it as the
+ * operator added again, which changes nothing there). */
+static int operator_able(int argc, char **argv, bool disable)
+{
+        struct ctx c = { 0 };
+        sqlite3_stmt *st;
+        char *name = NULL;
+        long long was = -1, others = 0;
+        int r = parse(argc, argv, O_HOME | O_OPERATOR, 1,
+                      disable ? "daiban operator disable ID --operator WHO" : "daiban operator enable ID --operator WHO",
+                      &c.o);
+
+        if (r)
+                return r;
+        if ((r = ctx_open(&c)) || (r = begin(&c)))
+                goto out;
+        if ((r = need_operator(&c))) {
+                store_rollback(c.h.st);
+                goto out;
+        }
+        if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT name, disabled, (SELECT count(*) FROM operators o"
+                               " WHERE o.node = ?1 AND o.id <> ?2 AND NOT o.disabled) FROM operators"
+                               " WHERE node = ?1 AND id = ?2", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, c.node, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, c.o.pos[0], -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        name = strdup((const char *)sqlite3_column_text(st, 0));
+                        was = sqlite3_column_int64(st, 1);
+                        others = sqlite3_column_int64(st, 2);
+                }
+                sqlite3_finalize(st);
+        }
+        if (was < 0 || !name) {
+                cli_error(cli_msg("operator '%s' is not registered here ('daiban operator list')",
+                                  "本站没有经办人“%s”（见“daiban operator list”）"), c.o.pos[0]);
+                r = EXIT_REFUSED;
+        } else if ((was != 0) == disable) {
+                cli_error(cli_msg(disable ? "operator %s (%s) is disabled already; nothing to do"
+                                          : "operator %s (%s) is not disabled; nothing to do",
+                                  disable ? "经办人 %s（%s）已停用，无需重复操作" : "经办人 %s（%s）未停用，无需操作"),
+                          c.o.pos[0], name);
+                r = EXIT_REFUSED;
+        } else if (disable && others == 0) {
+                cli_error(cli_msg("operator %s (%s) is the last one who can sign in here: add another first",
+                                  "经办人 %s（%s）是本站最后一位可登录的经办人，请先添加其他经办人"),
+                          c.o.pos[0], name);
+                r = EXIT_REFUSED;
+        }
+        if (r) {
+                store_rollback(c.h.st);
+                goto out;
+        }
+        json_t *body = json_pack("{s:s,s:s}", "id", c.o.pos[0], "name", name);
+        if (disable)
+                json_object_set_new(body, "disabled", json_true());
+        char *text = dump(body);
+        json_decref(body);
+        struct event ev = { .node = c.node, .operator = c.o.operator, .type = "operator.added", .part = c.node,
+                            .body = text };
+        if (!text || store_append(c.h.st, &ev) < 0 || fold_operator(c.h.st, c.node, ev.hlc, text) < 0 ||
+            store_commit(c.h.st) < 0) {
+                free(text);
+                r = store_failed(&c);
+                goto out;
+        }
+        free(text);
+        printf(disable ? cli_msg("operator %s (%s) disabled: no sign-in, no writes\n", "已停用经办人 %s（%s）：不能登录，不能办理\n")
+                       : cli_msg("operator %s (%s) enabled again\n", "已恢复经办人 %s（%s）\n"),
+               c.o.pos[0], name);
+out:
+        free(name);
+        ctx_close(&c);
+        return r;
+}
+
 static int cmd_operator(int argc, char **argv)
 {
         struct ctx c = { 0 };
@@ -914,15 +1007,19 @@ static int cmd_operator(int argc, char **argv)
                 if (r || (r = ctx_open(&c)))
                         goto out;
                 sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node FROM operators ORDER BY node, id", -1, &st, NULL);
+                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node, disabled FROM operators ORDER BY node, id", -1,
+                                   &st, NULL);
                 while (sqlite3_step(st) == SQLITE_ROW)
-                        printf("%-12s %-12s %s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-                               sqlite3_column_text(st, 2));
+                        printf("%-12s %-12s %s%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                               sqlite3_column_text(st, 2),
+                               sqlite3_column_int(st, 3) ? cli_msg("  (disabled)", "  （已停用）") : "");
                 sqlite3_finalize(st);
                 goto out;
         }
         if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
                 return operator_passwd(argc - 1, argv + 1);
+        if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0))
+                return operator_able(argc - 1, argv + 1, strcmp(argv[1], "disable") == 0);
         if (argc < 2 || strcmp(argv[1], "add") != 0) {
                 fputs(usage_operator, stderr);
                 return EXIT_USAGE;
@@ -946,16 +1043,28 @@ static int cmd_operator(int argc, char **argv)
                 sqlite3_stmt *st;
                 long long nops = 0;
                 char *had = NULL;
-                if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*), max(CASE WHEN id = ?2 THEN name END)"
-                                       " FROM operators WHERE node = ?1", -1, &st, NULL) == SQLITE_OK) {
+                bool off = false;
+                if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*), max(CASE WHEN id = ?2 THEN name END),"
+                                       " max(CASE WHEN id = ?2 THEN disabled END) FROM operators WHERE node = ?1", -1,
+                                       &st, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(st, 1, c.node, -1, SQLITE_STATIC);
                         sqlite3_bind_text(st, 2, c.o.pos[0], -1, SQLITE_STATIC);
                         if (sqlite3_step(st) == SQLITE_ROW) {
                                 nops = sqlite3_column_int64(st, 0);
                                 if (sqlite3_column_text(st, 1))
                                         had = strdup((const char *)sqlite3_column_text(st, 1));
+                                off = sqlite3_column_int(st, 2) != 0;
                         }
                         sqlite3_finalize(st);
+                }
+                if (off) {
+                        cli_error(cli_msg("operator %s (%s) is disabled; 'daiban operator enable %s' brings them back",
+                                          "经办人 %s（%s）已停用；用“daiban operator enable %s”恢复"),
+                                  c.o.pos[0], had ? had : "", c.o.pos[0]);
+                        free(had);
+                        store_rollback(c.h.st);
+                        r = EXIT_REFUSED;
+                        goto out;
                 }
                 if (had && strcmp(had, c.o.name) == 0) {
                         cli_error(cli_msg("operator %s (%s) is registered already; nothing to do",

@@ -415,8 +415,9 @@ static const char *operator_name(struct station *st, const char *op, char *buf, 
         sqlite3_stmt *q;
 
         buf[0] = '\0';
-        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT name FROM operators WHERE node = ? AND id = ?", -1, &q, NULL) !=
-            SQLITE_OK)
+        /* a disabled operator is no one here: no sign-in, no session */
+        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT name FROM operators WHERE node = ? AND id = ? AND NOT disabled",
+                               -1, &q, NULL) != SQLITE_OK)
                 return NULL;
         sqlite3_bind_text(q, 1, st->h.node, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, op, -1, SQLITE_STATIC);
@@ -780,7 +781,10 @@ static int session_lookup(struct req *r)
                 used = sqlite3_column_int64(q, 2);
         }
         sqlite3_finalize(q);
-        if (!found || used < now - SESSION_IDLE_S) {
+        char who[256];
+        /* idle too long, or its operator disabled since: the session ends */
+        bool ended = used < now - SESSION_IDLE_S || (found && !operator_name(st, r->op, who, sizeof who));
+        if (!found || ended) {
                 if (found && sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
                         sqlite3_step(q);
@@ -1121,7 +1125,7 @@ static void operators(struct req *r)
         sqlite3_stmt *q;
         json_t *a = json_array();
 
-        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT id, name FROM operators WHERE node = ? ORDER BY id", -1, &q,
+        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT id, name FROM operators WHERE node = ? AND NOT disabled ORDER BY id", -1, &q,
                                NULL) == SQLITE_OK) {
                 sqlite3_bind_text(q, 1, r->st->h.node, -1, SQLITE_STATIC);
                 while (sqlite3_step(q) == SQLITE_ROW) {

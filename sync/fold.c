@@ -457,7 +457,7 @@ static int writer_open(struct writer *w, sqlite3 *db)
                                " VALUES (?,?,?,?,?)", -1, &w->ins_mat, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO conflicts(app, node, seq, type, reason) VALUES (?,?,?,?,?)", -1,
                                &w->ins_conf, NULL) ||
-            sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO operators(id, name, node, hlc) VALUES (?,?,?,?)", -1,
+            sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO operators(id, name, node, hlc, disabled) VALUES (?,?,?,?,?)", -1,
                                &w->ins_op, NULL)) {
                 writer_close(w);
                 return -EIO;
@@ -571,6 +571,7 @@ static int apply_operator(struct writer *w, const char *node, long long hlc, con
                 bt(w->ins_op, 2, jstr(b, "name"));
                 bt(w->ins_op, 3, node);
                 sqlite3_bind_int64(w->ins_op, 4, hlc);
+                sqlite3_bind_int(w->ins_op, 5, json_is_true(json_object_get(b, "disabled")));
                 r = run(w->ins_op);
         }
         json_decref(b);

@@ -86,6 +86,10 @@ static const char *const migrations[] = {
          * one created instead of accepting the application twice */
         ("CREATE INDEX events_request ON events(node, json_extract(body, '$.request'))"
          "  WHERE type = 'app.created';"),
+        /* 5 -> 6 (derived): an operator disabled (operator.added with
+         * "disabled": true) can no longer sign in or write; their name
+         * stays for the audit trail */
+        "ALTER TABLE operators ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -95,6 +95,36 @@ class Capture(unittest.TestCase):
         self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, operator="op02")
         self.assertIn("op02", self.s.ok("operator", "list"))
 
+    def test_an_operator_can_be_disabled_and_enabled(self):
+        """Issue 14: there was no way to disable an operator (someone who
+        left the station). Disabled: no writes, no sign-in; the name
+        stays in the trail; the last one who can sign in stays."""
+        self.s.ok("operator", "add", "op02", "--name", "李四")
+        a = self.s.ok("app", "new", "MZ-DB-001", "--data", DIBAO, operator="op02")
+        self.refused("operator", "disable", "op02", operator=None, code=2)      # who does it
+        self.refused("operator", "disable", "nobody")
+        out = self.s.ok("operator", "disable", "op02")
+        self.assertIn("op02", out)
+        with self.s.db() as c:
+            row = c.execute("SELECT name, disabled FROM operators WHERE id = 'op02'").fetchone()
+        self.assertEqual(tuple(row), ("李四", 1))
+        self.assertIn("(disabled)", self.s.ok("operator", "list"))
+        r = self.refused("app", "edit", a, "--data", DIBAO, operator="op02")
+        self.assertIn("disabled", r.stderr)
+        self.refused("operator", "disable", "op02")                     # already
+        self.refused("operator", "add", "op02", "--name", "李四二")       # not back by the side door
+        # op01 is now the last who can sign in: not disabled, not even by op02
+        r = self.refused("operator", "disable", "op01")
+        self.assertIn("last", r.stderr)
+        self.refused("operator", "disable", "op01", operator="op02")
+        # the trail keeps the name; the derived table is what the events say
+        self.assertEqual({e.get("operator_name") for e in json.loads(self.s.ok("app", "log", a, "--json"))},
+                         {"李四"})
+        self.s.ok("rebuild", "--verify")
+        self.s.ok("operator", "enable", "op02")
+        self.s.ok("app", "edit", a, "--data", DIBAO, operator="op02")
+        self.assertNotIn("(disabled)", self.s.ok("operator", "list"))
+
     # ---- bad input -------------------------------------------------------------
     def test_bad_input_refused_with_reasons(self):
         self.refused("app", "new", "NOPE-001", "--data", DIBAO)

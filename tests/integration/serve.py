@@ -872,6 +872,28 @@ class Notice(ServeCase):
         self.assertError(d.get("/api/drafts/n1/notice"), 401, "unauthorized")
 
 
+class Disabled(ServeCase):
+    def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(self):
+        v = self.home()
+        v.ok("operator", "add", "op02", "--name", "李四")
+        r = subprocess.run([DAIBAN, "operator", "passwd", "op02"], input=PASSWORD + "\n", capture_output=True, text=True,
+                           env=v.env(operator=None), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d = self.daemon(v)
+        s2 = d.signin("op02")
+        self.assertEqual(s2.get("/api/apps").status, 200)
+        self.assertIn("op02", [o["id"] for o in d.get("/api/operators").json["operators"]])
+        v.ok("operator", "disable", "op02")
+        # the open session ends at its next request; a new sign-in fails like a wrong password
+        self.assertError(s2.get("/api/apps"), 401, "unauthorized")
+        r = d.request("POST", "/api/session", {"operator": "op02", "password": PASSWORD})
+        self.assertError(r, 401, "bad_password")
+        self.assertNotIn("op02", [o["id"] for o in d.get("/api/operators").json["operators"]])
+        self.assertEqual(d.signin().get("/api/apps").status, 200)       # op01 still works
+        v.ok("operator", "enable", "op02")
+        self.assertEqual(d.signin("op02").get("/api/apps").status, 200)
+
+
 class Restart(ServeCase):
     def restart_keeps(self, sig):
         v = self.home()

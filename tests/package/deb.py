@@ -408,7 +408,8 @@ class Package(unittest.TestCase):
             after = self.store_state(h)
             self.assertEqual(after[1:], before[h][1:], f"the {h}'s events or applications changed in the upgrade")
             self.as_daiban(env, "rebuild", "--verify")
-            copy = self.at(f"/var/lib/daiban/{h}/store.db.before-schema-{before[h][0]}")
+            # (named for the schema it was migrated to)
+            copy = self.at(f"/var/lib/daiban/{h}/store.db.before-schema-{after[0]}")
             if after[0] != before[h][0]:
                 self.assertTrue(os.path.exists(copy), f"no copy of the {h}'s store before its migration")
             print(f"package: {ver} -> {this_version()}: the {h}'s {len(after[1])} events and {len(after[2])}"
