@@ -751,7 +751,11 @@ async function main() {
     say('   corrected (phone) and resubmitted');
 
     await nav(tp, 'queue');
+    // staff's words and names, not jargon and codes
+    eq(await text(tid(tp, 'nav-queue')), '待审核', 'the township queue\'s name');
     const again = await listUntil(tp, A.id, async r => (await text(r.locator('[data-test="status"]'))) === '已受理', 'the resubmission at the township');
+    const villagesOffered = await tid(tp, 'f-village').locator('option').allTextContents();
+    check(villagesOffered.some(x => x.includes('下沈村')) && !villagesOffered.includes(VILLAGE), `the 村 filter names villages: ${villagesOffered.join(' | ')}`);
     await again.locator('[data-test="open"]').click();
     await tid(tp, 'pass').waitFor();
     check((await text(tp.locator('section.app table[data-test="data"]'))).includes(newPhone), 'the township sees the corrected phone');
@@ -799,7 +803,10 @@ async function main() {
 
     step('4d. The county\'s 电子监察 counts it');
     await until('the rating at the county', async () => appShow(homes.county, A.id).status === 'rated', 40000, 500);
+    eq(await text(tid(cpg, 'nav-queue')), '待审批', 'the county queue\'s name');
     await nav(cpg, 'stats');
+    await tid(cpg, 'ratings-legend').waitFor();
+    check((await text(tid(cpg, 'ratings-legend'))).includes('非常不满意/不满意/基本满意/满意/非常满意'), '评价分布 explained');
     // the county's home is the hall's: no "no sync address" note, no
     // waiting count (the hall publishes the county's events itself)
     check(await cpg.locator('#banner .link').isHidden(), `the county's banner shows the link state: "${await text(cpg.locator('#banner .link'))}"`);

@@ -717,6 +717,9 @@ class SignIn(ServeCase):
         self.assertError(wrong, 401, "bad_password")
         # an unknown operator and a wrong password cannot be told apart
         self.assertEqual(unknown.body, wrong.body)
+        # the sign-in form says 操作员: so does its error
+        self.assertIn("操作员", wrong.json["message"]["zh"])
+        self.assertNotIn("经办人", wrong.json["message"]["zh"])
         self.assertIsNone(unknown.header("Set-Cookie"))
         # the right password (this also clears the two failures)
         r = d.request("POST", "/api/session", {"operator": OP, "password": PASSWORD})
