@@ -921,6 +921,28 @@ out:
         return r;
 }
 
+/* Write and fold the operator.added event for operator id (name), by
+ * c's operator, disabled or not, and commit the transaction begin()
+ * opened. Returns 0 or the exit status (said). */
+static int operator_event(struct ctx *c, const char *id, const char *name, bool disabled)
+{
+        json_t *body = json_pack("{s:s,s:s}", "id", id, "name", name);
+        char *text;
+
+        if (body && disabled)
+                json_object_set_new(body, "disabled", json_true());
+        text = body ? dump(body) : NULL;
+        json_decref(body);
+        struct event ev = { .node = c->node, .operator = c->o.operator, .type = "operator.added", .part = c->node,
+                            .body = text };
+        int r = 0;
+        if (!text || store_append(c->h.st, &ev) < 0 || fold_operator(c->h.st, c->node, ev.hlc, text) < 0 ||
+            store_commit(c->h.st) < 0)
+                r = store_failed(c);
+        free(text);
+        return r;
+}
+
 /* operator disable|enable ID: an operator.added event for the same
  * operator with "disabled" set or not (an older daiban reads it as the
  * operator added again, which changes nothing there). */
@@ -974,20 +996,8 @@ static int operator_able(int argc, char **argv, bool disable)
                 store_rollback(c.h.st);
                 goto out;
         }
-        json_t *body = json_pack("{s:s,s:s}", "id", c.o.pos[0], "name", name);
-        if (disable)
-                json_object_set_new(body, "disabled", json_true());
-        char *text = dump(body);
-        json_decref(body);
-        struct event ev = { .node = c.node, .operator = c.o.operator, .type = "operator.added", .part = c.node,
-                            .body = text };
-        if (!text || store_append(c.h.st, &ev) < 0 || fold_operator(c.h.st, c.node, ev.hlc, text) < 0 ||
-            store_commit(c.h.st) < 0) {
-                free(text);
-                r = store_failed(&c);
+        if ((r = operator_event(&c, c.o.pos[0], name, disable)))
                 goto out;
-        }
-        free(text);
         printf(disable ? cli_msg("operator %s (%s) disabled: no sign-in, no writes\n", "已停用经办人 %s（%s）：不能登录，不能办理\n")
                        : cli_msg("operator %s (%s) enabled again\n", "已恢复经办人 %s（%s）\n"),
                c.o.pos[0], name);
@@ -1082,18 +1092,8 @@ static int cmd_operator(int argc, char **argv)
         }
         if (!c.o.operator)
                 c.o.operator = c.o.pos[0];
-        json_t *body = json_pack("{s:s,s:s}", "id", c.o.pos[0], "name", c.o.name);
-        char *text = dump(body);
-        json_decref(body);
-        struct event ev = { .node = c.node, .operator = c.o.operator, .type = "operator.added", .part = c.node,
-                            .body = text };
-        if (!text || store_append(c.h.st, &ev) < 0 || fold_operator(c.h.st, c.node, ev.hlc, text) < 0 ||
-            store_commit(c.h.st) < 0) {
-                free(text);
-                r = store_failed(&c);
+        if ((r = operator_event(&c, c.o.pos[0], c.o.name, false)))
                 goto out;
-        }
-        free(text);
         printf(cli_msg("operator %s (%s) added\n", "已添加经办人 %s（%s）\n"), c.o.pos[0], c.o.name);
 out:
         ctx_close(&c);
