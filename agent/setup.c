@@ -4,11 +4,15 @@
  * (the station daemon uses the CLI the same way): `init --from-hall`,
  * `operator add`, `operator passwd`, `key show --json`. Secrets (the
  * token, the password) go to them on stdin, never in their arguments.
- * A setup that fails after the home was made removes it again: nothing
- * in it was acknowledged to anyone. */
+ * They make the home in a folder beside it, HOME.setup-new, renamed to
+ * HOME only once every step is done: a step that fails, or a machine that
+ * dies between two (a power cut after `init`), leaves HOME absent or
+ * empty, so the page comes back and the setup can be done again; nothing
+ * in the half-made folder was acknowledged to anyone. */
 #include "agent/setup.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,7 @@ struct setup {
         http_server *srv;
         uv_signal_t sig[2];
         uv_timer_t stop;
-        char home[PATH_MAX], code_path[PATH_MAX + 16], exe[PATH_MAX];
+        char home[PATH_MAX], stage[PATH_MAX + 16], code_path[PATH_MAX + 16], exe[PATH_MAX];
         char code[9];
         int tries;
         bool loopback;          /* listening on this machine only */
@@ -365,12 +369,22 @@ static void fail_step(struct setup *S, http_conn *c, const char *what_en, const 
 {
         char en[2048], zh[2048];
 
-        /* the folder was absent or empty (setup_needed): a half-made home
-         * is no home, and the page can be sent again */
-        durable_remove_tree(S->home);
+        /* a half-made home is no home, and the page can be sent again */
+        durable_remove_tree(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
         reply_error(c, 400, "step_failed", en, zh);
+}
+
+/* A test's power cut between two steps (tests/integration/serve.py,
+ * FirstRun): DAIBAN_SETUP_DIE_AFTER names the step after which this
+ * process is killed, as a machine losing power would stop it. */
+static void die_after(const char *step)
+{
+        const char *at = getenv("DAIBAN_SETUP_DIE_AFTER");
+
+        if (at && strcmp(at, step) == 0)
+                raise(SIGKILL);
 }
 
 static void on_body_end(http_conn *c)
@@ -431,7 +445,8 @@ static void on_body_end(http_conn *c)
                 goto out;
         }
         S->busy = true;
-        const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->home };
+        durable_remove_tree(S->stage);         /* an earlier try cut short */
+        const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->stage };
         int k = 7;
         if (pin) {
                 init[k++] = "--pin";
@@ -447,23 +462,35 @@ static void on_body_end(http_conn *c)
                 fail_step(S, c, "joining the county failed", "加入本县失败", out);
                 goto done;
         }
-        const char *add[] = { "operator", "add", "--name", opname, "--home", S->home, "--", op, NULL };
+        die_after("init");
+        const char *add[] = { "operator", "add", "--name", opname, "--home", S->stage, "--", op, NULL };
         if (run_step(S, add, NULL, out, sizeof out) != 0) {
                 fail_step(S, c, "the operator could not be registered", "无法登记经办人", out);
                 goto done;
         }
-        const char *passwd[] = { "operator", "passwd", "--home", S->home, "--", op, NULL };
+        die_after("operator add");
+        const char *passwd[] = { "operator", "passwd", "--home", S->stage, "--", op, NULL };
         snprintf(input, sizeof input, "%s\n", pw);
         if (run_step(S, passwd, input, out, sizeof out) != 0) {
                 fail_step(S, c, "the password could not be set", "无法设置密码", out);
                 goto done;
         }
-        const char *show[] = { "key", "show", "--json", "--home", S->home, NULL };
+        die_after("operator passwd");
+        const char *show[] = { "key", "show", "--json", "--home", S->stage, NULL };
         json_t *key = NULL;
         if (run_step(S, show, NULL, out, sizeof out) == 0 && strchr(out, '{'))
                 key = json_loads(strchr(out, '{'), JSON_DISABLE_EOF_CHECK, NULL);
         if (!key) {
                 fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out);
+                goto done;
+        }
+        /* every step done: the home appears whole (HOME is absent or an
+         * empty folder, which rename replaces) */
+        if (rename(S->stage, S->home) < 0 || durable_sync_parent(S->home) < 0) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", strerror(errno));
+                json_decref(key);
+                fail_step(S, c, "the station's folder could not be put in place", "无法放置本站数据目录", why);
                 goto done;
         }
         printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
@@ -516,6 +543,7 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
         S->result = 1;
         snprintf(S->home, sizeof S->home, "%s", home);
         snprintf(S->code_path, sizeof S->code_path, "%s.setup-code", home);
+        snprintf(S->stage, sizeof S->stage, "%s.setup-new", home);
         S->loopback = !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) || !strncmp(listen, "[::1]", 5);
         len = sizeof S->exe;
         if (uv_exepath(S->exe, &len) < 0) {

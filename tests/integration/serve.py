@@ -1519,6 +1519,73 @@ class FirstRun(unittest.TestCase):
         self.proc.communicate(timeout=20)
         self.assertFalse(os.path.exists(code_file))
 
+    def test_a_power_cut_between_steps_leaves_no_half_home(self):
+        """Issue 16: a machine that died between the first run's `init` and
+        `operator passwd` left a home no one could sign in to, and the page
+        never came back. The steps now make the home beside it and it
+        appears only whole: killed after each step in turn, the next start
+        serves the page again, and the setup then finishes."""
+        county = Station(node=COUNTY, role="county")
+        hall = Hall(county)
+        died = []
+        try:
+            for step in ("init", "operator add", "operator passwd"):
+                node = "330225101203"
+                token = county.ok("hall", "token", node, operator=None).strip().splitlines()[-1]
+                form = {"hall": hall.url, "token": token, "operator": "op1", "operator_name": "张三",
+                        "password": "secret1"}
+                self.proc = subprocess.Popen([DAIBAN, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"],
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                             env=dict(os.environ, LANG="C.UTF-8", DAIBAN_SETUP_DIE_AFTER=step))
+                self.assertIn("one-time code", self.proc.stdout.readline())
+                self.assertIn("not set up yet", self.proc.stdout.readline())      # listening now
+                with open(self.home + ".setup-code") as f:
+                    form["code"] = f.read().strip()
+                try:
+                    answer = self.post(form)
+                except (http.client.HTTPException, OSError):
+                    answer = None
+                self.assertIsNone(answer, f"the setup answered instead of dying after {step}: {answer}")
+                self.proc.wait(timeout=30)
+                self.assertEqual(self.proc.returncode, -signal.SIGKILL, "the cut did not land")
+                self.proc.stdout.close()
+                self.proc.stderr.close()
+                died.append(step)
+                # the half-made home is beside, never in place
+                self.assertFalse(os.path.exists(os.path.join(self.home, "store.db")), step)
+                self.assertTrue(os.path.exists(os.path.join(self.home + ".setup-new", "store.db")), step)
+                county.ok("hall", "token", node, "--revoke", operator=None)
+            print(f"first run: killed after {', '.join(died)} ({len(died)} of 3 steps); each time no home in place",
+                  file=sys.stderr)
+            self.assertEqual(len(died), 3)
+            # the next start: the page again, and this time it finishes
+            token = county.ok("hall", "token", "330225101203", operator=None).strip().splitlines()[-1]
+            self.assertIn("one-time code", self.serve())
+            with open(self.home + ".setup-code") as f:
+                code = f.read().strip()
+            st, j = self.post({"code": code, "hall": hall.url, "token": token, "operator": "op1",
+                               "operator_name": "张三", "password": "secret1"})
+            self.assertEqual(st, 200, j)
+            self.assertEqual(j["node"], "330225101203")
+            self.assertTrue(os.path.exists(os.path.join(self.home, "store.db")))
+            self.assertFalse(os.path.exists(self.home + ".setup-new"))
+            # the station took the address over: its operator signs in
+            def signed_in():
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    c.request("POST", "/api/session", json.dumps({"operator": "op1", "password": "secret1"}),
+                              {"Content-Type": "application/json"})
+                    r = c.getresponse()
+                    r.read()
+                    c.close()
+                    return r.status == 200
+                except OSError:
+                    return False
+            wait_for(signed_in, timeout=30, what="the first operator signed in to the new station")
+        finally:
+            hall.stop()
+            county.cleanup()
+
     def test_a_folder_that_holds_files_is_never_set_up(self):
         os.makedirs(self.home)
         keep = os.path.join(self.home, "important.txt")
