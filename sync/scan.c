@@ -8,6 +8,7 @@
  * been reassembled). */
 #include "sync/blob.h"
 #include "sync/roster.h"
+#include "sync/durable.h"
 #include "sync/scan.h"
 #include "sync/signed.h"
 
@@ -883,9 +884,17 @@ static void prune_chain(store *s, git_repository *repo, const char *ref, const c
                 mark = ids[cut - 1];
         else if (git_blob_create_from_buffer(&mark, repo, "", 0) < 0)
                 goto out;
+        time_t t0 = time(NULL) - 1;
+        char gitdir[4096], path[4352];
+        snprintf(gitdir, sizeof gitdir, "%s", git_repository_path(repo));
+        if (*gitdir && gitdir[strlen(gitdir) - 1] == '/')
+                gitdir[strlen(gitdir) - 1] = '\0';
         if (git_reference_create(&m, repo, bad, &mark, 1, "daiban: scans refused") < 0)
                 goto out;
-        /* the refs on the refused pieces */
+        snprintf(path, sizeof path, "%s/%s", gitdir, bad);
+        durable_sync_ref_dirs(gitdir, path, t0);
+        /* the refs on the refused pieces, moved back or deleted; each
+         * folder synced, so that the change survives a power cut */
         if (git_reference_iterator_new(&it, repo) < 0)
                 goto out;
         while (git_reference_next(&r, it) == 0) {
@@ -895,10 +904,12 @@ static void prune_chain(store *s, git_repository *repo, const char *ref, const c
                         on = git_oid_equal(t, &ids[i]);
                 if (on && strcmp(git_reference_name(r), bad) != 0) {
                         git_reference *moved = NULL;
+                        snprintf(path, sizeof path, "%s/%s", gitdir, git_reference_name(r));
                         if (cut > 0)
                                 git_reference_set_target(&moved, r, &ids[cut - 1], "daiban: refused scan pieces removed");
                         else
                                 git_reference_delete(r);
+                        durable_sync_ref_dirs(gitdir, path, t0);
                         git_reference_free(moved);
                 }
                 git_reference_free(r);
