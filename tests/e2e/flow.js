@@ -1044,6 +1044,9 @@ async function main() {
       check(pre.includes(want), `the notice before acceptance lacks "${want}"`);
     check(!pre.includes(squash(situation)) && !pre.includes('李秀兰'), 'the notice before acceptance names someone else than the householder');
     forPeople(pre, 'the notice before acceptance');
+    const preLines = cp.spawnSync('pdftotext', ['-enc', 'UTF-8', path.join(ART, '27-other-notice-before.pdf'), '-'],
+      { encoding: 'utf8' }).stdout.split('\n').filter(l => /^\s*\d+\.\s/.test(l)).map(l => l.replace(/^\s*\d+\.\s*/, ''));
+    check(preLines.length >= 2 && new Set(preLines).size === preLines.length, `the notice's items, each once: ${preLines.join(' | ')}`);
     await materials(op, { 'PHOTO-HOUSE': 'provided', JIANDING: ['deficient', '2026-12-10'] });
     const O = await accept(op);
     const oReceipt = await receiptPdf(octx, so.url, O.id, '28-other-receipt');
