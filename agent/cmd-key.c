@@ -306,6 +306,29 @@ static int need_operator(const struct kopts *o)
         return EXIT_USAGE;
 }
 
+/* The operator named must be registered at this node and not disabled. */
+static int operator_may(struct home *h, const char *op)
+{
+        sqlite3_stmt *st;
+        int active = -1;
+
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &st,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        active = !sqlite3_column_int(st, 0);
+                sqlite3_finalize(st);
+        }
+        if (active == 1)
+                return 0;
+        cli_error(active == 0 ? cli_msg("operator '%s' is disabled here", "经办人“%s”已停用")
+                              : cli_msg("operator '%s' is not known here ('daiban operator list')",
+                                        "经办人“%s”未在本站登记（见“daiban operator list”）"),
+                  op);
+        return EXIT_REFUSED;
+}
+
 static int roster_cmd_add(int argc, char **argv, bool rotate)
 {
         struct kopts o;
@@ -334,6 +357,8 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
         }
         if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
                 return r;
+        if ((r = operator_may(&h, o.operator)))
+                goto out;
         if ((r = check_node(&h, o.pos[0])))
                 goto out;
         for (size_t i = 0; i < ro.n; i++)
@@ -457,6 +482,8 @@ static int roster_cmd_revoke(int argc, char **argv)
         }
         if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
                 return r;
+        if ((r = operator_may(&h, o.operator)))
+                goto out;
         if ((r = check_node(&h, o.pos[0])))
                 goto out;
         struct roster_entry *cur = open_entry(&ro, o.pos[0]);
@@ -615,6 +642,8 @@ static int key_rotate(int argc, char **argv)
                 return r;
         if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
                 return r;
+        if ((r = operator_may(&h, o.operator)))
+                goto out;
         r = EXIT_REFUSED;
         /* the hall signs the county's change sets with the key it loaded */
         if (home_daemon_running(h.dir, "hall")) {

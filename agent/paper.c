@@ -273,14 +273,18 @@ static size_t deficient(FILE *f, struct home *h, const struct cat_form *form, co
         size_t k = 0;
         char buf[64], line[512];
 
-        /* rows are one application or all the members of one bundle */
+        /* rows are one application or all the members of one bundle (each
+         * by its key: an OR of the two would read every deficient row) */
+        bool bundle = n > 1 && rows[0].bundle[0];
         if (sqlite3_prepare_v2(store_db(h->st),
-                               "SELECT material, MIN(promise) FROM app_materials WHERE state = 'deficient' AND"
-                               " (app = ?1 OR (?2 <> '' AND app IN (SELECT id FROM apps WHERE bundle = ?2)))"
-                               " GROUP BY material ORDER BY material", -1, &st, NULL) != SQLITE_OK)
+                               bundle ? "SELECT material, MIN(promise) FROM app_materials WHERE app IN"
+                                        " (SELECT id FROM apps WHERE bundle = ?1) AND state = 'deficient'"
+                                        " GROUP BY material ORDER BY material"
+                                      : "SELECT material, MIN(promise) FROM app_materials WHERE app = ?1"
+                                        " AND state = 'deficient' GROUP BY material ORDER BY material",
+                               -1, &st, NULL) != SQLITE_OK)
                 return 0;
-        sqlite3_bind_text(st, 1, rows[0].id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, n > 1 ? rows[0].bundle : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, bundle ? rows[0].bundle : rows[0].id, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *code = (const char *)sqlite3_column_text(st, 0);
                 const struct cat_form_material *fm = form_material(form, code);

@@ -410,6 +410,24 @@ static void sha256_hex(const char *s, char out[65])
         tls_sha256_hex(s, strlen(s), out);
 }
 
+/* Whether operator op may act here now: 1 yes, 0 unknown or disabled,
+ * -1 the store could not say (busy, an I/O error). */
+static int operator_active(struct station *st, const char *op)
+{
+        sqlite3_stmt *q;
+        int rc;
+
+        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &q,
+                               NULL) != SQLITE_OK)
+                return -1;
+        sqlite3_bind_text(q, 1, st->h.node, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, op, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        int r = rc == SQLITE_ROW ? !sqlite3_column_int(q, 0) : rc == SQLITE_DONE ? 0 : -1;
+        sqlite3_finalize(q);
+        return r;
+}
+
 static const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
 {
         sqlite3_stmt *q;
@@ -781,9 +799,9 @@ static int session_lookup(struct req *r)
                 used = sqlite3_column_int64(q, 2);
         }
         sqlite3_finalize(q);
-        char who[256];
-        /* idle too long, or its operator disabled since: the session ends */
-        bool ended = used < now - SESSION_IDLE_S || (found && !operator_name(st, r->op, who, sizeof who));
+        /* idle too long, or its operator disabled since: the session ends
+         * (a store that cannot answer now ends nothing) */
+        bool ended = used < now - SESSION_IDLE_S || (found && operator_active(st, r->op) == 0);
         if (!found || ended) {
                 if (found && sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);

@@ -365,12 +365,55 @@ static void stop_soon(uv_timer_t *t)
 }
 
 /* A step's messages for the page: the last lines it printed. */
+/* The entries of folder from moved into the empty folder to, store.db
+ * last (a home without it is no home yet), then from removed. */
+static int move_entries(const char *from, const char *to)
+{
+        DIR *d = opendir(from);
+        struct dirent *e;
+        char a[PATH_MAX + 256], b[PATH_MAX + 256];
+        int r = 0;
+
+        if (!d)
+                return -1;
+        while (r == 0 && (e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "store.db"))
+                        continue;
+                snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+                snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+                r = rename(a, b);
+        }
+        closedir(d);
+        if (r < 0 || durable_sync_dir(to) < 0)
+                return -1;
+        snprintf(a, sizeof a, "%s/store.db", from);
+        snprintf(b, sizeof b, "%s/store.db", to);
+        if (rename(a, b) < 0 || durable_sync_dir(to) < 0)
+                return -1;
+        rmdir(from);
+        return 0;
+}
+
+/* The staging folder removed, or a link in its place unlinked (never
+ * followed). */
+static void remove_stage(const char *stage)
+{
+        struct stat sb;
+
+        if (lstat(stage, &sb) < 0)
+                return;
+        if (S_ISLNK(sb.st_mode))
+                unlink(stage);
+        else
+                durable_remove_tree(stage);
+}
+
 static void fail_step(struct setup *S, http_conn *c, const char *what_en, const char *what_zh, const char *out)
 {
         char en[2048], zh[2048];
 
         /* a half-made home is no home, and the page can be sent again */
-        durable_remove_tree(S->stage);
+        remove_stage(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
         reply_error(c, 400, "step_failed", en, zh);
@@ -445,7 +488,7 @@ static void on_body_end(http_conn *c)
                 goto out;
         }
         S->busy = true;
-        durable_remove_tree(S->stage);         /* an earlier try cut short */
+        remove_stage(S->stage);                /* an earlier try cut short */
         const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->stage };
         int k = 7;
         if (pin) {
@@ -485,14 +528,19 @@ static void on_body_end(http_conn *c)
                 goto done;
         }
         /* every step done: the home appears whole (HOME is absent or an
-         * empty folder, which rename replaces) */
-        if (rename(S->stage, S->home) < 0 || durable_sync_parent(S->home) < 0) {
+         * empty folder, which rename replaces); an empty HOME that rename
+         * cannot replace (a mount point, a link to a folder) gets the
+         * entries moved in, store.db last */
+        if (rename(S->stage, S->home) < 0 && move_entries(S->stage, S->home) < 0) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", strerror(errno));
                 json_decref(key);
                 fail_step(S, c, "the station's folder could not be put in place", "无法放置本站数据目录", why);
                 goto done;
         }
+        if (durable_sync_parent(S->home) < 0)
+                fprintf(stderr, "daiban: warning: the folder holding %s could not be synced: %s\n", S->home,
+                        strerror(errno));
         printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
                        "首次设置完成：站点 %s，密钥指纹 %s；服务站启动\n"),
                json_string_value(json_object_get(key, "node")), json_string_value(json_object_get(key, "fingerprint")));
@@ -542,8 +590,11 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
         S->loop = uv_default_loop();
         S->result = 1;
         snprintf(S->home, sizeof S->home, "%s", home);
-        snprintf(S->code_path, sizeof S->code_path, "%s.setup-code", home);
-        snprintf(S->stage, sizeof S->stage, "%s.setup-new", home);
+        /* "HOME/" would put the staging folder inside HOME */
+        for (size_t n = strlen(S->home); n > 1 && S->home[n - 1] == '/'; n--)
+                S->home[n - 1] = '\0';
+        snprintf(S->code_path, sizeof S->code_path, "%s.setup-code", S->home);
+        snprintf(S->stage, sizeof S->stage, "%s.setup-new", S->home);
         S->loopback = !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) || !strncmp(listen, "[::1]", 5);
         len = sizeof S->exe;
         if (uv_exepath(S->exe, &len) < 0) {

@@ -457,7 +457,9 @@ static int writer_open(struct writer *w, sqlite3 *db)
                                " VALUES (?,?,?,?,?)", -1, &w->ins_mat, NULL) ||
             sqlite3_prepare_v2(db, "INSERT INTO conflicts(app, node, seq, type, reason) VALUES (?,?,?,?,?)", -1,
                                &w->ins_conf, NULL) ||
-            sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO operators(id, name, node, hlc, disabled) VALUES (?,?,?,?,?)", -1,
+            sqlite3_prepare_v2(db, "INSERT INTO operators(id, name, node, hlc, disabled) VALUES (?,?,?,?,?)"
+                               " ON CONFLICT(node, id) DO UPDATE SET name = excluded.name, hlc = excluded.hlc,"
+                               " disabled = excluded.disabled WHERE excluded.hlc >= operators.hlc", -1,
                                &w->ins_op, NULL)) {
                 writer_close(w);
                 return -EIO;

@@ -37,7 +37,9 @@ Object.assign(EN, {
   '修改退回的办件': 'Correct a returned application', '退回原因：{r}': 'Reason for return: {r}',
   '保存修改': 'Save changes', '重新提交': 'Resubmit', '已保存。': 'Saved.',
   '此办件当前状态不能修改。': 'This application cannot be edited in its current state.',
-  '已重新提交': 'Resubmitted', '已删除第 {n} 行。': 'Row {n} deleted.', '撤销': 'Undo', '承诺日期应在 {a} 至 {b} 之间': 'The promised date must be from {a} to {b}',
+  '已重新提交': 'Resubmitted', '告知单未打印：': 'The notice was not printed: ',
+  '草稿未能保存，告知单未打印；请稍后再试。': 'The draft could not be saved, so the notice was not printed; try again.',
+  '已达最多行数，不能撤销。': 'The most rows allowed are there: it cannot be undone.', '已删除第 {n} 行。': 'Row {n} deleted.', '撤销': 'Undo', '承诺日期应在 {a} 至 {b} 之间': 'The promised date must be from {a} to {b}',
   '承诺日期不能早于 {a}': 'The promised date cannot be before {a}', '目录已更新': 'The catalogue was updated',
   '表单已按新版本目录重新显示，已填写的内容均已保留，请核对新增或变更的项目。':
     'The form is shown again as the new catalogue has it; everything typed was kept. Check new or changed items.',
@@ -204,7 +206,8 @@ async function formView(box, o) {
     F.data = JSON.parse(JSON.stringify(app.data || {}));
     for (const m of app.materials || []) F.mats[m.material] = { state: m.state, promise: m.promise };
   }
-  const origMats = JSON.parse(JSON.stringify(F.mats));
+  // what the store holds, to send only what changed (kept across a re-render)
+  const origMats = o.keep && o.keep.orig ? o.keep.orig : JSON.parse(JSON.stringify(F.mats));
   // errors of fields already filled show at once
   const walk = (obj, pre) => { for (const [k, v] of Object.entries(obj)) {
     if (Array.isArray(v)) v.forEach((r, i) => r && walk(r, `${pre}${k}[${i}].`)); else F.touched.add(pre + k);
@@ -309,6 +312,7 @@ async function formView(box, o) {
     /* a row deleted by mistake comes back, with what was typed in it */
     function removed(i, gone) {
       const undo = h('button', { type: 'button', class: 'sec small-btn', 'data-test': 'undo-row', onclick: () => {
+        if (rows.length >= max) { fill(undoBox, t('已达最多行数，不能撤销。')); return; }
         rows.splice(Math.min(i, rows.length), 0, gone);
         fill(undoBox);
         draw(Math.min(i, rows.length - 1));
@@ -450,13 +454,26 @@ async function formView(box, o) {
     } else fill(top, loose.length ? msg('bad', h('ul', {}, loose.map(p => h('li', {}, pmsg(p))))) : null);
   }
 
+  function focusedPath() {
+    const a = document.activeElement;
+    return a && formEl.contains(a) && a.name ? a.name : null;
+  }
+
   /* The one-time notice the villager takes home, printed by the server
    * from the form as saved (a draft), or from the application edited. */
   async function printNotice(a5) {
     const q = a5 ? '?paper=a5' : '';
-    if (o.mode !== 'new') return printDoc(`/api/apps/${enc(o.id)}/notice${q}`);
+    if (o.mode !== 'new') {
+      // the stored application's notice: the edits on screen saved first
+      try { await store(); } catch (e) { fill(top, msg('bad', t('告知单未打印：'), errText(e))); return; }
+      return printDoc(`/api/apps/${enc(o.id)}/notice${q}`);
+    }
     dirty = true;
     await saveNow();
+    if (dirty) {                     // the save failed: the sheet would not be this form
+      fill(top, msg('bad', t('草稿未能保存，告知单未打印；请稍后再试。')));
+      return;
+    }
     printDoc(`/api/drafts/${enc(o.draft)}/notice${q}`);
   }
 
@@ -487,7 +504,7 @@ async function formView(box, o) {
       await saveNow();
       F.done = true;
       dropCache();
-      return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats } });
+      return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats, orig: origMats, focus: focusedPath() } });
     }
     F.stale = F.ver !== ver;
     F.problems = r.problems || []; F.hidden = new Set(r.hidden || []); F.asked = r.materials || null;
@@ -536,9 +553,15 @@ async function formView(box, o) {
       while (from.type === 'radio' && i < all.length && all[i].type === 'radio' && all[i].name === from.name) i++;
       if (all[i]) all[i].focus();
     }
+    function prev(from) {
+      const all = focusables(), i = all.indexOf(from);
+      if (i > 0) all[i - 1].focus();
+    }
     /* a key held back while waiting, as it would have acted */
     function replay(q, el) {
-      if (q.text != null) {
+      if (q.key === 'Enter' && el && (el.tagName === 'INPUT' || el.tagName === 'SELECT') && el.type !== 'file') {
+        next(el);                    // as enterNext moves on
+      } else if (q.text != null) {
         if (editable(el)) document.execCommand('insertText', false, q.text);
       } else if (q.key === 'Backspace') {
         if (editable(el)) document.execCommand('delete');
@@ -553,14 +576,16 @@ async function formView(box, o) {
     }
     async function tab(from) {
       waiting = true;
-      // (a few tries: with the station unreachable, Tab goes on as usual)
-      for (let i = 0; i < 3 && F.stale && !F.done; i++) await validate();
+      // (a few tries, each at most 1.5 s: with the station unreachable or
+      // slow, Tab goes on as usual)
+      for (let i = 0; i < 3 && F.stale && !F.done; i++) await Promise.race([validate(), new Promise(r => setTimeout(r, 1500))]);
       apply();
       waiting = false;
       next(from);
       while (queued.length && !waiting) {
         const q = queued.shift(), el = document.activeElement;
-        if (q.key === 'Tab') {
+        if (q.key === 'Tab' && q.shift) prev(el);
+        else if (q.key === 'Tab') {
           if (F.stale) return tab(el);
           next(el);
         } else replay(q, el);
@@ -569,20 +594,26 @@ async function formView(box, o) {
     formEl.addEventListener('keydown', e => {
       if (waiting) {
         // every key waits with the Tab, in order (a key on a select would
-        // choose an option, an arrow in a text field would be lost)
-        if (/^(Shift|Control|Alt|Meta|CapsLock)$/.test(e.key) || e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
+        // choose an option, an arrow in a text field would be lost); an
+        // input method's keys are left to it (the first of a pinyin word
+        // may land before the wait ends)
+        if (/^(Shift|Control|Alt|Meta|CapsLock|Process)$/.test(e.key) || e.keyCode === 229 || e.ctrlKey || e.altKey ||
+            e.metaKey || e.isComposing) return;
         e.preventDefault();
-        queued.push({ key: e.key });
+        e.stopImmediatePropagation();          // Enter: not enterNext's, on the old list of fields
+        queued.push({ key: e.key, shift: e.shiftKey });
         return;
       }
       if (e.key !== 'Tab' || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey || !F.stale || F.done) return;
       e.preventDefault();
       tab(e.target);
     }, true);
-    // text that comes without a key (an input method, a paste of a word)
+    // text that comes without a key (a word committed at once, a paste)
     formEl.addEventListener('beforeinput', e => {
       if (!waiting) return;
-      if (e.inputType === 'insertText' && e.data) { e.preventDefault(); queued.push({ text: e.data }); }
+      const text = e.inputType === 'insertText' ? e.data
+        : e.inputType === 'insertFromPaste' && e.dataTransfer ? e.dataTransfer.getData('text/plain') : null;
+      if (text) { e.preventDefault(); queued.push({ text }); }
     }, true);
   }
 
@@ -612,7 +643,7 @@ async function formView(box, o) {
         // refused by a catalogue newer than this form: show its form
         F.done = true;
         dropCache();
-        return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats } });
+        return formView(box, { ...o, fresh: false, keep: { data: F.data, mats: F.mats, orig: origMats, focus: focusedPath() } });
       }
       F.all = true; F.problems = e.body.problems || [];
       apply();
@@ -622,6 +653,7 @@ async function formView(box, o) {
     } else { fill(top, msg('bad', errText(e))); top.scrollIntoView({ block: 'start' }); }
   }
 
+  let store = null;                  // edit mode: save the edits (below)
   if (o.mode === 'new') {
     const acc = h('button', { type: 'submit', id: 'accept', 'data-test': 'accept' }, t('受理'));
     fill(btns, acc, status);
@@ -648,7 +680,7 @@ async function formView(box, o) {
     const resub = h('button', { type: 'submit', 'data-test': isDraft ? 'accept' : 'resubmit' }, t(isDraft ? '受理' : '重新提交'));
     fill(btns, save, resub, status);
     const p = `/api/apps/${enc(app.id)}/`;
-    async function store() {
+    store = async () => {
       await api(p + 'edit', { method: 'POST', body: { data: clean() } });
       for (const m of matsPayload()) {
         const was = origMats[m.material] || {};
@@ -660,7 +692,7 @@ async function formView(box, o) {
       const bad = await uploadScans(app.id);
       if (bad.length) throw new Error(t('扫描件上传失败：{m}', { m: bad.join('；') }));
       for (const c of Object.keys(F.mats)) delete F.mats[c].file;
-    }
+    };
     save.addEventListener('click', async () => {
       save.disabled = true;
       try { await store(); fill(top, msg('ok', t('已保存。'))); } catch (err) { failed(err); }
@@ -680,7 +712,9 @@ async function formView(box, o) {
   drawMats();
   apply();
   validate();
-  const first = $('input,select,textarea', fieldsBox);
+  // the field that had focus before a re-render keeps it; else the first
+  const again = o.keep && o.keep.focus && formEl.querySelector(`[name="${CSS.escape(o.keep.focus)}"]`);
+  const first = again || $('input,select,textarea', fieldsBox);
   if (first) first.focus();
 }
 

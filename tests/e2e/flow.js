@@ -559,7 +559,7 @@ async function main() {
     for (let i = 0; i < pick; i++) await vp.keyboard.press('ArrowDown');
     await vp.keyboard.press('Tab');
     await vp.keyboard.type('孙大明');
-    await vp.keyboard.press('Tab');
+    await vp.keyboard.press('Enter');           // Enter moves on too, also while the reveal is awaited
     await vp.keyboard.type('13900004444');
     eq(await field(vp, 'disability_type').inputValue(), 'intellectual', 'the type chosen by keyboard');
     eq(await field(vp, 'guardian_name').inputValue(), '孙大明', 'the value typed after the reveal');

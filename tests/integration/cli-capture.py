@@ -124,6 +124,18 @@ class Capture(unittest.TestCase):
         self.s.ok("operator", "enable", "op02")
         self.s.ok("app", "edit", a, "--data", DIBAO, operator="op02")
         self.assertNotIn("(disabled)", self.s.ok("operator", "list"))
+        # at the county, a disabled operator changes no key roster either
+        c = Station(node=COUNTY, role="county", enroll=False)
+        try:
+            c.ok("operator", "add", "op02", "--name", "李四")
+            c.ok("operator", "disable", "op02")
+            r = c.run("roster", "add", VILLAGE, self.s.key(), operator="op02")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("disabled", r.stderr)
+            r = c.run("roster", "add", VILLAGE, self.s.key(), operator="ghost")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        finally:
+            c.cleanup()
 
     # ---- bad input -------------------------------------------------------------
     def test_bad_input_refused_with_reasons(self):

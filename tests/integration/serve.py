@@ -1586,6 +1586,22 @@ class FirstRun(unittest.TestCase):
             hall.stop()
             county.cleanup()
 
+    def test_a_home_given_with_a_slash_is_staged_beside_it(self):
+        """--home DIR/ once put the staging folder inside DIR: a failed
+        step then left DIR behind, no longer empty enough to be set up."""
+        self.proc = subprocess.Popen([DAIBAN, "serve", "--home", self.home + "/", "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, LANG="C.UTF-8"))
+        self.proc.stdout.readline()
+        self.proc.stdout.readline()
+        with open(self.home + ".setup-code") as f:
+            code = f.read().strip()
+        st, j = self.post({"code": code, "hall": "http://127.0.0.1:9/feeds", "token": "330225101203.x",
+                           "operator": "op1", "operator_name": "张三", "password": "secret1"})
+        self.assertEqual((st, j["error"]), (400, "step_failed"))
+        self.assertFalse(os.path.exists(self.home), "a failed first run left the home folder")
+        self.assertFalse(os.path.exists(self.home + ".setup-new"))
+
     def test_a_folder_that_holds_files_is_never_set_up(self):
         os.makedirs(self.home)
         keep = os.path.join(self.home, "important.txt")
