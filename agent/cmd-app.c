@@ -735,7 +735,9 @@ static const char usage_init[] =
         "A county starts its key roster with its own key. A township or village\n"
         "pins its county's key with --county-key: the county's public key line,\n"
         "a file holding it, or its fingerprint ('SHA256:...' or the spoken\n"
-        "form the county reads out). Without it, the first roster the node is\n"
+        "form the county reads out); with --from-hall the roster and every\n"
+        "version of the catalogue the hall offers are checked against it before\n"
+        "anything is installed. Without it, the first roster the node is\n"
         "offered is trusted and pinned.\n"
         "\n"
         "A station that exists already, on a re-imaged or new PC without a\n"
@@ -804,7 +806,7 @@ static int cmd_init(int argc, char **argv)
                         return EXIT_REFUSED;
                 }
                 snprintf(work, sizeof work, "%s.join-%ld", dir, (long)getpid());
-                if ((r = join_fetch_catalog(o.from_hall, o.token, o.pin, o.node, work, catdir, sizeof catdir, role,
+                if ((r = join_fetch_catalog(o.from_hall, o.token, o.pin, o.county_key, o.node, work, catdir, sizeof catdir, role,
                                             sizeof role)))
                         goto out;
                 o.catalog = catdir;

@@ -338,7 +338,7 @@ static enum cat_level level_of(const char *role)
 
 /* --county-key: a public key line, a file holding one, or a fingerprint;
  * kept as given (a file: its line) in the store's roster.pin. */
-static int county_pin(const char *arg, char *pin, size_t len)
+int home_county_pin(const char *arg, char *pin, size_t len)
 {
         FILE *f;
         uint8_t pk[SSHSIG_PK_BYTES];
@@ -454,7 +454,7 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
                                         "--county-key 用于乡镇或村；县级自己生成密钥"));
                 return EXIT_USAGE;
         }
-        if (county_key && county_pin(county_key, pin, sizeof pin) < 0) {
+        if (county_key && home_county_pin(county_key, pin, sizeof pin) < 0) {
                 cli_error(cli_msg("--county-key '%s' is neither an ssh-ed25519 public key, a file holding one, nor a "
                                   "fingerprint (SHA256:... or eight groups of four letters and digits)",
                                   "--county-key“%s”既不是 ssh-ed25519 公钥、含公钥的文件，也不是指纹（SHA256:… 或八组四位字母数字）"),

@@ -32,6 +32,11 @@ struct home {
         struct sshsig_key *key;                 /* loaded by home_key */
 };
 
+/* The county key a node is told at its setup (--county-key: a public key
+ * line, a file holding one, a fingerprint "SHA256:..." or its spoken
+ * form) as the pin the roster is checked against. 0 or -EINVAL. */
+int home_county_pin(const char *arg, char *pin, size_t len);
+
 /* The home folder: --home, else $DAIBAN_HOME, else
  * $XDG_DATA_HOME/daiban, else ~/.local/share/daiban. Never NULL. */
 /* The files of a home that only its owner may read (NULL-terminated);

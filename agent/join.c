@@ -14,8 +14,10 @@
 
 #include "agent/cli.h"
 #include "agent/netwatch.h"
+#include "agent/home.h"
 #include "sync/catfeed.h"
 #include "sync/feed.h"
+#include "sync/roster.h"
 
 /* Is the host of an http:// address this machine, exactly? */
 static bool loopback_host(const char *url)
@@ -98,8 +100,8 @@ static void log_fetch(void *ud, const char *fmt, ...)
         cli_error("%s", msg);
 }
 
-int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *node, const char *work,
-                       char *catdir, size_t catlen, char *role, size_t rolelen)
+int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *county_key, const char *node,
+                       const char *work, char *catdir, size_t catlen, char *role, size_t rolelen)
 {
         struct feed_remote rm = { url, token, pin, NULL };
         git_repository *repo = NULL;
@@ -136,6 +138,26 @@ int join_fetch_catalog(const char *url, const char *token, const char *pin, cons
                 goto out;
         }
         catfeed_county(node, county);
+        if (county_key) {
+                /* the county key told at the setup vouches for the roster,
+                 * the roster for the catalogue: checked before it is used */
+                char kpin[512];
+                struct roster ro;
+                err[0] = '\0';
+                int vr = home_county_pin(county_key, kpin, sizeof kpin) < 0 ? -EINVAL
+                         : roster_verify_offered(repo, county, kpin, &ro, err, sizeof err);
+                if (vr == 0) {
+                        vr = catfeed_verify_offered(repo, county, &ro, err, sizeof err);
+                        roster_free(&ro);
+                }
+                if (vr < 0) {
+                        cli_error(cli_msg("the hall's catalogue is not vouched for by the county key given (%s):"
+                                          " nothing was installed; check the key with the county",
+                                          "县级服务端的目录清单未经所给县级密钥认可（%s）：未安装任何内容；请与县里核对密钥"),
+                                  *err ? err : county_key);
+                        goto out;
+                }
+        }
         snprintf(ref, sizeof ref, CATFEED_INCOMING "%s", county);
         if (catfeed_list(repo, ref, &versions, &commits, &n, err, sizeof err) < 0 || n == 0) {
                 cli_error(cli_msg("the hall has no catalogue for county %s%s%s", "县级服务端没有县 %s 的目录清单%s%s"),

@@ -23,10 +23,13 @@ int join_set_remote(struct home *h, const char *url, const char *token, const ch
 
 /* Fetch the county's catalogue chain from the hall at url with node's
  * token and write its newest version's sheets into work/catalog (work
- * is created, and must not exist; the caller removes it). role gets the
- * level of node's division in it ("village", "township"). 0, or
- * EXIT_REFUSED with the reason printed. */
-int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *node, const char *work,
-                       char *catdir, size_t catlen, char *role, size_t rolelen);
+ * is created, and must not exist; the caller removes it). With
+ * county_key (--county-key), the county's roster offered is verified
+ * against it and every version of the catalogue must be signed by the
+ * county's key in it, before anything is installed. role gets the level
+ * of node's division in it ("village", "township"). 0, or EXIT_REFUSED
+ * with the reason printed. */
+int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *county_key, const char *node,
+                       const char *work, char *catdir, size_t catlen, char *role, size_t rolelen);
 
 #endif

@@ -317,6 +317,20 @@ static int check_signers(git_repository *repo, const struct roster *ro, const ch
         return -EINVAL;
 }
 
+int catfeed_verify_offered(git_repository *repo, const char *county, const struct roster *ro, char *err,
+                           size_t errlen)
+{
+        char inc_name[64];
+        git_oid inc;
+
+        snprintf(inc_name, sizeof inc_name, CATFEED_INCOMING "%s", county);
+        if (feed_incoming_id(repo, inc_name, &inc) < 0) {
+                snprintf(err, errlen, "no catalogue of county %s was offered", county);
+                return -ENOENT;
+        }
+        return check_signers(repo, ro, county, NULL, &inc, err, errlen) < 0 ? -EINVAL : 0;
+}
+
 int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,
                    size_t errlen)
 {

@@ -47,6 +47,12 @@ int catfeed_extract(git_repository *repo, const git_oid *commit, const char *dir
  * signer is refused (err) and the incoming ref dropped. *ret_moved tells
  * whether it moved. */
 struct roster;
+/* Whether the catalogue a fetch left at CATFEED_INCOMING<county> is
+ * signed, every version of it, by a key the roster ro gives the county
+ * (before it is installed anywhere). 0, -ENOENT (none offered), -EINVAL
+ * (err). The incoming ref stays. */
+int catfeed_verify_offered(git_repository *repo, const char *county, const struct roster *ro, char *err,
+                           size_t errlen);
 int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,
                    size_t errlen);
 

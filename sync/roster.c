@@ -415,6 +415,21 @@ static void county_of(const char *self, char county[7])
         snprintf(county, 7, "%.6s", self);
 }
 
+int roster_verify_offered(git_repository *repo, const char *county, const char *pin, struct roster *ro, char *err,
+                          size_t errlen)
+{
+        char inc[64];
+        git_oid want;
+
+        memset(ro, 0, sizeof *ro);
+        snprintf(inc, sizeof inc, ROSTER_INCOMING "%s", county);
+        if (feed_incoming_id(repo, inc, &want) < 0) {
+                snprintf(err, errlen, "no roster of county %s was offered", county);
+                return -ENOENT;
+        }
+        return verify_chain(repo, county, NULL, NULL, &want, pin, ro, err, errlen);
+}
+
 int roster_open(store *s, git_repository *repo, const char *self, struct roster *ro, bool *ret_present, char *err,
                 size_t errlen)
 {

@@ -87,6 +87,14 @@ int roster_open(store *s, git_repository *repo, const char *self, struct roster 
  * moved. 0; -EINVAL with the reason in err (nothing moved); -EIO. */
 int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_moved, char *err, size_t errlen);
 
+/* Verify the roster a fetch left at ROSTER_INCOMING<county> from its
+ * root against pin (a county key line or fingerprint, as --county-key
+ * gives it), for a node that holds no store yet (init --from-hall checks
+ * the catalogue before it installs it). The incoming ref stays. 0 with
+ * *ro filled; -ENOENT when none was offered; -EINVAL (err). */
+int roster_verify_offered(git_repository *repo, const char *county, const char *pin, struct roster *ro, char *err,
+                          size_t errlen);
+
 /* Write ro as the county's next roster commit, signed by key (the
  * county's; it must be the key the current roster gives the county, or
  * the first roster's own). msg: the commit message. 0, -EINVAL (err),

@@ -1586,6 +1586,38 @@ class FirstRun(unittest.TestCase):
             hall.stop()
             county.cleanup()
 
+    def test_init_from_the_hall_checks_the_catalogue_against_the_county_key(self):
+        """Issue 16: the catalogue `init --from-hall` installs was checked
+        against the county key only at the first sync. Now the roster the
+        hall offers is verified against the key given, and the catalogue
+        against the roster, before anything is installed."""
+        county = Station(node=COUNTY, role="county")
+        other = Station(node=COUNTY, role="county")            # a key that is not this county's
+        hall = Hall(county)
+        try:
+            node = "330225101203"
+            token = county.ok("hall", "token", node, operator=None).strip().splitlines()[-1]
+            theirs = json.loads(other.ok("key", "show", "--json"))["fingerprint"]
+            ours = json.loads(county.ok("key", "show", "--json"))["fingerprint"]
+            self.assertNotEqual(theirs, ours)
+            env = dict(os.environ, LANG="C.UTF-8")
+            r = subprocess.run([DAIBAN, "init", "--from-hall", hall.url, "--token", "-", "--county-key", theirs,
+                                "--home", self.home], input=token + "\n", capture_output=True, text=True, env=env,
+                               timeout=120)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("not vouched for by the county key given", r.stderr)
+            self.assertFalse(os.path.exists(self.home), "a catalogue the key does not vouch for was installed")
+            self.assertEqual([x for x in os.listdir(self.root) if x.startswith("station")], [])
+            r = subprocess.run([DAIBAN, "init", "--from-hall", hall.url, "--token", "-", "--county-key", ours,
+                                "--home", self.home], input=token + "\n", capture_output=True, text=True, env=env,
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertTrue(os.path.exists(os.path.join(self.home, "store.db")))
+        finally:
+            hall.stop()
+            county.cleanup()
+            other.cleanup()
+
     def test_a_home_given_with_a_slash_is_staged_beside_it(self):
         """--home DIR/ once put the staging folder inside DIR: a failed
         step then left DIR behind, no longer empty enough to be set up."""
