@@ -191,7 +191,12 @@ static void on_handle_closed(uv_handle_t *h)
         if (--c->nclosing > 0)
                 return;
         tls_conn_free(c->tls);
+        /* request heads and bodies carry tokens, cookies and passwords:
+         * wiped before the memory goes back */
+        if (c->pending)
+                explicit_bzero(c->pending, c->npending);
         free(c->pending);
+        explicit_bzero(c, sizeof *c);
         free(c);
 }
 
@@ -312,6 +317,8 @@ static void resume_next(http_conn *c)
                 uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
         if (n)
                 conn_feed(c, p, n);
+        if (p)
+                explicit_bzero(p, n);
         free(p);
 }
 
@@ -528,9 +535,14 @@ static void keep_pending(http_conn *c, const char *data, size_t len)
                 /* a client that sends far ahead of the response: stop reading */
                 uv_read_stop((uv_stream_t *)&c->tcp);
         }
-        if (!(np = realloc(c->pending, c->npending + len))) {
+        if (!(np = malloc(c->npending + len))) {
                 conn_close(c);
                 return;
+        }
+        if (c->pending) {
+                memcpy(np, c->pending, c->npending);
+                explicit_bzero(c->pending, c->npending);
+                free(c->pending);
         }
         memcpy(np + c->npending, data, len);
         c->pending = np;
@@ -638,6 +650,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                         conn_feed(c, buf->base, (size_t)nread);
                 }
         }
+        if (nread > 0)
+                explicit_bzero(buf->base, (size_t)nread);
         free(buf->base);
 }
 

@@ -155,6 +155,9 @@ static void req_free(struct req *r)
         req_drop_files(r);
         r->st->buffered -= r->cap;
         json_decref(r->ctx);
+        /* a body may hold a password or an ID number: not left in freed memory */
+        if (r->body)
+                explicit_bzero(r->body, r->cap);
         free(r->body);
         free(r);
 }
@@ -2901,7 +2904,13 @@ static void on_body(http_conn *c, const char *data, size_t len)
                 if (nc > r->max + 1)
                         nc = r->max + 1;
                 /* all bodies held at once have a budget: past it, wait */
-                char *nb = r->st->buffered - r->cap + nc > BUFFERED_MAX ? NULL : realloc(r->body, nc);
+                /* grown by hand, not realloc: the old block is wiped first */
+                char *nb = r->st->buffered - r->cap + nc > BUFFERED_MAX ? NULL : malloc(nc);
+                if (nb && r->body) {
+                        memcpy(nb, r->body, r->len);
+                        explicit_bzero(r->body, r->cap);
+                        free(r->body);
+                }
                 if (!nb) {
                         http_conn_set_data(c, NULL);
                         req_free(r);
