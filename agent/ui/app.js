@@ -105,7 +105,7 @@ export function enterNext(form, submit) {
     if (!(el.tagName === 'INPUT' || el.tagName === 'SELECT') || el.type === 'file') return;
     e.preventDefault();
     const all = $$('input,select,textarea,button[type=submit]', form)
-      .filter(x => !x.disabled && x.type !== 'hidden' && x.type !== 'file' && x.offsetParent !== null);
+      .filter(x => !x.disabled && x.type !== 'hidden' && x.type !== 'file' && x.tabIndex >= 0 && x.offsetParent !== null);
     let i = all.indexOf(el) + 1;
     while (el.type === 'radio' && i < all.length && all[i].type === 'radio' && all[i].name === el.name) i++;
     const nx = all[i];

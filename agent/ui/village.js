@@ -544,6 +544,10 @@ async function formView(box, o) {
   function tabAfterReveal() {
     let waiting = false;
     const queued = [];
+    // while waiting, focus rests here: text typed at a select or a
+    // button would otherwise raise no event and be lost
+    const catcher = h('textarea', { class: 'sr', tabindex: '-1', 'aria-hidden': 'true', 'data-test': 'key-catcher' });
+    formEl.append(catcher);
     const focusables = () => [...formEl.querySelectorAll('input, select, textarea, button')]
       .filter(x => !x.disabled && x.type !== 'hidden' && x.tabIndex >= 0 && x.offsetParent !== null && !x.closest('[hidden]'));
     const editable = el => el && (el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' && !/^(radio|checkbox|file)$/.test(el.type)));
@@ -576,6 +580,7 @@ async function formView(box, o) {
     }
     async function tab(from) {
       waiting = true;
+      catcher.focus();
       // (a few tries, each at most 1.5 s: with the station unreachable or
       // slow, Tab goes on as usual)
       for (let i = 0; i < 3 && F.stale && !F.done; i++) await Promise.race([validate(), new Promise(r => setTimeout(r, 1500))]);

@@ -17,7 +17,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hall import HallCase, git  # noqa: E402
+from hall import HallCase, git, wait_for  # noqa: E402
 from station import DAIBAN, SAMPLE, VILLAGE, accept_dibao  # noqa: E402
 
 
@@ -138,7 +138,8 @@ class Backup(HallCase):
         a = accept_dibao(restored)
         self.sync(restored)
         self.assertGreater(own(restored)[1], sent_seq)
-        self.assertEqual(self.county_status(a), "accepted")
+        # (the hall ingests a push on its own thread, just after the push answers)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
         county = events_of(self.county.home, VILLAGE)
         self.assertEqual([e[0] for e in county], list(range(1, own(restored)[1] + 1)))
         self.assertEqual(county, events_of(home, VILLAGE))
@@ -328,7 +329,8 @@ class Rejoin(HallCase):
         self.catch_up(n, old_seq, old_events)
         a = accept_dibao(n)
         self.sync(n)
-        self.assertEqual(self.county_status(a), "accepted")
+        # (the hall ingests a push on its own thread, just after the push answers)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
         self.assertEqual(events_of(self.county.home, VILLAGE), events_of(n.home, VILLAGE))
         self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
 
@@ -345,7 +347,8 @@ class Rejoin(HallCase):
         # the county enrols it from the next sequence number
         self.county.ok("roster", "rotate", VILLAGE, n.key(), "--at", str(old_seq[1] + 1))
         self.sync(n)
-        self.assertEqual(self.county_status(a), "accepted")
+        # (the hall ingests a push on its own thread, just after the push answers)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
         self.assertEqual(events_of(self.county.home, VILLAGE), events_of(n.home, VILLAGE))
         self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
 
