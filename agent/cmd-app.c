@@ -257,7 +257,6 @@ static void ctx_close(struct ctx *c)
 static int need_operator(struct ctx *c)
 {
         sqlite3_stmt *st;
-        bool known = false;
 
         if (!c->o.operator || !*c->o.operator) {
                 /* name the operators there are: "add one" is no answer when
@@ -285,23 +284,15 @@ static int need_operator(struct ctx *c)
                 return EXIT_USAGE;
         }
         /* operators are registered per node: this home's */
-        bool disabled = false;
-        if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT disabled FROM operators WHERE id = ? AND node = ?", -1, &st,
-                               NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, c->o.operator, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, c->h.node, -1, SQLITE_STATIC);
-                known = sqlite3_step(st) == SQLITE_ROW;
-                disabled = known && sqlite3_column_int(st, 0);
-                sqlite3_finalize(st);
-        }
-        if (disabled) {
+        int state = home_operator_state(&c->h, c->o.operator);
+        if (state == HOME_OP_DISABLED) {
                 cli_error(cli_msg("operator '%s' is disabled here; 'daiban operator enable %s' by another operator"
                                   " undoes it",
                                   "经办人“%s”已停用；可由其他经办人用“daiban operator enable %s”恢复"),
                           c->o.operator, c->o.operator);
                 return EXIT_REFUSED;
         }
-        if (!known) {
+        if (state != HOME_OP_ACTIVE) {
                 cli_error(cli_msg("operator '%s' is not known here; add it with 'daiban operator add %s --name NAME'",
                                   "经办人“%s”未登记；请用“daiban operator add %s --name 姓名”添加"),
                           c->o.operator, c->o.operator);

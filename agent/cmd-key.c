@@ -309,22 +309,13 @@ static int need_operator(const struct kopts *o)
 /* The operator named must be registered at this node and not disabled. */
 static int operator_may(struct home *h, const char *op)
 {
-        sqlite3_stmt *st;
-        int active = -1;
+        int state = home_operator_state(h, op);
 
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &st,
-                               NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        active = !sqlite3_column_int(st, 0);
-                sqlite3_finalize(st);
-        }
-        if (active == 1)
+        if (state == HOME_OP_ACTIVE)
                 return 0;
-        cli_error(active == 0 ? cli_msg("operator '%s' is disabled here", "经办人“%s”已停用")
-                              : cli_msg("operator '%s' is not known here ('daiban operator list')",
-                                        "经办人“%s”未在本站登记（见“daiban operator list”）"),
+        cli_error(state == HOME_OP_DISABLED ? cli_msg("operator '%s' is disabled here", "经办人“%s”已停用")
+                                            : cli_msg("operator '%s' is not known here ('daiban operator list')",
+                                                      "经办人“%s”未在本站登记（见“daiban operator list”）"),
                   op);
         return EXIT_REFUSED;
 }

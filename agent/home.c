@@ -338,6 +338,24 @@ static enum cat_level level_of(const char *role)
 
 /* --county-key: a public key line, a file holding one, or a fingerprint;
  * kept as given (a file: its line) in the store's roster.pin. */
+int home_operator_state(struct home *h, const char *op)
+{
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &st,
+                               NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        r = rc == SQLITE_ROW    ? (sqlite3_column_int(st, 0) ? HOME_OP_DISABLED : HOME_OP_ACTIVE)
+            : rc == SQLITE_DONE ? HOME_OP_UNKNOWN
+                                : -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
 int home_county_pin(const char *arg, char *pin, size_t len)
 {
         FILE *f;

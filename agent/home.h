@@ -32,6 +32,12 @@ struct home {
         struct sshsig_key *key;                 /* loaded by home_key */
 };
 
+/* Whether operator op may act at this home's node: HOME_OP_ACTIVE, or
+ * HOME_OP_DISABLED ('daiban operator disable'), HOME_OP_UNKNOWN (not
+ * registered here), -EIO when the store cannot say (busy, an I/O error). */
+enum { HOME_OP_ACTIVE = 1, HOME_OP_DISABLED = 2, HOME_OP_UNKNOWN = 0 };
+int home_operator_state(struct home *h, const char *op);
+
 /* The county key a node is told at its setup (--county-key: a public key
  * line, a file holding one, a fingerprint "SHA256:..." or its spoken
  * form) as the pin the roster is checked against. 0 or -EINVAL. */

@@ -92,11 +92,11 @@ static const char *operator_name(struct home *h, const char *node, const char *i
         return buf;
 }
 
-static const struct cat_form_material *find_fm(const struct cat_matter *m, const char *code)
+static const struct cat_form_material *form_material(const struct cat_form *form, const char *code)
 {
-        for (size_t i = 0; m && i < m->form->nmaterials; i++)
-                if (strcmp(m->form->materials[i].material->code, code) == 0)
-                        return &m->form->materials[i];
+        for (size_t i = 0; form && i < form->nmaterials; i++)
+                if (strcmp(form->materials[i].material->code, code) == 0)
+                        return &form->materials[i];
         return NULL;
 }
 
@@ -142,7 +142,7 @@ static size_t materials(FILE *f, struct home *h, const struct app_row *r, const 
         sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *code = (const char *)sqlite3_column_text(st, 0);
-                const struct cat_form_material *fm = find_fm(m, code);
+                const struct cat_form_material *fm = form_material(m ? m->form : NULL, code);
                 char line[512];
                 int k = snprintf(line, sizeof line, "%zu. %s %s %d份", n + 1, fm ? fm->material->name_zh : code,
                                  fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
@@ -233,13 +233,6 @@ static const struct cat_form *form_of(struct home *h, const struct app_row *rows
         return b ? b->form : m ? m->form : NULL;
 }
 
-static const struct cat_form_material *form_material(const struct cat_form *form, const char *code)
-{
-        for (size_t i = 0; form && i < form->nmaterials; i++)
-                if (strcmp(form->materials[i].material->code, code) == 0)
-                        return &form->materials[i];
-        return NULL;
-}
 
 static void item(FILE *f, const char *line, size_t k, bool html)
 {

@@ -413,24 +413,6 @@ static void sha256_hex(const char *s, char out[65])
         tls_sha256_hex(s, strlen(s), out);
 }
 
-/* Whether operator op may act here now: 1 yes, 0 unknown or disabled,
- * -1 the store could not say (busy, an I/O error). */
-static int operator_active(struct station *st, const char *op)
-{
-        sqlite3_stmt *q;
-        int rc;
-
-        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &q,
-                               NULL) != SQLITE_OK)
-                return -1;
-        sqlite3_bind_text(q, 1, st->h.node, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, op, -1, SQLITE_STATIC);
-        rc = sqlite3_step(q);
-        int r = rc == SQLITE_ROW ? !sqlite3_column_int(q, 0) : rc == SQLITE_DONE ? 0 : -1;
-        sqlite3_finalize(q);
-        return r;
-}
-
 static const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
 {
         sqlite3_stmt *q;
@@ -804,7 +786,8 @@ static int session_lookup(struct req *r)
         sqlite3_finalize(q);
         /* idle too long, or its operator disabled since: the session ends
          * (a store that cannot answer now ends nothing) */
-        bool ended = used < now - SESSION_IDLE_S || (found && operator_active(st, r->op) == 0);
+        int op_state = found ? home_operator_state(&st->h, r->op) : HOME_OP_ACTIVE;
+        bool ended = used < now - SESSION_IDLE_S || op_state == HOME_OP_DISABLED || op_state == HOME_OP_UNKNOWN;
         if (!found || ended) {
                 if (found && sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
@@ -1450,7 +1433,9 @@ static void drafts_list(struct req *r)
         reply_json(r, 200, json_pack("{s:o}", "drafts", a));
 }
 
-static void draft_get(struct req *r, const char *id)
+/* The signed-in operator's draft id as {id, matter, data, materials,
+ * updated}, or NULL. */
+static json_t *draft_load(struct req *r, const char *id)
 {
         sqlite3_stmt *q;
         json_t *j = NULL;
@@ -1468,6 +1453,13 @@ static void draft_get(struct req *r, const char *id)
                 }
                 sqlite3_finalize(q);
         }
+        return j;
+}
+
+static void draft_get(struct req *r, const char *id)
+{
+        json_t *j = draft_load(r, id);
+
         if (!j)
                 not_found(r);
         else
@@ -1641,35 +1633,26 @@ static void paperwork(struct req *r, const char *id, bool receipt)
  * the form as last saved, for the villager to take home. */
 static void draft_notice(struct req *r, const char *id)
 {
-        sqlite3_stmt *q;
-        json_t *b = NULL;
-        char matter[64] = "", *buf = NULL;
+        json_t *d = draft_load(r, id);
+        char *buf = NULL;
         size_t len = 0;
-
-        if (sqlite3_prepare_v2(r->st->db, "SELECT matter, body FROM drafts WHERE operator = ? AND id = ?", -1, &q,
-                               NULL) == SQLITE_OK) {
-                sqlite3_bind_text(q, 1, r->op, -1, SQLITE_STATIC);
-                sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-                if (sqlite3_step(q) == SQLITE_ROW) {
-                        snprintf(matter, sizeof matter, "%s", (const char *)sqlite3_column_text(q, 0));
-                        b = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
-                }
-                sqlite3_finalize(q);
-        }
-        const struct cat_form *form = b ? catalog_find_form(r->st->h.cat, matter) : NULL;
+        const struct cat_form *form = d && json_is_object(json_object_get(d, "data"))
+                                              ? catalog_find_form(r->st->h.cat, json_string_value(json_object_get(d, "matter")))
+                                              : NULL;
         FILE *f = form ? open_memstream(&buf, &len) : NULL;
+
         if (!form || !f) {
-                json_decref(b);
+                json_decref(d);
                 if (!form)
                         not_found(r);
                 else
                         reply_error(r, 500, "internal", "out of memory", "内存不足");
                 return;
         }
-        paper_notice_draft(f, &r->st->h, form, json_object_get(b, "data"), json_object_get(b, "materials"), today(),
+        paper_notice_draft(f, &r->st->h, form, json_object_get(d, "data"), json_object_get(d, "materials"), today(),
                            r->op, true);
         fclose(f);
-        json_decref(b);
+        json_decref(d);
         reply_sheet(r, buf, len);
 }
 
