@@ -1,5 +1,6 @@
 /* Backup and restore of a home as one tar.gz file (backup.h). */
 #include "agent/backup.h"
+#include "agent/home.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -981,6 +982,55 @@ static int place_key(const char *file, const char *stage, const struct members *
         return r;
 }
 
+static const char *fmt_ll(long long v)
+{
+        static char buf[4][24];
+        static int i;
+
+        i = (i + 1) % 4;
+        snprintf(buf[i], sizeof buf[i], "%lld", v);
+        return buf[i];
+}
+
+/* An offline restore: numbers from the next epoch, and a new key to sign
+ * them (the old one's entry on the roster ends where they start). */
+static int new_epoch(const char *stage, const char *node, store *st, struct restore_result *res, struct backup_msg *m)
+{
+        char path[PATH_MAX], kerr[256], *text = NULL;
+        size_t len = 0;
+        struct sshsig_key k;
+        int64_t floor = store_seq_floor(st);
+        int r;
+
+        /* above this node's every number, and above the floor of an
+         * epoch begun before (a backup of a home restored offline) */
+        res->floor = ((res->own_seq > floor ? res->own_seq : floor) / STORE_EPOCH_SPAN + 1) * STORE_EPOCH_SPAN;
+        if (res->floor > CHANGESET_MAX_SEQ) {
+                SAY(m, "this node has used up its epochs of sequence numbers (%lld): it cannot be restored offline; sync it instead",
+                    "本节点的序号周期已用尽（%lld）：不能离线恢复，请联网同步恢复", res->floor);
+                return -EINVAL;
+        }
+        if ((r = home_key_create(stage, node, kerr, sizeof kerr)) < 0) {
+                SAY(m, "cannot make the new key: %s", "无法生成新密钥：%s", kerr);
+                return r;
+        }
+        snprintf(path, sizeof path, "%s/node.key", stage);
+        if ((r = read_small(path, &text, &len)) < 0 || (r = sshsig_key_decode(text, len, &k, kerr, sizeof kerr)) < 0) {
+                SAY(m, "cannot read the new key back: %s", "无法读回新密钥：%s", r == -EINVAL ? kerr : strerror(-r));
+                if (text)
+                        sodium_memzero(text, len);
+                free(text);
+                return r < 0 ? r : -EIO;
+        }
+        sodium_memzero(text, len);
+        free(text);
+        sshsig_pubkey_line(k.pk, node, res->key_line, sizeof res->key_line);
+        sshsig_fingerprint(k.pk, res->fingerprint, sizeof res->fingerprint);
+        sshsig_fingerprint_spoken(k.pk, res->spoken, sizeof res->spoken);
+        sodium_memzero(&k, sizeof k);
+        return 0;
+}
+
 /* The home dir may be made: absent, or an empty folder. */
 static int home_is_free(const char *dir, bool *exists)
 {
@@ -999,7 +1049,7 @@ static int home_is_free(const char *dir, bool *exists)
         return 0;
 }
 
-int backup_restore(const char *file, const char *home_dir, const char *passphrase, const char *key_file,
+static int restore(const char *file, const char *home_dir, const char *passphrase, const char *key_file, bool offline,
                    struct restore_result *res, struct backup_msg *m)
 {
         char stage[PATH_MAX], path[PATH_MAX], err[1024] = "";
@@ -1036,7 +1086,7 @@ int backup_restore(const char *file, const char *home_dir, const char *passphras
         const char *created = json_string_value(json_object_get(man, "created"));
         snprintf(res->node, sizeof res->node, "%s", node);
         snprintf(res->created, sizeof res->created, "%s", created ? created : "?");
-        if ((r = place_key(file, stage, &got, passphrase, key_file, &res->key_from_backup, m)) < 0)
+        if (!offline && (r = place_key(file, stage, &got, passphrase, key_file, &res->key_from_backup, m)) < 0)
                 goto out;
         /* the store: migrated if older, refused if newer; its node must be
          * the manifest's */
@@ -1071,8 +1121,14 @@ int backup_restore(const char *file, const char *home_dir, const char *passphras
         res->own_seq = one(db, "SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", node);
         /* restored: no writing until a sync has brought back what this
          * node sent after the backup */
-        if (store_begin(st) < 0 || store_meta_set(st, STORE_RESTORE_PENDING, res->created) < 0 || store_commit(st) < 0) {
+        if (offline && (r = new_epoch(stage, node, st, res, m)) < 0)
+                goto out;
+        if (store_begin(st) < 0 || store_meta_set(st, STORE_RESTORE_PENDING, res->created) < 0 ||
+            (offline && (store_meta_set(st, STORE_SEQ_FLOOR, fmt_ll(res->floor)) < 0 ||
+                         store_meta_set(st, HOME_EPOCH_DAY, fmt_ll(home_today(NULL, &(bool){ false }))) < 0)) ||
+            store_commit(st) < 0) {
                 SAY(m, "cannot write the restored store: %s", "无法写入恢复的数据库：%s", store_errmsg(st));
+                store_rollback(st);
                 r = -EIO;
                 goto out;
         }
@@ -1135,4 +1191,15 @@ out:
         if (r < 0)
                 durable_remove_tree(stage);
         return r;
+}
+
+int backup_restore(const char *file, const char *home_dir, const char *passphrase, const char *key_file,
+                   struct restore_result *res, struct backup_msg *m)
+{
+        return restore(file, home_dir, passphrase, key_file, false, res, m);
+}
+
+int backup_restore_offline(const char *file, const char *home_dir, struct restore_result *res, struct backup_msg *m)
+{
+        return restore(file, home_dir, NULL, NULL, true, res, m);
 }

@@ -53,6 +53,9 @@ struct restore_result {
         long long events, apps, own_seq;
         long refs, catalogs;
         bool key_from_backup;
+        /* an offline restore: the new epoch's first seq and its new key */
+        long long floor;
+        char key_line[160], fingerprint[80], spoken[64];
 };
 
 /* Rebuild a home at home_dir (absent or an empty folder) from file. Every
@@ -64,5 +67,15 @@ struct restore_result {
  * another -errno. */
 int backup_restore(const char *file, const char *home_dir, const char *passphrase, const char *key_file,
                    struct restore_result *res, struct backup_msg *m);
+
+/* The same with no link to fetch from: the home gets a new key and a new
+ * epoch of sequence numbers (store.h STORE_SEQ_FLOOR) above any its old
+ * key could have signed, and writes at once; what it writes is committed
+ * to its feeds only after its first sync with the hall, and is accepted
+ * there once the county enrolls the new key from res->floor
+ * (docs/backup.md, "An offline restore"). A key in the backup is not
+ * used. */
+int backup_restore_offline(const char *file, const char *home_dir, struct restore_result *res,
+                           struct backup_msg *m);
 
 #endif

@@ -325,7 +325,7 @@ static int begin(struct ctx *c)
                 cli_error(cli_msg("cannot start a transaction: %s", "无法开始事务：%s"), store_errmsg(c->h.st));
                 return EXIT_REFUSED;
         }
-        if (store_restore_pending(c->h.st)) {
+        if (store_writes_held(c->h.st)) {
                 store_rollback(c->h.st);
                 cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin) and has not synced since: nothing was saved."
                                         " Run `daiban sync` first, so that this node goes on after what it sent before"
@@ -1125,6 +1125,12 @@ static int next_receipt(struct ctx *c, int32_t day, char *out, size_t n)
                         best = v;
         }
         sqlite3_finalize(st);
+        /* the day of an offline restore (and any before): the lost PC may
+         * have numbered that day past the backup */
+        char *eday = NULL;
+        if (store_meta_get(c->h.st, HOME_EPOCH_DAY, &eday) == 0 && day <= atol(eday) && best < HOME_EPOCH_RECEIPTS)
+                best = HOME_EPOCH_RECEIPTS;
+        free(eday);
         snprintf(out, n, "%s%03ld", prefix, best + 1);
         return 0;
 }

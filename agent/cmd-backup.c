@@ -38,6 +38,7 @@ static const char usage_backup[] =
 
 static const char usage_restore[] =
         "Usage: daiban restore FILE [--home DIR] [--key-passphrase -|@FILE] [--key FILE] [--json]\n"
+        "       daiban restore FILE --offline [--home DIR] [--json]\n"
         "\n"
         "Rebuild a home from a backup, on a fresh machine or in a new folder\n"
         "(DIR must be absent or empty). Every file is checked against the\n"
@@ -46,12 +47,18 @@ static const char usage_restore[] =
         "\n"
         "A restored node must never sign a sequence number it already sent: it\n"
         "refuses to write until `daiban sync` has fetched from the hall what\n"
-        "this node sent after the backup, and goes on after it.\n";
+        "this node sent after the backup, and goes on after it.\n"
+        "\n"
+        "--offline: no link to the hall now (a village that syncs by stick, a\n"
+        "dead line). The home gets a new key and numbers its events from a new\n"
+        "epoch, above any its old key could have signed; it writes at once. Its\n"
+        "events leave only after a sync with the hall, and are accepted once\n"
+        "the county enrolls the new key (the command to give it is printed).\n";
 
 struct bopts {
         const char *home, *to, *pass, *key, *copy_to;
         int keep;
-        bool json;
+        bool json, offline;
         int npos;
         char **pos;
 };
@@ -62,7 +69,8 @@ static int bparse(int argc, char **argv, const char *usage, struct bopts *o)
                 { "home", required_argument, NULL, 'H' }, { "to", required_argument, NULL, 't' },
                 { "keep", required_argument, NULL, 'k' }, { "key-passphrase", required_argument, NULL, 'p' },
                 { "key", required_argument, NULL, 'K' },  { "json", no_argument, NULL, 'j' },
-                { "copy-to", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
+                { "copy-to", required_argument, NULL, 'c' }, { "offline", no_argument, NULL, 'o' },
+                { NULL, 0, NULL, 0 },
         };
         int c;
         char *end;
@@ -83,6 +91,7 @@ static int bparse(int argc, char **argv, const char *usage, struct bopts *o)
                 case 'K': o->key = optarg; break;
                 case 'c': o->copy_to = optarg; break;
                 case 'j': o->json = true; break;
+                case 'o': o->offline = true; break;
                 case 'k': {
                         long v = strtol(optarg, &end, 10);
                         if (*end || v < 0 || v > 100000) {
@@ -148,7 +157,7 @@ static int cmd_backup(int argc, char **argv)
 
         if ((r = bparse(argc, argv, usage_backup, &o)))
                 return r < 0 ? 0 : r;
-        if (o.npos || o.key) {
+        if (o.npos || o.key || o.offline) {
                 fputs(usage_backup, stderr);
                 return EXIT_USAGE;
         }
@@ -238,7 +247,10 @@ static int cmd_restore(int argc, char **argv)
 
         if ((r = bparse(argc, argv, usage_restore, &o)))
                 return r < 0 ? 0 : r;
-        if (o.npos != 1 || o.to) {
+        if (o.npos != 1 || o.to || o.copy_to || (o.offline && (o.pass || o.key))) {
+                if (o.offline && (o.pass || o.key))
+                        cli_error("%s", cli_msg("--offline makes a new key: --key and --key-passphrase do not apply",
+                                                "--offline 会生成新密钥：不能同时使用 --key 或 --key-passphrase"));
                 fputs(usage_restore, stderr);
                 return EXIT_USAGE;
         }
@@ -253,7 +265,8 @@ static int cmd_restore(int argc, char **argv)
         snprintf(home, sizeof home, "%s", home_path(o.home));
         for (size_t l = strlen(home); l > 1 && home[l - 1] == '/'; l--)
                 home[l - 1] = '\0';
-        r = backup_restore(o.pos[0], home, o.pass ? pass : NULL, o.key, &res, &m);
+        r = o.offline ? backup_restore_offline(o.pos[0], home, &res, &m)
+                      : backup_restore(o.pos[0], home, o.pass ? pass : NULL, o.key, &res, &m);
         git_libgit2_shutdown();
         sodium_memzero(pass, sizeof pass);
         if (r < 0) {
@@ -266,10 +279,37 @@ static int cmd_restore(int argc, char **argv)
                                       (json_int_t)res.apps, "own_seq", (json_int_t)res.own_seq, "refs",
                                       (json_int_t)res.refs, "catalogs", (json_int_t)res.catalogs, "key_from_backup",
                                       res.key_from_backup, "pending_sync", true);
+                if (o.offline) {
+                        json_object_set_new(j, "offline", json_true());
+                        json_object_set_new(j, "first_seq", json_integer(res.floor));
+                        json_object_set_new(j, "key", json_string(res.key_line));
+                        json_object_set_new(j, "fingerprint", json_string(res.fingerprint));
+                        json_object_set_new(j, "spoken", json_string(res.spoken));
+                }
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);
                 json_decref(j);
+                return 0;
+        }
+        if (o.offline) {
+                printf(cli_msg("restored node %s (%s) into %s from the backup of %s, offline:\n"
+                               "  %lld applications, %lld events (this node's up to seq %lld), %ld refs, %ld catalogues\n"
+                               "it writes at once, with a new key, from seq %lld (a new epoch: no number its old key\n"
+                               "could have signed). Its events leave at its first sync with the hall, and the hall\n"
+                               "accepts them once the county has enrolled the new key. Give the county this command\n"
+                               "(by stick, or read the key out) for the county's PC:\n"
+                               "  daiban roster rotate %s '%s' --at %lld --note 'offline restore'\n"
+                               "  fingerprint %s, read aloud: %s\n",
+                               "已把节点 %s（%s）离线恢复到 %s，备份时间 %s：\n"
+                               "  %lld 件申请，%lld 个事件（本节点序号至 %lld），%ld 个引用，%ld 个目录版本\n"
+                               "现在即可办理业务：使用新密钥，序号从 %lld 开始（新的周期，旧密钥不可能签过这些序号）。\n"
+                               "本站的数据在与县里首次同步时发出；县里为新密钥登记后即被接收。请把下面的命令交给县里\n"
+                               "（用U盘带去，或电话念出密钥），在县里的电脑上运行：\n"
+                               "  daiban roster rotate %s '%s' --at %lld --note 'offline restore'\n"
+                               "  指纹 %s，念读形式：%s\n"),
+                       res.node, res.role, home, res.created, res.apps, res.events, res.own_seq, res.refs, res.catalogs,
+                       res.floor, res.node, res.key_line, res.floor, res.fingerprint, res.spoken);
                 return 0;
         }
         printf(cli_msg("restored node %s (%s) into %s from the backup of %s:\n"

@@ -285,6 +285,14 @@ static int cmd_sync(int argc, char **argv)
          * after that backup, and commits nothing before: its next
          * sequence numbers must follow those */
         bool catching_up = store_restore_pending(h.st);
+        if (catching_up && !url && store_seq_floor(h.st)) {
+                cli_error("%s", cli_msg("this home was restored offline: what it writes is kept here and leaves at its first sync "
+                                        "with the hall, and no hall is set (daiban remote set URL --token ...)",
+                                        "本站数据为离线恢复：所写内容保存在本机，首次与县里同步时发出；但尚未设置服务端地址"
+                                        "（daiban remote set URL --token ...）"));
+                r = EXIT_REFUSED;
+                goto out;
+        }
         if (catching_up && !url) {
                 cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin): it must sync with the hall before anything is "
                                         "written, and no hall is set (daiban remote set URL --token ...)",
@@ -397,10 +405,17 @@ round:
                         failed++;
                 } else {
                         /* (with --json, stdout is the JSON alone: a daemon parses it) */
-                        fprintf(o.json ? stderr : stdout,
-                                cli_msg("caught up after the restore: this node's events go on after seq %lld\n",
-                                        "恢复后已追上：本节点事件从序号 %lld 之后继续\n"),
-                                (long long)store_next_seq(h.st, h.node) - 1);
+                        if (store_seq_floor(h.st))
+                                fprintf(o.json ? stderr : stdout,
+                                        cli_msg("caught up after the restore: what this node wrote offline (from seq %lld, its "
+                                                "new key) goes out now\n",
+                                                "恢复后已追上：本节点离线期间所写内容（序号 %lld 起，新密钥）现在发出\n"),
+                                        (long long)store_seq_floor(h.st));
+                        else
+                                fprintf(o.json ? stderr : stdout,
+                                        cli_msg("caught up after the restore: this node's events go on after seq %lld\n",
+                                                "恢复后已追上：本节点事件从序号 %lld 之后继续\n"),
+                                        (long long)store_next_seq(h.st, h.node) - 1);
                         catching_up = false;
                         feed_seen_free(&seen);
                         memset(&seen, 0, sizeof seen);
@@ -602,19 +617,45 @@ static int cmd_bundle(int argc, char **argv)
                 bool have_ro = false;
                 const struct roster *rp = NULL;
                 struct feed_trust tr;
+                /* a home restored offline (a new epoch: no number can
+                 * repeat) catches up from its township's or county's stick
+                 * as from the hall: a stick-only village has no other way */
+                bool catching_up = store_restore_pending(h.st) && store_seq_floor(h.st), from_above = false;
+                for (size_t i = 0; i < ns; i++)
+                        from_above |= strcmp(senders[i], h.node) != 0 && feed_entitled(senders[i], h.node);
                 if (home_roster(&h, repo, &ro, &have_ro, log_import, &il) < 0 ||
                     home_sync_catalog(&h, repo, &ncat, log_import, &il) < 0 ||
-                    (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr),
+                    (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr), tr.catch_up_own = catching_up,
                      feed_accept_incoming(repo, h.node, &tr, &rep, log_import, &il) < 0) ||
-                    scan_accept_incoming(repo, h.node, rp, false, &scan_refused, log_import, &il) < 0 || scan_refused ||
+                    scan_accept_incoming(repo, h.node, rp, catching_up, &scan_refused, log_import, &il) < 0 || scan_refused ||
                     feed_ingest(h.st, repo, h.node, &tr, &rep, log_import, &il) < 0 ||
-                    scan_assemble(h.st, repo, h.node, false, &scans, log_import, &il) < 0)
+                    scan_assemble(h.st, repo, h.node, catching_up, &scans, log_import, &il) < 0)
                         failed++;
                 nlog += il.nlog;
                 roster_free(&ro);
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),
                        ns, rep.updated_refs, rep.ingested_events, rep.duplicate_events, rep.refused);
+                if (catching_up && from_above && !failed && !rep.refused) {
+                        if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
+                            store_commit(h.st) < 0) {
+                                store_rollback(h.st);
+                                failed++;
+                        } else {
+                                printf(cli_msg("caught up after the restore: what this node wrote offline (from seq %lld, its "
+                                               "new key) goes out on the answer\n",
+                                               "恢复后已追上：本节点离线期间所写内容（序号 %lld 起，新密钥）随回包发出\n"),
+                                       (long long)store_seq_floor(h.st));
+                                if (feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0 ||
+                                    scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0)
+                                        failed++;
+                        }
+                } else if (catching_up) {
+                        cli_error("%s", cli_msg("this home was restored offline: what it wrote leaves once a stick from its "
+                                                "township or county (or a sync with the hall) has brought back what it sent before",
+                                                "本站数据为离线恢复：须先导入乡镇或县里带来的U盘数据（或与县里同步），取回此前发出的内容后，"
+                                                "离线期间所写内容才会发出"));
+                }
                 for (size_t i = 0; i < ns; i++) {
                         long nrefs = 0;
                         /* the answer: what the sender may hold, now including

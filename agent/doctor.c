@@ -548,6 +548,16 @@ static void check_backup(json_t *out, struct home *h, long long now)
         const char *end;
         long long at = -1;
 
+        if (store_restore_pending(h->st) && store_seq_floor(h->st)) {
+                add(out, "backup", "warn", fmt(en, sizeof en, "this home was restored offline: it writes from seq %lld with a new key, "
+                                               "and nothing it wrote has left yet", (long long)store_seq_floor(h->st)),
+                    fmt(zh, sizeof zh, "本站数据为离线恢复：使用新密钥，序号从 %lld 开始；所写内容尚未发出",
+                        (long long)store_seq_floor(h->st)),
+                    "sync with the hall as soon as a link is there, and have the county enroll this key (daiban key show) "
+                    "with daiban roster rotate ... --at the seq above",
+                    "一有网络就与县里同步；并请县里登记本站新密钥（daiban key show 显示），用 daiban roster rotate ... --at 上述序号");
+                return;
+        }
         if (store_restore_pending(h->st)) {
                 add(out, "backup", "fail", "this home was restored from a backup (or made with --rejoin) and has not synced since: nothing can be"
                     " written here yet",

@@ -45,12 +45,21 @@ const char *home_path(const char *opt)
 long long home_events_waiting(const struct home *h)
 {
         char *sent = NULL;
-        long long waiting;
+        long long waiting = 0;
+        sqlite3_stmt *st;
 
+        /* counted, not subtracted: a new key epoch leaves a gap in the numbers */
         store_meta_get(h->st, "sync.sent_seq", &sent);
-        waiting = store_next_seq(h->st, h->node) - 1 - (sent ? atoll(sent) : 0);
+        if (sqlite3_prepare_v2(store_db(h->st), "SELECT count(*) FROM events WHERE node = ? AND seq > ?", -1, &st,
+                               NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, sent ? atoll(sent) : 0);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        waiting = sqlite3_column_int64(st, 0);
+                sqlite3_finalize(st);
+        }
         free(sent);
-        return waiting < 0 ? 0 : waiting;
+        return waiting;
 }
 
 int32_t home_today(const char *opt, bool *bad)

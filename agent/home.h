@@ -159,6 +159,11 @@ void home_refusal_note(const char *path, const char *node, const char *msg);
  * below the reporter. */
 bool home_refusal_note_reported(const char *path, const char *by, const char *text);
 /* Refusals a node made at a USB import, waiting for its next report. */
+/* The day (days since 1970, China time) a new epoch began at an offline
+ * restore: receipt numbers of that day and before start at 501, above
+ * any the lost PC could have given that day (store.h STORE_SEQ_FLOOR). */
+#define HOME_EPOCH_DAY "epoch.day"
+#define HOME_EPOCH_RECEIPTS 500
 #define HOME_REPORT_PENDING "reports-pending.jsonl"
 
 /* This node's keys for `daiban status`: {fingerprint (absent before the

@@ -366,22 +366,53 @@ bool store_restore_pending(store *s)
         return pending;
 }
 
+int64_t store_seq_floor(store *s)
+{
+        char *v = NULL;
+        int64_t f = 0;
+
+        if (store_meta_get(s, STORE_SEQ_FLOOR, &v) == 0)
+                f = strtoll(v, NULL, 10);
+        free(v);
+        return f > 0 ? f : 0;
+}
+
+bool store_writes_held(store *s)
+{
+        return store_restore_pending(s) && !store_seq_floor(s);
+}
+
+/* The floor applies to this node's own numbers only. */
+static int64_t own_floor(store *s, const char *node)
+{
+        char *self = NULL;
+        int64_t f = 0;
+
+        if (store_meta_get(s, "node", &self) == 0 && strcmp(self, node) == 0)
+                f = store_seq_floor(s);
+        free(self);
+        return f;
+}
+
 int store_append(store *s, struct event *ev)
 {
         struct hlc h;
         bool ok = true;
+        int64_t floor = own_floor(s, ev->node);
         int rc;
 
         /* a restored home has not yet fetched back what it sent after its
          * backup: a sequence number taken now could be one it signed
-         * before */
-        if (store_restore_pending(s))
+         * before, unless a new epoch put its numbers above all of those */
+        if (!floor && store_restore_pending(s))
                 return -EROFS;
 
         if (!ev->wall_ms)
                 ev->wall_ms = (int64_t)hlc_now_ms();
         sqlite3_bind_text(s->max_seq, 1, ev->node, -1, SQLITE_STATIC);
         ev->seq = one_int(s->max_seq, &ok) + 1;
+        if (ev->seq < floor)
+                ev->seq = floor;
         /* the clock follows stamps seen, but none beyond the bound that
          * ingest enforces (one taken before the bound existed would
          * otherwise hold every later stamp, or stop the clock) */
@@ -429,9 +460,13 @@ int64_t store_next_seq(store *s, const char *node)
         bool ok = true;
         int64_t n;
 
+        int64_t floor = own_floor(s, node);
+
         sqlite3_bind_text(s->max_seq, 1, node, -1, SQLITE_STATIC);
         n = one_int(s->max_seq, &ok);
-        return ok ? n + 1 : -1;
+        if (!ok)
+                return -1;
+        return n + 1 < floor ? floor : n + 1;
 }
 
 int64_t store_nevents(store *s)

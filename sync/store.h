@@ -50,6 +50,17 @@ int store_meta_set(store *s, const char *key, const char *value);
 #define STORE_RESTORE_PENDING "restore.pending"
 bool store_restore_pending(store *s);
 
+/* A new key epoch (an offline restore, docs/backup.md): this node's own
+ * sequence numbers go on from the value of this key, a multiple of
+ * 2^32 above every number its previous key could have signed, and
+ * store_append writes even while the restore mark is there (what it
+ * writes is committed to a feed only once the mark is lifted). */
+#define STORE_SEQ_FLOOR "seq.floor"
+#define STORE_EPOCH_SPAN ((int64_t)1 << 32)
+int64_t store_seq_floor(store *s);
+/* Writing refused: restored, not caught up, and no new epoch. */
+bool store_writes_held(store *s);
+
 /* An event. node, operator, type, part and body are required; app is
  * NULL for events about no application (an operator added). */
 struct event {

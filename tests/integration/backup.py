@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hall import HallCase, git, wait_for  # noqa: E402
-from station import DAIBAN, SAMPLE, VILLAGE, accept_dibao  # noqa: E402
+from station import DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, accept_dibao  # noqa: E402
 
 
 def own(s):
@@ -147,6 +147,142 @@ class Backup(HallCase):
         self.assertNotIn("equivocation", self.hall.logtext().lower())
         r = restored.run("rebuild", "--verify", operator=None)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def receipts(self, home, node):
+        with sqlite3.connect(os.path.join(home, "store.db")) as c:
+            return {r[0] for r in c.execute("SELECT receipt FROM apps WHERE origin = ? AND receipt IS NOT NULL",
+                                            (node,))}
+
+    def test_an_offline_restore_writes_at_once_in_a_new_epoch(self):
+        """No link: the restored station takes applications at once, with a
+        new key and numbers above any its old key could have signed; the
+        lost PC's later events still come back, nothing collides, and the
+        hall takes the new ones once the county enrols the key."""
+        v = self.village
+        for _ in range(2):
+            accept_dibao(v)
+        self.sync(v)
+        b = self.backup(v)              # no key in it: an offline restore does not need one
+        at_backup = b["own_seq"]
+        # the old PC goes on the same day, and its events reach the hall
+        late = [accept_dibao(v) for _ in range(2)]
+        self.sync(v)
+        sent_count, sent_seq = own(v)
+        old_receipts = self.receipts(v.home, VILLAGE)
+        old_key = v.key()
+        # it dies; a new PC with no link is restored from the backup
+        home = os.path.join(self.dir, "restored")
+        r = self.restore(b["path"], home, "--offline", "--json")
+        out = json.loads(r.stdout)
+        epoch = (at_backup // 2**32 + 1) * 2**32
+        self.assertEqual(out["first_seq"], epoch)
+        self.assertNotEqual(out["key"].split()[:2], old_key.split()[:2], "an offline restore must make a new key")
+        n = type(v).__new__(type(v))
+        n.__dict__.update(v.__dict__, home=home)
+        self.assertEqual(n.key().split()[:2], out["key"].split()[:2])
+        # it writes at once, above the epoch, with receipt numbers the old
+        # PC cannot have given that day
+        made = [accept_dibao(n) for _ in range(2)]
+        new_events = [e for e in events_of(home, VILLAGE) if e[0] > at_backup]
+        self.assertTrue(new_events and all(e[0] >= epoch for e in new_events), new_events)
+        for a in made:
+            self.assertGreaterEqual(int(a.rsplit("-", 1)[1]), epoch, a)
+            self.assertNotIn(a, late)
+        new_receipts = self.receipts(home, VILLAGE) - old_receipts
+        self.assertEqual(len(new_receipts), 2, new_receipts)
+        self.assertTrue(all(int(x.rsplit("-", 1)[1]) > 500 for x in new_receipts), new_receipts)
+        # nothing of the new epoch is committed before the hall was heard
+        feed = os.path.join(home, "repo")
+        own_ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
+        head = git(feed, "rev-parse", own_ref).stdout
+        stick = os.path.join(self.dir, "stick")
+        os.makedirs(stick)
+        n.run("bundle", "export", stick, operator=None)
+        self.assertEqual(git(feed, "rev-parse", own_ref).stdout, head)
+        # the first sync brings back the lost PC's events; the hall refuses
+        # the new key's change sets until the county enrols it
+        r = n.run("sync", operator=None)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("caught up after the restore", r.stdout)
+        self.assertIn("that the roster does not give", r.stderr)
+        mine = events_of(home, VILLAGE)
+        self.assertEqual([e for e in mine if e[0] <= sent_seq], events_of(v.home, VILLAGE))
+        self.assertEqual(len(mine), sent_count + len(new_events))
+        self.assertEqual(self.receipts(home, VILLAGE) & old_receipts, old_receipts)
+        self.assertIsNone(self.county_status(made[0]))
+        for a in late:
+            self.assertEqual(json.loads(n.ok("app", "show", a, "--json", operator=None))["status"], "accepted")
+        # the county enrols the new key from the epoch's first number
+        self.county.ok("roster", "rotate", VILLAGE, out["key"], "--at", str(epoch), "--note", "offline restore")
+        self.sync(n)
+        for a in made:
+            wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the push")
+        county = events_of(self.county.home, VILLAGE)
+        self.assertEqual(county, events_of(home, VILLAGE))
+        self.assertEqual([e[0] for e in county], list(range(1, sent_seq + 1)) + [e[0] for e in new_events])
+        self.assertEqual(git(os.path.join(self.county.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
+        self.assertNotIn("equivocation", self.hall.logtext().lower())
+        r = n.run("rebuild", "--verify", operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # the old key can no longer sign the new epoch's numbers
+        ended = [x for x in json.loads(self.county.ok("roster", "list", "--json"))
+                 if x["node"] == VILLAGE and x["key"].split()[1] == old_key.split()[1]]
+        self.assertEqual([x["until"] for x in ended], [epoch])
+
+    def test_an_offline_restore_catches_up_from_the_townships_stick(self):
+        """A village that only ever syncs by stick: its township's stick
+        brings back what the lost PC sent, lifts the mark, and the answer
+        stick carries what the new PC wrote; the township takes it once
+        the county has enrolled the new key."""
+        v, t = self.village, self.township
+        self.sync(t)                    # the township holds the roster that names v
+
+        def carry(frm, to, *extra):
+            d = tempfile.mkdtemp(prefix="stick-", dir=self.dir)
+            frm.ok("bundle", "export", d, *extra, operator=None)
+            r = to.run("bundle", "import", d, operator=None)
+            return d, r
+
+        accept_dibao(v)
+        _, r = carry(v, t)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        b = self.backup(v)
+        late = accept_dibao(v)
+        _, r = carry(v, t)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        old = events_of(v.home, VILLAGE)
+        home = os.path.join(self.dir, "restored")
+        out = json.loads(self.restore(b["path"], home, "--offline", "--json").stdout)
+        n = type(v).__new__(type(v))
+        n.__dict__.update(v.__dict__, home=home)
+        a = accept_dibao(n)
+        # the township's stick: the lost PC's last application comes back,
+        # and the answer carries the new one
+        d, r = carry(t, n, "--for", VILLAGE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("caught up after the restore", r.stdout)
+        self.assertEqual([e for e in events_of(home, VILLAGE) if e[0] < out["first_seq"]], old)
+        self.assertEqual(json.loads(n.ok("app", "show", late, "--json", operator=None))["status"], "accepted")
+        answer = os.path.join(d, f"daiban-{VILLAGE}-to-{TOWNSHIP}.bundle")
+        heads = subprocess.run(["git", "bundle", "list-heads", answer], capture_output=True, text=True).stdout
+        mine = git(os.path.join(home, "repo"), "rev-parse", f"refs/feeds/{VILLAGE}/{VILLAGE}").stdout.strip()
+        self.assertIn(f"{mine} refs/feeds/{VILLAGE}/{VILLAGE}", heads)
+        # the township refuses the new key until the county enrols it
+        before = events_of(t.home, VILLAGE)
+        r = t.run("bundle", "import", d, operator=None)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("that the roster does not give", r.stdout + r.stderr)
+        self.assertEqual(events_of(t.home, VILLAGE), before)
+        self.county.ok("roster", "rotate", VILLAGE, out["key"], "--at", str(out["first_seq"]))
+        self.sync(t)
+        r = t.run("bundle", "import", d, operator=None)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(events_of(t.home, VILLAGE), events_of(home, VILLAGE))
+        self.sync(t)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the hall to ingest the township's relay")
+        self.assertEqual(events_of(self.county.home, VILLAGE), events_of(home, VILLAGE))
+        for s in (t, self.county):
+            self.assertEqual(git(os.path.join(s.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "")
 
     def test_bad_backups_are_refused_and_nothing_is_written(self):
         v = self.village
