@@ -46,7 +46,9 @@ struct setup {
         bool loopback;          /* listening on this machine only */
         uint64_t wrong_at;      /* when the last wrong code came (ms) */
         int result;             /* 0 set up, 1 stopped */
-        bool busy, stopping;
+        bool stopping;
+        struct job *job;        /* the steps running now, or NULL */
+        json_t *last_error;     /* how the last try ended, when it failed */
 };
 
 struct body {
@@ -110,42 +112,62 @@ static int new_code(struct setup *S)
         return 0;
 }
 
-/* ---- running a step ------------------------------------------------------------------ */
+/* ---- running the steps ------------------------------------------------------------- */
 
-struct run {
+/* The steps run one after another as children on the page's own loop:
+ * meanwhile the page answers (GET /api/setup says which step runs), a
+ * second submission is told to wait, and a stop signal is heard. */
+enum step { STEP_INIT, STEP_ADD, STEP_PASSWD, STEP_SHOW, STEP_DONE };
+
+static const char *const step_names[] = { "init", "operator add", "operator passwd", "key show" };
+
+struct job {
+        struct setup *S;
+        http_conn *c;           /* NULL once the browser went away */
+        json_t *j;              /* the form (its strings are wiped at the end) */
+        enum step step;
         uv_process_t proc;
         uv_pipe_t in, out, err;
         uv_write_t w;
+        char input[512];
         char out_buf[CHILD_OUT];
         size_t out_len;
         int64_t status;
-        int open;
+        int open;               /* handles not yet closed */
+        bool spawned;
 };
+
+static void job_next(struct job *J);
 
 static void run_closed(uv_handle_t *h)
 {
-        ((struct run *)h->data)->open--;
+        struct job *J = h->data;
+
+        if (--J->open == 0)
+                job_next(J);
 }
 
 static void run_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-        struct run *R = s->data;
+        struct job *J = s->data;
 
         if (n > 0) {
-                size_t k = (size_t)n < sizeof R->out_buf - 1 - R->out_len ? (size_t)n : sizeof R->out_buf - 1 - R->out_len;
-                memcpy(R->out_buf + R->out_len, buf->base, k);
-                R->out_len += k;
+                size_t k = (size_t)n < sizeof J->out_buf - 1 - J->out_len ? (size_t)n : sizeof J->out_buf - 1 - J->out_len;
+                memcpy(J->out_buf + J->out_len, buf->base, k);
+                J->out_len += k;
         } else if (n < 0) {
                 uv_close((uv_handle_t *)s, run_closed);
         }
+        if (buf->base)
+                explicit_bzero(buf->base, n > 0 ? (size_t)n : 0);
         free(buf->base);
 }
 
 static void run_exit(uv_process_t *p, int64_t status, int sig)
 {
-        struct run *R = p->data;
+        struct job *J = p->data;
 
-        R->status = sig ? 128 + sig : status;
+        J->status = sig ? 128 + sig : status;
         uv_close((uv_handle_t *)p, run_closed);
 }
 
@@ -155,68 +177,53 @@ static void run_written(uv_write_t *w, int status)
         uv_close((uv_handle_t *)w->handle, run_closed);
 }
 
-/* Run this program with args (after argv[0]) on a loop of its own, input
- * on its stdin; its stdout and stderr together in out. The exit status,
- * or -1 when it could not start. The page waits meanwhile: it is the
- * only one there is. */
-static int run_step(const struct setup *S, const char *const *args, const char *input, char *out, size_t outlen)
+/* Start this program with args (after argv[0]), input on its stdin, its
+ * stdout and stderr together in J->out_buf; job_next runs when all is
+ * closed. */
+static void run_step(struct job *J, const char *const *args, const char *input)
 {
-        uv_loop_t loop;
-        struct run *R = calloc(1, sizeof *R);
+        struct setup *S = J->S;
         uv_process_options_t po = { 0 };
         uv_stdio_container_t io[3];
         char *argv[16];
         size_t n = 0;
-        int rc = -1;
 
-        if (!R || uv_loop_init(&loop) < 0) {
-                free(R);
-                return -1;
-        }
-        argv[n++] = (char *)S->exe;
+        argv[n++] = S->exe;
         for (; args[n - 1] && n < 15; n++)
                 argv[n] = (char *)args[n - 1];
         argv[n] = NULL;
-        uv_pipe_init(&loop, &R->in, 0);
-        uv_pipe_init(&loop, &R->out, 0);
-        uv_pipe_init(&loop, &R->err, 0);
-        R->in.data = R->out.data = R->err.data = R->proc.data = R;
+        J->out_len = 0;
+        J->status = -1;
+        snprintf(J->input, sizeof J->input, "%s", input ? input : "");
+        uv_pipe_init(S->loop, &J->in, 0);
+        uv_pipe_init(S->loop, &J->out, 0);
+        uv_pipe_init(S->loop, &J->err, 0);
+        J->in.data = J->out.data = J->err.data = J->proc.data = J;
         io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-        io[0].data.stream = (uv_stream_t *)&R->in;
+        io[0].data.stream = (uv_stream_t *)&J->in;
         io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        io[1].data.stream = (uv_stream_t *)&R->out;
+        io[1].data.stream = (uv_stream_t *)&J->out;
         io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        io[2].data.stream = (uv_stream_t *)&R->err;
+        io[2].data.stream = (uv_stream_t *)&J->err;
         po.file = S->exe;
         po.args = argv;
         po.stdio = io;
         po.stdio_count = 3;
         po.exit_cb = run_exit;
-        R->open = 4;
-        if (uv_spawn(&loop, &R->proc, &po) < 0) {
-                uv_close((uv_handle_t *)&R->proc, run_closed);
-                uv_close((uv_handle_t *)&R->in, run_closed);
-                uv_close((uv_handle_t *)&R->out, run_closed);
-                uv_close((uv_handle_t *)&R->err, run_closed);
-        } else {
-                uv_buf_t b = uv_buf_init((char *)(input ? input : ""), input ? (unsigned)strlen(input) : 0);
-                if (uv_write(&R->w, (uv_stream_t *)&R->in, &b, 1, run_written) < 0)
-                        uv_close((uv_handle_t *)&R->in, run_closed);
-                uv_read_start((uv_stream_t *)&R->out, http_alloc, run_read);
-                uv_read_start((uv_stream_t *)&R->err, http_alloc, run_read);
-                rc = 0;
+        J->open = 4;
+        J->spawned = uv_spawn(S->loop, &J->proc, &po) == 0;
+        if (!J->spawned) {
+                uv_close((uv_handle_t *)&J->proc, run_closed);
+                uv_close((uv_handle_t *)&J->in, run_closed);
+                uv_close((uv_handle_t *)&J->out, run_closed);
+                uv_close((uv_handle_t *)&J->err, run_closed);
+                return;
         }
-        while (R->open > 0 && uv_run(&loop, UV_RUN_ONCE))
-                ;
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        R->out_buf[R->out_len] = '\0';
-        snprintf(out, outlen, "%s", R->out_buf);
-        if (rc == 0)
-                rc = (int)R->status;
-        explicit_bzero(R, sizeof *R);
-        free(R);
-        return rc;
+        uv_buf_t b = uv_buf_init(J->input, (unsigned)strlen(J->input));
+        if (uv_write(&J->w, (uv_stream_t *)&J->in, &b, 1, run_written) < 0)
+                uv_close((uv_handle_t *)&J->in, run_closed);
+        uv_read_start((uv_stream_t *)&J->out, http_alloc, run_read);
+        uv_read_start((uv_stream_t *)&J->err, http_alloc, run_read);
 }
 
 /* ---- the page ------------------------------------------------------------------------ */
@@ -288,7 +295,10 @@ static void on_request(http_conn *c, const struct http_request *req)
 
         if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
                 if (strcmp(req->path, "/api/setup") == 0)
-                        reply_json(c, 200, json_pack("{s:b,s:s}", "setup", 1, "home", S->home));
+                        reply_json(c, 200, json_pack("{s:b,s:s,s:b,s:s?,s:O?}", "setup", 1, "home", S->home, "running",
+                                                     S->job != NULL, "step",
+                                                     S->job ? step_names[S->job->step] : NULL, "last_error",
+                                                     S->job ? NULL : S->last_error));
                 else if (strncmp(req->path, "/api/", 5) == 0)
                         reply_error(c, 503, "setup", "this station is not set up yet: open / to set it up",
                                     "本服务站尚未设置：请打开首页完成首次设置");
@@ -337,7 +347,11 @@ static void on_body(http_conn *c, const char *data, size_t len)
 
 static void on_abort(http_conn *c)
 {
+        struct setup *S = http_server_data(http_conn_server(c));
         struct body *b = http_conn_data(c);
+
+        if (S->job && S->job->c == c)
+                S->job->c = NULL;       /* the steps go on; the page asks /api/setup */
 
         if (b) {
                 explicit_bzero(b, sizeof *b);
@@ -358,6 +372,10 @@ static void stop_soon(uv_timer_t *t)
         if (S->stopping)
                 return;
         S->stopping = true;
+        /* a step still running is stopped too: its half-made folder goes
+         * when it has ended (job_next) */
+        if (S->job && S->job->spawned && !uv_is_closing((uv_handle_t *)&S->job->proc))
+                uv_process_kill(&S->job->proc, SIGTERM);
         http_server_stop(S->srv);
         uv_close((uv_handle_t *)&S->sig[0], NULL);
         uv_close((uv_handle_t *)&S->sig[1], NULL);
@@ -408,15 +426,40 @@ static void remove_stage(const char *stage)
                 durable_remove_tree(stage);
 }
 
-static void fail_step(struct setup *S, http_conn *c, const char *what_en, const char *what_zh, const char *out)
+/* The job ends: its form wiped, the page told if it is still there. */
+static void job_end(struct job *J, int status, json_t *answer)
 {
+        struct setup *S = J->S;
+        json_t *v;
+        const char *name;
+
+        if (J->c)
+                reply_json(J->c, status, answer);
+        else
+                json_decref(answer);
+        /* the password and token go from memory too */
+        json_object_foreach(J->j, name, v)
+                if (json_is_string(v))
+                        explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
+        json_decref(J->j);
+        S->job = NULL;
+        explicit_bzero(J, sizeof *J);
+        free(J);
+}
+
+static void fail_step(struct job *J, const char *what_en, const char *what_zh, const char *out)
+{
+        struct setup *S = J->S;
         char en[2048], zh[2048];
 
         /* a half-made home is no home, and the page can be sent again */
         remove_stage(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
-        reply_error(c, 400, "step_failed", en, zh);
+        fprintf(stderr, "daiban: first-run setup: %s\n", en);
+        json_decref(S->last_error);
+        S->last_error = json_pack("{s:s,s:{s:s,s:s}}", "error", "step_failed", "message", "en", en, "zh", zh);
+        job_end(J, 400, json_incref(S->last_error));
 }
 
 /* A test's power cut between two steps (tests/integration/serve.py,
@@ -434,7 +477,7 @@ static void on_body_end(http_conn *c)
 {
         struct setup *S = http_server_data(http_conn_server(c));
         struct body *b = http_conn_data(c);
-        char out[CHILD_OUT], input[512];
+        char input[512];
         json_t *j = NULL;
 
         if (!b)
@@ -449,7 +492,12 @@ static void on_body_end(http_conn *c)
         const char *code = field(j, "code"), *hall = field(j, "hall"), *pin = field(j, "pin"),
                    *token = field(j, "token"), *ck = field(j, "county_key"), *op = field(j, "operator"),
                    *opname = field(j, "operator_name"), *pw = field(j, "password");
-        if (S->busy || !setup_needed(S->home)) {
+        if (S->job) {
+                reply_error(c, 409, "busy", "the setup is running now (see GET /api/setup); wait for it",
+                            "正在设置中；请等待其完成");
+                goto out;
+        }
+        if (!setup_needed(S->home)) {
                 reply_error(c, 409, "done", "this station is set up already", "本服务站已经设置过了");
                 goto out;
         }
@@ -487,7 +535,19 @@ static void on_body_end(http_conn *c)
                             "经办人编号最多 32 个字符，不含空格、不以“-”开头；密码 6 至 256 个字符；姓名最多 64 个字符");
                 goto out;
         }
-        S->busy = true;
+        struct job *J = calloc(1, sizeof *J);
+        if (!J) {
+                reply_error(c, 500, "oom", "out of memory", "内存不足");
+                goto out;
+        }
+        J->S = S;
+        J->c = c;
+        J->j = j;
+        j = NULL;
+        J->step = STEP_INIT;
+        S->job = J;
+        json_decref(S->last_error);
+        S->last_error = NULL;
         remove_stage(S->stage);                /* an earlier try cut short */
         const char *init[16] = { "init", "--from-hall", hall, "--token", "-", "--home", S->stage };
         int k = 7;
@@ -501,32 +561,72 @@ static void on_body_end(http_conn *c)
         }
         init[k] = NULL;
         snprintf(input, sizeof input, "%s\n", token);
-        if (run_step(S, init, input, out, sizeof out) != 0) {
-                fail_step(S, c, "joining the county failed", "加入本县失败", out);
-                goto done;
+        run_step(J, init, input);
+out:
+        explicit_bzero(input, sizeof input);
+        explicit_bzero(b, sizeof *b);
+        free(b);
+        if (j) {
+                json_t *v;
+                const char *name;
+                json_object_foreach(j, name, v)
+                        if (json_is_string(v))
+                                explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
+                json_decref(j);
         }
-        die_after("init");
-        const char *add[] = { "operator", "add", "--name", opname, "--home", S->stage, "--", op, NULL };
-        if (run_step(S, add, NULL, out, sizeof out) != 0) {
-                fail_step(S, c, "the operator could not be registered", "无法登记经办人", out);
-                goto done;
+}
+
+/* A step's child has ended and its pipes are closed: check it, and start
+ * the next, or finish. */
+static void job_next(struct job *J)
+{
+        struct setup *S = J->S;
+        char input[512];
+        const char *op = field(J->j, "operator"), *opname = field(J->j, "operator_name"), *pw = field(J->j, "password");
+        int status = J->spawned ? (int)J->status : -1;
+
+        J->out_buf[J->out_len] = '\0';
+        if (S->stopping) {                      /* stopped meanwhile: the next start begins again */
+                remove_stage(S->stage);
+                job_end(J, 503, json_pack("{s:s}", "error", "stopping"));
+                return;
         }
-        die_after("operator add");
-        const char *passwd[] = { "operator", "passwd", "--home", S->stage, "--", op, NULL };
-        snprintf(input, sizeof input, "%s\n", pw);
-        if (run_step(S, passwd, input, out, sizeof out) != 0) {
-                fail_step(S, c, "the password could not be set", "无法设置密码", out);
-                goto done;
+        switch (J->step) {
+        case STEP_INIT:
+                if (status != 0)
+                        return fail_step(J, "joining the county failed", "加入本县失败", J->out_buf);
+                die_after("init");
+                J->step = STEP_ADD;
+                run_step(J, (const char *const[]){ "operator", "add", "--name", opname, "--home", S->stage, "--", op, NULL },
+                         NULL);
+                return;
+        case STEP_ADD:
+                if (status != 0)
+                        return fail_step(J, "the operator could not be registered", "无法登记经办人", J->out_buf);
+                die_after("operator add");
+                J->step = STEP_PASSWD;
+                snprintf(input, sizeof input, "%s\n", pw);
+                run_step(J, (const char *const[]){ "operator", "passwd", "--home", S->stage, "--", op, NULL }, input);
+                explicit_bzero(input, sizeof input);
+                return;
+        case STEP_PASSWD:
+                explicit_bzero(J->input, sizeof J->input);
+                if (status != 0)
+                        return fail_step(J, "the password could not be set", "无法设置密码", J->out_buf);
+                die_after("operator passwd");
+                J->step = STEP_SHOW;
+                run_step(J, (const char *const[]){ "key", "show", "--json", "--home", S->stage, NULL }, NULL);
+                return;
+        case STEP_SHOW:
+        case STEP_DONE:
+                break;
         }
-        die_after("operator passwd");
-        const char *show[] = { "key", "show", "--json", "--home", S->stage, NULL };
         json_t *key = NULL;
-        if (run_step(S, show, NULL, out, sizeof out) == 0 && strchr(out, '{'))
-                key = json_loads(strchr(out, '{'), JSON_DISABLE_EOF_CHECK, NULL);
-        if (!key) {
-                fail_step(S, c, "the station's key could not be read", "无法读取本站密钥", out);
-                goto done;
-        }
+        if (status == 0 && strchr(J->out_buf, '{'))
+                key = json_loads(strchr(J->out_buf, '{'), JSON_DISABLE_EOF_CHECK, NULL);
+        if (!key)
+                return fail_step(J, "the station's key could not be read", "无法读取本站密钥", J->out_buf);
+        J->step = STEP_DONE;
         /* every step done: the home appears whole (HOME is absent or an
          * empty folder, which rename replaces); an empty HOME that rename
          * cannot replace (a mount point, a link to a folder) gets the
@@ -535,8 +635,7 @@ static void on_body_end(http_conn *c)
                 char why[256];
                 snprintf(why, sizeof why, "%s", strerror(errno));
                 json_decref(key);
-                fail_step(S, c, "the station's folder could not be put in place", "无法放置本站数据目录", why);
-                goto done;
+                return fail_step(J, "the station's folder could not be put in place", "无法放置本站数据目录", why);
         }
         if (durable_sync_parent(S->home) < 0)
                 fprintf(stderr, "daiban: warning: the folder holding %s could not be synced: %s\n", S->home,
@@ -547,24 +646,9 @@ static void on_body_end(http_conn *c)
         fflush(stdout);
         unlink(S->code_path);
         S->result = 0;
-        reply_json(c, 200, key);
+        job_end(J, 200, key);
         /* the answer goes out, then the station takes the address over */
         uv_timer_start(&S->stop, stop_soon, 300, 0);
-done:
-        S->busy = false;
-out:
-        explicit_bzero(input, sizeof input);
-        explicit_bzero(b, sizeof *b);
-        free(b);
-        if (j) {
-                /* the password and token go from memory too */
-                json_t *v;
-                const char *name;
-                json_object_foreach(j, name, v)
-                        if (json_is_string(v))
-                                explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
-                json_decref(j);
-        }
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -624,6 +708,7 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
                 unlink(S->code_path);   /* stopped: the next start makes a new one */
 out:
         explicit_bzero(S->code, sizeof S->code);
+        json_decref(S->last_error);
         free(S);
         return r;
 }

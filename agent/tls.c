@@ -52,6 +52,10 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
          * (about 200 bytes) is never used; X25519 keys are half the size
          * of P-256's. */
         SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
+        /* decrypted requests carry passwords, tokens and ID numbers:
+         * OpenSSL wipes its copy of the plaintext once it is handed over
+         * (OpenSSL 3.0), and tls_conn_input wipes its own */
+        SSL_CTX_set_options(t->ctx, SSL_OP_CLEANSE_PLAINTEXT);
         SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set1_groups_list(t->ctx, "X25519:P-256:P-384");
         if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
@@ -207,14 +211,14 @@ int tls_conn_input(struct tls_conn *c, const char *data, size_t len, tls_plain_f
                 n = SSL_read(c->ssl, buf, sizeof buf);
                 if (n > 0) {
                         plain(ud, buf, (size_t)n);
+                        OPENSSL_cleanse(buf, (size_t)n);
                         continue;
                 }
                 switch (SSL_get_error(c->ssl, n)) {
                 case SSL_ERROR_WANT_READ:
                 case SSL_ERROR_WANT_WRITE:
+                case SSL_ERROR_ZERO_RETURN:     /* close_notify: the socket's EOF follows */
                         return 0;
-                case SSL_ERROR_ZERO_RETURN:
-                        return 0;       /* close_notify: the socket's EOF follows */
                 default:
                         ERR_clear_error();
                         return -1;

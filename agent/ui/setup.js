@@ -44,16 +44,48 @@
     delete v.password2;
     go.disabled = true;
     say('warn', '正在连接县级服务端并取得目录清单，请稍候…', 'Fetching the catalogue from the hall…');
+    // the steps run beside the page: say which one runs while we wait
+    const steps = { 'init': ['正在加入本县并取得目录清单（1/4）…', 'Joining the county, fetching the catalogue (1/4)…'],
+                    'operator add': ['正在登记经办人（2/4）…', 'Registering the operator (2/4)…'],
+                    'operator passwd': ['正在设置密码（3/4）…', 'Setting the password (3/4)…'],
+                    'key show': ['正在读取本站密钥（4/4）…', "Reading the station's key (4/4)…"] };
+    const state = async () => (await fetch('/api/setup', { cache: 'no-store' })).json();
+    let waiting = true;
+    const poll = (async () => {
+      while (waiting) {
+        await new Promise((ok) => setTimeout(ok, 1000));
+        try {
+          const s = await state();
+          if (waiting && s.running && steps[s.step]) say('warn', steps[s.step][0], steps[s.step][1]);
+        } catch (e) { /* the answer will tell */ }
+      }
+    })();
     let r, j;
     try {
       r = await fetch('/api/setup', { method: 'POST', headers: { 'Content-Type': 'application/json' },
                                       body: JSON.stringify(v) });
       j = await r.json();
     } catch (e) {
-      go.disabled = false;
-      say('bad', '无法连接本机服务站程序，请确认它在运行后重试。', 'The station program did not answer; retry.');
-      return;
+      // the connection went (a long step on a slow link): the steps go
+      // on; ask how they ended
+      try {
+        let s;
+        do {
+          await new Promise((ok) => setTimeout(ok, 1000));
+          s = await state();
+        } while (s.running);
+        if (!s.last_error) { location.reload(); return; }
+        r = { ok: false };
+        j = s.last_error;
+      } catch (e2) {
+        waiting = false;
+        go.disabled = false;
+        location.reload();   // set up meanwhile: the station answers now
+        return;
+      }
     }
+    waiting = false;
+    await poll;
     go.disabled = false;
     if (!r.ok) {
       const m = j && j.message ? j.message : {};

@@ -1519,6 +1519,59 @@ class FirstRun(unittest.TestCase):
         self.proc.communicate(timeout=20)
         self.assertFalse(os.path.exists(code_file))
 
+    def test_the_page_answers_while_a_step_runs(self):
+        """A step on a bad link (a hall that takes the connection and never
+        answers) used to hold the whole page: it ran on a loop of its own.
+        Now the page answers meanwhile, says which step runs, tells a
+        second submission to wait, and reports the failure when the step
+        gives up."""
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        self.proc = subprocess.Popen([DAIBAN, "serve", "--home", self.home, "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, LANG="C.UTF-8", DAIBAN_SYNC_IDLE_S="4"))
+        self.proc.stdout.readline()
+        self.proc.stdout.readline()
+        with open(self.home + ".setup-code") as f:
+            code = f.read().strip()
+        form = {"code": code, "hall": f"http://127.0.0.1:{silent.getsockname()[1]}/feeds",
+                "token": "330225101203.x", "operator": "op1", "operator_name": "张三", "password": "secret1"}
+        first = {}
+        t = threading.Thread(target=lambda: first.update(answer=self.post(form)))
+        t0 = time.time()
+        t.start()
+
+        def state():
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/api/setup")
+            r = c.getresponse()
+            j = json.loads(r.read())
+            c.close()
+            return j
+        j = wait_for(lambda: (lambda x: x if x["running"] else None)(state()), timeout=10, what="the step to start",
+                     every=0.05)
+        self.assertEqual(j["step"], "init")
+        # the page itself, and a second submission, are answered at once
+        t1 = time.time()
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.request("GET", "/")
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        st, j = self.post(form)
+        self.assertEqual((st, j["error"]), (409, "busy"))
+        self.assertLess(time.time() - t1, 2, "the page waited for the step")
+        self.assertTrue(t.is_alive(), "the step ended before the page was asked")
+        t.join(60)
+        st, j = first["answer"]
+        self.assertEqual((st, j["error"]), (400, "step_failed"), j)
+        self.assertGreaterEqual(time.time() - t0, 3.5, "the link was not silent for the idle limit")
+        j = state()
+        self.assertFalse(j["running"])
+        self.assertEqual(j["last_error"]["error"], "step_failed")
+        self.assertFalse(os.path.exists(self.home), "a failed first run left a home")
+
     def test_a_power_cut_between_steps_leaves_no_half_home(self):
         """Issue 16: a machine that died between the first run's `init` and
         `operator passwd` left a home no one could sign in to, and the page
