@@ -994,7 +994,8 @@ static const char *fmt_ll(long long v)
 
 /* An offline restore: numbers from the next epoch, and a new key to sign
  * them (the old one's entry on the roster ends where they start). */
-static int new_epoch(const char *stage, const char *node, store *st, struct restore_result *res, struct backup_msg *m)
+static int new_epoch(const char *stage, const char *node, store *st, bool new_key, struct restore_result *res,
+                     struct backup_msg *m)
 {
         char path[PATH_MAX], kerr[256], *text = NULL;
         size_t len = 0;
@@ -1010,6 +1011,8 @@ static int new_epoch(const char *stage, const char *node, store *st, struct rest
                     "本节点的序号周期已用尽（%lld）：不能离线恢复，请联网同步恢复", res->floor);
                 return -EINVAL;
         }
+        if (!new_key)
+                return 0;
         if ((r = home_key_create(stage, node, kerr, sizeof kerr)) < 0) {
                 SAY(m, "cannot make the new key: %s", "无法生成新密钥：%s", kerr);
                 return r;
@@ -1121,10 +1124,21 @@ static int restore(const char *file, const char *home_dir, const char *passphras
         res->own_seq = one(db, "SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", node);
         /* restored: no writing until a sync has brought back what this
          * node sent after the backup */
-        if (offline && (r = new_epoch(stage, node, st, res, m)) < 0)
+        /* a county syncs with no one: it always starts a new epoch, with
+         * its own key (every station pins it), and takes back from the
+         * nodes' syncs what it wrote after the backup */
+        bool county = strcmp(res->role, "county") == 0;
+        if (county && offline) {
+                say_en(m, "县级服务端恢复时不用 --offline：它保留原密钥（请提供口令或 --key），并总是开始新的序号周期",
+                       "a county hall is restored without --offline: it keeps its key (give its passphrase or --key) and "
+                       "always starts a new epoch");
+                r = -EINVAL;
+                goto out;
+        }
+        if ((offline || county) && (r = new_epoch(stage, node, st, !county, res, m)) < 0)
                 goto out;
         if (store_begin(st) < 0 || store_meta_set(st, STORE_RESTORE_PENDING, res->created) < 0 ||
-            (offline && (store_meta_set(st, STORE_SEQ_FLOOR, fmt_ll(res->floor)) < 0 ||
+            ((offline || county) && (store_meta_set(st, STORE_SEQ_FLOOR, fmt_ll(res->floor)) < 0 ||
                          store_meta_set(st, HOME_EPOCH_DAY, fmt_ll(home_today(NULL, &(bool){ false }))) < 0)) ||
             store_commit(st) < 0) {
                 SAY(m, "cannot write the restored store: %s", "无法写入恢复的数据库：%s", store_errmsg(st));

@@ -312,6 +312,23 @@ static int cmd_restore(int argc, char **argv)
                        res.floor, res.node, res.key_line, res.floor, res.fingerprint, res.spoken);
                 return 0;
         }
+        if (strcmp(res.role, "county") == 0) {
+                printf(cli_msg("restored the county hall %s into %s from the backup of %s:\n"
+                               "  %lld applications, %lld events (its own up to seq %lld), %ld refs, %ld catalogues\n"
+                               "it writes at once from seq %lld (a new epoch: none it signed after the backup is used again),\n"
+                               "but changes neither roster nor catalogue, and commits nothing to its feeds, until what it\n"
+                               "wrote after the backup has come back: start `daiban hall serve`; each township's and village's\n"
+                               "next sync gives back the hall's chains it holds. When every township has synced, run\n"
+                               "`daiban hall resume` (it lists who has).\n",
+                               "已把县级服务端 %s 恢复到 %s，备份时间 %s：\n"
+                               "  %lld 件申请，%lld 个事件（本县序号至 %lld），%ld 个引用，%ld 个目录版本\n"
+                               "现在即可办理，序号从 %lld 开始（新的周期，备份后签过的序号不会再用）；但在取回备份之后\n"
+                               "本县所写内容之前，不修改密钥名册和目录清单，也不写入通道：请启动 daiban hall serve，\n"
+                               "各乡镇、村下次同步时会交回它们持有的本县数据。各乡镇都同步后，运行 daiban hall resume\n"
+                               "（它会列出哪些乡镇已同步）。\n"),
+                       res.node, home, res.created, res.apps, res.events, res.own_seq, res.refs, res.catalogs, res.floor);
+                return 0;
+        }
         printf(cli_msg("restored node %s (%s) into %s from the backup of %s:\n"
                        "  %lld applications, %lld events (this node's up to seq %lld), %ld refs, %ld catalogues\n"
                        "before anything is written here, run `daiban sync`: it fetches from the hall what this node sent\n"

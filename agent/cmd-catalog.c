@@ -737,7 +737,9 @@ static int run_install(int argc, char **argv)
                 catalog_free(cat);
                 return r;
         }
-        if (!catalog_find_division(cat, h.node)) {
+        if ((r = home_county_restoring(&h))) {
+                ;
+        } else if (!catalog_find_division(cat, h.node)) {
                 cli_error(cli_msg("this node (%s) is not in the new catalogue's divisions; not installed",
                                   "本站点（%s）不在新目录清单的区划中；未安装"), h.node);
                 r = EXIT_REFUSED;

@@ -198,6 +198,10 @@ static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, 
                 home_close(h);
                 return EXIT_REFUSED;
         }
+        if ((r = home_county_restoring(h))) {
+                home_close(h);
+                return r;
+        }
         if ((*lockfd = home_lock_repo(h)) < 0) {
                 home_close(h);
                 return EXIT_REFUSED;

@@ -548,6 +548,14 @@ static void check_backup(json_t *out, struct home *h, long long now)
         const char *end;
         long long at = -1;
 
+        if (store_restore_pending(h->st) && strcmp(h->role, "county") == 0) {
+                add(out, "backup", "warn", "this county hall was restored from a backup: it takes back what it wrote after the "
+                    "backup from the townships' syncs, and changes no roster or catalogue until then",
+                    "本县服务端是从备份恢复的：正从各乡镇的同步中取回备份之后本县所写内容，在此之前不修改密钥名册和目录清单",
+                    "keep daiban hall serve running; when every township has synced, run daiban hall resume",
+                    "请保持 daiban hall serve 运行；各乡镇都同步后，运行 daiban hall resume");
+                return;
+        }
         if (store_restore_pending(h->st) && store_seq_floor(h->st)) {
                 add(out, "backup", "warn", fmt(en, sizeof en, "this home was restored offline: it writes from seq %lld with a new key, "
                                                "and nothing it wrote has left yet", (long long)store_seq_floor(h->st)),

@@ -56,6 +56,8 @@
  * busy village's ID cards and certificates at a few hundred KB each */
 #define HALL_SCAN_QUOTA_DEFAULT 4096ull
 #define HALL_SCAN_QUOTA_DEFAULT_STR "4096"
+/* meta: a push by NODE since the hall was restored ("<unix s> <returns>") */
+#define HALL_RESTORE_SEEN "restore.seen."
 #define HALL_TICK_MS 5000                               /* ingest the county's own events */
 #define CGI_MAX_HEAD 8192
 #define CGI_HIGH_WATER (1u << 20)
@@ -799,6 +801,7 @@ static void ingest_work(uv_work_t *w)
 
         memset(&H->wrep, 0, sizeof H->wrep);
         H->wscans = 0;
+        bool restoring = store_restore_pending(H->wh.st);
         home_sync_catalog(&H->wh, H->wrepo, &ncat, feed_log, NULL);     /* publish a newly installed version */
         const struct sshsig_key *key;
         if (home_key(&H->wh, &key) == 0)
@@ -811,10 +814,12 @@ static void ingest_work(uv_work_t *w)
         } else {
                 struct feed_trust tr;
                 authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
+                /* restored: its own feeds, returned by the nodes, are taken in */
+                tr.catch_up_own = restoring;
                 feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, feed_log, NULL);
         }
         roster_free(&ro);
-        scan_assemble(H->wh.st, H->wrepo, H->wh.node, false, &H->wscans, feed_log, NULL);
+        scan_assemble(H->wh.st, H->wrepo, H->wh.node, restoring, &H->wscans, feed_log, NULL);
         note_reports(H);
 }
 
@@ -903,6 +908,7 @@ static const char usage_hall[] =
         "                         [--max-conns N] [--head-timeout SECONDS] [--scan-quota MIB]\n"
         "                         [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
+        "       daiban hall resume [--anyway] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
         "       daiban hall cert --cert FILE --key FILE [--name NAME] [--days N]\n"
         "\n"
@@ -1315,7 +1321,7 @@ static int hall_pre_receive(int argc, char **argv)
         git_repository *repo = NULL;
         git_odb *odb = NULL, *pushed = NULL;
         char line[1024], path[PATH_MAX + 8];
-        int refused = 0, nlines = 0, r;
+        int refused = 0, nlines = 0, returns = 0, r;
         struct roster ro = { 0 };
         bool have_ro = false;
         struct timespec now;
@@ -1357,6 +1363,12 @@ static int hall_pre_receive(int argc, char **argv)
                 refused = 1;
                 goto out;
         }
+        /* a hall restored from a backup takes back what it wrote after
+         * that backup from those that hold it (docs/backup.md) */
+        bool restoring = store_restore_pending(h.st);
+        char own_roster[64], own_catalog[64];
+        snprintf(own_roster, sizeof own_roster, ROSTER_PREFIX "%s", h.node);
+        snprintf(own_catalog, sizeof own_catalog, CATFEED_PREFIX "%s", h.node);
         while (fgets(line, sizeof line, stdin)) {
                 char old[64], new[64], ref[512], part[32], writer[32], err[768];
                 git_oid o, n;
@@ -1413,6 +1425,39 @@ static int hall_pre_receive(int argc, char **argv)
                         }
                         continue;
                 }
+                if (restoring && (strcmp(ref, own_roster) == 0 || strcmp(ref, own_catalog) == 0)) {
+                        /* the county's own roster or catalogue, returned:
+                         * forward only, every new commit signed as the
+                         * chain requires */
+                        bool is_roster = ref[5] == 'r';
+                        char *pin = NULL;
+                        int vr = 0;
+                        if (git_oid_is_zero(&n))
+                                snprintf(err, sizeof err, "the county's chains are never deleted");
+                        else if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) &&
+                                 git_graph_descendant_of(repo, &n, &o) != 1)
+                                snprintf(err, sizeof err, "not a continuation of the one the hall holds");
+                        else if (is_roster && (store_meta_get(h.st, "roster.pin", &pin), 1) &&
+                                 (vr = roster_verify_update(repo, h.node, pin, git_oid_is_zero(&o) ? NULL : &o,
+                                                            have_ro ? &ro : NULL, &n, err, sizeof err)) == 0)
+                                err[0] = '\0';
+                        else if (!is_roster &&
+                                 (vr = catfeed_verify_update(repo, h.node, have_ro ? &ro : NULL,
+                                                             git_oid_is_zero(&o) ? NULL : &o, &n, err, sizeof err)) == 0)
+                                err[0] = '\0';
+                        free(pin);
+                        if (!err[0]) {
+                                returns++;
+                                continue;
+                        }
+                        if (vr == -EIO)
+                                refuse_busy(pusher, "%s: the county's hall could not check it now (%s); sync again later",
+                                            ref, err);
+                        else
+                                refuse(pusher, "%s: %s", ref, err);
+                        refused++;
+                        continue;
+                }
                 bool is_scan = strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
                                scan_parse_ref(ref, part, sizeof part, writer, sizeof writer);
                 if (!is_scan && (!feed_parse_ref(ref, part, sizeof part, writer, sizeof writer) ||
@@ -1422,12 +1467,16 @@ static int hall_pre_receive(int argc, char **argv)
                         refused++;
                         continue;
                 }
-                if (!feed_may_write(pusher, part, writer)) {
+                /* the county's own feeds come back only to a restored hall */
+                bool returned = restoring && !is_scan && strcmp(writer, h.node) == 0 && strcmp(pusher, h.node) != 0 &&
+                                feed_entitled(pusher, part);
+                if (!returned && !feed_may_write(pusher, part, writer)) {
                         refuse(pusher, "%s: node %s may not write the feed of %s in partition %s", ref, pusher, writer,
                                part);
                         refused++;
                         continue;
                 }
+                returns += returned;
                 if (git_oid_is_zero(&n)) {
                         refuse(pusher, "%s: feeds are never deleted", ref);
                         refused++;
@@ -1473,10 +1522,12 @@ static int hall_pre_receive(int argc, char **argv)
                         }
                         continue;
                 }
-                if (have_ro && strcmp(writer, pusher) == 0 && !roster_lists(&ro, pusher))
+                /* (not while restoring: the roster waits for its own return) */
+                if (have_ro && !restoring && strcmp(writer, pusher) == 0 && !roster_lists(&ro, pusher))
                         enroll_on_push(&h, repo, &ro, pusher, &n);
                 struct feed_trust tr;
                 authority_trust(&h, have_ro ? &ro : NULL, &tr);
+                tr.catch_up_own = returned;
                 int vr = feed_verify(h.st, repo, &tr, ref, &n, err, sizeof err);
                 if (vr == -EINVAL) {
                         /* err reads "refused <ref>: <why>" */
@@ -1490,6 +1541,15 @@ static int hall_pre_receive(int argc, char **argv)
                         refused++;
                         continue;
                 }
+        }
+        /* a restored hall counts who has pushed since: `hall resume`
+         * waits for every township */
+        if (restoring && !refused) {
+                char key[64], val[80];
+                snprintf(key, sizeof key, HALL_RESTORE_SEEN "%s", pusher);
+                snprintf(val, sizeof val, "%lld %d", (long long)now.tv_sec, returns);
+                if (store_begin(h.st) < 0 || store_meta_set(h.st, key, val) < 0 || store_commit(h.st) < 0)
+                        store_rollback(h.st);
         }
 out:
         if (refusals > REFUSALS_NOTED && refusal_log[0]) {
@@ -1807,11 +1867,111 @@ out_home:
         return r;
 }
 
+/* `hall resume`: a hall restored from a backup goes back to writing its
+ * chains once every township that syncs with it (holds a token) has
+ * pushed since the restore, giving back what the hall wrote after the
+ * backup; --anyway for a township that cannot. */
+static int hall_resume(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "anyway", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 },
+        };
+        const char *homeopt = NULL;
+        bool anyway = false;
+        struct home h;
+        sqlite3_stmt *st = NULL;
+        int c, r, waiting = 0, seen = 0;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c == 'H')
+                        homeopt = optarg;
+                else if (c == 'a')
+                        anyway = true;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc != optind) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        if ((r = home_open(home_path(homeopt), &h)))
+                return r;
+        if (strcmp(h.role, "county") != 0 || !store_restore_pending(h.st)) {
+                printf("%s", cli_msg("this hall is not being restored: nothing to resume\n", "本县服务端不在恢复中：无需继续\n"));
+                home_close(&h);
+                return 0;
+        }
+        if (sqlite3_prepare_v2(store_db(h.st), "SELECT substr(key, 12) FROM meta WHERE key LIKE 'hall.token.%'"
+                               " AND value <> '' ORDER BY key", -1, &st, NULL) != SQLITE_OK) {
+                cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(h.st));
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *node = (const char *)sqlite3_column_text(st, 0);
+                const struct cat_division *d = catalog_find_division(h.cat, node);
+                char key[64], *v = NULL;
+                if (!d || d->level != LEVEL_TOWNSHIP)
+                        continue;
+                snprintf(key, sizeof key, HALL_RESTORE_SEEN "%s", node);
+                if (store_meta_get(h.st, key, &v) == 0 && v) {
+                        long long at = 0;
+                        int returned = 0;
+                        sscanf(v, "%lld %d", &at, &returned);
+                        char when[32];
+                        time_t t = (time_t)at;
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+                        printf(cli_msg("  %-12s %s  synced since the restore (%s; %d of the hall's chains given back)\n",
+                                       "  %-12s %s  恢复后已同步（%s；交回本县链 %d 条）\n"),
+                               node, d->name, when, returned);
+                        seen++;
+                } else {
+                        printf(cli_msg("  %-12s %s  not yet synced since the restore\n", "  %-12s %s  恢复后尚未同步\n"), node,
+                               d->name);
+                        waiting++;
+                }
+                free(v);
+        }
+        sqlite3_finalize(st);
+        if (waiting && !anyway) {
+                cli_error(cli_msg("%d townships have not synced since the restore: what the hall wrote after its backup may still "
+                                  "be with them. Wait for their syncs, or resume with --anyway (a decision they hold and "
+                                  "did not give back then shows as two histories, for a person to settle)",
+                                  "%d 个乡镇在恢复后尚未同步：本县在备份之后所写内容可能还在它们那里。请等待其同步，或用 --anyway "
+                                  "继续（它们持有而未交回的决定届时将显示为两份记录，须由人工处理）"),
+                          waiting);
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
+            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE '" HALL_RESTORE_SEEN "%'", NULL, NULL, NULL) !=
+                    SQLITE_OK ||
+            store_commit(h.st) < 0) {
+                cli_error(cli_msg("cannot write the store: %s", "无法写入数据库：%s"), store_errmsg(h.st));
+                store_rollback(h.st);
+                home_close(&h);
+                return EXIT_REFUSED;
+        }
+        printf(cli_msg("the hall resumes (%d townships synced since the restore%s): what the county wrote meanwhile, from "
+                       "seq %lld, goes on its feeds at the hall's next round\n",
+                       "本县服务端恢复完成（%d 个乡镇已在恢复后同步%s）：本县期间所写内容（序号 %lld 起）将在服务端下一轮写入通道\n"),
+               seen, waiting ? cli_msg(", some not: --anyway", "，部分未同步：--anyway") : "",
+               (long long)store_seq_floor(h.st));
+        home_close(&h);
+        return 0;
+}
+
 static int cmd_hall(int argc, char **argv)
 {
         static const struct cli_command sub[] = {
                 { "serve", "Serve this county home's feeds over HTTP(S)", usage_hall, hall_serve },
                 { "token", "Issue (or revoke) a node's token", usage_hall, hall_token },
+                { "resume", "After a restore: write again once the townships have given back", usage_hall,
+                  hall_resume },
                 { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
                 { "cert", "Make a self-signed certificate and key for the hall", usage_hall, hall_cert },
                 { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },

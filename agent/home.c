@@ -42,6 +42,17 @@ const char *home_path(const char *opt)
         return buf;
 }
 
+int home_county_restoring(struct home *h)
+{
+        if (strcmp(h->role, "county") != 0 || !store_restore_pending(h->st))
+                return 0;
+        cli_error("%s", cli_msg("this county hall was restored from a backup: its roster and catalogue change only after "
+                                "`daiban hall resume`, when the townships have given back what it wrote after the backup",
+                                "本县服务端是从备份恢复的：在各乡镇交回备份之后本县所写内容、运行 daiban hall resume 之前，"
+                                "不能修改密钥名册和目录清单"));
+        return EXIT_REFUSED;
+}
+
 long long home_events_waiting(const struct home *h)
 {
         char *sent = NULL;
@@ -1352,7 +1363,9 @@ int home_sync_catalog(struct home *h, git_repository *repo, int *ret_installed, 
 
         *ret_installed = 0;
         catfeed_county(h->node, county);
-        if (strcmp(h->role, "county") == 0) {
+        /* (a county restored from a backup takes its chain as the nodes
+         * return it, like a station, until `hall resume`) */
+        if (strcmp(h->role, "county") == 0 && !store_restore_pending(h->st)) {
                 /* the county publishes its current version: read afresh, for
                  * a long-running hall sees `catalog install` of the CLI */
                 bool published = false;

@@ -164,6 +164,12 @@ bool home_refusal_note_reported(const char *path, const char *by, const char *te
  * any the lost PC could have given that day (store.h STORE_SEQ_FLOOR). */
 #define HOME_EPOCH_DAY "epoch.day"
 #define HOME_EPOCH_RECEIPTS 500
+/* A county restored from a backup changes neither its roster nor its
+ * catalogue until `daiban hall resume`: the nodes may hold newer ones of
+ * its chains, which come back with their syncs (docs/backup.md). Prints
+ * why and returns EXIT_REFUSED, or 0. */
+int home_county_restoring(struct home *h);
+
 #define HOME_REPORT_PENDING "reports-pending.jsonl"
 
 /* This node's keys for `daiban status`: {fingerprint (absent before the

@@ -317,6 +317,12 @@ static int check_signers(git_repository *repo, const struct roster *ro, const ch
         return -EINVAL;
 }
 
+int catfeed_verify_update(git_repository *repo, const char *county, const struct roster *ro, const git_oid *old,
+                          const git_oid *new_tip, char *err, size_t errlen)
+{
+        return check_signers(repo, ro, county, old, new_tip, err, errlen) < 0 ? -EINVAL : 0;
+}
+
 int catfeed_verify_offered(git_repository *repo, const char *county, const struct roster *ro, char *err,
                            size_t errlen)
 {

@@ -51,6 +51,10 @@ struct roster;
  * signed, every version of it, by a key the roster ro gives the county
  * (before it is installed anywhere). 0, -ENOENT (none offered), -EINVAL
  * (err). The incoming ref stays. */
+/* The same for versions old..new_tip of the county's chain (old NULL:
+ * from its root): a node returning them to a restored hall. */
+int catfeed_verify_update(git_repository *repo, const char *county, const struct roster *ro, const git_oid *old,
+                          const git_oid *new_tip, char *err, size_t errlen);
 int catfeed_verify_offered(git_repository *repo, const char *county, const struct roster *ro, char *err,
                            size_t errlen);
 int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,

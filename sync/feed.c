@@ -1696,6 +1696,22 @@ static const git_oid *remote_id(const struct feed_seen *s, const char *ref)
         return NULL;
 }
 
+/* Push name back when the remote lacks it or holds an ancestor of it. */
+static void add_return(git_repository *repo, const struct feed_seen *seen, const char *name, const git_oid *mine,
+                       char ***specs, size_t *n)
+{
+        const git_oid *theirs = remote_id(seen, name);
+        char **ns;
+
+        if (theirs && (git_oid_equal(theirs, mine) || git_graph_descendant_of(repo, mine, theirs) != 1))
+                return;
+        if (!(ns = realloc(*specs, (*n + 1) * sizeof *ns)))
+                return;
+        *specs = ns;
+        if (asprintf(&ns[*n], "%s:%s", name, name) > 0)
+                (*n)++;
+}
+
 int feed_push(git_repository *repo, const struct feed_remote *rm, const char *self, feed_log_fn log, void *ud)
 {
         git_reference_iterator *it = NULL;
@@ -1725,6 +1741,32 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
+        /* the county's own chains, when the hall is behind on them: a hall
+         * restored from an older backup takes back what it wrote since
+         * (agent/hall.c; a hall in service is never behind on its own) */
+        if (rm->seen && rm->seen->valid && strlen(self) > 6) {
+                char county[7], cref[64];
+                catfeed_county(self, county);
+                if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") == 0) {
+                        while (git_reference_next(&ref, it) == 0) {
+                                char part[32], writer[32];
+                                const char *name = git_reference_name(ref);
+                                if (git_reference_target(ref) &&
+                                    feed_parse_ref(name, part, sizeof part, writer, sizeof writer) &&
+                                    strcmp(writer, county) == 0 && feed_entitled(self, part))
+                                        add_return(repo, rm->seen, name, git_reference_target(ref), &specs, &n);
+                                git_reference_free(ref);
+                        }
+                        git_reference_iterator_free(it);
+                }
+                const char *chains[] = { ROSTER_PREFIX, CATFEED_PREFIX };
+                for (size_t i = 0; i < 2; i++) {
+                        git_oid mine;
+                        snprintf(cref, sizeof cref, "%s%s", chains[i], county);
+                        if (git_reference_name_to_id(&mine, repo, cref) == 0)
+                                add_return(repo, rm->seen, cref, &mine, &specs, &n);
+                }
+        }
         /* evidence of a second signed history, kept here (a stick brought
          * it), goes to the county: when the remote holds the feed as this
          * node does, the evidence is news to it */

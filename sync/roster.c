@@ -415,6 +415,16 @@ static void county_of(const char *self, char county[7])
         snprintf(county, 7, "%.6s", self);
 }
 
+int roster_verify_update(git_repository *repo, const char *county, const char *pin, const git_oid *old,
+                         const struct roster *held, const git_oid *new_tip, char *err, size_t errlen)
+{
+        struct roster got = { 0 };
+        int r = verify_chain(repo, county, old, old ? held : NULL, new_tip, pin, &got, err, errlen);
+
+        roster_free(&got);
+        return r;
+}
+
 int roster_verify_offered(git_repository *repo, const char *county, const char *pin, struct roster *ro, char *err,
                           size_t errlen)
 {

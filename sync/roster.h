@@ -92,6 +92,13 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
  * gives it), for a node that holds no store yet (init --from-hall checks
  * the catalogue before it installs it). The incoming ref stays. 0 with
  * *ro filled; -ENOENT when none was offered; -EINVAL (err). */
+/* Whether new continues the roster chain at old (NULL: none held; held
+ * is the roster at old) with commits each signed by the county key of
+ * the roster before it: a node returning the county's own roster to a
+ * hall restored from an older backup (agent/hall.c). 0, -EINVAL (err),
+ * -EIO. */
+int roster_verify_update(git_repository *repo, const char *county, const char *pin, const git_oid *old,
+                         const struct roster *held, const git_oid *new_tip, char *err, size_t errlen);
 int roster_verify_offered(git_repository *repo, const char *county, const char *pin, struct roster *ro, char *err,
                           size_t errlen);
 

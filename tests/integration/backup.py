@@ -6,6 +6,7 @@ until a sync has brought those back, then goes on after them, and the
 county sees no sequence number used twice. Bad backups are refused with
 nothing written."""
 import io
+import shutil
 import json
 import os
 import sqlite3
@@ -17,8 +18,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hall import HallCase, git, wait_for  # noqa: E402
-from station import DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, accept_dibao  # noqa: E402
+from hall import OTHER_VILLAGE, Hall, HallCase, git, wait_for  # noqa: E402
+from station import COUNTY, DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, accept_dibao  # noqa: E402
 
 
 def own(s):
@@ -27,9 +28,17 @@ def own(s):
         return c.execute("SELECT count(*), coalesce(max(seq), 0) FROM events WHERE node = ?", (s.node,)).fetchone()
 
 
-def events_of(home, node):
+def meta(home, key):
     with sqlite3.connect(os.path.join(home, "store.db")) as c:
-        return c.execute("SELECT seq, hlc, type, app, body FROM events WHERE node = ? ORDER BY seq", (node,)).fetchall()
+        row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def events_of(home, node, part=""):
+    """node's events in home (in the partitions under part)."""
+    with sqlite3.connect(os.path.join(home, "store.db")) as c:
+        return c.execute("SELECT seq, hlc, type, app, body FROM events WHERE node = ? AND part LIKE ? ORDER BY seq",
+                         (node, part + "%")).fetchall()
 
 
 class Backup(HallCase):
@@ -424,6 +433,154 @@ class Backup(HallCase):
         r = self.village.run("backup", "--to", self.dir, "--key-passphrase", "@" + short, operator=None)
         self.assertEqual(r.returncode, 2)
         self.assertIn("at least 8 characters", r.stderr)
+
+
+class CountyRestore(HallCase):
+    """The county hall's disk dies. Its backup is older than decisions the
+    villages were already told of, and than a key the county enrolled.
+    The restored hall writes at once in a new epoch, changes no roster
+    and commits nothing until the townships and villages have given back
+    what it wrote after the backup; then `hall resume` lets it go on, and
+    every node converges with no second history anywhere."""
+
+    def decide(self, a):
+        self.sync(self.township)
+        self.township.ok("review", a, "pass")
+        self.sync(self.township)
+        wait_for(lambda: self.county_status(a) == "passed", what="the review at the hall")
+        self.county.ok("decide", a, "approve")
+
+    def decided_at(self, s, a):
+        def done():
+            self.sync(s)
+            return s.show(a)["status"] == "approved"
+        wait_for(done, timeout=30, what=f"the decision on {a} to reach {s.node}")
+
+    def forgers_try_the_return_path(self):
+        """A restored hall takes back its own chains, and nothing else: a
+        township's change set under the county's name, signed with the
+        township's key (continuing the hall's head, so only the signature
+        can tell), another village's return of a partition not its own,
+        and a feed pushed as the county's roster are all refused, and the
+        hall's refs, events and tables are as before."""
+        c, t, v = self.county, self.township, self.village
+        feed = f"refs/feeds/{VILLAGE}/{COUNTY}"
+        trepo = os.path.join(t.home, "repo")
+        held = git(os.path.join(c.home, "repo"), "rev-parse", feed).stdout.strip()
+        nxt = git(trepo, "rev-list", "--reverse", f"{held}..{feed}").stdout.split()[0]
+        tree = git(trepo, "rev-parse", nxt + "^{tree}").stdout.strip()
+        forged = git(trepo, "-c", "gpg.format=ssh", "-c", f"user.signingkey={os.path.join(t.home, 'node.key')}",
+                     "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", tree, "-p", held, "-S", "-m",
+                     git(trepo, "log", "-1", "--format=%B", nxt).stdout).stdout.strip()
+        before = self.hall_state()
+        tries = [(trepo, TOWNSHIP, f"{forged}:{feed}", "signed with a key"),
+                 (os.path.join(v.home, "repo"), OTHER_VILLAGE, f"{feed}:{feed}", "may not write"),
+                 (os.path.join(v.home, "repo"), VILLAGE, f"refs/feeds/{VILLAGE}/{VILLAGE}:refs/roster/{COUNTY}", "")]
+        for repo, code, spec, why in tries:
+            r = git(repo, "push", self.stock_url(code), spec, check=False)
+            self.assertNotEqual(r.returncode, 0, (code, spec, r.stderr))
+            self.assertIn(why, r.stderr, (code, spec))
+        self.assertEqual(self.hall_state(), before)
+        print(f"\nthe return path: {len(tries)} forgeries refused, the hall unchanged", file=sys.stderr)
+
+    def test_a_restored_hall_takes_back_what_it_wrote_and_resumes(self):
+        v, t, c = self.village, self.township, self.county
+        pw = os.path.join(c.root, "pw")
+        with open(pw, "w") as f:
+            f.write("县里的口令 2026\n")
+        a1 = accept_dibao(v)
+        self.sync(v)
+        wait_for(lambda: self.county_status(a1) == "accepted", what="the hall to ingest the push")
+        self.decide(a1)
+        self.decided_at(v, a1)
+        r = c.run("backup", "--to", c.root, "--json", "--key-passphrase", "@" + pw, operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        b = json.loads(r.stdout)
+        # after the backup: a decision the village and township are told of,
+        # and a key the county enrols
+        a2 = accept_dibao(v)
+        self.sync(v)
+        wait_for(lambda: self.county_status(a2) == "accepted", what="the hall to ingest the push")
+        self.decide(a2)
+        self.decided_at(v, a2)
+        self.decided_at(t, a2)
+        spare = tempfile.mkdtemp(prefix="daiban-spare-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", spare])
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(spare, "k")], check=True)
+        with open(os.path.join(spare, "k.pub")) as f:
+            spare_key = f.read().split()[1]
+        c.ok("roster", "add", "330225101203", "ssh-ed25519 " + spare_key)
+        newcat = os.path.join(spare, "catalog")
+        shutil.copytree(SAMPLE, newcat)
+        with open(os.path.join(newcat, "divisions.csv"), "a", encoding="utf-8") as f:
+            f.write("330225101299,备份后新设村,village,330225101\n")
+        cat_tip = lambda s: git(os.path.join(s.home, "repo"), "rev-parse", f"refs/catalog/{COUNTY}",  # noqa: E731
+                                check=False).stdout.strip()
+        old_tip = cat_tip(c)
+        c.ok("catalog", "install", newcat)
+        wait_for(lambda: cat_tip(c) != old_tip, what="the hall to publish the new catalogue")
+        wait_for(lambda: self.sync(t) and cat_tip(t) == cat_tip(c), what="the new catalogue at the township")
+        new_version = meta(c.home, "catalog.current")
+        self.sync(v)
+        told = events_of(c.home, COUNTY)
+        roster_tip = git(os.path.join(c.home, "repo"), "rev-parse", f"refs/roster/{COUNTY}").stdout.strip()
+        # the hall's disk dies; its home comes back from the backup, at the
+        # same address
+        self.hall.stop()
+        shutil.move(c.home, c.home + ".dead")
+        r = subprocess.run([DAIBAN, "restore", b["path"], "--home", c.home, "--key-passphrase", "@" + pw],
+                           capture_output=True, text=True, env=dict(os.environ, LANG="C.UTF-8"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("daiban hall resume", r.stdout)
+        epoch = (b["own_seq"] // 2**32 + 1) * 2**32
+        self.assertLess(len(events_of(c.home, COUNTY)), len(told), "the backup already held everything")
+        self.hall = Hall(c, "--listen", f"127.0.0.1:{self.hall.port}")
+        self.forgers_try_the_return_path()
+        # it writes at once, above the epoch, but changes no roster
+        a3 = accept_dibao(v)
+        # (its first sync gives the catalogue back; a3, captured under that
+        # version, is taken at the next, once the hall has installed it)
+        r = v.run("sync", operator=None)
+        if r.returncode:
+            self.assertIn("has not reached this node yet", r.stderr)
+        wait_for(lambda: meta(c.home, "catalog.current") == new_version, what="the catalogue to come back")
+        self.sync(v)
+        wait_for(lambda: self.county_status(a3) == "accepted", what="the restored hall to ingest the push")
+        r = c.run("roster", "revoke", "330225101203", "--from", "1", "--reason", "x")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("hall resume", r.stderr)
+        r = c.run("hall", "resume", operator=None)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not yet synced since the restore", r.stdout)
+        self.decide(a3)         # the township's sync gives back the hall's chains
+        mine = [e for e in events_of(c.home, COUNTY) if e[0] >= epoch]
+        self.assertTrue(mine, "the decision was not written in the new epoch")
+        # what the hall wrote after the backup is back: decisions, roster
+        wait_for(lambda: [e for e in events_of(c.home, COUNTY) if e[0] < epoch] == told,
+                 what="the hall's own events to come back")
+        self.assertEqual(git(os.path.join(c.home, "repo"), "rev-parse", f"refs/roster/{COUNTY}").stdout.strip(),
+                         roster_tip)
+        self.assertEqual(self.county_status(a2), "approved")
+        wait_for(lambda: meta(c.home, "catalog.current") == new_version, what="the catalogue to come back")
+        r = c.run("hall", "resume", operator=None)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("synced since the restore", r.stdout)
+        # the decision taken meanwhile goes out after the returned ones
+        self.decided_at(v, a3)
+        self.decided_at(t, a3)
+        for s in (v, t):
+            self.assertEqual(events_of(s.home, COUNTY, part=s.node), events_of(c.home, COUNTY, part=s.node))
+        self.assertEqual([e[0] for e in events_of(v.home, COUNTY)], [e[0] for e in told if e[0] > 1] + [mine[0][0]])
+        for s in (c, t, v):
+            self.assertEqual(git(os.path.join(s.home, "repo"), "for-each-ref", "refs/evidence/").stdout, "", s.node)
+            git(os.path.join(s.home, "repo"), "fsck", "--strict")
+        self.assertNotIn("equivocation", self.hall.logtext().lower())
+        # the roster changes again, on the returned chain
+        c.ok("roster", "revoke", "330225101203", "--from", "1", "--reason", "备用密钥作废")
+        self.sync(t)
+        self.assertNotIn("refused the county's roster", self.sync(t)[1])
+        r = c.run("rebuild", "--verify", operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 class Rejoin(HallCase):
