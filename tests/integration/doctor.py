@@ -104,6 +104,20 @@ class Doctor(HallCase):
         r = v.run("restore", path, "--home", home, "--key", os.path.join(v.home, "node.key"), operator=None)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_finding(self.doctor(v, home=home), "backup", "fail", "restored from a backup", "daiban sync")
+        # restored offline: it writes, and doctor says what waits for what
+        home = os.path.join(v.root, "restored-offline")
+        r = v.run("restore", path, "--home", home, "--offline", operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_finding(self.doctor(v, home=home), "backup", "warn", "restored offline", "roster rotate")
+        # the county hall restored: it waits for the townships
+        c = self.county
+        cd = os.path.join(c.root, "backups")
+        c.ok("backup", "--to", cd, operator=None)
+        path = os.path.join(cd, [f for f in os.listdir(cd) if f.endswith(".tar.gz")][0])
+        home = os.path.join(c.root, "restored")
+        r = c.run("restore", path, "--home", home, "--key", os.path.join(c.home, "node.key"), operator=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_finding(self.doctor(c, home=home), "backup", "warn", "county hall was restored", "hall resume")
 
     def test_the_station_or_the_hall_not_running(self):
         v = self.village
