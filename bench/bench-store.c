@@ -36,6 +36,14 @@
  *       A week's backlog of one village (NAPPS applications, 5 events
  *       each, no scans) as change sets: the git bundle of its feed
  *       against the zlib-compressed size of the events themselves.
+ *   bench-store day STORE NAPPS TODAY [SEED]
+ *       A village's working day for the county simulator
+ *       (bench/county-sim.py): NAPPS MZ-DB-001 applications appended to
+ *       the village's own store through store_append, as the station's
+ *       commands write them (created, five materials, submitted with the
+ *       day's next receipt numbers), each folded; an operator op01 is
+ *       registered first when the store has none. `daiban sync` then
+ *       commits, signs and pushes them like any capture.
  *   bench-store feeds REPO SCRATCH_DB NPART NEVENTS
  *       Only write the feeds of the ingest benchmark into an existing
  *       repository (a county home's), for `daiban sync` to ingest. */
@@ -48,6 +56,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -750,8 +759,115 @@ static int backlog(int argc, char **argv)
         return 0;
 }
 
+static int day(int argc, char **argv)
+{
+        static const char *const sur[] = { "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周" };
+        static const char *const given[] = { "秀英", "建国", "桂芳", "伟", "芳", "娜", "敏", "静", "丽", "强" };
+        static const char *const mats[] = { "SFZ", "HKB", "SRZM", "HDSQ", "YHK" };
+        if (argc < 5)
+                return 2;
+        store *s = open_store(argv[2], false);
+        long napps = atol(argv[3]);
+        int32_t today = day_of(argv[4]);
+        uint64_t x = argc > 5 ? strtoull(argv[5], NULL, 10) : (uint64_t)time(NULL);
+        char *v = NULL, *catv = NULL, prefix[32], like[40];
+        long best = 0;
+        sqlite3_stmt *q;
+
+        if (today < 0 || napps < 0 || store_meta_get(s, "node", &v) < 0 || strlen(v) != 12)
+                return 2;
+        store_meta_get(s, "catalog.current", &catv);
+        int y, mo, d;
+        {
+                time_t tt = (time_t)today * 86400;
+                struct tm tm;
+                gmtime_r(&tt, &tm);
+                y = tm.tm_year + 1900, mo = tm.tm_mon + 1, d = tm.tm_mday;
+        }
+        snprintf(prefix, sizeof prefix, "%s-%02d%02d%02d-", v + 6, y % 100, mo, d);
+        snprintf(like, sizeof like, "%s%%", prefix);
+        if (store_begin(s) < 0)
+                return 1;
+        if (sqlite3_prepare_v2(store_db(s), "SELECT receipt FROM apps WHERE receipt LIKE ?", -1, &q, NULL) != SQLITE_OK)
+                return 1;
+        sqlite3_bind_text(q, 1, like, -1, SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+                long n = strtol((const char *)sqlite3_column_text(q, 0) + strlen(prefix), NULL, 10);
+                if (n > best)
+                        best = n;
+        }
+        sqlite3_finalize(q);
+        struct event ev = { .node = v, .operator = "op01", .part = v };
+        int rc = 0;
+#define APPEND(TYPE, APP, BODY)                                                              \
+        do {                                                                             \
+                char *b_ = (BODY);                                                       \
+                ev.type = (TYPE);                                                        \
+                ev.app = (APP);                                                          \
+                ev.body = b_;                                                            \
+                ev.wall_ms = 0;                                                          \
+                rc = b_ ? store_append(s, &ev) : -1;                                     \
+                free(b_);                                                                \
+                if (rc < 0) {                                                            \
+                        fprintf(stderr, "append failed: %s\n", store_errmsg(s));        \
+                        return 1;                                                        \
+                }                                                                        \
+        } while (0)
+        if (sqlite3_prepare_v2(store_db(s), "SELECT count(*) FROM events WHERE type = 'operator.added'", -1, &q, NULL) !=
+            SQLITE_OK)
+                return 1;
+        bool have_op = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0;
+        sqlite3_finalize(q);
+        if (!have_op) {
+                char *body = dumps(json_pack("{s:s,s:s}", "id", "op01", "name", "模拟经办人"));
+                APPEND("operator.added", NULL, strdup(body));
+                fold_operator(s, v, ev.hlc, body);
+                free(body);
+        }
+        for (long a = 0; a < napps; a++) {
+                char id[64], receipt[64], idn[19], name[32], town[16], county[16];
+                snprintf(town, sizeof town, "%.9s", v);
+                snprintf(county, sizeof county, "%.6s", v);
+                snprintf(name, sizeof name, "%s%s", sur[rnd(&x, 0, 9)], given[rnd(&x, 0, 9)]);
+                id_number(&x, 1940, 1985, idn);
+                char *data = dumps(json_pack("{s:s,s:s,s:s,s:s,s:i,s:[{s:s,s:s,s:s,s:s}],s:s,s:s}", "applicant_name", name,
+                                             "id_number", idn, "phone", "13800000000", "address", "模拟村1号",
+                                             "household_size", 1, "members", "member_name", name, "member_id", idn,
+                                             "relation", "self", "monthly_income", "300.00", "reason",
+                                             "家庭主要劳动力患病，收入不足以维持基本生活", "bank_account",
+                                             "6217000000000000000"));
+                snprintf(id, sizeof id, "%s-%" PRId64, v, store_next_seq(s, v));
+                json_t *cb = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "matter", "MZ-DB-001", "matter_name",
+                                       "最低生活保障申请", "origin", v, "data", data, "reviewer", town, "decider",
+                                       county, "applicant", name, "applicant_id", idn, "time_limit", 30);
+                if (catv)
+                        json_object_set_new(cb, "catalog", json_string(catv));
+                free(data);
+                APPEND("app.created", id, dumps(cb));
+                for (size_t m = 0; m < 5; m++)
+                        APPEND("app.material", id, dumps(json_pack("{s:s,s:s}", "material", mats[m], "state", "provided")));
+                snprintf(receipt, sizeof receipt, "%s%03ld", prefix, ++best);
+                APPEND("app.submitted", id, dumps(json_pack("{s:i,s:[],s:i,s:s}", "accepted_on", today, "deficiencies",
+                                                            "due", today + 42, "receipt", receipt)));
+                if (fold_app(s, id) < 0) {
+                        fprintf(stderr, "fold failed: %s\n", store_errmsg(s));
+                        return 1;
+                }
+                printf("%s\n", id);
+        }
+#undef APPEND
+        if (store_commit(s) < 0)
+                return 1;
+        free(v);
+        free(catv);
+        store_close(s);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc >= 3 && strcmp(argv[1], "day") == 0)
+                return day(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "capture") == 0)
                 return capture(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "populate") == 0)
@@ -767,7 +883,7 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[1], "feeds") == 0)
                 return feeds(argc, argv);
         fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | fill STORE NAPPS TODAY VILLAGE... |"
-                        " rebuild STORE [RUNS] |"
+                        " rebuild STORE [RUNS] | day STORE NAPPS TODAY [SEED] |"
                         " ingest DIR NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
         return 2;
 }

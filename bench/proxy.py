@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A small TCP proxy for the sync benchmarks (bench/sync-bench.py).
 
-    proxy.py --listen HOST:PORT --to HOST:PORT [--delay-ms MS] [--stats FILE]
+    proxy.py --listen HOST:PORT --to HOST:PORT [--delay-ms MS] [--stats FILE] [--same-source]
 
 Forwards every connection to --to and counts the bytes each way (the TCP
 payload: HTTP and git, or TLS records, exactly what the application
@@ -14,7 +14,11 @@ can wait for a fresh one:
     {"n": 3, "conns": 12, "open": 0, "up": 1234, "down": 5678}
 
 "up" is client to server (the station to the hall), "down" the answer.
-SIGTERM stops it.
+SIGTERM stops it. With --same-source (listening on 0.0.0.0), each
+connection to the server is made from the loopback address the client
+connected to (127.x.y.z): clients that each use an address of their own
+reach the server as distinct peers, as stations on their own links do
+(bench/county-sim.py).
 """
 import argparse
 import asyncio
@@ -73,11 +77,12 @@ async def pump(reader, writer, key, delay):
             task.cancel()
 
 
-async def handle(creader, cwriter, target, delay):
+async def handle(creader, cwriter, target, delay, same_source=False):
     stats["conns"] += 1
     stats["open"] += 1
     try:
-        sreader, swriter = await asyncio.open_connection(*target)
+        src = (cwriter.get_extra_info("sockname")[0], 0) if same_source else None
+        sreader, swriter = await asyncio.open_connection(*target, local_addr=src)
     except OSError:
         stats["open"] -= 1
         cwriter.close()
@@ -102,10 +107,11 @@ async def main():
     ap.add_argument("--to", required=True)
     ap.add_argument("--delay-ms", type=float, default=0)
     ap.add_argument("--stats")
+    ap.add_argument("--same-source", action="store_true")
     a = ap.parse_args()
     target, delay = hostport(a.to), a.delay_ms / 1000.0
     host, port = hostport(a.listen)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, target, delay), host, port)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, target, delay, a.same_source), host, port)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGUSR1, write_stats, a.stats)

@@ -11,6 +11,11 @@
 #                        applications, its memory, the UI's size and cold
 #                        start at 64 kbit/s); its home is kept in
 #                        build-bench/serve-bench/ between runs
+#   bench/run.sh county  only the county simulator (bench/county-sim.py: 18
+#                        townships and 400 villages on one hall, 40 on shaped
+#                        links; the steady state, the Monday herd, a stalled
+#                        push, a hall restart, a township's relay); needs root;
+#                        figures in build-bench/county.json (about 30 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
@@ -36,8 +41,17 @@ serve_bench() {
     --cache build-bench/serve-bench --json build-bench/serve-bench/results.json
 }
 
+county_bench() {
+  local work
+  work=$(mktemp -d /tmp/daiban-county.XXXXXX)
+  echo "## a county on one hall (issue 13): the work folder is $work"
+  python3 bench/county-sim.py --daiban build-bench/agent/daiban --bench-store build-bench/bench/bench-store \
+    --work "$work" --json build-bench/county.json
+  rm -rf "$work"
+}
+
 case "${1:-}" in
-sync | serve)
+sync | serve | county)
   echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   "$1"_bench
   exit 0
@@ -79,3 +93,4 @@ build-bench/bench/bench-store ingest "$tmp/sync" 500 2000
 rm -rf "$tmp/sync"
 sync_bench
 serve_bench
+county_bench

@@ -1,0 +1,750 @@
+#!/usr/bin/env python3
+"""A whole county on one hall (issue 13): the county simulator.
+
+    county-sim.py --daiban BIN --bench-store BIN --work DIR
+                  [--townships 18] [--villages 400] [--shaped 40]
+                  [--days 7] [--apps-per-day 3] [--interval 60]
+                  [--steady-s 300] [--window 60] [--scenarios b,c,e,d,a] [--json FILE]
+
+One county hall (`daiban hall serve`, HTTPS with a pinned certificate),
+its townships and villages, each a real home made by `daiban init` on a
+copy of the sample catalogue with this many more townships and villages
+(the code depends on no catalogue's codes), each syncing with the real
+`daiban sync`. A village's captures are written through the store's own
+code (`bench-store day`: created, five materials, accepted, folded, as
+the station's commands write them), so a week of a county is made in
+seconds; `daiban sync` then commits, signs and pushes them like any.
+
+The links: --shaped villages each live in a network namespace of their
+own, joined to the host by a veth pair with tc tbf at 64 kbit/s both
+ways, 2 % loss each way (nftables `numgen random` inside the namespace,
+with counters), and 300 ms each way added by a delaying proxy
+(bench/proxy.py) in the namespace; the others reach the hall over
+loopback through one delaying proxy (20 ms each way).
+
+Scenarios (each reports its figures; see docs/BENCHMARKS.md, "County"):
+
+a  steady state: every node syncs every --interval seconds (+-20 %
+   jitter) for --steady-s seconds while a tenth of the villages capture
+   an application per interval; the hall's CPU and memory, the no-op sync
+   cost, ingest delays, and a decision's way down to its village.
+b  the Monday herd: a week offline (--days x --apps-per-day per village),
+   then all nodes start their sync within one minute; a failed sync is
+   tried again after --interval / 2. Ingest delays, the herd's total time
+   against the slowest shaped link's own floor (its bytes / 64 kbit/s),
+   requests refused as busy, the hall's CPU per sync.
+c  a stalled push: one village's push stops after 200 bytes of its body
+   (its link dies without a reset) while a wave of loopback villages
+   syncs; the wave's sync times with and without it.
+d  the hall restarted in the middle of a herd: nothing lost, all converge.
+e  a township relays 20 villages' sticks at once (`bundle import` of a
+   folder with 20 bundles, then its sync): the times, and the ingest delay
+   at the hall.
+
+After each scenario every node syncs until nothing moves, and the
+simulator checks that nothing was lost (every application captured is in
+the county's store) and that every node converged (each village's
+partition holds the same events at the village, its township and the
+county). Time is compressed: --interval stands for the stations' 300 s.
+
+Must run as root (namespaces, tc, nftables). tests/integration/county.py
+runs it at CI size and asserts the shape of the figures.
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SAMPLE = os.path.join(ROOT, "tests", "data", "catalog-sample")
+COUNTY = "330225"
+RATE_BPS = 64000
+LOSS_PERMILLE = 20
+SHAPED_DELAY_MS, LOOP_DELAY_MS = 300, 20
+TODAY = "2026-11-30"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def sh(*args, check=True, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{args}: {r.returncode} {r.stdout} {r.stderr}")
+    return r
+
+
+def pct(xs, p):
+    """The p-th percentile (nearest rank) of xs, or None."""
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
+
+
+def summary(xs):
+    return {"n": len(xs), "p50": pct(xs, 50), "p99": pct(xs, 99), "max": max(xs) if xs else None}
+
+
+def day_str(offset):
+    t = time.mktime(time.strptime(TODAY, "%Y-%m-%d")) + offset * 86400 + 43200
+    return time.strftime("%Y-%m-%d", time.localtime(t))
+
+
+class Node:
+    def __init__(self, w, code, role, ns=None):
+        self.w, self.code, self.role, self.ns = w, code, role, ns
+        self.home = os.path.join(w.work, "homes", code)
+        self.apps = []              # application ids captured here
+
+    def env(self, operator="op01"):
+        e = dict(os.environ, DAIBAN_HOME=self.home, LANG="C.UTF-8", LC_ALL="")
+        e.pop("DAIBAN_OPERATOR", None)
+        if operator:
+            e["DAIBAN_OPERATOR"] = operator
+        return e
+
+    def cmd(self, *args):
+        c = [self.w.daiban, *args]
+        return ["ip", "netns", "exec", self.ns, *c] if self.ns else c
+
+    def run(self, *args, operator="op01", timeout=600, input=None):
+        return subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout, input=input,
+                              env=self.env(operator))
+
+    def ok(self, *args, **kw):
+        r = self.run(*args, **kw)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.code} {args}: {r.returncode} {r.stdout} {r.stderr}")
+        return r.stdout
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, "store.db"), timeout=60)
+
+    def own_seq(self):
+        with self.db() as c:
+            return c.execute("SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", (self.code,)).fetchone()[0]
+
+    def capture(self, n, day):
+        """n applications of that day, written through the store's code."""
+        if n <= 0:
+            return []
+        r = sh(self.w.bench_store, "day", os.path.join(self.home, "store.db"), str(n), day,
+               str(self.w.rng.randrange(1 << 30)))
+        ids = r.stdout.split()
+        self.apps += ids
+        return ids
+
+
+class Link:
+    """One shaped village's own link: namespace, veth, tbf, loss, delay."""
+
+    def __init__(self, i, hall_port):
+        self.ns = f"dbsim{i}"
+        self.host_if, self.ns_if = f"dbs{i}h", f"dbs{i}n"
+        self.host_ip, self.ns_ip = f"10.203.{i // 64}.{(i % 64) * 4 + 1}", f"10.203.{i // 64}.{(i % 64) * 4 + 2}"
+        self.down()
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
+        for dev in (self.host_if, self.ns_if):
+            sh("ip", "link", "set", "dev", dev, "gso_max_segs", "1", "gso_max_size", "1500")
+        sh("ip", "link", "set", self.ns_if, "netns", self.ns)
+        sh("ip", "addr", "add", self.host_ip + "/30", "dev", self.host_if)
+        sh("ip", "link", "set", self.host_if, "up")
+        nsx = ["ip", "netns", "exec", self.ns]
+        sh(*nsx, "ip", "addr", "add", self.ns_ip + "/30", "dev", self.ns_if)
+        sh(*nsx, "ip", "link", "set", self.ns_if, "up")
+        sh(*nsx, "ip", "link", "set", "lo", "up")
+        for pre, dev in ((nsx, self.ns_if), ([], self.host_if)):
+            sh(*pre, "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{RATE_BPS // 1000}kbit", "burst",
+               "2kb", "limit", "32kb")
+        sh(*nsx, "nft", "-f", "-", input=f"""
+table inet daiban_sim {{
+  chain out {{ type filter hook output priority 0; policy accept;
+    oifname "{self.ns_if}" counter
+    oifname "{self.ns_if}" numgen random mod 1000 < {LOSS_PERMILLE} counter drop
+  }}
+  chain in {{ type filter hook input priority 0; policy accept;
+    iifname "{self.ns_if}" counter
+    iifname "{self.ns_if}" numgen random mod 1000 < {LOSS_PERMILLE} counter drop
+  }}
+}}
+""")
+        self.proxy = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, os.path.join(HERE, "proxy.py"),
+                                       "--listen", "127.0.0.1:0", "--to", f"{self.host_ip}:{hall_port}",
+                                       "--delay-ms", str(SHAPED_DELAY_MS)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.port = int(self.proxy.stdout.readline().split()[1])
+
+    def bytes(self):
+        """IP bytes that crossed the veth, each way (out of the village, in)."""
+        j = json.loads(sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "table", "inet", "daiban_sim").stdout)
+        got = {}
+        for item in j["nftables"]:
+            r = item.get("rule")
+            if r and not any("drop" in e for e in r["expr"]):
+                got[r["chain"]] = next(e["counter"] for e in r["expr"] if "counter" in e)["bytes"]
+        return got.get("out", 0), got.get("in", 0)
+
+    def stop(self):
+        if self.proxy.poll() is None:
+            self.proxy.terminate()
+            self.proxy.wait(10)
+        self.down()
+
+    def down(self):
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+
+
+class Hall:
+    def __init__(self, w, port):
+        self.w, self.port = w, port
+        self.logf = open(os.path.join(w.work, "hall.log"), "a")
+        self.p = subprocess.Popen([w.daiban, "hall", "serve", "--listen", f"0.0.0.0:{port}", "--cert", w.cert,
+                                   "--key", w.key], stdout=subprocess.PIPE, stderr=self.logf, text=True,
+                                  env=w.county.env(operator=None))
+        line = self.p.stdout.readline()
+        if "/feeds" not in line:
+            raise RuntimeError("the hall did not start: " + line)
+        self.pin = self.p.stdout.readline().split()[-1]
+
+    def cpu_s(self):
+        """The hall's CPU seconds, with its finished children (git http-backend)."""
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self):
+        got = {}
+        with open(f"/proc/{self.p.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    got[k] = int(v.split()[0])
+        return got
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.p.stdout.close()
+
+
+class Watcher(threading.Thread):
+    """Polls the county's store: when each node's events first reached a seq."""
+
+    def __init__(self, county):
+        super().__init__(daemon=True)
+        self.county, self.stop_ev = county, threading.Event()
+        self.seen = {}              # node -> [(t, max seq)]
+        self.lock = threading.Lock()
+
+    def run(self):
+        c = sqlite3.connect(os.path.join(self.county.home, "store.db"), timeout=60)
+        while not self.stop_ev.is_set():
+            try:
+                rows = c.execute("SELECT node, max(seq) FROM events GROUP BY node").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+            t = time.monotonic()
+            with self.lock:
+                for node, seq in rows:
+                    h = self.seen.setdefault(node, [])
+                    if not h or h[-1][1] != seq:
+                        h.append((t, seq))
+            time.sleep(0.1)
+        c.close()
+
+    def when(self, node, seq):
+        with self.lock:
+            for t, s in self.seen.get(node, []):
+                if s >= seq:
+                    return t
+        return None
+
+
+class World:
+    def __init__(self, a):
+        self.a, self.daiban, self.bench_store = a, os.path.abspath(a.daiban), os.path.abspath(a.bench_store)
+        self.work = os.path.abspath(a.work)
+        self.rng = random.Random(20261206)
+        self.links, self.syncs = [], []
+        self.slock = threading.Lock()
+        self.active = 0             # syncs running now
+
+    # ---- building the county ---------------------------------------------------------
+
+    def build(self):
+        a = self.a
+        t0 = time.monotonic()
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(os.path.join(self.work, "homes"))
+        cat = os.path.join(self.work, "catalog")
+        shutil.copytree(SAMPLE, cat)
+        self.townships, self.villages = [], []
+        per = [a.villages // a.townships + (1 if i < a.villages % a.townships else 0) for i in range(a.townships)]
+        with open(os.path.join(cat, "divisions.csv"), "a", newline="", encoding="utf-8") as f:
+            wr = csv.writer(f)
+            for i in range(a.townships):
+                t = f"{COUNTY}{301 + i:03d}"
+                wr.writerow([t, f"模拟{i + 1}镇", "township", COUNTY])
+                self.townships.append(t)
+                for j in range(per[i]):
+                    v = f"{t}{201 + j:03d}"
+                    wr.writerow([v, f"模拟{i + 1}镇{j + 1}村", "village", t])
+                    self.villages.append(v)
+        self.county = Node(self, COUNTY, "county")
+        self.county.ok("init", "--node", COUNTY, "--role", "county", "--catalog", cat, operator=None)
+        self.county.ok("operator", "add", "op01", "--name", "县审批员", operator=None)
+        self.cert, self.key = os.path.join(self.work, "hall.pem"), os.path.join(self.work, "hall.key")
+        self.county.ok("hall", "cert", "--cert", self.cert, "--key", self.key, operator=None)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.hall_port = s.getsockname()[1]
+        self.hall = Hall(self, self.hall_port)
+        # one delaying proxy for the loopback villages, each of which calls
+        # it at an address of its own (127.0.x.y), so that the hall sees
+        # them as distinct peers
+        self.loop_proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "proxy.py"), "--listen", "0.0.0.0:0",
+                                            "--to", f"127.0.0.1:{self.hall_port}", "--delay-ms", str(LOOP_DELAY_MS),
+                                            "--same-source"],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.loop_port = int(self.loop_proxy.stdout.readline().split()[1])
+        # the shaped villages: spread over the townships
+        shaped = set(self.villages[i * len(self.villages) // a.shaped] for i in range(a.shaped)) if a.shaped else set()
+        self.nodes = {}
+        for t in self.townships:
+            self.nodes[t] = Node(self, t, "township")
+        for i, v in enumerate(self.villages):
+            self.nodes[v] = Node(self, v, "village")
+        for i, v in enumerate(sorted(shaped)):
+            link = Link(i, self.hall_port)
+            self.links.append(link)
+            self.nodes[v].ns, self.nodes[v].link = link.ns, link
+        tokens = {}
+        for code in self.nodes:
+            tokens[code] = self.county.ok("hall", "token", code, operator=None).strip()
+
+        def make(n):
+            n.ok("init", "--node", n.code, "--role", n.role, "--catalog", cat, "--county-key",
+                 self.county_key(), operator=None)
+            n.ok("operator", "add", "op01", "--name", "经办人", operator=None)
+            n.ok("remote", "set", self.url_of(n), "--token", "-", "--pin", self.hall.pin, operator=None,
+                 input=tokens[n.code] + "\n")
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(make, self.nodes.values()))
+        self.watcher = Watcher(self.county)
+        self.watcher.start()
+        log(f"built: 1 county, {len(self.townships)} townships, {len(self.villages)} villages ({len(self.links)} on"
+            f" shaped links) in {time.monotonic() - t0:.0f} s")
+
+    def url_of(self, n):
+        if n.ns:
+            return f"https://127.0.0.1:{n.link.port}/feeds"
+        i = list(self.nodes).index(n.code) + 2
+        return f"https://127.0.{i // 250}.{i % 250 + 1}:{self.loop_port}/feeds"
+
+    def county_key(self):
+        if not hasattr(self, "_ck"):
+            self._ck = json.loads(self.county.ok("key", "show", "--json", operator=None))["key"]
+        return self._ck
+
+    def stop(self):
+        self.watcher.stop_ev.set()
+        self.hall.stop()
+        self.loop_proxy.terminate()
+        self.loop_proxy.wait(10)
+        for link in self.links:
+            link.stop()
+
+    # ---- syncing ---------------------------------------------------------------------
+
+    def sync(self, n, tag):
+        """One `daiban sync` of node n: a record of it."""
+        target = n.own_seq() if n.role == "village" else 0
+        b0 = n.link.bytes() if n.ns else None
+        t0 = time.monotonic()
+        with self.slock:
+            self.active += 1
+        try:
+            r = n.run("sync", "--json", operator=None, timeout=3600)
+        finally:
+            with self.slock:
+                self.active -= 1
+        t1 = time.monotonic()
+        rec = {"node": n.code, "tag": tag, "start": t0, "end": t1, "rc": r.returncode, "target": target,
+               "shaped": bool(n.ns), "busy": "busy" in r.stderr or "too many connections" in r.stderr}
+        try:
+            rec["json"] = json.loads(r.stdout)
+        except ValueError:
+            rec["json"] = None
+            rec["stderr"] = r.stderr[-400:]
+        if n.ns:
+            b1 = n.link.bytes()
+            rec["bytes"] = (b1[0] - b0[0], b1[1] - b0[1])
+        with self.slock:
+            self.syncs.append(rec)
+        return rec
+
+    def sync_until_ok(self, n, tag, retry_s, give_up_s=1800):
+        end = time.monotonic() + give_up_s
+        while True:
+            rec = self.sync(n, tag)
+            if rec["rc"] == 0 or time.monotonic() > end:
+                return rec
+            time.sleep(retry_s * (0.8 + 0.4 * self.rng.random()))
+
+    def herd(self, nodes, tag, within_s, retry_s):
+        """Every node syncs once (until it succeeds), all starting within
+        within_s seconds."""
+        offsets = {n.code: self.rng.uniform(0, within_s) for n in nodes}
+        t0 = time.monotonic()
+        out = []
+
+        def one(n):
+            time.sleep(offsets[n.code])
+            out.append(self.sync_until_ok(n, tag, retry_s))
+        threads = [threading.Thread(target=one, args=(n,)) for n in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return t0, out
+
+    def ingest_delays(self, recs):
+        """Seconds from each village's successful sync until the county's
+        store held what it pushed (0 when the hall had it before the
+        sync process ended)."""
+        d = []
+        for r in recs:
+            if r["rc"] != 0 or not r["target"]:
+                continue
+            t = None
+            end = time.monotonic() + 60
+            while t is None and time.monotonic() < end:
+                t = self.watcher.when(r["node"], r["target"])
+                if t is None:
+                    time.sleep(0.2)
+            d.append(max(0.0, t - r["end"]) if t is not None else float("inf"))
+        return d
+
+    def settle(self, rounds=3):
+        """Every node syncs until nothing moves; then check."""
+        order = list(self.nodes.values())
+        for i in range(rounds):
+            moved = 0
+            with ThreadPoolExecutor(8) as ex:
+                for rec in ex.map(lambda n: self.sync_until_ok(n, "settle", 2, 600), order):
+                    j = rec.get("json") or {}
+                    moved += j.get("committed", 0) + j.get("ingested_events", 0) + (rec["rc"] != 0)
+            time.sleep(6)           # the hall's tick commits what the county wrote
+            if moved == 0:
+                break
+        return self.check()
+
+    def check(self):
+        """Nothing lost, and every village's partition alike everywhere."""
+        with self.county.db() as c:
+            held = {r[0] for r in c.execute("SELECT id FROM apps")}
+            parts = dict(c.execute("SELECT part, count(*) FROM events GROUP BY part").fetchall())
+        lost = [a for n in self.nodes.values() for a in n.apps if a not in held]
+        differ = []
+        for v in self.villages:
+            n = self.nodes[v]
+            t = self.nodes[v[:9]]
+            for who in (n, t):
+                with who.db() as c:
+                    k = c.execute("SELECT count(*) FROM events WHERE part = ?", (v,)).fetchone()[0]
+                if k != parts.get(v, 0):
+                    differ.append((v, who.code, k, parts.get(v, 0)))
+        captured = sum(len(n.apps) for n in self.nodes.values())
+        return {"captured": captured, "lost": len(lost), "differ": len(differ), "differ_sample": differ[:5]}
+
+    def hall_cpu(self):
+        return self.hall.cpu_s()
+
+
+# ---- scenarios ------------------------------------------------------------------------
+
+
+def scenario_b(w, days=None, tag="herd"):
+    a = w.a
+    days = days or a.days
+    for v in w.villages:
+        for d in range(days):
+            w.nodes[v].capture(a.apps_per_day, day_str(d - days))
+    nodes = list(w.nodes.values())
+    cpu0 = w.hall_cpu()
+    t0, recs = w.herd(nodes, tag, a.window, a.interval / 2)
+    t1 = max(r["end"] for r in recs)
+    cpu1 = w.hall_cpu()
+    delays = w.ingest_delays([r for r in recs if w.nodes[r["node"]].role == "village"])
+    attempts = [r for r in w.syncs if r["tag"] == tag]
+    floors = [max(r["bytes"]) * 8 / RATE_BPS for r in recs if r.get("bytes")]
+    shaped_took = [r["end"] - r["start"] for r in recs if r["shaped"]]
+    res = {"nodes": len(nodes), "events_per_village": days * a.apps_per_day * 7,
+           "total_s": t1 - t0, "ok": sum(r["rc"] == 0 for r in recs), "attempts": len(attempts),
+           "refused_busy": sum(r["busy"] for r in attempts),
+           "failed_attempts": sum(r["rc"] != 0 for r in attempts),
+           "ingest_delay_s": summary(delays),
+           "start_window_s": a.window,
+           "slowest_link_floor_s": max(floors) if floors else None, "sum_of_link_floors_s": sum(floors),
+           "shaped_sync_s": summary(shaped_took),
+           "shaped_sync_over_own_floor": summary([(r["end"] - r["start"]) / (max(r["bytes"]) * 8 / RATE_BPS)
+                                                  for r in recs if r.get("bytes") and max(r["bytes"])]),
+           "hall_cpu_s": cpu1 - cpu0, "hall_cpu_per_sync_ms": 1000 * (cpu1 - cpu0) / max(1, len(attempts)),
+           "hall_mem_kib": w.hall.rss_kib()}
+    if res["slowest_link_floor_s"]:
+        # the target: done within the minute of starts plus 1.5x the
+        # slowest link's own floor (its bytes at 64 kbit/s)
+        res["target_s"] = a.window + 1.5 * res["slowest_link_floor_s"]
+    return res
+
+
+def scenario_a(w):
+    """Steady state for --steady-s seconds."""
+    a = w.a
+    stop_at = time.monotonic() + a.steady_s
+    capturers = set(w.rng.sample(w.villages, max(1, len(w.villages) // 10)))
+    cpu0, t0 = w.hall_cpu(), time.monotonic()
+    recs = []
+
+    def loop(n):
+        time.sleep(w.rng.uniform(0, a.interval))
+        while time.monotonic() < stop_at:
+            if n.code in capturers:
+                n.capture(1, TODAY)
+            recs.append(w.sync(n, "steady"))
+            time.sleep(a.interval * (0.8 + 0.4 * w.rng.random()))
+    threads = [threading.Thread(target=loop, args=(n,)) for n in w.nodes.values()]
+    # a decision's way down: the township reviews and the county decides
+    # some of the capturers' applications while the nodes sync
+    sample = []
+    for v in sorted(capturers)[:10]:
+        sample += w.nodes[v].capture(1, TODAY)
+    for t in threads:
+        t.start()
+    decided = {}
+    deadline = time.monotonic() + a.steady_s * 0.7
+
+    def status(n, app):
+        with n.db() as c:
+            row = c.execute("SELECT status FROM apps WHERE id = ?", (app,)).fetchone()
+        return row[0] if row else None
+    pending, reviewed = list(sample), set()
+    while pending and time.monotonic() < deadline:
+        for app in list(pending):
+            t = w.nodes[app.split("-")[0][:9]]
+            if app not in reviewed and status(t, app) == "accepted":
+                t.ok("review", app, "pass")
+                reviewed.add(app)
+            if status(w.county, app) == "passed":
+                w.county.ok("decide", app, "approve")
+                decided[app] = time.monotonic()
+                pending.remove(app)
+        time.sleep(0.5)
+    reached = []
+    while time.monotonic() < stop_at:
+        time.sleep(1)
+    for t in threads:
+        t.join()
+    cpu1, t1 = w.hall_cpu(), time.monotonic()
+    for app, td in decided.items():
+        v = w.nodes[app.split("-")[0]]
+        seen = None
+        with v.db() as c:
+            row = c.execute("SELECT status FROM apps WHERE id = ?", (app,)).fetchone()
+        if row and row[0] == "approved":
+            # when: the village's first sync after the decision that ended
+            # with it held (its sync records, in order)
+            after = [r for r in recs if r["node"] == v.code and r["end"] > td and r["rc"] == 0]
+            seen = min(r["end"] for r in after) - td if after else None
+        reached.append(seen)
+    noop = [r for r in recs if r["rc"] == 0 and r["json"] and not r["json"]["committed"]
+            and not r["json"]["ingested_events"] and not r["json"]["updated_refs"]]
+    delays = w.ingest_delays([r for r in recs if w.nodes[r["node"]].role == "village" and r["json"]
+                              and r["json"]["committed"]])
+    return {"seconds": t1 - t0, "syncs": len(recs), "failed": sum(r["rc"] != 0 for r in recs),
+            "hall_cpu_pct_of_one_core": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "hall_cpu_per_sync_ms": 1000 * (cpu1 - cpu0) / max(1, len(recs)),
+            "noop_syncs": len(noop), "noop_sync_s": summary([r["end"] - r["start"] for r in noop if not r["shaped"]]),
+            "ingest_delay_s": summary(delays),
+            "decisions": len(decided), "decision_to_village_s": summary([x for x in reached if x is not None]),
+            "decisions_not_reached": sum(x is None for x in reached), "hall_mem_kib": w.hall.rss_kib()}
+
+
+class StalledPush(threading.Thread):
+    """A push whose body stops after 200 bytes; the socket stays open."""
+
+    def __init__(self, port, node, token):
+        super().__init__(daemon=True)
+        self.port, self.node, self.token = port, node, token
+        self.stop_ev, self.started = threading.Event(), threading.Event()
+
+    def run(self):
+        import base64
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        auth = base64.b64encode(f"{self.node}:{self.token}".encode()).decode()
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=30))
+        s.sendall((f"POST /feeds/git-receive-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                   "Content-Type: application/x-git-receive-pack-request\r\nContent-Length: 100000\r\n\r\n").encode()
+                  + b"0" * 200)
+        self.started.set()
+        self.stop_ev.wait()
+        s.close()
+
+
+def scenario_c(w):
+    """A wave of loopback villages syncs, without and with a stalled push."""
+    a = w.a
+    loop_v = [w.nodes[v] for v in w.villages if not w.nodes[v].ns]
+    wave = w.rng.sample(loop_v, min(len(loop_v) - 1, max(10, len(loop_v) // 4)))
+    out = {}
+    for label in ("alone", "stalled"):
+        stall = None
+        if label == "stalled":
+            v = w.rng.choice([n for n in loop_v if n not in wave])
+            stall = StalledPush(w.hall_port, v.code, w.county.ok("hall", "token", v.code, operator=None).strip())
+            # (the token was just reissued: its old one no longer syncs)
+            v.ok("remote", "set", w.url_of(v), "--token", "-", "--pin", w.hall.pin, operator=None,
+                 input=stall.token + "\n")
+            stall.start()
+            stall.started.wait(10)
+        for n in wave:
+            n.capture(1, TODAY)
+        _, recs = w.herd(wave, "wave-" + label, 5, 2)
+        out[label] = {"sync_s": summary([r["end"] - r["start"] for r in recs]),
+                      "ingest_delay_s": summary(w.ingest_delays(recs)), "ok": sum(r["rc"] == 0 for r in recs)}
+        if stall:
+            out[label]["stall_still_open"] = stall.is_alive()
+            stall.stop_ev.set()
+            stall.join(5)
+    out["added_p50_s"] = out["stalled"]["sync_s"]["p50"] - out["alone"]["sync_s"]["p50"]
+    return out
+
+
+def scenario_d(w):
+    """A herd (a day more each) with the hall restarted in its middle."""
+    for v in w.villages:
+        w.nodes[v].capture(w.a.apps_per_day, TODAY)
+    result = {}
+    t0 = time.monotonic()
+
+    def restart():
+        # in the middle: once the herd is under way and syncs are running
+        time.sleep(10)
+        while w.active < 2 and time.monotonic() < t0 + 40:
+            time.sleep(0.05)
+        with w.slock:
+            result["in_flight_at_restart"] = w.active
+        result["restarted_at_s"] = time.monotonic() - t0
+        w.hall.stop()
+        result["down_s"] = time.monotonic() - t0 - result["restarted_at_s"]
+        w.hall = Hall(w, w.hall_port)
+        result["back_after_s"] = time.monotonic() - t0 - result["restarted_at_s"]
+    t = threading.Thread(target=restart)
+    t.start()
+    _, recs = w.herd(list(w.nodes.values()), "restart", max(20, w.a.window * 2 / 3), 3)
+    t.join()
+    attempts = [r for r in w.syncs if r["tag"] == "restart"]
+    cut = t0 + result["restarted_at_s"]
+    result.update({"total_s": max(r["end"] for r in recs) - t0, "ok": sum(r["rc"] == 0 for r in recs),
+                   "failed_attempts": sum(r["rc"] != 0 for r in attempts),
+                   "cut_by_the_restart": sum(r["start"] < cut < r["end"] for r in attempts),
+                   "ingest_delay_s": summary(w.ingest_delays([r for r in recs
+                                                              if w.nodes[r["node"]].role == "village"]))})
+    return result
+
+
+def scenario_e(w):
+    """A township relays 20 villages' sticks at once."""
+    t = w.nodes[w.townships[0]]
+    vs = [w.nodes[v] for v in w.villages if v.startswith(t.code)][:20]
+    stick = os.path.join(w.work, "stick")
+    shutil.rmtree(stick, ignore_errors=True)
+    os.makedirs(stick)
+    targets = {}
+    for v in vs:
+        v.capture(w.a.apps_per_day, TODAY)
+        targets[v.code] = v.own_seq()
+        v.ok("bundle", "export", stick, operator=None)
+    t0 = time.monotonic()
+    r = t.run("bundle", "import", stick, operator=None)
+    t1 = time.monotonic()
+    rec = w.sync(t, "relay")
+    delays = []
+    for code, seq in targets.items():
+        end = time.monotonic() + 60
+        seen = None
+        while seen is None and time.monotonic() < end:
+            seen = w.watcher.when(code, seq)
+            if seen is None:
+                time.sleep(0.2)
+        delays.append(max(0.0, seen - rec["end"]) if seen else float("inf"))
+    return {"villages": len(vs), "import_rc": r.returncode, "import_s": t1 - t0, "sync_rc": rec["rc"],
+            "sync_s": rec["end"] - rec["start"], "ingest_delay_s": summary(delays)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--daiban", required=True)
+    ap.add_argument("--bench-store", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--townships", type=int, default=18)
+    ap.add_argument("--villages", type=int, default=400)
+    ap.add_argument("--shaped", type=int, default=40)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--apps-per-day", type=int, default=3)
+    ap.add_argument("--interval", type=float, default=60)
+    ap.add_argument("--steady-s", type=float, default=300)
+    ap.add_argument("--window", type=float, default=60, help="the herd's nodes all start within this many seconds")
+    ap.add_argument("--scenarios", default="b,c,e,d,a")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("county-sim.py needs root: network namespaces, tc and nftables")
+    w = World(a)
+    report = {"config": {k: v for k, v in vars(a).items() if k not in ("daiban", "bench_store", "work", "json")},
+              "compression": f"a sync interval of {a.interval:g} s stands for 300 s ({300 / a.interval:.1f}x)",
+              "cores": os.cpu_count()}
+    try:
+        w.build()
+        fns = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d, "e": scenario_e}
+        for s in a.scenarios.split(","):
+            log(f"scenario {s} ...")
+            t0 = time.monotonic()
+            report[s] = fns[s](w)
+            report[s]["converged"] = w.settle()
+            report[s]["scenario_s"] = time.monotonic() - t0
+            log(json.dumps(report[s], ensure_ascii=False, default=str))
+    finally:
+        w.stop()
+    out = json.dumps(report, ensure_ascii=False, indent=1, default=str)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(out)
+    print(out)
+    return report
+
+
+if __name__ == "__main__":
+    main()
