@@ -1272,8 +1272,19 @@ static void enroll_on_push(struct home *h, git_repository *repo, struct roster *
         const struct sshsig_key *key;
         if (home_key(h, &key))
                 return;
-        for (int attempt = 0; attempt < 8; attempt++) {
+        /* many stations' first pushes at once (a county installed in a
+         * week, syncing on the same morning) enroll one after another:
+         * each try reads the roster afresh and writes only on what it
+         * read (roster_commit), a short random wait between tries */
+        for (int attempt = 0; attempt < 200; attempt++) {
                 struct roster cur_ro;
+                if (attempt) {
+                        unsigned char jitter;
+                        if (getrandom(&jitter, 1, 0) != 1)
+                                jitter = 0;
+                        struct timespec ts = { 0, (long)(1 + jitter % 20) * 1000000L };
+                        nanosleep(&ts, NULL);
+                }
                 bool present = false;
                 struct roster_entry e = { 0 };
                 if (roster_open(h->st, repo, h->node, &cur_ro, &present, err, sizeof err) < 0 || !present)

@@ -247,6 +247,40 @@ class Hall:
         self.p.stdout.close()
 
 
+class Sampler(threading.Thread):
+    """The hall's open files and its children (git http-backend) while a
+    scenario runs: the most of each."""
+
+    def __init__(self, hall):
+        super().__init__(daemon=True)
+        self.hall, self.stop_ev = hall, threading.Event()
+        self.max_fds = self.max_children = 0
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            pid = self.hall.p.pid
+            try:
+                fds = len(os.listdir(f"/proc/{pid}/fd"))
+                kids = 0
+                for d in os.listdir("/proc"):
+                    if d.isdigit():
+                        try:
+                            with open(f"/proc/{d}/stat") as f:
+                                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                                    kids += 1
+                        except OSError:
+                            pass
+                self.max_fds, self.max_children = max(self.max_fds, fds), max(self.max_children, kids)
+            except OSError:
+                pass
+            time.sleep(0.25)
+
+    def done(self):
+        self.stop_ev.set()
+        self.join()
+        return {"max_open_files": self.max_fds, "max_backends": self.max_children}
+
+
 class Watcher(threading.Thread):
     """Polls the county's store: when each node's events first reached a seq."""
 
@@ -433,11 +467,11 @@ class World:
         store held what it pushed (0 when the hall had it before the
         sync process ended)."""
         d = []
+        end = time.monotonic() + 60         # for them all: what is not in by then is counted as never
         for r in recs:
             if r["rc"] != 0 or not r["target"]:
                 continue
             t = None
-            end = time.monotonic() + 60
             while t is None and time.monotonic() < end:
                 t = self.watcher.when(r["node"], r["target"])
                 if t is None:
@@ -492,7 +526,10 @@ def scenario_b(w, days=None, tag="herd"):
             w.nodes[v].capture(a.apps_per_day, day_str(d - days))
     nodes = list(w.nodes.values())
     cpu0 = w.hall_cpu()
+    sampler = Sampler(w.hall)
+    sampler.start()
     t0, recs = w.herd(nodes, tag, a.window, a.interval / 2)
+    hall_procs = sampler.done()
     t1 = max(r["end"] for r in recs)
     cpu1 = w.hall_cpu()
     delays = w.ingest_delays([r for r in recs if w.nodes[r["node"]].role == "village"])
@@ -510,7 +547,7 @@ def scenario_b(w, days=None, tag="herd"):
            "shaped_sync_over_own_floor": summary([(r["end"] - r["start"]) / (max(r["bytes"]) * 8 / RATE_BPS)
                                                   for r in recs if r.get("bytes") and max(r["bytes"])]),
            "hall_cpu_s": cpu1 - cpu0, "hall_cpu_per_sync_ms": 1000 * (cpu1 - cpu0) / max(1, len(attempts)),
-           "hall_mem_kib": w.hall.rss_kib()}
+           "hall_mem_kib": w.hall.rss_kib(), "hall": hall_procs}
     if res["slowest_link_floor_s"]:
         # the target: done within the minute of starts plus 1.5x the
         # slowest link's own floor (its bytes at 64 kbit/s)
@@ -692,8 +729,8 @@ def scenario_e(w):
     t1 = time.monotonic()
     rec = w.sync(t, "relay")
     delays = []
+    end = time.monotonic() + 60
     for code, seq in targets.items():
-        end = time.monotonic() + 60
         seen = None
         while seen is None and time.monotonic() < end:
             seen = w.watcher.when(code, seq)

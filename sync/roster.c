@@ -470,6 +470,10 @@ int roster_open(store *s, git_repository *repo, const char *self, struct roster 
                 if (r == 0)
                         store_meta_set(s, "roster.verified", git_oid_tostr(hex, sizeof hex, &tip));
         }
+        if (r == 0) {
+                ro->read_at_known = true;
+                ro->read_at = tip;
+        }
         free(cached);
         free(pin);
         return r;
@@ -561,6 +565,13 @@ int roster_commit(store *s, git_repository *repo, const struct roster *ro, const
 
         snprintf(ref, sizeof ref, ROSTER_PREFIX "%s", ro->county);
         have_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
+        /* a change of the roster as read at one commit goes on that
+         * commit only: another writer's change made since is never lost
+         * (the caller reads again and retries) */
+        if (ro->read_at_known && (!have_tip || !git_oid_equal(&tip, &ro->read_at))) {
+                snprintf(err, errlen, "cannot write the roster: it changed meanwhile");
+                return -EAGAIN;
+        }
         if ((r = roster_open(s, repo, ro->county, &cur, &present, err, errlen)) < 0)
                 return r;
         signer = roster_county_key(have_tip ? &cur : ro);
@@ -585,11 +596,12 @@ int roster_commit(store *s, git_repository *repo, const struct roster *ro, const
                 snprintf(err, errlen, "cannot write the roster: %s", gerr());
                 goto out;
         }
-        if (signed_commit(repo, ref, have_tip ? &tip : NULL, sig, msg, tree, key, &out) < 0) {
+        if ((r = signed_commit(repo, ref, have_tip ? &tip : NULL, sig, msg, tree, key, &out)) < 0) {
                 git_oid now;
                 bool moved = git_reference_name_to_id(&now, repo, ref) == 0 && (!have_tip || !git_oid_equal(&now, &tip));
-                snprintf(err, errlen, "cannot write the roster: %s", moved ? "it changed meanwhile" : gerr());
-                r = moved ? -EAGAIN : -EIO;
+                snprintf(err, errlen, "cannot write the roster: %s",
+                         moved || r == -EAGAIN ? "it changed meanwhile" : gerr());
+                r = moved || r == -EAGAIN ? -EAGAIN : -EIO;
                 goto out;
         }
         store_meta_set(s, "roster.verified", git_oid_tostr(hex, sizeof hex, &out));

@@ -42,6 +42,11 @@ struct roster {
         char county[7];
         struct roster_entry *e;
         size_t n;
+        /* the chain's commit it was read at (roster_open): roster_commit
+         * writes a change of it only on that commit, so two writers that
+         * read the same roster never lose one another's change */
+        bool read_at_known;
+        git_oid read_at;
 };
 
 void roster_free(struct roster *ro);

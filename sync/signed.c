@@ -28,9 +28,14 @@ int signed_commit(git_repository *repo, const char *ref, const git_oid *parent, 
                     git_commit_create_with_signature(out, repo, content.ptr, armor, "gpgsig") < 0)
                         goto out;
         }
-        if (parent ? git_reference_create_matching(&nr, repo, ref, out, 1, parent, "daiban: commit") < 0
-                   : git_reference_create(&nr, repo, ref, out, 0, "daiban: commit") < 0)
+        int rc = parent ? git_reference_create_matching(&nr, repo, ref, out, 1, parent, "daiban: commit")
+                        : git_reference_create(&nr, repo, ref, out, 0, "daiban: commit");
+        if (rc < 0) {
+                /* another writer holds the ref or moved it: try again */
+                if (rc == GIT_EMODIFIED || rc == GIT_ELOCKED || rc == GIT_EEXISTS)
+                        r = -EAGAIN;
                 goto out;
+        }
         r = 0;
 out:
         git_reference_free(nr);

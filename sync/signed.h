@@ -16,7 +16,9 @@
 /* Write a commit of tree with parent (or none), author and committer
  * sig and message msg, signed with key (NULL: unsigned, for tests of
  * the refusal), and move ref to it: from parent, or creating it when
- * parent is NULL (a ref that moved meanwhile fails). 0 or -EIO. */
+ * parent is NULL (a ref that moved meanwhile fails). 0, -EAGAIN (the
+ * ref moved, or another writer holds its lock: read again and retry) or
+ * -EIO. */
 int signed_commit(git_repository *repo, const char *ref, const git_oid *parent, const git_signature *sig,
                   const char *msg, const git_tree *tree, const struct sshsig_key *key, git_oid *out);
 

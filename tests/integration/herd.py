@@ -16,6 +16,7 @@ The villages are real homes made by `daiban init` on a copy of the
 sample catalogue with 30 more villages (the code depends on no
 catalogue's codes); each syncs with the real `daiban sync`."""
 import base64
+import json
 import csv
 import os
 import shutil
@@ -164,6 +165,55 @@ class Herd(unittest.TestCase):
         a = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
         v.ok("sync", operator=None)
         wait_for(lambda: self.in_county(a), timeout=20, what="the slow village's application at the county")
+
+
+class FirstPushes(unittest.TestCase):
+    """A county installed in one week: many stations' first pushes at
+    once, none enrolled beforehand; the hall enrolls each key at its first
+    signed push. Found by the county simulator at 400 villages: two hooks
+    that read the same roster each wrote their enrollment on the newer
+    tip, so one was lost; that village's push was accepted and its events
+    then refused at every ingest ("has no key on the county's roster")
+    until its next sync. Asserted: every key on the roster and every
+    application in the county's store within 10 s of its sync."""
+
+    def test_first_pushes_at_once_all_enroll(self):
+        n = 16
+        codes = [f"330225101{400 + i:03d}" for i in range(n)]
+        catdir, cat = catalogue_with_villages(codes)
+        self.addCleanup(shutil.rmtree, catdir, True)
+        county = Station(node=COUNTY, role="county", catalog=cat)
+        hall = Hall(county)
+        self.addCleanup(hall.stop)
+        vs = []
+        for code in codes:
+            v = Station(node=code, role="village", catalog=cat, enroll=False)
+            v.ok("remote", "set", hall.url, "--token", county.ok("hall", "token", code, operator=None), operator=None)
+            v.app = v.ok("app", "new", "RS-YL-001", "--data", app_file("RS-YL-001-valid.json"))
+            vs.append(v)
+        self.assertEqual([x for x in json.loads(county.ok("roster", "list", "--json")) if x["node"] in codes], [])
+        gate, done = threading.Barrier(n), {}
+
+        def go(v):
+            gate.wait()
+            r = v.run("sync", operator=None)
+            done[v.node] = (r.returncode, time.time(), r.stderr)
+        ts = [threading.Thread(target=go, args=(v,)) for v in vs]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual({c: rc for c, (rc, _, _) in done.items()}, {c: 0 for c in codes},
+                         [e for rc, _, e in done.values() if rc][:2])
+        enrolled = {x["node"] for x in json.loads(county.ok("roster", "list", "--json"))}
+        self.assertEqual(set(codes) - enrolled, set(), "enrollments lost")
+        for v in vs:
+            wait_for(lambda: county.db().execute("SELECT count(*) FROM apps WHERE id = ?", (v.app,)).fetchone()[0],
+                     timeout=10, what=f"{v.node}'s application in the county's store")
+        self.assertNotIn("has no key on the county's roster", hall.logtext())
+        print(f"\n{n} first pushes at once: {n} keys enrolled, every application ingested", file=sys.stderr)
+        for s in [county] + vs:
+            s.cleanup()
 
 
 if __name__ == "__main__":
