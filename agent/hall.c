@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -920,7 +921,7 @@ static const char usage_hall[] =
         "          serves HTTPS and prints the certificate's pin. Beyond loopback\n"
         "          HTTPS is required: tokens are never accepted over plain HTTP.\n"
         "          --max-body caps one push (default 64 MiB); --max-conns the\n"
-        "          connections (default 256); --head-timeout the time to send a\n"
+        "          connections (default 1024); --head-timeout the time to send a\n"
         "          request's headers (default 30); --scan-quota the scanned\n"
         "          materials one node may keep at the hall, in MiB (default\n"
         "          " HALL_SCAN_QUOTA_DEFAULT_STR "). SIGINT/SIGTERM stop it.\n"
@@ -1741,7 +1742,11 @@ static int hall_serve(int argc, char **argv)
         /* a push over a 64 kbit/s link with loss averages some 6 KB/s,
          * but a cut of a few seconds backs TCP off for tens of seconds; a
          * body below 128 B/s for a minute is a client holding a slot */
-        struct http_limits lim = { 256, HALL_MAX_BODY_DEFAULT, 30000, 120000, .max_per_peer = 64,
+        /* 1,024 connections: a county's 418 nodes syncing within a minute
+         * (bench/county-sim.py) filled 256, and a full house makes room by
+         * closing its slowest request: the stations on the slowest links,
+         * whose syncs then failed and waited for their next turn */
+        struct http_limits lim = { 1024, HALL_MAX_BODY_DEFAULT, 30000, 120000, .max_per_peer = 64,
                                    .min_body_rate = 128, .rate_grace_ms = 60000 };
         struct http_handler hh = { front_request, front_body, front_body_end, front_abort, front_drain };
         struct hall H;
@@ -1789,6 +1794,16 @@ static int hall_serve(int argc, char **argv)
         }
         H.max_body = lim.max_body;
         H.scan_quota = quota_mib << 20;
+        {
+                /* a push is its socket and the two pipes of its backend:
+                 * allow what --max-conns says */
+                struct rlimit rl;
+                rlim_t want = (rlim_t)lim.max_conns * 4 + 64;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+                        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+                        setrlimit(RLIMIT_NOFILE, &rl);
+                }
+        }
         if ((r = home_open(home_path(homeopt), &H.h)))
                 return r;
         r = EXIT_REFUSED;

@@ -214,8 +214,9 @@ class Hall:
     def __init__(self, w, port):
         self.w, self.port = w, port
         self.logf = open(os.path.join(w.work, "hall.log"), "a")
+        extra = ["--max-conns", str(w.a.hall_max_conns)] if w.a.hall_max_conns else []
         self.p = subprocess.Popen([w.daiban, "hall", "serve", "--listen", f"0.0.0.0:{port}", "--cert", w.cert,
-                                   "--key", w.key], stdout=subprocess.PIPE, stderr=self.logf, text=True,
+                                   "--key", w.key, *extra], stdout=subprocess.PIPE, stderr=self.logf, text=True,
                                   env=w.county.env(operator=None))
         line = self.p.stdout.readline()
         if "/feeds" not in line:
@@ -429,6 +430,7 @@ class World:
             rec["json"] = json.loads(r.stdout)
         except ValueError:
             rec["json"] = None
+        if r.returncode:
             rec["stderr"] = r.stderr[-400:]
         if n.ns:
             b1 = n.link.bytes()
@@ -518,6 +520,18 @@ class World:
 # ---- scenarios ------------------------------------------------------------------------
 
 
+def reasons(recs):
+    """Why attempts failed: the last line of each one's errors, counted."""
+    import re
+    out = {}
+    for r in recs:
+        if r["rc"]:
+            lines = [x for x in (r.get("stderr") or "").strip().splitlines() if x.strip()]
+            why = re.sub(r"33022[0-9]+|[0-9]+(\.[0-9]+)?", "N", lines[-1] if lines else f"exit {r['rc']}")[:160]
+            out[why] = out.get(why, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:8])
+
+
 def scenario_b(w, days=None, tag="herd"):
     a = w.a
     days = days or a.days
@@ -540,6 +554,8 @@ def scenario_b(w, days=None, tag="herd"):
            "total_s": t1 - t0, "ok": sum(r["rc"] == 0 for r in recs), "attempts": len(attempts),
            "refused_busy": sum(r["busy"] for r in attempts),
            "failed_attempts": sum(r["rc"] != 0 for r in attempts),
+           "failed_shaped": sum(r["rc"] != 0 and r["shaped"] for r in attempts),
+           "why_failed": reasons(attempts),
            "ingest_delay_s": summary(delays),
            "start_window_s": a.window,
            "slowest_link_floor_s": max(floors) if floors else None, "sum_of_link_floors_s": sum(floors),
@@ -705,7 +721,7 @@ def scenario_d(w):
     attempts = [r for r in w.syncs if r["tag"] == "restart"]
     cut = t0 + result["restarted_at_s"]
     result.update({"total_s": max(r["end"] for r in recs) - t0, "ok": sum(r["rc"] == 0 for r in recs),
-                   "failed_attempts": sum(r["rc"] != 0 for r in attempts),
+                   "failed_attempts": sum(r["rc"] != 0 for r in attempts), "why_failed": reasons(attempts),
                    "cut_by_the_restart": sum(r["start"] < cut < r["end"] for r in attempts),
                    "ingest_delay_s": summary(w.ingest_delays([r for r in recs
                                                               if w.nodes[r["node"]].role == "village"]))})
@@ -755,6 +771,7 @@ def main(argv=None):
     ap.add_argument("--steady-s", type=float, default=300)
     ap.add_argument("--window", type=float, default=60, help="the herd's nodes all start within this many seconds")
     ap.add_argument("--scenarios", default="b,c,e,d,a")
+    ap.add_argument("--hall-max-conns", type=int, default=0, help="the hall's --max-conns (default: its own)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
