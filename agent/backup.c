@@ -1138,6 +1138,9 @@ static int restore(const char *file, const char *home_dir, const char *passphras
         if ((offline || county) && (r = new_epoch(stage, node, st, !county, res, m)) < 0)
                 goto out;
         if (store_begin(st) < 0 || store_meta_set(st, STORE_RESTORE_PENDING, res->created) < 0 ||
+            /* a plain restore writes nothing before catching up, even of
+             * a backup taken during an epoch's wait */
+            store_meta_set(st, STORE_RESTORE_EPOCH, offline || county ? res->created : NULL) < 0 ||
             ((offline || county) && (store_meta_set(st, STORE_SEQ_FLOOR, fmt_ll(res->floor)) < 0 ||
                          store_meta_set(st, HOME_EPOCH_DAY, fmt_ll(home_today(NULL, &(bool){ false }))) < 0)) ||
             store_commit(st) < 0) {

@@ -394,6 +394,18 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
                         r = EXIT_REFUSED;
                         goto out;
                 }
+                /* never below what the county holds: those events were
+                 * accepted under the key in use (a second PC restored
+                 * from the same backup asks for the same seq) */
+                int64_t held = store_next_seq(h.st, o.pos[0]) - 1;
+                if (e.from <= held) {
+                        cli_error(cli_msg("--at %" PRId64 ": the county already holds %s's events up to seq %" PRId64
+                                          " under its key in use; the new key can take over only above them",
+                                          "--at %" PRId64 "：县里已有 %s 序号至 %" PRId64 " 的事件（使用现有密钥签名）；新密钥只能从其后开始"),
+                                  e.from, o.pos[0], held);
+                        r = EXIT_REFUSED;
+                        goto out;
+                }
                 /* the key in use ends where the new one takes over; after a
                  * revocation there is none in use, and the new key (a
                  * replacement PC) simply starts */

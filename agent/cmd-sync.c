@@ -284,8 +284,8 @@ static int cmd_sync(int argc, char **argv)
         /* a home restored from a backup first fetches back what it sent
          * after that backup, and commits nothing before: its next
          * sequence numbers must follow those */
-        bool catching_up = store_restore_pending(h.st);
-        if (catching_up && !url && store_seq_floor(h.st)) {
+        bool catching_up = store_restore_pending(h.st), epoch = false;
+        if (catching_up && !url && store_new_epoch(h.st)) {
                 cli_error("%s", cli_msg("this home was restored offline: what it writes is kept here and leaves at its first sync "
                                         "with the hall, and no hall is set (daiban remote set URL --token ...)",
                                         "本站数据为离线恢复：所写内容保存在本机，首次与县里同步时发出；但尚未设置服务端地址"
@@ -399,13 +399,13 @@ round:
                                                 "before: nothing is written until a sync succeeds",
                                                 "本站数据是从备份恢复（或用 --rejoin 重建）的，尚未能从县里取回此前发出的内容：同步成功之前不写入任何内容"));
                         failed++;
-                } else if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
+                } else if (store_begin(h.st) < 0 || (epoch = store_new_epoch(h.st), store_restore_done(h.st) < 0) ||
                            store_commit(h.st) < 0) {
                         store_rollback(h.st);
                         failed++;
                 } else {
                         /* (with --json, stdout is the JSON alone: a daemon parses it) */
-                        if (store_seq_floor(h.st))
+                        if (epoch)
                                 fprintf(o.json ? stderr : stdout,
                                         cli_msg("caught up after the restore: what this node wrote offline (from seq %lld, its "
                                                 "new key) goes out now\n",
@@ -620,7 +620,7 @@ static int cmd_bundle(int argc, char **argv)
                 /* a home restored offline (a new epoch: no number can
                  * repeat) catches up from its township's or county's stick
                  * as from the hall: a stick-only village has no other way */
-                bool catching_up = store_restore_pending(h.st) && store_seq_floor(h.st), from_above = false;
+                bool catching_up = store_restore_pending(h.st) && store_new_epoch(h.st), from_above = false;
                 for (size_t i = 0; i < ns; i++)
                         from_above |= strcmp(senders[i], h.node) != 0 && feed_entitled(senders[i], h.node);
                 if (home_roster(&h, repo, &ro, &have_ro, log_import, &il) < 0 ||
@@ -637,8 +637,7 @@ static int cmd_bundle(int argc, char **argv)
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),
                        ns, rep.updated_refs, rep.ingested_events, rep.duplicate_events, rep.refused);
                 if (catching_up && from_above && !failed && !rep.refused) {
-                        if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
-                            store_commit(h.st) < 0) {
+                        if (store_begin(h.st) < 0 || store_restore_done(h.st) < 0 || store_commit(h.st) < 0) {
                                 store_rollback(h.st);
                                 failed++;
                         } else {

@@ -556,7 +556,7 @@ static void check_backup(json_t *out, struct home *h, long long now)
                     "请保持 daiban hall serve 运行；各乡镇都同步后，运行 daiban hall resume");
                 return;
         }
-        if (store_restore_pending(h->st) && store_seq_floor(h->st)) {
+        if (store_restore_pending(h->st) && store_new_epoch(h->st)) {
                 add(out, "backup", "warn", fmt(en, sizeof en, "this home was restored offline: it writes from seq %lld with a new key, "
                                                "and nothing it wrote has left yet", (long long)store_seq_floor(h->st)),
                     fmt(zh, sizeof zh, "本站数据为离线恢复：使用新密钥，序号从 %lld 开始；所写内容尚未发出",

@@ -59,6 +59,9 @@
 #define HALL_SCAN_QUOTA_DEFAULT_STR "4096"
 /* meta: a push by NODE since the hall was restored ("<unix s> <returns>") */
 #define HALL_RESTORE_SEEN "restore.seen."
+/* meta: a push by NODE whose returned chains were refused, not yet given
+ * back cleanly since */
+#define HALL_RESTORE_REFUSED "restore.refused."
 #define HALL_TICK_MS 5000                               /* ingest the county's own events */
 #define CGI_MAX_HEAD 8192
 #define CGI_HIGH_WATER (1u << 20)
@@ -1322,6 +1325,25 @@ static void enroll_on_push(struct home *h, git_repository *repo, struct roster *
         }
 }
 
+/* The county key a returned roster must name: the pin kept, else the
+ * hall's own key (a county restored from a backup made before its
+ * roster: never a root anyone could sign). *ret is malloc'ed. */
+static void own_pin(struct home *h, char **ret)
+{
+        const struct sshsig_key *key;
+        char line[160];
+
+        *ret = NULL;
+        if (store_meta_get(h->st, "roster.pin", ret) == 0 && *ret && **ret)
+                return;
+        free(*ret);
+        *ret = NULL;
+        if (home_key(h, &key) == 0) {
+                sshsig_pubkey_line(key->pk, NULL, line, sizeof line);
+                *ret = strdup(line);
+        }
+}
+
 static int hall_pre_receive(int argc, char **argv)
 {
         const char *pusher = getenv("DAIBAN_PUSHER"), *home = getenv("DAIBAN_HOME");
@@ -1333,7 +1355,7 @@ static int hall_pre_receive(int argc, char **argv)
         git_repository *repo = NULL;
         git_odb *odb = NULL, *pushed = NULL;
         char line[1024], path[PATH_MAX + 8];
-        int refused = 0, nlines = 0, returns = 0, r;
+        int refused = 0, nlines = 0, returns = 0, returns_refused = 0, r;
         struct roster ro = { 0 };
         bool have_ro = false;
         struct timespec now;
@@ -1449,7 +1471,9 @@ static int hall_pre_receive(int argc, char **argv)
                         else if (!git_oid_is_zero(&o) && !git_oid_equal(&o, &n) &&
                                  git_graph_descendant_of(repo, &n, &o) != 1)
                                 snprintf(err, sizeof err, "not a continuation of the one the hall holds");
-                        else if (is_roster && (store_meta_get(h.st, "roster.pin", &pin), 1) &&
+                        else if (is_roster && (own_pin(&h, &pin), !pin))
+                                snprintf(err, sizeof err, "the hall cannot read its own key to check the roster with");
+                        else if (is_roster &&
                                  (vr = roster_verify_update(repo, h.node, pin, git_oid_is_zero(&o) ? NULL : &o,
                                                             have_ro ? &ro : NULL, &n, err, sizeof err)) == 0)
                                 err[0] = '\0';
@@ -1468,6 +1492,7 @@ static int hall_pre_receive(int argc, char **argv)
                         else
                                 refuse(pusher, "%s: %s", ref, err);
                         refused++;
+                        returns_refused++;
                         continue;
                 }
                 bool is_scan = strncmp(ref, SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0 &&
@@ -1545,22 +1570,31 @@ static int hall_pre_receive(int argc, char **argv)
                         /* err reads "refused <ref>: <why>" */
                         refuse(pusher, "%s", strncmp(err, "refused ", 8) == 0 ? err + 8 : err);
                         refused++;
+                        returns_refused += returned;
                         continue;
                 }
                 if (vr < 0) {
                         refuse_busy(pusher, "%s: the county's hall could not check it now (%s); sync again later",
                                     ref, err);
                         refused++;
+                        returns_refused += returned;
                         continue;
                 }
         }
         /* a restored hall counts who has pushed since: `hall resume`
          * waits for every township */
-        if (restoring && !refused) {
-                char key[64], val[80];
+        if (restoring && (!refused || returns_refused)) {
+                /* a refused return is noted for `hall resume` to show (a
+                 * forger's, or a chain the hall cannot check yet: the
+                 * clean push retried without it counts the node as seen) */
+                char key[64], rkey[64], val[80];
                 snprintf(key, sizeof key, HALL_RESTORE_SEEN "%s", pusher);
+                snprintf(rkey, sizeof rkey, HALL_RESTORE_REFUSED "%s", pusher);
                 snprintf(val, sizeof val, "%lld %d", (long long)now.tv_sec, returns);
-                if (store_begin(h.st) < 0 || store_meta_set(h.st, key, val) < 0 || store_commit(h.st) < 0)
+                int w = store_begin(h.st);
+                if (w == 0)
+                        w = store_meta_set(h.st, returns_refused ? rkey : key, val);
+                if (w < 0 || store_commit(h.st) < 0)
                         store_rollback(h.st);
         }
 out:
@@ -1940,10 +1974,16 @@ static int hall_resume(int argc, char **argv)
         while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *node = (const char *)sqlite3_column_text(st, 0);
                 const struct cat_division *d = catalog_find_division(h.cat, node);
-                char key[64], *v = NULL;
-                if (!d || d->level != LEVEL_TOWNSHIP)
+                char key[64], rkey[64], *v = NULL, *rv = NULL;
+                if (!d || d->level == LEVEL_COUNTY)
                         continue;
                 snprintf(key, sizeof key, HALL_RESTORE_SEEN "%s", node);
+                snprintf(rkey, sizeof rkey, HALL_RESTORE_REFUSED "%s", node);
+                bool refused_back = store_meta_get(h.st, rkey, &rv) == 0;
+                free(rv);
+                if (refused_back)
+                        printf(cli_msg("  %-12s %s  gave back chains the hall refused: see the hall's log before resuming\n",
+                                       "  %-12s %s  交回的本县链曾被拒收：继续之前请查看服务端日志\n"), node, d->name);
                 if (store_meta_get(h.st, key, &v) == 0 && v) {
                         long long at = 0;
                         int returned = 0;
@@ -1956,35 +1996,37 @@ static int hall_resume(int argc, char **argv)
                                node, d->name, when, returned);
                         seen++;
                 } else {
-                        printf(cli_msg("  %-12s %s  not yet synced since the restore\n", "  %-12s %s  恢复后尚未同步\n"), node,
-                               d->name);
+                        if (waiting < 40)
+                                printf(cli_msg("  %-12s %s  not yet synced since the restore\n", "  %-12s %s  恢复后尚未同步\n"),
+                                       node, d->name);
                         waiting++;
                 }
                 free(v);
         }
         sqlite3_finalize(st);
         if (waiting && !anyway) {
-                cli_error(cli_msg("%d townships have not synced since the restore: what the hall wrote after its backup may still "
-                                  "be with them. Wait for their syncs, or resume with --anyway (a decision they hold and "
-                                  "did not give back then shows as two histories, for a person to settle)",
-                                  "%d 个乡镇在恢复后尚未同步：本县在备份之后所写内容可能还在它们那里。请等待其同步，或用 --anyway "
-                                  "继续（它们持有而未交回的决定届时将显示为两份记录，须由人工处理）"),
+                cli_error(cli_msg("%d townships or villages that sync with the hall have not given back since the restore: what "
+                                  "the hall wrote after its backup may still be with them. Wait for their syncs, or resume "
+                                  "with --anyway (a decision they hold and did not give back then shows as two histories, "
+                                  "for a person to settle)",
+                                  "%d 个与服务端同步的乡镇或村在恢复后尚未交回：本县在备份之后所写内容可能还在它们那里。请等待其同步，"
+                                  "或用 --anyway 继续（它们持有而未交回的决定届时将显示为两份记录，须由人工处理）"),
                           waiting);
                 home_close(&h);
                 return EXIT_REFUSED;
         }
-        if (store_begin(h.st) < 0 || store_meta_set(h.st, STORE_RESTORE_PENDING, NULL) < 0 ||
-            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE '" HALL_RESTORE_SEEN "%'", NULL, NULL, NULL) !=
-                    SQLITE_OK ||
+        if (store_begin(h.st) < 0 || store_restore_done(h.st) < 0 ||
+            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE 'restore.seen.%' OR key LIKE 'restore.refused.%'",
+                         NULL, NULL, NULL) != SQLITE_OK ||
             store_commit(h.st) < 0) {
                 cli_error(cli_msg("cannot write the store: %s", "无法写入数据库：%s"), store_errmsg(h.st));
                 store_rollback(h.st);
                 home_close(&h);
                 return EXIT_REFUSED;
         }
-        printf(cli_msg("the hall resumes (%d townships synced since the restore%s): what the county wrote meanwhile, from "
+        printf(cli_msg("the hall resumes (%d nodes synced since the restore%s): what the county wrote meanwhile, from "
                        "seq %lld, goes on its feeds at the hall's next round\n",
-                       "本县服务端恢复完成（%d 个乡镇已在恢复后同步%s）：本县期间所写内容（序号 %lld 起）将在服务端下一轮写入通道\n"),
+                       "本县服务端恢复完成（%d 个站点已在恢复后同步%s）：本县期间所写内容（序号 %lld 起）将在服务端下一轮写入通道\n"),
                seen, waiting ? cli_msg(", some not: --anyway", "，部分未同步：--anyway") : "",
                (long long)store_seq_floor(h.st));
         home_close(&h);

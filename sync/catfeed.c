@@ -273,7 +273,7 @@ out:
 /* Every commit from inc back to what is held (or the root) signed by a
  * key the roster gives the county. */
 static int check_signers(git_repository *repo, const struct roster *ro, const char *county, const git_oid *held,
-                         const git_oid *inc, char *err, size_t errlen)
+                         const git_oid *inc, bool strict, char *err, size_t errlen)
 {
         git_oid cur = *inc;
 
@@ -299,7 +299,9 @@ static int check_signers(git_repository *repo, const struct roster *ro, const ch
                 for (size_t i = 0; ro && i < ro->n; i++)
                         if (strcmp(ro->e[i].node, county) == 0 && ro->e[i].at < keys_began)
                                 keys_began = ro->e[i].at;
-                bool before_keys = !is_signed && (int64_t)git_commit_time(c) * 1000 < keys_began;
+                /* (strict: no such exemption; a commit's time is the
+                 * writer's to say) */
+                bool before_keys = !strict && !is_signed && (int64_t)git_commit_time(c) * 1000 < keys_began;
                 if (ro && !before_keys && (!is_signed || !roster_find(ro, county, pk))) {
                         git_commit_free(c);
                         snprintf(err, errlen, "the catalogue offered is %s; it is refused",
@@ -320,7 +322,13 @@ static int check_signers(git_repository *repo, const struct roster *ro, const ch
 int catfeed_verify_update(git_repository *repo, const char *county, const struct roster *ro, const git_oid *old,
                           const git_oid *new_tip, char *err, size_t errlen)
 {
-        return check_signers(repo, ro, county, old, new_tip, err, errlen) < 0 ? -EINVAL : 0;
+        if (!ro) {
+                snprintf(err, errlen, "the hall holds no roster to check the catalogue's signatures with");
+                return -EINVAL;
+        }
+        /* returned to a restored hall: every new version signed, whatever
+         * its date says */
+        return check_signers(repo, ro, county, old, new_tip, true, err, errlen) < 0 ? -EINVAL : 0;
 }
 
 int catfeed_verify_offered(git_repository *repo, const char *county, const struct roster *ro, char *err,
@@ -334,7 +342,7 @@ int catfeed_verify_offered(git_repository *repo, const char *county, const struc
                 snprintf(err, errlen, "no catalogue of county %s was offered", county);
                 return -ENOENT;
         }
-        return check_signers(repo, ro, county, NULL, &inc, err, errlen) < 0 ? -EINVAL : 0;
+        return check_signers(repo, ro, county, NULL, &inc, false, err, errlen) < 0 ? -EINVAL : 0;
 }
 
 int catfeed_accept(git_repository *repo, const char *county, const struct roster *ro, bool *ret_moved, char *err,
@@ -353,7 +361,7 @@ int catfeed_accept(git_repository *repo, const char *county, const struct roster
         if (have && (git_oid_equal(&held, &inc) || git_graph_descendant_of(repo, &held, &inc) == 1))
                 r = 0;          /* nothing new */
         else if (!have || git_graph_descendant_of(repo, &inc, &held) == 1)
-                r = check_signers(repo, ro, county, have ? &held : NULL, &inc, err, errlen) < 0
+                r = check_signers(repo, ro, county, have ? &held : NULL, &inc, false, err, errlen) < 0
                             ? -EINVAL
                             : feed_ff_update(repo, local, &inc, ret_moved, err, errlen);
         else

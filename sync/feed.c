@@ -1744,6 +1744,7 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
         /* the county's own chains, when the hall is behind on them: a hall
          * restored from an older backup takes back what it wrote since
          * (agent/hall.c; a hall in service is never behind on its own) */
+        size_t returns_from = n, returns_to = n;
         if (rm->seen && rm->seen->valid && strlen(self) > 6) {
                 char county[7], cref[64];
                 catfeed_county(self, county);
@@ -1766,6 +1767,7 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         if (git_reference_name_to_id(&mine, repo, cref) == 0)
                                 add_return(repo, rm->seen, cref, &mine, &specs, &n);
                 }
+                returns_to = n;
         }
         /* evidence of a second signed history, kept here (a stick brought
          * it), goes to the county: when the remote holds the feed as this
@@ -1816,18 +1818,26 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
                  * again without the feeds it refused, so that one bad feed
                  * a township relays does not hold back the others */
                 size_t k = 0;
+                bool only_returns = true;
                 for (size_t i = 0; i < n; i++) {
                         bool bad = false;
                         for (size_t j = 0; j < nrefused && !bad; j++)
                                 bad = strncmp(specs[i], refused[j], strlen(refused[j])) == 0 &&
                                       specs[i][strlen(refused[j])] == ':';
+                        if (bad && (i < returns_from || i >= returns_to))
+                                only_returns = false;
                         if (bad)
                                 free(specs[i]);
                         else
                                 specs[k++] = specs[i];
                 }
-                if (k && k < n && push_once(repo, rm, specs, k, NULL, NULL, log, ud) == -EIO)
+                int r2 = k && k < n ? push_once(repo, rm, specs, k, NULL, NULL, log, ud) : 0;
+                if (r2 == -EIO)
                         r = -EIO;
+                /* the county's chains given back and refused (a hall that
+                 * is not restoring takes none): not this node's failure */
+                else if (only_returns && r2 == 0)
+                        r = 0;
                 n = k;
         }
         for (size_t j = 0; j < nrefused; j++)

@@ -377,9 +377,25 @@ int64_t store_seq_floor(store *s)
         return f > 0 ? f : 0;
 }
 
+bool store_new_epoch(store *s)
+{
+        char *v = NULL;
+        bool yes = store_meta_get(s, STORE_RESTORE_EPOCH, &v) == 0;
+
+        free(v);
+        return yes;
+}
+
 bool store_writes_held(store *s)
 {
-        return store_restore_pending(s) && !store_seq_floor(s);
+        return store_restore_pending(s) && !store_new_epoch(s);
+}
+
+int store_restore_done(store *s)
+{
+        int r = store_meta_set(s, STORE_RESTORE_PENDING, NULL);
+
+        return r < 0 ? r : store_meta_set(s, STORE_RESTORE_EPOCH, NULL);
 }
 
 /* The floor applies to this node's own numbers only. */
@@ -404,7 +420,7 @@ int store_append(store *s, struct event *ev)
         /* a restored home has not yet fetched back what it sent after its
          * backup: a sequence number taken now could be one it signed
          * before, unless a new epoch put its numbers above all of those */
-        if (!floor && store_restore_pending(s))
+        if (store_writes_held(s))
                 return -EROFS;
 
         if (!ev->wall_ms)

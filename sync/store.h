@@ -58,8 +58,16 @@ bool store_restore_pending(store *s);
 #define STORE_SEQ_FLOOR "seq.floor"
 #define STORE_EPOCH_SPAN ((int64_t)1 << 32)
 int64_t store_seq_floor(store *s);
+/* The mark of a restore that began a new epoch (an offline restore, a
+ * county's restore): with it, a home still marked restored writes
+ * (above STORE_SEQ_FLOOR). Lifted with STORE_RESTORE_PENDING; a plain
+ * restore removes it, whatever the backup held. */
+#define STORE_RESTORE_EPOCH "restore.epoch"
+bool store_new_epoch(store *s);
 /* Writing refused: restored, not caught up, and no new epoch. */
 bool store_writes_held(store *s);
+/* Lift the restore mark (and its epoch's), in the caller's transaction. */
+int store_restore_done(store *s);
 
 /* An event. node, operator, type, part and body are required; app is
  * NULL for events about no application (an operator added). */

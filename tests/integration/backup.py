@@ -200,6 +200,17 @@ class Backup(HallCase):
         new_receipts = self.receipts(home, VILLAGE) - old_receipts
         self.assertEqual(len(new_receipts), 2, new_receipts)
         self.assertTrue(all(int(x.rsplit("-", 1)[1]) > 500 for x in new_receipts), new_receipts)
+        # a backup of this waiting home, restored without --offline, writes
+        # nothing: its numbers could be ones this PC has since signed
+        b2 = self.backup(n)
+        plain = os.path.join(self.dir, "plain")
+        self.restore(b2["path"], plain, "--key", os.path.join(home, "node.key"))
+        p = type(v).__new__(type(v))
+        p.__dict__.update(v.__dict__, home=plain)
+        r = p.run("app", "new", "MZ-DB-001", "--data", os.path.join(os.environ["DAIBAN_TEST_DATA"], "apps",
+                                                                    "MZ-DB-001-valid.json"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("restored from a backup", r.stderr)
         # nothing of the new epoch is committed before the hall was heard
         feed = os.path.join(home, "repo")
         own_ref = f"refs/feeds/{VILLAGE}/{VILLAGE}"
@@ -473,7 +484,16 @@ class CountyRestore(HallCase):
                      "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", tree, "-p", held, "-S", "-m",
                      git(trepo, "log", "-1", "--format=%B", nxt).stdout).stdout.strip()
         before = self.hall_state()
+        # an unsigned catalogue version dated before the county's keys (the
+        # exemption for an upgraded county's old versions must not apply)
+        vrepo = os.path.join(v.home, "repo")
+        cat_ref = f"refs/catalog/{COUNTY}"
+        ctip = git(os.path.join(c.home, "repo"), "rev-parse", cat_ref).stdout.strip()
+        old_date = {"GIT_AUTHOR_DATE": "1970-01-02T00:00:00Z", "GIT_COMMITTER_DATE": "1970-01-02T00:00:00Z"}
+        unsigned = git(vrepo, "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", ctip + "^{tree}", "-p", ctip,
+                       "-m", "catalogue version " + "0" * 40, env=old_date).stdout.strip()
         tries = [(trepo, TOWNSHIP, f"{forged}:{feed}", "signed with a key"),
+                 (vrepo, VILLAGE, f"{unsigned}:{cat_ref}", "not signed"),
                  (os.path.join(v.home, "repo"), OTHER_VILLAGE, f"{feed}:{feed}", "may not write"),
                  (os.path.join(v.home, "repo"), VILLAGE, f"refs/feeds/{VILLAGE}/{VILLAGE}:refs/roster/{COUNTY}", "")]
         for repo, code, spec, why in tries:
@@ -553,6 +573,7 @@ class CountyRestore(HallCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("not yet synced since the restore", r.stdout)
         self.decide(a3)         # the township's sync gives back the hall's chains
+        self.sync(self.other)   # (every node with a token: it may hold newer decisions)
         mine = [e for e in events_of(c.home, COUNTY) if e[0] >= epoch]
         self.assertTrue(mine, "the decision was not written in the new epoch")
         # what the hall wrote after the backup is back: decisions, roster
@@ -565,6 +586,7 @@ class CountyRestore(HallCase):
         r = c.run("hall", "resume", operator=None)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("synced since the restore", r.stdout)
+        self.assertIn(f"{TOWNSHIP}    西周镇  gave back chains the hall refused", r.stdout)      # the forger's try
         # the decision taken meanwhile goes out after the returned ones
         self.decided_at(v, a3)
         self.decided_at(t, a3)
