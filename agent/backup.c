@@ -982,16 +982,6 @@ static int place_key(const char *file, const char *stage, const struct members *
         return r;
 }
 
-static const char *fmt_ll(long long v)
-{
-        static char buf[4][24];
-        static int i;
-
-        i = (i + 1) % 4;
-        snprintf(buf[i], sizeof buf[i], "%lld", v);
-        return buf[i];
-}
-
 /* An offline restore: numbers from the next epoch, and a new key to sign
  * them (the old one's entry on the roster ends where they start). */
 static int new_epoch(const char *stage, const char *node, store *st, bool new_key, struct restore_result *res,
@@ -1137,12 +1127,15 @@ static int restore(const char *file, const char *home_dir, const char *passphras
         }
         if ((offline || county) && (r = new_epoch(stage, node, st, !county, res, m)) < 0)
                 goto out;
+        char floor_s[24], day_s[24];
+        snprintf(floor_s, sizeof floor_s, "%lld", res->floor);
+        snprintf(day_s, sizeof day_s, "%ld", (long)home_today(NULL, &(bool){ false }));
         if (store_begin(st) < 0 || store_meta_set(st, STORE_RESTORE_PENDING, res->created) < 0 ||
             /* a plain restore writes nothing before catching up, even of
              * a backup taken during an epoch's wait */
             store_meta_set(st, STORE_RESTORE_EPOCH, offline || county ? res->created : NULL) < 0 ||
-            ((offline || county) && (store_meta_set(st, STORE_SEQ_FLOOR, fmt_ll(res->floor)) < 0 ||
-                         store_meta_set(st, HOME_EPOCH_DAY, fmt_ll(home_today(NULL, &(bool){ false }))) < 0)) ||
+            ((offline || county) && (store_meta_set(st, STORE_SEQ_FLOOR, floor_s) < 0 ||
+                         store_meta_set(st, HOME_EPOCH_DAY, day_s) < 0)) ||
             store_commit(st) < 0) {
                 SAY(m, "cannot write the restored store: %s", "无法写入恢复的数据库：%s", store_errmsg(st));
                 store_rollback(st);

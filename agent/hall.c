@@ -2016,7 +2016,7 @@ static int hall_resume(int argc, char **argv)
                 return EXIT_REFUSED;
         }
         if (store_begin(h.st) < 0 || store_restore_done(h.st) < 0 ||
-            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE 'restore.seen.%' OR key LIKE 'restore.refused.%'",
+            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE '" HALL_RESTORE_SEEN "%' OR key LIKE '" HALL_RESTORE_REFUSED "%'",
                          NULL, NULL, NULL) != SQLITE_OK ||
             store_commit(h.st) < 0) {
                 cli_error(cli_msg("cannot write the store: %s", "无法写入数据库：%s"), store_errmsg(h.st));

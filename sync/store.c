@@ -357,13 +357,23 @@ static int insert_event(store *s, const struct event *ev)
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-bool store_restore_pending(store *s)
+static bool meta_has(store *s, const char *key)
 {
         char *v = NULL;
-        bool pending = store_meta_get(s, STORE_RESTORE_PENDING, &v) == 0;
+        bool has = store_meta_get(s, key, &v) == 0;
 
         free(v);
-        return pending;
+        return has;
+}
+
+bool store_restore_pending(store *s)
+{
+        return meta_has(s, STORE_RESTORE_PENDING);
+}
+
+bool store_new_epoch(store *s)
+{
+        return meta_has(s, STORE_RESTORE_EPOCH);
 }
 
 int64_t store_seq_floor(store *s)
@@ -377,13 +387,36 @@ int64_t store_seq_floor(store *s)
         return f > 0 ? f : 0;
 }
 
-bool store_new_epoch(store *s)
+/* What a restore left that decides how node may write, in one read of
+ * the meta table (store_append runs it for every event): whether
+ * writing is held, and node's floor (the floor is this node's own). */
+static int restore_state(store *s, const char *node, bool *held, int64_t *floor)
 {
-        char *v = NULL;
-        bool yes = store_meta_get(s, STORE_RESTORE_EPOCH, &v) == 0;
+        sqlite3_stmt *st;
+        bool pending = false, epoch = false, own = false;
+        int64_t f = 0;
+        int rc;
 
-        free(v);
-        return yes;
+        if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM meta WHERE key IN ('node', '" STORE_RESTORE_PENDING "', '"
+                               STORE_RESTORE_EPOCH "', '" STORE_SEQ_FLOOR "')", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
+                if (strcmp(k, "node") == 0)
+                        own = v && strcmp(v, node) == 0;
+                else if (strcmp(k, STORE_RESTORE_PENDING) == 0)
+                        pending = true;
+                else if (strcmp(k, STORE_RESTORE_EPOCH) == 0)
+                        epoch = true;
+                else if (v)
+                        f = strtoll(v, NULL, 10);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        *held = pending && !epoch;
+        *floor = own && f > 0 ? f : 0;
+        return 0;
 }
 
 bool store_writes_held(store *s)
@@ -398,29 +431,19 @@ int store_restore_done(store *s)
         return r < 0 ? r : store_meta_set(s, STORE_RESTORE_EPOCH, NULL);
 }
 
-/* The floor applies to this node's own numbers only. */
-static int64_t own_floor(store *s, const char *node)
-{
-        char *self = NULL;
-        int64_t f = 0;
-
-        if (store_meta_get(s, "node", &self) == 0 && strcmp(self, node) == 0)
-                f = store_seq_floor(s);
-        free(self);
-        return f;
-}
-
 int store_append(store *s, struct event *ev)
 {
         struct hlc h;
-        bool ok = true;
-        int64_t floor = own_floor(s, ev->node);
+        bool ok = true, held;
+        int64_t floor;
         int rc;
 
         /* a restored home has not yet fetched back what it sent after its
          * backup: a sequence number taken now could be one it signed
          * before, unless a new epoch put its numbers above all of those */
-        if (store_writes_held(s))
+        if ((rc = restore_state(s, ev->node, &held, &floor)) < 0)
+                return rc;
+        if (held)
                 return -EROFS;
 
         if (!ev->wall_ms)
@@ -476,8 +499,11 @@ int64_t store_next_seq(store *s, const char *node)
         bool ok = true;
         int64_t n;
 
-        int64_t floor = own_floor(s, node);
+        int64_t floor;
+        bool held;
 
+        if (restore_state(s, node, &held, &floor) < 0)
+                return -1;
         sqlite3_bind_text(s->max_seq, 1, node, -1, SQLITE_STATIC);
         n = one_int(s->max_seq, &ok);
         if (!ok)
