@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -385,13 +386,20 @@ static const char *segment(const char *path, const char *prefix, char *seg, size
         return slash ? slash : "";
 }
 
+/* The body as JSON, read once: its bytes (a password, an ID number) are
+ * wiped as soon as they are parsed, not when the request's answer has
+ * gone out (the parsed value is the route's to wipe or keep). */
 static json_t *body_json(struct req *r)
 {
         json_error_t e;
+        json_t *j;
 
         if (!r->len)
                 return NULL;
-        return json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &e);
+        j = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &e);
+        explicit_bzero(r->body, r->len);
+        r->len = 0;
+        return j;
 }
 
 static bool is_write(const struct req *r)
@@ -3049,6 +3057,16 @@ static void on_signal(uv_signal_t *s, int sig)
         uv_close((uv_handle_t *)&st->refresh_timer, NULL);
 }
 
+/* The daemon's JSON is wiped when freed: requests carry passwords,
+ * tokens and ID numbers, in the parsed values and in jansson's own
+ * buffers, and a freed block keeps its bytes until reused. */
+static void json_free_wiped(void *p)
+{
+        if (p)
+                explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+}
+
 int cmd_serve(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -3062,6 +3080,8 @@ int cmd_serve(int argc, char **argv)
         bool insecure = false;
         long sync_every = SYNC_EVERY_S, max_conns = 1200, head_timeout = 20;
         struct station *st;
+
+        json_set_alloc_funcs(malloc, json_free_wiped);
         struct tls_ctx *tls = NULL;
         char err[512];
         int c, rc;

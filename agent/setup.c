@@ -430,18 +430,12 @@ static void remove_stage(const char *stage)
 static void job_end(struct job *J, int status, json_t *answer)
 {
         struct setup *S = J->S;
-        json_t *v;
-        const char *name;
 
         if (J->c)
                 reply_json(J->c, status, answer);
         else
                 json_decref(answer);
-        /* the password and token go from memory too */
-        json_object_foreach(J->j, name, v)
-                if (json_is_string(v))
-                        explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
-        json_decref(J->j);
+        json_decref(J->j);      /* (wiped: cmd_serve's allocator) */
         S->job = NULL;
         explicit_bzero(J, sizeof *J);
         free(J);
@@ -566,14 +560,7 @@ out:
         explicit_bzero(input, sizeof input);
         explicit_bzero(b, sizeof *b);
         free(b);
-        if (j) {
-                json_t *v;
-                const char *name;
-                json_object_foreach(j, name, v)
-                        if (json_is_string(v))
-                                explicit_bzero((char *)json_string_value(v), strlen(json_string_value(v)));
-                json_decref(j);
-        }
+        json_decref(j);         /* the password and token wiped with it (cmd_serve's allocator) */
 }
 
 /* A step's child has ended and its pipes are closed: check it, and start
