@@ -4,6 +4,8 @@
  * repository's bundle. Whatever the input: a refusal says why and leaves
  * neither the home nor its temporary folder, nothing is written outside
  * them, and an input taken yields a home with its store. */
+#include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,21 +21,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char root[64];
+static char root[PATH_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char file[128], home[128], stage[160], path[192];
+        char file[PATH_MAX + 16], home[PATH_MAX + 16], stage[PATH_MAX + 48], path[PATH_MAX + 16];
         struct restore_result res;
         struct backup_msg m;
         FILE *f;
 
-        if (!root[0]) {
-                snprintf(root, sizeof root, "/tmp/daiban-fuzz-restore-XXXXXX");
-                if (!mkdtemp(root) || sodium_init() < 0)
+        static bool ready;
+
+        if (!ready) {
+                if (sodium_init() < 0)
                         abort();
                 git_libgit2_init();
+                ready = true;
         }
+        /* a folder of its own for each input, gone when it returns:
+         * libFuzzer ends with _Exit, so nothing may be left for exit */
+        snprintf(root, sizeof root, "%s/daiban-fuzz-restore-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(root))
+                abort();
         snprintf(file, sizeof file, "%s/in.tar.gz", root);
         snprintf(home, sizeof home, "%s/sub/home", root);
         snprintf(path, sizeof path, "%s/sub", root);
@@ -57,7 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(path, sizeof path, "%s/evil", root);
         if (access(path, F_OK) == 0)
                 abort();
-        snprintf(path, sizeof path, "%s/sub", root);
-        durable_remove_tree(path);
+        durable_remove_tree(root);
         return 0;
 }
