@@ -48,6 +48,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
+#include "sync/repack.h"
 #include "sync/report.h"
 #include "sync/scan.h"
 
@@ -63,6 +64,13 @@
  * back cleanly since */
 #define HALL_RESTORE_REFUSED "restore.refused."
 #define HALL_TICK_MS 5000                               /* ingest the county's own events */
+/* pack the loose objects once this many are there (git's own gc, which
+ * is off, starts at about 6,700); packs are merged into one from this
+ * many on; a packing is followed by a minute without another */
+#define HALL_PACK_LOOSE_DEFAULT 1024
+#define HALL_PACK_LOOSE_DEFAULT_STR "1024"
+#define HALL_MERGE_PACKS 16
+#define HALL_PACK_PAUSE_MS 60000
 #define CGI_MAX_HEAD 8192
 #define CGI_HIGH_WATER (1u << 20)
 
@@ -95,7 +103,18 @@ struct hall {
         long wscans;
         bool refs_moved;                /* since refs were last packed */
         bool pushed_since;              /* a push succeeded since the last ingest */
-        uint64_t packed_at;             /* uv_now() of the last packing */
+        uint64_t packed_at;             /* uv_now() of the last packing of the refs */
+        /* objects: loose ones packed on a worker thread (sync/repack.h) */
+        size_t pack_loose;              /* at this many loose objects (0: never) */
+        bool objects_moved;             /* since the last look at objects/ */
+        bool repacking;
+        volatile bool stopping;         /* a signal came: a running packing stops */
+        uint64_t repacked_at;           /* uv_now() when the last packing ended, 0: none yet */
+        uv_work_t repack_work;
+        struct repack_report rrep;
+        size_t rloose, rpacks;          /* what the worker counted */
+        int rr;
+        char rerr[256];
 };
 
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -844,6 +863,7 @@ static void ingest_after(uv_work_t *w, int status)
          * docs/BENCHMARKS.md). Pack them, at most every 30 s, while no push
          * runs (the repository lock is held). */
         H->refs_moved |= rep->committed || rep->ingested_feeds || H->wscans || H->pushed_since;
+        H->objects_moved |= H->refs_moved;
         H->pushed_since = false;
         if (H->refs_moved && H->pushes == 0 && uv_now(H->loop) - H->packed_at >= 30000) {
                 git_refdb *db = NULL;
@@ -887,9 +907,77 @@ static void hall_ingest(struct hall *H)
         }
 }
 
+/* On a worker thread, with a repository handle of its own: count the
+ * loose objects and packs, and pack them when there are enough. Pushes,
+ * fetches and ingests go on meanwhile (sync/repack.h says why that is
+ * safe); it takes no lock. */
+static void repack_work(uv_work_t *w)
+{
+        struct hall *H = w->data;
+        git_repository *repo = NULL;
+        char path[PATH_MAX + 8];
+
+        memset(&H->rrep, 0, sizeof H->rrep);
+        H->rerr[0] = '\0';
+        snprintf(path, sizeof path, "%s/repo", H->home_abs);
+        if ((H->rr = repack_count(path, &H->rloose, &H->rpacks)) < 0) {
+                snprintf(H->rerr, sizeof H->rerr, "cannot count the objects: %s", strerror(-H->rr));
+                return;
+        }
+        if (H->rloose < H->pack_loose && H->rpacks < HALL_MERGE_PACKS)
+                return;
+        if (git_repository_open_bare(&repo, path) < 0) {
+                snprintf(H->rerr, sizeof H->rerr, "cannot open the repository: %s",
+                         git_error_last() ? git_error_last()->message : "?");
+                H->rr = -EIO;
+                return;
+        }
+        H->rr = repack_run(repo, H->rpacks + 1 >= HALL_MERGE_PACKS, &H->stopping, &H->rrep, H->rerr, sizeof H->rerr);
+        git_repository_free(repo);
+}
+
+static void repack_after(uv_work_t *w, int status)
+{
+        struct hall *H = w->data;
+        const struct repack_report *rep = &H->rrep;
+
+        (void)status;
+        H->repacking = false;
+        if (H->rr == -ECANCELED) {
+                hlog("packing the objects: stopped (nothing was removed)");
+        } else if (H->rr < 0) {
+                hlog("packing the objects: %s (tried again in a minute)", H->rerr);
+                H->repacked_at = uv_now(H->loop);
+                H->objects_moved = true;
+        } else if (rep->pack[0]) {
+                char merged[48] = "";
+                if (rep->merged)
+                        snprintf(merged, sizeof merged, " and %zu packs", rep->merged);
+                hlog("packed %zu loose objects%s into pack-%s (%zu objects)", rep->loose, merged, rep->pack,
+                     rep->objects);
+                H->repacked_at = uv_now(H->loop);
+        }
+}
+
+/* Look at the objects when pushes or ingests added some; not within a
+ * minute of the last packing, not while one runs, not once stopping. */
+static void hall_repack(struct hall *H)
+{
+        if (!H->pack_loose || H->repacking || H->stopping || !H->objects_moved)
+                return;
+        if (H->repacked_at && uv_now(H->loop) - H->repacked_at < HALL_PACK_PAUSE_MS)
+                return;
+        H->objects_moved = false;
+        H->repacking = true;
+        H->repack_work.data = H;
+        if (uv_queue_work(H->loop, &H->repack_work, repack_work, repack_after) < 0)
+                H->repacking = false;
+}
+
 static void on_tick(uv_timer_t *t)
 {
         hall_ingest(t->data);
+        hall_repack(t->data);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -897,6 +985,7 @@ static void on_signal(uv_signal_t *s, int signum)
         struct hall *H = s->data;
 
         hlog("signal %d: stopping", signum);
+        H->stopping = true;
         http_server_stop(H->srv);
         H->srv = NULL;
         uv_timer_stop(&H->tick);
@@ -910,7 +999,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static const char usage_hall[] =
         "Usage: daiban hall serve [--listen HOST:PORT] [--cert FILE --key FILE] [--max-body BYTES]\n"
         "                         [--max-conns N] [--head-timeout SECONDS] [--scan-quota MIB]\n"
-        "                         [--home DIR]\n"
+        "                         [--pack-loose N] [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall resume [--anyway] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
@@ -927,7 +1016,9 @@ static const char usage_hall[] =
         "          connections (default 1024); --head-timeout the time to send a\n"
         "          request's headers (default 30); --scan-quota the scanned\n"
         "          materials one node may keep at the hall, in MiB (default\n"
-        "          " HALL_SCAN_QUOTA_DEFAULT_STR "). SIGINT/SIGTERM stop it.\n"
+        "          " HALL_SCAN_QUOTA_DEFAULT_STR "); --pack-loose the loose objects at which\n"
+        "          the repository's objects are packed, unreachable scans too\n"
+        "          (default " HALL_PACK_LOOSE_DEFAULT_STR ", 0: never). SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
         "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n"
@@ -1769,7 +1860,7 @@ static int hall_serve(int argc, char **argv)
                 { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
                 { "max-body", required_argument, NULL, 'b' }, { "max-conns", required_argument, NULL, 'n' },
                 { "head-timeout", required_argument, NULL, 't' }, { "scan-quota", required_argument, NULL, 'q' },
-                { NULL, 0, NULL, 0 },
+                { "pack-loose", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 },
         };
         unsigned long long quota_mib = HALL_SCAN_QUOTA_DEFAULT;
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
@@ -1789,6 +1880,8 @@ static int hall_serve(int argc, char **argv)
 
         memset(&H, 0, sizeof H);
         H.lockfd = -1;
+        H.pack_loose = HALL_PACK_LOOSE_DEFAULT;
+        H.objects_moved = true;         /* look once at start */
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1809,6 +1902,9 @@ static int hall_serve(int argc, char **argv)
                          lim.head_timeout_ms <= 3600000u)
                         ;
                 else if (c == 'q' && (quota_mib = strtoull(optarg, &end, 10)) > 0 && !*end && quota_mib <= (1ull << 30))
+                        ;
+                else if (c == 'p' && optarg[0] >= '0' && optarg[0] <= '9' &&
+                         ((H.pack_loose = strtoul(optarg, &end, 10)), !*end))
                         ;
                 else {
                         fputs(usage_hall, stderr);

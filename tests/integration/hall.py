@@ -318,6 +318,58 @@ class Scans(HallCase):
         git(hall_repo, "fsck", "--strict")
 
 
+class Maintenance(HallCase):
+    """The hall packs its loose objects, scans no ref reaches included,
+    while it goes on serving: nothing is lost and nothing refused."""
+
+    def loose_and_packs(self):
+        out = git(os.path.join(self.county.home, "repo"), "count-objects", "-v").stdout
+        v = dict(line.split(": ") for line in out.splitlines())
+        return int(v["count"]), int(v["packs"])
+
+    def test_loose_objects_are_packed_and_still_served(self):
+        self.hall.stop()
+        loose0, packs0 = self.loose_and_packs()
+        self.assertEqual(packs0, 0)
+        self.assertLess(loose0, 40, "the county starts with too many loose objects for this threshold")
+        self.hall = Hall(self.county, "--pack-loose", "40")
+        for s, code in ((self.township, TOWNSHIP), (self.village, VILLAGE)):
+            s.ok("remote", "set", self.hall.url, "--token", self.tokens[code], operator=None)
+        scan = os.path.join(self.village.root, "scan.jpg")
+        with open(scan, "wb") as f:
+            f.write(os.urandom(1024 * 1024))
+        blob = subprocess.run(["git", "hash-object", scan], capture_output=True, text=True, check=True).stdout.strip()
+        a = self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        self.village.ok("app", "material", a, "SFZ", "provided", "--file", scan)
+        self.sync(self.village, timeout=300)
+        hall_repo = os.path.join(self.county.home, "repo")
+        wait_for(lambda: "packed " in self.hall.logtext(), timeout=30, what="the hall packing its objects")
+        m = re.search(r"packed (\d+) loose objects into pack-([0-9a-f]{40}) \((\d+) objects\)", self.hall.logtext())
+        self.assertTrue(m, self.hall.logtext())
+        self.assertGreaterEqual(int(m.group(1)), 40)
+        loose, packs = self.loose_and_packs()
+        self.assertEqual(packs, 1)
+        self.assertLess(loose, int(m.group(1)))
+        # the scan, a blob no tree names, is in the pack, and the pack is sound
+        self.assertEqual(git(hall_repo, "cat-file", "-e", blob, check=False).returncode, 0)
+        self.assertIn(blob, git(hall_repo, "verify-pack", "-v",
+                                os.path.join(hall_repo, "objects", "pack", f"pack-{m.group(2)}.idx")).stdout)
+        git(hall_repo, "fsck", "--strict", "--no-dangling")
+        self.assertEqual(self.county_status(a), "draft")
+        # served from the pack: the township gets the scan whole
+        j, _ = self.sync(self.township)
+        self.assertEqual(j["scans_received"], 1)
+        got = subprocess.run(["git", "-C", os.path.join(self.township.home, "repo"), "cat-file", "blob", blob],
+                             capture_output=True, check=True).stdout
+        with open(scan, "rb") as f:
+            self.assertEqual(got, f.read())
+        # and pushes go on as before
+        b = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(b) == "accepted", what="the second application at the county")
+        self.assertIsNone(re.search(r"[1-9][0-9]* refused|refusing", self.hall.logtext()))
+
+
 class Dishonest(HallCase):
     """Pushes made with stock git, as a dishonest or broken peer would."""
 

@@ -1,0 +1,275 @@
+/* Packing a repository's objects without losing one: see repack.h. */
+#include "sync/repack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2/sys/odb_backend.h>
+
+#include "sync/durable.h"
+
+struct listing {
+        git_oid *loose;
+        size_t nloose, caploose;
+        char **packs;           /* objects/pack/pack-<name>, without an extension */
+        size_t npacks;
+};
+
+static void listing_free(struct listing *l)
+{
+        free(l->loose);
+        for (size_t i = 0; i < l->npacks; i++)
+                free(l->packs[i]);
+        free(l->packs);
+        memset(l, 0, sizeof *l);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return s[n] == '\0';
+}
+
+static bool exists(const char *base, const char *ext)
+{
+        char p[PATH_MAX];
+        struct stat sb;
+
+        snprintf(p, sizeof p, "%s%s", base, ext);
+        return stat(p, &sb) == 0;
+}
+
+/* The loose objects objects/xx/<38 hex> and, with packs, the packs with
+ * an index and no .keep (receive-pack keeps a push's pack until its refs
+ * are in). When oids is false only the loose ones are counted. */
+static int list_objects(const char *repo_dir, bool oids, bool packs, struct listing *l)
+{
+        char dir[PATH_MAX], hex[GIT_OID_HEXSZ + 1];
+        struct dirent *e;
+        DIR *d;
+
+        for (int i = 0; i < 256; i++) {
+                snprintf(dir, sizeof dir, "%s/objects/%02x", repo_dir, i);
+                if (!(d = opendir(dir))) {
+                        if (errno == ENOENT)
+                                continue;
+                        return -errno;
+                }
+                while ((e = readdir(d))) {
+                        if (strlen(e->d_name) != GIT_OID_HEXSZ - 2 || !is_hex(e->d_name, GIT_OID_HEXSZ - 2))
+                                continue;
+                        if (oids) {
+                                if (l->nloose == l->caploose) {
+                                        size_t cap = l->caploose ? l->caploose * 2 : 1024;
+                                        git_oid *n = realloc(l->loose, cap * sizeof *n);
+                                        if (!n) {
+                                                closedir(d);
+                                                return -ENOMEM;
+                                        }
+                                        l->loose = n, l->caploose = cap;
+                                }
+                                snprintf(hex, sizeof hex, "%02x%s", i, e->d_name);
+                                if (git_oid_fromstr(&l->loose[l->nloose], hex) < 0)
+                                        continue;
+                        }
+                        l->nloose++;
+                }
+                closedir(d);
+        }
+        if (!packs)
+                return 0;
+        snprintf(dir, sizeof dir, "%s/objects/pack", repo_dir);
+        if (!(d = opendir(dir)))
+                return errno == ENOENT ? 0 : -errno;
+        while ((e = readdir(d))) {
+                size_t n = strlen(e->d_name);
+                char base[PATH_MAX];
+                if (n < 6 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 5, ".pack") != 0)
+                        continue;
+                snprintf(base, sizeof base, "%s/%.*s", dir, (int)(n - 5), e->d_name);
+                if (!exists(base, ".idx") || exists(base, ".keep"))
+                        continue;
+                char **np = realloc(l->packs, (l->npacks + 1) * sizeof *np);
+                if (!np || !(np[l->npacks] = strdup(base))) {
+                        if (np)
+                                l->packs = np;
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                l->packs = np;
+                l->npacks++;
+        }
+        closedir(d);
+        return 0;
+}
+
+int repack_count(const char *repo_dir, size_t *loose, size_t *packs)
+{
+        struct listing l = { 0 };
+        int r = list_objects(repo_dir, false, true, &l);
+
+        *loose = l.nloose;
+        *packs = l.npacks;
+        listing_free(&l);
+        return r;
+}
+
+struct build {
+        git_packbuilder *pb;
+        const volatile bool *cancel;
+        int error;
+};
+
+static int build_progress(int stage, uint32_t current, uint32_t total, void *payload)
+{
+        const struct build *b = payload;
+
+        (void)stage, (void)current, (void)total;
+        return b->cancel && *b->cancel ? -1 : 0;
+}
+
+static int index_progress(const git_indexer_progress *stats, void *payload)
+{
+        (void)stats;
+        return build_progress(0, 0, 0, payload);
+}
+
+static int insert_one(const git_oid *id, void *payload)
+{
+        struct build *b = payload;
+
+        if (b->cancel && *b->cancel)
+                return -1;
+        if (git_packbuilder_insert(b->pb, id, NULL) < 0) {
+                b->error = -EIO;
+                return -1;
+        }
+        return 0;
+}
+
+static int failed(char *err, size_t errlen, int r, const char *what)
+{
+        const git_error *ge = git_error_last();
+
+        snprintf(err, errlen, "%s: %s", what, r == -EIO && ge ? ge->message : strerror(-r));
+        return r;
+}
+
+int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, struct repack_report *rep, char *err,
+               size_t errlen)
+{
+        char repo_dir[PATH_MAX], packdir[PATH_MAX + 16], path[PATH_MAX + 128];
+        struct listing l = { 0 };
+        struct build b = { NULL, cancel, 0 };
+        bool *taken = NULL;
+        int r;
+
+        memset(rep, 0, sizeof *rep);
+        snprintf(repo_dir, sizeof repo_dir, "%s", git_repository_path(repo));
+        if (repo_dir[0] && repo_dir[strlen(repo_dir) - 1] == '/')
+                repo_dir[strlen(repo_dir) - 1] = '\0';
+        snprintf(packdir, sizeof packdir, "%s/objects/pack", repo_dir);
+        if ((r = list_objects(repo_dir, true, merge, &l)) < 0) {
+                failed(err, errlen, r, "cannot list the objects");
+                goto out;
+        }
+        if (l.nloose == 0 && l.npacks < 2) {
+                r = 0;                          /* nothing to pack */
+                goto out;
+        }
+        if (!(taken = calloc(l.nloose + 1, sizeof *taken))) {
+                r = failed(err, errlen, -ENOMEM, "cannot pack");
+                goto out;
+        }
+        if (git_packbuilder_new(&b.pb, repo) < 0) {
+                r = failed(err, errlen, -EIO, "cannot start a pack");
+                goto out;
+        }
+        git_packbuilder_set_threads(b.pb, 1);
+        git_packbuilder_set_callbacks(b.pb, build_progress, &b);
+        for (size_t i = 0; i < l.nloose; i++) {
+                if (cancel && *cancel) {
+                        r = -ECANCELED;
+                        goto out;
+                }
+                int k = git_packbuilder_insert(b.pb, &l.loose[i], NULL);
+                if (k == 0)
+                        taken[i] = true;
+                else if (k != GIT_ENOTFOUND) {
+                        r = failed(err, errlen, -EIO, "cannot read a loose object");
+                        goto out;
+                }
+                /* else gone since the listing (another packing): left alone */
+        }
+        for (size_t i = 0; i < l.npacks; i++) {
+                git_odb_backend *one = NULL;
+                snprintf(path, sizeof path, "%s.idx", l.packs[i]);
+                if (git_odb_backend_one_pack(&one, path) < 0) {
+                        r = failed(err, errlen, -EIO, "cannot read a pack");
+                        goto out;
+                }
+                r = one->foreach(one, insert_one, &b);
+                one->free(one);
+                if (r != 0) {
+                        r = cancel && *cancel ? -ECANCELED : failed(err, errlen, b.error ? b.error : -EIO,
+                                                                    "cannot read a pack's objects");
+                        goto out;
+                }
+        }
+        rep->objects = git_packbuilder_object_count(b.pb);
+        if (rep->objects == 0) {
+                r = 0;
+                goto out;
+        }
+        if (git_packbuilder_write(b.pb, packdir, 0, index_progress, &b) < 0) {
+                r = cancel && *cancel ? -ECANCELED : failed(err, errlen, -EIO, "cannot write the pack");
+                goto out;
+        }
+        snprintf(rep->pack, sizeof rep->pack, "%s", git_packbuilder_name(b.pb));
+        /* the new pack is durable before anything it holds goes elsewhere */
+        snprintf(path, sizeof path, "%s/pack-%s.pack", packdir, rep->pack);
+        if ((r = durable_sync_file(path)) < 0) {
+                failed(err, errlen, r, "cannot sync the new pack");
+                goto out;
+        }
+        snprintf(path, sizeof path, "%s/pack-%s.idx", packdir, rep->pack);
+        if ((r = durable_sync_file(path)) < 0 || (r = durable_sync_dir(packdir)) < 0) {
+                failed(err, errlen, r, "cannot sync the new pack's index");
+                goto out;
+        }
+        for (size_t i = 0; i < l.nloose; i++) {
+                char hex[GIT_OID_HEXSZ + 1];
+                if (!taken[i])
+                        continue;
+                git_oid_tostr(hex, sizeof hex, &l.loose[i]);
+                snprintf(path, sizeof path, "%s/objects/%.2s/%s", repo_dir, hex, hex + 2);
+                if (unlink(path) == 0)
+                        rep->loose++;
+        }
+        snprintf(path, sizeof path, "%s/pack-%s", packdir, rep->pack);
+        for (size_t i = 0; i < l.npacks; i++) {
+                static const char *const ext[] = { ".idx", ".pack", ".rev", ".bitmap", ".mtimes" };
+                if (strcmp(l.packs[i], path) == 0)
+                        continue;               /* the same objects made the same pack */
+                for (size_t k = 0; k < sizeof ext / sizeof *ext; k++) {
+                        char p[PATH_MAX + 16];
+                        snprintf(p, sizeof p, "%s%s", l.packs[i], ext[k]);
+                        unlink(p);
+                }
+                rep->merged++;
+        }
+        r = 0;
+out:
+        git_packbuilder_free(b.pb);
+        free(taken);
+        listing_free(&l);
+        return r;
+}

@@ -1,0 +1,50 @@
+/* Packing a repository's objects without losing one: the hall's
+ * maintenance.
+ *
+ * receive-pack stores a small push as loose objects, one file each, and
+ * git's own gc is off in every home because it prunes what no ref
+ * reaches, and scans are exactly that: blobs named by an app.material
+ * event, not by a tree (docs/change-set.md). So a county's repository
+ * only grows in loose files. These steps pack them, reachable or not:
+ *
+ *   1. list the loose objects (and, to merge, the packs) there now;
+ *   2. write them into one new pack with libgit2's pack builder, and
+ *      fsync the pack, its index and objects/pack;
+ *   3. only then unlink what was listed: the loose files, and to merge
+ *      the old packs (index first, so no reader finds a pack without
+ *      its data).
+ *
+ * Safe beside pushes and fetches: what arrives after the listing is not
+ * touched (a push's pack still carries receive-pack's .keep and is left
+ * alone), and a reader that loses a loose file or an old pack looks the
+ * object up again and finds it in the new pack (git and libgit2 both
+ * rescan objects/pack on a miss). A power cut at any point leaves every
+ * object in at least one durable place. */
+#ifndef DAIBAN_SYNC_REPACK_H
+#define DAIBAN_SYNC_REPACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+struct repack_report {
+        size_t loose;           /* loose objects packed (and unlinked) */
+        size_t merged;          /* old packs merged into the new one (and removed) */
+        size_t objects;         /* objects in the new pack */
+        char pack[GIT_OID_HEXSZ + 1];   /* its name, "" when nothing was written */
+};
+
+/* How many loose objects and packs (not counting kept ones) the
+ * repository at repo_dir holds now. 0, or -errno. */
+int repack_count(const char *repo_dir, size_t *loose, size_t *packs);
+
+/* Pack every loose object of repo into one new pack; with merge, the
+ * objects of every pack there too, into the same pack, and remove those
+ * packs. cancel, when given, is read now and then: true stops before
+ * anything is removed. 0 (rep says what was done), -ECANCELED, or
+ * -errno with err set. */
+int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, struct repack_report *rep, char *err,
+               size_t errlen);
+
+#endif

@@ -1,0 +1,198 @@
+/* Tests of sync/repack.c: packing keeps every object, reachable or not
+ * (scans are blobs no tree names), removes only what it listed and
+ * packed, leaves a push's kept pack alone, merges packs into one, and a
+ * cancelled packing removes nothing. A reader opened before the packing
+ * still finds everything after it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "sync/durable.h"
+#include "sync/repack.h"
+#include "tests/harness.h"
+
+#define MAXOBJ 64
+
+struct objs {
+        git_oid id[MAXOBJ];
+        char data[MAXOBJ][48];
+        size_t n;
+};
+
+/* count blobs, none named by a tree (a scan's pieces) */
+static int add_blobs(git_repository *repo, struct objs *o, size_t count, const char *tag)
+{
+        for (size_t i = 0; i < count && o->n < MAXOBJ; i++, o->n++) {
+                snprintf(o->data[o->n], sizeof o->data[o->n], "%s piece %zu of a scan", tag, i);
+                if (git_blob_create_from_buffer(&o->id[o->n], repo, o->data[o->n], strlen(o->data[o->n])) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* one blob in a tree in a commit on refs/feeds/x: reachable */
+static int add_commit(git_repository *repo, struct objs *o, git_oid *commit)
+{
+        git_treebuilder *tb = NULL;
+        git_signature *sig = NULL;
+        git_tree *tree = NULL;
+        git_oid tid;
+        int r = -1;
+
+        if (add_blobs(repo, o, 1, "events") < 0 || git_treebuilder_new(&tb, repo, NULL) < 0 ||
+            git_treebuilder_insert(NULL, tb, "events", &o->id[o->n - 1], GIT_FILEMODE_BLOB) < 0 ||
+            git_treebuilder_write(&tid, tb) < 0 || git_tree_lookup(&tree, repo, &tid) < 0 ||
+            git_signature_new(&sig, "t", "t@example.org", 1700000000, 0) < 0 ||
+            git_commit_create(commit, repo, "refs/feeds/x", sig, sig, NULL, "change set", tree, 0, NULL) < 0)
+                goto out;
+        r = 0;
+out:
+        git_signature_free(sig);
+        git_tree_free(tree);
+        git_treebuilder_free(tb);
+        return r;
+}
+
+/* every blob reads back whole through repo */
+static int all_there(git_repository *repo, const struct objs *o)
+{
+        for (size_t i = 0; i < o->n; i++) {
+                git_blob *b = NULL;
+                if (git_blob_lookup(&b, repo, &o->id[i]) < 0)
+                        return (int)i + 1;
+                bool same = git_blob_rawsize(b) == strlen(o->data[i]) &&
+                            memcmp(git_blob_rawcontent(b), o->data[i], strlen(o->data[i])) == 0;
+                git_blob_free(b);
+                if (!same)
+                        return (int)i + 1;
+        }
+        return 0;
+}
+
+static git_repository *fresh(const char *name)
+{
+        char path[4096];
+        git_repository *repo = NULL;
+
+        snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+        if (git_repository_init(&repo, path, 1) < 0 || durable_prepare_repo(path) < 0)
+                return NULL;
+        return repo;
+}
+
+static const char *dir_of(git_repository *repo)
+{
+        static char d[4096];
+        snprintf(d, sizeof d, "%s", git_repository_path(repo));
+        return d;
+}
+
+TEST(loose_objects_are_packed_reachable_or_not)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("a"), *reader = NULL;
+        struct objs o = { .n = 0 };
+        struct repack_report rep;
+        size_t loose, packs;
+        git_oid commit;
+        char err[256];
+
+        CHECK(repo);
+        CHECK_INT(add_blobs(repo, &o, 10, "a"), ==, 0);
+        CHECK_INT(add_commit(repo, &o, &commit), ==, 0);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 13);       /* 11 blobs, a tree, a commit */
+        CHECK_INT(packs, ==, 0);
+        /* a reader that opened the repository before, as a fetch would have */
+        CHECK_INT(git_repository_open_bare(&reader, dir_of(repo)), ==, 0);
+        CHECK_INT(all_there(reader, &o), ==, 0);
+
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.loose, ==, 13);
+        CHECK_INT(rep.objects, ==, 13);
+        CHECK_INT(rep.merged, ==, 0);
+        CHECK(rep.pack[0]);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 0);
+        CHECK_INT(packs, ==, 1);
+        /* the scans nobody references are kept, and the reader finds all */
+        CHECK_INT(all_there(reader, &o), ==, 0);
+        git_commit *c = NULL;
+        CHECK_INT(git_commit_lookup(&c, reader, &commit), ==, 0);
+        git_commit_free(c);
+        git_repository_free(reader);
+
+        /* nothing loose: nothing written */
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK(!rep.pack[0]);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+TEST(packs_merge_into_one_but_a_kept_pack_is_left_alone)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("b"), *again = NULL;
+        struct objs o = { .n = 0 };
+        struct repack_report rep;
+        size_t loose, packs;
+        char err[256], tag[8], keep[4096 + 64];
+
+        CHECK(repo);
+        for (int round = 0; round < 3; round++) {
+                snprintf(tag, sizeof tag, "r%d", round);
+                CHECK_INT(add_blobs(repo, &o, 5, tag), ==, 0);
+                CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+                CHECK_INT(rep.loose, ==, 5);
+        }
+        /* a push's pack, still kept by receive-pack */
+        CHECK_INT(add_blobs(repo, &o, 4, "pushed"), ==, 0);
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        snprintf(keep, sizeof keep, "%sobjects/pack/pack-%s.keep", dir_of(repo), rep.pack);
+        FILE *f = fopen(keep, "w");
+        CHECK(f);
+        fclose(f);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(packs, ==, 3);        /* the kept one is not counted */
+        CHECK_INT(add_blobs(repo, &o, 2, "late"), ==, 0);
+
+        CHECK_INT(repack_run(repo, true, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.merged, ==, 3);
+        CHECK_INT(rep.loose, ==, 2);
+        CHECK_INT(rep.objects, ==, 17); /* 3 x 5 merged, 2 loose; not the kept 4 */
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 0);
+        CHECK_INT(packs, ==, 1);
+        CHECK(access(keep, F_OK) == 0);
+        /* a new handle, reading only what is on disk now */
+        CHECK_INT(git_repository_open_bare(&again, dir_of(repo)), ==, 0);
+        CHECK_INT(all_there(again, &o), ==, 0);
+        git_repository_free(again);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+TEST(a_cancelled_packing_removes_nothing)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("c");
+        struct objs o = { .n = 0 };
+        struct repack_report rep;
+        size_t loose, packs;
+        volatile bool cancel = true;
+        char err[256];
+
+        CHECK(repo);
+        CHECK_INT(add_blobs(repo, &o, 6, "c"), ==, 0);
+        CHECK_INT(repack_run(repo, false, &cancel, &rep, err, sizeof err), ==, -ECANCELED);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 6);
+        CHECK_INT(packs, ==, 0);
+        CHECK_INT(all_there(repo, &o), ==, 0);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
