@@ -40,6 +40,7 @@
 #include "agent/fetchguard.h"
 #include "agent/home.h"
 #include "agent/hallauth.h"
+#include "agent/hallcgi.h"
 #include "agent/http.h"
 #include "agent/tls.h"
 #include "sync/catfeed.h"
@@ -83,6 +84,9 @@ struct hall {
         struct tls_ctx *tls;
         char backend[PATH_MAX];         /* git-http-backend */
         char self_exe[PATH_MAX];        /* this program, to wrap the backend */
+        /* daiban-hall-helper, as opened at the start ("/proc/<pid>/fd/<n>";
+         * "" when not found: then this program does its work) */
+        char helper[64];
         char hooks[PATH_MAX];           /* core.hooksPath for receive-pack */
         uint64_t max_body;
         uint64_t scan_quota;            /* bytes of scan pieces one node may keep here */
@@ -675,16 +679,24 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_add(&e, "GIT_CONFIG_COUNT=%d", e.ncfg);
 
         memset(&po, 0, sizeof po);
-        /* through `daiban hall cgi`, which dies with the hall; the running
-         * binary itself (/proc/self/exe in the forked child), so replacing
-         * the file on disk (an upgrade, a rebuild) cannot break or mix
-         * versions */
-        args[0] = (char *)"/proc/self/exe";
-        args[1] = (char *)"hall";
-        args[2] = (char *)"cgi";
-        args[3] = H->backend;
-        args[4] = NULL;
-        po.file = "/proc/self/exe";
+        /* through a gate that dies with the hall: the helper opened at
+         * the start, or for a fetch (its wants checked with libgit2)
+         * `daiban hall cgi`, the running binary itself (/proc/self/exe in
+         * the forked child); either way replacing a file on disk (an
+         * upgrade, a rebuild) cannot break or mix versions */
+        if (H->helper[0] && strcmp(service, "fetch") != 0) {
+                args[0] = H->helper;
+                args[1] = (char *)"cgi";
+                args[2] = H->backend;
+                args[3] = NULL;
+        } else {
+                args[0] = (char *)"/proc/self/exe";
+                args[1] = (char *)"hall";
+                args[2] = (char *)"cgi";
+                args[3] = H->backend;
+                args[4] = NULL;
+        }
+        po.file = args[0];
         po.args = args;
         po.env = e.v;
         po.exit_cb = on_exit_cb;
@@ -868,6 +880,12 @@ static void ingest_after(uv_work_t *w, int status)
         if (H->refs_moved && H->pushes == 0 && uv_now(H->loop) - H->packed_at >= 30000) {
                 git_refdb *db = NULL;
                 if (git_repository_refdb(&db, H->repo) == 0 && git_refdb_compress(db) == 0) {
+                        /* and the folders that held them: every listing of
+                         * the refs walks them (no push runs, no ingest: the
+                         * lock is held and this is the loop) */
+                        char repo_dir[PATH_MAX + 8];
+                        snprintf(repo_dir, sizeof repo_dir, "%s/repo", H->home_abs);
+                        repack_prune_ref_dirs(repo_dir);
                         H->refs_moved = false;
                         H->packed_at = uv_now(H->loop);
                 } else {
@@ -1226,104 +1244,27 @@ static void refuse_busy(const char *pusher, const char *fmt, ...)
 
 /* Mark the fan-out directory (first byte) of every object reachable
  * from new and not from old: the objects this push brought. */
-static int mark_pushed(git_repository *repo, const git_oid *old, const git_oid *new, unsigned char fan[256])
-{
-        git_revwalk *walk = NULL;
-        git_oid id;
-        int r = -1;
-
-        fan[new->id[0]] = 1;
-        if (git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, new) < 0 ||
-            (!git_oid_is_zero(old) && git_revwalk_hide(walk, old) < 0))
-                goto out;
-        while ((r = git_revwalk_next(&id, walk)) == 0) {
-                git_commit *c = NULL;
-                git_tree *t = NULL;
-
-                fan[id.id[0]] = 1;
-                if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0) {
-                        git_commit_free(c);
-                        r = -1;         /* the caller then syncs every fan-out directory */
-                        goto out;
-                }
-                fan[git_tree_id(t)->id[0]] = 1;
-                /* the pre-receive check admits only flat trees: a change
-                 * set's two files, a scan piece's two */
-                for (size_t k = 0; k < git_tree_entrycount(t); k++)
-                        fan[git_tree_entry_id(git_tree_entry_byindex(t, k))->id[0]] = 1;
-                git_tree_free(t);
-                git_commit_free(c);
-        }
-        r = r == GIT_ITEROVER ? 0 : -1;
-out:
-        git_revwalk_free(walk);
-        return r;
-}
-
 /* git's reference-transaction hook. git (2.39) syncs the files it
  * writes when core.fsync says so, but never a directory. Before the
  * refs move ("prepared"; git has moved the pushed objects out of
  * quarantine) the fan-out directories of this push's objects are
  * synced, and a pack directory that changed; once they moved
  * ("committed") the directories of these refs, so the push is durable
- * before receive-pack reports it. Only this push's directories: a clean
- * directory's fsync still costs a disk flush on ext4, and syncing all
- * 256 fan-out directories made every push take a second. A failure in
- * "prepared" refuses the push; the village tries again. */
+ * before receive-pack reports it. Only this push's directories, as the
+ * pre-receive check noted them from the quarantine: a clean directory's
+ * fsync still costs a disk flush on ext4, and syncing all 256 fan-out
+ * directories made every push take a second. A failure in "prepared"
+ * refuses the push; the village tries again. The hall runs
+ * daiban-hall-helper for it when it has one (agent/hallcgi.h); this is
+ * the same code, for a hall without. */
 static int hall_ref_sync(int argc, char **argv)
 {
-        const char *home = getenv("DAIBAN_HOME");
-        char repo_dir[PATH_MAX], line[1024], path[PATH_MAX + 300];
-        unsigned char fan[256] = { 0 };
-        git_repository *repo = NULL;
-        bool prepared, walk_failed = false;
-        int r = 0;
-
-        if (argc < 2 || !home || !getenv("DAIBAN_PUSHER")) {
+        if (argc < 2 || !getenv("DAIBAN_PUSHER")) {
                 cli_error("%s", "this is the hall's reference-transaction hook; git receive-pack runs it, behind"
                                 " 'daiban hall serve'");
                 return EXIT_USAGE;
         }
-        prepared = strcmp(argv[1], "prepared") == 0;
-        snprintf(repo_dir, sizeof repo_dir, "%s/repo", home);
-        if (prepared) {
-                git_libgit2_init();
-                if (git_repository_open_bare(&repo, repo_dir) < 0)
-                        walk_failed = true;
-        }
-        /* "<old> <new> <ref>" for every ref of the transaction */
-        while (fgets(line, sizeof line, stdin)) {
-                char old_hex[64], new_hex[64], ref[900];
-                git_oid old, new;
-
-                if (sscanf(line, "%63s %63s %899s", old_hex, new_hex, ref) != 3 || strncmp(ref, "refs/", 5) != 0 ||
-                    strstr(ref, ".."))
-                        continue;
-                if (prepared) {
-                        if (git_oid_fromstr(&old, old_hex) < 0 || git_oid_fromstr(&new, new_hex) < 0)
-                                continue;
-                        if (!git_oid_is_zero(&new) && (!repo || mark_pushed(repo, &old, &new, fan) < 0))
-                                walk_failed = true;
-                } else if (strcmp(argv[1], "committed") == 0) {
-                        int k;
-
-                        snprintf(path, sizeof path, "%s/%s", repo_dir, ref);
-                        if ((k = durable_sync_ref_dirs(repo_dir, path, time(NULL) - 120)) < 0 && r == 0)
-                                r = k;
-                }
-        }
-        if (prepared) {
-                git_repository_free(repo);
-                git_libgit2_shutdown();
-                /* if the walk failed, every fan-out directory */
-                r = durable_sync_objects(repo_dir, walk_failed ? NULL : fan, time(NULL) - 120);
-        }
-        if (r < 0) {
-                if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
-                        dprintf(3, "daiban hall: cannot sync %s (%s): %s\n", repo_dir, argv[1], strerror(-r));
-                return EXIT_REFUSED;
-        }
-        return 0;
+        return hallcgi_ref_sync(argv[1]) ? EXIT_REFUSED : 0;
 }
 
 /* A node's first signed push, with its own token, enrolls the key it
@@ -1701,6 +1642,9 @@ out:
                         dprintf(3, "daiban hall: push by %s: %u more refs refused (not listed)\n", pusher,
                                 refusals - REFUSALS_TOLD);
         }
+        /* for the reference-transaction hook: where the objects go */
+        if (!refused)
+                hallcgi_note_push(home, quarantine);
         roster_free(&ro);
         git_odb_free(pushed);
         git_odb_free(odb);
@@ -1712,13 +1656,6 @@ out:
 
 /* The answer of `hall cgi` itself, in CGI form, for a request it refuses
  * before git sees it. */
-static void cgi_refuse(int status, const char *en, const char *zh)
-{
-        printf("Status: %d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\n%s\n", status, en, zh);
-        fflush(stdout);
-        fprintf(stderr, "hall: refused a request of %s: %s\n", getenv("DAIBAN_PUSHER"), en);
-}
-
 /* A fetch: read the request (bounded, inflated here), check its wants
  * (agent/fetchguard.h) and hand git the plain body on stdin. 0, or -1
  * when the request was refused (answered). */
@@ -1730,7 +1667,7 @@ static int fetch_guard(const char *node)
         int r = fetchguard_read(0, getenv("HTTP_CONTENT_ENCODING"), &body, &len, err, sizeof err);
 
         if (r == -E2BIG || r == -EINVAL) {
-                cgi_refuse(r == -E2BIG ? 413 : 415, err, r == -E2BIG ? "下载请求过大" : "下载请求编码有误");
+                hallcgi_refuse(r == -E2BIG ? 413 : 415, err, r == -E2BIG ? "下载请求过大" : "下载请求编码有误");
                 free(body);
                 return -1;
         }
@@ -1764,38 +1701,37 @@ static int fetch_guard(const char *node)
                 snprintf(note, sizeof note, "%s/" HOME_REFUSALS, getenv("GIT_PROJECT_ROOT") ? getenv("GIT_PROJECT_ROOT") : ".");
                 snprintf(why, sizeof why, "a fetch: %s", err);
                 home_refusal_note(note, node, why);
-                cgi_refuse(403, err, "请求了本站点无权获取的数据");
+                hallcgi_refuse(403, err, "请求了本站点无权获取的数据");
         }
         else if (r < 0)
-                cgi_refuse(r == -EINVAL ? 400 : 500, err, r == -EINVAL ? "下载请求格式有误" : "服务端出错");
+                hallcgi_refuse(r == -EINVAL ? 400 : 500, err, r == -EINVAL ? "下载请求格式有误" : "服务端出错");
         return r < 0 ? -1 : 0;
 }
 
 /* `daiban hall cgi BACKEND`: run the backend so that it is killed when
  * the hall dies (even by SIGKILL), instead of lingering as an orphan that
- * might still be writing the repository when a new hall starts. */
+ * might still be writing the repository when a new hall starts. The hall
+ * runs it for fetches, whose wants it checks first with libgit2, and for
+ * every request when it has no daiban-hall-helper (which does the rest:
+ * agent/hallcgi.h). */
 static int hall_cgi(int argc, char **argv)
 {
         if (argc != 2 || !getenv("DAIBAN_PUSHER")) {
                 cli_error("%s", "this runs git http-backend for 'daiban hall serve'; it is not for use by hand");
                 return EXIT_USAGE;
         }
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() == 1)
-                return EXIT_REFUSED;    /* the hall is gone already */
+        if (hallcgi_start() < 0)
+                return EXIT_REFUSED;
         const char *method = getenv("REQUEST_METHOD"), *path = getenv("PATH_INFO");
-        const char *enc = getenv("HTTP_CONTENT_ENCODING");
         size_t plen = path ? strlen(path) : 0;
         bool post = method && strcmp(method, "POST") == 0;
         if (post && plen >= 16 && strcmp(path + plen - 16, "/git-upload-pack") == 0) {
                 if (fetch_guard(getenv("DAIBAN_PUSHER")) < 0)
                         return 0;       /* answered */
-        } else if (post && enc && *enc && strcasecmp(enc, "identity") != 0) {
-                cgi_refuse(415, "a push must not be content-encoded", "推送请求不能压缩编码");
+        } else if (!hallcgi_push_ok()) {
                 return 0;
         }
-        execv(argv[1], (char *[]){ argv[1], NULL });
-        cli_error("cannot run %s: %s", argv[1], strerror(errno));
+        hallcgi_exec(argv[1]);
         return EXIT_REFUSED;
 }
 
@@ -1807,7 +1743,8 @@ static int put_hook(const struct hall *H, const char *name, const char *purpose,
         FILE *f;
 
         snprintf(path, sizeof path, "%s/%s", H->hooks, name);
-        if (!(f = fopen(path, "w")))
+        unlink(path);                   /* perhaps a link to an earlier hall's helper */
+        if (!(f = fopen(path, "wx")))
                 return -1;
         fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): %s\nexec /proc/%d/exe hall %s\n",
                 (int)getpid(), H->self_exe, purpose, (int)getpid(), args);
@@ -1815,6 +1752,8 @@ static int put_hook(const struct hall *H, const char *name, const char *purpose,
                 return -1;
         return 0;
 }
+
+static void find_helper(struct hall *H);
 
 static int write_hook(struct hall *H)
 {
@@ -1830,10 +1769,46 @@ static int write_hook(struct hall *H)
         snprintf(path, sizeof path, "%s/hall", H->home_abs);
         mkdir(path, 0755);
         mkdir(H->hooks, 0755);
-        if (put_hook(H, "pre-receive", "check every push before git moves a ref", "pre-receive") < 0 ||
-            put_hook(H, "reference-transaction", "make a push durable before git answers it", "ref-sync \"$1\"") < 0)
+        find_helper(H);
+        hallcgi_clear_notes(H->home_abs);
+        if (put_hook(H, "pre-receive", "check every push before git moves a ref", "pre-receive") < 0)
                 return -1;
-        return 0;
+        if (!H->helper[0])
+                return put_hook(H, "reference-transaction", "make a push durable before git answers it",
+                                "ref-sync \"$1\"");
+        /* the helper itself, which knows the hook by its name */
+        snprintf(path, sizeof path, "%s/reference-transaction", H->hooks);
+        unlink(path);
+        return symlink(H->helper, path);
+}
+
+/* daiban-hall-helper: beside this program (a build tree, or a folder it
+ * was copied to with it), else where the package puts it. Opened once,
+ * so every request and hook runs this copy: "/proc/<pid>/fd/<n>". */
+static void find_helper(struct hall *H)
+{
+        char dir[PATH_MAX], path[PATH_MAX + 32];
+        int fd = -1;
+
+        snprintf(dir, sizeof dir, "%s", H->self_exe);
+        if (strrchr(dir, '/'))
+                *strrchr(dir, '/') = '\0';
+        snprintf(path, sizeof path, "%s/" HALLCGI_HELPER, dir);
+        if (access(path, X_OK) == 0)
+                fd = open(path, O_PATH | O_CLOEXEC);
+#ifdef DAIBAN_LIBEXECDIR
+        if (fd < 0) {
+                snprintf(path, sizeof path, DAIBAN_LIBEXECDIR "/" HALLCGI_HELPER);
+                if (access(path, X_OK) == 0)
+                        fd = open(path, O_PATH | O_CLOEXEC);
+        }
+#endif
+        if (fd < 0) {
+                hlog("no %s beside %s: daiban itself runs every request and hook (slower)", HALLCGI_HELPER,
+                     H->self_exe);
+                return;
+        }
+        snprintf(H->helper, sizeof H->helper, "/proc/%d/fd/%d", (int)getpid(), fd);
 }
 
 static int find_backend(char *out, size_t len)

@@ -273,3 +273,49 @@ out:
         listing_free(&l);
         return r;
 }
+
+/* Remove the empty folders under dir, depth first; true when dir itself
+ * is left empty. */
+static bool prune_dir(const char *dir, size_t *removed)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        bool empty = true;
+
+        if (!d)
+                return false;
+        while ((e = readdir(d))) {
+                char sub[PATH_MAX];
+                struct stat sb;
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                if ((size_t)snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= sizeof sub ||
+                    lstat(sub, &sb) < 0 || !S_ISDIR(sb.st_mode) || !prune_dir(sub, removed) || rmdir(sub) < 0)
+                        empty = false;
+                else
+                        (*removed)++;
+        }
+        closedir(d);
+        return empty;
+}
+
+size_t repack_prune_ref_dirs(const char *repo_dir)
+{
+        char refs[PATH_MAX];
+        struct dirent *e;
+        size_t removed = 0;
+        DIR *d;
+
+        snprintf(refs, sizeof refs, "%s/refs", repo_dir);
+        if (!(d = opendir(refs)))
+                return 0;
+        while ((e = readdir(d))) {
+                char kind[PATH_MAX + 8];
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(kind, sizeof kind, "%s/%s", refs, e->d_name);
+                prune_dir(kind, &removed);
+        }
+        closedir(d);
+        return removed;
+}

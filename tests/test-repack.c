@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -193,6 +194,46 @@ TEST(a_cancelled_packing_removes_nothing)
         CHECK_INT(loose, ==, 6);
         CHECK_INT(packs, ==, 0);
         CHECK_INT(all_there(repo, &o), ==, 0);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+TEST(empty_ref_folders_are_pruned_and_refs_kept)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("d");
+        struct objs o = { .n = 0 };
+        git_oid commit;
+        char path[4096 + 64], dir[4096];
+
+        CHECK(repo);
+        snprintf(dir, sizeof dir, "%s", dir_of(repo));
+        CHECK_INT(add_commit(repo, &o, &commit), ==, 0);     /* refs/feeds/x, loose */
+        /* what packing the refs leaves: empty folders of partitions */
+        for (int i = 0; i < 5; i++) {
+                snprintf(path, sizeof path, "%srefs/feeds/33022510%d", dir, i);
+                CHECK_INT(mkdir(path, 0755), ==, 0);
+                snprintf(path, sizeof path, "%srefs/feeds/33022510%d/33022510%d201", dir, i, i);
+                CHECK_INT(mkdir(path, 0755), ==, 0);
+        }
+        CHECK_INT(git_reference_create(NULL, repo, "refs/feeds/330225101/330225101", &commit, 0, "t"), ==, 0);
+        CHECK_INT(repack_prune_ref_dirs(dir), ==, 9);   /* 5 writers' folders, 4 partitions' */
+        snprintf(path, sizeof path, "%srefs/feeds/330225101/330225101", dir);
+        CHECK(access(path, F_OK) == 0);
+        snprintf(path, sizeof path, "%srefs/feeds/330225100", dir);
+        CHECK(access(path, F_OK) != 0);
+        snprintf(path, sizeof path, "%srefs/heads", dir);
+        CHECK(access(path, F_OK) == 0);
+        snprintf(path, sizeof path, "%srefs/tags", dir);
+        CHECK(access(path, F_OK) == 0);
+        /* the repository still opens, and its refs resolve */
+        git_repository *again = NULL;
+        git_oid got;
+        CHECK_INT(git_repository_open_bare(&again, dir), ==, 0);
+        CHECK_INT(git_reference_name_to_id(&got, again, "refs/feeds/x"), ==, 0);
+        CHECK(git_oid_equal(&got, &commit));
+        CHECK_INT(git_reference_name_to_id(&got, again, "refs/feeds/330225101/330225101"), ==, 0);
+        git_repository_free(again);
         git_repository_free(repo);
         git_libgit2_shutdown();
 }

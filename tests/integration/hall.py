@@ -40,10 +40,10 @@ def git(repo, *args, input=None, check=True, env=None):
 class Hall:
     """A running `daiban hall serve` on the county's home."""
 
-    def __init__(self, county, *extra):
+    def __init__(self, county, *extra, binary=DAIBAN):
         self.county = county
         self.log = open(os.path.join(county.root, "hall.log"), "w+")
-        self.proc = subprocess.Popen([DAIBAN, "hall", "serve", "--listen", "127.0.0.1:0", *extra],
+        self.proc = subprocess.Popen([binary, "hall", "serve", "--listen", "127.0.0.1:0", *extra],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True, env=county.env(operator=None))
         line = self.proc.stdout.readline()
         m = re.search(r"(https?)://127\.0\.0\.1:(\d+)/feeds", line)
@@ -368,6 +368,37 @@ class Maintenance(HallCase):
         self.sync(self.village)
         wait_for(lambda: self.county_status(b) == "accepted", what="the second application at the county")
         self.assertIsNone(re.search(r"[1-9][0-9]* refused|refusing", self.hall.logtext()))
+
+
+class Helper(HallCase):
+    """The hall runs daiban-hall-helper for requests and the
+    reference-transaction hook; without one beside it (daiban copied
+    alone) it runs itself, and pushes and fetches work the same."""
+
+    def test_with_and_without_the_helper(self):
+        hooks = os.path.join(self.county.home, "hall", "hooks")
+        ref_hook = os.path.join(hooks, "reference-transaction")
+        self.assertTrue(os.path.islink(ref_hook))
+        self.assertRegex(os.readlink(ref_hook), r"^/proc/\d+/fd/\d+$")
+        a = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the application at the county")
+        self.assertNotIn("daiban-hall-helper", self.hall.logtext())
+        # daiban alone, in a folder of its own
+        self.hall.stop()
+        alone = os.path.join(self.county.root, "alone")
+        os.makedirs(alone)
+        shutil.copy2(DAIBAN, os.path.join(alone, "daiban"))
+        self.hall = Hall(self.county, binary=os.path.join(alone, "daiban"))
+        self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
+        self.assertFalse(os.path.islink(ref_hook))
+        with open(ref_hook) as f:
+            self.assertIn("hall ref-sync", f.read())
+        b = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(b) == "accepted", what="the second application at the county")
+        self.assertIn("no daiban-hall-helper beside", self.hall.logtext())
+        self.assertIsNone(re.search(r"[1-9][0-9]* refused|cannot sync", self.hall.logtext()))
 
 
 class Dishonest(HallCase):

@@ -1,0 +1,162 @@
+/* What runs between the hall and git for every request: see hallcgi.h.
+ * libc and sync/durable.c only. */
+#include "agent/hallcgi.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sync/durable.h"
+
+#define NOTES "hall/pushes"             /* under the home: <receive-pack pid>, 256 bytes */
+#define NOTE_MAX_AGE 600                /* s: a note older than this is a dead push's */
+
+void hallcgi_refuse(int status, const char *en, const char *zh)
+{
+        printf("Status: %d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\n%s\n", status, en, zh);
+        fflush(stdout);
+        fprintf(stderr, "hall: refused a request of %s: %s\n", getenv("DAIBAN_PUSHER"), en);
+}
+
+int hallcgi_start(void)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return getppid() == 1 ? -1 : 0;         /* the hall is gone already */
+}
+
+bool hallcgi_push_ok(void)
+{
+        const char *method = getenv("REQUEST_METHOD"), *enc = getenv("HTTP_CONTENT_ENCODING");
+
+        if (method && strcmp(method, "POST") == 0 && enc && *enc && strcasecmp(enc, "identity") != 0) {
+                hallcgi_refuse(415, "a push must not be content-encoded", "推送请求不能压缩编码");
+                return false;
+        }
+        return true;
+}
+
+void hallcgi_exec(const char *backend)
+{
+        execv(backend, (char *[]){ (char *)backend, NULL });
+        fprintf(stderr, "daiban hall: cannot run %s: %s\n", backend, strerror(errno));
+}
+
+static void note_path(char *out, size_t len, const char *home, long pid)
+{
+        snprintf(out, len, "%s/" NOTES "/%ld", home, pid);
+}
+
+int hallcgi_note_push(const char *home, const char *quarantine)
+{
+        unsigned char fan[256] = { 0 };
+        char dir[PATH_MAX], path[PATH_MAX + 32];
+        struct dirent *e;
+        DIR *d;
+        int fd;
+
+        snprintf(dir, sizeof dir, "%s/" NOTES, home);
+        mkdir(dir, 0700);
+        /* notes of pushes long over (a receive-pack that died) */
+        if ((d = opendir(dir))) {
+                time_t now = time(NULL);
+                struct stat sb;
+                while ((e = readdir(d)))
+                        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+                            now - sb.st_mtime > NOTE_MAX_AGE)
+                                unlinkat(dirfd(d), e->d_name, 0);
+                closedir(d);
+        }
+        /* the quarantine holds objects/xx of this push's loose objects (and
+         * pack/ for a big push, synced by its mtime) */
+        if (quarantine && (d = opendir(quarantine))) {
+                while ((e = readdir(d))) {
+                        unsigned v;
+                        if (strlen(e->d_name) == 2 && sscanf(e->d_name, "%2x", &v) == 1)
+                                fan[v & 0xff] = 1;
+                }
+                closedir(d);
+        }
+        note_path(path, sizeof path, home, (long)getppid());
+        if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+                return -errno;
+        ssize_t w = write(fd, fan, sizeof fan);
+        close(fd);
+        return w == (ssize_t)sizeof fan ? 0 : -EIO;
+}
+
+void hallcgi_clear_notes(const char *home)
+{
+        char dir[PATH_MAX];
+
+        snprintf(dir, sizeof dir, "%s/" NOTES, home);
+        durable_remove_tree(dir);
+        mkdir(dir, 0700);
+}
+
+/* The note of this push, or false (sync all 256). */
+static bool read_note(const char *home, unsigned char fan[256])
+{
+        char path[PATH_MAX + 32];
+        int fd;
+        ssize_t n;
+
+        note_path(path, sizeof path, home, (long)getppid());
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return false;
+        n = read(fd, fan, 256);
+        close(fd);
+        return n == 256;
+}
+
+int hallcgi_ref_sync(const char *state)
+{
+        const char *home = getenv("DAIBAN_HOME");
+        char repo_dir[PATH_MAX], line[1024], path[PATH_MAX + 300];
+        unsigned char fan[256];
+        int r = 0;
+
+        if (!home || !state) {
+                fprintf(stderr, "this is the hall's reference-transaction hook; git receive-pack runs it, behind"
+                                " 'daiban hall serve'\n");
+                return 2;
+        }
+        snprintf(repo_dir, sizeof repo_dir, "%s/repo", home);
+        if (strcmp(state, "prepared") == 0) {
+                /* git has moved the pushed objects out of the quarantine */
+                bool known = read_note(home, fan);
+                while (fgets(line, sizeof line, stdin))
+                        ;
+                r = durable_sync_objects(repo_dir, known ? fan : NULL, time(NULL) - 120);
+        } else if (strcmp(state, "committed") == 0) {
+                /* "<old> <new> <ref>" for every ref of the transaction */
+                while (fgets(line, sizeof line, stdin)) {
+                        char old_hex[64], new_hex[64], ref[900];
+                        int k;
+                        if (sscanf(line, "%63s %63s %899s", old_hex, new_hex, ref) != 3 ||
+                            strncmp(ref, "refs/", 5) != 0 || strstr(ref, ".."))
+                                continue;
+                        snprintf(path, sizeof path, "%s/%s", repo_dir, ref);
+                        if ((k = durable_sync_ref_dirs(repo_dir, path, time(NULL) - 120)) < 0 && r == 0)
+                                r = k;
+                }
+        } else {
+                while (fgets(line, sizeof line, stdin))
+                        ;
+        }
+        if (r < 0) {
+                if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
+                        dprintf(3, "daiban hall: cannot sync %s (%s): %s\n", repo_dir, state, strerror(-r));
+                return 1;
+        }
+        return 0;
+}

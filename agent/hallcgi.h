@@ -1,0 +1,51 @@
+/* What runs between the hall and git for every request: the gate in
+ * front of git http-backend, and git's reference-transaction hook.
+ *
+ * Built into daiban and into the small `daiban-hall-helper`, which the
+ * hall runs instead of itself for the requests and hooks that need no
+ * more than this: a sync is several requests and a push three hooks, and
+ * each exec of daiban costs its 37 shared libraries and libgit2's
+ * start-up (docs/BENCHMARKS.md, "A county on one hall"). So nothing
+ * here may use more than libc and sync/durable.c. */
+#ifndef DAIBAN_AGENT_HALLCGI_H
+#define DAIBAN_AGENT_HALLCGI_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define HALLCGI_HELPER "daiban-hall-helper"
+
+/* Answer the CGI request with status and a reason in both languages,
+ * and say so on stderr (the hall's log). */
+void hallcgi_refuse(int status, const char *en, const char *zh);
+
+/* The start of `hall cgi`: die with the hall (even when it is killed),
+ * and not start at all when it is gone. 0, or -1 (gone). */
+int hallcgi_start(void);
+
+/* A push (a POST other than a fetch) must not be content-encoded: git
+ * would inflate it without the hall's caps. true when the request may
+ * go on; false when it was refused (answered). */
+bool hallcgi_push_ok(void);
+
+/* Run the backend in place of this process; returns only on failure. */
+void hallcgi_exec(const char *backend);
+
+/* git's reference-transaction hook, for state ("prepared", "committed",
+ * "aborted"), reading "<old> <new> <ref>" lines on stdin, with the hall's
+ * home in DAIBAN_HOME. Before the refs move the fan-out directories of
+ * the push's new objects are synced (the pre-receive check noted them:
+ * hallcgi_note_push; all 256 when it did not); once they moved, the
+ * directories of the refs. 0, or 1 (the push is refused). */
+int hallcgi_ref_sync(const char *state);
+
+/* Note, for the reference-transaction hook of the same receive-pack
+ * (the parent of both), which fan-out directories the objects in the
+ * quarantine will go to. Called by the pre-receive check when it lets a
+ * push through. 0, or -errno (the hook then syncs all 256). */
+int hallcgi_note_push(const char *home, const char *quarantine);
+
+/* Remove notes left by receive-packs that died (at the hall's start). */
+void hallcgi_clear_notes(const char *home);
+
+#endif
