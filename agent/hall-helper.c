@@ -1,9 +1,10 @@
 /* daiban-hall-helper: what the hall runs, instead of daiban itself, for
  * the requests and hooks that need only agent/hallcgi.c (see there):
  *
- *   daiban-hall-helper cgi BACKEND    the gate, then git http-backend
- *   reference-transaction STATE       git's hook (the hook file is a
- *                                     link to this program)
+ *   daiban-hall-helper cgi BACKEND                   the gate, then git http-backend
+ *   daiban-hall-helper reference-transaction STATE   git's hook (the hook
+ *                                                    file execs this)
+ *   daiban-hall-helper --version                     which daiban it belongs to
  *
  * The hall runs the copy it opened at its start (/proc/<hall>/fd/N), so
  * an upgrade that replaces the file cannot mix versions. */
@@ -15,11 +16,12 @@
 
 int main(int argc, char **argv)
 {
-        const char *self = argv[0] ? strrchr(argv[0], '/') : NULL;
-
-        self = self ? self + 1 : argv[0] ? argv[0] : "";
-        if (strcmp(self, "reference-transaction") == 0)
-                return hallcgi_ref_sync(argc > 1 ? argv[1] : NULL);
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("daiban-hall-helper %s\n", DAIBAN_VERSION);
+                return 0;
+        }
+        if (argc == 3 && strcmp(argv[1], "reference-transaction") == 0)
+                return hallcgi_ref_sync(argv[2]);
         if (argc == 3 && strcmp(argv[1], "cgi") == 0 && getenv("DAIBAN_PUSHER")) {
                 if (hallcgi_start() < 0)
                         return 1;

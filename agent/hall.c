@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ struct hall {
         size_t pack_loose;              /* at this many loose objects (0: never) */
         bool objects_moved;             /* since the last look at objects/ */
         bool repacking;
-        volatile bool stopping;         /* a signal came: a running packing stops */
+        bool reopen_wrepo;              /* packs were merged away: the ingest's handle lets them go */
+        atomic_bool stopping;           /* a signal came: a running packing stops */
         uint64_t repacked_at;           /* uv_now() when the last packing ended, 0: none yet */
         uv_work_t repack_work;
         struct repack_report rrep;
@@ -915,6 +917,16 @@ static void hall_ingest(struct hall *H)
                 H->ingest_wanted = true;        /* a CLI holds it: the next tick */
                 return;
         }
+        if (H->reopen_wrepo) {
+                char path[PATH_MAX + 8];
+                git_repository *fresh = NULL;
+                snprintf(path, sizeof path, "%s/repo", H->home_abs);
+                if (git_repository_open_bare(&fresh, path) == 0) {
+                        git_repository_free(H->wrepo);
+                        H->wrepo = fresh;
+                        H->reopen_wrepo = false;
+                }
+        }
         H->ingest_wanted = false;
         H->ingesting = true;
         H->ingest_work.data = H;
@@ -939,7 +951,8 @@ static void repack_work(uv_work_t *w)
         H->rerr[0] = '\0';
         snprintf(path, sizeof path, "%s/repo", H->home_abs);
         if ((H->rr = repack_count(path, &H->rloose, &H->rpacks)) < 0) {
-                snprintf(H->rerr, sizeof H->rerr, "cannot count the objects: %s", strerror(-H->rr));
+                char why[128];
+                snprintf(H->rerr, sizeof H->rerr, "cannot count the objects: %s", strerror_r(-H->rr, why, sizeof why));
                 return;
         }
         if (H->rloose < H->pack_loose && H->rpacks < HALL_MERGE_PACKS)
@@ -968,6 +981,18 @@ static void repack_after(uv_work_t *w, int status)
                 H->repacked_at = uv_now(H->loop);
                 H->objects_moved = true;
         } else if (rep->pack[0]) {
+                if (rep->merged) {
+                        /* libgit2 keeps a pack it read open, removed or not: the
+                         * handles start afresh, or every merge would stay on disk */
+                        char path[PATH_MAX + 8];
+                        git_repository *fresh = NULL;
+                        snprintf(path, sizeof path, "%s/repo", H->home_abs);
+                        if (git_repository_open_bare(&fresh, path) == 0) {
+                                git_repository_free(H->repo);
+                                H->repo = fresh;
+                        }
+                        H->reopen_wrepo = true;
+                }
                 char merged[48] = "";
                 if (rep->merged)
                         snprintf(merged, sizeof merged, " and %zu packs", rep->merged);
@@ -1020,6 +1045,7 @@ static const char usage_hall[] =
         "                         [--pack-loose N] [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall resume [--anyway] [--home DIR]\n"
+        "       daiban hall pack [--merge] [--home DIR]\n"
         "       daiban hall pin --cert FILE\n"
         "       daiban hall cert --cert FILE --key FILE [--name NAME] [--days N]\n"
         "\n"
@@ -1039,6 +1065,8 @@ static const char usage_hall[] =
         "          (default " HALL_PACK_LOOSE_DEFAULT_STR ", 0: never). SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
+        "  pack    pack the repository's loose objects now, unreachable scans too\n"
+        "          (serve does it on its own); --merge the packs into one as well.\n"
         "  pin     the SHA-256 of a certificate, for 'daiban remote set --pin'.\n"
         "  cert    make a self-signed certificate (P-256, no extensions, default\n"
         "          10 years) and its key for serve --cert/--key; prints its pin.\n";
@@ -1244,6 +1272,43 @@ static void refuse_busy(const char *pusher, const char *fmt, ...)
 
 /* Mark the fan-out directory (first byte) of every object reachable
  * from new and not from old: the objects this push brought. */
+/* Mark in fan the first bytes of the objects of the commits in
+ * (old, new] (trees are flat: the pre-receive check refuses others);
+ * objects the repository held already count too, for their folder
+ * entries may not be durable yet (another push's, still running). 0, or
+ * -1. */
+static int mark_pushed(git_repository *repo, const git_oid *old, const git_oid *new, unsigned char fan[256])
+{
+        git_revwalk *walk = NULL;
+        git_oid id;
+        int r = -1;
+
+        fan[new->id[0]] = 1;
+        if (git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, new) < 0 ||
+            (!git_oid_is_zero(old) && git_revwalk_hide(walk, old) < 0))
+                goto out;
+        while ((r = git_revwalk_next(&id, walk)) == 0) {
+                git_commit *c = NULL;
+                git_tree *t = NULL;
+
+                fan[id.id[0]] = 1;
+                if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&t, c) < 0) {
+                        git_commit_free(c);
+                        r = -1;
+                        goto out;
+                }
+                fan[git_tree_id(t)->id[0]] = 1;
+                for (size_t k = 0; k < git_tree_entrycount(t); k++)
+                        fan[git_tree_entry_id(git_tree_entry_byindex(t, k))->id[0]] = 1;
+                git_tree_free(t);
+                git_commit_free(c);
+        }
+        r = r == GIT_ITEROVER ? 0 : -1;
+out:
+        git_revwalk_free(walk);
+        return r;
+}
+
 /* git's reference-transaction hook. git (2.39) syncs the files it
  * writes when core.fsync says so, but never a directory. Before the
  * refs move ("prepared"; git has moved the pushed objects out of
@@ -1388,6 +1453,8 @@ static int hall_pre_receive(int argc, char **argv)
         git_odb *odb = NULL, *pushed = NULL;
         char line[1024], path[PATH_MAX + 8];
         int refused = 0, nlines = 0, returns = 0, returns_refused = 0, r;
+        unsigned char fan[256] = { 0 };         /* where this push's objects are: for the ref hook */
+        bool fan_ok = true;
         struct roster ro = { 0 };
         bool have_ro = false;
         struct timespec now;
@@ -1414,6 +1481,9 @@ static int hall_pre_receive(int argc, char **argv)
                 return r;
         snprintf(refusal_log, sizeof refusal_log, "%s/" HOME_REFUSALS, h.dir);
         git_libgit2_init();
+        /* an enrollment writes the roster here: durable before the push
+         * is acknowledged */
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", h.dir);
         if (git_repository_open_bare(&repo, path) < 0 || git_repository_odb(&odb, repo) < 0 ||
             (quarantine && git_odb_add_disk_alternate(odb, quarantine) < 0) ||
@@ -1444,6 +1514,8 @@ static int hall_pre_receive(int argc, char **argv)
                         refused++;
                         break;
                 }
+                if (!git_oid_is_zero(&n) && fan_ok && mark_pushed(repo, &o, &n, fan) < 0)
+                        fan_ok = false;
                 if (strncmp(ref, REPORT_PREFIX, strlen(REPORT_PREFIX)) == 0) {
                         /* a node's reports: its own chain, forward only */
                         if (strcmp(ref + strlen(REPORT_PREFIX), pusher) != 0)
@@ -1644,7 +1716,7 @@ out:
         }
         /* for the reference-transaction hook: where the objects go */
         if (!refused)
-                hallcgi_note_push(home, quarantine);
+                hallcgi_note_push(home, quarantine, fan_ok ? fan : NULL);
         roster_free(&ro);
         git_odb_free(pushed);
         git_odb_free(odb);
@@ -1735,21 +1807,24 @@ static int hall_cgi(int argc, char **argv)
         return EXIT_REFUSED;
 }
 
-/* Write HOOKS/name: a shell script running the hall's own binary (see
- * front_request) with args. */
-static int put_hook(const struct hall *H, const char *name, const char *purpose, const char *args)
+/* Write HOOKS/name, a shell script that execs cmd, whole or not at all
+ * (written aside, then renamed over the old one). */
+static int put_hook(const struct hall *H, const char *name, const char *purpose, const char *cmd)
 {
-        char path[PATH_MAX + 32];
+        char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
         FILE *f;
 
         snprintf(path, sizeof path, "%s/%s", H->hooks, name);
-        unlink(path);                   /* perhaps a link to an earlier hall's helper */
-        if (!(f = fopen(path, "wx")))
+        snprintf(tmp, sizeof tmp, "%s.new", path);
+        unlink(tmp);
+        if (!(f = fopen(tmp, "wx")))
                 return -1;
-        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): %s\nexec /proc/%d/exe hall %s\n",
-                (int)getpid(), H->self_exe, purpose, (int)getpid(), args);
-        if (fclose(f) != 0 || chmod(path, 0755) < 0)
+        fprintf(f, "#!/bin/sh\n# written by 'daiban hall serve' (pid %d; %s): %s\nexec %s\n", (int)getpid(),
+                H->self_exe, purpose, cmd);
+        if (fclose(f) != 0 || chmod(tmp, 0755) < 0 || rename(tmp, path) < 0) {
+                unlink(tmp);
                 return -1;
+        }
         return 0;
 }
 
@@ -1771,15 +1846,18 @@ static int write_hook(struct hall *H)
         mkdir(H->hooks, 0755);
         find_helper(H);
         hallcgi_clear_notes(H->home_abs);
-        if (put_hook(H, "pre-receive", "check every push before git moves a ref", "pre-receive") < 0)
+        /* /proc/<pid>/...: this very hall's binaries. When the hall is
+         * gone the exec fails and git refuses the push, rather than
+         * moving refs with nobody to make them durable. */
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "/proc/%d/exe hall pre-receive", (int)getpid());
+        if (put_hook(H, "pre-receive", "check every push before git moves a ref", cmd) < 0)
                 return -1;
-        if (!H->helper[0])
-                return put_hook(H, "reference-transaction", "make a push durable before git answers it",
-                                "ref-sync \"$1\"");
-        /* the helper itself, which knows the hook by its name */
-        snprintf(path, sizeof path, "%s/reference-transaction", H->hooks);
-        unlink(path);
-        return symlink(H->helper, path);
+        if (H->helper[0])
+                snprintf(cmd, sizeof cmd, "%s reference-transaction \"$1\"", H->helper);
+        else
+                snprintf(cmd, sizeof cmd, "/proc/%d/exe hall ref-sync \"$1\"", (int)getpid());
+        return put_hook(H, "reference-transaction", "make a push durable before git answers it", cmd);
 }
 
 /* daiban-hall-helper: beside this program (a build tree, or a folder it
@@ -1809,6 +1887,23 @@ static void find_helper(struct hall *H)
                 return;
         }
         snprintf(H->helper, sizeof H->helper, "/proc/%d/fd/%d", (int)getpid(), fd);
+        /* the helper and this hall share a private contract (the push
+         * notes): only the same version's */
+        char cmd[96], got[128] = "";
+        snprintf(cmd, sizeof cmd, "%s --version 2>/dev/null", H->helper);
+        FILE *p = popen(cmd, "r");
+        if (p) {
+                if (!fgets(got, sizeof got, p))
+                        got[0] = '\0';
+                pclose(p);
+        }
+        got[strcspn(got, "\n")] = '\0';
+        if (strcmp(got, HALLCGI_HELPER " " DAIBAN_HELPER_VERSION) != 0) {
+                hlog("%s is not this daiban's (%s: \"%s\"): daiban itself runs every request and hook", path,
+                     DAIBAN_HELPER_VERSION, got);
+                close(fd);
+                H->helper[0] = '\0';
+        }
 }
 
 static int find_backend(char *out, size_t len)
@@ -1941,6 +2036,13 @@ static int hall_serve(int argc, char **argv)
                           git_error_last() ? git_error_last()->message : "?");
                 goto out_git;
         }
+        /* a push whose hooks a killed hall never ran to the end, or whose
+         * note was wrong, is made durable now; and what a killed packing
+         * left goes */
+        if ((r = durable_sync_objects(path, NULL, 0)) < 0)
+                hlog("cannot sync the repository's object folders: %s", strerror(-r));
+        if (repack_clean(path))
+                hlog("removed what an interrupted packing left in %s/objects/pack", path);
         if ((r = home_open(H.h.dir, &H.wh))) {
                 git_repository_free(H.wrepo);
                 H.wrepo = NULL;
@@ -2104,6 +2206,63 @@ static int hall_resume(int argc, char **argv)
         return 0;
 }
 
+/* `hall pack [--merge]`: pack the repository's loose objects now, as the
+ * running hall does on its own (--pack-loose); beside it or not. */
+static int hall_pack(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { "merge", no_argument, NULL, 'm' }, { NULL, 0, NULL, 0 },
+        };
+        const char *homeopt = NULL;
+        bool merge = false;
+        struct home h;
+        struct repack_report rep;
+        git_repository *repo = NULL;
+        char path[PATH_MAX + 8], err[512];
+        int c, r;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (c == 'H')
+                        homeopt = optarg;
+                else if (c == 'm')
+                        merge = true;
+                else {
+                        fputs(usage_hall, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc != optind) {
+                fputs(usage_hall, stderr);
+                return EXIT_USAGE;
+        }
+        if ((r = home_open(home_path(homeopt), &h)))
+                return r;
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", h.dir);
+        r = EXIT_REFUSED;
+        if (git_repository_open_bare(&repo, path) < 0) {
+                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
+                          git_error_last() ? git_error_last()->message : "?");
+        } else if (repack_run(repo, merge, NULL, &rep, err, sizeof err) < 0) {
+                cli_error(cli_msg("cannot pack %s: %s", "无法打包 %s：%s"), path, err);
+        } else {
+                if (!rep.pack[0])
+                        printf("%s", cli_msg("nothing to pack\n", "没有需要打包的对象\n"));
+                else
+                        printf(cli_msg("packed %zu loose objects and %zu packs into pack-%s (%zu objects)\n",
+                                       "已将 %zu 个松散对象和 %zu 个包打包为 pack-%s（共 %zu 个对象）\n"),
+                               rep.loose, rep.merged, rep.pack, rep.objects);
+                r = 0;
+        }
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        home_close(&h);
+        return r;
+}
+
 static int cmd_hall(int argc, char **argv)
 {
         static const struct cli_command sub[] = {
@@ -2111,6 +2270,8 @@ static int cmd_hall(int argc, char **argv)
                 { "token", "Issue (or revoke) a node's token", usage_hall, hall_token },
                 { "resume", "After a restore: write again once the townships have given back", usage_hall,
                   hall_resume },
+                { "pack", "Pack the repository's loose objects now (the hall does on its own)", usage_hall,
+                  hall_pack },
                 { "pin", "Print a certificate's SHA-256 pin", usage_hall, hall_pin },
                 { "cert", "Make a self-signed certificate and key for the hall", usage_hall, hall_cert },
                 { "pre-receive", "The hall's git hook (run by git receive-pack)", usage_hall, hall_pre_receive },

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,21 +52,60 @@ void hallcgi_exec(const char *backend)
         fprintf(stderr, "daiban hall: cannot run %s: %s\n", backend, strerror(errno));
 }
 
-static void note_path(char *out, size_t len, const char *home, long pid)
+static void note_path(char *out, size_t len, const char *home, long pid, const char *suffix)
 {
-        snprintf(out, len, "%s/" NOTES "/%ld", home, pid);
+        snprintf(out, len, "%s/" NOTES "/%ld%s", home, pid, suffix);
 }
 
-int hallcgi_note_push(const char *home, const char *quarantine)
+/* A note: which receive-pack (its start time, in clock ticks since
+ * boot), whether its objects were synced already, and the fan-out
+ * folders to sync. */
+struct note {
+        char magic[4];
+        unsigned char done;
+        unsigned char pad[3];
+        unsigned long long started;
+        unsigned char fan[256];
+};
+
+#define NOTE_MAGIC "DBN1"
+
+/* When process pid started (field 22 of /proc/pid/stat). 0, or -1. */
+static int proc_started(long pid, unsigned long long *out)
 {
-        unsigned char fan[256] = { 0 };
-        char dir[PATH_MAX], path[PATH_MAX + 32];
+        char path[64], buf[1024], *p;
+        int fd, field = 2;
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return -1;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        if (!(p = strrchr(buf, ')')))           /* the name may hold spaces and parentheses */
+                return -1;
+        for (p++; *p && field < 22; p++)
+                if (*p == ' ')
+                        field++;
+        return field == 22 && sscanf(p, "%llu", out) == 1 ? 0 : -1;
+}
+
+int hallcgi_note_push(const char *home, const char *quarantine, const unsigned char fan[256])
+{
+        char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+        struct note nt;
         struct dirent *e;
+        long parent = (long)getppid();
         DIR *d;
         int fd;
 
         snprintf(dir, sizeof dir, "%s/" NOTES, home);
         mkdir(dir, 0700);
+        note_path(path, sizeof path, home, parent, "");
+        unlink(path);                   /* a note of an earlier receive-pack with this pid */
         /* notes of pushes long over (a receive-pack that died) */
         if ((d = opendir(dir))) {
                 time_t now = time(NULL);
@@ -76,22 +116,33 @@ int hallcgi_note_push(const char *home, const char *quarantine)
                                 unlinkat(dirfd(d), e->d_name, 0);
                 closedir(d);
         }
-        /* the quarantine holds objects/xx of this push's loose objects (and
-         * pack/ for a big push, synced by its mtime) */
-        if (quarantine && (d = opendir(quarantine))) {
-                while ((e = readdir(d))) {
-                        unsigned v;
-                        if (strlen(e->d_name) == 2 && sscanf(e->d_name, "%2x", &v) == 1)
-                                fan[v & 0xff] = 1;
-                }
-                closedir(d);
-        }
-        note_path(path, sizeof path, home, (long)getppid());
-        if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        if (!fan || !quarantine)
+                return -EINVAL;
+        memset(&nt, 0, sizeof nt);
+        memcpy(nt.magic, NOTE_MAGIC, 4);
+        memcpy(nt.fan, fan, sizeof nt.fan);
+        if (proc_started(parent, &nt.started) < 0)
+                return -ESRCH;
+        /* the quarantine holds objects/xx of this push's new loose objects
+         * (and pack/ for a big push, synced by its mtime) */
+        if (!(d = opendir(quarantine)))
                 return -errno;
-        ssize_t w = write(fd, fan, sizeof fan);
+        while ((e = readdir(d))) {
+                unsigned v;
+                if (strlen(e->d_name) == 2 && sscanf(e->d_name, "%2x", &v) == 1)
+                        nt.fan[v & 0xff] = 1;
+        }
+        closedir(d);
+        note_path(tmp, sizeof tmp, home, parent, ".tmp");
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+                return -errno;
+        ssize_t w = write(fd, &nt, sizeof nt);
         close(fd);
-        return w == (ssize_t)sizeof fan ? 0 : -EIO;
+        if (w != (ssize_t)sizeof nt || rename(tmp, path) < 0) {
+                unlink(tmp);
+                return -EIO;
+        }
+        return 0;
 }
 
 void hallcgi_clear_notes(const char *home)
@@ -103,26 +154,29 @@ void hallcgi_clear_notes(const char *home)
         mkdir(dir, 0700);
 }
 
-/* The note of this push, or false (sync all 256). */
-static bool read_note(const char *home, unsigned char fan[256])
+/* The note of the receive-pack running this hook, or -1 (sync all 256):
+ * its descriptor, open for marking it done. */
+static int read_note(const char *home, struct note *nt)
 {
         char path[PATH_MAX + 32];
+        unsigned long long started;
         int fd;
-        ssize_t n;
 
-        note_path(path, sizeof path, home, (long)getppid());
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                return false;
-        n = read(fd, fan, 256);
-        close(fd);
-        return n == 256;
+        note_path(path, sizeof path, home, (long)getppid(), "");
+        if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+                return -1;
+        if (read(fd, nt, sizeof *nt) != (ssize_t)sizeof *nt || memcmp(nt->magic, NOTE_MAGIC, 4) != 0 ||
+            proc_started((long)getppid(), &started) < 0 || started != nt->started) {
+                close(fd);
+                return -1;
+        }
+        return fd;
 }
 
 int hallcgi_ref_sync(const char *state)
 {
         const char *home = getenv("DAIBAN_HOME");
         char repo_dir[PATH_MAX], line[1024], path[PATH_MAX + 300];
-        unsigned char fan[256];
         int r = 0;
 
         if (!home || !state) {
@@ -133,10 +187,20 @@ int hallcgi_ref_sync(const char *state)
         snprintf(repo_dir, sizeof repo_dir, "%s/repo", home);
         if (strcmp(state, "prepared") == 0) {
                 /* git has moved the pushed objects out of the quarantine */
-                bool known = read_note(home, fan);
+                struct note nt;
+                int fd = read_note(home, &nt);
                 while (fgets(line, sizeof line, stdin))
                         ;
-                r = durable_sync_objects(repo_dir, known ? fan : NULL, time(NULL) - 120);
+                if (fd < 0 || !nt.done) {
+                        r = durable_sync_objects(repo_dir, fd >= 0 ? nt.fan : NULL, time(NULL) - 120);
+                        if (r == 0 && fd >= 0) {
+                                nt.done = 1;    /* the next transactions of this push need not */
+                                if (pwrite(fd, &nt.done, 1, offsetof(struct note, done)) != 1)
+                                        r = 0;  /* they sync again: slower, not wrong */
+                        }
+                }
+                if (fd >= 0)
+                        close(fd);
         } else if (strcmp(state, "committed") == 0) {
                 /* "<old> <new> <ref>" for every ref of the transaction */
                 while (fgets(line, sizeof line, stdin)) {

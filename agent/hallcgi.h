@@ -34,16 +34,23 @@ void hallcgi_exec(const char *backend);
 /* git's reference-transaction hook, for state ("prepared", "committed",
  * "aborted"), reading "<old> <new> <ref>" lines on stdin, with the hall's
  * home in DAIBAN_HOME. Before the refs move the fan-out directories of
- * the push's new objects are synced (the pre-receive check noted them:
- * hallcgi_note_push; all 256 when it did not); once they moved, the
- * directories of the refs. 0, or 1 (the push is refused). */
+ * the push's objects are synced (the pre-receive check noted them:
+ * hallcgi_note_push; all 256 when there is no note of this very
+ * receive-pack), once per push: receive-pack has moved every object out
+ * of the quarantine before its first transaction, and a push from
+ * libgit2 is one transaction per ref. Once the refs moved, their
+ * directories. 0, or 1 (the push is refused). */
 int hallcgi_ref_sync(const char *state);
 
 /* Note, for the reference-transaction hook of the same receive-pack
- * (the parent of both), which fan-out directories the objects in the
- * quarantine will go to. Called by the pre-receive check when it lets a
- * push through. 0, or -errno (the hook then syncs all 256). */
-int hallcgi_note_push(const char *home, const char *quarantine);
+ * (the parent of both, told apart from a later process with the same
+ * pid by its start time), which fan-out directories this push's objects
+ * are in: fan, the first bytes of what the pushed commits reach (the
+ * pre-receive check's walk: objects the repository held already, perhaps
+ * not yet durably, count too), and the quarantine's own folders. fan NULL
+ * (the walk failed) or a quarantine that cannot be read: no note, and
+ * the hook syncs all 256. 0, or -errno. */
+int hallcgi_note_push(const char *home, const char *quarantine, const unsigned char fan[256]);
 
 /* Remove notes left by receive-packs that died (at the hall's start). */
 void hallcgi_clear_notes(const char *home);

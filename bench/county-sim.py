@@ -28,11 +28,17 @@ a  steady state: every node syncs every --interval seconds (+-20 %
    jitter) for --steady-s seconds while a tenth of the villages capture
    an application per interval; the hall's CPU and memory, the no-op sync
    cost, ingest delays, and a decision's way down to its village.
-b  the Monday herd: a week offline (--days x --apps-per-day per village),
-   then all nodes start their sync within one minute; a failed sync is
-   tried again after --interval / 2. Ingest delays, the herd's total time
-   against the slowest shaped link's own floor (its bytes / 64 kbit/s),
-   requests refused as busy, the hall's CPU per sync.
+f  the first day: every node's first sync, all within one minute, after a
+   day's captures: every station's key is enrolled at its first push, so
+   the roster grows by 418 commits meanwhile and every node fetches it.
+   The same figures as b.
+b  the Monday herd: nodes that have synced before (if none has yet, all
+   sync once first, unmeasured) are a week offline (--days x
+   --apps-per-day per village), then all start their sync within one
+   minute; a failed sync is tried again after --interval / 2. Ingest
+   delays, the herd's total time against the slowest shaped link's own
+   floor (its bytes / 64 kbit/s), requests refused as busy, the hall's
+   CPU per sync.
 c  a stalled push: one village's push stops after 200 bytes of its body
    (its link dies without a reset) while a wave of loopback villages
    syncs; the wave's sync times with and without it.
@@ -323,6 +329,7 @@ class World:
         self.links, self.syncs = [], []
         self.slock = threading.Lock()
         self.active = 0             # syncs running now
+        self.synced = False         # every node has synced once (settle)
 
     # ---- building the county ---------------------------------------------------------
 
@@ -493,6 +500,7 @@ class World:
             time.sleep(6)           # the hall's tick commits what the county wrote
             if moved == 0:
                 break
+        self.synced = True
         return self.check()
 
     def check(self):
@@ -532,9 +540,19 @@ def reasons(recs):
     return dict(sorted(out.items(), key=lambda kv: -kv[1])[:8])
 
 
-def scenario_b(w, days=None, tag="herd"):
+def scenario_f(w):
+    """The first day: every node's first sync at once."""
+    if w.synced:
+        raise SystemExit("scenario f needs nodes that have never synced: give it first")
+    return scenario_b(w, days=1, tag="first", first=True)
+
+
+def scenario_b(w, days=None, tag="herd", first=False):
     a = w.a
     days = days or a.days
+    if not first and not w.synced:
+        log("every node syncs once first (enrolls its key; not measured) ...")
+        w.settle()
     for v in w.villages:
         for d in range(days):
             w.nodes[v].capture(a.apps_per_day, day_str(d - days))
@@ -770,7 +788,7 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=60)
     ap.add_argument("--steady-s", type=float, default=300)
     ap.add_argument("--window", type=float, default=60, help="the herd's nodes all start within this many seconds")
-    ap.add_argument("--scenarios", default="b,c,e,d,a")
+    ap.add_argument("--scenarios", default="f,b,c,e,d,a")
     ap.add_argument("--hall-max-conns", type=int, default=0, help="the hall's --max-conns (default: its own)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
@@ -782,7 +800,7 @@ def main(argv=None):
               "cores": os.cpu_count()}
     try:
         w.build()
-        fns = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d, "e": scenario_e}
+        fns = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d, "e": scenario_e, "f": scenario_f}
         for s in a.scenarios.split(","):
             log(f"scenario {s} ...")
             t0 = time.monotonic()

@@ -3,11 +3,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2/sys/odb_backend.h>
@@ -18,6 +21,7 @@ struct listing {
         git_oid *loose;
         size_t nloose, caploose;
         char **packs;           /* objects/pack/pack-<name>, without an extension */
+        off_t *sizes;           /* of each .pack */
         size_t npacks;
 };
 
@@ -27,6 +31,7 @@ static void listing_free(struct listing *l)
         for (size_t i = 0; i < l->npacks; i++)
                 free(l->packs[i]);
         free(l->packs);
+        free(l->sizes);
         memset(l, 0, sizeof *l);
 }
 
@@ -97,14 +102,18 @@ static int list_objects(const char *repo_dir, bool oids, bool packs, struct list
                 snprintf(base, sizeof base, "%s/%.*s", dir, (int)(n - 5), e->d_name);
                 if (!exists(base, ".idx") || exists(base, ".keep"))
                         continue;
+                struct stat sb;
                 char **np = realloc(l->packs, (l->npacks + 1) * sizeof *np);
-                if (!np || !(np[l->npacks] = strdup(base))) {
-                        if (np)
-                                l->packs = np;
+                if (np)
+                        l->packs = np;
+                off_t *ns = realloc(l->sizes, (l->npacks + 1) * sizeof *ns);
+                if (ns)
+                        l->sizes = ns;
+                if (!np || !ns || !(np[l->npacks] = strdup(base))) {
                         closedir(d);
                         return -ENOMEM;
                 }
-                l->packs = np;
+                ns[l->npacks] = fstatat(dirfd(d), e->d_name, &sb, 0) == 0 ? sb.st_size : 0;
                 l->npacks++;
         }
         closedir(d);
@@ -124,7 +133,7 @@ int repack_count(const char *repo_dir, size_t *loose, size_t *packs)
 
 struct build {
         git_packbuilder *pb;
-        const volatile bool *cancel;
+        const atomic_bool *cancel;
         int error;
 };
 
@@ -133,7 +142,7 @@ static int build_progress(int stage, uint32_t current, uint32_t total, void *pay
         const struct build *b = payload;
 
         (void)stage, (void)current, (void)total;
-        return b->cancel && *b->cancel ? -1 : 0;
+        return b->cancel && atomic_load(b->cancel) ? -1 : 0;
 }
 
 static int index_progress(const git_indexer_progress *stats, void *payload)
@@ -146,7 +155,7 @@ static int insert_one(const git_oid *id, void *payload)
 {
         struct build *b = payload;
 
-        if (b->cancel && *b->cancel)
+        if (b->cancel && atomic_load(b->cancel))
                 return -1;
         if (git_packbuilder_insert(b->pb, id, NULL) < 0) {
                 b->error = -EIO;
@@ -163,23 +172,49 @@ static int failed(char *err, size_t errlen, int r, const char *what)
         return r;
 }
 
-int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, struct repack_report *rep, char *err,
+int repack_run(git_repository *repo, bool merge, const atomic_bool *cancel, struct repack_report *rep, char *err,
                size_t errlen)
 {
         char repo_dir[PATH_MAX], packdir[PATH_MAX + 16], path[PATH_MAX + 128];
         struct listing l = { 0 };
         struct build b = { NULL, cancel, 0 };
         bool *taken = NULL;
-        int r;
+        int r, packing;
 
         memset(rep, 0, sizeof *rep);
         snprintf(repo_dir, sizeof repo_dir, "%s", git_repository_path(repo));
         if (repo_dir[0] && repo_dir[strlen(repo_dir) - 1] == '/')
                 repo_dir[strlen(repo_dir) - 1] = '\0';
         snprintf(packdir, sizeof packdir, "%s/objects/pack", repo_dir);
+        /* one packing at a time (the hall's, `hall pack`) */
+        snprintf(path, sizeof path, "%s/daiban-pack.flock", repo_dir);
+        if ((packing = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || flock(packing, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+                snprintf(err, errlen, "%s", r == -EBUSY ? "another packing of this repository runs"
+                                                        : "cannot lock the repository for packing");
+                if (packing >= 0)
+                        close(packing);
+                return r;
+        }
         if ((r = list_objects(repo_dir, true, merge, &l)) < 0) {
                 failed(err, errlen, r, "cannot list the objects");
                 goto out;
+        }
+        if (l.npacks >= 2) {
+                /* the largest pack stays out until the rest reach half of it */
+                size_t big = 0;
+                off_t rest = 0;
+                for (size_t i = 1; i < l.npacks; i++)
+                        if (l.sizes[i] > l.sizes[big])
+                                big = i;
+                for (size_t i = 0; i < l.npacks; i++)
+                        rest += i == big ? 0 : l.sizes[i];
+                if (rest < l.sizes[big] / 2) {
+                        free(l.packs[big]);
+                        l.packs[big] = l.packs[l.npacks - 1];
+                        l.sizes[big] = l.sizes[l.npacks - 1];
+                        l.npacks--;
+                }
         }
         if (l.nloose == 0 && l.npacks < 2) {
                 r = 0;                          /* nothing to pack */
@@ -196,14 +231,17 @@ int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, st
         git_packbuilder_set_threads(b.pb, 1);
         git_packbuilder_set_callbacks(b.pb, build_progress, &b);
         for (size_t i = 0; i < l.nloose; i++) {
-                if (cancel && *cancel) {
+                if (cancel && atomic_load(cancel)) {
                         r = -ECANCELED;
                         goto out;
                 }
                 int k = git_packbuilder_insert(b.pb, &l.loose[i], NULL);
                 if (k == 0)
                         taken[i] = true;
-                else if (k != GIT_ENOTFOUND) {
+                else if (cancel && atomic_load(cancel)) {
+                        r = -ECANCELED;
+                        goto out;
+                } else if (k != GIT_ENOTFOUND) {
                         r = failed(err, errlen, -EIO, "cannot read a loose object");
                         goto out;
                 }
@@ -219,7 +257,7 @@ int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, st
                 r = one->foreach(one, insert_one, &b);
                 one->free(one);
                 if (r != 0) {
-                        r = cancel && *cancel ? -ECANCELED : failed(err, errlen, b.error ? b.error : -EIO,
+                        r = cancel && atomic_load(cancel) ? -ECANCELED : failed(err, errlen, b.error ? b.error : -EIO,
                                                                     "cannot read a pack's objects");
                         goto out;
                 }
@@ -230,7 +268,7 @@ int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, st
                 goto out;
         }
         if (git_packbuilder_write(b.pb, packdir, 0, index_progress, &b) < 0) {
-                r = cancel && *cancel ? -ECANCELED : failed(err, errlen, -EIO, "cannot write the pack");
+                r = cancel && atomic_load(cancel) ? -ECANCELED : failed(err, errlen, -EIO, "cannot write the pack");
                 goto out;
         }
         snprintf(rep->pack, sizeof rep->pack, "%s", git_packbuilder_name(b.pb));
@@ -243,6 +281,13 @@ int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, st
         snprintf(path, sizeof path, "%s/pack-%s.idx", packdir, rep->pack);
         if ((r = durable_sync_file(path)) < 0 || (r = durable_sync_dir(packdir)) < 0) {
                 failed(err, errlen, r, "cannot sync the new pack's index");
+                goto out;
+        }
+        /* a backup listing every object now would miss what moves: then
+         * the objects stay where they were too, until the next packing */
+        int lk = repack_lock(repo_dir, true);
+        if (lk < 0) {
+                r = 0;
                 goto out;
         }
         for (size_t i = 0; i < l.nloose; i++) {
@@ -266,11 +311,13 @@ int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, st
                 }
                 rep->merged++;
         }
+        repack_unlock(lk);
         r = 0;
 out:
         git_packbuilder_free(b.pb);
         free(taken);
         listing_free(&l);
+        close(packing);
         return r;
 }
 
@@ -315,6 +362,59 @@ size_t repack_prune_ref_dirs(const char *repo_dir)
                         continue;
                 snprintf(kind, sizeof kind, "%s/%s", refs, e->d_name);
                 prune_dir(kind, &removed);
+        }
+        closedir(d);
+        return removed;
+}
+
+int repack_lock(const char *repo_dir, bool exclusive)
+{
+        char path[PATH_MAX + 32];
+        int fd;
+
+        snprintf(path, sizeof path, "%s/daiban-objects.flock", repo_dir);
+        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+                return -errno;
+        if (flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+void repack_unlock(int fd)
+{
+        if (fd >= 0)
+                close(fd);
+}
+
+size_t repack_clean(const char *repo_dir)
+{
+        char dir[PATH_MAX];
+        struct dirent *e;
+        size_t removed = 0;
+        time_t now = time(NULL);
+        DIR *d;
+
+        snprintf(dir, sizeof dir, "%s/objects/pack", repo_dir);
+        if (!(d = opendir(dir)))
+                return 0;
+        while ((e = readdir(d))) {
+                size_t n = strlen(e->d_name);
+                char base[PATH_MAX + 300];
+                struct stat sb;
+                bool orphan = false;
+                if (fstatat(dirfd(d), e->d_name, &sb, 0) < 0 || now - sb.st_mtime < 600)
+                        continue;
+                if (strncmp(e->d_name, "pack_git2_", 10) == 0) {
+                        orphan = true;
+                } else if (n > 10 && strncmp(e->d_name, "pack-", 5) == 0 && strcmp(e->d_name + n - 5, ".pack") == 0) {
+                        snprintf(base, sizeof base, "%s/%.*s", dir, (int)(n - 5), e->d_name);
+                        orphan = !exists(base, ".idx");
+                }
+                if (orphan && unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        removed++;
         }
         closedir(d);
         return removed;

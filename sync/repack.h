@@ -23,6 +23,7 @@
 #ifndef DAIBAN_SYNC_REPACK_H
 #define DAIBAN_SYNC_REPACK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -40,12 +41,29 @@ struct repack_report {
 int repack_count(const char *repo_dir, size_t *loose, size_t *packs);
 
 /* Pack every loose object of repo into one new pack; with merge, the
- * objects of every pack there too, into the same pack, and remove those
- * packs. cancel, when given, is read now and then: true stops before
- * anything is removed. 0 (rep says what was done), -ECANCELED, or
- * -errno with err set. */
-int repack_run(git_repository *repo, bool merge, const volatile bool *cancel, struct repack_report *rep, char *err,
+ * objects of the packs there too, into the same pack, and remove those
+ * packs: all of them, or all but the largest while the others together
+ * are under half its size (so a big pack is rewritten only as often as
+ * it doubles). cancel, when given, is read now and then: true stops
+ * before anything is removed. Nothing is removed either while a listing
+ * of every object holds repack_lock (the objects are then in the new
+ * pack as well as where they were). One packing at a time: -EBUSY
+ * when another runs. 0 (rep says what was done), -ECANCELED, or -errno
+ * with err set. */
+int repack_run(git_repository *repo, bool merge, const atomic_bool *cancel, struct repack_report *rep, char *err,
                size_t errlen);
+
+/* Remove what a packing killed midway left in objects/pack, older than
+ * ten minutes: libgit2's temporary packs (pack_git2_*) and a merged
+ * pack whose index went first. For a hall's start. The number removed. */
+size_t repack_clean(const char *repo_dir);
+
+/* The lock between removing objects (a packing) and listing every
+ * object of the repository at repo_dir (a backup): shared for a listing,
+ * which waits; exclusive for a removal, which does not. The descriptor
+ * to give repack_unlock, or -errno (-EWOULDBLOCK: a listing runs). */
+int repack_lock(const char *repo_dir, bool exclusive);
+void repack_unlock(int fd);
 
 /* Remove the empty directories under repo_dir/refs/<kind>/ that packing
  * the refs left (refs/feeds/<partition>/ and the like): git and libgit2

@@ -1,5 +1,6 @@
 /* The whole repository as one git bundle (repobackup.h). */
 #include "sync/repobackup.h"
+#include "sync/repack.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -68,9 +69,20 @@ int repobackup_write(git_repository *repo, int fd, struct repobackup_report *rep
         git_odb *odb = NULL;
         struct walk w = { 0 };
         struct sink sk = { fd, 0 };
-        int r = -EIO;
+        char repo_dir[4096];
+        int r = -EIO, lk;
 
         rep->refs = rep->objects = 0;
+        /* a hall packing its objects moves none while every object is
+         * listed and read (sync/repack.h); a home this user may not
+         * write to is not one a hall packs */
+        snprintf(repo_dir, sizeof repo_dir, "%s", git_repository_path(repo));
+        if (repo_dir[0] && repo_dir[strlen(repo_dir) - 1] == '/')
+                repo_dir[strlen(repo_dir) - 1] = '\0';
+        if ((lk = repack_lock(repo_dir, false)) < 0 && lk != -EACCES && lk != -EROFS) {
+                snprintf(err, errlen, "cannot lock the repository's objects: %s", strerror(-lk));
+                return lk;
+        }
         if (git_packbuilder_new(&pb, repo) < 0 || git_repository_odb(&odb, repo) < 0 ||
             git_reference_iterator_glob_new(&it, repo, "refs/*") < 0) {
                 snprintf(err, errlen, "cannot read the repository: %s", gerr());
@@ -123,6 +135,7 @@ out:
         git_reference_iterator_free(it);
         git_odb_free(odb);
         git_packbuilder_free(pb);
+        repack_unlock(lk);
         return r;
 }
 

@@ -184,7 +184,7 @@ TEST(a_cancelled_packing_removes_nothing)
         struct objs o = { .n = 0 };
         struct repack_report rep;
         size_t loose, packs;
-        volatile bool cancel = true;
+        atomic_bool cancel = true;
         char err[256];
 
         CHECK(repo);
@@ -234,6 +234,78 @@ TEST(empty_ref_folders_are_pruned_and_refs_kept)
         CHECK(git_oid_equal(&got, &commit));
         CHECK_INT(git_reference_name_to_id(&got, again, "refs/feeds/330225101/330225101"), ==, 0);
         git_repository_free(again);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+TEST(a_listing_keeps_objects_where_they_are)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("e");
+        struct objs o = { .n = 0 };
+        struct repack_report rep;
+        size_t loose, packs;
+        char err[256];
+
+        CHECK(repo);
+        CHECK_INT(add_blobs(repo, &o, 7, "e"), ==, 0);
+        /* a backup lists every object meanwhile */
+        int lk = repack_lock(dir_of(repo), false);
+        CHECK(lk >= 0);
+        CHECK_INT(repack_lock(dir_of(repo), true), ==, -EWOULDBLOCK);
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK(rep.pack[0]);             /* packed, */
+        CHECK_INT(rep.loose, ==, 0);    /* but nothing removed */
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 7);
+        CHECK_INT(packs, ==, 1);
+        repack_unlock(lk);
+        /* the next packing removes them */
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.loose, ==, 7);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(loose, ==, 0);
+        CHECK_INT(all_there(repo, &o), ==, 0);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}
+
+TEST(a_large_pack_waits_until_the_rest_reach_half_its_size)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("f");
+        struct objs o = { .n = 0 };
+        struct repack_report rep;
+        size_t loose, packs;
+        char err[256], big[8192];
+        git_oid id;
+
+        CHECK(repo);
+        /* one big pack: incompressible bytes */
+        for (int k = 0; k < 4; k++) {
+                for (size_t i = 0; i < sizeof big; i++)
+                        big[i] = (char)(rand() & 0xff);
+                CHECK_INT(git_blob_create_from_buffer(&id, repo, big, sizeof big), ==, 0);
+        }
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        char large[64];
+        snprintf(large, sizeof large, "%s", rep.pack);
+        /* two small ones */
+        CHECK_INT(add_blobs(repo, &o, 3, "s1"), ==, 0);
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(add_blobs(repo, &o, 3, "s2"), ==, 0);
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(packs, ==, 3);
+        CHECK_INT(repack_run(repo, true, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.merged, ==, 2);   /* the small ones only */
+        CHECK_INT(rep.objects, ==, 6);
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(packs, ==, 2);
+        char path[4096 + 64];
+        snprintf(path, sizeof path, "%sobjects/pack/pack-%s.pack", dir_of(repo), large);
+        CHECK(access(path, F_OK) == 0);
+        CHECK_INT(all_there(repo, &o), ==, 0);
         git_repository_free(repo);
         git_libgit2_shutdown();
 }

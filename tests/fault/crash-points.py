@@ -535,6 +535,57 @@ class CrashPoints(unittest.TestCase):
         finally:
             w.cleanup()
 
+    # ---- the hall packing its objects ----
+
+    def test_hall_pack(self):
+        """`daiban hall pack --merge` on the county's repository (what the
+        hall does on its own from --pack-loose) killed at each write point:
+        loose objects, reachable or not (a scan no ref names), and two
+        packs go into one new pack; every object the repository held is
+        still there after, `git fsck --strict` is clean, and the packing
+        run again completes."""
+        w = World(self.work)
+        try:
+            c = w.c
+            repo = w.hub
+
+            def loose_blob(text):
+                return subprocess.run(["git", "-C", repo, "hash-object", "-w", "--stdin"], input=text,
+                                      capture_output=True, text=True, check=True).stdout.strip()
+            for k in range(2):
+                for i in range(4):
+                    loose_blob(f"scan {k} piece {i}: bytes of an ID card")
+                c.ok("hall", "pack", operator=None)
+            scans = [loose_blob(f"a scan no ref names, {i}") for i in range(6)]
+            held = set(git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split())
+            self.assertTrue(set(scans) <= held)
+            self.assertEqual(git(repo, "count-objects", "-v").count("packs: 2"), 1)
+            w.save()
+
+            def packs():
+                return {f for f in os.listdir(os.path.join(repo, "objects", "pack")) if f.endswith(".idx")}
+            packs_before = packs()
+
+            def after(r, acked, what):
+                now = set(git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split())
+                self.assertEqual(held - now, set(), f"{what}: objects lost")
+                cp.fsck(self, repo, what)
+                again = c.run("hall", "pack", "--merge", operator=None)
+                self.assertEqual(again.returncode, 0, f"{what}: the packing again failed: {again.stderr}")
+                v = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+                # the big first pack (the catalogue's objects) waits for the rest to grow
+                self.assertEqual(v["count"], "0", f"{what}: {v}")
+                self.assertLessEqual(int(v["packs"]), 2, f"{what}: {v}")
+                now = set(git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split())
+                self.assertEqual(held - now, set(), f"{what}: objects lost after the second packing")
+                cp.fsck(self, repo, what)
+
+            self.sweep("hall pack", w, [c.home], self.cli(c, ["hall", "pack", "--merge"]),
+                       lambda r: r.returncode == 0, lambda: packs() != packs_before, after, ("before", "between"),
+                       homes=[c], repos=[repo])
+        finally:
+            w.cleanup()
+
     # ---- an acceptance through the station daemon ----
 
     def test_serve_acceptance(self):

@@ -35,11 +35,15 @@ class County(unittest.TestCase):
                                                                         "..", "bench", "bench-store")
         r = sim.main(["--daiban", os.environ["DAIBAN"], "--bench-store", bench_store, "--work", work,
                       "--townships", "3", "--villages", "24", "--shaped", "4", "--days", "2", "--apps-per-day", "2",
-                      "--interval", "8", "--steady-s", "60", "--window", "15", "--scenarios", "b,c,e,d,a"])
-        for s in "bcdea":
+                      "--interval", "8", "--steady-s", "60", "--window", "15", "--scenarios", "f,b,c,e,d,a"])
+        for s in "fbcdea":
             conv = r[s]["converged"]
             self.assertEqual((conv["lost"], conv["differ"]), (0, 0), (s, conv))
             self.assertGreater(conv["captured"], 0)
+        f = r["f"]                      # every key enrolled at once, nothing refused after
+        self.assertEqual(f["ok"], f["nodes"], f)
+        self.assertEqual(f["ingest_delay_s"]["n"], 24)
+        self.assertLess(f["ingest_delay_s"]["p99"], 10, f)
         b = r["b"]
         self.assertEqual(b["ok"], b["nodes"], b)
         self.assertEqual(b["ingest_delay_s"]["n"], 24)
