@@ -241,6 +241,10 @@ class Package(unittest.TestCase):
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line).group(1))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
             self.assertEqual(json.loads(r.read())["node"], codes["county"])
+        # the packaged hall found its helper (libexecdir/daiban), which runs
+        # its requests and the reference-transaction hook
+        with open(self.at(env["DAIBAN_HOME"] + "/hall/hooks/reference-transaction")) as f:
+            self.assertRegex(f.read(), r"exec /proc/\d+/fd/\d+ reference-transaction")
         token = self.as_daiban(hall_home, "hall", "token", codes["village"]).stdout.strip().split()[-1]
 
         # the station: its ExecStart on a home not made yet serves the
