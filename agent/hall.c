@@ -2104,34 +2104,40 @@ out_home:
  * chains once every township that syncs with it (holds a token) has
  * pushed since the restore, giving back what the hall wrote after the
  * backup; --anyway for a township that cannot. */
-static int hall_resume(int argc, char **argv)
+/* The arguments of a command that takes --home and one flag: open the
+ * home. 0, or the exit code (the usage printed). */
+static int open_with_flag(int argc, char **argv, const char *flag, bool *set, struct home *h)
 {
-        static const struct option lo[] = {
-                { "home", required_argument, NULL, 'H' }, { "anyway", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 },
+        const struct option lo[] = {
+                { "home", required_argument, NULL, 'H' }, { flag, no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 },
         };
         const char *homeopt = NULL;
-        bool anyway = false;
-        struct home h;
-        sqlite3_stmt *st = NULL;
-        int c, r, waiting = 0, seen = 0;
+        int c;
 
+        *set = false;
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1 && c != '?') {
                 if (c == 'H')
                         homeopt = optarg;
-                else if (c == 'a')
-                        anyway = true;
-                else {
-                        fputs(usage_hall, stderr);
-                        return EXIT_USAGE;
-                }
+                else
+                        *set = true;
         }
-        if (argc != optind) {
+        if (c == '?' || argc != optind) {
                 fputs(usage_hall, stderr);
                 return EXIT_USAGE;
         }
-        if ((r = home_open(home_path(homeopt), &h)))
+        return home_open(home_path(homeopt), h);
+}
+
+static int hall_resume(int argc, char **argv)
+{
+        bool anyway;
+        struct home h;
+        sqlite3_stmt *st = NULL;
+        int r, waiting = 0, seen = 0;
+
+        if ((r = open_with_flag(argc, argv, "anyway", &anyway, &h)))
                 return r;
         if (strcmp(h.role, "county") != 0 || !store_restore_pending(h.st)) {
                 printf("%s", cli_msg("this hall is not being restored: nothing to resume\n", "本县服务端不在恢复中：无需继续\n"));
@@ -2210,34 +2216,14 @@ static int hall_resume(int argc, char **argv)
  * running hall does on its own (--pack-loose); beside it or not. */
 static int hall_pack(int argc, char **argv)
 {
-        static const struct option lo[] = {
-                { "home", required_argument, NULL, 'H' }, { "merge", no_argument, NULL, 'm' }, { NULL, 0, NULL, 0 },
-        };
-        const char *homeopt = NULL;
-        bool merge = false;
+        bool merge;
         struct home h;
         struct repack_report rep;
         git_repository *repo = NULL;
         char path[PATH_MAX + 8], err[512];
-        int c, r;
+        int r;
 
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-                if (c == 'H')
-                        homeopt = optarg;
-                else if (c == 'm')
-                        merge = true;
-                else {
-                        fputs(usage_hall, stderr);
-                        return EXIT_USAGE;
-                }
-        }
-        if (argc != optind) {
-                fputs(usage_hall, stderr);
-                return EXIT_USAGE;
-        }
-        if ((r = home_open(home_path(homeopt), &h)))
+        if ((r = open_with_flag(argc, argv, "merge", &merge, &h)))
                 return r;
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
