@@ -48,9 +48,6 @@ void app_row_free(struct app_row *r);
  * APP_COLS_NO_DATA) first. */
 void app_row_from(sqlite3_stmt *st, struct app_row *r);
 
-/* Load by application id or receipt number. 0, or -ENOENT, -EIO. */
-int app_row_load(store *st, const char *id_or_receipt, struct app_row *r);
-
 /* Every application an id names: one (id or receipt), or a bundle's
  * members (bundle id or bundle receipt), in order. 0 (n > 0), -ENOENT
  * or -EIO. */

@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "forms/division.h"
 #include "sync/changeset.h"
 #include "sync/durable.h"
 #include "sync/repobackup.h"
@@ -547,7 +548,7 @@ int backup_write(const char *home_dir, const char *to_dir, const char *passphras
         }
         add_member(&ms, "store.db", tmp);
         if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK || !(node = meta(db, "node")) ||
-            !(role = meta(db, "role")) || !changeset_valid_code(node)) {
+            !(role = meta(db, "role")) || !division_code_valid(node)) {
                 SAY(m, "the store in %s names no node: is it a daiban home?", "%s 中的数据库没有节点编码：这是 daiban 数据目录吗？",
                     home_dir);
                 r = -EINVAL;
@@ -869,7 +870,7 @@ static int check_manifest(const char *file, const struct members *got, json_t **
         if (!(man = json_load_file(mf->path, JSON_REJECT_DUPLICATES, &je)) ||
             json_unpack(man, "{s:s,s:i,s:s,s:o}", "format", &format, "version", &version, "node", &node, "files",
                         &files) < 0 ||
-            strcmp(format, BACKUP_FORMAT) != 0 || !json_is_array(files) || !changeset_valid_code(node)) {
+            strcmp(format, BACKUP_FORMAT) != 0 || !json_is_array(files) || !division_code_valid(node)) {
                 SAY(m, "%s: MANIFEST.json is not a daiban backup's manifest", "%s：MANIFEST.json 不是 daiban 备份清单", file);
                 json_decref(man);
                 return -EINVAL;

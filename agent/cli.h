@@ -88,8 +88,9 @@ struct cat_form;
 /* A form as `daiban catalog show DIR CODE --json` prints it. */
 json_t *catalog_form_json(const struct cat_form *form, const calendar *cal, int32_t today);
 
-/* init, operator, app, review, decide, status, rebuild (agent/cmd-app.c). */
-extern const struct cli_command capture_commands[];
+/* A node's own work: init, operator, app, review, decide, status,
+ * rebuild (agent/cmd-app.c). */
+extern const struct cli_command node_commands[];
 
 /* remote, sync (agent/cmd-sync.c). */
 extern const struct cli_command sync_commands[];

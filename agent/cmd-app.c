@@ -422,22 +422,6 @@ void app_row_from(sqlite3_stmt *st, struct app_row *r)
                 r->data = json_object();
 }
 
-int app_row_load(store *s, const char *key, struct app_row *r)
-{
-        sqlite3_stmt *st;
-        int rc;
-
-        if (sqlite3_prepare_v2(store_db(s), "SELECT " APP_COLS " FROM apps WHERE id = ?1 OR receipt = ?1 LIMIT 1", -1,
-                               &st, NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                app_row_from(st, r);
-        sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
-}
-
 int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
 {
         sqlite3_stmt *st;
@@ -2651,7 +2635,7 @@ static int cmd_app(int argc, char **argv)
         return cli_dispatch("daiban app", "Applications at this station", app_commands, argc - 1, argv + 1);
 }
 
-const struct cli_command capture_commands[] = {
+const struct cli_command node_commands[] = {
         { "init", "Create a node home (store, repository, catalogue)", usage_init, cmd_init },
         { "operator", "Register the operators of this node", usage_operator, cmd_operator },
         { "app", "Capture and follow applications", NULL, cmd_app },

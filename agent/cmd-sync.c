@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "agent/cli.h"
+#include "agent/digest.h"
 #include "agent/join.h"
 #include "agent/authority.h"
 #include "agent/home.h"
@@ -149,7 +150,7 @@ static int cmd_remote(int argc, char **argv)
                 if (token) {
                         /* never the secret: whose it is, and a fingerprint to compare */
                         char hex[65], node[32];
-                        tls_sha256_hex(token, strlen(token), hex);
+                        sha256_hex(token, strlen(token), hex);
                         snprintf(node, sizeof node, "%.*s", (int)strcspn(token, "."), token);
                         printf(cli_msg("token of %s, fingerprint %.16s\n", "令牌：%s 的令牌，指纹 %.16s\n"), node, hex);
                 }

@@ -38,12 +38,14 @@
 
 #include "agent/cli.h"
 #include "agent/authority.h"
+#include "agent/digest.h"
 #include "agent/fetchguard.h"
 #include "agent/home.h"
 #include "agent/hallauth.h"
 #include "agent/hallcgi.h"
 #include "agent/http.h"
 #include "agent/tls.h"
+#include "forms/division.h"
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
 #include "sync/durable.h"
@@ -172,7 +174,7 @@ static int token_node(store *st, const struct http_request *req, char node[32])
                 free(want);
                 return -EACCES;
         }
-        tls_sha256_hex(tok, strlen(tok), hex);
+        sha256_hex(tok, strlen(tok), hex);
         if (CRYPTO_memcmp(hex, want, 64) == 0)
                 r = 0;
         free(want);
@@ -799,7 +801,7 @@ static void note_reports(struct hall *H)
                 snprintf(key, sizeof key, "report.done.%.16s", node);
                 store_meta_get(H->wh.st, key, &done);
                 bool have = done && git_oid_fromstr(&from, done) == 0;
-                if (head && changeset_valid_code(node) && (!have || !git_oid_equal(&from, head))) {
+                if (head && division_code_valid(node) && (!have || !git_oid_equal(&from, head))) {
                         long day = (long)(time(NULL) / 86400), today;
                         struct report_note rn = { path, node, 0, 0, 0, report_budget(H->wh.st, node, day, &today) };
                         if (report_read(H->wrepo, have ? &from : NULL, head, note_report_line, &rn) == 0) {
@@ -1125,7 +1127,7 @@ static int hall_token(int argc, char **argv)
                 int n = snprintf(tok, sizeof tok, "%s.", node);
                 for (size_t i = 0; i < sizeof rnd; i++)
                         n += snprintf(tok + n, sizeof tok - (size_t)n, "%02x", rnd[i]);
-                tls_sha256_hex(tok, strlen(tok), hex);
+                sha256_hex(tok, strlen(tok), hex);
         }
         if (store_begin(h.st) < 0 || store_meta_set(h.st, key, revoke ? "" : hex) < 0 || store_commit(h.st) < 0) {
                 cli_error(cli_msg("cannot store the token: %s", "无法保存令牌：%s"), store_errmsg(h.st));

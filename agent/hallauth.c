@@ -8,7 +8,7 @@
 
 #include <openssl/evp.h>
 
-#include "sync/changeset.h"
+#include "forms/division.h"
 
 int hallauth_parse(const char *auth, char *tok, size_t toklen, char node[32])
 {
@@ -50,5 +50,5 @@ int hallauth_parse(const char *auth, char *tok, size_t toklen, char node[32])
                 return -EACCES;
         memcpy(node, tok, (size_t)(dot - tok));
         node[dot - tok] = '\0';
-        return changeset_valid_code(node) ? 0 : -EACCES;
+        return division_code_valid(node) ? 0 : -EACCES;
 }

@@ -17,9 +17,9 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "forms/division.h"
 #include "sync/blob.h"
 #include "sync/catfeed.h"
-#include "sync/changeset.h"
 #include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -1197,7 +1197,7 @@ bool home_refusal_note_reported(const char *path, const char *by, const char *te
         const char *ref = json_string_value(json_object_get(j, "ref"));
         const char *why = json_string_value(json_object_get(j, "why"));
         json_t *at = json_object_get(j, "at");
-        bool ok = node && why && json_is_integer(at) && strlen(node) <= 12 && changeset_valid_code(node) &&
+        bool ok = node && why && json_is_integer(at) && strlen(node) <= 12 && division_code_valid(node) &&
                   feed_entitled(by, node) && strcmp(node, by) != 0;
         /* a node reports refusals of what came from below it, nothing else */
         /* the hall's own time: a reporter's clock cannot keep its lines

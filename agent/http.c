@@ -34,9 +34,9 @@ struct http_server {
 };
 
 enum conn_state {
-        ST_HEAD,        /* reading a request's line and headers */
-        ST_BODY,        /* the handler has the request; body arriving */
-        ST_WAIT,        /* request complete; waiting for the response to end */
+        CONN_HEAD,        /* reading a request's line and headers */
+        CONN_BODY,        /* the handler has the request; body arriving */
+        CONN_WAIT,        /* request complete; waiting for the response to end */
 };
 
 struct http_conn {
@@ -251,7 +251,7 @@ void http_respond_start(http_conn *c, int status, const char *headers, int64_t c
                 return;
         c->started = true;
         c->chunked = content_length < 0;
-        if (c->state != ST_WAIT || !http_should_keep_alive(&c->parser) || c->peer_eof)
+        if (c->state != CONN_WAIT || !http_should_keep_alive(&c->parser) || c->peer_eof)
                 c->close_after = true;     /* the body was not read to its end, or the peer is done */
         if (c->chunked)
                 snprintf(tail, sizeof tail, "Transfer-Encoding: chunked\r\n");
@@ -291,7 +291,7 @@ void http_respond_write(http_conn *c, const void *data, size_t len)
 
 static void reset_request(http_conn *c)
 {
-        c->state = ST_HEAD;
+        c->state = CONN_HEAD;
         c->owned = c->started = c->chunked = c->too_big = c->head_started = false;
         c->headlen = c->nhdr = 0;
         c->last_cb = 0;
@@ -468,7 +468,7 @@ static int on_headers_complete(http_parser *p)
         r->peer = c->peer;
         r->peer_loopback = is_loopback(c->peer);
         r->tls = c->tls != NULL;
-        c->state = ST_BODY;
+        c->state = CONN_BODY;
         c->owned = true;
         c->deadline = uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms;
         c->rate_t0 = uv_now(c->srv->loop);
@@ -509,7 +509,7 @@ static int on_message_complete(http_parser *p)
 {
         http_conn *c = pconn(p);
 
-        c->state = ST_WAIT;
+        c->state = CONN_WAIT;
         http_parser_pause(p, 1);
         if (c->owned && c->srv->h.on_body_end)
                 c->srv->h.on_body_end(c);
@@ -556,7 +556,7 @@ static void conn_feed(http_conn *c, const char *data, size_t len)
 
         if (c->closing)
                 return;
-        if (c->state == ST_WAIT) {
+        if (c->state == CONN_WAIT) {
                 keep_pending(c, data, len);
                 return;
         }
@@ -612,7 +612,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
         if (nread < 0) {
                 free(buf->base);
-                if (c->state == ST_WAIT && c->owned) {
+                if (c->state == CONN_WAIT && c->owned) {
                         /* half-close after a complete request: answer it,
                          * then close once the answer is sent */
                         c->peer_eof = true;
@@ -632,10 +632,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 /* the head's deadline is fixed when the request starts (a
                  * client trickling a byte at a time must not keep a slot);
                  * past the head, any progress moves the idle deadline */
-                if (c->state == ST_HEAD && !c->head_started) {
+                if (c->state == CONN_HEAD && !c->head_started) {
                         c->head_started = true;
                         c->deadline = uv_now(c->srv->loop) + c->srv->lim.head_timeout_ms;
-                } else if (c->state != ST_HEAD) {
+                } else if (c->state != CONN_HEAD) {
                         c->deadline = uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms;
                 }
                 if (c->tls) {
@@ -666,7 +666,7 @@ void http_conn_pause(http_conn *c, bool pause)
                 /* the wait was ours, not the client's: measure afresh */
                 c->rate_t0 = uv_now(c->srv->loop);
                 c->rate_b0 = c->bytes_in;
-                if (c->state != ST_WAIT)
+                if (c->state != CONN_WAIT)
                         uv_read_start((uv_stream_t *)&c->tcp, http_alloc, on_read);
         }
 }
@@ -687,7 +687,7 @@ static bool too_slow(const http_conn *c, uint64_t now)
         uint64_t span = now - c->rate_t0;
         unsigned grace = l->rate_grace_ms ? l->rate_grace_ms : HTTP_RATE_GRACE_MS;
 
-        return l->min_body_rate && c->state == ST_BODY && !c->paused && span > grace &&
+        return l->min_body_rate && c->state == CONN_BODY && !c->paused && span > grace &&
                (c->bytes_in - c->rate_b0) * 1000 < (uint64_t)l->min_body_rate * span;
 }
 
@@ -708,7 +708,7 @@ static void on_tick(uv_timer_t *t)
         }
         if (now < c->deadline)
                 return;
-        if (c->state == ST_HEAD && !c->owned) {
+        if (c->state == CONN_HEAD && !c->owned) {
                 if (c->headlen)
                         http_respond_error(c, 408, "timeout", "the request was not sent in time", "请求发送超时");
                 else
@@ -745,7 +745,7 @@ static unsigned same_peer(http_server *s, const http_conn *c)
  * being received (a push whose token was checked). */
 static int evict_class(const http_conn *x)
 {
-        if (x->state == ST_HEAD)
+        if (x->state == CONN_HEAD)
                 return x->head_started ? 1 : 0;
         return 2;
 }
@@ -762,7 +762,7 @@ static void make_room(http_server *s, const http_conn *newcomer)
         int vclass = 3;
 
         for (http_conn *x = s->conns; x; x = x->next) {
-                if (x == newcomer || x->closing || x->refused || x->state == ST_WAIT || (x->owned && x->started))
+                if (x == newcomer || x->closing || x->refused || x->state == CONN_WAIT || (x->owned && x->started))
                         continue;
                 uint64_t age = now - x->opened < 1000 ? 1000 : now - x->opened;
                 uint64_t rate = x->bytes_in * 1000 / age;

@@ -2,7 +2,7 @@
  * libhttp-parser (Debian's libhttp-parser-dev), optional TLS (agent/tls.c),
  * streamed request and response bodies with back-pressure, and the limits
  * every peer-controlled size and time needs. The hall's git front
- * (agent/hall.c) and, later, the station daemon sit on it.
+ * (agent/hall.c) and the station daemon (agent/serve.c) sit on it.
  *
  * Why libhttp-parser and not h2o: it builds for Windows (mingw-w64) as
  * libuv does, and the village station will; see README "Dependencies". */

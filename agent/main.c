@@ -31,7 +31,7 @@ static struct cli_command commands[64];
 
 int main(int argc, char **argv)
 {
-        const struct cli_command *groups[] = { capture_commands, sync_commands, hall_commands, key_commands,
+        const struct cli_command *groups[] = { node_commands, sync_commands, hall_commands, key_commands,
                                                backup_commands, doctor_commands };
         const size_t max = sizeof commands / sizeof commands[0] - 1;
         size_t n = 0;

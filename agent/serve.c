@@ -31,6 +31,7 @@
 
 #include "agent/app.h"
 #include "agent/cli.h"
+#include "agent/digest.h"
 #include "agent/http.h"
 #include "agent/refusal.h"
 #include "agent/serve.h"
@@ -416,9 +417,9 @@ static void random_hex(char *out, size_t nbytes)
         sodium_bin2hex(out, 2 * nbytes + 1, b, nbytes);
 }
 
-static void sha256_hex(const char *s, char out[65])
+static void token_hash(const char *s, char out[65])
 {
-        tls_sha256_hex(s, strlen(s), out);
+        sha256_hex(s, strlen(s), out);
 }
 
 static const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
@@ -779,7 +780,7 @@ static int session_lookup(struct req *r)
                 logf_("a session cookie of node %s was refused from %s", log_safe(tok, ln, sizeof ln), r->peer);
                 return -2;
         }
-        sha256_hex(dot + 1, hash);
+        token_hash(dot + 1, hash);
         if (sqlite3_prepare_v2(st->db, "SELECT operator, csrf, used FROM sessions WHERE token = ?", -1, &q, NULL) !=
             SQLITE_OK)
                 return -3;
@@ -1007,7 +1008,7 @@ static void signin_after(uv_work_t *w, int status)
                 r->pending--;
                 random_hex(token, 32);
                 random_hex(csrf, 32);
-                sha256_hex(token, hash);
+                token_hash(token, hash);
                 if (sqlite3_prepare_v2(st->db, "INSERT INTO sessions(token, operator, csrf, created, used)"
                                        " VALUES (?, ?, ?, ?, ?)", -1, &q, NULL) != SQLITE_OK) {
                         free(s);
@@ -1118,7 +1119,7 @@ static void signout(struct req *r)
                 snprintf(tok, sizeof tok, "%.*s", (int)n, v + r->st->cookie_len);
                 char *dot = strrchr(tok, '.');
                 if (dot) {
-                        sha256_hex(dot + 1, hash);
+                        token_hash(dot + 1, hash);
                         if (sqlite3_prepare_v2(r->st->db, "DELETE FROM sessions WHERE token = ?", -1, &q, NULL) == SQLITE_OK) {
                                 sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
                                 sqlite3_step(q);

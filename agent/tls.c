@@ -3,6 +3,8 @@
  * caller moves bytes between them and libuv. */
 #include "agent/tls.h"
 
+#include "agent/digest.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +105,7 @@ int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen)
         }
         len = i2d_X509(x, &der);
         if (len > 0) {
-                tls_sha256_hex(der, (size_t)len, hex);
+                sha256_hex(der, (size_t)len, hex);
                 r = 0;
         } else {
                 ssl_err(err, errlen, "cannot encode the certificate", cert);
@@ -111,16 +113,6 @@ int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen)
         OPENSSL_free(der);
         X509_free(x);
         return r;
-}
-
-void tls_sha256_hex(const void *data, size_t len, char hex[65])
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-
-        EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < 32; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 int tls_make_cert(const char *cert, const char *key, const char *name, int days, char *err, size_t errlen)

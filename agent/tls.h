@@ -17,9 +17,6 @@ void tls_ctx_free(struct tls_ctx *t);
 /* The SHA-256 of the first certificate in a PEM file, as 64 hex digits:
  * what `daiban remote set --pin` takes. 0, or -1 with a message. */
 int tls_cert_pin(const char *cert, char hex[65], char *err, size_t errlen);
-/* The SHA-256 of len bytes as 64 lowercase hex digits (token hashes of
- * the hall and the station, certificate pins). */
-void tls_sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* Make a self-signed P-256 certificate for name (CN), valid for days,
  * and its key (mode 0600); neither file may exist. 0, or -1 with err. */

@@ -5,7 +5,7 @@
  * The sheets and every rule checked here are specified in docs/catalog.md.
  * A catalogue is read-only once loaded, so its model is exposed as const
  * structs rather than through accessors: forms are walked by the
- * validator, the CLI and (later) the web UI, and accessors for every
+ * validator, the CLI and the station's web UI, and accessors for every
  * member would hide nothing worth hiding. Only the loader writes them. */
 #ifndef DAIBAN_FORMS_CATALOG_H
 #define DAIBAN_FORMS_CATALOG_H

@@ -26,18 +26,6 @@ void changeset_free(struct changeset *cs)
         memset(cs, 0, sizeof *cs);
 }
 
-int changeset_valid_code(const char *code)
-{
-        size_t n = code ? strlen(code) : 0;
-
-        if (n != 6 && n != 9 && n != 12)
-                return 0;
-        for (size_t i = 0; i < n; i++)
-                if (code[i] < '0' || code[i] > '9')
-                        return 0;
-        return 1;
-}
-
 /* Event types written only by the application's station, and only by an
  * office (township or county). */
 static bool capture_type(const char *t)

@@ -65,7 +65,5 @@ int changeset_build(const struct changeset *cs, char **ret_header, size_t *ret_h
 int changeset_parse(const char *header, size_t hlen, const char *events, size_t elen, const char *writer,
                     const char *partition, int64_t after_seq, struct changeset *ret, char *err, size_t errlen);
 
-/* Is code a division code (6, 9 or 12 digits)? */
-int changeset_valid_code(const char *code);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <openssl/sha.h>
 
+#include "forms/division.h"
 #include "sync/blob.h"
 #include "sync/catfeed.h"
 #include "sync/changeset.h"
@@ -30,7 +31,7 @@ bool feed_entitled(const char *self, const char *partition)
 {
         /* a township's villages and a county's everything share its code
          * as a prefix; a village holds only itself */
-        return changeset_valid_code(partition) && strncmp(partition, self, strlen(self)) == 0;
+        return division_code_valid(partition) && strncmp(partition, self, strlen(self)) == 0;
 }
 
 bool feed_split_ref(const char *ref, const char *prefix, const char *incoming, char *partition, size_t plen,
@@ -50,7 +51,7 @@ bool feed_split_ref(const char *ref, const char *prefix, const char *incoming, c
         memcpy(partition, p, (size_t)(slash - p));
         partition[slash - p] = '\0';
         strcpy(writer, slash + 1);
-        return changeset_valid_code(partition) && changeset_valid_code(writer);
+        return division_code_valid(partition) && division_code_valid(writer);
 }
 
 bool feed_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
@@ -1077,7 +1078,7 @@ bool feed_may_write(const char *pusher, const char *part, const char *writer)
 {
         /* a partition under the pusher, written by the pusher itself or
          * relayed for a node under it (a township's villages) */
-        return changeset_valid_code(pusher) && feed_entitled(pusher, part) &&
+        return division_code_valid(pusher) && feed_entitled(pusher, part) &&
                (strcmp(writer, pusher) == 0 || feed_entitled(pusher, writer));
 }
 
@@ -2323,7 +2324,7 @@ int feed_bundle_import(git_repository *repo, const char *dir, const char *self, 
                         continue;
                 memcpy(sender, e->d_name + 7, l - sl - 7);
                 sender[l - sl - 7] = '\0';
-                if (!changeset_valid_code(sender))
+                if (!division_code_valid(sender))
                         continue;
                 snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
                 int ir = import_one(repo, path, sender, log, ud);

@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
+#include "forms/division.h"
 #include "sync/blob.h"
-#include "sync/changeset.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
@@ -94,7 +94,7 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 goto out;
         }
         if (!copy_text(json_object_get(root, "county"), ro->county, sizeof ro->county, true) ||
-            strlen(ro->county) != 6 || !changeset_valid_code(ro->county) || (county && strcmp(ro->county, county))) {
+            strlen(ro->county) != 6 || !division_code_valid(ro->county) || (county && strcmp(ro->county, county))) {
                 snprintf(err, errlen, "the roster is not county %s's", county ? county : "?");
                 goto out;
         }
@@ -109,7 +109,7 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 json_t *until = json_object_get(e, "until");
                 if (!json_is_object(e) || !only_keys(e, entry_keys) ||
                     !copy_text(json_object_get(e, "node"), x.node, sizeof x.node, true) ||
-                    !changeset_valid_code(x.node) || strncmp(x.node, ro->county, 6) != 0 ||
+                    !division_code_valid(x.node) || strncmp(x.node, ro->county, 6) != 0 ||
                     !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x.pk) < 0 ||
                     !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
                     !json_is_integer(json_object_get(e, "at")) ||

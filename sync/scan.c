@@ -6,6 +6,7 @@
  * hold a chain, so a sync with nothing new opens no connection for
  * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
  * been reassembled). */
+#include "forms/division.h"
 #include "sync/blob.h"
 #include "sync/roster.h"
 #include "sync/durable.h"
@@ -20,7 +21,6 @@
 
 #include <jansson.h>
 
-#include "sync/changeset.h"
 #include "sync/prune.h"
 
 #define PUSHED_PREFIX "refs/daiban/pushed/scans/"
@@ -531,7 +531,7 @@ int scan_commit_local(store *s, git_repository *repo, const char *self, const st
                 const char *part = (const char *)sqlite3_column_text(st, 0);
                 const char *hex = (const char *)sqlite3_column_text(st, 1);
                 bool held = false;
-                if (!part || !hex || strlen(hex) != 40 || !changeset_valid_code(part))
+                if (!part || !hex || strlen(hex) != 40 || !division_code_valid(part))
                         continue;
                 snprintf(ref, sizeof ref, SCAN_PREFIX "%s/%s", part, self);
                 if (strcmp(part, lastpart) != 0) {

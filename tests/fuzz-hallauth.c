@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "agent/hallauth.h"
-#include "sync/changeset.h"
+#include "forms/division.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         if (r == 0) {
                 size_t n = strnlen(node, sizeof node);
-                if (n == sizeof node || !changeset_valid_code(node) || strncmp(tok, node, n) != 0 || tok[n] != '.' ||
+                if (n == sizeof node || !division_code_valid(node) || strncmp(tok, node, n) != 0 || tok[n] != '.' ||
                     strnlen(tok, sizeof tok) == sizeof tok)
                         abort();
         }

@@ -8,6 +8,7 @@
 
 #include "forms/applicant.h"
 #include "forms/catalog.h"
+#include "forms/division.h"
 #include "forms/validate.h"
 #include "tests/harness.h"
 
@@ -481,4 +482,17 @@ TEST(gbk_sheet_is_converted_with_a_warning)
                                     strstr(catalog_diag(cat, i)->msg_en, "CSV UTF-8"));
         CHECK(warned);
         catalog_free(cat);
+}
+
+TEST(division_codes)
+{
+        CHECK(division_code_valid("330225"));
+        CHECK(division_code_valid("330225101"));
+        CHECK(division_code_valid("330225101201"));
+        CHECK(!division_code_valid("33022510120"));
+        CHECK(!division_code_valid("3302251012011"));
+        CHECK(!division_code_valid("33022a"));
+        CHECK(!division_code_valid("../../x"));
+        CHECK(!division_code_valid(""));
+        CHECK(!division_code_valid(NULL));
 }

@@ -135,9 +135,4 @@ TEST(limits)
         big[CHANGESET_MAX_BYTES + 1] = '\0';
         CHECK((err = parse("{}", big, V, V, 0)) && strstr(err, "larger than"));
         free(big);
-        CHECK(changeset_valid_code("330225"));
-        CHECK(changeset_valid_code(V));
-        CHECK(!changeset_valid_code("33022510120"));
-        CHECK(!changeset_valid_code("33022a"));
-        CHECK(!changeset_valid_code("../../x"));
 }
