@@ -82,6 +82,7 @@ struct hall {
         uv_loop_t *loop;
         struct home h;
         char home_abs[PATH_MAX];
+        char repo_dir[PATH_MAX + 8];    /* home_abs/repo */
         git_repository *repo;
         http_server *srv;
         struct tls_ctx *tls;
@@ -887,9 +888,7 @@ static void ingest_after(uv_work_t *w, int status)
                         /* and the folders that held them: every listing of
                          * the refs walks them (no push runs, no ingest: the
                          * lock is held and this is the loop) */
-                        char repo_dir[PATH_MAX + 8];
-                        snprintf(repo_dir, sizeof repo_dir, "%s/repo", H->home_abs);
-                        repack_prune_ref_dirs(repo_dir);
+                        repack_prune_ref_dirs(H->repo_dir);
                         H->refs_moved = false;
                         H->packed_at = uv_now(H->loop);
                 } else {
@@ -907,6 +906,19 @@ static void ingest_after(uv_work_t *w, int status)
                 hall_ingest(H);
 }
 
+/* Replace *repo by a fresh handle on the hall's repository; on failure
+ * the old one stays. true when replaced. */
+static bool reopen(struct hall *H, git_repository **repo)
+{
+        git_repository *fresh = NULL;
+
+        if (git_repository_open_bare(&fresh, H->repo_dir) < 0)
+                return false;
+        git_repository_free(*repo);
+        *repo = fresh;
+        return true;
+}
+
 /* Ingest now, or as soon as the running ingest ends; not while a CLI
  * command holds the repository (the next tick tries again). */
 static void hall_ingest(struct hall *H)
@@ -919,16 +931,8 @@ static void hall_ingest(struct hall *H)
                 H->ingest_wanted = true;        /* a CLI holds it: the next tick */
                 return;
         }
-        if (H->reopen_wrepo) {
-                char path[PATH_MAX + 8];
-                git_repository *fresh = NULL;
-                snprintf(path, sizeof path, "%s/repo", H->home_abs);
-                if (git_repository_open_bare(&fresh, path) == 0) {
-                        git_repository_free(H->wrepo);
-                        H->wrepo = fresh;
-                        H->reopen_wrepo = false;
-                }
-        }
+        if (H->reopen_wrepo && reopen(H, &H->wrepo))
+                H->reopen_wrepo = false;
         H->ingest_wanted = false;
         H->ingesting = true;
         H->ingest_work.data = H;
@@ -947,19 +951,17 @@ static void repack_work(uv_work_t *w)
 {
         struct hall *H = w->data;
         git_repository *repo = NULL;
-        char path[PATH_MAX + 8];
 
         memset(&H->rrep, 0, sizeof H->rrep);
         H->rerr[0] = '\0';
-        snprintf(path, sizeof path, "%s/repo", H->home_abs);
-        if ((H->rr = repack_count(path, &H->rloose, &H->rpacks)) < 0) {
+        if ((H->rr = repack_count(H->repo_dir, &H->rloose, &H->rpacks)) < 0) {
                 char why[128];
                 snprintf(H->rerr, sizeof H->rerr, "cannot count the objects: %s", strerror_r(-H->rr, why, sizeof why));
                 return;
         }
         if (H->rloose < H->pack_loose && H->rpacks < HALL_MERGE_PACKS)
                 return;
-        if (git_repository_open_bare(&repo, path) < 0) {
+        if (git_repository_open_bare(&repo, H->repo_dir) < 0) {
                 snprintf(H->rerr, sizeof H->rerr, "cannot open the repository: %s",
                          git_error_last() ? git_error_last()->message : "?");
                 H->rr = -EIO;
@@ -985,14 +987,9 @@ static void repack_after(uv_work_t *w, int status)
         } else if (rep->pack[0]) {
                 if (rep->merged) {
                         /* libgit2 keeps a pack it read open, removed or not: the
-                         * handles start afresh, or every merge would stay on disk */
-                        char path[PATH_MAX + 8];
-                        git_repository *fresh = NULL;
-                        snprintf(path, sizeof path, "%s/repo", H->home_abs);
-                        if (git_repository_open_bare(&fresh, path) == 0) {
-                                git_repository_free(H->repo);
-                                H->repo = fresh;
-                        }
+                         * handles start afresh, or every merge would stay on disk
+                         * (the ingest's when it next starts) */
+                        reopen(H, &H->repo);
                         H->reopen_wrepo = true;
                 }
                 char merged[48] = "";
@@ -2033,6 +2030,7 @@ static int hall_serve(int argc, char **argv)
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
         snprintf(path, sizeof path, "%s/repo", H.home_abs);
+        snprintf(H.repo_dir, sizeof H.repo_dir, "%s", path);
         if (git_repository_open_bare(&H.repo, path) < 0 || git_repository_open_bare(&H.wrepo, path) < 0) {
                 cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
                           git_error_last() ? git_error_last()->message : "?");

@@ -106,6 +106,15 @@ class HallCase(unittest.TestCase):
     def accepted(self):
         return accept_dibao(self.village)
 
+    def township_gets_scan(self, scan, blob):
+        """The township's sync receives the scan, whole."""
+        j, _ = self.sync(self.township)
+        self.assertEqual(j["scans_received"], 1)
+        got = subprocess.run(["git", "-C", os.path.join(self.township.home, "repo"), "cat-file", "blob", blob],
+                             capture_output=True, check=True).stdout
+        with open(scan, "rb") as f:
+            self.assertEqual(got, f.read())
+
     def county_status(self, a):
         r = self.county.run("app", "show", a, "--json", operator=None)
         return json.loads(r.stdout)["status"] if r.returncode == 0 else None
@@ -306,12 +315,7 @@ class Scans(HallCase):
         wait_for(lambda: git(hall_repo, "cat-file", "-e", blob, check=False).returncode == 0,
                  what="the scan whole at the hall")
         # the township receives it for its review
-        j, _ = self.sync(self.township)
-        self.assertEqual(j["scans_received"], 1)
-        got = subprocess.run(["git", "-C", os.path.join(self.township.home, "repo"), "cat-file", "blob", blob],
-                             capture_output=True, check=True).stdout
-        with open(scan, "rb") as f:
-            self.assertEqual(got, f.read())
+        self.township_gets_scan(scan, blob)
         # nothing more moves on the next round
         j, _ = self.sync(self.village)
         self.assertEqual(j["scan_pieces_sent"], 0)
@@ -357,12 +361,7 @@ class Maintenance(HallCase):
         git(hall_repo, "fsck", "--strict", "--no-dangling")
         self.assertEqual(self.county_status(a), "draft")
         # served from the pack: the township gets the scan whole
-        j, _ = self.sync(self.township)
-        self.assertEqual(j["scans_received"], 1)
-        got = subprocess.run(["git", "-C", os.path.join(self.township.home, "repo"), "cat-file", "blob", blob],
-                             capture_output=True, check=True).stdout
-        with open(scan, "rb") as f:
-            self.assertEqual(got, f.read())
+        self.township_gets_scan(scan, blob)
         # and pushes go on as before
         b = self.accepted()
         self.sync(self.village)
