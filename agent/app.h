@@ -1,6 +1,5 @@
-/* Application commands' shared pieces: the command context (home,
- * operator, acting node, today), loading an application's derived row,
- * and the paperwork. */
+/* An application as the derived tables hold it (agent/core/rows.c), its
+ * views as JSON (agent/cmd-app.c), and its paperwork (agent/paper.c). */
 #ifndef DAIBAN_AGENT_APP_H
 #define DAIBAN_AGENT_APP_H
 
@@ -66,6 +65,13 @@ json_t *app_log_json(store *st, const struct app_row *t, size_t n);
 
 /* Is s a state of the lifecycle (draft, accepted, ...)? */
 bool app_status_known(const char *s);
+
+/* The i-th state of the lifecycle, in order from draft; NULL past the
+ * last. */
+const char *app_status_nth(size_t i);
+
+/* A state's name: s itself in English, its Chinese name with zh. */
+const char *app_status_name(const char *s, bool zh);
 
 /* Is an application in this state open (accepted, returned or passed:
  * its time limit runs)? */

@@ -19,6 +19,7 @@
 
 #include "agent/app.h"
 #include "agent/cli.h"
+#include "agent/core/core.h"
 #include "agent/join.h"
 #include "agent/station.h"
 #include "sync/durable.h"
@@ -187,21 +188,50 @@ static int parse(int argc, char **argv, unsigned allowed, int npos, const char *
         return 0;
 }
 
-/* ---- the context of a writing command -------------------------------------- */
+/* ---- the context of a command ------------------------------------------------ */
 
 struct ctx {
         struct home h;
         struct opts o;
-        const char *node;       /* acting node */
+        struct core_ctx core;   /* who acts, where, when */
+        struct core_result res;
         int32_t today;
         bool open;
 };
+
+static void print_problems(const struct form_problems *p)
+{
+        for (size_t i = 0; i < p->n; i++)
+                fprintf(stderr, "  %s%s%s [%s]\n", p->v[i].path, p->v[i].path[0] ? ": " : "",
+                        cli_zh() ? p->v[i].msg_zh : p->v[i].msg_en, p->v[i].code);
+}
+
+/* Print a result: its message (an error on stderr, with its problems;
+ * what was done on stdout), and return the exit code. */
+static int print_result(struct core_result *res)
+{
+        const struct form_problems *p = &res->problems;
+
+        if (res->status == CORE_OK) {
+                if (res->en)
+                        printf("%s\n", cli_zh() ? res->zh : res->en);
+                return 0;
+        }
+        if (res->en)
+                cli_error_both(res->en, res->zh);
+        if (p->n && cli_json_errors())
+                cli_json_problems(p);
+        else
+                print_problems(p);
+        return core_exit_code(res->status);
+}
 
 static int ctx_open(struct ctx *c)
 {
         bool bad;
         int r;
 
+        core_result_init(&c->res);
         c->today = home_today(c->o.today, &bad);
         if (bad) {
                 cli_error(cli_msg("--today: '%s' is not a date (YYYY-MM-DD)", "--today：“%s”不是有效日期（YYYY-MM-DD）"),
@@ -212,39 +242,8 @@ static int ctx_open(struct ctx *c)
         if (r)
                 return r;
         c->open = true;
-        c->node = c->h.node;
-        if (c->o.node && strcmp(c->o.node, c->h.node) != 0) {
-                /* A standalone home (a demo, a trial, training) may write the
-                 * township's and the county's events as those nodes. A home
-                 * that syncs must not: those nodes write their own events,
-                 * and the same (node, seq) written twice would be refused as
-                 * an equivocation everywhere. */
-                char *remote = NULL;
-                sqlite3_stmt *st;
-                bool synced = store_meta_get(c->h.st, "remote.url", &remote) == 0 && remote;
-                free(remote);
-                if (!synced && sqlite3_prepare_v2(store_db(c->h.st), "SELECT 1 FROM feed_heads LIMIT 1", -1, &st,
-                                                  NULL) == SQLITE_OK) {
-                        synced = sqlite3_step(st) == SQLITE_ROW;
-                        sqlite3_finalize(st);
-                }
-                if (synced) {
-                        cli_error(cli_msg("--node %s: this home syncs with other nodes, so it writes only as itself (%s);"
-                                          " review and decide on that node's own home",
-                                          "--node %s：本节点与其他节点同步，只能以本节点（%s）身份写入；请在该节点上审核或决定"),
-                                  c->o.node, c->h.node);
-                        return EXIT_REFUSED;
-                }
-        }
-        if (c->o.node) {
-                const struct cat_division *d = catalog_find_division(c->h.cat, c->o.node);
-                if (!d) {
-                        cli_error(cli_msg("--node %s is not a division of the catalogue", "--node %s 不是目录清单中的区划"),
-                                  c->o.node);
-                        return EXIT_REFUSED;
-                }
-                c->node = c->o.node;
-        }
+        if (core_act(&c->core, &c->h, c->o.node, c->o.operator, c->today, &c->res))
+                return print_result(&c->res);
         return 0;
 }
 
@@ -252,216 +251,22 @@ static void ctx_close(struct ctx *c)
 {
         if (c->open)
                 home_close(&c->h);
+        core_result_finish(&c->res);
 }
 
-static int need_operator(struct ctx *c)
+/* ---- the words, in the user's language ---------------------------------------- */
+
+static const char *tr(const char *en)
 {
-        sqlite3_stmt *st;
-
-        if (!c->o.operator || !*c->o.operator) {
-                /* name the operators there are: "add one" is no answer when
-                 * adding one is what is being done */
-                char ids[256] = "";
-                size_t n = 0;
-                if (sqlite3_prepare_v2(store_db(c->h.st), "SELECT id FROM operators WHERE node = ? AND NOT disabled ORDER BY id LIMIT 8",
-                                       -1, &st, NULL) == SQLITE_OK) {
-                        sqlite3_bind_text(st, 1, c->h.node, -1, SQLITE_STATIC);
-                        while (sqlite3_step(st) == SQLITE_ROW && n < sizeof ids - 40)
-                                n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%s", n ? ", " : "",
-                                                      (const char *)sqlite3_column_text(st, 0));
-                        sqlite3_finalize(st);
-                }
-                if (ids[0])
-                        cli_error(cli_msg("who is doing this? give --operator ID (or set DAIBAN_OPERATOR), one of the"
-                                          " operators registered here: %s",
-                                          "请用 --operator ID（或环境变量 DAIBAN_OPERATOR）说明经办人，须为本站已登记的经办人：%s"),
-                                  ids);
-                else
-                        cli_error("%s", cli_msg("who is doing this? give --operator ID (or set DAIBAN_OPERATOR); "
-                                                "add operators with 'daiban operator add ID --name NAME'",
-                                                "请用 --operator ID（或环境变量 DAIBAN_OPERATOR）说明经办人；"
-                                                "用“daiban operator add ID --name 姓名”添加经办人"));
-                return EXIT_USAGE;
-        }
-        /* operators are registered per node: this home's */
-        int state = home_operator_state(&c->h, c->o.operator);
-        if (state == HOME_OP_DISABLED) {
-                cli_error(cli_msg("operator '%s' is disabled here; 'daiban operator enable %s' by another operator"
-                                  " undoes it",
-                                  "经办人“%s”已停用；可由其他经办人用“daiban operator enable %s”恢复"),
-                          c->o.operator, c->o.operator);
-                return EXIT_REFUSED;
-        }
-        if (state != HOME_OP_ACTIVE) {
-                cli_error(cli_msg("operator '%s' is not known here; add it with 'daiban operator add %s --name NAME'",
-                                  "经办人“%s”未登记；请用“daiban operator add %s --name 姓名”添加"),
-                          c->o.operator, c->o.operator);
-                return EXIT_REFUSED;
-        }
-        return 0;
+        return cli_zh() ? app_rule_zh(en) : en;
 }
 
-static int store_failed(struct ctx *c)
+static const char *status_zh(const char *s)
 {
-        int code = sqlite3_extended_errcode(store_db(c->h.st)) & 0xff;
-
-        if (code == SQLITE_FULL)
-                cli_error("%s", cli_msg("the disk is full: nothing was saved; free some space and run the command again",
-                                        "磁盘已满：本次操作未保存；请清理磁盘空间后重新执行"));
-        else if (code == SQLITE_IOERR)
-                cli_error("%s", cli_msg("the disk reported an I/O error: nothing was saved; check the disk "
-                                        "(and its cable) and run the command again",
-                                        "磁盘读写出错：本次操作未保存；请检查硬盘（及连线）后重新执行"));
-        else
-                cli_error(cli_msg("the store refused the write, nothing was saved: %s",
-                                  "数据库写入失败，未保存任何内容：%s"), store_errmsg(c->h.st));
-        store_rollback(c->h.st);
-        return EXIT_REFUSED;
+        return app_status_name(s, cli_zh());
 }
 
-static int begin(struct ctx *c)
-{
-        if (store_begin(c->h.st) < 0) {
-                cli_error(cli_msg("cannot start a transaction: %s", "无法开始事务：%s"), store_errmsg(c->h.st));
-                return EXIT_REFUSED;
-        }
-        if (store_writes_held(c->h.st)) {
-                store_rollback(c->h.st);
-                cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin) and has not synced since: nothing was saved."
-                                        " Run `daiban sync` first, so that this node goes on after what it sent before"
-                                        " (a number used twice would be refused by every office)",
-                                        "本站数据是从备份恢复（或用 --rejoin 重建）的，之后尚未同步：本次操作未保存。请先运行同步（daiban sync），"
-                                        "使本站接着此前已发出的内容继续编号（同一序号使用两次会被各级拒收）"));
-                return EXIT_REFUSED;
-        }
-        return 0;
-}
-
-/* Append one event and fold its application. */
-static int emit(struct ctx *c, const char *type, const char *app, const char *part, json_t *body)
-{
-        const char *k;
-        json_t *v;
-        void *tmp;
-        char *text;
-
-        /* absent, not null: bodies stay small and canonical */
-        json_object_foreach_safe(body, tmp, k, v)
-                if (json_is_null(v))
-                        json_object_del(body, k);
-        text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
-        struct event ev = { .node = c->node, .operator = c->o.operator, .type = type, .app = app, .part = part,
-                            .body = text };
-        int r;
-
-        json_decref(body);
-        if (!text)
-                return -ENOMEM;
-        r = store_append(c->h.st, &ev);
-        free(text);
-        if (r == 0 && app)
-                r = fold_app(c->h.st, app);
-        return r;
-}
-
-/* ---- reading applications ------------------------------------------------- */
-
-void app_row_free(struct app_row *r)
-{
-        json_decref(r->data);
-        r->data = NULL;
-}
-
-/* A column as text to show. Control characters (C0, DEL, and C1 as
- * UTF-8) become '?': an applicant's name or a reason written elsewhere
- * (another node's event) must not drive the agent's terminal. */
-static void col(sqlite3_stmt *st, int i, char *dst, size_t n)
-{
-        const char *s = (const char *)sqlite3_column_text(st, i);
-
-        snprintf(dst, n, "%s", s ? s : "");
-        cli_unctrl(dst);
-}
-
-static long long icol(sqlite3_stmt *st, int i)
-{
-        return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
-}
-
-void app_row_from(sqlite3_stmt *st, struct app_row *r)
-{
-        memset(r, 0, sizeof *r);
-        col(st, 0, r->id, sizeof r->id);
-        col(st, 1, r->matter, sizeof r->matter);
-        col(st, 2, r->matter_name, sizeof r->matter_name);
-        col(st, 3, r->bundle, sizeof r->bundle);
-        col(st, 4, r->bundle_code, sizeof r->bundle_code);
-        col(st, 5, r->bundle_receipt, sizeof r->bundle_receipt);
-        col(st, 6, r->origin, sizeof r->origin);
-        col(st, 7, r->reviewer, sizeof r->reviewer);
-        col(st, 8, r->decider, sizeof r->decider);
-        col(st, 9, r->holder, sizeof r->holder);
-        col(st, 10, r->status, sizeof r->status);
-        col(st, 11, r->receipt, sizeof r->receipt);
-        col(st, 12, r->applicant, sizeof r->applicant);
-        col(st, 13, r->applicant_id, sizeof r->applicant_id);
-        col(st, 14, r->accepted_by, sizeof r->accepted_by);
-        col(st, 15, r->result, sizeof r->result);
-        col(st, 16, r->reason, sizeof r->reason);
-        col(st, 17, r->rating_comment, sizeof r->rating_comment);
-        r->time_limit = icol(st, 18);
-        r->accepted_on = icol(st, 19);
-        r->due = icol(st, 20);
-        r->rating = icol(st, 21);
-        r->nconflicts = icol(st, 22);
-        /* NULL when the query left the form data out (APP_COLS_NO_DATA) */
-        r->data = sqlite3_column_type(st, 23) == SQLITE_NULL
-                          ? NULL : json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
-        col(st, 24, r->catalog, sizeof r->catalog);
-        if (!r->data)
-                r->data = json_object();
-}
-
-int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
-{
-        sqlite3_stmt *st;
-        struct app_row *v = NULL;
-        size_t k = 0;
-        int rc;
-
-        *ret = NULL;
-        *n = 0;
-        if (sqlite3_prepare_v2(store_db(s),
-                               "SELECT " APP_COLS " FROM apps WHERE id = ?1 OR receipt = ?1 OR bundle = ?1"
-                               " OR (bundle_receipt = ?1 AND bundle IS NOT NULL) ORDER BY created_hlc, id", -1, &st,
-                               NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct app_row *nv = realloc(v, (k + 1) * sizeof *v);
-                if (!nv)
-                        break;
-                v = nv;
-                app_row_from(st, &v[k++]);
-        }
-        sqlite3_finalize(st);
-        if (!k) {
-                free(v);
-                return rc == SQLITE_DONE ? -ENOENT : -EIO;
-        }
-        *ret = v;
-        *n = k;
-        return 0;
-}
-
-void app_rows_free(struct app_row *v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                app_row_free(&v[i]);
-        free(v);
-}
-
-/* The applications an id names, or an error printed. */
+/* The applications key names, or the refusal printed. */
 static int load_targets(struct ctx *c, const char *key, struct app_row **ret, size_t *n)
 {
         int r = app_rows_load(c->h.st, key, ret, n);
@@ -478,116 +283,13 @@ static int load_targets(struct ctx *c, const char *key, struct app_row **ret, si
         return 0;
 }
 
-/* ---- the rules, in the user's language -------------------------------------- */
-
-static const struct {
-        const char *en, *zh;
-} reasons_zh[] = {
-        { "only the station that took the application may edit it", "只有受理该申请的站点可以修改" },
-        { "only a draft or a returned application can be edited", "只有草稿或被退回的申请可以修改" },
-        { "only the station that took the application records its materials", "只有受理该申请的站点可以登记材料" },
-        { "materials can no longer change after the decision", "办结后不能再修改材料" },
-        { "only the station that took the application may submit it", "只有受理该申请的站点可以提交" },
-        { "only a draft can be submitted (a returned one is resubmitted)", "只有草稿可以提交（被退回的申请请重新提交）" },
-        { "only the station that took the application may resubmit it", "只有受理该申请的站点可以重新提交" },
-        { "only a returned application can be resubmitted", "只有被退回的申请可以重新提交" },
-        { "this matter has no separate review", "该事项没有单独的审核环节" },
-        { "only the reviewing office may pass the application", "只有审核机关可以审核通过" },
-        { "the reviewing office decides this matter itself: decide instead of passing", "审核机关即决定机关，请直接作出决定" },
-        { "only an accepted application can be passed up", "只有已受理的申请可以上报" },
-        { "only the reviewing or deciding office may return the application", "只有审核或决定机关可以退回" },
-        { "the application is not waiting for this office", "该申请当前不在本机关办理" },
-        { "a review is either pass or return", "审核结果只能是通过（pass）或退回（return）" },
-        { "a decision is either approve or reject", "决定只能是批准（approve）或不予批准（reject）" },
-        { "only the deciding office may decide", "只有决定机关可以作出决定" },
-        { "the application has not passed its review yet", "该申请尚未通过审核" },
-        { "the application is not waiting for a decision", "该申请当前不等待决定" },
-        { "only the station that took the application delivers the result", "只有受理站点可以送达结果" },
-        { "there is no decision to deliver yet", "尚无可送达的决定" },
-        { "only the station that took the application records the rating", "只有受理站点可以登记评价" },
-        { "the application was already rated", "该申请已经评价过" },
-        { "an application is rated after its result was delivered", "结果送达后才能评价" },
-        { "only the station that took the application may withdraw it", "只有受理站点可以撤回" },
-        { "it is too late to withdraw: the application was decided", "已经办结，不能撤回" },
-        { "the application already exists", "该申请已存在（重复创建）" },
-        { "a creation must name its matter, origin (the writer) and decider", "创建申请须写明事项、受理站点（写入者）和决定机关" },
-        { "the application was not created (yet)", "该申请尚未创建（或尚未同步到本站）" },
-        { "a rating is a level from 1 to 5", "评价应为 1 至 5 级" },
-        { "a material event must name the material", "材料记录须写明材料" },
-        { "an acceptance must give its date", "受理记录须写明受理日期" },
-        { "the due date does not follow from the matter's time limit", "办结期限与该事项的承诺时限不符" },
-        { "the receipt number is not the accepting station's own for that day", "受理编号不是受理站点当日的编号" },
-};
-
-const char *app_rule_zh(const char *en)
-{
-        for (size_t i = 0; en && i < sizeof reasons_zh / sizeof reasons_zh[0]; i++)
-                if (strcmp(reasons_zh[i].en, en) == 0)
-                        return reasons_zh[i].zh;
-        return en;
-}
-
-static const char *tr(const char *en)
-{
-        return cli_zh() ? app_rule_zh(en) : en;
-}
-
-/* Every state of the lifecycle, with its Chinese name. */
-static const char *const statuses[][2] = {
-        { ST_DRAFT, "草稿" }, { ST_ACCEPTED, "已受理" }, { ST_RETURNED, "退回补正" }, { ST_PASSED, "已上报" },
-        { ST_APPROVED, "已批准" }, { ST_REJECTED, "不予批准" }, { ST_DELIVERED, "已送达" },
-        { ST_RATED, "已评价" }, { ST_WITHDRAWN, "已撤回" },
-};
-
-bool app_status_known(const char *s)
-{
-        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-                if (strcmp(statuses[i][0], s) == 0)
-                        return true;
-        return false;
-}
-
-static const char *status_in(const char *s, bool zh)
-{
-        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-                if (strcmp(statuses[i][0], s) == 0)
-                        return zh ? statuses[i][1] : s;
-        return s;
-}
-
-static const char *status_zh(const char *s)
-{
-        return status_in(s, cli_zh());
-}
-
-static int refuse_rule(const struct app_row *r, const char *why)
-{
-        const char *who = r->receipt[0] ? r->receipt : r->id;
-
-        if (cli_json_errors()) {
-                /* both languages whole: the state and the rule translated too */
-                char en[1024], zh[1024];
-                snprintf(en, sizeof en, "%s (%s): %s", who, status_in(r->status, false), why);
-                snprintf(zh, sizeof zh, "%s（%s）：%s", who, status_in(r->status, true), app_rule_zh(why));
-                cli_error_both(en, zh);
-                return EXIT_REFUSED;
-        }
-        cli_error(cli_msg("%s (%s): %s", "%s（%s）：%s"), who, status_zh(r->status), tr(why));
-        return EXIT_REFUSED;
-}
-
-static int check_rule(struct ctx *c, const struct app_row *r, const char *type, const char *result)
-{
-        const char *why = fold_check(type, result, c->node, r->status, r->origin, r->reviewer[0] ? r->reviewer : NULL,
-                                     r->decider, r->rating);
-        return why ? refuse_rule(r, why) : 0;
-}
-
 /* ---- application data ------------------------------------------------------ */
 
 #define APP_DATA_MAX (4u * 1024u * 1024u)      /* an application's JSON file */
 
-static json_t *load_json_file(const char *path)
+/* A JSON file given to a command (--data, --materials): NULL with the
+ * reason printed, file, line and column where they apply. */
+static json_t *load_json_file(const char *path, bool object)
 {
         json_error_t e;
         struct stat sb;
@@ -608,7 +310,7 @@ static json_t *load_json_file(const char *path)
                         cli_error(cli_msg("%s:%d:%d: error: %s", "%s:%d:%d: 错误：%s"), path, e.line, e.column, e.text);
                 return NULL;
         }
-        if (!json_is_object(j)) {
+        if (object && !json_is_object(j)) {
                 cli_error(cli_msg("%s: error: the application data must be a JSON object ({...})",
                                   "%s：错误：申请数据应为一个 JSON 对象（{…}）"), path);
                 json_decref(j);
@@ -617,73 +319,15 @@ static json_t *load_json_file(const char *path)
         return j;
 }
 
-static void print_problems(const struct form_problems *p)
+/* A draft saved with things still to do: list them (stderr). */
+static void print_still_to_do(const struct core_result *res)
 {
-        if (cli_json_errors()) {
-                cli_json_problems(p);
+        const struct form_problems *p = &res->problems;
+
+        if (!p->n || cli_json_errors())
                 return;
-        }
-        for (size_t i = 0; i < p->n; i++)
-                fprintf(stderr, "  %s%s%s [%s]\n", p->v[i].path, p->v[i].path[0] ? ": " : "",
-                        cli_zh() ? p->v[i].msg_zh : p->v[i].msg_en, p->v[i].code);
-}
-
-/* Structural problems a draft may not be saved with (a draft may be
- * incomplete, but not hold fields the form does not have). */
-static bool structural(const char *code)
-{
-        return strcmp(code, "unknown_field") == 0 || strcmp(code, "too_long") == 0 ||
-               strcmp(code, "bad_type") == 0 || strcmp(code, "too_many_fields") == 0 ||
-               strcmp(code, "bad_json") == 0 || strcmp(code, "text_encoding") == 0;
-}
-
-/* Validate data for a draft: refuse on structural problems, report the
- * rest as things still to do. */
-static int check_draft(const struct cat_form *form, json_t *data, int32_t today, const char *what)
-{
-        struct form_problems p;
-        size_t nbad = 0;
-
-        form_problems_init(&p);
-        if (form_validate(form, data, today, &p, NULL) < 0) {
-                form_problems_finish(&p);
-                cli_error("%s", cli_msg("out of memory", "内存不足"));
-                return EXIT_REFUSED;
-        }
-        for (size_t i = 0; i < p.n; i++)
-                nbad += structural(p.v[i].code);
-        if (nbad) {
-                cli_error(cli_msg("%s refused: the data does not fit the form of %s:",
-                                  "%s 被拒绝：数据与 %s 的表单不符："), what, form->code);
-                print_problems(&p);
-                form_problems_finish(&p);
-                return EXIT_REFUSED;
-        }
-        if (p.n && !cli_json_errors()) {
-                fprintf(stderr, cli_msg("still to complete before submitting (%zu):\n", "提交前还需完善（%zu 项）：\n"),
-                        p.n);
-                print_problems(&p);
-        }
-        form_problems_finish(&p);
-        return 0;
-}
-
-/* The part of data that belongs to matter m (its top-level fields). */
-static json_t *filter_for(const struct cat_matter *m, json_t *data)
-{
-        json_t *out = json_object();
-
-        for (size_t i = 0; out && i < m->nfields; i++) {
-                json_t *v = json_object_get(data, m->fields[i].name);
-                if (v)
-                        json_object_set(out, m->fields[i].name, v);
-        }
-        return out;
-}
-
-static char *dump(const json_t *j)
-{
-        return json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+        fprintf(stderr, cli_msg("still to complete before submitting (%zu):\n", "提交前还需完善（%zu 项）：\n"), p->n);
+        print_problems(p);
 }
 
 /* ---- init and operators ---------------------------------------------------- */
@@ -863,9 +507,11 @@ static int operator_passwd(int argc, char **argv)
 
         if (r || (r = ctx_open(&c)))
                 goto out;
-        c.o.operator = c.o.pos[0];
-        if ((r = need_operator(&c)))
+        c.core.operator = c.o.pos[0];
+        if (core_check_operator(&c.core, &c.res)) {
+                r = print_result(&c.res);
                 goto out;
+        }
         if (read_password(cli_msg("New password: ", "新密码："), pw, sizeof pw) < 0) {
                 cli_error("%s", cli_msg("no password was given", "没有输入密码"));
                 r = EXIT_USAGE;
@@ -898,88 +544,16 @@ out:
         return r;
 }
 
-/* Write and fold the operator.added event for operator id (name), by
- * c's operator, disabled or not, and commit the transaction begin()
- * opened. Returns 0 or the exit status (said). */
-static int operator_event(struct ctx *c, const char *id, const char *name, bool disabled)
-{
-        json_t *body = json_pack("{s:s,s:s}", "id", id, "name", name);
-        char *text;
-
-        if (body && disabled)
-                json_object_set_new(body, "disabled", json_true());
-        text = body ? dump(body) : NULL;
-        json_decref(body);
-        struct event ev = { .node = c->node, .operator = c->o.operator, .type = "operator.added", .part = c->node,
-                            .body = text };
-        int r = 0;
-        if (!text || store_append(c->h.st, &ev) < 0 || fold_operator(c->h.st, c->node, ev.hlc, text) < 0 ||
-            store_commit(c->h.st) < 0)
-                r = store_failed(c);
-        free(text);
-        return r;
-}
-
-/* operator disable|enable ID: an operator.added event for the same
- * operator with "disabled" set or not (an older daiban reads it as the
- * operator added again, which changes nothing there). */
+/* operator disable|enable ID --operator WHO */
 static int operator_able(int argc, char **argv, bool disable)
 {
         struct ctx c = { 0 };
-        sqlite3_stmt *st;
-        char *name = NULL;
-        long long was = -1, others = 0;
         int r = parse(argc, argv, O_HOME | O_OPERATOR, 1,
                       disable ? "daiban operator disable ID --operator WHO" : "daiban operator enable ID --operator WHO",
                       &c.o);
 
-        if (r)
-                return r;
-        if ((r = ctx_open(&c)) || (r = begin(&c)))
-                goto out;
-        if ((r = need_operator(&c))) {
-                store_rollback(c.h.st);
-                goto out;
-        }
-        if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT name, disabled, (SELECT count(*) FROM operators o"
-                               " WHERE o.node = ?1 AND o.id <> ?2 AND NOT o.disabled) FROM operators"
-                               " WHERE node = ?1 AND id = ?2", -1, &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, c.node, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, c.o.pos[0], -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW) {
-                        name = strdup((const char *)sqlite3_column_text(st, 0));
-                        was = sqlite3_column_int64(st, 1);
-                        others = sqlite3_column_int64(st, 2);
-                }
-                sqlite3_finalize(st);
-        }
-        if (was < 0 || !name) {
-                cli_error(cli_msg("operator '%s' is not registered here ('daiban operator list')",
-                                  "本站没有经办人“%s”（见“daiban operator list”）"), c.o.pos[0]);
-                r = EXIT_REFUSED;
-        } else if ((was != 0) == disable) {
-                cli_error(cli_msg(disable ? "operator %s (%s) is disabled already; nothing to do"
-                                          : "operator %s (%s) is not disabled; nothing to do",
-                                  disable ? "经办人 %s（%s）已停用，无需重复操作" : "经办人 %s（%s）未停用，无需操作"),
-                          c.o.pos[0], name);
-                r = EXIT_REFUSED;
-        } else if (disable && others == 0) {
-                cli_error(cli_msg("operator %s (%s) is the last one who can sign in here: add another first",
-                                  "经办人 %s（%s）是本站最后一位可登录的经办人，请先添加其他经办人"),
-                          c.o.pos[0], name);
-                r = EXIT_REFUSED;
-        }
-        if (r) {
-                store_rollback(c.h.st);
-                goto out;
-        }
-        if ((r = operator_event(&c, c.o.pos[0], name, disable)))
-                goto out;
-        printf(disable ? cli_msg("operator %s (%s) disabled: no sign-in, no writes\n", "已停用经办人 %s（%s）：不能登录，不能办理\n")
-                       : cli_msg("operator %s (%s) enabled again\n", "已恢复经办人 %s（%s）\n"),
-               c.o.pos[0], name);
-out:
-        free(name);
+        if (!r && !(r = ctx_open(&c)))
+                r = (core_operator_able(&c.core, c.o.pos[0], disable, &c.res), print_result(&c.res));
         ctx_close(&c);
         return r;
 }
@@ -1019,236 +593,14 @@ static int cmd_operator(int argc, char **argv)
                                         "operator add 需要 ID（最多 32 个字符）和 --name 姓名"));
                 return EXIT_USAGE;
         }
-        if ((r = ctx_open(&c)))
-                goto out;
-        if ((r = begin(&c)))
-                goto out;
-        /* The first operator of a station registers itself; later ones
-         * are added by a registered operator, recorded as the event's
-         * operator (电子监察: who let whom in). */
-        {
-                sqlite3_stmt *st;
-                long long nops = 0;
-                char *had = NULL;
-                bool off = false;
-                if (sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*), max(CASE WHEN id = ?2 THEN name END),"
-                                       " max(CASE WHEN id = ?2 THEN disabled END) FROM operators WHERE node = ?1", -1,
-                                       &st, NULL) == SQLITE_OK) {
-                        sqlite3_bind_text(st, 1, c.node, -1, SQLITE_STATIC);
-                        sqlite3_bind_text(st, 2, c.o.pos[0], -1, SQLITE_STATIC);
-                        if (sqlite3_step(st) == SQLITE_ROW) {
-                                nops = sqlite3_column_int64(st, 0);
-                                if (sqlite3_column_text(st, 1))
-                                        had = strdup((const char *)sqlite3_column_text(st, 1));
-                                off = sqlite3_column_int(st, 2) != 0;
-                        }
-                        sqlite3_finalize(st);
-                }
-                if (off) {
-                        cli_error(cli_msg("operator %s (%s) is disabled; 'daiban operator enable %s' brings them back",
-                                          "经办人 %s（%s）已停用；用“daiban operator enable %s”恢复"),
-                                  c.o.pos[0], had ? had : "", c.o.pos[0]);
-                        free(had);
-                        store_rollback(c.h.st);
-                        r = EXIT_REFUSED;
-                        goto out;
-                }
-                if (had && strcmp(had, c.o.name) == 0) {
-                        cli_error(cli_msg("operator %s (%s) is registered already; nothing to do",
-                                          "经办人 %s（%s）已登记，无需重复添加"), c.o.pos[0], had);
-                        free(had);
-                        store_rollback(c.h.st);
-                        r = EXIT_REFUSED;
-                        goto out;
-                }
-                free(had);
-                if (nops > 0 && (r = need_operator(&c))) {
-                        store_rollback(c.h.st);
-                        goto out;
-                }
-        }
-        if (!c.o.operator)
-                c.o.operator = c.o.pos[0];
-        if ((r = operator_event(&c, c.o.pos[0], c.o.name, false)))
-                goto out;
-        printf(cli_msg("operator %s (%s) added\n", "已添加经办人 %s（%s）\n"), c.o.pos[0], c.o.name);
+        if (!(r = ctx_open(&c)))
+                r = (core_operator_add(&c.core, c.o.pos[0], c.o.name, &c.res), print_result(&c.res));
 out:
         ctx_close(&c);
         return r;
 }
 
-/* ---- receipt numbers ------------------------------------------------------- */
-
-/* "101201-261124-007": the node's code within the county (township and
- * village digits; a township is its three digits and 000, the county
- * 000000), the acceptance date as YYMMDD, and that node's sequence on
- * that day. Unique across the county without coordination, because
- * only that node issues numbers with its prefix, and 15 digits are
- * short enough to read over the phone. */
-static int next_receipt(struct ctx *c, int32_t day, char *out, size_t n)
-{
-        char prefix[32], like[40], local[7] = "000000";
-        size_t len = strlen(c->node);
-        int y, m, d;
-        long best = 0;
-        sqlite3_stmt *st;
-
-        if (len > 6)
-                memcpy(local, c->node + 6, len - 6 > 6 ? 6 : len - 6);
-        cal_date_to_ymd(day, &y, &m, &d);
-        snprintf(prefix, sizeof prefix, "%s-%02d%02d%02d-", local, y % 100, m, d);
-        snprintf(like, sizeof like, "%s%%", prefix);
-        if (sqlite3_prepare_v2(store_db(c->h.st),
-                               "SELECT receipt FROM apps WHERE receipt LIKE ?1 UNION ALL "
-                               "SELECT bundle_receipt FROM apps WHERE bundle_receipt LIKE ?1", -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                long v = strtol((const char *)sqlite3_column_text(st, 0) + strlen(prefix), NULL, 10);
-                if (v > best)
-                        best = v;
-        }
-        sqlite3_finalize(st);
-        /* the day of an offline restore (and any before): the lost PC may
-         * have numbered that day past the backup */
-        char *eday = NULL;
-        if (store_meta_get(c->h.st, HOME_EPOCH_DAY, &eday) == 0 && day <= atol(eday) && best < HOME_EPOCH_RECEIPTS)
-                best = HOME_EPOCH_RECEIPTS;
-        free(eday);
-        snprintf(out, n, "%s%03ld", prefix, best + 1);
-        return 0;
-}
-
-/* ---- acceptance: what stops an application ---------------------------------- */
-
-static const char *mat_state(const struct app_row *r, store *st, const char *material, long long *promise)
-{
-        static char state[32];
-        sqlite3_stmt *q;
-
-        state[0] = '\0';
-        *promise = -1;
-        if (sqlite3_prepare_v2(store_db(st), "SELECT state, promise FROM app_materials WHERE app = ? AND material = ?",
-                               -1, &q, NULL) != SQLITE_OK)
-                return state;
-        sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, material, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-                snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(q, 0));
-                *promise = icol(q, 1);
-        }
-        sqlite3_finalize(q);
-        return state;
-}
-
-static void add_problem2(struct form_problems *p, const char *path, const char *code, const char *zh, const char *en)
-{
-        struct form_problem *nv;
-
-        if (p->n == p->cap) {
-                size_t cap = p->cap ? p->cap * 2 : 16;
-                nv = realloc(p->v, cap * sizeof *nv);
-                if (!nv)
-                        return;
-                p->v = nv;
-                p->cap = cap;
-        }
-        nv = &p->v[p->n];
-        nv->path = strdup(path);
-        nv->code = code;
-        nv->msg_zh = strdup(zh);
-        nv->msg_en = strdup(en);
-        if (nv->path && nv->msg_zh && nv->msg_en)
-                p->n++;
-}
-
-int app_material_problems(const struct cat_form *form, const json_t *data, int32_t today,
-                          const char *(*state_of)(void *ctx, const char *material), void *ctx,
-                          struct form_problems *p)
-{
-        bool *asked = calloc(form->nmaterials + 1, sizeof *asked);
-
-        if (!asked)
-                return -ENOMEM;
-        form_materials_asked(form, data, today, asked);
-        for (size_t i = 0; i < form->nmaterials; i++) {
-                const struct cat_form_material *fm = &form->materials[i];
-                const char *state;
-                char path[128], zh[512], en[512];
-
-                if (!asked[i] || !fm->required)
-                        continue;
-                state = state_of(ctx, fm->material->code);
-                if (strcmp(state, "provided") == 0)
-                        continue;
-                if (strcmp(state, "deficient") == 0 && fm->deficiency_ok)
-                        continue;
-                snprintf(path, sizeof path, "materials.%s", fm->material->code);
-                if (strcmp(state, "deficient") == 0) {
-                        snprintf(zh, sizeof zh, "%s：该材料不允许容缺，须当场提交", fm->material->name_zh);
-                        snprintf(en, sizeof en, "%s: this material may not be supplied later; it is needed now",
-                                 fm->material->name_en);
-                        add_problem2(p, path, "deficiency_not_allowed", zh, en);
-                } else {
-                        snprintf(zh, sizeof zh, "缺少材料：%s（%s %d 份）", fm->material->name_zh,
-                                 cat_mkind_name_zh(fm->kind), fm->copies);
-                        snprintf(en, sizeof en, "missing material: %s (%s, %d)", fm->material->name_en,
-                                 cat_mkind_name(fm->kind), fm->copies);
-                        add_problem2(p, path, "material_missing", zh, en);
-                }
-        }
-        free(asked);
-        return 0;
-}
-
-struct stored_materials {
-        const struct app_row *r;
-        store *st;
-};
-
-static const char *stored_state(void *ctx, const char *material)
-{
-        struct stored_materials *sm = ctx;
-        long long promise;
-
-        return mat_state(sm->r, sm->st, material, &promise);
-}
-
-int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t today, struct form_problems *p)
-{
-        const catalog *cat = home_catalog_for(h, r->catalog);
-        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
-        struct stored_materials sm = { r, h->st };
-
-        if (!cat)
-                return -EAGAIN;
-        if (!m)
-                return -ENOENT;
-        if (form_validate(m->form, r->data, today, p, NULL) < 0)
-                return -ENOMEM;
-        return app_material_problems(m->form, r->data, today, stored_state, &sm, p);
-}
-
-/* The matter of application r in the catalogue version it was captured
- * under; NULL with the reason printed (that version has not reached this
- * node yet, or it lacks the matter). */
-static const struct cat_matter *matter_of(struct home *h, const struct app_row *r)
-{
-        const catalog *cat = home_catalog_for(h, r->catalog);
-        const struct cat_matter *m = cat ? catalog_find_matter(cat, r->matter) : NULL;
-
-        if (!cat)
-                cli_error(cli_msg("%s was captured under catalogue version %.12s, which has not reached this node yet;"
-                                  " it can be shown but not checked until it arrives",
-                                  "%s 按目录清单版本 %.12s 受理，本站尚未收到该版本；可以查看，但须等该版本到达后才能校验"),
-                          r->id, r->catalog);
-        else if (!m)
-                cli_error(cli_msg("matter %s is not in catalogue version %.12s", "目录清单版本 %2$.12s 中没有事项 %1$s"),
-                          r->matter, r->catalog);
-        return m;
-}
-
-/* ---- app new / edit --------------------------------------------------------- */
+/* ---- app new / edit / material / submit ---------------------------------------- */
 
 static const char usage_app[] =
         "Usage: daiban app COMMAND ...\n"
@@ -1273,62 +625,10 @@ static const char usage_app[] =
         "--home DIR; --today YYYY-MM-DD (or $DAIBAN_TODAY) fixes the date.\n"
         "Exit codes: 0 done, 1 refused by the rules (nothing was written), 2 usage.\n";
 
-static int submit(struct ctx *c, const char *key, bool created);
-static int new_materials(struct ctx *c, const char *key, const json_t *list);
-
-bool app_key_ok(const char *s, size_t n)
-{
-        if (!n || n > 64 || s[0] == '-')        /* never an option to a command */
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
-                        return false;
-        return true;
-}
-
-/* What an earlier `app new --request KEY` at this node created: 1 with
- * its id (the bundle's for a bundle) and the matter or bundle code it
- * was for, 0 if nothing, <0 on a store error. Runs inside the writing
- * transaction, so two tries of one request cannot both create. */
-static int request_done(struct ctx *c, char *id, size_t idn, char *code, size_t coden)
-{
-        sqlite3_stmt *st;
-        int r;
-
-        if (sqlite3_prepare_v2(store_db(c->h.st),
-                               "SELECT app, json_extract(body, '$.bundle'),"
-                               " coalesce(json_extract(body, '$.bundle_code'), json_extract(body, '$.matter'))"
-                               /* without statistics the planner would walk
-                                * the node's whole feed by its primary key */
-                               " FROM events INDEXED BY events_request"
-                               " WHERE node = ?1 AND json_extract(body, '$.request') = ?2"
-                               " AND type = 'app.created' LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, c->node, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->o.request, -1, SQLITE_STATIC);
-        r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-                const char *b = (const char *)sqlite3_column_text(st, 1);
-                snprintf(id, idn, "%s", b ? b : (const char *)sqlite3_column_text(st, 0));
-                snprintf(code, coden, "%s", (const char *)sqlite3_column_text(st, 2));
-                r = 1;
-        } else {
-                r = r == SQLITE_DONE ? 0 : -EIO;
-        }
-        sqlite3_finalize(st);
-        return r;
-}
-
 static int app_new(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        const struct cat_matter *ms[64];
-        const struct cat_bundle *b;
-        const struct cat_form *form;
-        size_t nms = 0;
-        json_t *data = NULL;
-        char bundle_id[64] = "";
+        json_t *data = NULL, *mats = NULL;
         int r;
 
         r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS | O_REQUEST,
@@ -1339,142 +639,31 @@ static int app_new(int argc, char **argv)
                 cli_error("%s", cli_msg("app new needs --data FILE.json", "app new 需要 --data FILE.json"));
                 return EXIT_USAGE;
         }
-        if (c.o.request && !app_key_ok(c.o.request, strlen(c.o.request))) {
-                cli_error(cli_msg("--request needs 1 to 64 letters, digits, '.', '_' or '-', not '%s'",
-                                  "--request 应为 1 至 64 个字母、数字、“.”“_”或“-”，而不是“%s”"),
-                          c.o.request);
-                return EXIT_USAGE;
-        }
-        if ((r = ctx_open(&c)) || (r = need_operator(&c)))
+        if ((r = ctx_open(&c)))
                 goto out;
-        const struct cat_division *div = catalog_find_division(c.h.cat, c.node);
-        form = catalog_find_form(c.h.cat, c.o.pos[0]);
-        if (!form) {
-                cli_error(cli_msg("no matter or bundle '%s' in the catalogue; see 'daiban catalog accept'",
-                                  "目录清单中没有事项或一件事“%s”；请查看“daiban catalog accept”"), c.o.pos[0]);
+        if (!(data = load_json_file(c.o.data, true)) || (c.o.materials && !(mats = load_json_file(c.o.materials, false)))) {
                 r = EXIT_REFUSED;
                 goto out;
         }
-        if ((b = catalog_find_bundle(c.h.cat, c.o.pos[0]))) {
-                if (!catalog_bundle_may_accept(b, div))
-                        goto not_delegated;
-                for (size_t i = 0; i < b->nmatters && nms < 64; i++)
-                        ms[nms++] = b->matters[i];
-        } else {
-                const struct cat_matter *m = catalog_find_matter(c.h.cat, c.o.pos[0]);
-                if (!catalog_may_accept(m, div))
-                        goto not_delegated;
-                ms[nms++] = m;
-        }
-        if (!(data = load_json_file(c.o.data))) {
-                r = EXIT_REFUSED;
+        struct core_new in = { .code = c.o.pos[0], .data = data, .materials = mats, .request = c.o.request,
+                               .submit = (c.o.given & O_SUBMIT) != 0 };
+        if (core_app_new(&c.core, &in, &c.res) != CORE_OK) {
+                r = print_result(&c.res);
+                if (in.submit && c.res.status != CORE_USAGE)
+                        cli_error("%s", cli_msg("nothing was saved; without --submit the draft is kept and can be completed",
+                                                "未保存任何内容；不加 --submit 可先保存草稿再补全"));
                 goto out;
         }
-        if ((r = check_draft(form, data, c.today, "app new")))
-                goto out;
-        if ((r = begin(&c)))
-                goto out;
-        if (c.o.request) {
-                char done[64], code[64];
-                int d = request_done(&c, done, sizeof done, code, sizeof code);
-                if (d < 0) {
-                        r = store_failed(&c);
-                        goto out;
-                }
-                if (d > 0) {
-                        store_rollback(c.h.st);
-                        if (strcmp(code, c.o.pos[0])) {
-                                cli_error(cli_msg("request %s already created %s for %s, not %s; use a new request key",
-                                                  "请求 %s 已为 %s 建立了 %s，不是 %s；请换一个请求标识"),
-                                          c.o.request, code, done, c.o.pos[0]);
-                                r = EXIT_REFUSED;
-                                goto out;
-                        }
-                        /* the same request again (its answer was lost):
-                         * what it created, and nothing new */
-                        if (!cli_json_errors())
-                                fprintf(stderr, "%s\n", cli_msg("request already done; nothing new was created",
-                                                                "该请求已完成；未新建办件"));
-                        printf("%s\n", done);
-                        fflush(stdout);
-                        r = 0;
-                        goto out;
-                }
-        }
-        int64_t seq = store_next_seq(c.h.st, c.node);
-        if (b)
-                snprintf(bundle_id, sizeof bundle_id, "B%s-%" PRId64, c.node, seq);
-        for (size_t i = 0; i < nms; i++) {
-                const struct cat_matter *m = ms[i];
-                const struct cat_division *rv = m->review_at ? catalog_division_at(div, m->review_at) : NULL;
-                const struct cat_division *dv = catalog_division_at(div, m->decide_at);
-                char id[64];
-                json_t *part = b ? filter_for(m, data) : json_incref(data);
-                const char *name, *aid;
-                char *text = dump(part);
-
-                snprintf(id, sizeof id, "%s-%" PRId64, c.node, store_next_seq(c.h.st, c.node));
-                /* a bundle has one applicant: its merged form decides */
-                form_applicant_of(b ? form : m->form, b ? data : part, &name, &aid);
-                json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:I}", "matter", m->code,
-                                         "matter_name", m->name_zh, "origin", c.node, "data", text ? text : "{}",
-                                         "reviewer", rv ? rv->code : NULL, "decider", dv ? dv->code : NULL,
-                                         "bundle", b ? bundle_id : NULL, "bundle_code", b ? b->code : NULL,
-                                         "applicant", name, "time_limit", (json_int_t)m->time_limit_days);
-                if (aid)
-                        json_object_set_new(body, "applicant_id", json_string(aid));
-                json_object_set_new(body, "catalog", json_string(c.h.catalog_version));
-                if (c.o.request)
-                        json_object_set_new(body, "request", json_string(c.o.request));
-                free(text);
-                json_decref(part);
-                if (!dv || !body || emit(&c, "app.created", id, c.node, body) < 0) {
-                        r = store_failed(&c);
-                        goto out;
-                }
-                if (!b)
-                        snprintf(bundle_id, sizeof bundle_id, "%s", id);
-        }
-        if (c.o.materials) {
-                json_error_t e;
-                json_t *list = json_load_file(c.o.materials, JSON_REJECT_DUPLICATES, &e);
-                if (!list) {
-                        cli_error(cli_msg("%s:%d:%d: error: %s", "%s:%d:%d: 错误：%s"), c.o.materials, e.line, e.column,
-                                  e.text);
-                        r = EXIT_REFUSED;
-                } else {
-                        r = new_materials(&c, bundle_id, list);
-                        json_decref(list);
-                }
-                if (r < 0) {
-                        r = store_failed(&c);
-                        goto out;
-                }
-                if (r) {
-                        store_rollback(c.h.st);
-                        goto out;
-                }
-        }
-        if (c.o.given & O_SUBMIT) {
-                /* create and accept in one transaction: a refusal changes
-                 * nothing */
-                r = submit(&c, bundle_id, true);
-                goto out;
-        }
-        if (store_commit(c.h.st) < 0) {
-                r = store_failed(&c);
-                goto out;
-        }
-        printf("%s\n", bundle_id);
-        fflush(stdout);
+        if (c.res.repeated && !cli_json_errors())
+                fprintf(stderr, "%s\n", cli_msg("request already done; nothing new was created", "该请求已完成；未新建办件"));
+        print_still_to_do(&c.res);
+        printf("%s\n", c.res.id);
+        if (in.submit && !c.res.repeated)
+                printf(cli_msg("accepted: receipt %s\n", "已受理，受理编号 %s\n"), c.res.receipt);
         r = 0;
-        goto out;
-not_delegated:
-        cli_error(cli_msg("%s %s may not accept %s (see 'daiban catalog accept')",
-                          "%s %s 无权受理 %s（见“daiban catalog accept”）"), c.node, div ? div->name : "?", c.o.pos[0]);
-        r = EXIT_REFUSED;
 out:
         json_decref(data);
+        json_decref(mats);
         ctx_close(&c);
         return r;
 }
@@ -1482,8 +671,6 @@ out:
 static int app_edit(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        struct app_row *t = NULL;
-        size_t n = 0;
         json_t *data = NULL;
         int r;
 
@@ -1494,342 +681,98 @@ static int app_edit(int argc, char **argv)
                 cli_error("%s", cli_msg("app edit needs --data FILE.json", "app edit 需要 --data FILE.json"));
                 return EXIT_USAGE;
         }
-        if ((r = ctx_open(&c)) || (r = need_operator(&c)))
+        if ((r = ctx_open(&c)))
                 goto out;
-        if (!(data = load_json_file(c.o.data))) {
+        if (!(data = load_json_file(c.o.data, true))) {
                 r = EXIT_REFUSED;
                 goto out;
         }
-        if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
-                goto fail;
-        for (size_t i = 0; i < n; i++) {
-                const char *name, *aid;
-                if ((r = check_rule(&c, &t[i], "app.edited", NULL)))
-                        goto fail;
-                const struct cat_matter *m = matter_of(&c.h, &t[i]);
-                if (!m) {
-                        r = EXIT_REFUSED;
-                        goto fail;
-                }
-                json_t *part = n > 1 ? filter_for(m, data) : json_incref(data);
-                if ((r = check_draft(m->form, part, c.today, "app edit"))) {
-                        json_decref(part);
-                        goto fail;
-                }
-                char *text = dump(part);
-                /* a bundle has one applicant: its merged form decides */
-                const catalog *cv = home_catalog_for(&c.h, t[i].catalog);
-                const struct cat_form *bf = n > 1 && t[i].bundle_code[0] && cv ? catalog_find_form(cv, t[i].bundle_code)
-                                                                               : NULL;
-                form_applicant_of(bf ? bf : m->form, bf ? data : part, &name, &aid);
-                json_t *body = json_pack("{s:s,s:s?,s:s?}", "data", text ? text : "{}", "applicant", name,
-                                         "applicant_id", aid);
-                free(text);
-                json_decref(part);
-                if (emit(&c, "app.edited", t[i].id, t[i].origin, body) < 0) {
-                        r = store_failed(&c);
-                        goto out;
-                }
-        }
-        if (store_commit(c.h.st) < 0) {
-                r = store_failed(&c);
+        if (core_app_edit(&c.core, c.o.pos[0], data, &c.res) != CORE_OK) {
+                r = print_result(&c.res);
                 goto out;
         }
+        print_still_to_do(&c.res);
         printf(cli_msg("%s: data saved\n", "%s：数据已保存\n"), c.o.pos[0]);
-        goto out;
-fail:
-        store_rollback(c.h.st);
 out:
-        app_rows_free(t, n);
         json_decref(data);
         ctx_close(&c);
         return r;
 }
 
-/* ---- materials ----------------------------------------------------------------- */
-
-static const struct cat_form_material *form_material(const struct cat_form *form, const char *code)
+/* A scan named by --file: its bytes, read whole after a size check.
+ * NULL with the reason printed. */
+static void *read_scan(const char *path, size_t *len)
 {
-        for (size_t i = 0; i < form->nmaterials; i++)
-                if (strcmp(form->materials[i].material->code, code) == 0)
-                        return &form->materials[i];
-        return NULL;
-}
+        struct stat sb;
+        size_t max = home_max_file_bytes();
+        char *buf;
+        FILE *f;
 
-/* Record one material's state on the applications t[0..n) (one, or a
- * bundle's members, each if its form asks for it), in the open
- * transaction. Returns 0, EXIT_REFUSED (an error was printed; the caller
- * rolls back) or -1 when the store failed. */
-static int record_material(struct ctx *c, struct app_row *t, size_t n, const char *key, const char *code,
-                           const char *state, int32_t promise, const char *blob)
-{
-        size_t applied = 0;
-        int r;
-
-        for (size_t i = 0; i < n; i++) {
-                const struct cat_matter *m = matter_of(&c->h, &t[i]);
-                const struct cat_form_material *fm = m ? form_material(m->form, code) : NULL;
-                if (!m)
-                        return EXIT_REFUSED;
-                if (!fm)
-                        continue;       /* a bundle member that does not ask for it */
-                if ((r = check_rule(c, &t[i], "app.material", NULL)))
-                        return r;
-                if (!strcmp(state, "deficient")) {
-                        int32_t limit;
-                        if (!fm->deficiency_ok) {
-                                cli_error(cli_msg("%s: %s may not be supplied later (no 容缺 for it in %s)",
-                                                  "%s：%s 不允许容缺（%s）"), t[i].id, fm->material->name_zh, m->code);
-                                return EXIT_REFUSED;
-                        }
-                        cal_add_workdays(catalog_calendar(c->h.cat), c->today, fm->deficiency_days, &limit);
-                        if (promise >= 0 && (promise < c->today || promise > limit)) {
-                                char a[11], b2[11];
-                                cal_date_format(c->today, a);
-                                cal_date_format(limit, b2);
-                                cli_error(cli_msg("%s: the promised date must be between %s and %s (%d working days)",
-                                                  "%s：承诺补交日期应在 %s 至 %s 之间（%d 个工作日）"),
-                                          fm->material->name_zh, a, b2, fm->deficiency_days);
-                                return EXIT_REFUSED;
-                        }
-                }
-                json_t *body = json_pack("{s:s,s:s}", "material", fm->material->code, "state", state);
-                if (blob && blob[0])
-                        json_object_set_new(body, "blob", json_string(blob));
-                if (promise >= 0)
-                        json_object_set_new(body, "promise", json_integer(promise));
-                if (emit(c, "app.material", t[i].id, t[i].origin, body) < 0)
-                        return -1;
-                applied++;
+        if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+                cli_error(cli_msg("--file %s: not a readable file", "--file %s：不是可读取的文件"), path);
+                return NULL;
         }
-        if (!applied) {
-                cli_error(cli_msg("%s does not ask for material '%s'; see 'daiban app show %s'",
-                                  "%s 不需要材料“%s”；请查看“daiban app show %s”"), key, code, key);
-                return EXIT_REFUSED;
+        if ((size_t)sb.st_size > max) {
+                cli_error(cli_msg("--file %s is %.2f MiB; scanned materials may be at most %.2f MiB "
+                                  "(scan at 150-200 dpi in grey, or as JPEG)",
+                                  "--file %s 有 %.2f MiB；扫描件最大 %.2f MiB（请用 150-200 dpi 灰度或 JPEG 扫描）"),
+                          path, (double)sb.st_size / 1048576.0, (double)max / 1048576.0);
+                return NULL;
         }
-        return 0;
-}
-
-static bool material_state_ok(const char *state)
-{
-        if (strcmp(state, "provided") && strcmp(state, "missing") && strcmp(state, "deficient")) {
-                cli_error(cli_msg("the state is provided, missing or deficient, not '%s'",
-                                  "材料状态应为 provided、missing 或 deficient，而不是“%s”"), state);
-                return false;
+        buf = malloc((size_t)sb.st_size + 1);
+        f = fopen(path, "rb");
+        if (!buf || !f || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+                cli_error(cli_msg("--file %s: cannot read it", "--file %s：无法读取"), path);
+                free(buf);
+                buf = NULL;
         }
-        return true;
+        if (f)
+                fclose(f);
+        *len = (size_t)sb.st_size;
+        return buf;
 }
 
 static int app_material(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        struct app_row *t = NULL;
-        size_t n = 0;
-        char blob[41] = "";
-        int32_t promise = -1;
-        const char *state;
+        void *scan = NULL;
+        size_t len = 0;
         int r;
 
         r = parse(argc, argv, O_HOME | O_OPERATOR | O_FILE | O_PROMISE | O_TODAY, 3,
                   "daiban app material ID MATERIAL provided|missing|deficient [--file PATH] [--promise YYYY-MM-DD]", &c.o);
         if (r)
                 return r;
-        state = c.o.pos[2];
-        if (!material_state_ok(state))
-                return EXIT_USAGE;
-        if (c.o.file && strcmp(state, "provided") != 0) {
-                cli_error("%s", cli_msg("--file goes with 'provided': a scan is a material that was provided",
-                                        "--file 只用于 provided：有扫描件即表示材料已提供"));
-                return EXIT_USAGE;
+        struct core_material in = { .material = c.o.pos[1], .state = c.o.pos[2], .promise = c.o.promise };
+        int32_t unused;
+        /* the arguments first: a wrong one is a usage error before
+         * anything is opened or read */
+        core_result_init(&c.res);
+        if (core_material_check(&in, c.o.file != NULL, &unused, &c.res)) {
+                r = print_result(&c.res);
+                core_result_finish(&c.res);
+                return r;
         }
-        if (c.o.promise && (strcmp(state, "deficient") || cal_date_parse(c.o.promise, &promise) < 0)) {
-                cli_error("%s", cli_msg("--promise YYYY-MM-DD goes with 'deficient' (a real date)",
-                                        "--promise YYYY-MM-DD 只用于 deficient（容缺），且须为有效日期"));
-                return EXIT_USAGE;
-        }
-        if ((r = ctx_open(&c)) || (r = need_operator(&c)))
+        core_result_finish(&c.res);
+        if ((r = ctx_open(&c)))
                 goto out;
         if (c.o.file) {
-                if ((r = home_store_file(&c.h, c.o.file, home_max_file_bytes(), blob)))
+                if (!(scan = read_scan(c.o.file, &len))) {
+                        r = EXIT_REFUSED;
                         goto out;
+                }
+                in.scan = scan;
+                in.scan_len = len;
         }
-        if ((r = begin(&c)) || (r = load_targets(&c, c.o.pos[0], &t, &n)))
-                goto fail;
-        r = record_material(&c, t, n, c.o.pos[0], c.o.pos[1], state, promise, blob);
-        if (r < 0) {
-                r = store_failed(&c);
+        if (core_app_material(&c.core, c.o.pos[0], &in, &c.res) != CORE_OK) {
+                r = print_result(&c.res);
                 goto out;
         }
-        if (r)
-                goto fail;
-        if (store_commit(c.h.st) < 0) {
-                r = store_failed(&c);
-                goto out;
-        }
-        printf(cli_msg("%s: %s %s%s%s\n", "%s：%s %s%s%s\n"), c.o.pos[0], c.o.pos[1], state, blob[0] ? " " : "", blob);
-        goto out;
-fail:
-        store_rollback(c.h.st);
+        printf(cli_msg("%s: %s %s%s%s\n", "%s：%s %s%s%s\n"), c.o.pos[0], c.o.pos[1], c.o.pos[2], c.res.blob[0] ? " " : "",
+               c.res.blob);
 out:
-        app_rows_free(t, n);
+        free(scan);
         ctx_close(&c);
-        return r;
-}
-
-/* `app new --materials FILE.json`: [{"material","state","promise"}],
- * recorded in the creating transaction. */
-static int new_materials(struct ctx *c, const char *key, const json_t *list)
-{
-        struct app_row *t = NULL;
-        size_t n = 0, i;
-        json_t *m;
-        int r;
-
-        if (!json_is_array(list)) {
-                cli_error("%s", cli_msg("--materials: the file must hold a JSON array of {\"material\",\"state\",\"promise\"}",
-                                        "--materials：文件应为 {\"material\",\"state\",\"promise\"} 组成的 JSON 数组"));
-                return EXIT_REFUSED;
-        }
-        if ((r = load_targets(c, key, &t, &n)))
-                return r;
-        json_array_foreach(list, i, m) {
-                const char *code = json_string_value(json_object_get(m, "material"));
-                const char *state = json_string_value(json_object_get(m, "state"));
-                const char *ps = json_string_value(json_object_get(m, "promise"));
-                int32_t promise = -1;
-                if (!code || !state || !material_state_ok(state)) {
-                        cli_error(cli_msg("--materials: entry %zu needs \"material\" and \"state\"",
-                                          "--materials：第 %zu 项需要 \"material\" 和 \"state\""), i + 1);
-                        r = EXIT_REFUSED;
-                        break;
-                }
-                if (ps && *ps && (strcmp(state, "deficient") || cal_date_parse(ps, &promise) < 0)) {
-                        cli_error(cli_msg("--materials: %s: a promised date (YYYY-MM-DD) goes with 'deficient'",
-                                          "--materials：%s：承诺补交日期（YYYY-MM-DD）只用于 deficient（容缺）"), code);
-                        r = EXIT_REFUSED;
-                        break;
-                }
-                if ((r = record_material(c, t, n, key, code, state, promise, NULL)))
-                        break;
-        }
-        app_rows_free(t, n);
-        return r;
-}
-
-/* ---- submit / resubmit ------------------------------------------------------ */
-
-/* created: key was created in the open transaction by `app new
- * --submit`; then the creation and the acceptance are one transaction,
- * and a refusal leaves nothing behind (the id is printed on success). */
-static int submit(struct ctx *c, const char *key, bool created)
-{
-        struct app_row *t = NULL;
-        size_t n = 0;
-        struct form_problems p;
-        char receipt[64] = "", sub[80];
-        int r;
-
-        form_problems_init(&p);
-        if ((!created && (r = begin(c))) || (r = load_targets(c, key, &t, &n)))
-                goto fail;
-        bool resubmit = strcmp(t[0].status, ST_RETURNED) == 0;
-        for (size_t i = 0; i < n; i++) {
-                if ((r = check_rule(c, &t[i], resubmit ? "app.resubmitted" : "app.submitted", NULL)))
-                        goto fail;
-                size_t before = p.n;
-                if (!matter_of(&c->h, &t[i]) || app_acceptance_problems(&c->h, &t[i], c->today, &p) < 0) {
-                        r = EXIT_REFUSED;
-                        goto fail;
-                }
-                for (size_t k = before; k < p.n && n > 1; k++) {
-                        /* prefix bundle members' problems with their matter */
-                        char *np = malloc(strlen(p.v[k].path) + strlen(t[i].matter) + 2);
-                        if (np) {
-                                sprintf(np, "%s:%s", t[i].matter, p.v[k].path);
-                                free(p.v[k].path);
-                                p.v[k].path = np;
-                        }
-                }
-        }
-        if (p.n) {
-                cli_error(cli_msg("%s cannot be accepted yet; %zu problems (print them for the applicant with "
-                                  "'daiban app notice %s'):",
-                                  "%s 暂不能受理，共 %zu 个问题（可用“daiban app notice %s”打印一次性告知单）："),
-                          key, p.n, key);
-                print_problems(&p);
-                r = EXIT_REFUSED;
-                goto fail;
-        }
-        if (!resubmit && next_receipt(c, c->today, receipt, sizeof receipt) < 0) {
-                r = store_failed(c);
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-                /* the form, materials and time limit of the version it was
-                 * captured under; the newest working-day calendar */
-                const struct cat_matter *m = matter_of(&c->h, &t[i]);
-                const calendar *cal = catalog_calendar(c->h.cat);
-                int32_t due;
-                json_t *clean = NULL, *defs = json_array();
-                struct form_problems q;
-
-                form_problems_init(&q);
-                form_validate(m->form, t[i].data, c->today, &q, &clean);
-                form_problems_finish(&q);
-                cal_add_workdays(cal, c->today, m->time_limit_days, &due);
-                for (size_t k = 0; k < m->form->nmaterials; k++) {
-                        const struct cat_form_material *fm = &m->form->materials[k];
-                        long long promise;
-                        const char *state = mat_state(&t[i], c->h.st, fm->material->code, &promise);
-                        if (strcmp(state, "deficient") != 0)
-                                continue;
-                        if (promise < 0) {
-                                int32_t d;
-                                cal_add_workdays(cal, c->today, fm->deficiency_days, &d);
-                                promise = d;
-                        }
-                        json_array_append_new(defs, json_pack("{s:s,s:I}", "material", fm->material->code, "promise",
-                                                              (json_int_t)promise));
-                }
-                char *text = clean ? dump(clean) : NULL;
-                json_decref(clean);
-                json_t *body = json_pack("{s:I,s:I,s:o,s:s?}", "accepted_on", (json_int_t)c->today, "due",
-                                         (json_int_t)due, "deficiencies", defs, "data", text);
-                free(text);
-                if (!resubmit) {
-                        if (n > 1) {
-                                snprintf(sub, sizeof sub, "%s-%zu", receipt, i + 1);
-                                json_object_set_new(body, "receipt", json_string(sub));
-                                json_object_set_new(body, "bundle_receipt", json_string(receipt));
-                        } else {
-                                json_object_set_new(body, "receipt", json_string(receipt));
-                        }
-                }
-                if (emit(c, resubmit ? "app.resubmitted" : "app.submitted", t[i].id, t[i].origin, body) < 0) {
-                        r = store_failed(c);
-                        goto out;
-                }
-        }
-        if (store_commit(c->h.st) < 0) {
-                r = store_failed(c);
-                goto out;
-        }
-        if (created)
-                printf("%s\n", key);
-        if (resubmit)
-                printf(cli_msg("%s resubmitted\n", "%s 已重新提交\n"), key);
-        else
-                printf(cli_msg("accepted: receipt %s\n", "已受理，受理编号 %s\n"), receipt);
-        r = 0;
-        goto out;
-fail:
-        store_rollback(c->h.st);
-        if (created)
-                cli_error("%s", cli_msg("nothing was saved; without --submit the draft is kept and can be completed",
-                                        "未保存任何内容；不加 --submit 可先保存草稿再补全"));
-out:
-        form_problems_finish(&p);
-        app_rows_free(t, n);
         return r;
 }
 
@@ -1840,42 +783,42 @@ static int app_submit(int argc, char **argv)
 
         if (r)
                 return r;
-        if (!(r = ctx_open(&c)) && !(r = need_operator(&c)))
-                r = submit(&c, c.o.pos[0], false);
+        if (!(r = ctx_open(&c))) {
+                if (core_app_submit(&c.core, c.o.pos[0], &c.res) != CORE_OK)
+                        r = print_result(&c.res);
+                else if (c.res.resubmitted)
+                        printf(cli_msg("%s resubmitted\n", "%s 已重新提交\n"), c.o.pos[0]);
+                else
+                        printf(cli_msg("accepted: receipt %s\n", "已受理，受理编号 %s\n"), c.res.receipt);
+        }
         ctx_close(&c);
         return r;
 }
 
 /* ---- one-event commands: withdraw, deliver, rate, review, decide ------------- */
 
-static int simple(struct ctx *c, const char *key, const char *type, const char *result, json_t *body,
-                  const char *done_en, const char *done_zh)
+/* Run a step: its arguments checked before the home is opened. */
+static int step(struct ctx *c, const struct core_step *in)
 {
-        struct app_row *t = NULL;
-        size_t n = 0;
+        const char *en, *zh;
         int r;
 
-        if ((r = need_operator(c)) || (r = begin(c)) || (r = load_targets(c, key, &t, &n)))
-                goto fail;
-        for (size_t i = 0; i < n; i++)
-                if ((r = check_rule(c, &t[i], type, result)))
-                        goto fail;
-        for (size_t i = 0; i < n; i++)
-                if (emit(c, type, t[i].id, t[i].origin, json_deep_copy(body)) < 0) {
-                        r = store_failed(c);
-                        goto out;
-                }
-        if (store_commit(c->h.st) < 0) {
-                r = store_failed(c);
-                goto out;
+        core_result_init(&c->res);
+        if (core_step_check(in, &c->res)) {
+                r = print_result(&c->res);
+                core_result_finish(&c->res);
+                return r;
         }
-        printf("%s %s\n", key, cli_zh() ? done_zh : done_en);
-        goto out;
-fail:
-        store_rollback(c->h.st);
-out:
-        json_decref(body);
-        app_rows_free(t, n);
+        core_result_finish(&c->res);
+        if (!(r = ctx_open(c))) {
+                if (core_app_step(&c->core, c->o.pos[0], in, &c->res) != CORE_OK) {
+                        r = print_result(&c->res);
+                } else {
+                        core_step_done(in, &en, &zh);
+                        printf("%s %s\n", c->o.pos[0], cli_zh() ? zh : en);
+                }
+        }
+        ctx_close(c);
         return r;
 }
 
@@ -1884,17 +827,7 @@ static int app_withdraw(int argc, char **argv)
         struct ctx c = { 0 };
         int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_TODAY, 1, "daiban app withdraw ID --reason TEXT", &c.o);
 
-        if (r)
-                return r;
-        if (!c.o.reason || !*c.o.reason) {
-                cli_error("%s", cli_msg("a withdrawal needs --reason TEXT", "撤回需要 --reason 说明原因"));
-                return EXIT_USAGE;
-        }
-        if (!(r = ctx_open(&c)))
-                r = simple(&c, c.o.pos[0], "app.withdrawn", NULL, json_pack("{s:s}", "reason", c.o.reason),
-                           "withdrawn", "已撤回");
-        ctx_close(&c);
-        return r;
+        return r ? r : step(&c, &(struct core_step){ .kind = CORE_WITHDRAW, .reason = c.o.reason });
 }
 
 static int app_deliver(int argc, char **argv)
@@ -1902,12 +835,7 @@ static int app_deliver(int argc, char **argv)
         struct ctx c = { 0 };
         int r = parse(argc, argv, O_HOME | O_OPERATOR | O_TODAY, 1, "daiban app deliver ID", &c.o);
 
-        if (r)
-                return r;
-        if (!(r = ctx_open(&c)))
-                r = simple(&c, c.o.pos[0], "app.delivered", NULL, json_object(), "result delivered", "结果已送达");
-        ctx_close(&c);
-        return r;
+        return r ? r : step(&c, &(struct core_step){ .kind = CORE_DELIVER });
 }
 
 static int app_rate(int argc, char **argv)
@@ -1916,21 +844,7 @@ static int app_rate(int argc, char **argv)
         int r = parse(argc, argv, O_HOME | O_OPERATOR | O_LEVEL | O_COMMENT | O_TODAY, 1,
                       "daiban app rate ID --level 1-5 [--comment TEXT]", &c.o);
 
-        if (r)
-                return r;
-        if (c.o.level < 1 || c.o.level > 5) {
-                cli_error("%s", cli_msg("--level is 1 to 5 (5 very satisfied, 1 very dissatisfied)",
-                                        "--level 为 1 至 5（5 非常满意，1 非常不满意）"));
-                return EXIT_USAGE;
-        }
-        if (!(r = ctx_open(&c))) {
-                json_t *body = json_pack("{s:I}", "level", (json_int_t)c.o.level);
-                if (c.o.comment)
-                        json_object_set_new(body, "comment", json_string(c.o.comment));
-                r = simple(&c, c.o.pos[0], "app.rated", NULL, body, "rated", "已评价");
-        }
-        ctx_close(&c);
-        return r;
+        return r ? r : step(&c, &(struct core_step){ .kind = CORE_RATE, .level = c.o.level, .comment = c.o.comment });
 }
 
 static const char usage_review[] =
@@ -1948,27 +862,7 @@ static int cmd_review(int argc, char **argv)
         int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_NODE | O_TODAY, 2,
                       "daiban review ID pass|return [--reason TEXT] [--node CODE]", &c.o);
 
-        if (r)
-                return r;
-        if (strcmp(c.o.pos[1], "pass") && strcmp(c.o.pos[1], "return")) {
-                cli_error("%s", cli_msg("a review is pass or return", "审核结果应为 pass 或 return"));
-                return EXIT_USAGE;
-        }
-        if (!strcmp(c.o.pos[1], "return") && (!c.o.reason || !*c.o.reason)) {
-                cli_error("%s", cli_msg("a return needs --reason: everything the station must correct, at once",
-                                        "退回需要 --reason：一次性列明所有需补正的内容"));
-                return EXIT_USAGE;
-        }
-        if (!(r = ctx_open(&c))) {
-                json_t *body = json_pack("{s:s}", "result", c.o.pos[1]);
-                if (c.o.reason)
-                        json_object_set_new(body, "reason", json_string(c.o.reason));
-                r = simple(&c, c.o.pos[0], "app.reviewed", c.o.pos[1], body,
-                           !strcmp(c.o.pos[1], "pass") ? "passed up" : "returned for correction",
-                           !strcmp(c.o.pos[1], "pass") ? "已审核通过并上报" : "已退回补正");
-        }
-        ctx_close(&c);
-        return r;
+        return r ? r : step(&c, &(struct core_step){ .kind = CORE_REVIEW, .result = c.o.pos[1], .reason = c.o.reason });
 }
 
 static const char usage_decide[] =
@@ -1983,27 +877,7 @@ static int cmd_decide(int argc, char **argv)
         int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_NODE | O_TODAY, 2,
                       "daiban decide ID approve|reject [--reason TEXT] [--node CODE]", &c.o);
 
-        if (r)
-                return r;
-        if (strcmp(c.o.pos[1], "approve") && strcmp(c.o.pos[1], "reject")) {
-                cli_error("%s", cli_msg("a decision is approve or reject", "决定应为 approve 或 reject"));
-                return EXIT_USAGE;
-        }
-        if (!strcmp(c.o.pos[1], "reject") && (!c.o.reason || !*c.o.reason)) {
-                cli_error("%s", cli_msg("a rejection needs --reason", "不予批准需要 --reason 说明理由"));
-                return EXIT_USAGE;
-        }
-        if (!(r = ctx_open(&c))) {
-                /* the day of the decision, for the on-time rate (按时办结率) */
-                json_t *body = json_pack("{s:s,s:I}", "result", c.o.pos[1], "decided_on", (json_int_t)c.today);
-                if (c.o.reason)
-                        json_object_set_new(body, "reason", json_string(c.o.reason));
-                r = simple(&c, c.o.pos[0], "app.decided", c.o.pos[1], body,
-                           !strcmp(c.o.pos[1], "approve") ? "approved" : "rejected",
-                           !strcmp(c.o.pos[1], "approve") ? "已批准" : "不予批准");
-        }
-        ctx_close(&c);
-        return r;
+        return r ? r : step(&c, &(struct core_step){ .kind = CORE_DECIDE, .result = c.o.pos[1], .reason = c.o.reason });
 }
 
 /* ---- reading: show, list, log, receipt, notice, status -------------------------- */
@@ -2016,10 +890,6 @@ static const char *date_str(long long day, char *buf)
         return buf;
 }
 
-bool app_status_open(const char *status)
-{
-        return !strcmp(status, ST_ACCEPTED) || !strcmp(status, ST_RETURNED) || !strcmp(status, ST_PASSED);
-}
 
 json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
 {
@@ -2359,7 +1229,8 @@ static int app_log(int argc, char **argv)
                 goto out;
         json_t *arr = app_log_json(c.h.st, t, n);
         if (!arr) {
-                rc = store_failed(&c);
+                cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c.h.st));
+                rc = EXIT_REFUSED;
                 goto out;
         }
         if (c.o.given & O_JSON) {
@@ -2458,12 +1329,13 @@ static int cmd_status(int argc, char **argv)
         if (rc || (rc = ctx_open(&c)))
                 goto out;
         json_t *by = json_object();
-        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        const char *name;
+        for (size_t i = 0; (name = app_status_nth(i)); i++) {
                 sqlite3_stmt *st;
                 sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*) FROM apps WHERE status = ?", -1, &st, NULL);
-                sqlite3_bind_text(st, 1, statuses[i][0], -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
                 sqlite3_step(st);
-                json_object_set_new(by, statuses[i][0], json_integer(sqlite3_column_int64(st, 0)));
+                json_object_set_new(by, name, json_integer(sqlite3_column_int64(st, 0)));
                 sqlite3_finalize(st);
         }
         long long overdue = count(c.h.st, "SELECT count(*) FROM apps WHERE status IN ('accepted','returned','passed')"
@@ -2570,8 +1442,10 @@ static int cmd_rebuild(int argc, char **argv)
         if (rc || (rc = ctx_open(&c)))
                 goto out;
         if (c.o.given & O_VERIFY) {
-                if ((rc = begin(&c)))
+                if (core_begin(&c.h, &c.res)) {
+                        rc = print_result(&c.res);
                         goto out;
+                }
                 int r = fold_verify(c.h.st, diff, sizeof diff);
                 store_rollback(c.h.st);
                 if (r < 0) {
@@ -2585,11 +1459,13 @@ static int cmd_rebuild(int argc, char **argv)
                 }
                 goto out;
         }
-        if ((rc = begin(&c)))
+        if (core_begin(&c.h, &c.res)) {
+                rc = print_result(&c.res);
                 goto out;
+        }
         bool tty = isatty(2);
         if (fold_rebuild(c.h.st, tty ? progress : NULL, NULL) < 0 || store_commit(c.h.st) < 0) {
-                rc = store_failed(&c);
+                rc = (core_store_failed(&c.h, &c.res), print_result(&c.res));
                 goto out;
         }
         printf(cli_msg("rebuilt from %lld events\n", "已由 %lld 个事件重建\n"), (long long)store_nevents(c.h.st));

@@ -1,0 +1,199 @@
+/* Applications as the derived tables hold them, and the words of the
+ * lifecycle: see agent/app.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/app.h"
+#include "agent/cli.h"
+#include "sync/fold.h"
+
+void app_row_free(struct app_row *r)
+{
+        json_decref(r->data);
+        r->data = NULL;
+}
+
+/* A column as text to show. Control characters (C0, DEL, and C1 as
+ * UTF-8) become '?': an applicant's name or a reason written elsewhere
+ * (another node's event) must not drive the agent's terminal. */
+static void col(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+        const char *s = (const char *)sqlite3_column_text(st, i);
+
+        snprintf(dst, n, "%s", s ? s : "");
+        cli_unctrl(dst);
+}
+
+static long long icol(sqlite3_stmt *st, int i)
+{
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+void app_row_from(sqlite3_stmt *st, struct app_row *r)
+{
+        memset(r, 0, sizeof *r);
+        col(st, 0, r->id, sizeof r->id);
+        col(st, 1, r->matter, sizeof r->matter);
+        col(st, 2, r->matter_name, sizeof r->matter_name);
+        col(st, 3, r->bundle, sizeof r->bundle);
+        col(st, 4, r->bundle_code, sizeof r->bundle_code);
+        col(st, 5, r->bundle_receipt, sizeof r->bundle_receipt);
+        col(st, 6, r->origin, sizeof r->origin);
+        col(st, 7, r->reviewer, sizeof r->reviewer);
+        col(st, 8, r->decider, sizeof r->decider);
+        col(st, 9, r->holder, sizeof r->holder);
+        col(st, 10, r->status, sizeof r->status);
+        col(st, 11, r->receipt, sizeof r->receipt);
+        col(st, 12, r->applicant, sizeof r->applicant);
+        col(st, 13, r->applicant_id, sizeof r->applicant_id);
+        col(st, 14, r->accepted_by, sizeof r->accepted_by);
+        col(st, 15, r->result, sizeof r->result);
+        col(st, 16, r->reason, sizeof r->reason);
+        col(st, 17, r->rating_comment, sizeof r->rating_comment);
+        r->time_limit = icol(st, 18);
+        r->accepted_on = icol(st, 19);
+        r->due = icol(st, 20);
+        r->rating = icol(st, 21);
+        r->nconflicts = icol(st, 22);
+        /* NULL when the query left the form data out (APP_COLS_NO_DATA) */
+        r->data = sqlite3_column_type(st, 23) == SQLITE_NULL
+                          ? NULL : json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
+        col(st, 24, r->catalog, sizeof r->catalog);
+        if (!r->data)
+                r->data = json_object();
+}
+
+int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
+{
+        sqlite3_stmt *st;
+        struct app_row *v = NULL;
+        size_t k = 0;
+        int rc;
+
+        *ret = NULL;
+        *n = 0;
+        if (sqlite3_prepare_v2(store_db(s),
+                               "SELECT " APP_COLS " FROM apps WHERE id = ?1 OR receipt = ?1 OR bundle = ?1"
+                               " OR (bundle_receipt = ?1 AND bundle IS NOT NULL) ORDER BY created_hlc, id", -1, &st,
+                               NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct app_row *nv = realloc(v, (k + 1) * sizeof *v);
+                if (!nv)
+                        break;
+                v = nv;
+                app_row_from(st, &v[k++]);
+        }
+        sqlite3_finalize(st);
+        if (!k) {
+                free(v);
+                return rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        *ret = v;
+        *n = k;
+        return 0;
+}
+
+void app_rows_free(struct app_row *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                app_row_free(&v[i]);
+        free(v);
+}
+
+
+/* ---- the rules, in both languages ---------------------------------------------- */
+
+static const struct {
+        const char *en, *zh;
+} reasons_zh[] = {
+        { "only the station that took the application may edit it", "只有受理该申请的站点可以修改" },
+        { "only a draft or a returned application can be edited", "只有草稿或被退回的申请可以修改" },
+        { "only the station that took the application records its materials", "只有受理该申请的站点可以登记材料" },
+        { "materials can no longer change after the decision", "办结后不能再修改材料" },
+        { "only the station that took the application may submit it", "只有受理该申请的站点可以提交" },
+        { "only a draft can be submitted (a returned one is resubmitted)", "只有草稿可以提交（被退回的申请请重新提交）" },
+        { "only the station that took the application may resubmit it", "只有受理该申请的站点可以重新提交" },
+        { "only a returned application can be resubmitted", "只有被退回的申请可以重新提交" },
+        { "this matter has no separate review", "该事项没有单独的审核环节" },
+        { "only the reviewing office may pass the application", "只有审核机关可以审核通过" },
+        { "the reviewing office decides this matter itself: decide instead of passing", "审核机关即决定机关，请直接作出决定" },
+        { "only an accepted application can be passed up", "只有已受理的申请可以上报" },
+        { "only the reviewing or deciding office may return the application", "只有审核或决定机关可以退回" },
+        { "the application is not waiting for this office", "该申请当前不在本机关办理" },
+        { "a review is either pass or return", "审核结果只能是通过（pass）或退回（return）" },
+        { "a decision is either approve or reject", "决定只能是批准（approve）或不予批准（reject）" },
+        { "only the deciding office may decide", "只有决定机关可以作出决定" },
+        { "the application has not passed its review yet", "该申请尚未通过审核" },
+        { "the application is not waiting for a decision", "该申请当前不等待决定" },
+        { "only the station that took the application delivers the result", "只有受理站点可以送达结果" },
+        { "there is no decision to deliver yet", "尚无可送达的决定" },
+        { "only the station that took the application records the rating", "只有受理站点可以登记评价" },
+        { "the application was already rated", "该申请已经评价过" },
+        { "an application is rated after its result was delivered", "结果送达后才能评价" },
+        { "only the station that took the application may withdraw it", "只有受理站点可以撤回" },
+        { "it is too late to withdraw: the application was decided", "已经办结，不能撤回" },
+        { "the application already exists", "该申请已存在（重复创建）" },
+        { "a creation must name its matter, origin (the writer) and decider", "创建申请须写明事项、受理站点（写入者）和决定机关" },
+        { "the application was not created (yet)", "该申请尚未创建（或尚未同步到本站）" },
+        { "a rating is a level from 1 to 5", "评价应为 1 至 5 级" },
+        { "a material event must name the material", "材料记录须写明材料" },
+        { "an acceptance must give its date", "受理记录须写明受理日期" },
+        { "the due date does not follow from the matter's time limit", "办结期限与该事项的承诺时限不符" },
+        { "the receipt number is not the accepting station's own for that day", "受理编号不是受理站点当日的编号" },
+};
+
+const char *app_rule_zh(const char *en)
+{
+        for (size_t i = 0; en && i < sizeof reasons_zh / sizeof reasons_zh[0]; i++)
+                if (strcmp(reasons_zh[i].en, en) == 0)
+                        return reasons_zh[i].zh;
+        return en;
+}
+
+/* Every state of the lifecycle, with its Chinese name. */
+static const char *const statuses[][2] = {
+        { ST_DRAFT, "草稿" }, { ST_ACCEPTED, "已受理" }, { ST_RETURNED, "退回补正" }, { ST_PASSED, "已上报" },
+        { ST_APPROVED, "已批准" }, { ST_REJECTED, "不予批准" }, { ST_DELIVERED, "已送达" },
+        { ST_RATED, "已评价" }, { ST_WITHDRAWN, "已撤回" },
+};
+
+bool app_status_known(const char *s)
+{
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+                if (strcmp(statuses[i][0], s) == 0)
+                        return true;
+        return false;
+}
+
+const char *app_status_nth(size_t i)
+{
+        return i < sizeof statuses / sizeof statuses[0] ? statuses[i][0] : NULL;
+}
+
+const char *app_status_name(const char *s, bool zh)
+{
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+                if (strcmp(statuses[i][0], s) == 0)
+                        return zh ? statuses[i][1] : s;
+        return s;
+}
+
+bool app_status_open(const char *status)
+{
+        return !strcmp(status, ST_ACCEPTED) || !strcmp(status, ST_RETURNED) || !strcmp(status, ST_PASSED);
+}
+
+bool app_key_ok(const char *s, size_t n)
+{
+        if (!n || n > 64 || s[0] == '-')        /* never an option to a command */
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+                        return false;
+        return true;
+}
