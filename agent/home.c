@@ -736,53 +736,27 @@ size_t home_max_file_bytes(void)
         return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
 }
 
-int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex)
+int home_reload(struct home *h)
 {
-        char repo_path[4096];
-        git_repository *repo = NULL;
-        git_oid oid;
-        struct stat sb;
-        char *buf;
-        FILE *f;
-        int r = EXIT_REFUSED;
+        struct home nh;
+        char *cur = NULL;
+        char *dir;
 
-        if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-                cli_error(cli_msg("--file %s: not a readable file", "--file %s：不是可读取的文件"), path);
-                return EXIT_REFUSED;
+        if (store_meta_get(h->st, "catalog.current", &cur) < 0 || !cur)
+                return 0;
+        bool same = h->catalog_version && !strcmp(cur, h->catalog_version);
+        free(cur);
+        if (same)
+                return 0;
+        dir = strdup(h->dir);
+        if (!dir || home_open(dir, &nh) != 0) {
+                free(dir);
+                return -1;
         }
-        if ((size_t)sb.st_size > max_bytes) {
-                cli_error(cli_msg("--file %s is %.2f MiB; scanned materials may be at most %.2f MiB "
-                                  "(scan at 150-200 dpi in grey, or as JPEG)",
-                                  "--file %s 有 %.2f MiB；扫描件最大 %.2f MiB（请用 150-200 dpi 灰度或 JPEG 扫描）"),
-                          path, (double)sb.st_size / 1048576.0, (double)max_bytes / 1048576.0);
-                return EXIT_REFUSED;
-        }
-        buf = malloc((size_t)sb.st_size + 1);
-        f = fopen(path, "rb");
-        if (!buf || !f || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
-                cli_error(cli_msg("--file %s: cannot read it", "--file %s：无法读取"), path);
-                free(buf);
-                if (f)
-                        fclose(f);
-                return EXIT_REFUSED;
-        }
-        fclose(f);
-        git_libgit2_init();
-        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-        snprintf(repo_path, sizeof repo_path, "%s/repo", h->dir);
-        if (git_repository_open_bare(&repo, repo_path) < 0 ||
-            git_blob_create_from_buffer(&oid, repo, buf, (size_t)sb.st_size) < 0) {
-                const git_error *ge = git_error_last();
-                cli_error(cli_msg("cannot store %s in %s: %s", "无法把 %s 保存到 %s：%s"), path, repo_path,
-                          ge ? ge->message : "?");
-        } else {
-                git_oid_tostr(hex, 41, &oid);
-                r = 0;
-        }
-        git_repository_free(repo);
-        git_libgit2_shutdown();
-        free(buf);
-        return r;
+        free(dir);
+        home_close(h);
+        *h = nh;
+        return 1;
 }
 
 /* Remove stale *.lock files below dir (depth-limited). */

@@ -89,10 +89,10 @@ int home_key(struct home *h, const struct sshsig_key **ret);
  * a message in err. */
 int home_key_create(const char *dir, const char *node, char *err, size_t errlen);
 
-/* Store a file as a git blob in the home's repository (content
- * addressed, deduplicated). Writes the 40-hex id into hex (41 bytes).
- * Prints errors; returns 0 or 1. */
-int home_store_file(const struct home *h, const char *path, size_t max_bytes, char *hex);
+/* Reopen h when its current catalogue changed under it (a sync
+ * installed a version, the county published one, the CLI did): 1
+ * reopened, 0 unchanged, -1 cannot be reopened (h is kept as it was). */
+int home_reload(struct home *h);
 
 /* The largest scan accepted: $DAIBAN_MAX_FILE_BYTES, else
  * HOME_MAX_FILE_DEFAULT. */

@@ -3,13 +3,15 @@
  * background sync, on the same HTTP server as the hall (agent/http.c).
  *
  * Reads are answered in the event loop from the node's store (SQLite in
- * WAL mode: readers never wait for a writer). Every write runs the CLI's
- * own command in a child process (`daiban app new ...`, with the
- * signed-in operator as --operator and DAIBAN_ERRORS=json), so the rules
- * are the CLI's, the loop never waits on a disk sync, and the CLI and
- * the daemon may write the same home at once. Sign-in hashes (argon2id)
- * run on libuv's thread pool. Sessions and drafts live in
- * HOME/station.db, which is never replicated. */
+ * WAL mode: readers never wait for a writer). Every write of an
+ * application goes to the writer thread (agent/writer.h),
+ * which runs the core (agent/core/core.h) with its own connection, the
+ * same functions the CLI calls, so the rules are one, and the loop
+ * never waits on a disk sync; the CLI and the daemon may still write the
+ * same home at once. Children remain where they earn it: a sync that may
+ * run for an hour on a bad link, a catalogue's check and install,
+ * doctor. Sign-in hashes (argon2id) run on libuv's thread pool.
+ * Sessions and drafts live in HOME/station.db, never replicated. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,6 +33,7 @@
 
 #include "agent/app.h"
 #include "agent/cli.h"
+#include "agent/core/core.h"
 #include "agent/digest.h"
 #include "agent/http.h"
 #include "agent/refusal.h"
@@ -40,6 +43,7 @@
 #include "agent/throttle.h"
 #include "agent/tls.h"
 #include "agent/ui.h"
+#include "agent/writer.h"
 #include "forms/calendar.h"
 #include "forms/pinyin.h"
 #include "forms/validate.h"
@@ -99,6 +103,7 @@ struct station {
         char *test_body;
         size_t test_len;
         struct throttle *thr;           /* sign-in failures (agent/throttle.h) */
+        struct writer *w;               /* the writes' thread (agent/writer.h) */
 };
 
 /* ---- one request ------------------------------------------------------------ */
@@ -631,9 +636,9 @@ static void write_done(struct child *ch)
         json_decref(errs);
 }
 
-/* Answer a refused write: 422 with the problems when the validation
- * refused it, else 409 with the messages joined. */
-static void reply_refused(struct req *r, int status, json_t *errs)
+/* Answer a child that refused (a catalogue install): 422 with the
+ * problems when they refused it, else 409 with the messages joined. */
+static void reply_child_refused(struct req *r, int status, json_t *errs)
 {
         json_t *msgs = json_object_get(errs, "messages"), *probs = json_object_get(errs, "problems"), *m;
         size_t i;
@@ -665,38 +670,8 @@ static void reply_refused(struct req *r, int status, json_t *errs)
                 reply_error(r, 500, "internal", en[0] ? en : "the write failed", zh[0] ? zh : "写入失败");
 }
 
-/* A child's arguments: the command, its options as "--name=value" (a
- * value can never be taken for an option, nor "--help"), then "--" and
- * the positionals (an id can never be taken for an option either). */
-struct args {
-        const char *v[32];
-        char *own[16];
-        size_t n, nown;
-};
-
-static void arg(struct args *a, const char *s)
-{
-        if (a->n < 31)
-                a->v[a->n++] = s;
-        a->v[a->n] = NULL;
-}
-
-static void opt(struct args *a, const char *name, const char *val)
-{
-        char *x;
-
-        if (a->nown < 16 && asprintf(&x, "--%s=%s", name, val) >= 0) {
-                a->own[a->nown++] = x;
-                arg(a, x);
-        }
-}
-
-static void args_free(struct args *a)
-{
-        for (size_t i = 0; i < a->nown; i++)
-                free(a->own[i]);
-}
-
+/* Run a CLI command as a child for r (a catalogue's check or install,
+ * doctor): after gets its exit status, output and errors. */
 static void run_write(struct req *r, const char *const *args,
                       void (*after)(struct req *, int, const char *, json_t *))
 {
@@ -718,43 +693,6 @@ static const char *tmp_dir(struct station *st)
         snprintf(dir, sizeof dir, "%s/tmp", st->home_dir);
         mkdir(dir, 0700);
         return dir;
-}
-
-/* A temporary file in HOME/tmp for a child to read (data, materials, a
- * scan). Returns its path (owned by r, removed when r ends) or NULL. */
-static const char *tmp_file(struct req *r, const void *data, size_t len)
-{
-        char path[4200];
-        int fd;
-
-        snprintf(path, sizeof path, "%s/serve-XXXXXX", tmp_dir(r->st));
-        fd = mkstemp(path);
-        if (fd < 0)
-                return NULL;
-        const char *p = data;
-        size_t left = len;
-        while (left) {
-                ssize_t w = write(fd, p, left);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0) {
-                        close(fd);
-                        unlink(path);
-                        return NULL;
-                }
-                p += w;
-                left -= (size_t)w;
-        }
-        close(fd);
-        for (size_t i = 0; i < sizeof r->tmps / sizeof r->tmps[0]; i++)
-                if (!r->tmps[i]) {
-                        r->tmps[i] = strdup(path);
-                        if (r->tmps[i])
-                                return r->tmps[i];
-                        break;
-                }
-        unlink(path);
-        return NULL;
 }
 
 /* ---- sessions --------------------------------------------------------------- */
@@ -1178,24 +1116,12 @@ static json_t *status_json(struct station *st)
 
 static void home_refresh(struct station *st)
 {
-        struct home nh;
-        char *cur = NULL;
+        int r = home_reload(&st->h);
 
-        /* reopen when the current catalogue changed under us (sync
-         * installed a version, the county published one, the CLI did) */
-        if (store_meta_get(st->h.st, "catalog.current", &cur) < 0 || !cur)
-                return;
-        bool same = st->h.catalog_version && !strcmp(cur, st->h.catalog_version);
-        free(cur);
-        if (same)
-                return;
-        if (home_open(st->home_dir, &nh) != 0) {
+        if (r < 0)
                 logf_("cannot reload the home after a catalogue change; keeping the previous one");
-                return;
-        }
-        home_close(&st->h);
-        st->h = nh;
-        logf_("catalogue version %.12s is now current", st->h.catalog_version);
+        else if (r > 0)
+                logf_("catalogue version %.12s is now current", st->h.catalog_version);
 }
 
 static void sync_done(struct child *ch)
@@ -1845,28 +1771,164 @@ static void scan_get(struct req *r, const char *hex)
 
 /* ---- applications: writes ------------------------------------------------------ */
 
-static void after_app(struct req *r, int status, const char *out, json_t *errs)
+/* A write on the writer thread (agent/writer.h): what the route asked,
+ * as the core takes it, and the core's answer. */
+enum wkind { W_NEW, W_EDIT, W_MATERIAL, W_SUBMIT, W_STEP };
+
+struct wjob {
+        struct req *r;
+        enum wkind kind;
+        char op[64];
+        int32_t today;
+        json_t *body;                   /* the request's JSON (owned): the inputs point into it */
+        struct core_new in_new;
+        const json_t *data;             /* edit */
+        struct core_material mat;
+        struct core_step step;
+        struct core_result res;
+        void (*after)(struct req *, struct core_result *);
+};
+
+static void wjob_work(struct home *h, void *arg)
 {
-        if (status) {
-                reply_refused(r, status, errs);
+        struct wjob *j = arg;
+        struct core_ctx c;
+
+        if (core_act(&c, h, NULL, j->op, j->today, &j->res))
+                return;
+        switch (j->kind) {
+        case W_NEW:
+                core_app_new(&c, &j->in_new, &j->res);
+                break;
+        case W_EDIT:
+                core_app_edit(&c, j->r->key, j->data, &j->res);
+                break;
+        case W_MATERIAL:
+                core_app_material(&c, j->r->key, &j->mat, &j->res);
+                break;
+        case W_SUBMIT:
+                core_app_submit(&c, j->r->key, &j->res);
+                break;
+        case W_STEP:
+                core_app_step(&c, j->r->key, &j->step, &j->res);
+                break;
+        }
+}
+
+/* Answer a write the core refused: 422 with the problems when the data
+ * or the materials stopped it, 404, 400, 409 with the rule, 500. */
+static void reply_refused(struct req *r, const struct core_result *res)
+{
+        const char *en = res->en ? res->en : "the write was refused", *zh = res->zh ? res->zh : "操作未被接受";
+        char pen[256], pzh[256];
+
+        switch (res->status) {
+        case CORE_INVALID:
+                if (res->problems.n) {
+                        /* the core's text names commands and an id that was
+                         * not kept; a screen says what to do */
+                        json_t *probs = json_array();
+                        for (size_t i = 0; i < res->problems.n; i++) {
+                                const struct form_problem *p = &res->problems.v[i];
+                                json_array_append_new(probs, json_pack("{s:s,s:s,s:s,s:s}", "path", p->path, "code",
+                                                                       p->code, "zh", p->msg_zh, "en", p->msg_en));
+                        }
+                        snprintf(pen, sizeof pen,
+                                 "not accepted yet: %zu problems to resolve with the applicant (nothing was saved)",
+                                 res->problems.n);
+                        snprintf(pzh, sizeof pzh, "暂不能受理：共 %zu 个问题需与申请人一并补正（未保存任何内容）",
+                                 res->problems.n);
+                        reply_error_x(r, 422, "invalid", pen, pzh,
+                                      json_pack("{s:o,s:s?}", "problems", probs, "catalog", r->st->h.catalog_version));
+                        return;
+                }
+                reply_error(r, 409, "refused", en, zh);
+                return;
+        case CORE_NOT_FOUND:
+                not_found(r);
+                return;
+        case CORE_USAGE:
+                reply_error(r, 400, "bad_request", en, zh);
+                return;
+        case CORE_REFUSED:
+                reply_error(r, 409, "refused", en, zh);
+                return;
+        default:
+                reply_error(r, 500, "internal", en, zh);
                 return;
         }
+}
+
+static void wjob_free(struct wjob *j)
+{
+        core_result_finish(&j->res);
+        json_decref(j->body);
+        free(j);
+}
+
+static void wjob_after(void *arg)
+{
+        struct wjob *j = arg;
+        struct req *r = j->r;
+
+        r->pending--;
+        if (!r->c && !r->st->testing)   /* the client went away */
+                req_done(r);
+        else if (j->res.status != CORE_OK)
+                reply_refused(r, &j->res);
+        else
+                j->after(r, &j->res);
+        wjob_free(j);
+}
+
+/* A new write of kind for the signed-in operator; NULL (answered) when
+ * out of memory. body is stolen. */
+static struct wjob *wjob_new(struct req *r, enum wkind kind, json_t *body,
+                             void (*after)(struct req *, struct core_result *))
+{
+        struct wjob *j = calloc(1, sizeof *j);
+
+        if (!j) {
+                json_decref(body);
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+                return NULL;
+        }
+        j->r = r;
+        j->kind = kind;
+        j->body = body;
+        j->after = after;
+        j->today = today();
+        snprintf(j->op, sizeof j->op, "%s", r->op);
+        core_result_init(&j->res);
+        return j;
+}
+
+/* Hand the write to the writer thread; the answer comes in wjob_after. */
+static void wjob_run(struct wjob *j)
+{
+        struct req *r = j->r;
+
+        r->pending++;
+        if (!r->st->w || writer_post(r->st->w, j, wjob_work, wjob_after) < 0) {
+                r->pending--;
+                wjob_free(j);
+                reply_error(r, 503, "busy", "too many writes at once; try again in a moment", "同时操作过多，请稍后再试");
+        }
+}
+
+static void after_app(struct req *r, struct core_result *res)
+{
+        (void)res;
         app_get(r, r->key);
 }
 
 /* A scan recorded: the application, and the scan's blob on top ({"blob"}). */
-static void after_scan(struct req *r, int status, const char *out, json_t *errs)
+static void after_scan(struct req *r, struct core_result *res)
 {
-        const char *mat = json_string_value(json_object_get(r->ctx, "material"));
         struct app_row *t = NULL;
-        size_t n = 0, i, k;
-        json_t *j = NULL, *m;
+        size_t n = 0, i;
+        json_t *j = NULL;
 
-        (void)out;
-        if (status) {
-                reply_refused(r, status, errs);
-                return;
-        }
         if (app_rows_load(r->st->h.st, r->key, &t, &n) < 0) {
                 reply_error(r, 500, "internal", "recorded, but it cannot be read back", "已保存，但无法读取");
                 return;
@@ -1875,44 +1937,34 @@ static void after_scan(struct req *r, int status, const char *out, json_t *errs)
                 if (!strcmp(t[i].id, r->key))
                         j = app_detail_json(&r->st->h, today(), &t[i]);
         app_rows_free(t, n);
-        json_array_foreach(json_object_get(j, "materials"), k, m)
-                if (mat && !strcmp(json_string_value(json_object_get(m, "material")), mat) && json_object_get(m, "blob"))
-                        json_object_set(j, "blob", json_object_get(m, "blob"));
-        if (!j || !json_object_get(j, "blob")) {
-                json_decref(j);
-                reply_error(r, 500, "internal", "recorded, but the scan cannot be found", "已保存，但找不到扫描件");
+        if (!j) {
+                reply_error(r, 500, "internal", "recorded, but it cannot be read back", "已保存，但无法读取");
                 return;
         }
+        json_object_set_new(j, "blob", json_string(res->blob));
         reply_json(r, 200, j);
 }
 
-static void after_new(struct req *r, int status, const char *out, json_t *errs)
+static void after_new(struct req *r, struct core_result *res)
 {
-        char id[128];
-        size_t n = strcspn(out, "\r\n");
         struct app_row *t = NULL;
         size_t nt = 0;
 
-        if (status) {
-                reply_refused(r, status, errs);
-                return;
-        }
-        snprintf(id, sizeof id, "%.*s", (int)(n < sizeof id ? n : sizeof id - 1), out);
         const char *draft = json_string_value(json_object_get(r->ctx, "draft"));
         if (draft)
                 draft_delete_id(r->st, r->op, draft);
-        if (app_rows_load(r->st->h.st, id, &t, &nt) < 0) {
+        if (app_rows_load(r->st->h.st, res->id, &t, &nt) < 0) {
                 reply_error(r, 500, "internal", "accepted, but it cannot be read back", "已受理，但无法读取");
                 return;
         }
         json_t *ids = json_array();
         for (size_t i = 0; i < nt; i++)
                 json_array_append_new(ids, json_string(t[i].id));
-        json_t *j = json_pack("{s:s,s:s,s:o}", "id", id, "receipt", nt > 1 && t[0].bundle_receipt[0] ? t[0].bundle_receipt
+        json_t *j = json_pack("{s:s,s:s,s:o}", "id", res->id, "receipt", nt > 1 && t[0].bundle_receipt[0] ? t[0].bundle_receipt
                                                                                                     : t[0].receipt,
                               "ids", ids);
         app_rows_free(t, nt);
-        logf_("operator %s accepted %s", r->op, id);
+        logf_("operator %s accepted %s", r->op, res->id);
         reply_json(r, 201, j);
 }
 
@@ -1930,7 +1982,8 @@ static void app_create(struct req *r)
                             "请求应为 {\"matter\", \"data\": {...}, \"materials\": [...]}");
                 return;
         }
-        /* the materials as the CLI reads them: drop what it does not take */
+        /* the materials the screen chose a state for: a row left blank
+         * is not one */
         json_t *ml = json_array();
         size_t i;
         json_t *m;
@@ -1943,40 +1996,16 @@ static void app_create(struct req *r)
                 json_array_append_new(ml, json_pack("{s:s,s:s,s:s?}", "material", code, "state", state, "promise",
                                                     promise && *promise && !strcmp(state, "deficient") ? promise : NULL));
         }
-        char *dtext = json_dumps(data, JSON_COMPACT), *mtext = json_dumps(ml, JSON_COMPACT);
-        json_decref(ml);
-        const char *dpath = dtext ? tmp_file(r, dtext, strlen(dtext)) : NULL;
-        const char *mpath = mtext ? tmp_file(r, mtext, strlen(mtext)) : NULL;
-        free(dtext);
-        free(mtext);
+        json_object_set_new(j, "materials", ml);
         r->ctx = json_pack("{s:s?}", "draft", draft);
         snprintf(r->key, sizeof r->key, "%s", matter);
-        if (!dpath || !mpath) {
-                json_decref(j);
-                reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
+        struct wjob *w = wjob_new(r, W_NEW, j, after_new);
+        if (!w)
                 return;
-        }
-        if (!catalog_find_form(r->st->h.cat, matter)) {
-                json_decref(j);
-                not_found(r);
-                return;
-        }
-        struct args a = { 0 };
-        arg(&a, "app");
-        arg(&a, "new");
-        opt(&a, "data", dpath);
-        opt(&a, "materials", mpath);
-        arg(&a, "--submit");
-        opt(&a, "operator", r->op);
         /* the draft's id is the request's key: a retry whose first
          * answer was lost gets what the first one accepted */
-        if (draft)
-                opt(&a, "request", draft);
-        arg(&a, "--");
-        arg(&a, matter);
-        run_write(r, a.v, after_new);
-        args_free(&a);
-        json_decref(j);
+        w->in_new = (struct core_new){ .code = matter, .data = data, .materials = ml, .request = draft, .submit = true };
+        wjob_run(w);
 }
 
 static void app_log_route(struct req *r, const char *id)
@@ -1996,96 +2025,62 @@ static void app_log_route(struct req *r, const char *id)
         reply_json(r, 200, json_pack("{s:o}", "events", events));
 }
 
-/* Does id name an application (or a bundle) here? Answers 404 if not. */
-static bool app_exists(struct req *r, const char *id)
-{
-        struct app_row *t = NULL;
-        size_t n = 0;
-        bool ok = load_rows(r, id, &t, &n);
-
-        app_rows_free(t, n);
-        return ok;
-}
-
+/* The writes on one application (or a bundle): submit, edit, material,
+ * withdraw, deliver, rate, review, decide. The body's fields as the
+ * core takes them: the core checks them, once, for every front. */
 static void write_simple(struct req *r, const char *id, const char *what)
 {
+        size_t len = r->len;
         json_t *j = body_json(r);
         const char *reason = json_string_value(json_object_get(j, "reason"));
         const char *result = json_string_value(json_object_get(j, "result"));
-        char level[16];
-        struct args a = { 0 };
-        const char *pos[4] = { id, NULL, NULL, NULL };
+        static const struct {
+                const char *name;
+                enum wkind kind;
+                enum core_step_kind step;
+        } routes[] = {
+                { "submit", W_SUBMIT, 0 }, { "edit", W_EDIT, 0 }, { "material", W_MATERIAL, 0 },
+                { "withdraw", W_STEP, CORE_WITHDRAW }, { "deliver", W_STEP, CORE_DELIVER }, { "rate", W_STEP, CORE_RATE },
+                { "review", W_STEP, CORE_REVIEW }, { "decide", W_STEP, CORE_DECIDE },
+        };
+        size_t k = 0;
 
-        snprintf(r->key, sizeof r->key, "%s", id);
-        if (!strcmp(what, "review") || !strcmp(what, "decide")) {
-                bool review = !strcmp(what, "review");
-                if (!result || (review ? strcmp(result, "pass") && strcmp(result, "return")
-                                       : strcmp(result, "approve") && strcmp(result, "reject")))
-                        goto bad;
-                arg(&a, what);
-                pos[1] = result;
-                if (reason && *reason)
-                        opt(&a, "reason", reason);
-        } else {
-                arg(&a, "app");
-                arg(&a, what);
-                if (!strcmp(what, "submit") || !strcmp(what, "deliver")) {
-                        /* nothing more */
-                } else if (!strcmp(what, "withdraw")) {
-                        if (!reason || !*reason)
-                                goto bad;
-                        opt(&a, "reason", reason);
-                } else if (!strcmp(what, "rate")) {
-                        json_t *lv = json_object_get(j, "level");
-                        const char *comment = json_string_value(json_object_get(j, "comment"));
-                        if (!json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 5)
-                                goto bad;
-                        snprintf(level, sizeof level, "%d", (int)json_integer_value(lv));
-                        opt(&a, "level", level);
-                        if (comment && *comment)
-                                opt(&a, "comment", comment);
-                } else if (!strcmp(what, "edit")) {
-                        json_t *data = json_object_get(j, "data");
-                        char *text = json_is_object(data) ? json_dumps(data, JSON_COMPACT) : NULL;
-                        const char *path = text ? tmp_file(r, text, strlen(text)) : NULL;
-                        free(text);
-                        if (!path)
-                                goto bad;
-                        opt(&a, "data", path);
-                } else if (!strcmp(what, "material")) {
-                        const char *mat = json_string_value(json_object_get(j, "material"));
-                        const char *state = json_string_value(json_object_get(j, "state"));
-                        const char *promise = json_string_value(json_object_get(j, "promise"));
-                        if (!mat || !state || !ident_ok(mat, strlen(mat)) ||
-                            (strcmp(state, "provided") && strcmp(state, "missing") && strcmp(state, "deficient")))
-                                goto bad;
-                        pos[1] = mat;
-                        pos[2] = state;
-                        if (promise && *promise)
-                                opt(&a, "promise", promise);
-                } else {
-                        goto bad;
-                }
-        }
-        if (!app_exists(r, id)) {
-                args_free(&a);
+        while (k < sizeof routes / sizeof routes[0] && strcmp(routes[k].name, what))
+                k++;
+        if (k == sizeof routes / sizeof routes[0] || (len && !j) || (j && !json_is_object(j))) {
                 json_decref(j);
+                bad_request(r, "the request body is not a JSON object (see docs/http-api.md)", "请求内容应为 JSON 对象");
                 return;
         }
-        opt(&a, "operator", r->op);
-        arg(&a, "--");
-        for (int i = 0; pos[i]; i++)
-                arg(&a, pos[i]);
-        /* the child copies its arguments at spawn: j may go after */
-        run_write(r, a.v, after_app);
-        args_free(&a);
-        json_decref(j);
-        return;
-bad:
-        args_free(&a);
-        json_decref(j);
-        bad_request(r, "the request body is missing something this action needs (see docs/http-api.md)",
-                    "请求内容缺少该操作所需的信息");
+        snprintf(r->key, sizeof r->key, "%s", id);
+        struct wjob *w = wjob_new(r, routes[k].kind, j, after_app);
+        if (!w)
+                return;
+        switch (routes[k].kind) {
+        case W_EDIT:
+                w->data = json_object_get(j, "data");
+                if (!json_is_object(w->data)) {
+                        wjob_free(w);
+                        bad_request(r, "give {\"data\": {...}}", "请求应为 {\"data\": {...}}");
+                        return;
+                }
+                break;
+        case W_MATERIAL:
+                w->mat = (struct core_material){ .material = json_string_value(json_object_get(j, "material")),
+                                                 .state = json_string_value(json_object_get(j, "state")),
+                                                 .promise = json_string_value(json_object_get(j, "promise")) };
+                break;
+        case W_STEP: {
+                json_t *lv = json_object_get(j, "level");
+                w->step = (struct core_step){ .kind = routes[k].step, .result = result, .reason = reason,
+                                              .level = json_is_integer(lv) ? (long)json_integer_value(lv) : 0,
+                                              .comment = json_string_value(json_object_get(j, "comment")) };
+                break;
+        }
+        default:
+                break;
+        }
+        wjob_run(w);
 }
 
 static void scan_put(struct req *r, const char *id, const char *mat)
@@ -2094,27 +2089,15 @@ static void scan_put(struct req *r, const char *id, const char *mat)
                 bad_request(r, "the scan is empty", "扫描件为空");
                 return;
         }
-        if (!app_exists(r, id))
-                return;
-        const char *path = tmp_file(r, r->body ? r->body : "", r->len);
-        if (!path) {
-                reply_error(r, 500, "internal", "cannot write a temporary file (is the disk full?)", "无法写入临时文件（磁盘是否已满？）");
-                return;
-        }
         snprintf(r->key, sizeof r->key, "%s", id);
-        json_decref(r->ctx);
-        r->ctx = json_pack("{s:s}", "material", mat);
-        struct args a = { 0 };
-        arg(&a, "app");
-        arg(&a, "material");
-        opt(&a, "file", path);
-        opt(&a, "operator", r->op);
-        arg(&a, "--");
-        arg(&a, id);
-        arg(&a, mat);
-        arg(&a, "provided");
-        run_write(r, a.v, after_scan);
-        args_free(&a);
+        struct wjob *w = wjob_new(r, W_MATERIAL, json_pack("{s:s}", "material", mat), after_scan);
+        if (!w)
+                return;
+        /* the scan is the request's body: r lives until the write is
+         * answered */
+        w->mat = (struct core_material){ .material = json_string_value(json_object_get(w->body, "material")),
+                                         .state = "provided", .scan = r->body, .scan_len = r->len };
+        wjob_run(w);
 }
 
 static void sync_now(struct req *r)
@@ -2529,7 +2512,7 @@ static void after_check(struct req *r, int status, const char *out, json_t *errs
 static void after_install(struct req *r, int status, const char *out, json_t *errs)
 {
         if (status) {
-                reply_refused(r, status, errs);
+                reply_child_refused(r, status, errs);
                 return;
         }
         home_refresh(r->st);
@@ -3056,6 +3039,9 @@ static void on_signal(uv_signal_t *s, int sig)
         uv_close((uv_handle_t *)&st->sigterm, NULL);
         uv_close((uv_handle_t *)&st->sync_timer, NULL);
         uv_close((uv_handle_t *)&st->refresh_timer, NULL);
+        /* the writes queued are still made and answered */
+        writer_stop(st->w);
+        st->w = NULL;
 }
 
 /* The daemon's JSON is wiped when freed: requests carry passwords,
@@ -3164,6 +3150,8 @@ int cmd_serve(int argc, char **argv)
          * `operator passwd`); then the request gets an error */
         sqlite3_busy_timeout(st->db, 2000);
         sweep_tmp(st->home_dir);
+        if (writer_start(&st->w, st->loop, st->home_dir, false) < 0)
+                return EXIT_REFUSED;
         size_t exe_len = sizeof st->exe;
         if (uv_exepath(st->exe, &exe_len) < 0) {
                 cli_error("%s", cli_msg("cannot find this program's own path", "无法确定本程序的路径"));
@@ -3248,6 +3236,10 @@ struct station *serve_test_open(const char *home_dir)
          * inside libuv's timer run and spin) */
         struct station *st = station_new(home_dir, err, sizeof err);
 
+        if (st && writer_start(&st->w, st->loop, home_dir, true) < 0) {
+                serve_test_close(st);
+                return NULL;
+        }
         if (st)
                 st->testing = true;
         return st;
@@ -3296,6 +3288,7 @@ int serve_test_request(struct station *st, const char *method, const char *path,
 
 void serve_test_close(struct station *st)
 {
+        writer_stop(st->w);
         uv_close((uv_handle_t *)&st->sync_timer, NULL);
         /* one turn runs the close: the loop is shared with the other
          * station, whose sync timer may be armed for minutes */

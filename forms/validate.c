@@ -199,17 +199,13 @@ static void compute_relevance(struct vctx *c, struct scope *sc)
                 sc->relevant[i] = item_relevant(c, sc, i);
 }
 
-static void add_problem(struct vctx *c, const char *path, const char *code, const char *zh, const char *en)
+bool form_problem_add(struct form_problems *p, const char *path, const char *code, const char *zh, const char *en)
 {
-        struct form_problems *p = c->out;
-
         if (p->n == p->cap) {
                 size_t cap = p->cap ? p->cap * 2 : 16;
                 struct form_problem *nv = realloc(p->v, cap * sizeof *nv);
-                if (!nv) {
-                        c->oom = 1;
-                        return;
-                }
+                if (!nv)
+                        return false;
                 p->v = nv;
                 p->cap = cap;
         }
@@ -222,10 +218,16 @@ static void add_problem(struct vctx *c, const char *path, const char *code, cons
                 free(fp->path);
                 free(fp->msg_zh);
                 free(fp->msg_en);
-                c->oom = 1;
-                return;
+                return false;
         }
         p->n++;
+        return true;
+}
+
+static void add_problem(struct vctx *c, const char *path, const char *code, const char *zh, const char *en)
+{
+        if (!form_problem_add(c->out, path, code, zh, en))
+                c->oom = 1;
 }
 
 /* problem(c, path, code, (zh format, args...), (en format, args...)):

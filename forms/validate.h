@@ -33,6 +33,9 @@ struct form_problems {
 };
 
 void form_problems_init(struct form_problems *p);
+/* Append a problem (path and both messages are copied; code is a static
+ * string). false when out of memory. */
+bool form_problem_add(struct form_problems *p, const char *path, const char *code, const char *zh, const char *en);
 /* Drop the problems but keep the memory for reuse. */
 void form_problems_reset(struct form_problems *p);
 void form_problems_finish(struct form_problems *p);

@@ -12,8 +12,6 @@
 #include "sync/hlc.h"
 #include "sync/store.h"
 
-const char *store_vfs_name;
-
 struct store {
         sqlite3 *db;
         sqlite3_stmt *max_seq, *max_hlc, *insert, *find;
@@ -201,7 +199,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
 
         if (!s)
                 return -ENOMEM;
-        if (sqlite3_open_v2(path, &s->db, flags, store_vfs_name) != SQLITE_OK) {
+        if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
                 r = set_err(err, errlen, "cannot open the store %s: %s", path,
                             s->db ? sqlite3_errmsg(s->db) : "out of memory");
                 store_close(s);

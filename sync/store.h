@@ -105,7 +105,4 @@ int64_t store_next_seq(store *s, const char *node);
 /* Count of events (all nodes). */
 int64_t store_nevents(store *s);
 
-/* Test hook: an sqlite3_vfs name to open the file with (NULL: default). */
-extern const char *store_vfs_name;
-
 #endif

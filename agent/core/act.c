@@ -135,6 +135,11 @@ int core_begin(struct home *h, struct core_result *res)
         return CORE_OK;
 }
 
+int act_commit(struct core_ctx *c, struct core_result *res)
+{
+        return store_commit(c->h->st) < 0 ? act_store_failed(c, res) : CORE_OK;
+}
+
 int act_begin(struct core_ctx *c, struct core_result *res)
 {
         return core_begin(c->h, res);

@@ -13,6 +13,9 @@
 /* core_begin on c's home. */
 int act_begin(struct core_ctx *c, struct core_result *res);
 
+/* Commit the write transaction: CORE_OK, or CORE_FAILED (rolled back). */
+int act_commit(struct core_ctx *c, struct core_result *res);
+
 /* core_store_failed on c's home. */
 int act_store_failed(struct core_ctx *c, struct core_result *res);
 

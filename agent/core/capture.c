@@ -45,11 +45,11 @@ static int check_draft(const struct cat_form *form, const json_t *data, int32_t 
         return CORE_OK;
 }
 
-/* The part of a bundle's data that belongs to its member m: m's
- * top-level fields as the agent entered them. Relevance is not applied
- * here: a draft keeps what was typed (an edit may make a field relevant
- * again), and the acceptance stores each member's data cleaned by its
- * own form (form_validate's ret_clean). */
+/* The part of a bundle's data that belongs to its member m while it is
+ * a draft: m's top-level fields as the agent entered them. Relevance is
+ * not applied yet: a draft keeps what was typed (an edit may make a
+ * field relevant again); the acceptance stores form_split's part, the
+ * fields m asks for under its own relevance rules. */
 static json_t *member_data(const struct cat_matter *m, const json_t *data)
 {
         json_t *out = json_object();
@@ -132,13 +132,13 @@ int app_material_problems(const struct cat_form *form, const json_t *data, int32
                         snprintf(zh, sizeof zh, "%s：该材料不允许容缺，须当场提交", fm->material->name_zh);
                         snprintf(en, sizeof en, "%s: this material may not be supplied later; it is needed now",
                                  fm->material->name_en);
-                        core_problem(p, path, "deficiency_not_allowed", zh, en);
+                        form_problem_add(p, path, "deficiency_not_allowed", zh, en);
                 } else {
                         snprintf(zh, sizeof zh, "缺少材料：%s（%s %d 份）", fm->material->name_zh,
                                  cat_mkind_name_zh(fm->kind), fm->copies);
                         snprintf(en, sizeof en, "missing material: %s (%s, %d)", fm->material->name_en,
                                  cat_mkind_name(fm->kind), fm->copies);
-                        core_problem(p, path, "material_missing", zh, en);
+                        form_problem_add(p, path, "material_missing", zh, en);
                 }
         }
         free(asked);
@@ -336,8 +336,8 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
                 /* create and accept in one transaction: a refusal changes
                  * nothing */
                 return accept(c, bundle_id, true, res);
-        if (store_commit(c->h->st) < 0)
-                return act_store_failed(c, res);
+        if ((r = act_commit(c, res)))
+                return r;
         return CORE_OK;
 }
 
@@ -388,8 +388,8 @@ int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struc
                 }
         }
         app_rows_free(t, n);
-        if (store_commit(c->h->st) < 0)
-                return act_store_failed(c, res);
+        if ((r = act_commit(c, res)))
+                return r;
         snprintf(res->id, sizeof res->id, "%s", key);
         return CORE_OK;
 fail:
@@ -539,8 +539,8 @@ int core_app_material(struct core_ctx *c, const char *key, const struct core_mat
                 return r;
         }
         app_rows_free(t, n);
-        if (store_commit(c->h->st) < 0)
-                return act_store_failed(c, res);
+        if ((r = act_commit(c, res)))
+                return r;
         snprintf(res->id, sizeof res->id, "%s", key);
         return CORE_OK;
 }
@@ -638,12 +638,10 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
                 const struct cat_matter *m = act_matter_of(c, &t[i], res);
                 const calendar *cal = catalog_calendar(c->h->cat);
                 int32_t due;
-                json_t *clean = NULL, *defs = json_array();
-                struct form_problems q;
+                /* what is stored: the fields its own form asks for,
+                 * under its own relevance rules */
+                json_t *clean = form_split(m, t[i].data, c->today), *defs = json_array();
 
-                form_problems_init(&q);
-                form_validate(m->form, t[i].data, c->today, &q, &clean);
-                form_problems_finish(&q);
                 cal_add_workdays(cal, c->today, m->time_limit_days, &due);
                 for (size_t k = 0; k < m->form->nmaterials; k++) {
                         const struct cat_form_material *fm = &m->form->materials[k];
@@ -680,8 +678,8 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
                 }
         }
         app_rows_free(t, n);
-        if (store_commit(c->h->st) < 0)
-                return act_store_failed(c, res);
+        if ((r = act_commit(c, res)))
+                return r;
         snprintf(res->id, sizeof res->id, "%s", key);
         snprintf(res->receipt, sizeof res->receipt, "%s", receipt);
         res->resubmitted = resubmit;

@@ -115,10 +115,8 @@ int core_app_step(struct core_ctx *c, const char *key, const struct core_step *i
                         r = act_store_failed(c, res);
                         goto fail;
                 }
-        if (store_commit(c->h->st) < 0) {
-                r = act_store_failed(c, res);
+        if ((r = act_commit(c, res)))
                 goto fail;
-        }
         snprintf(res->id, sizeof res->id, "%s", key);
         r = CORE_OK;
         goto out;

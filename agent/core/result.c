@@ -81,33 +81,6 @@ int core_fail(struct core_result *res, enum core_status status, const char *code
         return r;
 }
 
-bool core_problem(struct form_problems *p, const char *path, const char *code, const char *zh, const char *en)
-{
-        struct form_problem *nv;
-
-        if (p->n == p->cap) {
-                size_t cap = p->cap ? p->cap * 2 : 16;
-                nv = realloc(p->v, cap * sizeof *nv);
-                if (!nv)
-                        return false;
-                p->v = nv;
-                p->cap = cap;
-        }
-        nv = &p->v[p->n];
-        nv->path = strdup(path);
-        nv->code = code;
-        nv->msg_zh = strdup(zh);
-        nv->msg_en = strdup(en);
-        if (!nv->path || !nv->msg_zh || !nv->msg_en) {
-                free(nv->path);
-                free(nv->msg_zh);
-                free(nv->msg_en);
-                return false;
-        }
-        p->n++;
-        return true;
-}
-
 int core_exit_code(enum core_status status)
 {
         return status == CORE_OK ? 0 : status == CORE_USAGE ? 2 : 1;

@@ -56,11 +56,6 @@ __attribute__((format(printf, 2, 4))) void core_done(struct core_result *res, co
 int core_fail_both(struct core_result *res, enum core_status status, const char *code, const char *en,
                    const char *zh);
 
-/* Append a problem (path and both messages are copied; code is a
- * static string, as form_problem has it). false
- * when out of memory. */
-bool core_problem(struct form_problems *p, const char *path, const char *code, const char *zh, const char *en);
-
 /* The CLI's exit code for a status: 0, 1 (refused), 2 (usage). */
 int core_exit_code(enum core_status status);
 

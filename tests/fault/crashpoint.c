@@ -11,8 +11,11 @@
  * from one counter shared through the file CRASH_COUNTER. The process
  * that reaches point CRASH_AT dies by SIGKILL before making the call:
  * CRASH_KILL=self kills only it, CRASH_KILL=group its process group
- * (a daemon and its children). CRASH_LOG, when set, gets a line per
- * point: "N pid op path".
+ * (a daemon and its children). CRASH_AT_FILE, when set, names a file
+ * holding the point as a decimal number, read again at every point: a
+ * test running a daemon chooses the point while it runs, from the
+ * counter's value then. CRASH_LOG, when set, gets a line per point:
+ * "N pid op path".
  *
  * Power cuts: with CRASH_SHADOW set to a directory, the shim also keeps
  * what a disk would still hold after losing every write not yet made
@@ -50,6 +53,7 @@ static long crash_at;
 static int kill_group;
 static long *counter;
 static int log_fd = -1;
+static int at_fd = -1;
 static char shadow[4096];
 
 #define REAL(name) static __typeof__(name) *real_##name; if (!real_##name) real_##name = dlsym(RTLD_NEXT, #name)
@@ -58,6 +62,7 @@ static void setup(void)
 {
         const char *r = getenv("CRASH_ROOT"), *c = getenv("CRASH_COUNTER"), *a = getenv("CRASH_AT");
         const char *k = getenv("CRASH_KILL"), *l = getenv("CRASH_LOG"), *s = getenv("CRASH_SHADOW");
+        const char *af = getenv("CRASH_AT_FILE");
         int fd;
         void *m;
 
@@ -79,6 +84,8 @@ static void setup(void)
         counter = m;
         if (l && *l)
                 log_fd = open(l, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (af && *af)
+                at_fd = open(af, O_RDONLY | O_CLOEXEC);
         ready = 1;
 }
 
@@ -144,6 +151,12 @@ static int point(const char *op, const char *path)
         if (ready < 0 || !path[0] || !under_root(path))
                 return 0;
         n = __atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+        if (at_fd >= 0) {
+                char num[32];
+                ssize_t got = pread(at_fd, num, sizeof num - 1, 0);
+                num[got > 0 ? got : 0] = '\0';
+                crash_at = atol(num);
+        }
         if (log_fd >= 0) {
                 REAL(write);
                 len = snprintf(line, sizeof line, "%ld %d %s %s\n", n, (int)getpid(), op, path);
@@ -521,7 +534,8 @@ int openat64(int dirfd, const char *path, int flags, ...)
 /* ---- passing the shim on to children with a clean environment ---- */
 
 static const char *const carried[] = {
-        "LD_PRELOAD", "CRASH_ROOT", "CRASH_COUNTER", "CRASH_AT", "CRASH_KILL", "CRASH_LOG", "CRASH_SHADOW",
+        "LD_PRELOAD", "CRASH_ROOT", "CRASH_COUNTER", "CRASH_AT", "CRASH_AT_FILE", "CRASH_KILL", "CRASH_LOG",
+        "CRASH_SHADOW",
 };
 #define NCARRIED (sizeof carried / sizeof carried[0])
 static char carried_val[NCARRIED][4200];

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Fault: the station daemon (`daiban serve`) killed with SIGKILL at
-random moments while a signed-in client accepts applications
+"""Fault: the station daemon (`daiban serve`) killed with SIGKILL at a
+counted write point while a signed-in client accepts applications
 (POST /api/apps) and saves drafts (PUT /api/drafts/ID) as fast as it can
-(KILL9_SERVE_TRIALS or TRIALS, default 100). The kill comes 0-300 ms into
-the writes; some kills take the daemon's whole process group, so a CLI
-child dies in the middle of its write, the others leave the child to
-finish on its own. After every kill the daemon is started again on the
-same home, with the same session cookie, and:
+(KILL9_SERVE_TRIALS or TRIALS, default 300). The daemon runs under the
+crash-point shim (tests/fault/crashpoint.c), which numbers every write
+in the home; each trial picks a point 1-200 writes past the counter's
+value when the writes begin, and the shim kills the daemon there, on
+its writer thread (acceptances, in store.db) or its loop (drafts, in
+station.db). A trial whose point is not reached within 3 s ends with a
+SIGKILL at that moment. After every kill the daemon is started again on
+the same home, with the same session cookie, and:
 
   * every acceptance the API answered 201 for is in `daiban app list
     --json`, with status accepted;
@@ -21,10 +24,10 @@ same home, with the same session cookie, and:
   * `daiban rebuild --verify` passes and both databases pass
     PRAGMA integrity_check.
 
-The coverage is asserted: some group kills caught a CLI child after it
-had begun writing in the home (the crash-point shim, in counting mode,
-logs which processes wrote), and some retried acceptances had committed
-before their kill.
+The kills are counted and the coverage asserted: how many died in the
+store's write of an acceptance before its commit, how many between its
+commit and its answer (the retry finds it), and how many in a draft's
+write.
 
 The seed is printed (KILL9_SEED or SEED replays it)."""
 import http.client
@@ -39,10 +42,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from serve import Daemon, dibao_data, dibao_materials, group_members, station  # noqa: E402
+from serve import Daemon, dibao_data, dibao_materials, station  # noqa: E402
 
 SHIM = os.environ.get("CRASHPOINT", "build/tests/libcrashpoint.so")
-TRIALS = int(os.environ.get("KILL9_SERVE_TRIALS", os.environ.get("TRIALS", "100")))
+TRIALS = int(os.environ.get("KILL9_SERVE_TRIALS", os.environ.get("TRIALS", "300")))
 SEED = int(os.environ.get("KILL9_SEED", os.environ.get("SEED", str(int(time.time())))))
 
 
@@ -80,42 +83,24 @@ class Writer(threading.Thread):
                 return
 
 
-def log_size(log):
-    try:
-        return os.path.getsize(log)
-    except FileNotFoundError:
-        return 0
+def read_counter(path):
+    """The shim's counter: the write points counted so far."""
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(8), sys.byteorder)
 
 
-def wrote(log, pids, since):
-    """True when one of pids reached a write point in the home after
-    offset since of the shim's log ("N pid op path" lines)."""
-    pids = {str(p) for p in pids}
+def point_path(log, n):
+    """The path of write point n in the shim's log ("N pid op path"
+    lines), or "" when it is not there."""
     try:
         with open(log, "rb") as f:
-            f.seek(since)
-            return any(line.split(b" ", 2)[1].decode() in pids for line in f if line.count(b" ") >= 2)
+            for line in f:
+                parts = line.rstrip(b"\n").split(b" ", 3)
+                if len(parts) == 4 and parts[0] == str(n).encode():
+                    return parts[3].decode(errors="replace")
     except FileNotFoundError:
-        return False
-
-
-def writing_child(log, daemon, since):
-    """A live process other than the daemon with a write point in the log
-    after offset since."""
-    try:
-        with open(log, "rb") as f:
-            f.seek(since)
-            pids = {int(line.split(b" ", 2)[1]) for line in f if line.count(b" ") >= 2}
-    except FileNotFoundError:
-        return False
-    for pid in pids - {daemon}:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    return True
-        except OSError:
-            pass
-    return False
+        pass
+    return ""
 
 
 class Kill9Serve(unittest.TestCase):
@@ -129,30 +114,29 @@ class Kill9Serve(unittest.TestCase):
             home.cleanup()
 
     def run_trials(self, home, rng):
-        # the crash-point shim in counting mode (it never kills): its log
-        # names every process that wrote in the home, so a child killed
-        # after its first write and before it exited is known to have been
-        # killed mid-write
+        # the crash-point shim kills the daemon at the point written in
+        # points.at (0: never), and logs every point it counts
         points = os.path.join(home.root, "points")
         with open(points + ".counter", "wb") as f:
             f.write(b"\0" * 8)
+        with open(points + ".at", "w") as f:
+            f.write("0")
         shim = {"LD_PRELOAD": os.path.abspath(SHIM), "CRASH_ROOT": home.home, "CRASH_COUNTER": points + ".counter",
-                "CRASH_AT": "0", "CRASH_LOG": points + ".log"}
+                "CRASH_AT_FILE": points + ".at", "CRASH_LOG": points + ".log"}
         d = Daemon(home, env=shim)
-        mid_write = 0
+        killed_before_commit = killed_after_commit = killed_draft = killed_elsewhere = unreached = 0
         session = d.signin()
         headers = session.headers()
         acked_apps = set()
         keys = {}           # request key -> the id answered for it
         # per draft id, its saves in order: [data, acknowledged]
         drafts = {}
-        group_kills = children_killed = n_acked_drafts = 0
+        n_acked_drafts = 0
         retried_done = [0]      # retries whose first try had committed
         base = dibao_data()
         try:
             for trial in range(TRIALS):
                 port = d.port
-                since = log_size(points + ".log")
                 touched = set()
                 lock = threading.Lock()
 
@@ -198,31 +182,37 @@ class Kill9Serve(unittest.TestCase):
                     return True
 
                 writers = [Writer(port, headers, accept), Writer(port, headers, save)]
+                # the point: counted from now, when the writes begin
+                target = read_counter(points + ".counter") + rng.randint(1, 200)
+                with open(points + ".at", "w") as f:
+                    f.write(str(target))
                 for w in writers:
                     w.start()
-                time.sleep(rng.choice([rng.uniform(0, 0.3), rng.uniform(0, 0.05), rng.uniform(0.1, 0.3)]))
-                pgid = d.proc.pid
-                if rng.random() < 0.35:
-                    # the group dies once a child has begun writing (a
-                    # write point of a live process other than the daemon
-                    # in the shim's log), or after 1 s
-                    end = time.time() + 1
-                    while time.time() < end and not writing_child(points + ".log", pgid, since):
-                        time.sleep(0.001)
-                    children = [p for p in group_members(pgid) if p != pgid]
-                    if children:
-                        children_killed += 1
-                    d.stop(signal.SIGKILL, group=True)      # a child dies mid-write too
-                    group_kills += 1
-                    if children and wrote(points + ".log", children, since):
-                        mid_write += 1
-                else:
+                end = time.time() + 3
+                while time.time() < end and d.alive():
+                    time.sleep(0.002)
+                if d.alive():
+                    unreached += 1
                     d.stop(signal.SIGKILL)
+                else:
+                    d.stop(signal.SIGKILL)      # reaps it
+                    where = point_path(points + ".log", target)
+                    in_flight = list(unanswered)
+                    if "station.db" in where:
+                        killed_draft += 1
+                    elif "store.db" in where:
+                        if any(self.created_for(home, k) for k in in_flight):
+                            killed_after_commit += 1
+                        else:
+                            killed_before_commit += 1
+                    else:
+                        killed_elsewhere += 1
+                with open(points + ".at", "w") as f:
+                    f.write("0")
                 for w in writers:
                     w.join(60)
                     self.assertFalse(w.is_alive(), "a client still waits for a killed daemon")
                     self.assertEqual(w.failures, [], f"trial {trial}, seed {SEED}")
-                d.wait_children(pgid)      # children that outlived the daemon finish their writes
                 d.start()
                 # the requests the kill cut off, sent again as the UI does
                 for key in list(unanswered):
@@ -239,14 +229,18 @@ class Kill9Serve(unittest.TestCase):
                 self.check(home, d, headers, acked_apps, {k: drafts[k] for k in touched}, f"trial {trial} seed {SEED}")
             self.check(home, d, headers, acked_apps, drafts, f"the end, seed {SEED}")
             n_acked_drafts = sum(1 for saves in drafts.values() for _, ok in saves if ok)
-            print(f"{len(acked_apps)} acceptances and {n_acked_drafts} draft saves acknowledged;"
-                  f" {group_kills} of {TRIALS} kills took the process group, {children_killed} with a child running,"
-                  f" {mid_write} with a child that had begun writing in the home;"
+            print(f"{len(acked_apps)} acceptances and {n_acked_drafts} draft saves acknowledged; of {TRIALS}"
+                  f" kills at a counted write point, {killed_before_commit} in an acceptance's write before its commit,"
+                  f" {killed_after_commit} between an acceptance's commit and its answer, {killed_draft} in a draft's"
+                  f" write, {killed_elsewhere} elsewhere in the home, {unreached} not reached in 3 s (killed then);"
                   f" {retried_done[0]} retried acceptances had committed before the kill and were not repeated",
                   flush=True)
             # the coverage this test claims, or it proves nothing
-            self.assertGreater(mid_write, 0, "no kill caught a child mid-write")
+            self.assertGreater(killed_before_commit, 0, "no kill in an acceptance's write before its commit")
+            self.assertGreater(killed_after_commit, 0, "no kill between an acceptance's commit and its answer")
+            self.assertGreater(killed_draft, 0, "no kill in a draft's write")
             self.assertGreater(retried_done[0], 0, "no retried acceptance had committed before its kill")
+            self.assertLess(unreached, TRIALS // 4, "most kill points were never reached: the writes stalled")
             with sqlite3.connect(os.path.join(home.home, "store.db"), timeout=60) as c:
                 per_key = dict(c.execute("SELECT json_extract(body, '$.request'), count(*) FROM events"
                                          " WHERE type = 'app.created' GROUP BY 1"))

@@ -1,0 +1,45 @@
+/* The station daemon's writer: one thread with a home of its own (its
+ * own SQLite connection, catalogue and repository handles) that runs the
+ * core's writes (agent/core/core.h) one at a time, in the order they
+ * came, so that the event loop never waits on a disk sync. A write's
+ * answer goes back to the loop, which sends it.
+ *
+ * Writes from other processes (the CLI on the same home, a sync) are
+ * serialised with these by SQLite's write lock, as before. */
+#ifndef DAIBAN_AGENT_WRITER_H
+#define DAIBAN_AGENT_WRITER_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "agent/home.h"
+
+struct writer;
+
+/* Runs on the writer thread, with the writer's home. */
+typedef void (*writer_work_fn)(struct home *h, void *job);
+/* Runs on the loop once the work is done. */
+typedef void (*writer_after_fn)(void *job);
+
+/* Open the home at dir for writing and start the thread. inline_:
+ * no thread, every job runs at once in writer_post (the fuzz target's
+ * station). 0, or -1 with the reason printed (the home cannot be
+ * opened). */
+int writer_start(struct writer **ret, uv_loop_t *loop, const char *dir, bool inline_);
+
+/* Queue a job. Its after runs on the loop, never before writer_post
+ * returns (unless inline). 0, or -ENOMEM, -ECANCELED after writer_stop
+ * (nothing was queued). */
+int writer_post(struct writer *w, void *job, writer_work_fn work, writer_after_fn after);
+
+/* Jobs queued or running. */
+unsigned writer_pending(const struct writer *w);
+
+/* Stop taking jobs; those queued still run and are answered; then the
+ * thread ends, the home closes and the loop's handle goes (the loop's
+ * run may then end). For a writer that never had a loop (inline), the
+ * same at once. */
+void writer_stop(struct writer *w);
+
+#endif
