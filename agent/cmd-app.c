@@ -219,7 +219,10 @@ static int print_result(struct core_result *res)
         }
         if (res->en)
                 cli_error_both(res->en, res->zh);
-        if (p->n && cli_json_errors())
+        /* only the problems that stopped it (not a draft's to-do list) */
+        if (res->status != CORE_INVALID)
+                ;
+        else if (p->n && cli_json_errors())
                 cli_json_problems(p);
         else
                 print_problems(p);
@@ -649,7 +652,7 @@ static int app_new(int argc, char **argv)
                                .submit = (c.o.given & O_SUBMIT) != 0 };
         if (core_app_new(&c.core, &in, &c.res) != CORE_OK) {
                 r = print_result(&c.res);
-                if (in.submit && c.res.status != CORE_USAGE)
+                if (in.submit && c.res.at_acceptance)
                         cli_error("%s", cli_msg("nothing was saved; without --submit the draft is kept and can be completed",
                                                 "未保存任何内容；不加 --submit 可先保存草稿再补全"));
                 goto out;

@@ -1794,6 +1794,13 @@ static void wjob_work(struct home *h, void *arg)
         struct wjob *j = arg;
         struct core_ctx c;
 
+        if (!h) {
+                core_fail_both(&j->res, CORE_FAILED, "catalog",
+                               "the home or the catalogue this station was given cannot be opened: nothing was"
+                               " saved; run `daiban doctor`, or sync again",
+                               "无法打开本站数据或收到的目录清单：未保存任何内容；请运行“本站检查”，或重新同步");
+                return;
+        }
         if (core_act(&c, h, NULL, j->op, j->today, &j->res))
                 return;
         switch (j->kind) {
@@ -1854,7 +1861,13 @@ static void reply_refused(struct req *r, const struct core_result *res)
                 reply_error(r, 409, "refused", en, zh);
                 return;
         default:
-                reply_error(r, 500, "internal", en, zh);
+                /* the store was busy (a long sync's ingest holds it): try
+                 * again; a full or failing disk, and the rest, said so */
+                if (res->code && !strcmp(res->code, "busy"))
+                        reply_error(r, 503, "busy", en, zh);
+                else
+                        reply_error(r, res->code && !strcmp(res->code, "disk_full") ? 507 : 500,
+                                    res->code ? res->code : "internal", en, zh);
                 return;
         }
 }
@@ -1893,11 +1906,18 @@ static struct wjob *wjob_new(struct req *r, enum wkind kind, json_t *body,
                 reply_error(r, 500, "internal", "out of memory", "内存不足");
                 return NULL;
         }
+        bool bad;
         j->r = r;
         j->kind = kind;
         j->body = body;
         j->after = after;
-        j->today = today();
+        j->today = home_today(NULL, &bad);
+        if (bad) {
+                wjob_free(j);
+                reply_error(r, 500, "internal", "DAIBAN_TODAY is not a date (YYYY-MM-DD): nothing was saved",
+                            "DAIBAN_TODAY 不是有效日期（YYYY-MM-DD）：未保存任何内容");
+                return NULL;
+        }
         snprintf(j->op, sizeof j->op, "%s", r->op);
         core_result_init(&j->res);
         return j;
@@ -1908,12 +1928,19 @@ static void wjob_run(struct wjob *j)
 {
         struct req *r = j->r;
 
-        r->pending++;
-        if (!r->st->w || writer_post(r->st->w, j, wjob_work, wjob_after) < 0) {
-                r->pending--;
-                wjob_free(j);
+        int rc;
+
+        r->pending++;           /* an inline writer answers within writer_post */
+        rc = r->st->w ? writer_post(r->st->w, j, wjob_work, wjob_after) : -ECANCELED;
+        if (rc == 0)
+                return;
+        r->pending--;
+        wjob_free(j);
+        if (rc == -ECANCELED)
+                reply_error(r, 503, "stopping", "the station is stopping; try again when it is back",
+                            "服务站正在停止，请待其恢复后重试");
+        else
                 reply_error(r, 503, "busy", "too many writes at once; try again in a moment", "同时操作过多，请稍后再试");
-        }
 }
 
 static void after_app(struct req *r, struct core_result *res)
@@ -2034,6 +2061,7 @@ static void write_simple(struct req *r, const char *id, const char *what)
         json_t *j = body_json(r);
         const char *reason = json_string_value(json_object_get(j, "reason"));
         const char *result = json_string_value(json_object_get(j, "result"));
+        const char *mcode = json_string_value(json_object_get(j, "material"));
         static const struct {
                 const char *name;
                 enum wkind kind;
@@ -2066,7 +2094,13 @@ static void write_simple(struct req *r, const char *id, const char *what)
                 }
                 break;
         case W_MATERIAL:
-                w->mat = (struct core_material){ .material = json_string_value(json_object_get(j, "material")),
+                if (!mcode || !ident_ok(mcode, strlen(mcode))) {
+                        wjob_free(w);
+                        bad_request(r, "give {\"material\": CODE, \"state\": provided|missing|deficient}",
+                                    "请求应为 {\"material\": 材料代码, \"state\": provided|missing|deficient}");
+                        return;
+                }
+                w->mat = (struct core_material){ .material = mcode,
                                                  .state = json_string_value(json_object_get(j, "state")),
                                                  .promise = json_string_value(json_object_get(j, "promise")) };
                 break;
@@ -3028,19 +3062,28 @@ static void stop_sync_child(uv_handle_t *h, void *arg)
                 uv_process_kill((uv_process_t *)h, SIGTERM);
 }
 
+/* The writer has made the writes it held and they were answered: now
+ * the connections close. */
+static void writes_done(void *ud)
+{
+        struct station *st = ud;
+
+        http_server_stop(st->srv);
+}
+
 static void on_signal(uv_signal_t *s, int sig)
 {
         struct station *st = s->data;
 
         logf_("stopping (signal %d)", sig);
         uv_walk(st->loop, stop_sync_child, NULL);
-        http_server_stop(st->srv);
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
         uv_close((uv_handle_t *)&st->sync_timer, NULL);
         uv_close((uv_handle_t *)&st->refresh_timer, NULL);
-        /* the writes queued are still made and answered */
-        writer_stop(st->w);
+        /* the writes queued are still made and answered before the
+         * connections close; a write that comes meanwhile gets 503 */
+        writer_stop(st->w, writes_done, st);
         st->w = NULL;
 }
 
@@ -3288,7 +3331,7 @@ int serve_test_request(struct station *st, const char *method, const char *path,
 
 void serve_test_close(struct station *st)
 {
-        writer_stop(st->w);
+        writer_stop(st->w, NULL, NULL);
         uv_close((uv_handle_t *)&st->sync_timer, NULL);
         /* one turn runs the close: the loop is shared with the other
          * station, whose sync timer may be armed for minutes */

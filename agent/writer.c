@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An idle writer closes its home after this long (its SQLite cache and
+ * its copy of the catalogue, up to tens of MB for a large county), and
+ * opens it again with the next write. */
+#define WRITER_IDLE_NS (60ull * 1000 * 1000 * 1000)
+
 struct job {
         struct job *next;
         void *data;
@@ -15,7 +20,9 @@ struct job {
 struct writer {
         uv_loop_t *loop;
         bool inline_;
+        char *dir;
         struct home h;
+        bool open;                      /* h is open */
         uv_thread_t thread;
         uv_mutex_t mu;
         uv_cond_t cv;
@@ -24,7 +31,27 @@ struct writer {
         struct job *done, **done_tail;  /* done, waiting for the loop */
         unsigned pending;
         bool stopping, exited;
+        void (*stopped)(void *);
+        void *stopped_ud;
 };
+
+/* The writer's home, opened on first use and reopened when its
+ * catalogue changed under it; NULL when it cannot be opened. */
+static struct home *home_of(struct writer *w)
+{
+        if (!w->open)
+                w->open = home_open(w->dir, &w->h) == 0;
+        else if (home_reload(&w->h) < 0)
+                return NULL;
+        return w->open ? &w->h : NULL;
+}
+
+static void home_drop(struct writer *w)
+{
+        if (w->open)
+                home_close(&w->h);
+        w->open = false;
+}
 
 static void thread_main(void *arg)
 {
@@ -32,8 +59,18 @@ static void thread_main(void *arg)
 
         uv_mutex_lock(&w->mu);
         for (;;) {
-                while (!w->todo && !w->stopping)
-                        uv_cond_wait(&w->cv, &w->mu);
+                while (!w->todo && !w->stopping) {
+                        if (!w->open) {
+                                uv_cond_wait(&w->cv, &w->mu);
+                                continue;
+                        }
+                        if (uv_cond_timedwait(&w->cv, &w->mu, WRITER_IDLE_NS) == UV_ETIMEDOUT && !w->todo &&
+                            !w->stopping) {
+                                uv_mutex_unlock(&w->mu);
+                                home_drop(w);
+                                uv_mutex_lock(&w->mu);
+                        }
+                }
                 struct job *j = w->todo;
                 if (!j)
                         break;          /* stopping, and nothing left */
@@ -42,8 +79,7 @@ static void thread_main(void *arg)
                         w->todo_tail = &w->todo;
                 uv_mutex_unlock(&w->mu);
 
-                home_reload(&w->h);      /* the catalogue changed under it */
-                j->work(&w->h, j->data);
+                j->work(home_of(w), j->data);
 
                 uv_mutex_lock(&w->mu);
                 j->next = NULL;
@@ -58,7 +94,8 @@ static void thread_main(void *arg)
 
 static void writer_free(struct writer *w)
 {
-        home_close(&w->h);
+        home_drop(w);
+        free(w->dir);
         if (!w->inline_) {
                 uv_cond_destroy(&w->cv);
                 uv_mutex_destroy(&w->mu);
@@ -68,7 +105,13 @@ static void writer_free(struct writer *w)
 
 static void async_closed(uv_handle_t *h)
 {
-        writer_free(h->data);
+        struct writer *w = h->data;
+        void (*stopped)(void *) = w->stopped;
+        void *ud = w->stopped_ud;
+
+        writer_free(w);
+        if (stopped)
+                stopped(ud);
 }
 
 static void on_done(uv_async_t *a)
@@ -101,7 +144,7 @@ int writer_start(struct writer **ret, uv_loop_t *loop, const char *dir, bool inl
         struct writer *w = calloc(1, sizeof *w);
 
         *ret = NULL;
-        if (!w || home_open(dir, &w->h) != 0) {
+        if (!w || !(w->dir = strdup(dir))) {
                 free(w);
                 return -1;
         }
@@ -131,13 +174,14 @@ int writer_start(struct writer **ret, uv_loop_t *loop, const char *dir, bool inl
 int writer_post(struct writer *w, void *data, writer_work_fn work, writer_after_fn after)
 {
         if (w->inline_) {
-                home_reload(&w->h);
-                work(&w->h, data);
+                work(home_of(w), data);
                 after(data);
                 return 0;
         }
         if (w->stopping)
                 return -ECANCELED;
+        if (w->pending >= WRITER_QUEUE_MAX)
+                return -EAGAIN;
         struct job *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
@@ -158,14 +202,21 @@ unsigned writer_pending(const struct writer *w)
         return w->pending;
 }
 
-void writer_stop(struct writer *w)
+void writer_stop(struct writer *w, void (*stopped)(void *), void *ud)
 {
-        if (!w)
-                return;
-        if (w->inline_) {
-                writer_free(w);
+        if (!w) {
+                if (stopped)
+                        stopped(ud);
                 return;
         }
+        if (w->inline_) {
+                writer_free(w);
+                if (stopped)
+                        stopped(ud);
+                return;
+        }
+        w->stopped = stopped;
+        w->stopped_ud = ud;
         uv_mutex_lock(&w->mu);
         w->stopping = true;
         uv_cond_signal(&w->cv);

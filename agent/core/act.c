@@ -120,9 +120,11 @@ int act_store_failed(struct core_ctx *c, struct core_result *res)
 
 int core_begin(struct home *h, struct core_result *res)
 {
-        if (store_begin(h->st) < 0)
-                return core_fail(res, CORE_FAILED, "internal", "cannot start a transaction: %s", "无法开始事务：%s",
-                                 store_errmsg(h->st));
+        if (store_begin(h->st) < 0) {
+                bool busy = (sqlite3_extended_errcode(store_db(h->st)) & 0xff) == SQLITE_BUSY;
+                return core_fail(res, CORE_FAILED, busy ? "busy" : "internal", "cannot start a transaction: %s",
+                                 "无法开始事务：%s", store_errmsg(h->st));
+        }
         if (store_writes_held(h->st)) {
                 store_rollback(h->st);
                 return core_fail_both(res, CORE_REFUSED, "refused",

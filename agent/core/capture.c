@@ -256,7 +256,7 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
                 return core_fail_both(res, CORE_USAGE, "bad_request", "the application data must be a JSON object ({...})",
                                       "申请数据应为一个 JSON 对象（{…}）");
         if (in->materials && !json_is_array(in->materials))
-                return core_fail_both(res, CORE_USAGE, "bad_request",
+                return core_fail_both(res, CORE_REFUSED, "bad_request",
                                       "--materials: the file must hold a JSON array of {\"material\",\"state\",\"promise\"}",
                                       "--materials：文件应为 {\"material\",\"state\",\"promise\"} 组成的 JSON 数组");
         if ((r = core_check_operator(c, res)))
@@ -319,7 +319,11 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
                         json_object_set_new(body, "request", json_string(in->request));
                 free(text);
                 json_decref(part);
-                if (!dv || !body || act_emit(c, "app.created", id, c->node, body) < 0)
+                if (!dv || !body) {
+                        json_decref(body);
+                        return act_store_failed(c, res);
+                }
+                if (act_emit(c, "app.created", id, c->node, body) < 0)
                         return act_store_failed(c, res);
                 if (!b)
                         snprintf(bundle_id, sizeof bundle_id, "%s", id);
@@ -528,8 +532,16 @@ int core_app_material(struct core_ctx *c, const char *key, const struct core_mat
                 return r;
         if ((r = core_check_operator(c, res)))
                 return r;
-        if (in->scan && (r = store_scan(c, in->scan, in->scan_len, res->blob, res)))
-                return r;
+        if (in->scan) {
+                /* no blob for an application that is not here */
+                if ((r = act_load(c, key, &t, &n, res)))
+                        return r;
+                app_rows_free(t, n);
+                t = NULL;
+                n = 0;
+                if ((r = store_scan(c, in->scan, in->scan_len, res->blob, res)))
+                        return r;
+        }
         if ((r = act_begin(c, res)))
                 return r;
         if ((r = act_load(c, key, &t, &n, res)) ||
@@ -594,6 +606,7 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
         int r;
 
         form_problems_reset(p);
+        res->at_acceptance = true;
         if (!created && (r = act_begin(c, res)))
                 return r;
         if ((r = act_load(c, key, &t, &n, res)))

@@ -26,16 +26,16 @@ int core_step_check(const struct core_step *in, struct core_result *res)
         switch (in->kind) {
         case CORE_WITHDRAW:
                 if (!reason)
-                        return core_fail_both(res, CORE_USAGE, "bad_request", "a withdrawal needs --reason TEXT",
-                                              "撤回需要 --reason 说明原因");
+                        return core_fail_both(res, CORE_USAGE, "bad_request", "a withdrawal needs its reason (--reason)",
+                                              "撤回需要说明原因（--reason）");
                 break;
         case CORE_DELIVER:
                 break;
         case CORE_RATE:
                 if (in->level < 1 || in->level > 5)
                         return core_fail_both(res, CORE_USAGE, "bad_request",
-                                              "--level is 1 to 5 (5 very satisfied, 1 very dissatisfied)",
-                                              "--level 为 1 至 5（5 非常满意，1 非常不满意）");
+                                              "a rating is a level from 1 to 5 (5 very satisfied, 1 very dissatisfied; --level)",
+                                              "评价等级为 1 至 5（5 非常满意，1 非常不满意；--level）");
                 break;
         case CORE_REVIEW:
                 if (!in->result || (strcmp(in->result, "pass") && strcmp(in->result, "return")))
@@ -43,16 +43,16 @@ int core_step_check(const struct core_step *in, struct core_result *res)
                                               "审核结果应为 pass 或 return");
                 if (!strcmp(in->result, "return") && !reason)
                         return core_fail_both(res, CORE_USAGE, "bad_request",
-                                              "a return needs --reason: everything the station must correct, at once",
-                                              "退回需要 --reason：一次性列明所有需补正的内容");
+                                              "a return needs its reason: everything the station must correct, at once (--reason)",
+                                              "退回需要说明理由：一次性列明所有需补正的内容（--reason）");
                 break;
         case CORE_DECIDE:
                 if (!in->result || (strcmp(in->result, "approve") && strcmp(in->result, "reject")))
                         return core_fail_both(res, CORE_USAGE, "bad_request", "a decision is approve or reject",
                                               "决定应为 approve 或 reject");
                 if (!strcmp(in->result, "reject") && !reason)
-                        return core_fail_both(res, CORE_USAGE, "bad_request", "a rejection needs --reason",
-                                              "不予批准需要 --reason 说明理由");
+                        return core_fail_both(res, CORE_USAGE, "bad_request", "a rejection needs its reason (--reason)",
+                                              "不予批准需要说明理由（--reason）");
                 break;
         default:
                 return core_fail_both(res, CORE_USAGE, "bad_request", "no such step", "没有这一办理环节");

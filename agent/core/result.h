@@ -36,6 +36,7 @@ struct core_result {
         char blob[41];                  /* a scan's blob id, if one was stored */
         bool repeated;                  /* a request key already done: nothing new was made */
         bool resubmitted;               /* an acceptance that was a resubmission */
+        bool at_acceptance;             /* it got as far as the acceptance's checks */
 };
 
 void core_result_init(struct core_result *res);

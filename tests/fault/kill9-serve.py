@@ -25,9 +25,11 @@ the same home, with the same session cookie, and:
     PRAGMA integrity_check.
 
 The kills are counted and the coverage asserted: how many died in the
-store's write of an acceptance before its commit, how many between its
-commit and its answer (the retry finds it), and how many in a draft's
-write.
+store's write of an acceptance before its commit, how many after its
+commit's writes and before its answer (the kill left the WAL frames, so
+the retry finds it committed), and how many in a draft's write. Every
+trial's daemon must have died of the shim's SIGKILL at its point (a
+crash of its own would fail the trial).
 
 The seed is printed (KILL9_SEED or SEED replays it)."""
 import http.client
@@ -195,8 +197,13 @@ class Kill9Serve(unittest.TestCase):
                     unreached += 1
                     d.stop(signal.SIGKILL)
                 else:
-                    d.stop(signal.SIGKILL)      # reaps it
+                    rc = d.stop(signal.SIGKILL)     # reaps it
                     where = point_path(points + ".log", target)
+                    # it died of the shim's kill at that very point, not of
+                    # a crash of its own
+                    self.assertEqual(rc, -signal.SIGKILL, f"trial {trial}: the daemon exited {rc} (seed {SEED})")
+                    self.assertTrue(where.startswith(home.home), f"trial {trial}: no write point {target} in the"
+                                    f" shim's log, so the daemon died elsewhere (seed {SEED})")
                     in_flight = list(unanswered)
                     if "station.db" in where:
                         killed_draft += 1
