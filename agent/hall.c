@@ -2056,6 +2056,15 @@ static int hall_serve(int argc, char **argv)
                         goto out_git;
                 }
         }
+        /* the county's catalogue is published before the hall says it
+         * serves: a station that joins at once (daiban init --from-hall)
+         * finds it (the first ingest round would publish it a moment
+         * later, on the worker thread) */
+        if (hall_lock(&H)) {
+                int ncat = 0;
+                home_sync_catalog(&H.wh, H.wrepo, &ncat, feed_log, NULL);
+                hall_unlock_idle(&H);
+        }
         H.loop = uv_default_loop();
         if (http_server_start(H.loop, listen, H.tls, &lim, &hh, &H, &H.srv, err, sizeof err) < 0) {
                 cli_error("%s", err);
