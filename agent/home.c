@@ -17,6 +17,7 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "agent/core/result.h"
 #include "forms/division.h"
 #include "sync/blob.h"
 #include "sync/catfeed.h"
@@ -621,7 +622,7 @@ int home_init(const char *dir, const char *node, const char *role, const char *c
         return 0;
 }
 
-int home_open(const char *dir, struct home *h)
+int home_load(const char *dir, struct home *h, struct core_result *res)
 {
         char path[4096], err[512];
         int r;
@@ -632,24 +633,22 @@ int home_open(const char *dir, struct home *h)
         if (access(path, F_OK) == 0)
                 home_make_private(dir);
         if (access(path, F_OK) < 0) {
-                cli_error(cli_msg("%s is not a daiban home; create one with 'daiban init' (or set --home / DAIBAN_HOME)",
-                                  "%s 不是 daiban 的数据目录；请先运行“daiban init”（或设置 --home / DAIBAN_HOME）"),
-                          dir);
                 home_close(h);
-                return EXIT_REFUSED;
+                return core_fail(res, CORE_NOT_FOUND, "not_found",
+                                 "%s is not a daiban home; create one with 'daiban init' (or set --home / DAIBAN_HOME)",
+                                 "%s 不是 daiban 的数据目录；请先运行“daiban init”（或设置 --home / DAIBAN_HOME）", dir);
         }
         r = store_open(path, false, &h->st, err, sizeof err);
         if (r < 0) {
-                cli_error("%s", err);
                 home_close(h);
-                return EXIT_REFUSED;
+                return core_fail_both(res, CORE_FAILED, "store", err, err);
         }
         if (store_meta_get(h->st, "node", &h->node) < 0 || store_meta_get(h->st, "role", &h->role) < 0 ||
             store_meta_get(h->st, "name", &h->name) < 0) {
-                cli_error(cli_msg("%s: the store has no node configuration; was 'daiban init' interrupted?",
-                                  "%s：数据库中没有站点配置；“daiban init”是否中断了？"), dir);
                 home_close(h);
-                return EXIT_REFUSED;
+                return core_fail(res, CORE_FAILED, "store",
+                                 "%s: the store has no node configuration; was 'daiban init' interrupted?",
+                                 "%s：数据库中没有站点配置；“daiban init”是否中断了？", dir);
         }
         if (store_meta_get(h->st, "catalog.current", &h->catalog_version) < 0) {
                 /* a home made before catalogue versions: install its catalogue
@@ -660,27 +659,40 @@ int home_open(const char *dir, struct home *h)
                         h->catalog_version = strdup(hex);
         }
         if (!h->catalog_version) {
-                cli_error(cli_msg("%s: no catalogue is installed; run 'daiban catalog install DIR'",
-                                  "%s：尚未安装目录清单；请运行“daiban catalog install DIR”"), dir);
                 home_close(h);
-                return EXIT_REFUSED;
+                return core_fail(res, CORE_FAILED, "catalog",
+                                 "%s: no catalogue is installed; run 'daiban catalog install DIR'",
+                                 "%s：尚未安装目录清单；请运行“daiban catalog install DIR”", dir);
         }
         snprintf(path, sizeof path, "%s/catalogs/%s", dir, h->catalog_version);
         r = catalog_load(path, &h->cat);
         if (r < 0 || catalog_nerrors(h->cat)) {
-                cli_error(cli_msg("the installed catalogue %s cannot be used; run 'daiban catalog check %s'",
-                                  "已安装的目录清单 %s 无法使用；请运行“daiban catalog check %s”"), path, path);
                 home_close(h);
-                return EXIT_REFUSED;
+                return core_fail(res, CORE_FAILED, "catalog",
+                                 "the installed catalogue %s cannot be used; run 'daiban catalog check %s'",
+                                 "已安装的目录清单 %s 无法使用；请运行“daiban catalog check %s”", path, path);
         }
         h->div = catalog_find_division(h->cat, h->node);
         if (!h->div) {
-                cli_error(cli_msg("this node (%s) is no longer in the catalogue's divisions",
-                                  "本站点（%s）已不在目录清单的区划中"), h->node);
+                core_fail(res, CORE_REFUSED, "catalog", "this node (%s) is no longer in the catalogue's divisions",
+                          "本站点（%s）已不在目录清单的区划中", h->node);
                 home_close(h);
-                return EXIT_REFUSED;
+                return CORE_REFUSED;
         }
-        return 0;
+        return CORE_OK;
+}
+
+int home_open(const char *dir, struct home *h)
+{
+        struct core_result res;
+        int r;
+
+        core_result_init(&res);
+        r = home_load(dir, h, &res);
+        if (r && res.en)
+                cli_error_both(res.en, res.zh);
+        core_result_finish(&res);
+        return r ? EXIT_REFUSED : 0;
 }
 
 void home_close(struct home *h)
@@ -736,11 +748,12 @@ size_t home_max_file_bytes(void)
         return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
 }
 
-int home_reload(struct home *h)
+int home_reload(struct home *h, struct core_result *res)
 {
         struct home nh;
         char *cur = NULL;
         char *dir;
+        int r;
 
         if (store_meta_get(h->st, "catalog.current", &cur) < 0 || !cur)
                 return 0;
@@ -749,11 +762,12 @@ int home_reload(struct home *h)
         if (same)
                 return 0;
         dir = strdup(h->dir);
-        if (!dir || home_open(dir, &nh) != 0) {
-                free(dir);
+        if (!dir)
                 return -1;
-        }
+        r = home_load(dir, &nh, res);
         free(dir);
+        if (r)
+                return -1;
         home_close(h);
         *h = nh;
         return 1;

@@ -76,8 +76,11 @@ int home_install_catalog(const char *home_dir, const char *src, store *st, char 
  * NULL when this home has not received that version yet. */
 const catalog *home_catalog_for(struct home *h, const char *version);
 
-/* Open an existing home: store and catalogue. Prints errors; returns 0
- * or 1. */
+/* Open an existing home: store and catalogue. home_load says why it
+ * cannot in res (agent/core/result.h) and returns its status, 0 when
+ * open; home_open prints that (the CLI's way) and returns 0 or 1. */
+struct core_result;
+int home_load(const char *dir, struct home *h, struct core_result *res);
 int home_open(const char *dir, struct home *h);
 void home_close(struct home *h);
 
@@ -91,8 +94,9 @@ int home_key_create(const char *dir, const char *node, char *err, size_t errlen)
 
 /* Reopen h when its current catalogue changed under it (a sync
  * installed a version, the county published one, the CLI did): 1
- * reopened, 0 unchanged, -1 cannot be reopened (h is kept as it was). */
-int home_reload(struct home *h);
+ * reopened, 0 unchanged, -1 cannot be reopened (h is kept as it was;
+ * why in res). */
+int home_reload(struct home *h, struct core_result *res);
 
 /* The largest scan accepted: $DAIBAN_MAX_FILE_BYTES, else
  * HOME_MAX_FILE_DEFAULT. */

@@ -336,16 +336,18 @@ struct wjob {
         void (*after)(struct req *, struct core_result *);
 };
 
-void wjob_work(struct home *h, void *arg)
+void wjob_work(struct home *h, const struct core_result *why, void *arg)
 {
         struct wjob *j = arg;
         struct core_ctx c;
 
         if (!h) {
-                core_fail_both(&j->res, CORE_FAILED, "catalog",
-                               "the home or the catalogue this station was given cannot be opened: nothing was"
-                               " saved; run `daiban doctor`, or sync again",
-                               "无法打开本站数据或收到的目录清单：未保存任何内容；请运行“本站检查”，或重新同步");
+                char en[1200], zh[1200];
+                snprintf(en, sizeof en, "nothing was saved: %s (run `daiban doctor`, or sync again)",
+                         why->en ? why->en : "the home cannot be opened");
+                snprintf(zh, sizeof zh, "未保存任何内容：%s（请运行“本站检查”，或重新同步）",
+                         why->zh ? why->zh : "无法打开本站数据");
+                core_fail_both(&j->res, CORE_FAILED, why->code ? why->code : "internal", en, zh);
                 return;
         }
         if (core_act(&c, h, NULL, j->op, j->today, &j->res))

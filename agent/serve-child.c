@@ -265,12 +265,17 @@ json_t *status_json(struct station *st)
 
 void home_refresh(struct station *st)
 {
-        int r = home_reload(&st->h);
+        struct core_result why;
+        int r;
 
+        core_result_init(&why);
+        r = home_reload(&st->h, &why);
         if (r < 0)
-                logf_("cannot reload the home after a catalogue change; keeping the previous one");
+                logf_("cannot reload the home after a catalogue change (%s); keeping the previous one",
+                      why.en ? why.en : "?");
         else if (r > 0)
                 logf_("catalogue version %.12s is now current", st->h.catalog_version);
+        core_result_finish(&why);
 }
 
 void sync_done(struct child *ch)

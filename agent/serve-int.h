@@ -234,7 +234,7 @@ void draft_notice(struct req *r, const char *id);
 void apps_list(struct req *r);
 void conflicts(struct req *r);
 void scan_get(struct req *r, const char *hex);
-void wjob_work(struct home *h, void *arg);
+void wjob_work(struct home *h, const struct core_result *why, void *arg);
 void reply_refused(struct req *r, const struct core_result *res);
 void wjob_after(void *arg);
 void after_app(struct req *r, struct core_result *res);

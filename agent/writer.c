@@ -1,6 +1,8 @@
 /* The station daemon's writer thread: see writer.h. */
 #include "agent/writer.h"
 
+#include "agent/core/result.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ struct writer {
         char *dir;
         struct home h;
         bool open;                      /* h is open */
+        struct core_result why;         /* why it could not be opened */
         uv_thread_t thread;
         uv_mutex_t mu;
         uv_cond_t cv;
@@ -36,12 +39,14 @@ struct writer {
 };
 
 /* The writer's home, opened on first use and reopened when its
- * catalogue changed under it; NULL when it cannot be opened. */
+ * catalogue changed under it; NULL when it cannot be, why in w->why. */
 static struct home *home_of(struct writer *w)
 {
+        core_result_finish(&w->why);
+        core_result_init(&w->why);
         if (!w->open)
-                w->open = home_open(w->dir, &w->h) == 0;
-        else if (home_reload(&w->h) < 0)
+                w->open = home_load(w->dir, &w->h, &w->why) == 0;
+        else if (home_reload(&w->h, &w->why) < 0)
                 return NULL;
         return w->open ? &w->h : NULL;
 }
@@ -79,7 +84,8 @@ static void thread_main(void *arg)
                         w->todo_tail = &w->todo;
                 uv_mutex_unlock(&w->mu);
 
-                j->work(home_of(w), j->data);
+                struct home *h = home_of(w);
+                j->work(h, &w->why, j->data);
 
                 uv_mutex_lock(&w->mu);
                 j->next = NULL;
@@ -95,6 +101,7 @@ static void thread_main(void *arg)
 static void writer_free(struct writer *w)
 {
         home_drop(w);
+        core_result_finish(&w->why);
         free(w->dir);
         if (!w->inline_) {
                 uv_cond_destroy(&w->cv);
@@ -144,6 +151,8 @@ int writer_start(struct writer **ret, uv_loop_t *loop, const char *dir, bool inl
         struct writer *w = calloc(1, sizeof *w);
 
         *ret = NULL;
+        if (w)
+                core_result_init(&w->why);
         if (!w || !(w->dir = strdup(dir))) {
                 free(w);
                 return -1;
@@ -174,7 +183,8 @@ int writer_start(struct writer **ret, uv_loop_t *loop, const char *dir, bool inl
 int writer_post(struct writer *w, void *data, writer_work_fn work, writer_after_fn after)
 {
         if (w->inline_) {
-                work(home_of(w), data);
+                struct home *h = home_of(w);
+                work(h, &w->why, data);
                 after(data);
                 return 0;
         }

@@ -19,10 +19,11 @@ struct writer;
 
 /* Runs on the writer thread, with the writer's home (opened on the first
  * write, closed after a minute without one); h is NULL when the home
- * cannot be opened or its catalogue changed and cannot be loaded (the
- * job must refuse: writing under a catalogue the node has left behind
- * would break the rules the CLI keeps). */
-typedef void (*writer_work_fn)(struct home *h, void *job);
+ * cannot be opened or its catalogue changed and cannot be loaded, and
+ * why says so (the job must refuse: writing under a catalogue the node
+ * has left behind would break the rules the CLI keeps). */
+struct core_result;
+typedef void (*writer_work_fn)(struct home *h, const struct core_result *why, void *job);
 /* Runs on the loop once the work is done. */
 typedef void (*writer_after_fn)(void *job);
 

@@ -1167,6 +1167,36 @@ class Flow(ServeCase):
 # ---- background sync: back-off ------------------------------------------------------------------
 
 
+class Writer(ServeCase):
+    def test_a_catalogue_the_writer_cannot_load_refuses_the_write(self):
+        """The writes run on the writer thread with a home of its own; when
+        the node's current catalogue changed to one that cannot be loaded,
+        the write is refused with the reason (the CLI refuses it too) and
+        nothing is written, instead of going on under the old catalogue."""
+        v = self.home()
+        d = self.daemon(v)
+        s = d.signin()
+        body = {"matter": "MZ-DB-001", "data": dibao_data(), "materials": dibao_materials(), "draft": "w-1"}
+        r = s.post("/api/apps", body)
+        self.assertEqual(r.status, 201, r)
+        with v.db() as db:
+            good = db.execute("SELECT value FROM meta WHERE key = 'catalog.current'").fetchone()[0]
+            n = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            db.execute("UPDATE meta SET value = ? WHERE key = 'catalog.current'", ("0" * 40,))
+        r = s.post("/api/apps", dict(body, draft="w-2"))
+        self.assertError(r, 500, "catalog")
+        self.assertIn("0000000000", r.json["message"]["en"])
+        cli = v.run("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        self.assertEqual(cli.returncode, 1, cli.stderr)
+        self.assertIn("cannot be used", cli.stderr)
+        with v.db() as db:
+            self.assertEqual(db.execute("SELECT count(*) FROM events").fetchone()[0], n, "a refused write wrote")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'catalog.current'", (good,))
+        # the catalogue back: the writer takes it again
+        r = s.post("/api/apps", dict(body, draft="w-3"))
+        self.assertEqual(r.status, 201, r)
+
+
 class Backoff(ServeCase):
     def test_a_refused_feed_is_told_in_chinese(self):
         """A township's background sync refuses an unsigned change set in a
