@@ -272,18 +272,7 @@ static const char *status_zh(const char *s)
 /* The applications key names, or the refusal printed. */
 static int load_targets(struct ctx *c, const char *key, struct app_row **ret, size_t *n)
 {
-        int r = app_rows_load(c->h.st, key, ret, n);
-
-        if (r == -ENOENT) {
-                cli_error(cli_msg("no application or bundle '%s' here; see 'daiban app list'",
-                                  "这里没有申请或一件事“%s”；请查看“daiban app list”"), key);
-                return EXIT_REFUSED;
-        }
-        if (r < 0) {
-                cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c->h.st));
-                return EXIT_REFUSED;
-        }
-        return 0;
+        return core_app_rows(&c->h, key, ret, n, &c->res) ? print_result(&c->res) : 0;
 }
 
 /* ---- application data ------------------------------------------------------ */

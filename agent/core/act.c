@@ -160,6 +160,8 @@ int act_emit(struct core_ctx *c, const char *type, const char *app, const char *
         char *text;
         int r;
 
+        if (!body)
+                return -ENOMEM;
         /* absent, not null: bodies stay small and canonical */
         json_object_foreach_safe(body, tmp, k, v)
                 if (json_is_null(v))
@@ -177,16 +179,16 @@ int act_emit(struct core_ctx *c, const char *type, const char *app, const char *
         return r;
 }
 
-int act_load(struct core_ctx *c, const char *key, struct app_row **ret, size_t *n, struct core_result *res)
+int core_app_rows(struct home *h, const char *key, struct app_row **ret, size_t *n, struct core_result *res)
 {
-        int r = app_rows_load(c->h->st, key, ret, n);
+        int r = app_rows_load(h->st, key, ret, n);
 
         if (r == -ENOENT)
                 return core_fail(res, CORE_NOT_FOUND, "not_found", "no application or bundle '%s' here; see 'daiban app list'",
                                  "这里没有申请或一件事“%s”；请查看“daiban app list”", key);
         if (r < 0)
                 return core_fail(res, CORE_FAILED, "internal", "cannot read the store: %s", "无法读取数据库：%s",
-                                 store_errmsg(c->h->st));
+                                 store_errmsg(h->st));
         return CORE_OK;
 }
 

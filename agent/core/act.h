@@ -20,11 +20,9 @@ int act_commit(struct core_ctx *c, struct core_result *res);
 int act_store_failed(struct core_ctx *c, struct core_result *res);
 
 /* Append one event (body is consumed; null members are dropped) and fold
- * its application. 0 or negative (the store failed). */
+ * its application. 0 or negative (the store failed, or body is NULL: a
+ * json_pack that ran out of memory). */
 int act_emit(struct core_ctx *c, const char *type, const char *app, const char *part, json_t *body);
-
-/* Every application key names (app_rows_load), or CORE_NOT_FOUND. */
-int act_load(struct core_ctx *c, const char *key, struct app_row **ret, size_t *n, struct core_result *res);
 
 /* The lifecycle allows this event on r now (sync/fold.h fold_check),
  * else CORE_REFUSED with the rule in both languages. */

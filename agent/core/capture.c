@@ -319,7 +319,7 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
                         json_object_set_new(body, "request", json_string(in->request));
                 free(text);
                 json_decref(part);
-                if (!dv || !body) {
+                if (!dv) {
                         json_decref(body);
                         return act_store_failed(c, res);
                 }
@@ -360,7 +360,7 @@ int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struc
                 return r;
         if ((r = act_begin(c, res)))
                 return r;
-        if ((r = act_load(c, key, &t, &n, res)))
+        if ((r = core_app_rows(c->h, key, &t, &n, res)))
                 goto fail;
         for (size_t i = 0; i < n; i++) {
                 const char *name, *aid;
@@ -386,7 +386,7 @@ int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struc
                                          "applicant_id", aid);
                 free(text);
                 json_decref(part);
-                if (!body || act_emit(c, "app.edited", t[i].id, t[i].origin, body) < 0) {
+                if (act_emit(c, "app.edited", t[i].id, t[i].origin, body) < 0) {
                         app_rows_free(t, n);
                         return act_store_failed(c, res);
                 }
@@ -458,7 +458,7 @@ static int record_material(struct core_ctx *c, struct app_row *t, size_t n, cons
                         json_object_set_new(body, "blob", json_string(blob));
                 if (body && promise >= 0)
                         json_object_set_new(body, "promise", json_integer(promise));
-                if (!body || act_emit(c, "app.material", t[i].id, t[i].origin, body) < 0)
+                if (act_emit(c, "app.material", t[i].id, t[i].origin, body) < 0)
                         return act_store_failed(c, res);
                 applied++;
         }
@@ -534,7 +534,7 @@ int core_app_material(struct core_ctx *c, const char *key, const struct core_mat
                 return r;
         if (in->scan) {
                 /* no blob for an application that is not here */
-                if ((r = act_load(c, key, &t, &n, res)))
+                if ((r = core_app_rows(c->h, key, &t, &n, res)))
                         return r;
                 app_rows_free(t, n);
                 t = NULL;
@@ -544,7 +544,7 @@ int core_app_material(struct core_ctx *c, const char *key, const struct core_mat
         }
         if ((r = act_begin(c, res)))
                 return r;
-        if ((r = act_load(c, key, &t, &n, res)) ||
+        if ((r = core_app_rows(c->h, key, &t, &n, res)) ||
             (r = record_material(c, t, n, key, in->material, in->state, promise, res->blob, res))) {
                 store_rollback(c->h->st);
                 app_rows_free(t, n);
@@ -566,7 +566,7 @@ static int new_materials(struct core_ctx *c, const char *key, const json_t *list
         json_t *m;
         int r;
 
-        if ((r = act_load(c, key, &t, &n, res)))
+        if ((r = core_app_rows(c->h, key, &t, &n, res)))
                 return r;
         json_array_foreach(list, i, m) {
                 const char *code = json_string_value(json_object_get(m, "material"));
@@ -609,7 +609,7 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
         res->at_acceptance = true;
         if (!created && (r = act_begin(c, res)))
                 return r;
-        if ((r = act_load(c, key, &t, &n, res)))
+        if ((r = core_app_rows(c->h, key, &t, &n, res)))
                 goto fail;
         bool resubmit = strcmp(t[0].status, ST_RETURNED) == 0;
         for (size_t i = 0; i < n; i++) {
@@ -685,7 +685,7 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
                                 json_object_set_new(body, "receipt", json_string(receipt));
                         }
                 }
-                if (!body || act_emit(c, resubmit ? "app.resubmitted" : "app.submitted", t[i].id, t[i].origin, body) < 0) {
+                if (act_emit(c, resubmit ? "app.resubmitted" : "app.submitted", t[i].id, t[i].origin, body) < 0) {
                         app_rows_free(t, n);
                         return act_store_failed(c, res);
                 }

@@ -36,6 +36,11 @@ struct core_ctx {
 int core_act(struct core_ctx *c, struct home *h, const char *node, const char *operator, int32_t today,
              struct core_result *res);
 
+/* Every application key names (an id or receipt, or a bundle's id or
+ * receipt: app_rows_load), or CORE_NOT_FOUND / CORE_FAILED saying why. */
+struct app_row;
+int core_app_rows(struct home *h, const char *key, struct app_row **ret, size_t *n, struct core_result *res);
+
 /* c's operator is registered and enabled at this node: CORE_OK, or
  * the refusal naming the operators there are. */
 int core_check_operator(struct core_ctx *c, struct core_result *res);

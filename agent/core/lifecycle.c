@@ -104,14 +104,14 @@ int core_app_step(struct core_ctx *c, const char *key, const struct core_step *i
         type = steps[in->kind].type;
         if ((r = act_begin(c, res)))
                 return r;
-        if ((r = act_load(c, key, &t, &n, res)))
+        if ((r = core_app_rows(c->h, key, &t, &n, res)))
                 goto fail;
         for (size_t i = 0; i < n; i++)
                 if ((r = act_check_rule(c, &t[i], type, result, res)))
                         goto fail;
         body = step_body(c, in);
         for (size_t i = 0; i < n; i++)
-                if (!body || act_emit(c, type, t[i].id, t[i].origin, json_deep_copy(body)) < 0) {
+                if (act_emit(c, type, t[i].id, t[i].origin, json_deep_copy(body)) < 0) {
                         r = act_store_failed(c, res);
                         goto fail;
                 }
