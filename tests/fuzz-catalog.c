@@ -1,4 +1,4 @@
-/* libFuzzer target for the catalogue loader (forms/catalog.c): any bytes
+/* libFuzzer target for the catalogue loader (forms/catalog*.c): any bytes
  * as the county's eight sheets, split at the byte 0x1E in the order of
  * SHEETS below (a sheet past the last split is absent). The loader must
  * report problems, never crash, leak or hang; a catalogue it loads

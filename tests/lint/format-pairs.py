@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Every bilingual message pair in the C sources whose two formats share
-one argument list (diag() in forms/catalog.c, cli_msg() in agent/) must
+one argument list (cat_diagf() in forms/catalog-*.c, cli_msg() in agent/) must
 use the same printf conversions in the same order, or the Chinese
 message would read the wrong argument. The compiler checks only the
 English one. Usage: format-pairs.py FILE..."""
