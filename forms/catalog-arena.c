@@ -154,3 +154,11 @@ void cat_vec_unpush(struct vec *v, const void *p)
         if (p)
                 v->n--;
 }
+
+void *cat_vec_freeze(struct arena *a, const struct vec *v, size_t *ret_n)
+{
+        void *p = cat_arena_dup(a, v->v, v->n * v->size);
+
+        *ret_n = p ? v->n : 0;
+        return p;
+}

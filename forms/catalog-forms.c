@@ -193,8 +193,7 @@ const struct cat_form *cat_build_form(catalog *cat, const char *code, const char
         form->matters = cat_arena_dup(&cat->arena, ms, nms * sizeof *ms);
         form->nmatters = form->matters ? nms : 0;
         form->items = freeze_items(cat, &items, &form->nitems);
-        form->materials = cat_arena_dup(&cat->arena, mats.v, mats.n * mats.size);
-        form->nmaterials = form->materials ? mats.n : 0;
+        form->materials = cat_vec_freeze(&cat->arena, &mats, &form->nmaterials);
         for (size_t k = 0; k < form->nmaterials; k++) {
                 struct cat_form_material *fm = &form->materials[k];
                 size_t nd = 0;
@@ -330,13 +329,10 @@ void cat_load_bundles(catalog *cat)
                 b->form = form;
                 b->pos = (struct cat_pos){ sh.name, code.line, code.col };
         }
-        cat->bundles = cat_arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nbundles = cat->bundles ? v.n : 0;
+        cat->bundles = cat_vec_freeze(&cat->arena, &v, &cat->nbundles);
         for (size_t i = 0; i < cat->nbundles; i++) {
                 struct cat_bundle *b = &cat->bundles[i];
-                if (cat_map_put(cat, &cat->by_bundle, b->code, b) == -EEXIST)
-                        cat_diagf(cat, CAT_ERROR, sh.name, b->pos.line, b->pos.col,
-                                  "一件事编码“%s”重复", "duplicate bundle code '%s'", b->code);
+                cat_index_code(cat, &cat->by_bundle, b->code, b, &b->pos, "一件事编码", "bundle code");
         }
 out:
         free(v.v);

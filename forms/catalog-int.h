@@ -69,6 +69,9 @@ struct vec {
 void *cat_vec_push(struct vec *v);
 /* Undo the last cat_vec_push (when a push that goes with it failed). */
 void cat_vec_unpush(struct vec *v, const void *p);
+/* The vector's elements copied into the arena, *ret_n of them; NULL
+ * with *ret_n 0 when there are none or memory ran out (oom marked). */
+void *cat_vec_freeze(struct arena *a, const struct vec *v, size_t *ret_n);
 
 /* ---- the catalogue ---------------------------------------------------- */
 
@@ -112,6 +115,11 @@ void cat_diagf(catalog *cat, enum cat_severity sev, const char *sheet, int line,
 
 /* cat_map_add into one of the catalogue's maps, noting out of memory. */
 int cat_map_put(catalog *cat, struct map *m, const char *key, void *val);
+/* Index a sheet's row by its code in m; a code seen twice is an error at
+ * the row's position. what names the code in both languages ("区划代码",
+ * "division code"). */
+void cat_index_code(catalog *cat, struct map *m, const char *code, void *row, const struct cat_pos *pos,
+                    const char *what_zh, const char *what_en);
 
 /* A loaded sheet with its header mapped to the columns we know. */
 struct sheet {

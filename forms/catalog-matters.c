@@ -137,17 +137,26 @@ void cat_load_matters(catalog *cat)
                 m->review_at = review;
                 m->pos = (struct cat_pos){ sh.name, c[C_CODE].line, c[C_CODE].col };
         }
-        cat->matters = cat_arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nmatters = cat->matters ? v.n : 0;
+        cat->matters = cat_vec_freeze(&cat->arena, &v, &cat->nmatters);
         for (size_t i = 0; i < cat->nmatters; i++) {
                 struct cat_matter *m = &cat->matters[i];
-                if (cat_map_put(cat, &cat->by_matter, m->code, m) == -EEXIST)
-                        cat_diagf(cat, CAT_ERROR, sh.name, m->pos.line, m->pos.col,
-                                  "事项编码“%s”重复", "duplicate matter code '%s'", m->code);
+                cat_index_code(cat, &cat->by_matter, m->code, m, &m->pos, "事项编码", "matter code");
         }
 out:
         free(v.v);
         cat_sheet_free(&sh);
+}
+
+/* The matter a row of fields.csv or matter_materials.csv names in cell c,
+ * or NULL (an error at c). */
+static struct cat_matter *row_matter(catalog *cat, const struct sheet *sh, const struct cell *c)
+{
+        struct cat_matter *m = cat_map_get(&cat->by_matter, c->s);
+
+        if (!m)
+                ERR(cat, c, sh->name, "事项“%s”不存在（matters.csv 中没有此编码）",
+                    "unknown matter '%s' (not in matters.csv)", c->s);
+        return m;
 }
 
 /* ---- fields.csv ----------------------------------------------------------- */
@@ -229,12 +238,9 @@ void cat_load_fields(catalog *cat)
 
                 for (int k = 0; k < C_N; k++)
                         c[k] = cat_get_cell(cat, &sh, row, k);
-                m = cat_map_get(&cat->by_matter, c[C_MATTER].s);
-                if (!m) {
-                        ERR(cat, &c[C_MATTER], sh.name, "事项“%s”不存在（matters.csv 中没有此编码）",
-                            "unknown matter '%s' (not in matters.csv)", c[C_MATTER].s);
+                m = row_matter(cat, &sh, &c[C_MATTER]);
+                if (!m)
                         continue;
-                }
                 b = &fb[m - cat->matters];
                 if (ftype_from_name(c[C_TYPE].s, &t) < 0) {
                         ERR(cat, &c[C_TYPE], sh.name, "未知的字段类型“%s”", "unknown field type '%s'",
@@ -445,12 +451,9 @@ void cat_load_matter_materials(catalog *cat)
 
                 for (int k = 0; k < 9; k++)
                         c[k] = cat_get_cell(cat, &sh, row, k);
-                m = cat_map_get(&cat->by_matter, c[C_MATTER].s);
-                if (!m) {
-                        ERR(cat, &c[C_MATTER], sh.name, "事项“%s”不存在（matters.csv 中没有此编码）",
-                            "unknown matter '%s' (not in matters.csv)", c[C_MATTER].s);
+                m = row_matter(cat, &sh, &c[C_MATTER]);
+                if (!m)
                         continue;
-                }
                 mat = cat_map_get(&cat->by_material, c[C_MAT].s);
                 if (!mat) {
                         ERR(cat, &c[C_MAT], sh.name, "材料“%s”不存在（materials.csv 中没有此编码）",
@@ -533,8 +536,7 @@ void cat_load_matter_materials(catalog *cat)
         }
 freeze:
         for (size_t i = 0; i < cat->nmatters; i++) {
-                cat->matters[i].materials = cat_arena_dup(&cat->arena, per[i].v, per[i].n * per[i].size);
-                cat->matters[i].nmaterials = cat->matters[i].materials ? per[i].n : 0;
+                cat->matters[i].materials = cat_vec_freeze(&cat->arena, &per[i], &cat->matters[i].nmaterials);
                 free(per[i].v);
         }
         free(per);

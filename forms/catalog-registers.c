@@ -77,13 +77,10 @@ void cat_load_divisions(catalog *cat)
                 if (l == LEVEL_COUNTY)
                         ncounty++;
         }
-        cat->divisions = cat_arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->ndivisions = cat->divisions ? v.n : 0;
+        cat->divisions = cat_vec_freeze(&cat->arena, &v, &cat->ndivisions);
         for (size_t i = 0; i < cat->ndivisions; i++) {
                 struct cat_division *d = &cat->divisions[i];
-                if (cat_map_put(cat, &cat->by_division, d->code, d) == -EEXIST)
-                        cat_diagf(cat, CAT_ERROR, sh.name, d->pos.line, d->pos.col,
-                                  "区划代码“%s”重复", "duplicate division code '%s'", d->code);
+                cat_index_code(cat, &cat->by_division, d->code, d, &d->pos, "区划代码", "division code");
         }
         for (size_t i = 0; i < cat->ndivisions; i++) {
                 struct cat_division *d = &cat->divisions[i];
@@ -157,13 +154,10 @@ void cat_load_materials(catalog *cat)
                 m->name_en = en.len ? (char *)en.s : m->name_zh;
                 m->pos = (struct cat_pos){ sh.name, code.line, code.col };
         }
-        cat->materials = cat_arena_dup(&cat->arena, v.v, v.n * v.size);
-        cat->nmaterials = cat->materials ? v.n : 0;
+        cat->materials = cat_vec_freeze(&cat->arena, &v, &cat->nmaterials);
         for (size_t i = 0; i < cat->nmaterials; i++) {
                 struct cat_material *m = &cat->materials[i];
-                if (cat_map_put(cat, &cat->by_material, m->code, m) == -EEXIST)
-                        cat_diagf(cat, CAT_ERROR, sh.name, m->pos.line, m->pos.col,
-                                  "材料代码“%s”重复", "duplicate material code '%s'", m->code);
+                cat_index_code(cat, &cat->by_material, m->code, m, &m->pos, "材料代码", "material code");
         }
 out:
         free(v.v);
@@ -240,12 +234,10 @@ void cat_load_choices(catalog *cat)
                 c->label_en = en.len ? (char *)en.s : c->label_zh;
         next:;
         }
-        cat->lists = cat_arena_dup(&cat->arena, lists.v, lists.n * lists.size);
-        cat->nlists = cat->lists ? lists.n : 0;
+        cat->lists = cat_vec_freeze(&cat->arena, &lists, &cat->nlists);
         for (size_t i = 0; i < cat->nlists; i++) {
                 struct vec *iv = &((struct vec *)items.v)[i];
-                cat->lists[i].items = cat_arena_dup(&cat->arena, iv->v, iv->n * iv->size);
-                cat->lists[i].nitems = cat->lists[i].items ? iv->n : 0;
+                cat->lists[i].items = cat_vec_freeze(&cat->arena, iv, &cat->lists[i].nitems);
                 cat_map_put(cat, &cat->by_list, cat->lists[i].name, &cat->lists[i]);
         }
 out:

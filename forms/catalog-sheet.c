@@ -56,6 +56,16 @@ void cat_diagf(catalog *cat, enum cat_severity sev, const char *sheet, int line,
                 cat->nerrors++;
 }
 
+void cat_index_code(catalog *cat, struct map *m, const char *code, void *row, const struct cat_pos *pos,
+                    const char *what_zh, const char *what_en)
+{
+        /* both formats read one argument list: %.0s skips the other
+         * language's name */
+        if (cat_map_put(cat, m, code, row) == -EEXIST)
+                cat_diagf(cat, CAT_ERROR, pos->sheet, pos->line, pos->col,
+                          "%s%.0s“%s”重复", "duplicate %.0s%s '%s'", what_zh, what_en, code);
+}
+
 /* ---- sheets ----------------------------------------------------------- */
 
 static bool is_space_at(const char *s, size_t len, size_t i, size_t *ret_w)

@@ -124,16 +124,28 @@ struct builder {
         size_t row_first;        /* index of the current row's first cell */
 };
 
+/* Array p of *cap elements of size bytes, n of them used, with room for
+ * one more: p itself, or p moved to twice the room (first when empty).
+ * NULL out of memory, p still valid. */
+static void *grow(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+        size_t c = *cap ? *cap * 2 : first;
+
+        if (n < *cap)
+                return p;
+        p = realloc(p, c * size);
+        if (p)
+                *cap = c;
+        return p;
+}
+
 static int push_cell(struct builder *b, const char *text, size_t len, int line, int col)
 {
-        if (b->ncells == b->capcells) {
-                size_t cap = b->capcells ? b->capcells * 2 : 64;
-                struct csv_cell *n = realloc(b->cells, cap * sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                b->cells = n;
-                b->capcells = cap;
-        }
+        struct csv_cell *cells = grow(b->cells, b->ncells, &b->capcells, sizeof *cells, 64);
+
+        if (!cells)
+                return -ENOMEM;
+        b->cells = cells;
         b->cells[b->ncells++] = (struct csv_cell){ text, len, line, col };
         return 0;
 }
@@ -145,14 +157,10 @@ static int end_row(struct builder *b, int line)
         while (b->ncells > b->row_first && b->cells[b->ncells - 1].len == 0)
                 b->ncells--;
         if (b->ncells > b->row_first) {
-                if (b->nrows == b->caprows) {
-                        size_t cap = b->caprows ? b->caprows * 2 : 32;
-                        struct csv_row *n = realloc(b->rows, cap * sizeof *n);
-                        if (!n)
-                                return -ENOMEM;
-                        b->rows = n;
-                        b->caprows = cap;
-                }
+                struct csv_row *rows = grow(b->rows, b->nrows, &b->caprows, sizeof *rows, 32);
+                if (!rows)
+                        return -ENOMEM;
+                b->rows = rows;
                 b->rows[b->nrows++] = (struct csv_row){
                         .cells = (struct csv_cell *)(uintptr_t)b->row_first,
                         .ncells = b->ncells - b->row_first,

@@ -1,4 +1,4 @@
-/* Tests of the catalogue loader (forms/catalog*.c) on the sample catalogue and on broken copies
+/* Tests of forms/catalog*.c on the sample catalogue and on broken copies
  * of it: every problem found in one run, at the right file, line and
  * column; the merged bundle forms; delegation. */
 #include <errno.h>
