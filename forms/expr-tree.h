@@ -1,5 +1,6 @@
-/* The tree expr.c builds, for the files that read it besides the
- * evaluator (exprwords.c). Private to forms/. */
+/* The tree expr-parse.c builds, for the files that read it: the checker
+ * and the evaluator (expr-int.h lists them) and exprwords.c. Private to
+ * forms/. */
 #ifndef DAIBAN_FORMS_EXPR_TREE_H
 #define DAIBAN_FORMS_EXPR_TREE_H
 

@@ -1,4 +1,4 @@
-/* Tests of forms/expr.c: precedence, error positions and hints, static
+/* Tests of forms/expr*.c: precedence, error positions and hints, static
  * types, NULL semantics and every function, against a small table of
  * fields with an injected today. */
 #include <errno.h>
