@@ -4,10 +4,11 @@
  * calendar.csv (holidays and working weekends). See docs/catalog.md. */
 #include "forms/catalog-int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "forms/division.h"
 
 /* ---- divisions.csv ------------------------------------------------------ */
 
@@ -39,10 +40,10 @@ void cat_load_divisions(catalog *cat)
                         ok = false;
                 }
                 want = l == LEVEL_COUNTY ? 6 : l == LEVEL_TOWNSHIP ? 9 : 12;
-                bool digits = code.len > 0;
-                for (size_t i = 0; i < code.len; i++)
-                        digits = digits && isdigit((unsigned char)code.s[i]);
-                if (!digits || (l != LEVEL_NONE && code.len != want)) {
+                /* digits (and no NUL among them), of its level's length
+                 * when the level is known (forms/division.h) */
+                bool digits = code.len > 0 && strspn(code.s, "0123456789") == code.len;
+                if (!digits || (l != LEVEL_NONE && division_code_level(code.s) != (int)l)) {
                         ERR(cat, &code, sh.name, "区划代码“%s”无效：%s级应为 %zu 位数字",
                             "division code '%s' is invalid: a %s code has %zu digits",
                             code.s, l ? cat_level_name_zh(l) : "?", want);
@@ -101,7 +102,7 @@ void cat_load_divisions(catalog *cat)
                         ERR(cat, pc, sh.name, "上级区划“%s”是%s级，应为%s级",
                             "parent '%s' is a %s, expected a %s", pc->s,
                             cat_level_name(p->level), cat_level_name(d->level - 1));
-                } else if (strncmp(p->code, d->code, strlen(p->code)) != 0) {
+                } else if (!division_code_within(d->code, p->code)) {
                         ERR(cat, pc, sh.name, "区划代码“%s”与上级“%s”不相符（应以上级代码开头）",
                             "division code '%s' does not start with its parent's code '%s'",
                             d->code, p->code);

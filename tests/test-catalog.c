@@ -496,3 +496,27 @@ TEST(division_codes)
         CHECK(!division_code_valid(""));
         CHECK(!division_code_valid(NULL));
 }
+
+TEST(division_levels)
+{
+        char county[7];
+
+        CHECK(division_code_level("330225") == LEVEL_COUNTY);
+        CHECK(division_code_level("330225101") == LEVEL_TOWNSHIP);
+        CHECK(division_code_level("330225101201") == LEVEL_VILLAGE);
+        CHECK(division_code_level("33022510120") == 0);
+        CHECK(division_code_level("33022a") == 0);
+        CHECK(division_code_level(NULL) == 0);
+        CHECK(division_code_within("330225101201", "330225101"));
+        CHECK(division_code_within("330225101201", "330225"));
+        CHECK(division_code_within("330225101", "330225101"));
+        CHECK(!division_code_within("330225101", "330225101201"));
+        CHECK(!division_code_within("330225102201", "330225101"));
+        CHECK(!division_code_within("330226101", "330225"));
+        CHECK(!division_code_within("330225x", "330225"));
+        CHECK(!division_code_within("330225101", ""));
+        CHECK(!division_code_within(NULL, "330225"));
+        CHECK(!division_code_within("330225101", NULL));
+        division_county("330225101201", county);
+        CHECK(strcmp(county, "330225") == 0);
+}
