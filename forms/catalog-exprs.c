@@ -11,7 +11,8 @@
 
 /* ---- expressions in cells ------------------------------------------------------ */
 
-struct cat_pos cat_pos_in_cell(struct cat_pos pos, const char *src, size_t off)
+/* Line and column of byte offset `off` inside a cell that starts at pos. */
+static struct cat_pos pos_in_cell(struct cat_pos pos, const char *src, size_t off)
 {
         size_t line_start = 0;
         int extra_lines = 0;
@@ -40,7 +41,7 @@ expr *cat_parse_expr_cell(catalog *cat, const struct cell *c, const char *sheet,
                 return NULL;
         }
         if (r < 0) {
-                struct cat_pos p = cat_pos_in_cell((struct cat_pos){ sheet, c->line, c->col }, c->s, err.offset);
+                struct cat_pos p = pos_in_cell((struct cat_pos){ sheet, c->line, c->col }, c->s, err.offset);
                 cat_diagf(cat, CAT_ERROR, sheet, p.line, p.col, "%s 表达式有误：%s", "bad %s expression: %s",
                           what, err.msg);
                 return NULL;
@@ -121,7 +122,7 @@ static void check_ref(void *ud, const char *name, size_t offset)
         for (size_t i = 0; i < rc->ce->m->nfields; i++) {
                 const struct cat_field *f = &rc->ce->m->fields[i];
                 if (f->type == FT_BEGIN_REPEAT && find_in(f->children, f->nchildren, name)) {
-                        struct cat_pos p = cat_pos_in_cell(rc->pos, rc->src, offset);
+                        struct cat_pos p = pos_in_cell(rc->pos, rc->src, offset);
                         cat_diagf(rc->cat, CAT_ERROR, p.sheet, p.line, p.col,
                                   "字段“%s”在重复组“%s”内，不能在组外引用",
                                   "field '%s' is inside repeat '%s' and cannot be used outside it",
@@ -146,7 +147,7 @@ void cat_check_expr(catalog *cat, const expr *e, const char *src, struct cat_pos
         if (rc.bad)
                 return;
         if (expr_check(e, &env, &t, &err) < 0) {
-                struct cat_pos p = cat_pos_in_cell(pos, src, err.offset);
+                struct cat_pos p = pos_in_cell(pos, src, err.offset);
                 cat_diagf(cat, CAT_ERROR, p.sheet, p.line, p.col, "%s 表达式有误：%s", "bad %s expression: %s",
                           what, err.msg);
         } else if (t != ET_BOOL) {

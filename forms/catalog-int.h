@@ -179,8 +179,6 @@ struct check_env {
         const struct cat_field *self;    /* NULL: "." is not allowed */
 };
 
-/* Line and column of byte offset `off` inside a cell that starts at pos. */
-struct cat_pos cat_pos_in_cell(struct cat_pos pos, const char *src, size_t off);
 /* The expression in cell c (what: "constraint" or "relevant"), kept for
  * catalog_free; NULL when the cell is empty or the expression bad
  * (reported). */

@@ -19,6 +19,8 @@
 
 #include "forms/catalog-int.h"
 
+/* ---- names of levels and kinds ------------------------------------------------------------ */
+
 const char *cat_level_name(enum cat_level l)
 {
         switch (l) {
