@@ -10,7 +10,7 @@
 
 #include "forms/division.h"
 #include "sync/blob.h"
-#include "sync/feed.h"
+#include "sync/incoming.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
 

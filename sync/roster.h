@@ -17,11 +17,10 @@
 
 #include <git2.h>
 
+#include "sync/refs.h"
 #include "sync/sshsig.h"
 #include "sync/store.h"
 
-#define ROSTER_PREFIX "refs/roster/"
-#define ROSTER_INCOMING "refs/incoming/roster/"
 #define ROSTER_MAX_BYTES (4u * 1024u * 1024u)
 #define ROSTER_MAX_ENTRIES 20000
 

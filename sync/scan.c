@@ -10,6 +10,7 @@
 #include "sync/blob.h"
 #include "sync/roster.h"
 #include "sync/durable.h"
+#include "sync/incoming.h"
 #include "sync/scan.h"
 #include "sync/signed.h"
 
@@ -43,10 +44,6 @@ static const char *gerr(void)
         return e && e->message ? e->message : "unknown git error";
 }
 
-bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen)
-{
-        return feed_split_ref(ref, SCAN_PREFIX, SCAN_INCOMING, partition, plen, writer, wlen);
-}
 
 static int64_t piece_len(int64_t size, int64_t index)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "sync/catfeed.h"
-#include "sync/feed.h"
+#include "sync/bundle.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
 
