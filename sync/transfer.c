@@ -4,7 +4,6 @@
  * fast-forward only with the far side's refusals logged, and listing
  * the far side's refs. See transfer.h and docs/sync.md. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
