@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sync/blob.h"
+#include "sync/chain.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
 #include "sync/feed-int.h"
@@ -39,10 +40,7 @@ static int read_commit(git_repository *repo, const git_commit *c, char **hdr, si
                 snprintf(err, errlen, "cannot read the commit's tree: %s", gerr());
                 return -EINVAL;
         }
-        h = git_tree_entry_byname(tree, "changeset.json");
-        e = git_tree_entry_byname(tree, "events.jsonl");
-        if (git_tree_entrycount(tree) != 2 || !h || !e || git_tree_entry_type(h) != GIT_OBJECT_BLOB ||
-            git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+        if (!blob_tree_pair(tree, "changeset.json", "events.jsonl", &h, &e)) {
                 snprintf(err, errlen, "the commit's tree is not a change set (changeset.json and events.jsonl)");
                 goto out;
         }
@@ -212,43 +210,15 @@ void prepare_feed(git_repository *repo, const struct feed_trust *tr, const char 
         /* walk back from the head to what was ingested: the first-parent
          * chain must reach it, or the feed was rewritten */
         {
-                git_oid cur = p->head;
-                for (;;) {
-                        git_commit *c = NULL;
-                        git_oid *nc;
-                        if (pos->have_done && git_oid_equal(&cur, &pos->done))
-                                break;
-                        if (git_commit_lookup(&c, repo, &cur) < 0) {
-                                snprintf(p->err, sizeof p->err, "a commit of the feed is missing: %s", gerr());
-                                r = -EINVAL;
-                                break;
-                        }
-                        nc = realloc(chain, (nchain + 1) * sizeof *chain);
-                        if (!nc) {
-                                git_commit_free(c);
-                                r = -ENOMEM;
-                                break;
-                        }
-                        chain = nc;
-                        chain[nchain++] = cur;
-                        if (git_commit_parentcount(c) == 0) {
-                                git_commit_free(c);
-                                if (pos->have_done) {
-                                        snprintf(p->err, sizeof p->err, "the feed was rewritten: its head does not"
-                                                 " descend from the change set ingested before; it is not followed");
-                                        r = -EINVAL;
-                                }
-                                break;
-                        }
-                        if (git_commit_parentcount(c) > 1) {
-                                git_commit_free(c);
-                                snprintf(p->err, sizeof p->err, "a merge commit on a single-writer feed");
-                                r = -EINVAL;
-                                break;
-                        }
-                        cur = *git_commit_parent_id(c, 0);
-                        git_commit_free(c);
-                }
+                enum chain_fault why;
+                r = chain_walk(repo, &p->head, pos->have_done ? &pos->done : NULL, 0, true, &chain, &nchain, &why);
+                if (r == -EINVAL && why == CHAIN_MISSING)
+                        snprintf(p->err, sizeof p->err, "a commit of the feed is missing: %s", gerr());
+                else if (r == -EINVAL && why == CHAIN_REWRITTEN)
+                        snprintf(p->err, sizeof p->err, "the feed was rewritten: its head does not"
+                                 " descend from the change set ingested before; it is not followed");
+                else if (r == -EINVAL)
+                        snprintf(p->err, sizeof p->err, "a merge commit on a single-writer feed");
         }
         p->nchain = nchain;
         if (r == 0 && nchain && !(p->cs = calloc(nchain, sizeof *p->cs)))

@@ -7,7 +7,7 @@
  * it names itself, and that key must match the pin a station was
  * installed with, when it has one). A node accepts the chain only as a
  * fast-forward whose every new commit verifies. Feeds are then checked
- * against it on every path (sync/feed.c). See docs/roster.md. */
+ * against it on every path (sync/feedread.c). See docs/roster.md. */
 #ifndef DAIBAN_SYNC_ROSTER_H
 #define DAIBAN_SYNC_ROSTER_H
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "sync/blob.h"
+#include "sync/chain.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
 #include "sync/scan-int.h"
@@ -50,10 +51,7 @@ int read_piece(git_repository *repo, const git_oid *id, struct piece *p, char *e
                 snprintf(err, errlen, "a merge commit on a scan chain");
                 goto out;
         }
-        m = git_tree_entry_byname(tree, "scan.json");
-        pc = git_tree_entry_byname(tree, "piece");
-        if (git_tree_entrycount(tree) != 2 || !m || !pc || git_tree_entry_type(m) != GIT_OBJECT_BLOB ||
-            git_tree_entry_type(pc) != GIT_OBJECT_BLOB) {
+        if (!blob_tree_pair(tree, "scan.json", "piece", &m, &pc)) {
                 snprintf(err, errlen, "a scan piece's tree must hold scan.json and piece, nothing else");
                 goto out;
         }
@@ -111,40 +109,20 @@ out:
 /* The commits after `from` (NULL: from the root) up to `to`, oldest
  * first; -EINVAL when `to` does not descend from `from`. */
 int chain_since(git_repository *repo, const git_oid *from, const git_oid *to, git_oid **ret, size_t *ret_n,
-                       char *err, size_t errlen)
+                char *err, size_t errlen)
 {
-        git_oid *ids = NULL, cur = *to;
+        git_oid *ids = NULL;
         size_t n = 0;
+        enum chain_fault why;
+        int r = chain_walk(repo, to, from, MAX_CHAIN, false, &ids, &n, &why);
 
-        for (;;) {
-                git_commit *c = NULL;
-                git_oid *ni;
-                if (from && git_oid_equal(&cur, from))
-                        break;
-                if (n >= MAX_CHAIN || git_commit_lookup(&c, repo, &cur) < 0) {
-                        snprintf(err, errlen, "a scan chain is broken or too long");
-                        free(ids);
-                        return -EINVAL;
-                }
-                if (!(ni = realloc(ids, (n + 1) * sizeof *ids))) {
-                        git_commit_free(c);
-                        free(ids);
-                        return -ENOMEM;
-                }
-                ids = ni;
-                ids[n++] = cur;
-                if (git_commit_parentcount(c) == 0) {
-                        git_commit_free(c);
-                        if (from) {
-                                snprintf(err, errlen, "the scan chain was rewritten");
-                                free(ids);
-                                return -EINVAL;
-                        }
-                        break;
-                }
-                cur = *git_commit_parent_id(c, 0);
-                git_commit_free(c);
+        if (r == -EINVAL) {
+                snprintf(err, errlen, why == CHAIN_REWRITTEN ? "the scan chain was rewritten"
+                                                             : "a scan chain is broken or too long");
+                return r;
         }
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n / 2; i++) {
                 git_oid t = ids[i];
                 ids[i] = ids[n - 1 - i];
