@@ -12,13 +12,6 @@
 #include "sync/feed-int.h"
 #include "sync/incoming.h"
 
-/* The feed local (held at held) is offered as other, which does not
- * continue it. When other's own change sets after the two histories part
- * are signed as the roster requires of the writer, the writer signed two
- * different histories: keep other as evidence, refs/evidence/<part>/
- * <writer>/<other>, never resolved silently (feed_evidence_list). Either
- * way the feed is refused and the held ref stays. */
-
 /* Where a second history of a feed parts from the one held, and whether
  * its change sets from there are signed as the roster requires. */
 static int second_history(git_repository *repo, const struct roster *ro, const char *ref, const git_oid *held,

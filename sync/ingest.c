@@ -19,6 +19,7 @@
 #include "sync/fold.h"
 #include "sync/incoming.h"
 
+/* What feed_accept_incoming hands accept_one for each incoming ref. */
 struct incoming {
         git_repository *repo;
         const char *self;
@@ -29,6 +30,12 @@ struct incoming {
         int r;
 };
 
+/* The feed local (held at held) is offered as other, which does not
+ * continue it. When other's own change sets after the two histories part
+ * are signed as the roster requires of the writer, the writer signed two
+ * different histories: keep other as evidence, refs/evidence/<part>/
+ * <writer>/<other>, never resolved silently (feed_evidence_list). Either
+ * way the feed is refused and the held ref stays. */
 static void equivocation(struct incoming *in, const char *local, const git_oid *held, const git_oid *other)
 {
         char msg[1024];
