@@ -26,11 +26,14 @@
 #include "agent/refusal.h"
 #include "agent/tls.h"
 #include "agent/netwatch.h"
+#include "sync/bundle.h"
 #include "sync/feed.h"
+#include "sync/incoming.h"
 #include "sync/roster.h"
 #include "sync/hlc.h"
 #include "sync/report.h"
 #include "sync/scan.h"
+#include "sync/transfer.h"
 
 static void log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,11 +10,7 @@
 
 #include <zlib.h>
 
-#include "sync/catfeed.h"
-#include "sync/feed.h"
-#include "sync/report.h"
-#include "sync/roster.h"
-#include "sync/scan.h"
+#include "sync/refs.h"
 
 static int grow(char **buf, size_t *cap, size_t need)
 {

@@ -55,6 +55,7 @@
 #include "sync/repack.h"
 #include "sync/report.h"
 #include "sync/scan.h"
+#include "sync/transfer.h"
 
 #define HALL_DEFAULT_LISTEN "127.0.0.1:8420"
 #define HALL_MAX_BODY_DEFAULT (64ull * 1024 * 1024)     /* one push */

@@ -16,7 +16,7 @@
 #include "agent/netwatch.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
-#include "sync/feed.h"
+#include "sync/transfer.h"
 #include "sync/roster.h"
 
 /* Is the host of an http:// address this machine, exactly? */

@@ -58,6 +58,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "sync/bundle.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/sshsig.h"

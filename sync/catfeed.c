@@ -3,7 +3,7 @@
 #include "sync/catfeed.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
-#include "sync/feed.h"
+#include "sync/incoming.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,10 +22,6 @@ static const char *gerr(void)
         return e && e->message ? e->message : "unknown git error";
 }
 
-void catfeed_county(const char *node, char county[7])
-{
-        snprintf(county, 7, "%.6s", node);
-}
 
 static int cmp_names(const void *a, const void *b)
 {

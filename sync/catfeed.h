@@ -13,16 +13,12 @@
 
 #include <git2.h>
 
+#include "sync/refs.h"
 #include "sync/sshsig.h"
 
-#define CATFEED_PREFIX "refs/catalog/"
-#define CATFEED_INCOMING "refs/incoming/catalog/"
 #define CATFEED_MAX_SHEET (64u * 1024u * 1024u)
 #define CATFEED_MAX_SHEETS 64
 #define CATFEED_MAX_VERSIONS 10000
-
-/* The county a node belongs to: the first six digits of its code. */
-void catfeed_county(const char *node, char county[7]);
 
 /* Publish: append the sheets of dir (version id `version`, 40 hex) on
  * refs/catalog/<county> unless the chain's tip already is that version.

@@ -1,8 +1,9 @@
 /* Change sets: a batch of one writer's events for one partition, as the
  * tree of one git commit on the feed refs/feeds/<partition>/<writer>.
  * This file is the format only (build and strict parse), with no git and
- * no SQLite, so it can be fuzzed; sync/feed.c moves change sets in and
- * out of repositories. The format is specified in docs/change-set.md. */
+ * no SQLite, so it can be fuzzed; sync/feedwrite.c and sync/feedread.c
+ * move change sets in and out of repositories. The format is specified
+ * in docs/change-set.md. */
 #ifndef DAIBAN_SYNC_CHANGESET_H
 #define DAIBAN_SYNC_CHANGESET_H
 

@@ -2,7 +2,7 @@
  * them. git's own prune cannot be used on a home's repository: scans are
  * blobs that no ref reaches (events name them), so it would take them.
  * This removes only the objects it is handed (the pieces of a refused
- * scan chain, sync/scan.c) and, of those, only the ones that are
+ * scan chain, sync/scanreceive.c) and, of those, only the ones that are
  *   - loose (an object in a pack stays where it is),
  *   - not reachable from any ref, and
  *   - not a scan an app.material event in the store names, nor one in

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sync/feed.h"
+#include "sync/incoming.h"
 #include "sync/signed.h"
 
 static const char *gerr(void)

@@ -15,10 +15,9 @@
 
 #include <git2.h>
 
+#include "sync/refs.h"
 #include "sync/sshsig.h"
 
-#define REPORT_PREFIX "refs/reports/"
-#define REPORT_INCOMING "refs/incoming/reports/"
 #define REPORT_FILE "refused.jsonl"
 #define REPORT_MAX_BYTES (64u * 1024u)
 #define REPORT_MAX_COMMITS 100          /* new commits in one push */

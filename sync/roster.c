@@ -10,7 +10,8 @@
 
 #include "forms/division.h"
 #include "sync/blob.h"
-#include "sync/feed.h"
+#include "sync/chain.h"
+#include "sync/incoming.h"
 #include "sync/roster.h"
 #include "sync/signed.h"
 
@@ -319,48 +320,22 @@ static bool pin_matches(const struct roster *ro, const char *pin)
 static int verify_chain(git_repository *repo, const char *county, const git_oid *from, const struct roster *base,
                         const git_oid *to, const char *pin, struct roster *ro, char *err, size_t errlen)
 {
-        git_oid *chain = NULL, cur = *to;
+        git_oid *chain = NULL;
         size_t n = 0;
         struct roster prev = { 0 };
         bool have_prev = false, pinned = !pin || !*pin || from;
         int r = 0;
 
         memset(ro, 0, sizeof *ro);
-        for (;;) {
-                git_commit *c = NULL;
-                if (from && git_oid_equal(&cur, from))
-                        break;
-                if (n >= MAX_CHAIN || git_commit_lookup(&c, repo, &cur) < 0) {
-                        snprintf(err, errlen, "a commit of the roster is missing: %s", gerr());
-                        r = -EINVAL;
-                        break;
-                }
-                git_oid *nc = realloc(chain, (n + 1) * sizeof *nc);
-                if (!nc) {
-                        git_commit_free(c);
-                        r = -ENOMEM;
-                        break;
-                }
-                chain = nc;
-                chain[n++] = cur;
-                unsigned pc = git_commit_parentcount(c);
-                if (pc == 1)
-                        cur = *git_commit_parent_id(c, 0);
-                git_commit_free(c);
-                if (pc > 1) {
-                        snprintf(err, errlen, "a merge commit on the roster's chain");
-                        r = -EINVAL;
-                        break;
-                }
-                if (pc == 0) {
-                        if (from) {
-                                snprintf(err, errlen, "the roster was rewritten: it does not descend from the one"
-                                         " this node holds; it is not followed");
-                                r = -EINVAL;
-                        }
-                        break;
-                }
-        }
+        enum chain_fault fault;
+        r = chain_walk(repo, to, from, MAX_CHAIN, true, &chain, &n, &fault);
+        if (r == -EINVAL && fault == CHAIN_MISSING)
+                snprintf(err, errlen, "a commit of the roster is missing: %s", gerr());
+        else if (r == -EINVAL && fault == CHAIN_MERGE)
+                snprintf(err, errlen, "a merge commit on the roster's chain");
+        else if (r == -EINVAL)
+                snprintf(err, errlen, "the roster was rewritten: it does not descend from the one"
+                         " this node holds; it is not followed");
         if (r == 0 && base) {
                 r = roster_copy(&prev, base);
                 have_prev = r == 0;
@@ -410,11 +385,6 @@ static int verify_chain(git_repository *repo, const char *county, const git_oid 
         return r;
 }
 
-static void county_of(const char *self, char county[7])
-{
-        snprintf(county, 7, "%.6s", self);
-}
-
 int roster_verify_update(git_repository *repo, const char *county, const char *pin, const git_oid *old,
                          const struct roster *held, const git_oid *new_tip, char *err, size_t errlen)
 {
@@ -449,7 +419,7 @@ int roster_open(store *s, git_repository *repo, const char *self, struct roster 
 
         memset(ro, 0, sizeof *ro);
         *ret_present = false;
-        county_of(self, county);
+        catfeed_county(self, county);
         snprintf(ref, sizeof ref, ROSTER_PREFIX "%s", county);
         if (git_reference_name_to_id(&tip, repo, ref) < 0)
                 return 0;
@@ -490,7 +460,7 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
 
         *ret_moved = false;
         err[0] = '\0';
-        county_of(self, county);
+        catfeed_county(self, county);
         snprintf(ref, sizeof ref, ROSTER_PREFIX "%s", county);
         snprintf(inc, sizeof inc, ROSTER_INCOMING "%s", county);
         if (feed_incoming_id(repo, inc, &want) < 0)

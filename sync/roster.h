@@ -7,7 +7,7 @@
  * it names itself, and that key must match the pin a station was
  * installed with, when it has one). A node accepts the chain only as a
  * fast-forward whose every new commit verifies. Feeds are then checked
- * against it on every path (sync/feed.c). See docs/roster.md. */
+ * against it on every path (sync/feedread.c). See docs/roster.md. */
 #ifndef DAIBAN_SYNC_ROSTER_H
 #define DAIBAN_SYNC_ROSTER_H
 
@@ -17,11 +17,10 @@
 
 #include <git2.h>
 
+#include "sync/refs.h"
 #include "sync/sshsig.h"
 #include "sync/store.h"
 
-#define ROSTER_PREFIX "refs/roster/"
-#define ROSTER_INCOMING "refs/incoming/roster/"
 #define ROSTER_MAX_BYTES (4u * 1024u * 1024u)
 #define ROSTER_MAX_ENTRIES 20000
 

@@ -16,19 +16,16 @@
 
 #include <git2.h>
 
-#include "sync/feed.h"
+#include "sync/refs.h"
 #include "sync/roster.h"
+#include "sync/sshsig.h"
 #include "sync/store.h"
+#include "sync/transfer.h"
 
-#define SCAN_PREFIX "refs/scans/"
-#define SCAN_INCOMING "refs/incoming/scans/"
 #define SCAN_PIECE (48u * 1024u)
 #define SCAN_MAX_BYTES (64u * 1024u * 1024u)
 #define SCAN_FORMAT "daiban-scan"
 #define SCAN_VERSION 1
-
-/* Split "refs/scans/<partition>/<writer>" (or the incoming form). */
-bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer, size_t wlen);
 
 /* Append the pieces of every scan this node attached (its app.material
  * events that name a blob) and that its chains do not carry yet. 0 or

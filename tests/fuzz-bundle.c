@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/catfeed.h"
-#include "sync/feed.h"
-#include "sync/roster.h"
-#include "sync/scan.h"
+#include "sync/bundle.h"
+#include "sync/refs.h"
 
 static int may_carry(const char *name)
 {

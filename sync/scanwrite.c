@@ -1,0 +1,304 @@
+/* Scan chains written and sent: the pieces of every scan this node
+ * attached appended to its chains, signed, and pushed one piece per
+ * push from where the remote stands, so an interrupted transfer loses at
+ * most the piece in flight. A local marker ref,
+ * refs/daiban/pushed/scans/<p>/<w>, keeps how far the remote is known to
+ * hold a chain, so a sync with nothing new opens no connection for
+ * scans. See scan.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "forms/division.h"
+#include "sync/scan.h"
+#include "sync/scan-int.h"
+#include "sync/signed.h"
+
+#define PUSHED_PREFIX "refs/daiban/pushed/scans/"
+
+#define OUTGOING_PREFIX "refs/daiban/outgoing/scans/"
+
+static const char *gerr(void)
+{
+        const git_error *e = git_error_last();
+        return e && e->message ? e->message : "unknown git error";
+}
+
+/* The chain's tip: a scan interrupted while its pieces were written
+ * (a crash) is to be finished before anything else is appended. */
+static bool tip_unfinished(git_repository *repo, const git_oid *tip, char hex[41], int64_t *ret_next)
+{
+        git_commit *c = NULL;
+        const char *m;
+        long pi = 0, pk = 0;
+        bool r = false;
+
+        if (git_commit_lookup(&c, repo, tip) < 0)
+                return false;
+        m = git_commit_message(c);
+        if (m && strncmp(m, "scan ", 5) == 0 && strspn(m + 5, "0123456789abcdef") == 40 &&
+            sscanf(m + 45, " piece %ld/%ld", &pi, &pk) == 2 && pi < pk) {
+                memcpy(hex, m + 5, 40);
+                hex[40] = '\0';
+                *ret_next = pi;         /* 1-based in the message: the next index */
+                r = true;
+        }
+        git_commit_free(c);
+        return r;
+}
+
+static int append_scan(git_repository *repo, const char *ref, const char *writer, const struct sshsig_key *key,
+                       const char *hex, long *ret_pieces, char *err, size_t errlen)
+{
+        git_blob *b = NULL;
+        git_oid id, tip;
+        bool has_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
+        int64_t size, count, first = 0;
+        char pending[41];
+        int r = 0;
+
+        if (has_tip && tip_unfinished(repo, &tip, pending, &first)) {
+                if (strcmp(pending, hex) != 0) {
+                        /* finish the interrupted one first */
+                        if ((r = append_scan(repo, ref, writer, key, pending, ret_pieces, err, errlen)) < 0)
+                                return r;
+                        has_tip = git_reference_name_to_id(&tip, repo, ref) == 0;
+                        first = 0;
+                }
+        }
+
+        if (git_oid_fromstr(&id, hex) < 0 || git_blob_lookup(&b, repo, &id) < 0) {
+                snprintf(err, errlen, "scan %.12s is not in this node's repository", hex);
+                return -ENOENT;
+        }
+        size = (int64_t)git_blob_rawsize(b);
+        if (size < 1 || size > (int64_t)SCAN_MAX_BYTES) {
+                git_blob_free(b);
+                snprintf(err, errlen, "scan %.12s is empty or larger than %u MiB", hex, SCAN_MAX_BYTES >> 20);
+                return -EINVAL;
+        }
+        count = (size + SCAN_PIECE - 1) / SCAN_PIECE;
+        for (int64_t i = first; i < count && r == 0; i++) {
+                const char *data = (const char *)git_blob_rawcontent(b) + i * (int64_t)SCAN_PIECE;
+                json_t *j = json_pack("{s:s,s:i,s:s,s:I,s:I,s:I}", "format", SCAN_FORMAT, "version", SCAN_VERSION, "blob",
+                                      hex, "size", (json_int_t)size, "index", (json_int_t)i, "count", (json_int_t)count);
+                char *meta = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS), msg[128];
+                git_oid mb, pb, tree_id, cid;
+                git_treebuilder *tb = NULL;
+                git_tree *tree = NULL;
+                git_signature *sig = NULL;
+                json_decref(j);
+                r = -EIO;
+                snprintf(msg, sizeof msg, "scan %s piece %" PRId64 "/%" PRId64 "\n", hex, i + 1, count);
+                if (meta && git_blob_create_from_buffer(&mb, repo, meta, strlen(meta)) == 0 &&
+                    git_blob_create_from_buffer(&pb, repo, data, (size_t)piece_len(size, i)) == 0 &&
+                    git_treebuilder_new(&tb, repo, NULL) == 0 &&
+                    git_treebuilder_insert(NULL, tb, "scan.json", &mb, GIT_FILEMODE_BLOB) == 0 &&
+                    git_treebuilder_insert(NULL, tb, "piece", &pb, GIT_FILEMODE_BLOB) == 0 &&
+                    git_treebuilder_write(&tree_id, tb) == 0 && git_tree_lookup(&tree, repo, &tree_id) == 0 &&
+                    git_signature_new(&sig, writer, "daiban@localhost", 0, 0) == 0 &&
+                    signed_commit(repo, ref, has_tip ? &tip : NULL, sig, msg, tree, key, &cid) == 0) {
+                        tip = cid;
+                        has_tip = true;
+                        (*ret_pieces)++;
+                        r = 0;
+                } else {
+                        snprintf(err, errlen, "cannot write a piece of scan %.12s: %s", hex, gerr());
+                }
+                free(meta);
+                git_signature_free(sig);
+                git_tree_free(tree);
+                git_treebuilder_free(tb);
+        }
+        git_blob_free(b);
+        return r;
+}
+
+int scan_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key, long *ret_pieces,
+                      feed_log_fn log, void *ud)
+{
+        sqlite3_stmt *st;
+        char lastpart[32] = "", ref[128], err[512];
+        char (*have)[41] = NULL;
+        size_t nhave = 0;
+
+        if (store_restore_pending(s)) {         /* as feed_commit_local */
+                *ret_pieces = 0;
+                return 0;
+        }
+        int r = 0;
+
+        *ret_pieces = 0;
+        if (sqlite3_prepare_v2(store_db(s),
+                               "SELECT DISTINCT part, json_extract(body, '$.blob') AS b FROM events"
+                               " WHERE node = ? AND type = 'app.material' AND b IS NOT NULL ORDER BY part",
+                               -1, &st, NULL) != SQLITE_OK) {
+                if (log)
+                        log(ud, "cannot list scans: %s", store_errmsg(s));
+                return -EIO;
+        }
+        sqlite3_bind_text(st, 1, self, -1, SQLITE_STATIC);
+        while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+                const char *part = (const char *)sqlite3_column_text(st, 0);
+                const char *hex = (const char *)sqlite3_column_text(st, 1);
+                bool held = false;
+                if (!part || !hex || strlen(hex) != 40 || !division_code_valid(part))
+                        continue;
+                snprintf(ref, sizeof ref, SCAN_PREFIX "%s/%s", part, self);
+                if (strcmp(part, lastpart) != 0) {
+                        free(have);
+                        if (chain_blobs(repo, ref, &have, &nhave) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        snprintf(lastpart, sizeof lastpart, "%s", part);
+                }
+                for (size_t i = 0; i < nhave && !held; i++)
+                        held = strcmp(have[i], hex) == 0;
+                if (held)
+                        continue;
+                int ar = append_scan(repo, ref, self, key, hex, ret_pieces, err, sizeof err);
+                if (ar == -ENOENT || ar == -EINVAL) {
+                        if (log)
+                                log(ud, "%s", err);     /* reported, the rest goes on */
+                        continue;
+                }
+                if (ar < 0) {
+                        if (log)
+                                log(ud, "%s", err);
+                        r = ar;
+                        break;
+                }
+                void *nh = realloc(have, (nhave + 1) * sizeof *have);
+                if (nh) {
+                        have = nh;
+                        memcpy(have[nhave++], hex, 41);
+                }
+        }
+        sqlite3_finalize(st);
+        free(have);
+        return r;
+}
+
+/* ---- pushing ---------------------------------------------------------------------- */
+
+struct remote_tips {
+        char (*names)[128];
+        git_oid *ids;
+        size_t n;
+};
+
+static int collect_tip(const char *name, const git_oid *id, void *payload)
+{
+        struct remote_tips *t = payload;
+        void *nn = realloc(t->names, (t->n + 1) * sizeof *t->names);
+        void *ni = nn ? realloc(t->ids, (t->n + 1) * sizeof *t->ids) : NULL;
+
+        if (nn)
+                t->names = nn;
+        if (!ni)
+                return -ENOMEM;
+        t->ids = ni;
+        snprintf(t->names[t->n], sizeof t->names[0], "%s", name);
+        t->ids[t->n++] = *id;
+        return 0;
+}
+
+int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
+              feed_log_fn log, void *ud)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char (*todo)[128] = NULL;
+        size_t ntodo = 0;
+        struct remote_tips tips = { 0 };
+        int r = 0;
+
+        *ret_pieces = 0;
+        /* the chains whose tip is past what the remote is known to hold */
+        if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
+                return -EIO;
+        while (git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32], marker[160];
+                git_oid pushed;
+                const git_oid *tip = git_reference_target(ref);
+                if (tip && scan_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    feed_may_write(self, part, writer)) {
+                        snprintf(marker, sizeof marker, PUSHED_PREFIX "%s/%s", part, writer);
+                        if (git_reference_name_to_id(&pushed, repo, marker) < 0 || !git_oid_equal(&pushed, tip)) {
+                                void *nt = realloc(todo, (ntodo + 1) * sizeof *todo);
+                                if (nt) {
+                                        todo = nt;
+                                        snprintf(todo[ntodo++], sizeof todo[0], "%s", git_reference_name(ref));
+                                }
+                        }
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        if (!ntodo)
+                return 0;
+        if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0)
+                goto out;
+        for (size_t k = 0; k < ntodo && r == 0; k++) {
+                const git_oid *from = NULL;
+                git_oid tip, *ids = NULL;
+                size_t n = 0;
+                char part[32], writer[32], marker[160], err[256];
+                scan_parse_ref(todo[k], part, sizeof part, writer, sizeof writer);
+                snprintf(marker, sizeof marker, PUSHED_PREFIX "%s/%s", part, writer);
+                for (size_t i = 0; i < tips.n; i++)
+                        if (strcmp(tips.names[i], todo[k]) == 0)
+                                from = &tips.ids[i];
+                if (git_reference_name_to_id(&tip, repo, todo[k]) < 0)
+                        continue;
+                if (chain_since(repo, from, &tip, &ids, &n, err, sizeof err) < 0) {
+                        /* the remote holds something this chain does not descend
+                         * from: push it whole and let the far side refuse */
+                        if (chain_since(repo, NULL, &tip, &ids, &n, err, sizeof err) < 0) {
+                                if (log)
+                                        log(ud, "%s: %s", todo[k], err);
+                                r = -EIO;
+                                break;
+                        }
+                }
+                /* one piece per push: a dropped link loses one piece */
+                for (size_t i = 0; i < n && r == 0; i++) {
+                        char out[160], spec[320], *specs[1] = { spec };
+                        git_reference *mref = NULL, *oref = NULL;
+                        /* libgit2 pushes refs, not ids: stage the piece on a
+                         * ref of our own */
+                        snprintf(out, sizeof out, OUTGOING_PREFIX "%s/%s", part, writer);
+                        if (git_reference_create(&oref, repo, out, &ids[i], 1, "daiban: scan piece to push") < 0) {
+                                if (log)
+                                        log(ud, "cannot stage a scan piece: %s", gerr());
+                                r = -EIO;
+                                break;
+                        }
+                        git_reference_free(oref);
+                        snprintf(spec, sizeof spec, "%s:%s", out, todo[k]);
+                        if ((r = feed_push_specs(repo, rm, specs, 1, log, ud)) < 0)
+                                break;
+                        (*ret_pieces)++;
+                        git_reference_create(&mref, repo, marker, &ids[i], 1, "daiban: scan piece pushed");
+                        git_reference_free(mref);
+                        if (feed_show_progress)
+                                fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i + 1, n, todo[k], i + 1 == n ? "\n" : "");
+                }
+                if (r == 0 && n == 0) {
+                        git_reference *mref = NULL;
+                        git_reference_create(&mref, repo, marker, &tip, 1, "daiban: scans held by the remote");
+                        git_reference_free(mref);
+                }
+                free(ids);
+        }
+out:
+        free(todo);
+        free(tips.names);
+        free(tips.ids);
+        return r;
+}
