@@ -28,16 +28,14 @@ static const char *gerr(void)
 static bool is_catalog_ref(const char *name)
 {
         const char *c = name + strlen(CATFEED_PREFIX);
-        return strncmp(name, CATFEED_PREFIX, strlen(CATFEED_PREFIX)) == 0 && strlen(c) == 6 &&
-               strspn(c, "0123456789") == 6;
+        return strncmp(name, CATFEED_PREFIX, strlen(CATFEED_PREFIX)) == 0 && division_code_level(c) == 1;
 }
 
 /* refs/roster/<county>: the county's key roster (sync/roster.h) */
 static bool is_roster_ref(const char *name)
 {
         const char *c = name + strlen(ROSTER_PREFIX);
-        return strncmp(name, ROSTER_PREFIX, strlen(ROSTER_PREFIX)) == 0 && strlen(c) == 6 &&
-               strspn(c, "0123456789") == 6;
+        return strncmp(name, ROSTER_PREFIX, strlen(ROSTER_PREFIX)) == 0 && division_code_level(c) == 1;
 }
 
 int feed_bundle_parse_header(const char *data, size_t len, char ***ret_names, git_oid **ret_ids, size_t *ret_n,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forms/division.h"
 #include "sync/changeset.h"
 
 void changeset_free(struct changeset *cs)
@@ -290,7 +291,7 @@ int changeset_parse(const char *header, size_t hlen, const char *events, size_t 
                                    " partition", lineno, e->type, e->node, partition);
                         goto out;
                 }
-                if (office_type(e->type) && strlen(e->node) == 12) {
+                if (office_type(e->type) && division_code_level(e->node) == 3) {
                         r = refuse(err, errlen, "events.jsonl:%zu: %s by village %s: only a township or the county"
                                    " reviews and decides", lineno, e->type, e->node);
                         goto out;

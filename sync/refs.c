@@ -15,7 +15,7 @@ bool feed_entitled(const char *self, const char *partition)
 {
         /* a township's villages and a county's everything share its code
          * as a prefix; a village holds only itself */
-        return division_code_valid(partition) && strncmp(partition, self, strlen(self)) == 0;
+        return division_code_within(partition, self);
 }
 
 bool feed_split_ref(const char *ref, const char *prefix, const char *incoming, char *partition, size_t plen,
@@ -75,6 +75,6 @@ bool scan_parse_ref(const char *ref, char *partition, size_t plen, char *writer,
 
 void catfeed_county(const char *node, char county[7])
 {
-        snprintf(county, 7, "%.6s", node);
+        division_county(node, county);
 }
 

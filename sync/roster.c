@@ -95,7 +95,7 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 goto out;
         }
         if (!copy_text(json_object_get(root, "county"), ro->county, sizeof ro->county, true) ||
-            strlen(ro->county) != 6 || !division_code_valid(ro->county) || (county && strcmp(ro->county, county))) {
+            division_code_level(ro->county) != 1 || (county && strcmp(ro->county, county))) {
                 snprintf(err, errlen, "the roster is not county %s's", county ? county : "?");
                 goto out;
         }
@@ -110,7 +110,7 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 json_t *until = json_object_get(e, "until");
                 if (!json_is_object(e) || !only_keys(e, entry_keys) ||
                     !copy_text(json_object_get(e, "node"), x.node, sizeof x.node, true) ||
-                    !division_code_valid(x.node) || strncmp(x.node, ro->county, 6) != 0 ||
+                    !division_code_within(x.node, ro->county) ||
                     !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x.pk) < 0 ||
                     !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
                     !json_is_integer(json_object_get(e, "at")) ||

@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include "forms/division.h"
 #include "sync/incoming.h"
 #include "sync/transfer.h"
 
@@ -637,7 +638,7 @@ int feed_push(git_repository *repo, const struct feed_remote *rm, const char *se
          * restored from an older backup takes back what it wrote since
          * (agent/hall.c; a hall in service is never behind on its own) */
         size_t returns_from = n, returns_to = n;
-        if (rm->seen && rm->seen->valid && strlen(self) > 6) {
+        if (rm->seen && rm->seen->valid && division_code_level(self) > 1) {
                 char county[7], cref[64];
                 catfeed_county(self, county);
                 if (git_reference_iterator_glob_new(&it, repo, FEED_PREFIX "*") == 0) {
