@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "forms/calendar.h"
+#include "forms/port.h"
 
 static int32_t days_from_civil(int y, int m, int d)
 {
@@ -139,12 +140,11 @@ int cal_years_between(int32_t birth, int32_t at)
 
 int32_t cal_today(void)
 {
-        time_t now = time(NULL);
-        struct tm tm;
+        int y, m, d;
 
-        if (!localtime_r(&now, &tm))
+        if (port_civil_date(time(NULL), &y, &m, &d) < 0)
                 return 0;
-        return days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        return days_from_civil(y, m, d);
 }
 
 /* ---- the calendar -------------------------------------------------------- */

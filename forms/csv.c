@@ -8,9 +8,10 @@
  * at the exact cell. */
 #include "forms/csv.h"
 
+#include "forms/port.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <iconv.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -309,32 +310,6 @@ fail:
         return r;
 }
 
-/* Convert GB18030 to UTF-8 with iconv. Returns 0 and a malloc'd buffer. */
-static int from_gb18030(const char *in, size_t inlen, char **ret, size_t *ret_len)
-{
-        iconv_t cd = iconv_open("UTF-8", "GB18030");
-        size_t cap = inlen * 2 + 16, left_in = inlen, left_out = cap;
-        char *buf, *src = (char *)in, *dst;
-
-        if (cd == (iconv_t)-1)
-                return -ENOTSUP;
-        buf = malloc(cap);
-        if (!buf) {
-                iconv_close(cd);
-                return -ENOMEM;
-        }
-        dst = buf;
-        if (iconv(cd, &src, &left_in, &dst, &left_out) == (size_t)-1) {
-                free(buf);
-                iconv_close(cd);
-                return -EILSEQ;
-        }
-        iconv_close(cd);
-        *ret = buf;
-        *ret_len = cap - left_out;
-        return 0;
-}
-
 int csv_decode(const char *data, size_t len, csv **ret, struct csv_error *err)
 {
         const char *p = data;
@@ -359,7 +334,7 @@ int csv_decode(const char *data, size_t len, csv **ret, struct csv_error *err)
         }
         if (!utf8_valid(p, plen)) {
                 size_t clen;
-                r = from_gb18030(data, len, &conv, &clen);
+                r = port_gb18030_to_utf8(data, len, &conv, &clen);
                 if (r == -ENOMEM) {
                         set_err(err, 0, 0, "out of memory");
                         return r;
@@ -389,7 +364,7 @@ int csv_load_file(const char *path, csv **ret, struct csv_error *err)
         size_t len = 0;
         int fd, r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = port_open_read(path);
         if (fd < 0) {
                 r = -errno;
                 set_err(err, 0, 0, "cannot open: %s", strerror(-r));

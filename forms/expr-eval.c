@@ -3,7 +3,7 @@
  * never makes an error; it makes the comparison false or the result
  * NULL). */
 #include <math.h>
-#include <regex.h>
+#include "forms/port.h"      /* regex_t: POSIX, or TRE on Windows */
 #include <string.h>
 
 #include "forms/calendar.h"

@@ -4,7 +4,7 @@
  * EXPR_MAX_DEPTH; a regex() pattern is compiled here, once, unless
  * expr-regex.c refuses it. */
 #include <errno.h>
-#include <regex.h>
+#include "forms/port.h"      /* regex_t: POSIX, or TRE on Windows */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

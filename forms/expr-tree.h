@@ -4,7 +4,7 @@
 #ifndef DAIBAN_FORMS_EXPR_TREE_H
 #define DAIBAN_FORMS_EXPR_TREE_H
 
-#include <regex.h>
+#include "forms/port.h"      /* regex_t: POSIX, or TRE on Windows */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * expr-check.c and expr-eval.c (expr-int.h lists them); this file holds
  * what they share: the type names, errors, and the tree's freeing and
  * walking. */
-#include <regex.h>
+#include "forms/port.h"      /* regex_t: POSIX, or TRE on Windows */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

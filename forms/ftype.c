@@ -129,7 +129,7 @@ static int id_birth_raw(const char *id, int32_t *ret)
 static const struct ftype_issue *check_id(const char *id, int32_t today)
 {
         int32_t birth;
-        char c;
+        char c = 0;
 
         if (!id_shape(id))
                 return &issue_id_format;
@@ -144,7 +144,7 @@ static const struct ftype_issue *check_id(const char *id, int32_t today)
 static bool id_ok(const char *id)
 {
         int32_t birth;
-        char c;
+        char c = 0;         /* set by the check-character functions */
 
         if (!id_shape(id) || id_birth_raw(id, &birth) < 0)
                 return false;
@@ -198,7 +198,7 @@ int uscc_check_char(const char *first17, char *ret)
 
 static const struct ftype_issue *check_uscc(const char *s)
 {
-        char c;
+        char c = 0;         /* set by the check-character functions */
 
         if (strlen(s) != 18 || !all_digits(s + 2, 6))
                 return &issue_uscc_format;

@@ -4,12 +4,18 @@
 #include "tests/harness.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#ifdef _WIN32
+#include <dirent.h>
+#include <windows.h>
+#else
+#include <ftw.h>
+#endif
 
 static struct test_case *cases, **cases_tail = &cases;
 static int cur_failed, cur_skipped;
@@ -49,6 +55,54 @@ const char *test_data_dir(void)
         return d ? d : "tests/data";
 }
 
+#ifdef _WIN32
+/* Windows has no nftw or mkdtemp: the tree is walked with mingw's dirent */
+static void rm_tree(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *e;
+        char sub[1024];
+        struct stat st;
+
+        if (!d) {
+                remove(path);
+                return;
+        }
+        while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                        continue;
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                        rm_tree(sub);
+                else
+                        remove(sub);
+        }
+        closedir(d);
+        rmdir(path);
+}
+
+static void tmp_cleanup(void)
+{
+        if (tmp_root && !getenv("DAIBAN_TEST_KEEP"))
+                rm_tree(tmp_root);
+}
+
+static char *make_tmp_root(void)
+{
+        char base[MAX_PATH], path[MAX_PATH + 64];
+
+        if (!GetTempPathA(sizeof base, base))
+                return NULL;
+        for (unsigned i = 0; i < 100; i++) {
+                snprintf(path, sizeof path, "%sdaiban-test-%lu-%u", base,
+                         (unsigned long)GetCurrentProcessId(), i);
+                if (mkdir(path) == 0)
+                        return strdup(path);
+        }
+        return NULL;
+}
+#define mkdir(p, mode) mkdir(p)
+#else
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
         (void)sb; (void)flag; (void)ftw;
@@ -62,18 +116,24 @@ static void tmp_cleanup(void)
                 nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static char *make_tmp_root(void)
+{
+        char tmpl[] = "/tmp/daiban-test-XXXXXX";
+
+        return mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+}
+#endif
+
 const char *test_tmpdir(void)
 {
         static unsigned n;
         static char path[512];
 
         if (!tmp_root) {
-                char tmpl[] = "/tmp/daiban-test-XXXXXX";
-                if (!mkdtemp(tmpl)) {
-                        perror("mkdtemp");
+                if (!(tmp_root = make_tmp_root())) {
+                        perror("a temporary directory");
                         exit(2);
                 }
-                tmp_root = strdup(tmpl);
                 atexit(tmp_cleanup);
         }
         snprintf(path, sizeof path, "%s/%u", tmp_root, n++);

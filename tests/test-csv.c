@@ -246,3 +246,57 @@ TEST(real_sheet_loads)
         CHECK(strstr(r->cells[8].text, "selected(${disability_type}, 'intellectual')") == r->cells[8].text);
         csv_free(c);
 }
+
+#ifdef _WIN32
+#include <windows.h>
+#include <wchar.h>
+/* the test makes its folder and file through the wide API, as a Windows
+ * person's Explorer would; csv_load_file gets the same name in UTF-8 */
+static int write_named(const char *dir, const char *file, const char *data)
+{
+        wchar_t wd[512], wf[512];
+        char path[1024];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s\\%s", dir, file);
+        if (!MultiByteToWideChar(CP_UTF8, 0, dir, -1, wd, 512) ||
+            !MultiByteToWideChar(CP_UTF8, 0, path, -1, wf, 512))
+                return -1;
+        if (!CreateDirectoryW(wd, NULL) || !(f = _wfopen(wf, L"wb")))
+                return -1;
+        fputs(data, f);
+        return fclose(f);
+}
+#else
+#include <sys/stat.h>
+static int write_named(const char *dir, const char *file, const char *data)
+{
+        char path[1024];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (mkdir(dir, 0700) < 0 || !(f = fopen(path, "wb")))
+                return -1;
+        fputs(data, f);
+        return fclose(f);
+}
+#endif
+
+TEST(chinese_path_loads)
+{
+        char dir[1024], path[1200];
+        struct csv_error err;
+        csv *c = NULL;
+
+        /* a county's folder and sheet named in Chinese, as admins name
+         * them; CRLF as Excel writes it */
+        snprintf(dir, sizeof dir, "%s/象山县目录", test_tmpdir());
+        CHECK_INT(write_named(dir, "事项.csv", "代码,名称\r\n1,\"两行\r\n文字\"\r\n"), ==, 0);
+        snprintf(path, sizeof path, "%s/事项.csv", dir);
+        CHECK_INT(csv_load_file(path, &c, &err), ==, 0);
+        if (!c)
+                return;
+        CHECK_INT(csv_nrows(c), ==, 2);
+        CHECK_STR(csv_row(c, 1)->cells[1].text, "两行\n文字");
+        csv_free(c);
+}
