@@ -38,29 +38,40 @@ if [ ! -f "$apt_dir/updated" ] || [ -n "$(find "$apt_dir/updated" -mtime +7)" ];
         touch "$apt_dir/updated"
 fi
 
-# version PKG: the candidate source version of a Debian source package
-version() {
-        apt-cache "${apt_opts[@]}" showsrc "$1" | awk '/^Version:/ {print $2}' | sort -V | tail -n1
+# versions PKG: the source versions of a Debian source package, newest first
+versions() {
+        apt-cache "${apt_opts[@]}" showsrc "$1" | awk '/^Version:/ {print $2}' | sort -Vru
 }
+
+# version PKG: the version fetch took (the newest one the archive serves:
+# a security update's source may be on a mirror that carries no sources)
+version() { cat "$src/.version-$1" 2>/dev/null || versions "$1" | head -n1; }
 
 # fetch PKG: unpack PKG's Debian source (patches applied) under $src; prints its directory
 fetch() {
-        local pkg=$1 ver dir
-        ver=$(version "$pkg")
-        [ -n "$ver" ] || { echo "no Debian source package $pkg" >&2; exit 1; }
-        dir="$src/$pkg-${ver%%-*}"
-        dir=${dir%%+*}
-        if [ ! -d "$src/.unpacked-$pkg-$ver" ]; then
-                rm -rf "$src/$pkg"-*/
-                (cd "$src" && apt-get "${apt_opts[@]}" -qq source "$pkg=$ver" >/dev/null 2>&1) \
-                        || { echo "apt-get source $pkg=$ver failed" >&2; exit 1; }
-                mkdir -p "$src/.unpacked-$pkg-$ver"
+        local pkg=$1 ver
+        if [ ! -f "$src/.version-$pkg" ] || [ ! -d "$src/.unpacked-$pkg-$(version "$pkg")" ]; then
+                rm -rf "$src/$pkg"-*/ "$src/.version-$pkg"
+                for ver in $(versions "$pkg"); do
+                        if (cd "$src" && apt-get "${apt_opts[@]}" -qq source "$pkg=$ver" >/dev/null 2>&1); then
+                                echo "$ver" >"$src/.version-$pkg"
+                                mkdir -p "$src/.unpacked-$pkg-$ver"
+                                break
+                        fi
+                done
+                [ -f "$src/.version-$pkg" ] || { echo "apt-get source $pkg: no version could be fetched" >&2; exit 1; }
         fi
         find "$src" -maxdepth 1 -type d -name "$pkg-*" | head -n1
 }
 
-# built PKG: true when PKG's current version is in the prefix already
-built() { [ -f "$prefix/.stamp-$1-$(version "$1")" ]; }
+# built PKG: true when a version of PKG the archive has is in the prefix already
+built() {
+        local ver
+        for ver in $(versions "$1"); do
+                [ -f "$prefix/.stamp-$1-$ver" ] && return 0
+        done
+        return 1
+}
 stamp() { touch "$prefix/.stamp-$1-$(version "$1")"; }
 
 cmake_build() {         # DIR ARGS...: configure, build and install a CMake project
@@ -152,9 +163,14 @@ fi
 # --- libgit2: HTTPS through WinHTTP, SHA-1 with collision detection ----------------------
 if ! built libgit2; then
         d=$(fetch libgit2); log "libgit2 $(version libgit2)"
+        # Debian's source (+ds) drops libgit2's deps/: its WinHTTP import
+        # library is not needed (Debian's mingw-w64 has winhttp.h and
+        # libwinhttp.a), and regular expressions come from TRE's regcomp
+        sed -i 's/^\tif(MINGW)$/\tif(FALSE) # daiban: mingw-w64 has winhttp/' "$d/cmake/SelectWinHTTP.cmake"
         cmake_build "$d" -DBUILD_SHARED_LIBS=OFF -DBUILD_TESTS=OFF -DBUILD_CLI=OFF \
                 -DUSE_HTTPS=WinHTTP -DUSE_SSH=OFF -DUSE_HTTP_PARSER=system \
-                -DREGEX_BACKEND=builtin -DUSE_BUNDLED_ZLIB=OFF -DUSE_NTLMCLIENT=OFF
+                -DREGEX_BACKEND=regcomp -DCMAKE_C_FLAGS="-I$prefix/include/tre" \
+                -DUSE_BUNDLED_ZLIB=OFF -DUSE_NTLMCLIENT=OFF
         stamp libgit2
 fi
 
