@@ -4,6 +4,7 @@
 #   build/       gcc, the unit, integration, fault and package suites
 #   build-san/   gcc with AddressSanitizer + UBSan, unit and integration
 #   build-fuzz/  clang + libFuzzer, a short smoke run of every fuzz target
+#   build-win/   the Windows build (mingw-w64), its tests under Wine
 # and close with the line "N passed, N failed" (", N skipped" added when
 # any test skipped; under CI=true a skip also counts as failed, and so
 # does every declared test that did not run). Exit status 1 when any
@@ -61,6 +62,24 @@ run_suites() {
   total_skip=$((total_skip + s))
 }
 
+# The Windows station's build: cross-built from Debian's sources and its
+# tests run under Wine (docs/windows.md); its own closing line is counted.
+run_windows() {
+  local line p f
+  echo "=== build-win: packaging/windows/build.sh"
+  line=$(packaging/windows/build.sh 2>&1 | tee build-win.log | tail -n 1)
+  if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+  else
+    tail -n 40 build-win.log
+    p=0 f=1
+  fi
+  [ "$f" -gt 0 ] && grep -E "FAIL|ERROR" build-win.log | head -n 20
+  echo "=== build-win: $p passed, $f failed"
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+}
+
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 if [ $slow -eq 1 ]; then
@@ -73,6 +92,7 @@ else
   CONVERGE_SEEDS=5 FOLD_ORDERS=4 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
     run_suites build-san "-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dc_args=-fno-sanitize-recover=all" "--suite unit --suite integration"
   CC=clang run_suites build-fuzz "-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized" "--suite fuzz"
+  run_windows
 fi
 
 # The closing line. A skip is shown in it; under CI it was also counted

@@ -16,7 +16,7 @@ build=$root/build-win
 cd "$root"
 
 need=()
-for p in gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine64 cmake nsis autoconf automake libtool tclsh; do
+for p in gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine wine64 cmake nsis autoconf automake libtool tclsh; do
         case $p in tclsh) dpkg -s tcl >/dev/null 2>&1 || need+=(tcl) ;;
                    *) dpkg -s "$p" >/dev/null 2>&1 || need+=("$p") ;;
         esac
