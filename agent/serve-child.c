@@ -58,8 +58,8 @@ void child_timeout(uv_timer_t *t)
 {
         struct child *ch = t->data;
 
-        logf_("a child ran over its time (%d s for a write, %d s for a sync) and was stopped", CHILD_TIMEOUT_MS / 1000,
-              SYNC_TIMEOUT_MS / 1000);
+        log_line("a child ran over its time (%d s for a write, %d s for a sync) and was stopped", CHILD_TIMEOUT_MS / 1000,
+                 SYNC_TIMEOUT_MS / 1000);
         uv_process_kill(&ch->proc, SIGKILL);
 }
 
@@ -124,7 +124,7 @@ int child_run(struct station *st, struct req *r, const char *const *args, void (
         if (rc < 0) {
                 /* every handle is initialised (a failed spawn's too):
                  * close them all; the last close frees */
-                logf_("cannot run %s: %s", st->exe, uv_strerror(rc));
+                log_line("cannot run %s: %s", st->exe, uv_strerror(rc));
                 ch->open = 4;
                 ch->r = NULL;
                 ch->done = child_nothing;
@@ -271,10 +271,10 @@ void home_refresh(struct station *st)
         core_result_init(&why);
         r = home_reload(&st->h, &why);
         if (r < 0)
-                logf_("cannot reload the home after a catalogue change (%s); keeping the previous one",
-                      why.en ? why.en : "?");
+                log_line("cannot reload the home after a catalogue change (%s); keeping the previous one",
+                         why.en ? why.en : "?");
         else if (r > 0)
-                logf_("catalogue version %.12s is now current", st->h.catalog_version);
+                log_line("catalogue version %.12s is now current", st->h.catalog_version);
         core_result_finish(&why);
 }
 
@@ -327,8 +327,8 @@ void sync_done(struct child *ch)
                 if (base > SYNC_MAX_S)
                         base = SYNC_MAX_S;
                 double jitter = 0.5 + (double)randombytes_uniform(1000001) / 1000000.0;
-                logf_("sync failed (%u in a row): %s; next try in %.0f s", st->failures,
-                      json_string_value(json_object_get(st->last_error, "en")), base * jitter);
+                log_line("sync failed (%u in a row): %s; next try in %.0f s", st->failures,
+                         json_string_value(json_object_get(st->last_error, "en")), base * jitter);
                 sync_schedule(st, (uint64_t)(base * jitter * 1000));
         }
         json_decref(errs);

@@ -125,7 +125,7 @@ void dispatch(struct req *r)
 
         if (path_suspicious(p)) {
                 char lp[160];
-                logf_("refused path %s from %s", log_safe(p, lp, sizeof lp), r->peer);
+                log_line("refused path %s from %s", log_safe(p, lp, sizeof lp), r->peer);
                 bad_request(r, "this address is not allowed", "该地址不允许访问");
                 return;
         }

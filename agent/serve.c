@@ -142,22 +142,6 @@ void not_found(struct req *r)
         reply_error(r, 404, "not_found", "there is nothing at this address", "没有找到该内容");
 }
 
-void logf_(const char *fmt, ...)
-{
-        va_list ap;
-        char when[32];
-        time_t now = time(NULL);
-        struct tm tm;
-
-        localtime_r(&now, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-        fprintf(stderr, "%s serve: ", when);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
 /* ---- the HTTP handler ------------------------------------------------------------ */
 
 size_t body_max_for(const char *method, const char *path)
@@ -423,7 +407,7 @@ void on_signal(uv_signal_t *s, int sig)
 {
         struct station *st = s->data;
 
-        logf_("stopping (signal %d)", sig);
+        log_line("stopping (signal %d)", sig);
         uv_walk(st->loop, stop_sync_child, NULL);
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
@@ -460,6 +444,7 @@ int cmd_serve(int argc, char **argv)
         struct station *st;
 
         json_set_alloc_funcs(malloc, json_free_wiped);
+        log_open("serve", 2);
         struct tls_ctx *tls = NULL;
         char err[512];
         int c, rc;
