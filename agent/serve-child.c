@@ -5,12 +5,12 @@
 
 /* ---- children: the CLI does the writes ------------------------------------- */
 
-void child_nothing(struct child *ch)
+static void child_nothing(struct child *ch)
 {
         (void)ch;
 }
 
-void child_close_cb(uv_handle_t *h)
+static void child_close_cb(uv_handle_t *h)
 {
         struct child *ch = h->data;
 
@@ -22,7 +22,7 @@ void child_close_cb(uv_handle_t *h)
         free(ch);
 }
 
-void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
         struct child *ch = s->data;
         bool is_out = s == (uv_stream_t *)&ch->out;
@@ -43,7 +43,7 @@ void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 uv_close((uv_handle_t *)s, child_close_cb);
 }
 
-void child_exit(uv_process_t *p, int64_t status, int sig)
+static void child_exit(uv_process_t *p, int64_t status, int sig)
 {
         struct child *ch = p->data;
 
@@ -54,7 +54,7 @@ void child_exit(uv_process_t *p, int64_t status, int sig)
         uv_close((uv_handle_t *)p, child_close_cb);
 }
 
-void child_timeout(uv_timer_t *t)
+static void child_timeout(uv_timer_t *t)
 {
         struct child *ch = t->data;
 
@@ -65,7 +65,7 @@ void child_timeout(uv_timer_t *t)
 
 /* Run `daiban ARGS...` on this home. done runs after it exited and its
  * output was read. Returns 0 or a negative libuv error. */
-int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *))
+static int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *))
 {
         struct child *ch = calloc(1, sizeof *ch);
         const char *argv[40];
@@ -145,7 +145,7 @@ int child_run(struct station *st, struct req *r, const char *const *args, void (
 }
 
 /* The child's JSON error lines: {"en","zh"} messages and problems. */
-json_t *child_errors(const struct child *ch)
+static json_t *child_errors(const struct child *ch)
 {
         json_t *errs = json_array(), *probs = json_array(), *text = json_array();
         const char *p = ch->ebuf ? ch->ebuf : "";
@@ -165,7 +165,7 @@ json_t *child_errors(const struct child *ch)
         return json_pack("{s:o,s:o,s:o}", "messages", errs, "problems", probs, "text", text);
 }
 
-void write_done(struct child *ch)
+static void write_done(struct child *ch)
 {
         struct req *r = ch->r;
 
@@ -278,7 +278,7 @@ void home_refresh(struct station *st)
         core_result_finish(&why);
 }
 
-void sync_done(struct child *ch)
+static void sync_done(struct child *ch)
 {
         struct station *st = ch->st;
         json_t *errs = child_errors(ch);
@@ -354,7 +354,7 @@ void sync_start(struct station *st)
                 sync_schedule(st, SYNC_FIRST_S * 1000ull);
 }
 
-void sync_tick(uv_timer_t *t)
+static void sync_tick(uv_timer_t *t)
 {
         sync_start(t->data);
 }

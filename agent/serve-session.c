@@ -65,7 +65,7 @@ int session_lookup(struct req *r)
 
 /* An origin that is not this station's (an Origin header naming another
  * host): true when it must be refused. */
-bool foreign_origin(const struct req *r)
+static bool foreign_origin(const struct req *r)
 {
         const char *o = r->origin;
 
@@ -81,7 +81,7 @@ bool foreign_origin(const struct req *r)
 /* A Host header this station answers to. On loopback only the loopback
  * names: a page of another site whose name was made to point here
  * (DNS rebinding) is not served. */
-bool host_ok(const struct req *r)
+static bool host_ok(const struct req *r)
 {
         static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
 
@@ -95,7 +95,7 @@ bool host_ok(const struct req *r)
         return false;
 }
 
-bool is_public(const struct req *r)
+static bool is_public(const struct req *r)
 {
         return strncmp(r->path, "/api/", 5) != 0 || !strcmp(r->path, "/api/operators") ||
                (!strcmp(r->path, "/api/session") && !is_write(r));
@@ -193,7 +193,7 @@ struct signin {
         uv_timer_t delay;
 };
 
-void signin_work(uv_work_t *w)
+static void signin_work(uv_work_t *w)
 {
         struct signin *s = w->data;
 
@@ -203,7 +203,7 @@ void signin_work(uv_work_t *w)
         sodium_memzero(s->pw, sizeof s->pw);
 }
 
-void peer_key(const struct req *r, char *out, size_t cap)
+static void peer_key(const struct req *r, char *out, size_t cap)
 {
         /* the address without its port */
         const char *colon = strrchr(r->peer, ':');
@@ -212,12 +212,12 @@ void peer_key(const struct req *r, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)n, r->peer);
 }
 
-void signin_free(uv_handle_t *h)
+static void signin_free(uv_handle_t *h)
 {
         free(h->data);
 }
 
-void signin_fail_answer(uv_timer_t *t)
+static void signin_fail_answer(uv_timer_t *t)
 {
         struct signin *s = t->data;
         struct req *r = s->r;
@@ -230,7 +230,7 @@ void signin_fail_answer(uv_timer_t *t)
         uv_close((uv_handle_t *)&s->delay, signin_free);
 }
 
-void signin_after(uv_work_t *w, int status)
+static void signin_after(uv_work_t *w, int status)
 {
         struct signin *s = w->data;
         struct req *r = s->r;
