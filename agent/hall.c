@@ -133,6 +133,25 @@ const char usage_hall[] =
         "  cert    make a self-signed certificate (P-256, no extensions, default\n"
         "          10 years) and its key for serve --cert/--key; prints its pin.\n";
 
+/* An option that only names a string (a file, an address): getopt's
+ * letter and where its value goes, in a list ended by { 0, NULL }. */
+struct str_opt {
+        int c;
+        const char **to;
+};
+
+/* Store optarg where c's entry says; false when c is none of them. */
+static bool take_str(const struct str_opt *so, int c)
+{
+        for (; so->to; so++) {
+                if (so->c == c) {
+                        *so->to = optarg;
+                        return true;
+                }
+        }
+        return false;
+}
+
 static int hall_cert(int argc, char **argv)
 {
         static const struct option lo[] = {
@@ -141,6 +160,7 @@ static int hall_cert(int argc, char **argv)
                 { NULL, 0, NULL, 0 },
         };
         const char *cert = NULL, *key = NULL, *name = "daiban hall";
+        const struct str_opt so[] = { { 'c', &cert }, { 'k', &key }, { 'n', &name }, { 0, NULL } };
         int days = 3650, c;
         char hex[65], err[512];
 
@@ -148,12 +168,8 @@ static int hall_cert(int argc, char **argv)
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
                 char *end;
-                if (c == 'c')
-                        cert = optarg;
-                else if (c == 'k')
-                        key = optarg;
-                else if (c == 'n')
-                        name = optarg;
+                if (take_str(so, c))
+                        ;
                 else if (c == 'd' && (days = (int)strtol(optarg, &end, 10)) > 0 && days <= 36500 && !*end)
                         ;
                 else {
@@ -179,15 +195,14 @@ static int hall_pin(int argc, char **argv)
 {
         static const struct option lo[] = { { "cert", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 } };
         const char *cert = NULL;
+        const struct str_opt so[] = { { 'c', &cert }, { 0, NULL } };
         char hex[65], err[512];
         int c;
 
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-                if (c == 'c')
-                        cert = optarg;
-                else {
+                if (!take_str(so, c)) {
                         fputs(usage_hall, stderr);
                         return EXIT_USAGE;
                 }
@@ -331,6 +346,7 @@ static int hall_serve(int argc, char **argv)
         };
         unsigned long long quota_mib = HALL_SCAN_QUOTA_DEFAULT;
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
+        const struct str_opt so[] = { { 'H', &homeopt }, { 'l', &listen }, { 'c', &cert }, { 'k', &key }, { 0, NULL } };
         /* a push over a 64 kbit/s link with loss averages some 6 KB/s,
          * but a cut of a few seconds backs TCP off for tens of seconds; a
          * body below 128 B/s for a minute is a client holding a slot */
@@ -353,14 +369,8 @@ static int hall_serve(int argc, char **argv)
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
                 char *end;
-                if (c == 'H')
-                        homeopt = optarg;
-                else if (c == 'l')
-                        listen = optarg;
-                else if (c == 'c')
-                        cert = optarg;
-                else if (c == 'k')
-                        key = optarg;
+                if (take_str(so, c))
+                        ;
                 else if (c == 'b' && (lim.max_body = strtoull(optarg, &end, 10)) > 0 && !*end)
                         ;
                 else if (c == 'n' && (lim.max_conns = (unsigned)strtoul(optarg, &end, 10)) > 0 && !*end)
