@@ -5,9 +5,9 @@
  * through (a fetch's wants checked) when there is no
  * daiban-hall-helper. Each runs in a process of its own: their stderr
  * is the pusher's; the hall's log is fd 3. */
-#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>

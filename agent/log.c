@@ -1,7 +1,8 @@
 /* The log of the daemons (the county hall and the station): one line per
  * event on one descriptor, stamped in UTC (ISO 8601 with Z), so that the
  * hall's, the stations' and the hooks' lines read and sort alike
- * whatever the machine's time zone. journald keeps them. */
+ * whatever the machine's time zone. journald keeps them. libc only:
+ * daiban-hall-helper links it too (agent/hallcgi.h). */
 #include "agent/log.h"
 
 #include <stdio.h>
