@@ -1,6 +1,7 @@
 /* What runs between the hall and git for every request: see hallcgi.h.
- * libc and sync/durable.c only. */
+ * libc, sync/durable.c and agent/log.c only. */
 #include "agent/hallcgi.h"
+#include "agent/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,11 +27,12 @@ void hallcgi_refuse(int status, const char *en, const char *zh)
 {
         printf("Status: %d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\n%s\n", status, en, zh);
         fflush(stdout);
-        fprintf(stderr, "hall: refused a request of %s: %s\n", getenv("DAIBAN_PUSHER"), en);
+        log_line("refused a request of %s: %s", getenv("DAIBAN_PUSHER"), en);
 }
 
 int hallcgi_start(void)
 {
+        log_open("hall", 2);    /* a request's stderr is the hall's */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         return getppid() == 1 ? -1 : 0;         /* the hall is gone already */
 }
@@ -49,7 +51,7 @@ bool hallcgi_push_ok(void)
 void hallcgi_exec(const char *backend)
 {
         execv(backend, (char *[]){ (char *)backend, NULL });
-        fprintf(stderr, "daiban hall: cannot run %s: %s\n", backend, strerror(errno));
+        log_line("cannot run %s: %s", backend, strerror(errno));
 }
 
 static void note_path(char *out, size_t len, const char *home, long pid, const char *suffix)
@@ -218,8 +220,9 @@ int hallcgi_ref_sync(const char *state)
                         ;
         }
         if (r < 0) {
-                if (getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0)
-                        dprintf(3, "daiban hall: cannot sync %s (%s): %s\n", repo_dir, state, strerror(-r));
+                /* a hook's stderr is the pusher's: the hall's log is fd 3 */
+                log_open("hall", getenv("DAIBAN_HALL_LOG") && fcntl(3, F_GETFD) >= 0 ? 3 : -1);
+                log_line("cannot sync %s (%s): %s", repo_dir, state, strerror(-r));
                 return 1;
         }
         return 0;

@@ -6,7 +6,8 @@
  * more than this: a sync is several requests and a push three hooks, and
  * each exec of daiban costs its 37 shared libraries and libgit2's
  * start-up (docs/BENCHMARKS.md, "A county on one hall"). So nothing
- * here may use more than libc and sync/durable.c. */
+ * here may use more than libc, sync/durable.c and agent/log.c (libc
+ * only itself). */
 #ifndef DAIBAN_AGENT_HALLCGI_H
 #define DAIBAN_AGENT_HALLCGI_H
 

@@ -5,12 +5,12 @@
 
 /* ---- children: the CLI does the writes ------------------------------------- */
 
-void child_nothing(struct child *ch)
+static void child_nothing(struct child *ch)
 {
         (void)ch;
 }
 
-void child_close_cb(uv_handle_t *h)
+static void child_close_cb(uv_handle_t *h)
 {
         struct child *ch = h->data;
 
@@ -22,7 +22,7 @@ void child_close_cb(uv_handle_t *h)
         free(ch);
 }
 
-void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
         struct child *ch = s->data;
         bool is_out = s == (uv_stream_t *)&ch->out;
@@ -43,7 +43,7 @@ void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 uv_close((uv_handle_t *)s, child_close_cb);
 }
 
-void child_exit(uv_process_t *p, int64_t status, int sig)
+static void child_exit(uv_process_t *p, int64_t status, int sig)
 {
         struct child *ch = p->data;
 
@@ -54,18 +54,18 @@ void child_exit(uv_process_t *p, int64_t status, int sig)
         uv_close((uv_handle_t *)p, child_close_cb);
 }
 
-void child_timeout(uv_timer_t *t)
+static void child_timeout(uv_timer_t *t)
 {
         struct child *ch = t->data;
 
-        logf_("a child ran over its time (%d s for a write, %d s for a sync) and was stopped", CHILD_TIMEOUT_MS / 1000,
-              SYNC_TIMEOUT_MS / 1000);
+        log_line("a child ran over its time (%d s for a write, %d s for a sync) and was stopped", CHILD_TIMEOUT_MS / 1000,
+                 SYNC_TIMEOUT_MS / 1000);
         uv_process_kill(&ch->proc, SIGKILL);
 }
 
 /* Run `daiban ARGS...` on this home. done runs after it exited and its
  * output was read. Returns 0 or a negative libuv error. */
-int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *))
+static int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *))
 {
         struct child *ch = calloc(1, sizeof *ch);
         const char *argv[40];
@@ -124,7 +124,7 @@ int child_run(struct station *st, struct req *r, const char *const *args, void (
         if (rc < 0) {
                 /* every handle is initialised (a failed spawn's too):
                  * close them all; the last close frees */
-                logf_("cannot run %s: %s", st->exe, uv_strerror(rc));
+                log_line("cannot run %s: %s", st->exe, uv_strerror(rc));
                 ch->open = 4;
                 ch->r = NULL;
                 ch->done = child_nothing;
@@ -145,7 +145,7 @@ int child_run(struct station *st, struct req *r, const char *const *args, void (
 }
 
 /* The child's JSON error lines: {"en","zh"} messages and problems. */
-json_t *child_errors(const struct child *ch)
+static json_t *child_errors(const struct child *ch)
 {
         json_t *errs = json_array(), *probs = json_array(), *text = json_array();
         const char *p = ch->ebuf ? ch->ebuf : "";
@@ -165,7 +165,7 @@ json_t *child_errors(const struct child *ch)
         return json_pack("{s:o,s:o,s:o}", "messages", errs, "problems", probs, "text", text);
 }
 
-void write_done(struct child *ch)
+static void write_done(struct child *ch)
 {
         struct req *r = ch->r;
 
@@ -271,14 +271,14 @@ void home_refresh(struct station *st)
         core_result_init(&why);
         r = home_reload(&st->h, &why);
         if (r < 0)
-                logf_("cannot reload the home after a catalogue change (%s); keeping the previous one",
-                      why.en ? why.en : "?");
+                log_line("cannot reload the home after a catalogue change (%s); keeping the previous one",
+                         why.en ? why.en : "?");
         else if (r > 0)
-                logf_("catalogue version %.12s is now current", st->h.catalog_version);
+                log_line("catalogue version %.12s is now current", st->h.catalog_version);
         core_result_finish(&why);
 }
 
-void sync_done(struct child *ch)
+static void sync_done(struct child *ch)
 {
         struct station *st = ch->st;
         json_t *errs = child_errors(ch);
@@ -327,8 +327,8 @@ void sync_done(struct child *ch)
                 if (base > SYNC_MAX_S)
                         base = SYNC_MAX_S;
                 double jitter = 0.5 + (double)randombytes_uniform(1000001) / 1000000.0;
-                logf_("sync failed (%u in a row): %s; next try in %.0f s", st->failures,
-                      json_string_value(json_object_get(st->last_error, "en")), base * jitter);
+                log_line("sync failed (%u in a row): %s; next try in %.0f s", st->failures,
+                         json_string_value(json_object_get(st->last_error, "en")), base * jitter);
                 sync_schedule(st, (uint64_t)(base * jitter * 1000));
         }
         json_decref(errs);
@@ -354,7 +354,7 @@ void sync_start(struct station *st)
                 sync_schedule(st, SYNC_FIRST_S * 1000ull);
 }
 
-void sync_tick(uv_timer_t *t)
+static void sync_tick(uv_timer_t *t)
 {
         sync_start(t->data);
 }

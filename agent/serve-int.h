@@ -1,9 +1,10 @@
 /* The station daemon's pieces (agent/serve*.c), private to them: the
  * station, one request, a child, and every function one file of the
  * daemon calls in another. The files: serve.c (a request's life, the
- * HTTP handler, the command), serve-util.c (answers, logging, query
- * parameters), serve-session.c (sessions and sign-in), serve-child.c
- * (children: a catalogue's check and install, doctor, background sync),
+ * HTTP handler, the command, answers), serve-util.c (dates, query
+ * parameters, path segments; the log is agent/log.c), serve-session.c
+ * (sessions and sign-in), serve-child.c (children: a catalogue's check
+ * and install, doctor, background sync),
  * serve-drafts.c, serve-apps.c (applications: reads, and writes through
  * the writer thread), serve-county.c (the catalogue, statistics,
  * stations), serve-route.c (routing). */
@@ -32,6 +33,7 @@
 #include "agent/core/core.h"
 #include "agent/digest.h"
 #include "agent/http.h"
+#include "agent/log.h"
 #include "agent/refusal.h"
 #include "agent/serve.h"
 #include "agent/setup.h"
@@ -148,8 +150,6 @@ struct refusal {
 };
 
 /* serve.c */
-void req_drop_files(struct req *r);
-void req_free(struct req *r);
 void req_done(struct req *r);
 void respond(struct req *r, int status, const char *type, const char *extra, const void *body, size_t len);
 void reply_json_h(struct req *r, int status, json_t *j, const char *extra);
@@ -158,24 +158,11 @@ void reply_error_x(struct req *r, int status, const char *code, const char *en, 
 void reply_error(struct req *r, int status, const char *code, const char *en, const char *zh);
 void bad_request(struct req *r, const char *en, const char *zh);
 void not_found(struct req *r);
-void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-size_t body_max_for(const char *method, const char *path);
-void copy_hdr(const struct http_request *q, const char *name, char *out, size_t cap);
-void on_request(http_conn *c, const struct http_request *q);
-void on_body(http_conn *c, const char *data, size_t len);
-void on_body_end(http_conn *c);
-void on_abort(http_conn *c);
-void sweep_tmp(const char *home_dir);
-void cookie_name_set(struct station *st, int port);
-struct station *station_new(const char *home_dir, char *err, size_t errlen);
-bool loopback_listen(const char *listen);
-void stop_sync_child(uv_handle_t *h, void *arg);
-void writes_done(void *ud);
-void on_signal(uv_signal_t *s, int sig);
-void json_free_wiped(void *p);
+/* The daemon's log is agent/log.h's log_line; this older name stays
+ * only for serve-apps.c and serve-county.c until they move to it. */
+#define logf_ log_line
 
 /* serve-util.c */
-const char *log_safe(const char *s, char *out, size_t cap);
 int32_t today(void);
 int hexval(int ch);
 bool url_decode(const char *s, size_t n, char *out, size_t cap);
@@ -189,37 +176,19 @@ void token_hash(const char *s, char out[65]);
 const char *operator_name(struct station *st, const char *op, char *buf, size_t cap);
 
 /* serve-child.c */
-void child_nothing(struct child *ch);
-void child_close_cb(uv_handle_t *h);
-void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-void child_exit(uv_process_t *p, int64_t status, int sig);
-void child_timeout(uv_timer_t *t);
-int child_run(struct station *st, struct req *r, const char *const *args, void (*done)(struct child *));
-json_t *child_errors(const struct child *ch);
-void write_done(struct child *ch);
 void reply_child_refused(struct req *r, int status, json_t *errs);
 void run_write(struct req *r, const char *const *args, void (*after)(struct req *, int, const char *, json_t *));
 const char *tmp_dir(struct station *st);
 json_t *status_json(struct station *st);
 void home_refresh(struct station *st);
-void sync_done(struct child *ch);
 void sync_start(struct station *st);
-void sync_tick(uv_timer_t *t);
 void sync_schedule(struct station *st, uint64_t delay_ms);
 void refresh_tick(uv_timer_t *t);
 
 /* serve-session.c */
 int session_lookup(struct req *r);
-bool foreign_origin(const struct req *r);
-bool host_ok(const struct req *r);
-bool is_public(const struct req *r);
 int gate(struct req *r, struct refusal *f);
 json_t *session_json(struct req *r);
-void signin_work(uv_work_t *w);
-void peer_key(const struct req *r, char *out, size_t cap);
-void signin_free(uv_handle_t *h);
-void signin_fail_answer(uv_timer_t *t);
-void signin_after(uv_work_t *w, int status);
 void signin(struct req *r);
 void signout(struct req *r);
 void operators(struct req *r);
@@ -269,16 +238,7 @@ void draft_put(struct req *r, const char *id);
 void draft_delete_id(struct station *st, const char *op, const char *id);
 
 /* serve-route.c */
-bool role_is(struct req *r, const char *a, const char *b);
-bool method_is(struct req *r, const char *m);
-void static_file(struct req *r);
 bool path_suspicious(const char *p);
-void route_status(struct req *r);
-void after_doctor(struct req *r, int status, const char *out, json_t *errs);
-void route_doctor(struct req *r);
-void route_overdue(struct req *r);
-void route_check(struct req *r);
-void route_publish(struct req *r);
 void dispatch(struct req *r);
 
 #endif

@@ -4,7 +4,7 @@
 
 /* ---- routing ------------------------------------------------------------------ */
 
-bool role_is(struct req *r, const char *a, const char *b)
+static bool role_is(struct req *r, const char *a, const char *b)
 {
         const char *role = r->st->h.role;
 
@@ -14,7 +14,7 @@ bool role_is(struct req *r, const char *a, const char *b)
         return false;
 }
 
-bool method_is(struct req *r, const char *m)
+static bool method_is(struct req *r, const char *m)
 {
         if (!strcmp(r->method, m) || (!strcmp(m, "GET") && !strcmp(r->method, "HEAD")))
                 return true;
@@ -22,7 +22,7 @@ bool method_is(struct req *r, const char *m)
         return false;
 }
 
-void static_file(struct req *r)
+static void static_file(struct req *r)
 {
         const char *p = r->path;
 
@@ -53,14 +53,14 @@ bool path_suspicious(const char *p)
                strstr(p, "%00") || strchr(p, '\\') || strstr(p, "//");
 }
 
-void route_status(struct req *r)
+static void route_status(struct req *r)
 {
         reply_json(r, 200, status_json(r->st));
 }
 
 /* `daiban doctor` as a child (its quick_check may take a while on a big
  * store; the loop does not wait for it): exit 0 or 1 with the findings. */
-void after_doctor(struct req *r, int status, const char *out, json_t *errs)
+static void after_doctor(struct req *r, int status, const char *out, json_t *errs)
 {
         json_t *found = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
 
@@ -73,26 +73,26 @@ void after_doctor(struct req *r, int status, const char *out, json_t *errs)
         reply_json(r, 200, json_pack("{s:o,s:b}", "findings", found, "needs_person", status != 0));
 }
 
-void route_doctor(struct req *r)
+static void route_doctor(struct req *r)
 {
         static const char *const args[] = { "doctor", "--json", NULL };
 
         run_write(r, args, after_doctor);
 }
 
-void route_overdue(struct req *r)
+static void route_overdue(struct req *r)
 {
         /* the overdue list is the list route's filter */
         snprintf(r->query, sizeof r->query, "overdue=1&limit=200");
         apps_list(r);
 }
 
-void route_check(struct req *r)
+static void route_check(struct req *r)
 {
         catalog_route(r, false);
 }
 
-void route_publish(struct req *r)
+static void route_publish(struct req *r)
 {
         catalog_route(r, true);
 }
@@ -125,7 +125,7 @@ void dispatch(struct req *r)
 
         if (path_suspicious(p)) {
                 char lp[160];
-                logf_("refused path %s from %s", log_safe(p, lp, sizeof lp), r->peer);
+                log_line("refused path %s from %s", log_safe(p, lp, sizeof lp), r->peer);
                 bad_request(r, "this address is not allowed", "该地址不允许访问");
                 return;
         }

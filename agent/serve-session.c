@@ -23,7 +23,7 @@ int session_lookup(struct req *r)
         *dot = '\0';
         if (strcmp(tok, st->h.node) != 0) {
                 char ln[40];
-                logf_("a session cookie of node %s was refused from %s", log_safe(tok, ln, sizeof ln), r->peer);
+                log_line("a session cookie of node %s was refused from %s", log_safe(tok, ln, sizeof ln), r->peer);
                 return -2;
         }
         token_hash(dot + 1, hash);
@@ -65,7 +65,7 @@ int session_lookup(struct req *r)
 
 /* An origin that is not this station's (an Origin header naming another
  * host): true when it must be refused. */
-bool foreign_origin(const struct req *r)
+static bool foreign_origin(const struct req *r)
 {
         const char *o = r->origin;
 
@@ -81,7 +81,7 @@ bool foreign_origin(const struct req *r)
 /* A Host header this station answers to. On loopback only the loopback
  * names: a page of another site whose name was made to point here
  * (DNS rebinding) is not served. */
-bool host_ok(const struct req *r)
+static bool host_ok(const struct req *r)
 {
         static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
 
@@ -95,7 +95,7 @@ bool host_ok(const struct req *r)
         return false;
 }
 
-bool is_public(const struct req *r)
+static bool is_public(const struct req *r)
 {
         return strncmp(r->path, "/api/", 5) != 0 || !strcmp(r->path, "/api/operators") ||
                (!strcmp(r->path, "/api/session") && !is_write(r));
@@ -110,7 +110,7 @@ int gate(struct req *r, struct refusal *f)
         char op[80];
 
         if (!host_ok(r)) {
-                logf_("a request for host '%.64s' was refused from %s", r->host, r->peer);
+                log_line("a request for host '%.64s' was refused from %s", r->host, r->peer);
                 *f = (struct refusal){ 400, "bad_request", "this station does not answer to that host name",
                                        "本站不接受该主机名的访问" };
                 return -1;
@@ -119,7 +119,7 @@ int gate(struct req *r, struct refusal *f)
                 /* a sign-in from another site's page would only lock the
                  * operators out: refused, as is a form's text/plain */
                 if (foreign_origin(r) || !strstr(r->ctype, "application/json")) {
-                        logf_("a sign-in from origin '%.64s' (%.64s) was refused", r->origin, r->ctype);
+                        log_line("a sign-in from origin '%.64s' (%.64s) was refused", r->origin, r->ctype);
                         *f = (struct refusal){ 403, "csrf", "sign in from this station's own page",
                                                "请在本站页面登录" };
                         return -1;
@@ -148,14 +148,14 @@ int gate(struct req *r, struct refusal *f)
         size_t a = strlen(r->csrf), b = strlen(r->sess_csrf);
         log_safe(r->op, op, sizeof op);
         if (!a || a != b || sodium_memcmp(r->csrf, r->sess_csrf, a) != 0) {
-                logf_("a %s %s without the session's CSRF token was refused (operator %s, %s)", r->method, r->path, op,
-                      r->peer);
+                log_line("a %s %s without the session's CSRF token was refused (operator %s, %s)", r->method, r->path, op,
+                         r->peer);
                 *f = (struct refusal){ 403, "csrf", "the page is out of date; reload it and try again",
                                        "页面已过期，请刷新后重试" };
                 return -1;
         }
         if (foreign_origin(r)) {
-                logf_("a %s %s from origin %.64s was refused (operator %s)", r->method, r->path, r->origin, op);
+                log_line("a %s %s from origin %.64s was refused (operator %s)", r->method, r->path, r->origin, op);
                 *f = (struct refusal){ 403, "csrf", "this request came from another site", "该请求来自其他网站，已拒绝" };
                 return -1;
         }
@@ -193,7 +193,7 @@ struct signin {
         uv_timer_t delay;
 };
 
-void signin_work(uv_work_t *w)
+static void signin_work(uv_work_t *w)
 {
         struct signin *s = w->data;
 
@@ -203,7 +203,7 @@ void signin_work(uv_work_t *w)
         sodium_memzero(s->pw, sizeof s->pw);
 }
 
-void peer_key(const struct req *r, char *out, size_t cap)
+static void peer_key(const struct req *r, char *out, size_t cap)
 {
         /* the address without its port */
         const char *colon = strrchr(r->peer, ':');
@@ -212,12 +212,12 @@ void peer_key(const struct req *r, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)n, r->peer);
 }
 
-void signin_free(uv_handle_t *h)
+static void signin_free(uv_handle_t *h)
 {
         free(h->data);
 }
 
-void signin_fail_answer(uv_timer_t *t)
+static void signin_fail_answer(uv_timer_t *t)
 {
         struct signin *s = t->data;
         struct req *r = s->r;
@@ -230,7 +230,7 @@ void signin_fail_answer(uv_timer_t *t)
         uv_close((uv_handle_t *)&s->delay, signin_free);
 }
 
-void signin_after(uv_work_t *w, int status)
+static void signin_after(uv_work_t *w, int status)
 {
         struct signin *s = w->data;
         struct req *r = s->r;
@@ -272,7 +272,7 @@ void signin_after(uv_work_t *w, int status)
                         reply_error(r, 500, "internal", "cannot save the session", "无法保存登录状态");
                         return;
                 }
-                logf_("operator %s signed in from %s", s->op, r->peer);
+                log_line("operator %s signed in from %s", s->op, r->peer);
                 snprintf(r->op, sizeof r->op, "%s", s->op);
                 snprintf(r->sess_csrf, sizeof r->sess_csrf, "%s", csrf);
                 r->signed_in = true;
@@ -288,8 +288,8 @@ void signin_after(uv_work_t *w, int status)
                 return;
         }
         char lop[80];
-        logf_("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", log_safe(s->op, lop, sizeof lop),
-              r->peer, nfail, wait);
+        log_line("sign-in failed for operator '%s' from %s (%u failures; next try after %u s)", log_safe(s->op, lop, sizeof lop),
+                 r->peer, nfail, wait);
         /* a failure is answered after a second, whatever the hash took */
         uv_timer_init(st->loop, &s->delay);
         s->delay.data = s;
@@ -317,8 +317,8 @@ void signin(struct req *r)
         wait = throttle_begin(st->thr, op, known, pkey, uv_now(st->loop));
         if (wait) {
                 char lop[80];
-                logf_("sign-in for operator '%s' from %s refused: wait %u s after failures", log_safe(op, lop, sizeof lop),
-                      r->peer, wait);
+                log_line("sign-in for operator '%s' from %s refused: wait %u s after failures", log_safe(op, lop, sizeof lop),
+                         r->peer, wait);
                 json_decref(j);         /* op points into j */
                 snprintf(ra, sizeof ra, "Retry-After: %u\r\n", wait);
                 json_t *e = json_pack("{s:s,s:{s:s,s:s},s:i}", "error", "too_many", "message", "en",
@@ -368,7 +368,7 @@ void signout(struct req *r)
                         }
                 }
         }
-        logf_("operator %s signed out", r->op);
+        log_line("operator %s signed out", r->op);
         snprintf(clear, sizeof clear, "Set-Cookie: %s; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\n",
                  r->st->cookie_name);
         respond(r, 204, "application/json; charset=utf-8", clear, "", 0);

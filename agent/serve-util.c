@@ -1,20 +1,8 @@
-/* The station daemon: answers, logging, dates, query parameters and
+/* The station daemon: answers, dates, query parameters and
  * path segments. See serve-int.h. */
 #include "agent/serve-int.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-/* A value from a client, fit for one log line: control bytes become '?',
- * and it is cut to the buffer. */
-const char *log_safe(const char *s, char *out, size_t cap)
-{
-        size_t k = 0;
-
-        for (; s && *s && k + 1 < cap; s++)
-                out[k++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-        out[k] = '\0';
-        return out;
-}
 
 int32_t today(void)
 {

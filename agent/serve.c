@@ -18,7 +18,7 @@
 
 /* The request's temporary files go before its answer does: a client
  * that has the answer finds nothing of its data left on disk. */
-void req_drop_files(struct req *r)
+static void req_drop_files(struct req *r)
 {
         for (size_t i = 0; i < sizeof r->tmps / sizeof r->tmps[0]; i++)
                 if (r->tmps[i]) {
@@ -33,7 +33,7 @@ void req_drop_files(struct req *r)
         }
 }
 
-void req_free(struct req *r)
+static void req_free(struct req *r)
 {
         req_drop_files(r);
         r->st->buffered -= r->cap;
@@ -142,25 +142,9 @@ void not_found(struct req *r)
         reply_error(r, 404, "not_found", "there is nothing at this address", "没有找到该内容");
 }
 
-void logf_(const char *fmt, ...)
-{
-        va_list ap;
-        char when[32];
-        time_t now = time(NULL);
-        struct tm tm;
-
-        localtime_r(&now, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-        fprintf(stderr, "%s serve: ", when);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
 /* ---- the HTTP handler ------------------------------------------------------------ */
 
-size_t body_max_for(const char *method, const char *path)
+static size_t body_max_for(const char *method, const char *path)
 {
         if (!strcmp(method, "POST") && !strcmp(path, "/api/session"))
                 return SIGNIN_BODY_MAX;
@@ -171,14 +155,14 @@ size_t body_max_for(const char *method, const char *path)
         return BODY_MAX;
 }
 
-void copy_hdr(const struct http_request *q, const char *name, char *out, size_t cap)
+static void copy_hdr(const struct http_request *q, const char *name, char *out, size_t cap)
 {
         const char *v = http_header_get(q, name);
 
         snprintf(out, cap, "%s", v ? v : "");
 }
 
-void on_request(http_conn *c, const struct http_request *q)
+static void on_request(http_conn *c, const struct http_request *q)
 {
         struct station *st = http_server_data(http_conn_server(c));
         struct req *r = calloc(1, sizeof *r);
@@ -242,7 +226,7 @@ void on_request(http_conn *c, const struct http_request *q)
         http_conn_set_data(c, r);
 }
 
-void on_body(http_conn *c, const char *data, size_t len)
+static void on_body(http_conn *c, const char *data, size_t len)
 {
         struct req *r = http_conn_data(c);
 
@@ -283,7 +267,7 @@ void on_body(http_conn *c, const char *data, size_t len)
         r->body[r->len] = '\0';
 }
 
-void on_body_end(http_conn *c)
+static void on_body_end(http_conn *c)
 {
         struct req *r = http_conn_data(c);
 
@@ -296,7 +280,7 @@ void on_body_end(http_conn *c)
                 req_free(r);
 }
 
-void on_abort(http_conn *c)
+static void on_abort(http_conn *c)
 {
         struct req *r = http_conn_data(c);
 
@@ -334,7 +318,7 @@ static const char usage_serve[] =
 
 /* What a killed daemon left in HOME/tmp: its children's inputs (an
  * applicant's data among them) and catalogue uploads. */
-void sweep_tmp(const char *home_dir)
+static void sweep_tmp(const char *home_dir)
 {
         char dir[4096];
         uv_fs_t req;
@@ -357,13 +341,13 @@ void sweep_tmp(const char *home_dir)
 /* A station on home_dir: its home and station.db open, on libuv's
  * default loop, its sync timer ready (not started). NULL with err set
  * (empty when home_open printed the reason itself). */
-void cookie_name_set(struct station *st, int port)
+static void cookie_name_set(struct station *st, int port)
 {
         snprintf(st->cookie_name, sizeof st->cookie_name, "daiban_%s_%d=", st->h.node, port);
         st->cookie_len = strlen(st->cookie_name);
 }
 
-struct station *station_new(const char *home_dir, char *err, size_t errlen)
+static struct station *station_new(const char *home_dir, char *err, size_t errlen)
 {
         struct station *st = calloc(1, sizeof *st);
 
@@ -396,14 +380,14 @@ struct station *station_new(const char *home_dir, char *err, size_t errlen)
         return st;
 }
 
-bool loopback_listen(const char *listen)
+static bool loopback_listen(const char *listen)
 {
         return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
 }
 
 /* A background sync still running is stopped with the daemon (a stalled
  * link would otherwise hold the exit for its timeout); writes finish. */
-void stop_sync_child(uv_handle_t *h, void *arg)
+static void stop_sync_child(uv_handle_t *h, void *arg)
 {
         (void)arg;
         if (h->type == UV_PROCESS && !uv_is_closing(h) && !((struct child *)h->data)->r)
@@ -412,18 +396,18 @@ void stop_sync_child(uv_handle_t *h, void *arg)
 
 /* The writer has made the writes it held and they were answered: now
  * the connections close. */
-void writes_done(void *ud)
+static void writes_done(void *ud)
 {
         struct station *st = ud;
 
         http_server_stop(st->srv);
 }
 
-void on_signal(uv_signal_t *s, int sig)
+static void on_signal(uv_signal_t *s, int sig)
 {
         struct station *st = s->data;
 
-        logf_("stopping (signal %d)", sig);
+        log_line("stopping (signal %d)", sig);
         uv_walk(st->loop, stop_sync_child, NULL);
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
@@ -438,7 +422,7 @@ void on_signal(uv_signal_t *s, int sig)
 /* The daemon's JSON is wiped when freed: requests carry passwords,
  * tokens and ID numbers, in the parsed values and in jansson's own
  * buffers, and a freed block keeps its bytes until reused. */
-void json_free_wiped(void *p)
+static void json_free_wiped(void *p)
 {
         if (p)
                 explicit_bzero(p, malloc_usable_size(p));
@@ -460,6 +444,7 @@ int cmd_serve(int argc, char **argv)
         struct station *st;
 
         json_set_alloc_funcs(malloc, json_free_wiped);
+        log_open("serve", 2);
         struct tls_ctx *tls = NULL;
         char err[512];
         int c, rc;

@@ -28,6 +28,7 @@
 
 #include "agent/cli.h"
 #include "agent/http.h"
+#include "agent/log.h"
 #include "agent/ui.h"
 #include "sync/durable.h"
 
@@ -450,7 +451,7 @@ static void fail_step(struct job *J, const char *what_en, const char *what_zh, c
         remove_stage(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
-        fprintf(stderr, "daiban: first-run setup: %s\n", en);
+        log_line("first-run setup: %s", en);
         json_decref(S->last_error);
         S->last_error = json_pack("{s:s,s:{s:s,s:s}}", "error", "step_failed", "message", "en", en, "zh", zh);
         job_end(J, 400, json_incref(S->last_error));
@@ -625,8 +626,7 @@ static void job_next(struct job *J)
                 return fail_step(J, "the station's folder could not be put in place", "无法放置本站数据目录", why);
         }
         if (durable_sync_parent(S->home) < 0)
-                fprintf(stderr, "daiban: warning: the folder holding %s could not be synced: %s\n", S->home,
-                        strerror(errno));
+                log_line("warning: the folder holding %s could not be synced: %s", S->home, strerror(errno));
         printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
                        "首次设置完成：站点 %s，密钥指纹 %s；服务站启动\n"),
                json_string_value(json_object_get(key, "node")), json_string_value(json_object_get(key, "fingerprint")));

@@ -1,0 +1,206 @@
+/* The hall's ingest, on a worker thread with handles of its own: the
+ * county's own new events committed, every feed that moved ingested,
+ * scans assembled, and the refusals nodes reported noted in the
+ * county's supervision log; back on the loop, the refs packed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <git2.h>
+#include <uv.h>
+
+#include "agent/authority.h"
+#include "agent/hall-int.h"
+#include "agent/log.h"
+#include "forms/division.h"
+#include "sync/feed.h"
+#include "sync/report.h"
+#include "sync/roster.h"
+#include "sync/scan.h"
+
+/* ---- ingest ------------------------------------------------------------------------ */
+
+/* Lines one node's reports may add to the county's log in a day: the
+ * alarms read the log's last 512 KiB, and one chatty (or hostile)
+ * township must not push every other alarm out of it. */
+#define REPORTED_PER_DAY 200
+
+struct report_note {
+        const char *path, *by;
+        long noted, ignored, over, budget;
+};
+
+static void note_report_line(void *ud, const char *text)
+{
+        struct report_note *rn = ud;
+
+        if (rn->noted >= rn->budget)
+                rn->over++;     /* counted, and told in one line after */
+        else if (home_refusal_note_reported(rn->path, rn->by, text))
+                rn->noted++;
+        else
+                rn->ignored++;
+}
+
+/* How many lines node may still add today ("<day> <count>" in the meta). */
+static long report_budget(store *st, const char *node, long day, long *ret_today)
+{
+        char key[64], *v = NULL;
+        long d = -1, n = 0;
+
+        snprintf(key, sizeof key, "report.lines.%.16s", node);
+        if (store_meta_get(st, key, &v) == 0 && v && sscanf(v, "%ld %ld", &d, &n) == 2 && d == day)
+                *ret_today = n;
+        else
+                *ret_today = 0;
+        free(v);
+        return *ret_today >= REPORTED_PER_DAY ? 0 : REPORTED_PER_DAY - *ret_today;
+}
+
+/* The refusals nodes reported since the last look (refs/reports/<node>,
+ * sync/report.h) go into the county's supervision log, with who reported
+ * them; how far each chain was read is kept in the store. */
+static void note_reports(struct hall *H)
+{
+        git_reference_iterator *it = NULL;
+        git_reference *ref;
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof path, "%s/" HOME_REFUSALS, H->wh.dir);
+        if (git_reference_iterator_glob_new(&it, H->wrepo, REPORT_PREFIX "*") < 0)
+                return;
+        while (git_reference_next(&ref, it) == 0) {
+                const char *node = git_reference_name(ref) + strlen(REPORT_PREFIX);
+                const git_oid *head = git_reference_target(ref);
+                char key[64], hex[GIT_OID_HEXSZ + 1], *done = NULL;
+                git_oid from;
+                snprintf(key, sizeof key, "report.done.%.16s", node);
+                store_meta_get(H->wh.st, key, &done);
+                bool have = done && git_oid_fromstr(&from, done) == 0;
+                if (head && division_code_valid(node) && (!have || !git_oid_equal(&from, head))) {
+                        long day = (long)(time(NULL) / 86400), today;
+                        struct report_note rn = { path, node, 0, 0, 0, report_budget(H->wh.st, node, day, &today) };
+                        if (report_read(H->wrepo, have ? &from : NULL, head, note_report_line, &rn) == 0) {
+                                char lkey[64], lval[64];
+                                git_oid_tostr(hex, sizeof hex, head);
+                                snprintf(lkey, sizeof lkey, "report.lines.%.16s", node);
+                                snprintf(lval, sizeof lval, "%ld %ld", day, today + rn.noted);
+                                if (store_begin(H->wh.st) < 0 || store_meta_set(H->wh.st, key, hex) < 0 ||
+                                    store_meta_set(H->wh.st, lkey, lval) < 0 || store_commit(H->wh.st) < 0)
+                                        store_rollback(H->wh.st);
+                                if (rn.over) {
+                                        char msg[160];
+                                        snprintf(msg, sizeof msg, "reported %ld more refusals today than the county"
+                                                 " notes one by one (%d a day)", rn.over, REPORTED_PER_DAY);
+                                        home_refusal_note(path, node, msg);
+                                }
+                                log_line("%s reported %ld refusals at its USB imports%s%s", node, rn.noted + rn.over,
+                                         rn.ignored ? " (some lines were not about nodes below it: ignored)" : "",
+                                         rn.over ? " (over its daily share: counted, not noted one by one)" : "");
+                        }
+                }
+                free(done);
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+}
+
+/* On the worker thread, with its own handles: commit the county's own
+ * new events and ingest every feed that moved (while pushes go on:
+ * receive-pack moves a ref only after its objects are in place, and the
+ * pre-receive check and this ingest take SQLite's write lock in turn). */
+static void ingest_work(uv_work_t *w)
+{
+        struct hall *H = w->data;
+        int ncat = 0;
+
+        memset(&H->wrep, 0, sizeof H->wrep);
+        H->wscans = 0;
+        bool restoring = store_restore_pending(H->wh.st);
+        home_sync_catalog(&H->wh, H->wrepo, &ncat, log_feed, NULL);     /* publish a newly installed version */
+        const struct sshsig_key *key;
+        if (home_key(&H->wh, &key) == 0)
+                feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, log_feed, NULL);
+        struct roster ro;
+        bool have_ro = false;
+        char err[512];
+        if (roster_open(H->wh.st, H->wrepo, H->wh.node, &ro, &have_ro, err, sizeof err) < 0) {
+                log_line("the county's roster cannot be trusted (%s): nothing is ingested", err);
+        } else {
+                struct feed_trust tr;
+                authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
+                /* restored: its own feeds, returned by the nodes, are taken in */
+                tr.catch_up_own = restoring;
+                feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, log_feed, NULL);
+        }
+        roster_free(&ro);
+        scan_assemble(H->wh.st, H->wrepo, H->wh.node, restoring, &H->wscans, log_feed, NULL);
+        note_reports(H);
+}
+
+/* Back on the loop: report, pack the refs when no push runs, and ingest
+ * again if more arrived meanwhile. */
+static void ingest_after(uv_work_t *w, int status)
+{
+        struct hall *H = w->data;
+        struct feed_report *rep = &H->wrep;
+
+        (void)status;
+        if (H->wscans)
+                log_line("%ld scans received whole", H->wscans);
+        /* Every push leaves loose refs, and git http-backend reads them all
+         * for each advertisement (30 ms at 1,200 refs against 5 ms packed:
+         * docs/BENCHMARKS.md). Pack them, at most every 30 s, while no push
+         * runs (the repository lock is held). */
+        H->refs_moved |= rep->committed || rep->ingested_feeds || H->wscans || H->pushed_since;
+        H->objects_moved |= H->refs_moved;
+        H->pushed_since = false;
+        if (H->refs_moved && H->pushes == 0 && uv_now(H->loop) - H->packed_at >= 30000) {
+                git_refdb *db = NULL;
+                if (git_repository_refdb(&db, H->repo) == 0 && git_refdb_compress(db) == 0) {
+                        /* and the folders that held them: every listing of
+                         * the refs walks them (no push runs, no ingest: the
+                         * lock is held and this is the loop) */
+                        repack_prune_ref_dirs(H->repo_dir);
+                        H->refs_moved = false;
+                        H->packed_at = uv_now(H->loop);
+                } else {
+                        log_line("cannot pack the refs: %s", git_error_last() ? git_error_last()->message : "?");
+                }
+                git_refdb_free(db);
+        }
+        if (rep->committed || rep->ingested_events || rep->refused)
+                log_line("ingest: %d change sets made (%ld events); %ld events from %d feeds (%ld already held); %d refused",
+                         rep->committed, rep->committed_events, rep->ingested_events, rep->ingested_feeds,
+                         rep->duplicate_events, rep->refused);
+        H->ingesting = false;
+        hall_unlock_idle(H);
+        if (H->ingest_wanted && H->srv)
+                hall_ingest(H);
+}
+
+/* Ingest now, or as soon as the running ingest ends; not while a CLI
+ * command holds the repository (the next tick tries again). */
+void hall_ingest(struct hall *H)
+{
+        if (H->ingesting || !H->wrepo) {
+                H->ingest_wanted = true;
+                return;
+        }
+        if (!hall_lock(H)) {
+                H->ingest_wanted = true;        /* a CLI holds it: the next tick */
+                return;
+        }
+        if (H->reopen_wrepo && hall_reopen(H, &H->wrepo))
+                H->reopen_wrepo = false;
+        H->ingest_wanted = false;
+        H->ingesting = true;
+        H->ingest_work.data = H;
+        if (uv_queue_work(H->loop, &H->ingest_work, ingest_work, ingest_after) < 0) {
+                H->ingesting = false;
+                H->ingest_wanted = true;
+                hall_unlock_idle(H);
+        }
+}
+
