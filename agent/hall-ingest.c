@@ -2,6 +2,7 @@
  * county's own new events committed, every feed that moved ingested,
  * scans assembled, and the refusals nodes reported noted in the
  * county's supervision log; back on the loop, the refs packed. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,86 @@ static void note_reports(struct hall *H)
         git_reference_iterator_free(it);
 }
 
+/* The lines of an ingest, held until it is known whether they stand */
+struct held_log {
+        char **line;
+        size_t n;
+};
+
+static void held_log_add(void *ud, const char *fmt, ...)
+{
+        struct held_log *hl = ud;
+        char **grown = realloc(hl->line, (hl->n + 1) * sizeof *grown);
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (grown && (hl->line = grown, vasprintf(&grown[hl->n], fmt, ap) >= 0))
+                hl->n++;
+        else
+                log_vline(fmt, ap);     /* no memory to hold it: said at once */
+        va_end(ap);
+}
+
+static void held_log_end(struct held_log *hl, bool say)
+{
+        for (size_t i = 0; i < hl->n; i++) {
+                if (say)
+                        log_line("%s", hl->line[i]);
+                free(hl->line[i]);
+        }
+        free(hl->line);
+        hl->line = NULL;
+        hl->n = 0;
+}
+
+/* The head of the county's roster (zero when it has none) */
+static void roster_head(struct hall *H, git_oid *head)
+{
+        char ref[64];
+
+        snprintf(ref, sizeof ref, ROSTER_PREFIX "%s", H->wh.node);
+        if (git_reference_name_to_id(head, H->wrepo, ref) < 0)
+                memset(head, 0, sizeof *head);
+}
+
+/* Ingest the feeds that moved, trusting the roster as it is now. A
+ * station's first push enrolls its key in the pre-receive check and then
+ * moves its feed's ref; an ingest that read the roster just before the
+ * enrolment would refuse that feed for want of a key, a false alarm in
+ * the log (a refusal has no other effect: the store and the feed's
+ * position stay). So the ingest's lines are held, and when the roster
+ * moved while it ran and something was refused, they are dropped and
+ * the feeds are ingested once more against the new roster. */
+static void ingest_feeds(struct hall *H, bool restoring)
+{
+        for (int pass = 0; pass < 2; pass++) {
+                struct held_log hl = { 0 };
+                git_oid before, after;
+                struct roster ro;
+                bool have_ro = false;
+                char err[512];
+                roster_head(H, &before);
+                if (roster_open(H->wh.st, H->wrepo, H->wh.node, &ro, &have_ro, err, sizeof err) < 0) {
+                        log_line("the county's roster cannot be trusted (%s): nothing is ingested", err);
+                        roster_free(&ro);
+                        return;
+                }
+                struct feed_trust tr;
+                authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
+                /* restored: its own feeds, returned by the nodes, are taken in */
+                tr.catch_up_own = restoring;
+                int refused = H->wrep.refused;
+                feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, held_log_add, &hl);
+                roster_free(&ro);
+                roster_head(H, &after);
+                bool again = pass == 0 && H->wrep.refused > refused && !git_oid_equal(&before, &after);
+                held_log_end(&hl, !again);
+                if (!again)
+                        return;
+                H->wrep.refused = refused;
+        }
+}
+
 /* On the worker thread, with its own handles: commit the county's own
  * new events and ingest every feed that moved (while pushes go on:
  * receive-pack moves a ref only after its objects are in place, and the
@@ -122,19 +203,7 @@ static void ingest_work(uv_work_t *w)
         const struct sshsig_key *key;
         if (home_key(&H->wh, &key) == 0)
                 feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, log_feed, NULL);
-        struct roster ro;
-        bool have_ro = false;
-        char err[512];
-        if (roster_open(H->wh.st, H->wrepo, H->wh.node, &ro, &have_ro, err, sizeof err) < 0) {
-                log_line("the county's roster cannot be trusted (%s): nothing is ingested", err);
-        } else {
-                struct feed_trust tr;
-                authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
-                /* restored: its own feeds, returned by the nodes, are taken in */
-                tr.catch_up_own = restoring;
-                feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, log_feed, NULL);
-        }
-        roster_free(&ro);
+        ingest_feeds(H, restoring);
         scan_assemble(H->wh.st, H->wrepo, H->wh.node, restoring, &H->wscans, log_feed, NULL);
         note_reports(H);
 }
