@@ -559,14 +559,13 @@ static int cmd_operator(int argc, char **argv)
                 r = parse(argc - 1, argv + 1, O_HOME, 0, "daiban operator list", &c.o);
                 if (r || (r = ctx_open(&c)))
                         goto out;
-                sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node, disabled FROM operators ORDER BY node, id", -1,
-                                   &st, NULL);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        printf("%-12s %-12s %s%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-                               sqlite3_column_text(st, 2),
-                               sqlite3_column_int(st, 3) ? cli_msg("  (disabled)", "  （已停用）") : "");
-                sqlite3_finalize(st);
+                struct readmodel_operator *ops = NULL;
+                size_t n = 0;
+                readmodel_operators(c.h.st, NULL, &ops, &n);
+                for (size_t i = 0; i < n; i++)
+                        printf("%-12s %-12s %s%s\n", ops[i].id, ops[i].name, ops[i].node,
+                               ops[i].disabled ? cli_msg("  (disabled)", "  （已停用）") : "");
+                free(ops);
                 goto out;
         }
         if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
@@ -933,37 +932,33 @@ json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
 
 json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r)
 {
-        sqlite3_stmt *st;
         char a[11];
+        struct readmodel_material *mv = NULL;
+        struct readmodel_conflict *cv = NULL;
+        size_t nm = 0, nc = 0;
 
         json_t *j = app_summary_json(h, today, r), *mats = json_array(), *confs = json_array();
-        sqlite3_prepare_v2(store_db(h->st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
-                           " ORDER BY material", -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                json_t *m = json_pack("{s:s,s:s}", "material", sqlite3_column_text(st, 0), "state", sqlite3_column_text(st, 1));
-                if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                        json_object_set_new(m, "blob", json_string((const char *)sqlite3_column_text(st, 2)));
-                if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-                        long long p = sqlite3_column_int64(st, 3);
+        readmodel_materials(h->st, r->id, NULL, &mv, &nm);
+        for (size_t k = 0; k < nm; k++) {
+                json_t *m = json_pack("{s:s,s:s}", "material", mv[k].material, "state", mv[k].state);
+                if (mv[k].blob[0])
+                        json_object_set_new(m, "blob", json_string(mv[k].blob));
+                if (mv[k].promise >= 0) {
+                        long long p = mv[k].promise;
                         json_object_set_new(m, "promise", json_string(date_str(p, a)));
                         json_object_set_new(m, "promise_overdue", json_boolean(app_status_open(r->status) &&
-                                                                            !strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
+                                                                            !strcmp(mv[k].state, "deficient") &&
                                                                             cal_is_overdue((int32_t)p, today)));
                 }
                 json_array_append_new(mats, m);
         }
-        sqlite3_finalize(st);
-        sqlite3_prepare_v2(store_db(h->st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
-                           -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s,s:s}", "node", sqlite3_column_text(st, 0), "seq",
-                                                       (json_int_t)sqlite3_column_int64(st, 1), "type",
-                                                       sqlite3_column_text(st, 2), "reason", sqlite3_column_text(st, 3),
-                                                       "reason_zh",
-                                                       app_rule_zh((const char *)sqlite3_column_text(st, 3))));
-        sqlite3_finalize(st);
+        free(mv);
+        readmodel_conflicts(h->st, r->id, 0, &cv, &nc);
+        for (size_t k = 0; k < nc; k++)
+                json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s,s:s}", "node", cv[k].node, "seq",
+                                                       (json_int_t)cv[k].seq, "type", cv[k].type, "reason", cv[k].reason,
+                                                       "reason_zh", app_rule_zh(cv[k].reason)));
+        free(cv);
         json_object_set_new(j, "materials", mats);
         json_object_set_new(j, "conflict_list", confs);
         size_t i;
@@ -1069,25 +1064,17 @@ out:
 static int app_list(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        sqlite3_stmt *st;
-        char sql[1024], a[11], cursor[96] = "";
-        long long after_hlc = -1;
-        char after_id[64] = "";
-        long n = 0;
+        struct readmodel_page page = { 0 };
+        char a[11];
         int rc = parse(argc, argv, O_HOME | O_JSON | O_STATUS | O_OVERDUE | O_LIMIT | O_AFTER | O_TODAY, 0,
                        "daiban app list [--status S] [--overdue] [--limit N] [--after CURSOR] [--json]", &c.o);
 
         if (rc)
                 return rc;
         if (!(c.o.given & O_LIMIT))
-                c.o.limit = 50;
+                c.o.limit = READMODEL_LIST_LIMIT;
         if (c.o.limit < 1 || c.o.limit > 10000) {
                 cli_error("%s", cli_msg("--limit is 1 to 10000", "--limit 应为 1 至 10000"));
-                return EXIT_USAGE;
-        }
-        if (c.o.after && (sscanf(c.o.after, "%lld:%63s", &after_hlc, after_id) != 2)) {
-                cli_error("%s", cli_msg("--after takes the cursor printed by the previous page",
-                                        "--after 应为上一页末尾给出的游标"));
                 return EXIT_USAGE;
         }
         if (c.o.status) {
@@ -1101,113 +1088,51 @@ static int app_list(int argc, char **argv)
         }
         if ((rc = ctx_open(&c)))
                 goto out;
-        /* The overdue list is ordered by due date (most overdue first),
-         * the others by last change, newest first; both page by cursor.
-         * Overdue are the open applications past their due date and the
-         * open ones with a 容缺 promise that has passed. Every application
-         * of the first kind has due < today and every other one due >=
-         * today, so the list is the first query's rows, then the
-         * second's: each walks an index and stops at the page's end. */
-        /* promise_due: the earliest 容缺 promise of an open application */
-        const char *open_promise = "coalesce(promise_due < ?1, 0)";
-        int nq = c.o.given & O_OVERDUE ? 2 : 1;
+        struct readmodel_filter f = {
+                .today = c.today, .status = c.o.status, .overdue = c.o.given & O_OVERDUE, .due_within = -1,
+                .limit = c.o.limit, .after = c.o.after, .with_data = c.o.given & O_JSON,
+        };
+        int r = readmodel_app_list(c.h.st, &f, &page);
+        if (r == -EINVAL) {
+                cli_error("%s", cli_msg("--after takes the cursor printed by the previous page",
+                                        "--after 应为上一页末尾给出的游标"));
+                rc = EXIT_USAGE;
+                goto out;
+        }
+        if (r < 0) {
+                cli_error("%s", store_errmsg(c.h.st));
+                rc = EXIT_REFUSED;
+                goto out;
+        }
         json_t *arr = json_array();
-        for (int q = 0; q < nq && n < c.o.limit; q++) {
-                if (!(c.o.given & O_OVERDUE))
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", updated_hlc, id, status IN"
-                                 " ('accepted','returned','passed') AND %s FROM apps WHERE 1 %s %s"
-                                 " ORDER BY updated_hlc DESC, id DESC LIMIT ?4", open_promise,
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (updated_hlc, id) < (?3, ?5)" : "");
-                else if (q == 0)
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, %s FROM apps INDEXED BY apps_open_due"
-                                 " WHERE status IN ('accepted','returned','passed')"
-                                 " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4", open_promise,
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
-                else
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, 1 FROM apps INDEXED BY apps_open_promise"
-                                 " WHERE promise_due < ?1 AND status IN ('accepted','returned','passed') AND due >= ?1 %s %s"
-                                 " ORDER BY due, id LIMIT ?4",
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
-                if (sqlite3_prepare_v2(store_db(c.h.st), sql, -1, &st, NULL) != SQLITE_OK) {
-                        cli_error("%s", store_errmsg(c.h.st));
-                        json_decref(arr);
-                        rc = EXIT_REFUSED;
-                        goto out;
-                }
-                sqlite3_bind_int64(st, 1, c.today);
-                if (c.o.status)
-                        sqlite3_bind_text(st, 2, c.o.status, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, after_hlc);
-                sqlite3_bind_int64(st, 4, c.o.limit - n);
-                sqlite3_bind_text(st, 5, after_id, -1, SQLITE_STATIC);
-                while (sqlite3_step(st) == SQLITE_ROW) {
-                        struct app_row r;
-                        bool promise_overdue = sqlite3_column_int(st, 27);
-                        app_row_from(st, &r);
-                        snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
-                                 (const char *)sqlite3_column_text(st, 26));
-                        if (c.o.given & O_JSON) {
-                                json_t *j = app_summary_json(&c.h, c.today, &r);
-                                json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
-                                json_array_append_new(arr, j);
-                        } else
-                                printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", r.id, r.receipt[0] ? r.receipt : "-",
-                                       r.matter, status_zh(r.status), date_str(r.due, a), r.applicant,
-                                       r.due >= 0 && app_status_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
-                                               ? cli_msg("  OVERDUE", "  超期") : "",
-                                       promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
-                        app_row_free(&r);
-                        n++;
-                }
-                sqlite3_finalize(st);
+        for (size_t i = 0; i < page.n; i++) {
+                const struct app_row *row = &page.rows[i];
+                if (c.o.given & O_JSON) {
+                        json_t *j = app_summary_json(&c.h, c.today, row);
+                        json_object_set_new(j, "promise_overdue", json_boolean(row->promise_overdue));
+                        json_array_append_new(arr, j);
+                } else
+                        printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", row->id, row->receipt[0] ? row->receipt : "-",
+                               row->matter, status_zh(row->status), date_str(row->due, a), row->applicant,
+                               row->due >= 0 && app_status_open(row->status) && cal_is_overdue((int32_t)row->due, c.today)
+                                       ? cli_msg("  OVERDUE", "  超期") : "",
+                               row->promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
         }
         if (c.o.given & O_JSON) {
-                json_t *page = json_pack("{s:o,s:s?}", "applications", arr, "next", n == c.o.limit ? cursor : NULL);
-                char *s = json_dumps(page, JSON_INDENT(1));
+                json_t *pj = json_pack("{s:o,s:s?}", "applications", arr, "next", page.next[0] ? page.next : NULL);
+                char *s = json_dumps(pj, JSON_INDENT(1));
                 puts(s);
                 free(s);
-                json_decref(page);
+                json_decref(pj);
         } else {
                 json_decref(arr);
-                if (n == c.o.limit)
-                        printf(cli_msg("more: --after %s\n", "下一页：--after %s\n"), cursor);
+                if (page.next[0])
+                        printf(cli_msg("more: --after %s\n", "下一页：--after %s\n"), page.next);
         }
 out:
+        readmodel_page_finish(&page);
         ctx_close(&c);
         return rc;
-}
-
-json_t *app_log_json(store *st, const struct app_row *t, size_t n)
-{
-        sqlite3_stmt *q;
-        json_t *arr;
-
-        /* operators by name as well: a login ID means nothing to most */
-        if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body,"
-                               " (SELECT name FROM operators o WHERE o.node = e.node AND o.id = e.operator)"
-                               " FROM events e WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK)
-                return NULL;
-        arr = json_array();
-        for (size_t i = 0; i < n; i++) {
-                sqlite3_reset(q);
-                sqlite3_bind_text(q, 1, t[i].id, -1, SQLITE_STATIC);
-                while (sqlite3_step(q) == SQLITE_ROW) {
-                        time_t secs = (time_t)(sqlite3_column_int64(q, 3) / 1000);
-                        struct tm tm;
-                        char when[32];
-                        localtime_r(&secs, &tm);
-                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s,s:s}", "app", t[i].id, "node",
-                                                             sqlite3_column_text(q, 0), "seq",
-                                                             (json_int_t)sqlite3_column_int64(q, 1), "hlc",
-                                                             (json_int_t)sqlite3_column_int64(q, 2), "time", when,
-                                                             "operator", sqlite3_column_text(q, 4), "operator_name",
-                                                             sqlite3_column_text(q, 7), "type",
-                                                             sqlite3_column_text(q, 5), "body", sqlite3_column_text(q, 6)));
-                }
-        }
-        sqlite3_finalize(q);
-        return arr;
 }
 
 static int app_log(int argc, char **argv)
@@ -1219,7 +1144,7 @@ static int app_log(int argc, char **argv)
 
         if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
                 goto out;
-        json_t *arr = app_log_json(c.h.st, t, n);
+        json_t *arr = readmodel_app_log(c.h.st, t, n);
         if (!arr) {
                 cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c.h.st));
                 rc = EXIT_REFUSED;
@@ -1299,20 +1224,6 @@ static const char usage_status[] =
         "This node, its store and its applications by status, with the\n"
         "overdue ones, the overdue 容缺 promises and the conflicts.\n";
 
-static long long count(store *s, const char *sql, long long arg)
-{
-        sqlite3_stmt *st;
-        long long n = -1;
-
-        if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-                return -1;
-        sqlite3_bind_int64(st, 1, arg);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return n;
-}
-
 static int cmd_status(int argc, char **argv)
 {
         struct ctx c = { 0 };
@@ -1320,22 +1231,19 @@ static int cmd_status(int argc, char **argv)
 
         if (rc || (rc = ctx_open(&c)))
                 goto out;
-        json_t *by = json_object();
-        const char *name;
-        for (size_t i = 0; (name = app_status_nth(i)); i++) {
-                sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*) FROM apps WHERE status = ?", -1, &st, NULL);
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-                sqlite3_step(st);
-                json_object_set_new(by, name, json_integer(sqlite3_column_int64(st, 0)));
-                sqlite3_finalize(st);
+        const char *names[16];
+        size_t ns = 0;
+        while (ns < 15 && (names[ns] = app_status_nth(ns)))
+                ns++;
+        names[ns] = NULL;
+        struct readmodel_counts counts = { 0 };
+        if (readmodel_counts(c.h.st, c.today, names, &counts) < 0) {
+                cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c.h.st));
+                rc = EXIT_REFUSED;
+                goto out;
         }
-        long long overdue = count(c.h.st, "SELECT count(*) FROM apps WHERE status IN ('accepted','returned','passed')"
-                                           " AND due < ?", c.today);
-        long long promises = count(c.h.st, "SELECT count(*) FROM app_materials m JOIN apps a ON a.id = m.app"
-                                   " WHERE m.state = 'deficient' AND m.promise < ? AND a.status IN ('accepted','returned','passed')",
-                                   c.today);
-        long long conflicts = count(c.h.st, "SELECT count(*) FROM conflicts", 0);
+        json_t *by = counts.by_status;
+        long long overdue = counts.overdue, promises = counts.overdue_promises, conflicts = counts.conflicts;
         long long events = store_nevents(c.h.st);
         /* the link: the remote, when a sync last worked, and this node's
          * events the remote does not hold yet */

@@ -78,17 +78,11 @@ static const char *date_cn(long long day, char *buf, size_t n)
  * nothing to a villager), or the ID when no name is known. */
 static const char *operator_name(struct home *h, const char *node, const char *id, char *buf, size_t n)
 {
-        sqlite3_stmt *st;
+        struct readmodel_operator o;
 
         snprintf(buf, n, "%s", id);
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT name FROM operators WHERE id = ? AND node = ?", -1, &st, NULL) ==
-            SQLITE_OK) {
-                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
-                sqlite3_finalize(st);
-        }
+        if (readmodel_operator(h->st, node, id, &o) == 0)
+                snprintf(buf, n, "%s", o.name);
         return buf;
 }
 
@@ -131,24 +125,21 @@ static const struct cat_matter *matter_in(struct home *h, const struct app_row *
 static size_t materials(FILE *f, struct home *h, const struct app_row *r, const char *state, bool html)
 {
         const struct cat_matter *m = matter_in(h, r);
-        sqlite3_stmt *st;
-        size_t n = 0;
+        struct readmodel_material *v;
+        size_t n = 0, nv;
         char buf[64];
 
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT material, promise FROM app_materials WHERE app = ? AND state = ?"
-                               " ORDER BY material", -1, &st, NULL) != SQLITE_OK)
+        if (readmodel_materials(h->st, r->id, state, &v, &nv) < 0)
                 return 0;
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *code = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; i < nv; i++) {
+                const char *code = v[i].material;
                 const struct cat_form_material *fm = form_material(m ? m->form : NULL, code);
                 char line[512];
                 int k = snprintf(line, sizeof line, "%zu. %s %s %d份", n + 1, fm ? fm->material->name_zh : code,
                                  fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL && k > 0 && (size_t)k < sizeof line)
+                if (v[i].promise >= 0 && k > 0 && (size_t)k < sizeof line)
                         snprintf(line + k, sizeof line - (size_t)k, "，请于%s前补交",
-                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
+                                 date_cn(v[i].promise, buf, sizeof buf));
                 if (html) {
                         fputs("<div>", f);
                         esc(f, line, true);
@@ -158,7 +149,7 @@ static size_t materials(FILE *f, struct home *h, const struct app_row *r, const 
                 }
                 n++;
         }
-        sqlite3_finalize(st);
+        free(v);
         if (!n)
                 fputs(html ? "<div>无</div>\n" : "    无\n", f);
         return n;
@@ -262,35 +253,27 @@ static bool seen_before(const struct form_problems *p, size_t j)
 static size_t deficient(FILE *f, struct home *h, const struct cat_form *form, const struct app_row *rows, size_t n,
                         bool html)
 {
-        sqlite3_stmt *st;
-        size_t k = 0;
+        struct readmodel_material *v;
+        size_t k = 0, nv;
         char buf[64], line[512];
 
-        /* rows are one application or all the members of one bundle (each
-         * by its key: an OR of the two would read every deficient row) */
+        /* rows are one application or all the members of one bundle */
         bool bundle = n > 1 && rows[0].bundle[0];
-        if (sqlite3_prepare_v2(store_db(h->st),
-                               bundle ? "SELECT material, MIN(promise) FROM app_materials WHERE app IN"
-                                        " (SELECT id FROM apps WHERE bundle = ?1) AND state = 'deficient'"
-                                        " GROUP BY material ORDER BY material"
-                                      : "SELECT material, MIN(promise) FROM app_materials WHERE app = ?1"
-                                        " AND state = 'deficient' GROUP BY material ORDER BY material",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (readmodel_deficient(h->st, bundle ? rows[0].bundle : rows[0].id, bundle, &v, &nv) < 0)
                 return 0;
-        sqlite3_bind_text(st, 1, bundle ? rows[0].bundle : rows[0].id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *code = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; i < nv; i++) {
+                const char *code = v[i].material;
                 const struct cat_form_material *fm = form_material(form, code);
                 int w = snprintf(line, sizeof line, "%s %s %d份", fm ? fm->material->name_zh : code,
                                  fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL && w > 0 && (size_t)w < sizeof line)
+                if (v[i].promise >= 0 && w > 0 && (size_t)w < sizeof line)
                         snprintf(line + w, sizeof line - (size_t)w, "，请于%s前补交",
-                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
+                                 date_cn(v[i].promise, buf, sizeof buf));
                 if (!k && html)
                         fputs("<ol>\n", f);
                 item(f, line, ++k, html);
         }
-        sqlite3_finalize(st);
+        free(v);
         if (k && html)
                 fputs("</ol>\n", f);
         if (!k)

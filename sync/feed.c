@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "forms/division.h"
+#include "sync/store-int.h"
 #include "sync/blob.h"
 #include "sync/catfeed.h"
 #include "sync/changeset.h"

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "forms/calendar.h"
+#include "sync/store-int.h"
 #include "sync/fold.h"
 
 static bool is(const char *a, const char *b)

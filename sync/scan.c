@@ -7,6 +7,7 @@
  * scans) and refs/daiban/assembled/scans/<p>/<w> (how far a chain has
  * been reassembled). */
 #include "forms/division.h"
+#include "sync/store-int.h"
 #include "sync/blob.h"
 #include "sync/roster.h"
 #include "sync/durable.h"
