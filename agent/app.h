@@ -1,5 +1,7 @@
-/* An application as the derived tables hold it (agent/core/rows.c), its
- * views as JSON (agent/cmd-app.c), and its paperwork (agent/paper.c). */
+/* An application for the fronts: its views as JSON (agent/core/view.c),
+ * the lifecycle's words (agent/core/rows.c), what stops an acceptance
+ * (agent/core/capture.c), and its paperwork (agent/core/paper.c). The
+ * rows themselves come from the read model (sync/readmodel.h). */
 #ifndef DAIBAN_AGENT_APP_H
 #define DAIBAN_AGENT_APP_H
 
@@ -21,6 +23,10 @@
  * decides what is overdue. */
 json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r);
 json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r);
+
+/* day (days since 1970) as YYYY-MM-DD in buf (11 bytes), or "-" when
+ * day < 0. */
+const char *app_date_str(long long day, char *buf);
 
 /* Is s a state of the lifecycle (draft, accepted, ...)? */
 bool app_status_known(const char *s);
@@ -60,15 +66,17 @@ int app_material_problems(const struct cat_form *form, const json_t *data, int32
                           const char *(*state_of)(void *ctx, const char *material), void *ctx,
                           struct form_problems *p);
 
-/* Paperwork (agent/paper.c); today is the printing date. The receipt and
- * the notice of stored applications: rows are one application or every
- * member of a bundle. */
-void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html);
-void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html);
+/* Paperwork (agent/core/paper.c): each sheet as text (plain, or an HTML
+ * page), malloc'ed, the caller's; *len its length; NULL when out of
+ * memory. today is the printing date. The receipt and the notice of
+ * stored applications: rows are one application or every member of a
+ * bundle. */
+char *paper_receipt(struct home *h, const struct app_row *rows, size_t n, bool html, size_t *len);
+char *paper_notice(struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html, size_t *len);
 /* The notice before acceptance, of a form filled in but not accepted
  * (a station's draft): materials as the station sends them, an array of
  * {"material", "state", "promise"}; op, the operator telling it. */
-void paper_notice_draft(FILE *f, struct home *h, const struct cat_form *form, const json_t *data,
-                        const json_t *materials, int32_t today, const char *op, bool html);
+char *paper_notice_draft(struct home *h, const struct cat_form *form, const json_t *data, const json_t *materials,
+                         int32_t today, const char *op, bool html, size_t *len);
 
 #endif

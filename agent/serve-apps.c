@@ -96,18 +96,12 @@ void paperwork(struct req *r, const char *id, bool receipt)
 
         if (!load_rows(r, id, &t, &n))
                 return;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f) {
-                app_rows_free(t, n);
+        buf = receipt ? paper_receipt(&r->st->h, t, n, true, &len) : paper_notice(&r->st->h, t, n, today(), true, &len);
+        app_rows_free(t, n);
+        if (!buf) {
                 reply_error(r, 500, "internal", "out of memory", "内存不足");
                 return;
         }
-        if (receipt)
-                paper_receipt(f, &r->st->h, t, n, true);
-        else
-                paper_notice(f, &r->st->h, t, n, today(), true);
-        fclose(f);
-        app_rows_free(t, n);
         reply_sheet(r, buf, len);
 }
 
@@ -121,21 +115,17 @@ void draft_notice(struct req *r, const char *id)
         const struct cat_form *form = d && json_is_object(json_object_get(d, "data"))
                                               ? catalog_find_form(r->st->h.cat, json_string_value(json_object_get(d, "matter")))
                                               : NULL;
-        FILE *f = form ? open_memstream(&buf, &len) : NULL;
 
-        if (!form || !f) {
-                json_decref(d);
-                if (!form)
-                        not_found(r);
-                else
-                        reply_error(r, 500, "internal", "out of memory", "内存不足");
-                return;
-        }
-        paper_notice_draft(f, &r->st->h, form, json_object_get(d, "data"), json_object_get(d, "materials"), today(),
-                           r->op, true);
-        fclose(f);
+        if (form)
+                buf = paper_notice_draft(&r->st->h, form, json_object_get(d, "data"), json_object_get(d, "materials"),
+                                         today(), r->op, true, &len);
         json_decref(d);
-        reply_sheet(r, buf, len);
+        if (!form)
+                not_found(r);
+        else if (!buf)
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+        else
+                reply_sheet(r, buf, len);
 }
 
 /* GET /api/apps: filters, a page, a cursor. */
