@@ -1,5 +1,5 @@
 /* An application for the fronts: its views as JSON (agent/core/view.c),
- * the lifecycle's words (agent/core/rows.c), what stops an acceptance
+ * the lifecycle's words (agent/core/words.c), what stops an acceptance
  * (agent/core/capture.c), and its paperwork (agent/core/paper.c). The
  * rows themselves come from the read model (sync/readmodel.h). */
 #ifndef DAIBAN_AGENT_APP_H

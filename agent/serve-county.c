@@ -1,6 +1,7 @@
 /* The station daemon: the catalogue's routes, and a county's
  * statistics and stations. See serve-int.h. */
 #include "agent/serve-int.h"
+#include "agent/core/form.h"
 
 /* ---- catalogue routes ------------------------------------------------------- */
 

@@ -277,32 +277,49 @@ void readmodel_page_finish(struct readmodel_page *page)
 
 /* ---- materials ------------------------------------------------------------------------ */
 
-static int materials_of(sqlite3_stmt *st, struct readmodel_material **ret, size_t *n)
+/* Every row of st (finalized here), each filled by fill into an element
+ * of size bytes (zeroed first), as a malloc'ed array: 0, -ENOMEM or
+ * -EIO. */
+static int collect(sqlite3_stmt *st, size_t size, void (*fill)(sqlite3_stmt *st, void *elem), void **ret, size_t *n)
 {
-        struct readmodel_material *v = NULL;
+        char *v = NULL;
         size_t k = 0;
         int rc;
 
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct readmodel_material *nv = realloc(v, (k + 1) * sizeof *v);
-                if (!nv)
+                char *nv = realloc(v, (k + 1) * size);
+                if (!nv) {
+                        rc = SQLITE_NOMEM;
                         break;
+                }
                 v = nv;
-                memset(&v[k], 0, sizeof v[k]);
-                col(st, 0, v[k].material, sizeof v[k].material);
-                col(st, 1, v[k].state, sizeof v[k].state);
-                col(st, 2, v[k].blob, sizeof v[k].blob);
-                v[k].promise = icol(st, 3);
+                memset(v + k * size, 0, size);
+                fill(st, v + k * size);
                 k++;
         }
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 free(v);
-                return -EIO;
+                return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
         }
         *ret = v;
         *n = k;
         return 0;
+}
+
+static void material_from(sqlite3_stmt *st, void *elem)
+{
+        struct readmodel_material *m = elem;
+
+        col(st, 0, m->material, sizeof m->material);
+        col(st, 1, m->state, sizeof m->state);
+        col(st, 2, m->blob, sizeof m->blob);
+        m->promise = icol(st, 3);
+}
+
+static int materials_of(sqlite3_stmt *st, struct readmodel_material **ret, size_t *n)
+{
+        return collect(st, sizeof **ret, material_from, (void **)ret, n);
 }
 
 int readmodel_materials(store *s, const char *app, const char *state, struct readmodel_material **ret, size_t *n)
@@ -370,12 +387,23 @@ bool readmodel_blob_named(store *s, const char *hex)
 
 /* ---- conflicts --------------------------------------------------------------------------- */
 
+static void conflict_from(sqlite3_stmt *st, void *elem)
+{
+        struct readmodel_conflict *c = elem;
+
+        col(st, 0, c->app, sizeof c->app);
+        col(st, 1, c->matter_name, sizeof c->matter_name);
+        col(st, 2, c->applicant, sizeof c->applicant);
+        col(st, 3, c->node, sizeof c->node);
+        c->seq = sqlite3_column_int64(st, 4);
+        col(st, 5, c->type, sizeof c->type);
+        col(st, 6, c->reason, sizeof c->reason);
+        c->known = sqlite3_column_int(st, 7);
+}
+
 int readmodel_conflicts(store *s, const char *app, size_t limit, struct readmodel_conflict **ret, size_t *n)
 {
         sqlite3_stmt *st;
-        struct readmodel_conflict *v = NULL;
-        size_t k = 0;
-        int rc;
 
         if (sqlite3_prepare_v2(store_db(s),
                                "SELECT c.app, a.matter_name, a.applicant, c.node, c.seq, c.type, c.reason, a.id IS NOT NULL"
@@ -384,60 +412,24 @@ int readmodel_conflicts(store *s, const char *app, size_t limit, struct readmode
                 return -EIO;
         sqlite3_bind_text(st, 1, app, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct readmodel_conflict *nv = realloc(v, (k + 1) * sizeof *v);
-                if (!nv)
-                        break;
-                v = nv;
-                memset(&v[k], 0, sizeof v[k]);
-                col(st, 0, v[k].app, sizeof v[k].app);
-                col(st, 1, v[k].matter_name, sizeof v[k].matter_name);
-                col(st, 2, v[k].applicant, sizeof v[k].applicant);
-                col(st, 3, v[k].node, sizeof v[k].node);
-                v[k].seq = sqlite3_column_int64(st, 4);
-                col(st, 5, v[k].type, sizeof v[k].type);
-                col(st, 6, v[k].reason, sizeof v[k].reason);
-                v[k].known = sqlite3_column_int(st, 7);
-                k++;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                free(v);
-                return -EIO;
-        }
-        *ret = v;
-        *n = k;
-        return 0;
+        return collect(st, sizeof **ret, conflict_from, (void **)ret, n);
 }
 
 /* ---- operators --------------------------------------------------------------------------- */
 
+static void operator_from(sqlite3_stmt *st, void *elem)
+{
+        struct readmodel_operator *o = elem;
+
+        col(st, 0, o->node, sizeof o->node);
+        col(st, 1, o->id, sizeof o->id);
+        col(st, 2, o->name, sizeof o->name);
+        o->disabled = sqlite3_column_int(st, 3) != 0;
+}
+
 static int operators_of(sqlite3_stmt *st, struct readmodel_operator **ret, size_t *n)
 {
-        struct readmodel_operator *v = NULL;
-        size_t k = 0;
-        int rc;
-
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct readmodel_operator *nv = realloc(v, (k + 1) * sizeof *v);
-                if (!nv)
-                        break;
-                v = nv;
-                memset(&v[k], 0, sizeof v[k]);
-                col(st, 0, v[k].node, sizeof v[k].node);
-                col(st, 1, v[k].id, sizeof v[k].id);
-                col(st, 2, v[k].name, sizeof v[k].name);
-                v[k].disabled = sqlite3_column_int(st, 3) != 0;
-                k++;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                free(v);
-                return -EIO;
-        }
-        *ret = v;
-        *n = k;
-        return 0;
+        return collect(st, sizeof **ret, operator_from, (void **)ret, n);
 }
 
 int readmodel_operators(store *s, const char *node, struct readmodel_operator **ret, size_t *n)

@@ -305,6 +305,19 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
 
 /* ---- edit ------------------------------------------------------------------------------ */
 
+/* The events of rows t[0..n) appended: free them, commit, and answer key
+ * as the id. CORE_OK or the commit's failure. */
+static int commit_rows(struct core_ctx *c, struct app_row *t, size_t n, const char *key, struct core_result *res)
+{
+        int r;
+
+        app_rows_free(t, n);
+        if ((r = act_commit(c, res)))
+                return r;
+        snprintf(res->id, sizeof res->id, "%s", key);
+        return CORE_OK;
+}
+
 int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struct core_result *res)
 {
         struct app_row *t = NULL;
@@ -345,15 +358,11 @@ int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struc
                 free(text);
                 json_decref(part);
                 if (act_emit(c, "app.edited", t[i].id, t[i].origin, body) < 0) {
-                        app_rows_free(t, n);
-                        return act_store_failed(c, res);
+                        r = act_store_failed(c, res);
+                        goto fail;
                 }
         }
-        app_rows_free(t, n);
-        if ((r = act_commit(c, res)))
-                return r;
-        snprintf(res->id, sizeof res->id, "%s", key);
-        return CORE_OK;
+        return commit_rows(c, t, n, key, res);
 fail:
         store_rollback(c->h->st);
         app_rows_free(t, n);
@@ -644,14 +653,12 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
                         }
                 }
                 if (act_emit(c, resubmit ? "app.resubmitted" : "app.submitted", t[i].id, t[i].origin, body) < 0) {
-                        app_rows_free(t, n);
-                        return act_store_failed(c, res);
+                        r = act_store_failed(c, res);
+                        goto fail;
                 }
         }
-        app_rows_free(t, n);
-        if ((r = act_commit(c, res)))
+        if ((r = commit_rows(c, t, n, key, res)))
                 return r;
-        snprintf(res->id, sizeof res->id, "%s", key);
         snprintf(res->receipt, sizeof res->receipt, "%s", receipt);
         res->resubmitted = resubmit;
         return CORE_OK;

@@ -39,6 +39,19 @@ static const char css[] =
         "@media print { .noprint { display: none; } th { background: none; } }\n"
         "</style>\n";
 
+/* A line of a sheet: escaped in the HTML element tag, or as text after
+ * indent. */
+static void line_out(FILE *f, const char *tag, const char *indent, const char *line, bool html)
+{
+        if (html) {
+                fprintf(f, "<%s>", tag);
+                esc(f, line, true);
+                fprintf(f, "</%s>\n", tag);
+        } else {
+                fprintf(f, "%s%s\n", indent, line);
+        }
+}
+
 static void head(FILE *f, const char *title, bool html)
 {
         if (html)
@@ -150,13 +163,7 @@ static size_t materials(FILE *f, struct home *h, const struct app_row *r, const 
                 char line[512];
                 int k = snprintf(line, sizeof line, "%zu. ", n + 1);
                 material_line(line + k, sizeof line - (size_t)k, m ? m->form : NULL, v[i].material, v[i].promise);
-                if (html) {
-                        fputs("<div>", f);
-                        esc(f, line, true);
-                        fputs("</div>\n", f);
-                } else {
-                        fprintf(f, "    %s\n", line);
-                }
+                line_out(f, "div", "    ", line, html);
                 n++;
         }
         free(v);
@@ -397,13 +404,7 @@ static void notice_to(FILE *f, struct home *h, const struct app_row *rows, size_
                                 snprintf(line, sizeof line, "退回补正意见（%s）：%s", r->matter_name, r->reason);
                         else
                                 snprintf(line, sizeof line, "退回补正意见：%s", r->reason);
-                        if (html) {
-                                fputs("<p>", f);
-                                esc(f, line, true);
-                                fputs("</p>\n", f);
-                        } else {
-                                fprintf(f, "%s\n", line);
-                        }
+                        line_out(f, "p", "", line, html);
                         total++;
                 }
                 accepted |= r->receipt[0] != '\0';

@@ -1,5 +1,6 @@
-/* The words of the
- * lifecycle: see agent/app.h. */
+/* The words of the lifecycle: its states and their Chinese names, the
+ * Chinese of the fold's rules, and the keys a client may give. See
+ * agent/app.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
