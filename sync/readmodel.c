@@ -307,6 +307,20 @@ static int collect(sqlite3_stmt *st, size_t size, void (*fill)(sqlite3_stmt *st,
         return 0;
 }
 
+/* The first row of st (finalized here), filled by fill into ret (size
+ * bytes, written only then): 0, -ENOENT, -EIO. */
+static int collect_one(sqlite3_stmt *st, size_t size, void (*fill)(sqlite3_stmt *st, void *elem), void *ret)
+{
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW) {
+                memset(ret, 0, size);
+                fill(st, ret);
+        }
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
 static void material_from(sqlite3_stmt *st, void *elem)
 {
         struct readmodel_material *m = elem;
@@ -315,11 +329,6 @@ static void material_from(sqlite3_stmt *st, void *elem)
         col(st, 1, m->state, sizeof m->state);
         col(st, 2, m->blob, sizeof m->blob);
         m->promise = icol(st, 3);
-}
-
-static int materials_of(sqlite3_stmt *st, struct readmodel_material **ret, size_t *n)
-{
-        return collect(st, sizeof **ret, material_from, (void **)ret, n);
 }
 
 int readmodel_materials(store *s, const char *app, const char *state, struct readmodel_material **ret, size_t *n)
@@ -331,27 +340,19 @@ int readmodel_materials(store *s, const char *app, const char *state, struct rea
                 return -EIO;
         sqlite3_bind_text(st, 1, app, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-        return materials_of(st, ret, n);
+        return collect(st, sizeof **ret, material_from, (void **)ret, n);
 }
 
 int readmodel_material(store *s, const char *app, const char *material, struct readmodel_material *ret)
 {
         sqlite3_stmt *st;
-        struct readmodel_material *v;
-        size_t n;
-        int r;
 
         if (sqlite3_prepare_v2(store_db(s), "SELECT material, state, blob, promise FROM app_materials"
                                " WHERE app = ? AND material = ?", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, app, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, material, -1, SQLITE_STATIC);
-        if ((r = materials_of(st, &v, &n)) < 0)
-                return r;
-        if (n)
-                *ret = v[0];
-        free(v);
-        return n ? 0 : -ENOENT;
+        return collect_one(st, sizeof *ret, material_from, ret);
 }
 
 int readmodel_deficient(store *s, const char *key, bool bundle, struct readmodel_material **ret, size_t *n)
@@ -368,7 +369,7 @@ int readmodel_deficient(store *s, const char *key, bool bundle, struct readmodel
                                -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        return materials_of(st, ret, n);
+        return collect(st, sizeof **ret, material_from, (void **)ret, n);
 }
 
 bool readmodel_blob_named(store *s, const char *hex)
@@ -427,11 +428,6 @@ static void operator_from(sqlite3_stmt *st, void *elem)
         o->disabled = sqlite3_column_int(st, 3) != 0;
 }
 
-static int operators_of(sqlite3_stmt *st, struct readmodel_operator **ret, size_t *n)
-{
-        return collect(st, sizeof **ret, operator_from, (void **)ret, n);
-}
-
 int readmodel_operators(store *s, const char *node, struct readmodel_operator **ret, size_t *n)
 {
         sqlite3_stmt *st;
@@ -440,27 +436,19 @@ int readmodel_operators(store *s, const char *node, struct readmodel_operator **
                                " ORDER BY node, id", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-        return operators_of(st, ret, n);
+        return collect(st, sizeof **ret, operator_from, (void **)ret, n);
 }
 
 int readmodel_operator(store *s, const char *node, const char *id, struct readmodel_operator *ret)
 {
         sqlite3_stmt *st;
-        struct readmodel_operator *v;
-        size_t n;
-        int r;
 
         if (sqlite3_prepare_v2(store_db(s), "SELECT node, id, name, disabled FROM operators WHERE node = ? AND id = ?", -1,
                                &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-        if ((r = operators_of(st, &v, &n)) < 0)
-                return r;
-        if (n)
-                *ret = v[0];
-        free(v);
-        return n ? 0 : -ENOENT;
+        return collect_one(st, sizeof *ret, operator_from, ret);
 }
 
 /* ---- statistics ------------------------------------------------------------------------- */
