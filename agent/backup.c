@@ -20,7 +20,6 @@
 #include <git2.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "forms/division.h"
 #include "sync/changeset.h"
@@ -234,63 +233,6 @@ out:
 }
 
 /* ---- backup --------------------------------------------------------------------- */
-
-/* SQLite's online backup of one database, in one step: a WAL reader's
- * snapshot, so writers carry on meanwhile. */
-static int copy_db(const char *from, const char *to, char *err, size_t errlen)
-{
-        sqlite3 *src = NULL, *dst = NULL;
-        sqlite3_backup *b;
-        int rc;
-
-        rc = sqlite3_open_v2(from, &src, SQLITE_OPEN_READWRITE, NULL);
-        if (rc == SQLITE_OK)
-                rc = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-        if (rc == SQLITE_OK) {
-                sqlite3_busy_timeout(src, 30000);
-                if (!(b = sqlite3_backup_init(dst, "main", src, "main"))) {
-                        rc = sqlite3_errcode(dst);
-                } else {
-                        while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
-                                sqlite3_sleep(50);
-                        rc = sqlite3_backup_finish(b);
-                }
-        }
-        if (rc != SQLITE_OK)
-                snprintf(err, errlen, "%s: %s", from, src ? sqlite3_errmsg(src) : "out of memory");
-        sqlite3_close(dst);
-        sqlite3_close(src);
-        return rc == SQLITE_OK ? 0 : -EIO;
-}
-
-static long long one(sqlite3 *db, const char *sql, const char *arg)
-{
-        sqlite3_stmt *st;
-        long long v = -1;
-
-        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-                return -1;
-        if (arg)
-                sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return v;
-}
-
-static char *meta(sqlite3 *db, const char *key)
-{
-        sqlite3_stmt *st;
-        char *v = NULL;
-
-        if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
-                return NULL;
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-                v = strdup((const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-        return v;
-}
 
 struct member {
         char name[160];                 /* in the archive */
@@ -511,7 +453,7 @@ int backup_write(const char *home_dir, const char *to_dir, const char *passphras
         struct members ms = { 0 };
         struct archive *a = NULL;
         git_repository *repo = NULL;
-        sqlite3 *db = NULL;
+        struct store_summary sum;
         json_t *man = NULL;
         char *node = NULL, *role = NULL, *name = NULL, *mtext = NULL;
         time_t now = time(NULL);
@@ -542,30 +484,28 @@ int backup_write(const char *home_dir, const char *to_dir, const char *passphras
         /* 1. the store first: the repository taken after it holds at
          * least what the store's events were committed as */
         snprintf(tmp, sizeof tmp, "%s/store.db", stage);
-        if ((r = copy_db(path, tmp, err, sizeof err)) < 0) {
+        if ((r = store_copy_file(path, tmp, err, sizeof err)) < 0) {
                 SAY(m, "cannot copy the store: %s", "无法复制数据库：%s", err);
                 goto out;
         }
         add_member(&ms, "store.db", tmp);
-        if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK || !(node = meta(db, "node")) ||
-            !(role = meta(db, "role")) || !division_code_valid(node)) {
+        if (store_summary_read(tmp, &sum) < 0 || !(node = strdup(sum.node)) || !(role = strdup(sum.role)) ||
+            !division_code_valid(node)) {
                 SAY(m, "the store in %s names no node: is it a daiban home?", "%s 中的数据库没有节点编码：这是 daiban 数据目录吗？",
                     home_dir);
                 r = -EINVAL;
                 goto out;
         }
-        name = meta(db, "name");
+        name = sum.name[0] ? strdup(sum.name) : NULL;
         snprintf(res->node, sizeof res->node, "%s", node);
-        res->events = one(db, "SELECT count(*) FROM events", NULL);
-        res->apps = one(db, "SELECT count(*) FROM apps", NULL);
-        res->own_seq = one(db, "SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", node);
-        long long schema = one(db, "PRAGMA user_version", NULL);
-        sqlite3_close(db);
-        db = NULL;
+        res->events = sum.events;
+        res->apps = sum.apps;
+        res->own_seq = sum.own_seq;
+        long long schema = sum.schema;
         snprintf(path, sizeof path, "%s/station.db", home_dir);
         if (access(path, F_OK) == 0) {
                 snprintf(tmp, sizeof tmp, "%s/station.db", stage);
-                if ((r = copy_db(path, tmp, err, sizeof err)) < 0) {
+                if ((r = store_copy_file(path, tmp, err, sizeof err)) < 0) {
                         SAY(m, "cannot copy station.db: %s", "无法复制 station.db：%s", err);
                         goto out;
                 }
@@ -695,7 +635,6 @@ out:
         if (fd >= 0)
                 close(fd);
         git_repository_free(repo);
-        sqlite3_close(db);
         json_decref(man);
         free(mtext);
         free(node);
@@ -1093,7 +1032,8 @@ static int restore(const char *file, const char *home_dir, const char *passphras
         char *snode = NULL, *role = NULL;
         store_meta_get(st, "node", &snode);
         store_meta_get(st, "role", &role);
-        sqlite3 *db = store_db(st);
+        struct store_summary sum;
+        store_summary_of(st, &sum);
         bool same = snode && strcmp(snode, node) == 0;
         snprintf(res->role, sizeof res->role, "%s", role ? role : "?");
         free(snode);
@@ -1104,15 +1044,15 @@ static int restore(const char *file, const char *home_dir, const char *passphras
                 r = -EINVAL;
                 goto out;
         }
-        if (one(db, "SELECT count(*) FROM pragma_quick_check WHERE quick_check <> 'ok'", NULL) != 0) {
+        if (!sum.quick_ok) {
                 SAY(m, "%s: the store in it is damaged (quick_check failed); use another backup", "%s：其中的数据库已损坏（quick_check 未通过）；请换用另一份备份",
                     file);
                 r = -EINVAL;
                 goto out;
         }
-        res->events = one(db, "SELECT count(*) FROM events", NULL);
-        res->apps = one(db, "SELECT count(*) FROM apps", NULL);
-        res->own_seq = one(db, "SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", node);
+        res->events = sum.events;
+        res->apps = sum.apps;
+        res->own_seq = sum.own_seq;
         /* restored: no writing until a sync has brought back what this
          * node sent after the backup */
         /* a county syncs with no one: it always starts a new epoch, with

@@ -85,11 +85,9 @@ bool cli_wants_help(int argc, char **argv);
 /* The catalogue commands (agent/cmd-catalog.c). */
 int cmd_catalog(int argc, char **argv);
 struct cat_form;
-/* A form as `daiban catalog show DIR CODE --json` prints it. */
-json_t *catalog_form_json(const struct cat_form *form, const calendar *cal, int32_t today);
 
 /* A node's own work: init, operator, app, review, decide, status,
- * rebuild (agent/cmd-app.c). */
+ * rebuild (agent/cmd-node.c, agent/cmd-app.c). */
 extern const struct cli_command node_commands[];
 
 /* remote, sync (agent/cmd-sync.c). */

@@ -1,9 +1,8 @@
-/* The capture commands: init, operator, app ..., review, decide, status,
- * rebuild. Every command that writes does it as one transaction: check
- * the rules against the current state, append the events, fold the
- * applications they touch, commit (durable: WAL, synchronous=FULL), and
- * only then report success. A refusal writes nothing. See
- * docs/lifecycle.md and docs/store.md. */
+/* The application commands (`daiban app ...`): new, edit, material,
+ * submit, withdraw, deliver, rate, and the reading ones: show, list,
+ * log, receipt, notice. Each parses its options, calls the core or the
+ * read model, and prints. Every command that writes does it as one
+ * transaction: a refusal writes nothing. See docs/lifecycle.md. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -17,263 +16,11 @@
 
 #include <termios.h>
 
-#include "agent/app.h"
-#include "agent/cli.h"
-#include "agent/core/core.h"
+#include "agent/cmd-app-int.h"
 #include "agent/join.h"
 #include "agent/station.h"
 #include "sync/durable.h"
 #include "sync/fold.h"
-
-/* ---- options shared by the commands --------------------------------------- */
-
-enum {
-        O_HOME = 1 << 0, O_OPERATOR = 1 << 1, O_NODE = 1 << 2, O_TODAY = 1 << 3, O_JSON = 1 << 4,
-        O_HTML = 1 << 5, O_DATA = 1 << 6, O_SUBMIT = 1 << 7, O_FILE = 1 << 8, O_PROMISE = 1 << 9,
-        O_REASON = 1 << 10, O_LEVEL = 1 << 11, O_COMMENT = 1 << 12, O_STATUS = 1 << 13,
-        O_OVERDUE = 1 << 14, O_LIMIT = 1 << 15, O_AFTER = 1 << 16, O_NAME = 1 << 17, O_ROLE = 1 << 18,
-        O_CATALOG = 1 << 19, O_VERIFY = 1 << 20, O_MATERIALS = 1 << 21,
-        O_REQUEST = 1 << 22, O_COUNTY_KEY = 1 << 23, O_REJOIN = 1 << 24, O_KEY = 1 << 25, O_FROM_HALL = 1 << 26, O_TOKEN = 1 << 27, O_PIN = 1 << 28,
-};
-
-struct opts {
-        unsigned given;
-        const char *home, *operator, *node, *today, *data, *file, *promise, *reason, *comment, *status,
-                *after, *name, *role, *catalog, *materials, *request, *county_key, *key, *from_hall, *token, *pin;
-        long level, limit;
-        int npos;
-        char **pos;
-};
-
-static const struct option longopts[] = {
-        { "home", required_argument, NULL, 'H' },
-        { "operator", required_argument, NULL, 'o' },
-        { "node", required_argument, NULL, 'n' },
-        { "today", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "html", no_argument, NULL, 'h' },
-        { "data", required_argument, NULL, 'd' },
-        { "submit", no_argument, NULL, 's' },
-        { "file", required_argument, NULL, 'f' },
-        { "promise", required_argument, NULL, 'p' },
-        { "reason", required_argument, NULL, 'r' },
-        { "level", required_argument, NULL, 'l' },
-        { "comment", required_argument, NULL, 'c' },
-        { "status", required_argument, NULL, 'S' },
-        { "overdue", no_argument, NULL, 'O' },
-        { "limit", required_argument, NULL, 'L' },
-        { "after", required_argument, NULL, 'A' },
-        { "name", required_argument, NULL, 'N' },
-        { "role", required_argument, NULL, 'R' },
-        { "catalog", required_argument, NULL, 'C' },
-        { "verify", no_argument, NULL, 'V' },
-        { "materials", required_argument, NULL, 'M' },
-        { "request", required_argument, NULL, 'q' },
-        { "county-key", required_argument, NULL, 'K' },
-        { "rejoin", no_argument, NULL, 'J' },
-        { "key", required_argument, NULL, 'k' },
-        { "from-hall", required_argument, NULL, 'F' },
-        { "token", required_argument, NULL, 'T' },
-        { "pin", required_argument, NULL, 'P' },
-        { NULL, 0, NULL, 0 },
-};
-
-static unsigned flag_of(int c)
-{
-        switch (c) {
-        case 'H': return O_HOME;
-        case 'o': return O_OPERATOR;
-        case 'n': return O_NODE;
-        case 't': return O_TODAY;
-        case 'j': return O_JSON;
-        case 'h': return O_HTML;
-        case 'd': return O_DATA;
-        case 's': return O_SUBMIT;
-        case 'f': return O_FILE;
-        case 'p': return O_PROMISE;
-        case 'r': return O_REASON;
-        case 'l': return O_LEVEL;
-        case 'c': return O_COMMENT;
-        case 'S': return O_STATUS;
-        case 'O': return O_OVERDUE;
-        case 'L': return O_LIMIT;
-        case 'A': return O_AFTER;
-        case 'N': return O_NAME;
-        case 'R': return O_ROLE;
-        case 'C': return O_CATALOG;
-        case 'V': return O_VERIFY;
-        case 'M': return O_MATERIALS;
-        case 'q': return O_REQUEST;
-        case 'K': return O_COUNTY_KEY;
-        case 'J': return O_REJOIN;
-        case 'k': return O_KEY;
-        case 'F': return O_FROM_HALL;
-        case 'T': return O_TOKEN;
-        case 'P': return O_PIN;
-        }
-        return 0;
-}
-
-/* Parse argv (argv[0] is the command name, `usage` its one-line usage)
- * allowing the options in `allowed` and exactly npos positionals (or at
- * least -npos when negative). Returns 0 or EXIT_USAGE. */
-static int parse(int argc, char **argv, unsigned allowed, int npos, const char *usage, struct opts *o)
-{
-        int c;
-        char *end;
-
-        memset(o, 0, sizeof *o);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-                unsigned f = flag_of(c);
-                if (!f || !(allowed & f)) {
-                        const char *name = argv[optind - 1];
-                        for (const struct option *lo = longopts; f && lo->name; lo++)
-                                if (lo->val == c)
-                                        name = lo->name;
-                        cli_error(cli_msg("option '%s%s' is not valid here; usage: %s", "此处不能用选项“%s%s”；用法：%s"),
-                                  f ? "--" : "", name, usage);
-                        return EXIT_USAGE;
-                }
-                o->given |= f;
-                switch (c) {
-                case 'H': o->home = optarg; break;
-                case 'o': o->operator = optarg; break;
-                case 'n': o->node = optarg; break;
-                case 't': o->today = optarg; break;
-                case 'd': o->data = optarg; break;
-                case 'f': o->file = optarg; break;
-                case 'p': o->promise = optarg; break;
-                case 'r': o->reason = optarg; break;
-                case 'c': o->comment = optarg; break;
-                case 'S': o->status = optarg; break;
-                case 'A': o->after = optarg; break;
-                case 'N': o->name = optarg; break;
-                case 'R': o->role = optarg; break;
-                case 'C': o->catalog = optarg; break;
-                case 'M': o->materials = optarg; break;
-                case 'q': o->request = optarg; break;
-                case 'K': o->county_key = optarg; break;
-                case 'k': o->key = optarg; break;
-                case 'F': o->from_hall = optarg; break;
-                case 'T': o->token = optarg; break;
-                case 'P': o->pin = optarg; break;
-                case 'l':
-                case 'L':
-                        errno = 0;
-                        long v = strtol(optarg, &end, 10);
-                        if (errno || *end || end == optarg) {
-                                cli_error(cli_msg("%s needs a number, not '%s'", "%s 需要一个数字，而不是“%s”"),
-                                          argv[optind - 1], optarg);
-                                return EXIT_USAGE;
-                        }
-                        if (c == 'l')
-                                o->level = v;
-                        else
-                                o->limit = v;
-                        break;
-                default:
-                        break;
-                }
-        }
-        o->pos = argv + optind;
-        o->npos = argc - optind;
-        if (npos >= 0 ? o->npos != npos : o->npos < -npos) {
-                cli_error(cli_msg("usage: %s", "用法：%s"), usage);
-                return EXIT_USAGE;
-        }
-        if (!o->operator)
-                o->operator = getenv("DAIBAN_OPERATOR");
-        return 0;
-}
-
-/* ---- the context of a command ------------------------------------------------ */
-
-struct ctx {
-        struct home h;
-        struct opts o;
-        struct core_ctx core;   /* who acts, where, when */
-        struct core_result res;
-        int32_t today;
-        bool open;
-};
-
-static void print_problems(const struct form_problems *p)
-{
-        for (size_t i = 0; i < p->n; i++)
-                fprintf(stderr, "  %s%s%s [%s]\n", p->v[i].path, p->v[i].path[0] ? ": " : "",
-                        cli_zh() ? p->v[i].msg_zh : p->v[i].msg_en, p->v[i].code);
-}
-
-/* Print a result: its message (an error on stderr, with its problems;
- * what was done on stdout), and return the exit code. */
-static int print_result(struct core_result *res)
-{
-        const struct form_problems *p = &res->problems;
-
-        if (res->status == CORE_OK) {
-                if (res->en)
-                        printf("%s\n", cli_zh() ? res->zh : res->en);
-                return 0;
-        }
-        if (res->en)
-                cli_error_both(res->en, res->zh);
-        /* only the problems that stopped it (not a draft's to-do list) */
-        if (res->status != CORE_INVALID)
-                ;
-        else if (p->n && cli_json_errors())
-                cli_json_problems(p);
-        else
-                print_problems(p);
-        return core_exit_code(res->status);
-}
-
-static int ctx_open(struct ctx *c)
-{
-        bool bad;
-        int r;
-
-        core_result_init(&c->res);
-        c->today = home_today(c->o.today, &bad);
-        if (bad) {
-                cli_error(cli_msg("--today: '%s' is not a date (YYYY-MM-DD)", "--today：“%s”不是有效日期（YYYY-MM-DD）"),
-                          c->o.today ? c->o.today : getenv("DAIBAN_TODAY"));
-                return EXIT_USAGE;
-        }
-        r = home_open(home_path(c->o.home), &c->h);
-        if (r)
-                return r;
-        c->open = true;
-        if (core_act(&c->core, &c->h, c->o.node, c->o.operator, c->today, &c->res))
-                return print_result(&c->res);
-        return 0;
-}
-
-static void ctx_close(struct ctx *c)
-{
-        if (c->open)
-                home_close(&c->h);
-        core_result_finish(&c->res);
-}
-
-/* ---- the words, in the user's language ---------------------------------------- */
-
-static const char *tr(const char *en)
-{
-        return cli_zh() ? app_rule_zh(en) : en;
-}
-
-static const char *status_zh(const char *s)
-{
-        return app_status_name(s, cli_zh());
-}
-
-/* The applications key names, or the refusal printed. */
-static int load_targets(struct ctx *c, const char *key, struct app_row **ret, size_t *n)
-{
-        return core_app_rows(&c->h, key, ret, n, &c->res) ? print_result(&c->res) : 0;
-}
 
 /* ---- application data ------------------------------------------------------ */
 
@@ -319,277 +66,7 @@ static void print_still_to_do(const struct core_result *res)
         if (!p->n || cli_json_errors())
                 return;
         fprintf(stderr, cli_msg("still to complete before submitting (%zu):\n", "提交前还需完善（%zu 项）：\n"), p->n);
-        print_problems(p);
-}
-
-/* ---- init and operators ---------------------------------------------------- */
-
-static const char usage_init[] =
-        "Usage: daiban init --node CODE [--role ROLE] --catalog DIR [--name NAME]\n"
-        "                   [--county-key KEY] [--rejoin [--key FILE]] [--home DIR]\n"
-        "       daiban init --from-hall URL --token -|@FILE|TOKEN [--pin SHA256]\n"
-        "                   [--county-key KEY] [--name NAME] [--rejoin [--key FILE]] [--home DIR]\n"
-        "\n"
-        "Create a node home: its SQLite store, its git repository for change\n"
-        "sets and scanned materials, the installed catalogue, and the node's\n"
-        "signing key (HOME/node.key; 'daiban key show' prints its public half).\n"
-        "CODE must be a division of the catalogue; ROLE (village, township or\n"
-        "county) is its level there unless given. The home is --home, else\n"
-        "$DAIBAN_HOME, else $XDG_DATA_HOME/daiban (~/.local/share/daiban).\n"
-        "\n"
-        "--from-hall: a township or village joins its county through the hall,\n"
-        "with the token the county issued it ('daiban hall token CODE'; it\n"
-        "names the node, so --node is not needed): the catalogue is fetched\n"
-        "from the hall, and the hall's address, token and pin are kept as with\n"
-        "'daiban remote set'. -: read the token from stdin; @FILE: from a file.\n"
-        "\n"
-        "A county starts its key roster with its own key. A township or village\n"
-        "pins its county's key with --county-key: the county's public key line,\n"
-        "a file holding it, or its fingerprint ('SHA256:...' or the spoken\n"
-        "form the county reads out); with --from-hall the roster and every\n"
-        "version of the catalogue the hall offers are checked against it before\n"
-        "anything is installed. Without it, the first roster the node is\n"
-        "offered is trusted and pinned.\n"
-        "\n"
-        "A station that exists already, on a re-imaged or new PC without a\n"
-        "backup: --rejoin. The new home writes nothing until `daiban sync` has\n"
-        "fetched its own history back from the hall; its numbering then goes\n"
-        "on after it. --key FILE uses the node's key kept from the old PC;\n"
-        "without it a new key is made, and the county must enrol it from the\n"
-        "next sequence number: daiban roster rotate NODE KEY --at SEQ.\n";
-
-/* The level of node's division in the catalogue at dir ("" if none). */
-static void role_of(const char *dir, const char *node, char *role, size_t len)
-{
-        catalog *cat = NULL;
-        const struct cat_division *div;
-
-        role[0] = '\0';
-        if (catalog_load(dir, &cat) == 0 && (div = catalog_find_division(cat, node)))
-                snprintf(role, len, "%s", cat_level_name(div->level));
-        catalog_free(cat);
-}
-
-static int cmd_init(int argc, char **argv)
-{
-        struct opts o;
-        char role[16] = "", catdir[4200], work[4200] = "", tokbuf[256], node[32];
-        int r = parse(argc, argv, O_HOME | O_NODE | O_ROLE | O_CATALOG | O_NAME | O_COUNTY_KEY | O_REJOIN | O_KEY |
-                      O_FROM_HALL | O_TOKEN | O_PIN, 0,
-                      "daiban init --node CODE [--role ROLE] --catalog DIR | --from-hall URL --token T [--pin P]", &o);
-
-        if (r)
-                return r;
-        if (o.from_hall ? (o.catalog || !o.token) : (!o.node || !o.catalog || o.token || o.pin)) {
-                cli_error("%s", cli_msg("init needs --node and --catalog, or --from-hall with --token",
-                                        "init 需要 --node 和 --catalog，或 --from-hall 加 --token"));
-                return EXIT_USAGE;
-        }
-        if (o.key && !(o.given & O_REJOIN)) {
-                cli_error("%s", cli_msg("--key is for --rejoin: a new node gets a new key",
-                                        "--key 只能与 --rejoin 一起使用：新站点使用新密钥"));
-                return EXIT_USAGE;
-        }
-        const char *dir = home_path(o.home);
-        if (o.from_hall) {
-                /* a token given in the arguments shows in every process list */
-                if (strcmp(o.token, "-") == 0 || o.token[0] == '@') {
-                        if (!cli_read_secret(o.token, tokbuf, sizeof tokbuf)) {
-                                cli_error(cli_msg("no token could be read from %s", "未能从 %s 读取令牌"),
-                                          strcmp(o.token, "-") == 0 ? "stdin" : o.token + 1);
-                                return EXIT_USAGE;
-                        }
-                        o.token = tokbuf;
-                }
-                snprintf(node, sizeof node, "%.*s", (int)strcspn(o.token, "."), o.token);
-                if (o.node && strcmp(o.node, node) != 0) {
-                        cli_error(cli_msg("the token is %s's, not %s's", "该令牌属于 %s，而不是 %s"), node, o.node);
-                        return EXIT_USAGE;
-                }
-                o.node = node;
-                if ((r = join_check_remote(o.from_hall, o.token, o.pin, o.node)))
-                        return r;
-                struct stat sb;
-                snprintf(catdir, sizeof catdir, "%s/store.db", dir);
-                if (stat(catdir, &sb) == 0) {
-                        cli_error(cli_msg("%s is already a daiban home (it has store.db); choose another --home",
-                                          "%s 已经是 daiban 的数据目录（已有 store.db）；请另选 --home"), dir);
-                        return EXIT_REFUSED;
-                }
-                snprintf(work, sizeof work, "%s.join-%ld", dir, (long)getpid());
-                if ((r = join_fetch_catalog(o.from_hall, o.token, o.pin, o.county_key, o.node, work, catdir, sizeof catdir, role,
-                                            sizeof role)))
-                        goto out;
-                o.catalog = catdir;
-        } else if (!o.role) {
-                role_of(o.catalog, o.node, role, sizeof role);
-        }
-        struct home_init_opts io = { .name = o.name, .county_key = o.county_key, .key_file = o.key,
-                                     .rejoin = (o.given & O_REJOIN) != 0 };
-        /* a role that does not match the division is refused there */
-        if ((r = home_init(dir, o.node, o.role ? o.role : *role ? role : "village", o.catalog, &io)))
-                goto out;
-        if (o.from_hall) {
-                struct home h;
-                if ((r = home_open(dir, &h)))
-                        goto out;
-                r = join_set_remote(&h, o.from_hall, o.token, o.pin);
-                home_close(&h);
-                if (r == 0)
-                        printf(cli_msg("joined through the hall %s\n", "已通过县级服务端 %s 加入\n"), o.from_hall);
-        }
-out:
-        if (*work)
-                durable_remove_tree(work);
-        explicit_bzero(tokbuf, sizeof tokbuf);
-        return r;
-}
-
-static const char usage_operator[] =
-        "Usage: daiban operator add ID --name NAME [--operator WHO] [--home DIR]\n"
-        "       daiban operator disable ID --operator WHO [--home DIR]\n"
-        "       daiban operator enable ID --operator WHO [--home DIR]\n"
-        "       daiban operator list [--home DIR]\n"
-        "       daiban operator passwd ID [--home DIR]\n"
-        "\n"
-        "Register an operator (the person at the window) on this node. Every\n"
-        "command that writes names its operator with --operator ID or\n"
-        "$DAIBAN_OPERATOR, and every event records it. The first operator\n"
-        "registers itself; later ones are added by a registered operator\n"
-        "(--operator WHO), recorded as the one who added them.\n"
-        "\n"
-        "disable: the operator can no longer sign in (a session open now\n"
-        "ends) or write; their name stays in the audit trail. enable undoes\n"
-        "it. The last operator who can still sign in cannot be disabled.\n"
-        "\n"
-        "passwd sets the password the operator signs in to the web UI with\n"
-        "(daiban serve): typed twice at a terminal, else read as one line from\n"
-        "standard input. At least 6 characters. Stored on this machine only\n"
-        "(HOME/station.db, an argon2id hash); never replicated.\n";
-
-/* One line of a password: from the terminal without echo, else stdin. */
-static int read_password(const char *prompt, char *buf, size_t n)
-{
-        struct termios old, quiet;
-        bool tty = isatty(0) && tcgetattr(0, &old) == 0;
-
-        if (tty) {
-                fputs(prompt, stderr);
-                quiet = old;
-                quiet.c_lflag &= ~(tcflag_t)ECHO;
-                tcsetattr(0, TCSAFLUSH, &quiet);
-        }
-        char *ok = fgets(buf, (int)n, stdin);
-        if (tty) {
-                tcsetattr(0, TCSAFLUSH, &old);
-                fputc('\n', stderr);
-        }
-        if (!ok)
-                return -1;
-        buf[strcspn(buf, "\r\n")] = '\0';
-        return 0;
-}
-
-static int operator_passwd(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        char pw[STATION_MAX_PASSWORD + 2], again[STATION_MAX_PASSWORD + 2], err[512];
-        sqlite3 *db = NULL;
-        int r = parse(argc, argv, O_HOME, 1, "daiban operator passwd ID", &c.o);
-
-        if (r || (r = ctx_open(&c)))
-                goto out;
-        c.core.operator = c.o.pos[0];
-        if (core_check_operator(&c.core, &c.res)) {
-                r = print_result(&c.res);
-                goto out;
-        }
-        if (read_password(cli_msg("New password: ", "新密码："), pw, sizeof pw) < 0) {
-                cli_error("%s", cli_msg("no password was given", "没有输入密码"));
-                r = EXIT_USAGE;
-                goto out;
-        }
-        if (strlen(pw) < STATION_MIN_PASSWORD || strlen(pw) > STATION_MAX_PASSWORD) {
-                cli_error(cli_msg("a password has %d to %d characters", "密码应为 %d 至 %d 个字符"), STATION_MIN_PASSWORD,
-                          STATION_MAX_PASSWORD);
-                r = EXIT_REFUSED;
-                goto out;
-        }
-        if (isatty(0)) {
-                if (read_password(cli_msg("Again: ", "再输入一次："), again, sizeof again) < 0 || strcmp(pw, again)) {
-                        cli_error("%s", cli_msg("the two passwords differ; nothing was changed",
-                                                "两次输入的密码不一致，未作修改"));
-                        r = EXIT_REFUSED;
-                        goto out;
-                }
-        }
-        if (station_open(c.h.dir, &db, err, sizeof err) < 0 || station_set_password(db, c.o.pos[0], pw) < 0) {
-                cli_error(cli_msg("cannot save the password: %s", "无法保存密码：%s"), db ? sqlite3_errmsg(db) : err);
-                r = EXIT_REFUSED;
-                goto out;
-        }
-        printf(cli_msg("password of %s set\n", "已设置 %s 的密码\n"), c.o.pos[0]);
-out:
-        explicit_bzero(pw, sizeof pw);
-        sqlite3_close(db);
-        ctx_close(&c);
-        return r;
-}
-
-/* operator disable|enable ID --operator WHO */
-static int operator_able(int argc, char **argv, bool disable)
-{
-        struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR, 1,
-                      disable ? "daiban operator disable ID --operator WHO" : "daiban operator enable ID --operator WHO",
-                      &c.o);
-
-        if (!r && !(r = ctx_open(&c)))
-                r = (core_operator_able(&c.core, c.o.pos[0], disable, &c.res), print_result(&c.res));
-        ctx_close(&c);
-        return r;
-}
-
-static int cmd_operator(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        int r;
-
-        if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-                r = parse(argc - 1, argv + 1, O_HOME, 0, "daiban operator list", &c.o);
-                if (r || (r = ctx_open(&c)))
-                        goto out;
-                sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT id, name, node, disabled FROM operators ORDER BY node, id", -1,
-                                   &st, NULL);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        printf("%-12s %-12s %s%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-                               sqlite3_column_text(st, 2),
-                               sqlite3_column_int(st, 3) ? cli_msg("  (disabled)", "  （已停用）") : "");
-                sqlite3_finalize(st);
-                goto out;
-        }
-        if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
-                return operator_passwd(argc - 1, argv + 1);
-        if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0))
-                return operator_able(argc - 1, argv + 1, strcmp(argv[1], "disable") == 0);
-        if (argc < 2 || strcmp(argv[1], "add") != 0) {
-                fputs(usage_operator, stderr);
-                return EXIT_USAGE;
-        }
-        r = parse(argc - 1, argv + 1, O_HOME | O_NAME | O_OPERATOR, 1, "daiban operator add ID --name NAME", &c.o);
-        if (r)
-                return r;
-        if (!c.o.name || !*c.o.name || !*c.o.pos[0] || strlen(c.o.pos[0]) > 32) {
-                cli_error("%s", cli_msg("operator add needs an ID (at most 32 characters) and --name NAME",
-                                        "operator add 需要 ID（最多 32 个字符）和 --name 姓名"));
-                return EXIT_USAGE;
-        }
-        if (!(r = ctx_open(&c)))
-                r = (core_operator_add(&c.core, c.o.pos[0], c.o.name, &c.res), print_result(&c.res));
-out:
-        ctx_close(&c);
-        return r;
+        cmd_print_problems(p);
 }
 
 /* ---- app new / edit / material / submit ---------------------------------------- */
@@ -623,7 +100,7 @@ static int app_new(int argc, char **argv)
         json_t *data = NULL, *mats = NULL;
         int r;
 
-        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS | O_REQUEST,
+        r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_SUBMIT | O_TODAY | O_NODE | O_MATERIALS | O_REQUEST,
                   1, "daiban app new CODE --data FILE.json [--materials FILE.json] [--submit] [--request KEY]", &c.o);
         if (r)
                 return r;
@@ -631,7 +108,7 @@ static int app_new(int argc, char **argv)
                 cli_error("%s", cli_msg("app new needs --data FILE.json", "app new 需要 --data FILE.json"));
                 return EXIT_USAGE;
         }
-        if ((r = ctx_open(&c)))
+        if ((r = cmd_ctx_open(&c)))
                 goto out;
         if (!(data = load_json_file(c.o.data, true)) || (c.o.materials && !(mats = load_json_file(c.o.materials, false)))) {
                 r = EXIT_REFUSED;
@@ -640,7 +117,7 @@ static int app_new(int argc, char **argv)
         struct core_new in = { .code = c.o.pos[0], .data = data, .materials = mats, .request = c.o.request,
                                .submit = (c.o.given & O_SUBMIT) != 0 };
         if (core_app_new(&c.core, &in, &c.res) != CORE_OK) {
-                r = print_result(&c.res);
+                r = cmd_print_result(&c.res);
                 if (in.submit && c.res.at_acceptance)
                         cli_error("%s", cli_msg("nothing was saved; without --submit the draft is kept and can be completed",
                                                 "未保存任何内容；不加 --submit 可先保存草稿再补全"));
@@ -656,7 +133,7 @@ static int app_new(int argc, char **argv)
 out:
         json_decref(data);
         json_decref(mats);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return r;
 }
 
@@ -666,28 +143,28 @@ static int app_edit(int argc, char **argv)
         json_t *data = NULL;
         int r;
 
-        r = parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_TODAY, 1, "daiban app edit ID --data FILE.json", &c.o);
+        r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_DATA | O_TODAY, 1, "daiban app edit ID --data FILE.json", &c.o);
         if (r)
                 return r;
         if (!c.o.data) {
                 cli_error("%s", cli_msg("app edit needs --data FILE.json", "app edit 需要 --data FILE.json"));
                 return EXIT_USAGE;
         }
-        if ((r = ctx_open(&c)))
+        if ((r = cmd_ctx_open(&c)))
                 goto out;
         if (!(data = load_json_file(c.o.data, true))) {
                 r = EXIT_REFUSED;
                 goto out;
         }
         if (core_app_edit(&c.core, c.o.pos[0], data, &c.res) != CORE_OK) {
-                r = print_result(&c.res);
+                r = cmd_print_result(&c.res);
                 goto out;
         }
         print_still_to_do(&c.res);
         printf(cli_msg("%s: data saved\n", "%s：数据已保存\n"), c.o.pos[0]);
 out:
         json_decref(data);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return r;
 }
 
@@ -731,7 +208,7 @@ static int app_material(int argc, char **argv)
         size_t len = 0;
         int r;
 
-        r = parse(argc, argv, O_HOME | O_OPERATOR | O_FILE | O_PROMISE | O_TODAY, 3,
+        r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_FILE | O_PROMISE | O_TODAY, 3,
                   "daiban app material ID MATERIAL provided|missing|deficient [--file PATH] [--promise YYYY-MM-DD]", &c.o);
         if (r)
                 return r;
@@ -741,12 +218,12 @@ static int app_material(int argc, char **argv)
          * anything is opened or read */
         core_result_init(&c.res);
         if (core_material_check(&in, c.o.file != NULL, &unused, &c.res)) {
-                r = print_result(&c.res);
+                r = cmd_print_result(&c.res);
                 core_result_finish(&c.res);
                 return r;
         }
         core_result_finish(&c.res);
-        if ((r = ctx_open(&c)))
+        if ((r = cmd_ctx_open(&c)))
                 goto out;
         if (c.o.file) {
                 if (!(scan = read_scan(c.o.file, &len))) {
@@ -757,223 +234,64 @@ static int app_material(int argc, char **argv)
                 in.scan_len = len;
         }
         if (core_app_material(&c.core, c.o.pos[0], &in, &c.res) != CORE_OK) {
-                r = print_result(&c.res);
+                r = cmd_print_result(&c.res);
                 goto out;
         }
         printf(cli_msg("%s: %s %s%s%s\n", "%s：%s %s%s%s\n"), c.o.pos[0], c.o.pos[1], c.o.pos[2], c.res.blob[0] ? " " : "",
                c.res.blob);
 out:
         free(scan);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return r;
 }
 
 static int app_submit(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_TODAY, 1, "daiban app submit ID", &c.o);
+        int r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_TODAY, 1, "daiban app submit ID", &c.o);
 
         if (r)
                 return r;
-        if (!(r = ctx_open(&c))) {
+        if (!(r = cmd_ctx_open(&c))) {
                 if (core_app_submit(&c.core, c.o.pos[0], &c.res) != CORE_OK)
-                        r = print_result(&c.res);
+                        r = cmd_print_result(&c.res);
                 else if (c.res.resubmitted)
                         printf(cli_msg("%s resubmitted\n", "%s 已重新提交\n"), c.o.pos[0]);
                 else
                         printf(cli_msg("accepted: receipt %s\n", "已受理，受理编号 %s\n"), c.res.receipt);
         }
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return r;
 }
 
-/* ---- one-event commands: withdraw, deliver, rate, review, decide ------------- */
-
-/* Run a step: its arguments checked before the home is opened. */
-static int step(struct ctx *c, const struct core_step *in)
-{
-        const char *en, *zh;
-        int r;
-
-        core_result_init(&c->res);
-        if (core_step_check(in, &c->res)) {
-                r = print_result(&c->res);
-                core_result_finish(&c->res);
-                return r;
-        }
-        core_result_finish(&c->res);
-        if (!(r = ctx_open(c))) {
-                if (core_app_step(&c->core, c->o.pos[0], in, &c->res) != CORE_OK) {
-                        r = print_result(&c->res);
-                } else {
-                        core_step_done(in, &en, &zh);
-                        printf("%s %s\n", c->o.pos[0], cli_zh() ? zh : en);
-                }
-        }
-        ctx_close(c);
-        return r;
-}
+/* ---- one-event commands: withdraw, deliver, rate -------------------------------- */
 
 static int app_withdraw(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_TODAY, 1, "daiban app withdraw ID --reason TEXT", &c.o);
+        int r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_TODAY, 1, "daiban app withdraw ID --reason TEXT", &c.o);
 
-        return r ? r : step(&c, &(struct core_step){ .kind = CORE_WITHDRAW, .reason = c.o.reason });
+        return r ? r : cmd_step(&c, &(struct core_step){ .kind = CORE_WITHDRAW, .reason = c.o.reason });
 }
 
 static int app_deliver(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_TODAY, 1, "daiban app deliver ID", &c.o);
+        int r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_TODAY, 1, "daiban app deliver ID", &c.o);
 
-        return r ? r : step(&c, &(struct core_step){ .kind = CORE_DELIVER });
+        return r ? r : cmd_step(&c, &(struct core_step){ .kind = CORE_DELIVER });
 }
 
 static int app_rate(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_LEVEL | O_COMMENT | O_TODAY, 1,
+        int r = cmd_parse(argc, argv, O_HOME | O_OPERATOR | O_LEVEL | O_COMMENT | O_TODAY, 1,
                       "daiban app rate ID --level 1-5 [--comment TEXT]", &c.o);
 
-        return r ? r : step(&c, &(struct core_step){ .kind = CORE_RATE, .level = c.o.level, .comment = c.o.comment });
-}
-
-static const char usage_review[] =
-        "Usage: daiban review ID pass|return [--reason TEXT] [--node CODE]\n"
-        "\n"
-        "The reviewing office (the township for most matters) passes the\n"
-        "application up to the deciding office, or returns it to the station\n"
-        "for correction; a return needs --reason listing everything to fix.\n"
-        "--node acts as that office on this store (until sync, this is how\n"
-        "the township's events are written).\n";
-
-static int cmd_review(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_NODE | O_TODAY, 2,
-                      "daiban review ID pass|return [--reason TEXT] [--node CODE]", &c.o);
-
-        return r ? r : step(&c, &(struct core_step){ .kind = CORE_REVIEW, .result = c.o.pos[1], .reason = c.o.reason });
-}
-
-static const char usage_decide[] =
-        "Usage: daiban decide ID approve|reject [--reason TEXT] [--node CODE]\n"
-        "\n"
-        "The deciding office decides; a rejection needs --reason. --node acts\n"
-        "as that office on this store (until sync).\n";
-
-static int cmd_decide(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        int r = parse(argc, argv, O_HOME | O_OPERATOR | O_REASON | O_NODE | O_TODAY, 2,
-                      "daiban decide ID approve|reject [--reason TEXT] [--node CODE]", &c.o);
-
-        return r ? r : step(&c, &(struct core_step){ .kind = CORE_DECIDE, .result = c.o.pos[1], .reason = c.o.reason });
+        return r ? r : cmd_step(&c, &(struct core_step){ .kind = CORE_RATE, .level = c.o.level, .comment = c.o.comment });
 }
 
 /* ---- reading: show, list, log, receipt, notice, status -------------------------- */
-
-static const char *date_str(long long day, char *buf)
-{
-        if (day < 0)
-                return "-";
-        cal_date_format((int32_t)day, buf);
-        return buf;
-}
-
-
-json_t *app_summary_json(struct home *h, int32_t today, const struct app_row *r)
-{
-        char a[11], b[11];
-        json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:b}", "id", r->id, "matter", r->matter,
-                              "matter_name", r->matter_name, "status", r->status, "origin", r->origin, "holder",
-                              r->holder, "decider", r->decider, "data", r->data, "overdue",
-                              r->due >= 0 && app_status_open(r->status) && cal_is_overdue((int32_t)r->due, today));
-        /* the offices by name, for screens (codes stay the keys) */
-        const char *const codes[3] = { r->origin, r->holder, r->decider }, *const keys[3] = { "origin_name", "holder_name",
-                                                                                          "decider_name" };
-        for (int k = 0; k < 3; k++) {
-                const struct cat_division *dv = h->cat ? catalog_find_division(h->cat, codes[k]) : NULL;
-                if (dv)
-                        json_object_set_new(j, keys[k], json_string(dv->name));
-        }
-        if (r->receipt[0])
-                json_object_set_new(j, "receipt", json_string(r->receipt));
-        if (r->reviewer[0])
-                json_object_set_new(j, "reviewer", json_string(r->reviewer));
-        if (r->bundle[0]) {
-                json_object_set_new(j, "bundle", json_string(r->bundle));
-                json_object_set_new(j, "bundle_code", json_string(r->bundle_code));
-        }
-        if (r->bundle_receipt[0])
-                json_object_set_new(j, "bundle_receipt", json_string(r->bundle_receipt));
-        if (r->catalog[0]) {
-                json_object_set_new(j, "catalog", json_string(r->catalog));
-                json_object_set_new(j, "catalog_missing", json_boolean(!home_catalog_for(h, r->catalog)));
-        }
-        if (r->applicant[0])
-                json_object_set_new(j, "applicant", json_string(r->applicant));
-        if (r->applicant_id[0])
-                json_object_set_new(j, "applicant_id", json_string(r->applicant_id));
-        if (r->accepted_on >= 0)
-                json_object_set_new(j, "accepted_on", json_string(date_str(r->accepted_on, a)));
-        if (r->due >= 0)
-                json_object_set_new(j, "due", json_string(date_str(r->due, b)));
-        if (r->result[0])
-                json_object_set_new(j, "result", json_string(r->result));
-        if (r->reason[0])
-                json_object_set_new(j, "reason", json_string(r->reason));
-        if (r->rating >= 0)
-                json_object_set_new(j, "rating", json_integer(r->rating));
-        json_object_set_new(j, "time_limit", json_integer(r->time_limit));
-        json_object_set_new(j, "conflicts", json_integer(r->nconflicts));
-        return j;
-}
-
-json_t *app_detail_json(struct home *h, int32_t today, const struct app_row *r)
-{
-        sqlite3_stmt *st;
-        char a[11];
-
-        json_t *j = app_summary_json(h, today, r), *mats = json_array(), *confs = json_array();
-        sqlite3_prepare_v2(store_db(h->st), "SELECT material, state, blob, promise FROM app_materials WHERE app = ?"
-                           " ORDER BY material", -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                json_t *m = json_pack("{s:s,s:s}", "material", sqlite3_column_text(st, 0), "state", sqlite3_column_text(st, 1));
-                if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                        json_object_set_new(m, "blob", json_string((const char *)sqlite3_column_text(st, 2)));
-                if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-                        long long p = sqlite3_column_int64(st, 3);
-                        json_object_set_new(m, "promise", json_string(date_str(p, a)));
-                        json_object_set_new(m, "promise_overdue", json_boolean(app_status_open(r->status) &&
-                                                                            !strcmp((const char *)sqlite3_column_text(st, 1), "deficient") &&
-                                                                            cal_is_overdue((int32_t)p, today)));
-                }
-                json_array_append_new(mats, m);
-        }
-        sqlite3_finalize(st);
-        sqlite3_prepare_v2(store_db(h->st), "SELECT node, seq, type, reason FROM conflicts WHERE app = ? ORDER BY node, seq",
-                           -1, &st, NULL);
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(confs, json_pack("{s:s,s:I,s:s,s:s,s:s}", "node", sqlite3_column_text(st, 0), "seq",
-                                                       (json_int_t)sqlite3_column_int64(st, 1), "type",
-                                                       sqlite3_column_text(st, 2), "reason", sqlite3_column_text(st, 3),
-                                                       "reason_zh",
-                                                       app_rule_zh((const char *)sqlite3_column_text(st, 3))));
-        sqlite3_finalize(st);
-        json_object_set_new(j, "materials", mats);
-        json_object_set_new(j, "conflict_list", confs);
-        size_t i;
-        json_t *m;
-        bool promise_overdue = false;
-        json_array_foreach(mats, i, m)
-                promise_overdue |= json_is_true(json_object_get(m, "promise_overdue"));
-        json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
-        return j;
-}
 
 /* One application as app show gives it: a JSON object (returned, owned by
  * the caller) and, unless as_json, its text on stdout. */
@@ -986,14 +304,14 @@ static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
 
         if (!as_json) {
                 printf("%s  %s %s\n", r->id, r->matter, r->matter_name);
-                printf(cli_msg("  status %s · held by %s", "  状态 %s · 当前办理 %s"), status_zh(r->status), r->holder);
+                printf(cli_msg("  status %s · held by %s", "  状态 %s · 当前办理 %s"), cmd_status_zh(r->status), r->holder);
                 if (json_is_true(json_object_get(j, "overdue")))
                         printf("%s", cli_msg(" · OVERDUE", " · 已超期"));
                 putchar('\n');
                 if (r->receipt[0])
                         printf(cli_msg("  receipt %s · accepted %s · due %s (%lld working days)\n",
                                        "  受理编号 %s · 受理 %s · 办结期限 %s（%lld 个工作日）\n"),
-                               r->receipt, date_str(r->accepted_on, a), date_str(r->due, b), r->time_limit);
+                               r->receipt, app_date_str(r->accepted_on, a), app_date_str(r->due, b), r->time_limit);
                 if (r->applicant[0])
                         printf(cli_msg("  applicant %s %s\n", "  申请人 %s %s\n"), r->applicant, r->applicant_id);
                 if (r->bundle[0])
@@ -1021,7 +339,7 @@ static json_t *show_one(struct ctx *c, const struct app_row *r, bool as_json)
                         printf(cli_msg("  CONFLICT: event %s/%lld %s: %s\n", "  冲突：事件 %s/%lld %s：%s\n"),
                                json_string_value(json_object_get(m, "node")),
                                (long long)json_integer_value(json_object_get(m, "seq")),
-                               json_string_value(json_object_get(m, "type")), tr(json_string_value(json_object_get(m, "reason"))));
+                               json_string_value(json_object_get(m, "type")), cmd_tr(json_string_value(json_object_get(m, "reason"))));
         }
         return j;
 }
@@ -1031,12 +349,12 @@ static int app_show(int argc, char **argv)
         struct ctx c = { 0 };
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = parse(argc, argv, O_HOME | O_JSON | O_TODAY, 1, "daiban app show ID [--json]", &c.o);
+        int rc = cmd_parse(argc, argv, O_HOME | O_JSON | O_TODAY, 1, "daiban app show ID [--json]", &c.o);
         bool as_json = c.o.given & O_JSON;
 
         /* ID is an application id or receipt, or a bundle's id or receipt:
          * a bundle shows each of its applications. */
-        if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
+        if (rc || (rc = cmd_ctx_open(&c)) || (rc = cmd_load_targets(&c, c.o.pos[0], &t, &n)))
                 goto out;
         bool one = n == 1 && (!strcmp(t[0].id, c.o.pos[0]) || !strcmp(t[0].receipt, c.o.pos[0]));
         json_t *all = json_array();
@@ -1062,32 +380,24 @@ static int app_show(int argc, char **argv)
         json_decref(all);
 out:
         app_rows_free(t, n);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return rc;
 }
 
 static int app_list(int argc, char **argv)
 {
         struct ctx c = { 0 };
-        sqlite3_stmt *st;
-        char sql[1024], a[11], cursor[96] = "";
-        long long after_hlc = -1;
-        char after_id[64] = "";
-        long n = 0;
-        int rc = parse(argc, argv, O_HOME | O_JSON | O_STATUS | O_OVERDUE | O_LIMIT | O_AFTER | O_TODAY, 0,
+        struct readmodel_page page = { 0 };
+        char a[11];
+        int rc = cmd_parse(argc, argv, O_HOME | O_JSON | O_STATUS | O_OVERDUE | O_LIMIT | O_AFTER | O_TODAY, 0,
                        "daiban app list [--status S] [--overdue] [--limit N] [--after CURSOR] [--json]", &c.o);
 
         if (rc)
                 return rc;
         if (!(c.o.given & O_LIMIT))
-                c.o.limit = 50;
+                c.o.limit = READMODEL_LIST_LIMIT;
         if (c.o.limit < 1 || c.o.limit > 10000) {
                 cli_error("%s", cli_msg("--limit is 1 to 10000", "--limit 应为 1 至 10000"));
-                return EXIT_USAGE;
-        }
-        if (c.o.after && (sscanf(c.o.after, "%lld:%63s", &after_hlc, after_id) != 2)) {
-                cli_error("%s", cli_msg("--after takes the cursor printed by the previous page",
-                                        "--after 应为上一页末尾给出的游标"));
                 return EXIT_USAGE;
         }
         if (c.o.status) {
@@ -1099,115 +409,53 @@ static int app_list(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
-        if ((rc = ctx_open(&c)))
+        if ((rc = cmd_ctx_open(&c)))
                 goto out;
-        /* The overdue list is ordered by due date (most overdue first),
-         * the others by last change, newest first; both page by cursor.
-         * Overdue are the open applications past their due date and the
-         * open ones with a 容缺 promise that has passed. Every application
-         * of the first kind has due < today and every other one due >=
-         * today, so the list is the first query's rows, then the
-         * second's: each walks an index and stops at the page's end. */
-        /* promise_due: the earliest 容缺 promise of an open application */
-        const char *open_promise = "coalesce(promise_due < ?1, 0)";
-        int nq = c.o.given & O_OVERDUE ? 2 : 1;
+        struct readmodel_filter f = {
+                .today = c.today, .status = c.o.status, .overdue = c.o.given & O_OVERDUE, .due_within = -1,
+                .limit = c.o.limit, .after = c.o.after, .with_data = c.o.given & O_JSON,
+        };
+        int r = readmodel_app_list(c.h.st, &f, &page);
+        if (r == -EINVAL) {
+                cli_error("%s", cli_msg("--after takes the cursor printed by the previous page",
+                                        "--after 应为上一页末尾给出的游标"));
+                rc = EXIT_USAGE;
+                goto out;
+        }
+        if (r < 0) {
+                cli_error("%s", store_errmsg(c.h.st));
+                rc = EXIT_REFUSED;
+                goto out;
+        }
         json_t *arr = json_array();
-        for (int q = 0; q < nq && n < c.o.limit; q++) {
-                if (!(c.o.given & O_OVERDUE))
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", updated_hlc, id, status IN"
-                                 " ('accepted','returned','passed') AND %s FROM apps WHERE 1 %s %s"
-                                 " ORDER BY updated_hlc DESC, id DESC LIMIT ?4", open_promise,
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (updated_hlc, id) < (?3, ?5)" : "");
-                else if (q == 0)
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, %s FROM apps INDEXED BY apps_open_due"
-                                 " WHERE status IN ('accepted','returned','passed')"
-                                 " AND due < ?1 %s %s ORDER BY due, id LIMIT ?4", open_promise,
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
-                else
-                        snprintf(sql, sizeof sql, "SELECT " APP_COLS ", due, id, 1 FROM apps INDEXED BY apps_open_promise"
-                                 " WHERE promise_due < ?1 AND status IN ('accepted','returned','passed') AND due >= ?1 %s %s"
-                                 " ORDER BY due, id LIMIT ?4",
-                                 c.o.status ? "AND status = ?2" : "", c.o.after ? "AND (due, id) > (?3, ?5)" : "");
-                if (sqlite3_prepare_v2(store_db(c.h.st), sql, -1, &st, NULL) != SQLITE_OK) {
-                        cli_error("%s", store_errmsg(c.h.st));
-                        json_decref(arr);
-                        rc = EXIT_REFUSED;
-                        goto out;
-                }
-                sqlite3_bind_int64(st, 1, c.today);
-                if (c.o.status)
-                        sqlite3_bind_text(st, 2, c.o.status, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, after_hlc);
-                sqlite3_bind_int64(st, 4, c.o.limit - n);
-                sqlite3_bind_text(st, 5, after_id, -1, SQLITE_STATIC);
-                while (sqlite3_step(st) == SQLITE_ROW) {
-                        struct app_row r;
-                        bool promise_overdue = sqlite3_column_int(st, 27);
-                        app_row_from(st, &r);
-                        snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(st, 25),
-                                 (const char *)sqlite3_column_text(st, 26));
-                        if (c.o.given & O_JSON) {
-                                json_t *j = app_summary_json(&c.h, c.today, &r);
-                                json_object_set_new(j, "promise_overdue", json_boolean(promise_overdue));
-                                json_array_append_new(arr, j);
-                        } else
-                                printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", r.id, r.receipt[0] ? r.receipt : "-",
-                                       r.matter, status_zh(r.status), date_str(r.due, a), r.applicant,
-                                       r.due >= 0 && app_status_open(r.status) && cal_is_overdue((int32_t)r.due, c.today)
-                                               ? cli_msg("  OVERDUE", "  超期") : "",
-                                       promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
-                        app_row_free(&r);
-                        n++;
-                }
-                sqlite3_finalize(st);
+        for (size_t i = 0; i < page.n; i++) {
+                const struct app_row *row = &page.rows[i];
+                if (c.o.given & O_JSON) {
+                        json_t *j = app_summary_json(&c.h, c.today, row);
+                        json_object_set_new(j, "promise_overdue", json_boolean(row->promise_overdue));
+                        json_array_append_new(arr, j);
+                } else
+                        printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", row->id, row->receipt[0] ? row->receipt : "-",
+                               row->matter, cmd_status_zh(row->status), app_date_str(row->due, a), row->applicant,
+                               row->due >= 0 && app_status_open(row->status) && cal_is_overdue((int32_t)row->due, c.today)
+                                       ? cli_msg("  OVERDUE", "  超期") : "",
+                               row->promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
         }
         if (c.o.given & O_JSON) {
-                json_t *page = json_pack("{s:o,s:s?}", "applications", arr, "next", n == c.o.limit ? cursor : NULL);
-                char *s = json_dumps(page, JSON_INDENT(1));
+                json_t *pj = json_pack("{s:o,s:s?}", "applications", arr, "next", page.next[0] ? page.next : NULL);
+                char *s = json_dumps(pj, JSON_INDENT(1));
                 puts(s);
                 free(s);
-                json_decref(page);
+                json_decref(pj);
         } else {
                 json_decref(arr);
-                if (n == c.o.limit)
-                        printf(cli_msg("more: --after %s\n", "下一页：--after %s\n"), cursor);
+                if (page.next[0])
+                        printf(cli_msg("more: --after %s\n", "下一页：--after %s\n"), page.next);
         }
 out:
-        ctx_close(&c);
+        readmodel_page_finish(&page);
+        cmd_ctx_close(&c);
         return rc;
-}
-
-json_t *app_log_json(store *st, const struct app_row *t, size_t n)
-{
-        sqlite3_stmt *q;
-        json_t *arr;
-
-        /* operators by name as well: a login ID means nothing to most */
-        if (sqlite3_prepare_v2(store_db(st), "SELECT node, seq, hlc, wall, operator, type, body,"
-                               " (SELECT name FROM operators o WHERE o.node = e.node AND o.id = e.operator)"
-                               " FROM events e WHERE app = ? ORDER BY hlc, node, seq", -1, &q, NULL) != SQLITE_OK)
-                return NULL;
-        arr = json_array();
-        for (size_t i = 0; i < n; i++) {
-                sqlite3_reset(q);
-                sqlite3_bind_text(q, 1, t[i].id, -1, SQLITE_STATIC);
-                while (sqlite3_step(q) == SQLITE_ROW) {
-                        time_t secs = (time_t)(sqlite3_column_int64(q, 3) / 1000);
-                        struct tm tm;
-                        char when[32];
-                        localtime_r(&secs, &tm);
-                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s,s:s}", "app", t[i].id, "node",
-                                                             sqlite3_column_text(q, 0), "seq",
-                                                             (json_int_t)sqlite3_column_int64(q, 1), "hlc",
-                                                             (json_int_t)sqlite3_column_int64(q, 2), "time", when,
-                                                             "operator", sqlite3_column_text(q, 4), "operator_name",
-                                                             sqlite3_column_text(q, 7), "type",
-                                                             sqlite3_column_text(q, 5), "body", sqlite3_column_text(q, 6)));
-                }
-        }
-        sqlite3_finalize(q);
-        return arr;
 }
 
 static int app_log(int argc, char **argv)
@@ -1215,11 +463,11 @@ static int app_log(int argc, char **argv)
         struct ctx c = { 0 };
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = parse(argc, argv, O_HOME | O_JSON, 1, "daiban app log ID [--json]", &c.o);
+        int rc = cmd_parse(argc, argv, O_HOME | O_JSON, 1, "daiban app log ID [--json]", &c.o);
 
-        if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
+        if (rc || (rc = cmd_ctx_open(&c)) || (rc = cmd_load_targets(&c, c.o.pos[0], &t, &n)))
                 goto out;
-        json_t *arr = app_log_json(c.h.st, t, n);
+        json_t *arr = readmodel_app_log(c.h.st, t, n);
         if (!arr) {
                 cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(c.h.st));
                 rc = EXIT_REFUSED;
@@ -1253,7 +501,7 @@ static int app_log(int argc, char **argv)
         json_decref(arr);
 out:
         app_rows_free(t, n);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return rc;
 }
 
@@ -1262,10 +510,10 @@ static int paperwork(int argc, char **argv, bool receipt)
         struct ctx c = { 0 };
         struct app_row *t = NULL;
         size_t n = 0;
-        int rc = parse(argc, argv, O_HOME | O_HTML | O_TODAY, 1,
+        int rc = cmd_parse(argc, argv, O_HOME | O_HTML | O_TODAY, 1,
                        receipt ? "daiban app receipt ID [--html]" : "daiban app notice ID [--html]", &c.o);
 
-        if (rc || (rc = ctx_open(&c)) || (rc = load_targets(&c, c.o.pos[0], &t, &n)))
+        if (rc || (rc = cmd_ctx_open(&c)) || (rc = cmd_load_targets(&c, c.o.pos[0], &t, &n)))
                 goto out;
         if (receipt && !t[0].receipt[0]) {
                 cli_error(cli_msg("%s has not been accepted yet: no receipt (submit it with 'daiban app submit %s')",
@@ -1273,13 +521,19 @@ static int paperwork(int argc, char **argv, bool receipt)
                 rc = EXIT_REFUSED;
                 goto out;
         }
-        if (receipt)
-                paper_receipt(stdout, &c.h, t, n, c.o.given & O_HTML);
-        else
-                paper_notice(stdout, &c.h, t, n, c.today, c.o.given & O_HTML);
+        size_t len = 0;
+        char *sheet = receipt ? paper_receipt(&c.h, t, n, c.o.given & O_HTML, &len)
+                              : paper_notice(&c.h, t, n, c.today, c.o.given & O_HTML, &len);
+        if (!sheet) {
+                cli_error("%s", cli_msg("out of memory", "内存不足"));
+                rc = EXIT_REFUSED;
+                goto out;
+        }
+        fwrite(sheet, 1, len, stdout);
+        free(sheet);
 out:
         app_rows_free(t, n);
-        ctx_close(&c);
+        cmd_ctx_close(&c);
         return rc;
 }
 
@@ -1291,179 +545,6 @@ static int app_receipt(int argc, char **argv)
 static int app_notice(int argc, char **argv)
 {
         return paperwork(argc, argv, false);
-}
-
-static const char usage_status[] =
-        "Usage: daiban status [--json] [--home DIR]\n"
-        "\n"
-        "This node, its store and its applications by status, with the\n"
-        "overdue ones, the overdue 容缺 promises and the conflicts.\n";
-
-static long long count(store *s, const char *sql, long long arg)
-{
-        sqlite3_stmt *st;
-        long long n = -1;
-
-        if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-                return -1;
-        sqlite3_bind_int64(st, 1, arg);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return n;
-}
-
-static int cmd_status(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        int rc = parse(argc, argv, O_HOME | O_JSON | O_TODAY, 0, "daiban status [--json]", &c.o);
-
-        if (rc || (rc = ctx_open(&c)))
-                goto out;
-        json_t *by = json_object();
-        const char *name;
-        for (size_t i = 0; (name = app_status_nth(i)); i++) {
-                sqlite3_stmt *st;
-                sqlite3_prepare_v2(store_db(c.h.st), "SELECT count(*) FROM apps WHERE status = ?", -1, &st, NULL);
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-                sqlite3_step(st);
-                json_object_set_new(by, name, json_integer(sqlite3_column_int64(st, 0)));
-                sqlite3_finalize(st);
-        }
-        long long overdue = count(c.h.st, "SELECT count(*) FROM apps WHERE status IN ('accepted','returned','passed')"
-                                           " AND due < ?", c.today);
-        long long promises = count(c.h.st, "SELECT count(*) FROM app_materials m JOIN apps a ON a.id = m.app"
-                                   " WHERE m.state = 'deficient' AND m.promise < ? AND a.status IN ('accepted','returned','passed')",
-                                   c.today);
-        long long conflicts = count(c.h.st, "SELECT count(*) FROM conflicts", 0);
-        long long events = store_nevents(c.h.st);
-        /* the link: the remote, when a sync last worked, and this node's
-         * events the remote does not hold yet */
-        char *remote = NULL, *last = NULL;
-        store_meta_get(c.h.st, "remote.url", &remote);
-        store_meta_get(c.h.st, "sync.last_ok", &last);
-        long long waiting = home_events_waiting(&c.h);
-        json_t *alarms = home_alarms(&c.h), *keys = home_keys(&c.h);
-        if (c.o.given & O_JSON) {
-                json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:{s:s?,s:s?,s:I},s:O}", "home", c.h.dir,
-                                      "node", c.h.node, "role", c.h.role, "name", c.h.name, "applications", by,
-                                      "overdue", (json_int_t)overdue, "overdue_promises", (json_int_t)promises,
-                                      "conflicts", (json_int_t)conflicts, "events", (json_int_t)events, "link",
-                                      "remote", remote, "last_sync", last, "waiting_events", (json_int_t)waiting,
-                                      "alarms", alarms);
-                json_object_set(j, "keys", keys);
-                char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
-                puts(s);
-                free(s);
-                json_decref(j);
-        } else {
-                printf(cli_msg("%s %s (%s), home %s\n", "%s %s（%s），数据目录 %s\n"), c.h.role, c.h.node, c.h.name, c.h.dir);
-                const char *k;
-                json_t *v;
-                json_object_foreach(by, k, v)
-                        if (json_integer_value(v))
-                                printf("  %-10s %lld\n", status_zh(k), (long long)json_integer_value(v));
-                printf(cli_msg("  overdue %lld · overdue promises %lld · conflicts %lld · events %lld\n",
-                               "  超期 %lld · 容缺逾期 %lld · 冲突 %lld · 事件 %lld\n"), overdue, promises, conflicts, events);
-                if (remote)
-                        printf(cli_msg("  link %s · last sync %s · %lld events saved here, waiting to be sent\n",
-                                       "  链路 %s · 上次同步 %s · %lld 个事件已在本机保存，等待发送\n"),
-                               remote, last ? last : cli_msg("never", "从未"), waiting);
-                else if (strcmp(c.h.role, "county") == 0)
-                        printf("%s", cli_msg("  the county syncs with no one: its hall serves the others ('daiban hall serve')\n",
-                                             "  县级节点不向上同步：由县级服务端为各站点提供同步（“daiban hall serve”）\n"));
-                else
-                        printf("%s", cli_msg("  no link set: everything is saved here; send it with 'daiban bundle export'"
-                                             " (USB) or set one with 'daiban remote set'\n",
-                                             "  未设置链路：所有内容都已在本机保存；可用“daiban bundle export”（U 盘）送出，"
-                                             "或用“daiban remote set”设置链路\n"));
-                const char *fp = json_string_value(json_object_get(keys, "fingerprint"));
-                json_t *en = json_object_get(keys, "enrolled");
-                if (!fp)
-                        printf("%s", cli_msg("  key: none yet (made at the first change set)\n",
-                                             "  密钥：尚未生成（首次生成变更集时自动生成）\n"));
-                else if (json_is_object(en))
-                        printf(cli_msg("  key %s · on the county's roster from seq %lld\n",
-                                       "  密钥 %s · 已登记在县级名册（自序号 %lld 起）\n"),
-                               fp, (long long)json_integer_value(json_object_get(en, "from")));
-                else if (json_is_true(json_object_get(keys, "roster")) && strcmp(c.h.role, "county") != 0)
-                        printf(cli_msg("  key %s · not on the county's roster yet: its first sync with the hall "
-                                       "enrolls it, or the county runs 'daiban roster add %s KEY'\n",
-                                       "  密钥 %s · 尚未登记在县级名册：首次与县级同步时自动登记，或由县里运行"
-                                       "“daiban roster add %s KEY”\n"),
-                               fp, c.h.node);
-                else
-                        printf(cli_msg("  key %s\n", "  密钥 %s\n"), fp);
-                size_t i;
-                json_t *a;
-                json_array_foreach(alarms, i, a)
-                        printf(cli_msg("  ALARM: %s\n", "  警报：%s\n"),
-                               json_string_value(json_object_get(a, cli_zh() ? "zh" : "en")));
-                json_decref(by);
-        }
-        json_decref(alarms);
-        json_decref(keys);
-        free(remote);
-        free(last);
-out:
-        ctx_close(&c);
-        return rc;
-}
-
-static const char usage_rebuild[] =
-        "Usage: daiban rebuild [--verify] [--home DIR]\n"
-        "\n"
-        "Recompute every derived table (applications, materials, conflicts,\n"
-        "operators) from the events alone. --verify recomputes and compares\n"
-        "without changing anything: exit 0 when the stored tables agree.\n";
-
-static void progress(void *ud, long long done, long long total)
-{
-        (void)ud;
-        fprintf(stderr, "\r%s %lld/%lld", cli_msg("rebuilding:", "重建中："), done, total);
-        if (done >= total)
-                fputc('\n', stderr);
-}
-
-static int cmd_rebuild(int argc, char **argv)
-{
-        struct ctx c = { 0 };
-        char diff[512];
-        int rc = parse(argc, argv, O_HOME | O_VERIFY, 0, "daiban rebuild [--verify]", &c.o);
-
-        if (rc || (rc = ctx_open(&c)))
-                goto out;
-        if (c.o.given & O_VERIFY) {
-                if (core_begin(&c.h, &c.res)) {
-                        rc = print_result(&c.res);
-                        goto out;
-                }
-                int r = fold_verify(c.h.st, diff, sizeof diff);
-                store_rollback(c.h.st);
-                if (r < 0) {
-                        cli_error(cli_msg("cannot verify: %s", "无法校验：%s"), store_errmsg(c.h.st));
-                        rc = EXIT_REFUSED;
-                } else if (r > 0) {
-                        printf(cli_msg("MISMATCH: %s\n", "不一致：%s\n"), diff);
-                        rc = EXIT_REFUSED;
-                } else {
-                        printf("%s\n", cli_msg("derived tables agree with the events", "派生表与事件一致"));
-                }
-                goto out;
-        }
-        if (core_begin(&c.h, &c.res)) {
-                rc = print_result(&c.res);
-                goto out;
-        }
-        bool tty = isatty(2);
-        if (fold_rebuild(c.h.st, tty ? progress : NULL, NULL) < 0 || store_commit(c.h.st) < 0) {
-                rc = (core_store_failed(&c.h, &c.res), print_result(&c.res));
-                goto out;
-        }
-        printf(cli_msg("rebuilt from %lld events\n", "已由 %lld 个事件重建\n"), (long long)store_nevents(c.h.st));
-out:
-        ctx_close(&c);
-        return rc;
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -1494,7 +575,7 @@ static const struct cli_command app_commands[] = {
         { NULL, NULL, NULL, NULL },
 };
 
-static int cmd_app(int argc, char **argv)
+int cmd_app(int argc, char **argv)
 {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
                 fputs(usage_app, stdout);
@@ -1502,14 +583,3 @@ static int cmd_app(int argc, char **argv)
         }
         return cli_dispatch("daiban app", "Applications at this station", app_commands, argc - 1, argv + 1);
 }
-
-const struct cli_command node_commands[] = {
-        { "init", "Create a node home (store, repository, catalogue)", usage_init, cmd_init },
-        { "operator", "Register the operators of this node", usage_operator, cmd_operator },
-        { "app", "Capture and follow applications", NULL, cmd_app },
-        { "review", "Pass or return an application (reviewing office)", usage_review, cmd_review },
-        { "decide", "Approve or reject an application (deciding office)", usage_decide, cmd_decide },
-        { "status", "This node and its applications at a glance", usage_status, cmd_status },
-        { "rebuild", "Recompute the derived tables from the events", usage_rebuild, cmd_rebuild },
-        { NULL, NULL, NULL, NULL },
-};

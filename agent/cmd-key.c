@@ -23,6 +23,7 @@
 #include "sync/feed.h"
 #include "sync/scan.h"
 #include "sync/roster.h"
+#include "sync/readmodel.h"
 #include "sync/sshsig.h"
 
 struct kopts {
@@ -439,18 +440,10 @@ out:
 /* The first of node's seqs whose event's wall time is at or after t. */
 static int64_t seq_from_time(store *st, const char *node, int64_t t_ms)
 {
-        sqlite3_stmt *q;
         int64_t seq = store_next_seq(st, node);
+        long long first = readmodel_first_seq_since(st, node, t_ms);
 
-        if (sqlite3_prepare_v2(store_db(st), "SELECT min(seq) FROM events WHERE node = ? AND wall >= ?", -1, &q, NULL) ==
-            SQLITE_OK) {
-                sqlite3_bind_text(q, 1, node, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(q, 2, t_ms);
-                if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-                        seq = sqlite3_column_int64(q, 0);
-                sqlite3_finalize(q);
-        }
-        return seq;
+        return first >= 0 ? first : seq;
 }
 
 static int roster_cmd_revoke(int argc, char **argv)

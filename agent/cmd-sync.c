@@ -32,6 +32,7 @@
 #include "sync/roster.h"
 #include "sync/hlc.h"
 #include "sync/report.h"
+#include "sync/readmodel.h"
 #include "sync/scan.h"
 #include "sync/transfer.h"
 
@@ -429,14 +430,11 @@ round:
         /* a PC whose clock is far behind what it has seen: ordering stays
          * right (the clock moves past every stamp received), but say so */
         {
-                sqlite3_stmt *st;
                 struct hlc hc = { 0 };
                 struct timespec ts;
-                if (sqlite3_prepare_v2(store_db(h.st), "SELECT max(hlc) FROM events", -1, &st, NULL) == SQLITE_OK) {
-                        if (sqlite3_step(st) == SQLITE_ROW)
-                                hc.last = (uint64_t)sqlite3_column_int64(st, 0);
-                        sqlite3_finalize(st);
-                }
+                long long max_hlc = readmodel_max_hlc(h.st);
+                if (max_hlc > 0)
+                        hc.last = (uint64_t)max_hlc;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 if (hlc_wall_behind(&hc, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000))
                         cli_error("%s", cli_msg("this PC's clock is far behind the events it holds: set the date and time "

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include <git2.h>
-#include <sqlite3.h>
 
 #include "agent/doctor.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
+#include "sync/readmodel.h"
 #include "forms/csv.h"
 
 /* ---- findings --------------------------------------------------------------- */
@@ -174,39 +174,16 @@ static void check_disk(json_t *out, const char *dir)
 static int check_store(json_t *out, const char *dir)
 {
         char path[4096], en[1024], zh[1024], first[512] = "";
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        int rows = 0, ok = 0, rc = SQLITE_OK;
+        bool ok;
 
         snprintf(path, sizeof path, "%s/store.db", dir);
-        if ((rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)) != SQLITE_OK ||
-            (sqlite3_busy_timeout(db, 10000), (rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL))) !=
-                    SQLITE_OK) {
-                snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
-        } else {
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        const char *t = (const char *)sqlite3_column_text(st, 0);
-                        if (rows++ == 0) {
-                                snprintf(first, sizeof first, "%s", t ? t : "?");
-                                ok = t && strcmp(t, "ok") == 0;
-                        }
-                }
-                if (rc != SQLITE_DONE) {
-                        snprintf(first, sizeof first, "%s", sqlite3_errmsg(db));
-                        ok = 0;
-                } else {
-                        rc = SQLITE_OK;         /* the check ran: its rows say */
-                }
-        }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        int rc = store_quick_check(path, &ok, first, sizeof first);
         if (ok) {
                 add(out, "store", "ok", "the store passes SQLite's quick_check", "数据库通过 SQLite 完整性检查",
                     NULL, NULL);
                 return 0;
         }
-        rc &= 0xff;
-        if (rc != SQLITE_OK && rc != SQLITE_CORRUPT && rc != SQLITE_NOTADB) {
+        if (rc == -EIO) {
                 /* locked, unreadable, out of memory: not known to be damaged */
                 add(out, "store", "warn", fmt(en, sizeof en, "the store %s cannot be checked: %s", path, first),
                     fmt(zh, sizeof zh, "无法检查数据库 %s：%s", path, first),
@@ -405,8 +382,7 @@ static void check_link(json_t *out, struct home *h, long long now)
  * make every other node doubt its own. */
 static void check_clock(json_t *out, struct home *h, long long now)
 {
-        sqlite3_stmt *st = NULL;
-        long long newest = 0;
+        long long newest;
         char en[512], zh[512], county[8];
 
         snprintf(county, sizeof county, "%.6s", h->node);
@@ -415,13 +391,9 @@ static void check_clock(json_t *out, struct home *h, long long now)
                     "县级节点的时钟是其他节点的比对基准", NULL, NULL);
                 return;
         }
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT max(wall) FROM events WHERE node = ?", -1, &st, NULL) ==
-            SQLITE_OK) {
-                sqlite3_bind_text(st, 1, county, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        newest = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
+        newest = readmodel_node_last_wall(h->st, county);
+        if (newest < 0)
+                newest = 0;
         /* the hall's own clock, as the last push saw it */
         char *kept = NULL;
         long long off = 0, at = 0;

@@ -551,7 +551,7 @@ static int hall_resume(int argc, char **argv)
 {
         bool anyway;
         struct home h;
-        sqlite3_stmt *st = NULL;
+        char **nodes = NULL;
         int r, waiting = 0, seen = 0;
 
         if ((r = hall_open_with_flag(argc, argv, "anyway", &anyway, &h)))
@@ -561,14 +561,13 @@ static int hall_resume(int argc, char **argv)
                 home_close(&h);
                 return 0;
         }
-        if (sqlite3_prepare_v2(store_db(h.st), "SELECT substr(key, 12) FROM meta WHERE key LIKE 'hall.token.%'"
-                               " AND value <> '' ORDER BY key", -1, &st, NULL) != SQLITE_OK) {
+        if (store_meta_keys(h.st, "hall.token.", &nodes) < 0) {
                 cli_error(cli_msg("cannot read the store: %s", "无法读取数据库：%s"), store_errmsg(h.st));
                 home_close(&h);
                 return EXIT_REFUSED;
         }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *node = (const char *)sqlite3_column_text(st, 0);
+        for (size_t i = 0; nodes[i]; i++) {
+                const char *node = nodes[i];
                 const struct cat_division *d = catalog_find_division(h.cat, node);
                 char key[64], rkey[64], *v = NULL, *rv = NULL;
                 if (!d || d->level == LEVEL_COUNTY)
@@ -599,7 +598,7 @@ static int hall_resume(int argc, char **argv)
                 }
                 free(v);
         }
-        sqlite3_finalize(st);
+        store_meta_keys_free(nodes);
         if (waiting && !anyway) {
                 cli_error(cli_msg("%d townships or villages that sync with the hall have not given back since the restore: what "
                                   "the hall wrote after its backup may still be with them. Wait for their syncs, or resume "
@@ -612,8 +611,7 @@ static int hall_resume(int argc, char **argv)
                 return EXIT_REFUSED;
         }
         if (store_begin(h.st) < 0 || store_restore_done(h.st) < 0 ||
-            sqlite3_exec(store_db(h.st), "DELETE FROM meta WHERE key LIKE '" HALL_RESTORE_SEEN "%' OR key LIKE '" HALL_RESTORE_REFUSED "%'",
-                         NULL, NULL, NULL) != SQLITE_OK ||
+            store_meta_delete_prefix(h.st, HALL_RESTORE_SEEN) < 0 || store_meta_delete_prefix(h.st, HALL_RESTORE_REFUSED) < 0 ||
             store_commit(h.st) < 0) {
                 cli_error(cli_msg("cannot write the store: %s", "无法写入数据库：%s"), store_errmsg(h.st));
                 store_rollback(h.st);

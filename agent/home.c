@@ -24,6 +24,7 @@
 #include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
+#include "sync/readmodel.h"
 #include "sync/scan.h"
 
 const char *home_path(const char *opt)
@@ -58,18 +59,12 @@ long long home_events_waiting(const struct home *h)
 {
         char *sent = NULL;
         long long waiting = 0;
-        sqlite3_stmt *st;
 
         /* counted, not subtracted: a new key epoch leaves a gap in the numbers */
         store_meta_get(h->st, "sync.sent_seq", &sent);
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT count(*) FROM events WHERE node = ? AND seq > ?", -1, &st,
-                               NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, sent ? atoll(sent) : 0);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        waiting = sqlite3_column_int64(st, 0);
-                sqlite3_finalize(st);
-        }
+        waiting = readmodel_events_after(h->st, h->node, sent ? atoll(sent) : 0);
+        if (waiting < 0)
+                waiting = 0;
         free(sent);
         return waiting;
 }
@@ -361,20 +356,10 @@ static enum cat_level level_of(const char *role)
  * kept as given (a file: its line) in the store's roster.pin. */
 int home_operator_state(struct home *h, const char *op)
 {
-        sqlite3_stmt *st;
-        int rc, r;
+        struct readmodel_operator o;
+        int r = readmodel_operator(h->st, h->node, op, &o);
 
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT disabled FROM operators WHERE node = ? AND id = ?", -1, &st,
-                               NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, h->node, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        r = rc == SQLITE_ROW    ? (sqlite3_column_int(st, 0) ? HOME_OP_DISABLED : HOME_OP_ACTIVE)
-            : rc == SQLITE_DONE ? HOME_OP_UNKNOWN
-                                : -EIO;
-        sqlite3_finalize(st);
-        return r;
+        return r == 0 ? (o.disabled ? HOME_OP_DISABLED : HOME_OP_ACTIVE) : r == -ENOENT ? HOME_OP_UNKNOWN : -EIO;
 }
 
 int home_county_pin(const char *arg, char *pin, size_t len)

@@ -20,7 +20,7 @@ json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
  * there are none (answered 404) or the store failed (answered 500). */
 bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n)
 {
-        int rc = app_rows_load(r->st->h.st, id, t, n);
+        int rc = readmodel_app_rows(r->st->h.st, id, t, n);
 
         if (rc == -ENOENT)
                 not_found(r);
@@ -96,18 +96,12 @@ void paperwork(struct req *r, const char *id, bool receipt)
 
         if (!load_rows(r, id, &t, &n))
                 return;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f) {
-                app_rows_free(t, n);
+        buf = receipt ? paper_receipt(&r->st->h, t, n, true, &len) : paper_notice(&r->st->h, t, n, today(), true, &len);
+        app_rows_free(t, n);
+        if (!buf) {
                 reply_error(r, 500, "internal", "out of memory", "内存不足");
                 return;
         }
-        if (receipt)
-                paper_receipt(f, &r->st->h, t, n, true);
-        else
-                paper_notice(f, &r->st->h, t, n, today(), true);
-        fclose(f);
-        app_rows_free(t, n);
         reply_sheet(r, buf, len);
 }
 
@@ -121,21 +115,17 @@ void draft_notice(struct req *r, const char *id)
         const struct cat_form *form = d && json_is_object(json_object_get(d, "data"))
                                               ? catalog_find_form(r->st->h.cat, json_string_value(json_object_get(d, "matter")))
                                               : NULL;
-        FILE *f = form ? open_memstream(&buf, &len) : NULL;
 
-        if (!form || !f) {
-                json_decref(d);
-                if (!form)
-                        not_found(r);
-                else
-                        reply_error(r, 500, "internal", "out of memory", "内存不足");
-                return;
-        }
-        paper_notice_draft(f, &r->st->h, form, json_object_get(d, "data"), json_object_get(d, "materials"), today(),
-                           r->op, true);
-        fclose(f);
+        if (form)
+                buf = paper_notice_draft(&r->st->h, form, json_object_get(d, "data"), json_object_get(d, "materials"),
+                                         today(), r->op, true, &len);
         json_decref(d);
-        reply_sheet(r, buf, len);
+        if (!form)
+                not_found(r);
+        else if (!buf)
+                reply_error(r, 500, "internal", "out of memory", "内存不足");
+        else
+                reply_sheet(r, buf, len);
 }
 
 /* GET /api/apps: filters, a page, a cursor. */
@@ -172,118 +162,57 @@ void apps_list(struct req *r)
                             "筛选条件无效：status、overdue=1、due_within=天数、village、matter、q、todo=1、limit（1-200）、after");
                 return;
         }
-        bool by_due = (overdue && *overdue == '1') || days >= 0;
-        char where[1024] = "1";
-        size_t wl = 1;
-#define W(...) (wl += (size_t)snprintf(where + wl, sizeof where - wl, __VA_ARGS__))
-        if (status && *status)
-                W(" AND status = ?1");
-        if (overdue && *overdue == '1')
-                W(" AND status IN ('accepted','returned','passed') AND (due < ?2 OR coalesce(promise_due < ?2, 0))");
-        if (days >= 0)
-                W(" AND status IN ('accepted','returned','passed') AND due >= ?2 AND due <= ?2 + ?3");
-        if (village && *village)
-                W(" AND origin = ?4");
-        if (matter && *matter)
-                W(" AND (matter = ?5 OR bundle_code = ?5)");
-        if (q && *q)
-                W(" AND (applicant LIKE '%%' || ?6 || '%%' OR id = ?6 OR receipt LIKE ?6 || '%%' OR applicant_id = ?6)");
+        struct readmodel_filter f = {
+                .today = d, .status = status, .overdue = overdue && *overdue == '1', .due_within = days,
+                .origin = village, .matter = matter, .text = q, .limit = limit, .after = after, .count = true,
+        };
         if (todo && *todo == '1') {
-                if (!strcmp(st->h.role, "village"))
-                        W(" AND origin = ?7 AND status IN ('draft','returned','approved','rejected')");
-                else
-                        W(" AND holder = ?7 AND status IN ('accepted','passed')");
+                f.todo_node = st->h.node;
+                f.todo_village = !strcmp(st->h.role, "village");
         }
-        char count_sql[1400], sql[2048];
-        /* by due date the open applications' partial index holds every
-         * column the filters test: SQLite would not pick it unaided */
-        const char *from = by_due ? "apps INDEXED BY apps_open_due" : "apps";
-        snprintf(count_sql, sizeof count_sql, "SELECT count(*) FROM %s WHERE %s", from, where);
-        if (after && *after)
-                W(by_due ? " AND (due, id) > (?8, ?9)" : " AND (updated_hlc, id) < (?8, ?9)");
-#undef W
-        snprintf(sql, sizeof sql, "SELECT " APP_COLS_NO_DATA ", %s, coalesce(promise_due < ?2, 0) AND status IN"
-                 " ('accepted','returned','passed') FROM %s WHERE %s ORDER BY %s LIMIT ?10",
-                 by_due ? "due" : "updated_hlc", from, where, by_due ? "due, id" : "updated_hlc DESC, id DESC");
-        sqlite3_stmt *s[2] = { NULL, NULL };
-        const char *sqls[2] = { sql, count_sql };
+        struct readmodel_page page;
+        if (readmodel_app_list(st->h.st, &f, &page) < 0) {
+                logf_("list query: %s", store_errmsg(st->h.st));
+                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
+                return;
+        }
         json_t *arr = json_array();
-        long long total = 0, n = 0;
-        char cursor[160] = "";
-        for (int k = 0; k < 2; k++) {
-                if (sqlite3_prepare_v2(store_db(st->h.st), sqls[k], -1, &s[k], NULL) != SQLITE_OK) {
-                        logf_("list query: %s", store_errmsg(st->h.st));
-                        json_decref(arr);
-                        sqlite3_finalize(s[0]);
-                        reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
-                        return;
-                }
-                sqlite3_stmt *x = s[k];
-                int np = sqlite3_bind_parameter_count(x);
-                for (int i = 1; i <= np; i++) {
-                        const char *name = sqlite3_bind_parameter_name(x, i);
-                        int idx = name ? atoi(name + 1) : i;
-                        switch (idx) {
-                        case 1: sqlite3_bind_text(x, i, status, -1, SQLITE_STATIC); break;
-                        case 2: sqlite3_bind_int64(x, i, d); break;
-                        case 3: sqlite3_bind_int64(x, i, days); break;
-                        case 4: sqlite3_bind_text(x, i, village, -1, SQLITE_STATIC); break;
-                        case 5: sqlite3_bind_text(x, i, matter, -1, SQLITE_STATIC); break;
-                        case 6: sqlite3_bind_text(x, i, q, -1, SQLITE_STATIC); break;
-                        case 7: sqlite3_bind_text(x, i, st->h.node, -1, SQLITE_STATIC); break;
-                        case 8: sqlite3_bind_int64(x, i, akey); break;
-                        case 9: sqlite3_bind_text(x, i, aid, -1, SQLITE_STATIC); break;
-                        case 10: sqlite3_bind_int64(x, i, limit); break;
-                        }
-                }
-        }
-        while (sqlite3_step(s[0]) == SQLITE_ROW) {
-                struct app_row row;
-                app_row_from(s[0], &row);
-                json_t *j = app_summary_json(&st->h, d, &row);
-                json_object_set_new(j, "promise_overdue", json_boolean(sqlite3_column_int(s[0], 26)));
+        for (size_t i = 0; i < page.n; i++) {
+                json_t *j = app_summary_json(&st->h, d, &page.rows[i]);
+                json_object_set_new(j, "promise_overdue", json_boolean(page.rows[i].promise_overdue));
                 json_object_del(j, "data");     /* a list shows no form data */
                 json_array_append_new(arr, j);
-                snprintf(cursor, sizeof cursor, "%lld:%s", (long long)sqlite3_column_int64(s[0], 25), row.id);
-                app_row_free(&row);
-                n++;
         }
-        if (sqlite3_step(s[1]) == SQLITE_ROW)
-                total = sqlite3_column_int64(s[1], 0);
-        sqlite3_finalize(s[0]);
-        sqlite3_finalize(s[1]);
-        reply_json(r, 200, json_pack("{s:o,s:s?,s:I}", "applications", arr, "next", n == limit ? cursor : NULL, "total",
-                                     (json_int_t)total));
+        reply_json(r, 200, json_pack("{s:o,s:s?,s:I}", "applications", arr, "next", page.next[0] ? page.next : NULL,
+                                     "total", (json_int_t)page.total));
+        readmodel_page_finish(&page);
 }
 
 void conflicts(struct req *r)
 {
-        sqlite3_stmt *q;
         json_t *a = json_array();
+        struct readmodel_conflict *v = NULL;
+        size_t n = 0;
 
-        if (sqlite3_prepare_v2(store_db(r->st->h.st),
-                               "SELECT c.app, a.matter_name, a.applicant, c.node, c.seq, c.type, c.reason FROM conflicts c"
-                               " LEFT JOIN apps a ON a.id = c.app ORDER BY c.app, c.node, c.seq LIMIT 500", -1, &q,
-                               NULL) == SQLITE_OK) {
-                while (sqlite3_step(q) == SQLITE_ROW) {
-                        const char *type = (const char *)sqlite3_column_text(q, 5);
+        if (readmodel_conflicts(r->st->h.st, NULL, 500, &v, &n) == 0) {
+                for (size_t i = 0; i < n; i++) {
+                        const char *type = v[i].type;
                         const char *azh = "该操作与其他站点的操作冲突，未被采纳。请打开办件核对当前状态，必要时按当前状态重新操作，并与对方站点电话确认。";
                         const char *aen = "This action crossed another node's and was not applied. Open the application, check its "
                                           "current state, redo the action if it still applies, and call the other node to agree.";
-                        if (type && !strcmp(type, "app.created")) {
+                        if (!strcmp(type, "app.created")) {
                                 azh = "同一办件被重复创建，后一条未被采纳。请核对是否为重复录入。";
                                 aen = "The application was created twice; the later one was not applied. Check for a duplicate.";
                         }
-                        const char *why = (const char *)sqlite3_column_text(q, 6);
+                        const char *why = v[i].reason;
                         json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "app",
-                                                           sqlite3_column_text(q, 0), "matter_name", sqlite3_column_text(q, 1),
-                                                           "applicant", sqlite3_column_text(q, 2), "node",
-                                                           sqlite3_column_text(q, 3), "seq",
-                                                           (json_int_t)sqlite3_column_int64(q, 4), "type", type, "reason",
+                                                           v[i].app, "matter_name", v[i].known ? v[i].matter_name : NULL,
+                                                           "applicant", v[i].known ? v[i].applicant : NULL, "node",
+                                                           v[i].node, "seq", (json_int_t)v[i].seq, "type", type, "reason",
                                                            why, "reason_zh", app_rule_zh(why), "advice_zh", azh,
                                                            "advice_en", aen));
                 }
-                sqlite3_finalize(q);
+                free(v);
         }
         reply_json(r, 200, json_pack("{s:o}", "conflicts", a));
 }
@@ -293,15 +222,7 @@ void scan_get(struct req *r, const char *hex)
         char path[4096];
 
         /* only blobs an application of this home names are served */
-        sqlite3_stmt *q;
-        bool named = false;
-        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT 1 FROM app_materials WHERE blob = ? LIMIT 1", -1, &q, NULL) ==
-            SQLITE_OK) {
-                sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
-                named = sqlite3_step(q) == SQLITE_ROW;
-                sqlite3_finalize(q);
-        }
-        if (!named) {
+        if (!readmodel_blob_named(r->st->h.st, hex)) {
                 not_found(r);
                 return;
         }
@@ -505,7 +426,7 @@ void after_scan(struct req *r, struct core_result *res)
         size_t n = 0, i;
         json_t *j = NULL;
 
-        if (app_rows_load(r->st->h.st, r->key, &t, &n) < 0) {
+        if (readmodel_app_rows(r->st->h.st, r->key, &t, &n) < 0) {
                 reply_error(r, 500, "internal", "recorded, but it cannot be read back", "已保存，但无法读取");
                 return;
         }
@@ -529,7 +450,7 @@ void after_new(struct req *r, struct core_result *res)
         const char *draft = json_string_value(json_object_get(r->ctx, "draft"));
         if (draft)
                 draft_delete_id(r->st, r->op, draft);
-        if (app_rows_load(r->st->h.st, res->id, &t, &nt) < 0) {
+        if (readmodel_app_rows(r->st->h.st, res->id, &t, &nt) < 0) {
                 reply_error(r, 500, "internal", "accepted, but it cannot be read back", "已受理，但无法读取");
                 return;
         }
@@ -592,7 +513,7 @@ void app_log_route(struct req *r, const char *id)
 
         if (!load_rows(r, id, &t, &n))
                 return;
-        events = app_log_json(r->st->h.st, t, n);
+        events = readmodel_app_log(r->st->h.st, t, n);
         app_rows_free(t, n);
         if (!events) {
                 reply_error(r, 500, "internal", "the audit trail could not be read", "无法读取办理记录");

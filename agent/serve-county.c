@@ -1,6 +1,7 @@
 /* The station daemon: the catalogue's routes, and a county's
  * statistics and stations. See serve-int.h. */
 #include "agent/serve-int.h"
+#include "agent/core/form.h"
 
 /* ---- catalogue routes ------------------------------------------------------- */
 
@@ -141,6 +142,77 @@ struct stat_row {
         long long accepted, done, on_time, late, open, overdue, rated, ratings[6], rating_sum;
 };
 
+/* The statistics' groups, filled one application at a time. */
+struct tally {
+        const catalog *cat;
+        const char *by;
+        int32_t today;
+        struct stat_row *rows, tot;
+        size_t nrows;
+        bool full;                      /* out of memory: the rest is left out */
+};
+
+static void tally(void *ud, const struct readmodel_stat *s)
+{
+        struct tally *t = ud;
+        const char *origin = s->origin, *mcode = s->matter, *mname = s->matter_name, *status = s->status;
+        long long due = s->due, rating = s->rating, decided = s->decided;
+        struct stat_row *rows = t->rows;
+        size_t nrows = t->nrows;
+
+        if (t->full)
+                return;
+        char key[64], name[256];
+        if (!strcmp(t->by, "matter")) {
+                snprintf(key, sizeof key, "%s", mcode);
+                snprintf(name, sizeof name, "%s", mname);
+        } else {
+                const struct cat_division *dv = !strcmp(t->by, "village") ? catalog_find_division(t->cat, origin)
+                                                                        : township_of(t->cat, origin);
+                snprintf(key, sizeof key, "%s", dv ? dv->code : origin);
+                snprintf(name, sizeof name, "%s", dv ? dv->name : origin);
+        }
+        struct stat_row *g = NULL;
+        for (size_t i = 0; i < nrows && !g; i++)
+                if (!strcmp(rows[i].key, key))
+                        g = &rows[i];
+        if (!g) {
+                struct stat_row *nr = realloc(rows, (nrows + 1) * sizeof *rows);
+                if (!nr) {
+                        t->full = true;
+                        return;
+                }
+                t->rows = rows = nr;
+                g = &rows[t->nrows++];
+                memset(g, 0, sizeof *g);
+                snprintf(g->key, sizeof g->key, "%s", key);
+                snprintf(g->name, sizeof g->name, "%s", name);
+        }
+        bool open = app_status_open(status);
+        bool isdone = !strcmp(status, "approved") || !strcmp(status, "rejected") || !strcmp(status, "delivered") ||
+                      !strcmp(status, "rated");
+        for (struct stat_row *x = g; x; x = x == g ? &t->tot : NULL) {
+                x->accepted++;
+                if (isdone) {
+                        x->done++;
+                        if (decided >= 0 && due >= 0 && decided <= due)
+                                x->on_time++;
+                        else
+                                x->late++;
+                }
+                if (open) {
+                        x->open++;
+                        if (due >= 0 && cal_is_overdue((int32_t)due, t->today))
+                                x->overdue++;
+                }
+                if (rating >= 1 && rating <= 5) {
+                        x->rated++;
+                        x->ratings[rating]++;
+                        x->rating_sum += rating;
+                }
+        }
+}
+
 void stats(struct req *r)
 {
         struct station *st = r->st;
@@ -165,83 +237,16 @@ void stats(struct req *r)
                             "统计参数：from、to（YYYY-MM-DD，起不晚于止）、by=township|village|matter、format=csv");
                 return;
         }
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(store_db(st->h.st),
-                               "SELECT a.origin, a.matter, a.matter_name, a.status, a.due, a.rating,"
-                               " (SELECT json_extract(e.body, '$.decided_on') FROM events e WHERE e.app = a.id"
-                               "  AND e.type = 'app.decided' ORDER BY e.hlc DESC LIMIT 1),"
-                               " (SELECT e.wall FROM events e WHERE e.app = a.id AND e.type = 'app.decided'"
-                               "  ORDER BY e.hlc DESC LIMIT 1)"
-                               " FROM apps a WHERE a.accepted_on BETWEEN ? AND ?", -1, &q, NULL) != SQLITE_OK) {
+        struct tally t = { .cat = st->h.cat, .by = by, .today = d };
+        memset(&t.tot, 0, sizeof t.tot);
+        snprintf(t.tot.key, sizeof t.tot.key, "total");
+        snprintf(t.tot.name, sizeof t.tot.name, "合计");
+        if (readmodel_stats(st->h.st, d0, d1, tally, &t) < 0 && !t.nrows) {
                 reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
                 return;
         }
-        sqlite3_bind_int64(q, 1, d0);
-        sqlite3_bind_int64(q, 2, d1);
-        struct stat_row *rows = NULL, tot;
-        size_t nrows = 0;
-        memset(&tot, 0, sizeof tot);
-        snprintf(tot.key, sizeof tot.key, "total");
-        snprintf(tot.name, sizeof tot.name, "合计");
-        while (sqlite3_step(q) == SQLITE_ROW) {
-                const char *origin = (const char *)sqlite3_column_text(q, 0);
-                const char *mcode = (const char *)sqlite3_column_text(q, 1);
-                const char *mname = (const char *)sqlite3_column_text(q, 2);
-                const char *status = (const char *)sqlite3_column_text(q, 3);
-                long long due = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 4);
-                long long rating = sqlite3_column_type(q, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 5);
-                long long decided = sqlite3_column_type(q, 6) != SQLITE_NULL ? sqlite3_column_int64(q, 6)
-                                    : sqlite3_column_type(q, 7) != SQLITE_NULL ? (sqlite3_column_int64(q, 7) / 1000 + 8 * 3600) / 86400
-                                                                                : -1;
-                char key[64], name[256];
-                if (!strcmp(by, "matter")) {
-                        snprintf(key, sizeof key, "%s", mcode);
-                        snprintf(name, sizeof name, "%s", mname);
-                } else {
-                        const struct cat_division *dv = !strcmp(by, "village") ? catalog_find_division(st->h.cat, origin)
-                                                                                : township_of(st->h.cat, origin);
-                        snprintf(key, sizeof key, "%s", dv ? dv->code : origin);
-                        snprintf(name, sizeof name, "%s", dv ? dv->name : origin);
-                }
-                struct stat_row *g = NULL;
-                for (size_t i = 0; i < nrows && !g; i++)
-                        if (!strcmp(rows[i].key, key))
-                                g = &rows[i];
-                if (!g) {
-                        struct stat_row *nr = realloc(rows, (nrows + 1) * sizeof *rows);
-                        if (!nr)
-                                break;
-                        rows = nr;
-                        g = &rows[nrows++];
-                        memset(g, 0, sizeof *g);
-                        snprintf(g->key, sizeof g->key, "%s", key);
-                        snprintf(g->name, sizeof g->name, "%s", name);
-                }
-                bool open = app_status_open(status);
-                bool isdone = !strcmp(status, "approved") || !strcmp(status, "rejected") || !strcmp(status, "delivered") ||
-                              !strcmp(status, "rated");
-                for (struct stat_row *x = g; x; x = x == g ? &tot : NULL) {
-                        x->accepted++;
-                        if (isdone) {
-                                x->done++;
-                                if (decided >= 0 && due >= 0 && decided <= due)
-                                        x->on_time++;
-                                else
-                                        x->late++;
-                        }
-                        if (open) {
-                                x->open++;
-                                if (due >= 0 && cal_is_overdue((int32_t)due, d))
-                                        x->overdue++;
-                        }
-                        if (rating >= 1 && rating <= 5) {
-                                x->rated++;
-                                x->ratings[rating]++;
-                                x->rating_sum += rating;
-                        }
-                }
-        }
-        sqlite3_finalize(q);
+        struct stat_row *rows = t.rows, tot = t.tot;
+        size_t nrows = t.nrows;
         char a[11], b[11];
         cal_date_format(d0, a);
         cal_date_format(d1, b);
@@ -320,33 +325,17 @@ void stations(struct req *r)
         const catalog *cat = st->h.cat;
         json_t *a = json_array();
         long long now_ms = (long long)time(NULL) * 1000;
-        sqlite3_stmt *q;
 
-        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT max(wall) FROM events WHERE node = ?", -1, &q, NULL) != SQLITE_OK) {
-                json_decref(a);
-                reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
-                return;
-        }
         /* the catalogue each station last captured under (its newest
          * application's): one pass over the applications */
-        json_t *vers = json_object();
-        sqlite3_stmt *cv;
-        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT origin, catalog, max(created_hlc) FROM apps"
-                               " WHERE catalog IS NOT NULL GROUP BY origin", -1, &cv, NULL) == SQLITE_OK) {
-                while (sqlite3_step(cv) == SQLITE_ROW)
-                        json_object_set_new(vers, (const char *)sqlite3_column_text(cv, 0),
-                                            json_string((const char *)sqlite3_column_text(cv, 1)));
-                sqlite3_finalize(cv);
-        }
+        json_t *vers = readmodel_catalog_by_origin(st->h.st);
         for (size_t i = 0; i < catalog_ndivisions(cat); i++) {
                 const struct cat_division *dv = catalog_division(cat, i);
                 if (dv->level == LEVEL_COUNTY)
                         continue;
-                sqlite3_reset(q);
-                sqlite3_bind_text(q, 1, dv->code, -1, SQLITE_STATIC);
                 json_t *last = json_null(), *days = json_null();
-                if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
-                        long long w = sqlite3_column_int64(q, 0);
+                long long w = readmodel_node_last_wall(st->h.st, dv->code);
+                if (w >= 0) {
                         time_t secs = (time_t)(w / 1000);
                         struct tm tm;
                         char when[32];
@@ -367,7 +356,6 @@ void stations(struct req *r)
                                             json_boolean(st->h.catalog_version && !strcmp(ver, st->h.catalog_version)));
                 json_array_append_new(a, o);
         }
-        sqlite3_finalize(q);
         json_decref(vers);
         reply_json(r, 200, json_pack("{s:o}", "stations", a));
 }

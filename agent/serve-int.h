@@ -63,7 +63,7 @@
 #define SYNC_FIRST_S     15
 #define SYNC_MAX_S       1800
 /* base64 SHA-256 of "window.print()", the receipt's print button
- * (agent/paper.c), for its CSP */
+ * (agent/core/paper.c), for its CSP */
 #define PRINT_HANDLER_SHA256 "MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU="
 
 struct station {

@@ -376,18 +376,16 @@ void signout(struct req *r)
 
 void operators(struct req *r)
 {
-        sqlite3_stmt *q;
         json_t *a = json_array();
+        struct readmodel_operator *ops = NULL;
+        size_t n = 0;
 
-        if (sqlite3_prepare_v2(store_db(r->st->h.st), "SELECT id, name FROM operators WHERE node = ? AND NOT disabled ORDER BY id", -1, &q,
-                               NULL) == SQLITE_OK) {
-                sqlite3_bind_text(q, 1, r->st->h.node, -1, SQLITE_STATIC);
-                while (sqlite3_step(q) == SQLITE_ROW) {
-                        const char *id = (const char *)sqlite3_column_text(q, 0);
-                        json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "id", id, "name", sqlite3_column_text(q, 1),
-                                                           "has_password", station_has_password(r->st->db, id)));
-                }
-                sqlite3_finalize(q);
-        }
+        if (readmodel_operators(r->st->h.st, r->st->h.node, &ops, &n) == 0)
+                for (size_t i = 0; i < n; i++)
+                        if (!ops[i].disabled)
+                                json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "id", ops[i].id, "name", ops[i].name,
+                                                                   "has_password",
+                                                                   station_has_password(r->st->db, ops[i].id)));
+        free(ops);
         reply_json(r, 200, json_pack("{s:o}", "operators", a));
 }

@@ -136,18 +136,12 @@ void token_hash(const char *s, char out[65])
 
 const char *operator_name(struct station *st, const char *op, char *buf, size_t cap)
 {
-        sqlite3_stmt *q;
+        struct readmodel_operator o;
 
         buf[0] = '\0';
         /* a disabled operator is no one here: no sign-in, no session */
-        if (sqlite3_prepare_v2(store_db(st->h.st), "SELECT name FROM operators WHERE node = ? AND id = ? AND NOT disabled",
-                               -1, &q, NULL) != SQLITE_OK)
-                return NULL;
-        sqlite3_bind_text(q, 1, st->h.node, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, op, -1, SQLITE_STATIC);
-        bool found = sqlite3_step(q) == SQLITE_ROW;
+        bool found = readmodel_operator(st->h.st, st->h.node, op, &o) == 0 && !o.disabled;
         if (found)
-                snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(q, 0));
-        sqlite3_finalize(q);
+                snprintf(buf, cap, "%s", o.name);
         return found ? buf : NULL;
 }

@@ -67,7 +67,7 @@
 #include <git2.h>
 #include <zlib.h>
 #include <sys/stat.h>
-#include "sync/store.h"
+#include "sync/store-int.h"
 
 static double now_s(void)
 {

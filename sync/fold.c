@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "forms/calendar.h"
+#include "sync/store-int.h"
 #include "sync/fold.h"
 
 static bool is(const char *a, const char *b)
@@ -116,7 +117,7 @@ const char *fold_check(const char *type, const char *result, const char *node, c
 /* ---- the state of one application ---------------------------------------- */
 
 /* "101201-261124-": the receipt prefix of origin for acceptance day on
- * (agent/cmd-app.c next_receipt issues numbers under it). */
+ * (agent/core/capture.c issues numbers under it). */
 static void receipt_prefix(const char *origin, long long on, char *out, size_t n)
 {
         char local[7] = "000000";

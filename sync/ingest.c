@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/store-int.h"
 #include "sync/changeset.h"
 #include "sync/feed.h"
 #include "sync/feed-int.h"

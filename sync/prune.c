@@ -1,4 +1,5 @@
 /* Removing handed objects that nothing can need. See prune.h. */
+#include "sync/store-int.h"
 #include "sync/prune.h"
 
 #include <errno.h>

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "forms/division.h"
+#include "sync/store-int.h"
 #include "sync/scan.h"
 #include "sync/scan-int.h"
 #include "sync/signed.h"

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/store-int.h"
 #include "sync/durable.h"
 #include "sync/hlc.h"
 #include "sync/store.h"
@@ -272,6 +273,195 @@ void store_rollback(store *s)
 {
         if (!sqlite3_get_autocommit(s->db))
                 exec(s->db, "ROLLBACK");
+}
+
+int store_error(store *s)
+{
+        switch (sqlite3_extended_errcode(s->db) & 0xff) {
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_IOERR:
+                return -EIO;
+        case SQLITE_BUSY:
+                return -EBUSY;
+        default:
+                return -EPROTO;
+        }
+}
+
+int store_copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+        sqlite3 *src = NULL, *dst = NULL;
+        sqlite3_backup *b;
+        int rc;
+
+        rc = sqlite3_open_v2(from, &src, SQLITE_OPEN_READWRITE, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_busy_timeout(src, 30000);
+                if (!(b = sqlite3_backup_init(dst, "main", src, "main"))) {
+                        rc = sqlite3_errcode(dst);
+                } else {
+                        while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                                sqlite3_sleep(50);
+                        rc = sqlite3_backup_finish(b);
+                }
+        }
+        if (rc != SQLITE_OK)
+                snprintf(err, errlen, "%s: %s", from, src ? sqlite3_errmsg(src) : "out of memory");
+        sqlite3_close(dst);
+        sqlite3_close(src);
+        return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_quick_check(const char *path, bool *ok, char *first, size_t firstlen)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int rows = 0, rc = SQLITE_OK;
+
+        *ok = false;
+        first[0] = '\0';
+        if ((rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)) != SQLITE_OK ||
+            (sqlite3_busy_timeout(db, 10000), (rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL))) !=
+                    SQLITE_OK) {
+                snprintf(first, firstlen, "%s", sqlite3_errmsg(db));
+        } else {
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        const char *t = (const char *)sqlite3_column_text(st, 0);
+                        if (rows++ == 0) {
+                                snprintf(first, firstlen, "%s", t ? t : "?");
+                                *ok = t && strcmp(t, "ok") == 0;
+                        }
+                }
+                if (rc != SQLITE_DONE) {
+                        snprintf(first, firstlen, "%s", sqlite3_errmsg(db));
+                        *ok = false;
+                } else {
+                        rc = SQLITE_OK;         /* the check ran: its rows say */
+                }
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        rc &= 0xff;
+        return rc == SQLITE_OK ? 0 : rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? -EBADMSG : -EIO;
+}
+
+static long long one(sqlite3 *db, const char *sql, const char *arg)
+{
+        sqlite3_stmt *st;
+        long long v = -1;
+
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                return -1;
+        if (arg)
+                sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+static void meta_into(sqlite3 *db, const char *key, char *buf, size_t n)
+{
+        sqlite3_stmt *st;
+
+        buf[0] = '\0';
+        if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+                return;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+                snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+}
+
+/* The counts and names of a summary, read from db. */
+static void summarize(sqlite3 *db, struct store_summary *r)
+{
+        meta_into(db, "node", r->node, sizeof r->node);
+        meta_into(db, "role", r->role, sizeof r->role);
+        meta_into(db, "name", r->name, sizeof r->name);
+        r->events = one(db, "SELECT count(*) FROM events", NULL);
+        r->apps = one(db, "SELECT count(*) FROM apps", NULL);
+        r->own_seq = one(db, "SELECT coalesce(max(seq), 0) FROM events WHERE node = ?", r->node);
+        r->schema = one(db, "PRAGMA user_version", NULL);
+}
+
+int store_summary_read(const char *path, struct store_summary *ret)
+{
+        sqlite3 *db = NULL;
+
+        memset(ret, 0, sizeof *ret);
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+                sqlite3_close(db);
+                return -EIO;
+        }
+        summarize(db, ret);
+        sqlite3_close(db);
+        return ret->node[0] && ret->role[0] ? 0 : -EINVAL;
+}
+
+void store_summary_of(store *s, struct store_summary *ret)
+{
+        memset(ret, 0, sizeof *ret);
+        summarize(s->db, ret);
+        ret->quick_ok = one(s->db, "SELECT count(*) FROM pragma_quick_check WHERE quick_check <> 'ok'", NULL) == 0;
+}
+
+int store_meta_keys(store *s, const char *prefix, char ***ret)
+{
+        sqlite3_stmt *st;
+        char **v = NULL;
+        size_t k = 0, plen = strlen(prefix);
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT substr(key, ?2 + 1) FROM meta WHERE substr(key, 1, ?2) = ?1"
+                               " AND value <> '' ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)plen);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                char **nv = realloc(v, (k + 2) * sizeof *v);
+                if (!nv)
+                        break;
+                v = nv;
+                if (!(v[k] = strdup((const char *)sqlite3_column_text(st, 0))))
+                        break;
+                v[++k] = NULL;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                if (v)
+                        v[k] = NULL;
+                store_meta_keys_free(v);
+                return -EIO;
+        }
+        if (!v && !(v = calloc(1, sizeof *v)))
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
+void store_meta_keys_free(char **keys)
+{
+        for (size_t i = 0; keys && keys[i]; i++)
+                free(keys[i]);
+        free(keys);
+}
+
+int store_meta_delete_prefix(store *s, const char *prefix)
+{
+        sqlite3_stmt *st;
+        int rc;
+
+        if (sqlite3_prepare_v2(s->db, "DELETE FROM meta WHERE substr(key, 1, ?2) = ?1", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)strlen(prefix));
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 int store_meta_get(store *s, const char *key, char **ret)

@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #define STORE_BUSY_TIMEOUT_MS 30000
 
 typedef struct store store;
@@ -25,7 +23,6 @@ typedef struct store store;
  * store written by a newer daiban (user_version too high) is refused. */
 int store_open(const char *path, bool create, store **ret, char *err, size_t errlen);
 void store_close(store *s);
-sqlite3 *store_db(store *s);
 
 /* The last SQLite error as text, for messages. */
 const char *store_errmsg(store *s);
@@ -37,11 +34,52 @@ int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
 
+/* What the last failure of s was, as a negative errno: -ENOSPC (the
+ * disk is full), -EIO (an I/O error), -EBUSY (another writer held the
+ * lock past the busy timeout), else -EPROTO. */
+int store_error(store *s);
+
+/* SQLite's online backup of the database file from into the file to (a
+ * store or any other SQLite file of a home), in one step: a WAL
+ * reader's snapshot, so writers carry on meanwhile. 0, or -EIO with the
+ * reason in err. */
+int store_copy_file(const char *from, const char *to, char *err, size_t errlen);
+
+/* PRAGMA quick_check of the store file at path, on a read-only
+ * connection of its own (a damaged store is reported, not opened).
+ * Returns 0 when the check ran (*ok: it passed; first: its first line),
+ * -EBADMSG when it could not run because SQLite found the file damaged
+ * (not a database, corrupt), -EIO when it could not run otherwise
+ * (locked, unreadable: not known to be damaged); first says why. */
+int store_quick_check(const char *path, bool *ok, char *first, size_t firstlen);
+
+/* What a backup's manifest and a restore's report say of a store: its
+ * node, role and name (meta), its events, applications and the node's
+ * own highest seq, its schema version; quick_ok: quick_check passed
+ * (store_summary_of only). */
+struct store_summary {
+        char node[64], role[32], name[256];
+        long long events, apps, own_seq, schema;
+        bool quick_ok;
+};
+/* Of the store file at path, read-only (not migrated): 0, -EIO when it
+ * cannot be read, -EINVAL when it names no node or role. */
+int store_summary_read(const char *path, struct store_summary *ret);
+/* Of an open store, with its quick_check. */
+void store_summary_of(store *s, struct store_summary *ret);
+
 /* Node configuration (written by `daiban init`). *ret is malloc'ed;
  * -ENOENT when the key is absent. */
 int store_meta_get(store *s, const char *key, char **ret);
 /* value NULL removes the key. */
 int store_meta_set(store *s, const char *key, const char *value);
+/* The keys starting with prefix whose value is not empty, in order: the
+ * part after prefix of each, a NULL-terminated array the caller frees
+ * (store_meta_keys_free). 0 or -EIO. */
+int store_meta_keys(store *s, const char *prefix, char ***ret);
+void store_meta_keys_free(char **keys);
+/* Remove every key starting with prefix (in the caller's transaction). */
+int store_meta_delete_prefix(store *s, const char *prefix);
 
 /* The mark of a home restored from a backup that has not yet fetched
  * back from the hall what it sent after that backup (agent/backup.h).

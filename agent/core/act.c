@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sync/fold.h"
+#include "sync/readmodel.h"
 
 int core_act(struct core_ctx *c, struct home *h, const char *node, const char *operator, int32_t today,
              struct core_result *res)
@@ -23,14 +24,10 @@ int core_act(struct core_ctx *c, struct home *h, const char *node, const char *o
          * same (node, seq) written twice would be refused as an
          * equivocation everywhere. */
         char *remote = NULL;
-        sqlite3_stmt *st;
         bool synced = store_meta_get(h->st, "remote.url", &remote) == 0 && remote;
         free(remote);
-        if (!synced && sqlite3_prepare_v2(store_db(h->st), "SELECT 1 FROM feed_heads LIMIT 1", -1, &st, NULL) ==
-                               SQLITE_OK) {
-                synced = sqlite3_step(st) == SQLITE_ROW;
-                sqlite3_finalize(st);
-        }
+        if (!synced)
+                synced = readmodel_has_feeds(h->st);
         if (synced)
                 return core_fail(res, CORE_REFUSED, "refused",
                                  "--node %s: this home syncs with other nodes, so it writes only as itself (%s);"
@@ -46,22 +43,19 @@ int core_act(struct core_ctx *c, struct home *h, const char *node, const char *o
 
 int core_check_operator(struct core_ctx *c, struct core_result *res)
 {
-        sqlite3_stmt *st;
-
         if (!c->operator || !*c->operator) {
                 /* name the operators there are: "add one" is no answer when
                  * adding one is what is being done */
                 char ids[256] = "";
-                size_t n = 0;
-                if (sqlite3_prepare_v2(store_db(c->h->st),
-                                       "SELECT id FROM operators WHERE node = ? AND NOT disabled ORDER BY id LIMIT 8", -1,
-                                       &st, NULL) == SQLITE_OK) {
-                        sqlite3_bind_text(st, 1, c->h->node, -1, SQLITE_STATIC);
-                        while (sqlite3_step(st) == SQLITE_ROW && n < sizeof ids - 40)
-                                n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%s", n ? ", " : "",
-                                                      (const char *)sqlite3_column_text(st, 0));
-                        sqlite3_finalize(st);
-                }
+                size_t n = 0, nops = 0, shown = 0;
+                struct readmodel_operator *ops = NULL;
+                if (readmodel_operators(c->h->st, c->h->node, &ops, &nops) == 0)
+                        for (size_t i = 0; i < nops && shown < 8 && n < sizeof ids - 40; i++)
+                                if (!ops[i].disabled) {
+                                        n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%s", n ? ", " : "", ops[i].id);
+                                        shown++;
+                                }
+                free(ops);
                 if (ids[0])
                         return core_fail(res, CORE_USAGE, "bad_request",
                                          "who is doing this? give --operator ID (or set DAIBAN_OPERATOR), one of the"
@@ -95,13 +89,13 @@ int core_check_operator(struct core_ctx *c, struct core_result *res)
 
 int core_store_failed(struct home *h, struct core_result *res)
 {
-        int code = sqlite3_extended_errcode(store_db(h->st)) & 0xff;
+        int code = store_error(h->st);
 
-        if (code == SQLITE_FULL)
+        if (code == -ENOSPC)
                 core_fail_both(res, CORE_FAILED, "disk_full",
                                "the disk is full: nothing was saved; free some space and run the command again",
                                "磁盘已满：本次操作未保存；请清理磁盘空间后重新执行");
-        else if (code == SQLITE_IOERR)
+        else if (code == -EIO)
                 core_fail_both(res, CORE_FAILED, "io_error",
                                "the disk reported an I/O error: nothing was saved; check the disk "
                                "(and its cable) and run the command again",
@@ -121,7 +115,7 @@ int act_store_failed(struct core_ctx *c, struct core_result *res)
 int core_begin(struct home *h, struct core_result *res)
 {
         if (store_begin(h->st) < 0) {
-                bool busy = (sqlite3_extended_errcode(store_db(h->st)) & 0xff) == SQLITE_BUSY;
+                bool busy = store_error(h->st) == -EBUSY;
                 return core_fail(res, CORE_FAILED, busy ? "busy" : "internal", "cannot start a transaction: %s",
                                  "无法开始事务：%s", store_errmsg(h->st));
         }
@@ -181,7 +175,7 @@ int act_emit(struct core_ctx *c, const char *type, const char *app, const char *
 
 int core_app_rows(struct home *h, const char *key, struct app_row **ret, size_t *n, struct core_result *res)
 {
-        int r = app_rows_load(h->st, key, ret, n);
+        int r = readmodel_app_rows(h->st, key, ret, n);
 
         if (r == -ENOENT)
                 return core_fail(res, CORE_NOT_FOUND, "not_found", "no application or bundle '%s' here; see 'daiban app list'",
@@ -229,19 +223,13 @@ const struct cat_matter *act_matter_of(struct core_ctx *c, const struct app_row 
 const char *act_material_state(store *st, const struct app_row *r, const char *material, long long *promise,
                                char state[32])
 {
-        sqlite3_stmt *q;
+        struct readmodel_material m;
 
         state[0] = '\0';
         *promise = -1;
-        if (sqlite3_prepare_v2(store_db(st), "SELECT state, promise FROM app_materials WHERE app = ? AND material = ?",
-                               -1, &q, NULL) != SQLITE_OK)
-                return state;
-        sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, material, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-                snprintf(state, 32, "%s", (const char *)sqlite3_column_text(q, 0));
-                *promise = sqlite3_column_type(q, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 1);
+        if (readmodel_material(st, r->id, material, &m) == 0) {
+                snprintf(state, 32, "%s", m.state);
+                *promise = m.promise;
         }
-        sqlite3_finalize(q);
         return state;
 }

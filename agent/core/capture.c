@@ -72,28 +72,17 @@ static json_t *member_data(const struct cat_matter *m, const json_t *data)
  * short enough to read over the phone. */
 static int next_receipt(struct core_ctx *c, int32_t day, char *out, size_t n)
 {
-        char prefix[32], like[40], local[7] = "000000";
+        char prefix[32], local[7] = "000000";
         size_t len = strlen(c->node);
         int y, m, d;
         long best = 0;
-        sqlite3_stmt *st;
 
         if (len > 6)
                 memcpy(local, c->node + 6, len - 6 > 6 ? 6 : len - 6);
         cal_date_to_ymd(day, &y, &m, &d);
         snprintf(prefix, sizeof prefix, "%s-%02d%02d%02d-", local, y % 100, m, d);
-        snprintf(like, sizeof like, "%s%%", prefix);
-        if (sqlite3_prepare_v2(store_db(c->h->st),
-                               "SELECT receipt FROM apps WHERE receipt LIKE ?1 UNION ALL "
-                               "SELECT bundle_receipt FROM apps WHERE bundle_receipt LIKE ?1", -1, &st, NULL) != SQLITE_OK)
+        if (readmodel_receipt_max(c->h->st, prefix, &best) < 0)
                 return -EIO;
-        sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                long v = strtol((const char *)sqlite3_column_text(st, 0) + strlen(prefix), NULL, 10);
-                if (v > best)
-                        best = v;
-        }
-        sqlite3_finalize(st);
         /* the day of an offline restore (and any before): the lost PC may
          * have numbered that day past the backup */
         char *eday = NULL;
@@ -176,40 +165,6 @@ int app_acceptance_problems(struct home *h, const struct app_row *r, int32_t tod
 
 /* ---- new ---------------------------------------------------------------------------- */
 
-/* What an earlier creation with request key at this node made: 1 with
- * its id (the bundle's for a bundle) and the matter or bundle code it
- * was for, 0 if nothing, <0 on a store error. Runs inside the writing
- * transaction, so two tries of one request cannot both create. */
-static int request_done(struct core_ctx *c, const char *request, char *id, size_t idn, char *code, size_t coden)
-{
-        sqlite3_stmt *st;
-        int r;
-
-        if (sqlite3_prepare_v2(store_db(c->h->st),
-                               "SELECT app, json_extract(body, '$.bundle'),"
-                               " coalesce(json_extract(body, '$.bundle_code'), json_extract(body, '$.matter'))"
-                               /* without statistics the planner would walk
-                                * the node's whole feed by its primary key */
-                               " FROM events INDEXED BY events_request"
-                               " WHERE node = ?1 AND json_extract(body, '$.request') = ?2"
-                               " AND type = 'app.created' LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, c->node, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, request, -1, SQLITE_STATIC);
-        r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-                const char *b = (const char *)sqlite3_column_text(st, 1);
-                snprintf(id, idn, "%s", b ? b : (const char *)sqlite3_column_text(st, 0));
-                snprintf(code, coden, "%s", (const char *)sqlite3_column_text(st, 2));
-                r = 1;
-        } else {
-                r = r == SQLITE_DONE ? 0 : -EIO;
-        }
-        sqlite3_finalize(st);
-        return r;
-}
-
 static int new_materials(struct core_ctx *c, const char *key, const json_t *list, struct core_result *res);
 static int accept(struct core_ctx *c, const char *key, bool created, struct core_result *res);
 
@@ -272,7 +227,10 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
                 return r;
         if (in->request) {
                 char done[64], code[64];
-                int d = request_done(c, in->request, done, sizeof done, code, sizeof code);
+                /* what an earlier creation with this request key at this
+                 * node made, inside the writing transaction, so two tries
+                 * of one request cannot both create */
+                int d = readmodel_request_find(c->h->st, c->node, in->request, done, sizeof done, code, sizeof code);
                 if (d < 0)
                         return act_store_failed(c, res);
                 if (d > 0) {
@@ -347,6 +305,19 @@ int core_app_new(struct core_ctx *c, const struct core_new *in, struct core_resu
 
 /* ---- edit ------------------------------------------------------------------------------ */
 
+/* The events of rows t[0..n) appended: free them, commit, and answer key
+ * as the id. CORE_OK or the commit's failure. */
+static int commit_rows(struct core_ctx *c, struct app_row *t, size_t n, const char *key, struct core_result *res)
+{
+        int r;
+
+        app_rows_free(t, n);
+        if ((r = act_commit(c, res)))
+                return r;
+        snprintf(res->id, sizeof res->id, "%s", key);
+        return CORE_OK;
+}
+
 int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struct core_result *res)
 {
         struct app_row *t = NULL;
@@ -387,15 +358,11 @@ int core_app_edit(struct core_ctx *c, const char *key, const json_t *data, struc
                 free(text);
                 json_decref(part);
                 if (act_emit(c, "app.edited", t[i].id, t[i].origin, body) < 0) {
-                        app_rows_free(t, n);
-                        return act_store_failed(c, res);
+                        r = act_store_failed(c, res);
+                        goto fail;
                 }
         }
-        app_rows_free(t, n);
-        if ((r = act_commit(c, res)))
-                return r;
-        snprintf(res->id, sizeof res->id, "%s", key);
-        return CORE_OK;
+        return commit_rows(c, t, n, key, res);
 fail:
         store_rollback(c->h->st);
         app_rows_free(t, n);
@@ -686,14 +653,12 @@ static int accept(struct core_ctx *c, const char *key, bool created, struct core
                         }
                 }
                 if (act_emit(c, resubmit ? "app.resubmitted" : "app.submitted", t[i].id, t[i].origin, body) < 0) {
-                        app_rows_free(t, n);
-                        return act_store_failed(c, res);
+                        r = act_store_failed(c, res);
+                        goto fail;
                 }
         }
-        app_rows_free(t, n);
-        if ((r = act_commit(c, res)))
+        if ((r = commit_rows(c, t, n, key, res)))
                 return r;
-        snprintf(res->id, sizeof res->id, "%s", key);
         snprintf(res->receipt, sizeof res->receipt, "%s", receipt);
         res->resubmitted = resubmit;
         return CORE_OK;

@@ -1,5 +1,5 @@
 /* The core of a node: the rules of an application in one place, for
- * every front end (the CLI, agent/cmd-app.c; the station daemon,
+ * every front end (the CLI, agent/cmd-node.c and cmd-app.c; the station daemon,
  * agent/serve.c, on its writer thread). No argv, no printing, no HTTP:
  * every operation takes a context and its inputs, and answers a
  * core_result (agent/core/result.h).
@@ -37,7 +37,7 @@ int core_act(struct core_ctx *c, struct home *h, const char *node, const char *o
              struct core_result *res);
 
 /* Every application key names (an id or receipt, or a bundle's id or
- * receipt: app_rows_load), or CORE_NOT_FOUND / CORE_FAILED saying why. */
+ * receipt: readmodel_app_rows), or CORE_NOT_FOUND / CORE_FAILED saying why. */
 struct app_row;
 int core_app_rows(struct home *h, const char *key, struct app_row **ret, size_t *n, struct core_result *res);
 

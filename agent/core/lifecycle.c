@@ -11,12 +11,21 @@ static const struct {
         const char *type;
         const char *done_en, *done_zh;          /* the first result's, or the only */
         const char *done2_en, *done2_zh;        /* the second result's */
+        /* an office's step: its two results, the second needing a reason */
+        const char *result, *result2;
+        const char *bad_en, *bad_zh;            /* neither result given */
+        const char *why_en, *why_zh;            /* the second without its reason */
 } steps[] = {
         [CORE_WITHDRAW] = { "app.withdrawn", "withdrawn", "已撤回", NULL, NULL },
         [CORE_DELIVER] = { "app.delivered", "result delivered", "结果已送达", NULL, NULL },
         [CORE_RATE] = { "app.rated", "rated", "已评价", NULL, NULL },
-        [CORE_REVIEW] = { "app.reviewed", "passed up", "已审核通过并上报", "returned for correction", "已退回补正" },
-        [CORE_DECIDE] = { "app.decided", "approved", "已批准", "rejected", "不予批准" },
+        [CORE_REVIEW] = { "app.reviewed", "passed up", "已审核通过并上报", "returned for correction", "已退回补正",
+                          "pass", "return", "a review is pass or return", "审核结果应为 pass 或 return",
+                          "a return needs its reason: everything the station must correct, at once (--reason)",
+                          "退回需要说明理由：一次性列明所有需补正的内容（--reason）" },
+        [CORE_DECIDE] = { "app.decided", "approved", "已批准", "rejected", "不予批准",
+                          "approve", "reject", "a decision is approve or reject", "决定应为 approve 或 reject",
+                          "a rejection needs its reason (--reason)", "不予批准需要说明理由（--reason）" },
 };
 
 int core_step_check(const struct core_step *in, struct core_result *res)
@@ -38,21 +47,11 @@ int core_step_check(const struct core_step *in, struct core_result *res)
                                               "评价等级为 1 至 5（5 非常满意，1 非常不满意；--level）");
                 break;
         case CORE_REVIEW:
-                if (!in->result || (strcmp(in->result, "pass") && strcmp(in->result, "return")))
-                        return core_fail_both(res, CORE_USAGE, "bad_request", "a review is pass or return",
-                                              "审核结果应为 pass 或 return");
-                if (!strcmp(in->result, "return") && !reason)
-                        return core_fail_both(res, CORE_USAGE, "bad_request",
-                                              "a return needs its reason: everything the station must correct, at once (--reason)",
-                                              "退回需要说明理由：一次性列明所有需补正的内容（--reason）");
-                break;
         case CORE_DECIDE:
-                if (!in->result || (strcmp(in->result, "approve") && strcmp(in->result, "reject")))
-                        return core_fail_both(res, CORE_USAGE, "bad_request", "a decision is approve or reject",
-                                              "决定应为 approve 或 reject");
-                if (!strcmp(in->result, "reject") && !reason)
-                        return core_fail_both(res, CORE_USAGE, "bad_request", "a rejection needs its reason (--reason)",
-                                              "不予批准需要说明理由（--reason）");
+                if (!in->result || (strcmp(in->result, steps[in->kind].result) && strcmp(in->result, steps[in->kind].result2)))
+                        return core_fail_both(res, CORE_USAGE, "bad_request", steps[in->kind].bad_en, steps[in->kind].bad_zh);
+                if (!strcmp(in->result, steps[in->kind].result2) && !reason)
+                        return core_fail_both(res, CORE_USAGE, "bad_request", steps[in->kind].why_en, steps[in->kind].why_zh);
                 break;
         default:
                 return core_fail_both(res, CORE_USAGE, "bad_request", "no such step", "没有这一办理环节");

@@ -35,8 +35,6 @@ static int operator_event(struct core_ctx *c, const char *id, const char *name, 
 
 int core_operator_add(struct core_ctx *c, const char *id, const char *name, struct core_result *res)
 {
-        sqlite3_stmt *st;
-        long long nops = 0;
         char *had = NULL;
         bool off = false;
         int r;
@@ -47,19 +45,15 @@ int core_operator_add(struct core_ctx *c, const char *id, const char *name, stru
                                       "operator add 需要 ID（最多 32 个字符）和 --name 姓名");
         if ((r = act_begin(c, res)))
                 return r;
-        if (sqlite3_prepare_v2(store_db(c->h->st), "SELECT count(*), max(CASE WHEN id = ?2 THEN name END),"
-                               " max(CASE WHEN id = ?2 THEN disabled END) FROM operators WHERE node = ?1", -1,
-                               &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, c->node, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW) {
-                        nops = sqlite3_column_int64(st, 0);
-                        if (sqlite3_column_text(st, 1))
-                                had = strdup((const char *)sqlite3_column_text(st, 1));
-                        off = sqlite3_column_int(st, 2) != 0;
-                }
-                sqlite3_finalize(st);
-        }
+        struct readmodel_operator *ops = NULL;
+        size_t nops = 0;
+        if (readmodel_operators(c->h->st, c->node, &ops, &nops) == 0)
+                for (size_t i = 0; i < nops; i++)
+                        if (strcmp(ops[i].id, id) == 0) {
+                                had = strdup(ops[i].name);
+                                off = ops[i].disabled;
+                        }
+        free(ops);
         if (off)
                 r = core_fail(res, CORE_REFUSED, "refused",
                               "operator %s (%s) is disabled; 'daiban operator enable %s' brings them back",
@@ -84,7 +78,6 @@ int core_operator_add(struct core_ctx *c, const char *id, const char *name, stru
 
 int core_operator_able(struct core_ctx *c, const char *id, bool disable, struct core_result *res)
 {
-        sqlite3_stmt *st;
         char *name = NULL;
         long long was = -1, others = 0;
         int r;
@@ -95,18 +88,18 @@ int core_operator_able(struct core_ctx *c, const char *id, bool disable, struct 
                 store_rollback(c->h->st);
                 return r;
         }
-        if (sqlite3_prepare_v2(store_db(c->h->st), "SELECT name, disabled, (SELECT count(*) FROM operators o"
-                               " WHERE o.node = ?1 AND o.id <> ?2 AND NOT o.disabled) FROM operators"
-                               " WHERE node = ?1 AND id = ?2", -1, &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, c->node, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW) {
-                        name = strdup((const char *)sqlite3_column_text(st, 0));
-                        was = sqlite3_column_int64(st, 1);
-                        others = sqlite3_column_int64(st, 2);
+        struct readmodel_operator *ops = NULL;
+        size_t nops = 0;
+        if (readmodel_operators(c->h->st, c->node, &ops, &nops) == 0)
+                for (size_t i = 0; i < nops; i++) {
+                        if (strcmp(ops[i].id, id) == 0) {
+                                name = strdup(ops[i].name);
+                                was = ops[i].disabled;
+                        } else {
+                                others += !ops[i].disabled;
+                        }
                 }
-                sqlite3_finalize(st);
-        }
+        free(ops);
         if (was < 0 || !name)
                 r = core_fail(res, CORE_NOT_FOUND, "not_found", "operator '%s' is not registered here ('daiban operator list')",
                               "本站没有经办人“%s”（见“daiban operator list”）", id);

@@ -1,5 +1,6 @@
-/* Applications as the derived tables hold them, and the words of the
- * lifecycle: see agent/app.h. */
+/* The words of the lifecycle: its states and their Chinese names, the
+ * Chinese of the fold's rules, and the keys a client may give. See
+ * agent/app.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,102 +10,6 @@
 #include "agent/app.h"
 #include "agent/cli.h"
 #include "sync/fold.h"
-
-void app_row_free(struct app_row *r)
-{
-        json_decref(r->data);
-        r->data = NULL;
-}
-
-/* A column as text to show. Control characters (C0, DEL, and C1 as
- * UTF-8) become '?': an applicant's name or a reason written elsewhere
- * (another node's event) must not drive the agent's terminal. */
-static void col(sqlite3_stmt *st, int i, char *dst, size_t n)
-{
-        const char *s = (const char *)sqlite3_column_text(st, i);
-
-        snprintf(dst, n, "%s", s ? s : "");
-        cli_unctrl(dst);
-}
-
-static long long icol(sqlite3_stmt *st, int i)
-{
-        return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
-}
-
-void app_row_from(sqlite3_stmt *st, struct app_row *r)
-{
-        memset(r, 0, sizeof *r);
-        col(st, 0, r->id, sizeof r->id);
-        col(st, 1, r->matter, sizeof r->matter);
-        col(st, 2, r->matter_name, sizeof r->matter_name);
-        col(st, 3, r->bundle, sizeof r->bundle);
-        col(st, 4, r->bundle_code, sizeof r->bundle_code);
-        col(st, 5, r->bundle_receipt, sizeof r->bundle_receipt);
-        col(st, 6, r->origin, sizeof r->origin);
-        col(st, 7, r->reviewer, sizeof r->reviewer);
-        col(st, 8, r->decider, sizeof r->decider);
-        col(st, 9, r->holder, sizeof r->holder);
-        col(st, 10, r->status, sizeof r->status);
-        col(st, 11, r->receipt, sizeof r->receipt);
-        col(st, 12, r->applicant, sizeof r->applicant);
-        col(st, 13, r->applicant_id, sizeof r->applicant_id);
-        col(st, 14, r->accepted_by, sizeof r->accepted_by);
-        col(st, 15, r->result, sizeof r->result);
-        col(st, 16, r->reason, sizeof r->reason);
-        col(st, 17, r->rating_comment, sizeof r->rating_comment);
-        r->time_limit = icol(st, 18);
-        r->accepted_on = icol(st, 19);
-        r->due = icol(st, 20);
-        r->rating = icol(st, 21);
-        r->nconflicts = icol(st, 22);
-        /* NULL when the query left the form data out (APP_COLS_NO_DATA) */
-        r->data = sqlite3_column_type(st, 23) == SQLITE_NULL
-                          ? NULL : json_loads((const char *)sqlite3_column_text(st, 23), 0, NULL);
-        col(st, 24, r->catalog, sizeof r->catalog);
-        if (!r->data)
-                r->data = json_object();
-}
-
-int app_rows_load(store *s, const char *key, struct app_row **ret, size_t *n)
-{
-        sqlite3_stmt *st;
-        struct app_row *v = NULL;
-        size_t k = 0;
-        int rc;
-
-        *ret = NULL;
-        *n = 0;
-        if (sqlite3_prepare_v2(store_db(s),
-                               "SELECT " APP_COLS " FROM apps WHERE id = ?1 OR receipt = ?1 OR bundle = ?1"
-                               " OR (bundle_receipt = ?1 AND bundle IS NOT NULL) ORDER BY created_hlc, id", -1, &st,
-                               NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct app_row *nv = realloc(v, (k + 1) * sizeof *v);
-                if (!nv)
-                        break;
-                v = nv;
-                app_row_from(st, &v[k++]);
-        }
-        sqlite3_finalize(st);
-        if (!k) {
-                free(v);
-                return rc == SQLITE_DONE ? -ENOENT : -EIO;
-        }
-        *ret = v;
-        *n = k;
-        return 0;
-}
-
-void app_rows_free(struct app_row *v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                app_row_free(&v[i]);
-        free(v);
-}
-
 
 /* ---- the rules, in both languages ---------------------------------------------- */
 

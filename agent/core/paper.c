@@ -1,6 +1,8 @@
 /* The paperwork a station prints, in Chinese: the acceptance receipt
  * (受理回执) and the one-time notification (一次性告知单), as plain text
- * for the terminal or as HTML with print CSS (A4, black on white). */
+ * for the terminal or as HTML with print CSS (A4, black on white). Each
+ * sheet is written to a memory stream and handed to the front as text:
+ * the core prints nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,19 @@ static const char css[] =
         ".sign { margin-top: 10mm; display: flex; justify-content: space-between; }\n"
         "@media print { .noprint { display: none; } th { background: none; } }\n"
         "</style>\n";
+
+/* A line of a sheet: escaped in the HTML element tag, or as text after
+ * indent. */
+static void line_out(FILE *f, const char *tag, const char *indent, const char *line, bool html)
+{
+        if (html) {
+                fprintf(f, "<%s>", tag);
+                esc(f, line, true);
+                fprintf(f, "</%s>\n", tag);
+        } else {
+                fprintf(f, "%s%s\n", indent, line);
+        }
+}
 
 static void head(FILE *f, const char *title, bool html)
 {
@@ -78,17 +93,11 @@ static const char *date_cn(long long day, char *buf, size_t n)
  * nothing to a villager), or the ID when no name is known. */
 static const char *operator_name(struct home *h, const char *node, const char *id, char *buf, size_t n)
 {
-        sqlite3_stmt *st;
+        struct readmodel_operator o;
 
         snprintf(buf, n, "%s", id);
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT name FROM operators WHERE id = ? AND node = ?", -1, &st, NULL) ==
-            SQLITE_OK) {
-                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
-                sqlite3_finalize(st);
-        }
+        if (readmodel_operator(h->st, node, id, &o) == 0)
+                snprintf(buf, n, "%s", o.name);
         return buf;
 }
 
@@ -121,50 +130,49 @@ static const char *note_of(const struct cat_form_material *fm, char *buf, size_t
         return buf[0] ? buf : NULL;
 }
 
-/* One line per material of application r in state `state`. */
+/* A material as a sheet names it: its name, kind and copies as form
+ * shows them (its code when the form lacks it), and the date promised
+ * for it (promise >= 0), into line (n bytes). */
+static void material_line(char *line, size_t n, const struct cat_form *form, const char *code, long long promise)
+{
+        const struct cat_form_material *fm = form_material(form, code);
+        char buf[64];
+        int k = snprintf(line, n, "%s %s %d份", fm ? fm->material->name_zh : code, fm ? cat_mkind_name_zh(fm->kind) : "",
+                         fm ? fm->copies : 1);
+
+        if (promise >= 0 && k > 0 && (size_t)k < n)
+                snprintf(line + k, n - (size_t)k, "，请于%s前补交", date_cn(promise, buf, sizeof buf));
+}
+
 static const struct cat_matter *matter_in(struct home *h, const struct app_row *r)
 {
         const catalog *cat = home_catalog_for(h, r->catalog);
         return cat ? catalog_find_matter(cat, r->matter) : NULL;
 }
 
+/* One line per material of application r in state `state`. */
 static size_t materials(FILE *f, struct home *h, const struct app_row *r, const char *state, bool html)
 {
         const struct cat_matter *m = matter_in(h, r);
-        sqlite3_stmt *st;
-        size_t n = 0;
-        char buf[64];
+        struct readmodel_material *v;
+        size_t n = 0, nv;
 
-        if (sqlite3_prepare_v2(store_db(h->st), "SELECT material, promise FROM app_materials WHERE app = ? AND state = ?"
-                               " ORDER BY material", -1, &st, NULL) != SQLITE_OK)
+        if (readmodel_materials(h->st, r->id, state, &v, &nv) < 0)
                 return 0;
-        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *code = (const char *)sqlite3_column_text(st, 0);
-                const struct cat_form_material *fm = form_material(m ? m->form : NULL, code);
+        for (size_t i = 0; i < nv; i++) {
                 char line[512];
-                int k = snprintf(line, sizeof line, "%zu. %s %s %d份", n + 1, fm ? fm->material->name_zh : code,
-                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL && k > 0 && (size_t)k < sizeof line)
-                        snprintf(line + k, sizeof line - (size_t)k, "，请于%s前补交",
-                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
-                if (html) {
-                        fputs("<div>", f);
-                        esc(f, line, true);
-                        fputs("</div>\n", f);
-                } else {
-                        fprintf(f, "    %s\n", line);
-                }
+                int k = snprintf(line, sizeof line, "%zu. ", n + 1);
+                material_line(line + k, sizeof line - (size_t)k, m ? m->form : NULL, v[i].material, v[i].promise);
+                line_out(f, "div", "    ", line, html);
                 n++;
         }
-        sqlite3_finalize(st);
+        free(v);
         if (!n)
                 fputs(html ? "<div>无</div>\n" : "    无\n", f);
         return n;
 }
 
-void paper_receipt(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html)
+static void receipt_to(FILE *f, struct home *h, const struct app_row *rows, size_t n, bool html)
 {
         char a[64], b[64], op[256], tl[160];
 
@@ -262,35 +270,21 @@ static bool seen_before(const struct form_problems *p, size_t j)
 static size_t deficient(FILE *f, struct home *h, const struct cat_form *form, const struct app_row *rows, size_t n,
                         bool html)
 {
-        sqlite3_stmt *st;
-        size_t k = 0;
-        char buf[64], line[512];
+        struct readmodel_material *v;
+        size_t k = 0, nv;
+        char line[512];
 
-        /* rows are one application or all the members of one bundle (each
-         * by its key: an OR of the two would read every deficient row) */
+        /* rows are one application or all the members of one bundle */
         bool bundle = n > 1 && rows[0].bundle[0];
-        if (sqlite3_prepare_v2(store_db(h->st),
-                               bundle ? "SELECT material, MIN(promise) FROM app_materials WHERE app IN"
-                                        " (SELECT id FROM apps WHERE bundle = ?1) AND state = 'deficient'"
-                                        " GROUP BY material ORDER BY material"
-                                      : "SELECT material, MIN(promise) FROM app_materials WHERE app = ?1"
-                                        " AND state = 'deficient' GROUP BY material ORDER BY material",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (readmodel_deficient(h->st, bundle ? rows[0].bundle : rows[0].id, bundle, &v, &nv) < 0)
                 return 0;
-        sqlite3_bind_text(st, 1, bundle ? rows[0].bundle : rows[0].id, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *code = (const char *)sqlite3_column_text(st, 0);
-                const struct cat_form_material *fm = form_material(form, code);
-                int w = snprintf(line, sizeof line, "%s %s %d份", fm ? fm->material->name_zh : code,
-                                 fm ? cat_mkind_name_zh(fm->kind) : "", fm ? fm->copies : 1);
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL && w > 0 && (size_t)w < sizeof line)
-                        snprintf(line + w, sizeof line - (size_t)w, "，请于%s前补交",
-                                 date_cn(sqlite3_column_int64(st, 1), buf, sizeof buf));
+        for (size_t i = 0; i < nv; i++) {
+                material_line(line, sizeof line, form, v[i].material, v[i].promise);
                 if (!k && html)
                         fputs("<ol>\n", f);
                 item(f, line, ++k, html);
         }
-        sqlite3_finalize(st);
+        free(v);
         if (k && html)
                 fputs("</ol>\n", f);
         if (!k)
@@ -393,7 +387,7 @@ static void notice_close(FILE *f, struct home *h, size_t total, const char *op, 
 /* The one-time notification (一次性告知单) for one application or a
  * bundle's members: every problem once and every material once, with the
  * kind and count the form showed (a bundle's merged form). */
-void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
+static void notice_to(FILE *f, struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html)
 {
         const struct cat_form *form = form_of(h, rows, n);
         struct form_problems p;
@@ -410,13 +404,7 @@ void paper_notice(FILE *f, struct home *h, const struct app_row *rows, size_t n,
                                 snprintf(line, sizeof line, "退回补正意见（%s）：%s", r->matter_name, r->reason);
                         else
                                 snprintf(line, sizeof line, "退回补正意见：%s", r->reason);
-                        if (html) {
-                                fputs("<p>", f);
-                                esc(f, line, true);
-                                fputs("</p>\n", f);
-                        } else {
-                                fprintf(f, "%s\n", line);
-                        }
+                        line_out(f, "p", "", line, html);
                         total++;
                 }
                 accepted |= r->receipt[0] != '\0';
@@ -446,8 +434,8 @@ static const char *draft_state(void *ctx, const char *material)
         return "";
 }
 
-void paper_notice_draft(FILE *f, struct home *h, const struct cat_form *form, const json_t *data,
-                        const json_t *materials, int32_t today, const char *op, bool html)
+static void notice_draft_to(FILE *f, struct home *h, const struct cat_form *form, const json_t *data,
+                            const json_t *materials, int32_t today, const char *op, bool html)
 {
         struct form_problems p;
         const char *name, *id;
@@ -464,4 +452,51 @@ void paper_notice_draft(FILE *f, struct home *h, const struct cat_form *form, co
         form_problems_finish(&p);
         json_decref(none);
         notice_close(f, h, total, op, html);
+}
+
+/* ---- the sheets as text -------------------------------------------------------------- */
+
+/* The text written to f (from open_memstream on *buf), or NULL when it
+ * could not be made (out of memory). */
+static char *sheet_done(FILE *f, char **buf)
+{
+        if (fclose(f) != 0) {
+                free(*buf);
+                return NULL;
+        }
+        return *buf;
+}
+
+char *paper_receipt(struct home *h, const struct app_row *rows, size_t n, bool html, size_t *len)
+{
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, len);
+
+        if (!f)
+                return NULL;
+        receipt_to(f, h, rows, n, html);
+        return sheet_done(f, &buf);
+}
+
+char *paper_notice(struct home *h, const struct app_row *rows, size_t n, int32_t today, bool html, size_t *len)
+{
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, len);
+
+        if (!f)
+                return NULL;
+        notice_to(f, h, rows, n, today, html);
+        return sheet_done(f, &buf);
+}
+
+char *paper_notice_draft(struct home *h, const struct cat_form *form, const json_t *data, const json_t *materials,
+                         int32_t today, const char *op, bool html, size_t *len)
+{
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, len);
+
+        if (!f)
+                return NULL;
+        notice_draft_to(f, h, form, data, materials, today, op, html);
+        return sheet_done(f, &buf);
 }
