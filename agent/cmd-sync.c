@@ -221,7 +221,7 @@ static int lock_peer(const char *url)
         while (n > 1 && p[n - 1] == '/')
                 n--;
         snprintf(path, sizeof path, "%.*s", (int)n, p);
-        return home_lock_peer_repo(path);
+        return home_lock_peer_repo(path, home_log_stderr, NULL);
 }
 
 static const char usage_sync[] =
