@@ -1,7 +1,7 @@
-/* The command line's face of a home (home.h, "The command line's
- * wrappers"): the home module answers with a struct core_result; these
- * print its message, as every command did before, and turn its status
- * into an exit code. */
+/* The command line's face of a home and of joining a county (home.h,
+ * join.h, "The command line's wrappers"): those modules answer with a
+ * struct core_result; these print its message, as every command did
+ * before, and turn its status into an exit code. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "agent/cli.h"
 #include "agent/core/result.h"
 #include "agent/home.h"
+#include "agent/join.h"
 
 /* Print res's message when it failed; its exit code. */
 static int told(struct core_result *res, int r)
@@ -50,6 +51,15 @@ int home_open(const char *dir, struct home *h)
 
         core_result_init(&res);
         return told(&res, home_load(dir, h, &res));
+}
+
+int home_open_cmd(const char *home_opt, bool bad_usage, const char *usage, struct home *h)
+{
+        if (bad_usage) {
+                fputs(usage, stderr);
+                return EXIT_USAGE;
+        }
+        return home_open(home_path(home_opt), h);
 }
 
 int home_key(struct home *h, const struct sshsig_key **ret)
@@ -110,4 +120,38 @@ int home_lock_daemon(const struct home *h, const char *which)
                 cli_error_both(res.en, res.zh);
         core_result_finish(&res);
         return fd;
+}
+
+/* ---- joining a county (join.h) -------------------------------------------------- */
+
+static void say_stderr(void *ud, const char *en, const char *zh)
+{
+        (void)ud;
+        cli_error_both(en, zh);
+}
+
+int join_check_remote(const char *url, const char *token, const char *pin, const char *node)
+{
+        struct core_result res;
+
+        core_result_init(&res);
+        return told(&res, join_remote_check(url, token, pin, node, &res));
+}
+
+int join_set_remote(struct home *h, const char *url, const char *token, const char *pin)
+{
+        struct core_result res;
+
+        core_result_init(&res);
+        return told(&res, join_remote_set(h, url, token, pin, &res));
+}
+
+int join_fetch_catalog(const char *url, const char *token, const char *pin, const char *county_key, const char *node,
+                       const char *work, char *catdir, size_t catlen, char *role, size_t rolelen)
+{
+        struct core_result res;
+
+        core_result_init(&res);
+        return told(&res, join_catalog_fetch(url, token, pin, county_key, node, work, catdir, catlen, role, rolelen,
+                                             say_stderr, NULL, &res));
 }

@@ -30,6 +30,18 @@ static void print_diag(const struct cat_diag *d)
                 fprintf(stderr, "%s: %s: %s\n", d->file, sev, msg);
 }
 
+/* The matter or bundle code in the catalogue at dir, or NULL after
+ * printing that it has none. */
+static const struct cat_form *find_form(catalog *cat, const char *dir, const char *code)
+{
+        const struct cat_form *form = catalog_find_form(cat, code);
+
+        if (!form)
+                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
+                          code, dir);
+        return form;
+}
+
 /* Load the catalogue for a command that needs a sound one. Returns NULL
  * (after printing why) when it cannot be used. */
 static catalog *load_sound(const char *dir)
@@ -124,6 +136,21 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool allow_today)
         return optind;
 }
 
+/* A command's options and exactly n operands (else its usage, given in
+ * both languages): the index of the first operand, or -1 after printing
+ * why. */
+static int operands(int argc, char **argv, struct opts *o, bool allow_today, int n, const char *usage_en,
+                    const char *usage_zh)
+{
+        int i = parse_opts(argc, argv, o, allow_today);
+
+        if (i >= 0 && argc - i != n) {
+                cli_error_both(usage_en, usage_zh);
+                return -1;
+        }
+        return i;
+}
+
 /* ---- check ---------------------------------------------------------------- */
 
 static int run_check(int argc, char **argv)
@@ -131,15 +158,12 @@ static int run_check(int argc, char **argv)
         struct opts o;
         catalog *cat = NULL;
         struct stat st;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 1, "usage: daiban catalog check DIR",
+                         "用法：daiban catalog check DIR");
         size_t nwarn = 0;
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 1) {
-                cli_error("%s", cli_msg("usage: daiban catalog check DIR", "用法：daiban catalog check DIR"));
-                return EXIT_USAGE;
-        }
         if (stat(argv[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
                 cli_error(cli_msg("'%s' is not a folder", "“%s”不是文件夹"), argv[i]);
                 return EXIT_REFUSED;
@@ -365,24 +389,18 @@ static void print_item(const struct cat_item *it, const char *num)
 static int run_show(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 2, "usage: daiban catalog show DIR CODE [--json]",
+                         "用法：daiban catalog show DIR CODE [--json]");
         const struct cat_form *form;
         catalog *cat;
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 2) {
-                cli_error("%s", cli_msg("usage: daiban catalog show DIR CODE [--json]",
-                                        "用法：daiban catalog show DIR CODE [--json]"));
-                return EXIT_USAGE;
-        }
         cat = load_sound(argv[i]);
         if (!cat)
                 return EXIT_REFUSED;
-        form = catalog_find_form(cat, argv[i + 1]);
+        form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
-                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
-                          argv[i + 1], argv[i]);
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
@@ -445,17 +463,13 @@ static json_t *who_json(const struct cat_division *d)
 static int run_accept(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 2, "usage: daiban catalog accept DIR NODE_CODE [--json]",
+                         "用法：daiban catalog accept DIR NODE_CODE [--json]");
         const struct cat_division *div;
         catalog *cat;
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 2) {
-                cli_error("%s", cli_msg("usage: daiban catalog accept DIR NODE_CODE [--json]",
-                                        "用法：daiban catalog accept DIR NODE_CODE [--json]"));
-                return EXIT_USAGE;
-        }
         cat = load_sound(argv[i]);
         if (!cat)
                 return EXIT_REFUSED;
@@ -560,7 +574,9 @@ static json_t *load_app_json(const char *path)
 static int run_validate(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, true);
+        int i = operands(argc, argv, &o, true, 3,
+                         "usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
+                         "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]");
         struct form_problems probs;
         const struct cat_form *form;
         catalog *cat;
@@ -570,18 +586,11 @@ static int run_validate(int argc, char **argv)
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 3) {
-                cli_error("%s", cli_msg("usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
-                                        "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]"));
-                return EXIT_USAGE;
-        }
         cat = load_sound(argv[i]);
         if (!cat)
                 return EXIT_REFUSED;
-        form = catalog_find_form(cat, argv[i + 1]);
+        form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
-                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
-                          argv[i + 1], argv[i]);
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
@@ -647,7 +656,8 @@ out:
 static int run_due(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 3, "usage: daiban catalog due DIR YYYY-MM-DD N",
+                         "用法：daiban catalog due DIR YYYY-MM-DD N");
         int32_t from, due;
         catalog *cat;
         char buf[11];
@@ -656,11 +666,6 @@ static int run_due(int argc, char **argv)
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 3) {
-                cli_error("%s", cli_msg("usage: daiban catalog due DIR YYYY-MM-DD N",
-                                        "用法：daiban catalog due DIR YYYY-MM-DD N"));
-                return EXIT_USAGE;
-        }
         if (cal_date_parse(argv[i + 1], &from) < 0) {
                 cli_error(cli_msg("'%s' is not a date (YYYY-MM-DD)", "“%s”不是有效日期（YYYY-MM-DD）"), argv[i + 1]);
                 return EXIT_USAGE;

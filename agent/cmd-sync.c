@@ -246,11 +246,7 @@ static int cmd_sync(int argc, char **argv)
 
         if ((r = sparse(argc, argv, false, &o, "daiban sync [--remote URL] [--json]")))
                 return r;
-        if (o.npos) {
-                fputs(usage_sync, stderr);
-                return EXIT_USAGE;
-        }
-        if ((r = home_open(home_path(o.home), &h)))
+        if ((r = home_open_cmd(o.home, o.npos, usage_sync, &h)))
                 return r;
         if (o.remote)
                 url = strdup(o.remote);

@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "agent/cli.h"
 #include "agent/home.h"
 #include "agent/home-int.h"
 #include "agent/core/result.h"

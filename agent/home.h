@@ -210,6 +210,9 @@ int32_t home_today(const char *opt, bool *bad);
 int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir,
               const struct home_init_opts *opt);
 int home_open(const char *dir, struct home *h);
+/* A command's start: its usage on stderr and EXIT_USAGE when bad_usage
+ * (operands it does not take...), else home_open(home_path(home_opt)). */
+int home_open_cmd(const char *home_opt, bool bad_usage, const char *usage, struct home *h);
 int home_key(struct home *h, const struct sshsig_key **ret);
 int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41]);
 int home_county_restoring(struct home *h);
