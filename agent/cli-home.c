@@ -70,6 +70,14 @@ int home_key(struct home *h, const struct sshsig_key **ret)
         return told(&res, home_key_load(h, ret, &res));
 }
 
+int home_open_repo(const struct home *h, struct git_repository **ret)
+{
+        struct core_result res;
+
+        core_result_init(&res);
+        return told(&res, home_repo_open(h, ret, &res));
+}
+
 int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41])
 {
         struct core_result res;

@@ -153,6 +153,21 @@ static int operands(int argc, char **argv, struct opts *o, bool allow_today, int
 
 /* ---- check ---------------------------------------------------------------- */
 
+/* operands, then the sound catalogue at the first (load_sound) in
+ * *ret_cat: the index of the first operand, or minus the exit code
+ * after printing why. */
+static int sound_operands(int argc, char **argv, struct opts *o, bool allow_today, int n, const char *usage_en,
+                          const char *usage_zh, catalog **ret_cat)
+{
+        int i = operands(argc, argv, o, allow_today, n, usage_en, usage_zh);
+
+        if (i < 0)
+                return -EXIT_USAGE;
+        if (!(*ret_cat = load_sound(argv[i])))
+                return -EXIT_REFUSED;
+        return i;
+}
+
 static int run_check(int argc, char **argv)
 {
         struct opts o;
@@ -389,16 +404,13 @@ static void print_item(const struct cat_item *it, const char *num)
 static int run_show(int argc, char **argv)
 {
         struct opts o;
-        int i = operands(argc, argv, &o, false, 2, "usage: daiban catalog show DIR CODE [--json]",
-                         "用法：daiban catalog show DIR CODE [--json]");
-        const struct cat_form *form;
         catalog *cat;
+        int i = sound_operands(argc, argv, &o, false, 2, "usage: daiban catalog show DIR CODE [--json]",
+                               "用法：daiban catalog show DIR CODE [--json]", &cat);
+        const struct cat_form *form;
 
         if (i < 0)
-                return EXIT_USAGE;
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
+                return -i;
         form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
                 catalog_free(cat);
@@ -463,16 +475,13 @@ static json_t *who_json(const struct cat_division *d)
 static int run_accept(int argc, char **argv)
 {
         struct opts o;
-        int i = operands(argc, argv, &o, false, 2, "usage: daiban catalog accept DIR NODE_CODE [--json]",
-                         "用法：daiban catalog accept DIR NODE_CODE [--json]");
-        const struct cat_division *div;
         catalog *cat;
+        int i = sound_operands(argc, argv, &o, false, 2, "usage: daiban catalog accept DIR NODE_CODE [--json]",
+                               "用法：daiban catalog accept DIR NODE_CODE [--json]", &cat);
+        const struct cat_division *div;
 
         if (i < 0)
-                return EXIT_USAGE;
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
+                return -i;
         div = catalog_find_division(cat, argv[i + 1]);
         if (!div) {
                 cli_error(cli_msg("no division with code '%s' in the catalogue (divisions.csv)",
@@ -574,21 +583,18 @@ static json_t *load_app_json(const char *path)
 static int run_validate(int argc, char **argv)
 {
         struct opts o;
-        int i = operands(argc, argv, &o, true, 3,
-                         "usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
-                         "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]");
+        catalog *cat;
+        int i = sound_operands(argc, argv, &o, true, 3,
+                               "usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
+                               "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]", &cat);
         struct form_problems probs;
         const struct cat_form *form;
-        catalog *cat;
         json_t *data;
         bool *asked;
         int rc;
 
         if (i < 0)
-                return EXIT_USAGE;
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
+                return -i;
         form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
                 catalog_free(cat);

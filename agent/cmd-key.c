@@ -179,7 +179,7 @@ static const char usage_roster[] =
 /* Open the county's home and roster for a change. */
 static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, struct roster *ro, int *lockfd)
 {
-        char path[4096], err[512];
+        char err[512];
         bool present = false;
         int r;
 
@@ -202,14 +202,12 @@ static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, 
                 home_close(h);
                 return EXIT_REFUSED;
         }
-        git_libgit2_init();
-        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-        snprintf(path, sizeof path, "%s/repo", h->dir);
-        if (git_repository_open_bare(repo, path) < 0) {
-                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
-                          git_error_last() ? git_error_last()->message : "?");
-                r = EXIT_REFUSED;
-        } else if (roster_open(h->st, *repo, h->node, ro, &present, err, sizeof err) < 0) {
+        if ((r = home_open_repo(h, repo))) {
+                home_unlock_repo(*lockfd);
+                home_close(h);
+                return r;
+        }
+        if (roster_open(h->st, *repo, h->node, ro, &present, err, sizeof err) < 0) {
                 cli_error(cli_msg("the roster held here cannot be trusted: %s", "本地密钥名册不可信：%s"), err);
                 r = EXIT_REFUSED;
         } else if (!present) {

@@ -190,6 +190,22 @@ int home_load(const char *dir, struct home *h, struct core_result *res)
         return CORE_OK;
 }
 
+int home_repo_open(const struct home *h, struct git_repository **ret, struct core_result *res)
+{
+        char path[4096];
+
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        snprintf(path, sizeof path, "%s/repo", h->dir);
+        if (git_repository_open_bare(ret, path) < 0) {
+                core_fail(res, CORE_FAILED, "io_error", "cannot open the repository %s: %s", "无法打开仓库 %s：%s", path,
+                          git_error_last() ? git_error_last()->message : "?");
+                git_libgit2_shutdown();
+                return CORE_FAILED;
+        }
+        return 0;
+}
+
 void home_close(struct home *h)
 {
         if (h->key)

@@ -94,6 +94,13 @@ const catalog *home_catalog_for(struct home *h, const char *version);
 int home_load(const char *dir, struct home *h, struct core_result *res);
 void home_close(struct home *h);
 
+/* This home's repository (HOME/repo), opened for writing (libgit2's
+ * fsync of the git folder on): 0 with libgit2 initialised and *ret to
+ * free, the caller shutting libgit2 down after; or the status, why in
+ * res, and libgit2 as it was. */
+struct git_repository;
+int home_repo_open(const struct home *h, struct git_repository **ret, struct core_result *res);
+
 /* This node's signing key, HOME/node.key (an OpenSSH private key, mode
  * 0600, never replicated): read on first use, and created then for a
  * home made before keys. The status, why in res. */
@@ -139,7 +146,6 @@ bool home_daemon_running(const char *dir, const char *which);
  * file (not a daiban home's repository). */
 int home_lock_peer_repo(const char *repo_dir, home_log_fn *log, void *ud);
 
-struct git_repository;
 /* The county's roster this node trusts, after taking a roster that came
  * in (fetched or imported; sync/roster.h): *ro (roster_free it), and
  * *ret_present false when the node holds none. Problems go to log. 0, or
@@ -214,6 +220,7 @@ int home_open(const char *dir, struct home *h);
  * (operands it does not take...), else home_open(home_path(home_opt)). */
 int home_open_cmd(const char *home_opt, bool bad_usage, const char *usage, struct home *h);
 int home_key(struct home *h, const struct sshsig_key **ret);
+int home_open_repo(const struct home *h, struct git_repository **ret);
 int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41]);
 int home_county_restoring(struct home *h);
 int home_lock_repo(const struct home *h);
