@@ -1,7 +1,8 @@
-/* The command line's face of a home and of joining a county (home.h,
- * join.h, "The command line's wrappers"): those modules answer with a
- * struct core_result; these print its message, as every command did
- * before, and turn its status into an exit code. */
+/* The command line's face of a home, of joining a county and of the
+ * first run (home.h, join.h, setup.h). Those modules never print: they
+ * answer with a struct core_result (the first run through its tell
+ * callbacks); these print the message, as every command did before,
+ * and turn the status into an exit code. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "agent/core/result.h"
 #include "agent/home.h"
 #include "agent/join.h"
+#include "agent/setup.h"
 
 /* Print res's message when it failed; its exit code. */
 static int told(struct core_result *res, int r)
@@ -162,4 +164,20 @@ int join_fetch_catalog(const char *url, const char *token, const char *pin, cons
         core_result_init(&res);
         return told(&res, join_catalog_fetch(url, token, pin, county_key, node, work, catdir, catlen, role, rolelen,
                                              say_stderr, NULL, &res));
+}
+
+/* ---- the first run (setup.h) ---------------------------------------------------- */
+
+static void say_stdout(void *ud, const char *en, const char *zh)
+{
+        (void)ud;
+        printf("%s\n", cli_zh() ? zh : en);
+        fflush(stdout);
+}
+
+int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
+{
+        static const struct setup_tell t = { say_stdout, say_stderr, NULL };
+
+        return setup_run(home, listen, tls, &t);
 }
