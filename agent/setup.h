@@ -1,6 +1,6 @@
 /* The first run in the browser: `daiban serve` on a home that does not
  * exist yet serves a setup page instead of the station, guarded by a
- * one-time code that it prints, logs and writes beside the home
+ * one-time code that it tells (setup_tell), logs and writes beside the home
  * (HOME.setup-code, for the installer to show). The page joins the
  * county through its hall (`daiban init --from-hall`: the catalogue
  * fetched, the division read from the token), registers the first
