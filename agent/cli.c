@@ -87,6 +87,18 @@ void cli_error_both(const char *en, const char *zh)
                 fprintf(stderr, "daiban: %s\n", cli_zh() ? zh : en);
 }
 
+void cli_log(void *ud, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+
+        (void)ud;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        cli_error("%s", msg);
+}
+
 void cli_error(const char *fmt, ...)
 {
         va_list ap;

@@ -61,6 +61,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * like cli_error's, one JSON line with both under DAIBAN_ERRORS=json. */
 void cli_error_both(const char *en, const char *zh);
 
+/* A library's log line (a log callback of sync/ and home.h: ud unused)
+ * printed as cli_error("%s", line). */
+void cli_log(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* True with DAIBAN_ERRORS=json. */
 bool cli_json_errors(void);
 /* One JSON line on stderr: {"problems":[{"path","code","zh","en"}]}

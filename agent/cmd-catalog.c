@@ -31,6 +31,18 @@ static void print_diag(const struct cat_diag *d)
                 fprintf(stderr, "%s: %s: %s\n", d->file, sev, msg);
 }
 
+/* The matter or bundle code in the catalogue at dir, or NULL after
+ * printing that it has none. */
+static const struct cat_form *find_form(catalog *cat, const char *dir, const char *code)
+{
+        const struct cat_form *form = catalog_find_form(cat, code);
+
+        if (!form)
+                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
+                          code, dir);
+        return form;
+}
+
 /* Load the catalogue for a command that needs a sound one. Returns NULL
  * (after printing why) when it cannot be used. */
 static catalog *load_sound(const char *dir)
@@ -125,22 +137,49 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool allow_today)
         return optind;
 }
 
+/* A command's options and exactly n operands (else its usage, given in
+ * both languages): the index of the first operand, or -1 after printing
+ * why. */
+static int operands(int argc, char **argv, struct opts *o, bool allow_today, int n, const char *usage_en,
+                    const char *usage_zh)
+{
+        int i = parse_opts(argc, argv, o, allow_today);
+
+        if (i >= 0 && argc - i != n) {
+                cli_error_both(usage_en, usage_zh);
+                return -1;
+        }
+        return i;
+}
+
 /* ---- check ---------------------------------------------------------------- */
+
+/* operands, then the sound catalogue at the first (load_sound) in
+ * *ret_cat: the index of the first operand, or minus the exit code
+ * after printing why. */
+static int sound_operands(int argc, char **argv, struct opts *o, bool allow_today, int n, const char *usage_en,
+                          const char *usage_zh, catalog **ret_cat)
+{
+        int i = operands(argc, argv, o, allow_today, n, usage_en, usage_zh);
+
+        if (i < 0)
+                return -EXIT_USAGE;
+        if (!(*ret_cat = load_sound(argv[i])))
+                return -EXIT_REFUSED;
+        return i;
+}
 
 static int run_check(int argc, char **argv)
 {
         struct opts o;
         catalog *cat = NULL;
         struct stat st;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 1, "usage: daiban catalog check DIR",
+                         "用法：daiban catalog check DIR");
         size_t nwarn = 0;
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 1) {
-                cli_error("%s", cli_msg("usage: daiban catalog check DIR", "用法：daiban catalog check DIR"));
-                return EXIT_USAGE;
-        }
         if (stat(argv[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
                 cli_error(cli_msg("'%s' is not a folder", "“%s”不是文件夹"), argv[i]);
                 return EXIT_REFUSED;
@@ -251,24 +290,15 @@ static void print_item(const struct cat_item *it, const char *num)
 static int run_show(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
-        const struct cat_form *form;
         catalog *cat;
+        int i = sound_operands(argc, argv, &o, false, 2, "usage: daiban catalog show DIR CODE [--json]",
+                               "用法：daiban catalog show DIR CODE [--json]", &cat);
+        const struct cat_form *form;
 
         if (i < 0)
-                return EXIT_USAGE;
-        if (argc - i != 2) {
-                cli_error("%s", cli_msg("usage: daiban catalog show DIR CODE [--json]",
-                                        "用法：daiban catalog show DIR CODE [--json]"));
-                return EXIT_USAGE;
-        }
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
-        form = catalog_find_form(cat, argv[i + 1]);
+                return -i;
+        form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
-                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
-                          argv[i + 1], argv[i]);
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
@@ -331,20 +361,13 @@ static json_t *who_json(const struct cat_division *d)
 static int run_accept(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
-        const struct cat_division *div;
         catalog *cat;
+        int i = sound_operands(argc, argv, &o, false, 2, "usage: daiban catalog accept DIR NODE_CODE [--json]",
+                               "用法：daiban catalog accept DIR NODE_CODE [--json]", &cat);
+        const struct cat_division *div;
 
         if (i < 0)
-                return EXIT_USAGE;
-        if (argc - i != 2) {
-                cli_error("%s", cli_msg("usage: daiban catalog accept DIR NODE_CODE [--json]",
-                                        "用法：daiban catalog accept DIR NODE_CODE [--json]"));
-                return EXIT_USAGE;
-        }
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
+                return -i;
         div = catalog_find_division(cat, argv[i + 1]);
         if (!div) {
                 cli_error(cli_msg("no division with code '%s' in the catalogue (divisions.csv)",
@@ -446,28 +469,20 @@ static json_t *load_app_json(const char *path)
 static int run_validate(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, true);
+        catalog *cat;
+        int i = sound_operands(argc, argv, &o, true, 3,
+                               "usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
+                               "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]", &cat);
         struct form_problems probs;
         const struct cat_form *form;
-        catalog *cat;
         json_t *data;
         bool *asked;
         int rc;
 
         if (i < 0)
-                return EXIT_USAGE;
-        if (argc - i != 3) {
-                cli_error("%s", cli_msg("usage: daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]",
-                                        "用法：daiban catalog validate DIR CODE FILE.json [--json] [--today YYYY-MM-DD]"));
-                return EXIT_USAGE;
-        }
-        cat = load_sound(argv[i]);
-        if (!cat)
-                return EXIT_REFUSED;
-        form = catalog_find_form(cat, argv[i + 1]);
+                return -i;
+        form = find_form(cat, argv[i], argv[i + 1]);
         if (!form) {
-                cli_error(cli_msg("no matter or bundle with code '%s' in %s", "%2$s 中没有编码为“%1$s”的事项或一件事"),
-                          argv[i + 1], argv[i]);
                 catalog_free(cat);
                 return EXIT_REFUSED;
         }
@@ -533,7 +548,8 @@ out:
 static int run_due(int argc, char **argv)
 {
         struct opts o;
-        int i = parse_opts(argc, argv, &o, false);
+        int i = operands(argc, argv, &o, false, 3, "usage: daiban catalog due DIR YYYY-MM-DD N",
+                         "用法：daiban catalog due DIR YYYY-MM-DD N");
         int32_t from, due;
         catalog *cat;
         char buf[11];
@@ -542,11 +558,6 @@ static int run_due(int argc, char **argv)
 
         if (i < 0)
                 return EXIT_USAGE;
-        if (argc - i != 3) {
-                cli_error("%s", cli_msg("usage: daiban catalog due DIR YYYY-MM-DD N",
-                                        "用法：daiban catalog due DIR YYYY-MM-DD N"));
-                return EXIT_USAGE;
-        }
         if (cal_date_parse(argv[i + 1], &from) < 0) {
                 cli_error(cli_msg("'%s' is not a date (YYYY-MM-DD)", "“%s”不是有效日期（YYYY-MM-DD）"), argv[i + 1]);
                 return EXIT_USAGE;

@@ -117,11 +117,7 @@ static int cmd_key(int argc, char **argv)
         }
         if ((r = kparse(argc - 1, argv + 1, "daiban key show [--json]", &o)))
                 return r;
-        if (o.npos) {
-                fputs(usage_key, stderr);
-                return EXIT_USAGE;
-        }
-        if ((r = home_open(home_path(o.home), &h)))
+        if ((r = home_open_cmd(o.home, o.npos, usage_key, &h)))
                 return r;
         if ((r = home_key(&h, &key))) {
                 home_close(&h);
@@ -184,7 +180,7 @@ static const char usage_roster[] =
 /* Open the county's home and roster for a change. */
 static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, struct roster *ro, int *lockfd)
 {
-        char path[4096], err[512];
+        char err[512];
         bool present = false;
         int r;
 
@@ -207,14 +203,12 @@ static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, 
                 home_close(h);
                 return EXIT_REFUSED;
         }
-        git_libgit2_init();
-        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-        snprintf(path, sizeof path, "%s/repo", h->dir);
-        if (git_repository_open_bare(repo, path) < 0) {
-                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
-                          git_error_last() ? git_error_last()->message : "?");
-                r = EXIT_REFUSED;
-        } else if (roster_open(h->st, *repo, h->node, ro, &present, err, sizeof err) < 0) {
+        if ((r = home_open_repo(h, repo))) {
+                home_unlock_repo(*lockfd);
+                home_close(h);
+                return r;
+        }
+        if (roster_open(h->st, *repo, h->node, ro, &present, err, sizeof err) < 0) {
                 cli_error(cli_msg("the roster held here cannot be trusted: %s", "本地密钥名册不可信：%s"), err);
                 r = EXIT_REFUSED;
         } else if (!present) {
@@ -325,6 +319,20 @@ static int operator_may(struct home *h, const char *op)
         return EXIT_REFUSED;
 }
 
+/* roster_begin, then the operator's right to change the roster and,
+ * unless NULL, node's place under this county: all ended on a refusal. */
+static int roster_begin_as(struct kopts *o, struct home *h, git_repository **repo, struct roster *ro, int *lockfd,
+                           const char *node)
+{
+        int r;
+
+        if ((r = roster_begin(o, h, repo, ro, lockfd)))
+                return r;
+        if ((r = operator_may(h, o->operator)) || (node && (r = check_node(h, node))))
+                roster_end(h, *repo, ro, *lockfd);
+        return r;
+}
+
 static int roster_cmd_add(int argc, char **argv, bool rotate)
 {
         struct kopts o;
@@ -351,12 +359,8 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
                           o.pos[1]);
                 return EXIT_USAGE;
         }
-        if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
+        if ((r = roster_begin_as(&o, &h, &repo, &ro, &lockfd, o.pos[0])))
                 return r;
-        if ((r = operator_may(&h, o.operator)))
-                goto out;
-        if ((r = check_node(&h, o.pos[0])))
-                goto out;
         for (size_t i = 0; i < ro.n; i++)
                 if (memcmp(ro.e[i].pk, e.pk, sizeof e.pk) == 0) {
                         cli_error(cli_msg("that key is on the roster already, for %s; every node has its own key",
@@ -480,12 +484,8 @@ static int roster_cmd_revoke(int argc, char **argv)
                 }
                 tm.tm_isdst = -1;
         }
-        if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
+        if ((r = roster_begin_as(&o, &h, &repo, &ro, &lockfd, o.pos[0])))
                 return r;
-        if ((r = operator_may(&h, o.operator)))
-                goto out;
-        if ((r = check_node(&h, o.pos[0])))
-                goto out;
         struct roster_entry *cur = open_entry(&ro, o.pos[0]);
         if (!cur) {
                 cli_error(cli_msg("%s has no key in use on the roster", "%s 在名册中没有在用的密钥"), o.pos[0]);
@@ -526,11 +526,7 @@ static int roster_cmd_list(int argc, char **argv, bool export)
         if ((r = kparse(argc, argv, export ? "daiban roster export --allowed-signers FILE" : "daiban roster list [--json]",
                         &o)))
                 return r;
-        if (o.npos || (export && !o.allowed)) {
-                fputs(usage_roster, stderr);
-                return EXIT_USAGE;
-        }
-        if ((r = home_open(home_path(o.home), &h)))
+        if ((r = home_open_cmd(o.home, o.npos || (export && !o.allowed), usage_roster, &h)))
                 return r;
         git_libgit2_init();
         snprintf(path, sizeof path, "%s/repo", h.dir);
@@ -605,20 +601,6 @@ out:
         return r;
 }
 
-static void log_err(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void log_err(void *ud, const char *fmt, ...)
-{
-        va_list ap;
-        char msg[1024];
-
-        (void)ud;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        cli_error("%s", msg);
-}
-
 /* `daiban key rotate`, at the county: see usage_key. */
 static int key_rotate(int argc, char **argv)
 {
@@ -640,10 +622,8 @@ static int key_rotate(int argc, char **argv)
         }
         if ((r = need_operator(&o)))
                 return r;
-        if ((r = roster_begin(&o, &h, &repo, &ro, &lockfd)))
+        if ((r = roster_begin_as(&o, &h, &repo, &ro, &lockfd, NULL)))
                 return r;
-        if ((r = operator_may(&h, o.operator)))
-                goto out;
         r = EXIT_REFUSED;
         /* the hall signs the county's change sets with the key it loaded */
         if (home_daemon_running(h.dir, "hall")) {
@@ -683,8 +663,8 @@ static int key_rotate(int argc, char **argv)
         }
         /* what the old key signs: every event up to here */
         long pieces = 0;
-        if (feed_commit_local(h.st, repo, h.node, old, NULL, log_err, NULL) < 0 ||
-            scan_commit_local(h.st, repo, h.node, old, &pieces, log_err, NULL) < 0) {
+        if (feed_commit_local(h.st, repo, h.node, old, NULL, cli_log, NULL) < 0 ||
+            scan_commit_local(h.st, repo, h.node, old, &pieces, cli_log, NULL) < 0) {
                 cli_error("%s", cli_msg("the county's events could not be committed with the key in use; nothing was changed",
                                         "未能用在用密钥提交县级事件；未做任何修改"));
                 store_rollback(h.st);

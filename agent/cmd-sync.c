@@ -225,7 +225,7 @@ static int lock_peer(const char *url)
         while (n > 1 && p[n - 1] == '/')
                 n--;
         snprintf(path, sizeof path, "%.*s", (int)n, p);
-        return home_lock_peer_repo(path);
+        return home_lock_peer_repo(path, home_log_stderr, NULL);
 }
 
 static const char usage_sync[] =
@@ -250,11 +250,7 @@ static int cmd_sync(int argc, char **argv)
 
         if ((r = sparse(argc, argv, false, &o, "daiban sync [--remote URL] [--json]")))
                 return r;
-        if (o.npos) {
-                fputs(usage_sync, stderr);
-                return EXIT_USAGE;
-        }
-        if ((r = home_open(home_path(o.home), &h)))
+        if ((r = home_open_cmd(o.home, o.npos, usage_sync, &h)))
                 return r;
         if (o.remote)
                 url = strdup(o.remote);
@@ -509,22 +505,6 @@ static const char usage_bundle[] =
         "verify` and `git bundle list-heads` read them. Importing the same\n"
         "stick twice changes nothing.\n";
 
-static int open_repo(struct home *h, git_repository **repo)
-{
-        char path[4096];
-
-        git_libgit2_init();
-        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-        snprintf(path, sizeof path, "%s/repo", h->dir);
-        if (git_repository_open_bare(repo, path) < 0) {
-                cli_error(cli_msg("cannot open the repository %s: %s", "无法打开仓库 %s：%s"), path,
-                          git_error_last() ? git_error_last()->message : "?");
-                git_libgit2_shutdown();
-                return EXIT_REFUSED;
-        }
-        return 0;
-}
-
 static int cmd_bundle(int argc, char **argv)
 {
         static const struct option lo[] = {
@@ -565,7 +545,7 @@ static int cmd_bundle(int argc, char **argv)
                 home_close(&h);
                 return EXIT_REFUSED;
         }
-        if ((r = open_repo(&h, &repo))) {
+        if ((r = home_open_repo(&h, &repo))) {
                 home_unlock_repo(lockfd);
                 home_close(&h);
                 return r;

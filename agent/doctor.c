@@ -17,6 +17,7 @@
 
 #include <git2.h>
 
+#include "agent/core/result.h"
 #include "agent/doctor.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
@@ -271,18 +272,32 @@ static void check_repo(json_t *out, const struct home *h)
                     fmt(zh, sizeof zh, "%zu 个引用齐全；本节点变更记录完整（%zu 个变更集）", refs, commits), NULL, NULL);
 }
 
+#define NO_KEY_TODO_EN                                                                                        \
+        "restore node.key from the home's backup; without one, ask the county: a lost key needs a new key on the " \
+        "roster (docs/roster.md)"
+#define NO_KEY_TODO_ZH "请从数据目录的备份恢复 node.key；若无备份，请联系县里在名册中登记新密钥"
+
 static void check_key(json_t *out, struct home *h)
 {
+        const struct sshsig_key *key;
+        struct core_result res;
+        char en[512], zh[512], path[4200];
+
+        /* a key there that cannot be used: why (home_keys shows it as none) */
+        snprintf(path, sizeof path, "%s/node.key", h->dir);
+        core_result_init(&res);
+        if (access(path, F_OK) == 0 && home_key_load(h, &key, &res) != 0) {
+                add(out, "key", "fail", res.en, res.zh, NO_KEY_TODO_EN, NO_KEY_TODO_ZH);
+                core_result_finish(&res);
+                return;
+        }
+        core_result_finish(&res);
         json_t *k = home_keys(h);
         const char *fp = json_string_value(json_object_get(k, "fingerprint"));
-        char en[512], zh[512];
 
         if (!fp)
                 add(out, "key", "fail", "this node has no signing key (HOME/node.key)",
-                    "本节点没有签名密钥（HOME/node.key）",
-                    "restore node.key from the home's backup; without one, ask the county: a lost key needs a new"
-                    " key on the roster (docs/roster.md)",
-                    "请从数据目录的备份恢复 node.key；若无备份，请联系县里在名册中登记新密钥");
+                    "本节点没有签名密钥（HOME/node.key）", NO_KEY_TODO_EN, NO_KEY_TODO_ZH);
         else if (strcmp(h->role, "county") != 0 && !json_is_true(json_object_get(k, "roster")))
                 add(out, "key", "warn", fmt(en, sizeof en, "no county roster here yet (this key: %s)", fp),
                     fmt(zh, sizeof zh, "本机尚无县级密钥名册（本机密钥：%s）", fp),
@@ -594,12 +609,16 @@ json_t *doctor_run(const char *dir, long long now)
         check_disk(out, dir);
         if (check_store(out, dir) < 0)
                 return out;
-        if (home_open(dir, &h) != 0) {
-                add(out, "home", "fail", fmt(en, sizeof en, "%s cannot be opened (the error above says why)", dir),
-                    fmt(zh, sizeof zh, "无法打开 %s（原因见上方错误）", dir),
-                    "act on the error above", "请按上方错误提示处理");
+        struct core_result res;
+        core_result_init(&res);
+        if (home_load(dir, &h, &res) != 0) {
+                add(out, "home", "fail", fmt(en, sizeof en, "%s cannot be opened: %s", dir, res.en ? res.en : "?"),
+                    fmt(zh, sizeof zh, "无法打开 %s：%s", dir, res.zh ? res.zh : "?"), "act on the reason given",
+                    "请按所述原因处理");
+                core_result_finish(&res);
                 return out;
         }
+        core_result_finish(&res);
         check_repo(out, &h);
         check_key(out, &h);
         check_link(out, &h, now);

@@ -1,6 +1,18 @@
 /* A node's home: the folder that holds its store (store.db), its git
  * repository for change sets and scanned materials (repo/), and the
- * installed catalogue (catalog/). See docs/store.md. */
+ * installed catalogue (catalog/). See docs/store.md.
+ *
+ * The module never prints. A function that can fail for a reason a
+ * person must read takes a struct core_result (agent/core/result.h),
+ * sets its status, code and message in both languages there, and
+ * returns the status (0, CORE_OK, on success; a function answering a
+ * descriptor returns -1 instead); lower-level helpers return 0 or
+ * -errno. The CLI's wrappers at the end of this header (agent/cli-home.c)
+ * print that message and return an exit code.
+ *
+ * home.c opens and closes a home; home-init.c makes one; home-key.c
+ * holds its key; home-lock.c its locks; home-catalog.c its catalogue
+ * versions; home-alarms.c what supervision is told. */
 #ifndef DAIBAN_AGENT_HOME_H
 #define DAIBAN_AGENT_HOME_H
 
@@ -51,8 +63,8 @@ extern const char *const home_private_files[];
 
 const char *home_path(const char *opt);
 
-/* Create a home (`daiban init`). Prints its own errors; returns 0, or
- * EXIT_REFUSED / EXIT_USAGE style codes (1, 2). */
+/* Create a home (`daiban init`): the status (CORE_USAGE for a bad
+ * option), why in res; on success what was made (core_done). */
 struct home_init_opts {
         const char *name;               /* NULL: the division's */
         const char *county_key;         /* a township's or village's pin of its county's key */
@@ -60,8 +72,9 @@ struct home_init_opts {
         bool rejoin;                    /* a node that exists already (a re-imaged PC): write
                                          * nothing until a sync brings its own history back */
 };
-int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir,
-              const struct home_init_opts *opt);
+struct core_result;
+int home_create(const char *dir, const char *node, const char *role, const char *catalog_dir,
+                const struct home_init_opts *opt, struct core_result *res);
 
 /* The version id of a catalogue folder: a SHA-1 over its sheets (name,
  * size and bytes of every *.csv, in name order). 0 or -errno. */
@@ -69,25 +82,29 @@ int home_catalog_version(const char *dir, char hex[41]);
 
 /* Install the catalogue at src as a version of this home
  * (HOME/catalogs/<version>/, written under a temporary name and renamed)
- * and make it current. Prints errors; 0 or 1. */
-int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41]);
+ * and make it current. The status, why in res. */
+int home_catalog_install(const char *home_dir, const char *src, store *st, char hex[41], struct core_result *res);
 
 /* The catalogue of a given version (NULL or "" : the current one), or
  * NULL when this home has not received that version yet. */
 const catalog *home_catalog_for(struct home *h, const char *version);
 
 /* Open an existing home: store and catalogue. home_load says why it
- * cannot in res (agent/core/result.h) and returns its status, 0 when
- * open; home_open prints that (the CLI's way) and returns 0 or 1. */
-struct core_result;
+ * cannot in res and returns its status, 0 when open. */
 int home_load(const char *dir, struct home *h, struct core_result *res);
-int home_open(const char *dir, struct home *h);
 void home_close(struct home *h);
+
+/* This home's repository (HOME/repo), opened for writing (libgit2's
+ * fsync of the git folder on): 0 with libgit2 initialised and *ret to
+ * free, the caller shutting libgit2 down after; or the status, why in
+ * res, and libgit2 as it was. */
+struct git_repository;
+int home_repo_open(const struct home *h, struct git_repository **ret, struct core_result *res);
 
 /* This node's signing key, HOME/node.key (an OpenSSH private key, mode
  * 0600, never replicated): read on first use, and created then for a
- * home made before keys. Prints errors; 0 or 1. */
-int home_key(struct home *h, const struct sshsig_key **ret);
+ * home made before keys. The status, why in res. */
+int home_key_load(struct home *h, const struct sshsig_key **ret, struct core_result *res);
 /* Create HOME/node.key if it does not exist (`daiban init`). 0 or -errno;
  * a message in err. */
 int home_key_create(const char *dir, const char *node, char *err, size_t errlen);
@@ -111,24 +128,24 @@ int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *le
  * daiban killed while git held a ref's .lock file leaves it behind, and
  * git would refuse that ref for ever: with the flock held no other daiban
  * is writing, so every *.lock under repo/ is stale and is removed.
- * Returns the lock's descriptor, or -1 (an error was printed). */
-int home_lock_repo(const struct home *h);
+ * Each removed is told to log (may be NULL). Without wait, -2 when
+ * another process holds the lock. Returns the lock's descriptor, or -1
+ * with the reason in res. */
+typedef void home_log_fn(void *ud, const char *fmt, ...);
+int home_repo_lock(const struct home *h, bool wait, home_log_fn *log, void *ud, struct core_result *res);
 void home_unlock_repo(int fd);
-/* The same without waiting: -2 when another process holds the lock. */
-int home_trylock_repo(const struct home *h);
 /* One daemon of each kind per home (which: "serve", the station, or
  * "hall", the county's hall): an flock on HOME/<which>.lock held while it
- * runs. Returns its descriptor (keep it open), or -1 with the reason
- * printed: another such daemon holds it. */
-int home_lock_daemon(const struct home *h, const char *which);
+ * runs. Returns its descriptor (keep it open), or -1 with the reason in
+ * res: another such daemon holds it. */
+int home_daemon_lock(const struct home *h, const char *which, struct core_result *res);
 /* True while such a daemon holds dir's lock (for `daiban doctor`). */
 bool home_daemon_running(const char *dir, const char *which);
 /* The same for another home's repository used as a path remote (a hub):
  * its lock, and its stale .lock files removed. -1 when it has no lock
  * file (not a daiban home's repository). */
-int home_lock_peer_repo(const char *repo_dir);
+int home_lock_peer_repo(const char *repo_dir, home_log_fn *log, void *ud);
 
-struct git_repository;
 /* The county's roster this node trusts, after taking a roster that came
  * in (fetched or imported; sync/roster.h): *ro (roster_free it), and
  * *ret_present false when the node holds none. Problems go to log. 0, or
@@ -170,9 +187,9 @@ bool home_refusal_note_reported(const char *path, const char *by, const char *te
 #define HOME_EPOCH_RECEIPTS 500
 /* A county restored from a backup changes neither its roster nor its
  * catalogue until `daiban hall resume`: the nodes may hold newer ones of
- * its chains, which come back with their syncs (docs/backup.md). Prints
- * why and returns EXIT_REFUSED, or 0. */
-int home_county_restoring(struct home *h);
+ * its chains, which come back with their syncs (docs/backup.md).
+ * CORE_REFUSED with why in res while so, else 0. */
+int home_county_held(struct home *h, struct core_result *res);
 
 #define HOME_REPORT_PENDING "reports-pending.jsonl"
 
@@ -190,5 +207,26 @@ long long home_events_waiting(const struct home *h);
 /* Today for the CLI: --today if given, else $DAIBAN_TODAY (tests and
  * demos), else the machine's date. */
 int32_t home_today(const char *opt, bool *bad);
+
+/* The command line's wrappers (agent/cli-home.c): each calls the
+ * function above of the same concern, prints its message through
+ * cli_error_both (a stale lock removed: a line on stderr) and returns
+ * the CLI's exit code (0, 1, 2), or the descriptor for the locks. Only
+ * fronts (cmd-*.c, the daemons' start-up) call them. */
+int home_init(const char *dir, const char *node, const char *role, const char *catalog_dir,
+              const struct home_init_opts *opt);
+int home_open(const char *dir, struct home *h);
+/* A command's start: its usage on stderr and EXIT_USAGE when bad_usage
+ * (operands it does not take...), else home_open(home_path(home_opt)). */
+int home_open_cmd(const char *home_opt, bool bad_usage, const char *usage, struct home *h);
+int home_key(struct home *h, const struct sshsig_key **ret);
+int home_open_repo(const struct home *h, struct git_repository **ret);
+int home_install_catalog(const char *home_dir, const char *src, store *st, char hex[41]);
+int home_county_restoring(struct home *h);
+int home_lock_repo(const struct home *h);
+int home_trylock_repo(const struct home *h);
+int home_lock_daemon(const struct home *h, const char *which);
+/* A stale lock removed, told on stderr (a home_log_fn). */
+void home_log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -12,6 +12,7 @@
 #include "agent/setup.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,9 +27,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "agent/cli.h"
 #include "agent/http.h"
-#include "agent/log.h"
 #include "agent/ui.h"
 #include "sync/durable.h"
 
@@ -50,7 +49,33 @@ struct setup {
         bool stopping;
         struct job *job;        /* the steps running now, or NULL */
         json_t *last_error;     /* how the last try ended, when it failed */
+        const struct setup_tell *tell;
 };
+
+/* Tell a person (warn: a failure or a warning) in both languages, the
+ * same arguments formatted into each. */
+__attribute__((format(printf, 3, 5))) static void tell(const struct setup *S, bool warn, const char *en,
+                                                        const char *zh, ...)
+{
+        char *a = NULL, *b = NULL;
+        va_list ap, aq;
+
+        va_start(ap, zh);
+        va_copy(aq, ap);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        if (vasprintf(&a, en, ap) < 0)
+                a = NULL;
+        if (vasprintf(&b, zh, aq) < 0)
+                b = NULL;
+#pragma GCC diagnostic pop
+        va_end(aq);
+        va_end(ap);
+        if (a && b)
+                (warn ? S->tell->warn : S->tell->say)(S->tell->ud, a, b);
+        free(a);
+        free(b);
+}
 
 struct body {
         char buf[SETUP_MAX_BODY + 1];
@@ -103,13 +128,11 @@ static int new_code(struct setup *S)
         if (!f && fd >= 0)
                 close(fd);
         if (!f || fprintf(f, "%s\n", S->code) < 0 || fclose(f) != 0) {
-                cli_error(cli_msg("cannot write %s: %s", "无法写入 %s：%s"), S->code_path, strerror(errno));
+                tell(S, true, "cannot write %s: %s", "无法写入 %s：%s", S->code_path, strerror(errno));
                 return -1;
         }
-        printf(cli_msg("first-run setup: the one-time code is %s (also in %s)\n",
-                       "首次设置：一次性设置码为 %s（也保存在 %s）\n"),
-               S->code, S->code_path);
-        fflush(stdout);
+        tell(S, false, "first-run setup: the one-time code is %s (also in %s)", "首次设置：一次性设置码为 %s（也保存在 %s）",
+             S->code, S->code_path);
         return 0;
 }
 
@@ -451,7 +474,7 @@ static void fail_step(struct job *J, const char *what_en, const char *what_zh, c
         remove_stage(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
-        log_line("first-run setup: %s", en);
+        tell(S, true, "first-run setup: %s", "first-run setup: %s", en);  /* the log's, in English */
         json_decref(S->last_error);
         S->last_error = json_pack("{s:s,s:{s:s,s:s}}", "error", "step_failed", "message", "en", en, "zh", zh);
         job_end(J, 400, json_incref(S->last_error));
@@ -626,11 +649,11 @@ static void job_next(struct job *J)
                 return fail_step(J, "the station's folder could not be put in place", "无法放置本站数据目录", why);
         }
         if (durable_sync_parent(S->home) < 0)
-                log_line("warning: the folder holding %s could not be synced: %s", S->home, strerror(errno));
-        printf(cli_msg("first-run setup done: node %s, key %s; the station starts\n",
-                       "首次设置完成：站点 %s，密钥指纹 %s；服务站启动\n"),
-               json_string_value(json_object_get(key, "node")), json_string_value(json_object_get(key, "fingerprint")));
-        fflush(stdout);
+                tell(S, true, "warning: the folder holding %s could not be synced: %s",
+                     "warning: the folder holding %s could not be synced: %s", S->home, strerror(errno));
+        tell(S, false, "first-run setup done: node %s, key %s; the station starts",
+             "首次设置完成：站点 %s，密钥指纹 %s；服务站启动", json_string_value(json_object_get(key, "node")),
+             json_string_value(json_object_get(key, "fingerprint")));
         unlink(S->code_path);
         S->result = 0;
         job_end(J, 200, key);
@@ -647,7 +670,7 @@ static void on_signal(uv_signal_t *s, int sig)
         stop_soon(&S->stop);
 }
 
-int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
+int setup_run(const char *home, const char *listen, struct tls_ctx *tls, const struct setup_tell *t)
 {
         static const struct http_handler hh = { on_request, on_body, on_body_end, on_abort, NULL };
         struct http_limits lim = { 64, SETUP_MAX_BODY, 20000, 120000, .max_per_peer = 32 };
@@ -658,6 +681,7 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
 
         if (!S)
                 return -1;
+        S->tell = t;
         S->loop = uv_default_loop();
         S->result = 1;
         snprintf(S->home, sizeof S->home, "%s", home);
@@ -669,19 +693,17 @@ int setup_serve(const char *home, const char *listen, struct tls_ctx *tls)
         S->loopback = !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) || !strncmp(listen, "[::1]", 5);
         len = sizeof S->exe;
         if (uv_exepath(S->exe, &len) < 0) {
-                cli_error("%s", cli_msg("cannot find this program's path", "找不到本程序的路径"));
+                tell(S, true, "cannot find this program's path", "找不到本程序的路径");
                 goto out;
         }
         if (new_code(S) < 0)
                 goto out;
         if (http_server_start(S->loop, listen, tls, &lim, &hh, S, &S->srv, err, sizeof err) < 0) {
-                cli_error(cli_msg("cannot listen on %s: %s", "无法在 %s 上监听：%s"), listen, err);
+                tell(S, true, "cannot listen on %s: %s", "无法在 %s 上监听：%s", listen, err);
                 goto out;
         }
-        printf(cli_msg("this station is not set up yet: open %s://%s/ in a browser and enter the code\n",
-                       "本服务站尚未设置：请在浏览器中打开 %s://%s/ 并输入设置码\n"),
-               tls ? "https" : "http", listen);
-        fflush(stdout);
+        tell(S, false, "this station is not set up yet: open %s://%s/ in a browser and enter the code",
+             "本服务站尚未设置：请在浏览器中打开 %s://%s/ 并输入设置码", tls ? "https" : "http", listen);
         uv_timer_init(S->loop, &S->stop);
         S->stop.data = S;
         for (int i = 0; i < 2; i++) {
