@@ -88,17 +88,6 @@ static int start_roster(const char *dir, const char *node, store *st, struct cor
         return r < 0 ? CORE_FAILED : 0;
 }
 
-static enum cat_level level_of(const char *role)
-{
-        if (strcmp(role, "county") == 0)
-                return LEVEL_COUNTY;
-        if (strcmp(role, "township") == 0)
-                return LEVEL_TOWNSHIP;
-        if (strcmp(role, "village") == 0)
-                return LEVEL_VILLAGE;
-        return LEVEL_NONE;
-}
-
 /* Copy a node's key kept from before into a new home, checked to be one. */
 static int home_key_copy(const char *dir, const char *from, char *err, size_t errlen)
 {
@@ -146,7 +135,7 @@ int home_create(const char *dir, const char *node, const char *role, const char 
         char path[4096], err[512];
         catalog *cat = NULL;
         const struct cat_division *div;
-        enum cat_level level = level_of(role);
+        enum cat_level level = cat_parse_level(role);
         git_repository *repo = NULL;
         store *st = NULL;
         struct stat sb;

@@ -3,11 +3,21 @@
  * serve-int.h. */
 #include "agent/serve-int.h"
 
+static json_t *detail_json(struct home *h, int32_t d, const struct app_row *row);
+static bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n);
+static void reply_sheet(struct req *r, char *buf, size_t len);
+static void wjob_work(struct home *h, const struct core_result *why, void *arg);
+static void reply_refused(struct req *r, const struct core_result *res);
+static void wjob_after(void *arg);
+static void after_app(struct req *r, struct core_result *res);
+static void after_scan(struct req *r, struct core_result *res);
+static void after_new(struct req *r, struct core_result *res);
+
 /* ---- applications: reads ------------------------------------------------------ */
 
 /* An application as `app show --json` gives it, plus the rating's comment
  * (the page shows it with the rating). */
-json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
+static json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
 {
         json_t *j = app_detail_json(h, d, row);
 
@@ -18,7 +28,7 @@ json_t *detail_json(struct home *h, int32_t d, const struct app_row *row)
 
 /* The applications id names (one, or a bundle's members); false when
  * there are none (answered 404) or the store failed (answered 500). */
-bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n)
+static bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n)
 {
         int rc = readmodel_app_rows(r->st->h.st, id, t, n);
 
@@ -55,7 +65,7 @@ void app_get(struct req *r, const char *id)
 
 /* Send a printed sheet (buf, len, from open_memstream; freed here), on
  * A5 when the request asks ?paper=a5. */
-void reply_sheet(struct req *r, char *buf, size_t len)
+static void reply_sheet(struct req *r, char *buf, size_t len)
 {
         char pb[8];
         bool bad = false;
@@ -172,7 +182,7 @@ void apps_list(struct req *r)
         }
         struct readmodel_page page;
         if (readmodel_app_list(st->h.st, &f, &page) < 0) {
-                logf_("list query: %s", store_errmsg(st->h.st));
+                log_line("list query: %s", store_errmsg(st->h.st));
                 reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
                 return;
         }
@@ -257,7 +267,7 @@ struct wjob {
         void (*after)(struct req *, struct core_result *);
 };
 
-void wjob_work(struct home *h, const struct core_result *why, void *arg)
+static void wjob_work(struct home *h, const struct core_result *why, void *arg)
 {
         struct wjob *j = arg;
         struct core_ctx c;
@@ -294,7 +304,7 @@ void wjob_work(struct home *h, const struct core_result *why, void *arg)
 
 /* Answer a write the core refused: 422 with the problems when the data
  * or the materials stopped it, 404, 400, 409 with the rule, 500. */
-void reply_refused(struct req *r, const struct core_result *res)
+static void reply_refused(struct req *r, const struct core_result *res)
 {
         const char *en = res->en ? res->en : "the write was refused", *zh = res->zh ? res->zh : "操作未被接受";
         char pen[256], pzh[256];
@@ -349,7 +359,7 @@ static void wjob_free(struct wjob *j)
         free(j);
 }
 
-void wjob_after(void *arg)
+static void wjob_after(void *arg)
 {
         struct wjob *j = arg;
         struct req *r = j->r;
@@ -413,14 +423,14 @@ static void wjob_run(struct wjob *j)
                 reply_error(r, 503, "busy", "too many writes at once; try again in a moment", "同时操作过多，请稍后再试");
 }
 
-void after_app(struct req *r, struct core_result *res)
+static void after_app(struct req *r, struct core_result *res)
 {
         (void)res;
         app_get(r, r->key);
 }
 
 /* A scan recorded: the application, and the scan's blob on top ({"blob"}). */
-void after_scan(struct req *r, struct core_result *res)
+static void after_scan(struct req *r, struct core_result *res)
 {
         struct app_row *t = NULL;
         size_t n = 0, i;
@@ -442,7 +452,7 @@ void after_scan(struct req *r, struct core_result *res)
         reply_json(r, 200, j);
 }
 
-void after_new(struct req *r, struct core_result *res)
+static void after_new(struct req *r, struct core_result *res)
 {
         struct app_row *t = NULL;
         size_t nt = 0;
@@ -461,7 +471,7 @@ void after_new(struct req *r, struct core_result *res)
                                                                                                     : t[0].receipt,
                               "ids", ids);
         app_rows_free(t, nt);
-        logf_("operator %s accepted %s", r->op, res->id);
+        log_line("operator %s accepted %s", r->op, res->id);
         reply_json(r, 201, j);
 }
 

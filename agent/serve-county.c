@@ -3,6 +3,12 @@
 #include "agent/serve-int.h"
 #include "agent/core/form.h"
 
+static const struct cat_division *township_of(const catalog *cat, const char *code);
+static bool own_dir(struct req *r, const char *dir);
+static const char *catalog_upload(struct req *r);
+static void after_check(struct req *r, int status, const char *out, json_t *errs);
+static void after_install(struct req *r, int status, const char *out, json_t *errs);
+
 /* ---- catalogue routes ------------------------------------------------------- */
 
 void matters(struct req *r)
@@ -128,7 +134,7 @@ void reasons(struct req *r)
 
 /* ---- county: statistics, stations, catalogue ---------------------------------- */
 
-const struct cat_division *township_of(const catalog *cat, const char *code)
+static const struct cat_division *township_of(const catalog *cat, const char *code)
 {
         const struct cat_division *d = catalog_find_division(cat, code);
 
@@ -362,7 +368,7 @@ void stations(struct req *r)
 
 /* The folder is the request's from its making: removed when it ends,
  * whatever happens on the way. */
-bool own_dir(struct req *r, const char *dir)
+static bool own_dir(struct req *r, const char *dir)
 {
         free(r->tmpdir);
         r->tmpdir = strdup(dir);
@@ -371,7 +377,7 @@ bool own_dir(struct req *r, const char *dir)
 
 /* The sheets of a catalogue upload, written to a new folder under
  * HOME/tmp. Returns the folder (owned by r->ctx) or NULL (answered). */
-const char *catalog_upload(struct req *r)
+static const char *catalog_upload(struct req *r)
 {
         json_t *j = body_json(r), *files = json_object_get(j, "files"), *v;
         const char *name;
@@ -439,24 +445,7 @@ const char *catalog_upload(struct req *r)
         return json_string_value(json_object_get(r->ctx, "dir"));
 }
 
-/* Remove a folder of flat files (a catalogue upload). */
-void rm_tree(const char *dir)
-{
-        uv_fs_t req;
-        uv_dirent_t ent;
-
-        if (uv_fs_scandir(NULL, &req, dir, 0, NULL) >= 0) {
-                while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
-                        char p[4400];
-                        snprintf(p, sizeof p, "%s/%s", dir, ent.name);
-                        unlink(p);
-                }
-        }
-        uv_fs_req_cleanup(&req);
-        rmdir(dir);
-}
-
-void after_check(struct req *r, int status, const char *out, json_t *errs)
+static void after_check(struct req *r, int status, const char *out, json_t *errs)
 {
         const char *dir = json_string_value(json_object_get(r->ctx, "dir"));
         json_t *msgs = json_object_get(errs, "messages"), *m;
@@ -514,14 +503,14 @@ void after_check(struct req *r, int status, const char *out, json_t *errs)
                 reply_json(r, 200, res);
 }
 
-void after_install(struct req *r, int status, const char *out, json_t *errs)
+static void after_install(struct req *r, int status, const char *out, json_t *errs)
 {
         if (status) {
                 reply_child_refused(r, status, errs);
                 return;
         }
         home_refresh(r->st);
-        logf_("operator %s published catalogue version %.12s", r->op, r->st->h.catalog_version);
+        log_line("operator %s published catalogue version %.12s", r->op, r->st->h.catalog_version);
         reply_json(r, 200, json_pack("{s:s,s:s,s:O}", "version", r->st->h.catalog_version, "output",
                                      json_string_value(json_object_get(r->ctx, "report")), "kept",
                                      json_object_get(r->ctx, "kept")));

@@ -158,14 +158,10 @@ void reply_error_x(struct req *r, int status, const char *code, const char *en, 
 void reply_error(struct req *r, int status, const char *code, const char *en, const char *zh);
 void bad_request(struct req *r, const char *en, const char *zh);
 void not_found(struct req *r);
-/* The daemon's log is agent/log.h's log_line; this older name stays
- * only for serve-apps.c and serve-county.c until they move to it. */
-#define logf_ log_line
 
 /* serve-util.c */
 int32_t today(void);
 int hexval(int ch);
-bool url_decode(const char *s, size_t n, char *out, size_t cap);
 const char *qparam(const struct req *r, const char *name, char *buf, size_t cap, bool *bad);
 bool ident_ok(const char *s, size_t n);
 const char *segment(const char *path, const char *prefix, char *seg, size_t cap);
@@ -194,21 +190,12 @@ void signout(struct req *r);
 void operators(struct req *r);
 
 /* serve-apps.c */
-json_t *detail_json(struct home *h, int32_t d, const struct app_row *row);
-bool load_rows(struct req *r, const char *id, struct app_row **t, size_t *n);
 void app_get(struct req *r, const char *id);
-void reply_sheet(struct req *r, char *buf, size_t len);
 void paperwork(struct req *r, const char *id, bool receipt);
 void draft_notice(struct req *r, const char *id);
 void apps_list(struct req *r);
 void conflicts(struct req *r);
 void scan_get(struct req *r, const char *hex);
-void wjob_work(struct home *h, const struct core_result *why, void *arg);
-void reply_refused(struct req *r, const struct core_result *res);
-void wjob_after(void *arg);
-void after_app(struct req *r, struct core_result *res);
-void after_scan(struct req *r, struct core_result *res);
-void after_new(struct req *r, struct core_result *res);
 void app_create(struct req *r);
 void app_log_route(struct req *r, const char *id);
 void write_simple(struct req *r, const char *id, const char *what);
@@ -220,14 +207,8 @@ void matters(struct req *r);
 void form(struct req *r, const char *code);
 void validate(struct req *r, const char *code);
 void reasons(struct req *r);
-const struct cat_division *township_of(const catalog *cat, const char *code);
 void stats(struct req *r);
 void stations(struct req *r);
-bool own_dir(struct req *r, const char *dir);
-const char *catalog_upload(struct req *r);
-void rm_tree(const char *dir);
-void after_check(struct req *r, int status, const char *out, json_t *errs);
-void after_install(struct req *r, int status, const char *out, json_t *errs);
 void catalog_route(struct req *r, bool publish);
 
 /* serve-drafts.c */

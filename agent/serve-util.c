@@ -2,6 +2,8 @@
  * path segments. See serve-int.h. */
 #include "agent/serve-int.h"
 
+static bool url_decode(const char *s, size_t n, char *out, size_t cap);
+
 /* ---- small helpers ---------------------------------------------------------- */
 
 int32_t today(void)
@@ -24,7 +26,7 @@ int hexval(int ch)
 
 /* Decode %XX and '+' of a query value into out; false when malformed
  * or it holds a NUL. */
-bool url_decode(const char *s, size_t n, char *out, size_t cap)
+static bool url_decode(const char *s, size_t n, char *out, size_t cap)
 {
         size_t k = 0;
 

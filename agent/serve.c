@@ -13,6 +13,7 @@
  * doctor. Sign-in hashes (argon2id) run on libuv's thread pool.
  * Sessions and drafts live in HOME/station.db, never replicated. */
 #include "agent/serve-int.h"
+#include "sync/durable.h"
 
 /* ---- one request ------------------------------------------------------------ */
 
@@ -27,7 +28,7 @@ static void req_drop_files(struct req *r)
                         r->tmps[i] = NULL;
                 }
         if (r->tmpdir) {
-                rm_tree(r->tmpdir);
+                durable_remove_tree(r->tmpdir);
                 free(r->tmpdir);
                 r->tmpdir = NULL;
         }
@@ -332,7 +333,7 @@ static void sweep_tmp(const char *home_dir)
                         if (!strncmp(ent.name, "serve-", 6))
                                 unlink(p);
                         else if (!strncmp(ent.name, "catalog-", 8))
-                                rm_tree(p);
+                                durable_remove_tree(p);
                 }
         }
         uv_fs_req_cleanup(&req);

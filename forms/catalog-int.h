@@ -151,8 +151,6 @@ char *cat_cell_str(catalog *cat, const struct cell *c);
  * dflt. */
 int cat_parse_bool(const char *s, bool dflt, bool *ret);
 int cat_parse_int(const char *s, int lo, int hi, int *ret);
-/* county, township or village; LEVEL_NONE for anything else. */
-enum cat_level cat_parse_level(const char *s);
 /* A field or list name: a letter or '_', then letters, digits, '_'. */
 bool cat_is_name(const char *s);
 /* Codes: ASCII letters, digits, '-', '_' and '.'; 1..64 bytes. */

@@ -29,6 +29,9 @@ enum cat_level {
 
 const char *cat_level_name(enum cat_level l);       /* "county" ... */
 const char *cat_level_name_zh(enum cat_level l);    /* "县" ... */
+/* The level a role's word names: county, township or village (the
+ * sheets' and the stores' word); LEVEL_NONE for anything else. */
+enum cat_level cat_parse_level(const char *s);
 
 /* Where a definition came from: sheet file name (e.g. "fields.csv"),
  * 1-based line and column. */
