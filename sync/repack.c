@@ -1,21 +1,17 @@
 /* Packing a repository's objects without losing one: see repack.h. */
 #include "sync/repack.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2/sys/odb_backend.h>
 
 #include "sync/durable.h"
+#include "sync/platform.h"
 
 struct listing {
         git_oid *loose;

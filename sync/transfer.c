@@ -14,6 +14,7 @@
 #include "forms/division.h"
 #include "sync/incoming.h"
 #include "sync/transfer.h"
+#include "sync/platform.h"
 
 static const char *gerr(void)
 {
