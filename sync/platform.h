@@ -38,6 +38,15 @@
  * take a directory handle opened without write access. 0, or -errno. */
 int platform_sync_path(const char *path, bool dir);
 
+/* Whether a file that is open or mapped (a pack libgit2 reads) cannot be
+ * removed: Windows refuses, POSIX removes the name and keeps the data
+ * for whoever holds it. */
+#ifdef _WIN32
+#define PLATFORM_OPEN_FILES_STAY 1
+#else
+#define PLATFORM_OPEN_FILES_STAY 0
+#endif
+
 #ifdef _WIN32
 /* POSIX names sync/ uses, on Windows; each sets errno like its POSIX
  * namesake. */
