@@ -104,16 +104,29 @@ static wchar_t *wide(const char *s)
 
 int platform_sync_path(const char *path, bool dir)
 {
+        wchar_t *w;
+        DWORD attr;
         int fd, r = 0;
 
         if (dir)
                 return 0;
-        /* FlushFileBuffers needs a handle with write access */
-        if ((fd = platform_open(path, O_RDWR)) < 0)
+        /* FlushFileBuffers needs a handle with write access, which a
+         * read-only file (libgit2 makes its packs so) refuses: the
+         * attribute is lifted for the flush and put back */
+        if (!(w = wide(path)))
                 return -errno;
-        if (platform_fsync(fd) < 0)
+        attr = GetFileAttributesW(w);
+        if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_READONLY))
+                SetFileAttributesW(w, attr & ~(DWORD)FILE_ATTRIBUTE_READONLY);
+        if ((fd = platform_open(path, O_RDWR)) < 0)
                 r = -errno;
-        platform_close(fd);
+        else if (platform_fsync(fd) < 0)
+                r = -errno;
+        if (fd >= 0)
+                platform_close(fd);
+        if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_READONLY))
+                SetFileAttributesW(w, attr);
+        free(w);
         return r;
 }
 

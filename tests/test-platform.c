@@ -95,6 +95,7 @@ TEST(a_file_and_a_folder_sync)
 {
         const char *dir = test_tmpdir();
         char path[1024];
+        struct stat sb;
         FILE *f;
 
         snprintf(path, sizeof path, "%s/备份.tar.gz", dir);
@@ -105,6 +106,15 @@ TEST(a_file_and_a_folder_sync)
         CHECK_INT(fclose(f), ==, 0);
         CHECK_INT(platform_sync_path(path, false), ==, 0);
         CHECK_INT(platform_sync_path(dir, true), ==, 0);
+        /* read-only, as libgit2 leaves a pack: still synced, still
+         * read-only (an ASCII name: chmod is not mapped) */
+        snprintf(path, sizeof path, "%s/pack-1.pack", dir);
+        CHECK_INT(write_text(path, "PACK"), ==, 0);
+        CHECK_INT(chmod(path, 0444), ==, 0);
+        CHECK_INT(platform_sync_path(path, false), ==, 0);
+        CHECK_INT(stat(path, &sb), ==, 0);
+        CHECK_INT(sb.st_mode & 0222, ==, 0);
+        chmod(path, 0644);      /* for the clean-up */
         snprintf(path, sizeof path, "%s/missing", dir);
         CHECK_INT(platform_sync_path(path, false), ==, -ENOENT);
 }
