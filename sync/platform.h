@@ -8,7 +8,9 @@
  * with a NULL loop, or the wide Win32 API where libuv has nothing), so a
  * home under C:\Users\张三 works whatever the PC's ANSI code page.
  * Include it in place of <dirent.h>, <fcntl.h>, <sys/file.h>,
- * <sys/stat.h> and <unistd.h>. See docs/windows.md ("What differs"). */
+ * <sys/stat.h> and <unistd.h>, after every other header (on Windows its
+ * names are macros: a later header declaring close or rename would see
+ * them). See docs/windows.md ("What differs"). */
 #ifndef DAIBAN_SYNC_PLATFORM_H
 #define DAIBAN_SYNC_PLATFORM_H
 
