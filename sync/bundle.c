@@ -3,18 +3,16 @@
  * one atomically; import checks its header, indexes its pack into the
  * quarantine and offers its refs as incoming. See bundle.h and
  * docs/sync.md. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "forms/division.h"
 #include "sync/bundle.h"
 #include "sync/durable.h"
 #include "sync/incoming.h"
+#include "sync/platform.h"
 
 static const char *gerr(void)
 {

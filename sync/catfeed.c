@@ -5,14 +5,13 @@
 #include "sync/signed.h"
 #include "sync/incoming.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "sync/platform.h"
 
 #define MSG_PREFIX "catalogue version "
 

@@ -1,35 +1,19 @@
 /* Durable steps on the file system; see durable.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "sync/durable.h"
-
-/* open path with flags and fsync it */
-static int sync_path(const char *path, int flags)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC | flags), r = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        return r;
-}
+#include "sync/platform.h"
 
 int durable_sync_dir(const char *dir)
 {
-        return sync_path(dir, O_DIRECTORY);
+        return platform_sync_path(dir, true);
 }
 
 int durable_sync_file(const char *path)
 {
-        return sync_path(path, 0);
+        return platform_sync_path(path, false);
 }
 
 void durable_remove_tree(const char *path)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "sync/platform.h"
+
 int hlc_tick(struct hlc *h, uint64_t wall_ms, uint64_t *ret)
 {
         uint64_t next;

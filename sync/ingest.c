@@ -7,11 +7,12 @@
  * pre-receive). See feed.h and docs/sync.md. */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <uv.h>
 
 #include "sync/store-int.h"
 #include "sync/changeset.h"
@@ -315,8 +316,8 @@ static int ingest_feed(store *s, git_repository *repo, const struct feed_trust *
 #define PREP_AHEAD 4
 
 struct pipeline {
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
+        uv_mutex_t mu;
+        uv_cond_t cv;
         git_repository *repo;           /* the worker's own handle */
         const struct feed_trust *tr;
         char **names;                   /* the feeds to prepare, in order */
@@ -327,28 +328,28 @@ struct pipeline {
         bool stop;
 };
 
-static void *prep_main(void *arg)
+static void prep_main(void *arg)
 {
         struct pipeline *pl = arg;
 
         for (;;) {
                 size_t i;
                 struct prepared p;
-                pthread_mutex_lock(&pl->mu);
+                uv_mutex_lock(&pl->mu);
                 while (!pl->stop && pl->next_prep < pl->n && pl->next_prep - pl->next_take >= PREP_AHEAD)
-                        pthread_cond_wait(&pl->cv, &pl->mu);
+                        uv_cond_wait(&pl->cv, &pl->mu);
                 if (pl->stop || pl->next_prep >= pl->n) {
-                        pthread_mutex_unlock(&pl->mu);
-                        return NULL;
+                        uv_mutex_unlock(&pl->mu);
+                        return;
                 }
                 i = pl->next_prep;
-                pthread_mutex_unlock(&pl->mu);
+                uv_mutex_unlock(&pl->mu);
                 prepare_feed(pl->repo, pl->tr, pl->names[i], NULL, pl->parts[i], pl->writers[i], &pl->pos[i], &p);
-                pthread_mutex_lock(&pl->mu);
+                uv_mutex_lock(&pl->mu);
                 pl->ring[i % PREP_AHEAD] = p;
                 pl->next_prep++;
-                pthread_cond_broadcast(&pl->cv);
-                pthread_mutex_unlock(&pl->mu);
+                uv_cond_broadcast(&pl->cv);
+                uv_mutex_unlock(&pl->mu);
         }
 }
 
@@ -356,7 +357,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
                 feed_log_fn log, void *ud)
 {
         struct pipeline pl;
-        pthread_t th;
+        uv_thread_t th;
         bool threaded = false;
         char **names = NULL;
         size_t n = 0;
@@ -389,25 +390,27 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
         /* prepare on a second thread (its own repository handle) while this
          * one applies: git and JSON there, SQLite here */
         if (r == 0 && pl.n > 1 && git_repository_open_bare(&pl.repo, git_repository_path(repo)) == 0) {
-                pthread_mutex_init(&pl.mu, NULL);
-                pthread_cond_init(&pl.cv, NULL);
-                threaded = pthread_create(&th, NULL, prep_main, &pl) == 0;
-                if (!threaded) {
-                        pthread_cond_destroy(&pl.cv);
-                        pthread_mutex_destroy(&pl.mu);
+                if (uv_mutex_init(&pl.mu) == 0) {
+                        if (uv_cond_init(&pl.cv) == 0) {
+                                threaded = uv_thread_create(&th, prep_main, &pl) == 0;
+                                if (!threaded)
+                                        uv_cond_destroy(&pl.cv);
+                        }
+                        if (!threaded)
+                                uv_mutex_destroy(&pl.mu);
                 }
         }
         for (size_t i = 0; i < pl.n && r == 0; i++) {
                 struct prepared p;
                 if (threaded) {
-                        pthread_mutex_lock(&pl.mu);
+                        uv_mutex_lock(&pl.mu);
                         while (pl.next_prep <= i)
-                                pthread_cond_wait(&pl.cv, &pl.mu);
+                                uv_cond_wait(&pl.cv, &pl.mu);
                         p = pl.ring[i % PREP_AHEAD];
                         memset(&pl.ring[i % PREP_AHEAD], 0, sizeof p);
                         pl.next_take++;
-                        pthread_cond_broadcast(&pl.cv);
-                        pthread_mutex_unlock(&pl.mu);
+                        uv_cond_broadcast(&pl.cv);
+                        uv_mutex_unlock(&pl.mu);
                 } else {
                         prepare_feed(repo, tr, pl.names[i], NULL, pl.parts[i], pl.writers[i], &pl.pos[i], &p);
                 }
@@ -415,15 +418,15 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
                 prepared_free(&p);
         }
         if (threaded) {
-                pthread_mutex_lock(&pl.mu);
+                uv_mutex_lock(&pl.mu);
                 pl.stop = true;
-                pthread_cond_broadcast(&pl.cv);
-                pthread_mutex_unlock(&pl.mu);
-                pthread_join(th, NULL);
+                uv_cond_broadcast(&pl.cv);
+                uv_mutex_unlock(&pl.mu);
+                uv_thread_join(&th);
                 for (size_t i = pl.next_take; i < pl.next_prep; i++)
                         prepared_free(&pl.ring[i % PREP_AHEAD]);
-                pthread_cond_destroy(&pl.cv);
-                pthread_mutex_destroy(&pl.mu);
+                uv_cond_destroy(&pl.cv);
+                uv_mutex_destroy(&pl.mu);
         }
         git_repository_free(pl.repo);
         if (n && r == 0 && store_commit(s) < 0)

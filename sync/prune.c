@@ -9,12 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "sync/durable.h"
+#include "sync/platform.h"
 
 /* A set of object ids: open addressing, the zero id marks a free slot
  * (no object is named by it). */

@@ -1,21 +1,18 @@
 /* Packing a repository's objects without losing one: see repack.h. */
 #include "sync/repack.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 
 #include "sync/durable.h"
+#include "sync/platform.h"
 
 struct listing {
         git_oid *loose;
@@ -117,6 +114,21 @@ static int list_objects(const char *repo_dir, bool oids, bool packs, struct list
                 l->npacks++;
         }
         closedir(d);
+        return 0;
+}
+
+/* Give repo a new object database: an empty one (repo_dir NULL), which
+ * closes the packs the old one held, or repo_dir's objects. 0, or -EIO. */
+static int swap_odb(git_repository *repo, const char *repo_dir)
+{
+        char path[PATH_MAX];
+        git_odb *odb;
+
+        snprintf(path, sizeof path, "%s/objects", repo_dir ? repo_dir : "");
+        if ((repo_dir ? git_odb_open(&odb, path) : git_odb_new(&odb)) < 0)
+                return -EIO;
+        git_repository_set_odb(repo, odb);
+        git_odb_free(odb);
         return 0;
 }
 
@@ -290,6 +302,17 @@ int repack_run(git_repository *repo, bool merge, const atomic_bool *cancel, stru
                 r = 0;
                 goto out;
         }
+        /* where an open pack cannot be removed (Windows), this handle lets
+         * the merged ones go first, and reads the new pack after */
+        if (PLATFORM_OPEN_FILES_STAY && l.npacks) {
+                git_packbuilder_free(b.pb);
+                b.pb = NULL;
+                if ((r = swap_odb(repo, NULL)) < 0) {
+                        repack_unlock(lk);
+                        failed(err, errlen, r, "cannot let the packs go");
+                        goto out;
+                }
+        }
         for (size_t i = 0; i < l.nloose; i++) {
                 char hex[GIT_OID_HEXSZ + 1];
                 if (!taken[i])
@@ -311,8 +334,10 @@ int repack_run(git_repository *repo, bool merge, const atomic_bool *cancel, stru
                 }
                 rep->merged++;
         }
-        repack_unlock(lk);
         r = 0;
+        if (PLATFORM_OPEN_FILES_STAY && l.npacks && (r = swap_odb(repo, repo_dir)) < 0)
+                failed(err, errlen, r, "cannot read the new pack");
+        repack_unlock(lk);
 out:
         git_packbuilder_free(b.pb);
         free(taken);

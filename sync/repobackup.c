@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "sync/platform.h"
 
 #define SIG "# v2 git bundle\n"
 #define MAX_REFS 1000000

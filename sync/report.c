@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "sync/incoming.h"
 #include "sync/signed.h"
+#include "sync/platform.h"
 
 static const char *gerr(void)
 {

@@ -12,6 +12,7 @@
 #include "sync/durable.h"
 #include "sync/hlc.h"
 #include "sync/store.h"
+#include "sync/platform.h"
 
 struct store {
         sqlite3 *db;

@@ -9,11 +9,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/sha.h>
+#include <sodium.h>
 
 #include "forms/division.h"
 #include "sync/incoming.h"
 #include "sync/transfer.h"
+#include "sync/platform.h"
 
 static const char *gerr(void)
 {
@@ -76,7 +77,7 @@ static int check_cert(git_cert *cert, int valid, const char *host, void *payload
         (void)host;
         if (!x->rm->pin || !x->rm->pin[0])
                 return GIT_PASSTHROUGH;
-        if (cert->cert_type != GIT_CERT_X509 || !SHA256(xc->data, xc->len, md)) {
+        if (cert->cert_type != GIT_CERT_X509 || crypto_hash_sha256(md, xc->data, xc->len) != 0) {
                 x->pin_mismatch = true;
                 return -1;
         }

@@ -13,6 +13,12 @@
 #include <string.h>
 #include <inttypes.h>
 
+#ifdef _WIN32
+/* system() returns the command's exit code on Windows */
+#define WIFEXITED(status) ((status) != -1)
+#define WEXITSTATUS(status) (status)
+#endif
+
 struct test_case {
         const char *name;
         void (*fn)(void);

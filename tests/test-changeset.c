@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "sync/changeset.h"
+#include "sync/platform.h"
 #include "tests/harness.h"
 
 #define V "330225101201"

@@ -14,6 +14,7 @@
 
 #include "sync/durable.h"
 #include "sync/repack.h"
+#include "sync/platform.h"
 #include "tests/harness.h"
 
 #define MAXOBJ 64

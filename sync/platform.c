@@ -1,0 +1,391 @@
+/* The system calls of sync/ where Windows differs: see platform.h.
+ *
+ * On POSIX only platform_sync_path is here (open and fsync, as
+ * durable.c always did). On Windows: files, directories and time
+ * through libuv's synchronous uv_fs_* (NULL loop: UTF-8 names, the wide
+ * API, handles shared for delete so git can rename an open file), and
+ * what libuv has nothing for in Win32: LockFileEx for flock,
+ * MoveFileExW for a durable replace, _wfopen for stdio. */
+#include <errno.h>
+#include <stdarg.h>
+#ifdef _WIN32
+#include <uv.h>
+#include <windows.h>
+#endif
+
+#include "sync/platform.h"
+
+#ifndef _WIN32
+
+int platform_sync_path(const char *path, bool dir)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0)), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+#else
+
+/* the errno of a libuv error (negative; Windows' UV_E* are not -E*) */
+static int uv_to_errno(int r)
+{
+        static const struct { int uv, e; } map[] = {
+                { UV_ENOENT, ENOENT }, { UV_EEXIST, EEXIST }, { UV_EACCES, EACCES },
+                { UV_EPERM, EPERM }, { UV_EBUSY, EBUSY }, { UV_ENOTEMPTY, ENOTEMPTY },
+                { UV_ENOTDIR, ENOTDIR }, { UV_EISDIR, EISDIR }, { UV_ENOSPC, ENOSPC },
+                { UV_ENAMETOOLONG, ENAMETOOLONG }, { UV_EINVAL, EINVAL }, { UV_ENOMEM, ENOMEM },
+                { UV_EMFILE, EMFILE }, { UV_EXDEV, EXDEV }, { UV_EBADF, EBADF },
+        };
+
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+                if (map[i].uv == r)
+                        return map[i].e;
+        return EIO;
+}
+
+/* r from a uv_fs_* call: r itself when not negative, else -1 and errno */
+static int uv_result(uv_fs_t *req, int r)
+{
+        uv_fs_req_cleanup(req);
+        if (r >= 0)
+                return r;
+        errno = uv_to_errno(r);
+        return -1;
+}
+
+/* the errno of GetLastError() */
+static int win_errno(void)
+{
+        switch (GetLastError()) {
+        case ERROR_FILE_NOT_FOUND:
+        case ERROR_PATH_NOT_FOUND:
+                return ENOENT;
+        case ERROR_ACCESS_DENIED:
+        case ERROR_SHARING_VIOLATION:
+                return EACCES;
+        case ERROR_ALREADY_EXISTS:
+        case ERROR_FILE_EXISTS:
+                return EEXIST;
+        case ERROR_LOCK_VIOLATION:
+        case ERROR_IO_PENDING:
+                return EWOULDBLOCK;
+        case ERROR_NOT_ENOUGH_MEMORY:
+        case ERROR_OUTOFMEMORY:
+                return ENOMEM;
+        case ERROR_DISK_FULL:
+                return ENOSPC;
+        default:
+                return EIO;
+        }
+}
+
+/* a UTF-8 string in UTF-16, malloc'd; NULL with errno */
+static wchar_t *wide(const char *s)
+{
+        int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+        wchar_t *w;
+
+        if (n <= 0) {
+                errno = EINVAL;
+                return NULL;
+        }
+        if (!(w = malloc((size_t)n * sizeof *w))) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+        return w;
+}
+
+int platform_sync_path(const char *path, bool dir)
+{
+        wchar_t *w;
+        DWORD attr;
+        int fd, r = 0;
+
+        if (dir)
+                return 0;
+        /* FlushFileBuffers needs a handle with write access, which a
+         * read-only file (libgit2 makes its packs so) refuses: the
+         * attribute is lifted for the flush and put back */
+        if (!(w = wide(path)))
+                return -errno;
+        attr = GetFileAttributesW(w);
+        if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_READONLY))
+                SetFileAttributesW(w, attr & ~(DWORD)FILE_ATTRIBUTE_READONLY);
+        if ((fd = platform_open(path, O_RDWR)) < 0)
+                r = -errno;
+        else if (platform_fsync(fd) < 0)
+                r = -errno;
+        if (fd >= 0)
+                platform_close(fd);
+        if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_READONLY))
+                SetFileAttributesW(w, attr);
+        free(w);
+        return r;
+}
+
+int platform_open(const char *path, int flags, ...)
+{
+        uv_fs_t req;
+        int mode = 0;
+
+        if (flags & O_CREAT) {
+                va_list ap;
+                va_start(ap, flags);
+                mode = va_arg(ap, int);
+                va_end(ap);
+        }
+        return uv_result(&req, uv_fs_open(NULL, &req, path, flags, mode, NULL));
+}
+
+int platform_close(int fd)
+{
+        HANDLE h = (HANDLE)_get_osfhandle(fd);
+        OVERLAPPED ov = { 0 };
+        uv_fs_t req;
+
+        /* a lock goes with its handle at once, not when Windows gets to it */
+        if (h != INVALID_HANDLE_VALUE)
+                UnlockFileEx(h, 0, MAXDWORD, MAXDWORD, &ov);
+        return uv_result(&req, uv_fs_close(NULL, &req, fd, NULL));
+}
+
+int platform_fsync(int fd)
+{
+        uv_fs_t req;
+
+        return uv_result(&req, uv_fs_fsync(NULL, &req, fd, NULL));
+}
+
+int platform_flock(int fd, int op)
+{
+        HANDLE h = (HANDLE)_get_osfhandle(fd);
+        OVERLAPPED ov = { 0 };
+        DWORD how = ((op & LOCK_EX) ? LOCKFILE_EXCLUSIVE_LOCK : 0) | ((op & LOCK_NB) ? LOCKFILE_FAIL_IMMEDIATELY : 0);
+
+        if (h == INVALID_HANDLE_VALUE) {
+                errno = EBADF;
+                return -1;
+        }
+        /* the whole file; nobody reads or writes a lock file, so that the
+         * lock is mandatory on Windows does not matter */
+        if (!LockFileEx(h, how, 0, MAXDWORD, MAXDWORD, &ov)) {
+                errno = win_errno();
+                return -1;
+        }
+        return 0;
+}
+
+FILE *platform_fopen(const char *path, const char *mode)
+{
+        wchar_t *wp = wide(path), *wm = wide(mode);
+        FILE *f = NULL;
+
+        if (wp && wm)
+                f = _wfopen(wp, wm);
+        free(wp);
+        free(wm);
+        return f;
+}
+
+int platform_rename(const char *from, const char *to)
+{
+        wchar_t *wf = wide(from), *wt = wide(to);
+        int r = -1;
+
+        /* replace the target as rename(2) does, and be on disk on return */
+        if (wf && wt && MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+                r = 0;
+        else if (wf && wt)
+                errno = win_errno();
+        free(wf);
+        free(wt);
+        return r;
+}
+
+int platform_unlink(const char *path)
+{
+        uv_fs_t req;
+
+        return uv_result(&req, uv_fs_unlink(NULL, &req, path, NULL));
+}
+
+int platform_rmdir(const char *path)
+{
+        uv_fs_t req;
+
+        return uv_result(&req, uv_fs_rmdir(NULL, &req, path, NULL));
+}
+
+int platform_mkdir(const char *path, int mode)
+{
+        uv_fs_t req;
+
+        return uv_result(&req, uv_fs_mkdir(NULL, &req, path, mode, NULL));
+}
+
+int platform_access(const char *path, int mode)
+{
+        uv_fs_t req;
+
+        return uv_result(&req, uv_fs_access(NULL, &req, path, mode, NULL));
+}
+
+static int stat_result(uv_fs_t *req, int r, struct _stat64 *sb)
+{
+        if (r == 0) {
+                memset(sb, 0, sizeof *sb);
+                sb->st_mode = (unsigned short)req->statbuf.st_mode;
+                sb->st_size = (__int64)req->statbuf.st_size;
+                sb->st_mtime = (__time64_t)req->statbuf.st_mtim.tv_sec;
+                sb->st_atime = (__time64_t)req->statbuf.st_atim.tv_sec;
+                sb->st_ctime = (__time64_t)req->statbuf.st_ctim.tv_sec;
+        }
+        return uv_result(req, r);
+}
+
+int platform_stat(const char *path, struct _stat64 *sb)
+{
+        uv_fs_t req;
+
+        return stat_result(&req, uv_fs_stat(NULL, &req, path, NULL), sb);
+}
+
+int platform_lstat(const char *path, struct _stat64 *sb)
+{
+        uv_fs_t req;
+
+        return stat_result(&req, uv_fs_lstat(NULL, &req, path, NULL), sb);
+}
+
+/* A directory read whole by uv_fs_scandir, handed out entry by entry. */
+struct platform_dir {
+        uv_fs_t req;
+        struct platform_dirent ent;
+        char path[];
+};
+
+platform_dir *platform_opendir(const char *path)
+{
+        size_t n = strlen(path) + 1;
+        platform_dir *d = malloc(sizeof *d + n);
+        int r;
+
+        if (!d) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        memcpy(d->path, path, n);
+        if ((r = uv_fs_scandir(NULL, &d->req, path, 0, NULL)) < 0) {
+                uv_fs_req_cleanup(&d->req);
+                free(d);
+                errno = uv_to_errno(r);
+                return NULL;
+        }
+        return d;
+}
+
+struct platform_dirent *platform_readdir(platform_dir *d)
+{
+        uv_dirent_t e;
+
+        if (uv_fs_scandir_next(&d->req, &e) < 0)
+                return NULL;
+        snprintf(d->ent.d_name, sizeof d->ent.d_name, "%s", e.name);
+        return &d->ent;
+}
+
+int platform_closedir(platform_dir *d)
+{
+        uv_fs_req_cleanup(&d->req);
+        free(d);
+        return 0;
+}
+
+/* name under d's directory; -1 and errno when it does not fit */
+static int join(const platform_dir *d, const char *name, char *buf, size_t len)
+{
+        if ((size_t)snprintf(buf, len, "%s/%s", d->path, name) >= len) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        return 0;
+}
+
+int platform_fstatat(platform_dir *d, const char *name, struct _stat64 *sb, int flags)
+{
+        char path[4096];
+
+        (void)flags;
+        return join(d, name, path, sizeof path) < 0 ? -1 : platform_stat(path, sb);
+}
+
+int platform_unlinkat(platform_dir *d, const char *name, int flags)
+{
+        char path[4096];
+
+        (void)flags;
+        return join(d, name, path, sizeof path) < 0 ? -1 : platform_unlink(path);
+}
+
+int platform_clock_gettime(int clock, struct timespec *ts)
+{
+        uv_timeval64_t tv;
+        int r;
+
+        (void)clock;            /* CLOCK_REALTIME only */
+        if ((r = uv_gettimeofday(&tv)) < 0) {
+                errno = uv_to_errno(r);
+                return -1;
+        }
+        ts->tv_sec = (time_t)tv.tv_sec;
+        ts->tv_nsec = (long)tv.tv_usec * 1000;
+        return 0;
+}
+
+ssize_t platform_getline(char **line, size_t *cap, FILE *f)
+{
+        size_t n = 0;
+        int c;
+
+        while ((c = getc(f)) != EOF) {
+                if (n + 2 > *cap) {
+                        size_t ncap = *cap ? *cap * 2 : 128;
+                        char *p = realloc(*line, ncap);
+                        if (!p) {
+                                errno = ENOMEM;
+                                return -1;
+                        }
+                        *line = p, *cap = ncap;
+                }
+                (*line)[n++] = (char)c;
+                if (c == '\n')
+                        break;
+        }
+        if (n == 0)
+                return -1;
+        (*line)[n] = '\0';
+        return (ssize_t)n;
+}
+
+char *platform_strndup(const char *s, size_t n)
+{
+        size_t l = strnlen(s, n);
+        char *p = malloc(l + 1);
+
+        if (!p) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        memcpy(p, s, l);
+        p[l] = '\0';
+        return p;
+}
+
+#endif
