@@ -21,9 +21,9 @@
 #include "agent/cli.h"
 #include "agent/digest.h"
 #include "agent/join.h"
-#include "agent/authority.h"
 #include "agent/home.h"
 #include "agent/refusal.h"
+#include "agent/round.h"
 #include "agent/tls.h"
 #include "agent/netwatch.h"
 #include "sync/bundle.h"
@@ -302,8 +302,8 @@ static int cmd_sync(int argc, char **argv)
                 r = EXIT_REFUSED;
                 goto out;
         }
-        long pieces = 0, pieces_sent = 0, scans = 0;
-        int scan_refused = 0;
+        long pieces = 0, pieces_sent = 0;
+        struct round rd;
 round:
         if (!catching_up && feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
                 failed++;
@@ -329,22 +329,11 @@ round:
         struct netwatch *nw = url ? netwatch_start(netwatch_idle_limit()) : NULL;
         if (url && !no_fetch && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
-        /* the county's roster first: the feeds are checked against it */
-        struct roster ro;
-        bool have_ro = false, trusted = home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) == 0;
-        if (!trusted)
+        /* the roster, the catalogue, then what came in */
+        round_init(&rd, &h, repo, &rep, catching_up, log_stderr, &nlog);
+        if (round_trust(&rd) < 0)
                 failed++;
-        /* then the catalogue: applications are checked against the version they name */
-        int ncat = 0;
-        if (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0)
-                failed++;
-        struct feed_trust tr;
-        authority_trust(&h, have_ro ? &ro : NULL, &tr);
-        tr.catch_up_own = catching_up;
-        if (trusted && feed_accept_incoming(repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
-                failed++;
-        if (trusted && (scan_accept_incoming(repo, h.node, have_ro ? &ro : NULL, catching_up, &scan_refused, log_stderr, &nlog) < 0 ||
-                        scan_refused))
+        if (round_accept(&rd) < 0)
                 failed++;
         /* refusals made at a USB import go up to the county as a report */
         long reported = 0;
@@ -367,12 +356,9 @@ round:
                 failed++;
         /* the hall enrolls a node's key at its first signed push: take the
          * roster that names it now rather than at the next sync */
-        if (pushed == 0 && trusted && have_ro && !roster_lists(&ro, h.node) && !netwatch_fired(nw) && !no_fetch &&
-            feed_fetch(repo, &rm, h.node, log_stderr, &nlog) == 0) {
-                roster_free(&ro);
-                if (home_roster(&h, repo, &ro, &have_ro, log_stderr, &nlog) < 0)
-                        trusted = false, failed++;
-        }
+        if (pushed == 0 && rd.trusted && rd.have_ro && !roster_lists(&rd.ro, h.node) && !netwatch_fired(nw) && !no_fetch &&
+            feed_fetch(repo, &rm, h.node, log_stderr, &nlog) == 0 && round_reread(&rd) < 0)
+                failed++;
         /* scans after the events, one piece per push */
         if (url && !netwatch_fired(nw) && !catching_up && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
@@ -384,18 +370,16 @@ round:
         bool fetched = !netwatch_fired(nw) && !no_fetch && failed == 0;
         netwatch_stop(nw);
         home_unlock_repo(peerfd);
-        authority_trust(&h, have_ro ? &ro : NULL, &tr);       /* the roster may have been read again */
-        tr.catch_up_own = catching_up;
-        if (trusted && feed_ingest(h.st, repo, h.node, &tr, &rep, log_stderr, &nlog) < 0)
+        if (round_ingest(&rd) < 0)
                 failed++;
-        roster_free(&ro);
-        if (scan_assemble(h.st, repo, h.node, catching_up, &scans, log_stderr, &nlog) < 0)
+        if (round_assemble(&rd) < 0)
                 failed++;
+        round_end(&rd);
         feed_quarantine_end(repo);
         if (catching_up) {
                 /* caught up only when the hall answered and all it held of
                  * this node's feeds is in: then a normal round follows */
-                if (!fetched || failed || rep.refused || !trusted) {
+                if (!fetched || failed || rep.refused || !rd.trusted) {
                         cli_error("%s", cli_msg("this home was restored from a backup (or made with --rejoin) and could not yet fetch back what it sent "
                                                 "before: nothing is written until a sync succeeds",
                                                 "本站数据是从备份恢复（或用 --rejoin 重建）的，尚未能从县里取回此前发出的内容：同步成功之前不写入任何内容"));
@@ -443,9 +427,9 @@ round:
                                       "committed_events", (json_int_t)rep.committed_events, "ingested_feeds",
                                       rep.ingested_feeds, "ingested_events", (json_int_t)rep.ingested_events,
                                       "duplicate_events", (json_int_t)rep.duplicate_events, "refused", rep.refused,
-                                      "updated_refs", rep.updated_refs, "catalogs_installed", ncat,
+                                      "updated_refs", rep.updated_refs, "catalogs_installed", rd.ncat,
                                       "scan_pieces_made", (json_int_t)pieces, "scan_pieces_sent", (json_int_t)pieces_sent,
-                                      "scans_received", (json_int_t)scans, "ok", !failed && !rep.refused,
+                                      "scans_received", (json_int_t)rd.scans, "ok", !failed && !rep.refused,
                                       "refusals_reported", (json_int_t)reported);
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
@@ -458,10 +442,10 @@ round:
                                "（来自 %d 个通道，%ld 个已有）；拒收 %d\n"),
                        url ? " with " : "", url ? url : "", rep.committed, rep.committed_events, rep.updated_refs,
                        rep.ingested_events, rep.ingested_feeds, rep.duplicate_events, rep.refused);
-                if (pieces_sent || scans)
+                if (pieces_sent || rd.scans)
                         printf(cli_msg("scans: %ld pieces sent; %ld scans received whole\n",
                                        "扫描件：发送 %ld 片；完整收到 %ld 份\n"),
-                               pieces_sent, scans);
+                               pieces_sent, rd.scans);
         }
         r = failed || rep.refused ? EXIT_REFUSED : 0;
         if (r == 0 && url) {
@@ -556,8 +540,7 @@ static int cmd_bundle(int argc, char **argv)
         if (feed_commit_local(h.st, repo, h.node, key, &rep, log_stderr, &nlog) < 0)
                 failed++;
         int ncat = 0;
-        long pieces = 0, scans = 0;
-        int scan_refused = 0;
+        long pieces = 0;
         if (export && (home_sync_catalog(&h, repo, &ncat, log_stderr, &nlog) < 0 ||
                        scan_commit_local(h.st, repo, h.node, key, &pieces, log_stderr, &nlog) < 0))
                 failed++;
@@ -595,26 +578,18 @@ static int cmd_bundle(int argc, char **argv)
                 }
                 if (feed_bundle_import(repo, dir, h.node, &senders, &ns, log_import, &il) < 0)
                         failed++;
-                struct roster ro;
-                bool have_ro = false;
-                const struct roster *rp = NULL;
-                struct feed_trust tr;
                 /* a home restored offline (a new epoch: no number can
                  * repeat) catches up from its township's or county's stick
                  * as from the hall: a stick-only village has no other way */
                 bool catching_up = store_restore_pending(h.st) && store_new_epoch(h.st), from_above = false;
                 for (size_t i = 0; i < ns; i++)
                         from_above |= strcmp(senders[i], h.node) != 0 && feed_entitled(senders[i], h.node);
-                if (home_roster(&h, repo, &ro, &have_ro, log_import, &il) < 0 ||
-                    home_sync_catalog(&h, repo, &ncat, log_import, &il) < 0 ||
-                    (authority_trust(&h, (rp = have_ro ? &ro : NULL), &tr), tr.catch_up_own = catching_up,
-                     feed_accept_incoming(repo, h.node, &tr, &rep, log_import, &il) < 0) ||
-                    scan_accept_incoming(repo, h.node, rp, catching_up, &scan_refused, log_import, &il) < 0 || scan_refused ||
-                    feed_ingest(h.st, repo, h.node, &tr, &rep, log_import, &il) < 0 ||
-                    scan_assemble(h.st, repo, h.node, catching_up, &scans, log_import, &il) < 0)
+                struct round rd;
+                round_init(&rd, &h, repo, &rep, catching_up, log_import, &il);
+                if (round_trust(&rd) < 0 || round_accept(&rd) < 0 || round_ingest(&rd) < 0 || round_assemble(&rd) < 0)
                         failed++;
+                round_end(&rd);
                 nlog += il.nlog;
-                roster_free(&ro);
                 printf(cli_msg("imported %zu bundles: %d feeds advanced; %ld events ingested (%ld already held); %d refused\n",
                                "导入 %zu 个数据包：%d 个通道有更新；收入 %ld 个事件（%ld 个已有）；拒收 %d\n"),
                        ns, rep.updated_refs, rep.ingested_events, rep.duplicate_events, rep.refused);

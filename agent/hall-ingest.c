@@ -11,9 +11,9 @@
 #include <git2.h>
 #include <uv.h>
 
-#include "agent/authority.h"
 #include "agent/hall-int.h"
 #include "agent/log.h"
+#include "agent/round.h"
 #include "forms/division.h"
 #include "sync/feed.h"
 #include "sync/report.h"
@@ -107,28 +107,33 @@ static void note_reports(struct hall *H)
         git_reference_iterator_free(it);
 }
 
-/* The lines of an ingest, held until it is known whether they stand */
+/* The lines of an ingest, held (while holding) until it is known whether
+ * they stand; the round's other lines are said at once */
 struct held_log {
         char **line;
         size_t n;
+        bool holding;
 };
+
+static void held_log_add(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void held_log_add(void *ud, const char *fmt, ...)
 {
         struct held_log *hl = ud;
-        char **grown = realloc(hl->line, (hl->n + 1) * sizeof *grown);
+        char **grown = hl->holding ? realloc(hl->line, (hl->n + 1) * sizeof *grown) : NULL;
         va_list ap;
 
         va_start(ap, fmt);
         if (grown && (hl->line = grown, vasprintf(&grown[hl->n], fmt, ap) >= 0))
                 hl->n++;
         else
-                log_vline(fmt, ap);     /* no memory to hold it: said at once */
+                log_vline(fmt, ap);     /* not held, or no memory to hold it: said at once */
         va_end(ap);
 }
 
 static void held_log_end(struct held_log *hl, bool say)
 {
+        hl->holding = false;
         for (size_t i = 0; i < hl->n; i++) {
                 if (say)
                         log_line("%s", hl->line[i]);
@@ -149,62 +154,60 @@ static void roster_head(struct hall *H, git_oid *head)
                 memset(head, 0, sizeof *head);
 }
 
-/* Ingest the feeds that moved, trusting the roster as it is now. A
- * station's first push enrolls its key in the pre-receive check and then
- * moves its feed's ref; an ingest that read the roster just before the
- * enrolment would refuse that feed for want of a key, a false alarm in
- * the log (a refusal has no other effect: the store and the feed's
- * position stay). So the ingest's lines are held, and when the roster
- * moved while it ran and something was refused, they are dropped and
- * the feeds are ingested once more against the new roster. */
-static void ingest_feeds(struct hall *H, bool restoring)
+/* Ingest the feeds that moved, trusting the roster the round read (the
+ * chain's head was read_at just before). A station's first push enrolls
+ * its key in the pre-receive check and then moves its feed's ref; an
+ * ingest that read the roster just before the enrolment would refuse
+ * that feed for want of a key, a false alarm in the log (a refusal has
+ * no other effect: the store and the feed's position stay). So the
+ * ingest's lines are held, and when the roster moved since it was read
+ * and something was refused, they are dropped and the roster is read
+ * again and the feeds are ingested once more against it. */
+static void ingest_feeds(struct hall *H, struct round *rd, const git_oid *read_at, struct held_log *hl)
 {
+        git_oid before = *read_at, after;
+
         for (int pass = 0; pass < 2; pass++) {
-                struct held_log hl = { 0 };
-                git_oid before, after;
-                struct roster ro;
-                bool have_ro = false;
-                char err[512];
-                roster_head(H, &before);
-                if (roster_open(H->wh.st, H->wrepo, H->wh.node, &ro, &have_ro, err, sizeof err) < 0) {
-                        log_line("the county's roster cannot be trusted (%s): nothing is ingested", err);
-                        roster_free(&ro);
-                        return;
+                if (pass) {
+                        roster_head(H, &before);
+                        round_reread(rd);
                 }
-                struct feed_trust tr;
-                authority_trust(&H->wh, have_ro ? &ro : NULL, &tr);
-                /* restored: its own feeds, returned by the nodes, are taken in */
-                tr.catch_up_own = restoring;
                 int refused = H->wrep.refused;
-                feed_ingest(H->wh.st, H->wrepo, H->wh.node, &tr, &H->wrep, held_log_add, &hl);
-                roster_free(&ro);
+                hl->holding = true;
+                round_ingest(rd);
                 roster_head(H, &after);
                 bool again = pass == 0 && H->wrep.refused > refused && !git_oid_equal(&before, &after);
-                held_log_end(&hl, !again);
+                held_log_end(hl, !again);
                 if (!again)
                         return;
                 H->wrep.refused = refused;
         }
 }
 
-/* On the worker thread, with its own handles: commit the county's own
- * new events and ingest every feed that moved (while pushes go on:
+/* On the worker thread, with its own handles, one round: the roster,
+ * the catalogue (a newly installed version published), the county's own
+ * new events committed, every feed that moved ingested (while pushes go on:
  * receive-pack moves a ref only after its objects are in place, and the
  * pre-receive check and this ingest take SQLite's write lock in turn). */
 static void ingest_work(uv_work_t *w)
 {
         struct hall *H = w->data;
-        int ncat = 0;
+        struct held_log hl = { 0 };
+        struct round rd;
+        git_oid read_at;
 
         memset(&H->wrep, 0, sizeof H->wrep);
-        H->wscans = 0;
-        bool restoring = store_restore_pending(H->wh.st);
-        home_sync_catalog(&H->wh, H->wrepo, &ncat, log_feed, NULL);     /* publish a newly installed version */
+        /* restored: its own feeds, returned by the nodes, are taken in */
+        round_init(&rd, &H->wh, H->wrepo, &H->wrep, store_restore_pending(H->wh.st), held_log_add, &hl);
+        roster_head(H, &read_at);
+        round_trust(&rd);
         const struct sshsig_key *key;
         if (home_key(&H->wh, &key) == 0)
                 feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, log_feed, NULL);
-        ingest_feeds(H, restoring);
-        scan_assemble(H->wh.st, H->wrepo, H->wh.node, restoring, &H->wscans, log_feed, NULL);
+        ingest_feeds(H, &rd, &read_at, &hl);
+        round_assemble(&rd);
+        H->wscans = rd.scans;
+        round_end(&rd);
         note_reports(H);
 }
 
