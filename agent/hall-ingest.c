@@ -17,8 +17,7 @@
 #include "forms/division.h"
 #include "sync/feed.h"
 #include "sync/report.h"
-#include "sync/roster.h"
-#include "sync/scan.h"
+#include "sync/refs.h"
 
 /* ---- ingest ------------------------------------------------------------------------ */
 
