@@ -28,8 +28,7 @@ char *strndup(const char *s, size_t n)
         return d;
 }
 
-/* UTF-8 to a malloc'd UTF-16 string, or NULL with errno set */
-static wchar_t *widen(const char *s)
+wchar_t *port_widen(const char *s)
 {
         int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
         wchar_t *w;
@@ -48,7 +47,7 @@ static wchar_t *widen(const char *s)
 
 int port_open_read(const char *path)
 {
-        wchar_t *w = widen(path);
+        wchar_t *w = port_widen(path);
         int fd;
 
         if (!w)

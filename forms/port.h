@@ -18,8 +18,13 @@
 #endif
 
 #ifdef _WIN32
+#include <wchar.h>
 /* POSIX 2008, missing from the Windows C library */
 char *strndup(const char *s, size_t n);
+
+/* A UTF-8 string in UTF-16 for the wide API, malloc'd; NULL with errno
+ * (EINVAL: not UTF-8). sync/platform.c uses it too. */
+wchar_t *port_widen(const char *s);
 #endif
 
 /* Open PATH (UTF-8) for reading, in binary mode. A file descriptor, or

@@ -13,6 +13,7 @@
 #include <windows.h>
 #endif
 
+#include "forms/port.h"
 #include "sync/platform.h"
 
 #ifndef _WIN32
@@ -84,24 +85,6 @@ static int win_errno(void)
         }
 }
 
-/* a UTF-8 string in UTF-16, malloc'd; NULL with errno */
-static wchar_t *wide(const char *s)
-{
-        int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-        wchar_t *w;
-
-        if (n <= 0) {
-                errno = EINVAL;
-                return NULL;
-        }
-        if (!(w = malloc((size_t)n * sizeof *w))) {
-                errno = ENOMEM;
-                return NULL;
-        }
-        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
-        return w;
-}
-
 int platform_sync_path(const char *path, bool dir)
 {
         wchar_t *w;
@@ -113,7 +96,7 @@ int platform_sync_path(const char *path, bool dir)
         /* FlushFileBuffers needs a handle with write access, which a
          * read-only file (libgit2 makes its packs so) refuses: the
          * attribute is lifted for the flush and put back */
-        if (!(w = wide(path)))
+        if (!(w = port_widen(path)))
                 return -errno;
         attr = GetFileAttributesW(w);
         if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_READONLY))
@@ -184,7 +167,7 @@ int platform_flock(int fd, int op)
 
 FILE *platform_fopen(const char *path, const char *mode)
 {
-        wchar_t *wp = wide(path), *wm = wide(mode);
+        wchar_t *wp = port_widen(path), *wm = port_widen(mode);
         FILE *f = NULL;
 
         if (wp && wm)
@@ -196,7 +179,7 @@ FILE *platform_fopen(const char *path, const char *mode)
 
 int platform_rename(const char *from, const char *to)
 {
-        wchar_t *wf = wide(from), *wt = wide(to);
+        wchar_t *wf = port_widen(from), *wt = port_widen(to);
         int r = -1;
 
         /* replace the target as rename(2) does, and be on disk on return */
