@@ -357,18 +357,4 @@ ssize_t platform_getline(char **line, size_t *cap, FILE *f)
         return (ssize_t)n;
 }
 
-char *platform_strndup(const char *s, size_t n)
-{
-        size_t l = strnlen(s, n);
-        char *p = malloc(l + 1);
-
-        if (!p) {
-                errno = ENOMEM;
-                return NULL;
-        }
-        memcpy(p, s, l);
-        p[l] = '\0';
-        return p;
-}
-
 #endif

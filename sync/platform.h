@@ -50,6 +50,7 @@ int platform_sync_path(const char *path, bool dir);
 #endif
 
 #ifdef _WIN32
+#include "forms/port.h"         /* strndup */
 /* POSIX names sync/ uses, on Windows; each sets errno like its POSIX
  * namesake. */
 #define O_CLOEXEC 0             /* libuv opens handles not inherited */
@@ -84,7 +85,6 @@ int platform_fstatat(platform_dir *d, const char *name, struct _stat64 *sb, int 
 int platform_unlinkat(platform_dir *d, const char *name, int flags);
 int platform_clock_gettime(int clock, struct timespec *ts);
 ssize_t platform_getline(char **line, size_t *cap, FILE *f);
-char *platform_strndup(const char *s, size_t n);
 
 /* the bundle is copied to another PC by hand; Windows has no modes */
 static inline int platform_fchmod(int fd, int mode)
@@ -118,7 +118,6 @@ static inline int platform_fchmod(int fd, int mode)
 #define unlinkat platform_unlinkat
 #define clock_gettime platform_clock_gettime
 #define getline platform_getline
-#define strndup platform_strndup
 #endif
 
 #endif
