@@ -120,13 +120,15 @@ static void held_log_add(void *ud, const char *fmt, ...)
 {
         struct held_log *hl = ud;
         char **grown = hl->holding ? realloc(hl->line, (hl->n + 1) * sizeof *grown) : NULL;
-        va_list ap;
+        va_list ap, aq;
 
         va_start(ap, fmt);
+        va_copy(aq, ap);        /* a failed vasprintf may have used ap */
         if (grown && (hl->line = grown, vasprintf(&grown[hl->n], fmt, ap) >= 0))
                 hl->n++;
         else
-                log_vline(fmt, ap);     /* not held, or no memory to hold it: said at once */
+                log_vline(fmt, aq);     /* not held, or no memory to hold it: said at once */
+        va_end(aq);
         va_end(ap);
 }
 
