@@ -6,17 +6,26 @@
 #include "agent/authority.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "forms/catalog.h"
 #include "sync/changeset.h"
 
-/* The home's catalogue cache is filled on demand; one check at a time. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* The home's catalogue cache is filled on demand; one check at a time
+ * (libuv's threads, as everywhere in daiban: they are Windows' too). */
+static uv_mutex_t lock;
+static uv_once_t lock_once = UV_ONCE_INIT;
+
+static void lock_init(void)
+{
+        if (uv_mutex_init(&lock) != 0)
+                abort();        /* no mutex: nothing here can be checked safely */
+}
 
 static const char *str(json_t *o, const char *k)
 {
@@ -161,9 +170,10 @@ int authority_admit(void *ud, const struct cs_event *e, char *err, size_t errlen
                 json_decref(b);
                 return 0;       /* the fold records it as a conflict */
         }
-        pthread_mutex_lock(&lock);
+        uv_once(&lock_once, lock_init);
+        uv_mutex_lock(&lock);
         r = check_created(h, e, b, err, errlen);
-        pthread_mutex_unlock(&lock);
+        uv_mutex_unlock(&lock);
         json_decref(b);
         return r;
 }

@@ -1,6 +1,7 @@
 /* Subcommand dispatch and the shared pieces of the command line: see
  * cli.h. */
 #include "agent/cli.h"
+#include "agent/console.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,12 +29,12 @@ bool cli_zh(void)
         static int zh = -1;
 
         if (zh < 0) {
-                const char *v = getenv("LC_ALL");
+                const char *v = console_getenv("LC_ALL");
                 if (!v || !*v)
-                        v = getenv("LC_MESSAGES");
+                        v = console_getenv("LC_MESSAGES");
                 if (!v || !*v)
-                        v = getenv("LANG");
-                zh = v && strncmp(v, "zh", 2) == 0;
+                        v = console_getenv("LANG");
+                zh = v && *v ? strncmp(v, "zh", 2) == 0 : console_system_zh();
         }
         return zh;
 }
@@ -43,7 +44,7 @@ bool cli_json_errors(void)
         static int on = -1;
 
         if (on < 0) {
-                const char *v = getenv("DAIBAN_ERRORS");
+                const char *v = console_getenv("DAIBAN_ERRORS");
                 on = v && strcmp(v, "json") == 0;
         }
         return on;

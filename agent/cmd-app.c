@@ -8,19 +8,17 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <termios.h>
 
 #include "agent/cmd-app-int.h"
 #include "agent/join.h"
 #include "agent/station.h"
 #include "sync/durable.h"
 #include "sync/fold.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* ---- application data ------------------------------------------------------ */
 

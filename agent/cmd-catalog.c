@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -17,6 +16,7 @@
 #include "forms/calendar.h"
 #include "forms/catalog.h"
 #include "forms/validate.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 #define APP_JSON_MAX (1u << 20)   /* bytes of one application file */
 

@@ -2,7 +2,6 @@
  * a node's signing key, and the county's roster of which key may sign
  * for which node (sync/roster.h, docs/roster.md). */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
@@ -18,6 +16,7 @@
 #include <jansson.h>
 
 #include "agent/cli.h"
+#include "agent/console.h"
 #include "agent/home.h"
 #include "sync/durable.h"
 #include "sync/feed.h"
@@ -25,6 +24,8 @@
 #include "sync/roster.h"
 #include "sync/readmodel.h"
 #include "sync/sshsig.h"
+#include "forms/calendar.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 struct kopts {
         const char *home, *operator, *note, *from_time;
@@ -76,7 +77,7 @@ static int kparse(int argc, char **argv, const char *usage, struct kopts *o)
         o->npos = argc - optind;
         o->pos = argv + optind;
         if (!o->operator)
-                o->operator = getenv("DAIBAN_OPERATOR");
+                o->operator = console_getenv("DAIBAN_OPERATOR");
         return 0;
 }
 
@@ -442,6 +443,23 @@ out:
 }
 
 /* The first of node's seqs whose event's wall time is at or after t. */
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM" into *tm (local time, mktime's),
+ * checked as strptime would */
+static bool local_minute(const char *s, struct tm *tm)
+{
+        int y, mo, d, h = 0, mi = 0, n = -1;
+        int32_t days;
+
+        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) != 5 || s[n])
+                if (n = -1, h = mi = 0, sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || s[n])
+                        return false;
+        if (cal_date_from_ymd(y, mo, d, &days) < 0 || h < 0 || h > 23 || mi < 0 || mi > 59)
+                return false;
+        memset(tm, 0, sizeof *tm);
+        tm->tm_year = y - 1900, tm->tm_mon = mo - 1, tm->tm_mday = d, tm->tm_hour = h, tm->tm_min = mi;
+        return true;
+}
+
 static int64_t seq_from_time(store *st, const char *node, int64_t t_ms)
 {
         int64_t seq = store_next_seq(st, node);
@@ -471,12 +489,7 @@ static int roster_cmd_revoke(int argc, char **argv)
                 return r;
         struct tm tm = { 0 };
         if (o.from_time) {
-                const char *end = strptime(o.from_time, "%Y-%m-%dT%H:%M", &tm);
-                if (!end || *end) {
-                        memset(&tm, 0, sizeof tm);
-                        end = strptime(o.from_time, "%Y-%m-%d", &tm);
-                }
-                if (!end || *end) {
+                if (!local_minute(o.from_time, &tm)) {
                         cli_error(cli_msg("--from-time takes YYYY-MM-DD or YYYY-MM-DDTHH:MM (local time), not '%s'",
                                           "--from-time 应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM（本地时间），而不是“%s”"),
                                   o.from_time);

@@ -9,19 +9,18 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <termios.h>
 
 #include "agent/cmd-app-int.h"
+#include "agent/console.h"
 #include "agent/join.h"
 #include "agent/station.h"
 #include "sync/durable.h"
 #include "sync/fold.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* ---- init and operators ---------------------------------------------------- */
 
@@ -168,29 +167,6 @@ static const char usage_operator[] =
         "standard input. At least 6 characters. Stored on this machine only\n"
         "(HOME/station.db, an argon2id hash); never replicated.\n";
 
-/* One line of a password: from the terminal without echo, else stdin. */
-static int read_password(const char *prompt, char *buf, size_t n)
-{
-        struct termios old, quiet;
-        bool tty = isatty(0) && tcgetattr(0, &old) == 0;
-
-        if (tty) {
-                fputs(prompt, stderr);
-                quiet = old;
-                quiet.c_lflag &= ~(tcflag_t)ECHO;
-                tcsetattr(0, TCSAFLUSH, &quiet);
-        }
-        char *ok = fgets(buf, (int)n, stdin);
-        if (tty) {
-                tcsetattr(0, TCSAFLUSH, &old);
-                fputc('\n', stderr);
-        }
-        if (!ok)
-                return -1;
-        buf[strcspn(buf, "\r\n")] = '\0';
-        return 0;
-}
-
 static int operator_passwd(int argc, char **argv)
 {
         struct ctx c = { 0 };
@@ -205,7 +181,7 @@ static int operator_passwd(int argc, char **argv)
                 r = cmd_print_result(&c.res);
                 goto out;
         }
-        if (read_password(cli_msg("New password: ", "新密码："), pw, sizeof pw) < 0) {
+        if (console_read_secret(cli_msg("New password: ", "新密码："), pw, sizeof pw) < 0) {
                 cli_error("%s", cli_msg("no password was given", "没有输入密码"));
                 r = EXIT_USAGE;
                 goto out;
@@ -217,7 +193,7 @@ static int operator_passwd(int argc, char **argv)
                 goto out;
         }
         if (isatty(0)) {
-                if (read_password(cli_msg("Again: ", "再输入一次："), again, sizeof again) < 0 || strcmp(pw, again)) {
+                if (console_read_secret(cli_msg("Again: ", "再输入一次："), again, sizeof again) < 0 || strcmp(pw, again)) {
                         cli_error("%s", cli_msg("the two passwords differ; nothing was changed",
                                                 "两次输入的密码不一致，未作修改"));
                         r = EXIT_REFUSED;

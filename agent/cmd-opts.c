@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/cmd-app-int.h"
+#include "agent/console.h"
 
 /* ---- options shared by the commands --------------------------------------- */
 
@@ -147,7 +148,7 @@ int cmd_parse(int argc, char **argv, unsigned allowed, int npos, const char *usa
                 return EXIT_USAGE;
         }
         if (!o->operator)
-                o->operator = getenv("DAIBAN_OPERATOR");
+                o->operator = console_getenv("DAIBAN_OPERATOR");
         return 0;
 }
 
@@ -190,7 +191,7 @@ int cmd_ctx_open(struct ctx *c)
         c->today = home_today(c->o.today, &bad);
         if (bad) {
                 cli_error(cli_msg("--today: '%s' is not a date (YYYY-MM-DD)", "--today：“%s”不是有效日期（YYYY-MM-DD）"),
-                          c->o.today ? c->o.today : getenv("DAIBAN_TODAY"));
+                          c->o.today ? c->o.today : console_getenv("DAIBAN_TODAY"));
                 return EXIT_USAGE;
         }
         r = home_open(home_path(c->o.home), &c->h);

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -35,6 +31,8 @@
 #include "sync/readmodel.h"
 #include "sync/scan.h"
 #include "sync/transfer.h"
+#include "forms/calendar.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 static void log_stderr(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -453,8 +451,7 @@ round:
                  * the remote holds of this node's events */
                 char when[32], seq[32];
                 time_t now = time(NULL);
-                struct tm tm;
-                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S%z", localtime_r(&now, &tm));
+                cal_stamp_format(now, when);
                 snprintf(seq, sizeof seq, "%lld", committed_seq);
                 /* and this PC's clock against the hall's, when a push saw it */
                 char off[64];

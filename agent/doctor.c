@@ -10,19 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
+#include <uv.h>
 
 #include "agent/core/result.h"
 #include "agent/doctor.h"
 #include "agent/home.h"
 #include "sync/catfeed.h"
 #include "sync/readmodel.h"
+#include "forms/calendar.h"
 #include "forms/csv.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* ---- findings --------------------------------------------------------------- */
 
@@ -108,6 +108,17 @@ int doctor_needs_person(const json_t *findings)
 
 /* ---- the home, before home_open makes it private -------------------------------- */
 
+#ifdef _WIN32
+/* On Windows a file's mode bits say nothing of who may read it: the
+ * home's readers are its ACL, which the installer sets (LocalService and
+ * the administrators, docs/windows.md). Not checked here. */
+static int check_private(json_t *out, const char *dir)
+{
+        (void)out;
+        (void)dir;
+        return 0;
+}
+#else
 static int check_private(json_t *out, const char *dir)
 {
         char path[4096], en[4600], zh[4600], open_to[4096] = "";
@@ -143,19 +154,26 @@ static int check_private(json_t *out, const char *dir)
                     fmt(zh, sizeof zh, "%s 仅所有者可读", dir), NULL, NULL);
         return 0;
 }
+#endif
 
 static void check_disk(json_t *out, const char *dir)
 {
-        struct statvfs vf;
         char en[256], zh[256];
         unsigned long long avail;
+        uv_statfs_t *vf;
+        uv_fs_t req;
+        int r;
 
-        if (statvfs(dir, &vf) < 0) {
-                add(out, "disk", "warn", fmt(en, sizeof en, "cannot read the free space: %s", strerror(errno)),
-                    fmt(zh, sizeof zh, "无法读取剩余空间：%s", strerror(errno)), "check the disk", "请检查磁盘");
+        /* libuv's: statvfs here, GetDiskFreeSpaceExW on Windows */
+        if ((r = uv_fs_statfs(NULL, &req, dir, NULL)) < 0) {
+                uv_fs_req_cleanup(&req);
+                add(out, "disk", "warn", fmt(en, sizeof en, "cannot read the free space: %s", uv_strerror(r)),
+                    fmt(zh, sizeof zh, "无法读取剩余空间：%s", uv_strerror(r)), "check the disk", "请检查磁盘");
                 return;
         }
-        avail = (unsigned long long)vf.f_bavail * vf.f_frsize;
+        vf = req.ptr;
+        avail = (unsigned long long)vf->f_bavail * vf->f_bsize;
+        uv_fs_req_cleanup(&req);
         if (avail < DOCTOR_FREE_FAIL)
                 add(out, "disk", "fail", fmt(en, sizeof en, "only %llu MiB free where the home is", avail >> 20),
                     fmt(zh, sizeof zh, "数据目录所在磁盘仅剩 %llu MiB", avail >> 20),
@@ -324,21 +342,6 @@ static void check_key(json_t *out, struct home *h)
         json_decref(k);
 }
 
-/* "2026-12-05T10:00:00+0800" (cmd-sync.c) to seconds, or -1. */
-static long long parse_when(const char *s)
-{
-        struct tm tm;
-        const char *end;
-
-        long off;
-
-        memset(&tm, 0, sizeof tm);
-        if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S%z", &tm)) || *end)
-                return -1;
-        off = tm.tm_gmtoff;             /* timegm() resets it */
-        return (long long)timegm(&tm) - off;
-}
-
 static void check_link(json_t *out, struct home *h, long long now)
 {
         char *url = NULL, *token = NULL, *pin = NULL, *last = NULL, en[1024], zh[1024];
@@ -348,7 +351,7 @@ static void check_link(json_t *out, struct home *h, long long now)
         store_meta_get(h->st, "remote.token", &token);
         store_meta_get(h->st, "remote.pin", &pin);
         store_meta_get(h->st, "sync.last_ok", &last);
-        at = parse_when(last);
+        at = cal_stamp_parse(last);     /* "2026-12-05T10:00:00+0800" (cmd-sync.c) */
         if (!url) {
                 if (strcmp(h->role, "county") == 0)
                         add(out, "link", "ok", "the county serves its feeds (no remote of its own)",
@@ -531,8 +534,6 @@ static void check_service(json_t *out, const struct home *h)
 static void check_backup(json_t *out, struct home *h, long long now)
 {
         char *last = NULL, *where = NULL, en[1024], zh[1024];
-        struct tm tm;
-        const char *end;
         long long at = -1;
 
         if (store_restore_pending(h->st) && strcmp(h->role, "county") == 0) {
@@ -563,9 +564,8 @@ static void check_backup(json_t *out, struct home *h, long long now)
         }
         store_meta_get(h->st, "backup.last", &last);
         store_meta_get(h->st, "backup.last_path", &where);
-        memset(&tm, 0, sizeof tm);
-        if (last && (end = strptime(last, "%Y-%m-%dT%H:%M:%SZ", &tm)) && !*end)
-                at = (long long)timegm(&tm);
+        if (last)
+                at = cal_stamp_parse(last);     /* "…Z" (cmd-backup.c) */
         if (at < 0)
                 add(out, "backup", "warn", "this home has never been backed up", "本站数据从未备份过",
                     "run daiban backup --to a USB stick (the package's daiban-backup.timer does it daily)",

@@ -1,17 +1,12 @@
 /* What supervision is told of a home: the hall's refusals noted in
  * HOME/hall/refused.jsonl and the equivocations this node holds
  * evidence of, as alarms. See home.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -28,6 +23,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 static void note_line(const char *path, json_int_t at, const char *node, const char *ref, const char *msg,
                       const char *by)

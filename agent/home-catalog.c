@@ -2,17 +2,12 @@
  * HOME/catalogs/<version>/, and the catalogue feed a sync brings (the
  * county publishes, the others install what it announced). See
  * home.h and sync/catfeed.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -28,6 +23,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* Copy one file durably (write, fsync). */
 static int copy_file(const char *from, const char *to)

@@ -1,17 +1,12 @@
 /* Making a home (`daiban init`): the folder, its git repository, the
  * store with the node's configuration, the first catalogue version, the
  * node's key and, for a county, its key roster. See home.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -27,6 +22,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 int home_mkdirs(const char *path)
 {

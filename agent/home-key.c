@@ -2,17 +2,12 @@
  * never replicated; a county's rotation cut short finished here), the
  * county key pinned at setup, and the county's roster as the node
  * trusts it. See home.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -28,6 +23,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 int home_key_create(const char *dir, const char *node, char *err, size_t errlen)
 {

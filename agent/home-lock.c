@@ -1,17 +1,12 @@
 /* A home's locks: the repository's flock (and the stale git .lock
  * files it makes safe to remove), a path remote's, and one daemon of
  * each kind per home. See home.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
@@ -27,6 +22,7 @@
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* Remove stale *.lock files below dir (depth-limited). */
 static void remove_stale_locks(const char *dir, int depth, home_log_fn *log, void *ud)

@@ -1,23 +1,19 @@
 /* A node's home folder: where it is, opening and closing it (store and
  * current catalogue, older versions on demand), and the small facts the
  * commands ask of it. See home.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <git2.h>
 #include <jansson.h>
 #include <sodium.h>
 
 #include "agent/home.h"
+#include "agent/console.h"
 #include "agent/home-int.h"
 #include "agent/core/result.h"
 #include "forms/division.h"
@@ -28,6 +24,7 @@
 #include "sync/roster.h"
 #include "sync/readmodel.h"
 #include "sync/scan.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 const char *home_path(const char *opt)
 {
@@ -36,13 +33,20 @@ const char *home_path(const char *opt)
 
         if (opt && *opt)
                 return opt;
-        if ((e = getenv("DAIBAN_HOME")) && *e)
+        if ((e = console_getenv("DAIBAN_HOME")) && *e)
                 return e;
-        if ((e = getenv("XDG_DATA_HOME")) && *e) {
+#ifdef _WIN32
+        /* the station's home of the Windows service and installer
+         * (docs/windows.md): %ProgramData%\daiban\station */
+        snprintf(buf, sizeof buf, "%s/daiban/station",
+                 (e = console_getenv("ProgramData")) && *e ? e : "C:/ProgramData");
+        return buf;
+#endif
+        if ((e = console_getenv("XDG_DATA_HOME")) && *e) {
                 snprintf(buf, sizeof buf, "%s/daiban", e);
                 return buf;
         }
-        snprintf(buf, sizeof buf, "%s/.local/share/daiban", getenv("HOME") ? getenv("HOME") : ".");
+        snprintf(buf, sizeof buf, "%s/.local/share/daiban", console_getenv("HOME") ? console_getenv("HOME") : ".");
         return buf;
 }
 
@@ -73,7 +77,7 @@ long long home_events_waiting(const struct home *h)
 
 int32_t home_today(const char *opt, bool *bad)
 {
-        const char *s = opt ? opt : getenv("DAIBAN_TODAY");
+        const char *s = opt ? opt : console_getenv("DAIBAN_TODAY");
         int32_t d;
 
         *bad = false;
@@ -239,7 +243,7 @@ int home_read_blob(const char *repo_dir, const char *hex, void **ret, size_t *le
 
 size_t home_max_file_bytes(void)
 {
-        const char *cap = getenv("DAIBAN_MAX_FILE_BYTES");
+        const char *cap = console_getenv("DAIBAN_MAX_FILE_BYTES");
 
         return cap && *cap ? (size_t)strtoull(cap, NULL, 10) : HOME_MAX_FILE_DEFAULT;
 }

@@ -20,6 +20,7 @@
 
 #include "agent/http-int.h"
 #include "agent/tls.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 static void conn_feed(http_conn *c, const char *data, size_t len);
 

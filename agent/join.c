@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <git2.h>
 
@@ -18,6 +17,7 @@
 #include "sync/catfeed.h"
 #include "sync/transfer.h"
 #include "sync/roster.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* Is the host of an http:// address this machine, exactly? */
 static bool loopback_host(const char *url)

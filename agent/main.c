@@ -4,9 +4,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "agent/cli.h"
+#include "agent/console.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 #ifndef DAIBAN_VERSION
 #define DAIBAN_VERSION "unknown"       /* meson passes the project's */
@@ -31,8 +32,15 @@ static struct cli_command commands[64];
 
 int main(int argc, char **argv)
 {
-        const struct cli_command *groups[] = { node_commands, sync_commands, hall_commands, key_commands,
-                                               backup_commands, doctor_commands };
+        const struct cli_command *groups[] = { node_commands, sync_commands,
+#ifndef DAIBAN_NO_HALL
+                                               hall_commands,   /* the county hall: Linux only */
+#endif
+                                               key_commands,
+#ifndef DAIBAN_NO_BACKUP
+                                               backup_commands,
+#endif
+                                               doctor_commands };
         const size_t max = sizeof commands / sizeof commands[0] - 1;
         size_t n = 0;
 
@@ -41,9 +49,12 @@ int main(int argc, char **argv)
         for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
                 for (const struct cli_command *c = groups[g]; c->name && n < max; c++)
                         commands[n++] = *c;
+        console_start(&argc, &argv);
+#ifndef _WIN32
         /* a peer that drops the link mid-transfer must give an error
          * return (and a message), not kill the process */
         signal(SIGPIPE, SIG_IGN);
+#endif
         /* homes hold villagers' ID numbers, password hashes and keys:
          * whatever this process creates is its user's alone */
         umask(077);

@@ -12,7 +12,6 @@
 #define DAIBAN_AGENT_SERVE_INT_H
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -21,10 +20,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <uv.h>
@@ -45,6 +41,7 @@
 #include "forms/calendar.h"
 #include "forms/pinyin.h"
 #include "forms/validate.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 #define SESSION_IDLE_S   (12 * 3600)
 #define SESSION_TOUCH_S  300            /* record use at most this often */

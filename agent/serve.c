@@ -14,6 +14,9 @@
  * Sessions and drafts live in HOME/station.db, never replicated. */
 #include "agent/serve-int.h"
 #include "sync/durable.h"
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
 
 /* ---- one request ------------------------------------------------------------ */
 
@@ -546,6 +549,7 @@ int cmd_serve(int argc, char **argv)
         }
         st->sync_every_s = (unsigned)sync_every;
         st->loopback = loopback_listen(listen);
+#ifndef _WIN32
         {
                 /* a connection is a descriptor: allow what --max-conns says */
                 struct rlimit rl;
@@ -554,6 +558,7 @@ int cmd_serve(int argc, char **argv)
                         setrlimit(RLIMIT_NOFILE, &rl);
                 }
         }
+#endif
         struct http_limits lim = {
                 .max_conns = (unsigned)max_conns,
                 .max_body = 64u << 20,          /* per route below it: http-api.md */

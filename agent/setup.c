@@ -10,6 +10,7 @@
  * empty, so the page comes back and the setup can be done again; nothing
  * in the half-made folder was acknowledged to anyone. */
 #include "agent/setup.h"
+#include "agent/console.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,18 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include "agent/http.h"
 #include "agent/ui.h"
 #include "sync/durable.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 #define SETUP_MAX_BODY 16384
 #define SETUP_MAX_TRIES 5       /* wrong codes before the code is replaced */
@@ -54,7 +52,7 @@ struct setup {
 
 /* Tell a person (warn: a failure or a warning) in both languages, the
  * same arguments formatted into each. */
-__attribute__((format(printf, 3, 5))) static void tell(const struct setup *S, bool warn, const char *en,
+__attribute__((format(printf, 3, 5))) static void say(const struct setup *S, bool warn, const char *en,
                                                         const char *zh, ...)
 {
         char *a = NULL, *b = NULL;
@@ -113,13 +111,12 @@ bool setup_needed(const char *home)
  * HOME.setup-code (0600) for the installer to print. */
 static int new_code(struct setup *S)
 {
-        unsigned char rnd[8];
         FILE *f;
 
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        if (sodium_init() < 0)
                 return -1;
         for (int i = 0; i < 8; i++)
-                S->code[i] = (char)('0' + rnd[i] % 10);
+                S->code[i] = (char)('0' + randombytes_uniform(10));
         S->code[8] = '\0';
         S->tries = 0;
         unlink(S->code_path);           /* made afresh: 0600, never through a link */
@@ -128,10 +125,10 @@ static int new_code(struct setup *S)
         if (!f && fd >= 0)
                 close(fd);
         if (!f || fprintf(f, "%s\n", S->code) < 0 || fclose(f) != 0) {
-                tell(S, true, "cannot write %s: %s", "无法写入 %s：%s", S->code_path, strerror(errno));
+                say(S, true, "cannot write %s: %s", "无法写入 %s：%s", S->code_path, strerror(errno));
                 return -1;
         }
-        tell(S, false, "first-run setup: the one-time code is %s (also in %s)", "首次设置：一次性设置码为 %s（也保存在 %s）",
+        say(S, false, "first-run setup: the one-time code is %s (also in %s)", "首次设置：一次性设置码为 %s（也保存在 %s）",
              S->code, S->code_path);
         return 0;
 }
@@ -474,7 +471,7 @@ static void fail_step(struct job *J, const char *what_en, const char *what_zh, c
         remove_stage(S->stage);
         snprintf(en, sizeof en, "%s: %s", what_en, out);
         snprintf(zh, sizeof zh, "%s：%s", what_zh, out);
-        tell(S, true, "first-run setup: %s", "first-run setup: %s", en);  /* the log's, in English */
+        say(S, true, "first-run setup: %s", "first-run setup: %s", en);  /* the log's, in English */
         json_decref(S->last_error);
         S->last_error = json_pack("{s:s,s:{s:s,s:s}}", "error", "step_failed", "message", "en", en, "zh", zh);
         job_end(J, 400, json_incref(S->last_error));
@@ -485,10 +482,10 @@ static void fail_step(struct job *J, const char *what_en, const char *what_zh, c
  * process is killed, as a machine losing power would stop it. */
 static void die_after(const char *step)
 {
-        const char *at = getenv("DAIBAN_SETUP_DIE_AFTER");
+        const char *at = console_getenv("DAIBAN_SETUP_DIE_AFTER");
 
         if (at && strcmp(at, step) == 0)
-                raise(SIGKILL);
+                platform_kill_self();
 }
 
 static void on_body_end(http_conn *c)
@@ -649,9 +646,9 @@ static void job_next(struct job *J)
                 return fail_step(J, "the station's folder could not be put in place", "无法放置本站数据目录", why);
         }
         if (durable_sync_parent(S->home) < 0)
-                tell(S, true, "warning: the folder holding %s could not be synced: %s",
+                say(S, true, "warning: the folder holding %s could not be synced: %s",
                      "warning: the folder holding %s could not be synced: %s", S->home, strerror(errno));
-        tell(S, false, "first-run setup done: node %s, key %s; the station starts",
+        say(S, false, "first-run setup done: node %s, key %s; the station starts",
              "首次设置完成：站点 %s，密钥指纹 %s；服务站启动", json_string_value(json_object_get(key, "node")),
              json_string_value(json_object_get(key, "fingerprint")));
         unlink(S->code_path);
@@ -693,16 +690,16 @@ int setup_run(const char *home, const char *listen, struct tls_ctx *tls, const s
         S->loopback = !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) || !strncmp(listen, "[::1]", 5);
         len = sizeof S->exe;
         if (uv_exepath(S->exe, &len) < 0) {
-                tell(S, true, "cannot find this program's path", "找不到本程序的路径");
+                say(S, true, "cannot find this program's path", "找不到本程序的路径");
                 goto out;
         }
         if (new_code(S) < 0)
                 goto out;
         if (http_server_start(S->loop, listen, tls, &lim, &hh, S, &S->srv, err, sizeof err) < 0) {
-                tell(S, true, "cannot listen on %s: %s", "无法在 %s 上监听：%s", listen, err);
+                say(S, true, "cannot listen on %s: %s", "无法在 %s 上监听：%s", listen, err);
                 goto out;
         }
-        tell(S, false, "this station is not set up yet: open %s://%s/ in a browser and enter the code",
+        say(S, false, "this station is not set up yet: open %s://%s/ in a browser and enter the code",
              "本服务站尚未设置：请在浏览器中打开 %s://%s/ 并输入设置码", tls ? "https" : "http", listen);
         uv_timer_init(S->loop, &S->stop);
         S->stop.data = S;

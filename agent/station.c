@@ -1,12 +1,12 @@
 /* HOME/station.db: passwords, sessions, drafts. See station.h. */
 #include "agent/station.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <sodium.h>
+#include <uv.h>
 
 static const char schema[] =
         "PRAGMA journal_mode=WAL;"
@@ -103,7 +103,7 @@ bool station_has_password(sqlite3 *db, const char *op)
  * an answer does not tell who exists. Made once, whichever thread of
  * the pool asks first. */
 static char dummy[crypto_pwhash_STRBYTES];
-static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static uv_once_t dummy_once = UV_ONCE_INIT;
 
 static void make_dummy(void)
 {
@@ -120,7 +120,7 @@ int station_check_password(sqlite3 *db, const char *op, const char *password)
         if (found < 0)
                 return -1;
         if (!found) {
-                pthread_once(&dummy_once, make_dummy);
+                uv_once(&dummy_once, make_dummy);
                 if (!dummy[0])
                         return -1;
                 if (crypto_pwhash_str_verify(dummy, password, strlen(password)) == 0)

@@ -5,6 +5,7 @@
  * calendar. The calendar keeps one byte per day for the years it covers,
  * so a lookup is an index, and a due date is a short walk. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,6 +146,44 @@ int32_t cal_today(void)
         if (port_civil_date(time(NULL), &y, &m, &d) < 0)
                 return 0;
         return days_from_civil(y, m, d);
+}
+
+void cal_stamp_format(time_t t, char buf[32])
+{
+        struct tm tm;
+        long off;
+
+        if (port_local_time(t, &tm, &off) < 0) {
+                buf[0] = '\0';
+                return;
+        }
+        snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld%02ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
+}
+
+long long cal_stamp_parse(const char *s)
+{
+        int y, mo, d, h, mi, sec, oh = 0, om = 0;
+        int32_t days;
+        long long off = 0;
+
+        if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+                return -1;
+        y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+        h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+        if (y < 0 || mo < 0 || d < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60 ||
+            cal_date_from_ymd(y, mo, d, &days) < 0)
+                return -1;
+        s += 19;
+        if (!strcmp(s, "Z"))
+                ;
+        else if ((*s == '+' || *s == '-') && (oh = digits(s + 1, 2)) >= 0 &&
+                 (!s[3] || (s[3] == ':' ? (om = digits(s + 4, 2)) >= 0 && !s[6] : (om = digits(s + 3, 2)) >= 0 && !s[5])) &&
+                 oh <= 23 && om <= 59)
+                off = (*s == '-' ? -1 : 1) * (oh * 3600LL + om * 60);
+        else
+                return -1;
+        return (long long)days * 86400 + h * 3600LL + mi * 60 + sec - off;
 }
 
 /* ---- the calendar -------------------------------------------------------- */

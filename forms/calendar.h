@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CAL_DATE_MIN_YEAR 1900
 #define CAL_DATE_MAX_YEAR 2999
@@ -41,6 +42,14 @@ int cal_years_between(int32_t birth, int32_t at);
 
 /* Today in local time, as the machine's clock says. */
 int32_t cal_today(void);
+
+/* A moment as the station's local time with its offset,
+ * "2026-12-05T10:00:00+0800" (forms/port.h's local time). buf holds 32. */
+void cal_stamp_format(time_t t, char buf[32]);
+
+/* "YYYY-MM-DDTHH:MM:SS" and then "Z", "+hhmm", "+hh:mm" or "+hh" (or
+ * "-") to seconds since 1970 UTC; -1 when s is not that. */
+long long cal_stamp_parse(const char *s);
 
 enum cal_kind {
         CAL_HOLIDAY = 1,  /* a day off, whatever its weekday */

@@ -93,12 +93,22 @@ int port_gb18030_to_utf8(const char *in, size_t inlen, char **ret, size_t *ret_l
         return 0;
 }
 
+int port_local_time(time_t now, struct tm *tm, long *ret_gmtoff)
+{
+        time_t cst = now + 8 * 3600;
+
+        if (gmtime_s(tm, &cst) != 0)
+                return -EINVAL;
+        *ret_gmtoff = 8 * 3600;
+        return 0;
+}
+
 int port_civil_date(time_t now, int *year, int *month, int *day)
 {
         struct tm tm;
-        time_t cst = now + 8 * 3600;
+        long off;
 
-        if (gmtime_s(&tm, &cst) != 0)
+        if (port_local_time(now, &tm, &off) < 0)
                 return -EINVAL;
         *year = tm.tm_year + 1900;
         *month = tm.tm_mon + 1;
@@ -138,11 +148,20 @@ int port_gb18030_to_utf8(const char *in, size_t inlen, char **ret, size_t *ret_l
         return 0;
 }
 
+int port_local_time(time_t now, struct tm *tm, long *ret_gmtoff)
+{
+        if (!localtime_r(&now, tm))
+                return -EINVAL;
+        *ret_gmtoff = tm->tm_gmtoff;
+        return 0;
+}
+
 int port_civil_date(time_t now, int *year, int *month, int *day)
 {
         struct tm tm;
+        long off;
 
-        if (!localtime_r(&now, &tm))
+        if (port_local_time(now, &tm, &off) < 0)
                 return -EINVAL;
         *year = tm.tm_year + 1900;
         *month = tm.tm_mon + 1;

@@ -41,4 +41,10 @@ int port_gb18030_to_utf8(const char *in, size_t inlen, char **ret, size_t *ret_l
  * time) on Windows, whatever the PC's zone setting. */
 int port_civil_date(time_t now, int *year, int *month, int *day);
 
+/* now as the station's local time into *tm, and that time's offset east
+ * of UTC in seconds: China Standard Time (+28800) on Windows whatever
+ * the PC's zone setting; the system's local time elsewhere. 0 or
+ * -EINVAL. */
+int port_local_time(time_t now, struct tm *tm, long *ret_gmtoff);
+
 #endif

@@ -281,6 +281,7 @@ struct platform_dirent *platform_readdir(platform_dir *d)
         if (uv_fs_scandir_next(&d->req, &e) < 0)
                 return NULL;
         snprintf(d->ent.d_name, sizeof d->ent.d_name, "%s", e.name);
+        d->ent.d_type = e.type == UV_DIRENT_DIR ? DT_DIR : e.type == UV_DIRENT_FILE ? DT_REG : DT_UNKNOWN;
         return &d->ent;
 }
 
@@ -330,6 +331,145 @@ int platform_clock_gettime(int clock, struct timespec *ts)
         ts->tv_sec = (time_t)tv.tv_sec;
         ts->tv_nsec = (long)tv.tv_usec * 1000;
         return 0;
+}
+
+void platform_explicit_bzero(void *p, size_t n)
+{
+        SecureZeroMemory(p, n);
+}
+
+int platform_link(const char *from, const char *to)
+{
+        wchar_t *wf = port_widen(from), *wt = port_widen(to);
+        int r = 0;
+
+        if (!wf || !wt) {
+                errno = ENOMEM;
+                r = -1;
+        } else if (!CreateHardLinkW(wt, wf, NULL)) {
+                DWORD e = GetLastError();
+                errno = e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS ? EEXIST
+                      : e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT
+                      : e == ERROR_ACCESS_DENIED ? EACCES : EIO;
+                r = -1;
+        }
+        free(wf);
+        free(wt);
+        return r;
+}
+
+char *platform_mkdtemp(char *tmpl)
+{
+        uv_fs_t req;
+        int r = uv_fs_mkdtemp(NULL, &req, tmpl, NULL);
+
+        if (r == 0)
+                memcpy(tmpl, req.path, strlen(tmpl));  /* the Xs filled in, same length */
+        uv_fs_req_cleanup(&req);
+        if (r < 0) {
+                errno = uv_to_errno(r);
+                return NULL;
+        }
+        return tmpl;
+}
+
+char *platform_strcasestr(const char *hay, const char *needle)
+{
+        size_t n = strlen(needle);
+
+        for (; *hay; hay++)
+                if (_strnicmp(hay, needle, n) == 0)
+                        return (char *)hay;
+        return n ? NULL : (char *)hay;
+}
+
+void *platform_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen)
+{
+        const char *h = hay;
+
+        if (nlen == 0)
+                return (void *)h;
+        for (size_t i = 0; nlen <= hlen && i <= hlen - nlen; i++)
+                if (h[i] == *(const char *)needle && memcmp(h + i, needle, nlen) == 0)
+                        return (void *)(h + i);
+        return NULL;
+}
+
+/* the memory streams open: their FILE and where the text goes */
+static struct memstream {
+        FILE *f;
+        char **buf;
+        size_t *len;
+} memstreams[16];
+static uv_mutex_t memstreams_lock;
+static uv_once_t memstreams_once = UV_ONCE_INIT;
+
+static void memstreams_init(void)
+{
+        if (uv_mutex_init(&memstreams_lock) != 0)
+                abort();
+}
+
+FILE *platform_open_memstream(char **buf, size_t *len)
+{
+        wchar_t dir[MAX_PATH + 1], path[MAX_PATH + 1];
+        FILE *f = NULL;
+        size_t i;
+
+        uv_once(&memstreams_once, memstreams_init);
+        /* T: kept in the cache if it can be; D: deleted when closed */
+        if (!GetTempPathW(MAX_PATH + 1, dir) || !GetTempFileNameW(dir, L"dbn", 0, path) ||
+            !(f = _wfopen(path, L"w+bTD"))) {
+                errno = EIO;
+                return NULL;
+        }
+        uv_mutex_lock(&memstreams_lock);
+        for (i = 0; i < sizeof memstreams / sizeof memstreams[0] && memstreams[i].f; i++)
+                ;
+        if (i < sizeof memstreams / sizeof memstreams[0])
+                memstreams[i] = (struct memstream){ f, buf, len };
+        uv_mutex_unlock(&memstreams_lock);
+        if (i == sizeof memstreams / sizeof memstreams[0]) {
+                (fclose)(f);
+                errno = EMFILE;
+                return NULL;
+        }
+        *buf = NULL;
+        *len = 0;
+        return f;
+}
+
+int platform_fclose(FILE *f)
+{
+        struct memstream m = { 0 };
+        long n;
+
+        uv_once(&memstreams_once, memstreams_init);
+        uv_mutex_lock(&memstreams_lock);
+        for (size_t i = 0; i < sizeof memstreams / sizeof memstreams[0]; i++)
+                if (f && memstreams[i].f == f) {
+                        m = memstreams[i];
+                        memstreams[i].f = NULL;
+                }
+        uv_mutex_unlock(&memstreams_lock);
+        if (!m.f)
+                return (fclose)(f);
+        if (fflush(f) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+            !(*m.buf = malloc((size_t)n + 1)) || fread(*m.buf, 1, (size_t)n, f) != (size_t)n) {
+                free(*m.buf);
+                *m.buf = NULL;
+                (fclose)(f);
+                errno = ENOMEM;
+                return EOF;
+        }
+        (*m.buf)[n] = '\0';
+        *m.len = (size_t)n;
+        return (fclose)(f);
+}
+
+void platform_kill_self(void)
+{
+        TerminateProcess(GetCurrentProcess(), 137);     /* 128 + SIGKILL, as a shell reports it */
 }
 
 ssize_t platform_getline(char **line, size_t *cap, FILE *f)

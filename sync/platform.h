@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #ifndef _WIN32
+#include <signal.h>
 #include <sys/file.h>
 #else
 #include <direct.h>
@@ -39,6 +40,15 @@
  * MOVEFILE_WRITE_THROUGH (platform_rename), and FlushFileBuffers does not
  * take a directory handle opened without write access. 0, or -errno. */
 int platform_sync_path(const char *path, bool dir);
+
+#ifndef _WIN32
+/* Stop this process at once, as a power cut would (a test's fault
+ * point): SIGKILL here, TerminateProcess on Windows. */
+static inline void platform_kill_self(void)
+{
+        raise(SIGKILL);
+}
+#endif
 
 /* Whether a file that is open or mapped (a pack libgit2 reads) cannot be
  * removed: Windows refuses, POSIX removes the name and keeps the data
@@ -62,8 +72,12 @@ int platform_sync_path(const char *path, bool dir);
 #define LOCK_NB 4
 
 struct platform_dirent {
+        unsigned char d_type;   /* DT_DIR, DT_REG or DT_UNKNOWN */
         char d_name[1024];      /* UTF-8 */
 };
+#define DT_UNKNOWN 0
+#define DT_DIR 4
+#define DT_REG 8
 typedef struct platform_dir platform_dir;
 
 int platform_open(const char *path, int flags, ...);
@@ -86,6 +100,19 @@ int platform_unlinkat(platform_dir *d, const char *name, int flags);
 int platform_clock_gettime(int clock, struct timespec *ts);
 ssize_t platform_getline(char **line, size_t *cap, FILE *f);
 
+void platform_explicit_bzero(void *p, size_t n);    /* SecureZeroMemory */
+int platform_link(const char *from, const char *to);        /* CreateHardLinkW */
+char *platform_mkdtemp(char *tmpl);                         /* uv_fs_mkdtemp */
+char *platform_strcasestr(const char *hay, const char *needle);
+void *platform_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
+/* open_memstream: msvcrt has no FILE of memory, so the text goes to a
+ * temporary file that deletes itself when closed; platform_fclose of
+ * such a FILE reads it back into *buf (NUL-terminated) and *len. Only
+ * the close updates them (POSIX's fflush does too: not used here). */
+FILE *platform_open_memstream(char **buf, size_t *len);
+int platform_fclose(FILE *f);
+void platform_kill_self(void);  /* TerminateProcess: as a power cut stops it */
+
 /* the bundle is copied to another PC by hand; Windows has no modes */
 static inline int platform_fchmod(int fd, int mode)
 {
@@ -94,6 +121,16 @@ static inline int platform_fchmod(int fd, int mode)
         return 0;
 }
 
+#define O_NOFOLLOW 0            /* Windows has no symbolic links a user makes */
+#define S_ISLNK(m) 0
+#define link platform_link
+#define mkdtemp platform_mkdtemp
+#define strcasestr platform_strcasestr
+#define memmem platform_memmem
+#define open_memstream platform_open_memstream
+#define fclose(f) platform_fclose(f)
+#define malloc_usable_size _msize
+#define explicit_bzero platform_explicit_bzero
 #define open platform_open
 #define close platform_close
 #define fsync platform_fsync

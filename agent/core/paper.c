@@ -9,6 +9,7 @@
 
 #include "agent/app.h"
 #include "forms/catalog.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 static void esc(FILE *f, const char *s, bool html)
 {
