@@ -48,6 +48,13 @@ __attribute__((format(printf, 3, 4))) void backup_say_en(struct backup_msg *m, c
 /* Make dir and its parents with mode. 0 or -errno. */
 int backup_mkdir_p(const char *dir, mode_t mode);
 
+struct archive;
+
+/* Open the archive a for reading from, or writing to, the file at path
+ * (UTF-8 on every platform): libarchive's archive_*_open_filename. */
+int backup_archive_open_read(struct archive *a, const char *path);
+int backup_archive_open_write(struct archive *a, const char *path);
+
 /* n bytes as lowercase hex into out (2n+1 bytes). */
 void backup_hex_of(const unsigned char *b, size_t n, char *out);
 

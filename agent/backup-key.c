@@ -1,33 +1,14 @@
 /* The node's key in a backup, sealed with a passphrase (backup.h):
  * argon2id and secretbox, as JSON. */
 #include "agent/backup.h"
-#include "agent/home.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <git2.h>
 #include <jansson.h>
 #include <sodium.h>
 
-#include "forms/division.h"
-#include "sync/changeset.h"
-#include "sync/durable.h"
-#include "sync/repobackup.h"
-#include "sync/sshsig.h"
-#include "sync/store.h"
 #include "agent/backup-int.h"
 
 /* ---- the key, sealed with a passphrase -------------------------------------------- */

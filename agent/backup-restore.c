@@ -5,19 +5,17 @@
 #include "agent/backup.h"
 #include "agent/home.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
+/* uv.h first: on Windows its winsock2.h must come before the windows.h
+ * of archive_entry.h */
+#include <uv.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <git2.h>
@@ -31,6 +29,7 @@
 #include "sync/sshsig.h"
 #include "sync/store.h"
 #include "agent/backup-int.h"
+#include "sync/platform.h"      /* last: on Windows its names are macros */
 
 /* ---- restore ------------------------------------------------------------------- */
 
@@ -53,7 +52,7 @@ static int extract(const char *file, const char *stage, struct members *got, str
         struct archive *a = archive_read_new();
         struct archive_entry *e;
         struct stat sb;
-        struct statvfs vfs;
+        uv_fs_t req;
         uint64_t total = 0, cap = MIN_INFLATE_CAP, room = UINT64_MAX;
         int r = 0, rc;
 
@@ -63,13 +62,16 @@ static int extract(const char *file, const char *stage, struct members *got, str
          * at that point: a bomb neither fills the disk nor takes hours */
         if (stat(file, &sb) == 0 && (uint64_t)sb.st_size * MAX_INFLATE > cap)
                 cap = (uint64_t)sb.st_size * MAX_INFLATE;
-        if (statvfs(stage, &vfs) == 0) {
-                uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        /* libuv's statfs: statfs(2) here, GetDiskFreeSpaceExW on Windows */
+        if (uv_fs_statfs(NULL, &req, stage, NULL) == 0) {
+                const uv_statfs_t *fs = req.ptr;
+                uint64_t avail = (uint64_t)fs->f_bavail * fs->f_bsize;
                 room = avail > DISK_RESERVE ? avail - DISK_RESERVE : 0;
         }
+        uv_fs_req_cleanup(&req);
         archive_read_support_filter_gzip(a);
         archive_read_support_format_tar(a);
-        if (archive_read_open_filename(a, file, 65536) != ARCHIVE_OK) {
+        if (backup_archive_open_read(a, file) != ARCHIVE_OK) {
                 SAY(m, "%s is not a daiban backup (not a tar.gz file: %s)", "%s 不是 daiban 备份文件（不是 tar.gz：%s）", file,
                     archive_error_string(a));
                 archive_read_free(a);

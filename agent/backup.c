@@ -6,18 +6,13 @@
 #include "agent/backup.h"
 #include "agent/home.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -32,6 +27,7 @@
 #include "sync/sshsig.h"
 #include "sync/store.h"
 #include "agent/backup-int.h"
+#include "sync/platform.h"      /* last: on Windows its names are macros */
 
 void backup_say_en(struct backup_msg *m, const char *zh, const char *fmt, ...)
 {
@@ -63,6 +59,48 @@ int backup_mkdir_p(const char *dir, mode_t mode)
                 return -errno;
         return 0;
 }
+
+/* libarchive takes a file's name in the locale's code page; daiban's
+ * names are UTF-8, which Windows' libarchive takes only as UTF-16 (a
+ * home under C:\Users\张三, whatever the PC's ANSI code page). */
+#ifdef _WIN32
+static wchar_t *widen(struct archive *a, const char *path)
+{
+        wchar_t *w = port_widen(path);
+
+        if (!w)
+                archive_set_error(a, errno, "%s: not a UTF-8 name", path);
+        return w;
+}
+
+int backup_archive_open_read(struct archive *a, const char *path)
+{
+        wchar_t *w = widen(a, path);
+        int r = w ? archive_read_open_filename_w(a, w, 65536) : ARCHIVE_FATAL;
+
+        free(w);
+        return r;
+}
+
+int backup_archive_open_write(struct archive *a, const char *path)
+{
+        wchar_t *w = widen(a, path);
+        int r = w ? archive_write_open_filename_w(a, w) : ARCHIVE_FATAL;
+
+        free(w);
+        return r;
+}
+#else
+int backup_archive_open_read(struct archive *a, const char *path)
+{
+        return archive_read_open_filename(a, path, 65536);
+}
+
+int backup_archive_open_write(struct archive *a, const char *path)
+{
+        return archive_write_open_filename(a, path);
+}
+#endif
 
 void backup_hex_of(const unsigned char *b, size_t n, char *out)
 {
@@ -486,7 +524,7 @@ int backup_write(const char *home_dir, const char *to_dir, const char *passphras
         a = archive_write_new();
         if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
             archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+            backup_archive_open_write(a, tmp) != ARCHIVE_OK) {
                 SAY(m, "cannot write %s: %s", "无法写入 %s：%s", tmp, a ? archive_error_string(a) : "out of memory");
                 r = -EIO;
                 goto out_tmp;

@@ -174,4 +174,32 @@ if ! built libgit2; then
         stamp libgit2
 fi
 
+# --- libarchive: backups, gzip + tar only ----------------------------------------------
+if ! built libarchive; then
+        d=$(fetch libarchive); log "libarchive $(version libarchive)"
+        # the static library only, named libarchive.a as on Linux (the
+        # source names it libarchive_static.a on Windows, beside a DLL
+        # whose import library would take -larchive)
+        sed -i -e 's/^ADD_LIBRARY(archive SHARED /ADD_LIBRARY(archive SHARED EXCLUDE_FROM_ALL /' \
+                -e 's/^  INSTALL(TARGETS archive archive_static$/  INSTALL(TARGETS archive_static/' \
+                -e 's/^IF(NOT WIN32 OR CYGWIN)$/IF(TRUE) # daiban: static only/' "$d/libarchive/CMakeLists.txt"
+        # a backup is a tar.gz (docs/backup.md): zlib and nothing else; names
+        # convert through Windows' code pages, not iconv. ZLIB_WINAPI is
+        # answered (Debian's zlib is not built for WINAPI): its test program
+        # cannot run when cross-building, and CMake 3.25 crashes trying
+        z=/usr/$host/lib/libz.a
+        cmake_build "$d" -DENABLE_TEST=OFF -DENABLE_TAR=OFF -DENABLE_CPIO=OFF -DENABLE_CAT=OFF \
+                -DENABLE_ZLIB=ON -DZLIB_LIBRARY=$z -DZLIB_WINAPI=OFF -DZLIB_WINAPI_WITH_LIB=$z \
+                -DENABLE_OPENSSL=OFF -DENABLE_CNG=OFF \
+                -DENABLE_MBEDTLS=OFF -DENABLE_NETTLE=OFF -DENABLE_LIBB2=OFF -DENABLE_LZ4=OFF \
+                -DENABLE_LZO=OFF -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF -DENABLE_BZip2=OFF \
+                -DENABLE_LIBXML2=OFF -DENABLE_EXPAT=OFF -DENABLE_PCREPOSIX=OFF -DENABLE_LIBGCC=OFF \
+                -DPOSIX_REGEX_LIB=NONE -DENABLE_ACL=OFF -DENABLE_XATTR=OFF -DENABLE_ICONV=OFF
+        # its headers declare dllimport unless LIBARCHIVE_STATIC, which the
+        # .pc gives only as Cflags.private (meson does not ask for those)
+        sed -i 's/^Cflags: -I${includedir}$/Cflags: -I${includedir} -DLIBARCHIVE_STATIC/' \
+                "$prefix/lib/pkgconfig/libarchive.pc"
+        stamp libarchive
+fi
+
 log "done: $prefix"
