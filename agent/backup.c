@@ -321,16 +321,14 @@ static int prune(const char *dir, const char *node, int keep)
 int backup_copy(const char *file, const char *dir, const char *node, int keep, char *ret_path, size_t pathlen,
                 int *ret_removed, struct backup_msg *m)
 {
-        char parent[PATH_MAX], tmp[PATH_MAX + 32], buf[65536];
-        struct stat ds, ps;
+        char tmp[PATH_MAX + 32], buf[65536];
         const char *base = strrchr(file, '/');
         int in = -1, out = -1, r = 0;
         ssize_t n;
 
         *ret_removed = 0;
-        snprintf(parent, sizeof parent, "%s/..", dir);
         /* no stick: the folder is absent, or the mount is not there */
-        if (stat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode) || stat(parent, &ps) < 0 || ds.st_dev == ps.st_dev)
+        if (!platform_volume_root(dir))
                 return 0;
         base = base ? base + 1 : file;
         snprintf(ret_path, pathlen, "%s/%s", dir, base);

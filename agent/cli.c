@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "forms/validate.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 const char *cli_last_en, *cli_last_zh;
 

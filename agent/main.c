@@ -36,11 +36,7 @@ int main(int argc, char **argv)
 #ifndef DAIBAN_NO_HALL
                                                hall_commands,   /* the county hall: Linux only */
 #endif
-                                               key_commands,
-#ifndef DAIBAN_NO_BACKUP
-                                               backup_commands,
-#endif
-                                               doctor_commands };
+                                               key_commands, backup_commands, doctor_commands };
         const size_t max = sizeof commands / sizeof commands[0] - 1;
         size_t n = 0;
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #ifdef _WIN32
+#include <jansson.h>
 #include <uv.h>
 #include <windows.h>
 #endif
@@ -17,6 +18,15 @@
 #include "sync/platform.h"
 
 #ifndef _WIN32
+
+bool platform_volume_root(const char *dir)
+{
+        char parent[4096];
+        struct stat ds, ps;
+
+        snprintf(parent, sizeof parent, "%s/..", dir);
+        return stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(parent, &ps) == 0 && ds.st_dev != ps.st_dev;
+}
 
 int platform_sync_path(const char *path, bool dir)
 {
@@ -465,6 +475,46 @@ int platform_fclose(FILE *f)
         (*m.buf)[n] = '\0';
         *m.len = (size_t)n;
         return (fclose)(f);
+}
+
+bool platform_volume_root(const char *dir)
+{
+        wchar_t *w = port_widen(dir), root[MAX_PATH + 1], full[MAX_PATH + 1];
+        bool yes = false;
+        size_t n;
+
+        if (w && GetVolumePathNameW(w, root, MAX_PATH + 1) && GetFullPathNameW(w, MAX_PATH + 1, full, NULL)) {
+                /* both with a trailing separator: "E:\\" */
+                n = wcslen(full);
+                if (n && n < MAX_PATH && full[n - 1] != L'\\' && full[n - 1] != L'/')
+                        full[n] = L'\\', full[n + 1] = 0;
+                for (wchar_t *p = full; *p; p++)
+                        if (*p == L'/')
+                                *p = L'\\';
+                DWORD a = GetFileAttributesW(full);
+                yes = _wcsicmp(root, full) == 0 && a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+        }
+        free(w);
+        return yes;
+}
+
+json_t *platform_json_load_file(const char *path, size_t flags, json_error_t *error)
+{
+        FILE *f = platform_fopen(path, "rb");
+        json_t *j;
+
+        if (!f) {
+                /* as jansson says it, with no position */
+                memset(error, 0, sizeof *error);
+                error->line = error->column = -1;
+                error->position = 0;
+                snprintf(error->source, sizeof error->source, "%.*s", (int)sizeof error->source - 1, path);
+                snprintf(error->text, sizeof error->text, "unable to open %s: %s", path, strerror(errno));
+                return NULL;
+        }
+        j = json_loadf(f, flags, error);
+        fclose(f);
+        return j;
 }
 
 void platform_kill_self(void)

@@ -50,6 +50,12 @@ static inline void platform_kill_self(void)
 }
 #endif
 
+/* Whether dir is the root of a mounted volume, as a USB stick is where
+ * the system mounts it: a folder of another device than its parent
+ * here; on Windows a drive's root ("E:\\", or a volume mounted on a
+ * folder), by GetVolumePathNameW. */
+bool platform_volume_root(const char *dir);
+
 /* Whether a file that is open or mapped (a pack libgit2 reads) cannot be
  * removed: Windows refuses, POSIX removes the name and keeps the data
  * for whoever holds it. */
@@ -132,6 +138,11 @@ static inline int platform_fchmod(int fd, int mode)
 #define malloc_usable_size _msize
 #define explicit_bzero platform_explicit_bzero
 #define open platform_open
+#ifdef JANSSON_H
+/* jansson opens a file by its ANSI name: through platform_fopen instead */
+json_t *platform_json_load_file(const char *path, size_t flags, json_error_t *error);
+#define json_load_file platform_json_load_file
+#endif
 #define close platform_close
 #define fsync platform_fsync
 #define flock platform_flock
