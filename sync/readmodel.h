@@ -2,7 +2,8 @@
  * events (apps, app_materials, conflicts, operators) and of the event log
  * for display, next to their schema (sync/store.c), so that no raw
  * database handle travels up to agent/. Results are plain structs or
- * jansson values the caller owns. Text columns come back with control
+ * jansson values the caller owns, or (the list) rows lent to the
+ * caller's callback one at a time. Text columns come back with control
  * characters replaced by '?': what another node wrote must not drive a
  * terminal. See docs/store.md. */
 #ifndef DAIBAN_SYNC_READMODEL_H
