@@ -21,11 +21,9 @@ import argparse
 import importlib.util
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,24 +39,13 @@ sb = load("serve_bench", "serve-bench.py")
 sa = load("serve_accept", "serve-accept.py")
 
 
-class Daemon(sb.Daemon):
+def daemon(a, home, daiban):
     """serve-bench.py's daemon, for either build (a .exe under Wine)."""
-
-    def __init__(self, a, home, daiban):
-        env = sb.env_for(home)
-        if daiban.endswith(".exe"):
-            env.update(DAIBAN_HOME=sa.winpath(home), LC_CTYPE="C.UTF-8", WINEDEBUG="-all")
-        self.p = subprocess.Popen(sa.argv(daiban, "serve", "--home", home, "--listen", "127.0.0.1:0",
-                                          "--sync-every", "3600"), stdout=subprocess.PIPE,
-                                  stderr=open(os.path.join(home, "wine-bench.log"), "a"), text=True, env=env)
-        sb.procs.append(self.p)
-        line = self.p.stdout.readline()
-        m = re.search(r"http://([\d.]+:\d+)/", line)
-        if not m:
-            raise RuntimeError(f"daiban serve did not start: {line!r}")
-        self.base = "http://" + m.group(1)
-        self.t_start = time.time()
-        self.cookie = self.csrf = None
+    env = sb.env_for(home)
+    if daiban.endswith(".exe"):
+        env.update(DAIBAN_HOME=sa.winpath(home), LC_CTYPE="C.UTF-8", WINEDEBUG="-all")
+    return sb.Daemon(a, home, sa.argv(daiban, "serve", "--home", home, "--listen", "127.0.0.1:0",
+                                      "--sync-every", "3600"), env)
 
 
 def main():
@@ -103,7 +90,7 @@ def main():
         res["lists"][name] = {k: [] for k in bins}
     for r in range(a.rounds):
         for k, b in bins.items():
-            d = Daemon(a, home, b)
+            d = daemon(a, home, b)
             try:
                 d.sign_in()
                 for name, path in routes.items():
