@@ -59,10 +59,14 @@ def main():
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--json")
+    ap.add_argument("--names", default="linux,wine",
+                    help="what to call the two in the output; --exe may be another Linux build (then: old,new)")
+    ap.add_argument("--lists-only", action="store_true", help="skip the captures")
     a = ap.parse_args()
     a.threads, a.conns = 2, 8
     a.daiban, a.exe, a.bench_store = (os.path.abspath(x) for x in (a.daiban, a.exe, a.bench_store))
-    bins = {"linux": a.daiban, "wine": a.exe}
+    na, nb = a.names.split(",")
+    bins = {na: a.daiban, nb: a.exe}
     res = {"nproc": os.cpu_count(), "captures": {k: [] for k in bins}, "lists": {}}
 
     # ---- captures ----
@@ -71,7 +75,7 @@ def main():
     mats = ([{"material": m, "state": "provided"} for m in ("SFZ", "HKB", "HDSQ", "YHK")]
             + [{"material": "SRZM", "state": "deficient", "promise": "2026-11-30"}])
     body = {"matter": "MZ-DB-001", "data": data, "materials": mats}
-    for r in range(a.rounds):
+    for r in range(0 if a.lists_only else a.rounds):
         for k, b in bins.items():
             x = sa.one_round(b, a.n, body)
             res["captures"][k].append(x)
@@ -88,6 +92,7 @@ def main():
     os.makedirs(lua_dir, exist_ok=True)
     for name in routes:
         res["lists"][name] = {k: [] for k in bins}
+    res["names"] = [na, nb]
     for r in range(a.rounds):
         for k, b in bins.items():
             d = daemon(a, home, b)
@@ -106,15 +111,16 @@ def main():
     # ---- medians and ratios ----
     def med(xs, f):
         return statistics.median(x[f] for x in xs)
-    print("\nmedians (Wine / Linux):")
+    print(f"\nmedians ({nb} / {na}):")
     c = res["captures"]
     for f, unit in (("p50_ms", "ms"), ("per_s_4_clients", "/s")):
-        lw, ww = med(c["linux"], f), med(c["wine"], f)
-        print(f"  capture {f}: linux {lw:.1f} {unit}, wine {ww:.1f} {unit}, ratio {ww / lw:.2f}")
+        if c[na]:
+            lw, ww = med(c[na], f), med(c[nb], f)
+            print(f"  capture {f}: {na} {lw:.1f} {unit}, {nb} {ww:.1f} {unit}, ratio {ww / lw:.2f}")
     for name, per in res["lists"].items():
         for f in ("p50", "p99", "rps"):
-            lw, ww = med(per["linux"], f), med(per["wine"], f)
-            print(f"  {name} {f}: linux {lw:.2f}, wine {ww:.2f}, ratio {ww / lw:.2f}")
+            lw, ww = med(per[na], f), med(per[nb], f)
+            print(f"  {name} {f}: {na} {lw:.2f}, {nb} {ww:.2f}, ratio {ww / lw:.2f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, ensure_ascii=False)
