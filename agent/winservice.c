@@ -102,9 +102,17 @@ int winservice_install(const struct winservice_spec *spec, bool start, char *err
         }
         if (configure(svc, spec, desc, err, errlen) < 0)
                 goto out;
-        if (start && !StartServiceW(svc, 0, NULL) && GetLastError() != ERROR_SERVICE_ALREADY_RUNNING) {
-                fail(err, errlen, "the service is installed but did not start", "服务已安装，但未能启动", GetLastError());
-                goto out;
+        /* the SCM's database is locked while it starts the services of
+         * a booting system (Wine's too, at its first process): wait */
+        for (int tries = 0; start && !StartServiceW(svc, 0, NULL); tries++) {
+                DWORD e = GetLastError();
+                if (e == ERROR_SERVICE_ALREADY_RUNNING)
+                        break;
+                if (e != ERROR_SERVICE_DATABASE_LOCKED || tries == 60) {
+                        fail(err, errlen, "the service is installed but did not start", "服务已安装，但未能启动", e);
+                        goto out;
+                }
+                Sleep(500);
         }
         r = 0;
 out:
