@@ -87,7 +87,8 @@ static char *service_home(const char *opt)
 
 static int service_install(const struct service_opts *o)
 {
-        char exe[4096], err[1024], *home = service_home(o->home), *cmd = NULL;
+        struct winservice_err err;
+        char exe[4096], *home = service_home(o->home), *cmd = NULL;
         size_t len = sizeof exe;
         int r = EXIT_REFUSED;
 
@@ -103,8 +104,12 @@ static int service_install(const struct service_opts *o)
         }
         if (asprintf(&cmd, "\"%s\" service run --home \"%s\" --listen %s", exe, home, o->listen) < 0)
                 goto out;
-        if (winservice_protect(home, err, sizeof err) < 0) {
-                cli_error("%s: %s", home, err);
+        if (winservice_protect(home, &err) < 0) {
+                char *en = NULL, *zh = NULL;
+                if (asprintf(&en, "%s: %s", home, err.en) >= 0 && asprintf(&zh, "%s：%s", home, err.zh) >= 0)
+                        cli_error_both(en, zh);
+                free(en);
+                free(zh);
                 goto out;
         }
         const struct winservice_spec spec = {
@@ -116,8 +121,8 @@ static int service_install(const struct service_opts *o)
                 .command_line = cmd,
                 .restart_ms = RESTART_MS,
         };
-        if (winservice_install(&spec, !o->no_start, err, sizeof err) < 0) {
-                cli_error("%s", err);
+        if (winservice_install(&spec, !o->no_start, &err) < 0) {
+                cli_error_both(err.en, err.zh);
                 goto out;
         }
         printf(cli_msg("service %s installed%s: home %s, http://%s/\n", "服务 %s 已安装%s：数据目录 %s，http://%s/\n"),
@@ -133,15 +138,16 @@ out:
  * address, its log in HOME.log beside the home (as HOME.setup-code). */
 static int service_run(const struct service_opts *o)
 {
-        char err[1024], *home = service_home(o->home), *log = NULL;
+        struct winservice_err err;
+        char *home = service_home(o->home), *log = NULL;
         char *args[] = { "serve", "--home", home, "--listen", (char *)o->listen, NULL };
         int r;
 
         if (!home || asprintf(&log, "%s.log", home) < 0)
                 return EXIT_REFUSED;
-        r = winservice_run(SERVICE_NAME, cmd_serve, 5, args, STOP_MS, log, err, sizeof err);
+        r = winservice_run(SERVICE_NAME, cmd_serve, 5, args, STOP_MS, log, &err);
         if (r < 0) {
-                cli_error("%s", err);
+                cli_error_both(err.en, err.zh);
                 r = EXIT_REFUSED;
         }
         free(log);
@@ -153,7 +159,7 @@ static int cmd_service(int argc, char **argv)
 {
         struct service_opts o;
         const char *sub = argc > 1 ? argv[1] : "";
-        char err[1024];
+        struct winservice_err err;
 
         if (argc < 2 || cli_wants_help(argc, argv)) {
                 fputs(usage_service, argc < 2 ? stderr : stdout);
@@ -169,7 +175,7 @@ static int cmd_service(int argc, char **argv)
                 return service_install(&o);
         if (!strcmp(sub, "run"))
                 return service_run(&o);
-        switch (winservice_uninstall(SERVICE_NAME, 20000, err, sizeof err)) {
+        switch (winservice_uninstall(SERVICE_NAME, 20000, &err)) {
         case 0:
                 printf(cli_msg("service %s stopped and removed; the home stays\n", "服务 %s 已停止并删除；数据保留\n"),
                        SERVICE_NAME);
@@ -178,7 +184,7 @@ static int cmd_service(int argc, char **argv)
                 printf(cli_msg("there is no service %s\n", "没有名为 %s 的服务\n"), SERVICE_NAME);
                 return 0;
         default:
-                cli_error("%s", err);
+                cli_error_both(err.en, err.zh);
                 return EXIT_REFUSED;
         }
 }

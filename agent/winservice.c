@@ -32,11 +32,19 @@ static wchar_t *widen(const char *s, bool path)
         return w;
 }
 
-/* err := "<en>: Windows error N / <zh>：Windows 错误 N" */
-static int fail(char *err, size_t errlen, const char *en, const char *zh, DWORD code)
+/* err := "<en> (Windows error N)", "<zh>（Windows 错误 N）"; -1 */
+static int fail(struct winservice_err *err, const char *en, const char *zh, DWORD code)
 {
-        snprintf(err, errlen, "%s (Windows error %lu) / %s（Windows 错误 %lu）", en, (unsigned long)code, zh,
-                 (unsigned long)code);
+        snprintf(err->en, sizeof err->en, "%s (Windows error %lu)", en, (unsigned long)code);
+        snprintf(err->zh, sizeof err->zh, "%s（Windows 错误 %lu）", zh, (unsigned long)code);
+        return -1;
+}
+
+/* err := en, zh; -1 */
+static int say(struct winservice_err *err, const char *en, const char *zh)
+{
+        snprintf(err->en, sizeof err->en, "%s", en);
+        snprintf(err->zh, sizeof err->zh, "%s", zh);
         return -1;
 }
 
@@ -45,7 +53,7 @@ static int fail(char *err, size_t errlen, const char *en, const char *zh, DWORD 
 /* Description and failure actions: restart spec->restart_ms after each
  * failure (the count reset after a day), a stop with an error exit code
  * counting as a failure too. */
-static int configure(SC_HANDLE svc, const struct winservice_spec *spec, const wchar_t *desc, char *err, size_t errlen)
+static int configure(SC_HANDLE svc, const struct winservice_spec *spec, const wchar_t *desc, struct winservice_err *err)
 {
         SERVICE_DESCRIPTIONW d = { (wchar_t *)desc };
         SC_ACTION act[3];
@@ -57,17 +65,17 @@ static int configure(SC_HANDLE svc, const struct winservice_spec *spec, const wc
                 act[i].Delay = spec->restart_ms;
         }
         if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d))
-                return fail(err, errlen, "cannot set the service's description", "无法设置服务说明", GetLastError());
+                return fail(err, "cannot set the service's description", "无法设置服务说明", GetLastError());
         if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa))
-                return fail(err, errlen, "cannot set the service's recovery", "无法设置服务的故障恢复", GetLastError());
+                return fail(err, "cannot set the service's recovery", "无法设置服务的故障恢复", GetLastError());
         /* Wine's SCM has no level 4 (ERROR_INVALID_LEVEL); Windows has
          * had it since Vista (docs/windows.md) */
         if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &ff) && GetLastError() != ERROR_INVALID_LEVEL)
-                return fail(err, errlen, "cannot set the service's recovery", "无法设置服务的故障恢复", GetLastError());
+                return fail(err, "cannot set the service's recovery", "无法设置服务的故障恢复", GetLastError());
         return 0;
 }
 
-int winservice_install(const struct winservice_spec *spec, bool start, char *err, size_t errlen)
+int winservice_install(const struct winservice_spec *spec, bool start, struct winservice_err *err)
 {
         wchar_t *name = widen(spec->name, false), *display = widen(spec->display, false);
         wchar_t *desc = widen(spec->description, false), *account = widen(spec->account, false);
@@ -76,12 +84,12 @@ int winservice_install(const struct winservice_spec *spec, bool start, char *err
         int r = -1;
 
         if (!name || !display || !desc || !account || !cmd) {
-                snprintf(err, errlen, "invalid UTF-8 / 非法的 UTF-8");
+                say(err, "invalid UTF-8", "非法的 UTF-8");
                 goto out;
         }
         scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE);
         if (!scm) {
-                fail(err, errlen, "cannot reach the Service Control Manager (run as administrator)",
+                fail(err, "cannot reach the Service Control Manager (run as administrator)",
                      "无法连接服务控制管理器（请以管理员身份运行）", GetLastError());
                 goto out;
         }
@@ -92,15 +100,15 @@ int winservice_install(const struct winservice_spec *spec, bool start, char *err
                 svc = OpenServiceW(scm, name, SERVICE_ALL_ACCESS);
                 if (svc && !ChangeServiceConfigW(svc, SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
                                                  cmd, NULL, NULL, NULL, account, NULL, display)) {
-                        fail(err, errlen, "cannot update the service", "无法更新服务", GetLastError());
+                        fail(err, "cannot update the service", "无法更新服务", GetLastError());
                         goto out;
                 }
         }
         if (!svc) {
-                fail(err, errlen, "cannot create the service", "无法创建服务", GetLastError());
+                fail(err, "cannot create the service", "无法创建服务", GetLastError());
                 goto out;
         }
-        if (configure(svc, spec, desc, err, errlen) < 0)
+        if (configure(svc, spec, desc, err) < 0)
                 goto out;
         /* the SCM's database is locked while it starts the services of
          * a booting system (Wine's too, at its first process): wait */
@@ -109,7 +117,7 @@ int winservice_install(const struct winservice_spec *spec, bool start, char *err
                 if (e == ERROR_SERVICE_ALREADY_RUNNING)
                         break;
                 if (e != ERROR_SERVICE_DATABASE_LOCKED || tries == 60) {
-                        fail(err, errlen, "the service is installed but did not start", "服务已安装，但未能启动", e);
+                        fail(err, "the service is installed but did not start", "服务已安装，但未能启动", e);
                         goto out;
                 }
                 Sleep(500);
@@ -128,7 +136,7 @@ out:
         return r;
 }
 
-int winservice_uninstall(const char *name_utf8, unsigned wait_ms, char *err, size_t errlen)
+int winservice_uninstall(const char *name_utf8, unsigned wait_ms, struct winservice_err *err)
 {
         wchar_t *name = widen(name_utf8, false);
         SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
@@ -137,7 +145,7 @@ int winservice_uninstall(const char *name_utf8, unsigned wait_ms, char *err, siz
         int r = -1;
 
         if (!scm || !name) {
-                fail(err, errlen, "cannot reach the Service Control Manager (run as administrator)",
+                fail(err, "cannot reach the Service Control Manager (run as administrator)",
                      "无法连接服务控制管理器（请以管理员身份运行）", GetLastError());
                 goto out;
         }
@@ -146,29 +154,29 @@ int winservice_uninstall(const char *name_utf8, unsigned wait_ms, char *err, siz
                 if (GetLastError() == ERROR_SERVICE_DOES_NOT_EXIST)
                         r = 1;
                 else
-                        fail(err, errlen, "cannot open the service", "无法打开服务", GetLastError());
+                        fail(err, "cannot open the service", "无法打开服务", GetLastError());
                 goto out;
         }
         if (!ControlService(svc, SERVICE_CONTROL_STOP, &ss) && GetLastError() != ERROR_SERVICE_NOT_ACTIVE) {
-                fail(err, errlen, "cannot stop the service", "无法停止服务", GetLastError());
+                fail(err, "cannot stop the service", "无法停止服务", GetLastError());
                 goto out;
         }
         for (unsigned waited = 0;; waited += 200) {
                 if (!QueryServiceStatus(svc, &ss)) {
-                        fail(err, errlen, "cannot ask the service's state", "无法查询服务状态", GetLastError());
+                        fail(err, "cannot ask the service's state", "无法查询服务状态", GetLastError());
                         goto out;
                 }
                 if (ss.dwCurrentState == SERVICE_STOPPED)
                         break;
                 if (waited >= wait_ms) {
-                        snprintf(err, errlen, "the service did not stop within %u s / 服务未在 %u 秒内停止",
-                                 wait_ms / 1000, wait_ms / 1000);
+                        snprintf(err->en, sizeof err->en, "the service did not stop within %u s", wait_ms / 1000);
+                        snprintf(err->zh, sizeof err->zh, "服务未在 %u 秒内停止", wait_ms / 1000);
                         goto out;
                 }
                 Sleep(200);
         }
         if (!DeleteService(svc) && GetLastError() != ERROR_SERVICE_MARKED_FOR_DELETE) {
-                fail(err, errlen, "cannot remove the service", "无法删除服务", GetLastError());
+                fail(err, "cannot remove the service", "无法删除服务", GetLastError());
                 goto out;
         }
         r = 0;
@@ -279,7 +287,7 @@ static void WINAPI service_main(DWORD argc, wchar_t **argv)
 }
 
 int winservice_run(const char *name, int (*body)(int, char **), int argc, char **argv, unsigned stop_ms,
-                   const char *log_path, char *err, size_t errlen)
+                   const char *log_path, struct winservice_err *err)
 {
         SERVICE_TABLE_ENTRYW table[2] = { { NULL, service_main }, { NULL, NULL } };
 
@@ -292,16 +300,15 @@ int winservice_run(const char *name, int (*body)(int, char **), int argc, char *
         InitializeCriticalSection(&svc.lock);
         svc.done = CreateEventW(NULL, TRUE, FALSE, NULL);
         if (!svc.name || !svc.done)
-                return fail(err, errlen, "out of memory", "内存不足", GetLastError());
+                return fail(err, "out of memory", "内存不足", GetLastError());
         if (!StartServiceCtrlDispatcherW(table)) {
                 DWORD e = GetLastError();
                 if (e == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT)
-                        snprintf(err, errlen,
-                                 "this is what the Windows service runs, not a command for a console: "
-                                 "use 'daiban serve' there / 这是 Windows 服务运行的命令，不能在命令行中使用："
-                                 "请用“daiban serve”");
+                        say(err, "this is what the Windows service runs, not a command for a console: "
+                                 "use 'daiban serve' there",
+                            "这是 Windows 服务运行的命令，不能在命令行中使用：请用“daiban serve”");
                 else
-                        fail(err, errlen, "cannot run as a service", "无法作为服务运行", e);
+                        fail(err, "cannot run as a service", "无法作为服务运行", e);
                 return -1;
         }
         return svc.rc;
@@ -313,17 +320,17 @@ int winservice_run(const char *name, int (*body)(int, char **), int argc, char *
  * folders and files (OICI); P: nothing inherited from above */
 static const wchar_t home_sddl[] = L"D:P(A;OICI;FA;;;LS)(A;OICI;FA;;;BA)";
 
-static int protect_one(const wchar_t *path, PACL dacl, char *err, size_t errlen)
+static int protect_one(const wchar_t *path, PACL dacl, struct winservice_err *err)
 {
         DWORD e = SetNamedSecurityInfoW((wchar_t *)path, SE_FILE_OBJECT,
                                         DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL,
                                         dacl, NULL);
 
         return e == ERROR_SUCCESS ? 0
-                                  : fail(err, errlen, "cannot restrict the home's access", "无法限制数据目录的访问权限", e);
+                                  : fail(err, "cannot restrict the home's access", "无法限制数据目录的访问权限", e);
 }
 
-int winservice_protect(const char *dir, char *err, size_t errlen)
+int winservice_protect(const char *dir, struct winservice_err *err)
 {
         wchar_t *w = widen(dir, true);
         PSECURITY_DESCRIPTOR sd = NULL;
@@ -333,14 +340,14 @@ int winservice_protect(const char *dir, char *err, size_t errlen)
         int r = -1;
 
         if (!w) {
-                snprintf(err, errlen, "invalid UTF-8 / 非法的 UTF-8");
+                say(err, "invalid UTF-8", "非法的 UTF-8");
                 return -1;
         }
         for (size_t n = wcslen(w); n > 3 && w[n - 1] == L'\\'; n--)
                 w[n - 1] = L'\0';
         if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(home_sddl, SDDL_REVISION_1, &sd, NULL) ||
             !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) || !present) {
-                fail(err, errlen, "cannot make the access list", "无法生成访问控制列表", GetLastError());
+                fail(err, "cannot make the access list", "无法生成访问控制列表", GetLastError());
                 goto out;
         }
         /* the missing folders, from the top (after "C:\" or "\\server\share\") */
@@ -351,7 +358,7 @@ int winservice_protect(const char *dir, char *err, size_t errlen)
                 w[i] = L'\0';
                 if (GetFileAttributesW(w) == INVALID_FILE_ATTRIBUTES) {
                         if (!CreateDirectoryW(w, NULL) && GetLastError() != ERROR_ALREADY_EXISTS) {
-                                fail(err, errlen, "cannot make the home's folder", "无法创建数据目录", GetLastError());
+                                fail(err, "cannot make the home's folder", "无法创建数据目录", GetLastError());
                                 w[i] = c;
                                 goto out;
                         }
@@ -365,12 +372,12 @@ int winservice_protect(const char *dir, char *err, size_t errlen)
         for (size_t k = 0; k < nmade; k++) {
                 wchar_t c = w[made[k]];
                 w[made[k]] = L'\0';
-                int e = protect_one(w, dacl, err, errlen);
+                int e = protect_one(w, dacl, err);
                 w[made[k]] = c;
                 if (e < 0)
                         goto out;
         }
-        r = protect_one(w, dacl, err, errlen);
+        r = protect_one(w, dacl, err);
 out:
         LocalFree(sd);
         free(w);

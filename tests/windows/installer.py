@@ -103,10 +103,10 @@ class Installer(unittest.TestCase):
         with open(cls.scm_trace, "wb") as trace:
             cls.keep = subprocess.Popen(["wine", "cmd.exe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         stderr=trace, env=dict(cls.env, WINEDEBUG="fixme+service"))
-        # the prefix up (its SCM started by the console) before anything else runs
-        time.sleep(3)
-        subprocess.run(["wine", "cmd.exe", "/c", "exit"], env=cls.env, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        # the prefix up, its SCM started by the console, before anything else runs
+        t0 = time.monotonic()
+        while not cls.scm_running() and time.monotonic() - t0 < 60:
+            time.sleep(0.2)
         cls.f = {}
         try:
             cls.flow()
@@ -133,6 +133,22 @@ class Installer(unittest.TestCase):
             out.seek(0)
             r.out = out.read().decode("utf-8", "replace")
         return r
+
+    @classmethod
+    def scm_running(cls):
+        """Whether Wine's services.exe runs in this prefix."""
+        want = ("WINEPREFIX=" + cls.prefix).encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if not f.read().startswith(b"C:\\windows\\system32\\services.exe"):
+                        continue
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    if want in f.read().split(b"\0"):
+                        return True
+            except OSError:
+                continue
+        return False
 
     @classmethod
     def shortcuts(cls):
