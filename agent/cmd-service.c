@@ -12,6 +12,7 @@
 
 #include "agent/cli.h"
 #include "agent/home.h"
+#include "agent/serve.h"
 #include "agent/winservice.h"
 #include "sync/platform.h"        /* last: on Windows its names are macros */
 
@@ -99,6 +100,14 @@ static int service_install(const struct service_opts *o)
         if (strchr(home, '"') || strchr(o->listen, '"') || strchr(o->listen, ' ')) {
                 cli_error(cli_msg("the home or the address holds a quote or a space: %s %s",
                                   "数据目录或地址中含有引号或空格：%s %s"), home, o->listen);
+                r = EXIT_USAGE;
+                goto out;
+        }
+        /* the service serves plain HTTP: on this PC only (serve would
+         * refuse another address at each start) */
+        if (!serve_listen_local(o->listen)) {
+                cli_error(cli_msg("--listen %s reaches beyond this PC: the service listens on this PC only (127.0.0.1:PORT)",
+                                  "--listen %s 可被其他电脑访问：服务只在本机地址上监听（127.0.0.1:端口）"), o->listen);
                 r = EXIT_USAGE;
                 goto out;
         }

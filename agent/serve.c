@@ -385,7 +385,7 @@ static struct station *station_new(const char *home_dir, char *err, size_t errle
         return st;
 }
 
-static bool loopback_listen(const char *listen)
+bool serve_listen_local(const char *listen)
 {
         return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
 }
@@ -515,7 +515,7 @@ int cmd_serve(int argc, char **argv)
                 cli_error("%s", cli_msg("--cert and --key go together", "--cert 与 --key 须同时给出"));
                 return EXIT_USAGE;
         }
-        if (!loopback_listen(listen) && !cert && !insecure) {
+        if (!serve_listen_local(listen) && !cert && !insecure) {
                 cli_error(cli_msg("--listen %s reaches beyond this machine: serve HTTPS (--cert FILE --key FILE; "
                                   "'daiban hall cert' makes one), or say --insecure-http for a closed LAN",
                                   "--listen %s 可被其他电脑访问：请用 HTTPS（--cert FILE --key FILE，可用“daiban hall cert”生成），"
@@ -566,7 +566,7 @@ int cmd_serve(int argc, char **argv)
                 st->tls = true;
         }
         st->sync_every_s = (unsigned)sync_every;
-        st->loopback = loopback_listen(listen);
+        st->loopback = serve_listen_local(listen);
 #ifndef _WIN32
         {
                 /* a connection is a descriptor: allow what --max-conns says */

@@ -141,6 +141,7 @@ int winservice_uninstall(const char *name_utf8, unsigned wait_ms, struct winserv
         wchar_t *name = widen(name_utf8, false);
         SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
         SC_HANDLE svc = NULL;
+        HANDLE proc = NULL;
         SERVICE_STATUS ss;
         int r = -1;
 
@@ -157,6 +158,12 @@ int winservice_uninstall(const char *name_utf8, unsigned wait_ms, struct winserv
                         fail(err, "cannot open the service", "无法打开服务", GetLastError());
                 goto out;
         }
+        /* its process, to wait for it to end: its program may then be
+         * replaced or removed */
+        SERVICE_STATUS_PROCESS sp;
+        DWORD need;
+        if (QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, (BYTE *)&sp, sizeof sp, &need) && sp.dwProcessId)
+                proc = OpenProcess(SYNCHRONIZE, FALSE, sp.dwProcessId);
         if (!ControlService(svc, SERVICE_CONTROL_STOP, &ss) && GetLastError() != ERROR_SERVICE_NOT_ACTIVE) {
                 fail(err, "cannot stop the service", "无法停止服务", GetLastError());
                 goto out;
@@ -175,12 +182,16 @@ int winservice_uninstall(const char *name_utf8, unsigned wait_ms, struct winserv
                 }
                 Sleep(200);
         }
+        if (proc)
+                WaitForSingleObject(proc, 5000);
         if (!DeleteService(svc) && GetLastError() != ERROR_SERVICE_MARKED_FOR_DELETE) {
                 fail(err, "cannot remove the service", "无法删除服务", GetLastError());
                 goto out;
         }
         r = 0;
 out:
+        if (proc)
+                CloseHandle(proc);
         if (svc)
                 CloseServiceHandle(svc);
         if (scm)
