@@ -9,7 +9,8 @@
 ;; shortcut 代办服务站 (http://127.0.0.1:8410/) in the Start menu and on
 ;; the desktop. An upgrade first backs the home up with the old
 ;; daiban.exe; a downgrade is refused (exit code 3). Silent with /S.
-;; Uninstalling keeps the data unless 同时删除数据 is ticked (never in /S).
+;; Uninstalling keeps the data unless 同时删除数据 is ticked (in /S only
+;; with /DELETEDATA).
 Unicode true
 Target amd64-unicode
 ManifestSupportedOS all
@@ -30,6 +31,8 @@ SetCompressor /SOLID lzma
 !include LogicLib.nsh
 !include WordFunc.nsh
 !include x64.nsh
+!include FileFunc.nsh
+!include Sections.nsh
 
 !define REGKEY    "Software\daiban"
 !define UNINSTKEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\daiban"
@@ -198,15 +201,6 @@ Section "daiban" SecMain
         ${EndIf}
 SectionEnd
 
-Function un.onInit
-        SetShellVarContext all
-        SetRegView 64
-        StrCpy $DataDir "$APPDATA\daiban"
-        ReadRegStr $Home HKLM "${REGKEY}" "Home"
-        ${If} $Home == ""
-                StrCpy $Home "$DataDir\station"
-        ${EndIf}
-FunctionEnd
 
 Section "-un.program"
         SetShellVarContext all
@@ -231,3 +225,20 @@ Section /o "un.$(DeleteData)" SecData
         RMDir /r "$DataDir\upgrade-backups"
         RMDir "$DataDir"
 SectionEnd
+
+Function un.onInit
+        SetShellVarContext all
+        SetRegView 64
+        StrCpy $DataDir "$APPDATA\daiban"
+        ReadRegStr $Home HKLM "${REGKEY}" "Home"
+        ${If} $Home == ""
+                StrCpy $Home "$DataDir\station"
+        ${EndIf}
+        ; /DELETEDATA ticks 同时删除数据 (for /S, which keeps the data otherwise)
+        ${GetParameters} $0
+        ClearErrors
+        ${GetOptions} $0 "/DELETEDATA" $1
+        ${IfNot} ${Errors}
+                !insertmacro SelectSection ${SecData}
+        ${EndIf}
+FunctionEnd

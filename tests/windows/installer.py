@@ -239,7 +239,20 @@ class Installer(unittest.TestCase):
         f["service_key_after_uninstall"] = cls.reg_export(SERVICE_KEY)
         f["product_key_after_uninstall"] = cls.reg_export("HKLM\\Software\\daiban")
         f["page_after_uninstall"] = get(timeout=1)
-        # 7. the calls that restrict a home and the folder made for it
+        f["data_after_uninstall"] = sorted(os.listdir(os.path.join(cls.c, "ProgramData", "daiban")))
+        f["home_after_uninstall"] = sorted(os.listdir(cls.home))
+        # 7. installed again over the data kept, then removed with it
+        r = cls.wine(SETUP, "/S", timeout=180)
+        f["reinstall"] = (r.returncode, r.out)
+        f["page_after_reinstall"] = get()
+        r = cls.wine(os.path.join(cls.c, "Program Files", "daiban", "uninstall.exe"), "/S", "/DELETEDATA", timeout=120)
+        f["uninstall_data"] = r.returncode
+        t0 = time.monotonic()
+        while os.path.exists(os.path.join(cls.c, "ProgramData", "daiban")) and time.monotonic() - t0 < 60:
+            time.sleep(0.5)
+        f["data_after_delete"] = os.path.exists(os.path.join(cls.c, "ProgramData", "daiban"))
+        f["program_after_delete"] = os.path.exists(os.path.join(cls.c, "Program Files", "daiban"))
+        # 8. the calls that restrict a home and the folder made for it
         # (Wine keeps no access lists): a service installed on a new home
         # and removed again
         r = cls.wine(os.environ["DAIBAN_EXE"], "service", "install", "--no-start", "--home", "C:\\acl-test\\station",
@@ -345,8 +358,22 @@ class Installer(unittest.TestCase):
         self.assertIsNone(self.f["service_key_after_uninstall"])
         self.assertIsNone(self.f["product_key_after_uninstall"])
         self.assertEqual(self.f["page_after_uninstall"][0], 0)
-        self.assertTrue(os.path.isfile(os.path.join(self.home, "store.db")))
-        self.assertTrue(os.path.isfile(os.path.join(self.home, "node.key")))
+        self.assertIn("store.db", self.f["home_after_uninstall"])
+        self.assertIn("node.key", self.f["home_after_uninstall"])
+
+    def test_uninstall_keeps_all_the_data(self):
+        # the home, the upgrade's backups and the log; the first run's
+        # code went with the first run
+        self.assertEqual(self.f["data_after_uninstall"], ["station", "station.log", "upgrade-backups"])
+
+    def test_reinstall_over_kept_data_then_delete_it(self):
+        self.assertEqual(self.f["reinstall"][0], 0, self.f["reinstall"][1])
+        status, body = self.f["page_after_reinstall"]
+        self.assertEqual(status, 200)
+        self.assertIn("<title>便民服务站</title>", body)       # the station kept, no first run
+        self.assertEqual(self.f["uninstall_data"], 0)
+        self.assertFalse(self.f["data_after_delete"])
+        self.assertFalse(self.f["program_after_delete"])
 
     def test_uninstall_removes_shortcuts(self):
         for p in self.shortcuts():
