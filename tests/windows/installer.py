@@ -39,13 +39,6 @@ HOME_WIN = "C:\\ProgramData\\daiban\\station"
 SERVICE_KEY = "HKLM\\System\\CurrentControlSet\\Services\\daiban"
 
 
-def sample():
-    for p in (os.path.join(wine.ROOT, "..", "shared", "catalog-sample"), os.path.join(wine.DATA, "catalog-sample")):
-        if os.path.isdir(p):
-            return p
-    raise SystemExit("no sample catalogue")
-
-
 def read(path):
     """The text of path, or None when it is not there."""
     try:
@@ -201,7 +194,7 @@ class Installer(unittest.TestCase):
         f["code_after_stop"] = os.path.exists(code)
         # 3. a home set up (as the first-run page would), served as the station
         catalog = os.path.join(cls.tmp, "catalog")
-        shutil.copytree(sample(), catalog)
+        shutil.copytree(wine.sample(), catalog)
         r = cls.wine(PROGRAM, "init", "--node", "330225101201", "--role", "village", "--catalog",
                      wine.winpath(catalog), "--name", "下沈村便民服务站", DAIBAN_HOME=HOME_WIN, LANG="zh_CN.UTF-8")
         f["init"] = (r.returncode, r.out)
