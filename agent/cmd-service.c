@@ -97,6 +97,12 @@ static int service_install(const struct service_opts *o)
                 cli_error("%s", cli_msg("cannot find this program's own path", "无法确定本程序的路径"));
                 goto out;
         }
+        /* the SCM starts the service in C:\Windows\system32 */
+        if (!((home[0] && home[1] == ':' && home[2] == '\\') || !strncmp(home, "\\\\", 2))) {
+                cli_error(cli_msg("--home %s: give the full path (C:\\...)", "--home %s：请给出完整路径（C:\\...）"), home);
+                r = EXIT_USAGE;
+                goto out;
+        }
         if (strchr(home, '"') || strchr(o->listen, '"') || strchr(o->listen, ' ')) {
                 cli_error(cli_msg("the home or the address holds a quote or a space: %s %s",
                                   "数据目录或地址中含有引号或空格：%s %s"), home, o->listen);
