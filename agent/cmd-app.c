@@ -382,11 +382,41 @@ out:
         return rc;
 }
 
+/* The list as it is read: JSON summaries (--json) or a line each,
+ * printed only once the whole page is read (a failed read prints no
+ * part of a list). */
+struct list_out {
+        struct ctx *c;
+        json_t *arr;            /* --json */
+        FILE *text;             /* else, on buf */
+        char *buf;
+        size_t len;
+};
+
+static int list_row(void *ud, const struct app_row *row)
+{
+        struct list_out *lo = ud;
+        struct ctx *c = lo->c;
+        char a[11];
+
+        if (lo->arr) {
+                json_t *j = app_summary_json(&c->h, c->today, row);
+                json_object_set_new(j, "promise_overdue", json_boolean(row->promise_overdue));
+                json_array_append_new(lo->arr, j);
+        } else
+                fprintf(lo->text, "%-20s %-18s %-12s %-10s %-10s %s%s%s\n", row->id, row->receipt[0] ? row->receipt : "-",
+                        row->matter, cmd_status_zh(row->status), app_date_str(row->due, a), row->applicant,
+                        row->due >= 0 && app_status_open(row->status) && cal_is_overdue((int32_t)row->due, c->today)
+                                ? cli_msg("  OVERDUE", "  超期") : "",
+                        row->promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
+        return 0;
+}
+
 static int app_list(int argc, char **argv)
 {
         struct ctx c = { 0 };
         struct readmodel_page page = { 0 };
-        char a[11];
+        struct list_out lo = { .c = &c };
         int rc = cmd_parse(argc, argv, O_HOME | O_JSON | O_STATUS | O_OVERDUE | O_LIMIT | O_AFTER | O_TODAY, 0,
                        "daiban app list [--status S] [--overdue] [--limit N] [--after CURSOR] [--json]", &c.o);
 
@@ -413,7 +443,21 @@ static int app_list(int argc, char **argv)
                 .today = c.today, .status = c.o.status, .overdue = c.o.given & O_OVERDUE, .due_within = -1,
                 .limit = c.o.limit, .after = c.o.after, .with_data = c.o.given & O_JSON,
         };
-        int r = readmodel_app_list(c.h.st, &f, &page);
+        if (c.o.given & O_JSON)
+                lo.arr = json_array();
+        else if (!(lo.text = open_memstream(&lo.buf, &lo.len))) {
+                cli_error("%s", cli_msg("out of memory", "内存不足"));
+                rc = EXIT_REFUSED;
+                goto out;
+        }
+        int r = readmodel_app_list(c.h.st, &f, list_row, &lo, &page);
+        if (lo.text && fclose(lo.text) != 0 && r == 0)
+                r = -ENOMEM;
+        if (r == -ENOMEM) {
+                cli_error("%s", cli_msg("out of memory", "内存不足"));
+                rc = EXIT_REFUSED;
+                goto out;
+        }
         if (r == -EINVAL) {
                 cli_error("%s", cli_msg("--after takes the cursor printed by the previous page",
                                         "--after 应为上一页末尾给出的游标"));
@@ -425,33 +469,21 @@ static int app_list(int argc, char **argv)
                 rc = EXIT_REFUSED;
                 goto out;
         }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < page.n; i++) {
-                const struct app_row *row = &page.rows[i];
-                if (c.o.given & O_JSON) {
-                        json_t *j = app_summary_json(&c.h, c.today, row);
-                        json_object_set_new(j, "promise_overdue", json_boolean(row->promise_overdue));
-                        json_array_append_new(arr, j);
-                } else
-                        printf("%-20s %-18s %-12s %-10s %-10s %s%s%s\n", row->id, row->receipt[0] ? row->receipt : "-",
-                               row->matter, cmd_status_zh(row->status), app_date_str(row->due, a), row->applicant,
-                               row->due >= 0 && app_status_open(row->status) && cal_is_overdue((int32_t)row->due, c.today)
-                                       ? cli_msg("  OVERDUE", "  超期") : "",
-                               row->promise_overdue ? cli_msg("  PROMISE OVERDUE", "  容缺逾期") : "");
-        }
         if (c.o.given & O_JSON) {
-                json_t *pj = json_pack("{s:o,s:s?}", "applications", arr, "next", page.next[0] ? page.next : NULL);
+                json_t *pj = json_pack("{s:o,s:s?}", "applications", lo.arr, "next", page.next[0] ? page.next : NULL);
                 char *s = json_dumps(pj, JSON_INDENT(1));
+                lo.arr = NULL;
                 puts(s);
                 free(s);
                 json_decref(pj);
         } else {
-                json_decref(arr);
+                fputs(lo.buf, stdout);
                 if (page.next[0])
                         printf(cli_msg("more: --after %s\n", "下一页：--after %s\n"), page.next);
         }
 out:
-        readmodel_page_finish(&page);
+        json_decref(lo.arr);
+        free(lo.buf);
         cmd_ctx_close(&c);
         return rc;
 }

@@ -14,6 +14,15 @@
 #include <unistd.h>
 #endif
 
+/* a line of standard input without its end; -1 at its end */
+static int read_line(char *buf, size_t n)
+{
+        if (!fgets(buf, (int)n, stdin))
+                return -1;
+        buf[strcspn(buf, "\r\n")] = '\0';
+        return 0;
+}
+
 #ifdef _WIN32
 /* UTF-16 to a new UTF-8 string, or NULL */
 static char *narrow(const wchar_t *w)
@@ -117,15 +126,12 @@ int console_read_secret(const char *prompt, char *buf, size_t n)
                 fputs(prompt, stderr);
                 SetConsoleMode(in, old & ~(DWORD)ENABLE_ECHO_INPUT);
         }
-        char *ok = fgets(buf, (int)n, stdin);
+        int r = read_line(buf, n);
         if (tty) {
                 SetConsoleMode(in, old);
                 fputc('\n', stderr);
         }
-        if (!ok)
-                return -1;
-        buf[strcspn(buf, "\r\n")] = '\0';
-        return 0;
+        return r;
 }
 #else
 void console_start(int *argc, char ***argv)
@@ -155,14 +161,11 @@ int console_read_secret(const char *prompt, char *buf, size_t n)
                 quiet.c_lflag &= ~(tcflag_t)ECHO;
                 tcsetattr(0, TCSAFLUSH, &quiet);
         }
-        char *ok = fgets(buf, (int)n, stdin);
+        int r = read_line(buf, n);
         if (tty) {
                 tcsetattr(0, TCSAFLUSH, &old);
                 fputc('\n', stderr);
         }
-        if (!ok)
-                return -1;
-        buf[strcspn(buf, "\r\n")] = '\0';
-        return 0;
+        return r;
 }
 #endif

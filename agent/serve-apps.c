@@ -138,6 +138,24 @@ void draft_notice(struct req *r, const char *id)
                 reply_sheet(r, buf, len);
 }
 
+/* The list's summaries, built from each row as the read model reads it. */
+struct list_rows {
+        struct home *h;
+        int32_t today;
+        json_t *arr;
+};
+
+static int list_row(void *ud, const struct app_row *row)
+{
+        struct list_rows *lr = ud;
+        json_t *j = app_summary_json(lr->h, lr->today, row);
+
+        json_object_set_new(j, "promise_overdue", json_boolean(row->promise_overdue));
+        json_object_del(j, "data");     /* a list shows no form data */
+        json_array_append_new(lr->arr, j);
+        return 0;
+}
+
 /* GET /api/apps: filters, a page, a cursor. */
 void apps_list(struct req *r)
 {
@@ -181,21 +199,15 @@ void apps_list(struct req *r)
                 f.todo_village = !strcmp(st->h.role, "village");
         }
         struct readmodel_page page;
-        if (readmodel_app_list(st->h.st, &f, &page) < 0) {
+        struct list_rows lr = { .h = &st->h, .today = d, .arr = json_array() };
+        if (readmodel_app_list(st->h.st, &f, list_row, &lr, &page) < 0) {
                 log_line("list query: %s", store_errmsg(st->h.st));
+                json_decref(lr.arr);
                 reply_error(r, 500, "internal", "cannot read the store", "无法读取数据库");
                 return;
         }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < page.n; i++) {
-                json_t *j = app_summary_json(&st->h, d, &page.rows[i]);
-                json_object_set_new(j, "promise_overdue", json_boolean(page.rows[i].promise_overdue));
-                json_object_del(j, "data");     /* a list shows no form data */
-                json_array_append_new(arr, j);
-        }
-        reply_json(r, 200, json_pack("{s:o,s:s?,s:I}", "applications", arr, "next", page.next[0] ? page.next : NULL,
+        reply_json(r, 200, json_pack("{s:o,s:s?,s:I}", "applications", lr.arr, "next", page.next[0] ? page.next : NULL,
                                      "total", (json_int_t)page.total));
-        readmodel_page_finish(&page);
 }
 
 void conflicts(struct req *r)

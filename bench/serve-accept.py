@@ -31,14 +31,28 @@ DATA = os.path.join(ROOT, "tests", "data")
 PASSWORD = "bench-password-1"
 
 
+def winpath(p):
+    return "Z:" + os.path.abspath(p).replace("/", "\\")
+
+
+def argv(daiban, *args):
+    """daiban ARGS; a Windows build (a .exe) runs under Wine, its path
+    arguments as Wine's Z: drive sees them (bench/wine-bench.py)."""
+    if not daiban.endswith(".exe"):
+        return [daiban, *args]
+    return ["wine", daiban, *[winpath(a) if a.startswith("/") else a for a in args]]
+
+
 def home_for(daiban, root):
     home = os.path.join(root, "home")
     env = dict(os.environ, DAIBAN_HOME=home, DAIBAN_TODAY="2026-11-24", LANG="C")
     env.pop("DAIBAN_OPERATOR", None)
-    subprocess.run([daiban, "init", "--node", "330225101201", "--catalog", os.path.join(DATA, "catalog-sample")],
+    if daiban.endswith(".exe"):
+        env.update(DAIBAN_HOME=winpath(home), LC_CTYPE="C.UTF-8", WINEDEBUG="-all")
+    subprocess.run(argv(daiban, "init", "--node", "330225101201", "--catalog", os.path.join(DATA, "catalog-sample")),
                    env=env, check=True, capture_output=True)
-    subprocess.run([daiban, "operator", "add", "op01", "--name", "王芳"], env=env, check=True, capture_output=True)
-    subprocess.run([daiban, "operator", "passwd", "op01"], input=PASSWORD + "\n", env=env, check=True,
+    subprocess.run(argv(daiban, "operator", "add", "op01", "--name", "王芳"), env=env, check=True, capture_output=True)
+    subprocess.run(argv(daiban, "operator", "passwd", "op01"), input=PASSWORD + "\n", env=env, check=True,
                    capture_output=True, text=True)
     return home, env
 
@@ -62,7 +76,7 @@ def one_round(daiban, n, body):
     proc = None
     try:
         home, env = home_for(daiban, root)
-        proc = subprocess.Popen([daiban, "serve", "--home", home, "--listen", "127.0.0.1:0"], env=env,
+        proc = subprocess.Popen(argv(daiban, "serve", "--home", home, "--listen", "127.0.0.1:0"), env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         m = re.search(r":(\d+)/", proc.stdout.readline())
         port = int(m.group(1))

@@ -138,11 +138,13 @@ def prepare(a):
 # ---- the daemon ----------------------------------------------------------------
 
 class Daemon:
-    def __init__(self, a, home):
-        self.p = subprocess.Popen([a.daiban, "serve", "--home", home, "--listen", "127.0.0.1:0",
-                                   "--sync-every", "3600"], stdout=subprocess.PIPE,
+    def __init__(self, a, home, argv=None, env=None):
+        """argv and env, when given, start another program the same way
+        (bench/wine-bench.py: daiban.exe under Wine)."""
+        self.p = subprocess.Popen(argv or [a.daiban, "serve", "--home", home, "--listen", "127.0.0.1:0",
+                                           "--sync-every", "3600"], stdout=subprocess.PIPE,
                                   stderr=open(os.path.join(home, "serve-bench.log"), "a"), text=True,
-                                  env=env_for(home))
+                                  env=env or env_for(home))
         procs.append(self.p)
         line = self.p.stdout.readline()
         m = re.search(r"http://([\d.]+:\d+)/", line)

@@ -2,7 +2,8 @@
  * events (apps, app_materials, conflicts, operators) and of the event log
  * for display, next to their schema (sync/store.c), so that no raw
  * database handle travels up to agent/. Results are plain structs or
- * jansson values the caller owns. Text columns come back with control
+ * jansson values the caller owns, or (the list) rows lent to the
+ * caller's callback one at a time. Text columns come back with control
  * characters replaced by '?': what another node wrote must not drive a
  * terminal. See docs/store.md. */
 #ifndef DAIBAN_SYNC_READMODEL_H
@@ -70,17 +71,26 @@ struct readmodel_filter {
         bool count;                     /* also count every match (total) */
 };
 
+/* Called for each match of a list, in order. The row is the read
+ * model's and lives only during the call (its data too): build what
+ * the front shows from it, keep nothing. A negative return stops the
+ * list, and readmodel_app_list returns it. */
+typedef int readmodel_row_fn(void *ud, const struct app_row *row);
+
+/* What a list gives besides its rows. */
 struct readmodel_page {
-        struct app_row *rows;
-        size_t n;
+        size_t n;                       /* the rows given to fn */
         long long total;                /* with filter.count */
         char next[160];                 /* the cursor of the next page, "" on the last */
 };
 
-/* Fill page (the caller's; readmodel_page_finish) with the matches of f.
- * 0, -EINVAL (after is no cursor), -EIO (store_errmsg). */
-int readmodel_app_list(store *st, const struct readmodel_filter *f, struct readmodel_page *page);
-void readmodel_page_finish(struct readmodel_page *page);
+/* Call fn(ud, row) for each match of f, in the list's order, one row
+ * at a time straight from the statement (a page is never held: a list
+ * request copied 3 KB a row into a growing array), then fill page (the
+ * caller's). 0, -EINVAL (after is no cursor), -EIO (store_errmsg), or
+ * what fn returned to stop it; page is written only on 0. */
+int readmodel_app_list(store *st, const struct readmodel_filter *f, readmodel_row_fn *fn, void *ud,
+                       struct readmodel_page *page);
 
 /* ---- materials ---- */
 

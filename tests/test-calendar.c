@@ -85,6 +85,35 @@ TEST(parse_is_strict)
         CHECK_INT(cal_date_parse_n("2026-03-01", 9, &d), ==, -EINVAL);
 }
 
+/* The stamps of the last sync and backup: an instant with its offset. */
+TEST(stamps_parse_with_their_offset)
+{
+        CHECK(cal_stamp_parse("1970-01-01T00:00:00Z") == 0);
+        CHECK(cal_stamp_parse("1970-01-01T08:00:00+0800") == 0);
+        CHECK(cal_stamp_parse("1970-01-01T08:00:00+08:00") == 0);
+        CHECK(cal_stamp_parse("1970-01-01T08:00:00+08") == 0);
+        CHECK(cal_stamp_parse("1969-12-31T19:00:00-0500") == 0);
+        CHECK(cal_stamp_parse("2026-12-05T10:00:00+0800") == 1796436000LL);
+        CHECK(cal_stamp_parse("2026-12-05T02:00:00Z") == 1796436000LL);
+        const char *bad[] = { NULL, "", "2026-12-05", "2026-12-05T10:00:00", "2026-12-05T10:00:00 +0800",
+                              "2026-13-05T10:00:00Z", "2026-02-30T10:00:00Z", "2026-12-05T24:00:00Z",
+                              "2026-12-05T10:60:00Z", "2026-12-05T10:00:00+0860", "2026-12-05T10:00:00+08000",
+                              "2026-12-05T10:00:00Zx", "2026-12-05t10:00:00Z", "2026-12-05T10:00:00+8" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                CHECK(cal_stamp_parse(bad[i]) == -1);
+}
+
+TEST(stamps_round_trip)
+{
+        char buf[32];
+
+        for (time_t t = 0; t < 4000000000LL; t += 86400 * 37 + 3607) {
+                cal_stamp_format(t, buf);
+                CHECK_INT((int)strlen(buf), ==, 24);
+                CHECK(cal_stamp_parse(buf) == (long long)t);
+        }
+}
+
 TEST(weekdays)
 {
         CHECK_INT(cal_weekday(D("1970-01-01")), ==, 4);

@@ -1,7 +1,8 @@
 /* Tests of sync/platform.c: the POSIX calls sync/ makes behave the same
  * on Linux (libc) and on Windows (libuv and Win32, under Wine): UTF-8
  * names, a rename that replaces, an exclusive lock that excludes, a
- * durable sync of a file and of a folder. */
+ * durable sync of a file and of a folder; and the libc calls mingw lacks
+ * (memmem, strcasestr, mkdtemp, link, open_memstream), a volume's root. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,4 +118,66 @@ TEST(a_file_and_a_folder_sync)
         chmod(path, 0644);      /* for the clean-up */
         snprintf(path, sizeof path, "%s/missing", dir);
         CHECK_INT(platform_sync_path(path, false), ==, -ENOENT);
+}
+
+TEST(string_searches)
+{
+        const char hay[] = "ab\0..cd";
+
+        CHECK(memmem(hay, sizeof hay - 1, "..", 2) == hay + 3);
+        CHECK(memmem(hay, sizeof hay - 1, "cd", 2) == hay + 5);
+        CHECK(memmem(hay, sizeof hay - 1, "dx", 2) == NULL);
+        CHECK(memmem(hay, 1, "ab", 2) == NULL);
+        CHECK(strcasestr("/a/%2E%2e/b", "%2e") != NULL);
+        CHECK(strcmp(strcasestr("x%2Fy", "%2f"), "%2Fy") == 0);
+        CHECK(strcasestr("abc", "abd") == NULL);
+}
+
+TEST(a_temporary_folder_and_a_second_name)
+{
+        char tmpl[1024], a[1100], b[1100], text[8] = "";
+        FILE *f;
+
+        snprintf(tmpl, sizeof tmpl, "%s/目录-XXXXXX", test_tmpdir());
+        CHECK(mkdtemp(tmpl) == tmpl);
+        CHECK(strstr(tmpl, "XXXXXX") == NULL);
+        snprintf(a, sizeof a, "%s/甲.key", tmpl);
+        snprintf(b, sizeof b, "%s/乙.key", tmpl);
+        CHECK_INT(write_text(a, "key"), ==, 0);
+        CHECK_INT(link(a, b), ==, 0);
+        CHECK(link(a, b) < 0 && errno == EEXIST);
+        CHECK_INT(unlink(a), ==, 0);
+        CHECK((f = fopen(b, "rb")));
+        CHECK(fgets(text, sizeof text, f) != NULL);
+        fclose(f);
+        CHECK_STR(text, "key");
+}
+
+TEST(a_memory_stream_holds_what_was_written)
+{
+        char *buf = NULL;
+        size_t len = 1;
+        FILE *f = open_memstream(&buf, &len);
+
+        CHECK(f);
+        for (int i = 0; i < 1000; i++)
+                fprintf(f, "受理回执 %d\n", i);
+        CHECK_INT(fclose(f), ==, 0);
+        CHECK(buf != NULL);
+        CHECK_INT((long)len, ==, (long)strlen(buf));
+        CHECK(strncmp(buf, "受理回执 0\n受理回执 1\n", strlen("受理回执 0\n受理回执 1\n")) == 0);
+        CHECK(strstr(buf, "受理回执 999\n") == buf + len - strlen("受理回执 999\n"));
+        free(buf);
+}
+
+TEST(a_folder_is_not_a_volumes_root)
+{
+        CHECK(!platform_volume_root(test_tmpdir()));
+        CHECK(!platform_volume_root("/no/such/folder"));
+#ifdef _WIN32
+        CHECK(platform_volume_root("C:\\"));
+        CHECK(platform_volume_root("C:/"));
+#else
+        CHECK(platform_volume_root("/proc"));   /* a mount of its own */
+#endif
 }

@@ -42,12 +42,14 @@ ninja -C "$build/meson" >"$build/meson.build.log" 2>&1 \
 
 [ -d "$WINEPREFIX" ] || wineboot -i >/dev/null 2>&1
 # the Windows station is tested against the Linux build (tests/windows/wine.py)
-if [ ! -x "$root/build/agent/daiban" ]; then
+# and killed by its crash-point shim (tests/windows/meson.build)
+if [ ! -x "$root/build/agent/daiban" ] || [ ! -f "$root/build/tests/libcrashpoint.so" ]; then
         { [ -f "$root/build/build.ninja" ] || meson setup "$root/build" >/dev/null; } &&
-                ninja -C "$root/build" agent/daiban >/dev/null ||
+                ninja -C "$root/build" agent/daiban tests/libcrashpoint.so >/dev/null ||
                 { echo "[windows] the Linux daiban did not build"; echo "0 passed, 1 failed"; exit 1; }
 fi
-export DAIBAN_LINUX="$root/build/agent/daiban"
+export DAIBAN_LINUX="$root/build/agent/daiban" DAIBAN="$root/build/agent/daiban" \
+        CRASHPOINT="$root/build/tests/libcrashpoint.so" DAIBAN_TEST_DATA="$root/tests/data"
 rm -f "$build/meson/meson-logs/testlog.json"
 expected=$(meson test -C "$build/meson" --list 2>/dev/null | grep -c ' / ')
 meson test -C "$build/meson" --print-errorlogs --num-processes 2

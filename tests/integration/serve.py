@@ -37,7 +37,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hall import Hall  # noqa: E402  (the county hall as hall.py runs it)
-from station import COUNTY, DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, Station, app_file  # noqa: E402
+from station import COUNTY, DAIBAN, SAMPLE, TOWNSHIP, VILLAGE, Station, app_file, command  # noqa: E402
 
 OTHER_VILLAGE = "330225101202"
 PASSWORD = "correct horse 7"
@@ -47,7 +47,7 @@ OP = "op01"
 def station(node=VILLAGE, role="village", password=PASSWORD, catalog=None):
     """A home with operator op01 whose web password is set."""
     s = Station(node=node, role=role, operator=OP, catalog=catalog)
-    r = subprocess.run([DAIBAN, "operator", "passwd", OP], input=password + "\n", capture_output=True, text=True,
+    r = subprocess.run(command(["operator", "passwd", OP]), input=password + "\n", capture_output=True, text=True,
                        env=s.env(operator=None), timeout=60)
     assert r.returncode == 0, r.stderr
     return s
@@ -125,7 +125,7 @@ class Daemon:
         # a restart listens where it did before, as a station does (its
         # session cookie is named for its node and port)
         port = getattr(self, "port", 0)
-        self.proc = subprocess.Popen([DAIBAN, "serve", "--listen", f"127.0.0.1:{port}", *self.extra],
+        self.proc = subprocess.Popen(command(["serve", "--listen", f"127.0.0.1:{port}", *self.extra]),
                                      stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
                                      env=self.home.env(operator=None, extra=self.env_extra))
         log.close()

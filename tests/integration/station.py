@@ -8,6 +8,37 @@ import subprocess
 import tempfile
 
 DAIBAN = os.environ.get("DAIBAN", "build/agent/daiban")
+# The Windows station's daiban.exe under Wine in place of DAIBAN
+# (tests/windows runs tests/fault/kill9-serve.py so): its homes and
+# path arguments as Wine's Z: drive sees them.
+WINE_EXE = os.environ.get("DAIBAN_WINE_EXE", "")
+
+
+def winpath(p):
+    return "Z:" + os.path.abspath(p).replace("/", "\\")
+
+
+def command(args):
+    """The argv that runs daiban ARGS (daiban.exe under Wine when
+    DAIBAN_WINE_EXE is set: absolute paths that exist become Z: ones)."""
+    if not WINE_EXE:
+        return [DAIBAN, *args]
+    return ["wine", WINE_EXE, *[winpath(a) if a.startswith("/") and os.path.exists(a) else a for a in args]]
+
+
+def wine_env(env):
+    """env for daiban.exe: its home as a Windows path; Wine turns argv and
+    the environment into UTF-16 by LC_CTYPE's charset."""
+    if WINE_EXE:
+        env = dict(env, DAIBAN_HOME=winpath(env["DAIBAN_HOME"]), LC_CTYPE="C.UTF-8", WINEDEBUG="-all")
+    return env
+
+
+if WINE_EXE:
+    # the Wine server up before any test sets LD_PRELOAD (the crash-point
+    # shim belongs in daiban.exe's process, never in the server's)
+    # (exits 2 when one is already running: that one serves)
+    subprocess.run(["wineserver", "-p", "900"], env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
 DATA = os.environ.get("DAIBAN_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
 SAMPLE = os.path.join(DATA, "catalog-sample")
 APPS = os.path.join(DATA, "apps")
@@ -64,10 +95,10 @@ class Station:
             e["DAIBAN_OPERATOR"] = op
         if extra:
             e.update(extra)
-        return e
+        return wine_env(e)
 
     def run(self, *args, operator="-", lang="C.UTF-8", extra=None, timeout=120):
-        return subprocess.run([DAIBAN, *args], capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(command(args), capture_output=True, text=True, timeout=timeout,
                               env=self.env(operator, lang, extra))
 
     def ok(self, *args, **kw):
