@@ -17,8 +17,8 @@ and as the township.
 
 The tests run in order on the same four homes (a scenario). Wine 8's
 WinHTTP differs from Windows' in two ways that this test works around
-in a Wine prefix of its own (docs/windows.md, "HTTPS to the hall under
-Wine"): it refuses an untrusted certificate outright where Windows lets
+in a Wine prefix of its own (docs/windows.md, "HTTPS to the hall",
+"Under Wine"): it refuses an untrusted certificate outright where Windows lets
 libgit2 call the pin check, so the hall's certificate is made a trusted
 root there; and it adds "Content-Length: 0" to a chunked POST, which
 the hall refuses, so daiban.exe is told it runs on Windows XP there
