@@ -37,7 +37,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import wine  # noqa: E402
+from hall import wait_for  # noqa: E402
 
 COUNTY, TOWNSHIP, VILLAGE = "330225", "330225101", "330225101201"
 OP = {"DAIBAN_OPERATOR": "op01"}
@@ -54,16 +56,6 @@ def git(repo, *args, input=None):
     r = subprocess.run(["git", "--git-dir", repo, *args], capture_output=True, text=True, input=input)
     assert r.returncode == 0, (args, r.stderr)
     return r.stdout
-
-
-def wait_for(pred, timeout=30, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.3)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class Node:
