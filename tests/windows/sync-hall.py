@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sqlite3
+import ssl
 import struct
 import subprocess
 import sys
@@ -131,8 +132,8 @@ def private_prefix(path, trust_pem):
     quiet = dict(env=wine.env("", WINEPREFIX=path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL, check=True, timeout=120)
     subprocess.run(["wineserver", "-p"], **quiet)
-    der = subprocess.run(["openssl", "x509", "-in", trust_pem, "-outform", "DER"], capture_output=True,
-                         check=True).stdout
+    with open(trust_pem) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
     blob = struct.pack("<III", 32, 1, len(der)) + der       # CERT_CERT_PROP_ID: the certificate's DER
     keys = [("HKCU\\Software\\Microsoft\\SystemCertificates\\Root\\Certificates\\" + hashlib.sha1(der).hexdigest().upper(),
              ["/v", "Blob", "/t", "REG_BINARY", "/d", blob.hex()]),
