@@ -28,12 +28,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import ssl
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -360,6 +362,46 @@ class WindowsSync(unittest.TestCase):
         # and the answer itself, whole, goes in
         v.ok("bundle", "import", ("path", answer))
         self.assertEqual(self.same_everywhere(a, [v, t])["status"], "passed")
+
+    def test_4_a_silent_link_is_given_up(self):
+        """A remote that accepts and then says nothing (a link gone silent
+        without a reset): WinHTTP would wait for ever; the watch ends the
+        sync after DAIBAN_SYNC_IDLE_S with the Linux build's message and
+        exit code, the store as it was (hall.py's SilentLink on Linux)."""
+        v = self.village
+        v.accept()
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        conns = []
+
+        def serve():
+            while True:
+                try:
+                    conns.append(server.accept()[0])
+                except OSError:
+                    return
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            before = v.state()
+            t0 = time.time()
+            r = v.run("sync", "--remote", "http://127.0.0.1:%d/feeds" % server.getsockname()[1],
+                      DAIBAN_SYNC_IDLE_S="2", LANG="C.UTF-8")
+            took = time.time() - t0
+        finally:
+            server.close()
+            for c in conns:
+                c.close()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("was silent for 2 s: the sync gave up", r.stderr)
+        self.assertLess(took, 15, "the sync did not give up on a silent link")
+        self.assertTrue(conns)
+        refs, events, apps, mats = v.state()
+        own = "refs/feeds/%s/%s" % (VILLAGE, VILLAGE)      # the round's own change set, made before the fetch
+        self.assertEqual({k: x for k, x in refs.items() if k != own}, {k: x for k, x in before[0].items() if k != own})
+        self.assertEqual((events, apps, mats), before[1:])
+        # what the process left behind is no trouble to the next sync
+        self.sync(v)
 
 
 if __name__ == "__main__":
