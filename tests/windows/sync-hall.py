@@ -14,6 +14,8 @@ and as the township.
 3. The guarded way in: a bundle in which the township forged the
    county's decision, and a bundle with a byte flipped, leave the
    village's refs and store as they were.
+4. A silent link: a remote that accepts and never answers is given up
+   after DAIBAN_SYNC_IDLE_S, as on Linux (agent/netwatch.c).
 
 The tests run in order on the same four homes (a scenario). Wine 8's
 WinHTTP differs from Windows' in two ways that this test works around
