@@ -109,6 +109,9 @@ extern const struct cli_command backup_commands[];
 /* doctor (agent/cmd-doctor.c). */
 extern const struct cli_command doctor_commands[];
 
+/* service: the Windows service (agent/cmd-service.c, Windows only). */
+extern const struct cli_command service_commands[];
+
 /* hall (agent/hall.c). */
 extern const struct cli_command hall_commands[];
 

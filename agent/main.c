@@ -36,6 +36,9 @@ int main(int argc, char **argv)
 #ifndef DAIBAN_NO_HALL
                                                hall_commands,   /* the county hall: Linux only */
 #endif
+#ifdef _WIN32
+                                               service_commands,        /* systemd's unit on Linux */
+#endif
                                                key_commands, backup_commands, doctor_commands };
         const size_t max = sizeof commands / sizeof commands[0] - 1;
         size_t n = 0;

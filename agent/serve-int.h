@@ -78,6 +78,7 @@ struct station {
         bool tls;
         unsigned nchildren;
         uv_signal_t sigint, sigterm;
+        uv_async_t stop_async;          /* a stop from another thread (daemon-stop.h) */
         /* background sync */
         uv_timer_t sync_timer;
         unsigned sync_every_s;

@@ -13,6 +13,7 @@
  * doctor. Sign-in hashes (argon2id) run on libuv's thread pool.
  * Sessions and drafts live in HOME/station.db, never replicated. */
 #include "agent/serve-int.h"
+#include "agent/daemon-stop.h"
 #include "sync/durable.h"
 #ifndef _WIN32
 #include <sys/resource.h>
@@ -384,7 +385,7 @@ static struct station *station_new(const char *home_dir, char *err, size_t errle
         return st;
 }
 
-static bool loopback_listen(const char *listen)
+bool serve_listen_local(const char *listen)
 {
         return !strncmp(listen, "127.", 4) || !strncmp(listen, "[::1]", 5) || !strncmp(listen, "localhost:", 10);
 }
@@ -407,20 +408,37 @@ static void writes_done(void *ud)
         http_server_stop(st->srv);
 }
 
-static void on_signal(uv_signal_t *s, int sig)
+/* SIGINT, SIGTERM or the Windows service's stop (agent/daemon-stop.h). */
+static void station_stop(struct station *st)
 {
-        struct station *st = s->data;
-
-        log_line("stopping (signal %d)", sig);
         uv_walk(st->loop, stop_sync_child, NULL);
         uv_close((uv_handle_t *)&st->sigint, NULL);
         uv_close((uv_handle_t *)&st->sigterm, NULL);
+        daemon_stop_close(&st->stop_async);
         uv_close((uv_handle_t *)&st->sync_timer, NULL);
         uv_close((uv_handle_t *)&st->refresh_timer, NULL);
         /* the writes queued are still made and answered before the
          * connections close; a write that comes meanwhile gets 503 */
         writer_stop(st->w, writes_done, st);
         st->w = NULL;
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+        struct station *st = s->data;
+
+        log_line("stopping (signal %d)", sig);
+        station_stop(st);
+}
+
+static void on_stop_asked(uv_async_t *a)
+{
+        struct station *st = a->data;
+
+        if (uv_is_closing((uv_handle_t *)a))
+                return;         /* a signal came first */
+        log_line("stopping (the service was asked to stop)");
+        station_stop(st);
 }
 
 /* The daemon's JSON is wiped when freed: requests carry passwords,
@@ -497,7 +515,7 @@ int cmd_serve(int argc, char **argv)
                 cli_error("%s", cli_msg("--cert and --key go together", "--cert 与 --key 须同时给出"));
                 return EXIT_USAGE;
         }
-        if (!loopback_listen(listen) && !cert && !insecure) {
+        if (!serve_listen_local(listen) && !cert && !insecure) {
                 cli_error(cli_msg("--listen %s reaches beyond this machine: serve HTTPS (--cert FILE --key FILE; "
                                   "'daiban hall cert' makes one), or say --insecure-http for a closed LAN",
                                   "--listen %s 可被其他电脑访问：请用 HTTPS（--cert FILE --key FILE，可用“daiban hall cert”生成），"
@@ -548,7 +566,7 @@ int cmd_serve(int argc, char **argv)
                 st->tls = true;
         }
         st->sync_every_s = (unsigned)sync_every;
-        st->loopback = loopback_listen(listen);
+        st->loopback = serve_listen_local(listen);
 #ifndef _WIN32
         {
                 /* a connection is a descriptor: allow what --max-conns says */
@@ -586,6 +604,8 @@ int cmd_serve(int argc, char **argv)
         st->sigint.data = st->sigterm.data = st;
         uv_signal_start(&st->sigint, on_signal, SIGINT);
         uv_signal_start(&st->sigterm, on_signal, SIGTERM);
+        st->stop_async.data = st;
+        daemon_stop_watch(st->loop, &st->stop_async, on_stop_asked);
         {
                 char host[300];
                 const char *colon = strrchr(listen, ':');

@@ -4,9 +4,14 @@
 #ifndef DAIBAN_AGENT_SERVE_H
 #define DAIBAN_AGENT_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct station;
+
+/* Whether listen ("HOST:PORT") is on this machine only (loopback): the
+ * daemon serves plain HTTP there without --insecure-http. */
+bool serve_listen_local(const char *listen);
 
 /* A station on an existing home, not listening, running no children
  * (routes that write through the CLI answer 503). NULL on failure. */

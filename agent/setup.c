@@ -11,6 +11,7 @@
  * in the half-made folder was acknowledged to anyone. */
 #include "agent/setup.h"
 #include "agent/console.h"
+#include "agent/daemon-stop.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ struct setup {
         uv_loop_t *loop;
         http_server *srv;
         uv_signal_t sig[2];
+        uv_async_t stop_asked;  /* the Windows service's stop (daemon-stop.h) */
         uv_timer_t stop;
         char home[PATH_MAX], stage[PATH_MAX + 16], code_path[PATH_MAX + 16], exe[PATH_MAX];
         char code[9];
@@ -400,6 +402,7 @@ static void stop_soon(uv_timer_t *t)
         http_server_stop(S->srv);
         uv_close((uv_handle_t *)&S->sig[0], NULL);
         uv_close((uv_handle_t *)&S->sig[1], NULL);
+        daemon_stop_close(&S->stop_asked);
         uv_close((uv_handle_t *)&S->stop, NULL);
 }
 
@@ -667,6 +670,14 @@ static void on_signal(uv_signal_t *s, int sig)
         stop_soon(&S->stop);
 }
 
+static void on_stop_asked(uv_async_t *a)
+{
+        struct setup *S = a->data;
+
+        S->result = 1;
+        stop_soon(&S->stop);
+}
+
 int setup_run(const char *home, const char *listen, struct tls_ctx *tls, const struct setup_tell *t)
 {
         static const struct http_handler hh = { on_request, on_body, on_body_end, on_abort, NULL };
@@ -708,6 +719,8 @@ int setup_run(const char *home, const char *listen, struct tls_ctx *tls, const s
                 S->sig[i].data = S;
                 uv_signal_start(&S->sig[i], on_signal, i ? SIGTERM : SIGINT);
         }
+        S->stop_asked.data = S;
+        daemon_stop_watch(S->loop, &S->stop_asked, on_stop_asked);
         uv_run(S->loop, UV_RUN_DEFAULT);
         r = S->result;
         if (r)

@@ -7,8 +7,9 @@
 # Installs the cross toolchain and Wine when missing (Debian's
 # gcc-mingw-w64-x86-64, libz-mingw-w64-dev, wine64, cmake, nsis), builds
 # the libraries from Debian's sources (deps.sh, cached in build-win/deps),
-# then daiban in build-win/meson, and runs `meson test` there, each test
-# under wine64. Closes with "N passed, N failed".
+# then daiban in build-win/meson and its installer
+# (build-win/daiban-station-setup-VERSION.exe, installer.nsi), and runs
+# `meson test` there, each test under wine64. Closes with "N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -38,6 +39,13 @@ if [ ! -f "$build/meson/build.ninja" ]; then
 fi
 ninja -C "$build/meson" >"$build/meson.build.log" 2>&1 \
         || { tail -n 60 "$build/meson.build.log"; echo "0 passed, 1 failed"; exit 1; }
+# the installer (installer.nsi): daiban.exe, the service, the shortcuts
+version=$(meson introspect --projectinfo "$build/meson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+export DAIBAN_SETUP="$build/daiban-station-setup-$version.exe"
+makensis -V2 -DVERSION="$version" -DEXE="$build/meson/agent/daiban.exe" -DOUTFILE="$DAIBAN_SETUP" \
+        "$here/installer.nsi" >"$build/installer.log" 2>&1 \
+        || { cat "$build/installer.log"; echo "0 passed, 1 failed"; exit 1; }
+echo "[windows] $(basename "$DAIBAN_SETUP"): $(( $(stat -c %s "$DAIBAN_SETUP") / 1024 )) KiB"
 [ "${1:-}" = "--no-test" ] && exit 0
 
 [ -d "$WINEPREFIX" ] || wineboot -i >/dev/null 2>&1

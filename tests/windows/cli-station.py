@@ -21,20 +21,13 @@ PROVIDED = ("SFZ", "HKB", "HDSQ", "YHK")
 DEFICIENT = "SRZM"
 
 
-def sample():
-    for p in (os.path.join(wine.ROOT, "..", "shared", "catalog-sample"), os.path.join(wine.DATA, "catalog-sample")):
-        if os.path.isdir(p):
-            return p
-    raise SystemExit("no sample catalogue")
-
-
 class WindowsCli(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         wine.need()
         cls.tmp = tempfile.mkdtemp(prefix="daiban-win-")
         cls.catalog = os.path.join(cls.tmp, "象山县目录")
-        shutil.copytree(sample(), cls.catalog)
+        shutil.copytree(wine.sample(), cls.catalog)
         cls.data = os.path.join(cls.tmp, "申请-李建国.json")
         shutil.copy(os.path.join(wine.DATA, "apps", "MZ-DB-001-valid.json"), cls.data)
         cls.out = {}

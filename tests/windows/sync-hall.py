@@ -50,13 +50,6 @@ COUNTY, TOWNSHIP, VILLAGE = "330225", "330225101", "330225101201"
 OP = {"DAIBAN_OPERATOR": "op01"}
 
 
-def sample():
-    for p in (os.path.join(wine.ROOT, "..", "shared", "catalog-sample"), os.path.join(wine.DATA, "catalog-sample")):
-        if os.path.isdir(p):
-            return p
-    raise SystemExit("no sample catalogue")
-
-
 def git(repo, *args, input=None):
     r = subprocess.run(["git", "--git-dir", repo, *args], capture_output=True, text=True, input=input)
     assert r.returncode == 0, (args, r.stderr)
@@ -71,7 +64,7 @@ class Node:
         self.node, self.windows = node, windows
         self.extra = {"WINEPREFIX": prefix} if windows else {}
         os.makedirs(os.path.dirname(self.home), exist_ok=True)
-        self.ok("init", "--node", node, "--role", role, "--catalog", ("path", sample()))
+        self.ok("init", "--node", node, "--role", role, "--catalog", ("path", wine.sample()))
         self.ok("operator", "add", "op01", "--name", "王小红")
 
     def run(self, *args, **kw):

@@ -12,6 +12,14 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data")
 
 
+def sample():
+    """The sample catalogue: the shared one beside the worktree, else the tests' copy."""
+    for p in (os.path.join(ROOT, "..", "shared", "catalog-sample"), os.path.join(DATA, "catalog-sample")):
+        if os.path.isdir(p):
+            return p
+    raise SystemExit("no sample catalogue")
+
+
 def winpath(p):
     """A Linux path as the Windows program sees it (Wine's Z: is /)."""
     return "Z:" + os.path.abspath(p).replace("/", "\\")
