@@ -123,12 +123,13 @@ def private_prefix(path, trust_pem):
     os.symlink("../drive_c", os.path.join(path, "dosdevices", "c:"))
     os.symlink("/", os.path.join(path, "dosdevices", "z:"))
     # a wineserver, and Wine's own services, that stay until
-    # tearDownClass, started here with no pipe of the test's: each
-    # command would else start them anew, and they would hold its output
-    # pipes open for their linger (2.5 s a command)
+    # tearDownClass (or 2 minutes after the last program, should the test
+    # be killed), started here with no pipe of the test's: each command
+    # would else start them anew, and they would hold its output pipes
+    # open for their linger (2.5 s a command)
     quiet = dict(env=wine.env("", WINEPREFIX=path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL, check=True, timeout=120)
-    subprocess.run(["wineserver", "-p"], **quiet)
+    subprocess.run(["wineserver", "-p120"], **quiet)
     with open(trust_pem) as f:
         der = ssl.PEM_cert_to_DER_cert(f.read())
     blob = struct.pack("<III", 32, 1, len(der)) + der       # CERT_CERT_PROP_ID: the certificate's DER
