@@ -353,7 +353,7 @@ class WindowsSync(unittest.TestCase):
             data[len(data) - 40] ^= 0x55             # inside the pack, before its checksum
             with open(p, "wb") as f:
                 f.write(data)
-        self.refused(self.forged_stick("flipped", flipped), r"bundle")
+        self.refused(self.forged_stick("flipped", flipped), r"its pack is corrupt or truncated")
         self.assertEqual(v.status(a), "accepted")
         # and the answer itself, whole, goes in
         v.ok("bundle", "import", ("path", answer))
