@@ -44,7 +44,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(1, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import wine  # noqa: E402
-from hall import wait_for  # noqa: E402
+from hall import Hall, wait_for  # noqa: E402
 
 COUNTY, TOWNSHIP, VILLAGE = "330225", "330225101", "330225101201"
 OP = {"DAIBAN_OPERATOR": "op01"}
@@ -69,6 +69,15 @@ class Node:
 
     def run(self, *args, **kw):
         return wine.run(self.windows, self.home, *args, **dict(self.extra, **OP, **kw))
+
+    # what hall.py's Hall asks of the county's home (the Linux side): its
+    # folder for hall.log, and the environment, in English as it parses it
+    @property
+    def root(self):
+        return os.path.dirname(self.home)
+
+    def env(self, operator=None):
+        return wine.env(self.home, LANG="C.UTF-8")
 
     def ok(self, *args, **kw):
         r = self.run(*args, **kw)
@@ -162,17 +171,9 @@ class WindowsSync(unittest.TestCase):
         # named for the address the station dials: Wine checks the name
         # (the pin is what daiban checks)
         cls.county.ok("hall", "cert", "--cert", cert, "--key", key, "--name", "127.0.0.1")
-        cls.hall_log = open(os.path.join(root, "hall.log"), "w+")
-        cls.hall = subprocess.Popen([wine.LINUX, "hall", "serve", "--listen", "127.0.0.1:0", "--cert", cert, "--key", key],
-                                    stdout=subprocess.PIPE, stderr=cls.hall_log, text=True,
-                                    env=wine.env(cls.county.home))
-        m = re.search(r"(https://127\.0\.0\.1:\d+/feeds)", cls.hall.stdout.readline())
-        assert m, "the hall did not start: " + cls.hall_text()
-        cls.url = m.group(1)
-        line = cls.hall.stdout.readline()
-        m = re.search(r"\b[0-9a-f]{64}\b", line)
-        assert m, line
-        cls.pin = m.group(0)
+        cls.hall = Hall(cls.county, "--cert", cert, "--key", key, binary=wine.LINUX)
+        cls.url, cls.pin = cls.hall.url, cls.hall.pin
+        assert cls.url.startswith("https://") and re.fullmatch(r"[0-9a-f]{64}", cls.pin), (cls.url, cls.pin)
         private_prefix(cls.prefix, cert)
         cls.township = Node(root, "镇/home", TOWNSHIP, "township", False)
         cls.village = Node(root, "下沈村服务站/数据", VILLAGE, "village", True, cls.prefix)
@@ -187,22 +188,9 @@ class WindowsSync(unittest.TestCase):
         os.makedirs(cls.stick)
 
     @classmethod
-    def hall_text(cls):
-        cls.hall_log.flush()
-        with open(cls.hall_log.name) as f:
-            return f.read()
-
-    @classmethod
     def tearDownClass(cls):
         if cls.hall:
-            cls.hall.terminate()
-            try:
-                cls.hall.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.hall.kill()
-                cls.hall.wait()
-            cls.hall.stdout.close()
-            cls.hall_log.close()
+            cls.hall.stop()
         if os.path.isdir(cls.prefix):
             # this prefix's wineserver, which lingers after the last program
             subprocess.run(["wineserver", "-k"], env=wine.env("", WINEPREFIX=cls.prefix), capture_output=True)
@@ -211,7 +199,7 @@ class WindowsSync(unittest.TestCase):
 
     def sync(self, n, code=0):
         r = n.run("sync", "--json")
-        self.assertEqual(r.returncode, code, r.stdout + r.stderr + self.hall_text())
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr + self.hall.logtext())
         return json.loads(r.stdout), r.stderr
 
     def same_everywhere(self, a, nodes):
