@@ -435,8 +435,10 @@ static int roster_cmd_add(int argc, char **argv, bool rotate)
         if ((r = save(&h, repo, &ro, msg)))
                 goto out;
         sshsig_fingerprint(e.pk, fp, sizeof fp);
-        printf(cli_msg("%s: key %s %s from seq %" PRId64 "\n", "%s：密钥 %s 自序号 %" PRId64 " 起%s\n"), o.pos[0], fp,
-               rotate ? "takes over" : "enrolled", e.from);
+        /* (the verb in the message's own language: the Chinese text
+         * once took its arguments in another order and crashed) */
+        printf(cli_msg("%s: key %s %s from seq %" PRId64 "\n", "%s：密钥 %s %s，自序号 %" PRId64 " 起生效\n"), o.pos[0], fp,
+               rotate ? (cli_zh() ? "接替" : "takes over") : (cli_zh() ? "已登记" : "enrolled"), e.from);
 out:
         roster_end(&h, repo, &ro, lockfd);
         return r;

@@ -325,6 +325,14 @@ round:
         /* libgit2 has no network timeout: a link gone silent is cut after
          * a while without a byte either way */
         struct netwatch *nw = url ? netwatch_start(netwatch_idle_limit()) : NULL;
+        char silent_en[1200] = "", silent_zh[1200] = "";
+        if (nw) {
+                snprintf(silent_en, sizeof silent_en, "the link to %s was silent for %u s: the sync gave up (nothing is "
+                         "lost; the next sync carries on)", url, netwatch_idle_limit());
+                snprintf(silent_zh, sizeof silent_zh, "与 %s 的连接已 %u 秒无响应：本次同步已放弃（数据不会丢失，下次同步继续）",
+                         url, netwatch_idle_limit());
+                netwatch_farewell(nw, silent_en, silent_zh);
+        }
         if (url && !no_fetch && feed_fetch(repo, &rm, h.node, log_stderr, &nlog) < 0)
                 failed++;
         /* the roster, the catalogue, then what came in */
@@ -361,10 +369,7 @@ round:
         if (url && !netwatch_fired(nw) && !catching_up && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
         if (netwatch_fired(nw))
-                cli_error(cli_msg("the link to %s was silent for %u s: the sync gave up (nothing is lost; the next sync "
-                                  "carries on)",
-                                  "与 %s 的连接已 %u 秒无响应：本次同步已放弃（数据不会丢失，下次同步继续）"),
-                          url, netwatch_idle_limit());
+                cli_error_both(silent_en, silent_zh);
         bool fetched = !netwatch_fired(nw) && !no_fetch && failed == 0;
         netwatch_stop(nw);
         home_unlock_repo(peerfd);

@@ -13,30 +13,115 @@
 #include <time.h>
 
 #include "agent/netwatch.h"
+#include "agent/cli.h"
 #include "agent/console.h"
+#ifdef _WIN32
+#include <uv.h>
+#include <windows.h>
+
+#include "sync/netidle.h"
+#endif
 #include "sync/platform.h"        /* last: on Windows its names are macros */
 
 #define IDLE_DEFAULT_S 90
 
 #ifdef _WIN32
 /* Windows: libgit2's WinHTTP transport waits without a time limit too,
- * but there is no /proc to watch nor a signal to interrupt it with:
- * not armed yet (docs/windows.md, "How far the port has come"). */
+ * and no signal interrupts a call waiting in it. The HTTP(S) transport
+ * is the timed one (sync/netidle.c), and a thread looks once a second
+ * how long its read or write under way has waited; past the limit it
+ * says the farewell the caller set, as the caller would have, and ends
+ * the process with exit 1: every sync step is crash-safe, and nothing
+ * after the silent call would be tried in this round anyway. Without a
+ * farewell (a caller that may not end the process) the watch only
+ * waits. */
+struct netwatch {
+        uv_thread_t thread;
+        uv_mutex_t mu;
+        uv_cond_t cv;
+        unsigned idle_s;
+        bool stop;
+        char *en, *zh;
+};
+
+static void watch(void *arg)
+{
+        struct netwatch *w = arg;
+
+        uv_mutex_lock(&w->mu);
+        while (!w->stop) {
+                uv_cond_timedwait(&w->cv, &w->mu, 1000000000ull);
+                if (!w->stop && w->en && netidle_blocked_ms() >= (uint64_t)w->idle_s * 1000) {
+                        cli_error_both(w->en, w->zh);
+                        fflush(stderr);
+                        TerminateProcess(GetCurrentProcess(), EXIT_REFUSED);
+                }
+        }
+        uv_mutex_unlock(&w->mu);
+}
+
 struct netwatch *netwatch_start(unsigned idle_s)
 {
-        (void)idle_s;
-        return NULL;
+        struct netwatch *w;
+
+        if (netidle_install() < 0 || !(w = calloc(1, sizeof *w)))
+                return NULL;
+        w->idle_s = idle_s ? idle_s : 1;
+        if (uv_mutex_init(&w->mu) < 0) {
+                free(w);
+                return NULL;
+        }
+        if (uv_cond_init(&w->cv) < 0) {
+                uv_mutex_destroy(&w->mu);
+                free(w);
+                return NULL;
+        }
+        if (uv_thread_create(&w->thread, watch, w) < 0) {
+                uv_cond_destroy(&w->cv);
+                uv_mutex_destroy(&w->mu);
+                free(w);
+                return NULL;
+        }
+        return w;
+}
+
+void netwatch_farewell(struct netwatch *w, const char *en, const char *zh)
+{
+        if (!w)
+                return;
+        uv_mutex_lock(&w->mu);
+        free(w->en);
+        free(w->zh);
+        w->en = strdup(en);
+        w->zh = strdup(zh);
+        if (!w->en || !w->zh) {
+                free(w->en);
+                free(w->zh);
+                w->en = w->zh = NULL;
+        }
+        uv_mutex_unlock(&w->mu);
 }
 
 bool netwatch_fired(const struct netwatch *w)
 {
         (void)w;
-        return false;
+        return false;   /* when it fires, the process ends */
 }
 
 void netwatch_stop(struct netwatch *w)
 {
-        (void)w;
+        if (!w)
+                return;
+        uv_mutex_lock(&w->mu);
+        w->stop = true;
+        uv_cond_signal(&w->cv);
+        uv_mutex_unlock(&w->mu);
+        uv_thread_join(&w->thread);
+        uv_cond_destroy(&w->cv);
+        uv_mutex_destroy(&w->mu);
+        free(w->en);
+        free(w->zh);
+        free(w);
 }
 #else
 struct netwatch {
@@ -186,6 +271,13 @@ void netwatch_stop(struct netwatch *w)
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
+}
+
+void netwatch_farewell(struct netwatch *w, const char *en, const char *zh)
+{
+        (void)w;        /* the interrupted call returns: the caller says it */
+        (void)en;
+        (void)zh;
 }
 
 #endif

@@ -12,7 +12,8 @@
  * SA_RESTART, so recv, send or connect return EINTR and libgit2 fails
  * the step. It repeats once a second until the watch is stopped. Only
  * the network steps are watched; a step that was interrupted leaves
- * nothing half-done (the crash-point tests kill at every write). */
+ * nothing half-done (the crash-point tests kill at every write). On
+ * Windows see netwatch.c (a timed transport, and the process ends). */
 #ifndef DAIBAN_AGENT_NETWATCH_H
 #define DAIBAN_AGENT_NETWATCH_H
 
@@ -23,6 +24,13 @@ struct netwatch;
 /* Arm a watch on the calling thread. NULL when it cannot be armed (no
  * /proc, no thread): the steps then run unwatched, as before. */
 struct netwatch *netwatch_start(unsigned idle_s);
+
+/* What to say, in both languages, where the watch cannot interrupt the
+ * call (Windows: it says it as cli_error_both does and ends the process
+ * with exit 1 when it fires; a watch without one only waits there). On
+ * Linux the interrupted call returns and the caller says it: unused.
+ * Copies both texts; w may be NULL. */
+void netwatch_farewell(struct netwatch *w, const char *en, const char *zh);
 
 /* True once the watch interrupted the thread. */
 bool netwatch_fired(const struct netwatch *w);

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <git2/sys/repository.h>     /* git_repository_set_odb */
+
 #include "sync/durable.h"
 #include "sync/incoming.h"
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 static const char *gerr(void)
 {
@@ -87,6 +90,18 @@ void feed_quarantine_end(git_repository *repo)
                 return;
         git_repository_free(q.qrepo);
         q.qrepo = NULL;
+        if (PLATFORM_OPEN_FILES_STAY) {
+                /* repo's handle reads the quarantine as an alternate and
+                 * holds its packs open, and an open file cannot be removed
+                 * there: the handle gets its own objects alone first */
+                git_odb *odb;
+                char objs[4300];
+                snprintf(objs, sizeof objs, "%sobjects", git_repository_path(repo));
+                if (git_odb_open(&odb, objs) == 0) {
+                        git_repository_set_odb(repo, odb);
+                        git_odb_free(odb);
+                }
+        }
         durable_remove_tree(q.dir);
         q.repo = NULL;
 }

@@ -398,7 +398,9 @@ static int mirror_haves(git_repository *repo, git_repository *qrepo)
         if (n)
                 qsort(lines, n, sizeof *lines, cmp_lines);     /* (a new home holds no ref: lines is NULL) */
         snprintf(path, sizeof path, "%spacked-refs", git_repository_path(qrepo));
-        if (r == 0 && (f = fopen(path, "w"))) {
+        /* (binary: on Windows a text-mode file would end each line in
+         * "\r\n", and libgit2 would read the names with the '\r') */
+        if (r == 0 && (f = fopen(path, "wb"))) {
                 fputs("# pack-refs with: peeled fully-peeled sorted \n", f);
                 for (size_t i = 0; i < n; i++)
                         fprintf(f, "%s\n", lines[i]);
