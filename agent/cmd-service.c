@@ -97,9 +97,18 @@ static int service_install(const struct service_opts *o)
                 cli_error("%s", cli_msg("cannot find this program's own path", "无法确定本程序的路径"));
                 goto out;
         }
-        /* the SCM starts the service in C:\Windows\system32 */
-        if (!((home[0] && home[1] == ':' && home[2] == '\\') || !strncmp(home, "\\\\", 2))) {
+        /* the SCM starts the service in C:\Windows\system32; LocalService
+         * has no right on a network share */
+        if (!(home[0] && home[1] == ':' && home[2] == '\\')) {
                 cli_error(cli_msg("--home %s: give the full path (C:\\...)", "--home %s：请给出完整路径（C:\\...）"), home);
+                r = EXIT_USAGE;
+                goto out;
+        }
+        /* a drive's root: its access list would become the home's, for
+         * every file on the drive */
+        if (strlen(home) <= 3 || platform_volume_root(home)) {
+                cli_error(cli_msg("--home %s is a drive's root: give a folder on it (D:\\daiban\\station)",
+                                  "--home %s 是磁盘根目录：请指定其中的文件夹（D:\\daiban\\station）"), home);
                 r = EXIT_USAGE;
                 goto out;
         }

@@ -37,12 +37,30 @@ static char *narrow(const wchar_t *w)
         return s;
 }
 
+static UINT old_out, old_in;
+
+static void console_restore(void)
+{
+        fflush(stdout);
+        fflush(stderr);
+        if (old_out)
+                SetConsoleOutputCP(old_out);
+        if (old_in)
+                SetConsoleCP(old_in);
+}
+
 void console_start(int *argc, char ***argv)
 {
         int n = 0;
         wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
         char **v = w && n > 0 ? calloc((size_t)n + 1, sizeof *v) : NULL;
 
+        /* the window's own code pages come back at exit: cmd.exe and the
+         * batch files run after daiban read and print in them */
+        old_out = GetConsoleOutputCP();
+        old_in = GetConsoleCP();
+        if (old_out || old_in)
+                atexit(console_restore);
         SetConsoleOutputCP(CP_UTF8);
         SetConsoleCP(CP_UTF8);
         if (!v) {
@@ -121,16 +139,27 @@ int console_read_secret(const char *prompt, char *buf, size_t n)
         HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
         DWORD old = 0;
         bool tty = GetConsoleMode(in, &old) != 0;
+        int r = -1;
 
-        if (tty) {
-                fputs(prompt, stderr);
-                SetConsoleMode(in, old & ~(DWORD)ENABLE_ECHO_INPUT);
+        if (!tty)
+                return read_line(buf, n);
+        fputs(prompt, stderr);
+        SetConsoleMode(in, old & ~(DWORD)ENABLE_ECHO_INPUT);
+        {
+                /* the console's wide read: with the input code page UTF-8,
+                 * a byte read (fgets, ReadFile) gets each character beyond
+                 * ASCII as a NUL on Windows 10 */
+                wchar_t w[512];
+                DWORD got = 0;
+                if (ReadConsoleW(in, w, sizeof w / sizeof w[0] - 1, &got, NULL)) {
+                        w[got] = 0;
+                        w[wcscspn(w, L"\r\n")] = 0;
+                        r = WideCharToMultiByte(CP_UTF8, 0, w, -1, buf, (int)n, NULL, NULL) > 0 ? 0 : -1;
+                        SecureZeroMemory(w, sizeof w);
+                }
         }
-        int r = read_line(buf, n);
-        if (tty) {
-                SetConsoleMode(in, old);
-                fputc('\n', stderr);
-        }
+        SetConsoleMode(in, old);
+        fputc('\n', stderr);
         return r;
 }
 #else

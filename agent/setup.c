@@ -123,6 +123,11 @@ static int new_code(struct setup *S)
         S->tries = 0;
         unlink(S->code_path);           /* made afresh: 0600, never through a link */
         int fd = open(S->code_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 && platform_private_file(S->code_path) < 0) {       /* Windows: 0600 is an access list */
+                close(fd);
+                fd = -1;
+                unlink(S->code_path);
+        }
         f = fd >= 0 ? fdopen(fd, "w") : NULL;
         if (!f && fd >= 0)
                 close(fd);
@@ -648,6 +653,12 @@ static void job_next(struct job *J)
                 json_decref(key);
                 return fail_step(J, "the station's folder could not be put in place", "无法放置本站数据目录", why);
         }
+        /* Windows: what was moved in takes HOME's access list (the
+         * service's: LocalService and the administrators), not that of
+         * the folder it was made in beside HOME */
+        if (platform_reinherit(S->home) < 0)
+                say(S, true, "warning: %s: its access list could not be given to its files",
+                    "warning: %s: its access list could not be given to its files", S->home);
         if (durable_sync_parent(S->home) < 0)
                 say(S, true, "warning: the folder holding %s could not be synced: %s",
                      "warning: the folder holding %s could not be synced: %s", S->home, strerror(errno));

@@ -15,6 +15,7 @@
 #include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
+#include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* UTF-8 to a new UTF-16 string with '/' made '\', or NULL */
 static wchar_t *widen(const char *s, bool path)
@@ -112,10 +113,32 @@ int winservice_install(const struct winservice_spec *spec, bool start, struct wi
                 goto out;
         /* the SCM's database is locked while it starts the services of
          * a booting system (Wine's too, at its first process): wait */
+        bool restarted = false;
         for (int tries = 0; start && !StartServiceW(svc, 0, NULL); tries++) {
                 DWORD e = GetLastError();
-                if (e == ERROR_SERVICE_ALREADY_RUNNING)
-                        break;
+                if (e == ERROR_SERVICE_ALREADY_RUNNING && restarted) {
+                        fail(err, "the service did not stop to take the new settings: restart the PC",
+                             "服务未能停止以采用新设置：请重启电脑", e);
+                        goto out;
+                }
+                if (e == ERROR_SERVICE_ALREADY_RUNNING) {
+                        restarted = true;
+                        /* installed again over a running service (a new
+                         * address or home): it runs the old command line
+                         * until it starts again, so it is stopped first */
+                        SERVICE_STATUS ss;
+                        if (!ControlService(svc, SERVICE_CONTROL_STOP, &ss) &&
+                            GetLastError() != ERROR_SERVICE_NOT_ACTIVE) {
+                                fail(err, "the service runs and could not be stopped to take the new settings",
+                                     "服务正在运行，无法停止以采用新设置", GetLastError());
+                                goto out;
+                        }
+                        for (int w = 0; w < 60 && QueryServiceStatus(svc, &ss) &&
+                                        ss.dwCurrentState != SERVICE_STOPPED; w++)
+                                Sleep(250);
+                        tries = -1;     /* and started again */
+                        continue;
+                }
                 if (e != ERROR_SERVICE_DATABASE_LOCKED || tries == 60) {
                         fail(err, "the service is installed but did not start", "服务已安装，但未能启动", e);
                         goto out;
@@ -408,6 +431,7 @@ static int log_to(const char *path)
         free(w);
         if (fd < 0)
                 return -1;
+        platform_private_file(path);    /* the log names villagers' applications */
         if (_dup2(fd, 1) < 0 || _dup2(fd, 2) < 0) {
                 _close(fd);
                 return -1;

@@ -12,12 +12,26 @@
 #include <jansson.h>
 #include <uv.h>
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #endif
 
 #include "forms/port.h"
 #include "sync/platform.h"
 
 #ifndef _WIN32
+
+int platform_private_file(const char *path)
+{
+        (void)path;
+        return 0;
+}
+
+int platform_reinherit(const char *dir)
+{
+        (void)dir;
+        return 0;
+}
 
 bool platform_volume_root(const char *dir)
 {
@@ -428,7 +442,9 @@ FILE *platform_open_memstream(char **buf, size_t *len)
 
         uv_once(&memstreams_once, memstreams_init);
         /* T: kept in the cache if it can be; D: deleted when closed */
-        if (!GetTempPathW(MAX_PATH + 1, dir) || !GetTempFileNameW(dir, L"dbn", 0, path) ||
+        DWORD nd = GetTempPathW(MAX_PATH + 1, dir);
+
+        if (!nd || nd > MAX_PATH - 14 || !GetTempFileNameW(dir, L"dbn", 0, path) ||
             !(f = _wfopen(path, L"w+bTD"))) {
                 errno = EIO;
                 return NULL;
@@ -464,7 +480,9 @@ int platform_fclose(FILE *f)
         uv_mutex_unlock(&memstreams_lock);
         if (!m.f)
                 return (fclose)(f);
-        if (fflush(f) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        /* a write that failed (a full disk) fails the close, as it
+         * would fail open_memstream's on POSIX */
+        if (fflush(f) != 0 || ferror(f) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
             !(*m.buf = malloc((size_t)n + 1)) || fread(*m.buf, 1, (size_t)n, f) != (size_t)n) {
                 free(*m.buf);
                 *m.buf = NULL;
@@ -483,7 +501,10 @@ bool platform_volume_root(const char *dir)
         bool yes = false;
         size_t n;
 
-        if (w && GetVolumePathNameW(w, root, MAX_PATH + 1) && GetFullPathNameW(w, MAX_PATH + 1, full, NULL)) {
+        DWORD nf = w ? GetFullPathNameW(w, MAX_PATH + 1, full, NULL) : 0;
+
+        /* (a longer path than MAX_PATH is no drive's root) */
+        if (w && nf && nf <= MAX_PATH && GetVolumePathNameW(w, root, MAX_PATH + 1)) {
                 /* both with a trailing separator: "E:\\" */
                 n = wcslen(full);
                 if (n && n < MAX_PATH && full[n - 1] != L'\\' && full[n - 1] != L'/')
@@ -515,6 +536,58 @@ json_t *platform_json_load_file(const char *path, size_t flags, json_error_t *er
         j = json_loadf(f, flags, error);
         fclose(f);
         return j;
+}
+
+/* protected: owner rights, LocalService, Administrators; OICI: what is
+ * made inside a folder inherits it */
+static int set_dacl(const char *path, const wchar_t *sddl)
+{
+        wchar_t *w = port_widen(path);
+        PSECURITY_DESCRIPTOR sd = NULL;
+        PACL dacl = NULL;
+        BOOL present = FALSE, defaulted = FALSE;
+        DWORD e = ERROR_INVALID_PARAMETER;
+
+        if (w && ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, NULL) &&
+            GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) && present)
+                e = SetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+                                          DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL,
+                                          dacl, NULL);
+        LocalFree(sd);
+        free(w);
+        if (e != ERROR_SUCCESS) {
+                errno = e == ERROR_ACCESS_DENIED ? EACCES : e == ERROR_FILE_NOT_FOUND ? ENOENT : EIO;
+                return -1;
+        }
+        return 0;
+}
+
+int platform_private_file(const char *path)
+{
+        return set_dacl(path, L"D:P(A;;FA;;;OW)(A;;FA;;;LS)(A;;FA;;;BA)");
+}
+
+int platform_reinherit(const char *dir)
+{
+        wchar_t *w = port_widen(dir);
+        PSECURITY_DESCRIPTOR sd = NULL;
+        PACL dacl = NULL;
+        DWORD e = ERROR_INVALID_PARAMETER;
+
+        /* the folder's own list set again: Windows then gives its
+         * inheritable entries to everything inside (SetNamedSecurityInfo
+         * propagates), replacing what moved-in entries inherited before */
+        if (w)
+                e = GetNamedSecurityInfoW(w, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
+        if (e == ERROR_SUCCESS)
+                e = SetNamedSecurityInfoW(w, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, dacl, NULL);
+        LocalFree(sd);
+        free(w);
+        if (e != ERROR_SUCCESS) {
+                errno = EIO;
+                return -1;
+        }
+        return 0;
 }
 
 void platform_kill_self(void)

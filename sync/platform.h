@@ -56,6 +56,14 @@ static inline void platform_kill_self(void)
  * folder), by GetVolumePathNameW. */
 bool platform_volume_root(const char *dir);
 
+/* Windows: path (a file beside a home) readable and writable only by
+ * its owner, LocalService and the administrators (a protected access
+ * list: what 0600 says here); dir's access list given again to what is
+ * in it (entries moved in keep the list of where they came from).
+ * Elsewhere nothing: modes do it (0, or -1). */
+int platform_private_file(const char *path);
+int platform_reinherit(const char *dir);
+
 /* Whether a file that is open or mapped (a pack libgit2 reads) cannot be
  * removed: Windows refuses, POSIX removes the name and keeps the data
  * for whoever holds it. */

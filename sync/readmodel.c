@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "forms/port.h"
 #include "sync/readmodel.h"
 #include "sync/store-int.h"
 
@@ -630,9 +631,10 @@ json_t *readmodel_app_log(store *s, const struct app_row *t, size_t n)
                 sqlite3_bind_text(q, 1, t[i].id, -1, SQLITE_STATIC);
                 while (sqlite3_step(q) == SQLITE_ROW) {
                         time_t secs = (time_t)(sqlite3_column_int64(q, 3) / 1000);
-                        struct tm tm;
+                        struct tm tm = { 0 };
                         char when[32];
-                        localtime_r(&secs, &tm);
+                        long off;
+                        port_local_time(secs, &tm, &off);      /* China Standard Time on Windows */
                         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
                         json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s?,s:s,s:s}", "app", t[i].id, "node",
                                                              sqlite3_column_text(q, 0), "seq",
