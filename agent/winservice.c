@@ -3,6 +3,7 @@
 #include "agent/winservice.h"
 #include "agent/daemon-stop.h"
 #include "agent/log.h"
+#include "forms/port.h"
 
 #include <fcntl.h>
 #include <io.h>
@@ -18,15 +19,12 @@
 #include "sync/platform.h"        /* last: on Windows its names are macros */
 
 /* UTF-8 to a new UTF-16 string with '/' made '\', or NULL */
+/* UTF-8 to a new UTF-16 string (forms/port.c's), with '/' made '\\'
+ * when it is a path; NULL when s is not UTF-8 */
 static wchar_t *widen(const char *s, bool path)
 {
-        int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-        wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+        wchar_t *w = port_widen(s);
 
-        if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-                free(w);
-                return NULL;
-        }
         for (wchar_t *p = w; path && p && *p; p++)
                 if (*p == L'/')
                         *p = L'\\';

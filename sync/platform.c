@@ -371,10 +371,7 @@ int platform_link(const char *from, const char *to)
                 errno = ENOMEM;
                 r = -1;
         } else if (!CreateHardLinkW(wt, wf, NULL)) {
-                DWORD e = GetLastError();
-                errno = e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS ? EEXIST
-                      : e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT
-                      : e == ERROR_ACCESS_DENIED ? EACCES : EIO;
+                errno = win_errno();
                 r = -1;
         }
         free(wf);
@@ -556,7 +553,8 @@ static int set_dacl(const char *path, const wchar_t *sddl)
         LocalFree(sd);
         free(w);
         if (e != ERROR_SUCCESS) {
-                errno = e == ERROR_ACCESS_DENIED ? EACCES : e == ERROR_FILE_NOT_FOUND ? ENOENT : EIO;
+                SetLastError(e);
+                errno = win_errno();
                 return -1;
         }
         return 0;
