@@ -22,6 +22,7 @@
 #include "agent/round.h"
 #include "agent/tls.h"
 #include "agent/netwatch.h"
+#include "sync/connpool.h"
 #include "sync/bundle.h"
 #include "sync/feed.h"
 #include "sync/incoming.h"
@@ -434,6 +435,11 @@ round:
                                       "scan_pieces_made", (json_int_t)pieces, "scan_pieces_sent", (json_int_t)pieces_sent,
                                       "scans_received", (json_int_t)rd.scans, "ok", !failed && !rep.refused,
                                       "refusals_reported", (json_int_t)reported);
+                /* the TLS connections the steps opened and shared (sync/connpool.h) */
+                long made, reused, resumed;
+                connpool_counts(&made, &reused, &resumed);
+                json_object_set_new(j, "connections", json_pack("{s:I,s:I,s:I}", "made", (json_int_t)made, "reused",
+                                                                (json_int_t)reused, "resumed", (json_int_t)resumed));
                 char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
                 puts(s);
                 free(s);

@@ -43,6 +43,7 @@ struct http_conn {
         bool owned;             /* the handler owns the current request */
         bool started, chunked, close_after, closing, finishing, paused, too_big;
         bool in_feed, resume;   /* a response ended inside the parser's callbacks */
+        bool draining;          /* the response ended before its request's body */
         bool peer_eof;          /* the peer shut down its side after a complete request */
         bool head_started;      /* a byte of the current request's head has arrived */
         bool refused;           /* refused at accept: holds no slot and no share */

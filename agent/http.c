@@ -198,8 +198,12 @@ void http_respond_start(http_conn *c, int status, const char *headers, int64_t c
                 return;
         c->started = true;
         c->chunked = content_length < 0;
-        if (c->state != CONN_WAIT || !http_should_keep_alive(&c->parser) || c->peer_eof)
-                c->close_after = true;     /* the body was not read to its end, or the peer is done */
+        /* (a response may start before its request's body has all come:
+         * git's receive-pack answers once it has read the pack, before
+         * the chunked body's last chunk; http_respond_end then reads the
+         * rest before the connection serves its next request) */
+        if (!http_should_keep_alive(&c->parser) || c->peer_eof || (c->state != CONN_WAIT && status >= 300))
+                c->close_after = true;     /* the client is done, or a refusal that need not read the rest */
         if (c->chunked)
                 snprintf(tail, sizeof tail, "Transfer-Encoding: chunked\r\n");
         else
@@ -277,6 +281,14 @@ void http_respond_end(http_conn *c)
         c->data = NULL;
         if (c->close_after || c->srv->stopping) {
                 http_conn_finish(c);
+                return;
+        }
+        if (c->state != CONN_WAIT) {
+                /* the body's rest is read and dropped (within the body
+                 * limit, the idle and rate deadlines); on_message_complete
+                 * then serves the next request */
+                c->draining = true;
+                http_conn_pause(c, false);
                 return;
         }
         if (c->in_feed)
@@ -458,6 +470,11 @@ static int on_message_complete(http_parser *p)
         http_parser_pause(p, 1);
         if (c->owned && c->srv->h.on_body_end)
                 c->srv->h.on_body_end(c);
+        if (c->draining) {
+                /* the answer went out before the body ended: now it has */
+                c->draining = false;
+                c->resume = true;       /* (always inside conn_feed) */
+        }
         return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "forms/division.h"
+#include "sync/connpool.h"
 #include "sync/incoming.h"
 #include "sync/transfer.h"
 #include "sync/platform.h"
@@ -44,6 +45,11 @@ static int push_progress(unsigned int current, unsigned int total, size_t bytes,
 
 static int remote_open(git_repository *repo, const char *url, git_remote **ret, feed_log_fn log, void *ud)
 {
+        /* one connection for the sync's steps, TLS 1.3 (sync/connpool.h);
+         * DAIBAN_TLS=libgit2 keeps libgit2's own streams (a comparison) */
+        const char *tls = getenv("DAIBAN_TLS");
+        if (strncmp(url, "https://", 8) == 0 && !(tls && strcmp(tls, "libgit2") == 0))
+                connpool_install();
         if (git_remote_create_anonymous(ret, repo, url) < 0) {
                 if (log)
                         log(ud, "cannot use the remote %s: %s", url, gerr());
@@ -481,6 +487,7 @@ int feed_fetch(git_repository *repo, const struct feed_remote *rm, const char *s
         if (r < 0)
                 r = xfer_failed(&x, "fetch from");
         git_remote_free(remote);
+        connpool_settle(r == 0);
         return r < 0 ? -EIO : 0;
 }
 
@@ -511,6 +518,8 @@ static int push_once(git_repository *repo, const struct feed_remote *rm, char **
         else if (x.rejected)
                 r = -EPERM;
         git_remote_free(remote);
+        /* (a refusal is an answer read to its end) */
+        connpool_settle(r == 0 || r == -EPERM);
         for (const char *p = x.text; refused && p && (p = strstr(p, "daiban: refused refs/"));) {
                 const char *name = p + strlen("daiban: refused "), *end = name;
                 while (*end && *end != ':' && *end != ' ' && *end != '\n' && *end != '\r')
@@ -558,6 +567,7 @@ int feed_remote_ls(git_repository *repo, const struct feed_remote *rm, const cha
         }
         git_remote_disconnect(remote);
         git_remote_free(remote);
+        connpool_settle(r == 0);
         return r;
 }
 

@@ -1018,6 +1018,99 @@ class TLS(unittest.TestCase):
             c.getresponse().read()
 
 
+class Relay:
+    """A TCP relay in front of the hall that counts the connections made
+    through it (what a village's link sees: each one a TCP and a TLS
+    handshake, round trips on a slow link)."""
+
+    def __init__(self, port):
+        import threading
+        self.port, self.accepted = port, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}/feeds"
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        import threading
+
+        def pipe(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            h = socket.create_connection(("127.0.0.1", self.port))
+            threading.Thread(target=pipe, args=(c, h), daemon=True).start()
+            threading.Thread(target=pipe, args=(h, c), daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+class OneConnection(unittest.TestCase):
+    """A sync's steps (the fetch, the push, the listing of the hall's
+    scan chains, a push per scan piece) share one TLS connection
+    (sync/connpool.c); libgit2's own streams open one per step."""
+
+    setUp = TLS.setUp
+    tearDown = TLS.tearDown
+
+    def sync_with_scan(self, relay, extra=None):
+        v = self.village
+        scan = os.path.join(v.root, "scan-%d.jpg" % relay.port)
+        with open(scan, "wb") as f:
+            f.write(os.urandom(200 * 1024))     # five pieces of 48 KiB
+        a = v.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        v.ok("app", "material", a, "SFZ", "provided", "--file", scan)
+        v.ok("remote", "set", relay.url, "--token", self.token, "--pin", self.hall.pin, operator=None)
+        r = v.run("sync", "--json", operator=None, extra=extra)
+        self.assertEqual(r.returncode, 0, r.stderr + self.hall.logtext())
+        j = json.loads(r.stdout)
+        self.assertEqual(j["scan_pieces_sent"], 5)
+        blob = subprocess.run(["git", "hash-object", scan], capture_output=True, text=True, check=True).stdout.strip()
+        wait_for(lambda: git(os.path.join(self.county.home, "repo"), "cat-file", "-e", blob,
+                             check=False).returncode == 0, what="the scan whole at the hall")
+        wait_for(lambda: self.county.run("app", "show", a, operator=None).returncode == 0, what="ingest")
+        return j
+
+    def test_a_sync_makes_one_connection(self):
+        relay = Relay(self.hall.port)
+        try:
+            j = self.sync_with_scan(relay)
+            # fetch, push, listing and five pieces (each a push): 8 steps
+            self.assertEqual(relay.accepted, 1, j)
+            self.assertEqual(j["connections"]["made"], 1, j)
+            self.assertGreaterEqual(j["connections"]["reused"], 7, j)
+            # libgit2's streams, for comparison: a connection a step
+            before = relay.accepted
+            j = self.sync_with_scan(relay, extra={"DAIBAN_TLS": "libgit2"})
+            self.assertGreaterEqual(relay.accepted - before, 8, j)
+            self.assertEqual(j["connections"]["made"], 0, j)
+            # and the wrong pin is refused on a kept connection as on a new one
+            self.village.ok("remote", "set", relay.url, "--token", self.token, "--pin", "0" * 64, operator=None)
+            r = self.village.run("sync", operator=None)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("pin", r.stderr)
+        finally:
+            relay.close()
+
+
 class SilentLink(unittest.TestCase):
     """A remote that accepts and then says nothing (a link gone silent
     without a reset) is given up after DAIBAN_SYNC_IDLE_S; one that

@@ -1,0 +1,521 @@
+/* libgit2's TLS streams over OpenSSL, with a connection kept from one
+ * step of a sync to the next. See connpool.h. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+
+#include <git2.h>
+#include <git2/sys/stream.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "sync/connpool.h"
+
+/* Kept connections per host and port: a sync uses one at a time. */
+#define KEEP_PER_PEER 2
+
+/* One TLS connection. */
+struct conn {
+        struct conn *next;
+        char peer[300];         /* "host:port" */
+        int fd;
+        SSL *ssl;
+        unsigned char *der;     /* the server's certificate */
+        int dlen;
+        long verified;          /* X509_V_OK or why not */
+        bool broken;            /* an I/O error: never kept */
+};
+
+/* A stream libgit2 holds: one connection while connected. */
+struct pstream {
+        git_stream parent;
+        char *host, *port;
+        struct conn *c;
+        git_cert_x509 cert;
+};
+
+/* The last session of each peer, for resumption. */
+struct session {
+        struct session *next;
+        char peer[300];
+        SSL_SESSION *s;
+};
+
+static struct {
+        pthread_mutex_t mu;
+        SSL_CTX *ctx;
+        struct conn *idle;      /* ready for the next step */
+        struct conn *released;  /* closed by libgit2 during this step */
+        struct session *sessions;
+        long made, reused, resumed;
+        int ex_peer;            /* SSL ex_data index: the conn's peer */
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .ex_peer = -1 };
+
+static void conn_free(struct conn *c)
+{
+        if (!c)
+                return;
+        if (c->ssl) {
+                if (!c->broken)
+                        SSL_shutdown(c->ssl);
+                SSL_free(c->ssl);
+        }
+        if (c->fd >= 0)
+                close(c->fd);
+        OPENSSL_free(c->der);
+        free(c);
+}
+
+static void ssl_error(const char *what)
+{
+        char buf[256] = "";
+        unsigned long e = ERR_get_error();
+
+        if (e)
+                ERR_error_string_n(e, buf, sizeof buf);
+        else if (errno == EINTR)
+                snprintf(buf, sizeof buf, "interrupted");
+        else if (errno)
+                snprintf(buf, sizeof buf, "%s", strerror(errno));
+        else
+                snprintf(buf, sizeof buf, "the connection was closed");
+        ERR_clear_error();
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s: %s", what, buf);
+        git_error_set_str(GIT_ERROR_SSL, msg);
+}
+
+/* OpenSSL hands over each session the server issues (TLS 1.3: after the
+ * handshake); the newest per peer is kept. */
+static int new_session(SSL *ssl, SSL_SESSION *s)
+{
+        const char *peer = SSL_get_ex_data(ssl, pool.ex_peer);
+        struct session *e;
+
+        if (!peer)
+                return 0;
+        pthread_mutex_lock(&pool.mu);
+        for (e = pool.sessions; e && strcmp(e->peer, peer) != 0; e = e->next)
+                ;
+        if (!e && (e = calloc(1, sizeof *e))) {
+                snprintf(e->peer, sizeof e->peer, "%s", peer);
+                e->next = pool.sessions;
+                pool.sessions = e;
+        }
+        if (e) {
+                SSL_SESSION_free(e->s);
+                e->s = s;
+        }
+        pthread_mutex_unlock(&pool.mu);
+        return e ? 1 : 0;       /* 1: the reference is ours */
+}
+
+/* Is a kept connection still open with nothing unread on it? The
+ * server may have closed it while it waited. libgit2 stops reading a
+ * response at the git protocol's end, which leaves a chunked body's
+ * last chunk ("0\r\n\r\n") unread: that, and records that are not data
+ * (a TLS 1.3 session ticket), are read here and are fine; anything else
+ * means the last response was not read to its end. */
+static bool conn_alive(struct conn *c)
+{
+        static const char last_chunk[] = "0\r\n\r\n";
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        char b[sizeof last_chunk];
+        size_t got = 0;
+        bool alive = true;
+
+        if (SSL_pending(c->ssl) == 0 && poll(&p, 1, 0) == 0)
+                return true;
+        int fl = fcntl(c->fd, F_GETFL);
+        if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+                return false;
+        for (;;) {
+                int n = SSL_read(c->ssl, b + got, (int)(sizeof b - got));
+                if (n > 0 && (got += (size_t)n) < sizeof b)
+                        continue;
+                if (n > 0 || SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ)
+                        alive = false;  /* more than the last chunk, or closed */
+                break;
+        }
+        if (got && (got != sizeof last_chunk - 1 || memcmp(b, last_chunk, got) != 0))
+                alive = false;
+        ERR_clear_error();
+        if (fcntl(c->fd, F_SETFL, fl) < 0)
+                alive = false;
+        return alive;
+}
+
+static struct conn *take_idle(const char *peer)
+{
+        struct conn **pp, *c, *found = NULL;
+
+        pthread_mutex_lock(&pool.mu);
+        for (pp = &pool.idle; (c = *pp);) {
+                if (!found && strcmp(c->peer, peer) == 0) {
+                        *pp = c->next;
+                        c->next = NULL;
+                        if (conn_alive(c)) {
+                                found = c;
+                                pool.reused++;
+                        } else {
+                                conn_free(c);
+                        }
+                        continue;
+                }
+                pp = &c->next;
+        }
+        pthread_mutex_unlock(&pool.mu);
+        return found;
+}
+
+static int tcp_connect(const char *host, const char *port)
+{
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *a;
+        int fd = -1, e;
+
+        if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+                char msg[400];
+                snprintf(msg, sizeof msg, "failed to resolve address for %s: %s", host, gai_strerror(e));
+                git_error_set_str(GIT_ERROR_NET, msg);
+                return -1;
+        }
+        for (a = res; a; a = a->ai_next) {
+                if ((fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol)) < 0)
+                        continue;
+                if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+                        break;
+                e = errno;
+                close(fd);
+                fd = -1;
+                errno = e;
+                if (e == EINTR)
+                        break;  /* the silent-link watch: give up */
+        }
+        freeaddrinfo(res);
+        if (fd < 0) {
+                char msg[400];
+                snprintf(msg, sizeof msg, "failed to connect to %s: %s", host, strerror(errno));
+                git_error_set_str(GIT_ERROR_NET, msg);
+                return -1;
+        }
+        /* requests are written in pieces (head, then body): on a link
+         * at hundreds of milliseconds, Nagle would hold each for a round
+         * trip */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return fd;
+}
+
+static bool is_ip(const char *host)
+{
+        unsigned char buf[16];
+        return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static struct conn *conn_open(const char *host, const char *port, const char *peer)
+{
+        struct conn *c = calloc(1, sizeof *c);
+        SSL_SESSION *s = NULL;
+
+        if (!c) {
+                git_error_set_oom();
+                return NULL;
+        }
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        if ((c->fd = tcp_connect(host, port)) < 0) {
+                free(c);
+                return NULL;
+        }
+        if (!(c->ssl = SSL_new(pool.ctx)) || !SSL_set_fd(c->ssl, c->fd) ||
+            !SSL_set_ex_data(c->ssl, pool.ex_peer, c->peer))
+                goto fail;
+        if (is_ip(host)) {
+                if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host))
+                        goto fail;
+        } else if (!SSL_set_tlsext_host_name(c->ssl, host) || !SSL_set1_host(c->ssl, host)) {
+                goto fail;
+        }
+        pthread_mutex_lock(&pool.mu);
+        for (struct session *e = pool.sessions; e; e = e->next)
+                if (strcmp(e->peer, peer) == 0 && e->s && SSL_SESSION_is_resumable(e->s))
+                        s = e->s, SSL_SESSION_up_ref(s);
+        pthread_mutex_unlock(&pool.mu);
+        if (s) {
+                SSL_set_session(c->ssl, s);
+                SSL_SESSION_free(s);
+        }
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_connect(c->ssl) != 1) {
+                c->broken = true;
+                ssl_error("TLS handshake failed");
+                conn_free(c);
+                return NULL;
+        }
+        X509 *x = SSL_get1_peer_certificate(c->ssl);
+        c->verified = x ? SSL_get_verify_result(c->ssl) : X509_V_ERR_UNSPECIFIED;
+        c->dlen = x ? i2d_X509(x, &c->der) : -1;
+        X509_free(x);
+        if (c->dlen <= 0) {
+                git_error_set_str(GIT_ERROR_SSL, "the server did not provide a certificate");
+                c->broken = true;
+                conn_free(c);
+                return NULL;
+        }
+        pthread_mutex_lock(&pool.mu);
+        pool.made++;
+        if (SSL_session_reused(c->ssl))
+                pool.resumed++;
+        pthread_mutex_unlock(&pool.mu);
+        return c;
+fail:
+        ssl_error("cannot set up TLS");
+        c->broken = true;
+        conn_free(c);
+        return NULL;
+}
+
+static int ps_connect(git_stream *stream)
+{
+        struct pstream *st = (struct pstream *)stream;
+        char peer[300];
+
+        snprintf(peer, sizeof peer, "%s:%s", st->host, st->port);
+        if (!st->c && !(st->c = take_idle(peer)) && !(st->c = conn_open(st->host, st->port, peer)))
+                return -1;
+        if (st->c->verified != X509_V_OK) {
+                /* libgit2 asks the certificate_check callback next: a pin
+                 * may still accept it */
+                char msg[400];
+                snprintf(msg, sizeof msg, "the SSL certificate is invalid: %s",
+                         X509_verify_cert_error_string(st->c->verified));
+                git_error_set_str(GIT_ERROR_SSL, msg);
+                return GIT_ECERTIFICATE;
+        }
+        return 0;
+}
+
+static int ps_certificate(git_cert **out, git_stream *stream)
+{
+        struct pstream *st = (struct pstream *)stream;
+
+        if (!st->c) {
+                git_error_set_str(GIT_ERROR_SSL, "not connected");
+                return -1;
+        }
+        st->cert.parent.cert_type = GIT_CERT_X509;
+        st->cert.data = st->c->der;
+        st->cert.len = (size_t)st->c->dlen;
+        *out = &st->cert.parent;
+        return 0;
+}
+
+static int ps_set_proxy(git_stream *stream, const git_proxy_options *opts)
+{
+        (void)stream;
+        (void)opts;
+        git_error_set_str(GIT_ERROR_NET, "proxies are not supported");
+        return -1;
+}
+
+static ssize_t ps_read(git_stream *stream, void *data, size_t len)
+{
+        struct pstream *st = (struct pstream *)stream;
+        int n;
+
+        if (!st->c)
+                return -1;
+        ERR_clear_error();
+        errno = 0;
+        n = SSL_read(st->c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (n > 0)
+                return n;
+        if (SSL_get_error(st->c->ssl, n) == SSL_ERROR_ZERO_RETURN) {
+                st->c->broken = true;   /* closed cleanly: not reusable */
+                return 0;
+        }
+        /* (a blocking socket asks to retry only when interrupted: the
+         * silent-link watch, which wants the step to fail) */
+        st->c->broken = true;
+        ssl_error("failed to read from the server");
+        return -1;
+}
+
+static ssize_t ps_write(git_stream *stream, const char *data, size_t len, int flags)
+{
+        struct pstream *st = (struct pstream *)stream;
+        size_t done = 0;
+
+        (void)flags;
+        if (!st->c)
+                return -1;
+        while (done < len) {
+                size_t k = len - done > INT32_MAX ? INT32_MAX : len - done;
+                ERR_clear_error();
+                errno = 0;
+                int n = SSL_write(st->c->ssl, data + done, (int)k);
+                if (n <= 0) {
+                        st->c->broken = true;
+                        ssl_error("failed to write to the server");
+                        return -1;
+                }
+                done += (size_t)n;
+        }
+        return (ssize_t)done;
+}
+
+/* libgit2 is done with the connection: it waits for connpool_settle. */
+static int ps_close(git_stream *stream)
+{
+        struct pstream *st = (struct pstream *)stream;
+        struct conn *c = st->c;
+
+        st->c = NULL;
+        if (!c)
+                return 0;
+        if (c->broken) {
+                conn_free(c);
+                return 0;
+        }
+        pthread_mutex_lock(&pool.mu);
+        c->next = pool.released;
+        pool.released = c;
+        pthread_mutex_unlock(&pool.mu);
+        return 0;
+}
+
+static void ps_free(git_stream *stream)
+{
+        struct pstream *st = (struct pstream *)stream;
+
+        if (st->c)
+                ps_close(stream);
+        free(st->host);
+        free(st->port);
+        free(st);
+}
+
+static int ps_init(git_stream **out, const char *host, const char *port)
+{
+        struct pstream *st = calloc(1, sizeof *st);
+
+        if (!st || !(st->host = strdup(host)) || !(st->port = strdup(port ? port : "443"))) {
+                if (st)
+                        free(st->host);
+                free(st);
+                git_error_set_oom();
+                return -1;
+        }
+        st->parent.version = GIT_STREAM_VERSION;
+        st->parent.encrypted = 1;
+        st->parent.proxy_support = 0;
+        st->parent.connect = ps_connect;
+        st->parent.certificate = ps_certificate;
+        st->parent.set_proxy = ps_set_proxy;
+        st->parent.read = ps_read;
+        st->parent.write = ps_write;
+        st->parent.close = ps_close;
+        st->parent.free = ps_free;
+        *out = &st->parent;
+        return 0;
+}
+
+void connpool_settle(bool ok)
+{
+        struct conn *c, *next;
+
+        pthread_mutex_lock(&pool.mu);
+        c = pool.released;
+        pool.released = NULL;
+        for (; c; c = next) {
+                next = c->next;
+                c->next = NULL;
+                int kept = 0;
+                for (struct conn *i = pool.idle; i; i = i->next)
+                        kept += strcmp(i->peer, c->peer) == 0;
+                if (ok && kept < KEEP_PER_PEER) {
+                        c->next = pool.idle;
+                        pool.idle = c;
+                } else {
+                        conn_free(c);
+                }
+        }
+        pthread_mutex_unlock(&pool.mu);
+}
+
+void connpool_counts(long *ret_made, long *ret_reused, long *ret_resumed)
+{
+        pthread_mutex_lock(&pool.mu);
+        *ret_made = pool.made;
+        *ret_reused = pool.reused;
+        *ret_resumed = pool.resumed;
+        pthread_mutex_unlock(&pool.mu);
+}
+
+/* At exit: say goodbye on what is kept (the server then closes at once
+ * instead of waiting out its idle limit). */
+static void connpool_end(void)
+{
+        struct conn *c, *next;
+
+        pthread_mutex_lock(&pool.mu);
+        for (c = pool.idle; c; c = next) {
+                next = c->next;
+                conn_free(c);
+        }
+        pool.idle = NULL;
+        for (c = pool.released; c; c = next) {
+                next = c->next;
+                conn_free(c);
+        }
+        pool.released = NULL;
+        for (struct session *e = pool.sessions, *n; e; e = n) {
+                n = e->next;
+                SSL_SESSION_free(e->s);
+                free(e);
+        }
+        pool.sessions = NULL;
+        SSL_CTX_free(pool.ctx);
+        pool.ctx = NULL;
+        pthread_mutex_unlock(&pool.mu);
+}
+
+int connpool_install(void)
+{
+        static int done;
+        static git_stream_registration reg = { GIT_STREAM_VERSION, ps_init, NULL };
+
+        if (done)
+                return done > 0 ? 0 : -EIO;
+        done = -1;
+        if (!(pool.ctx = SSL_CTX_new(TLS_client_method())))
+                return -EIO;
+        SSL_CTX_set_min_proto_version(pool.ctx, TLS1_2_VERSION);
+        /* verified after the handshake (ps_connect), so that a pinned
+         * certificate outside the system's authorities can be accepted */
+        SSL_CTX_set_verify(pool.ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(pool.ctx, SSL_MODE_AUTO_RETRY);
+        SSL_CTX_set_session_cache_mode(pool.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(pool.ctx, new_session);
+        if (SSL_CTX_set_default_verify_paths(pool.ctx) != 1 ||
+            (pool.ex_peer = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0 ||
+            git_stream_register(GIT_STREAM_TLS, &reg) < 0) {
+                SSL_CTX_free(pool.ctx);
+                pool.ctx = NULL;
+                return -EIO;
+        }
+        atexit(connpool_end);
+        done = 1;
+        return 0;
+}
