@@ -366,7 +366,7 @@ round:
         if (pushed == 0 && rd.trusted && rd.have_ro && !roster_lists(&rd.ro, h.node) && !netwatch_fired(nw) && !no_fetch &&
             feed_fetch(repo, &rm, h.node, log_stderr, &nlog) == 0 && round_reread(&rd) < 0)
                 failed++;
-        /* scans after the events, one piece per push */
+        /* scans after the events, a piece per push on a slow link */
         if (url && !netwatch_fired(nw) && !catching_up && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
         if (netwatch_fired(nw))

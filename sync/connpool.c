@@ -22,8 +22,37 @@
 
 #include "sync/connpool.h"
 
+#include <strings.h>
+#include <time.h>
+
+/* How long a kept connection's owed last chunk is waited for. */
+#define LAST_CHUNK_WAIT_MS 3000
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Kept connections per host and port: a sync uses one at a time. */
 #define KEEP_PER_PEER 2
+
+/* How far libgit2 read the last response: enough to know whether the
+ * connection is at a response's end. libgit2 stops at the git protocol's
+ * end, which leaves a chunked body's last chunk unread. */
+struct response {
+        char head[4096];
+        size_t headlen;
+        bool reading;           /* a read came after the last write */
+        bool head_done, chunked;
+        long long length;       /* Content-Length, or -1 */
+        long long body;         /* body bytes read */
+        char tail[5];           /* the last bytes read */
+        size_t tlen;
+};
+
+static const char last_chunk[] = "0\r\n\r\n";
 
 /* One TLS connection. */
 struct conn {
@@ -35,6 +64,7 @@ struct conn {
         int dlen;
         long verified;          /* X509_V_OK or why not */
         bool broken;            /* an I/O error: never kept */
+        struct response rs;     /* the last response, as libgit2 read it */
 };
 
 /* A stream libgit2 holds: one connection while connected. */
@@ -121,34 +151,120 @@ static int new_session(SSL *ssl, SSL_SESSION *s)
         return e ? 1 : 0;       /* 1: the reference is ours */
 }
 
-/* Is a kept connection still open with nothing unread on it? The
- * server may have closed it while it waited. libgit2 stops reading a
- * response at the git protocol's end, which leaves a chunked body's
- * last chunk ("0\r\n\r\n") unread: that, and records that are not data
- * (a TLS 1.3 session ticket), are read here and are fine; anything else
- * means the last response was not read to its end. */
-static bool conn_alive(struct conn *c)
+static void response_begin(struct response *r)
 {
-        static const char last_chunk[] = "0\r\n\r\n";
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
-        char b[sizeof last_chunk];
-        size_t got = 0;
-        bool alive = true;
+        memset(r, 0, sizeof *r);
+        r->length = -1;
+}
 
-        if (SSL_pending(c->ssl) == 0 && poll(&p, 1, 0) == 0)
+/* A header's value in the head (lines after the first), or NULL. */
+static const char *head_value(const char *head, const char *name)
+{
+        size_t nl = strlen(name);
+
+        for (const char *l = strstr(head, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
+                if (strncasecmp(l + 2, name, nl) == 0 && l[2 + nl] == ':') {
+                        const char *v = l + 3 + nl;
+                        while (*v == ' ' || *v == '\t')
+                                v++;
+                        return v;
+                }
+        }
+        return NULL;
+}
+
+static void response_read(struct response *r, const char *data, size_t n)
+{
+        size_t body_from = 0;
+
+        r->reading = true;
+        if (!r->head_done) {
+                size_t take = n < sizeof r->head - 1 - r->headlen ? n : sizeof r->head - 1 - r->headlen;
+                memcpy(r->head + r->headlen, data, take);
+                r->headlen += take;
+                r->head[r->headlen] = '\0';
+                char *end = strstr(r->head, "\r\n\r\n");
+                if (!end)
+                        return;         /* (a head past 4 KiB: never done, never kept) */
+                r->head_done = true;
+                body_from = (size_t)(end + 4 - r->head) - (r->headlen - take);
+                const char *te = head_value(r->head, "Transfer-Encoding");
+                const char *cl = head_value(r->head, "Content-Length");
+                r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
+                if (cl)
+                        r->length = strtoll(cl, NULL, 10);
+        }
+        r->body += (long long)(n - body_from);
+        for (size_t i = body_from; i < n; i++) {
+                if (r->tlen == sizeof r->tail)
+                        memmove(r->tail, r->tail + 1, --r->tlen);
+                r->tail[r->tlen++] = data[i];
+        }
+}
+
+/* Was the response read to its end (true), or to all but a chunked
+ * body's last chunk (*ret_last_chunk)? Otherwise the connection is not
+ * at a boundary and cannot serve another request. */
+static bool response_ended(const struct response *r, bool *ret_last_chunk)
+{
+        *ret_last_chunk = false;
+        if (!r->reading || !r->head_done)
+                return false;
+        if (r->chunked) {
+                if (r->tlen == sizeof r->tail && memcmp(r->tail, last_chunk, sizeof r->tail) == 0)
+                        return true;
+                *ret_last_chunk = true;
+                return true;
+        }
+        return r->length >= 0 && r->body == r->length;
+}
+
+/* Read what a kept connection holds unread, without blocking longer
+ * than wait_ms: the last chunk of its last response when libgit2 left it
+ * (it may still be on its way: the server sends it once its git process
+ * has exited), then nothing. False when it holds anything else, or was
+ * closed: it is then not used. */
+static bool conn_alive(struct conn *c, int wait_ms)
+{
+        bool last, alive = true;
+        char b[sizeof last_chunk];
+        size_t want = 0, got = 0;
+
+        if (!response_ended(&c->rs, &last))
+                return false;
+        if (last)
+                want = sizeof last_chunk - 1;
+        if (!want && SSL_pending(c->ssl) == 0 && poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, 0) == 0)
                 return true;
         int fl = fcntl(c->fd, F_GETFL);
         if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
                 return false;
+        uint64_t until = now_ms() + (uint64_t)wait_ms;
         for (;;) {
-                int n = SSL_read(c->ssl, b + got, (int)(sizeof b - got));
-                if (n > 0 && (got += (size_t)n) < sizeof b)
+                /* one byte past what is wanted: more would be a stray */
+                int n = SSL_read(c->ssl, b + got, (int)(want + 1 - got));
+                if (n > 0) {
+                        got += (size_t)n;
+                        if (got > want) {
+                                alive = false;
+                                break;
+                        }
                         continue;
-                if (n > 0 || SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ)
-                        alive = false;  /* more than the last chunk, or closed */
-                break;
+                }
+                if (SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ) {
+                        alive = false;  /* closed */
+                        break;
+                }
+                if (got == want)
+                        break;          /* all that was owed, and nothing more */
+                uint64_t now = now_ms();
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                if (now >= until || poll(&p, 1, (int)(until - now)) <= 0) {
+                        alive = false;  /* it did not come */
+                        break;
+                }
         }
-        if (got && (got != sizeof last_chunk - 1 || memcmp(b, last_chunk, got) != 0))
+        if (alive && memcmp(b, last_chunk, want) != 0)
                 alive = false;
         ERR_clear_error();
         if (fcntl(c->fd, F_SETFL, fl) < 0)
@@ -156,27 +272,36 @@ static bool conn_alive(struct conn *c)
         return alive;
 }
 
-static struct conn *take_idle(const char *peer)
+/* A connection to peer that ended its last response: one a settled step
+ * kept, or one this step's libgit2 closed between two of its requests
+ * (libgit2 reconnects when it stopped short of a response's last chunk). */
+static struct conn *take_kept(const char *peer)
 {
-        struct conn **pp, *c, *found = NULL;
-
-        pthread_mutex_lock(&pool.mu);
-        for (pp = &pool.idle; (c = *pp);) {
-                if (!found && strcmp(c->peer, peer) == 0) {
-                        *pp = c->next;
-                        c->next = NULL;
-                        if (conn_alive(c)) {
-                                found = c;
-                                pool.reused++;
-                        } else {
-                                conn_free(c);
+        for (;;) {
+                struct conn **lists[2] = { &pool.released, &pool.idle }, *c = NULL;
+                pthread_mutex_lock(&pool.mu);
+                for (int k = 0; k < 2 && !c; k++) {
+                        for (struct conn **pp = lists[k]; *pp; pp = &(*pp)->next) {
+                                if (strcmp((*pp)->peer, peer) == 0) {
+                                        c = *pp;
+                                        *pp = c->next;
+                                        c->next = NULL;
+                                        break;
+                                }
                         }
-                        continue;
                 }
-                pp = &c->next;
+                pthread_mutex_unlock(&pool.mu);
+                if (!c)
+                        return NULL;
+                if (conn_alive(c, LAST_CHUNK_WAIT_MS)) {
+                        pthread_mutex_lock(&pool.mu);
+                        pool.reused++;
+                        pthread_mutex_unlock(&pool.mu);
+                        response_begin(&c->rs);
+                        return c;
+                }
+                conn_free(c);
         }
-        pthread_mutex_unlock(&pool.mu);
-        return found;
 }
 
 static int tcp_connect(const char *host, const char *port)
@@ -233,6 +358,7 @@ static struct conn *conn_open(const char *host, const char *port, const char *pe
                 return NULL;
         }
         snprintf(c->peer, sizeof c->peer, "%s", peer);
+        response_begin(&c->rs);
         if ((c->fd = tcp_connect(host, port)) < 0) {
                 free(c);
                 return NULL;
@@ -292,7 +418,7 @@ static int ps_connect(git_stream *stream)
         char peer[300];
 
         snprintf(peer, sizeof peer, "%s:%s", st->host, st->port);
-        if (!st->c && !(st->c = take_idle(peer)) && !(st->c = conn_open(st->host, st->port, peer)))
+        if (!st->c && !(st->c = take_kept(peer)) && !(st->c = conn_open(st->host, st->port, peer)))
                 return -1;
         if (st->c->verified != X509_V_OK) {
                 /* libgit2 asks the certificate_check callback next: a pin
@@ -339,8 +465,10 @@ static ssize_t ps_read(git_stream *stream, void *data, size_t len)
         ERR_clear_error();
         errno = 0;
         n = SSL_read(st->c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
-        if (n > 0)
+        if (n > 0) {
+                response_read(&st->c->rs, data, (size_t)n);
                 return n;
+        }
         if (SSL_get_error(st->c->ssl, n) == SSL_ERROR_ZERO_RETURN) {
                 st->c->broken = true;   /* closed cleanly: not reusable */
                 return 0;
@@ -360,6 +488,8 @@ static ssize_t ps_write(git_stream *stream, const char *data, size_t len, int fl
         (void)flags;
         if (!st->c)
                 return -1;
+        if (st->c->rs.reading)
+                response_begin(&st->c->rs);     /* the next request */
         while (done < len) {
                 size_t k = len - done > INT32_MAX ? INT32_MAX : len - done;
                 ERR_clear_error();
@@ -375,16 +505,18 @@ static ssize_t ps_write(git_stream *stream, const char *data, size_t len, int fl
         return (ssize_t)done;
 }
 
-/* libgit2 is done with the connection: it waits for connpool_settle. */
+/* libgit2 is done with the connection: one at a response's end waits
+ * for connpool_settle (or serves this step's next request). */
 static int ps_close(git_stream *stream)
 {
         struct pstream *st = (struct pstream *)stream;
         struct conn *c = st->c;
+        bool last;
 
         st->c = NULL;
         if (!c)
                 return 0;
-        if (c->broken) {
+        if (c->broken || !response_ended(&c->rs, &last)) {
                 conn_free(c);
                 return 0;
         }

@@ -2,8 +2,9 @@
  * repository (agent/home.c stores it; an app.material event names it by
  * id). To cross a link that drops every few seconds, a scan travels in
  * pieces of at most SCAN_PIECE bytes, one commit per piece, on the
- * writer's scan chain refs/scans/<partition>/<writer>, pushed one piece
- * per push: an interrupted transfer loses at most the piece in flight,
+ * writer's scan chain refs/scans/<partition>/<writer>, pushed a piece
+ * per push on a slow link (more on a fast one, as scan_push says): an
+ * interrupted transfer loses at most the push in flight,
  * and the next sync resumes where the far side stands. The receiver
  * reassembles each scan whose pieces have all arrived and checks that it
  * hashes to its id. The format is in docs/change-set.md ("Scans"). */
@@ -23,6 +24,10 @@
 #include "sync/transfer.h"
 
 #define SCAN_PIECE (48u * 1024u)
+/* a push of pieces takes about this long at the rate the last one showed
+ * (one piece at least, SCAN_PUSH_MAX at most) */
+#define SCAN_PUSH_S 8.0
+#define SCAN_PUSH_MAX 32u
 #define SCAN_MAX_BYTES (64u * 1024u * 1024u)
 #define SCAN_FORMAT "daiban-scan"
 #define SCAN_VERSION 1
@@ -33,8 +38,9 @@
 int scan_commit_local(store *s, git_repository *repo, const char *self, const struct sshsig_key *key, long *ret_pieces,
                       feed_log_fn log, void *ud);
 
-/* Push this node's scan chains (and those it relays, as feed_push) one
- * piece per push, from where the remote stands. 0; -EIO/-EPERM as
+/* Push this node's scan chains (and those it relays, as feed_push) from
+ * where the remote stands: a piece per push on a slow link, up to
+ * SCAN_PUSH_MAX when the pushes show it moves more in SCAN_PUSH_S. 0; -EIO/-EPERM as
  * feed_push, after what did go through. *ret_pieces counts pieces sent. */
 int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
               feed_log_fn log, void *ud);

@@ -1,7 +1,8 @@
 /* Scan chains written and sent: the pieces of every scan this node
- * attached appended to its chains, signed, and pushed one piece per
- * push from where the remote stands, so an interrupted transfer loses at
- * most the piece in flight. A local marker ref,
+ * attached appended to its chains, signed, and pushed from where the
+ * remote stands, a piece per push on a slow link and as many as take
+ * about SCAN_PUSH_S on a fast one, so an interrupted transfer loses at
+ * most the push in flight. A local marker ref,
  * refs/daiban/pushed/scans/<p>/<w>, keeps how far the remote is known to
  * hold a chain, so a sync with nothing new opens no connection for
  * scans. See scan.h. */
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "forms/division.h"
 #include "sync/store-int.h"
@@ -209,9 +211,27 @@ static int collect_tip(const char *name, const git_oid *id, void *payload)
         return 0;
 }
 
+/* How many pieces the next push carries, from the last push's m pieces
+ * in ns: as many as the link moved in SCAN_PUSH_S at that rate, at least
+ * one, at most SCAN_PUSH_MAX, and at most twice the last (a push's fixed
+ * cost, two round trips and the far side's check, makes a small push look
+ * slower than the link is). */
+static size_t next_batch(size_t m, uint64_t ns)
+{
+        double per_s = (double)m * 1e9 / (double)(ns ? ns : 1);
+        double want = per_s * SCAN_PUSH_S;
+
+        if (want > 2.0 * (double)m)
+                want = 2.0 * (double)m;
+        if (want > SCAN_PUSH_MAX)
+                want = SCAN_PUSH_MAX;
+        return want < 1 ? 1 : (size_t)want;
+}
+
 int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
               feed_log_fn log, void *ud)
 {
+        size_t batch = 1;       /* pieces per push, as the link allows */
         git_reference_iterator *it = NULL;
         git_reference *ref;
         char (*todo)[128] = NULL;
@@ -267,14 +287,18 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                                 break;
                         }
                 }
-                /* one piece per push: a dropped link loses one piece */
-                for (size_t i = 0; i < n && r == 0; i++) {
+                /* a piece per push on a slow link, more when the last push
+                 * showed the link fast: a push takes about SCAN_PUSH_S, so a
+                 * dropped link loses at most that much of its time */
+                for (size_t i = 0; i < n && r == 0;) {
                         char out[160], spec[320], *specs[1] = { spec };
                         git_reference *mref = NULL, *oref = NULL;
+                        size_t m = batch < n - i ? batch : n - i;
+                        const git_oid *last = &ids[i + m - 1];
                         /* libgit2 pushes refs, not ids: stage the piece on a
                          * ref of our own */
                         snprintf(out, sizeof out, OUTGOING_PREFIX "%s/%s", part, writer);
-                        if (git_reference_create(&oref, repo, out, &ids[i], 1, "daiban: scan piece to push") < 0) {
+                        if (git_reference_create(&oref, repo, out, last, 1, "daiban: scan piece to push") < 0) {
                                 if (log)
                                         log(ud, "cannot stage a scan piece: %s", gerr());
                                 r = -EIO;
@@ -282,13 +306,16 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         }
                         git_reference_free(oref);
                         snprintf(spec, sizeof spec, "%s:%s", out, todo[k]);
+                        uint64_t t0 = uv_hrtime();
                         if ((r = feed_push_specs(repo, rm, specs, 1, log, ud)) < 0)
                                 break;
-                        (*ret_pieces)++;
-                        git_reference_create(&mref, repo, marker, &ids[i], 1, "daiban: scan piece pushed");
+                        batch = next_batch(m, uv_hrtime() - t0);
+                        *ret_pieces += (long)m;
+                        i += m;
+                        git_reference_create(&mref, repo, marker, last, 1, "daiban: scan piece pushed");
                         git_reference_free(mref);
                         if (feed_show_progress)
-                                fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i + 1, n, todo[k], i + 1 == n ? "\n" : "");
+                                fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i, n, todo[k], i == n ? "\n" : "");
                 }
                 if (r == 0 && n == 0) {
                         git_reference *mref = NULL;
