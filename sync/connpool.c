@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "sync/connpool.h"
+#include "sync/httpend.h"
 
 #include <strings.h>
 #include <time.h>
@@ -38,22 +39,6 @@ static uint64_t now_ms(void)
 /* Kept connections per host and port: a sync uses one at a time. */
 #define KEEP_PER_PEER 2
 
-/* How far libgit2 read the last response: enough to know whether the
- * connection is at a response's end. libgit2 stops at the git protocol's
- * end, which leaves a chunked body's last chunk unread. */
-struct response {
-        char head[4096];
-        size_t headlen;
-        bool reading;           /* a read came after the last write */
-        bool head_done, chunked;
-        long long length;       /* Content-Length, or -1 */
-        long long body;         /* body bytes read */
-        char tail[5];           /* the last bytes read */
-        size_t tlen;
-};
-
-static const char last_chunk[] = "0\r\n\r\n";
-
 /* One TLS connection. */
 struct conn {
         struct conn *next;
@@ -64,7 +49,7 @@ struct conn {
         int dlen;
         long verified;          /* X509_V_OK or why not */
         bool broken;            /* an I/O error: never kept */
-        struct response rs;     /* the last response, as libgit2 read it */
+        struct httpend rs;     /* the last response, as libgit2 read it */
 };
 
 /* A stream libgit2 holds: one connection while connected. */
@@ -151,74 +136,6 @@ static int new_session(SSL *ssl, SSL_SESSION *s)
         return e ? 1 : 0;       /* 1: the reference is ours */
 }
 
-static void response_begin(struct response *r)
-{
-        memset(r, 0, sizeof *r);
-        r->length = -1;
-}
-
-/* A header's value in the head (lines after the first), or NULL. */
-static const char *head_value(const char *head, const char *name)
-{
-        size_t nl = strlen(name);
-
-        for (const char *l = strstr(head, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
-                if (strncasecmp(l + 2, name, nl) == 0 && l[2 + nl] == ':') {
-                        const char *v = l + 3 + nl;
-                        while (*v == ' ' || *v == '\t')
-                                v++;
-                        return v;
-                }
-        }
-        return NULL;
-}
-
-static void response_read(struct response *r, const char *data, size_t n)
-{
-        size_t body_from = 0;
-
-        r->reading = true;
-        if (!r->head_done) {
-                size_t take = n < sizeof r->head - 1 - r->headlen ? n : sizeof r->head - 1 - r->headlen;
-                memcpy(r->head + r->headlen, data, take);
-                r->headlen += take;
-                r->head[r->headlen] = '\0';
-                char *end = strstr(r->head, "\r\n\r\n");
-                if (!end)
-                        return;         /* (a head past 4 KiB: never done, never kept) */
-                r->head_done = true;
-                body_from = (size_t)(end + 4 - r->head) - (r->headlen - take);
-                const char *te = head_value(r->head, "Transfer-Encoding");
-                const char *cl = head_value(r->head, "Content-Length");
-                r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
-                if (cl)
-                        r->length = strtoll(cl, NULL, 10);
-        }
-        r->body += (long long)(n - body_from);
-        for (size_t i = body_from; i < n; i++) {
-                if (r->tlen == sizeof r->tail)
-                        memmove(r->tail, r->tail + 1, --r->tlen);
-                r->tail[r->tlen++] = data[i];
-        }
-}
-
-/* Was the response read to its end (true), or to all but a chunked
- * body's last chunk (*ret_last_chunk)? Otherwise the connection is not
- * at a boundary and cannot serve another request. */
-static bool response_ended(const struct response *r, bool *ret_last_chunk)
-{
-        *ret_last_chunk = false;
-        if (!r->reading || !r->head_done)
-                return false;
-        if (r->chunked) {
-                if (r->tlen == sizeof r->tail && memcmp(r->tail, last_chunk, sizeof r->tail) == 0)
-                        return true;
-                *ret_last_chunk = true;
-                return true;
-        }
-        return r->length >= 0 && r->body == r->length;
-}
-
 /* Read what a kept connection holds unread, without blocking longer
  * than wait_ms: the last chunk of its last response when libgit2 left it
  * (it may still be on its way: the server sends it once its git process
@@ -227,13 +144,13 @@ static bool response_ended(const struct response *r, bool *ret_last_chunk)
 static bool conn_alive(struct conn *c, int wait_ms)
 {
         bool last, alive = true;
-        char b[sizeof last_chunk];
+        char b[sizeof HTTPEND_LAST_CHUNK];
         size_t want = 0, got = 0;
 
-        if (!response_ended(&c->rs, &last))
+        if (!httpend_ended(&c->rs, &last))
                 return false;
         if (last)
-                want = sizeof last_chunk - 1;
+                want = sizeof HTTPEND_LAST_CHUNK - 1;
         if (!want && SSL_pending(c->ssl) == 0 && poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, 0) == 0)
                 return true;
         int fl = fcntl(c->fd, F_GETFL);
@@ -264,7 +181,7 @@ static bool conn_alive(struct conn *c, int wait_ms)
                         break;
                 }
         }
-        if (alive && memcmp(b, last_chunk, want) != 0)
+        if (alive && memcmp(b, HTTPEND_LAST_CHUNK, want) != 0)
                 alive = false;
         ERR_clear_error();
         if (fcntl(c->fd, F_SETFL, fl) < 0)
@@ -297,7 +214,7 @@ static struct conn *take_kept(const char *peer)
                         pthread_mutex_lock(&pool.mu);
                         pool.reused++;
                         pthread_mutex_unlock(&pool.mu);
-                        response_begin(&c->rs);
+                        httpend_begin(&c->rs);
                         return c;
                 }
                 conn_free(c);
@@ -358,7 +275,7 @@ static struct conn *conn_open(const char *host, const char *port, const char *pe
                 return NULL;
         }
         snprintf(c->peer, sizeof c->peer, "%s", peer);
-        response_begin(&c->rs);
+        httpend_begin(&c->rs);
         if ((c->fd = tcp_connect(host, port)) < 0) {
                 free(c);
                 return NULL;
@@ -466,7 +383,7 @@ static ssize_t ps_read(git_stream *stream, void *data, size_t len)
         errno = 0;
         n = SSL_read(st->c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
         if (n > 0) {
-                response_read(&st->c->rs, data, (size_t)n);
+                httpend_read(&st->c->rs, data, (size_t)n);
                 return n;
         }
         if (SSL_get_error(st->c->ssl, n) == SSL_ERROR_ZERO_RETURN) {
@@ -489,7 +406,7 @@ static ssize_t ps_write(git_stream *stream, const char *data, size_t len, int fl
         if (!st->c)
                 return -1;
         if (st->c->rs.reading)
-                response_begin(&st->c->rs);     /* the next request */
+                httpend_begin(&st->c->rs);     /* the next request */
         while (done < len) {
                 size_t k = len - done > INT32_MAX ? INT32_MAX : len - done;
                 ERR_clear_error();
@@ -516,7 +433,7 @@ static int ps_close(git_stream *stream)
         st->c = NULL;
         if (!c)
                 return 0;
-        if (c->broken || !response_ended(&c->rs, &last)) {
+        if (c->broken || !httpend_ended(&c->rs, &last)) {
                 conn_free(c);
                 return 0;
         }
