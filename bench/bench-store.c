@@ -36,14 +36,21 @@
  *       A week's backlog of one village (NAPPS applications, 5 events
  *       each, no scans) as change sets: the git bundle of its feed
  *       against the zlib-compressed size of the events themselves.
- *   bench-store day STORE NAPPS TODAY [SEED]
+ *   bench-store day STORE NAPPS TODAY [SEED [SCAN_PERCENT]]
  *       A village's working day for the county simulator
  *       (bench/county-sim.py): NAPPS MZ-DB-001 applications appended to
  *       the village's own store through store_append, as the station's
  *       commands write them (created, five materials, submitted with the
  *       day's next receipt numbers), each folded; an operator op01 is
- *       registered first when the store has none. `daiban sync` then
- *       commits, signs and pushes them like any capture.
+ *       registered first when the store has none. SCAN_PERCENT of the
+ *       applications (default 33) have one of their materials scanned:
+ *       a JPEG-framed random payload of 60-120 KB (a card) or 120-250 KB
+ *       (a page), stored as the station stores a scan, a blob in the
+ *       home's repository (STORE's folder's repo/) named by its
+ *       app.material event. The same SEED makes the same day. Prints
+ *       each application's id on a line, followed by its scan's blob id
+ *       and bytes when it has one. `daiban sync` then commits, signs and
+ *       pushes them like any capture, the scans in pieces.
  *   bench-store feeds REPO SCRATCH_DB NPART NEVENTS
  *       Only write the feeds of the ingest benchmark into an existing
  *       repository (a county home's), for `daiban sync` to ingest. */
@@ -760,6 +767,70 @@ static int backlog(int argc, char **argv)
         return 0;
 }
 
+/* ---- day: a village's working day for the county simulator ----------------- */
+
+/* Scanned materials: the cards (the ID card, SFZ; the bank card, YHK) as
+ * a phone or a station's scanner takes them, 60-120 KB, the pages (the
+ * household register, HKB; the income certificate, SRZM; the signed
+ * application, HDSQ) at 150-200 dpi as JPEG, 120-250 KB. */
+static size_t scan_size(uint64_t *x, const char *material)
+{
+        bool card = !strcmp(material, "SFZ") || !strcmp(material, "YHK");
+        return (size_t)rnd(x, card ? 60000 : 120000, card ? 120000 : 250000);
+}
+
+/* A scan of n bytes stored as the station stores one (agent/core/capture.c,
+ * store_scan: a blob of the home's repository, fsynced, which the
+ * app.material event then names); `daiban sync` cuts it into pieces
+ * (sync/scanwrite.c, scan_commit_local) and pushes them. The bytes are a
+ * JPEG's frame (SOI, a JFIF header, EOI) around random ones from x: a
+ * photograph's entropy-coded data does not compress, nor do these. 0 and
+ * the blob's id in hex, or -1 with the reason printed. */
+static int scan_store(git_repository *repo, uint64_t *x, size_t n, char hex[41])
+{
+        static const unsigned char head[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01,
+                                              0x01, 0x01, 0x00, 0x96, 0x00, 0x96, 0x00, 0x00 };
+        unsigned char *buf = malloc(n);
+        git_oid oid;
+        int r = 0;
+
+        if (!buf || n < sizeof head + 2)
+                return -1;
+        memcpy(buf, head, sizeof head);
+        for (size_t i = sizeof head; i < n - 2; i += 8) {
+                uint64_t v = rng_next(x);
+                memcpy(buf + i, &v, n - 2 - i < 8 ? n - 2 - i : 8);
+        }
+        buf[n - 2] = 0xff;
+        buf[n - 1] = 0xd9;
+        if (git_blob_create_from_buffer(&oid, repo, buf, n) < 0) {
+                fprintf(stderr, "cannot store a scan: %s\n", git_error_last()->message);
+                r = -1;
+        } else {
+                git_oid_tostr(hex, 41, &oid);
+        }
+        free(buf);
+        return r;
+}
+
+/* The home's repository beside its store (DIR/store.db: DIR/repo), for
+ * the scans; NULL with the reason printed. */
+static git_repository *home_repo(const char *store_path)
+{
+        char path[4096];
+        const char *slash = strrchr(store_path, '/');
+        git_repository *repo;
+
+        snprintf(path, sizeof path, "%.*srepo", slash ? (int)(slash - store_path + 1) : 0, store_path);
+        git_libgit2_init();
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        if (git_repository_open_bare(&repo, path) < 0) {
+                fprintf(stderr, "git open %s: %s\n", path, git_error_last()->message);
+                return NULL;
+        }
+        return repo;
+}
+
 static int day(int argc, char **argv)
 {
         static const char *const sur[] = { "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周" };
@@ -771,12 +842,20 @@ static int day(int argc, char **argv)
         long napps = atol(argv[3]);
         int32_t today = day_of(argv[4]);
         uint64_t x = argc > 5 ? strtoull(argv[5], NULL, 10) : (uint64_t)time(NULL);
+        /* the scans draw from a stream of their own, so that without them
+         * the day is the one it was before they were added */
+        uint64_t xs = x ^ 0x5ca75ca75ca75ca7u;
+        int scan_pct = argc > 6 ? atoi(argv[6]) : 33;
+        git_repository *repo = NULL;
         char *v = NULL, *catv = NULL, prefix[32], like[40];
         long best = 0;
         sqlite3_stmt *q;
 
-        if (today < 0 || napps < 0 || store_meta_get(s, "node", &v) < 0 || strlen(v) != 12)
+        if (today < 0 || napps < 0 || scan_pct < 0 || scan_pct > 100 || store_meta_get(s, "node", &v) < 0 ||
+            strlen(v) != 12)
                 return 2;
+        if (scan_pct && !(repo = home_repo(argv[2])))
+                return 1;
         store_meta_get(s, "catalog.current", &catv);
         int y, mo, d;
         {
@@ -845,8 +924,19 @@ static int day(int argc, char **argv)
                         json_object_set_new(cb, "catalog", json_string(catv));
                 free(data);
                 APPEND("app.created", id, dumps(cb));
-                for (size_t m = 0; m < 5; m++)
-                        APPEND("app.material", id, dumps(json_pack("{s:s,s:s}", "material", mats[m], "state", "provided")));
+                /* one material of about one application in three scanned
+                 * (scan_pct of them), stored before the event names it */
+                int scanned = rnd(&xs, 0, 99) < scan_pct ? rnd(&xs, 0, 4) : -1;
+                size_t scan_len = 0;
+                char blob[41] = "";
+                if (scanned >= 0 && scan_store(repo, &xs, scan_len = scan_size(&xs, mats[scanned]), blob) < 0)
+                        return 1;
+                for (int m = 0; m < 5; m++) {
+                        json_t *mb = json_pack("{s:s,s:s}", "material", mats[m], "state", "provided");
+                        if (m == scanned)
+                                json_object_set_new(mb, "blob", json_string(blob));
+                        APPEND("app.material", id, dumps(mb));
+                }
                 snprintf(receipt, sizeof receipt, "%s%03ld", prefix, ++best);
                 APPEND("app.submitted", id, dumps(json_pack("{s:i,s:[],s:i,s:s}", "accepted_on", today, "deficiencies",
                                                             "due", today + 42, "receipt", receipt)));
@@ -854,7 +944,10 @@ static int day(int argc, char **argv)
                         fprintf(stderr, "fold failed: %s\n", store_errmsg(s));
                         return 1;
                 }
-                printf("%s\n", id);
+                if (scanned >= 0)
+                        printf("%s %s %zu\n", id, blob, scan_len);
+                else
+                        printf("%s\n", id);
         }
 #undef APPEND
         if (store_commit(s) < 0)
@@ -862,6 +955,10 @@ static int day(int argc, char **argv)
         free(v);
         free(catv);
         store_close(s);
+        if (repo) {
+                git_repository_free(repo);
+                git_libgit2_shutdown();
+        }
         return 0;
 }
 
@@ -884,7 +981,7 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[1], "feeds") == 0)
                 return feeds(argc, argv);
         fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | fill STORE NAPPS TODAY VILLAGE... |"
-                        " rebuild STORE [RUNS] | day STORE NAPPS TODAY [SEED] |"
+                        " rebuild STORE [RUNS] | day STORE NAPPS TODAY [SEED [SCAN_PERCENT]] |"
                         " ingest DIR NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
         return 2;
 }

@@ -4,7 +4,8 @@
     county-sim.py --daiban BIN --bench-store BIN --work DIR
                   [--townships 18] [--villages 400] [--shaped 40]
                   [--days 7] [--apps-per-day 3] [--interval 60]
-                  [--steady-s 300] [--window 60] [--scenarios b,c,e,d,a] [--json FILE]
+                  [--steady-s 300] [--window 60] [--scan-percent 33 | --no-scans]
+                  [--scenarios f,b,c,e,d,a] [--json FILE]
 
 One county hall (`daiban hall serve`, HTTPS with a pinned certificate),
 its townships and villages, each a real home made by `daiban init` on a
@@ -14,6 +15,12 @@ copy of the sample catalogue with this many more townships and villages
 code (`bench-store day`: created, five materials, accepted, folded, as
 the station's commands write them), so a week of a county is made in
 seconds; `daiban sync` then commits, signs and pushes them like any.
+About one application in three (--scan-percent) has one of its
+materials scanned: 60-120 KB for a card, 120-250 KB for a page, random
+(incompressible) bytes in a JPEG's frame, stored as the station stores
+a scan, so its sync cuts it into pieces and pushes them one a push;
+--no-scans writes the days as they were before scans (the same ones for
+the same seeds).
 
 The links: --shaped villages each live in a network namespace of their
 own, joined to the host by a veth pair with tc tbf at 64 kbit/s both
@@ -49,9 +56,11 @@ e  a township relays 20 villages' sticks at once (`bundle import` of a
 
 After each scenario every node syncs until nothing moves, and the
 simulator checks that nothing was lost (every application captured is in
-the county's store) and that every node converged (each village's
-partition holds the same events at the village, its township and the
-county). Time is compressed: --interval stands for the stations' 300 s.
+the county's store, every scan captured assembled in the county's
+repository) and that every node converged (each village's partition
+holds the same events at the village, its township and the county, and
+its township holds its scans too). Each scenario reports the scans
+captured in it, their bytes and the pieces pushed. Time is compressed: --interval stands for the stations' 300 s.
 
 Must run as root (namespaces, tc, nftables). tests/integration/county.py
 runs it at CI size and asserts the shape of the figures.
@@ -115,6 +124,7 @@ class Node:
         self.w, self.code, self.role, self.ns = w, code, role, ns
         self.home = os.path.join(w.work, "homes", code)
         self.apps = []              # application ids captured here
+        self.scans = []             # (blob id, bytes) of the scans captured here
 
     def env(self, operator="op01"):
         e = dict(os.environ, DAIBAN_HOME=self.home, LANG="C.UTF-8", LC_ALL="")
@@ -149,10 +159,24 @@ class Node:
         if n <= 0:
             return []
         r = sh(self.w.bench_store, "day", os.path.join(self.home, "store.db"), str(n), day,
-               str(self.w.rng.randrange(1 << 30)))
-        ids = r.stdout.split()
+               str(self.w.rng.randrange(1 << 30)), str(self.w.a.scan_percent))
+        # a line an application: its id, then its scan's blob and bytes if it has one
+        ids = []
+        for line in r.stdout.splitlines():
+            f = line.split()
+            ids.append(f[0])
+            if len(f) == 3:
+                self.scans.append((f[1], int(f[2])))
         self.apps += ids
         return ids
+
+    def missing_blobs(self, blobs):
+        """Those of blobs that this home's repository does not hold."""
+        if not blobs:
+            return []
+        r = subprocess.run(["git", "--git-dir", os.path.join(self.home, "repo"), "cat-file", "--batch-check"],
+                           input="".join(b + "\n" for b in blobs), capture_output=True, text=True, check=True)
+        return [line.split()[0] for line in r.stdout.splitlines() if line.endswith(" missing")]
 
 
 class Link:
@@ -196,14 +220,15 @@ table inet daiban_sim {{
         self.port = int(self.proxy.stdout.readline().split()[1])
 
     def bytes(self):
-        """IP bytes that crossed the veth, each way (out of the village, in)."""
-        j = json.loads(sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "table", "inet", "daiban_sim").stdout)
-        got = {}
-        for item in j["nftables"]:
-            r = item.get("rule")
-            if r and not any("drop" in e for e in r["expr"]):
-                got[r["chain"]] = next(e["counter"] for e in r["expr"] if "counter" in e)["bytes"]
-        return got.get("out", 0), got.get("in", 0)
+        """Bytes that crossed the link each way (out of the village, in):
+        what each end's tbf sent at 64 kbit/s. (Not nftables' counters:
+        they count what TCP offered, and a push of scans offers several
+        times what crosses, the packets the full tbf queue drops sent
+        again.)"""
+        def sent(*pre, dev):
+            j = json.loads(sh(*pre, "tc", "-s", "-j", "qdisc", "show", "dev", dev).stdout)
+            return sum(q["bytes"] for q in j if q["kind"] == "tbf")
+        return sent("ip", "netns", "exec", self.ns, dev=self.ns_if), sent(dev=self.host_if)
 
     def stop(self):
         if self.proxy.poll() is None:
@@ -447,10 +472,20 @@ class World:
         return rec
 
     def sync_until_ok(self, n, tag, retry_s, give_up_s=1800):
+        """Syncs of n until one succeeds: the last one's record, with the
+        link's bytes (bytes_all) and the scan pieces pushed (pieces_all)
+        of every attempt: a failed attempt's pieces stay pushed."""
         end = time.monotonic() + give_up_s
+        bytes_all, pieces_all = [0, 0], 0
         while True:
             rec = self.sync(n, tag)
+            for i, b in enumerate(rec.get("bytes") or ()):
+                bytes_all[i] += b
+            pieces_all += (rec["json"] or {}).get("scan_pieces_sent", 0)
             if rec["rc"] == 0 or time.monotonic() > end:
+                rec["pieces_all"] = pieces_all
+                if n.ns:
+                    rec["bytes_all"] = tuple(bytes_all)
                 return rec
             time.sleep(retry_s * (0.8 + 0.4 * self.rng.random()))
 
@@ -496,7 +531,8 @@ class World:
             with ThreadPoolExecutor(8) as ex:
                 for rec in ex.map(lambda n: self.sync_until_ok(n, "settle", 2, 600), order):
                     j = rec.get("json") or {}
-                    moved += j.get("committed", 0) + j.get("ingested_events", 0) + (rec["rc"] != 0)
+                    moved += (j.get("committed", 0) + j.get("ingested_events", 0) + j.get("scan_pieces_sent", 0)
+                              + j.get("scans_received", 0) + (rec["rc"] != 0))
             time.sleep(6)           # the hall's tick commits what the county wrote
             if moved == 0:
                 break
@@ -504,7 +540,20 @@ class World:
         return self.check()
 
     def check(self):
-        """Nothing lost, and every village's partition alike everywhere."""
+        """Nothing lost, and every village's partition alike everywhere;
+        every scan captured assembled at the county (whose hall assembles
+        what its last pushes brought on its worker: waited for a while)
+        and at the village's township."""
+        scans = [b for n in self.nodes.values() for b, _ in n.scans]
+        missing = self.county.missing_blobs(scans)
+        end = time.monotonic() + 30
+        while missing and time.monotonic() < end:
+            time.sleep(1)
+            missing = self.county.missing_blobs(missing)
+        missing_t = 0
+        for t in self.townships:
+            missing_t += len(self.nodes[t].missing_blobs([b for v in self.villages if v.startswith(t)
+                                                          for b, _ in self.nodes[v].scans]))
         with self.county.db() as c:
             held = {r[0] for r in c.execute("SELECT id FROM apps")}
             parts = dict(c.execute("SELECT part, count(*) FROM events GROUP BY part").fetchall())
@@ -519,10 +568,21 @@ class World:
                 if k != parts.get(v, 0):
                     differ.append((v, who.code, k, parts.get(v, 0)))
         captured = sum(len(n.apps) for n in self.nodes.values())
-        return {"captured": captured, "lost": len(lost), "differ": len(differ), "differ_sample": differ[:5]}
+        return {"captured": captured, "lost": len(lost), "differ": len(differ), "differ_sample": differ[:5],
+                "scans": len(scans), "scans_missing": len(missing), "scans_missing_sample": missing[:5],
+                "scans_missing_at_townships": missing_t}
 
     def hall_cpu(self):
         return self.hall.cpu_s()
+
+    def scans_captured(self):
+        """(how many, their bytes) of the scans captured so far."""
+        got = [b for n in self.nodes.values() for _, b in n.scans]
+        return len(got), sum(got)
+
+    @staticmethod
+    def pieces_sent(recs):
+        return sum((r["json"] or {}).get("scan_pieces_sent", 0) for r in recs)
 
 
 # ---- scenarios ------------------------------------------------------------------------
@@ -563,7 +623,9 @@ def scenario_b(w, days=None, tag="herd", first=False):
     cpu1 = w.hall_cpu()
     delays = w.ingest_delays([r for r in recs if w.nodes[r["node"]].role == "village"])
     attempts = [r for r in w.syncs if r["tag"] == tag]
-    floors = [max(r["bytes"]) * 8 / RATE_BPS for r in recs if r.get("bytes")]
+    # a link's floor: all it carried for the node in the herd (every
+    # attempt: the events and the scan pieces) at 64 kbit/s
+    floors = [max(r["bytes_all"]) * 8 / RATE_BPS for r in recs if r.get("bytes_all")]
     shaped_took = [r["end"] - r["start"] for r in recs if r["shaped"]]
     res = {"nodes": len(nodes), "events_per_village": days * a.apps_per_day * 7,
            "total_s": t1 - t0, "ok": sum(r["rc"] == 0 for r in recs), "attempts": len(attempts),
@@ -573,6 +635,8 @@ def scenario_b(w, days=None, tag="herd", first=False):
            "why_failed": reasons(attempts),
            "ingest_delay_s": summary(delays),
            "start_window_s": a.window,
+           "scan_pieces_sent": sum(r["pieces_all"] for r in recs),
+           "shaped_link_bytes": summary([max(r["bytes_all"]) for r in recs if r.get("bytes_all")]),
            "slowest_link_floor_s": max(floors) if floors else None, "sum_of_link_floors_s": sum(floors),
            "shaped_sync_s": summary(shaped_took),
            "shaped_sync_over_own_floor": summary([(r["end"] - r["start"]) / (max(r["bytes"]) * 8 / RATE_BPS)
@@ -646,7 +710,8 @@ def scenario_a(w):
             seen = min(r["end"] for r in after) - td if after else None
         reached.append(seen)
     noop = [r for r in recs if r["rc"] == 0 and r["json"] and not r["json"]["committed"]
-            and not r["json"]["ingested_events"] and not r["json"]["updated_refs"]]
+            and not r["json"]["ingested_events"] and not r["json"]["updated_refs"]
+            and not r["json"]["scan_pieces_sent"] and not r["json"]["scans_received"]]
     delays = w.ingest_delays([r for r in recs if w.nodes[r["node"]].role == "village" and r["json"]
                               and r["json"]["committed"]])
     return {"seconds": t1 - t0, "syncs": len(recs), "failed": sum(r["rc"] != 0 for r in recs),
@@ -785,6 +850,10 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=60)
     ap.add_argument("--steady-s", type=float, default=300)
     ap.add_argument("--window", type=float, default=60, help="the herd's nodes all start within this many seconds")
+    ap.add_argument("--scan-percent", type=int, default=33,
+                    help="applications with one material scanned (60-250 KB), percent (default 33)")
+    ap.add_argument("--no-scans", dest="scan_percent", action="store_const", const=0,
+                    help="no scans: the days as before scans were simulated")
     ap.add_argument("--scenarios", default="f,b,c,e,d,a")
     ap.add_argument("--hall-max-conns", type=int, default=0, help="the hall's --max-conns (default: its own)")
     ap.add_argument("--json")
@@ -804,8 +873,14 @@ def main(argv=None):
                 w.settle()
             log(f"scenario {s} ...")
             t0 = time.monotonic()
+            k0, scans0 = len(w.syncs), w.scans_captured()
             report[s] = fns[s](w)
+            k1, scans1 = len(w.syncs), w.scans_captured()
             report[s]["converged"] = w.settle()
+            report[s]["scans"] = {"captured": scans1[0] - scans0[0], "bytes": scans1[1] - scans0[1],
+                                  "bytes_per_village": round((scans1[1] - scans0[1]) / max(1, len(w.villages))),
+                                  "pieces_sent": w.pieces_sent(w.syncs[k0:k1]),
+                                  "pieces_sent_settling": w.pieces_sent(w.syncs[k1:])}
             report[s]["scenario_s"] = time.monotonic() - t0
             log(json.dumps(report[s], ensure_ascii=False, default=str))
     finally:

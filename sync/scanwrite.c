@@ -278,8 +278,16 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 if (git_reference_name_to_id(&tip, repo, todo[k]) < 0)
                         continue;
                 if (chain_since(repo, from, &tip, &ids, &n, err, sizeof err) < 0) {
-                        /* the remote holds something this chain does not descend
-                         * from: push it whole and let the far side refuse */
+                        /* the remote holds something this chain does not
+                         * descend from. Another writer's chain, relayed, is
+                         * left alone, as feed_push leaves such a feed: most
+                         * often its writer pushed on since this node fetched
+                         * it (a township's fetch in the middle of a village's
+                         * pieces), and a push of it would only be refused. */
+                        if (strcmp(writer, self) != 0)
+                                continue;
+                        /* this node's own: push it whole and let the far
+                         * side refuse */
                         if (chain_since(repo, NULL, &tip, &ids, &n, err, sizeof err) < 0) {
                                 if (log)
                                         log(ud, "%s: %s", todo[k], err);

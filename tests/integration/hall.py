@@ -329,6 +329,53 @@ class Scans(HallCase):
         self.assertEqual(j["scan_pieces_sent"], 0)
         git(hall_repo, "fsck", "--strict")
 
+    def test_a_township_leaves_alone_a_chain_the_hall_holds_further(self):
+        """A township fetches a village's scan chain in the middle of the
+        village's pieces, and the village pushes on before the township
+        pushes what it relays: the township's sync leaves that chain
+        alone and succeeds (found by bench/county-sim.py: it pushed the
+        chain, the hall refused it, and the sync failed)."""
+        a = self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        for m in ("SFZ", "HKB"):
+            scan = os.path.join(self.village.root, m + ".jpg")
+            with open(scan, "wb") as f:
+                f.write(os.urandom(100 * 1024))         # 3 pieces each
+            self.village.ok("app", "material", a, m, "provided", "--file", scan)
+        self.sync(self.village)
+        hall_repo = os.path.join(self.county.home, "repo")
+        township_repo = os.path.join(self.township.home, "repo")
+        ref = f"refs/scans/{VILLAGE}/{VILLAGE}"
+        full = git(hall_repo, "rev-parse", ref).stdout.strip()
+        half = git(hall_repo, "rev-parse", ref + "~3").stdout.strip()
+        # the hall as it stood after the village's first scan
+        git(hall_repo, "update-ref", ref, half, full)
+        # the township reaches the hall over a slow link (1 s each way),
+        # so that the hall moves on between its fetch and its push
+        proxy = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "proxy.py"),
+                                  "--listen", "127.0.0.1:0", "--to", f"127.0.0.1:{self.hall.port}", "--delay-ms", "1000"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: (proxy.terminate(), proxy.wait(10), proxy.stdout.close()))
+        port = int(proxy.stdout.readline().split()[1])
+        self.township.ok("remote", "set", f"http://127.0.0.1:{port}/feeds", "--token", self.tokens[TOWNSHIP],
+                         operator=None)
+        p = subprocess.Popen([DAIBAN, "sync", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=self.township.env(operator=None))
+        end = time.time() + 120
+        while git(township_repo, "rev-parse", "-q", "--verify", ref, check=False).stdout.strip() != half:
+            self.assertLess(time.time(), end, "the township did not fetch the village's first scan")
+            self.assertIsNone(p.poll(), "the township's sync ended before it held the village's first scan")
+            time.sleep(0.05)
+        # the village's second scan reaches the hall meanwhile
+        git(hall_repo, "update-ref", ref, full, half)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, out + err + self.hall.logtext())
+        j = json.loads(out)
+        self.assertEqual((j["scans_received"], j["scan_pieces_sent"]), (1, 0), j)
+        self.assertEqual(git(hall_repo, "rev-parse", ref).stdout.strip(), full)
+        # its next sync takes the rest
+        j, _ = self.sync(self.township)
+        self.assertEqual((j["scans_received"], j["scan_pieces_sent"]), (1, 0), j)
+
 
 class Maintenance(HallCase):
     """The hall packs its loose objects, scans no ref reaches included,
