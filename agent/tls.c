@@ -54,6 +54,7 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
          * (about 200 bytes) is never used; X25519 keys are half the size
          * of P-256's. */
         SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(t->ctx, 0);     /* nor TLS 1.3's (two, 250 bytes) */
         /* decrypted requests carry passwords, tokens and ID numbers:
          * OpenSSL wipes its copy of the plaintext once it is handed over
          * (OpenSSL 3.0), and tls_conn_input wipes its own */

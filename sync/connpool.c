@@ -555,6 +555,11 @@ int connpool_install(void)
          * certificate outside the system's authorities can be accepted */
         SSL_CTX_set_verify(pool.ctx, SSL_VERIFY_NONE, NULL);
         SSL_CTX_set_mode(pool.ctx, SSL_MODE_AUTO_RETRY);
+        /* bytes count on a 2G link: no fake session id and
+         * ChangeCipherSpec for middleboxes (TLS 1.3's compatibility mode),
+         * and the key groups a hall offers (X25519 first: half P-256's) */
+        SSL_CTX_clear_options(pool.ctx, SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
+        SSL_CTX_set1_groups_list(pool.ctx, "X25519:P-256:P-384");
         SSL_CTX_set_session_cache_mode(pool.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(pool.ctx, new_session);
         if (SSL_CTX_set_default_verify_paths(pool.ctx) != 1 ||
