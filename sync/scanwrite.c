@@ -211,11 +211,21 @@ static int collect_tip(const char *name, const git_oid *id, void *payload)
         return 0;
 }
 
+/* The wall clock in milliseconds, as feed_clock's local_ms. */
+static int64_t now_ms(void)
+{
+        uv_timeval64_t tv;
+
+        if (uv_gettimeofday(&tv) != 0)
+                return 0;
+        return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 /* How many pieces the next push carries, from the last push's m pieces
- * in ns: as many as the link moved in SCAN_PUSH_S at that rate, at least
+ * uploaded in ns: as many as the link moved in SCAN_PUSH_S at that rate, at least
  * one, at most SCAN_PUSH_MAX, and at most twice the last (a push's fixed
- * cost, two round trips and the far side's check, makes a small push look
- * slower than the link is). */
+ * cost, two round trips, makes a small push look slower than the link
+ * is). */
 static size_t next_batch(size_t m, uint64_t ns)
 {
         double per_s = (double)m * 1e9 / (double)(ns ? ns : 1);
@@ -314,10 +324,20 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         }
                         git_reference_free(oref);
                         snprintf(spec, sizeof spec, "%s:%s", out, todo[k]);
-                        uint64_t t0 = uv_hrtime();
-                        if ((r = feed_push_specs(repo, rm, specs, 1, log, ud)) < 0)
+                        /* the link's rate from the upload alone: the hall's
+                         * hook says its clock first, once the pieces are in;
+                         * what the hall does after (a busy hall checks a
+                         * push slowly) says nothing of the link */
+                        struct feed_clock ck = { 0, 0, false };
+                        struct feed_remote via = *rm;
+                        via.clock = &ck;
+                        int64_t t0 = now_ms();
+                        if ((r = feed_push_specs(repo, &via, specs, 1, log, ud)) < 0)
                                 break;
-                        batch = next_batch(m, uv_hrtime() - t0);
+                        if (rm->clock && ck.valid)
+                                *rm->clock = ck;
+                        int64_t t1 = ck.valid && ck.local_ms >= t0 ? ck.local_ms : now_ms();
+                        batch = next_batch(m, (uint64_t)(t1 - t0) * 1000000u);
                         *ret_pieces += (long)m;
                         i += m;
                         git_reference_create(&mref, repo, marker, last, 1, "daiban: scan piece pushed");
