@@ -14,7 +14,11 @@
  * (a daemon and its children). CRASH_AT_FILE, when set, names a file
  * holding the point as a decimal number, read again at every point: a
  * test running a daemon chooses the point while it runs, from the
- * counter's value then. CRASH_LOG, when set, gets a line per point:
+ * counter's value then. The file may aim the kill instead: "N OPS PART"
+ * kills at the first point from N on whose call is one of OPS
+ * (comma-separated names as in the log, or "*" for any) on a path that
+ * ends with PART (kill9-serve.py aims so at a window its random points
+ * seldom hit). CRASH_LOG, when set, gets a line per point:
  * "N pid op path".
  *
  * Power cuts: with CRASH_SHADOW set to a directory, the shim also keeps
@@ -138,6 +142,32 @@ static void resolve(int dirfd, const char *path, char *out, size_t size)
         out[n > 0 ? n : 0] = '\0';
 }
 
+/* Whether point n (op on path) is the one CRASH_AT_FILE chooses: "N",
+ * or "N OPS PART" (the header comment). Parsed into locals at every
+ * point: threads reach points at once. */
+static int at_file_chooses(long n, const char *op, const char *path)
+{
+        char spec[640], ops[128], part[512], *o, *save;
+        ssize_t got = pread(at_fd, spec, sizeof spec - 1, 0);
+        size_t len = strlen(path), plen;
+        long at;
+        int fields;
+
+        spec[got > 0 ? got : 0] = '\0';
+        fields = sscanf(spec, "%ld %127s %511s", &at, ops, part);
+        if (fields < 1 || at <= 0)
+                return 0;
+        if (fields < 3)
+                return n == at;
+        plen = strlen(part);
+        if (n < at || len < plen || strcmp(path + len - plen, part) != 0)
+                return 0;
+        for (o = strtok_r(ops, ",", &save); o; o = strtok_r(NULL, ",", &save))
+                if (strcmp(o, "*") == 0 || strcmp(o, op) == 0)
+                        return 1;
+        return 0;
+}
+
 /* Count one point on path; die here if it is the chosen one. Returns 1
  * when the path is watched. */
 static int point(const char *op, const char *path)
@@ -151,12 +181,6 @@ static int point(const char *op, const char *path)
         if (ready < 0 || !path[0] || !under_root(path))
                 return 0;
         n = __atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
-        if (at_fd >= 0) {
-                char num[32];
-                ssize_t got = pread(at_fd, num, sizeof num - 1, 0);
-                num[got > 0 ? got : 0] = '\0';
-                crash_at = atol(num);
-        }
         if (log_fd >= 0) {
                 REAL(write);
                 len = snprintf(line, sizeof line, "%ld %d %s %s\n", n, (int)getpid(), op, path);
@@ -164,7 +188,7 @@ static int point(const char *op, const char *path)
                 if (len > 0 && real_write(log_fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1) < 0)
                         len = 0;
         }
-        if (crash_at > 0 && n == crash_at)
+        if (at_fd >= 0 ? at_file_chooses(n, op, path) : crash_at > 0 && n == crash_at)
                 kill(kill_group ? 0 : getpid(), SIGKILL);
         return 1;
 }
