@@ -58,6 +58,12 @@ if [ ! -x "$root/build/agent/daiban" ] || [ ! -f "$root/build/tests/libcrashpoin
 fi
 export DAIBAN_LINUX="$root/build/agent/daiban" DAIBAN="$root/build/agent/daiban" \
         CRASHPOINT="$root/build/tests/libcrashpoint.so" DAIBAN_TEST_DATA="$root/tests/data"
+# The shared prefix's Wine server and Wine's own services (services.exe,
+# winedevice.exe...) up before the tests, with no pipe of theirs: a cold
+# start inside a test made them inherit its output pipes, and the test
+# then waited for their exit (a 120 s hang, seen in kill9-serve)
+wineserver -p 1800
+wine cmd /c exit </dev/null >/dev/null 2>&1 || true
 rm -f "$build/meson/meson-logs/testlog.json"
 expected=$(meson test -C "$build/meson" --list 2>/dev/null | grep -v '^ninja:' | grep -c .)
 meson test -C "$build/meson" --print-errorlogs --num-processes 2

@@ -38,7 +38,13 @@ if WINE_EXE:
     # the Wine server up before any test sets LD_PRELOAD (the crash-point
     # shim belongs in daiban.exe's process, never in the server's)
     # (exits 2 when one is already running: that one serves)
-    subprocess.run(["wineserver", "-p", "900"], env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+    quiet_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run(["wineserver", "-p", "900"], env=quiet_env)
+    # and Wine's own services (services.exe, winedevice.exe...) started
+    # now, holding no pipe of the test's: started by the first daiban.exe
+    # they would inherit its output pipes and keep them open
+    subprocess.run(["wine", "cmd", "/c", "exit"], env=dict(quiet_env, WINEDEBUG="-all"), stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
 DATA = os.environ.get("DAIBAN_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
 SAMPLE = os.path.join(DATA, "catalog-sample")
 APPS = os.path.join(DATA, "apps")
