@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <git2.h>
 #include <uv.h>
@@ -317,10 +318,60 @@ static void env_free(struct envb *e)
 /* Hide every ref but the partitions node may hold: those present in the
  * repository and those of the catalogue's divisions under it (a township
  * relaying a village's first change set). The county sees everything. */
-static void env_visibility(struct hall *H, struct envb *e, const char *node)
+static bool same_time(const struct timespec *a, const struct timespec *b)
 {
+        return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* The partitions the repository holds feeds of (H->parts). Every request
+ * needs them, and walking the feed refs for each one, thousands of loose
+ * refs in a herd of pushes, held the event loop in getdents (the county
+ * simulator with scans: 100 s of system time). They are listed again
+ * only when refs/feeds (a partition's folder made or removed) or
+ * packed-refs changed; the times are taken before the walk, so what
+ * changes during it is seen at the next request. */
+static void hall_partitions(struct hall *H)
+{
+        char path[PATH_MAX + 64];
+        struct stat dst, pst;
         git_reference_iterator *it = NULL;
         git_reference *ref;
+
+        snprintf(path, sizeof path, "%s/refs/feeds", H->repo_dir);
+        if (stat(path, &dst) < 0)
+                memset(&dst, 0, sizeof dst);
+        snprintf(path, sizeof path, "%s/packed-refs", H->repo_dir);
+        if (stat(path, &pst) < 0)
+                memset(&pst, 0, sizeof pst);
+        if (H->parts_valid && same_time(&dst.st_mtim, &H->parts_dir_mt) && same_time(&pst.st_mtim, &H->parts_pack_mt))
+                return;
+        H->nparts = 0;
+        H->parts_valid = false;
+        if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") < 0)
+                return;
+        bool ok = true;
+        while (git_reference_next(&ref, it) == 0) {
+                char part[32], writer[32];
+                if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
+                    (H->nparts == 0 || strcmp(H->parts[H->nparts - 1], part) != 0)) {
+                        void *np = realloc(H->parts, (H->nparts + 1) * sizeof *H->parts);
+                        if (np) {
+                                H->parts = np;
+                                snprintf(H->parts[H->nparts++], sizeof H->parts[0], "%s", part);
+                        } else {
+                                ok = false;
+                        }
+                }
+                git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+        H->parts_valid = ok;
+        H->parts_dir_mt = dst.st_mtim;
+        H->parts_pack_mt = pst.st_mtim;
+}
+
+static void env_visibility(struct hall *H, struct envb *e, const char *node)
+{
         char last[32] = "";
 
         if (strcmp(node, H->h.node) == 0)
@@ -333,24 +384,21 @@ static void env_visibility(struct hall *H, struct envb *e, const char *node)
                 snprintf(v, sizeof v, "!" REPORT_PREFIX "%s", node);    /* and sees how far its reports came */
                 env_cfg(e, "transfer.hideRefs", v);
         }
-        if (git_reference_iterator_glob_new(&it, H->repo, FEED_PREFIX "*") == 0) {
-                while (git_reference_next(&ref, it) == 0) {
-                        char part[32], writer[32], v[64];
-                        if (feed_parse_ref(git_reference_name(ref), part, sizeof part, writer, sizeof writer) &&
-                            feed_entitled(node, part) && strcmp(part, last) != 0) {
-                                snprintf(v, sizeof v, "!" FEED_PREFIX "%s", part);
-                                env_cfg(e, "transfer.hideRefs", v);
-                                snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", part);
-                                env_cfg(e, "transfer.hideRefs", v);
-                                /* evidence about its partitions: seen, so that a
-                                 * node passes on only what the hall lacks */
-                                snprintf(v, sizeof v, "!" FEED_EVIDENCE "%s", part);
-                                env_cfg(e, "transfer.hideRefs", v);
-                                snprintf(last, sizeof last, "%s", part);
-                        }
-                        git_reference_free(ref);
+        hall_partitions(H);
+        for (size_t i = 0; i < H->nparts; i++) {
+                const char *part = H->parts[i];
+                char v[64];
+                if (feed_entitled(node, part) && strcmp(part, last) != 0) {
+                        snprintf(v, sizeof v, "!" FEED_PREFIX "%s", part);
+                        env_cfg(e, "transfer.hideRefs", v);
+                        snprintf(v, sizeof v, "!" SCAN_PREFIX "%s", part);
+                        env_cfg(e, "transfer.hideRefs", v);
+                        /* evidence about its partitions: seen, so that a
+                         * node passes on only what the hall lacks */
+                        snprintf(v, sizeof v, "!" FEED_EVIDENCE "%s", part);
+                        env_cfg(e, "transfer.hideRefs", v);
+                        snprintf(last, sizeof last, "%s", part);
                 }
-                git_reference_iterator_free(it);
         }
         for (size_t i = 0; i < catalog_ndivisions(H->h.cat); i++) {
                 const struct cat_division *d = catalog_division(H->h.cat, i);

@@ -68,6 +68,13 @@ struct hall {
         git_repository *wrepo;
         struct feed_report wrep;
         long wscans;
+        /* the partitions the repository holds feeds of, for every
+         * request's visibility; listed again only when refs/feeds or
+         * packed-refs changed (hall-front.c) */
+        char (*parts)[32];
+        size_t nparts;
+        struct timespec parts_dir_mt, parts_pack_mt;
+        bool parts_valid;
         bool refs_moved;                /* since refs were last packed */
         bool pushed_since;              /* a push succeeded since the last ingest */
         uint64_t packed_at;             /* uv_now() of the last packing of the refs */

@@ -509,6 +509,7 @@ out_git:
                 home_close(&H.wh);
         git_repository_free(H.wrepo);
         git_repository_free(H.repo);
+        free(H.parts);
         git_libgit2_shutdown();
         tls_ctx_free(H.tls);
 out_home:

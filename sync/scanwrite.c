@@ -332,7 +332,14 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         struct feed_remote via = *rm;
                         via.clock = &ck;
                         int64_t t0 = now_ms();
-                        if ((r = feed_push_specs(repo, &via, specs, 1, log, ud)) < 0)
+                        if ((r = feed_push_specs(repo, &via, specs, 1, log, ud)) == -EPERM && m > 1) {
+                                /* refused for one of its pieces (a quota): the
+                                 * pieces before that one still go, one a push */
+                                batch = 1;
+                                r = 0;
+                                continue;
+                        }
+                        if (r < 0)
                                 break;
                         if (rm->clock && ck.valid)
                                 *rm->clock = ck;
