@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <git2.h>
 #include <uv.h>
@@ -329,7 +330,8 @@ static bool same_time(const struct timespec *a, const struct timespec *b)
  * simulator with scans: 100 s of system time). They are listed again
  * only when refs/feeds (a partition's folder made or removed) or
  * packed-refs changed; the times are taken before the walk, so what
- * changes during it is seen at the next request. */
+ * changes during it is seen at the next request. (A stale list can only
+ * hide: each request still applies feed_entitled.) */
 static void hall_partitions(struct hall *H)
 {
         char path[PATH_MAX + 64];
@@ -365,7 +367,13 @@ static void hall_partitions(struct hall *H)
                 git_reference_free(ref);
         }
         git_reference_iterator_free(it);
-        H->parts_valid = ok;
+        /* not kept while either time is within 2 s of now: git makes a
+         * partition's folder before it renames its first ref into it
+         * (a walk in between misses it), and two changes in one tick of
+         * the file system's clock look like one */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        H->parts_valid = ok && now.tv_sec - dst.st_mtim.tv_sec >= 2 && now.tv_sec - pst.st_mtim.tv_sec >= 2;
         H->parts_dir_mt = dst.st_mtim;
         H->parts_pack_mt = pst.st_mtim;
 }

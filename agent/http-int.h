@@ -25,6 +25,10 @@ struct http_server {
         bool stopping;
 };
 
+/* A response that ends before its request's body keeps the connection
+ * if no more than this much of the body is still to come. */
+#define HTTP_DRAIN_MAX (64u * 1024u)
+
 enum conn_state {
         CONN_HEAD,        /* reading a request's line and headers */
         CONN_BODY,        /* the handler has the request; body arriving */
@@ -44,6 +48,7 @@ struct http_conn {
         bool started, chunked, close_after, closing, finishing, paused, too_big;
         bool in_feed, resume;   /* a response ended inside the parser's callbacks */
         bool draining;          /* the response ended before its request's body */
+        uint64_t drain_left;    /* bytes of that body still taken before closing */
         bool peer_eof;          /* the peer shut down its side after a complete request */
         bool head_started;      /* a byte of the current request's head has arrived */
         bool refused;           /* refused at accept: holds no slot and no share */

@@ -202,7 +202,9 @@ void http_respond_start(http_conn *c, int status, const char *headers, int64_t c
          * git's receive-pack answers once it has read the pack, before
          * the chunked body's last chunk; http_respond_end then reads the
          * rest before the connection serves its next request) */
-        if (!http_should_keep_alive(&c->parser) || c->peer_eof || (c->state != CONN_WAIT && status >= 300))
+        if (!http_should_keep_alive(&c->parser) || c->peer_eof ||
+            (c->state != CONN_WAIT && (status >= 300 || (c->req.content_length >= 0 &&
+                                                         (uint64_t)c->req.content_length > c->body_bytes + HTTP_DRAIN_MAX))))
                 c->close_after = true;     /* the client is done, or a refusal that need not read the rest */
         if (c->chunked)
                 snprintf(tail, sizeof tail, "Transfer-Encoding: chunked\r\n");
@@ -284,10 +286,12 @@ void http_respond_end(http_conn *c)
                 return;
         }
         if (c->state != CONN_WAIT) {
-                /* the body's rest is read and dropped (within the body
-                 * limit, the idle and rate deadlines); on_message_complete
-                 * then serves the next request */
+                /* the body's rest is read and dropped (at most
+                 * HTTP_DRAIN_MAX more bytes, within the idle and rate
+                 * deadlines); on_message_complete then serves the next
+                 * request */
                 c->draining = true;
+                c->drain_left = HTTP_DRAIN_MAX;
                 http_conn_pause(c, false);
                 return;
         }
@@ -445,6 +449,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
         http_conn *c = pconn(p);
 
         c->body_bytes += len;
+        if (c->draining) {
+                /* a body that goes on long after its answer: close */
+                if (len > c->drain_left)
+                        return -1;
+                c->drain_left -= len;
+                return 0;
+        }
         if (c->body_bytes > c->srv->lim.max_body) {
                 if (c->owned && c->srv->h.on_abort) {
                         c->owned = false;

@@ -83,7 +83,8 @@ static void conn_free(struct conn *c)
                 return;
         if (c->ssl) {
                 if (!c->broken)
-                        SSL_shutdown(c->ssl);
+                        SSL_shutdown(c->ssl);   /* (needs SIGPIPE ignored: agent/main.c) */
+                ERR_clear_error();
                 SSL_free(c->ssl);
         }
         if (c->fd >= 0)
@@ -140,10 +141,10 @@ static int new_session(SSL *ssl, SSL_SESSION *s)
  * than wait_ms: the last chunk of its last response when libgit2 left it
  * (it may still be on its way: the server sends it once its git process
  * has exited), then nothing. False when it holds anything else, or was
- * closed: it is then not used. */
-static bool conn_alive(struct conn *c, int wait_ms)
+ * closed: it is then not used. 1 alive, 0 not, -1 interrupted. */
+static int conn_alive(struct conn *c, int wait_ms)
 {
-        bool last, alive = true;
+        bool last, alive = true, intr = false;
         char b[sizeof HTTPEND_LAST_CHUNK];
         size_t want = 0, got = 0;
 
@@ -176,7 +177,9 @@ static bool conn_alive(struct conn *c, int wait_ms)
                         break;          /* all that was owed, and nothing more */
                 uint64_t now = now_ms();
                 struct pollfd p = { .fd = c->fd, .events = POLLIN };
-                if (now >= until || poll(&p, 1, (int)(until - now)) <= 0) {
+                int pr = now >= until ? 0 : poll(&p, 1, (int)(until - now));
+                if (pr <= 0) {
+                        intr = pr < 0 && errno == EINTR;        /* the silent-link watch */
                         alive = false;  /* it did not come */
                         break;
                 }
@@ -186,18 +189,19 @@ static bool conn_alive(struct conn *c, int wait_ms)
         ERR_clear_error();
         if (fcntl(c->fd, F_SETFL, fl) < 0)
                 alive = false;
-        return alive;
+        return intr ? -1 : alive;
 }
 
-/* A connection to peer that ended its last response: one a settled step
- * kept, or one this step's libgit2 closed between two of its requests
- * (libgit2 reconnects when it stopped short of a response's last chunk). */
-static struct conn *take_kept(const char *peer)
+/* A connection to peer that ended its last response, kept by a step that
+ * succeeded. (Not one this step's libgit2 closed: it closes between two
+ * of its requests only a connection it would not reuse itself.) NULL,
+ * or NULL with *ret_intr when the silent-link watch interrupted. */
+static struct conn *take_kept(const char *peer, bool *ret_intr)
 {
         for (;;) {
-                struct conn **lists[2] = { &pool.released, &pool.idle }, *c = NULL;
+                struct conn **lists[1] = { &pool.idle }, *c = NULL;
                 pthread_mutex_lock(&pool.mu);
-                for (int k = 0; k < 2 && !c; k++) {
+                for (int k = 0; k < 1 && !c; k++) {
                         for (struct conn **pp = lists[k]; *pp; pp = &(*pp)->next) {
                                 if (strcmp((*pp)->peer, peer) == 0) {
                                         c = *pp;
@@ -210,7 +214,13 @@ static struct conn *take_kept(const char *peer)
                 pthread_mutex_unlock(&pool.mu);
                 if (!c)
                         return NULL;
-                if (conn_alive(c, LAST_CHUNK_WAIT_MS)) {
+                int a = conn_alive(c, LAST_CHUNK_WAIT_MS);
+                if (a < 0) {
+                        conn_free(c);
+                        *ret_intr = true;
+                        return NULL;
+                }
+                if (a > 0) {
                         pthread_mutex_lock(&pool.mu);
                         pool.reused++;
                         pthread_mutex_unlock(&pool.mu);
@@ -335,8 +345,15 @@ static int ps_connect(git_stream *stream)
         char peer[300];
 
         snprintf(peer, sizeof peer, "%s:%s", st->host, st->port);
-        if (!st->c && !(st->c = take_kept(peer)) && !(st->c = conn_open(st->host, st->port, peer)))
-                return -1;
+        bool intr = false;
+        if (!st->c && !(st->c = take_kept(peer, &intr))) {
+                if (intr) {
+                        git_error_set_str(GIT_ERROR_NET, "failed to connect: interrupted");
+                        return -1;
+                }
+                if (!(st->c = conn_open(st->host, st->port, peer)))
+                        return -1;
+        }
         if (st->c->verified != X509_V_OK) {
                 /* libgit2 asks the certificate_check callback next: a pin
                  * may still accept it */

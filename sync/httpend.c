@@ -47,6 +47,12 @@ void httpend_read(struct httpend *r, const char *data, size_t n)
                 r->head_done = true;
                 body_from = (size_t)(end + 4 - r->head) - (r->headlen - take);
                 end[2] = '\0';         /* the head alone: what came after is body */
+                /* a connection the server closes after this response, or
+                 * HTTP/1.0's (closed unless kept alive): never kept */
+                const char *conn = head_value(r->head, "Connection");
+                r->closes = (conn && strncasecmp(conn, "close", 5) == 0) ||
+                            (strncmp(r->head, "HTTP/1.0", 8) == 0 && !(conn && strncasecmp(conn, "keep-alive", 10) == 0)) ||
+                            strncmp(r->head, "HTTP/1.", 7) != 0;
                 const char *te = head_value(r->head, "Transfer-Encoding");
                 const char *cl = head_value(r->head, "Content-Length");
                 r->chunked = te && strncasecmp(te, "chunked", 7) == 0;
@@ -67,7 +73,7 @@ void httpend_read(struct httpend *r, const char *data, size_t n)
 bool httpend_ended(const struct httpend *r, bool *ret_last_chunk)
 {
         *ret_last_chunk = false;
-        if (!r->reading || !r->head_done)
+        if (!r->reading || !r->head_done || r->closes)
                 return false;
         if (r->chunked) {
                 if (r->tlen == sizeof r->tail && memcmp(r->tail, HTTPEND_LAST_CHUNK, sizeof r->tail) == 0)

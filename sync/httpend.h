@@ -6,8 +6,12 @@
  * the git protocol's end, which leaves a chunked body's last chunk
  * ("0\r\n\r\n") unread: such a response counts as ended with the last
  * chunk owed, which the pool reads before it reuses the connection.
- * Nothing here trusts the bytes: a head longer than the buffer, or any
- * framing not understood, is "not ended", and the connection is closed. */
+ * Nothing here trusts the bytes: a head longer than the buffer, a
+ * response that closes the connection (Connection: close, HTTP/1.0), or
+ * any framing not understood, is "not ended", and the connection is
+ * closed. The chunked framing itself is not followed: the pool keeps
+ * only connections of steps that succeeded, whose git exchange libgit2
+ * read to its end. */
 #ifndef DAIBAN_SYNC_HTTPEND_H
 #define DAIBAN_SYNC_HTTPEND_H
 
@@ -20,7 +24,7 @@ struct httpend {
         char head[4096];
         size_t headlen;
         bool reading;           /* a read came after the last write */
-        bool head_done, chunked;
+        bool head_done, chunked, closes;
         long long length;       /* Content-Length, or -1 */
         long long body;         /* body bytes read */
         char tail[5];           /* the body's last bytes read */

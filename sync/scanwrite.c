@@ -305,6 +305,7 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                                 break;
                         }
                 }
+                bool one_by_one = false;        /* after a refused batch, for this chain */
                 /* a piece per push on a slow link, more when the last push
                  * showed the link fast: a push takes about SCAN_PUSH_S, so a
                  * dropped link loses at most that much of its time */
@@ -336,6 +337,7 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                                 /* refused for one of its pieces (a quota): the
                                  * pieces before that one still go, one a push */
                                 batch = 1;
+                                one_by_one = true;
                                 r = 0;
                                 continue;
                         }
@@ -344,7 +346,7 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         if (rm->clock && ck.valid)
                                 *rm->clock = ck;
                         int64_t t1 = ck.valid && ck.local_ms >= t0 ? ck.local_ms : now_ms();
-                        batch = next_batch(m, (uint64_t)(t1 - t0) * 1000000u);
+                        batch = one_by_one ? 1 : next_batch(m, (uint64_t)(t1 - t0) * 1000000u);
                         *ret_pieces += (long)m;
                         i += m;
                         git_reference_create(&mref, repo, marker, last, 1, "daiban: scan piece pushed");
