@@ -275,11 +275,16 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                 return 0;
         if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0)
                 goto out;
+        bool relisted = false;
         for (size_t k = 0; k < ntodo && r == 0; k++) {
                 const git_oid *from = NULL;
-                git_oid tip, *ids = NULL;
+                git_oid tip, *ids = NULL, was = { { 0 } };
                 size_t n = 0;
                 char part[32], writer[32], marker[160], err[256];
+again:
+                from = NULL;
+                ids = NULL;
+                n = 0;
                 scan_parse_ref(todo[k], part, sizeof part, writer, sizeof writer);
                 snprintf(marker, sizeof marker, PUSHED_PREFIX "%s/%s", part, writer);
                 for (size_t i = 0; i < tips.n; i++)
@@ -353,6 +358,28 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
                         git_reference_free(mref);
                         if (feed_show_progress)
                                 fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i, n, todo[k], i == n ? "\n" : "");
+                }
+                if (r == -EPERM && !relisted) {
+                        /* refused: the hall may have moved on since the
+                         * listing (the push of a sync cut a moment ago,
+                         * which the hall still finished): once, list again
+                         * and go on from where it stands now */
+                        was = from ? *from : was;
+                        free(ids);
+                        free(tips.names);
+                        free(tips.ids);
+                        memset(&tips, 0, sizeof tips);
+                        relisted = true;
+                        if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0)
+                                goto out;
+                        bool moved = false;
+                        for (size_t i = 0; i < tips.n; i++)
+                                if (strcmp(tips.names[i], todo[k]) == 0 && !git_oid_equal(&tips.ids[i], &was))
+                                        moved = true;
+                        r = moved ? 0 : -EPERM;
+                        if (moved)
+                                goto again;
+                        continue;
                 }
                 if (r == 0 && n == 0) {
                         git_reference *mref = NULL;
