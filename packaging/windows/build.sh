@@ -62,7 +62,7 @@ export DAIBAN_LINUX="$root/build/agent/daiban" DAIBAN="$root/build/agent/daiban"
 # winedevice.exe...) up before the tests, with no pipe of theirs: a cold
 # start inside a test made them inherit its output pipes, and the test
 # then waited for their exit (a 120 s hang, seen in kill9-serve)
-wineserver -p 1800
+wineserver -p 1800 </dev/null >/dev/null 2>&1
 wine cmd /c exit </dev/null >/dev/null 2>&1 || true
 rm -f "$build/meson/meson-logs/testlog.json"
 expected=$(meson test -C "$build/meson" --list 2>/dev/null | grep -v '^ninja:' | grep -c .)
