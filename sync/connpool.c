@@ -199,16 +199,14 @@ static int conn_alive(struct conn *c, int wait_ms)
 static struct conn *take_kept(const char *peer, bool *ret_intr)
 {
         for (;;) {
-                struct conn **lists[1] = { &pool.idle }, *c = NULL;
+                struct conn *c = NULL;
                 pthread_mutex_lock(&pool.mu);
-                for (int k = 0; k < 1 && !c; k++) {
-                        for (struct conn **pp = lists[k]; *pp; pp = &(*pp)->next) {
-                                if (strcmp((*pp)->peer, peer) == 0) {
-                                        c = *pp;
-                                        *pp = c->next;
-                                        c->next = NULL;
-                                        break;
-                                }
+                for (struct conn **pp = &pool.idle; *pp; pp = &(*pp)->next) {
+                        if (strcmp((*pp)->peer, peer) == 0) {
+                                c = *pp;
+                                *pp = c->next;
+                                c->next = NULL;
+                                break;
                         }
                 }
                 pthread_mutex_unlock(&pool.mu);
