@@ -1,9 +1,10 @@
 /* The hall's HTTP front (hall.c says what the hall is): each git smart
  * HTTP request, its token checked (hall-token.c), runs stock `git
  * http-backend` as a CGI whose environment shows the node only the refs
- * of the partitions it may hold (transfer.hideRefs); the request body is
- * relayed to it and its answer back, each side paused while the other
- * is slower (CGI_HIGH_WATER). A push holds the repository lock until
+ * of the partitions it may hold (transfer.hideRefs), started off the
+ * loop's thread (spawner.h); the request body is relayed to it and its
+ * answer back, each side paused while the other is slower
+ * (CGI_HIGH_WATER). A push holds the repository lock until
  * its backend exits, and the hall ingests after it. */
 #include <errno.h>
 #include <signal.h>
@@ -12,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <git2.h>
 #include <uv.h>
@@ -21,6 +24,7 @@
 #include "agent/hall-int.h"
 #include "agent/http.h"
 #include "agent/log.h"
+#include "agent/spawner.h"
 #include "sync/feed.h"
 #include "sync/report.h"
 #include "sync/roster.h"
@@ -31,10 +35,28 @@
 
 /* ---- the CGI: git http-backend ------------------------------------------------- */
 
+/* The backend's environment, built for each request (kept until it exited:
+ * the spawner's thread reads it). */
+struct envb {
+        char **v;
+        size_t n, cap;
+        int ncfg;
+        bool oom;
+};
+
+static void env_free(struct envb *e)
+{
+        for (size_t i = 0; i < e->n; i++)
+                free(e->v[i]);
+        free(e->v);
+}
+
 struct cgi {
         struct hall *H;
         http_conn *c;                   /* NULL once the client went away */
-        uv_process_t proc;
+        struct spawned proc;
+        struct envb env;
+        char *args[5];
         uv_pipe_t in, out;
         uv_shutdown_t shut;
         int nopen;                      /* handles not yet closed */
@@ -48,12 +70,18 @@ struct cgi {
 };
 
 
+static void cgi_free(struct cgi *g)
+{
+        env_free(&g->env);
+        free(g);
+}
+
 static void cgi_handle_closed(uv_handle_t *hd)
 {
         struct cgi *g = hd->data;
 
         if (--g->nopen == 0)
-                free(g);
+                cgi_free(g);
 }
 
 static void cgi_finish(struct cgi *g)
@@ -62,13 +90,18 @@ static void cgi_finish(struct cgi *g)
                 return;
         if (g->c) {
                 http_conn_set_data(g->c, NULL);
-                if (!g->head_done)
+                if (g->proc.err < 0)
+                        http_respond_error(g->c, 500, "backend_failed", "cannot start git http-backend",
+                                           "无法启动 git http-backend");
+                else if (!g->head_done)
                         http_respond_error(g->c, 502, "backend_failed", "git http-backend gave no answer",
                                            "git http-backend 没有应答");
                 else
                         http_respond_end(g->c);
                 g->c = NULL;
         }
+        if (g->proc.err < 0)
+                log_line("cannot start %s: %s", g->H->backend, strerror(-g->proc.err));
         log_line("%s %s: exit %lld, %llu bytes in, %llu bytes out", g->node, g->what, (long long)g->status,
                  (unsigned long long)g->bytes_in, (unsigned long long)g->bytes_out);
         if (g->receive) {
@@ -78,7 +111,8 @@ static void cgi_finish(struct cgi *g)
                         hall_ingest(g->H);
                 }
         }
-        uv_close((uv_handle_t *)&g->proc, cgi_handle_closed);
+        if (!spawned_close(&g->proc, cgi_handle_closed))
+                g->nopen--;             /* it never started: no handle (the pipes keep g) */
         uv_close((uv_handle_t *)&g->out, cgi_handle_closed);
         if (!g->in_closed) {
                 g->in_closed = true;
@@ -86,7 +120,7 @@ static void cgi_finish(struct cgi *g)
         }
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void on_exit_cb(struct spawned *p, int64_t status, int sig)
 {
         struct cgi *g = p->data;
 
@@ -251,7 +285,7 @@ static void front_abort(http_conn *c)
         else
                 log_line("%s %s: the client went away; stopping the backend", g->node, g->what);
         if (!g->exited)
-                uv_process_kill(&g->proc, SIGTERM);
+                spawned_kill(&g->proc, SIGTERM);
         if (!g->out_eof)
                 uv_read_start((uv_stream_t *)&g->out, http_alloc, cgi_read);     /* drain to EOF */
 }
@@ -265,13 +299,6 @@ static void front_drain(http_conn *c)
 }
 
 /* ---- requests -------------------------------------------------------------------- */
-
-struct envb {
-        char **v;
-        size_t n, cap;
-        int ncfg;
-        bool oom;
-};
 
 static void env_add(struct envb *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -307,13 +334,6 @@ static void env_cfg(struct envb *e, const char *key, const char *value)
         env_add(e, "GIT_CONFIG_KEY_%d=%s", e->ncfg, key);
         env_add(e, "GIT_CONFIG_VALUE_%d=%s", e->ncfg, value);
         e->ncfg++;
-}
-
-static void env_free(struct envb *e)
-{
-        for (size_t i = 0; i < e->n; i++)
-                free(e->v[i]);
-        free(e->v);
 }
 
 /* Hide every ref but the partitions node may hold: those present in the
@@ -442,10 +462,7 @@ static void front_request(http_conn *c, const struct http_request *req)
         char node[32] = "";
         struct envb e = { 0 };
         struct cgi *g;
-        uv_process_options_t po;
-        uv_stdio_container_t stdio[4];
         const char *ctype, *cenc;
-        char *args[5];
         int r;
 
         if (strcmp(req->path, "/health") == 0 && strcmp(req->method, "GET") == 0) {
@@ -560,57 +577,57 @@ static void front_request(http_conn *c, const struct http_request *req)
         env_visibility(H, &e, node);
         env_add(&e, "GIT_CONFIG_COUNT=%d", e.ncfg);
 
-        memset(&po, 0, sizeof po);
         /* through a gate that dies with the hall: the helper opened at
          * the start, or for a fetch (its wants checked with libgit2)
          * `daiban hall cgi`, the running binary itself (/proc/self/exe in
-         * the forked child); either way replacing a file on disk (an
+         * the new process); either way replacing a file on disk (an
          * upgrade, a rebuild) cannot break or mix versions */
         if (H->helper[0] && strcmp(service, "fetch") != 0) {
-                args[0] = H->helper;
-                args[1] = (char *)"cgi";
-                args[2] = H->backend;
-                args[3] = NULL;
+                g->args[0] = H->helper;
+                g->args[1] = (char *)"cgi";
+                g->args[2] = H->backend;
         } else {
-                args[0] = (char *)"/proc/self/exe";
-                args[1] = (char *)"hall";
-                args[2] = (char *)"cgi";
-                args[3] = H->backend;
-                args[4] = NULL;
+                g->args[0] = (char *)"/proc/self/exe";
+                g->args[1] = (char *)"hall";
+                g->args[2] = (char *)"cgi";
+                g->args[3] = H->backend;
         }
-        po.file = args[0];
-        po.args = args;
-        po.env = e.v;
-        po.exit_cb = on_exit_cb;
+        /* its stdin and stdout: socket pairs, as uv_spawn makes them
+         * (shutdown ends the input), whose child ends the spawner closes
+         * here once it started; stderr, and fd 3 for the hook's refusals
+         * (git passes it on), are the hall's log */
+        int pin[2] = { -1, -1 }, pout[2] = { -1, -1 };
+        g->nopen = 3;
+        g->proc.data = g;
         uv_pipe_init(H->loop, &g->in, 0);
         uv_pipe_init(H->loop, &g->out, 0);
-        g->in.data = g->out.data = g->proc.data = g;
-        stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-        stdio[0].data.stream = (uv_stream_t *)&g->in;
-        stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1].data.stream = (uv_stream_t *)&g->out;
-        stdio[2].flags = UV_INHERIT_FD;
-        stdio[2].data.fd = 2;
-        /* fd 3: the hall's log, for the hook's refusals (git passes it on) */
-        stdio[3].flags = UV_INHERIT_FD;
-        stdio[3].data.fd = 2;
-        po.stdio = stdio;
-        po.stdio_count = 4;
-        g->nopen = 3;
-        bool spawned = !e.oom;
-        r = e.oom ? UV_ENOMEM : uv_spawn(H->loop, &g->proc, &po);
+        g->in.data = g->out.data = g;
+        r = e.oom ? UV_ENOMEM : 0;
+        if (r == 0 && (r = uv_socketpair(SOCK_STREAM, 0, pin, 0, UV_NONBLOCK_PIPE)) == 0 &&
+            (r = uv_socketpair(SOCK_STREAM, 0, pout, 0, UV_NONBLOCK_PIPE)) < 0) {
+                close(pin[0]);
+                close(pin[1]);
+        }
+        if (r == 0) {
+                uv_pipe_open(&g->in, pin[1]);
+                uv_pipe_open(&g->out, pout[1]);
+                g->env = e;
+                memset(&e, 0, sizeof e);
+                r = spawner_run(H->spawner, &g->proc, g->args[0], g->args, g->env.v, (int[]){ pin[0], pout[0], 2, 2 },
+                                4, 1u << 0 | 1u << 1, on_exit_cb);
+                if (r < 0) {
+                        close(pin[0]);
+                        close(pout[0]);
+                }
+        }
         env_free(&e);
         if (r < 0) {
                 log_line("cannot start %s: %s", H->backend, uv_strerror(r));
                 g->c = NULL;
                 g->in_closed = true;
-                /* a failed uv_spawn has still registered the process handle:
-                 * it must be closed like the pipes before g is freed */
-                g->nopen = spawned ? 3 : 2;
+                g->nopen = 2;
                 uv_close((uv_handle_t *)&g->in, cgi_handle_closed);
                 uv_close((uv_handle_t *)&g->out, cgi_handle_closed);
-                if (spawned)
-                        uv_close((uv_handle_t *)&g->proc, cgi_handle_closed);
                 if (receive)
                         hall_push_done(H);
                 http_respond_error(c, 500, "backend_failed", "cannot start git http-backend", "无法启动 git http-backend");

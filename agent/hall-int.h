@@ -44,6 +44,7 @@ struct hall {
         char repo_dir[PATH_MAX + 8];    /* home_abs/repo */
         git_repository *repo;
         http_server *srv;
+        struct spawner *spawner;        /* starts the backends off the loop's thread */
         struct tls_ctx *tls;
         char backend[PATH_MAX];         /* git-http-backend */
         char self_exe[PATH_MAX];        /* this program, to wrap the backend */

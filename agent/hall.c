@@ -39,6 +39,7 @@
 #include "agent/hallcgi.h"
 #include "agent/http.h"
 #include "agent/log.h"
+#include "agent/spawner.h"
 #include "agent/tls.h"
 #include "sync/durable.h"
 #include "sync/repack.h"
@@ -474,6 +475,13 @@ static int hall_serve(int argc, char **argv)
                 hall_unlock_idle(&H);
         }
         H.loop = uv_default_loop();
+        /* two threads: one may wait for a process the kernel has yet to
+         * schedule while the other starts the next */
+        if ((r = spawner_new(H.loop, 2, &H.spawner)) < 0) {
+                cli_error("cannot start the hall's spawner threads: %s", uv_strerror(r));
+                r = EXIT_REFUSED;
+                goto out_git;
+        }
         if (http_server_start(H.loop, listen, H.tls, &lim, &hall_front, &H, &H.srv, err, sizeof err) < 0) {
                 cli_error("%s", err);
                 goto out_git;
@@ -502,9 +510,12 @@ static int hall_serve(int argc, char **argv)
                 fflush(stdout);
         }
         uv_run(H.loop, UV_RUN_DEFAULT);
+        spawner_free(H.spawner);
+        H.spawner = NULL;
         uv_loop_close(H.loop);
         r = 0;
 out_git:
+        spawner_free(H.spawner);
         if (H.wrepo)
                 home_close(&H.wh);
         git_repository_free(H.wrepo);
