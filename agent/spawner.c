@@ -307,7 +307,8 @@ static void on_closed(uv_handle_t *h)
 
         close(p->pidfd);
         p->pidfd = -1;
-        p->close_cb(h);
+        if (p->close_cb)
+                p->close_cb(h);
 }
 
 bool spawned_close(struct spawned *p, uv_close_cb cb)

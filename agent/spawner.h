@@ -81,8 +81,8 @@ int spawner_run(struct spawner *sp, struct spawned *p, const char *file, char *c
  * started. 0, or -ESRCH once it exited. Loop thread. */
 int spawned_kill(struct spawned *p, int signal);
 
-/* After exit_cb: let go of the process's handle. true when cb will be
- * called (as uv_close's), false when there was none (it never started):
+/* After exit_cb: let go of the process's handle. true when cb (which may
+ * be NULL) will be called (as uv_close's), false when there was none (it never started):
  * then p may be freed at once. Loop thread. */
 bool spawned_close(struct spawned *p, uv_close_cb cb);
 

@@ -16,6 +16,8 @@
 #                        links; the steady state, the Monday herd, a stalled
 #                        push, a hall restart, a township's relay); needs root;
 #                        figures in build-bench/county.json (about 30 minutes)
+#   bench/run.sh spawn   only the hall's spawner against libuv's uv_spawn, with
+#                        16 busy processes (bench/bench-spawn.c, about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
@@ -41,6 +43,11 @@ serve_bench() {
     --cache build-bench/serve-bench --json build-bench/serve-bench/results.json
 }
 
+spawn_bench() {
+  echo "## the hall's spawner against uv_spawn: how long the loop waits while a backend starts"
+  build-bench/bench/bench-spawn 400 16 5
+}
+
 county_bench() {
   local work
   work=$(mktemp -d /tmp/daiban-county.XXXXXX)
@@ -51,7 +58,7 @@ county_bench() {
 }
 
 case "${1:-}" in
-sync | serve | county)
+sync | serve | county | spawn)
   echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   "$1"_bench
   exit 0
@@ -93,4 +100,5 @@ build-bench/bench/bench-store ingest "$tmp/sync" 500 2000
 rm -rf "$tmp/sync"
 sync_bench
 serve_bench
+spawn_bench
 county_bench
