@@ -100,7 +100,7 @@ static void cgi_finish(struct cgi *g)
                         http_respond_end(g->c);
                 g->c = NULL;
         }
-        if (g->proc.err < 0)
+        if (g->proc.err < 0 && g->proc.err != -ECANCELED)     /* not cancelled: its client went away */
                 log_line("cannot start %s: %s", g->H->backend, strerror(-g->proc.err));
         log_line("%s %s: exit %lld, %llu bytes in, %llu bytes out", g->node, g->what, (long long)g->status,
                  (unsigned long long)g->bytes_in, (unsigned long long)g->bytes_out);
@@ -602,23 +602,33 @@ static void front_request(http_conn *c, const struct http_request *req)
         uv_pipe_init(H->loop, &g->in, 0);
         uv_pipe_init(H->loop, &g->out, 0);
         g->in.data = g->out.data = g;
+        bool pairs = false;
         r = e.oom ? UV_ENOMEM : 0;
-        if (r == 0 && (r = uv_socketpair(SOCK_STREAM, 0, pin, 0, UV_NONBLOCK_PIPE)) == 0 &&
-            (r = uv_socketpair(SOCK_STREAM, 0, pout, 0, UV_NONBLOCK_PIPE)) < 0) {
-                close(pin[0]);
-                close(pin[1]);
+        if (r == 0 && (r = uv_socketpair(SOCK_STREAM, 0, pin, 0, UV_NONBLOCK_PIPE)) == 0) {
+                if ((r = uv_socketpair(SOCK_STREAM, 0, pout, 0, UV_NONBLOCK_PIPE)) < 0) {
+                        close(pin[0]);
+                        close(pin[1]);
+                }
+                pairs = r == 0;
+        }
+        if (pairs) {
+                /* the hall's ends: what a handle took, uv_close closes */
+                int r_in = uv_pipe_open(&g->in, pin[1]), r_out = uv_pipe_open(&g->out, pout[1]);
+                if (r_in < 0)
+                        close(pin[1]);
+                if (r_out < 0)
+                        close(pout[1]);
+                r = r_in < 0 ? r_in : r_out;
         }
         if (r == 0) {
-                uv_pipe_open(&g->in, pin[1]);
-                uv_pipe_open(&g->out, pout[1]);
                 g->env = e;
                 memset(&e, 0, sizeof e);
                 r = spawner_run(H->spawner, &g->proc, g->args[0], g->args, g->env.v, (int[]){ pin[0], pout[0], 2, 2 },
                                 4, 1u << 0 | 1u << 1, on_exit_cb);
-                if (r < 0) {
-                        close(pin[0]);
-                        close(pout[0]);
-                }
+        }
+        if (r < 0 && pairs) {
+                close(pin[0]);          /* the child's ends: nothing started */
+                close(pout[0]);
         }
         env_free(&e);
         if (r < 0) {

@@ -403,10 +403,11 @@ static int hall_serve(int argc, char **argv)
         H.max_body = lim.max_body;
         H.scan_quota = quota_mib << 20;
         {
-                /* a push is its socket and the two pipes of its backend:
-                 * allow what --max-conns says */
+                /* a request is its socket, the two socket pairs of its
+                 * backend (both ends while the spawn waits for a thread)
+                 * and the backend's pidfd: allow what --max-conns says */
                 struct rlimit rl;
-                rlim_t want = (rlim_t)lim.max_conns * 4 + 64;
+                rlim_t want = (rlim_t)lim.max_conns * 6 + 64;
                 if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
                         rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
                         setrlimit(RLIMIT_NOFILE, &rl);
@@ -482,6 +483,7 @@ static int hall_serve(int argc, char **argv)
                 r = EXIT_REFUSED;
                 goto out_git;
         }
+        r = EXIT_REFUSED;
         if (http_server_start(H.loop, listen, H.tls, &lim, &hall_front, &H, &H.srv, err, sizeof err) < 0) {
                 cli_error("%s", err);
                 goto out_git;

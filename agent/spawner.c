@@ -46,9 +46,10 @@ static int start(struct spawned *p)
                 posix_spawn_file_actions_destroy(&fa);
                 return -r;
         }
+        /* (a descriptor kept at its number is dup2'ed too: glibc then
+         * clears its close-on-exec flag, Austin Group 411) */
         for (int i = 0; i < p->nfd && !r; i++)
-                if (p->fd[i] != i)
-                        r = posix_spawn_file_actions_adddup2(&fa, p->fd[i], i);
+                r = posix_spawn_file_actions_adddup2(&fa, p->fd[i], i);
         /* the hall ignores SIGPIPE; git must not (nor anything it runs) */
         sigemptyset(&none);
         sigemptyset(&all);
@@ -112,12 +113,13 @@ static void thread_main(void *arg)
 }
 
 /* A process the loop cannot watch (a failed poll): stopped and reaped
- * here and now, so that nothing runs unwatched. */
+ * here and now, so that nothing runs unwatched. By its pid: libuv made
+ * the pidfd non-blocking, and waitid on it would not wait. */
 static void stop_now(struct spawned *p, siginfo_t *si)
 {
         pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
         memset(si, 0, sizeof *si);
-        while (waitid(P_PIDFD, (id_t)p->pidfd, si, WEXITED) < 0 && errno == EINTR)
+        while (waitid(P_PID, (id_t)p->pid, si, WEXITED) < 0 && errno == EINTR)
                 ;
 }
 
@@ -290,12 +292,42 @@ int spawner_run(struct spawner *sp, struct spawned *p, const char *file, char *c
         return 0;
 }
 
+/* Take p out of the queue if no thread took it yet: true when it was
+ * (its descriptors closed here, and it comes back as never started). */
+static bool cancel_queued(struct spawner *sp, struct spawned *p)
+{
+        struct spawned **pp;
+
+        uv_mutex_lock(&sp->mu);
+        for (pp = &sp->todo; *pp && *pp != p; pp = &(*pp)->next)
+                ;
+        if (!*pp) {
+                uv_mutex_unlock(&sp->mu);
+                return false;
+        }
+        if (!(*pp = p->next))
+                sp->todo_tail = pp;
+        p->err = -ECANCELED;
+        p->next = sp->done;
+        sp->done = p;
+        uv_mutex_unlock(&sp->mu);
+        for (int i = 0; i < p->nfd; i++)
+                if (p->close_after & (1u << i))
+                        close(p->fd[i]);
+        uv_async_send(&sp->done_async);
+        return true;
+}
+
 int spawned_kill(struct spawned *p, int signal)
 {
         if (p->exited)
                 return -ESRCH;
         if (!p->watching) {
-                p->kill_sig = signal;   /* sent as it starts */
+                /* still queued (a client that went away while the threads
+                 * were busy): never started; else sent as it starts */
+                if (!p->kill_sig)
+                        cancel_queued(p->sp, p);
+                p->kill_sig = signal;
                 return 0;
         }
         return pidfd_send_signal(p->pidfd, signal, NULL, 0) < 0 ? -errno : 0;

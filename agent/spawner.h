@@ -68,9 +68,9 @@ void spawner_free(struct spawner *sp);
 /* Run file with argv and envp (kept by the caller until exit_cb), its
  * descriptors 0..nfd-1 copied from fd[] (fd[i] == i leaves one as it
  * is; fd[i] must not be a lower number j that fd[j] replaces). The
- * descriptors whose bit is set in close_after are closed in this process
- * once the process started or failed to (a pipe's child end, so that
- * its other end sees the end). Every other descriptor of this process
+ * descriptors whose bit is set in close_after (each named once) are
+ * closed in this process once the process started or failed to (a
+ * pipe's child end, so that its other end sees the end). Every other descriptor of this process
  * must be close-on-exec. Signals are reset to their defaults and none
  * is blocked in the child. 0 (exit_cb will be called), or -errno with
  * nothing started and nothing closed (exit_cb will not). Loop thread. */
@@ -78,7 +78,9 @@ int spawner_run(struct spawner *sp, struct spawned *p, const char *file, char *c
                 const int fd[], int nfd, unsigned close_after, spawned_exit_cb exit_cb);
 
 /* Send signal to a process not yet reaped: at once, or as soon as it
- * started. 0, or -ESRCH once it exited. Loop thread. */
+ * started; a spawn that no thread took yet never starts (its exit_cb
+ * comes with p->err -ECANCELED). 0, or -ESRCH once it exited. Loop
+ * thread. */
 int spawned_kill(struct spawned *p, int signal);
 
 /* After exit_cb: let go of the process's handle. true when cb (which may

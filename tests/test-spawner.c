@@ -4,9 +4,10 @@
  * hall ignores SIGPIPE), a kill asked before the start lands, a file
  * that cannot run is an error of the spawn, and many at once each come
  * back once. (That the loop does not wait while a process starts is
- * measured, not tested: bench/spawn-bench.) */
+ * measured, not tested: bench/bench-spawn.c.) */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -76,12 +77,20 @@ TEST(exit_status_signal_and_failure)
         run_one(sp, &loop, &r, (char *[]){ "/bin/sh", "-c", "kill -USR1 $$", NULL }, (int[]){ 0, 1, 2 }, 3, 0);
         CHECK_INT(r.exits, ==, 1);
         CHECK_INT(r.signal, ==, SIGUSR1);
-        /* nothing to run: the spawn's error, no handle to close */
-        run_one(sp, &loop, &r, (char *[]){ "/nonexistent/daiban-no-such", NULL }, (int[]){ 0, 1, 2 }, 3, 0);
+        /* nothing to run: the spawn's error, no handle to close, and the
+         * child's end of a pipe closed all the same (the hall reads to
+         * its other end's EOF) */
+        int pp[2];
+        char c;
+        CHECK_INT(pipe2(pp, O_CLOEXEC), ==, 0);
+        run_one(sp, &loop, &r, (char *[]){ "/nonexistent/daiban-no-such", NULL }, (int[]){ 0, pp[1], 2 }, 3, 1u << 1);
         CHECK_INT(r.exits, ==, 1);
         CHECK_INT(r.p.err, ==, -ENOENT);
         CHECK_INT(r.status, ==, 127);
         CHECK_INT(r.closed, ==, 0);
+        CHECK_INT(fcntl(pp[1], F_GETFD), ==, -1);
+        CHECK_INT(read(pp[0], &c, 1), ==, 0);
+        close(pp[0]);
         /* a descriptor that a lower one replaces before it is copied */
         char *true_argv[] = { (char *)"/bin/true", NULL };
         CHECK_INT(spawner_run(sp, &r.p, "/bin/true", true_argv, true_argv + 1,
@@ -100,9 +109,17 @@ TEST(descriptors_and_signal_defaults)
         ssize_t n;
         size_t got = 0;
 
+        sigset_t usr2, old;
+
         signal(SIGPIPE, SIG_IGN);       /* as the hall does */
+        /* the spawner's threads start with this thread's mask: one signal
+         * blocked, which the child must not inherit */
+        sigemptyset(&usr2);
+        sigaddset(&usr2, SIGUSR2);
+        CHECK_INT(pthread_sigmask(SIG_BLOCK, &usr2, &old), ==, 0);
         CHECK_INT(uv_loop_init(&loop), ==, 0);
         CHECK_INT(spawner_new(&loop, 1, &sp), ==, 0);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         CHECK_INT(pipe2(in, O_CLOEXEC), ==, 0);
         CHECK_INT(pipe2(out, O_CLOEXEC), ==, 0);
         CHECK_INT(write(in[1], "from the parent\n", 16), ==, 16);
@@ -145,7 +162,7 @@ TEST(kill_before_start_and_many_at_once)
         struct run *runs, killed;
         static char *const env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
         /* argv lives until the exit (the spawner's threads read it) */
-        char *sleep_argv[] = { (char *)"/bin/sleep", (char *)"30", NULL };
+        char *sleep_argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)"echo up; exec sleep 30", NULL };
         char codes[N][8], *argvs[N][4];
         int done = 0;
 
@@ -153,9 +170,17 @@ TEST(kill_before_start_and_many_at_once)
         CHECK_INT(spawner_new(&loop, 2, &sp), ==, 0);
         memset(&killed, 0, sizeof killed);
         killed.p.data = &killed;
-        CHECK_INT(spawner_run(sp, &killed.p, "/bin/sleep", sleep_argv, env,
-                              (int[]){ 0, 1, 2 }, 3, 0, on_exit_cb),
+        /* started by a thread (it said so on its pipe) before the loop
+         * turned: the loop has not seen it start */
+        int up[2];
+        char word[4] = "";
+        CHECK_INT(pipe2(up, O_CLOEXEC), ==, 0);
+        CHECK_INT(spawner_run(sp, &killed.p, "/bin/sh", sleep_argv, env, (int[]){ 0, up[1], 2 }, 3, 1u << 1,
+                              on_exit_cb),
                   ==, 0);
+        CHECK_INT(read(up[0], word, 3), ==, 3);
+        CHECK_STR(word, "up\n");
+        close(up[0]);
         CHECK_INT(spawned_kill(&killed.p, SIGTERM), ==, 0);     /* the loop has not turned */
         CHECK((runs = calloc(N, sizeof *runs)));
         for (int i = 0; i < N; i++) {
@@ -185,8 +210,62 @@ TEST(kill_before_start_and_many_at_once)
         }
         uv_run(&loop, UV_RUN_DEFAULT);
         CHECK_INT(killed.closed, ==, 1);
-        for (int i = 0; i < N; i++)
+        CHECK_INT(killed.exits, ==, 1);
+        for (int i = 0; i < N; i++) {
                 CHECK_INT(runs[i].closed, ==, 1);
+                CHECK_INT(runs[i].exits, ==, 1);        /* no second exit_cb came late */
+        }
+        free(runs);
+        spawner_free(sp);
+        CHECK_INT(uv_loop_close(&loop), ==, 0);
+}
+
+/* Spawns killed while still queued (clients gone while the threads were
+ * busy) never start; any a thread took already are stopped as they start
+ * (as in the test above). Both are counted; the first must occur. */
+TEST(killed_in_the_queue_never_start)
+{
+        enum { N = 48 };
+        uv_loop_t loop;
+        struct spawner *sp;
+        struct run *runs;
+        static char *const env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+        char *sleep_argv[] = { (char *)"/bin/sleep", (char *)"30", NULL };
+        int done = 0, cancelled = 0, stopped = 0, closes = 0;
+
+        CHECK_INT(uv_loop_init(&loop), ==, 0);
+        CHECK_INT(spawner_new(&loop, 1, &sp), ==, 0);
+        CHECK((runs = calloc(N, sizeof *runs)));
+        for (int i = 0; i < N; i++) {
+                runs[i].p.data = &runs[i];
+                CHECK_INT(spawner_run(sp, &runs[i].p, "/bin/sleep", sleep_argv, env, (int[]){ 0, 1, 2 }, 3, 0,
+                                      on_exit_cb),
+                          ==, 0);
+        }
+        for (int i = N - 1; i >= 0; i--)        /* the last are surely still queued */
+                CHECK_INT(spawned_kill(&runs[i].p, SIGTERM), ==, 0);
+        while (done < N) {
+                uv_run(&loop, UV_RUN_ONCE);
+                done = 0;
+                for (int i = 0; i < N; i++)
+                        done += runs[i].exits;
+        }
+        for (int i = 0; i < N; i++) {
+                CHECK_INT(runs[i].exits, ==, 1);
+                if (runs[i].p.err == -ECANCELED) {
+                        cancelled++;
+                        CHECK_INT(runs[i].p.pid, ==, 0);
+                } else {
+                        CHECK_INT(runs[i].p.err, ==, 0);
+                        CHECK_INT(runs[i].signal, ==, SIGTERM);
+                        stopped++;
+                }
+                closes += spawned_close(&runs[i].p, on_closed);
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+        printf("# %d never started, %d stopped as they started\n", cancelled, stopped);
+        CHECK(cancelled >= 1);
+        CHECK_INT(closes, ==, stopped);
         free(runs);
         spawner_free(sp);
         CHECK_INT(uv_loop_close(&loop), ==, 0);
