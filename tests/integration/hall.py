@@ -1011,6 +1011,18 @@ class Front(HallCase):
             self.assertLess(time.time() - t0, 6.5, "the slow client kept its connection")
             self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408"), got[:60])
 
+    def test_a_port_in_use_is_a_refusal(self):
+        """A second county's hall on the first one's port: exit 1 with the
+        reason, not a clean exit that a supervisor would take as done."""
+        other = Station(node=COUNTY, role="county")
+        try:
+            r = other.run("hall", "serve", "--listen", f"127.0.0.1:{self.hall.port}", operator=None)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(str(self.hall.port), r.stderr)
+            self.assertNotIn("serving", r.stdout)
+        finally:
+            other.cleanup()
+
     def test_plain_http_beyond_loopback_is_refused(self):
         r = self.county.run("hall", "serve", "--listen", "0.0.0.0:0", operator=None)
         self.assertEqual(r.returncode, 2)
