@@ -185,6 +185,31 @@ static void ingest_feeds(struct hall *H, struct round *rd, const git_oid *read_a
         }
 }
 
+/* Every push leaves loose refs, and each git process of a request reads
+ * them all (an advertisement: 30 ms at 1,200 refs against 5 ms packed,
+ * docs/BENCHMARKS.md). So the round packs them, at most every 30 s, when
+ * refs moved. Pushes go on meanwhile, as they may with git's own
+ * pack-refs: the packed file is written first, and a loose ref is
+ * removed only under its lock and while it still holds what was packed
+ * (libgit2's packed_remove_loose), and git reads loose refs before the
+ * packed file. Worker thread. */
+static void pack_refs(struct hall *H)
+{
+        struct feed_report *rep = &H->wrep;
+        git_refdb *db = NULL;
+
+        H->wpacked = 0;
+        if (!H->wpack_due || !(H->wrefs_moved || rep->committed || rep->ingested_feeds || H->wscans))
+                return;
+        if (git_repository_refdb(&db, H->wrepo) == 0 && git_refdb_compress(db) == 0) {
+                H->wpacked = 1;
+        } else {
+                H->wpacked = -1;
+                snprintf(H->wpack_err, sizeof H->wpack_err, "%s", git_error_last() ? git_error_last()->message : "?");
+        }
+        git_refdb_free(db);
+}
+
 /* On the worker thread, with its own handles, one round: the roster,
  * the catalogue (a newly installed version published), the county's own
  * new events committed, every feed that moved ingested (while pushes go on:
@@ -210,10 +235,11 @@ static void ingest_work(uv_work_t *w)
         H->wscans = rd.scans;
         round_end(&rd);
         note_reports(H);
+        pack_refs(H);
 }
 
-/* Back on the loop: report, pack the refs when no push runs, and ingest
- * again if more arrived meanwhile. */
+/* Back on the loop: report, note whether the refs were packed, and
+ * ingest again if more arrived meanwhile. */
 static void ingest_after(uv_work_t *w, int status)
 {
         struct hall *H = w->data;
@@ -222,26 +248,23 @@ static void ingest_after(uv_work_t *w, int status)
         (void)status;
         if (H->wscans)
                 log_line("%ld scans received whole", H->wscans);
-        /* Every push leaves loose refs, and git http-backend reads them all
-         * for each advertisement (30 ms at 1,200 refs against 5 ms packed:
-         * docs/BENCHMARKS.md). Pack them, at most every 30 s, while no push
-         * runs (the repository lock is held). */
-        H->refs_moved |= rep->committed || rep->ingested_feeds || H->wscans || H->pushed_since;
-        H->objects_moved |= H->refs_moved;
-        H->pushed_since = false;
-        if (H->refs_moved && H->pushes == 0 && uv_now(H->loop) - H->packed_at >= 30000) {
-                git_refdb *db = NULL;
-                if (git_repository_refdb(&db, H->repo) == 0 && git_refdb_compress(db) == 0) {
-                        /* and the folders that held them: every listing of
-                         * the refs walks them (no push runs, no ingest: the
-                         * lock is held and this is the loop) */
+        bool moved = H->wrefs_moved || rep->committed || rep->ingested_feeds || H->wscans;
+        H->objects_moved |= moved;
+        if (H->wpacked > 0) {
+                /* what pushes moved since the round was queued is in
+                 * pushed_since, for the next round */
+                H->refs_moved = false;
+                H->packed_at = uv_now(H->loop);
+                /* and the folders that held them, which every listing of
+                 * the refs walks: only while no push runs (a push makes its
+                 * ref's folder before it locks the ref; the lock is held
+                 * and this is the loop, so no ingest runs) */
+                if (H->pushes == 0)
                         repack_prune_ref_dirs(H->repo_dir);
-                        H->refs_moved = false;
-                        H->packed_at = uv_now(H->loop);
-                } else {
-                        log_line("cannot pack the refs: %s", git_error_last() ? git_error_last()->message : "?");
-                }
-                git_refdb_free(db);
+        } else {
+                H->refs_moved |= moved;
+                if (H->wpacked < 0)
+                        log_line("cannot pack the refs: %s", H->wpack_err);
         }
         if (rep->committed || rep->ingested_events || rep->refused)
                 log_line("ingest: %d change sets made (%ld events); %ld events from %d feeds (%ld already held); %d refused",
@@ -269,6 +292,9 @@ void hall_ingest(struct hall *H)
                 H->reopen_wrepo = false;
         H->ingest_wanted = false;
         H->ingesting = true;
+        H->wpack_due = uv_now(H->loop) - H->packed_at >= 30000;
+        H->wrefs_moved = H->refs_moved || H->pushed_since;
+        H->pushed_since = false;
         H->ingest_work.data = H;
         if (uv_queue_work(H->loop, &H->ingest_work, ingest_work, ingest_after) < 0) {
                 H->ingesting = false;

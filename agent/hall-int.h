@@ -77,6 +77,12 @@ struct hall {
         struct timespec parts_dir_mt, parts_pack_mt;
         bool parts_valid;
         bool refs_moved;                /* since refs were last packed */
+        /* the refs packed at the end of an ingest round (the worker's):
+         * whether due and moved when it was queued, and how it went
+         * (1 packed, 0 not asked, -1 failed: wpack_err) */
+        bool wpack_due, wrefs_moved;
+        int wpacked;
+        char wpack_err[256];
         bool pushed_since;              /* a push succeeded since the last ingest */
         uint64_t packed_at;             /* uv_now() of the last packing of the refs */
         /* objects: loose ones packed on a worker thread (sync/repack.h) */

@@ -8,9 +8,10 @@ The hall used to ingest only when no push was running: a single slow
 push kept every other village's events out of the county's store for as
 long as it lasted (measured: none of 29 within 40 s). Now ingest runs on
 its own thread beside the pushes. Asserted: every village's application
-is in the county's store within 10 s of its successful sync, the slow
-push was running the whole time (so the case claimed occurred), and the
-slow village's own events arrive once its link is done.
+is in the county's store within 10 s of its successful sync, their feed
+refs are packed while the slow push still runs, the slow push was
+running the whole time (so the case claimed occurred), and the slow
+village's own events arrive once its link is done.
 
 The villages are real homes made by `daiban init` on a copy of the
 sample catalogue with 30 more villages (the code depends on no
@@ -158,6 +159,25 @@ class Herd(unittest.TestCase):
         print(f"\n{len(d)} villages: from a successful sync to the county's store "
               f"p50 {d[len(d) // 2]:.2f} s, max {d[-1]:.2f} s, while one push crawled at some 250 B/s", file=sys.stderr)
         self.assertLess(d[-1], 10.0, d)
+        # every push left loose refs, which each git process of every
+        # later request reads; the hall packs them even while a push runs
+        # (it used to wait until none did, which a herd never allows)
+        repo = os.path.join(self.county.home, "repo")
+
+        def packed():
+            try:
+                with open(os.path.join(repo, "packed-refs")) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return False
+
+            def loose(n):
+                return any(files for _, _, files in os.walk(os.path.join(repo, "refs", "feeds", n)))
+            return all(f"refs/feeds/{n}/" in text and not loose(n) for n in apps)
+
+        wait_for(packed, timeout=45, what="the villages' feed refs packed while a push runs")
+        self.assertTrue(slow.is_alive() and not slow.received.endswith(b"0\r\n\r\n"),
+                        "the slow push ended before the refs were packed (the case did not occur)")
         slow.stop.set()
         slow.join(10)
         # the slow village itself syncs when its link is done
