@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>    /* struct tcp_info with the delivery rate (glibc's lacks it) */
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -74,6 +74,7 @@ static struct {
         struct conn *released;  /* closed by libgit2 during this step */
         struct session *sessions;
         long made, reused, resumed;
+        uint64_t rate;          /* the last settled step's delivery rate, bytes/s (0: none) */
         int ex_peer;            /* SSL ex_data index: the conn's peer */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .ex_peer = -1 };
 
@@ -502,9 +503,17 @@ void connpool_settle(bool ok)
         pthread_mutex_lock(&pool.mu);
         c = pool.released;
         pool.released = NULL;
+        pool.rate = 0;
         for (; c; c = next) {
                 next = c->next;
                 c->next = NULL;
+                struct tcp_info ti;
+                socklen_t tl = sizeof ti;
+                memset(&ti, 0, sizeof ti);
+                if (c->fd >= 0 && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+                    tl >= offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof ti.tcpi_delivery_rate &&
+                    ti.tcpi_delivery_rate > pool.rate)
+                        pool.rate = ti.tcpi_delivery_rate;
                 int kept = 0;
                 for (struct conn *i = pool.idle; i; i = i->next)
                         kept += strcmp(i->peer, c->peer) == 0;
@@ -516,6 +525,20 @@ void connpool_settle(bool ok)
                 }
         }
         pthread_mutex_unlock(&pool.mu);
+}
+
+int connpool_link_rate(uint64_t *ret_bytes_per_s)
+{
+        uint64_t r;
+
+        pthread_mutex_lock(&pool.mu);
+        r = pool.rate;
+        pool.rate = 0;
+        pthread_mutex_unlock(&pool.mu);
+        if (!r)
+                return -ENOENT;
+        *ret_bytes_per_s = r;
+        return 0;
 }
 
 void connpool_counts(long *ret_made, long *ret_reused, long *ret_resumed)

@@ -21,6 +21,7 @@
 #define DAIBAN_SYNC_CONNPOOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #ifndef _WIN32
 /* Register the TLS streams with libgit2 (once per process, after
@@ -35,10 +36,19 @@ void connpool_settle(bool ok);
 /* Connections made and reused so far in this process (for tests and the
  * benchmarks: DAIBAN_CONNPOOL_STATS prints them at exit). */
 void connpool_counts(long *ret_made, long *ret_reused, long *ret_resumed);
+
+/* The rate at which the link delivered the last settled step's bytes,
+ * as the kernel measured it from the peer's acknowledgements (TCP_INFO's
+ * delivery rate): what the link moves, whatever the server then does
+ * with them. A lower bound when the step did not keep the link busy (a
+ * small push on a fast link). 0 with *ret_bytes_per_s, or -ENOENT (no
+ * step settled over this pool's TLS since the last call). */
+int connpool_link_rate(uint64_t *ret_bytes_per_s);
 #else
 static inline int connpool_install(void) { return 0; }
 static inline void connpool_settle(bool ok) { (void)ok; }
 static inline void connpool_counts(long *m, long *r, long *s) { *m = *r = *s = 0; }
+static inline int connpool_link_rate(uint64_t *r) { (void)r; return -2; /* -ENOENT */ }
 #endif
 
 #endif

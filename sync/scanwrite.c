@@ -18,6 +18,7 @@
 #include "forms/division.h"
 #include "sync/store-int.h"
 #include "sync/scan.h"
+#include "sync/connpool.h"
 #include "sync/scan-int.h"
 #include "sync/signed.h"
 
@@ -222,13 +223,18 @@ static int64_t now_ms(void)
 }
 
 /* How many pieces the next push carries, from the last push's m pieces
- * uploaded in ns: as many as the link moved in SCAN_PUSH_S at that rate, at least
- * one, at most SCAN_PUSH_MAX, and at most twice the last (a push's fixed
- * cost, two round trips, makes a small push look slower than the link
- * is). */
-static size_t next_batch(size_t m, uint64_t ns)
+ * uploaded in ns, or delivered by the link at rate bytes/s (0: not
+ * known): as many as the link moved in SCAN_PUSH_S at the higher of the
+ * two, at least one, at most SCAN_PUSH_MAX, and at most twice the last
+ * (a push's fixed cost, two round trips, makes a small push look slower
+ * than the link is). Both are lower bounds of the link: the upload's time
+ * holds the hall's start of the push (a busy hall's is seconds), the
+ * kernel's rate is low when a small push did not fill the link. */
+static size_t next_batch(size_t m, uint64_t ns, uint64_t rate)
 {
         double per_s = (double)m * 1e9 / (double)(ns ? ns : 1);
+        if ((double)rate / SCAN_PIECE > per_s)
+                per_s = (double)rate / SCAN_PIECE;
         double want = per_s * SCAN_PUSH_S;
 
         if (want > 2.0 * (double)m)
@@ -351,7 +357,10 @@ again:
                         if (rm->clock && ck.valid)
                                 *rm->clock = ck;
                         int64_t t1 = ck.valid && ck.local_ms >= t0 ? ck.local_ms : now_ms();
-                        batch = one_by_one ? 1 : next_batch(m, (uint64_t)(t1 - t0) * 1000000u);
+                        uint64_t rate = 0;
+                        if (connpool_link_rate(&rate) < 0)
+                                rate = 0;       /* libgit2's own streams, or plain HTTP */
+                        batch = one_by_one ? 1 : next_batch(m, (uint64_t)(t1 - t0) * 1000000u, rate);
                         *ret_pieces += (long)m;
                         i += m;
                         git_reference_create(&mref, repo, marker, last, 1, "daiban: scan piece pushed");
