@@ -6,8 +6,8 @@
  * the roots in CRASH_ROOT (colon-separated absolute paths): write,
  * pwrite, writev, ftruncate, fsync, fdatasync, rename, unlink, rmdir,
  * mkdir, link and an open that creates a file. Every process that has
- * the shim (children too: exec passes it on, even where the parent
- * gave the child a clean environment) numbers the points it reaches
+ * the shim (children too: exec and posix_spawn pass it on, even where
+ * the parent gave the child a clean environment) numbers the points it reaches
  * from one counter shared through the file CRASH_COUNTER. The process
  * that reaches point CRASH_AT dies by SIGKILL before making the call:
  * CRASH_KILL=self kills only it, CRASH_KILL=group its process group
@@ -38,7 +38,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,11 +576,15 @@ __attribute__((constructor)) static void remember(void)
         }
 }
 
-/* envp plus whichever carried variables it lacks (static storage: the
- * caller is about to exec). */
-static char **with_carried(char *const envp[])
+/* envp plus whichever carried variables it lacks, in static storage
+ * under carried_mu, which this takes and the caller gives back. */
+static pthread_mutex_t carried_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static char **with_carried_locked(char *const envp[])
 {
         static char *out[4096];
+
+        pthread_mutex_lock(&carried_mu);
         size_t n = 0;
 
         for (; envp && envp[n] && n < 4096 - NCARRIED - 1; n++)
@@ -596,6 +602,16 @@ static char **with_carried(char *const envp[])
                         out[n++] = carried_val[i];
         }
         out[n] = NULL;
+        return out;
+}
+
+static char **with_carried(char *const envp[])
+{
+        char **out = with_carried_locked(envp);
+
+        /* (the exec wrappers run where no other thread spawns: a forked
+         * child, or a process about to be replaced) */
+        pthread_mutex_unlock(&carried_mu);
         return out;
 }
 
@@ -621,4 +637,40 @@ int execv(const char *file, char *const argv[])
 {
         REAL(execve);
         return real_execve(file, argv, with_carried(environ));
+}
+
+/* posix_spawn execs inside glibc, past the wrappers above: its
+ * environment gets the carried variables here (the hall's spawner
+ * threads call it at once, hence a copy per call). */
+static char **carried_copy(char *const envp[])
+{
+        char **w = with_carried_locked(envp), **out;
+        size_t n = 0;
+
+        while (w[n])
+                n++;
+        if ((out = malloc((n + 1) * sizeof *out)))
+                memcpy(out, w, (n + 1) * sizeof *out);
+        pthread_mutex_unlock(&carried_mu);
+        return out;
+}
+
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
+                char *const argv[], char *const envp[])
+{
+        REAL(posix_spawn);
+        char **env = carried_copy(envp);
+        int r = real_posix_spawn(pid, path, fa, at, argv, env ? env : envp);
+        free(env);
+        return r;
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
+                 char *const argv[], char *const envp[])
+{
+        REAL(posix_spawnp);
+        char **env = carried_copy(envp);
+        int r = real_posix_spawnp(pid, file, fa, at, argv, env ? env : envp);
+        free(env);
+        return r;
 }
