@@ -195,6 +195,17 @@ static void on_done(uv_async_t *a)
         }
 }
 
+/* Tell the threads to end once the queue is empty, and wait for them. */
+static void stop_threads(struct spawner *sp)
+{
+        uv_mutex_lock(&sp->mu);
+        sp->stop = true;
+        uv_cond_broadcast(&sp->cond);
+        uv_mutex_unlock(&sp->mu);
+        for (int i = 0; i < sp->nthreads; i++)
+                uv_thread_join(&sp->threads[i]);
+}
+
 int spawner_new(uv_loop_t *loop, int nthreads, struct spawner **ret_sp)
 {
         struct spawner *sp;
@@ -223,12 +234,7 @@ int spawner_new(uv_loop_t *loop, int nthreads, struct spawner **ret_sp)
         return 0;
 
 out_threads:
-        uv_mutex_lock(&sp->mu);
-        sp->stop = true;
-        uv_cond_broadcast(&sp->cond);
-        uv_mutex_unlock(&sp->mu);
-        for (int i = 0; i < sp->nthreads; i++)
-                uv_thread_join(&sp->threads[i]);
+        stop_threads(sp);
         uv_cond_destroy(&sp->cond);
 out_mutex:
         uv_mutex_destroy(&sp->mu);
@@ -241,12 +247,7 @@ void spawner_free(struct spawner *sp)
 {
         if (!sp)
                 return;
-        uv_mutex_lock(&sp->mu);
-        sp->stop = true;
-        uv_cond_broadcast(&sp->cond);
-        uv_mutex_unlock(&sp->mu);
-        for (int i = 0; i < sp->nthreads; i++)
-                uv_thread_join(&sp->threads[i]);
+        stop_threads(sp);
         on_done(&sp->done_async);       /* what came back after the loop's last turn */
         uv_close((uv_handle_t *)&sp->done_async, NULL);
         uv_run(sp->loop, UV_RUN_NOWAIT);
