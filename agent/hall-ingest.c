@@ -195,11 +195,10 @@ static void ingest_feeds(struct hall *H, struct round *rd, const git_oid *read_a
  * packed file. Worker thread. */
 static void pack_refs(struct hall *H)
 {
-        struct feed_report *rep = &H->wrep;
         git_refdb *db = NULL;
 
         H->wpacked = 0;
-        if (!H->wpack_due || !(H->wrefs_moved || rep->committed || rep->ingested_feeds || H->wscans))
+        if (!H->wpack_due || !H->wmoved)
                 return;
         if (git_repository_refdb(&db, H->wrepo) == 0 && git_refdb_compress(db) == 0) {
                 H->wpacked = 1;
@@ -235,6 +234,7 @@ static void ingest_work(uv_work_t *w)
         H->wscans = rd.scans;
         round_end(&rd);
         note_reports(H);
+        H->wmoved = H->wrefs_moved || H->wrep.committed || H->wrep.ingested_feeds || H->wscans;
         pack_refs(H);
 }
 
@@ -248,8 +248,7 @@ static void ingest_after(uv_work_t *w, int status)
         (void)status;
         if (H->wscans)
                 log_line("%ld scans received whole", H->wscans);
-        bool moved = H->wrefs_moved || rep->committed || rep->ingested_feeds || H->wscans;
-        H->objects_moved |= moved;
+        H->objects_moved |= H->wmoved;
         if (H->wpacked > 0) {
                 /* what pushes moved since the round was queued is in
                  * pushed_since, for the next round */
@@ -262,7 +261,7 @@ static void ingest_after(uv_work_t *w, int status)
                 if (H->pushes == 0)
                         repack_prune_ref_dirs(H->repo_dir);
         } else {
-                H->refs_moved |= moved;
+                H->refs_moved |= H->wmoved;
                 if (H->wpacked < 0)
                         log_line("cannot pack the refs: %s", H->wpack_err);
         }

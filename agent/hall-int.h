@@ -78,9 +78,10 @@ struct hall {
         bool parts_valid;
         bool refs_moved;                /* since refs were last packed */
         /* the refs packed at the end of an ingest round (the worker's):
-         * whether due and moved when it was queued, and how it went
+         * whether due and moved when it was queued, whether refs moved
+         * by then (wmoved: those or the round's own), and how it went
          * (1 packed, 0 not asked, -1 failed: wpack_err) */
-        bool wpack_due, wrefs_moved;
+        bool wpack_due, wrefs_moved, wmoved;
         int wpacked;
         char wpack_err[256];
         bool pushed_since;              /* a push succeeded since the last ingest */

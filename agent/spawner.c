@@ -80,6 +80,15 @@ static int start(struct spawned *p)
         return 0;
 }
 
+/* The descriptors the caller handed over (close_after): closed here
+ * once the process started, failed to, or never will. */
+static void close_handed(struct spawned *p)
+{
+        for (int i = 0; i < p->nfd; i++)
+                if (p->close_after & (1u << i))
+                        close(p->fd[i]);
+}
+
 static void thread_main(void *arg)
 {
         struct spawner *sp = arg;
@@ -100,9 +109,7 @@ static void thread_main(void *arg)
                 uv_mutex_unlock(&sp->mu);
 
                 p->err = start(p);
-                for (int i = 0; i < p->nfd; i++)
-                        if (p->close_after & (1u << i))
-                                close(p->fd[i]);
+                close_handed(p);
 
                 uv_mutex_lock(&sp->mu);
                 p->next = sp->done;
@@ -312,9 +319,7 @@ static bool cancel_queued(struct spawner *sp, struct spawned *p)
         p->next = sp->done;
         sp->done = p;
         uv_mutex_unlock(&sp->mu);
-        for (int i = 0; i < p->nfd; i++)
-                if (p->close_after & (1u << i))
-                        close(p->fd[i]);
+        close_handed(p);
         uv_async_send(&sp->done_async);
         return true;
 }

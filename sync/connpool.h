@@ -20,6 +20,7 @@
 #ifndef DAIBAN_SYNC_CONNPOOL_H
 #define DAIBAN_SYNC_CONNPOOL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -48,7 +49,7 @@ int connpool_link_rate(uint64_t *ret_bytes_per_s);
 static inline int connpool_install(void) { return 0; }
 static inline void connpool_settle(bool ok) { (void)ok; }
 static inline void connpool_counts(long *m, long *r, long *s) { *m = *r = *s = 0; }
-static inline int connpool_link_rate(uint64_t *r) { (void)r; return -2; /* -ENOENT */ }
+static inline int connpool_link_rate(uint64_t *r) { (void)r; return -ENOENT; }
 #endif
 
 #endif

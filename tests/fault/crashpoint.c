@@ -38,7 +38,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -576,18 +575,13 @@ __attribute__((constructor)) static void remember(void)
         }
 }
 
-/* envp plus whichever carried variables it lacks, in static storage
- * under carried_mu, which this takes and the caller gives back. */
-static pthread_mutex_t carried_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static char **with_carried_locked(char *const envp[])
+/* envp plus whichever carried variables it lacks, into out (room for
+ * cap pointers, the NULL included). */
+static char **carry(char *const envp[], char **out, size_t cap)
 {
-        static char *out[4096];
-
-        pthread_mutex_lock(&carried_mu);
         size_t n = 0;
 
-        for (; envp && envp[n] && n < 4096 - NCARRIED - 1; n++)
+        for (; envp && envp[n] && n < cap - NCARRIED - 1; n++)
                 out[n] = envp[n];
         for (size_t i = 0; i < NCARRIED; i++) {
                 size_t k = strlen(carried[i]);
@@ -605,14 +599,12 @@ static char **with_carried_locked(char *const envp[])
         return out;
 }
 
+/* For the exec wrappers: static storage (the caller is about to exec). */
 static char **with_carried(char *const envp[])
 {
-        char **out = with_carried_locked(envp);
+        static char *out[4096];
 
-        /* (the exec wrappers run where no other thread spawns: a forked
-         * child, or a process about to be replaced) */
-        pthread_mutex_unlock(&carried_mu);
-        return out;
+        return carry(envp, out, 4096);
 }
 
 int execve(const char *file, char *const argv[], char *const envp[])
@@ -640,19 +632,18 @@ int execv(const char *file, char *const argv[])
 }
 
 /* posix_spawn execs inside glibc, past the wrappers above: its
- * environment gets the carried variables here (the hall's spawner
- * threads call it at once, hence a copy per call). */
+ * environment gets the carried variables here, in a copy per call (the
+ * hall's spawner threads call it at once). NULL: out of memory. */
 static char **carried_copy(char *const envp[])
 {
-        char **w = with_carried_locked(envp), **out;
         size_t n = 0;
+        char **out;
 
-        while (w[n])
+        while (envp && envp[n])
                 n++;
-        if ((out = malloc((n + 1) * sizeof *out)))
-                memcpy(out, w, (n + 1) * sizeof *out);
-        pthread_mutex_unlock(&carried_mu);
-        return out;
+        if (!(out = malloc((n + NCARRIED + 1) * sizeof *out)))
+                return NULL;
+        return carry(envp, out, n + NCARRIED + 1);
 }
 
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
