@@ -259,7 +259,19 @@ static int cmd_sync(int argc, char **argv)
         store_meta_get(h.st, "remote.pin", &pin);
         struct feed_seen seen = { 0 };
         struct feed_clock clk = { 0, 0, false };
-        struct feed_remote rm = { url, token, pin, &seen, &clk };
+        /* scan pieces per push where the last sync's ended, for this
+         * remote only ("N URL") */
+        unsigned scan_batch = 1, scan_batch0;
+        char *sb = NULL;
+        if (url && store_meta_get(h.st, "scan.batch", &sb) == 0 && sb) {
+                char *sp = strchr(sb, ' ');
+                unsigned long v = strtoul(sb, NULL, 10);
+                if (sp && strcmp(sp + 1, url) == 0 && v >= 1 && v <= SCAN_PUSH_MAX)
+                        scan_batch = (unsigned)v;
+        }
+        free(sb);
+        scan_batch0 = scan_batch;
+        struct feed_remote rm = { url, token, pin, &seen, &clk, &scan_batch };
         if ((lockfd = home_lock_repo(&h)) < 0) {
                 r = EXIT_REFUSED;
                 home_close(&h);
@@ -369,6 +381,12 @@ round:
         /* scans after the events, a piece per push on a slow link */
         if (url && !netwatch_fired(nw) && !catching_up && scan_push(repo, &rm, h.node, &pieces_sent, log_stderr, &nlog) < 0)
                 failed++;
+        if (url && scan_batch != scan_batch0) {
+                char v[32 + 4096];
+                snprintf(v, sizeof v, "%u %s", scan_batch, url);
+                if (store_meta_set(h.st, "scan.batch", v) == 0)
+                        scan_batch0 = scan_batch;
+        }
         if (netwatch_fired(nw))
                 cli_error_both(silent_en, silent_zh);
         bool fetched = !netwatch_fired(nw) && !no_fetch && failed == 0;

@@ -244,6 +244,24 @@ static size_t next_batch(size_t m, uint64_t ns, uint64_t rate)
         return want < 1 ? 1 : (size_t)want;
 }
 
+/* The first push's pieces: what the connection's delivery rate so far
+ * (the fetch's and the events' push) shows the link moves in
+ * SCAN_PUSH_S, or where the last sync's pushes ended, whichever is more;
+ * at least one, at most SCAN_PUSH_MAX. */
+static size_t first_batch(const struct feed_remote *rm)
+{
+        uint64_t rate = 0;
+        size_t b = 1;
+
+        if (connpool_link_rate(&rate) == 0 && rate) {
+                double want = (double)rate / SCAN_PIECE * SCAN_PUSH_S;
+                b = want >= SCAN_PUSH_MAX ? SCAN_PUSH_MAX : want < 1 ? 1 : (size_t)want;
+        }
+        if (rm->scan_batch && *rm->scan_batch > b)
+                b = *rm->scan_batch < SCAN_PUSH_MAX ? *rm->scan_batch : SCAN_PUSH_MAX;
+        return b;
+}
+
 int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
               feed_log_fn log, void *ud)
 {
@@ -279,9 +297,20 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
         git_reference_iterator_free(it);
         if (!ntodo)
                 return 0;
-        if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0)
+        /* where the remote's chains stand: as this sync's fetch saw them
+         * (a chain moved since is refused and listed again, below), else
+         * listed now */
+        if (rm->seen && rm->seen->valid) {
+                for (size_t i = 0; i < rm->seen->n && r == 0; i++)
+                        if (strncmp(rm->seen->names[i], SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
+                                r = collect_tip(rm->seen->names[i], &rm->seen->ids[i], &tips);
+                if (r < 0)
+                        goto out;
+        } else if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0) {
                 goto out;
-        bool relisted = false;
+        }
+        batch = first_batch(rm);
+        bool relisted = false, pushed_any = false;
         for (size_t k = 0; k < ntodo && r == 0; k++) {
                 const git_oid *from = NULL;
                 git_oid tip, *ids = NULL, was = { { 0 } };
@@ -362,6 +391,7 @@ again:
                                 rate = 0;       /* libgit2's own streams, or plain HTTP */
                         batch = one_by_one ? 1 : next_batch(m, (uint64_t)(t1 - t0) * 1000000u, rate);
                         *ret_pieces += (long)m;
+                        pushed_any = true;
                         i += m;
                         git_reference_create(&mref, repo, marker, last, 1, "daiban: scan piece pushed");
                         git_reference_free(mref);
@@ -397,6 +427,10 @@ again:
                 }
                 free(ids);
         }
+        /* the next sync starts where this one ended; after a link that
+         * failed, a piece at a time again */
+        if (rm->scan_batch && (pushed_any || r < 0))
+                *rm->scan_batch = r < 0 && r != -EPERM ? 1 : (unsigned)batch;
 out:
         free(todo);
         free(tips.names);

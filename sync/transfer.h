@@ -23,6 +23,8 @@ struct feed_remote {
         struct feed_seen *seen; /* optional: what feed_fetch saw, so that
                                  * feed_push skips refs the remote holds */
         struct feed_clock *clock;       /* optional: the hall's clock, from a push */
+        unsigned *scan_batch;           /* optional, in and out: scan pieces per push the
+                                         * link last allowed (scan_push starts there) */
 };
 
 /* The hall's clock as a push saw it: the hall's pre-receive hook says

@@ -329,6 +329,38 @@ class Scans(HallCase):
         self.assertEqual(j["scan_pieces_sent"], 0)
         git(hall_repo, "fsck", "--strict")
 
+    def test_the_next_sync_starts_at_the_pieces_the_last_one_ended_with(self):
+        """A sync's scan pushes start where the last sync's ended (on
+        loopback, 32 pieces a push), not at one piece again, and take the
+        hall's chains from the sync's own fetch instead of listing them
+        again: two requests for the second scan, one push carrying it
+        all. Each push costs the hall a receive-pack and its checks."""
+        a = self.village.ok("app", "new", "MZ-DB-001", "--data", app_file("MZ-DB-001-valid.json"))
+        blobs = []
+        for m, kib in (("SFZ", 4 * 1024), ("HKB", 1400)):      # 86 pieces, then 30
+            scan = os.path.join(self.village.root, m + ".jpg")
+            with open(scan, "wb") as f:
+                f.write(os.urandom(kib * 1024))
+            blobs.append(subprocess.run(["git", "hash-object", scan], capture_output=True, text=True,
+                                        check=True).stdout.strip())
+            log0 = self.hall.logtext()
+            self.village.ok("app", "material", a, m, "provided", "--file", scan)
+            j, _ = self.sync(self.village, timeout=300)
+            log = self.hall.logtext()[len(log0):]
+            pushes = log.count(" push: exit 0")
+            adverts = log.count("receive-pack advertisement: exit 0")
+            pieces = j["scan_pieces_sent"]
+            print(f"{m}: {pieces} pieces in {pushes} pushes ({adverts} receive-pack advertisements)")
+            self.assertEqual(pieces, -(-kib * 1024 // (48 * 1024)))
+            # every receive-pack advertisement belongs to a push: none lists the chains again
+            self.assertEqual(adverts, pushes, log)
+        # the second scan went whole in one push, after the event's
+        self.assertEqual(pushes, 2, f"the second scan's {pieces} pieces took {pushes - 1} pushes")
+        hall_repo = os.path.join(self.county.home, "repo")
+        for b in blobs:
+            wait_for(lambda: git(hall_repo, "cat-file", "-e", b, check=False).returncode == 0,
+                     what="the scan whole at the hall")
+
     def test_a_township_leaves_alone_a_chain_the_hall_holds_further(self):
         """A township fetches a village's scan chain in the middle of the
         village's pieces, and the village pushes on before the township
