@@ -25,9 +25,12 @@
 
 #define SCAN_PIECE (48u * 1024u)
 /* a push of pieces takes about this long at the rate the last one showed
- * (one piece at least, SCAN_PUSH_MAX at most) */
+ * (one piece at least, SCAN_PUSH_MAX at most), longer (up to
+ * SCAN_PUSH_S_MAX) where a push's fixed cost is more than a quarter of
+ * it: scan_next_batch */
 #define SCAN_PUSH_S 8.0
 #define SCAN_PUSH_MAX 32u
+#define SCAN_PUSH_S_MAX 30.0
 #define SCAN_MAX_BYTES (64u * 1024u * 1024u)
 #define SCAN_FORMAT "daiban-scan"
 #define SCAN_VERSION 1
@@ -44,6 +47,11 @@ int scan_commit_local(store *s, git_repository *repo, const char *self, const st
  * feed_push, after what did go through. *ret_pieces counts pieces sent. */
 int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
               feed_log_fn log, void *ud);
+
+/* The pieces the push after one of m pieces carries: that one's upload
+ * took up_ns (its start to the hall's first word) of took_ns in all, and
+ * the kernel saw the link deliver rate bytes/s (0: not known). */
+size_t scan_next_batch(size_t m, uint64_t up_ns, uint64_t took_ns, uint64_t rate);
 
 /* Check the pieces that moving ref from old (zero: new chain) to new
  * would add: the strict format, in order, within the limits. pushed: the

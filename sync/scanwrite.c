@@ -223,19 +223,31 @@ static int64_t now_ms(void)
 }
 
 /* How many pieces the next push carries, from the last push's m pieces
- * uploaded in ns, or delivered by the link at rate bytes/s (0: not
- * known): as many as the link moved in SCAN_PUSH_S at the higher of the
- * two, at least one, at most SCAN_PUSH_MAX, and at most twice the last
- * (a push's fixed cost, two round trips, makes a small push look slower
- * than the link is). Both are lower bounds of the link: the upload's time
- * holds the hall's start of the push (a busy hall's is seconds), the
- * kernel's rate is low when a small push did not fill the link. */
-static size_t next_batch(size_t m, uint64_t ns, uint64_t rate)
+ * uploaded in up_ns (from its start to the hall's first word) of the
+ * took_ns it took in all, or delivered by the link at rate bytes/s (0:
+ * not known). The link's rate is the higher of the two (both are lower
+ * bounds: the upload's time holds the hall's start of the push, a busy
+ * hall's is seconds; the kernel's rate is low when a small push did not
+ * fill the link). What the push took beyond its pieces' time on the wire
+ * at that rate is its fixed cost: round trips, the hall's checks. A push
+ * lasts SCAN_PUSH_S, or longer when that cost is more than a quarter of
+ * it (up to SCAN_PUSH_S_MAX): a slow link far from the hall (64 kbit/s,
+ * 600 ms round trips) otherwise spent as long between its pushes as in
+ * them. At least one piece, at most SCAN_PUSH_MAX, and at most twice the
+ * last (a push's fixed cost makes a small push look slower than the
+ * link is). */
+size_t scan_next_batch(size_t m, uint64_t up_ns, uint64_t took_ns, uint64_t rate)
 {
-        double per_s = (double)m * 1e9 / (double)(ns ? ns : 1);
+        double per_s = (double)m * 1e9 / (double)(up_ns ? up_ns : 1);
         if ((double)rate / SCAN_PIECE > per_s)
                 per_s = (double)rate / SCAN_PIECE;
-        double want = per_s * SCAN_PUSH_S;
+        double fixed_s = (double)took_ns / 1e9 - (double)m / per_s;
+        double push_s = 3.0 * fixed_s;
+        if (push_s < SCAN_PUSH_S)
+                push_s = SCAN_PUSH_S;
+        if (push_s > SCAN_PUSH_S_MAX)
+                push_s = SCAN_PUSH_S_MAX;
+        double want = per_s * push_s;
 
         if (want > 2.0 * (double)m)
                 want = 2.0 * (double)m;
@@ -389,7 +401,10 @@ again:
                         uint64_t rate = 0;
                         if (connpool_link_rate(&rate) < 0)
                                 rate = 0;       /* libgit2's own streams, or plain HTTP */
-                        batch = one_by_one ? 1 : next_batch(m, (uint64_t)(t1 - t0) * 1000000u, rate);
+                        int64_t t2 = now_ms();
+                        batch = one_by_one ? 1
+                                           : scan_next_batch(m, (uint64_t)(t1 - t0) * 1000000u,
+                                                             (uint64_t)(t2 > t0 ? t2 - t0 : 0) * 1000000u, rate);
                         *ret_pieces += (long)m;
                         pushed_any = true;
                         i += m;

@@ -311,7 +311,7 @@ class Scans(HallCase):
         self.assertNotEqual(git(hall_repo, "cat-file", "-e", blob, check=False).returncode, 0)
         # the next sync sends only what the hall lacks (at most the push in
         # flight again), each push made durable at the hall; on loopback a
-        # push soon carries 32 pieces (sync/scanwrite.c next_batch)
+        # push soon carries 32 pieces (sync/scanwrite.c scan_next_batch)
         pushes0 = self.hall.logtext().count(" push: exit 0")
         j, _ = self.sync(self.village, timeout=900)
         self.assertLessEqual(j["scan_pieces_sent"], total - landed + 1)
