@@ -579,11 +579,16 @@ static void front_request(http_conn *c, const struct http_request *req)
 
         /* through a gate that dies with the hall: the helper opened at
          * the start, or for a fetch (its wants checked with libgit2)
-         * `daiban hall cgi`, the running binary itself (/proc/self/exe in
-         * the new process); either way replacing a file on disk (an
-         * upgrade, a rebuild) cannot break or mix versions */
+         * daiban-hall-check, opened the same way, else `daiban hall cgi`,
+         * the running binary itself (/proc/self/exe in the new process);
+         * either way replacing a file on disk (an upgrade, a rebuild)
+         * cannot break or mix versions */
         if (H->helper[0] && strcmp(service, "fetch") != 0) {
                 g->args[0] = H->helper;
+                g->args[1] = (char *)"cgi";
+                g->args[2] = H->backend;
+        } else if (H->check[0] && strcmp(service, "fetch") == 0) {
+                g->args[0] = H->check;
                 g->args[1] = (char *)"cgi";
                 g->args[2] = H->backend;
         } else {

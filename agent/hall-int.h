@@ -51,6 +51,9 @@ struct hall {
         /* daiban-hall-helper, as opened at the start ("/proc/<pid>/fd/<n>";
          * "" when not found: then this program does its work) */
         char helper[64];
+        /* daiban-hall-check, the same way: the pre-receive check and a
+         * fetch's gate without daiban's every library */
+        char check[64];
         char hooks[PATH_MAX];           /* core.hooksPath for receive-pack */
         uint64_t max_body;
         uint64_t scan_quota;            /* bytes of scan pieces one node may keep here */
@@ -152,6 +155,7 @@ int hall_pack(int argc, char **argv);
 
 /* `hall pre-receive`, `hall ref-sync`, `hall cgi`: run by git and the
  * hall, not by hand. Exit codes. */
+#define HALL_CHECK "daiban-hall-check"
 int hall_pre_receive(int argc, char **argv);
 int hall_ref_sync(int argc, char **argv);
 int hall_cgi(int argc, char **argv);

@@ -263,7 +263,10 @@ static int write_hook(struct hall *H)
          * gone the exec fails and git refuses the push, rather than
          * moving refs with nobody to make them durable. */
         char cmd[PATH_MAX + 64];
-        snprintf(cmd, sizeof cmd, "/proc/%d/exe hall pre-receive", (int)getpid());
+        if (H->check[0])
+                snprintf(cmd, sizeof cmd, "%s pre-receive", H->check);
+        else
+                snprintf(cmd, sizeof cmd, "/proc/%d/exe hall pre-receive", (int)getpid());
         if (put_hook(H, "pre-receive", "check every push before git moves a ref", cmd) < 0)
                 return -1;
         if (H->helper[0])
@@ -273,37 +276,39 @@ static int write_hook(struct hall *H)
         return put_hook(H, "reference-transaction", "make a push durable before git answers it", cmd);
 }
 
-/* daiban-hall-helper: beside this program (a build tree, or a folder it
- * was copied to with it), else where the package puts it. Opened once,
- * so every request and hook runs this copy: "/proc/<pid>/fd/<n>". */
-static void find_helper(struct hall *H)
+/* One of the hall's programs (daiban-hall-helper, daiban-hall-check):
+ * beside this program (a build tree, or a folder it was copied to with
+ * it), else where the package puts it. Opened once, so every request and
+ * hook runs this copy: "/proc/<pid>/fd/<n>" in out, or "" when there is
+ * none of this daiban's version (then daiban itself does its work). */
+static void find_program(const struct hall *H, const char *name, char *out, size_t outlen)
 {
         char dir[PATH_MAX], path[PATH_MAX + 32];
         int fd = -1;
 
+        out[0] = '\0';
         snprintf(dir, sizeof dir, "%s", H->self_exe);
         if (strrchr(dir, '/'))
                 *strrchr(dir, '/') = '\0';
-        snprintf(path, sizeof path, "%s/" HALLCGI_HELPER, dir);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
         if (access(path, X_OK) == 0)
                 fd = open(path, O_PATH | O_CLOEXEC);
 #ifdef DAIBAN_LIBEXECDIR
         if (fd < 0) {
-                snprintf(path, sizeof path, DAIBAN_LIBEXECDIR "/" HALLCGI_HELPER);
+                snprintf(path, sizeof path, DAIBAN_LIBEXECDIR "/%s", name);
                 if (access(path, X_OK) == 0)
                         fd = open(path, O_PATH | O_CLOEXEC);
         }
 #endif
         if (fd < 0) {
-                log_line("no %s beside %s: daiban itself runs every request and hook (slower)", HALLCGI_HELPER,
-                         H->self_exe);
+                log_line("no %s beside %s: daiban itself does its work (slower)", name, H->self_exe);
                 return;
         }
-        snprintf(H->helper, sizeof H->helper, "/proc/%d/fd/%d", (int)getpid(), fd);
-        /* the helper and this hall share a private contract (the push
-         * notes): only the same version's */
-        char cmd[96], got[128] = "";
-        snprintf(cmd, sizeof cmd, "%s --version 2>/dev/null", H->helper);
+        snprintf(out, outlen, "/proc/%d/fd/%d", (int)getpid(), fd);
+        /* it and this hall share private contracts (the push notes, the
+         * hooks' environment): only the same version's */
+        char cmd[96], got[128] = "", want[128];
+        snprintf(cmd, sizeof cmd, "%s --version 2>/dev/null", out);
         FILE *p = popen(cmd, "r");
         if (p) {
                 if (!fgets(got, sizeof got, p))
@@ -311,12 +316,19 @@ static void find_helper(struct hall *H)
                 pclose(p);
         }
         got[strcspn(got, "\n")] = '\0';
-        if (strcmp(got, HALLCGI_HELPER " " DAIBAN_HELPER_VERSION) != 0) {
-                log_line("%s is not this daiban's (%s: \"%s\"): daiban itself runs every request and hook", path,
+        snprintf(want, sizeof want, "%s %s", name, DAIBAN_HELPER_VERSION);
+        if (strcmp(got, want) != 0) {
+                log_line("%s is not this daiban's (%s: \"%s\"): daiban itself does its work", path,
                          DAIBAN_HELPER_VERSION, got);
                 close(fd);
-                H->helper[0] = '\0';
+                out[0] = '\0';
         }
+}
+
+static void find_helper(struct hall *H)
+{
+        find_program(H, HALLCGI_HELPER, H->helper, sizeof H->helper);
+        find_program(H, HALL_CHECK, H->check, sizeof H->check);
 }
 
 static int find_backend(char *out, size_t len)

@@ -458,18 +458,23 @@ class Maintenance(HallCase):
 
 class Helper(HallCase):
     """The hall runs daiban-hall-helper for requests and the
-    reference-transaction hook; without one beside it (daiban copied
+    reference-transaction hook, and daiban-hall-check for the pre-receive
+    check and a fetch's gate; without them beside it (daiban copied
     alone) it runs itself, and pushes and fetches work the same."""
 
     def test_with_and_without_the_helper(self):
         hooks = os.path.join(self.county.home, "hall", "hooks")
         ref_hook = os.path.join(hooks, "reference-transaction")
+        check_hook = os.path.join(hooks, "pre-receive")
         with open(ref_hook) as f:
             self.assertRegex(f.read(), r"\nexec /proc/\d+/fd/\d+ reference-transaction \"\$1\"\n")
+        with open(check_hook) as f:
+            self.assertRegex(f.read(), r"\nexec /proc/\d+/fd/\d+ pre-receive\n")
         a = self.accepted()
         self.sync(self.village)
         wait_for(lambda: self.county_status(a) == "accepted", what="the application at the county")
         self.assertNotIn("daiban-hall-helper", self.hall.logtext())
+        self.assertNotIn("daiban-hall-check", self.hall.logtext())
         # daiban alone, in a folder of its own
         self.hall.stop()
         alone = os.path.join(self.county.root, "alone")
@@ -479,22 +484,28 @@ class Helper(HallCase):
         self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
         with open(ref_hook) as f:
             self.assertIn("hall ref-sync", f.read())
+        with open(check_hook) as f:
+            self.assertIn("/exe hall pre-receive", f.read())
         b = self.accepted()
         self.sync(self.village)
         wait_for(lambda: self.county_status(b) == "accepted", what="the second application at the county")
         self.assertIn("no daiban-hall-helper beside", self.hall.logtext())
+        self.assertIn("no daiban-hall-check beside", self.hall.logtext())
         self.assertIsNone(re.search(r"[1-9][0-9]* refused|cannot sync", self.hall.logtext()))
         # a helper of another version beside it is not used
         self.hall.stop()
-        fake = os.path.join(alone, "daiban-hall-helper")
-        with open(fake, "w") as f:
-            f.write("#!/bin/sh\necho daiban-hall-helper 0.0.1\n")
-        os.chmod(fake, 0o755)
+        for name in ("daiban-hall-helper", "daiban-hall-check"):
+            fake = os.path.join(alone, name)
+            with open(fake, "w") as f:
+                f.write(f"#!/bin/sh\necho {name} 0.0.1\n")
+            os.chmod(fake, 0o755)
         self.hall = Hall(self.county, binary=os.path.join(alone, "daiban"))
         self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
         with open(ref_hook) as f:
             self.assertIn("hall ref-sync", f.read())
-        self.assertIn("is not this daiban's", self.hall.logtext())
+        with open(check_hook) as f:
+            self.assertIn("/exe hall pre-receive", f.read())
+        self.assertEqual(self.hall.logtext().count("is not this daiban's"), 2, self.hall.logtext())
         c = self.accepted()
         self.sync(self.village)
         wait_for(lambda: self.county_status(c) == "accepted", what="the third application at the county")
@@ -1191,16 +1202,22 @@ class OneConnection(unittest.TestCase):
     def test_a_sync_makes_one_connection(self):
         relay = Relay(self.hall.port)
         try:
+            # the sync's steps, each an advertisement (and then a POST): the
+            # fetch, the events' push, and the scan's pushes
+            log0 = len(self.hall.logtext())
             j = self.sync_with_scan(relay)
-            # fetch, push, listing and five pieces in three pushes at least
-            # (a push carries at most twice the last's pieces): 6 steps
+            steps = self.hall.logtext()[log0:].count(" advertisement: exit 0")
+            self.assertGreaterEqual(steps, 3, self.hall.logtext()[log0:])
             self.assertEqual(relay.accepted, 1, j)
             self.assertEqual(j["connections"]["made"], 1, j)
-            self.assertGreaterEqual(j["connections"]["reused"], 5, j)
+            self.assertEqual(j["connections"]["reused"], steps - 1, j)
             # libgit2's streams, for comparison: a connection a step
             before = relay.accepted
+            log0 = len(self.hall.logtext())
             j = self.sync_with_scan(relay, extra={"DAIBAN_TLS": "libgit2"})
-            self.assertGreaterEqual(relay.accepted - before, 6, j)
+            steps = self.hall.logtext()[log0:].count(" advertisement: exit 0")
+            self.assertGreaterEqual(steps, 3, self.hall.logtext()[log0:])
+            self.assertGreaterEqual(relay.accepted - before, steps, j)
             self.assertEqual(j["connections"]["made"], 0, j)
             # and the wrong pin is refused on a kept connection as on a new one
             self.village.ok("remote", "set", relay.url, "--token", self.token, "--pin", "0" * 64, operator=None)

@@ -245,6 +245,9 @@ class Package(unittest.TestCase):
         # its requests and the reference-transaction hook
         with open(self.at(env["DAIBAN_HOME"] + "/hall/hooks/reference-transaction")) as f:
             self.assertRegex(f.read(), r"exec /proc/\d+/fd/\d+ reference-transaction")
+        # and daiban-hall-check, which runs the pre-receive check
+        with open(self.at(env["DAIBAN_HOME"] + "/hall/hooks/pre-receive")) as f:
+            self.assertRegex(f.read(), r"exec /proc/\d+/fd/\d+ pre-receive")
         token = self.as_daiban(hall_home, "hall", "token", codes["village"]).stdout.strip().split()[-1]
 
         # the station: its ExecStart on a home not made yet serves the
