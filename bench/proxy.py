@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """A small TCP proxy for the sync benchmarks (bench/sync-bench.py).
 
-    proxy.py --listen HOST:PORT --to HOST:PORT [--delay-ms MS] [--stats FILE] [--same-source]
+    proxy.py --listen HOST:PORT --to HOST:PORT [--delay-ms MS] [--queue-kib N] [--stats FILE] [--same-source]
 
 Forwards every connection to --to and counts the bytes each way (the TCP
 payload: HTTP and git, or TLS records, exactly what the application
 sends). With --delay-ms, every chunk is held MS milliseconds before it is
 forwarded, in each direction, in order: a delaying link, since this
-kernel has no netem. On SIGUSR1 (and at exit) the totals are written to
+kernel has no netem. With --queue-kib, it holds at most that much ahead
+in each direction (in chunks of half of it, behind a receive buffer of
+one chunk), as a link's queue does, so that the sender feels the rate
+of what is behind the proxy; without, it takes all it is given at once.
+On SIGUSR1 (and at exit) the totals are written to
 --stats as JSON, with a counter that grows at each write, so the caller
 can wait for a fresh one:
 
@@ -25,6 +29,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 
 stats = {"n": 0, "conns": 0, "open": 0, "up": 0, "down": 0}
@@ -40,9 +45,13 @@ def write_stats(path):
     os.replace(tmp, path)
 
 
-async def pump(reader, writer, key, delay):
-    """Copy reader to writer, counting, optionally holding each chunk."""
-    queue = asyncio.Queue() if delay else None
+CHUNK = 65536
+
+
+async def pump(reader, writer, key, delay, queued=0):
+    """Copy reader to writer, counting, optionally holding each chunk;
+    with queued, at most that many chunks held ahead."""
+    queue = asyncio.Queue(queued) if delay else None
 
     async def sender():
         while True:
@@ -58,7 +67,7 @@ async def pump(reader, writer, key, delay):
     task = asyncio.ensure_future(sender()) if delay else None
     try:
         while True:
-            data = await reader.read(65536)
+            data = await reader.read(CHUNK)
             if not data:
                 break
             stats[key] += len(data)
@@ -77,9 +86,14 @@ async def pump(reader, writer, key, delay):
             task.cancel()
 
 
-async def handle(creader, cwriter, target, delay, same_source=False):
+async def handle(creader, cwriter, target, delay, same_source=False, queued=0):
     stats["conns"] += 1
     stats["open"] += 1
+    if queued:
+        # the kernel's own buffer in front of it no larger than that either
+        so = cwriter.get_extra_info("socket")
+        if so is not None:
+            so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHUNK)
     try:
         src = (cwriter.get_extra_info("sockname")[0], 0) if same_source else None
         sreader, swriter = await asyncio.open_connection(*target, local_addr=src)
@@ -87,7 +101,7 @@ async def handle(creader, cwriter, target, delay, same_source=False):
         stats["open"] -= 1
         cwriter.close()
         return
-    await asyncio.gather(pump(creader, swriter, "up", delay), pump(sreader, cwriter, "down", delay))
+    await asyncio.gather(pump(creader, swriter, "up", delay, queued), pump(sreader, cwriter, "down", delay, queued))
     for w in (swriter, cwriter):
         try:
             w.close()
@@ -108,10 +122,18 @@ async def main():
     ap.add_argument("--delay-ms", type=float, default=0)
     ap.add_argument("--stats")
     ap.add_argument("--same-source", action="store_true")
+    ap.add_argument("--queue-kib", type=int, default=0,
+                    help="with --delay-ms, hold at most this much ahead in each direction, as a link's queue does")
     a = ap.parse_args()
+    global CHUNK
+    queued = 0
+    if a.queue_kib:
+        CHUNK = min(CHUNK, max(1024, a.queue_kib * 1024 // 2))
+        queued = max(1, a.queue_kib * 1024 // CHUNK)
     target, delay = hostport(a.to), a.delay_ms / 1000.0
     host, port = hostport(a.listen)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, target, delay, a.same_source), host, port)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, target, delay, a.same_source, queued), host, port,
+                                        limit=CHUNK)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGUSR1, write_stats, a.stats)
