@@ -102,7 +102,9 @@ int feed_accept_incoming(git_repository *repo, const char *self, const struct fe
 /* Ingest every entitled feed of another writer from its last ingested
  * commit to its head: parse each change set strictly, store new events
  * and the new head in one transaction per feed, fold what they touch.
- * A refused feed leaves the store as it was. */
+ * A refused feed leaves the store as it was. The round commits what it
+ * applied at least every 250 ms, between feeds, so that it never holds
+ * the store's write lock for long. */
 int feed_ingest(store *s, git_repository *repo, const char *self, const struct feed_trust *tr, struct feed_report *rep,
                 feed_log_fn log, void *ud);
 
