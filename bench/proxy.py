@@ -54,15 +54,21 @@ async def pump(reader, writer, key, delay, queued=0):
     queue = asyncio.Queue(queued) if delay else None
 
     async def sender():
+        dead = False
         while True:
             due, data = await queue.get()
             if data is None:
                 break
+            if dead:
+                continue        # the far side is gone: drop, so the reader never waits on a full queue
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            writer.write(data)
-            await writer.drain()
+            try:
+                writer.write(data)
+                await writer.drain()
+            except (ConnectionError, OSError):
+                dead = True
 
     task = asyncio.ensure_future(sender()) if delay else None
     try:
@@ -89,11 +95,6 @@ async def pump(reader, writer, key, delay, queued=0):
 async def handle(creader, cwriter, target, delay, same_source=False, queued=0):
     stats["conns"] += 1
     stats["open"] += 1
-    if queued:
-        # the kernel's own buffer in front of it no larger than that either
-        so = cwriter.get_extra_info("socket")
-        if so is not None:
-            so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHUNK)
     try:
         src = (cwriter.get_extra_info("sockname")[0], 0) if same_source else None
         sreader, swriter = await asyncio.open_connection(*target, local_addr=src)
@@ -132,8 +133,19 @@ async def main():
         queued = max(1, a.queue_kib * 1024 // CHUNK)
     target, delay = hostport(a.to), a.delay_ms / 1000.0
     host, port = hostport(a.listen)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, target, delay, a.same_source, queued), host, port,
-                                        limit=CHUNK)
+    serve = lambda r, w: handle(r, w, target, delay, a.same_source, queued)
+    if queued:
+        # the kernel's own buffer in front of it no larger than a chunk
+        # either: set before listening, so that the window agreed at each
+        # connection's start follows it
+        ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHUNK)
+        ls.bind((host, port))
+        ls.listen(128)
+        server = await asyncio.start_server(serve, sock=ls, limit=CHUNK)
+    else:
+        server = await asyncio.start_server(serve, host, port, limit=CHUNK)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGUSR1, write_stats, a.stats)

@@ -277,7 +277,9 @@ static size_t first_batch(const struct feed_remote *rm)
 int scan_push(git_repository *repo, const struct feed_remote *rm, const char *self, long *ret_pieces,
               feed_log_fn log, void *ud)
 {
-        size_t batch = 1;       /* pieces per push, as the link allows */
+        size_t link = 1;        /* pieces per push, as the link allows */
+        size_t batch = 1;       /* this push's: link's, or one after a refusal */
+        bool pushed_any = false;
         git_reference_iterator *it = NULL;
         git_reference *ref;
         char (*todo)[128] = NULL;
@@ -321,8 +323,8 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
         } else if ((r = feed_remote_ls(repo, rm, SCAN_PREFIX, collect_tip, &tips, log, ud)) < 0) {
                 goto out;
         }
-        batch = first_batch(rm);
-        bool relisted = false, pushed_any = false;
+        link = first_batch(rm);
+        bool relisted = false;
         for (size_t k = 0; k < ntodo && r == 0; k++) {
                 const git_oid *from = NULL;
                 git_oid tip, *ids = NULL, was = { { 0 } };
@@ -358,6 +360,7 @@ again:
                         }
                 }
                 bool one_by_one = false;        /* after a refused batch, for this chain */
+                batch = link;
                 /* a piece per push on a slow link, more when the last push
                  * showed the link fast: a push takes about SCAN_PUSH_S, so a
                  * dropped link loses at most that much of its time */
@@ -402,9 +405,14 @@ again:
                         if (connpool_link_rate(&rate) < 0)
                                 rate = 0;       /* libgit2's own streams, or plain HTTP */
                         int64_t t2 = now_ms();
-                        batch = one_by_one ? 1
-                                           : scan_next_batch(m, (uint64_t)(t1 - t0) * 1000000u,
-                                                             (uint64_t)(t2 > t0 ? t2 - t0 : 0) * 1000000u, rate);
+                        if (!one_by_one) {
+                                size_t next = scan_next_batch(m, (uint64_t)(t1 - t0) * 1000000u,
+                                                              (uint64_t)(t2 > t0 ? t2 - t0 : 0) * 1000000u, rate);
+                                /* a push cut short by the chain's end says
+                                 * little against the batch it was allowed */
+                                link = m < batch && next < batch ? batch : next;
+                        }
+                        batch = one_by_one ? 1 : link;
                         *ret_pieces += (long)m;
                         pushed_any = true;
                         i += m;
@@ -442,11 +450,14 @@ again:
                 }
                 free(ids);
         }
-        /* the next sync starts where this one ended; after a link that
-         * failed, a piece at a time again */
-        if (rm->scan_batch && (pushed_any || r < 0))
-                *rm->scan_batch = r < 0 && r != -EPERM ? 1 : (unsigned)batch;
 out:
+        /* the next sync starts where this one's pushes left the link's
+         * batch (a refusal lowers only its own chain's); after a link
+         * that failed, at one piece (or what its rate then shows) */
+        if (rm->scan_batch && r < 0 && r != -EPERM)
+                *rm->scan_batch = 1;
+        else if (rm->scan_batch && pushed_any)
+                *rm->scan_batch = (unsigned)link;
         free(todo);
         free(tips.names);
         free(tips.ids);

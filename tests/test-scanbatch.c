@@ -27,8 +27,11 @@ TEST(a_slow_link_far_from_the_hall_sends_more_a_push)
         CHECK_INT(b, ==, 2);
         /* and it stays there while the fixed cost does */
         CHECK_INT(scan_next_batch(b, 13 * S, 17 * S, KBIT_64), ==, 2);
-        /* a fixed cost of a minute: pushes of at most SCAN_PUSH_S_MAX */
-        CHECK_INT(scan_next_batch(2, 13 * S, 73 * S, KBIT_64), ==, (size_t)(KBIT_64 * SCAN_PUSH_S_MAX / SCAN_PIECE));
+        /* a fixed cost of a minute: pushes of at most SCAN_PUSH_S_MAX
+         * (30 s: 4 pieces; without the bound 30 s of 64 kbit/s would
+         * give way to 3 minutes, and the 16 that twice 8 allows) */
+        CHECK_INT(scan_next_batch(8, 52 * S, 112 * S, KBIT_64), ==, (size_t)(KBIT_64 * SCAN_PUSH_S_MAX / SCAN_PIECE));
+        CHECK_INT((size_t)(KBIT_64 * SCAN_PUSH_S_MAX / SCAN_PIECE), ==, 4);
 }
 
 TEST(a_fast_link_grows_at_most_twice_a_push)
