@@ -314,7 +314,8 @@ int scan_push(git_repository *repo, const struct feed_remote *rm, const char *se
         /* where the remote's chains stand: as this sync's fetch saw them
          * (a chain moved since is refused and listed again, below), else
          * listed now */
-        if (rm->seen && rm->seen->valid) {
+        bool from_fetch = rm->seen && rm->seen->valid;
+        if (from_fetch) {
                 for (size_t i = 0; i < rm->seen->n && r == 0; i++)
                         if (strncmp(rm->seen->names[i], SCAN_PREFIX, strlen(SCAN_PREFIX)) == 0)
                                 r = collect_tip(rm->seen->names[i], &rm->seen->ids[i], &tips);
@@ -421,11 +422,15 @@ again:
                         if (feed_show_progress)
                                 fprintf(stderr, "\rscans: piece %zu/%zu of %s%s", i, n, todo[k], i == n ? "\n" : "");
                 }
-                if (r == -EPERM && !relisted) {
+                if ((r == -EPERM || (r < 0 && from_fetch)) && !relisted) {
                         /* refused: the hall may have moved on since the
                          * listing (the push of a sync cut a moment ago,
                          * which the hall still finished): once, list again
-                         * and go on from where it stands now */
+                         * and go on from where it stands now. Where the
+                         * listing was the fetch's, libgit2 itself may have
+                         * stopped the push (the hall's chain no longer an
+                         * ancestor of what it pushes): the same. */
+                        int failed = r;
                         was = from ? *from : was;
                         free(ids);
                         free(tips.names);
@@ -438,7 +443,7 @@ again:
                         for (size_t i = 0; i < tips.n; i++)
                                 if (strcmp(tips.names[i], todo[k]) == 0 && !git_oid_equal(&tips.ids[i], &was))
                                         moved = true;
-                        r = moved ? 0 : -EPERM;
+                        r = moved ? 0 : failed;
                         if (moved)
                                 goto again;
                         continue;
