@@ -583,12 +583,9 @@ static void front_request(http_conn *c, const struct http_request *req)
          * the running binary itself (/proc/self/exe in the new process);
          * either way replacing a file on disk (an upgrade, a rebuild)
          * cannot break or mix versions */
-        if (H->helper[0] && strcmp(service, "fetch") != 0) {
-                g->args[0] = H->helper;
-                g->args[1] = (char *)"cgi";
-                g->args[2] = H->backend;
-        } else if (H->check[0] && strcmp(service, "fetch") == 0) {
-                g->args[0] = H->check;
+        const char *gate = strcmp(service, "fetch") == 0 ? H->check : H->helper;
+        if (gate[0]) {
+                g->args[0] = (char *)gate;
                 g->args[1] = (char *)"cgi";
                 g->args[2] = H->backend;
         } else {

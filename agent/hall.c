@@ -241,7 +241,7 @@ static int put_hook(const struct hall *H, const char *name, const char *purpose,
         return 0;
 }
 
-static void find_helper(struct hall *H);
+static void find_programs(struct hall *H);
 
 static int write_hook(struct hall *H)
 {
@@ -257,7 +257,7 @@ static int write_hook(struct hall *H)
         snprintf(path, sizeof path, "%s/hall", H->home_abs);
         mkdir(path, 0755);
         mkdir(H->hooks, 0755);
-        find_helper(H);
+        find_programs(H);
         hallcgi_clear_notes(H->home_abs);
         /* /proc/<pid>/...: this very hall's binaries. When the hall is
          * gone the exec fails and git refuses the push, rather than
@@ -325,7 +325,7 @@ static void find_program(const struct hall *H, const char *name, char *out, size
         }
 }
 
-static void find_helper(struct hall *H)
+static void find_programs(struct hall *H)
 {
         find_program(H, HALLCGI_HELPER, H->helper, sizeof H->helper);
         find_program(H, HALL_CHECK, H->check, sizeof H->check);

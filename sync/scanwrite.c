@@ -222,6 +222,14 @@ static int64_t now_ms(void)
         return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* want pieces a push, as a count: at least one, at most SCAN_PUSH_MAX */
+static size_t whole_pieces(double want)
+{
+        if (want > SCAN_PUSH_MAX)
+                want = SCAN_PUSH_MAX;
+        return want < 1 ? 1 : (size_t)want;
+}
+
 /* How many pieces the next push carries, from the last push's m pieces
  * uploaded in up_ns (from its start to the hall's first word) of the
  * took_ns it took in all, or delivered by the link at rate bytes/s (0:
@@ -251,9 +259,7 @@ size_t scan_next_batch(size_t m, uint64_t up_ns, uint64_t took_ns, uint64_t rate
 
         if (want > 2.0 * (double)m)
                 want = 2.0 * (double)m;
-        if (want > SCAN_PUSH_MAX)
-                want = SCAN_PUSH_MAX;
-        return want < 1 ? 1 : (size_t)want;
+        return whole_pieces(want);
 }
 
 /* The first push's pieces: what the connection's delivery rate so far
@@ -265,10 +271,8 @@ static size_t first_batch(const struct feed_remote *rm)
         uint64_t rate = 0;
         size_t b = 1;
 
-        if (connpool_link_rate(&rate) == 0 && rate) {
-                double want = (double)rate / SCAN_PIECE * SCAN_PUSH_S;
-                b = want >= SCAN_PUSH_MAX ? SCAN_PUSH_MAX : want < 1 ? 1 : (size_t)want;
-        }
+        if (connpool_link_rate(&rate) == 0 && rate)
+                b = whole_pieces((double)rate / SCAN_PIECE * SCAN_PUSH_S);
         if (rm->scan_batch && *rm->scan_batch > b)
                 b = *rm->scan_batch < SCAN_PUSH_MAX ? *rm->scan_batch : SCAN_PUSH_MAX;
         return b;
