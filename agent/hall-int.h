@@ -36,6 +36,12 @@
 #define HALL_PACK_LOOSE_DEFAULT_STR "1024"
 #define HALL_MERGE_PACKS 16
 #define HALL_PACK_PAUSE_MS 60000
+/* libgit2 maps packs in windows of up to 1 GiB and keeps up to 8 GiB
+ * mapped (its 64-bit defaults). Those pages are the page cache, which the
+ * kernel drops when it must, but they count in the hall's resident size
+ * and its service's memory: a herd that reads every scan once left 700 MB
+ * of them. The hall maps at most this much, in windows of a quarter. */
+#define HALL_PACK_MAPPED (128u << 20)
 
 struct hall {
         uv_loop_t *loop;
@@ -148,6 +154,8 @@ void hall_ingest(struct hall *H);
  * some; not within a minute of the last packing, not while one runs,
  * not once stopping. Loop only. */
 void hall_repack(struct hall *H);
+/* libgit2's mapping of packs kept to HALL_PACK_MAPPED (after git_libgit2_init). */
+void hall_limit_mapped(void);
 /* `hall pack [--merge]`. */
 int hall_pack(int argc, char **argv);
 

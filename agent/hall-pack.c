@@ -86,6 +86,12 @@ void hall_repack(struct hall *H)
                 H->repacking = false;
 }
 
+void hall_limit_mapped(void)
+{
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)HALL_PACK_MAPPED / 4);
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)HALL_PACK_MAPPED);
+}
+
 /* `hall pack [--merge]`: pack the repository's loose objects now, as the
  * running hall does on its own (--pack-loose); beside it or not. */
 int hall_pack(int argc, char **argv)
@@ -101,6 +107,7 @@ int hall_pack(int argc, char **argv)
                 return r;
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        hall_limit_mapped();
         snprintf(path, sizeof path, "%s/repo", h.dir);
         r = EXIT_REFUSED;
         if (git_repository_open_bare(&repo, path) < 0) {

@@ -451,6 +451,7 @@ static int hall_serve(int argc, char **argv)
         }
         git_libgit2_init();
         git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        hall_limit_mapped();
         snprintf(path, sizeof path, "%s/repo", H.home_abs);
         snprintf(H.repo_dir, sizeof H.repo_dir, "%s", path);
         if (git_repository_open_bare(&H.repo, path) < 0 || git_repository_open_bare(&H.wrepo, path) < 0) {

@@ -277,7 +277,7 @@ class Hall:
         with open(f"/proc/{self.p.pid}/status") as f:
             for line in f:
                 k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM"):
+                if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                     got[k] = int(v.split()[0])
         return got
 
@@ -292,13 +292,16 @@ class Hall:
 
 
 class Sampler(threading.Thread):
-    """The hall's open files and its children (git http-backend) while a
-    scenario runs: the most of each."""
+    """The hall's open files, its children (git http-backend) and its
+    resident memory while a scenario runs: the most of each. Resident
+    memory is split as the kernel counts it: RssAnon is the heap (what the
+    hall allocated), RssFile the pages of mapped files (libgit2 maps its
+    packs), which the kernel can drop when it needs them."""
 
     def __init__(self, hall):
         super().__init__(daemon=True)
         self.hall, self.stop_ev = hall, threading.Event()
-        self.max_fds = self.max_children = 0
+        self.max_fds = self.max_children = self.max_anon = self.max_file = 0
 
     def run(self):
         while not self.stop_ev.is_set():
@@ -315,14 +318,19 @@ class Sampler(threading.Thread):
                         except OSError:
                             pass
                 self.max_fds, self.max_children = max(self.max_fds, fds), max(self.max_children, kids)
-            except OSError:
+                with open(f"/proc/{pid}/status") as f:
+                    st = dict(x.split(":", 1) for x in f.read().splitlines() if ":" in x)
+                self.max_anon = max(self.max_anon, int(st.get("RssAnon", "0 kB").split()[0]))
+                self.max_file = max(self.max_file, int(st.get("RssFile", "0 kB").split()[0]))
+            except (OSError, ValueError):
                 pass
             time.sleep(0.25)
 
     def done(self):
         self.stop_ev.set()
         self.join()
-        return {"max_open_files": self.max_fds, "max_backends": self.max_children}
+        return {"max_open_files": self.max_fds, "max_backends": self.max_children,
+                "max_rss_anon_kib": self.max_anon, "max_rss_file_kib": self.max_file}
 
 
 class Watcher(threading.Thread):
