@@ -54,7 +54,7 @@ static void repack_after(uv_work_t *w, int status)
                 log_line("packing the objects: %s (tried again in a minute)", H->rerr);
                 H->repacked_at = uv_now(H->loop);
                 H->objects_moved = true;
-        } else if (rep->pack[0]) {
+        } else if (rep->pack[0] || rep->stored_pack[0]) {
                 if (rep->merged) {
                         /* libgit2 keeps a pack it read open, removed or not: the
                          * handles start afresh, or every merge would stay on disk
@@ -65,8 +65,10 @@ static void repack_after(uv_work_t *w, int status)
                 char merged[48] = "";
                 if (rep->merged)
                         snprintf(merged, sizeof merged, " and %zu packs", rep->merged);
-                log_line("packed %zu loose objects%s into pack-%s (%zu objects)", rep->loose, merged, rep->pack,
-                         rep->objects);
+                log_line("packed %zu loose objects%s into %s%s%s%s (%zu objects, %zu of them scans, with no delta"
+                         " search)", rep->loose, merged, rep->pack[0] ? "pack-" : "", rep->pack,
+                         rep->pack[0] && rep->stored_pack[0] ? " and pack-" : rep->stored_pack[0] ? "pack-" : "",
+                         rep->stored_pack, rep->objects, rep->stored);
                 H->repacked_at = uv_now(H->loop);
         }
 }
@@ -116,12 +118,15 @@ int hall_pack(int argc, char **argv)
         } else if (repack_run(repo, merge, NULL, &rep, err, sizeof err) < 0) {
                 cli_error(cli_msg("cannot pack %s: %s", "无法打包 %s：%s"), path, err);
         } else {
-                if (!rep.pack[0])
+                if (!rep.pack[0] && !rep.stored_pack[0])
                         printf("%s", cli_msg("nothing to pack\n", "没有需要打包的对象\n"));
                 else
-                        printf(cli_msg("packed %zu loose objects and %zu packs into pack-%s (%zu objects)\n",
-                                       "已将 %zu 个松散对象和 %zu 个包打包为 pack-%s（共 %zu 个对象）\n"),
-                               rep.loose, rep.merged, rep.pack, rep.objects);
+                        printf(cli_msg("packed %zu loose objects and %zu packs into %zu objects: %zu in pack-%s, %zu"
+                                       " scans (no delta search) in pack-%s\n",
+                                       "已将 %zu 个松散对象和 %zu 个包打包为 %zu 个对象：%zu 个在 pack-%s，%zu 个扫描件"
+                                       "（不做增量压缩）在 pack-%s\n"),
+                               rep.loose, rep.merged, rep.objects, rep.objects - rep.stored,
+                               rep.pack[0] ? rep.pack : "-", rep.stored, rep.stored_pack[0] ? rep.stored_pack : "-");
                 r = 0;
         }
         git_repository_free(repo);

@@ -32,8 +32,10 @@
 struct repack_report {
         size_t loose;           /* loose objects packed (and unlinked) */
         size_t merged;          /* old packs merged into the new one (and removed) */
-        size_t objects;         /* objects in the new pack */
+        size_t objects;         /* objects in the new packs */
+        size_t stored;          /* of them, scans: in a pack of their own, with no delta search */
         char pack[GIT_OID_HEXSZ + 1];   /* its name, "" when nothing was written */
+        char stored_pack[GIT_OID_HEXSZ + 1];    /* the scans' pack, "" when none */
 };
 
 /* How many loose objects and packs (not counting kept ones) the

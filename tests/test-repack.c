@@ -310,3 +310,72 @@ TEST(a_large_pack_waits_until_the_rest_reach_half_its_size)
         git_repository_free(repo);
         git_libgit2_shutdown();
 }
+
+static off_t pack_size(git_repository *repo, const char *name)
+{
+        char path[4096 + 128];
+        struct stat sb;
+
+        snprintf(path, sizeof path, "%sobjects/pack/pack-%s.pack", dir_of(repo), name);
+        return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* Scans (blobs that do not compress) go into a pack of their own with no
+ * delta search; text still gets its deltas. Twenty near-copies of each:
+ * with deltas either pack would hold one copy and nineteen small deltas. */
+TEST(scans_are_packed_apart_with_no_delta_search)
+{
+        git_libgit2_init();
+        git_repository *repo = fresh("g");
+        struct repack_report rep;
+        enum { COPIES = 20, SIZE = 32 << 10 };
+        static char scan[SIZE], text[SIZE];
+        git_oid ids[2 * COPIES];
+        char err[256];
+
+        CHECK(repo);
+        srand(7);
+        for (size_t i = 0; i < SIZE; i++)
+                scan[i] = (char)(rand() & 0xff);
+        for (size_t i = 0; i < SIZE; i++)       /* JSON-like lines, each its own */
+                text[i] = i % 64 == 63 ? '\n' : "{\"node\":\"330225101202\",\"seq\":"[i % 32] ^ (char)((i / 64) % 7 == 0);
+        for (int k = 0; k < COPIES; k++) {
+                scan[k * 97] ^= 0x5a;           /* each copy differs in a byte */
+                memcpy(text + k * 97 + 1, (char[]){ '#', (char)('a' + k), '#' }, 3);
+                CHECK_INT(git_blob_create_from_buffer(&ids[k], repo, scan, SIZE), ==, 0);
+                CHECK_INT(git_blob_create_from_buffer(&ids[COPIES + k], repo, text, SIZE), ==, 0);
+        }
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.objects, ==, 2 * COPIES);
+        CHECK_INT(rep.stored, ==, COPIES);
+        CHECK(rep.pack[0] && rep.stored_pack[0]);
+        /* the scans' pack holds every copy whole: no delta was searched */
+        CHECK(pack_size(repo, rep.stored_pack) >= (off_t)COPIES * SIZE);
+        /* the text's pack has its deltas: far less than its copies deflated */
+        CHECK(pack_size(repo, rep.pack) < (off_t)SIZE);
+        for (int k = 0; k < 2 * COPIES; k++) {
+                git_blob *b = NULL;
+                CHECK_INT(git_blob_lookup(&b, repo, &ids[k]), ==, 0);
+                CHECK_INT((long)git_blob_rawsize(b), ==, SIZE);
+                git_blob_free(b);
+        }
+        /* twelve more scans (a pack over half the first scans' pack), then a
+         * merge of all three packs: the scans come out apart again */
+        for (int k = 0; k < 12; k++) {
+                scan[k * 89 + 1] ^= 0x33;
+                CHECK_INT(git_blob_create_from_buffer(&ids[k], repo, scan, SIZE), ==, 0);
+        }
+        CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.stored, ==, 12);
+        CHECK_INT(repack_run(repo, true, NULL, &rep, err, sizeof err), ==, 0);
+        CHECK_INT(rep.merged, ==, 2);   /* the text's pack came out the same: it stays */
+        CHECK_INT(rep.objects, ==, 2 * COPIES + 12);
+        CHECK_INT(rep.stored, ==, COPIES + 12);
+        CHECK(pack_size(repo, rep.stored_pack) >= (off_t)(COPIES + 12) * SIZE);
+        CHECK(pack_size(repo, rep.pack) < (off_t)SIZE);
+        size_t loose, packs;
+        CHECK_INT(repack_count(dir_of(repo), &loose, &packs), ==, 0);
+        CHECK_INT(packs, ==, 2);
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+}

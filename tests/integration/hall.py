@@ -439,16 +439,30 @@ class Maintenance(HallCase):
         self.sync(self.village, timeout=300)
         hall_repo = os.path.join(self.county.home, "repo")
         wait_for(lambda: "packed " in self.hall.logtext(), timeout=30, what="the hall packing its objects")
-        m = re.search(r"packed (\d+) loose objects into pack-([0-9a-f]{40}) \((\d+) objects\)", self.hall.logtext())
+        m = re.search(r"packed (\d+) loose objects into pack-([0-9a-f]{40}) and pack-([0-9a-f]{40}) "
+                      r"\((\d+) objects, (\d+) of them scans, with no delta search\)", self.hall.logtext())
         self.assertTrue(m, self.hall.logtext())
         self.assertGreaterEqual(int(m.group(1)), 40)
         loose, packs = self.loose_and_packs()
-        self.assertEqual(packs, 1)
+        self.assertEqual(packs, 2)
         self.assertLess(loose, int(m.group(1)))
-        # the scan, a blob no tree names, is in the pack, and the pack is sound
+        # the scan, a blob no tree names, and its pieces are in the scans'
+        # pack, whole (no delta), and the packs are sound
         self.assertEqual(git(hall_repo, "cat-file", "-e", blob, check=False).returncode, 0)
-        self.assertIn(blob, git(hall_repo, "verify-pack", "-v",
-                                os.path.join(hall_repo, "objects", "pack", f"pack-{m.group(2)}.idx")).stdout)
+        pieces = git(hall_repo, "log", "--format=%T", "--all", "--", "piece").stdout.split()
+        piece_blobs = {git(hall_repo, "rev-parse", f"{t}:piece").stdout.strip() for t in pieces}
+        self.assertGreaterEqual(len(piece_blobs), 20, "a 1 MiB scan is more than 20 pieces of 48 KiB")
+        stored = git(hall_repo, "verify-pack", "-v",
+                     os.path.join(hall_repo, "objects", "pack", f"pack-{m.group(3)}.idx")).stdout
+        rows = {line.split()[0]: line.split() for line in stored.splitlines() if re.match(r"[0-9a-f]{40} ", line)}
+        self.assertIn(blob, rows)
+        self.assertLessEqual(piece_blobs, set(rows))
+        self.assertEqual(int(m.group(5)), len(rows))
+        # verify-pack -v names a delta's depth and base after its sizes: none here
+        self.assertEqual([r for r in rows.values() if len(r) > 5], [])
+        other = git(hall_repo, "verify-pack", "-v",
+                    os.path.join(hall_repo, "objects", "pack", f"pack-{m.group(2)}.idx")).stdout
+        self.assertNotIn(blob, other)
         git(hall_repo, "fsck", "--strict", "--no-dangling")
         self.assertEqual(self.county_status(a), "draft")
         # served from the pack: the township gets the scan whole
