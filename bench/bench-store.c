@@ -53,7 +53,18 @@
  *       pushes them like any capture, the scans in pieces.
  *   bench-store feeds REPO SCRATCH_DB NPART NEVENTS
  *       Only write the feeds of the ingest benchmark into an existing
- *       repository (a county home's), for `daiban sync` to ingest. */
+ *       repository (a county home's), for `daiban sync` to ingest.
+ *   bench-store ingest-lock NPART NEVENTS
+ *       A test (tests/meson.build): a county store ingests NPART feeds of
+ *       NEVENTS events on a thread while this one, on a connection of
+ *       its own, takes the store's write lock again and again (BEGIN
+ *       IMMEDIATE through the store's own code, then ROLLBACK), as every
+ *       push's pre-receive check does at a hall. Prints the round's time, how often the lock was had
+ *       during it and the longest wait; fails unless the round took at
+ *       least 1 s (the case occurred), the lock was had at least 3 times
+ *       in it, and no wait came near the round (at most a third of it):
+ *       a round that held the lock to its end would make the first wait
+ *       the whole round. Its own folder under TMPDIR, removed after. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,6 +85,8 @@
 #include <git2.h>
 #include <zlib.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
+#include <uv.h>
 #include "sync/store-int.h"
 
 static double now_s(void)
@@ -646,6 +659,97 @@ static double ingest_once(git_repository *repo, const char *path, const struct r
         return rep.ingested_events / t;
 }
 
+struct lock_round {
+        git_repository *repo;
+        store *st;
+        atomic_bool done;
+        double t0, t1;
+        int r;
+};
+
+static void lock_round_main(void *arg)
+{
+        struct lock_round *lr = arg;
+        struct feed_report rep = { 0 };
+
+        lr->t0 = now_s();
+        lr->r = feed_ingest(lr->st, lr->repo, "330225", NULL, &rep, quiet, NULL) < 0 || rep.refused ||
+                rep.ingested_feeds < 1;
+        lr->t1 = now_s();
+        atomic_store(&lr->done, true);
+}
+
+/* bench-store ingest-lock NPART NEVENTS (the header says what it asserts) */
+static int ingest_lock(int argc, char **argv)
+{
+        long npart = atol(argv[2]), nev = atol(argv[3]);
+        char dir[4096], path[4200], cmd[4300];
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        struct lock_round lr = { .r = 1 };
+        store *prober = NULL;
+        uv_thread_t th;
+        double max_wait = 0;
+        int had = 0, r = 1;
+
+        snprintf(dir, sizeof dir, "%s/daiban-ingest-lock-XXXXXX", tmp);
+        if (npart < 2 || nev < 5 || !mkdtemp(dir))
+                return 2;
+        git_libgit2_init();
+        snprintf(path, sizeof path, "%s/hall.git", dir);
+        lr.repo = new_repo(path);
+        snprintf(path, sizeof path, "%s/villages.db", dir);
+        if (write_feeds(lr.repo, path, npart, nev) < 0)
+                goto out;
+        snprintf(path, sizeof path, "%s/county.db", dir);
+        lr.st = open_store(path, true);
+        {
+                char err[512];
+                if (store_open(path, false, &prober, err, sizeof err) < 0) {
+                        fprintf(stderr, "cannot open %s a second time: %s\n", path, err);
+                        goto out;
+                }
+        }
+        if (uv_thread_create(&th, lock_round_main, &lr) != 0)
+                goto out;
+        while (!atomic_load(&lr.done)) {
+                double a = now_s();
+                if (store_begin(prober) < 0) {
+                        fprintf(stderr, "BEGIN IMMEDIATE: %s\n", store_errmsg(prober));
+                        break;
+                }
+                double w = now_s() - a;
+                store_rollback(prober);
+                if (!atomic_load(&lr.done) || w > max_wait) {
+                        had += !atomic_load(&lr.done);
+                        max_wait = w > max_wait ? w : max_wait;
+                }
+                usleep(20000);
+        }
+        uv_thread_join(&th);
+        double round = lr.t1 - lr.t0;
+        printf("ingest of %ld feeds x %ld events: the round took %.2f s; the write lock was had %d times during it,"
+               " the longest wait %.3f s\n", npart, nev, round, had, max_wait);
+        if (lr.r)
+                fprintf(stderr, "FAIL: the ingest failed\n");
+        else if (round < 1.0)
+                fprintf(stderr, "FAIL: the round took %.2f s, under the 1 s this test needs: give it more feeds\n", round);
+        else if (had < 3 || max_wait > round / 3)
+                fprintf(stderr, "FAIL: the round kept the write lock (had %d times, waited up to %.3f s of %.2f s)\n",
+                        had, max_wait, round);
+        else
+                r = 0;
+out:
+        store_close(prober);
+        if (lr.st)
+                store_close(lr.st);
+        git_repository_free(lr.repo);
+        git_libgit2_shutdown();
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot remove %s\n", dir);
+        return r;
+}
+
 /* bench-store ingest DIR [NPART NEVENTS [RUNS]]: the hall's ingest, with
  * every change set signed and checked against a roster of the villages'
  * keys, and the same feeds unsigned without a roster, alternately. */
@@ -976,12 +1080,14 @@ int main(int argc, char **argv)
                 return rebuild(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
                 return ingest(argc, argv);
+        if (argc >= 4 && strcmp(argv[1], "ingest-lock") == 0)
+                return ingest_lock(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "backlog") == 0)
                 return backlog(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "feeds") == 0)
                 return feeds(argc, argv);
         fprintf(stderr, "usage: bench-store capture DIR | populate STORE NAPPS | fill STORE NAPPS TODAY VILLAGE... |"
                         " rebuild STORE [RUNS] | day STORE NAPPS TODAY [SEED [SCAN_PERCENT]] |"
-                        " ingest DIR NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
+                        " ingest DIR NPART NEVENTS | ingest-lock NPART NEVENTS | backlog DIR NAPPS | feeds REPO SCRATCH_DB NPART NEVENTS\n");
         return 2;
 }

@@ -615,7 +615,11 @@ def reasons(recs):
     for r in recs:
         if r["rc"]:
             lines = [x for x in (r.get("stderr") or "").strip().splitlines() if x.strip()]
-            why = re.sub(r"33022[0-9]+|[0-9]+(\.[0-9]+)?", "N", lines[-1] if lines else f"exit {r['rc']}")[:160]
+            # git's progress ("remote: Checking connectivity") can come
+            # after the reason: the last line that says what went wrong
+            said = [x for x in lines if re.search(r"refus|error|fail|cannot|could not|timed out", x, re.I)]
+            last = said[-1] if said else lines[-1] if lines else f"exit {r['rc']}"
+            why = re.sub(r"33022[0-9]+|[0-9]+(\.[0-9]+)?", "N", last)[:160]
             out[why] = out.get(why, 0) + 1
     return dict(sorted(out.items(), key=lambda kv: -kv[1])[:8])
 

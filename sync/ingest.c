@@ -430,7 +430,7 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
                  * events and position are applied together, so a commit
                  * between feeds is a round that took fewer) */
                 if (r == 0 && i + 1 < pl.n && uv_hrtime() - since >= INGEST_COMMIT_NS) {
-                        if (store_commit(s) < 0 || store_begin(s) < 0) {
+                        if (store_commit_and_yield(s) < 0) {
                                 if (log)
                                         log(ud, "the ingest stops here for this round: %s", store_errmsg(s));
                                 r = -EIO;

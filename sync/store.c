@@ -193,6 +193,23 @@ static int migrate(store *s, const char *path, char *err, size_t errlen)
         return 0;
 }
 
+/* Waiting for another connection's write lock. SQLite's own busy timeout
+ * sleeps up to 100 ms between tries, so a writer that commits and begins
+ * again within milliseconds (the hall's ingest between feeds, with every
+ * push's check waiting) was never caught free: the checks waited out the
+ * whole round. Tries after 1 ms, then every STORE_BUSY_POLL_MS, for
+ * STORE_BUSY_TIMEOUT_MS in all. */
+static int busy_wait(void *ud, int count)
+{
+        int waited = count < 5 ? count : 5 + (count - 5) * STORE_BUSY_POLL_MS;
+
+        (void)ud;
+        if (waited >= STORE_BUSY_TIMEOUT_MS)
+                return 0;
+        sqlite3_sleep(count < 5 ? 1 : STORE_BUSY_POLL_MS);
+        return 1;
+}
+
 int store_open(const char *path, bool create, store **ret, char *err, size_t errlen)
 {
         store *s = calloc(1, sizeof *s);
@@ -208,7 +225,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
                 return create ? r : -ENOENT;
         }
         sqlite3_extended_result_codes(s->db, 1);
-        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        sqlite3_busy_handler(s->db, busy_wait, NULL);
         if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 || exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
             exec(s->db, "PRAGMA foreign_keys=ON") < 0 || exec(s->db, "PRAGMA cache_size=-16384") < 0) {
                 int code = sqlite3_extended_errcode(s->db) & 0xff;
@@ -268,6 +285,15 @@ int store_begin(store *s)
 int store_commit(store *s)
 {
         return exec(s->db, "COMMIT");
+}
+
+int store_commit_and_yield(store *s)
+{
+        if (store_commit(s) < 0)
+                return -1;
+        /* twice the waiters' poll: one of them takes the lock now */
+        sqlite3_sleep(2 * STORE_BUSY_POLL_MS);
+        return store_begin(s);
 }
 
 void store_rollback(store *s)

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_BUSY_TIMEOUT_MS 30000
+#define STORE_BUSY_TIMEOUT_MS 30000    /* a write lock is waited for this long */
+#define STORE_BUSY_POLL_MS 4            /* and tried this often */
 
 typedef struct store store;
 
@@ -32,6 +33,10 @@ const char *store_errmsg(store *s);
  * caller calls store_rollback, which leaves the store as it was. */
 int store_begin(store *s);
 int store_commit(store *s);
+/* For a long writer between its steps: commit, give the lock to whoever
+ * waits for it (a few milliseconds; nobody: nothing lost but those), and
+ * begin again. 0, or -1 (store_errmsg). */
+int store_commit_and_yield(store *s);
 void store_rollback(store *s);
 
 /* What the last failure of s was, as a negative errno: -ENOSPC (the
