@@ -153,6 +153,16 @@ int hall_ref_sync(int argc, char **argv)
         return hallcgi_ref_sync(argv[1]) ? EXIT_REFUSED : 0;
 }
 
+/* A check waiting for the store's write lock says so to the pusher (its
+ * stderr reaches it as "remote: ..." lines), which also keeps the link
+ * from falling silent while it waits. */
+static void tell_waiting(void *ud, unsigned waited_s)
+{
+        (void)ud;
+        fprintf(stderr, "daiban: the county's hall is busy: this push waits its turn (%u s)\n", waited_s);
+        fflush(stderr);
+}
+
 /* A node's first signed push, with its own token, enrolls the key it
  * signs with (the token is the county's word for who it is): from the
  * first change set of the signed run that ends at its new head. Change
@@ -300,6 +310,10 @@ int hall_pre_receive(int argc, char **argv)
         }
         if ((r = home_open(home, &h)))
                 return r;
+        /* in a herd every push's check queues for the store's write lock:
+         * it waits longer than a command does before the push is refused
+         * as busy (and sent again), and tells the pusher meanwhile */
+        store_set_wait(h.st, HALL_CHECK_LOCK_WAIT_MS, tell_waiting, NULL);
         snprintf(refusal_log, sizeof refusal_log, "%s/" HOME_REFUSALS, h.dir);
         git_libgit2_init();
         /* an enrollment writes the roster here: durable before the push

@@ -164,6 +164,9 @@ int hall_pack(int argc, char **argv);
 /* `hall pre-receive`, `hall ref-sync`, `hall cgi`: run by git and the
  * hall, not by hand. Exit codes. */
 #define HALL_CHECK "daiban-hall-check"
+/* A push's check waits this long for the store's write lock (a command:
+ * STORE_BUSY_TIMEOUT_MS, 30 s); the pusher hears from it every 10 s */
+#define HALL_CHECK_LOCK_WAIT_MS 150000u
 int hall_pre_receive(int argc, char **argv);
 int hall_ref_sync(int argc, char **argv);
 int hall_cgi(int argc, char **argv);

@@ -120,13 +120,17 @@ int hall_pack(int argc, char **argv)
         } else {
                 if (!rep.pack[0] && !rep.stored_pack[0])
                         printf("%s", cli_msg("nothing to pack\n", "没有需要打包的对象\n"));
+                else if (!rep.stored_pack[0])
+                        printf(cli_msg("packed %zu loose objects and %zu packs into pack-%s (%zu objects)\n",
+                                       "已将 %zu 个松散对象和 %zu 个包打包为 pack-%s（共 %zu 个对象）\n"),
+                               rep.loose, rep.merged, rep.pack, rep.objects);
                 else
                         printf(cli_msg("packed %zu loose objects and %zu packs into %zu objects: %zu in pack-%s, %zu"
                                        " scans (no delta search) in pack-%s\n",
                                        "已将 %zu 个松散对象和 %zu 个包打包为 %zu 个对象：%zu 个在 pack-%s，%zu 个扫描件"
                                        "（不做增量压缩）在 pack-%s\n"),
                                rep.loose, rep.merged, rep.objects, rep.objects - rep.stored,
-                               rep.pack[0] ? rep.pack : "-", rep.stored, rep.stored_pack[0] ? rep.stored_pack : "-");
+                               rep.pack[0] ? rep.pack : "(none)", rep.stored, rep.stored_pack);
                 r = 0;
         }
         git_repository_free(repo);

@@ -294,23 +294,6 @@ static int apply_feed(store *s, struct prepared *p, struct feed_report *rep, fee
         return r == -EINVAL ? 0 : r;   /* a refused feed is reported, not an I/O failure */
 }
 
-/* Ingest one feed up to its head (want: that commit instead of the
- * ref's, for a proposed update). */
-static int ingest_feed(store *s, git_repository *repo, const struct feed_trust *tr, const char *ref, const git_oid *want,
-                       const char *part, const char *writer, struct feed_report *rep, feed_log_fn log, void *ud)
-{
-        struct feed_pos pos;
-        struct prepared p;
-        int r;
-
-        if (read_pos(s, ref, &pos) < 0)
-                return -EIO;
-        prepare_feed(repo, tr, ref, want, part, writer, &pos, &p);
-        r = apply_feed(s, &p, rep, log, ud);
-        prepared_free(&p);
-        return r;
-}
-
 /* The preparing thread of a round: prepares feeds in order into a small
  * ring the applying thread takes them from. */
 #define PREP_AHEAD 4
@@ -430,12 +413,14 @@ int feed_ingest(store *s, git_repository *repo, const char *self, const struct f
                  * events and position are applied together, so a commit
                  * between feeds is a round that took fewer) */
                 if (r == 0 && i + 1 < pl.n && uv_hrtime() - since >= INGEST_COMMIT_NS) {
-                        if (store_commit_and_yield(s) < 0) {
+                        int y = store_commit_and_yield(s);
+                        if (y != -1 && rep)
+                                at_commit = *rep;       /* committed */
+                        if (y < 0) {
                                 if (log)
                                         log(ud, "the ingest stops here for this round: %s", store_errmsg(s));
                                 r = -EIO;
-                        } else if (rep)
-                                at_commit = *rep;
+                        }
                         since = uv_hrtime();
                 }
         }
@@ -492,6 +477,8 @@ int feed_verify(store *s, git_repository *repo, const struct feed_trust *tr, con
         char part[32], writer[32];
         struct feed_report rep = { 0 };
         struct errbuf eb = { err, errlen };
+        struct feed_pos before, pos;
+        struct prepared p;
         int r;
 
         err[0] = '\0';
@@ -499,11 +486,31 @@ int feed_verify(store *s, git_repository *repo, const struct feed_trust *tr, con
                 snprintf(err, errlen, "%s is not a feed (refs/feeds/<partition>/<writer>)", ref);
                 return -EINVAL;
         }
-        if (store_begin(s) < 0) {
+        /* git, JSON and the signatures before the write lock, which every
+         * push's check at a hall queues for: a check that held it while it
+         * parsed made a herd's queue pass the time a check waits */
+        if (read_pos(s, ref, &before) < 0) {
                 snprintf(err, errlen, "cannot read the store: %s", store_errmsg(s));
                 return -EIO;
         }
-        r = ingest_feed(s, repo, tr, ref, new_head, part, writer, &rep, log_to_buf, &eb);
+        prepare_feed(repo, tr, ref, new_head, part, writer, &before, &p);
+        if (store_begin(s) < 0) {
+                snprintf(err, errlen, "cannot read the store: %s", store_errmsg(s));
+                prepared_free(&p);
+                return -EIO;
+        }
+        if (read_pos(s, ref, &pos) < 0) {
+                r = -EIO;
+        } else {
+                if (pos.have_done != before.have_done || !git_oid_equal(&pos.done, &before.done) ||
+                    pos.last_seq != before.last_seq || pos.total_events != before.total_events) {
+                        /* the ingest moved the feed meanwhile: from where it stands */
+                        prepared_free(&p);
+                        prepare_feed(repo, tr, ref, new_head, part, writer, &pos, &p);
+                }
+                r = apply_feed(s, &p, &rep, log_to_buf, &eb);
+        }
+        prepared_free(&p);
         store_rollback(s);     /* a check only: the real ingest follows the ref update */
         if (r < 0) {
                 if (!err[0])

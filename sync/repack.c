@@ -166,7 +166,6 @@ struct build {
         git_repository *srepo;          /* sb's, with STORED_CONFIG */
         git_odb *odb;
         const atomic_bool *cancel;
-        size_t stored;
         int error;
 };
 
@@ -194,36 +193,51 @@ static bool incompressible(git_odb *odb, const git_oid *id)
 /* Into the stored pack or the other; 0, GIT_ENOTFOUND, or <0. */
 static int insert(struct build *b, const git_oid *id)
 {
-        if (b->sb && incompressible(b->odb, id)) {
-                int k = git_packbuilder_insert(b->sb, id, NULL);
-                b->stored += k == 0;
-                return k;
-        }
+        if (b->sb && incompressible(b->odb, id))
+                return git_packbuilder_insert(b->sb, id, NULL);
         return git_packbuilder_insert(b->pb, id, NULL);
 }
 
-/* The builder of the stored pack: a second handle on the repository
- * whose configuration is STORED_CONFIG alone (written once). NULL when it
- * cannot be made: everything then goes into the one pack, as before. */
-static void open_stored(struct build *b, const char *repo_dir)
+/* STORED_CONFIG, written whole (a file cut short by a crash, or edited,
+ * is written again). true when it says what the stored pack needs. */
+static bool stored_config(const char *path, git_config **cfg)
 {
-        char path[PATH_MAX + 32], tmp[PATH_MAX + 48];
-        git_config *cfg = NULL;
+        char tmp[PATH_MAX + 48];
+        int64_t v = 0;
         FILE *f;
 
-        snprintf(path, sizeof path, "%s/" STORED_CONFIG, repo_dir);
-        if (access(path, R_OK) != 0) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+                if (access(path, R_OK) == 0 && git_config_open_ondisk(cfg, path) == 0) {
+                        if (git_config_get_int64(&v, *cfg, "pack.deltaCacheSize") == 0 && v == 1)
+                                return true;
+                        git_config_free(*cfg);
+                        *cfg = NULL;
+                }
+                if (attempt)
+                        break;
                 snprintf(tmp, sizeof tmp, "%s.tmp", path);
                 if (!(f = fopen(tmp, "w")))
-                        return;
+                        return false;
                 bool ok = fputs(STORED_CONFIG_TEXT, f) >= 0;
-                ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+                ok = fclose(f) == 0 && ok && durable_sync_file(tmp) == 0 && rename(tmp, path) == 0;
                 if (!ok) {
                         unlink(tmp);
-                        return;
+                        return false;
                 }
         }
-        if (git_repository_open_bare(&b->srepo, repo_dir) == 0 && git_config_open_ondisk(&cfg, path) == 0) {
+        return false;
+}
+
+/* The builder of the stored pack: a second handle on the repository
+ * whose configuration is STORED_CONFIG alone. NULL when it cannot be
+ * made: everything then goes into the one pack, as before. */
+static void open_stored(struct build *b, const char *repo_dir)
+{
+        char path[PATH_MAX + 32];
+        git_config *cfg = NULL;
+
+        snprintf(path, sizeof path, "%s/" STORED_CONFIG, repo_dir);
+        if (stored_config(path, &cfg) && git_repository_open_bare(&b->srepo, repo_dir) == 0) {
                 git_repository_set_config(b->srepo, cfg);
                 if (git_packbuilder_new(&b->sb, b->srepo) == 0)
                         git_packbuilder_set_threads(b->sb, 1);
@@ -383,7 +397,7 @@ int repack_run(git_repository *repo, bool merge, const atomic_bool *cancel, stru
                         goto out;
                 }
         }
-        rep->stored = b.stored;
+        rep->stored = b.sb ? git_packbuilder_object_count(b.sb) : 0;
         rep->objects = git_packbuilder_object_count(b.pb) + (b.sb ? git_packbuilder_object_count(b.sb) : 0);
         if (rep->objects == 0) {
                 r = 0;

@@ -8,8 +8,10 @@
  * only grows in loose files. These steps pack them, reachable or not:
  *
  *   1. list the loose objects (and, to merge, the packs) there now;
- *   2. write them into one new pack with libgit2's pack builder, and
- *      fsync the pack, its index and objects/pack;
+ *   2. write them into a new pack with libgit2's pack builder (scans,
+ *      blobs that do not compress, into a second one built with no
+ *      delta search), and fsync the packs, their indexes and
+ *      objects/pack;
  *   3. only then unlink what was listed: the loose files, and to merge
  *      the old packs (index first, so no reader finds a pack without
  *      its data).
@@ -17,7 +19,7 @@
  * Safe beside pushes and fetches: what arrives after the listing is not
  * touched (a push's pack still carries receive-pack's .keep and is left
  * alone), and a reader that loses a loose file or an old pack looks the
- * object up again and finds it in the new pack (git and libgit2 both
+ * object up again and finds it in a new pack (git and libgit2 both
  * rescan objects/pack on a miss). A power cut at any point leaves every
  * object in at least one durable place. */
 #ifndef DAIBAN_SYNC_REPACK_H
@@ -34,7 +36,7 @@ struct repack_report {
         size_t merged;          /* old packs merged into the new one (and removed) */
         size_t objects;         /* objects in the new packs */
         size_t stored;          /* of them, scans: in a pack of their own, with no delta search */
-        char pack[GIT_OID_HEXSZ + 1];   /* its name, "" when nothing was written */
+        char pack[GIT_OID_HEXSZ + 1];   /* the other objects' pack, "" when none was written */
         char stored_pack[GIT_OID_HEXSZ + 1];    /* the scans' pack, "" when none */
 };
 
@@ -42,8 +44,9 @@ struct repack_report {
  * repository at repo_dir holds now. 0, or -errno. */
 int repack_count(const char *repo_dir, size_t *loose, size_t *packs);
 
-/* Pack every loose object of repo into one new pack; with merge, the
- * objects of the packs there too, into the same pack, and remove those
+/* Pack every loose object of repo into a new pack (and the scans into a
+ * second, with no delta search); with merge, the objects of the packs
+ * there too, into the same new packs, and remove those
  * packs: all of them, or all but the largest while the others together
  * are under half its size (so a big pack is rewritten only as often as
  * it doubles). cancel, when given, is read now and then: true stops

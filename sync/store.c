@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "sync/store-int.h"
 #include "sync/durable.h"
 #include "sync/hlc.h"
@@ -17,6 +19,10 @@
 struct store {
         sqlite3 *db;
         sqlite3_stmt *max_seq, *max_hlc, *insert, *find;
+        uint64_t busy_since;    /* when the wait for a lock began (uv_hrtime) */
+        unsigned busy_max_ms, busy_told_s;
+        void (*waiting)(void *ud, unsigned waited_s);
+        void *waiting_ud;
 };
 
 /* Migrations: entry i brings user_version from i to i + 1. */
@@ -197,16 +203,29 @@ static int migrate(store *s, const char *path, char *err, size_t errlen)
  * sleeps up to 100 ms between tries, so a writer that commits and begins
  * again within milliseconds (the hall's ingest between feeds, with every
  * push's check waiting) was never caught free: the checks waited out the
- * whole round. Tries after 1 ms, then every STORE_BUSY_POLL_MS, for
- * STORE_BUSY_TIMEOUT_MS in all. */
+ * whole round. Tries after 1 ms, every STORE_BUSY_POLL_MS for the first
+ * 100 ms, then every STORE_BUSY_POLL_SLOW_MS (under STORE_YIELD_MS, so a
+ * yield is always seen, and a herd of waiting checks does not spin),
+ * until STORE_BUSY_TIMEOUT_MS have passed by the clock (Windows sleeps
+ * in steps of about 16 ms: counting the sleeps asked for would wait
+ * longer). */
 static int busy_wait(void *ud, int count)
 {
-        int waited = count < 5 ? count : 5 + (count - 5) * STORE_BUSY_POLL_MS;
+        store *s = ud;
+        uint64_t waited_ms;
 
-        (void)ud;
-        if (waited >= STORE_BUSY_TIMEOUT_MS)
+        if (count == 0) {
+                s->busy_since = uv_hrtime();
+                s->busy_told_s = 0;
+        }
+        waited_ms = (uv_hrtime() - s->busy_since) / 1000000u;
+        if (waited_ms >= (s->busy_max_ms ? s->busy_max_ms : STORE_BUSY_TIMEOUT_MS))
                 return 0;
-        sqlite3_sleep(count < 5 ? 1 : STORE_BUSY_POLL_MS);
+        if (s->waiting && waited_ms / 1000 >= s->busy_told_s + STORE_WAIT_TELL_S) {
+                s->busy_told_s = (unsigned)(waited_ms / 1000);
+                s->waiting(s->waiting_ud, s->busy_told_s);
+        }
+        sqlite3_sleep(count < 5 ? 1 : waited_ms < 100 ? STORE_BUSY_POLL_MS : STORE_BUSY_POLL_SLOW_MS);
         return 1;
 }
 
@@ -225,7 +244,7 @@ int store_open(const char *path, bool create, store **ret, char *err, size_t err
                 return create ? r : -ENOENT;
         }
         sqlite3_extended_result_codes(s->db, 1);
-        sqlite3_busy_handler(s->db, busy_wait, NULL);
+        sqlite3_busy_handler(s->db, busy_wait, s);
         if (exec(s->db, "PRAGMA journal_mode=WAL") < 0 || exec(s->db, "PRAGMA synchronous=FULL") < 0 ||
             exec(s->db, "PRAGMA foreign_keys=ON") < 0 || exec(s->db, "PRAGMA cache_size=-16384") < 0) {
                 int code = sqlite3_extended_errcode(s->db) & 0xff;
@@ -287,13 +306,20 @@ int store_commit(store *s)
         return exec(s->db, "COMMIT");
 }
 
+void store_set_wait(store *s, unsigned max_ms, void (*waiting)(void *ud, unsigned waited_s), void *ud)
+{
+        s->busy_max_ms = max_ms;
+        s->waiting = waiting;
+        s->waiting_ud = ud;
+}
+
 int store_commit_and_yield(store *s)
 {
         if (store_commit(s) < 0)
                 return -1;
-        /* twice the waiters' poll: one of them takes the lock now */
-        sqlite3_sleep(2 * STORE_BUSY_POLL_MS);
-        return store_begin(s);
+        /* longer than the waiters' slowest poll: one of them takes it now */
+        sqlite3_sleep(STORE_YIELD_MS);
+        return store_begin(s) < 0 ? -2 : 0;
 }
 
 void store_rollback(store *s)

@@ -15,7 +15,10 @@
 #include <stdint.h>
 
 #define STORE_BUSY_TIMEOUT_MS 30000    /* a write lock is waited for this long */
-#define STORE_BUSY_POLL_MS 4            /* and tried this often */
+#define STORE_BUSY_POLL_MS 4            /* and tried this often, for 100 ms, */
+#define STORE_BUSY_POLL_SLOW_MS 16      /* then this often */
+#define STORE_YIELD_MS 20               /* store_commit_and_yield leaves it free this long */
+#define STORE_WAIT_TELL_S 10            /* store_set_wait's function is told this often */
 
 typedef struct store store;
 
@@ -33,9 +36,15 @@ const char *store_errmsg(store *s);
  * caller calls store_rollback, which leaves the store as it was. */
 int store_begin(store *s);
 int store_commit(store *s);
+/* How long s waits for another connection's write lock (0: the default,
+ * STORE_BUSY_TIMEOUT_MS), and a function told every STORE_WAIT_TELL_S
+ * seconds of such a wait, with the seconds so far (NULL: none): a hall's
+ * check tells the pusher its push waits its turn. */
+void store_set_wait(store *s, unsigned max_ms, void (*waiting)(void *ud, unsigned waited_s), void *ud);
 /* For a long writer between its steps: commit, give the lock to whoever
  * waits for it (a few milliseconds; nobody: nothing lost but those), and
- * begin again. 0, or -1 (store_errmsg). */
+ * begin again. 0; -1 when the commit failed; -2 when it was committed
+ * but could not begin again (store_errmsg). */
 int store_commit_and_yield(store *s);
 void store_rollback(store *s);
 

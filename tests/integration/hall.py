@@ -217,6 +217,37 @@ class Flow(HallCase):
         self.assertEqual(self.village.run("hall", "token", VILLAGE, operator=None).returncode, 1)
 
 
+class BusyStore(HallCase):
+    """A push whose check finds the county's store locked (a long ingest
+    round, a herd of other checks) waits its turn, tells the pusher so
+    every 10 s, and goes in; it is not refused as busy after 30 s."""
+
+    def test_a_push_waits_for_the_store_and_says_so(self):
+        import sqlite3
+        import threading
+        a = self.accepted()
+        db = sqlite3.connect(os.path.join(self.county.home, "store.db"), timeout=60, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("BEGIN IMMEDIATE")           # the write lock, held
+        held = 34                               # past the 30 s a command waits
+        release = threading.Timer(held, lambda: db.execute("ROLLBACK"))
+        release.start()
+        t0 = time.monotonic()
+        try:
+            r = self.village.run("sync", "--json", operator=None, timeout=300)
+        finally:
+            release.join()
+            db.close()
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hall.logtext())
+        self.assertGreaterEqual(took, held - 1, "the push did not wait for the lock: was it held?")
+        told = re.findall(r"this push waits its turn \((\d+) s\)", r.stderr)
+        self.assertGreaterEqual(len(told), 3, r.stderr)
+        self.assertEqual([int(x) for x in told[:3]], [10, 20, 30])
+        self.assertNotIn("could not check it now", self.hall.logtext())
+        wait_for(lambda: self.county_status(a) == "accepted", what="the application at the county")
+
+
 class Catalogue(HallCase):
     """The county publishes catalogue versions as a feed; every node
     receives them, by the hall or on a stick, and applications keep the
