@@ -337,8 +337,9 @@ TEST(scans_are_packed_apart_with_no_delta_search)
         srand(7);
         for (size_t i = 0; i < SIZE; i++)
                 scan[i] = (char)(rand() & 0xff);
+        static const char line[] = "{\"node\":\"330225101202\",\"seq\":";
         for (size_t i = 0; i < SIZE; i++)       /* JSON-like lines, each its own */
-                text[i] = i % 64 == 63 ? '\n' : "{\"node\":\"330225101202\",\"seq\":"[i % 32] ^ (char)((i / 64) % 7 == 0);
+                text[i] = i % 64 == 63 ? '\n' : line[i % (sizeof line - 1)] ^ (char)((i / 64) % 7 == 0);
         for (int k = 0; k < COPIES; k++) {
                 scan[k * 97] ^= 0x5a;           /* each copy differs in a byte */
                 memcpy(text + k * 97 + 1, (char[]){ '#', (char)('a' + k), '#' }, 3);
