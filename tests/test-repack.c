@@ -360,8 +360,12 @@ TEST(scans_are_packed_apart_with_no_delta_search)
                 CHECK_INT((long)git_blob_rawsize(b), ==, SIZE);
                 git_blob_free(b);
         }
-        /* twelve more scans (a pack over half the first scans' pack), then a
-         * merge of all three packs: the scans come out apart again */
+        /* twelve more scans (a pack over half the first scans' pack) and a
+         * change set, then a merge of all the packs: the scans come out
+         * apart again (the change set makes the other pack a new one: one
+         * the same as a pack there, and open, cannot replace it on Windows) */
+        git_oid one;
+        CHECK_INT(git_blob_create_from_buffer(&one, repo, "a change set", 12), ==, 0);
         for (int k = 0; k < 12; k++) {
                 scan[k * 89 + 1] ^= 0x33;
                 CHECK_INT(git_blob_create_from_buffer(&ids[k], repo, scan, SIZE), ==, 0);
@@ -369,8 +373,8 @@ TEST(scans_are_packed_apart_with_no_delta_search)
         CHECK_INT(repack_run(repo, false, NULL, &rep, err, sizeof err), ==, 0);
         CHECK_INT(rep.stored, ==, 12);
         CHECK_INT(repack_run(repo, true, NULL, &rep, err, sizeof err), ==, 0);
-        CHECK_INT(rep.merged, ==, 2);   /* the text's pack came out the same: it stays */
-        CHECK_INT(rep.objects, ==, 2 * COPIES + 12);
+        CHECK_INT(rep.merged, ==, 4);
+        CHECK_INT(rep.objects, ==, 2 * COPIES + 12 + 1);
         CHECK_INT(rep.stored, ==, COPIES + 12);
         CHECK(pack_size(repo, rep.stored_pack) >= (off_t)(COPIES + 12) * SIZE);
         CHECK(pack_size(repo, rep.pack) < (off_t)SIZE);
