@@ -79,6 +79,7 @@
 #include <sqlite3.h>
 
 #include "sync/bundle.h"
+#include "sync/durable.h"
 #include "sync/feed.h"
 #include "sync/roster.h"
 #include "sync/sshsig.h"
@@ -695,7 +696,7 @@ struct lock_trial {
 /* One round of npart feeds with a prober beside it. 0, or -1 (setup). */
 static int lock_trial(const char *tmp, long npart, long nev, struct lock_trial *t)
 {
-        char dir[4096], path[4200], cmd[4300];
+        char dir[4096], path[4200];
         struct lock_round lr = { .r = 1 };
         store *prober = NULL;
         uv_thread_t th;
@@ -753,9 +754,7 @@ out:
         if (lr.st)
                 store_close(lr.st);
         git_repository_free(lr.repo);
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "cannot remove %s\n", dir);
+        durable_remove_tree(dir);
         return r;
 }
 
