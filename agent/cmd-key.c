@@ -212,6 +212,9 @@ static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, 
         if (roster_open(h->st, *repo, h->node, ro, &present, err, sizeof err) < 0) {
                 cli_error(cli_msg("the roster held here cannot be trusted: %s", "本地密钥名册不可信：%s"), err);
                 r = EXIT_REFUSED;
+        } else if (present && roster_load_all(ro, err, sizeof err) < 0) {
+                cli_error(cli_msg("cannot read the roster: %s", "无法读取密钥名册：%s"), err);
+                r = EXIT_REFUSED;
         } else if (!present) {
                 /* a county home made before keys: its roster starts with its own */
                 const struct sshsig_key *key;
@@ -229,6 +232,7 @@ static int roster_begin(struct kopts *o, struct home *h, git_repository **repo, 
                 }
         }
         if (r) {
+                roster_free(ro);
                 git_repository_free(*repo);
                 *repo = NULL;
                 git_libgit2_shutdown();
@@ -535,7 +539,7 @@ static int roster_cmd_list(int argc, char **argv, bool export)
         git_repository *repo = NULL;
         struct roster ro = { 0 };
         bool present = false;
-        char path[4096], err[512];
+        char path[4096], err[512] = "";
         int r;
 
         if ((r = kparse(argc, argv, export ? "daiban roster export --allowed-signers FILE" : "daiban roster list [--json]",
@@ -546,9 +550,10 @@ static int roster_cmd_list(int argc, char **argv, bool export)
         git_libgit2_init();
         snprintf(path, sizeof path, "%s/repo", h.dir);
         if (git_repository_open_bare(&repo, path) < 0 ||
-            roster_open(h.st, repo, h.node, &ro, &present, err, sizeof err) < 0) {
-                cli_error(cli_msg("cannot read the roster: %s", "无法读取密钥名册：%s"),
-                          git_error_last() ? git_error_last()->message : err);
+            roster_open(h.st, repo, h.node, &ro, &present, err, sizeof err) < 0 ||
+            roster_load_all(&ro, err, sizeof err) < 0) {
+                cli_error(cli_msg("cannot read the roster: %s", "无法读取密钥名册：%s"), err[0] ? err :
+                          git_error_last() ? git_error_last()->message : "?");
                 r = EXIT_REFUSED;
                 goto out;
         }

@@ -412,8 +412,8 @@ int hall_pre_receive(int argc, char **argv)
                         else if (is_roster && (own_pin(&h, &pin), !pin))
                                 snprintf(err, sizeof err, "the hall cannot read its own key to check the roster with");
                         else if (is_roster &&
-                                 (vr = roster_verify_update(repo, h.node, pin, git_oid_is_zero(&o) ? NULL : &o,
-                                                            have_ro ? &ro : NULL, &n, err, sizeof err)) == 0)
+                                 (vr = roster_verify_update(repo, h.node, pin, git_oid_is_zero(&o) ? NULL : &o, &n,
+                                                            err, sizeof err)) == 0)
                                 err[0] = '\0';
                         else if (!is_roster &&
                                  (vr = catfeed_verify_update(repo, h.node, have_ro ? &ro : NULL,

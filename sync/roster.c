@@ -15,12 +15,35 @@
 #include "sync/roster.h"
 #include "sync/signed.h"
 
-#define ROSTER_FILE "roster.json"
+#define ROSTER_VERSION 2
+#define ROSTER_HEAD "county.json"
+#define ROSTER_NODES "nodes"
 #define MAX_CHAIN 1000000
+
+/* The nodes of a roster read at a verified tip that are read on first
+ * use: its `nodes` tree there, and what was read so far. */
+struct roster_lazy {
+        git_repository *repo;
+        git_oid nodes;
+        struct roster got;              /* the entries read (county: ro's) */
+        char (*seen)[16];               /* nodes looked up, listed or not */
+        size_t nseen;
+        bool failed;                    /* a file could not be read: nothing is written on this roster */
+};
+
+static void lazy_free(struct roster_lazy *lz)
+{
+        if (!lz)
+                return;
+        free(lz->got.e);
+        free(lz->seen);
+        free(lz);
+}
 
 void roster_free(struct roster *ro)
 {
         free(ro->e);
+        lazy_free(ro->lazy);
         memset(ro, 0, sizeof *ro);
 }
 
@@ -64,33 +87,48 @@ static bool copy_text(json_t *v, char *dst, size_t len, bool required)
         return true;
 }
 
-int roster_parse(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen)
+static size_t total(const struct roster *ro);
+static const struct roster_entry *entry(const struct roster *ro, size_t i);
+
+/* One entry of a node's file (its node is the file's). */
+static bool parse_entry(json_t *e, const char *node, struct roster_entry *x)
 {
-        static const char *const top_keys[] = { "format", "version", "county", "entries", NULL };
-        static const char *const entry_keys[] = { "node", "key", "from", "until", "by", "at", "note", NULL };
+        static const char *const entry_keys[] = { "key", "from", "until", "by", "at", "note", NULL };
+        json_t *until = json_object_get(e, "until");
+        char key[160];
+
+        memset(x, 0, sizeof *x);
+        snprintf(x->node, sizeof x->node, "%s", node);
+        if (!json_is_object(e) || !only_keys(e, entry_keys) ||
+            !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x->pk) < 0 ||
+            !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
+            !json_is_integer(json_object_get(e, "at")) || !copy_text(json_object_get(e, "by"), x->by, sizeof x->by, true) ||
+            !copy_text(json_object_get(e, "note"), x->note, sizeof x->note, false))
+                return false;
+        x->from = json_integer_value(json_object_get(e, "from"));
+        x->until = json_is_null(until) ? 0 : json_integer_value(until);
+        x->at = json_integer_value(json_object_get(e, "at"));
+        return true;
+}
+
+int roster_head_parse(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen)
+{
+        static const char *const keys[] = { "format", "version", "county", NULL };
         json_error_t je;
-        json_t *root, *entries, *e;
-        size_t i;
+        json_t *root = len > 4096 ? NULL : json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
         int r = -EINVAL;
 
-        memset(ro, 0, sizeof *ro);
-        if (len > ROSTER_MAX_BYTES) {
-                snprintf(err, errlen, "the roster is larger than %u MiB", ROSTER_MAX_BYTES >> 20);
-                return -EINVAL;
-        }
-        root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
         if (!root) {
-                snprintf(err, errlen, "the roster is not JSON (line %d: %s)", je.line, je.text);
+                snprintf(err, errlen, "the roster's county.json is not JSON of at most 4 KiB");
                 return -EINVAL;
         }
-        if (!json_is_object(root) || !only_keys(root, top_keys) ||
-            !json_is_string(json_object_get(root, "format")) ||
+        if (!json_is_object(root) || !only_keys(root, keys) || !json_is_string(json_object_get(root, "format")) ||
             strcmp(json_string_value(json_object_get(root, "format")), "daiban-roster") != 0) {
-                snprintf(err, errlen, "not a daiban roster (format daiban-roster, and only its four fields)");
+                snprintf(err, errlen, "not a daiban roster (county.json: format daiban-roster, version, county)");
                 goto out;
         }
-        if (json_integer_value(json_object_get(root, "version")) != 1 ||
-            !json_is_integer(json_object_get(root, "version"))) {
+        if (!json_is_integer(json_object_get(root, "version")) ||
+            json_integer_value(json_object_get(root, "version")) != ROSTER_VERSION) {
                 snprintf(err, errlen, "a roster of another version; upgrade daiban");
                 goto out;
         }
@@ -99,33 +137,63 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
                 snprintf(err, errlen, "the roster is not county %s's", county ? county : "?");
                 goto out;
         }
+        r = 0;
+out:
+        json_decref(root);
+        return r;
+}
+
+int roster_head_build(const char *county, char **ret, size_t *ret_len)
+{
+        json_t *root = json_pack("{s:s, s:i, s:s}", "format", "daiban-roster", "version", ROSTER_VERSION, "county",
+                                 county);
+        char *s = root ? json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+
+        json_decref(root);
+        *ret = s;
+        *ret_len = s ? strlen(s) : 0;
+        return s ? 0 : -ENOMEM;
+}
+
+int roster_node_parse(const char *json, size_t len, const char *node, struct roster *ro, char *err, size_t errlen)
+{
+        static const char *const top_keys[] = { "node", "entries", NULL };
+        json_error_t je;
+        json_t *root, *entries, *e;
+        size_t i, n0 = ro->n;
+        char named[16];
+        int r = -EINVAL;
+
+        if (!division_code_within(node, ro->county)) {
+                snprintf(err, errlen, "the roster names %s, which is not a division of county %s", node, ro->county);
+                return -EINVAL;
+        }
+        if (len > ROSTER_NODE_MAX_BYTES) {
+                snprintf(err, errlen, "the roster's file of %s is larger than %u KiB", node, ROSTER_NODE_MAX_BYTES >> 10);
+                return -EINVAL;
+        }
+        root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+        if (!root) {
+                snprintf(err, errlen, "the roster's file of %s is not JSON (line %d: %s)", node, je.line, je.text);
+                return -EINVAL;
+        }
         entries = json_object_get(root, "entries");
-        if (!json_is_array(entries) || json_array_size(entries) > ROSTER_MAX_ENTRIES) {
-                snprintf(err, errlen, "the roster's entries are not a list of at most %d", ROSTER_MAX_ENTRIES);
+        if (!json_is_object(root) || !only_keys(root, top_keys) ||
+            !copy_text(json_object_get(root, "node"), named, sizeof named, true) || strcmp(named, node) != 0 ||
+            !json_is_array(entries) || json_array_size(entries) < 1) {
+                snprintf(err, errlen, "the roster's file of %s is malformed (its node, and a list of its entries)", node);
                 goto out;
         }
         json_array_foreach(entries, i, e) {
-                struct roster_entry x = { 0 };
-                char key[160];
-                json_t *until = json_object_get(e, "until");
-                if (!json_is_object(e) || !only_keys(e, entry_keys) ||
-                    !copy_text(json_object_get(e, "node"), x.node, sizeof x.node, true) ||
-                    !division_code_within(x.node, ro->county) ||
-                    !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x.pk) < 0 ||
-                    !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
-                    !json_is_integer(json_object_get(e, "at")) ||
-                    !copy_text(json_object_get(e, "by"), x.by, sizeof x.by, true) ||
-                    !copy_text(json_object_get(e, "note"), x.note, sizeof x.note, false)) {
-                        snprintf(err, errlen, "entry %zu of the roster is malformed (node of this county, an"
-                                 " ssh-ed25519 key, from, until, by, at)", i + 1);
+                struct roster_entry x;
+                if (!parse_entry(e, node, &x)) {
+                        snprintf(err, errlen, "entry %zu of %s on the roster is malformed (an ssh-ed25519 key, from,"
+                                 " until, by, at)", i + 1, node);
                         goto out;
                 }
-                x.from = json_integer_value(json_object_get(e, "from"));
-                x.until = json_is_null(until) ? 0 : json_integer_value(until);
-                x.at = json_integer_value(json_object_get(e, "at"));
                 if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
-                        snprintf(err, errlen, "entry %zu of the roster has a range of seqs that ends before it starts (%" PRId64
-                                 "..%" PRId64 ")", i + 1, x.from, x.until);
+                        snprintf(err, errlen, "entry %zu of %s on the roster has a range of seqs that ends before it"
+                                 " starts (%" PRId64 "..%" PRId64 ")", i + 1, node, x.from, x.until);
                         goto out;
                 }
                 if (roster_add(ro, &x) < 0) {
@@ -137,13 +205,14 @@ int roster_parse(const char *json, size_t len, const char *county, struct roster
 out:
         json_decref(root);
         if (r < 0)
-                roster_free(ro);
+                ro->n = n0;
         return r;
 }
 
-int roster_build(const struct roster *ro, char **ret, size_t *ret_len)
+int roster_node_build(const struct roster *ro, const char *node, char **ret, size_t *ret_len)
 {
         json_t *root = json_object(), *entries = json_array();
+        size_t count = 0;
         char *s;
 
         *ret = NULL;
@@ -152,15 +221,15 @@ int roster_build(const struct roster *ro, char **ret, size_t *ret_len)
                 json_decref(entries);
                 return -ENOMEM;
         }
-        json_object_set_new(root, "format", json_string("daiban-roster"));
-        json_object_set_new(root, "version", json_integer(1));
-        json_object_set_new(root, "county", json_string(ro->county));
-        for (size_t i = 0; i < ro->n; i++) {
-                const struct roster_entry *x = &ro->e[i];
+        json_object_set_new(root, "node", json_string(node));
+        for (size_t i = 0; i < total(ro); i++) {
+                const struct roster_entry *x = entry(ro, i);
                 char key[160];
-                json_t *e = json_object();
+                json_t *e;
+                if (strcmp(x->node, node) != 0)
+                        continue;
+                e = json_object();
                 sshsig_pubkey_line(x->pk, NULL, key, sizeof key);
-                json_object_set_new(e, "node", json_string(x->node));
                 json_object_set_new(e, "key", json_string(key));
                 json_object_set_new(e, "from", json_integer(x->from));
                 json_object_set_new(e, "until", x->until ? json_integer(x->until) : json_null());
@@ -169,11 +238,13 @@ int roster_build(const struct roster *ro, char **ret, size_t *ret_len)
                 if (x->note[0])
                         json_object_set_new(e, "note", json_string(x->note));
                 json_array_append_new(entries, e);
+                count++;
         }
         json_object_set_new(root, "entries", entries);
-        /* one entry per line: a diff of two rosters reads as what changed */
-        s = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_COMPACT);
+        s = count ? json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
         json_decref(root);
+        if (!count)
+                return -ENOENT;
         if (!s)
                 return -ENOMEM;
         *ret = s;
@@ -181,20 +252,78 @@ int roster_build(const struct roster *ro, char **ret, size_t *ret_len)
         return 0;
 }
 
+static int read_node(git_repository *repo, const git_tree_entry *te, struct roster *into, char *err, size_t errlen);
+
+/* A lazy roster reads node's file the first time node is asked for. A
+ * file that cannot be read leaves node without entries, so its change
+ * sets are refused, never taken (the chain was verified when it came:
+ * this is a damaged repository, which git fsck shows), and marks the
+ * roster failed, so that nothing is written on it (roster_commit,
+ * roster_load_all: -EIO). */
+static void need(const struct roster *ro, const char *node)
+{
+        struct roster_lazy *lz = ro->lazy;
+        git_tree *t = NULL;
+        const git_tree_entry *te;
+        char name[32], err[256];
+
+        if (!lz || strcmp(node, ro->county) == 0)
+                return;
+        for (size_t i = 0; i < lz->nseen; i++)
+                if (strcmp(lz->seen[i], node) == 0)
+                        return;
+        char(*ns)[16] = realloc(lz->seen, (lz->nseen + 1) * sizeof *ns);
+        if (!ns || strlen(node) >= sizeof *ns) {
+                lz->failed = lz->failed || !ns;
+                if (ns)
+                        lz->seen = ns;
+                return;
+        }
+        lz->seen = ns;
+        snprintf(lz->seen[lz->nseen++], sizeof *ns, "%s", node);
+        snprintf(name, sizeof name, "%s.json", node);
+        if (git_tree_lookup(&t, lz->repo, &lz->nodes) < 0)
+                lz->failed = true;
+        else if ((te = git_tree_entry_byname(t, name)) && read_node(lz->repo, te, &lz->got, err, sizeof err) < 0)
+                lz->failed = true;
+        git_tree_free(t);
+}
+
+/* Every entry, the lazily read ones first: entry(ro, i) for i < total(ro). */
+static size_t total(const struct roster *ro)
+{
+        return ro->n + (ro->lazy ? ro->lazy->got.n : 0);
+}
+
+static const struct roster_entry *entry(const struct roster *ro, size_t i)
+{
+        size_t nl = ro->lazy ? ro->lazy->got.n : 0;
+        return i < nl ? &ro->lazy->got.e[i] : &ro->e[i - nl];
+}
+
 const struct roster_entry *roster_find(const struct roster *ro, const char *node, const uint8_t pk[SSHSIG_PK_BYTES])
 {
-        for (size_t i = ro->n; i-- > 0;)
-                if (strcmp(ro->e[i].node, node) == 0 && memcmp(ro->e[i].pk, pk, SSHSIG_PK_BYTES) == 0)
-                        return &ro->e[i];
+        need(ro, node);
+        for (size_t i = total(ro); i-- > 0;)
+                if (strcmp(entry(ro, i)->node, node) == 0 && memcmp(entry(ro, i)->pk, pk, SSHSIG_PK_BYTES) == 0)
+                        return entry(ro, i);
         return NULL;
 }
 
 bool roster_lists(const struct roster *ro, const char *node)
 {
-        for (size_t i = 0; i < ro->n; i++)
-                if (strcmp(ro->e[i].node, node) == 0)
-                        return true;
-        return false;
+        return roster_began(ro, node) != INT64_MAX;
+}
+
+int64_t roster_began(const struct roster *ro, const char *node)
+{
+        int64_t began = INT64_MAX;
+
+        need(ro, node);
+        for (size_t i = 0; i < total(ro); i++)
+                if (strcmp(entry(ro, i)->node, node) == 0 && entry(ro, i)->from < began)
+                        began = entry(ro, i)->from;
+        return began;
 }
 
 const struct roster_entry *roster_county_key(const struct roster *ro)
@@ -210,8 +339,9 @@ int roster_check(const struct roster *ro, const char *writer, int64_t first, int
 {
         int64_t begins = INT64_MAX;
 
-        for (size_t i = 0; i < ro->n; i++) {
-                const struct roster_entry *x = &ro->e[i];
+        need(ro, writer);
+        for (size_t i = 0; i < total(ro); i++) {
+                const struct roster_entry *x = entry(ro, i);
                 if (strcmp(x->node, writer) != 0)
                         continue;
                 if (x->from < begins)
@@ -232,8 +362,8 @@ int roster_check(const struct roster *ro, const char *writer, int64_t first, int
                          " from seq %" PRId64 " on", first, last, writer, begins);
                 return -EINVAL;
         }
-        for (size_t i = 0; i < ro->n; i++) {
-                const struct roster_entry *x = &ro->e[i];
+        for (size_t i = 0; i < total(ro); i++) {
+                const struct roster_entry *x = entry(ro, i);
                 if (strcmp(x->node, writer) == 0 && memcmp(x->pk, pk, SSHSIG_PK_BYTES) == 0) {
                         if (x->until && last >= x->until)
                                 snprintf(err, errlen, "the change set (seq %" PRId64 "..%" PRId64 ") is signed with"
@@ -255,51 +385,264 @@ int roster_check(const struct roster *ro, const char *writer, int64_t first, int
 
 /* ---- the chain ----------------------------------------------------------------- */
 
-static int roster_copy(struct roster *dst, const struct roster *src)
-{
-        memset(dst, 0, sizeof *dst);
-        memcpy(dst->county, src->county, sizeof dst->county);
-        for (size_t i = 0; i < src->n; i++)
-                if (roster_add(dst, &src->e[i]) < 0) {
-                        roster_free(dst);
-                        return -ENOMEM;
-                }
-        return 0;
-}
-
 static const char *gerr(void)
 {
         const git_error *e = git_error_last();
         return e && e->message ? e->message : "unknown git error";
 }
 
-/* The roster in commit id (not verified). */
-static int read_roster(git_repository *repo, const git_oid *id, const char *county, struct roster *ro, char *err,
-                       size_t errlen)
+/* A roster commit's tree: county.json and the tree of node files. */
+struct layout {
+        git_oid head, nodes;
+};
+
+static int read_layout(git_repository *repo, const git_oid *id, struct layout *ly, char *err, size_t errlen)
 {
         git_commit *c = NULL;
         git_tree *t = NULL;
-        git_blob *b = NULL;
-        const git_tree_entry *te;
+        const git_tree_entry *h, *n;
         int r = -EINVAL;
 
         if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&t, c) < 0) {
                 snprintf(err, errlen, "a commit of the roster is missing: %s", gerr());
                 goto out;
         }
-        te = git_tree_entry_byname(t, ROSTER_FILE);
-        if (git_tree_entrycount(t) != 1 || !te || git_tree_entry_type(te) != GIT_OBJECT_BLOB ||
-            blob_lookup_max(&b, repo, git_tree_entry_id(te), ROSTER_MAX_BYTES) < 0) {
-                snprintf(err, errlen, "a commit of the roster holds something other than " ROSTER_FILE
-                         " of at most %u MiB", ROSTER_MAX_BYTES >> 20);
+        h = git_tree_entry_byname(t, ROSTER_HEAD);
+        n = git_tree_entry_byname(t, ROSTER_NODES);
+        if (git_tree_entrycount(t) != 2 || !h || !n || git_tree_entry_filemode(h) != GIT_FILEMODE_BLOB ||
+            git_tree_entry_filemode(n) != GIT_FILEMODE_TREE) {
+                snprintf(err, errlen, "a commit of the roster holds something other than " ROSTER_HEAD " and "
+                         ROSTER_NODES "/ (a roster of another version: upgrade daiban)");
                 goto out;
         }
-        r = roster_parse(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), county, ro, err, errlen);
+        git_oid_cpy(&ly->head, git_tree_entry_id(h));
+        git_oid_cpy(&ly->nodes, git_tree_entry_id(n));
+        r = 0;
 out:
-        git_blob_free(b);
         git_tree_free(t);
         git_commit_free(c);
         return r;
+}
+
+static int read_head(git_repository *repo, const git_oid *head, const char *county, struct roster *ro, char *err,
+                     size_t errlen)
+{
+        git_blob *b = NULL;
+        int r;
+
+        if (blob_lookup_max(&b, repo, head, 4096) < 0) {
+                snprintf(err, errlen, "the roster's " ROSTER_HEAD " is missing or larger than 4 KiB");
+                return -EINVAL;
+        }
+        r = roster_head_parse(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), county, ro, err, errlen);
+        git_blob_free(b);
+        return r;
+}
+
+/* The entries of nodes/<node>.json (te), appended to into. */
+static int read_node(git_repository *repo, const git_tree_entry *te, struct roster *into, char *err, size_t errlen)
+{
+        const char *name = git_tree_entry_name(te);
+        size_t len = strlen(name);
+        char node[16];
+        git_blob *b = NULL;
+        int r;
+
+        if (len <= 5 || len - 5 >= sizeof node || strcmp(name + len - 5, ".json") != 0 ||
+            git_tree_entry_filemode(te) != GIT_FILEMODE_BLOB) {
+                snprintf(err, errlen, "the roster holds %.40s, which is not a node's file (nodes/NODE.json)", name);
+                return -EINVAL;
+        }
+        memcpy(node, name, len - 5);
+        node[len - 5] = '\0';
+        if ((r = blob_lookup_max(&b, repo, git_tree_entry_id(te), ROSTER_NODE_MAX_BYTES)) < 0) {
+                if (r == -EFBIG)
+                        snprintf(err, errlen, "the roster's file of %s is larger than %u KiB", node,
+                                 ROSTER_NODE_MAX_BYTES >> 10);
+                else
+                        snprintf(err, errlen, "the roster's file of %s is missing", node);
+                return -EINVAL;
+        }
+        r = roster_node_parse(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), node, into, err, errlen);
+        git_blob_free(b);
+        return r;
+}
+
+static int lookup_nodes(git_repository *repo, const git_oid *id, git_tree **ret, char *err, size_t errlen)
+{
+        if (git_tree_lookup(ret, repo, id) < 0) {
+                snprintf(err, errlen, "a commit of the roster is missing: %s", gerr());
+                return -EINVAL;
+        }
+        if (git_tree_entrycount(*ret) > ROSTER_MAX_NODES) {
+                snprintf(err, errlen, "the roster names more than %d nodes", ROSTER_MAX_NODES);
+                git_tree_free(*ret);
+                *ret = NULL;
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The whole roster at a commit of layout ly (not verified). */
+static int read_full(git_repository *repo, const struct layout *ly, const char *county, struct roster *ro, char *err,
+                     size_t errlen)
+{
+        git_tree *t = NULL;
+        int r;
+
+        memset(ro, 0, sizeof *ro);
+        if ((r = read_head(repo, &ly->head, county, ro, err, errlen)) < 0 ||
+            (r = lookup_nodes(repo, &ly->nodes, &t, err, errlen)) < 0)
+                goto out;
+        for (size_t i = 0; r == 0 && i < git_tree_entrycount(t); i++)
+                r = read_node(repo, git_tree_entry_byindex(t, i), ro, err, errlen);
+out:
+        git_tree_free(t);
+        if (r < 0)
+                roster_free(ro);
+        return r;
+}
+
+/* Drop node's entries from ro. */
+static void drop_node(struct roster *ro, const char *node)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < ro->n; i++)
+                if (strcmp(ro->e[i].node, node) != 0)
+                        ro->e[k++] = ro->e[i];
+        ro->n = k;
+}
+
+static void node_of(const git_tree_entry *te, char node[16])
+{
+        const char *name = git_tree_entry_name(te);
+        size_t len = strlen(name);
+
+        snprintf(node, 16, "%.*s", len > 5 ? (int)(len - 5) : 0, name);
+}
+
+/* ro, the whole roster at a commit of layout was, becomes the roster at
+ * one of layout now: only the node files that differ are read. */
+static int apply_changes(git_repository *repo, const struct layout *was, const struct layout *now, const char *county,
+                         struct roster *ro, char *err, size_t errlen)
+{
+        git_tree *a = NULL, *b = NULL;
+        size_t i = 0, j = 0, na, nb;
+        char node[16];
+        int r = 0;
+
+        if (!git_oid_equal(&was->head, &now->head) && (r = read_head(repo, &now->head, county, ro, err, errlen)) < 0)
+                return r;
+        if (git_oid_equal(&was->nodes, &now->nodes))
+                return 0;
+        if ((r = lookup_nodes(repo, &was->nodes, &a, err, errlen)) < 0 ||
+            (r = lookup_nodes(repo, &now->nodes, &b, err, errlen)) < 0)
+                goto out;
+        na = git_tree_entrycount(a);
+        nb = git_tree_entrycount(b);
+        while (r == 0 && (i < na || j < nb)) {
+                const git_tree_entry *ea = i < na ? git_tree_entry_byindex(a, i) : NULL;
+                const git_tree_entry *eb = j < nb ? git_tree_entry_byindex(b, j) : NULL;
+                int c = !ea ? 1 : !eb ? -1 : strcmp(git_tree_entry_name(ea), git_tree_entry_name(eb));
+                if (c < 0) {                    /* a node's file removed */
+                        node_of(ea, node);
+                        drop_node(ro, node);
+                        i++;
+                } else if (c > 0) {             /* added */
+                        r = read_node(repo, eb, ro, err, errlen);
+                        j++;
+                } else {
+                        if (!git_oid_equal(git_tree_entry_id(ea), git_tree_entry_id(eb)) ||
+                            git_tree_entry_filemode(ea) != git_tree_entry_filemode(eb)) {
+                                node_of(ea, node);
+                                drop_node(ro, node);
+                                r = read_node(repo, eb, ro, err, errlen);
+                        }
+                        i++;
+                        j++;
+                }
+        }
+out:
+        git_tree_free(a);
+        git_tree_free(b);
+        return r;
+}
+
+/* The roster at the chain's verified tip id (layout ly): the county's
+ * entries now, the other nodes' when first asked for. */
+static int read_lazy(git_repository *repo, const git_oid *id, const char *county, struct roster *ro, char *err,
+                     size_t errlen)
+{
+        struct layout ly;
+        git_tree *t = NULL;
+        const git_tree_entry *te;
+        char name[32];
+        int r;
+
+        memset(ro, 0, sizeof *ro);
+        if ((r = read_layout(repo, id, &ly, err, errlen)) < 0 || (r = read_head(repo, &ly.head, county, ro, err, errlen)) < 0 ||
+            (r = lookup_nodes(repo, &ly.nodes, &t, err, errlen)) < 0)
+                goto out;
+        snprintf(name, sizeof name, "%s.json", ro->county);
+        if ((te = git_tree_entry_byname(t, name)) && (r = read_node(repo, te, ro, err, errlen)) < 0)
+                goto out;
+        if (!(ro->lazy = calloc(1, sizeof *ro->lazy))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        ro->lazy->repo = repo;
+        git_oid_cpy(&ro->lazy->nodes, &ly.nodes);
+        memcpy(ro->lazy->got.county, ro->county, sizeof ro->county);
+out:
+        git_tree_free(t);
+        if (r < 0)
+                roster_free(ro);
+        return r;
+}
+
+int roster_load_all(struct roster *ro, char *err, size_t errlen)
+{
+        struct roster_lazy *lz = ro->lazy;
+        git_tree *t = NULL;
+        struct roster_entry *all;
+        int r = 0;
+
+        if (!lz)
+                return 0;
+        if (lz->failed) {
+                snprintf(err, errlen, "a node's file on the roster cannot be read (run git fsck on the repository)");
+                return -EIO;
+        }
+        if (lookup_nodes(lz->repo, &lz->nodes, &t, err, errlen) < 0)
+                return -EIO;
+        for (size_t i = 0; r == 0 && i < git_tree_entrycount(t); i++) {
+                const git_tree_entry *te = git_tree_entry_byindex(t, i);
+                char node[16];
+                bool seen = false;
+                node_of(te, node);
+                for (size_t k = 0; k < lz->nseen && !seen; k++)
+                        seen = strcmp(lz->seen[k], node) == 0;
+                if (!seen && strcmp(node, ro->county) != 0 && read_node(lz->repo, te, &lz->got, err, errlen) < 0) {
+                        lz->failed = true;
+                        r = -EIO;
+                }
+        }
+        git_tree_free(t);
+        if (r < 0)
+                return r;
+        if (!(all = malloc((lz->got.n + ro->n + 1) * sizeof *all)))
+                return -ENOMEM;
+        if (lz->got.n)
+                memcpy(all, lz->got.e, lz->got.n * sizeof *all);
+        if (ro->n)
+                memcpy(all + lz->got.n, ro->e, ro->n * sizeof *all);
+        free(ro->e);
+        ro->e = all;
+        ro->n += lz->got.n;
+        lazy_free(lz);
+        ro->lazy = NULL;
+        return 0;
 }
 
 /* Does the pin (a key line, a fingerprint or its spoken form) name one
@@ -312,18 +655,19 @@ static bool pin_matches(const struct roster *ro, const char *pin)
         return false;
 }
 
-/* Verify the chain from its trusted commit `from` (roster `base`; NULL:
- * from the root) to `to`: linear, each commit signed by the county key
- * of the roster before it (the first by its own). With a pin, the chain
- * must name the pinned key (when verified from the root). Fills ro with
- * the roster at `to`. */
-static int verify_chain(git_repository *repo, const char *county, const git_oid *from, const struct roster *base,
-                        const git_oid *to, const char *pin, struct roster *ro, char *err, size_t errlen)
+/* Verify the chain from its trusted commit `from` (NULL: from the root)
+ * to `to`: linear, each commit signed by the county key of the roster
+ * before it (the first by its own). With a pin, the chain must name the
+ * pinned key (when verified from the root). Each commit is read by the
+ * node files it changes. Fills ro with the whole roster at `to`. */
+static int verify_chain(git_repository *repo, const char *county, const git_oid *from, const git_oid *to,
+                        const char *pin, struct roster *ro, char *err, size_t errlen)
 {
         git_oid *chain = NULL;
         size_t n = 0;
-        struct roster prev = { 0 };
-        bool have_prev = false, pinned = !pin || !*pin || from;
+        struct roster cur = { 0 };
+        struct layout ly;
+        bool have_cur = false, pinned = !pin || !*pin || from;
         int r = 0;
 
         memset(ro, 0, sizeof *ro);
@@ -336,41 +680,80 @@ static int verify_chain(git_repository *repo, const char *county, const git_oid 
         else if (r == -EINVAL)
                 snprintf(err, errlen, "the roster was rewritten: it does not descend from the one"
                          " this node holds; it is not followed");
-        if (r == 0 && base) {
-                r = roster_copy(&prev, base);
-                have_prev = r == 0;
+        /* the trusted commit's roster, read whole once */
+        if (r == 0 && from) {
+                r = read_layout(repo, from, &ly, err, errlen);
+                if (r == 0)
+                        r = read_full(repo, &ly, county, &cur, err, errlen);
+                have_cur = r == 0;
         }
         for (size_t k = n; r == 0 && k-- > 0;) {
-                struct roster cur_ro;
-                uint8_t pk[SSHSIG_PK_BYTES];
+                struct layout now;
+                uint8_t pk[SSHSIG_PK_BYTES], signer[SSHSIG_PK_BYTES];
+                const struct roster_entry *ck;
                 bool is_signed;
-                const struct roster_entry *signer;
                 char why[256];
 
-                if ((r = read_roster(repo, &chain[k], county, &cur_ro, err, errlen)) < 0)
+                if ((r = read_layout(repo, &chain[k], &now, err, errlen)) < 0)
                         break;
-                signer = roster_county_key(have_prev ? &prev : &cur_ro);
+                if (have_cur) {
+                        /* the signer is known: check it before reading a byte the commit brings */
+                        if ((ck = roster_county_key(&cur)))
+                                memcpy(signer, ck->pk, sizeof signer);
+                } else {
+                        /* the first signs as it names itself: its header and the county's file first */
+                        struct roster head = { 0 };
+                        git_tree *t = NULL;
+                        const git_tree_entry *te;
+                        char name[32];
+                        ck = NULL;
+                        if ((r = read_head(repo, &now.head, county, &head, err, errlen)) == 0 &&
+                            (r = lookup_nodes(repo, &now.nodes, &t, err, errlen)) == 0) {
+                                snprintf(name, sizeof name, "%s.json", head.county);
+                                if ((te = git_tree_entry_byname(t, name)))
+                                        r = read_node(repo, te, &head, err, errlen);
+                                if (r == 0 && (ck = roster_county_key(&head)))
+                                        memcpy(signer, ck->pk, sizeof signer);
+                        }
+                        git_tree_free(t);
+                        roster_free(&head);
+                        if (r < 0)
+                                break;
+                }
                 r = signed_check(repo, &chain[k], &is_signed, pk, why, sizeof why);
                 if (r == -EIO) {
                         snprintf(err, errlen, "%s", why);
                 } else if (r < 0 || !is_signed) {
                         snprintf(err, errlen, "a roster commit is %s", r < 0 ? why : "not signed");
                         r = -EINVAL;
-                } else if (!signer || memcmp(signer->pk, pk, SSHSIG_PK_BYTES) != 0) {
+                } else if (!ck || memcmp(signer, pk, SSHSIG_PK_BYTES) != 0) {
                         char fp[80];
                         sshsig_fingerprint(pk, fp, sizeof fp);
                         snprintf(err, errlen, "a roster commit is signed by %s, which is not the county's key; the"
                                  " roster is refused", fp);
                         r = -EINVAL;
-                } else if (!roster_county_key(&cur_ro)) {
+                }
+                if (r < 0)
+                        break;
+                if (have_cur) {
+                        r = apply_changes(repo, &ly, &now, county, &cur, err, errlen);
+                } else {
+                        r = read_full(repo, &now, county, &cur, err, errlen);
+                        have_cur = r == 0;
+                }
+                if (r < 0)
+                        break;
+                ly = now;
+                if (!roster_county_key(&cur)) {
                         snprintf(err, errlen, "a roster commit leaves the county without a key");
                         r = -EINVAL;
                 }
                 if (r == 0 && !pinned)
-                        pinned = pin_matches(&cur_ro, pin);
-                roster_free(&prev);
-                prev = cur_ro;
-                have_prev = true;
+                        pinned = pin_matches(&cur, pin);
+        }
+        if (r == 0 && !have_cur) {
+                snprintf(err, errlen, "the roster chain is empty");
+                r = -EINVAL;
         }
         if (r == 0 && !pinned) {
                 snprintf(err, errlen, "the roster is not signed by the county key this node was installed with (%s);"
@@ -378,18 +761,18 @@ static int verify_chain(git_repository *repo, const char *county, const git_oid 
                 r = -EINVAL;
         }
         if (r == 0)
-                *ro = prev;
+                *ro = cur;
         else
-                roster_free(&prev);
+                roster_free(&cur);
         free(chain);
         return r;
 }
 
 int roster_verify_update(git_repository *repo, const char *county, const char *pin, const git_oid *old,
-                         const struct roster *held, const git_oid *new_tip, char *err, size_t errlen)
+                         const git_oid *new_tip, char *err, size_t errlen)
 {
         struct roster got = { 0 };
-        int r = verify_chain(repo, county, old, old ? held : NULL, new_tip, pin, &got, err, errlen);
+        int r = verify_chain(repo, county, old, new_tip, pin, &got, err, errlen);
 
         roster_free(&got);
         return r;
@@ -407,7 +790,7 @@ int roster_verify_offered(git_repository *repo, const char *county, const char *
                 snprintf(err, errlen, "no roster of county %s was offered", county);
                 return -ENOENT;
         }
-        return verify_chain(repo, county, NULL, NULL, &want, pin, ro, err, errlen);
+        return verify_chain(repo, county, NULL, &want, pin, ro, err, errlen);
 }
 
 int roster_open(store *s, git_repository *repo, const char *self, struct roster *ro, bool *ret_present, char *err,
@@ -427,16 +810,12 @@ int roster_open(store *s, git_repository *repo, const char *self, struct roster 
         store_meta_get(s, "roster.verified", &cached);
         store_meta_get(s, "roster.pin", &pin);
         if (cached && git_oid_fromstr(&done, cached) == 0 && git_oid_equal(&done, &tip)) {
-                r = read_roster(repo, &tip, county, ro, err, errlen);
+                r = read_lazy(repo, &tip, county, ro, err, errlen);
         } else {
                 /* verified from a commit verified before, else from the root */
-                struct roster base = { 0 };
                 bool from_done = cached && git_oid_fromstr(&done, cached) == 0 &&
-                                 git_graph_descendant_of(repo, &tip, &done) == 1 &&
-                                 read_roster(repo, &done, county, &base, err, errlen) == 0;
-                r = verify_chain(repo, county, from_done ? &done : NULL, from_done ? &base : NULL, &tip, pin, ro, err,
-                                 errlen);
-                roster_free(&base);
+                                 git_graph_descendant_of(repo, &tip, &done) == 1;
+                r = verify_chain(repo, county, from_done ? &done : NULL, &tip, pin, ro, err, errlen);
                 if (r == 0)
                         store_meta_set(s, "roster.verified", git_oid_tostr(hex, sizeof hex, &tip));
         }
@@ -484,8 +863,7 @@ int roster_accept(store *s, git_repository *repo, const char *self, bool *ret_mo
         if (have_local && (r = roster_open(s, repo, self, &held, &present, err, errlen)) < 0)
                 goto drop;
         store_meta_get(s, "roster.pin", &pin);
-        r = verify_chain(repo, county, have_local ? &have : NULL, have_local ? &held : NULL, &want, pin, &got, err,
-                         errlen);
+        r = verify_chain(repo, county, have_local ? &have : NULL, &want, pin, &got, err, errlen);
         if (r < 0)
                 goto drop;
         if (feed_quarantine_keep(repo, have_local ? &have : NULL, &want) < 0) {
@@ -519,13 +897,96 @@ drop:
         return r;
 }
 
+/* A blob of text into a tree builder under name. */
+static int insert_text(git_repository *repo, git_treebuilder *tb, const char *name, char *text, size_t len)
+{
+        git_oid id;
+        int r = git_blob_create_from_buffer(&id, repo, text, len) < 0 ||
+                git_treebuilder_insert(NULL, tb, name, &id, GIT_FILEMODE_BLOB) < 0 ? -EIO : 0;
+
+        free(text);
+        return r;
+}
+
+/* The tree of roster ro: county.json, and nodes/ with a file per node.
+ * A roster read lazily writes the files of the nodes in ro->e (the
+ * county's, and those added or changed) over the tree it was read at;
+ * a whole one writes every node's. The limits a reader holds it to are
+ * checked here, so the county never signs a roster others refuse.
+ * -EINVAL (err), -EIO, -ENOMEM. */
+static int build_tree(git_repository *repo, const struct roster *ro, git_tree **ret, char *err, size_t errlen)
+{
+        git_treebuilder *nb = NULL, *tb = NULL;
+        git_tree *base = NULL;
+        git_oid nodes, id;
+        char *text, name[32];
+        size_t len;
+        int r = -EIO;
+
+        err[0] = '\0';
+        if (ro->lazy && ro->lazy->failed) {
+                snprintf(err, errlen, "cannot write the roster: a node's file on it cannot be read (run git fsck on"
+                         " the repository)");
+                return -EIO;
+        }
+        if (ro->lazy && git_tree_lookup(&base, repo, &ro->lazy->nodes) < 0)
+                goto out;
+        if (git_treebuilder_new(&nb, repo, base) < 0 || git_treebuilder_new(&tb, repo, NULL) < 0)
+                goto out;
+        for (size_t i = 0; i < ro->n; i++) {
+                bool done = false;
+                for (size_t k = 0; k < i && !done; k++)
+                        done = strcmp(ro->e[k].node, ro->e[i].node) == 0;
+                if (done)
+                        continue;
+                need(ro, ro->e[i].node);        /* its entries in the file, then ours */
+                if (ro->lazy && ro->lazy->failed) {
+                        snprintf(err, errlen, "cannot write the roster: the file of %s on it cannot be read (run"
+                                 " git fsck on the repository)", ro->e[i].node);
+                        r = -EIO;
+                        goto out;
+                }
+                snprintf(name, sizeof name, "%s.json", ro->e[i].node);
+                if ((r = roster_node_build(ro, ro->e[i].node, &text, &len)) < 0)
+                        goto out;
+                if (len > ROSTER_NODE_MAX_BYTES || !division_code_within(ro->e[i].node, ro->county)) {
+                        free(text);
+                        if (len > ROSTER_NODE_MAX_BYTES)
+                                snprintf(err, errlen, "%s has more keys on the roster than it may hold (its file"
+                                         " would pass %u KiB)", ro->e[i].node, ROSTER_NODE_MAX_BYTES >> 10);
+                        else
+                                snprintf(err, errlen, "%s is not a division of county %s", ro->e[i].node, ro->county);
+                        r = -EINVAL;
+                        goto out;
+                }
+                if ((r = insert_text(repo, nb, name, text, len)) < 0)
+                        goto out;
+        }
+        if (git_treebuilder_entrycount(nb) > ROSTER_MAX_NODES) {
+                snprintf(err, errlen, "the roster would name more than %d nodes", ROSTER_MAX_NODES);
+                r = -EINVAL;
+                goto out;
+        }
+        r = -EIO;
+        if (git_treebuilder_write(&nodes, nb) < 0 || git_treebuilder_insert(NULL, tb, ROSTER_NODES, &nodes,
+                                                                              GIT_FILEMODE_TREE) < 0)
+                goto out;
+        if ((r = roster_head_build(ro->county, &text, &len)) < 0 ||
+            (r = insert_text(repo, tb, ROSTER_HEAD, text, len)) < 0)
+                goto out;
+        r = git_treebuilder_write(&id, tb) < 0 || git_tree_lookup(ret, repo, &id) < 0 ? -EIO : 0;
+out:
+        git_treebuilder_free(tb);
+        git_treebuilder_free(nb);
+        git_tree_free(base);
+        return r;
+}
+
 int roster_commit(store *s, git_repository *repo, const struct roster *ro, const struct sshsig_key *key,
                   const char *msg, char *err, size_t errlen)
 {
-        char ref[64], *json = NULL, hex[GIT_OID_HEXSZ + 1];
-        size_t len = 0;
-        git_oid tip, blob, tree_id, out;
-        git_treebuilder *tb = NULL;
+        char ref[64], hex[GIT_OID_HEXSZ + 1];
+        git_oid tip, out;
         git_tree *tree = NULL;
         git_signature *sig = NULL;
         struct roster cur = { 0 };
@@ -556,14 +1017,13 @@ int roster_commit(store *s, git_repository *repo, const struct roster *ro, const
                 snprintf(err, errlen, "the roster would leave the county without a key");
                 return -EINVAL;
         }
-        r = -EIO;
-        if (roster_build(ro, &json, &len) < 0)
+        if ((r = build_tree(repo, ro, &tree, err, errlen)) == -EINVAL)
                 goto out;
-        if (git_blob_create_from_buffer(&blob, repo, json, len) < 0 || git_treebuilder_new(&tb, repo, NULL) < 0 ||
-            git_treebuilder_insert(NULL, tb, ROSTER_FILE, &blob, GIT_FILEMODE_BLOB) < 0 ||
-            git_treebuilder_write(&tree_id, tb) < 0 || git_tree_lookup(&tree, repo, &tree_id) < 0 ||
-            git_signature_new(&sig, ro->county, "daiban@localhost", time(NULL), 0) < 0) {
-                snprintf(err, errlen, "cannot write the roster: %s", gerr());
+        if (r < 0 ||
+            (r = git_signature_new(&sig, ro->county, "daiban@localhost", time(NULL), 0)) < 0) {
+                if (r != -EIO || !err[0])
+                        snprintf(err, errlen, "cannot write the roster: %s", r == -ENOMEM ? "out of memory" : gerr());
+                r = -EIO;
                 goto out;
         }
         if ((r = signed_commit(repo, ref, have_tip ? &tip : NULL, sig, msg, tree, key, &out)) < 0) {
@@ -587,7 +1047,5 @@ int roster_commit(store *s, git_repository *repo, const struct roster *ro, const
 out:
         git_signature_free(sig);
         git_tree_free(tree);
-        git_treebuilder_free(tb);
-        free(json);
         return r;
 }

@@ -171,10 +171,7 @@ static int check_piece_signer(git_repository *repo, const struct roster *ro, con
         if (is_signed && roster_find(ro, writer, pk))
                 return 0;
         if (!is_signed) {
-                int64_t began = INT64_MAX;
-                for (size_t i = 0; i < ro->n; i++)
-                        if (strcmp(ro->e[i].node, writer) == 0 && ro->e[i].from < began)
-                                began = ro->e[i].from;
+                int64_t began = roster_began(ro, writer);
                 if (began != INT64_MAX && began > 1)
                         return 0;
         }

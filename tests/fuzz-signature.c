@@ -1,10 +1,11 @@
 /* libFuzzer target for the signature and roster readers: the input is
  * split at the first NUL byte into a text and a message. The text is read
  * as an armored SSH signature over the message, as an OpenSSH key file,
- * as a public key line and as a roster (roster.json). Nothing may crash;
- * a signature that verifies must name a key, and a roster that parses
- * must hold only its county's nodes and ranges that do not run backwards,
- * and must come back the same through roster_build. */
+ * as a public key line and as the roster's files (county.json, and a
+ * node's file). Nothing may crash; a signature that verifies must name a
+ * key, and a node's file that parses must hold only that node's entries
+ * and ranges that do not run backwards, and must come back the same
+ * through roster_node_build. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,27 +45,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
         }
         free(text);
+        /* the roster's files: county.json, and a village's file */
+        memset(&ro, 0, sizeof ro);
         err[0] = '\0';
-        if (roster_parse(d, tl, "330225", &ro, err, sizeof err) == 0) {
-                char *json;
-                size_t jl;
-                struct roster again;
-                for (size_t i = 0; i < ro.n; i++)
-                        if (strncmp(ro.e[i].node, "330225", 6) != 0 || ro.e[i].from < 1 ||
-                            (ro.e[i].until && ro.e[i].until < ro.e[i].from))
-                                abort();
-                if (roster_build(&ro, &json, &jl) == 0) {
-                        if (roster_parse(json, jl, "330225", &again, err, sizeof err) != 0 || again.n != ro.n)
-                                abort();
-                        for (size_t i = 0; i < ro.n; i++)
-                                if (memcmp(&again.e[i], &ro.e[i], sizeof ro.e[i]) != 0)
-                                        abort();
-                        roster_free(&again);
-                        free(json);
-                }
-                roster_free(&ro);
+        if (roster_head_parse(d, tl, "330225", &ro, err, sizeof err) == 0) {
+                if (strcmp(ro.county, "330225") != 0)
+                        abort();
         } else if (!err[0]) {
                 abort();
         }
+        memset(&ro, 0, sizeof ro);
+        memcpy(ro.county, "330225", 7);
+        err[0] = '\0';
+        if (roster_node_parse(d, tl, "330225101202", &ro, err, sizeof err) == 0) {
+                char *json;
+                size_t jl;
+                struct roster again = { .county = "330225" };
+                for (size_t i = 0; i < ro.n; i++)
+                        if (strcmp(ro.e[i].node, "330225101202") != 0 || ro.e[i].from < 1 ||
+                            (ro.e[i].until && ro.e[i].until < ro.e[i].from))
+                                abort();
+                if (ro.n < 1 || roster_node_build(&ro, "330225101202", &json, &jl) != 0)
+                        abort();
+                if (roster_node_parse(json, jl, "330225101202", &again, err, sizeof err) != 0 || again.n != ro.n)
+                        abort();
+                for (size_t i = 0; i < ro.n; i++)
+                        if (memcmp(&again.e[i], &ro.e[i], sizeof ro.e[i]) != 0)
+                                abort();
+                roster_free(&again);
+                free(json);
+        } else if (!err[0] || ro.n != 0) {
+                abort();
+        }
+        roster_free(&ro);
         return 0;
 }

@@ -381,17 +381,20 @@ class Forgery(unittest.TestCase):
         self.passed_by_stick()
         vrepo = os.path.join(v.home, "repo")
         rref = f"refs/roster/{COUNTY}"
-        roster = json.loads(git(vrepo, "show", f"{rref}:roster.json"))
-        # the village rewrites the roster to give the county's name its own key
+        own = json.loads(git(vrepo, "show", f"{rref}:nodes/{COUNTY}.json"))
+        # the village rewrites the county's file on the roster to give the
+        # county's name its own key
         vkey = os.path.join(v.home, "node.key")
         vpub = subprocess.run(["ssh-keygen", "-y", "-f", vkey], capture_output=True, text=True, check=True).stdout
-        roster["entries"].append({"node": COUNTY, "key": vpub.strip(), "from": 1, "until": None, "by": "x",
-                                  "at": 1, "note": "forged"})
-        for e in roster["entries"]:
-            if e["node"] == COUNTY and e["key"] != vpub.strip():
-                e["until"] = 2
-        blob = git(vrepo, "hash-object", "-w", "--stdin", input=json.dumps(roster)).strip()
-        tree = git(vrepo, "mktree", input=f"100644 blob {blob}\troster.json\n").strip()
+        for e in own["entries"]:
+            e["until"] = 2
+        own["entries"].append({"key": vpub.strip(), "from": 1, "until": None, "by": "x", "at": 1, "note": "forged"})
+        blob = git(vrepo, "hash-object", "-w", "--stdin", input=json.dumps(own)).strip()
+        listing = [line for line in git(vrepo, "ls-tree", f"{rref}:nodes").splitlines()
+                   if not line.endswith(f"\t{COUNTY}.json")]
+        nodes = git(vrepo, "mktree", input="\n".join(listing + [f"100644 blob {blob}\t{COUNTY}.json"]) + "\n").strip()
+        head = git(vrepo, "rev-parse", f"{rref}:county.json").strip()
+        tree = git(vrepo, "mktree", input=f"100644 blob {head}\tcounty.json\n040000 tree {nodes}\tnodes\n").strip()
         parent = git(vrepo, "rev-parse", rref).strip()
         d = tempfile.mkdtemp()
         body = (f"tree {tree}\nparent {parent}\nauthor {COUNTY} <daiban@localhost> 1 +0000\n"
