@@ -15,13 +15,16 @@
 #include <sys/types.h>
 
 #define HALLCGI_HELPER "daiban-hall-helper"
+/* how much lower than the hall's a request's CPU priority is (nice) */
+#define HALLCGI_NICE 10
 
 /* Answer the CGI request with status and a reason in both languages,
  * and say so on stderr (the hall's log). */
 void hallcgi_refuse(int status, const char *en, const char *zh);
 
 /* The start of `hall cgi`: die with the hall (even when it is killed),
- * and not start at all when it is gone. 0, or -1 (gone). */
+ * and not start at all when it is gone; run at HALLCGI_NICE below the
+ * hall, so that its ingest comes first. 0, or -1 (gone). */
 int hallcgi_start(void);
 
 /* A push (a POST other than a fetch) must not be content-encoded: git

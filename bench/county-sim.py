@@ -147,8 +147,11 @@ class Node:
         return ["ip", "netns", "exec", self.ns, *c] if self.ns else c
 
     def run(self, *args, operator="op01", timeout=600, input=None):
+        # a station's own PC: here it shares the hall's cores, so it runs
+        # below the hall (--client-nice), as if elsewhere
+        nice = self.w.a.client_nice
         return subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout, input=input,
-                              env=self.env(operator))
+                              env=self.env(operator), preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
     def ok(self, *args, **kw):
         r = self.run(*args, **kw)
@@ -880,6 +883,9 @@ def main(argv=None):
                     help="no scans: the days as before scans were simulated")
     ap.add_argument("--scenarios", default="f,b,c,e,d,a")
     ap.add_argument("--hall-max-conns", type=int, default=0, help="the hall's --max-conns (default: its own)")
+    ap.add_argument("--client-nice", type=int, default=19,
+                    help="the stations' processes run this much below the hall (they stand for PCs of their own;"
+                         " 0: as runs before 2026-12-07's fourth session)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:

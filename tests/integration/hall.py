@@ -232,13 +232,35 @@ class BusyStore(HallCase):
         held = 34                               # past the 30 s a command waits
         release = threading.Timer(held, lambda: db.execute("ROLLBACK"))
         release.start()
+        # while it waits: the push's processes (git's, the check's) run
+        # below the hall, whose ingest comes first
+        niced = {}
+
+        def nice_of(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[16])
+
+        def look():
+            for d in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{d}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                    if d.isdigit() and ("pre-receive" in cmd or "receive-pack" in cmd):
+                        niced[cmd[:80]] = nice_of(d)
+                except OSError:
+                    pass
+        looking = threading.Timer(15, look)
+        looking.start()
         t0 = time.monotonic()
         try:
             r = self.village.run("sync", "--json", operator=None, timeout=300)
         finally:
             release.join()
+            looking.join()
             db.close()
         took = time.monotonic() - t0
+        self.assertTrue(niced, "no process of the push was seen while it waited")
+        self.assertEqual(set(niced.values()), {min(19, nice_of(self.hall.proc.pid) + 10)}, niced)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hall.logtext())
         self.assertGreaterEqual(took, held - 1, "the push did not wait for the lock: was it held?")
         told = re.findall(r"this push waits its turn \((\d+) s\)", r.stderr)
