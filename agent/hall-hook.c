@@ -630,6 +630,7 @@ int hall_cgi(int argc, char **argv)
         size_t plen = path ? strlen(path) : 0;
         bool post = method && strcmp(method, "POST") == 0;
         if (post && plen >= 16 && strcmp(path + plen - 16, "/git-upload-pack") == 0) {
+                hallcgi_yield();
                 if (fetch_guard(getenv("DAIBAN_PUSHER")) < 0)
                         return 0;       /* answered */
         } else if (!hallcgi_push_ok()) {

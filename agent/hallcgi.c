@@ -34,14 +34,14 @@ int hallcgi_start(void)
 {
         log_open("hall", 2);    /* a request's stderr is the hall's */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* a request and all it runs (git, the hooks) yield the CPU to the
-         * hall itself, whose ingest is what the county waits for: in a
-         * herd hundreds of requests run at once, and at the same priority
-         * the ingest got a few hundredth of the machine */
+        return getppid() == 1 ? -1 : 0;         /* the hall is gone already */
+}
+
+void hallcgi_yield(void)
+{
         errno = 0;
         if (nice(HALLCGI_NICE) == -1 && errno)
                 log_line("cannot lower this request's priority: %s", strerror(errno));
-        return getppid() == 1 ? -1 : 0;         /* the hall is gone already */
 }
 
 bool hallcgi_push_ok(void)

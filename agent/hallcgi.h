@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #define HALLCGI_HELPER "daiban-hall-helper"
-/* how much lower than the hall's a request's CPU priority is (nice) */
+/* how much lower than the hall's a fetch's CPU priority is (nice) */
 #define HALLCGI_NICE 10
 
 /* Answer the CGI request with status and a reason in both languages,
@@ -23,9 +23,14 @@
 void hallcgi_refuse(int status, const char *en, const char *zh);
 
 /* The start of `hall cgi`: die with the hall (even when it is killed),
- * and not start at all when it is gone; run at HALLCGI_NICE below the
- * hall, so that its ingest comes first. 0, or -1 (gone). */
+ * and not start at all when it is gone. 0, or -1 (gone). */
 int hallcgi_start(void);
+
+/* A fetch (and the git it runs) yields the CPU to the hall: HALLCGI_NICE
+ * below it. Not a push: its check holds the county store's write lock,
+ * and at a lower priority it kept the ingest and every other check
+ * waiting behind it (docs/BENCHMARKS.md). */
+void hallcgi_yield(void);
 
 /* A push (a POST other than a fetch) must not be content-encoded: git
  * would inflate it without the hall's caps. true when the request may

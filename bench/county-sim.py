@@ -480,7 +480,11 @@ class World:
                 self.active -= 1
         t1 = time.monotonic()
         rec = {"node": n.code, "tag": tag, "start": t0, "end": t1, "rc": r.returncode, "target": target,
-               "shaped": bool(n.ns), "busy": "busy" in r.stderr or "too many connections" in r.stderr}
+               "shaped": bool(n.ns),
+               # refused as busy (and sent again), or told to wait its turn and then taken
+               "busy": r.returncode != 0 and ("busy" in r.stderr or "too many connections" in r.stderr
+                                              or "could not check it now" in r.stderr),
+               "waited": "waits its turn" in r.stderr}
         try:
             rec["json"] = json.loads(r.stdout)
         except ValueError:
@@ -657,6 +661,7 @@ def scenario_b(w, days=None, tag="herd", first=False):
     res = {"nodes": len(nodes), "events_per_village": days * a.apps_per_day * 7,
            "total_s": t1 - t0, "ok": sum(r["rc"] == 0 for r in recs), "attempts": len(attempts),
            "refused_busy": sum(r["busy"] for r in attempts),
+           "told_to_wait": sum(r.get("waited", False) for r in attempts),
            "failed_attempts": sum(r["rc"] != 0 for r in attempts),
            "failed_shaped": sum(r["rc"] != 0 and r["shaped"] for r in attempts),
            "why_failed": reasons(attempts),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <git2.h>
 
@@ -353,6 +354,7 @@ TEST(a_file_that_cannot_be_read_fails_closed)
         git_oid_tostr(hex, sizeof hex, git_object_id(o));
         git_object_free(o);
         snprintf(path, sizeof path, "%s/repo/objects/%.2s/%s", w.dir, hex, hex + 2);
+        chmod(path, 0600);              /* git writes objects read-only: Windows removes none such */
         CHECK(remove(path) == 0);
         CHECK(git_reference_name_to_id(&before, w.repo, REF) == 0);
         /* a fresh handle: nothing cached */
