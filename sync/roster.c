@@ -16,6 +16,9 @@
 #include "sync/signed.h"
 
 #define ROSTER_VERSION 2
+#define ROSTER_V1_FILE "roster.json"
+#define ROSTER_V1_MAX_BYTES (4u * 1024u * 1024u)
+#define ROSTER_V1_MAX_ENTRIES 20000
 #define ROSTER_HEAD "county.json"
 #define ROSTER_NODES "nodes"
 #define MAX_CHAIN 1000000
@@ -109,6 +112,86 @@ static bool parse_entry(json_t *e, const char *node, struct roster_entry *x)
         x->until = json_is_null(until) ? 0 : json_integer_value(until);
         x->at = json_integer_value(json_object_get(e, "at"));
         return true;
+}
+
+/* Version 1, as 0.1.0 wrote it: the whole roster in one roster.json.
+ * Read, never written: a county that upgrades writes version 2 on its
+ * next change, and its chain holds both. */
+int roster_parse_v1(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen)
+{
+        static const char *const top_keys[] = { "format", "version", "county", "entries", NULL };
+        static const char *const entry_keys[] = { "node", "key", "from", "until", "by", "at", "note", NULL };
+        json_error_t je;
+        json_t *root, *entries, *e;
+        size_t i;
+        int r = -EINVAL;
+
+        memset(ro, 0, sizeof *ro);
+        if (len > ROSTER_V1_MAX_BYTES) {
+                snprintf(err, errlen, "the roster is larger than %u MiB", ROSTER_V1_MAX_BYTES >> 20);
+                return -EINVAL;
+        }
+        root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+        if (!root) {
+                snprintf(err, errlen, "the roster is not JSON (line %d: %s)", je.line, je.text);
+                return -EINVAL;
+        }
+        if (!json_is_object(root) || !only_keys(root, top_keys) ||
+            !json_is_string(json_object_get(root, "format")) ||
+            strcmp(json_string_value(json_object_get(root, "format")), "daiban-roster") != 0) {
+                snprintf(err, errlen, "not a daiban roster (format daiban-roster, and only its four fields)");
+                goto out;
+        }
+        if (json_integer_value(json_object_get(root, "version")) != 1 ||
+            !json_is_integer(json_object_get(root, "version"))) {
+                snprintf(err, errlen, "a roster of another version; upgrade daiban");
+                goto out;
+        }
+        if (!copy_text(json_object_get(root, "county"), ro->county, sizeof ro->county, true) ||
+            division_code_level(ro->county) != 1 || (county && strcmp(ro->county, county))) {
+                snprintf(err, errlen, "the roster is not county %s's", county ? county : "?");
+                goto out;
+        }
+        entries = json_object_get(root, "entries");
+        if (!json_is_array(entries) || json_array_size(entries) > ROSTER_V1_MAX_ENTRIES) {
+                snprintf(err, errlen, "the roster's entries are not a list of at most %d", ROSTER_V1_MAX_ENTRIES);
+                goto out;
+        }
+        json_array_foreach(entries, i, e) {
+                struct roster_entry x = { 0 };
+                char key[160];
+                json_t *until = json_object_get(e, "until");
+                if (!json_is_object(e) || !only_keys(e, entry_keys) ||
+                    !copy_text(json_object_get(e, "node"), x.node, sizeof x.node, true) ||
+                    !division_code_within(x.node, ro->county) ||
+                    !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x.pk) < 0 ||
+                    !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
+                    !json_is_integer(json_object_get(e, "at")) ||
+                    !copy_text(json_object_get(e, "by"), x.by, sizeof x.by, true) ||
+                    !copy_text(json_object_get(e, "note"), x.note, sizeof x.note, false)) {
+                        snprintf(err, errlen, "entry %zu of the roster is malformed (node of this county, an"
+                                 " ssh-ed25519 key, from, until, by, at)", i + 1);
+                        goto out;
+                }
+                x.from = json_integer_value(json_object_get(e, "from"));
+                x.until = json_is_null(until) ? 0 : json_integer_value(until);
+                x.at = json_integer_value(json_object_get(e, "at"));
+                if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
+                        snprintf(err, errlen, "entry %zu of the roster has a range of seqs that ends before it starts (%" PRId64
+                                 "..%" PRId64 ")", i + 1, x.from, x.until);
+                        goto out;
+                }
+                if (roster_add(ro, &x) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        r = 0;
+out:
+        json_decref(root);
+        if (r < 0)
+                roster_free(ro);
+        return r;
 }
 
 int roster_head_parse(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen)
@@ -391,8 +474,10 @@ static const char *gerr(void)
         return e && e->message ? e->message : "unknown git error";
 }
 
-/* A roster commit's tree: county.json and the tree of node files. */
+/* A roster commit's tree: county.json and the tree of node files; or,
+ * as 0.1.0 wrote it (v1), roster.json alone (head). */
 struct layout {
+        bool v1;
         git_oid head, nodes;
 };
 
@@ -405,6 +490,14 @@ static int read_layout(git_repository *repo, const git_oid *id, struct layout *l
 
         if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&t, c) < 0) {
                 snprintf(err, errlen, "a commit of the roster is missing: %s", gerr());
+                goto out;
+        }
+        memset(ly, 0, sizeof *ly);
+        h = git_tree_entry_byname(t, ROSTER_V1_FILE);
+        if (git_tree_entrycount(t) == 1 && h && git_tree_entry_filemode(h) == GIT_FILEMODE_BLOB) {
+                ly->v1 = true;
+                git_oid_cpy(&ly->head, git_tree_entry_id(h));
+                r = 0;
                 goto out;
         }
         h = git_tree_entry_byname(t, ROSTER_HEAD);
@@ -491,6 +584,17 @@ static int read_full(git_repository *repo, const struct layout *ly, const char *
         int r;
 
         memset(ro, 0, sizeof *ro);
+        if (ly->v1) {
+                git_blob *b = NULL;
+                if (blob_lookup_max(&b, repo, &ly->head, ROSTER_V1_MAX_BYTES) < 0) {
+                        snprintf(err, errlen, "a commit of the roster holds something other than " ROSTER_V1_FILE
+                                 " of at most %u MiB", ROSTER_V1_MAX_BYTES >> 20);
+                        return -EINVAL;
+                }
+                r = roster_parse_v1(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), county, ro, err, errlen);
+                git_blob_free(b);
+                return r;
+        }
         if ((r = read_head(repo, &ly->head, county, ro, err, errlen)) < 0 ||
             (r = lookup_nodes(repo, &ly->nodes, &t, err, errlen)) < 0)
                 goto out;
@@ -532,6 +636,14 @@ static int apply_changes(git_repository *repo, const struct layout *was, const s
         char node[16];
         int r = 0;
 
+        if (was->v1 || now->v1) {              /* a version 1 commit: read whole */
+                struct roster whole;
+                if ((r = read_full(repo, now, county, &whole, err, errlen)) < 0)
+                        return r;
+                roster_free(ro);
+                *ro = whole;
+                return 0;
+        }
         if (!git_oid_equal(&was->head, &now->head) && (r = read_head(repo, &now->head, county, ro, err, errlen)) < 0)
                 return r;
         if (git_oid_equal(&was->nodes, &now->nodes))
@@ -581,7 +693,11 @@ static int read_lazy(git_repository *repo, const git_oid *id, const char *county
         int r;
 
         memset(ro, 0, sizeof *ro);
-        if ((r = read_layout(repo, id, &ly, err, errlen)) < 0 || (r = read_head(repo, &ly.head, county, ro, err, errlen)) < 0 ||
+        if ((r = read_layout(repo, id, &ly, err, errlen)) < 0)
+                return r;
+        if (ly.v1)
+                return read_full(repo, &ly, county, ro, err, errlen);   /* 0.1.0's: whole */
+        if ((r = read_head(repo, &ly.head, county, ro, err, errlen)) < 0 ||
             (r = lookup_nodes(repo, &ly.nodes, &t, err, errlen)) < 0)
                 goto out;
         snprintf(name, sizeof name, "%s.json", ro->county);
@@ -691,29 +807,34 @@ static int verify_chain(git_repository *repo, const char *county, const git_oid 
                 struct layout now;
                 uint8_t pk[SSHSIG_PK_BYTES], signer[SSHSIG_PK_BYTES];
                 const struct roster_entry *ck;
-                bool is_signed;
+                bool is_signed, has_signer = false;
                 char why[256];
 
                 if ((r = read_layout(repo, &chain[k], &now, err, errlen)) < 0)
                         break;
                 if (have_cur) {
                         /* the signer is known: check it before reading a byte the commit brings */
-                        if ((ck = roster_county_key(&cur)))
+                        if ((ck = roster_county_key(&cur))) {
                                 memcpy(signer, ck->pk, sizeof signer);
+                                has_signer = true;
+                        }
                 } else {
                         /* the first signs as it names itself: its header and the county's file first */
                         struct roster head = { 0 };
                         git_tree *t = NULL;
                         const git_tree_entry *te;
                         char name[32];
-                        ck = NULL;
-                        if ((r = read_head(repo, &now.head, county, &head, err, errlen)) == 0 &&
+                        if (now.v1) {
+                                r = read_full(repo, &now, county, &head, err, errlen);
+                        } else if ((r = read_head(repo, &now.head, county, &head, err, errlen)) == 0 &&
                             (r = lookup_nodes(repo, &now.nodes, &t, err, errlen)) == 0) {
                                 snprintf(name, sizeof name, "%s.json", head.county);
                                 if ((te = git_tree_entry_byname(t, name)))
                                         r = read_node(repo, te, &head, err, errlen);
-                                if (r == 0 && (ck = roster_county_key(&head)))
-                                        memcpy(signer, ck->pk, sizeof signer);
+                        }
+                        if (r == 0 && (ck = roster_county_key(&head))) {
+                                memcpy(signer, ck->pk, sizeof signer);
+                                has_signer = true;
                         }
                         git_tree_free(t);
                         roster_free(&head);
@@ -726,7 +847,7 @@ static int verify_chain(git_repository *repo, const char *county, const git_oid 
                 } else if (r < 0 || !is_signed) {
                         snprintf(err, errlen, "a roster commit is %s", r < 0 ? why : "not signed");
                         r = -EINVAL;
-                } else if (!ck || memcmp(signer, pk, SSHSIG_PK_BYTES) != 0) {
+                } else if (!has_signer || memcmp(signer, pk, SSHSIG_PK_BYTES) != 0) {
                         char fp[80];
                         sshsig_fingerprint(pk, fp, sizeof fp);
                         snprintf(err, errlen, "a roster commit is signed by %s, which is not the county's key; the"

@@ -61,6 +61,11 @@ void roster_free(struct roster *ro);
  * that lists or changes the roster as a whole). 0, -EIO, -ENOMEM. */
 int roster_load_all(struct roster *ro, char *err, size_t errlen);
 
+/* roster.json, the whole roster as 0.1.0 wrote it (version 1): read in
+ * chains made before version 2, never written. Strict; -EINVAL with the
+ * reason in err. */
+int roster_parse_v1(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen);
+
 /* The chain's files, strict (docs/roster.md); -EINVAL with the reason
  * in err. county.json: the format, its version and the county, whose
  * code goes to ro->county (county: the one it must be, or NULL). */

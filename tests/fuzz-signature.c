@@ -1,8 +1,8 @@
 /* libFuzzer target for the signature and roster readers: the input is
  * split at the first NUL byte into a text and a message. The text is read
  * as an armored SSH signature over the message, as an OpenSSH key file,
- * as a public key line and as the roster's files (county.json, and a
- * node's file). Nothing may crash; a signature that verifies must name a
+ * as a public key line, as a roster.json of version 1 and as the
+ * roster's files of version 2 (county.json, and a node's file). Nothing may crash; a signature that verifies must name a
  * key, and a node's file that parses must hold only that node's entries
  * and ranges that do not run backwards, and must come back the same
  * through roster_node_build. */
@@ -45,6 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
         }
         free(text);
+        /* the whole roster as 0.1.0 wrote it */
+        err[0] = '\0';
+        if (roster_parse_v1(d, tl, "330225", &ro, err, sizeof err) == 0) {
+                for (size_t i = 0; i < ro.n; i++)
+                        if (strncmp(ro.e[i].node, "330225", 6) != 0 || ro.e[i].from < 1 ||
+                            (ro.e[i].until && ro.e[i].until < ro.e[i].from))
+                                abort();
+                roster_free(&ro);
+        } else if (!err[0]) {
+                abort();
+        }
         /* the roster's files: county.json, and a village's file */
         memset(&ro, 0, sizeof ro);
         err[0] = '\0';

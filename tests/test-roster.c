@@ -416,3 +416,69 @@ TEST(the_writer_holds_the_readers_limits)
         CHECK(git_oid_equal(&before, &after));
         free_world(&w);
 }
+
+/* A county upgraded from 0.1.0: its chain begins with commits holding
+ * the whole roster in roster.json (version 1); its next change is
+ * written as version 2, and every node verifies the chain across both. */
+TEST(a_chain_of_version_1_continues_as_version_2)
+{
+        struct world w;
+        struct roster ro = { 0 };
+        struct roster_entry e = { 0 };
+        bool present = false;
+        char err[512], path[4200], ck[160], vk[160], json[2048];
+        git_treebuilder *tb = NULL;
+        git_tree *tree = NULL;
+        git_signature *sig = NULL;
+        git_oid blob, tid, root;
+        store *s;
+
+        git_libgit2_init();
+        memset(&w, 0, sizeof w);
+        snprintf(w.dir, sizeof w.dir, "%s/v1", test_tmpdir());
+        snprintf(path, sizeof path, "%s/repo", w.dir);
+        CHECK(git_repository_init(&w.repo, path, 1) == 0);
+        CHECK((w.county = fresh_store(&w, "county")) != NULL);
+        CHECK(sshsig_keygen(&w.ck) == 0 && sshsig_keygen(&w.vk[0]) == 0 && sshsig_keygen(&w.vk[1]) == 0);
+        sshsig_pubkey_line(w.ck.pk, NULL, ck, sizeof ck);
+        sshsig_pubkey_line(w.vk[0].pk, NULL, vk, sizeof vk);
+        snprintf(json, sizeof json, "{\"county\":\"" COUNTY "\",\"format\":\"daiban-roster\",\"version\":1,\"entries\":["
+                 "{\"node\":\"" COUNTY "\",\"key\":\"%s\",\"from\":1,\"until\":null,\"by\":\"daiban init\",\"at\":1},"
+                 "{\"node\":\"330225101201\",\"key\":\"%s\",\"from\":3,\"until\":null,\"by\":\"hall\",\"at\":2}]}",
+                 ck, vk);
+        CHECK(git_blob_create_from_buffer(&blob, w.repo, json, strlen(json)) == 0);
+        CHECK(git_treebuilder_new(&tb, w.repo, NULL) == 0);
+        CHECK(git_treebuilder_insert(NULL, tb, "roster.json", &blob, GIT_FILEMODE_BLOB) == 0);
+        CHECK(git_treebuilder_write(&tid, tb) == 0 && git_tree_lookup(&tree, w.repo, &tid) == 0);
+        CHECK(git_signature_new(&sig, COUNTY, "daiban@localhost", 1700000000, 0) == 0);
+        CHECK(signed_commit(w.repo, REF, NULL, sig, "roster: the county's own key\n", tree, &w.ck, &root) == 0);
+        git_signature_free(sig);
+        git_tree_free(tree);
+        git_treebuilder_free(tb);
+        /* the county reads it (whole: version 1 has no node files) and
+         * enrolls a second village: written as version 2 */
+        CHECK(roster_open(w.county, w.repo, COUNTY, &ro, &present, err, sizeof err) == 0 && present);
+        CHECK(roster_lists(&ro, "330225101201"));
+        snprintf(e.node, sizeof e.node, "330225101202");
+        memcpy(e.pk, w.vk[1].pk, sizeof e.pk);
+        e.from = 1;
+        snprintf(e.by, sizeof e.by, "hall");
+        CHECK(roster_add(&ro, &e) == 0);
+        CHECK(roster_commit(w.county, w.repo, &ro, &w.ck, "roster: enroll\n", err, sizeof err) == 0);
+        roster_free(&ro);
+        CHECK_INT(node_files(w.repo, REF ":nodes"), ==, 3);
+        /* a station verifies both from the root */
+        CHECK((s = fresh_store(&w, "station")) != NULL);
+        CHECK(roster_open(s, w.repo, "330225101201", &ro, &present, err, sizeof err) == 0);
+        CHECK_INT(ro.n, ==, 3);
+        CHECK(roster_check(&ro, "330225101201", 3, 5, true, w.vk[0].pk, err, sizeof err) == 0);
+        CHECK(roster_check(&ro, "330225101202", 1, 2, true, w.vk[1].pk, err, sizeof err) == 0);
+        CHECK(roster_check(&ro, "330225101202", 1, 2, true, w.vk[0].pk, err, sizeof err) == -EINVAL);
+        roster_free(&ro);
+        /* and the county's next open is lazy at the version 2 tip */
+        CHECK(roster_open(w.county, w.repo, COUNTY, &ro, &present, err, sizeof err) == 0 && ro.lazy);
+        CHECK(roster_lists(&ro, "330225101201") && roster_lists(&ro, "330225101202"));
+        roster_free(&ro);
+        store_close(s);
+        free_world(&w);
+}
