@@ -93,16 +93,22 @@ static bool copy_text(json_t *v, char *dst, size_t len, bool required)
 static size_t total(const struct roster *ro);
 static const struct roster_entry *entry(const struct roster *ro, size_t i);
 
-/* One entry of a node's file (its node is the file's). */
-static bool parse_entry(json_t *e, const char *node, struct roster_entry *x)
+/* One entry: of a node's file (node: the file's), or of 0.1.0's
+ * roster.json (node NULL: the entry names one of county's). */
+static bool parse_entry(json_t *e, const char *node, const char *county, struct roster_entry *x)
 {
-        static const char *const entry_keys[] = { "key", "from", "until", "by", "at", "note", NULL };
+        static const char *const file_keys[] = { "key", "from", "until", "by", "at", "note", NULL };
+        static const char *const v1_keys[] = { "node", "key", "from", "until", "by", "at", "note", NULL };
         json_t *until = json_object_get(e, "until");
         char key[160];
 
         memset(x, 0, sizeof *x);
-        snprintf(x->node, sizeof x->node, "%s", node);
-        if (!json_is_object(e) || !only_keys(e, entry_keys) ||
+        if (node)
+                snprintf(x->node, sizeof x->node, "%s", node);
+        else if (!copy_text(json_object_get(e, "node"), x->node, sizeof x->node, true) ||
+                 !division_code_within(x->node, county))
+                return false;
+        if (!json_is_object(e) || !only_keys(e, node ? file_keys : v1_keys) ||
             !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x->pk) < 0 ||
             !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
             !json_is_integer(json_object_get(e, "at")) || !copy_text(json_object_get(e, "by"), x->by, sizeof x->by, true) ||
@@ -120,7 +126,6 @@ static bool parse_entry(json_t *e, const char *node, struct roster_entry *x)
 int roster_parse_v1(const char *json, size_t len, const char *county, struct roster *ro, char *err, size_t errlen)
 {
         static const char *const top_keys[] = { "format", "version", "county", "entries", NULL };
-        static const char *const entry_keys[] = { "node", "key", "from", "until", "by", "at", "note", NULL };
         json_error_t je;
         json_t *root, *entries, *e;
         size_t i;
@@ -158,24 +163,12 @@ int roster_parse_v1(const char *json, size_t len, const char *county, struct ros
                 goto out;
         }
         json_array_foreach(entries, i, e) {
-                struct roster_entry x = { 0 };
-                char key[160];
-                json_t *until = json_object_get(e, "until");
-                if (!json_is_object(e) || !only_keys(e, entry_keys) ||
-                    !copy_text(json_object_get(e, "node"), x.node, sizeof x.node, true) ||
-                    !division_code_within(x.node, ro->county) ||
-                    !copy_text(json_object_get(e, "key"), key, sizeof key, true) || sshsig_pubkey_parse(key, x.pk) < 0 ||
-                    !json_is_integer(json_object_get(e, "from")) || !(until && (json_is_null(until) || json_is_integer(until))) ||
-                    !json_is_integer(json_object_get(e, "at")) ||
-                    !copy_text(json_object_get(e, "by"), x.by, sizeof x.by, true) ||
-                    !copy_text(json_object_get(e, "note"), x.note, sizeof x.note, false)) {
+                struct roster_entry x;
+                if (!parse_entry(e, NULL, ro->county, &x)) {
                         snprintf(err, errlen, "entry %zu of the roster is malformed (node of this county, an"
                                  " ssh-ed25519 key, from, until, by, at)", i + 1);
                         goto out;
                 }
-                x.from = json_integer_value(json_object_get(e, "from"));
-                x.until = json_is_null(until) ? 0 : json_integer_value(until);
-                x.at = json_integer_value(json_object_get(e, "at"));
                 if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
                         snprintf(err, errlen, "entry %zu of the roster has a range of seqs that ends before it starts (%" PRId64
                                  "..%" PRId64 ")", i + 1, x.from, x.until);
@@ -269,7 +262,7 @@ int roster_node_parse(const char *json, size_t len, const char *node, struct ros
         }
         json_array_foreach(entries, i, e) {
                 struct roster_entry x;
-                if (!parse_entry(e, node, &x)) {
+                if (!parse_entry(e, node, ro->county, &x)) {
                         snprintf(err, errlen, "entry %zu of %s on the roster is malformed (an ssh-ed25519 key, from,"
                                  " until, by, at)", i + 1, node);
                         goto out;
