@@ -15,6 +15,20 @@ import json
 import os
 import sys
 
+
+
+def tell_failure(j):
+    """What a failed test said, its last lines, each behind "=== ": CI
+    keeps only an excerpt of the log, and meson's error log for a test
+    that failed at once can be lost in it."""
+    out = ((j.get("stdout") or "") + (j.get("stderr") or "")).replace("\r", "")
+    tail = [l for l in out.split("\n") if l.strip()][-12:]
+    print(f"=== failed: {j.get('name')}: {j.get('result')}, exit {j.get('returncode')}, "
+          f"{j.get('duration', 0):.2f} s, {len(out)} bytes of output", file=sys.stderr)
+    for l in tail:
+        print(f"===   {l[:200]}", file=sys.stderr)
+
+
 passed = failed = skipped = 0
 names = set()
 with open(sys.argv[1], encoding="utf-8") as f:
@@ -32,6 +46,7 @@ with open(sys.argv[1], encoding="utf-8") as f:
             print(f"skipped: {j.get('name')}", file=sys.stderr)
         else:  # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS
             failed += 1
+            tell_failure(j)
 if len(sys.argv) > 2:
     expected = int(sys.argv[2])
     ran = passed + failed + skipped

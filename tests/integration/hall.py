@@ -238,10 +238,6 @@ class BusyStore(HallCase):
         # waiting behind it)
         niced = {}
 
-        def nice_of(pid):
-            with open(f"/proc/{pid}/stat") as f:
-                return int(f.read().rsplit(")", 1)[1].split()[16])
-
         def look():
             for d in os.listdir("/proc"):
                 try:
@@ -270,6 +266,44 @@ class BusyStore(HallCase):
         self.assertEqual([int(x) for x in told[:3]], [10, 20, 30])
         self.assertNotIn("could not check it now", self.hall.logtext())
         wait_for(lambda: self.county_status(a) == "accepted", what="the application at the county")
+
+    def test_a_fetch_yields_the_cpu(self):
+        # A fetch's body sent in part: its `daiban hall cgi` waits for the
+        # rest, after it has lowered its priority (a herd's fetches must
+        # not starve the ingest and the pushes' checks: agent/hallcgi.h)
+        hall_nice = nice_of(self.hall.proc.pid)
+        with socket.create_connection(("127.0.0.1", self.hall.port), timeout=10) as s:
+            s.sendall(b"POST /feeds/git-upload-pack HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer " + self.tokens[VILLAGE].encode() + b"\r\n"
+                      b"Content-Type: application/x-git-upload-pack-request\r\n"
+                      b"Content-Length: 1000\r\n\r\n0032want ")
+
+            def cgi():
+                for d in os.listdir("/proc"):
+                    try:
+                        with open(f"/proc/{d}/cmdline", "rb") as f:
+                            cmd = f.read().split(b"\0")
+                        if d.isdigit() and b"cgi" in cmd[1:3] and ppid_of(d) == self.hall.proc.pid:
+                            return d
+                    except (OSError, IndexError):
+                        pass
+            pid = wait_for(cgi, what="the fetch's gate (`hall cgi`)")
+            # its nice is set as it starts: give it the moment
+            got = wait_for(lambda: nice_of(pid) != hall_nice and nice_of(pid), timeout=5, what="a lowered nice")
+            self.assertEqual(got, min(hall_nice + 10, 19))
+        # and a push, the same minute, is not lowered (test above); the
+        # fetch cut off is answered and leaves nothing behind
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the cut fetch's process to end")
+
+
+def nice_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def ppid_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 class Catalogue(HallCase):
