@@ -466,8 +466,9 @@ static void front_request(http_conn *c, const struct http_request *req)
         int r;
 
         if (strcmp(req->path, "/health") == 0 && strcmp(req->method, "GET") == 0) {
-                char body[128];
-                snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"role\":\"hall\"}\n", H->h.node);
+                char body[192];
+                snprintf(body, sizeof body, "{\"ok\":true,\"node\":\"%s\",\"role\":\"hall\",\"ingest\":{\"rounds\":%ld,"
+                         "\"ahead\":%d}}\n", H->h.node, H->ingest_rounds, H->ingest_ahead);
                 http_respond(c, 200, "application/json", body, strlen(body));
                 return;
         }

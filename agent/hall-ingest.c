@@ -2,11 +2,16 @@
  * county's own new events committed, every feed that moved ingested,
  * scans assembled, and the refusals nodes reported noted in the
  * county's supervision log; back on the loop, the refs packed. */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <git2.h>
 #include <uv.h>
@@ -209,6 +214,45 @@ static void pack_refs(struct hall *H)
         git_refdb_free(db);
 }
 
+/* The round runs INGEST_AHEAD nice levels above the hall: in a herd the
+ * hall's hundreds of backends (and whatever else the machine runs) each
+ * had the CPU share of this one thread, and a round of 259 feeds took
+ * 160 s (docs/BENCHMARKS.md). Raising needs RLIMIT_NICE (the unit's
+ * LimitNICE=) or CAP_SYS_NICE; without either the round runs at the
+ * hall's priority (ahead 0, errno in *ret_err). Only this pool thread,
+ * and the preparing thread it starts (which inherits it), for the round:
+ * ingest_lower puts it back. Returns the thread's nice before, or
+ * INT_MIN. */
+#define INGEST_AHEAD 10
+
+static int ingest_raise(int *ret_ahead, int *ret_err)
+{
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        int was, want;
+
+        *ret_ahead = 0;
+        *ret_err = 0;
+        errno = 0;
+        was = getpriority(PRIO_PROCESS, (id_t)tid);
+        if (was == -1 && errno) {
+                *ret_err = errno;
+                return INT_MIN;
+        }
+        want = was - INGEST_AHEAD < -20 ? -20 : was - INGEST_AHEAD;
+        if (want == was || setpriority(PRIO_PROCESS, (id_t)tid, want) < 0) {
+                *ret_err = want == was ? 0 : errno;
+                return INT_MIN;
+        }
+        *ret_ahead = was - want;
+        return was;
+}
+
+static void ingest_lower(int was)
+{
+        if (was != INT_MIN)
+                setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), was);
+}
+
 /* On the worker thread, with its own handles, one round: the roster,
  * the catalogue (a newly installed version published), the county's own
  * new events committed, every feed that moved ingested (while pushes go on:
@@ -221,6 +265,7 @@ static void ingest_work(uv_work_t *w)
         struct round rd;
         git_oid read_at;
 
+        int was = ingest_raise(&H->wahead, &H->wnice_err);
         memset(&H->wrep, 0, sizeof H->wrep);
         /* restored: its own feeds, returned by the nodes, are taken in */
         round_init(&rd, &H->wh, H->wrepo, &H->wrep, store_restore_pending(H->wh.st), held_log_add, &hl);
@@ -236,6 +281,7 @@ static void ingest_work(uv_work_t *w)
         note_reports(H);
         H->wmoved = H->wrefs_moved || H->wrep.committed || H->wrep.ingested_feeds || H->wscans;
         pack_refs(H);
+        ingest_lower(was);
 }
 
 /* Back on the loop: report, note whether the refs were packed, and
@@ -246,6 +292,14 @@ static void ingest_after(uv_work_t *w, int status)
         struct feed_report *rep = &H->wrep;
 
         (void)status;
+        H->ingest_rounds++;
+        H->ingest_ahead = H->wahead;
+        if (H->wnice_err && !H->nice_told) {
+                H->nice_told = true;
+                log_line("the ingest runs at the hall's CPU priority, not %d levels above it (%s): in a herd it"
+                         " then waits behind every request; let it with LimitNICE=-%d in the hall's unit (the"
+                         " package's does)", INGEST_AHEAD, strerror(H->wnice_err), INGEST_AHEAD);
+        }
         if (H->wscans)
                 log_line("%ld scans received whole", H->wscans);
         H->objects_moved |= H->wmoved;

@@ -78,6 +78,12 @@ struct hall {
         git_repository *wrepo;
         struct feed_report wrep;
         long wscans;
+        /* the round's CPU priority: how many nice levels it ran above the
+         * hall's (wahead; 0 with wnice_err when it could not be raised),
+         * and the rounds run (GET /health: "ingest") */
+        int wahead, wnice_err, ingest_ahead;
+        long ingest_rounds;
+        bool nice_told;
         /* the partitions the repository holds feeds of, for every
          * request's visibility; listed again only when refs/feeds or
          * packed-refs changed (hall-front.c) */

@@ -296,6 +296,31 @@ class BusyStore(HallCase):
         wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the cut fetch's process to end")
 
 
+    def test_the_ingest_runs_ahead_of_the_requests(self):
+        # the round that takes a push in runs 10 nice levels above the
+        # hall (tests run as root, who may), so that a herd's backends do
+        # not starve it; /health says how the last round ran
+        def health():
+            c = http.client.HTTPConnection("127.0.0.1", self.hall.port, timeout=10)
+            c.request("GET", "/health")
+            j = json.loads(c.getresponse().read())
+            c.close()
+            return j["ingest"]
+        before = health()["rounds"]
+        a = self.accepted()
+        self.sync(self.village)
+        wait_for(lambda: self.county_status(a) == "accepted", what="the application at the county")
+        got = health()
+        self.assertGreater(got["rounds"], before)
+        self.assertEqual(got["ahead"], min(10, nice_of(self.hall.proc.pid) + 20), got)
+        self.assertNotIn("the ingest runs at the hall's CPU priority", self.hall.logtext())
+        # and the pool thread it ran on is back at the hall's priority
+        # (once no round runs: the hall's tick may start one)
+        pid = self.hall.proc.pid
+        wait_for(lambda: all(nice_of(f"{pid}/task/{t}") == nice_of(pid) for t in os.listdir(f"/proc/{pid}/task")),
+                 what="every thread of the hall at its priority")
+
+
 def nice_of(pid):
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[16])

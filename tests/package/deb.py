@@ -158,6 +158,49 @@ def unit_settings(root, unit):
     return words, env, stop
 
 
+def unit_value(root, unit, key):
+    """The last value a unit gives key, or None."""
+    got = None
+    with open(os.path.join(root, "lib/systemd/system", unit)) as f:
+        for l in f:
+            k, _, v = l.strip().partition("=")
+            if k == key:
+                got = v
+    return got
+
+
+def syscall_set(name, seen=None):
+    """A system call or an @group, expanded (systemd-analyze syscall-filter)."""
+    if not name.startswith("@"):
+        return {name}
+    seen = seen if seen is not None else set()
+    if name in seen:
+        return set()
+    seen.add(name)
+    out = run(["systemd-analyze", "syscall-filter", name]).stdout
+    calls = set()
+    for l in out.splitlines()[1:]:
+        w = l.strip()
+        if w and not w.startswith("#"):
+            calls |= syscall_set(w, seen)
+    return calls
+
+
+def unit_syscalls(root, unit):
+    """The system calls a unit's SystemCallFilter= lines allow, as systemd
+    merges them: the first line's kind (allow or deny) sets the mode, and
+    each later line adds to the set or takes from it."""
+    allowed, mode = set(), None
+    with open(os.path.join(root, "lib/systemd/system", unit)) as f:
+        lines = [l.strip().partition("=")[2] for l in f if l.startswith("SystemCallFilter=")]
+    for v in lines:
+        deny = v.startswith("~")
+        names = set().union(*(syscall_set(w) for w in v.lstrip("~").split()))
+        mode = mode or ("deny" if deny else "allow")
+        allowed = allowed - names if deny else allowed | names
+    return allowed if mode == "allow" else None
+
+
 class Package(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -235,10 +278,19 @@ class Package(unittest.TestCase):
         self.set_conf("hall.conf", "DAIBAN_HALL_OPTS", "--listen 127.0.0.1:0")
         words, env, hall_stop = unit_settings(self.root, "daiban-hall.service")
         self.assertEqual(words[:3], ["/usr/bin/daiban", "hall", "serve"])
+        # what the hall does with its CPU priority (a fetch's gate lowers
+        # its own, the ingest raises its thread's) passes its unit's
+        # system call filter, and its LimitNICE= lets the ingest run ahead
+        calls = unit_syscalls(self.root, "daiban-hall.service")
+        self.assertTrue(calls and {"getpriority", "setpriority"} <= calls,
+                        "the hall's unit refuses getpriority or setpriority")
+        self.assertNotIn("sched_setscheduler", calls)
+        hall_nice_limit = unit_value(self.root, "daiban-hall.service", "LimitNICE")
+        self.assertEqual(hall_nice_limit, "-10")
         hall_home = {"DAIBAN_HOME": env["DAIBAN_HOME"]}
         self.as_daiban(hall_home, "init", "--node", codes["county"], "--role", "county", "--catalog", "/tmp/catalog")
-        hall, line = self.start(words, env)
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line).group(1))
+        hall, line = self.start(words, env, limit_nice=hall_nice_limit)
+        port = hall_port = int(re.search(r"http://127\.0\.0\.1:(\d+)/feeds", line).group(1))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
             self.assertEqual(json.loads(r.read())["node"], codes["county"])
         # the packaged hall found its helper (libexecdir/daiban), which runs
@@ -303,6 +355,12 @@ class Package(unittest.TestCase):
             time.sleep(0.5)
             status = self.hall_status(app)
         self.assertEqual(status, "accepted", f"the hall does not hold {app} from the station's sync")
+        # the round that took it ran 10 levels above the hall, as the
+        # daiban user under the unit's LimitNICE=
+        with urllib.request.urlopen(f"http://127.0.0.1:{hall_port}/health", timeout=10) as r:
+            ingest = json.loads(r.read())["ingest"]
+        self.assertGreaterEqual(ingest["rounds"], 1)
+        self.assertEqual(ingest["ahead"], 10, ingest)
         print(f"package: the sandboxed station synced {app} to the sandboxed hall", file=sys.stderr)
         self.stop(proc, stop, "the station")
         # the timer's backup, as its unit runs it: one file, the daiban user's
@@ -481,17 +539,19 @@ class Package(unittest.TestCase):
         with open(path, "w") as f:
             f.write(re.sub(rf"(?m)^{var}=.*$", f'{var}="{value}"', text))
 
-    def start(self, words, env):
+    def start(self, words, env, limit_nice=None):
         """Run a unit's ExecStart as its user, with what of its sandbox a
         host without systemd as PID 1 can give: a mount namespace where
         the whole root is read-only but /var/lib/daiban (ProtectSystem=
         strict with StateDirectory=), empty /tmp and /var/tmp
-        (PrivateTmp=), and no new privileges (NoNewPrivileges=)."""
+        (PrivateTmp=), no new privileges (NoNewPrivileges=), and its
+        LimitNICE= (limit_nice: a nice level, "-10")."""
         r = shlex.quote(self.root)
+        prlimit = f"prlimit --nice={20 - int(limit_nice)} " if limit_nice else ""
         script = (f"set -e; mount --bind {r} {r}; mount --bind {r}/var/lib/daiban {r}/var/lib/daiban;"
                   f" mount -o remount,bind,ro {r}; mount -t proc proc {r}/proc;"
                   f" mount -t tmpfs -o mode=1777 tmpfs {r}/tmp; mount -t tmpfs -o mode=1777 tmpfs {r}/var/tmp;"
-                  f" exec setpriv --no-new-privs chroot --userspec=daiban:daiban {r} /usr/bin/env -i"
+                  f" exec {prlimit}setpriv --no-new-privs chroot --userspec=daiban:daiban {r} /usr/bin/env -i"
                   f" PATH=/usr/sbin:/usr/bin:/sbin:/bin "
                   + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items() if k in ("DAIBAN_HOME", "LANG"))
                   + " " + " ".join(map(shlex.quote, words)))
