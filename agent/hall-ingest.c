@@ -218,8 +218,9 @@ static void pack_refs(struct hall *H)
  * hall's hundreds of backends (and whatever else the machine runs) each
  * had the CPU share of this one thread, and a round of 259 feeds took
  * 160 s (docs/BENCHMARKS.md). Raising needs RLIMIT_NICE (the unit's
- * LimitNICE=) or CAP_SYS_NICE; without either the round runs at the
- * hall's priority (ahead 0, errno in *ret_err). Only this pool thread,
+ * LimitNICE=) or CAP_SYS_NICE; a lower limit raises it less, and
+ * without either the round runs at the hall's priority (ahead 0, errno
+ * in *ret_err). Only this pool thread,
  * and the preparing thread it starts (which inherits it), for the round:
  * ingest_lower puts it back. Returns the thread's nice before, or
  * INT_MIN. */
@@ -239,10 +240,17 @@ static int ingest_raise(int *ret_ahead, int *ret_err)
                 return INT_MIN;
         }
         want = was - INGEST_AHEAD < -20 ? -20 : was - INGEST_AHEAD;
-        if (want == was || setpriority(PRIO_PROCESS, (id_t)tid, want) < 0) {
-                *ret_err = want == was ? 0 : errno;
-                return INT_MIN;
+        if (want < was && setpriority(PRIO_PROCESS, (id_t)tid, want) < 0) {
+                /* as far as RLIMIT_NICE lets it, if that is any way */
+                struct rlimit rl;
+                int err = errno, floor = was;
+                if (getrlimit(RLIMIT_NICE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= 40)
+                        floor = 20 - (int)rl.rlim_cur;
+                want = floor > want && floor < was && setpriority(PRIO_PROCESS, (id_t)tid, floor) == 0 ? floor : was;
+                *ret_err = want == was ? err : 0;
         }
+        if (want == was)
+                return INT_MIN;
         *ret_ahead = was - want;
         return was;
 }
