@@ -2,6 +2,7 @@
  * version 2, and 0.1.0's roster.json (version 1, read only). Strict:
  * anything not known is refused. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,20 @@ static bool parse_entry(json_t *e, const char *node, const char *county, struct 
         return true;
 }
 
+/* Entry i of a file, parsed: its range of seqs checked, then appended.
+ * node: the file's (version 2), or NULL (version 1's one file). 0,
+ * -EINVAL (err), -ENOMEM. */
+static int add_checked(struct roster *ro, const struct roster_entry *x, size_t i, const char *node, char *err,
+                       size_t errlen)
+{
+        if (x->from < 1 || (x->until && x->until < x->from) || x->until < 0) {
+                snprintf(err, errlen, "entry %zu of %s%sthe roster has a range of seqs that ends before it starts"
+                         " (%" PRId64 "..%" PRId64 ")", i + 1, node ? node : "", node ? " on " : "", x->from, x->until);
+                return -EINVAL;
+        }
+        return roster_add(ro, x) < 0 ? -ENOMEM : 0;
+}
+
 /* Version 1, as 0.1.0 wrote it: the whole roster in one roster.json.
  * Read, never written: a county that upgrades writes version 2 on its
  * next change, and its chain holds both. */
@@ -127,15 +142,8 @@ int roster_parse_v1(const char *json, size_t len, const char *county, struct ros
                                  " ssh-ed25519 key, from, until, by, at)", i + 1);
                         goto out;
                 }
-                if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
-                        snprintf(err, errlen, "entry %zu of the roster has a range of seqs that ends before it starts (%" PRId64
-                                 "..%" PRId64 ")", i + 1, x.from, x.until);
+                if ((r = add_checked(ro, &x, i, NULL, err, errlen)) < 0)
                         goto out;
-                }
-                if (roster_add(ro, &x) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
         }
         r = 0;
 out:
@@ -225,15 +233,8 @@ int roster_node_parse(const char *json, size_t len, const char *node, struct ros
                                  " until, by, at)", i + 1, node);
                         goto out;
                 }
-                if (x.from < 1 || (x.until && x.until < x.from) || x.until < 0) {
-                        snprintf(err, errlen, "entry %zu of %s on the roster has a range of seqs that ends before it"
-                                 " starts (%" PRId64 "..%" PRId64 ")", i + 1, node, x.from, x.until);
+                if ((r = add_checked(ro, &x, i, node, err, errlen)) < 0)
                         goto out;
-                }
-                if (roster_add(ro, &x) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
         }
         r = 0;
 out:
