@@ -580,6 +580,7 @@ async function formView(box, o) {
     }
     async function tab(from) {
       waiting = true;
+      formEl.setAttribute('data-keys-held', '');     // (what a test waits on)
       catcher.focus();
       // (a few tries, each at most 1.5 s: with the station unreachable or
       // slow, Tab goes on as usual)
@@ -595,6 +596,7 @@ async function formView(box, o) {
           next(el);
         } else replay(q, el);
       }
+      formEl.removeAttribute('data-keys-held');
     }
     formEl.addEventListener('keydown', e => {
       if (waiting) {
