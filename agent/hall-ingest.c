@@ -283,8 +283,10 @@ static void ingest_work(uv_work_t *w)
         if (home_key(&H->wh, &key) == 0)
                 feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, log_feed, NULL);
         ingest_feeds(H, &rd, &read_at, &hl);
+        rd.assemble_ns = (uint64_t)H->assemble_ms * 1000000u;
         round_assemble(&rd);
         H->wscans = rd.scans;
+        H->wscans_more = rd.scans_more;
         round_end(&rd);
         note_reports(H);
         H->wmoved = H->wrefs_moved || H->wrep.committed || H->wrep.ingested_feeds || H->wscans;
@@ -308,8 +310,10 @@ static void ingest_after(uv_work_t *w, int status)
                          " then waits behind every request; let it with LimitNICE=-%d in the hall's unit (the"
                          " package's does)", INGEST_AHEAD, strerror(H->wnice_err), INGEST_AHEAD);
         }
-        if (H->wscans)
-                log_line("%ld scans received whole", H->wscans);
+        if (H->wscans || H->wscans_more)
+                log_line("%ld scans received whole%s", H->wscans, H->wscans_more ? "; more in the next round" : "");
+        if (H->wscans_more)
+                H->ingest_wanted = true;        /* at once, the feeds that came meanwhile first */
         H->objects_moved |= H->wmoved;
         if (H->wpacked > 0) {
                 /* what pushes moved since the round was queued is in

@@ -34,6 +34,11 @@
  * many on; a packing is followed by a minute without another */
 #define HALL_PACK_LOOSE_DEFAULT 1024
 #define HALL_PACK_LOOSE_DEFAULT_STR "1024"
+/* The time an ingest round may spend joining scans (--assemble-ms): in a
+ * herd one round once joined 755 scans for a minute while the feeds
+ * pushed meanwhile waited for the next (docs/BENCHMARKS.md) */
+#define HALL_ASSEMBLE_MS_DEFAULT 2000
+#define HALL_ASSEMBLE_MS_DEFAULT_STR "2000"
 #define HALL_MERGE_PACKS 16
 #define HALL_PACK_PAUSE_MS 60000
 /* libgit2 maps packs in windows of up to 1 GiB and keeps up to 8 GiB
@@ -78,6 +83,7 @@ struct hall {
         git_repository *wrepo;
         struct feed_report wrep;
         long wscans;
+        bool wscans_more;               /* scans left for the next round */
         /* the round's CPU priority: how many nice levels it ran above the
          * hall's (wahead; 0 with wnice_err when it could not be raised),
          * and the rounds run (GET /health: "ingest") */
@@ -103,6 +109,7 @@ struct hall {
         uint64_t packed_at;             /* uv_now() of the last packing of the refs */
         /* objects: loose ones packed on a worker thread (sync/repack.h) */
         size_t pack_loose;              /* at this many loose objects (0: never) */
+        unsigned long assemble_ms;      /* a round's time for scans (0: all they need) */
         bool objects_moved;             /* since the last look at objects/ */
         bool repacking;
         bool reopen_wrepo;              /* packs were merged away: the ingest's handle lets them go */

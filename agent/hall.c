@@ -105,7 +105,7 @@ static void on_signal(uv_signal_t *s, int signum)
 const char usage_hall[] =
         "Usage: daiban hall serve [--listen HOST:PORT] [--cert FILE --key FILE] [--max-body BYTES]\n"
         "                         [--max-conns N] [--head-timeout SECONDS] [--scan-quota MIB]\n"
-        "                         [--pack-loose N] [--home DIR]\n"
+        "                         [--pack-loose N] [--assemble-ms MS] [--home DIR]\n"
         "       daiban hall token NODE [--revoke] [--home DIR]\n"
         "       daiban hall resume [--anyway] [--home DIR]\n"
         "       daiban hall pack [--merge] [--home DIR]\n"
@@ -125,7 +125,10 @@ const char usage_hall[] =
         "          materials one node may keep at the hall, in MiB (default\n"
         "          " HALL_SCAN_QUOTA_DEFAULT_STR "); --pack-loose the loose objects at which\n"
         "          the repository's objects are packed, unreachable scans too\n"
-        "          (default " HALL_PACK_LOOSE_DEFAULT_STR ", 0: never). SIGINT/SIGTERM stop it.\n"
+        "          (default " HALL_PACK_LOOSE_DEFAULT_STR ", 0: never); --assemble-ms the time\n"
+        "          one ingest round may spend joining scans before it takes in\n"
+        "          the feeds again (default " HALL_ASSEMBLE_MS_DEFAULT_STR ", 0: no limit).\n"
+        "          SIGINT/SIGTERM stop it.\n"
         "  token   issue the token of a node of this county (printed once, stored\n"
         "          hashed); a new token replaces the old one; --revoke removes it.\n"
         "  pack    pack the repository's loose objects now, unreachable scans too\n"
@@ -355,7 +358,8 @@ static int hall_serve(int argc, char **argv)
                 { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
                 { "max-body", required_argument, NULL, 'b' }, { "max-conns", required_argument, NULL, 'n' },
                 { "head-timeout", required_argument, NULL, 't' }, { "scan-quota", required_argument, NULL, 'q' },
-                { "pack-loose", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 },
+                { "pack-loose", required_argument, NULL, 'p' }, { "assemble-ms", required_argument, NULL, 'a' },
+                { NULL, 0, NULL, 0 },
         };
         unsigned long long quota_mib = HALL_SCAN_QUOTA_DEFAULT;
         const char *homeopt = NULL, *listen = HALL_DEFAULT_LISTEN, *cert = NULL, *key = NULL;
@@ -377,6 +381,7 @@ static int hall_serve(int argc, char **argv)
         log_open("hall", 2);
         H.lockfd = -1;
         H.pack_loose = HALL_PACK_LOOSE_DEFAULT;
+        H.assemble_ms = HALL_ASSEMBLE_MS_DEFAULT;
         H.objects_moved = true;         /* look once at start */
         optind = 1;
         opterr = 0;
@@ -395,6 +400,9 @@ static int hall_serve(int argc, char **argv)
                         ;
                 else if (c == 'p' && optarg[0] >= '0' && optarg[0] <= '9' &&
                          ((H.pack_loose = strtoul(optarg, &end, 10)), !*end))
+                        ;
+                else if (c == 'a' && optarg[0] >= '0' && optarg[0] <= '9' &&
+                         ((H.assemble_ms = strtoul(optarg, &end, 10)), !*end) && H.assemble_ms <= 3600000)
                         ;
                 else {
                         fputs(usage_hall, stderr);

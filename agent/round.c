@@ -82,8 +82,8 @@ int round_ingest(struct round *rd)
 
 int round_assemble(struct round *rd)
 {
-        return step(rd, scan_assemble(rd->h->st, rd->repo, rd->h->node, rd->catching_up, &rd->scans, rd->log,
-                                      rd->ud) >= 0);
+        return step(rd, scan_assemble(rd->h->st, rd->repo, rd->h->node, rd->catching_up, rd->assemble_ns, &rd->scans,
+                                      &rd->scans_more, rd->log, rd->ud) >= 0);
 }
 
 void round_end(struct round *rd)

@@ -7,6 +7,7 @@
 #define DAIBAN_AGENT_ROUND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sync/feed.h"
 #include "sync/roster.h"
@@ -30,6 +31,8 @@ struct round {
         int ncat;               /* catalogue versions installed */
         int scan_refused;       /* scan chains refused at the accept */
         long scans;             /* scans assembled whole */
+        uint64_t assemble_ns;   /* the time round_assemble may take (0: all it needs) */
+        bool scans_more;        /* ...and scans it left for the next round */
         int failed;             /* steps that failed */
 };
 
@@ -58,7 +61,8 @@ int round_accept(struct round *rd);
 int round_ingest(struct round *rd);
 
 /* Assemble the scans whose pieces are all held; rd->scans counts them.
- * 0 or -1. */
+ * With rd->assemble_ns, those not begun in that time are left for the
+ * next round (rd->scans_more). 0 or -1. */
 int round_assemble(struct round *rd);
 
 /* Free what the round holds (its counters stay readable). */

@@ -83,8 +83,11 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
  * taken off the chain and removed when nothing else needs them
  * (sync/prune.h: s names the scans events need), and the chain is
  * marked refused: it takes no more pieces. *ret_scans counts scans
- * stored. */
-int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log,
-                  void *ud);
+ * stored. With budget_ns (0: none), no scan is begun once that long has
+ * passed since the call, and *ret_more says scans were left for a later
+ * call, which goes on where this one stopped (the hall's round: the
+ * feeds it ingests must not wait behind hundreds of scans). */
+int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, uint64_t budget_ns, long *ret_scans,
+                  bool *ret_more, feed_log_fn log, void *ud);
 
 #endif

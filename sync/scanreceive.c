@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "sync/blob.h"
 #include "sync/durable.h"
 #include "sync/incoming.h"
@@ -61,8 +63,11 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
 }
 
 /* Reassemble the complete scans of one chain that the repository lacks. */
-static int assemble_chain(git_repository *repo, const char *ref, const git_oid *tip, long *ret_scans,
-                          size_t *ret_cut, feed_log_fn log, void *ud)
+/* 0 when every whole scan on the chain is stored, 1 when the deadline
+ * (uv_hrtime; 0: none) came first, after the call's first scan (the
+ * next call goes on: what is stored is skipped), or negative. */
+static int assemble_chain(git_repository *repo, const char *ref, const git_oid *tip, uint64_t deadline,
+                          long *ret_scans, size_t *ret_cut, feed_log_fn log, void *ud)
 {
         git_oid *ids = NULL;
         size_t n = 0, start = 0;
@@ -100,6 +105,10 @@ static int assemble_chain(git_repository *repo, const char *ref, const git_oid *
                         start = i;
                 if (p.index + 1 != p.count || git_oid_fromstr(&want, p.blob) < 0 || git_odb_exists(odb, &want))
                         continue;
+                if (deadline && *ret_scans > 0 && uv_hrtime() >= deadline) {    /* one at least: progress */
+                        r = 1;
+                        break;
+                }
                 if (i + 1 - start != (size_t)p.count) {
                         if (log)
                                 log(ud, "%s: scan pieces out of order", ref);
@@ -280,9 +289,10 @@ out:
         git_reference_free(m);
 }
 
-int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, long *ret_scans, feed_log_fn log,
-                  void *ud)
+int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too, uint64_t budget_ns, long *ret_scans,
+                  bool *ret_more, feed_log_fn log, void *ud)
 {
+        uint64_t deadline = budget_ns ? uv_hrtime() + budget_ns : 0;
         git_reference_iterator *it = NULL;
         git_reference *ref;
         struct refused {
@@ -293,6 +303,7 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
         int r = 0;
 
         *ret_scans = 0;
+        *ret_more = false;
         if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
                 return -EIO;
         while (git_reference_next(&ref, it) == 0) {
@@ -305,11 +316,16 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
                         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
                         bool has = git_reference_name_to_id(&done, repo, marker) == 0;
                         bool refused = git_reference_name_to_id(&failed, repo, bad) == 0;
-                        if ((!has || !git_oid_equal(&done, tip)) && !refused) {
+                        if ((!has || !git_oid_equal(&done, tip)) && !refused && *ret_more) {
+                                /* left for the next call, as the chains after it */
+                        } else if ((!has || !git_oid_equal(&done, tip)) && !refused) {
                                 git_reference *m = NULL;
                                 size_t cut = 0;
-                                int ar = assemble_chain(repo, git_reference_name(ref), tip, ret_scans, &cut, log, ud);
-                                if (ar == 0) {
+                                int ar = assemble_chain(repo, git_reference_name(ref), tip, deadline, ret_scans, &cut,
+                                                        log, ud);
+                                if (ar == 1) {
+                                        *ret_more = true;
+                                } else if (ar == 0) {
                                         git_reference_create(&m, repo, marker, tip, 1, "daiban: scans assembled");
                                 } else if (ar == -EINVAL) {
                                         /* only the pieces' own fault is remembered; they

@@ -566,6 +566,50 @@ class Scans(HallCase):
         self.assertEqual((j["scans_received"], j["scan_pieces_sent"]), (1, 0), j)
 
 
+    def test_a_round_joins_scans_for_a_limited_time(self):
+        """--assemble-ms: an ingest round stops joining scans when its
+        time is up and leaves the rest to the next round, which takes in
+        the feeds that came meanwhile first (a herd's round once joined
+        755 scans for a minute while 96 feeds waited). Every round joins
+        at least one, so a short time still gets them all."""
+        self.hall.stop()
+        self.hall = Hall(self.county, "--assemble-ms", "1")
+        self.village.ok("remote", "set", self.hall.url, "--token", self.tokens[VILLAGE], operator=None)
+        hall_repo = os.path.join(self.county.home, "repo")
+        a = self.accepted()
+
+        def scans(kib, *materials):
+            blobs = []
+            for m in materials:
+                scan = os.path.join(self.village.root, m + ".jpg")
+                with open(scan, "wb") as f:
+                    f.write(os.urandom(kib * 1024))
+                blobs.append(git(self.village.root, "hash-object", scan).stdout.strip())
+                self.village.ok("app", "material", a, m, "provided", "--file", scan)
+            return blobs
+        # the first sync enrolls the village's key and takes its pushes up
+        # to 32 pieces; the next sync starts there
+        first = scans(4 * 1024, "SFZ")
+        self.sync(self.village, timeout=300)
+        wait_for(lambda: git(hall_repo, "cat-file", "-e", first[0], check=False).returncode == 0,
+                 what="the first scan whole at the hall")
+        log0 = len(self.hall.logtext())
+        blobs = scans(400, "HKB", "SRZM", "HDSQ")       # 9 pieces each: one push
+        j, _ = self.sync(self.village, timeout=300)
+        self.assertEqual(j["scan_pieces_sent"], 27)
+        log = self.hall.logtext()[log0:]
+        self.assertEqual(log.count(" push: exit 0"), 2, log)   # the event's, the three scans'
+        for b in blobs:
+            wait_for(lambda: git(hall_repo, "cat-file", "-e", b, check=False).returncode == 0,
+                     what="every scan whole at the hall")
+        rounds = re.findall(r"(\d+) scans received whole(; more in the next round)?", self.hall.logtext()[log0:])
+        print(f"rounds joining the three scans: {rounds}")
+        # a scan of 400 KiB takes longer than 1 ms to hash and store: one a round
+        self.assertEqual([int(n) for n, _ in rounds], [1, 1, 1], rounds)
+        self.assertEqual([bool(more) for _, more in rounds], [True, True, False], rounds)
+        git(hall_repo, "fsck", "--strict")
+
+
 class Maintenance(HallCase):
     """The hall packs its loose objects, scans no ref reaches included,
     while it goes on serving: nothing is lost and nothing refused."""
