@@ -346,7 +346,7 @@ async function sheetPdf(ctx, url, name) {
 // ---- the test ---------------------------------------------------------------
 async function main() {
   fs.mkdirSync(ART, { recursive: true });
-  for (const f of fs.readdirSync(ART)) if (/\.(png|pdf)$/.test(f)) fs.rmSync(path.join(ART, f));
+  for (const f of fs.readdirSync(ART)) if (/\.(png|pdf)$/.test(f)) fs.rmSync(path.join(ART, f), { force: true });
   if (WIN_EXE) say(`the village station: wine ${WIN_EXE} (the Windows build), the CLI on its home too`);
   say(`daiban ${DAIBAN}\n           catalogue ${CATALOG}\n           homes in ${TMP}\n           artifacts in ${ART}`);
 
