@@ -214,16 +214,16 @@ static void pack_refs(struct hall *H)
         git_refdb_free(db);
 }
 
-/* The round runs INGEST_AHEAD nice levels above the hall: in a herd the
+/* The round takes in the feeds INGEST_AHEAD nice levels above the hall: in a herd the
  * hall's hundreds of backends (and whatever else the machine runs) each
  * had the CPU share of this one thread, and a round of 259 feeds took
  * 160 s (docs/BENCHMARKS.md). Raising needs RLIMIT_NICE (the unit's
  * LimitNICE=) or CAP_SYS_NICE; a lower limit raises it less, and
  * without either the round runs at the hall's priority (ahead 0, errno
  * in *ret_err). Only this pool thread,
- * and the preparing thread it starts (which inherits it), for the round:
- * ingest_lower puts it back. Returns the thread's nice before, or
- * INT_MIN. */
+ * and the preparing thread it starts (which inherits it), while the
+ * feeds go in: ingest_lower puts it back. Returns the thread's nice
+ * before, or INT_MIN. */
 #define INGEST_AHEAD 10
 
 static int ingest_raise(int *ret_ahead, int *ret_err)
@@ -283,6 +283,11 @@ static void ingest_work(uv_work_t *w)
         if (home_key(&H->wh, &key) == 0)
                 feed_commit_local(H->wh.st, H->wrepo, H->wh.node, key, &H->wrep, log_feed, NULL);
         ingest_feeds(H, &rd, &read_at, &hl);
+        /* the rest at the hall's own priority: nothing waits for the
+         * county's copy of a scan (its township joins its own from the
+         * pieces), and joining one is zlib and SHA-1 over megabytes */
+        ingest_lower(was);
+        was = INT_MIN;
         rd.assemble_ns = (uint64_t)H->assemble_ms * 1000000u;
         round_assemble(&rd);
         H->wscans = rd.scans;
