@@ -591,8 +591,9 @@ class Scans(HallCase):
         # to 32 pieces; the next sync starts there
         first = scans(4 * 1024, "SFZ")
         self.sync(self.village, timeout=300)
-        wait_for(lambda: git(hall_repo, "cat-file", "-e", first[0], check=False).returncode == 0,
-                 what="the first scan whole at the hall")
+        # its round logged (the line comes once the round has ended)
+        wait_for(lambda: re.search(r"\d+ scans received whole", self.hall.logtext()), what="the first scan's round")
+        self.assertEqual(git(hall_repo, "cat-file", "-e", first[0], check=False).returncode, 0)
         log0 = len(self.hall.logtext())
         blobs = scans(400, "HKB", "SRZM", "HDSQ")       # 9 pieces each: one push
         j, _ = self.sync(self.village, timeout=300)
@@ -602,7 +603,11 @@ class Scans(HallCase):
         for b in blobs:
             wait_for(lambda: git(hall_repo, "cat-file", "-e", b, check=False).returncode == 0,
                      what="every scan whole at the hall")
-        rounds = re.findall(r"(\d+) scans received whole(; more in the next round)?", self.hall.logtext()[log0:])
+        # the round's line comes when the round has ended, after its last blob is stored
+        def joined():
+            r = re.findall(r"(\d+) scans received whole(; more in the next round)?", self.hall.logtext()[log0:])
+            return r if sum(int(n) for n, _ in r) >= 3 else None
+        rounds = wait_for(joined, what="the rounds that joined the three scans to be logged")
         print(f"rounds joining the three scans: {rounds}")
         # a scan of 400 KiB takes longer than 1 ms to hash and store: one a round
         self.assertEqual([int(n) for n, _ in rounds], [1, 1, 1], rounds)
