@@ -62,8 +62,8 @@ int scan_accept_incoming(git_repository *repo, const char *self, const struct ro
         return r;
 }
 
-/* Reassemble the complete scans of one chain that the repository lacks. */
-/* 0 when every whole scan on the chain is stored, 1 when the deadline
+/* Reassemble the complete scans of one chain that the repository lacks.
+ * 0 when every whole scan on the chain is stored, 1 when the deadline
  * (uv_hrtime; 0: none) came first, after the call's first scan (the
  * next call goes on: what is stored is skipped), or negative. */
 static int assemble_chain(git_repository *repo, const char *ref, const git_oid *tip, uint64_t deadline,
@@ -306,7 +306,8 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
         *ret_more = false;
         if (git_reference_iterator_glob_new(&it, repo, SCAN_PREFIX "*") < 0)
                 return -EIO;
-        while (git_reference_next(&ref, it) == 0) {
+        /* once the time is up, the chains not reached are the next call's */
+        while (!*ret_more && git_reference_next(&ref, it) == 0) {
                 char part[32], writer[32], marker[160], bad[160];
                 git_oid done, failed;
                 const git_oid *tip = git_reference_target(ref);
@@ -316,9 +317,7 @@ int scan_assemble(store *s, git_repository *repo, const char *self, bool own_too
                         snprintf(bad, sizeof bad, UNASSEMBLED_PREFIX "%s/%s", part, writer);
                         bool has = git_reference_name_to_id(&done, repo, marker) == 0;
                         bool refused = git_reference_name_to_id(&failed, repo, bad) == 0;
-                        if ((!has || !git_oid_equal(&done, tip)) && !refused && *ret_more) {
-                                /* left for the next call, as the chains after it */
-                        } else if ((!has || !git_oid_equal(&done, tip)) && !refused) {
+                        if ((!has || !git_oid_equal(&done, tip)) && !refused) {
                                 git_reference *m = NULL;
                                 size_t cut = 0;
                                 int ar = assemble_chain(repo, git_reference_name(ref), tip, deadline, ret_scans, &cut,
